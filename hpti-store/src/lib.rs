@@ -1,0 +1,18 @@
+//! hpti-store: where events are kept, and the queries the `hpti` binary runs on them.
+//!
+//! Each backend is one module behind a feature and implements
+//! [`Sink`](hpti_core::sink::Sink); the ones that can be queried also implement
+//! [`EventQueries`]. SQLite is the embedded default.
+
+pub mod error;
+pub mod query;
+#[cfg(feature = "sqlite")]
+pub mod sqlite;
+
+pub use error::StoreError;
+pub use query::{
+    AttackerSummary, CommandCount, CredentialCount, DownloadSummary, EventQueries, SessionSummary,
+    Window,
+};
+#[cfg(feature = "sqlite")]
+pub use sqlite::{SqliteOptions, SqliteStore};

@@ -1,0 +1,160 @@
+//! The SQLite store against a real database file.
+
+use std::sync::Arc;
+
+use hpti_core::event::{AuthMethod, Event, EventKind, Protocol, Timestamp};
+use hpti_core::sink::Sink;
+use hpti_core::testing::{sample_events, sink_conformance};
+use hpti_store::{EventQueries, SqliteOptions, SqliteStore, Window};
+
+async fn open(dir: &tempfile::TempDir) -> SqliteStore {
+    SqliteStore::open(SqliteOptions::new(dir.path().join("db/hpti.db")))
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn passes_the_sink_conformance_suite() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(open(&dir).await);
+    let counter = store.clone();
+    sink_conformance(store.as_ref(), || {
+        let counter = counter.clone();
+        async move { counter.count_events().await.unwrap() }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn stored_document_round_trips_the_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir).await;
+    let events = sample_events(Timestamp::now());
+    let refs: Vec<&Event> = events.iter().collect();
+    store.write(&refs).await.unwrap();
+    let docs: Vec<(String,)> = sqlx::query_as("SELECT doc FROM events ORDER BY seq")
+        .fetch_all(store.pool())
+        .await
+        .unwrap();
+    let back: Vec<Event> = docs
+        .iter()
+        .map(|(doc,)| serde_json::from_str(doc).unwrap())
+        .collect();
+    assert_eq!(back, events);
+}
+
+#[tokio::test]
+async fn reopening_keeps_data_and_migrations_are_idempotent() {
+    let dir = tempfile::tempdir().unwrap();
+    let events = sample_events(Timestamp::now());
+    {
+        let store = open(&dir).await;
+        store
+            .write(&events.iter().collect::<Vec<_>>())
+            .await
+            .unwrap();
+        store.close().await;
+    }
+    let store = open(&dir).await;
+    assert_eq!(store.count_events().await.unwrap(), events.len() as u64);
+}
+
+fn at(seconds: i64) -> Timestamp {
+    // 2026-01-01T00:00:00Z plus `seconds`.
+    Timestamp::from_micros((1_767_225_600 + seconds) * 1_000_000)
+}
+
+fn ev(ip: &str, session: &str, seconds: i64, kind: EventKind) -> Event {
+    Event::new("t", Protocol::Ssh, ip.parse().unwrap(), kind)
+        .with_session(session)
+        .with_time(at(seconds))
+}
+
+fn login(user: &str, pass: &str, success: bool) -> EventKind {
+    EventKind::LoginAttempt {
+        username: user.into(),
+        password: Some(pass.into()),
+        key_type: None,
+        key_fingerprint: None,
+        method: AuthMethod::Password,
+        success,
+    }
+}
+
+fn command(text: &str) -> EventKind {
+    EventKind::CommandInput {
+        command: text.into(),
+    }
+}
+
+fn download(url: &str, sha: char, size: u64) -> EventKind {
+    EventKind::FileDownload {
+        url: url.into(),
+        sha256: Some(sha.to_string().repeat(64)),
+        size: Some(size),
+        error: None,
+    }
+}
+
+/// A small attack history with known answers.
+fn history() -> Vec<Event> {
+    vec![
+        ev("198.51.100.1", "a", 0, EventKind::SessionStarted),
+        ev("198.51.100.1", "a", 1, EventKind::ClientVersion { version: "SSH-2.0-Go".into() }),
+        ev("198.51.100.1", "a", 2, login("root", "123456", false)),
+        ev("198.51.100.1", "a", 3, login("root", "admin", true)),
+        ev("198.51.100.1", "a", 4, command("uname -a")),
+        ev("198.51.100.1", "a", 5, download("http://x/a.sh", 'a', 100)),
+        ev("198.51.100.1", "a", 6, EventKind::SessionClosed { duration_ms: 6000, recording: None }),
+        ev("198.51.100.2", "b", 100, EventKind::SessionStarted),
+        ev("198.51.100.2", "b", 101, login("root", "123456", false)),
+        ev("198.51.100.2", "b", 102, login("admin", "admin", false)),
+        ev("198.51.100.2", "b", 103, command("uname -a")),
+        ev("198.51.100.2", "b", 104, download("http://y/a.sh", 'a', 100)),
+        ev("198.51.100.2", "b", 105, download("http://y/b.sh", 'b', 7)),
+        ev("198.51.100.3", "c", 200, login("root", "123456", false)),
+    ]
+}
+
+async fn store_with_history(dir: &tempfile::TempDir) -> SqliteStore {
+    let store = open(dir).await;
+    let events = history();
+    store.write(&events.iter().collect::<Vec<_>>()).await.unwrap();
+    store
+}
+
+#[tokio::test]
+async fn downloads_aggregate_per_hash() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_with_history(&dir).await;
+    let downloads = store.downloads(Window::default()).await.unwrap();
+    insta::assert_json_snapshot!(downloads);
+    let since = store
+        .downloads(Window { since: Some(at(105)), limit: 10 })
+        .await
+        .unwrap();
+    assert_eq!(since.len(), 1);
+    assert_eq!(since[0].sha256, "b".repeat(64));
+}
+
+#[tokio::test]
+async fn credentials_commands_attackers_and_sessions() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_with_history(&dir).await;
+    let window = Window::default();
+    insta::assert_json_snapshot!("credentials", store.credentials(window).await.unwrap());
+    insta::assert_json_snapshot!("commands", store.commands(window).await.unwrap());
+    insta::assert_json_snapshot!("attackers", store.attackers(window).await.unwrap());
+    insta::assert_json_snapshot!("sessions", store.sessions(window).await.unwrap());
+    let limited = store.attackers(Window { since: None, limit: 1 }).await.unwrap();
+    assert_eq!(limited.len(), 1);
+    assert_eq!(limited[0].src_ip.to_string(), "198.51.100.1");
+    let recent = store
+        .sessions(Window { since: Some(at(150)), limit: 10 })
+        .await
+        .unwrap();
+    assert_eq!(recent.len(), 1, "only session c had activity after 150: {recent:?}");
+    assert_eq!(recent[0].session, "c");
+    assert_eq!(recent[0].login_attempts, 1);
+    assert!(!recent[0].logged_in);
+}

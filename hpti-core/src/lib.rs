@@ -21,6 +21,8 @@ pub mod validate;
 #[cfg(feature = "runtime")]
 pub mod ack;
 #[cfg(feature = "runtime")]
+pub mod collect;
+#[cfg(feature = "runtime")]
 pub mod metrics;
 #[cfg(feature = "runtime")]
 pub mod pipeline;

@@ -64,13 +64,16 @@ impl Envelope {
     }
 }
 
-/// How a sink's batches are cut.
+/// How a sink's batches are cut, and how many are written at once.
 #[derive(Debug, Clone, Copy)]
 pub struct BatchConfig {
     /// Most events in one [`Sink::write`] call.
     pub max_events: usize,
     /// Longest time the first event of a batch waits for the batch to fill.
     pub linger: Duration,
+    /// [`Sink::write`] calls in flight at once. Two let a sink prepare one batch while
+    /// the previous one is being stored; a sink that must write in order wants one.
+    pub concurrency: usize,
 }
 
 impl Default for BatchConfig {
@@ -78,6 +81,7 @@ impl Default for BatchConfig {
         Self {
             max_events: 1000,
             linger: Duration::from_millis(20),
+            concurrency: 2,
         }
     }
 }
@@ -298,6 +302,9 @@ impl PipelineBuilder {
         }
         if self.sinks.iter().any(|(_, batch)| batch.max_events == 0) {
             return Err(PipelineError::ZeroSize("batch_size"));
+        }
+        if self.sinks.iter().any(|(_, batch)| batch.concurrency == 0) {
+            return Err(PipelineError::ZeroSize("sink_concurrency"));
         }
         let metrics = self.metrics;
         let (dead_letter_writer, dead_letters) = DeadLetterWriter::start(
@@ -634,6 +641,13 @@ impl Processor {
     }
 }
 
+async fn sleep_until_deadline(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
 struct SinkDriver {
     sink: Arc<dyn Sink>,
     batch: BatchConfig,
@@ -648,46 +662,45 @@ impl SinkDriver {
     async fn run(self, mut receiver: mpsc::Receiver<Chunk>) {
         let mut pending: Vec<Arc<Envelope>> = Vec::with_capacity(self.batch.max_events);
         let mut deadline: Option<tokio::time::Instant> = None;
+        let mut in_flight = futures::stream::FuturesUnordered::new();
         loop {
-            let next = match deadline {
-                Some(at) => tokio::select! {
-                    biased;
-                    chunk = receiver.recv() => Some(chunk),
-                    () = tokio::time::sleep_until(at) => None,
-                },
-                None => Some(receiver.recv().await),
+            let next = tokio::select! {
+                biased;
+                Some(()) = in_flight.next(), if !in_flight.is_empty() => continue,
+                chunk = receiver.recv() => Some(chunk),
+                () = sleep_until_deadline(deadline) => None,
             };
-            match next {
-                Some(Some(chunk)) => {
-                    self.metrics.queue_depth(&self.queue, receiver.len());
-                    pending.extend(chunk);
-                    if pending.len() >= self.batch.max_events {
-                        self.flush(&mut pending).await;
-                        deadline = None;
-                    } else if deadline.is_none() {
+            let closing = matches!(next, Some(None));
+            let lingered = next.is_none();
+            if let Some(Some(chunk)) = next {
+                self.metrics.queue_depth(&self.queue, receiver.len());
+                pending.extend(chunk);
+                if pending.len() < self.batch.max_events {
+                    if deadline.is_none() {
                         deadline = Some(tokio::time::Instant::now() + self.batch.linger);
                     }
-                }
-                Some(None) => {
-                    self.flush(&mut pending).await;
-                    break;
-                }
-                None => {
-                    self.flush(&mut pending).await;
-                    deadline = None;
+                    continue;
                 }
             }
+            // Full batches go now; at the linger time or the end of input, the rest too.
+            let everything = lingered || closing;
+            while pending.len() >= self.batch.max_events || (everything && !pending.is_empty()) {
+                while in_flight.len() >= self.batch.concurrency {
+                    in_flight.next().await;
+                }
+                let take = pending.len().min(self.batch.max_events);
+                in_flight.push(self.deliver(pending.drain(..take).collect()));
+            }
+            deadline = (!pending.is_empty())
+                .then(|| tokio::time::Instant::now() + self.batch.linger);
+            if closing {
+                break;
+            }
         }
+        while in_flight.next().await.is_some() {}
+        drop(in_flight);
         if let Err(err) = self.sink.close().await {
             tracing::error!(sink = self.sink.name(), error = %err, "closing sink failed");
-        }
-    }
-
-    async fn flush(&self, pending: &mut Vec<Arc<Envelope>>) {
-        while !pending.is_empty() {
-            let take = pending.len().min(self.batch.max_events);
-            let batch: Vec<Arc<Envelope>> = pending.drain(..take).collect();
-            self.deliver(batch).await;
         }
     }
 

@@ -244,6 +244,7 @@ async fn a_partial_batch_is_written_after_the_linger_time() {
             BatchConfig {
                 max_events: 100,
                 linger: Duration::from_secs(5),
+                concurrency: 2,
             },
         )
         .start()
@@ -270,6 +271,7 @@ async fn shutdown_flushes_a_partial_batch() {
             BatchConfig {
                 max_events: 1000,
                 linger: Duration::from_secs(3600),
+                concurrency: 2,
             },
         )
         .start()
@@ -298,6 +300,7 @@ async fn a_stalled_sink_blocks_sources_instead_of_buffering_without_bound() {
         batch: BatchConfig {
             max_events: 4,
             linger: Duration::from_millis(1),
+            concurrency: 1,
         },
         ..config(&dir)
     };

@@ -145,7 +145,7 @@ pub struct DownloadSummary {
 /// ```
 #[async_trait]
 pub trait EventQueries: Send + Sync {
-    /// Sessions with activity in the window, newest first.
+    /// Sessions with activity in the window, the most recently opened first (by arrival).
     async fn sessions(&self, window: Window) -> Result<Vec<SessionSummary>, StoreError>;
     /// Source addresses ranked by events in the window.
     async fn attackers(&self, window: Window) -> Result<Vec<AttackerSummary>, StoreError>;

@@ -32,15 +32,10 @@ async fn stored_document_round_trips_the_event() {
     let events = sample_events(Timestamp::now());
     let refs: Vec<&Event> = events.iter().collect();
     store.write(&refs).await.unwrap();
-    let docs: Vec<(String,)> = sqlx::query_as("SELECT doc FROM events ORDER BY seq")
-        .fetch_all(store.pool())
-        .await
-        .unwrap();
-    let back: Vec<Event> = docs
-        .iter()
-        .map(|(doc,)| serde_json::from_str(doc).unwrap())
-        .collect();
-    assert_eq!(back, events);
+    for event in &events {
+        assert_eq!(store.event(event.id).await.unwrap().as_ref(), Some(event));
+    }
+    assert_eq!(store.event(hpti_core::event::EventId::new()).await.unwrap(), None);
 }
 
 #[tokio::test]
@@ -124,6 +119,24 @@ async fn store_with_history(dir: &tempfile::TempDir) -> SqliteStore {
 }
 
 #[tokio::test]
+async fn summaries_count_each_event_once_across_redelivery_and_split_batches() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir).await;
+    let events = history();
+    // The history arrives in three batches, the middle one twice, overlapping the others.
+    store.write(&events[..5].iter().collect::<Vec<_>>()).await.unwrap();
+    store.write(&events[3..10].iter().collect::<Vec<_>>()).await.unwrap();
+    store.write(&events[3..10].iter().collect::<Vec<_>>()).await.unwrap();
+    store.write(&events[8..].iter().collect::<Vec<_>>()).await.unwrap();
+    let reference = tempfile::tempdir().unwrap();
+    let whole = store_with_history(&reference).await;
+    let window = Window::default();
+    assert_eq!(store.sessions(window).await.unwrap(), whole.sessions(window).await.unwrap());
+    assert_eq!(store.attackers(window).await.unwrap(), whole.attackers(window).await.unwrap());
+    assert_eq!(store.count_events().await.unwrap(), events.len() as u64);
+}
+
+#[tokio::test]
 async fn downloads_aggregate_per_hash() {
     let dir = tempfile::tempdir().unwrap();
     let store = store_with_history(&dir).await;
@@ -146,6 +159,12 @@ async fn credentials_commands_attackers_and_sessions() {
     insta::assert_json_snapshot!("commands", store.commands(window).await.unwrap());
     insta::assert_json_snapshot!("attackers", store.attackers(window).await.unwrap());
     insta::assert_json_snapshot!("sessions", store.sessions(window).await.unwrap());
+    // The summary table (all time) and a scan of the events (a window) agree.
+    let scanned = store
+        .attackers(Window { since: Some(Timestamp::from_micros(0)), limit: 20 })
+        .await
+        .unwrap();
+    assert_eq!(scanned, store.attackers(window).await.unwrap());
     let limited = store.attackers(Window { since: None, limit: 1 }).await.unwrap();
     assert_eq!(limited.len(), 1);
     assert_eq!(limited[0].src_ip.to_string(), "198.51.100.1");

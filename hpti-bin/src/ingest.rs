@@ -1,0 +1,154 @@
+//! `hpti ingest`: read log files into the configured store.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use hpti_core::collect::{CheckpointStore, FileSource, FileSourceOptions, ReadReport};
+use hpti_core::metrics::PipelineMetrics;
+use hpti_core::parser;
+use hpti_core::pipeline::Pipeline;
+use hpti_store::{EventQueries, SqliteStore};
+use prometheus_client::registry::Registry;
+use serde::Serialize;
+
+use crate::config::Config;
+use crate::telemetry;
+
+#[derive(Debug, clap::Args)]
+pub struct IngestArgs {
+    /// Log format of the files.
+    #[arg(long, short = 'f', default_value = "hpti", value_parser = clap::builder::PossibleValuesParser::new(parser::BUILTIN_FORMATS))]
+    format: String,
+    /// Sensor name for records that do not name one.
+    #[arg(long, default_value = "import")]
+    sensor: String,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    json: bool,
+    /// Files to read. Each resumes where an earlier, interrupted ingest stopped.
+    #[arg(required = true, value_name = "FILE")]
+    files: Vec<PathBuf>,
+}
+
+#[derive(Debug, Serialize)]
+struct Summary {
+    files: usize,
+    lines: u64,
+    events: u64,
+    stored: u64,
+    already_stored: u64,
+    dead_lettered: u64,
+    parse_errors: u64,
+    invalid: u64,
+    sink_failures: u64,
+    resumed_files: usize,
+    dead_letter_file: PathBuf,
+}
+
+pub async fn ingest(config: &Config, args: &IngestArgs) -> anyhow::Result<ExitCode> {
+    let parser: Arc<dyn hpti_core::parser::Parser> = parser::builtin(&args.format)
+        .map(Arc::from)
+        .with_context(|| format!("unknown format {:?}", args.format))?;
+    let mut registry = Registry::default();
+    let metrics = PipelineMetrics::new(&mut registry);
+    let sqlite = config.sqlite_options();
+    let store = SqliteStore::open(sqlite.clone())
+        .await
+        .with_context(|| format!("store.sqlite.path: {}", sqlite.path.display()))?;
+    let before = store.count_events().await?;
+    let checkpoints = CheckpointStore::open(config.checkpoint_path())?;
+    let mut pipeline = Pipeline::builder(config.pipeline_config())
+        .metrics(metrics.clone())
+        .sink(Arc::new(store.clone()))
+        .start()
+        .context("cannot start the pipeline")?;
+    let sources: Vec<Arc<FileSource>> = args
+        .files
+        .iter()
+        .map(|file| {
+            Arc::new(FileSource::new(
+                file,
+                parser.clone(),
+                checkpoints.clone(),
+                FileSourceOptions {
+                    sensor: args.sensor.clone(),
+                    ..FileSourceOptions::default()
+                },
+                metrics.clone(),
+            ))
+        })
+        .collect();
+    for source in &sources {
+        pipeline.spawn_sensor(source.clone());
+    }
+    let stop = pipeline.shutdown_token();
+    let signal = tokio::spawn(async move {
+        telemetry::shutdown_signal().await;
+        tracing::warn!("interrupted: stopping after the events already read are stored");
+        stop.cancel();
+    });
+    let results = pipeline.wait_for_sensors().await;
+    signal.abort();
+    pipeline.shutdown().await;
+
+    let mut failed = false;
+    for (name, result) in &results {
+        if let Err(err) = result {
+            failed = true;
+            eprintln!("error: {name}: {err:#}");
+        }
+    }
+    let reports: Vec<ReadReport> = sources.iter().map(|s| s.report()).collect();
+    let after = store.count_events().await?;
+    store.close().await;
+    let delivered = metrics.get("sink", "sqlite", "delivered");
+    let invalid = metrics.get("dead_letter", "validator", "validate");
+    let sink_failures =
+        metrics.get("sink", "sqlite", "failed") + metrics.get("sink", "sqlite", "rejected");
+    let parse_errors: u64 = reports.iter().map(|r| r.parse_errors).sum();
+    let stored = after.saturating_sub(before);
+    let summary = Summary {
+        files: args.files.len(),
+        lines: reports.iter().map(|r| r.lines).sum(),
+        events: reports.iter().map(|r| r.events).sum(),
+        stored,
+        already_stored: delivered.saturating_sub(stored),
+        dead_lettered: parse_errors + invalid + sink_failures,
+        parse_errors,
+        invalid,
+        sink_failures,
+        resumed_files: reports.iter().filter(|r| r.resumed_at > 0).count(),
+        dead_letter_file: config.dead_letter_path(),
+    };
+    if args.json {
+        println!("{}", serde_json::to_string(&summary)?);
+    } else {
+        println!(
+            "read {} lines from {} file(s){}: {} events, {} stored, {} already stored, {} dead-lettered ({} unparsable, {} invalid, {} refused by the store)",
+            summary.lines,
+            summary.files,
+            if summary.resumed_files > 0 {
+                format!(" ({} resumed from a checkpoint)", summary.resumed_files)
+            } else {
+                String::new()
+            },
+            summary.events,
+            summary.stored,
+            summary.already_stored,
+            summary.dead_lettered,
+            summary.parse_errors,
+            summary.invalid,
+            summary.sink_failures,
+        );
+        if summary.dead_lettered > 0 {
+            println!("dead letters: {}", summary.dead_letter_file.display());
+        }
+    }
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}

@@ -1,0 +1,97 @@
+//! `hpti`: the honeypot and threat-intelligence platform's command line.
+
+mod bench;
+mod config;
+mod ingest;
+mod query;
+mod run;
+mod telemetry;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+
+use crate::config::Config;
+
+#[derive(Debug, Parser)]
+#[command(name = "hpti", version, about = "Honeypot sensors and threat-intelligence pipeline")]
+struct Cli {
+    /// Configuration file (TOML); without it the embedded default is used
+    /// (print it with `hpti config default`).
+    #[arg(long, short = 'c', global = true, env = "HPTI_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Start everything the config names and run until SIGINT/SIGTERM.
+    Run,
+    /// Print or check configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Read log files into the configured store.
+    Ingest(ingest::IngestArgs),
+    /// Show what is in the store.
+    Query(query::QueryArgs),
+    /// Measure performance.
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Print the documented default configuration.
+    Default,
+    /// Check a configuration file; errors name the key and the line.
+    Check {
+        /// The file to check.
+        file: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match dispatch(cli) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    if let Command::Config(action) = &cli.command {
+        return match action {
+            ConfigCommand::Default => {
+                print!("{}", config::DEFAULT_TOML);
+                Ok(ExitCode::SUCCESS)
+            }
+            ConfigCommand::Check { file } => {
+                Config::load(Some(file))?;
+                println!("{}: ok", file.display());
+                Ok(ExitCode::SUCCESS)
+            }
+        };
+    }
+    let config = Config::load(cli.config.as_deref())?;
+    telemetry::init_logging(&config.log)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        match cli.command {
+            Command::Run => run::run(&config).await.map(|()| ExitCode::SUCCESS),
+            Command::Ingest(args) => ingest::ingest(&config, &args).await,
+            Command::Query(args) => query::query(&config, &args).await.map(|()| ExitCode::SUCCESS),
+            Command::Bench(command) => bench::bench(&config, command).await.map(|()| ExitCode::SUCCESS),
+            Command::Config(_) => Ok(ExitCode::SUCCESS),
+        }
+    })
+}

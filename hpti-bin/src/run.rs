@@ -1,0 +1,46 @@
+//! `hpti run`: the long-running service.
+
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use hpti_core::metrics::PipelineMetrics;
+use hpti_core::pipeline::Pipeline;
+use hpti_store::SqliteStore;
+use prometheus_client::registry::Registry;
+
+use crate::config::Config;
+use crate::telemetry;
+
+pub async fn run(config: &Config) -> anyhow::Result<()> {
+    let mut registry = Registry::default();
+    let metrics = PipelineMetrics::new(&mut registry);
+    let sqlite = config.sqlite_options();
+    let store = SqliteStore::open(sqlite.clone())
+        .await
+        .with_context(|| format!("store.sqlite.path: {}", sqlite.path.display()))?;
+    let pipeline = Pipeline::builder(config.pipeline_config())
+        .metrics(metrics)
+        .sink(Arc::new(store))
+        .start()
+        .context("cannot start the pipeline")?;
+    let metrics_server = if config.metrics.enabled {
+        let (addr, task) = telemetry::serve_metrics(config.metrics.listen, Arc::new(registry)).await?;
+        tracing::info!("metrics at http://{addr}/metrics");
+        Some(task)
+    } else {
+        None
+    };
+    tracing::info!(
+        store = %sqlite.path.display(),
+        dead_letters = %config.dead_letter_path().display(),
+        "hpti is running; stop with Ctrl-C"
+    );
+    telemetry::shutdown_signal().await;
+    tracing::info!("shutting down: draining queues and flushing sinks");
+    pipeline.shutdown().await;
+    if let Some(task) = metrics_server {
+        task.abort();
+    }
+    tracing::info!("stopped");
+    Ok(())
+}

@@ -1,0 +1,292 @@
+//! The `hpti` binary end to end: config, ingest, query, kill-and-restart, run.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use hpti_core::event::{AuthMethod, Event, EventKind, Protocol, Timestamp};
+
+fn hpti() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_hpti"));
+    command.env_remove("HPTI_CONFIG").env("HPTI_LOG", "warn");
+    command
+}
+
+fn run(command: &mut Command) -> Output {
+    let output = command.output().expect("hpti runs");
+    output
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// A config whose data directory is `dir`, plus extra TOML.
+fn write_config(dir: &Path, extra: &str) -> PathBuf {
+    let path = dir.join("hpti.toml");
+    let text = format!(
+        "[data]\ndir = {:?}\n\n[metrics]\nenabled = false\n\n{extra}",
+        dir.join("data")
+    );
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn event(n: u64, base: Timestamp) -> Event {
+    let ip = IpAddr::from([198, 51, 100, (n % 200 + 1) as u8]);
+    let kind = match n % 3 {
+        0 => EventKind::LoginAttempt {
+            username: "root".into(),
+            password: Some(format!("pass{}", n % 7)),
+            key_type: None,
+            key_fingerprint: None,
+            method: AuthMethod::Password,
+            success: false,
+        },
+        1 => EventKind::CommandInput {
+            command: format!("echo {}", n % 5),
+        },
+        _ => EventKind::FileDownload {
+            url: format!("http://203.0.113.9/{}", n % 4),
+            sha256: Some(format!("{:064x}", n % 4)),
+            size: Some(100 + n % 4),
+            error: None,
+        },
+    };
+    Event::new("cli-test", Protocol::Ssh, ip, kind)
+        .with_session(format!("s{}", n / 10))
+        .with_time(base.saturating_add_micros(n as i64))
+}
+
+#[test]
+fn config_default_is_valid_and_config_check_names_key_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let default = run(hpti().args(["config", "default"]));
+    assert!(default.status.success());
+    let default_path = dir.path().join("default.toml");
+    std::fs::write(&default_path, &default.stdout).unwrap();
+    let check = run(hpti().args(["config", "check"]).arg(&default_path));
+    assert!(check.status.success(), "{}", stderr(&check));
+
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "[pipeline]\nbatch_size = 100\nlinger = \"eventually\"\n").unwrap();
+    let check = run(hpti().args(["config", "check"]).arg(&bad));
+    assert!(!check.status.success());
+    let message = stderr(&check);
+    assert!(
+        message.contains("bad.toml:3: key `pipeline.linger`"),
+        "the error names file, line and key: {message}"
+    );
+
+    // Every subcommand reads the same global --config, and refuses a broken one.
+    let query = run(hpti().arg("--config").arg(&bad).args(["query", "attackers"]));
+    assert!(!query.status.success());
+    assert!(stderr(&query).contains("pipeline.linger"));
+}
+
+#[test]
+fn ingest_stores_valid_lines_dead_letters_the_rest_and_query_shows_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), "");
+    let base = Timestamp::now().saturating_add_micros(-3_600_000_000);
+    let input = dir.path().join("events.jsonl");
+    let mut file = std::fs::File::create(&input).unwrap();
+    let mut valid = 0;
+    for n in 0..300u64 {
+        writeln!(file, "{}", serde_json::to_string(&event(n, base)).unwrap()).unwrap();
+        valid += 1;
+    }
+    writeln!(file, "{{\"v\":1,\"id\":\"truncated").unwrap();
+    writeln!(file, "not json at all").unwrap();
+    writeln!(file).unwrap();
+    let mut bad_ip = event(1000, base);
+    bad_ip.src_ip = "0.0.0.0".parse().unwrap();
+    writeln!(file, "{}", serde_json::to_string(&bad_ip).unwrap()).unwrap();
+    file.write_all(&[0xff, 0xfe, b'\n']).unwrap();
+    drop(file);
+
+    let output = run(hpti().arg("--config").arg(&config).args(["ingest", "--json"]).arg(&input));
+    assert!(output.status.success(), "{}", stderr(&output));
+    let summary: serde_json::Value = serde_json::from_str(stdout(&output).trim()).unwrap();
+    assert_eq!(summary["lines"], 305);
+    assert_eq!(summary["events"], valid + 1);
+    assert_eq!(summary["stored"], valid);
+    assert_eq!(summary["parse_errors"], 3);
+    assert_eq!(summary["invalid"], 1);
+    assert_eq!(summary["dead_lettered"], 4);
+
+    let letters: Vec<serde_json::Value> = std::fs::read_to_string(dir.path().join("data/dead-letters.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(letters.len(), 4);
+    assert!(letters.iter().all(|l| l["source"] == input.display().to_string()
+        && l["offset"].is_u64()
+        && l["reason"].as_str().is_some_and(|r| !r.is_empty())));
+    assert!(letters.iter().any(|l| l["original"] == "not json at all" && l["stage"] == "parse"));
+    assert!(letters.iter().any(|l| l["original_base64"] == "//4=" && l["label"] == "json"));
+    assert!(letters.iter().any(|l| l["stage"] == "validate" && l["label"] == "bad_address"));
+
+    let query = run(hpti().arg("--config").arg(&config).args(["query", "downloads", "--format", "json"]));
+    assert!(query.status.success(), "{}", stderr(&query));
+    let downloads: Vec<serde_json::Value> = serde_json::from_str(&stdout(&query)).unwrap();
+    assert_eq!(downloads.len(), 4);
+    assert_eq!(downloads.iter().map(|d| d["count"].as_u64().unwrap()).sum::<u64>(), 100);
+
+    let query = run(hpti().arg("--config").arg(&config).args(["query", "credentials", "--since", "2h", "--format", "json"]));
+    let credentials: Vec<serde_json::Value> = serde_json::from_str(&stdout(&query)).unwrap();
+    assert_eq!(credentials.iter().map(|c| c["attempts"].as_u64().unwrap()).sum::<u64>(), 100);
+    let query = run(hpti().arg("--config").arg(&config).args(["query", "commands", "--since", "1m", "--format", "json"]));
+    let commands: Vec<serde_json::Value> = serde_json::from_str(&stdout(&query)).unwrap();
+    assert!(commands.is_empty(), "the events are an hour old: {commands:?}");
+
+    for what in ["sessions", "attackers", "credentials", "commands", "downloads"] {
+        let table = run(hpti().arg("--config").arg(&config).args(["query", what, "--limit", "3"]));
+        assert!(table.status.success(), "{what}: {}", stderr(&table));
+        assert!(stdout(&table).contains("3 row(s)"), "{what}: {}", stdout(&table));
+    }
+
+    // Ingesting the same file again is a no-op: it resumes at its end.
+    let again = run(hpti().arg("--config").arg(&config).args(["ingest", "--json"]).arg(&input));
+    let summary: serde_json::Value = serde_json::from_str(stdout(&again).trim()).unwrap();
+    assert_eq!(summary["lines"], 0);
+    assert_eq!(summary["resumed_files"], 1);
+}
+
+fn count_rows(db: &Path) -> u64 {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display()))
+            .await
+            .unwrap();
+        let (all, distinct): (i64, i64) =
+            sqlx::query_as("SELECT COUNT(*), COUNT(DISTINCT id) FROM events")
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+        pool.close().await;
+        assert_eq!(all, distinct, "no event is stored twice");
+        all as u64
+    })
+}
+
+#[test]
+fn killing_ingest_mid_file_and_rerunning_stores_every_event_exactly_once() {
+    let dir = tempfile::tempdir().unwrap();
+    // Small fsync'ed batches make the run long enough to kill it in the middle.
+    let config = write_config(
+        dir.path(),
+        "[pipeline]\nbatch_size = 50\nlinger = \"1ms\"\n\n[store.sqlite]\nsynchronous = \"full\"\n",
+    );
+    let base = Timestamp::now().saturating_add_micros(-86_400_000_000);
+    let input = dir.path().join("big.jsonl");
+    let mut file = std::io::BufWriter::new(std::fs::File::create(&input).unwrap());
+    let total = 60_000u64;
+    let mut malformed = 0;
+    for n in 0..total {
+        if n % 10_000 == 5 {
+            writeln!(file, "{{broken line {n}").unwrap();
+            malformed += 1;
+        }
+        writeln!(file, "{}", serde_json::to_string(&event(n, base)).unwrap()).unwrap();
+    }
+    drop(file);
+
+    let checkpoints = dir.path().join("data/checkpoints.json");
+    let mut child = hpti()
+        .arg("--config")
+        .arg(&config)
+        .args(["ingest", "--json"])
+        .arg(&input)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !checkpoints.exists() {
+        assert!(Instant::now() < deadline, "ingest made no progress");
+        assert!(child.try_wait().unwrap().is_none(), "ingest finished before it could be killed");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    let status = child.wait().unwrap();
+    assert!(!status.success(), "the first run was killed, not finished");
+    let db = dir.path().join("data/hpti.db");
+    let partial = count_rows(&db);
+    assert!(partial < total, "killed mid-file: {partial} of {total} stored");
+
+    let output = run(hpti().arg("--config").arg(&config).args(["ingest", "--json"]).arg(&input));
+    assert!(output.status.success(), "{}", stderr(&output));
+    let summary: serde_json::Value = serde_json::from_str(stdout(&output).trim()).unwrap();
+    assert_eq!(summary["resumed_files"], 1, "the second run resumed from the checkpoint");
+    assert_eq!(count_rows(&db), total, "every event stored exactly once");
+
+    let letters = std::fs::read_to_string(dir.path().join("data/dead-letters.jsonl")).unwrap();
+    let mut offsets: Vec<u64> = letters
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["offset"].as_u64().unwrap())
+        .collect();
+    offsets.sort_unstable();
+    offsets.dedup();
+    assert_eq!(offsets.len(), malformed, "every malformed line is dead-lettered");
+}
+
+#[test]
+fn run_serves_metrics_and_shuts_down_cleanly_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("run.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[data]\ndir = {:?}\n\n[metrics]\nlisten = \"127.0.0.1:0\"\n",
+            dir.path().join("data")
+        ),
+    )
+    .unwrap();
+    let mut child = hpti()
+        .env("HPTI_LOG", "info")
+        .arg("--config")
+        .arg(&config)
+        .arg("run")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let addr = loop {
+        let line = lines.next().expect("hpti run logs where metrics are").unwrap();
+        if let Some(rest) = line.split("metrics at http://").nth(1) {
+            break rest.split('/').next().unwrap().to_owned();
+        }
+    };
+    let metrics = http_get(&addr, "/metrics");
+    assert!(metrics.starts_with("HTTP/1.1 200"), "{metrics}");
+    assert!(metrics.contains("hpti_queue_capacity{queue=\"events\"} 8192"), "{metrics}");
+    assert!(metrics.contains("# TYPE hpti_events counter"), "{metrics}");
+
+    let pid = child.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let status = child.wait().unwrap();
+    assert!(status.success(), "SIGTERM is a clean shutdown: {status:?}");
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    assert!(rest.iter().any(|l| l.contains("stopped")), "{rest:?}");
+    assert!(dir.path().join("data/hpti.db").exists());
+}
+
+fn http_get(addr: &str, path: &str) -> String {
+    use std::io::Read;
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response
+}

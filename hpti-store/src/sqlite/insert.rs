@@ -1,0 +1,153 @@
+//! Writing events: one multi-row INSERT per 1,024 events, idempotent on the event id.
+
+use hpti_core::event::{Enrichment, Event, EventKind, Timestamp};
+use sqlx::Sqlite;
+use std::sync::OnceLock;
+
+/// Columns written per event.
+const COLUMNS: &str = "id, ts, observed, sensor, protocol, session, src_ip, src_port, dst_ip, dst_port, \
+     kind, username, password, success, command, url, sha256, size, country, asn, doc";
+const COLUMN_COUNT: usize = 21;
+/// Rows per INSERT statement: 21 binds each stays below SQLite's 32,766 bind limit, and
+/// one prepared statement of this size is reused for every full chunk.
+pub(super) const ROWS_PER_STATEMENT: usize = 1024;
+
+pub(super) fn full_insert_sql() -> &'static str {
+    static SQL: OnceLock<String> = OnceLock::new();
+    SQL.get_or_init(|| insert_sql(ROWS_PER_STATEMENT))
+}
+
+pub(super) fn insert_sql(rows: usize) -> String {
+    let tuple = format!("({})", vec!["?"; COLUMN_COUNT].join(","));
+    let mut sql = format!("INSERT OR IGNORE INTO events ({COLUMNS}) VALUES ");
+    sql.reserve(rows * (tuple.len() + 1));
+    for i in 0..rows {
+        if i > 0 {
+            sql.push(',');
+        }
+        sql.push_str(&tuple);
+    }
+    sql
+}
+
+/// The part of an event the typed columns do not hold: its kind and data, enrichment and
+/// raw record. Keeping only this in `doc` halves the bytes written per event; the whole
+/// event is rebuilt from the columns and the document (see [`SqliteStore::event`]).
+#[derive(serde::Serialize)]
+pub(super) struct StoredDoc<'a> {
+    v: u32,
+    #[serde(flatten)]
+    kind: &'a EventKind,
+    #[serde(skip_serializing_if = "Enrichment::is_empty")]
+    enrichment: &'a Enrichment,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    raw: &'a Option<String>,
+}
+
+impl<'a> StoredDoc<'a> {
+    pub(super) fn of(event: &'a Event) -> Self {
+        Self {
+            v: event.schema_version,
+            kind: &event.kind,
+            enrichment: &event.enrichment,
+            raw: &event.raw,
+        }
+    }
+}
+
+/// The typed columns of one event, borrowed from it where possible.
+pub(super) struct EventRow<'a> {
+    pub(super) event: &'a Event,
+    username: Option<&'a str>,
+    password: Option<&'a str>,
+    success: Option<bool>,
+    command: Option<&'a str>,
+    url: Option<&'a str>,
+    sha256: Option<&'a str>,
+    size: Option<i64>,
+    doc: String,
+}
+
+impl<'a> EventRow<'a> {
+    pub(super) fn new(event: &'a Event, doc: String) -> Self {
+        let mut row = Self {
+            event,
+            username: None,
+            password: None,
+            success: None,
+            command: None,
+            url: None,
+            sha256: None,
+            size: None,
+            doc,
+        };
+        match &event.kind {
+            EventKind::LoginAttempt {
+                username,
+                password,
+                success,
+                ..
+            } => {
+                row.username = Some(username);
+                row.password = password.as_deref();
+                row.success = Some(*success);
+            }
+            EventKind::CommandInput { command } => row.command = Some(command),
+            EventKind::FileDownload {
+                url, sha256, size, ..
+            } => {
+                row.url = Some(url);
+                row.sha256 = sha256.as_deref();
+                row.size = size.and_then(|s| i64::try_from(s).ok());
+            }
+            EventKind::FileUpload {
+                filename,
+                sha256,
+                size,
+            } => {
+                row.url = Some(filename);
+                row.sha256 = sha256.as_deref();
+                row.size = size.and_then(|s| i64::try_from(s).ok());
+            }
+            EventKind::HttpRequest { uri, .. } => row.url = Some(uri),
+            _ => {}
+        }
+        row
+    }
+
+    pub(super) fn bind<'q>(
+        &'q self,
+        query: sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
+    ) -> sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>> {
+        let event = self.event;
+        query
+            .bind(&event.id.as_bytes()[..])
+            .bind(event.time.as_micros())
+            .bind(event.observed.map(Timestamp::as_micros))
+            .bind(event.sensor.as_str())
+            .bind(event.protocol.as_str())
+            .bind(event.session.as_deref())
+            .bind(event.src_ip.to_string())
+            .bind(event.src_port.map(i64::from))
+            .bind(event.dst_ip.map(|ip| ip.to_string()))
+            .bind(event.dst_port.map(i64::from))
+            .bind(event.kind.name())
+            .bind(self.username)
+            .bind(self.password)
+            .bind(self.success)
+            .bind(self.command)
+            .bind(self.url)
+            .bind(self.sha256)
+            .bind(self.size)
+            .bind(
+                event
+                    .enrichment
+                    .geo
+                    .as_ref()
+                    .and_then(|g| g.country_code.as_deref()),
+            )
+            .bind(event.enrichment.asn.as_ref().map(|a| i64::from(a.number)))
+            .bind(self.doc.as_str())
+    }
+}
+

@@ -1,0 +1,332 @@
+//! The embedded default store: SQLite through sqlx, in WAL mode, with batched
+//! transactions and migrations compiled into the binary. Writes are idempotent on the
+//! event id (`INSERT OR IGNORE` on a unique key).
+//!
+//! Two database files: the events (`hpti.db`), written by one connection with only
+//! append-mostly indexes, and the summaries (`hpti-summaries.db`: sessions and attackers),
+//! folded from the events by their own connection beside it (see [`summaries`]).
+
+mod insert;
+mod queries;
+mod summaries;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use hpti_core::error::ErrorClass;
+use hpti_core::event::{Event, EventId};
+use hpti_core::sink::{Rejection, Sink, SinkError, WriteReport};
+use sqlx::Sqlite;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+
+use self::insert::{EventRow, ROWS_PER_STATEMENT, StoredDoc, full_insert_sql, insert_sql};
+use crate::error::StoreError;
+
+/// How the SQLite database is opened.
+#[derive(Debug, Clone)]
+pub struct SqliteOptions {
+    /// Events database file; created with its parent directories if missing. The
+    /// summaries live beside it (`<name>-summaries.db`).
+    pub path: PathBuf,
+    /// `synchronous = FULL` (survives power loss) instead of `NORMAL` (survives a crash
+    /// of the process, which is what acknowledgements promise).
+    pub synchronous_full: bool,
+    /// Page cache per connection, in KiB.
+    pub cache_kib: u32,
+    /// Reader connections (queries).
+    pub max_connections: u32,
+    /// How long a write waits for another process's lock before failing.
+    pub busy_timeout: Duration,
+}
+
+impl SqliteOptions {
+    /// Defaults for a database at `path`.
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        Self {
+            path: path.into(),
+            synchronous_full: false,
+            cache_kib: 16 * 1024,
+            max_connections: 4,
+            busy_timeout: Duration::from_secs(10),
+        }
+    }
+
+    /// The summaries database beside the events database.
+    pub fn summaries_path(&self) -> PathBuf {
+        let stem = self
+            .path
+            .file_stem()
+            .map_or_else(|| "hpti".into(), |s| s.to_string_lossy().into_owned());
+        let name = match self.path.extension() {
+            Some(ext) => format!("{stem}-summaries.{}", ext.to_string_lossy()),
+            None => format!("{stem}-summaries"),
+        };
+        self.path.with_file_name(name)
+    }
+
+    fn connect_options(&self, path: &Path) -> SqliteConnectOptions {
+        SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(if self.synchronous_full {
+                SqliteSynchronous::Full
+            } else {
+                SqliteSynchronous::Normal
+            })
+            .busy_timeout(self.busy_timeout)
+            .pragma("cache_size", format!("-{}", self.cache_kib))
+            .pragma("temp_store", "memory")
+            // A background connection copies the WAL into the database as it grows (see
+            // `checkpoint_in_background`); the writer's own checkpoint, every 64 MiB of
+            // WAL, then finds most frames copied and only has to reset the log.
+            .pragma("wal_autocheckpoint", "16384")
+            .pragma("journal_size_limit", "67108864")
+    }
+}
+
+/// An SQLite event store; a [`Sink`] and [`EventQueries`](crate::EventQueries).
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), hpti_store::StoreError> {
+/// use hpti_store::{EventQueries, SqliteOptions, SqliteStore, Window};
+/// let store = SqliteStore::open(SqliteOptions::new("hpti-data/hpti.db")).await?;
+/// for row in store.credentials(Window::default()).await? {
+///     println!("{} / {:?}: {}", row.username, row.password, row.attempts);
+/// }
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    /// Readers of the events and the background checkpointer.
+    pool: SqlitePool,
+    /// The one connection that writes events, so its page cache holds what writes touch.
+    writer: SqlitePool,
+    /// The summaries database (with the events attached as `ev`): one connection.
+    summaries: SqlitePool,
+    path: PathBuf,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) both databases, applies pending migrations and starts
+    /// the background checkpointer and summary folder.
+    pub async fn open(options: SqliteOptions) -> Result<Self, StoreError> {
+        let open_error = |source: Box<dyn std::error::Error + Send + Sync>| StoreError::Open {
+            path: options.path.clone(),
+            source,
+        };
+        if let Some(parent) = options.path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|e| open_error(e.into()))?;
+        }
+        let events = options.connect_options(&options.path);
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(events.clone())
+            .await
+            .map_err(|e| open_error(e.into()))?;
+        sqlx::migrate!("./migrations/sqlite")
+            .run(&writer)
+            .await
+            .map_err(|e| StoreError::Migrate(e.into()))?;
+        let pool = SqlitePoolOptions::new()
+            .max_connections(options.max_connections.max(1))
+            .connect_with(events)
+            .await
+            .map_err(|e| open_error(e.into()))?;
+
+        let attach = format!(
+            "ATTACH DATABASE '{}' AS ev",
+            options.path.display().to_string().replace('\'', "''")
+        );
+        let summaries = SqlitePoolOptions::new()
+            .max_connections(1)
+            .after_connect(move |connection, _| {
+                let attach = attach.clone();
+                Box::pin(async move {
+                    sqlx::query(&attach).execute(&mut *connection).await?;
+                    Ok(())
+                })
+            })
+            .connect_with(options.connect_options(&options.summaries_path()))
+            .await
+            .map_err(|e| open_error(e.into()))?;
+        sqlx::migrate!("./migrations/sqlite-summaries")
+            .run(&summaries)
+            .await
+            .map_err(|e| StoreError::Migrate(e.into()))?;
+
+        tokio::spawn(checkpoint_in_background(pool.clone()));
+        tokio::spawn(summaries::fold_in_background(summaries.clone()));
+        Ok(Self {
+            pool,
+            writer,
+            summaries,
+            path: options.path,
+        })
+    }
+
+    /// The events database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The reader pool of the events database, for queries this crate does not offer.
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    /// Folds every stored event into the summaries now (they otherwise follow within a
+    /// fraction of a second); returns how many events were folded.
+    pub async fn refresh_summaries(&self) -> Result<u64, StoreError> {
+        summaries::fold_all(&self.summaries).await
+    }
+
+    /// Stores events in one transaction; returns the indexes that could not be encoded.
+    pub async fn insert(&self, events: &[&Event]) -> Result<Vec<Rejection>, StoreError> {
+        let mut rows = Vec::with_capacity(events.len());
+        let mut rejected = Vec::new();
+        for (index, event) in events.iter().enumerate() {
+            match serde_json::to_string(&StoredDoc::of(event)) {
+                Ok(doc) => rows.push(EventRow::new(event, doc)),
+                Err(err) => rejected.push(Rejection {
+                    index,
+                    reason: format!("cannot encode event as JSON: {err}"),
+                }),
+            }
+        }
+        // Every bind value is built before the transaction starts, so the database thread
+        // runs the statements back to back instead of waiting while the next one is
+        // assembled (and, with two writes in flight, while the next batch is).
+        let partial_sql = insert_sql(rows.len() % ROWS_PER_STATEMENT);
+        let inserts: Vec<_> = rows
+            .chunks(ROWS_PER_STATEMENT)
+            .map(|chunk| {
+                let sql = if chunk.len() == ROWS_PER_STATEMENT {
+                    full_insert_sql()
+                } else {
+                    partial_sql.as_str()
+                };
+                chunk
+                    .iter()
+                    .fold(sqlx::query::<Sqlite>(sql), |query, row| row.bind(query))
+            })
+            .collect();
+        let mut tx = self.writer.begin().await.map_err(database_error)?;
+        for insert in inserts {
+            insert.execute(&mut *tx).await.map_err(database_error)?;
+        }
+        tx.commit().await.map_err(database_error)?;
+        Ok(rejected)
+    }
+
+    /// One stored event, rebuilt from its columns and document.
+    pub async fn event(&self, id: EventId) -> Result<Option<Event>, StoreError> {
+        let row = sqlx::query(
+            "SELECT id, ts, observed, sensor, protocol, session, src_ip, src_port, dst_ip, dst_port, doc
+             FROM events WHERE id = ?1",
+        )
+        .bind(&id.as_bytes()[..])
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(database_error)?;
+        row.map(|row| queries::event_from_row(&row)).transpose()
+    }
+
+    /// Folds what is left into the summaries and closes every connection.
+    pub async fn close(&self) {
+        if let Err(err) = self.refresh_summaries().await {
+            tracing::warn!(error = %err, "final fold into the summaries failed");
+        }
+        self.summaries.close().await;
+        self.writer.close().await;
+        self.pool.close().await;
+    }
+}
+
+const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(100);
+
+/// Copies the WAL into the database from a second connection, so that the writer's thread
+/// spends its time inserting. A passive checkpoint never blocks the writer; the writer's
+/// own automatic checkpoint resets the log once it reaches its size. Ends with the pool.
+async fn checkpoint_in_background(pool: SqlitePool) {
+    let mut interval = tokio::time::interval(CHECKPOINT_INTERVAL);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        interval.tick().await;
+        if pool.is_closed() {
+            return;
+        }
+        if let Err(err) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+            .execute(&pool)
+            .await
+        {
+            if pool.is_closed() {
+                return;
+            }
+            tracing::debug!(error = %err, "background checkpoint failed");
+        }
+    }
+}
+
+pub(crate) fn database_error(err: sqlx::Error) -> StoreError {
+    StoreError::Database {
+        class: classify(&err),
+        source: Box::new(err),
+    }
+}
+
+/// Busy, locked, I/O and full-disk errors may clear up; anything else will recur.
+fn classify(err: &sqlx::Error) -> ErrorClass {
+    match err {
+        sqlx::Error::Io(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => ErrorClass::Temporary,
+        sqlx::Error::Database(db) => {
+            // Primary result codes: BUSY 5, LOCKED 6, IOERR 10, FULL 13, PROTOCOL 15.
+            let primary = db
+                .code()
+                .and_then(|code| code.parse::<i32>().ok())
+                .map(|code| code & 0xff);
+            match primary {
+                Some(5 | 6 | 10 | 13 | 15) => ErrorClass::Temporary,
+                _ => ErrorClass::Permanent,
+            }
+        }
+        _ => ErrorClass::Permanent,
+    }
+}
+
+#[async_trait]
+impl Sink for SqliteStore {
+    fn name(&self) -> &str {
+        "sqlite"
+    }
+
+    async fn write(&self, events: &[&Event]) -> Result<WriteReport, SinkError> {
+        match self.insert(events).await {
+            Ok(rejected) => Ok(WriteReport { rejected }),
+            Err(err) => Err(match err.class() {
+                ErrorClass::Temporary => SinkError::temporary("sqlite write failed", err),
+                ErrorClass::Permanent => SinkError::permanent("sqlite write failed", err),
+            }),
+        }
+    }
+
+    async fn close(&self) -> Result<(), SinkError> {
+        // Truncate the WAL so the database file alone is complete after shutdown, and
+        // bring the summaries up to date.
+        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .execute(&self.writer)
+            .await
+            .map_err(|e| SinkError::temporary("sqlite checkpoint failed", e))?;
+        self.refresh_summaries()
+            .await
+            .map_err(|e| SinkError::temporary("folding the summaries failed", e))?;
+        Ok(())
+    }
+}
+

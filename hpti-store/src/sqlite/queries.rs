@@ -1,0 +1,279 @@
+//! The queries `hpti query` runs, and decoding rows back into events.
+
+use std::str::FromStr;
+
+use async_trait::async_trait;
+use hpti_core::event::{Event, EventId, Timestamp};
+use sqlx::Row;
+use sqlx::sqlite::SqliteRow;
+
+use super::{SqliteStore, database_error};
+use crate::error::StoreError;
+use crate::query::{
+    AttackerSummary, CommandCount, CredentialCount, DownloadSummary, EventQueries, SessionSummary,
+    Window,
+};
+
+/// Rebuilds an event from the columns `id, ts, observed, sensor, protocol, session, src_ip,
+/// src_port, dst_ip, dst_port, doc`.
+pub(super) fn event_from_row(row: &SqliteRow) -> Result<Event, StoreError> {
+    use serde_json::{Map, Value};
+    let id: Vec<u8> = row.try_get("id").map_err(decode_error)?;
+    let id = uuid_from(&id)?;
+    let doc: String = row.try_get("doc").map_err(decode_error)?;
+    let mut object: Map<String, Value> = serde_json::from_str(&doc)
+        .map_err(|e| StoreError::Decode(format!("doc of {id}: {e}")))?;
+    let mut put = |key: &str, value: Value| {
+        if !value.is_null() {
+            object.insert(key.to_owned(), value);
+        }
+    };
+    put("id", Value::String(id.to_string()));
+    put("time", Value::String(timestamp(row, "ts")?.to_string()));
+    let observed: Option<i64> = row.try_get("observed").map_err(decode_error)?;
+    put(
+        "observed",
+        observed.map_or(Value::Null, |t| Value::String(Timestamp::from_micros(t).to_string())),
+    );
+    for column in ["sensor", "protocol", "session", "src_ip", "dst_ip"] {
+        let text: Option<String> = row.try_get(column).map_err(decode_error)?;
+        put(column, text.map_or(Value::Null, Value::String));
+    }
+    for column in ["src_port", "dst_port"] {
+        let port: Option<i64> = row.try_get(column).map_err(decode_error)?;
+        put(column, port.map_or(Value::Null, Value::from));
+    }
+    serde_json::from_value(Value::Object(object))
+        .map_err(|e| StoreError::Decode(format!("event {id}: {e}")))
+}
+
+fn uuid_from(bytes: &[u8]) -> Result<EventId, StoreError> {
+    let bytes: [u8; 16] = bytes
+        .try_into()
+        .map_err(|_| StoreError::Decode(format!("event id of {} bytes", bytes.len())))?;
+    Ok(EventId::from_uuid(uuid::Uuid::from_bytes(bytes)))
+}
+
+fn since_micros(window: Window) -> i64 {
+    window.since.map_or(i64::MIN, Timestamp::as_micros)
+}
+
+fn count(row: &SqliteRow, column: &str) -> Result<u64, StoreError> {
+    let value: Option<i64> = row.try_get(column).map_err(decode_error)?;
+    Ok(value.and_then(|v| u64::try_from(v).ok()).unwrap_or(0))
+}
+
+fn timestamp(row: &SqliteRow, column: &str) -> Result<Timestamp, StoreError> {
+    row.try_get::<i64, _>(column)
+        .map(Timestamp::from_micros)
+        .map_err(decode_error)
+}
+
+fn ip(row: &SqliteRow, column: &str) -> Result<std::net::IpAddr, StoreError> {
+    let text: String = row.try_get(column).map_err(decode_error)?;
+    std::net::IpAddr::from_str(&text)
+        .map_err(|_| StoreError::Decode(format!("column {column}: {text:?} is not an address")))
+}
+
+fn decode_error(err: sqlx::Error) -> StoreError {
+    StoreError::Decode(err.to_string())
+}
+
+fn json_strings(row: &SqliteRow, column: &str) -> Result<Vec<String>, StoreError> {
+    let text: String = row.try_get(column).map_err(decode_error)?;
+    let mut values: Vec<Option<String>> = serde_json::from_str(&text)
+        .map_err(|e| StoreError::Decode(format!("column {column}: {e}")))?;
+    values.sort();
+    Ok(values.into_iter().flatten().collect())
+}
+
+#[async_trait]
+impl EventQueries for SqliteStore {
+    async fn sessions(&self, window: Window) -> Result<Vec<SessionSummary>, StoreError> {
+        self.refresh_summaries().await?;
+        let rows = sqlx::query(
+            "SELECT session, sensor, protocol, src_ip, started, last_seen, duration_ms,
+                    client_version, login_attempts, logins_ok, commands, downloads
+             FROM sessions
+             WHERE last_seen >= ?1
+             ORDER BY seq DESC
+             LIMIT ?2",
+        )
+        .bind(since_micros(window))
+        .bind(i64::from(window.limit))
+        .fetch_all(&self.summaries)
+        .await
+        .map_err(database_error)?;
+        rows.iter()
+            .map(|row| {
+                Ok(SessionSummary {
+                    session: row.try_get("session").map_err(decode_error)?,
+                    sensor: row.try_get("sensor").map_err(decode_error)?,
+                    protocol: row.try_get("protocol").map_err(decode_error)?,
+                    src_ip: ip(row, "src_ip")?,
+                    started: timestamp(row, "started")?,
+                    last_seen: timestamp(row, "last_seen")?,
+                    duration_ms: row
+                        .try_get::<Option<i64>, _>("duration_ms")
+                        .map_err(decode_error)?
+                        .and_then(|d| u64::try_from(d).ok()),
+                    client_version: row.try_get("client_version").map_err(decode_error)?,
+                    login_attempts: count(row, "login_attempts")?,
+                    logged_in: count(row, "logins_ok")? > 0,
+                    commands: count(row, "commands")?,
+                    downloads: count(row, "downloads")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn attackers(&self, window: Window) -> Result<Vec<AttackerSummary>, StoreError> {
+        // All time: the summary table. A window: the events in it, through the time index.
+        let pool = if window.since.is_none() {
+            self.refresh_summaries().await?;
+            &self.summaries
+        } else {
+            &self.pool
+        };
+        let query = match window.since {
+            None => sqlx::query(
+                "SELECT src_ip, events, login_attempts, commands, first_seen, last_seen, country, asn,
+                        (SELECT COUNT(*) FROM sessions s WHERE s.src_ip = a.src_ip) AS sessions
+                 FROM attackers a
+                 ORDER BY events DESC, src_ip
+                 LIMIT ?1",
+            )
+            .bind(i64::from(window.limit)),
+            Some(since) => sqlx::query(
+                "SELECT src_ip, COUNT(*) AS events, COUNT(DISTINCT session) AS sessions,
+                        SUM(kind = 'login.attempt') AS login_attempts,
+                        SUM(kind = 'command.input') AS commands,
+                        MIN(ts) AS first_seen, MAX(ts) AS last_seen,
+                        MAX(country) AS country, MAX(asn) AS asn
+                 FROM events
+                 WHERE ts >= ?2
+                 GROUP BY src_ip
+                 ORDER BY events DESC, src_ip
+                 LIMIT ?1",
+            )
+            .bind(i64::from(window.limit))
+            .bind(since.as_micros()),
+        };
+        let rows = query.fetch_all(pool).await.map_err(database_error)?;
+        rows.iter()
+            .map(|row| {
+                Ok(AttackerSummary {
+                    src_ip: ip(row, "src_ip")?,
+                    events: count(row, "events")?,
+                    sessions: count(row, "sessions")?,
+                    login_attempts: count(row, "login_attempts")?,
+                    commands: count(row, "commands")?,
+                    first_seen: timestamp(row, "first_seen")?,
+                    last_seen: timestamp(row, "last_seen")?,
+                    country: row.try_get("country").map_err(decode_error)?,
+                    asn: row
+                        .try_get::<Option<i64>, _>("asn")
+                        .map_err(decode_error)?
+                        .and_then(|a| u32::try_from(a).ok()),
+                })
+            })
+            .collect()
+    }
+
+    async fn credentials(&self, window: Window) -> Result<Vec<CredentialCount>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT username, password, COUNT(*) AS attempts, SUM(success = 1) AS successes,
+                    COUNT(DISTINCT src_ip) AS sources
+             FROM events
+             WHERE kind = 'login.attempt' AND ts >= ?1
+             GROUP BY username, password
+             ORDER BY attempts DESC, username, password
+             LIMIT ?2",
+        )
+        .bind(since_micros(window))
+        .bind(i64::from(window.limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(database_error)?;
+        rows.iter()
+            .map(|row| {
+                Ok(CredentialCount {
+                    username: row.try_get("username").map_err(decode_error)?,
+                    password: row.try_get("password").map_err(decode_error)?,
+                    attempts: count(row, "attempts")?,
+                    successes: count(row, "successes")?,
+                    sources: count(row, "sources")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn commands(&self, window: Window) -> Result<Vec<CommandCount>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT command, COUNT(*) AS count, COUNT(DISTINCT src_ip) AS sources
+             FROM events
+             WHERE kind = 'command.input' AND ts >= ?1
+             GROUP BY command
+             ORDER BY count DESC, command
+             LIMIT ?2",
+        )
+        .bind(since_micros(window))
+        .bind(i64::from(window.limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(database_error)?;
+        rows.iter()
+            .map(|row| {
+                Ok(CommandCount {
+                    command: row.try_get("command").map_err(decode_error)?,
+                    count: count(row, "count")?,
+                    sources: count(row, "sources")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn downloads(&self, window: Window) -> Result<Vec<DownloadSummary>, StoreError> {
+        // One query: every aggregate per hash comes back in its row.
+        let rows = sqlx::query(
+            "SELECT sha256, COUNT(*) AS count, MIN(ts) AS first_seen, MAX(ts) AS last_seen,
+                    MAX(size) AS size,
+                    json_group_array(DISTINCT src_ip) AS src_ips,
+                    json_group_array(DISTINCT url) AS urls
+             FROM events
+             WHERE sha256 IS NOT NULL AND kind = 'file.download' AND ts >= ?1
+             GROUP BY sha256
+             ORDER BY count DESC, last_seen DESC, sha256
+             LIMIT ?2",
+        )
+        .bind(since_micros(window))
+        .bind(i64::from(window.limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(database_error)?;
+        rows.iter()
+            .map(|row| {
+                Ok(DownloadSummary {
+                    sha256: row.try_get("sha256").map_err(decode_error)?,
+                    count: count(row, "count")?,
+                    first_seen: timestamp(row, "first_seen")?,
+                    last_seen: timestamp(row, "last_seen")?,
+                    size: row
+                        .try_get::<Option<i64>, _>("size")
+                        .map_err(decode_error)?
+                        .and_then(|s| u64::try_from(s).ok()),
+                    src_ips: json_strings(row, "src_ips")?,
+                    urls: json_strings(row, "urls")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn count_events(&self) -> Result<u64, StoreError> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM events")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(database_error)?;
+        count(&row, "n")
+    }
+}

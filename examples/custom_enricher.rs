@@ -29,11 +29,15 @@ impl Cidr {
     fn contains(&self, ip: IpAddr) -> bool {
         match (self.network, ip) {
             (IpAddr::V4(net), IpAddr::V4(ip)) => {
-                let mask = u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0);
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
                 u32::from(net) & mask == u32::from(ip) & mask
             }
             (IpAddr::V6(net), IpAddr::V6(ip)) => {
-                let mask = u128::MAX.checked_shl(128 - u32::from(self.prefix)).unwrap_or(0);
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
                 u128::from(net) & mask == u128::from(ip) & mask
             }
             _ => false,
@@ -59,7 +63,8 @@ impl ScannerTagger {
             let (Some(cidr), Some(tag)) = (parts.next(), parts.next()) else {
                 return Err(format!("line {}: expected `CIDR TAG`", number + 1));
             };
-            let cidr = Cidr::parse(cidr).ok_or(format!("line {}: bad CIDR {cidr:?}", number + 1))?;
+            let cidr =
+                Cidr::parse(cidr).ok_or(format!("line {}: bad CIDR {cidr:?}", number + 1))?;
             blocks.push((cidr, tag.to_owned()));
         }
         Ok(Self { blocks })
@@ -112,7 +117,12 @@ mod tests {
 
     async fn tags(ip: &str) -> Vec<String> {
         let tagger = ScannerTagger::from_list(LIST).unwrap();
-        let mut event = Event::new("t", Protocol::Ssh, ip.parse().unwrap(), EventKind::SessionStarted);
+        let mut event = Event::new(
+            "t",
+            Protocol::Ssh,
+            ip.parse().unwrap(),
+            EventKind::SessionStarted,
+        );
         tagger.enrich(&mut event).await.unwrap();
         event.enrichment.tags
     }
@@ -128,7 +138,9 @@ mod tests {
 
     #[test]
     fn bad_lists_name_the_line() {
-        let err = ScannerTagger::from_list("10.0.0.0/8 a\n10.0.0.0/40 b\n").err().unwrap();
+        let err = ScannerTagger::from_list("10.0.0.0/8 a\n10.0.0.0/40 b\n")
+            .err()
+            .unwrap();
         assert!(err.starts_with("line 2"), "{err}");
     }
 }

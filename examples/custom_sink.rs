@@ -128,12 +128,21 @@ mod tests {
     use hpti_core::event::{EventKind, Protocol, Timestamp};
 
     fn event(day_offset: i64) -> Event {
-        Event::new("t", Protocol::Ssh, "192.0.2.1".parse().unwrap(), EventKind::SessionStarted)
-            .with_time(Timestamp::from_micros(1_767_225_600_000_000 + day_offset * 86_400_000_000))
+        Event::new(
+            "t",
+            Protocol::Ssh,
+            "192.0.2.1".parse().unwrap(),
+            EventKind::SessionStarted,
+        )
+        .with_time(Timestamp::from_micros(
+            1_767_225_600_000_000 + day_offset * 86_400_000_000,
+        ))
     }
 
     fn lines(path: PathBuf) -> usize {
-        std::fs::read_to_string(path).map(|t| t.lines().count()).unwrap_or(0)
+        std::fs::read_to_string(path)
+            .map(|t| t.lines().count())
+            .unwrap_or(0)
     }
 
     #[tokio::test]
@@ -159,7 +168,10 @@ mod tests {
         };
         let pipeline = Pipeline::builder(config).sink(sink).start().unwrap();
         let emitter = pipeline.emitter();
-        emitter.emit(event(0).with_time(Timestamp::now())).await.unwrap();
+        emitter
+            .emit(event(0).with_time(Timestamp::now()))
+            .await
+            .unwrap();
         drop(emitter);
         pipeline.shutdown().await;
         let day = Timestamp::now().to_string()[..10].to_owned();

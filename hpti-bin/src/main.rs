@@ -16,11 +16,21 @@ use clap::{Parser, Subcommand};
 use crate::config::Config;
 
 #[derive(Debug, Parser)]
-#[command(name = "hpti", version, about = "Honeypot sensors and threat-intelligence pipeline")]
+#[command(
+    name = "hpti",
+    version,
+    about = "Honeypot sensors and threat-intelligence pipeline"
+)]
 struct Cli {
     /// Configuration file (TOML); without it the embedded default is used
     /// (print it with `hpti config default`).
-    #[arg(long, short = 'c', global = true, env = "HPTI_CONFIG", value_name = "FILE")]
+    #[arg(
+        long,
+        short = 'c',
+        global = true,
+        env = "HPTI_CONFIG",
+        value_name = "FILE"
+    )]
     config: Option<PathBuf>,
 
     #[command(subcommand)]
@@ -89,8 +99,12 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         match cli.command {
             Command::Run => run::run(&config).await.map(|()| ExitCode::SUCCESS),
             Command::Ingest(args) => ingest::ingest(&config, &args).await,
-            Command::Query(args) => query::query(&config, &args).await.map(|()| ExitCode::SUCCESS),
-            Command::Bench(command) => bench::bench(&config, command).await.map(|()| ExitCode::SUCCESS),
+            Command::Query(args) => query::query(&config, &args)
+                .await
+                .map(|()| ExitCode::SUCCESS),
+            Command::Bench(command) => bench::bench(&config, command)
+                .await
+                .map(|()| ExitCode::SUCCESS),
             Command::Config(_) => Ok(ExitCode::SUCCESS),
         }
     })

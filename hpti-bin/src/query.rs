@@ -72,67 +72,113 @@ pub async fn query(config: &Config, args: &QueryArgs) -> anyhow::Result<()> {
     match args.what {
         What::Sessions => {
             let rows = store.sessions(window).await?;
-            output(args.format, &rows, &["started", "session", "src_ip", "protocol", "duration", "logins", "in", "cmds", "dl", "client"], |r| {
-                vec![
-                    time(r.started),
-                    r.session.clone(),
-                    r.src_ip.to_string(),
-                    r.protocol.clone(),
-                    r.duration_ms.map_or("-".into(), |d| format!("{:.1}s", d as f64 / 1000.0)),
-                    r.login_attempts.to_string(),
-                    if r.logged_in { "yes" } else { "no" }.into(),
-                    r.commands.to_string(),
-                    r.downloads.to_string(),
-                    opt(r.client_version.clone()),
-                ]
-            })
+            output(
+                args.format,
+                &rows,
+                &[
+                    "started", "session", "src_ip", "protocol", "duration", "logins", "in", "cmds",
+                    "dl", "client",
+                ],
+                |r| {
+                    vec![
+                        time(r.started),
+                        r.session.clone(),
+                        r.src_ip.to_string(),
+                        r.protocol.clone(),
+                        r.duration_ms
+                            .map_or("-".into(), |d| format!("{:.1}s", d as f64 / 1000.0)),
+                        r.login_attempts.to_string(),
+                        if r.logged_in { "yes" } else { "no" }.into(),
+                        r.commands.to_string(),
+                        r.downloads.to_string(),
+                        opt(r.client_version.clone()),
+                    ]
+                },
+            )
         }
         What::Downloads => {
             let rows = store.downloads(window).await?;
-            output(args.format, &rows, &["sha256", "count", "size", "first_seen", "last_seen", "sources", "urls"], |r| {
-                vec![
-                    r.sha256.clone(),
-                    r.count.to_string(),
-                    r.size.map_or("-".into(), |s| s.to_string()),
-                    time(r.first_seen),
-                    time(r.last_seen),
-                    r.src_ips.join("\n"),
-                    r.urls.join("\n"),
-                ]
-            })
+            output(
+                args.format,
+                &rows,
+                &[
+                    "sha256",
+                    "count",
+                    "size",
+                    "first_seen",
+                    "last_seen",
+                    "sources",
+                    "urls",
+                ],
+                |r| {
+                    vec![
+                        r.sha256.clone(),
+                        r.count.to_string(),
+                        r.size.map_or("-".into(), |s| s.to_string()),
+                        time(r.first_seen),
+                        time(r.last_seen),
+                        r.src_ips.join("\n"),
+                        r.urls.join("\n"),
+                    ]
+                },
+            )
         }
         What::Attackers => {
             let rows = store.attackers(window).await?;
-            output(args.format, &rows, &["src_ip", "events", "sessions", "logins", "cmds", "country", "asn", "first_seen", "last_seen"], |r| {
-                vec![
-                    r.src_ip.to_string(),
-                    r.events.to_string(),
-                    r.sessions.to_string(),
-                    r.login_attempts.to_string(),
-                    r.commands.to_string(),
-                    opt(r.country.clone()),
-                    r.asn.map_or("-".into(), |a| format!("AS{a}")),
-                    time(r.first_seen),
-                    time(r.last_seen),
-                ]
-            })
+            output(
+                args.format,
+                &rows,
+                &[
+                    "src_ip",
+                    "events",
+                    "sessions",
+                    "logins",
+                    "cmds",
+                    "country",
+                    "asn",
+                    "first_seen",
+                    "last_seen",
+                ],
+                |r| {
+                    vec![
+                        r.src_ip.to_string(),
+                        r.events.to_string(),
+                        r.sessions.to_string(),
+                        r.login_attempts.to_string(),
+                        r.commands.to_string(),
+                        opt(r.country.clone()),
+                        r.asn.map_or("-".into(), |a| format!("AS{a}")),
+                        time(r.first_seen),
+                        time(r.last_seen),
+                    ]
+                },
+            )
         }
         What::Credentials => {
             let rows = store.credentials(window).await?;
-            output(args.format, &rows, &["username", "password", "attempts", "successes", "sources"], |r| {
-                vec![
-                    r.username.clone(),
-                    opt(r.password.clone()),
-                    r.attempts.to_string(),
-                    r.successes.to_string(),
-                    r.sources.to_string(),
-                ]
-            })
+            output(
+                args.format,
+                &rows,
+                &["username", "password", "attempts", "successes", "sources"],
+                |r| {
+                    vec![
+                        r.username.clone(),
+                        opt(r.password.clone()),
+                        r.attempts.to_string(),
+                        r.successes.to_string(),
+                        r.sources.to_string(),
+                    ]
+                },
+            )
         }
         What::Commands => {
             let rows = store.commands(window).await?;
             output(args.format, &rows, &["command", "count", "sources"], |r| {
-                vec![r.command.clone(), r.count.to_string(), r.sources.to_string()]
+                vec![
+                    r.command.clone(),
+                    r.count.to_string(),
+                    r.sources.to_string(),
+                ]
             })
         }
     }

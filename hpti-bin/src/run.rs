@@ -24,7 +24,8 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
         .start()
         .context("cannot start the pipeline")?;
     let metrics_server = if config.metrics.enabled {
-        let (addr, task) = telemetry::serve_metrics(config.metrics.listen, Arc::new(registry)).await?;
+        let (addr, task) =
+            telemetry::serve_metrics(config.metrics.listen, Arc::new(registry)).await?;
         tracing::info!("metrics at http://{addr}/metrics");
         Some(task)
     } else {

@@ -1,5 +1,7 @@
 //! The `hpti` binary end to end: config, ingest, query, kill-and-restart, run.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests panic on failure by design
+
 use std::io::{BufRead, BufReader, Write};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -15,8 +17,7 @@ fn hpti() -> Command {
 }
 
 fn run(command: &mut Command) -> Output {
-    let output = command.output().expect("hpti runs");
-    output
+    command.output().expect("hpti runs")
 }
 
 fn stdout(output: &Output) -> String {
@@ -75,7 +76,11 @@ fn config_default_is_valid_and_config_check_names_key_and_line() {
     assert!(check.status.success(), "{}", stderr(&check));
 
     let bad = dir.path().join("bad.toml");
-    std::fs::write(&bad, "[pipeline]\nbatch_size = 100\nlinger = \"eventually\"\n").unwrap();
+    std::fs::write(
+        &bad,
+        "[pipeline]\nbatch_size = 100\nlinger = \"eventually\"\n",
+    )
+    .unwrap();
     let check = run(hpti().args(["config", "check"]).arg(&bad));
     assert!(!check.status.success());
     let message = stderr(&check);
@@ -85,7 +90,10 @@ fn config_default_is_valid_and_config_check_names_key_and_line() {
     );
 
     // Every subcommand reads the same global --config, and refuses a broken one.
-    let query = run(hpti().arg("--config").arg(&bad).args(["query", "attackers"]));
+    let query = run(hpti()
+        .arg("--config")
+        .arg(&bad)
+        .args(["query", "attackers"]));
     assert!(!query.status.success());
     assert!(stderr(&query).contains("pipeline.linger"));
 }
@@ -111,7 +119,11 @@ fn ingest_stores_valid_lines_dead_letters_the_rest_and_query_shows_them() {
     file.write_all(&[0xff, 0xfe, b'\n']).unwrap();
     drop(file);
 
-    let output = run(hpti().arg("--config").arg(&config).args(["ingest", "--json"]).arg(&input));
+    let output = run(hpti()
+        .arg("--config")
+        .arg(&config)
+        .args(["ingest", "--json"])
+        .arg(&input));
     assert!(output.status.success(), "{}", stderr(&output));
     let summary: serde_json::Value = serde_json::from_str(stdout(&output).trim()).unwrap();
     assert_eq!(summary["lines"], 305);
@@ -121,40 +133,103 @@ fn ingest_stores_valid_lines_dead_letters_the_rest_and_query_shows_them() {
     assert_eq!(summary["invalid"], 1);
     assert_eq!(summary["dead_lettered"], 4);
 
-    let letters: Vec<serde_json::Value> = std::fs::read_to_string(dir.path().join("data/dead-letters.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let letters: Vec<serde_json::Value> =
+        std::fs::read_to_string(dir.path().join("data/dead-letters.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
     assert_eq!(letters.len(), 4);
-    assert!(letters.iter().all(|l| l["source"] == input.display().to_string()
-        && l["offset"].is_u64()
-        && l["reason"].as_str().is_some_and(|r| !r.is_empty())));
-    assert!(letters.iter().any(|l| l["original"] == "not json at all" && l["stage"] == "parse"));
-    assert!(letters.iter().any(|l| l["original_base64"] == "//4=" && l["label"] == "json"));
-    assert!(letters.iter().any(|l| l["stage"] == "validate" && l["label"] == "bad_address"));
+    assert!(
+        letters
+            .iter()
+            .all(|l| l["source"] == input.display().to_string()
+                && l["offset"].is_u64()
+                && l["reason"].as_str().is_some_and(|r| !r.is_empty()))
+    );
+    assert!(
+        letters
+            .iter()
+            .any(|l| l["original"] == "not json at all" && l["stage"] == "parse")
+    );
+    assert!(
+        letters
+            .iter()
+            .any(|l| l["original_base64"] == "//4=" && l["label"] == "json")
+    );
+    assert!(
+        letters
+            .iter()
+            .any(|l| l["stage"] == "validate" && l["label"] == "bad_address")
+    );
 
-    let query = run(hpti().arg("--config").arg(&config).args(["query", "downloads", "--format", "json"]));
+    let query =
+        run(hpti()
+            .arg("--config")
+            .arg(&config)
+            .args(["query", "downloads", "--format", "json"]));
     assert!(query.status.success(), "{}", stderr(&query));
     let downloads: Vec<serde_json::Value> = serde_json::from_str(&stdout(&query)).unwrap();
     assert_eq!(downloads.len(), 4);
-    assert_eq!(downloads.iter().map(|d| d["count"].as_u64().unwrap()).sum::<u64>(), 100);
+    assert_eq!(
+        downloads
+            .iter()
+            .map(|d| d["count"].as_u64().unwrap())
+            .sum::<u64>(),
+        100
+    );
 
-    let query = run(hpti().arg("--config").arg(&config).args(["query", "credentials", "--since", "2h", "--format", "json"]));
+    let query = run(hpti().arg("--config").arg(&config).args([
+        "query",
+        "credentials",
+        "--since",
+        "2h",
+        "--format",
+        "json",
+    ]));
     let credentials: Vec<serde_json::Value> = serde_json::from_str(&stdout(&query)).unwrap();
-    assert_eq!(credentials.iter().map(|c| c["attempts"].as_u64().unwrap()).sum::<u64>(), 100);
-    let query = run(hpti().arg("--config").arg(&config).args(["query", "commands", "--since", "1m", "--format", "json"]));
+    assert_eq!(
+        credentials
+            .iter()
+            .map(|c| c["attempts"].as_u64().unwrap())
+            .sum::<u64>(),
+        100
+    );
+    let query = run(hpti()
+        .arg("--config")
+        .arg(&config)
+        .args(["query", "commands", "--since", "1m", "--format", "json"]));
     let commands: Vec<serde_json::Value> = serde_json::from_str(&stdout(&query)).unwrap();
-    assert!(commands.is_empty(), "the events are an hour old: {commands:?}");
+    assert!(
+        commands.is_empty(),
+        "the events are an hour old: {commands:?}"
+    );
 
-    for what in ["sessions", "attackers", "credentials", "commands", "downloads"] {
-        let table = run(hpti().arg("--config").arg(&config).args(["query", what, "--limit", "3"]));
+    for what in [
+        "sessions",
+        "attackers",
+        "credentials",
+        "commands",
+        "downloads",
+    ] {
+        let table = run(hpti()
+            .arg("--config")
+            .arg(&config)
+            .args(["query", what, "--limit", "3"]));
         assert!(table.status.success(), "{what}: {}", stderr(&table));
-        assert!(stdout(&table).contains("3 row(s)"), "{what}: {}", stdout(&table));
+        assert!(
+            stdout(&table).contains("3 row(s)"),
+            "{what}: {}",
+            stdout(&table)
+        );
     }
 
     // Ingesting the same file again is a no-op: it resumes at its end.
-    let again = run(hpti().arg("--config").arg(&config).args(["ingest", "--json"]).arg(&input));
+    let again = run(hpti()
+        .arg("--config")
+        .arg(&config)
+        .args(["ingest", "--json"])
+        .arg(&input));
     let summary: serde_json::Value = serde_json::from_str(stdout(&again).trim()).unwrap();
     assert_eq!(summary["lines"], 0);
     assert_eq!(summary["resumed_files"], 1);
@@ -162,6 +237,7 @@ fn ingest_stores_valid_lines_dead_letters_the_rest_and_query_shows_them() {
 
 fn count_rows(db: &Path) -> u64 {
     let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
         .build()
         .unwrap();
     runtime.block_on(async {
@@ -214,7 +290,10 @@ fn killing_ingest_mid_file_and_rerunning_stores_every_event_exactly_once() {
     let deadline = Instant::now() + Duration::from_secs(120);
     while !checkpoints.exists() {
         assert!(Instant::now() < deadline, "ingest made no progress");
-        assert!(child.try_wait().unwrap().is_none(), "ingest finished before it could be killed");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "ingest finished before it could be killed"
+        );
         std::thread::sleep(Duration::from_millis(5));
     }
     child.kill().unwrap();
@@ -222,22 +301,40 @@ fn killing_ingest_mid_file_and_rerunning_stores_every_event_exactly_once() {
     assert!(!status.success(), "the first run was killed, not finished");
     let db = dir.path().join("data/hpti.db");
     let partial = count_rows(&db);
-    assert!(partial < total, "killed mid-file: {partial} of {total} stored");
+    assert!(
+        partial < total,
+        "killed mid-file: {partial} of {total} stored"
+    );
 
-    let output = run(hpti().arg("--config").arg(&config).args(["ingest", "--json"]).arg(&input));
+    let output = run(hpti()
+        .arg("--config")
+        .arg(&config)
+        .args(["ingest", "--json"])
+        .arg(&input));
     assert!(output.status.success(), "{}", stderr(&output));
     let summary: serde_json::Value = serde_json::from_str(stdout(&output).trim()).unwrap();
-    assert_eq!(summary["resumed_files"], 1, "the second run resumed from the checkpoint");
+    assert_eq!(
+        summary["resumed_files"], 1,
+        "the second run resumed from the checkpoint"
+    );
     assert_eq!(count_rows(&db), total, "every event stored exactly once");
 
     let letters = std::fs::read_to_string(dir.path().join("data/dead-letters.jsonl")).unwrap();
     let mut offsets: Vec<u64> = letters
         .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["offset"].as_u64().unwrap())
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["offset"]
+                .as_u64()
+                .unwrap()
+        })
         .collect();
     offsets.sort_unstable();
     offsets.dedup();
-    assert_eq!(offsets.len(), malformed, "every malformed line is dead-lettered");
+    assert_eq!(
+        offsets.len(),
+        malformed,
+        "every malformed line is dead-lettered"
+    );
 }
 
 #[test]
@@ -262,18 +359,30 @@ fn run_serves_metrics_and_shuts_down_cleanly_on_sigterm() {
         .unwrap();
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
     let addr = loop {
-        let line = lines.next().expect("hpti run logs where metrics are").unwrap();
+        let line = lines
+            .next()
+            .expect("hpti run logs where metrics are")
+            .unwrap();
         if let Some(rest) = line.split("metrics at http://").nth(1) {
             break rest.split('/').next().unwrap().to_owned();
         }
     };
     let metrics = http_get(&addr, "/metrics");
     assert!(metrics.starts_with("HTTP/1.1 200"), "{metrics}");
-    assert!(metrics.contains("hpti_queue_capacity{queue=\"events\"} 8192"), "{metrics}");
+    assert!(
+        metrics.contains("hpti_queue_capacity{queue=\"events\"} 8192"),
+        "{metrics}"
+    );
     assert!(metrics.contains("# TYPE hpti_events counter"), "{metrics}");
 
     let pid = child.id().to_string();
-    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
     let status = child.wait().unwrap();
     assert!(status.success(), "SIGTERM is a clean shutdown: {status:?}");
     let rest: Vec<String> = lines.map_while(Result::ok).collect();
@@ -284,8 +393,14 @@ fn run_serves_metrics_and_shuts_down_cleanly_on_sigterm() {
 fn http_get(addr: &str, path: &str) -> String {
     use std::io::Read;
     let mut stream = std::net::TcpStream::connect(addr).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
     let mut response = String::new();
     stream.read_to_string(&mut response).unwrap();
     response

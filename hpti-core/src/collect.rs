@@ -224,10 +224,12 @@ fn file_id(_meta: &std::fs::Metadata) -> (u64, u64) {
 
 fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write;
-    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
 }
 
 /// Where to resume: the checkpoint's offset if it is for this very file.
@@ -332,7 +334,8 @@ impl Sensor for FileSource {
     async fn run(&self, ctx: SensorContext) -> Result<(), SensorError> {
         let path = &self.path;
         let key = self.key();
-        let open_error = |e: io::Error| SensorError::new(format!("cannot read {}", path.display()), e);
+        let open_error =
+            |e: io::Error| SensorError::new(format!("cannot read {}", path.display()), e);
         let file = tokio::fs::File::open(path).await.map_err(open_error)?;
         let len = file.metadata().await.map_err(open_error)?.len();
         let identity = identify(path).await.map_err(open_error)?;
@@ -340,7 +343,10 @@ impl Sensor for FileSource {
             .await
             .map_err(open_error)?;
         let mut reader = BufReader::with_capacity(256 * 1024, file);
-        reader.seek(SeekFrom::Start(start)).await.map_err(open_error)?;
+        reader
+            .seek(SeekFrom::Start(start))
+            .await
+            .map_err(open_error)?;
 
         let parser_name = self.parser.name().to_owned();
         let source: Arc<str> = Arc::from(path.display().to_string());
@@ -367,14 +373,19 @@ impl Sensor for FileSource {
             if ctx.shutdown.is_cancelled() {
                 break;
             }
-            let (consumed, cut) =
-                match read_bounded_line(&mut reader, &mut line, self.options.max_line_bytes).await {
-                    Ok(read) => read,
-                    Err(e) => {
-                        result = Err(open_error(e));
-                        break;
-                    }
-                };
+            let (consumed, cut) = match read_bounded_line(
+                &mut reader,
+                &mut line,
+                self.options.max_line_bytes,
+            )
+            .await
+            {
+                Ok(read) => read,
+                Err(e) => {
+                    result = Err(open_error(e));
+                    break;
+                }
+            };
             if consumed == 0 {
                 break;
             }
@@ -474,13 +485,25 @@ mod tests {
         let data = format!("short\n{}\nlast", "x".repeat(100));
         let mut reader = BufReader::with_capacity(8, data.as_bytes());
         let mut line = Vec::new();
-        assert_eq!(read_bounded_line(&mut reader, &mut line, 10).await.unwrap(), (6, false));
+        assert_eq!(
+            read_bounded_line(&mut reader, &mut line, 10).await.unwrap(),
+            (6, false)
+        );
         assert_eq!(line, b"short\n");
-        assert_eq!(read_bounded_line(&mut reader, &mut line, 10).await.unwrap(), (101, true));
+        assert_eq!(
+            read_bounded_line(&mut reader, &mut line, 10).await.unwrap(),
+            (101, true)
+        );
         assert_eq!(line.len(), 10);
-        assert_eq!(read_bounded_line(&mut reader, &mut line, 10).await.unwrap(), (4, false));
+        assert_eq!(
+            read_bounded_line(&mut reader, &mut line, 10).await.unwrap(),
+            (4, false)
+        );
         assert_eq!(line, b"last");
-        assert_eq!(read_bounded_line(&mut reader, &mut line, 10).await.unwrap(), (0, false));
+        assert_eq!(
+            read_bounded_line(&mut reader, &mut line, 10).await.unwrap(),
+            (0, false)
+        );
     }
 
     #[test]

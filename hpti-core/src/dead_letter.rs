@@ -114,7 +114,11 @@ impl DeadLetter {
         self.original_base64.as_deref().and_then(base64_decode)
     }
 
-    fn bare(stage: DeadLetterStage, component: impl Into<String>, reason: impl Into<String>) -> Self {
+    fn bare(
+        stage: DeadLetterStage,
+        component: impl Into<String>,
+        reason: impl Into<String>,
+    ) -> Self {
         Self {
             time: Timestamp::now(),
             stage,
@@ -194,7 +198,8 @@ mod writer {
         /// record is logged and the batch marked failed, so its source does not commit.
         pub async fn send(&self, letter: DeadLetter, ack: Option<AckBatch>) {
             self.metrics.dead_lettered(letter.stage, &letter.component);
-            if let Err(mpsc::error::SendError((letter, ack))) = self.sender.send((letter, ack)).await
+            if let Err(mpsc::error::SendError((letter, ack))) =
+                self.sender.send((letter, ack)).await
             {
                 lost(&letter, ack);
             }
@@ -286,7 +291,8 @@ mod writer {
             let mut ok = true;
             let mut item = Some(first);
             while let Some((letter, ack)) = item.take() {
-                ok &= serde_json::to_writer(&mut file, &letter).is_ok() && file.write_all(b"\n").is_ok();
+                ok &= serde_json::to_writer(&mut file, &letter).is_ok()
+                    && file.write_all(b"\n").is_ok();
                 pending.extend(ack);
                 item = receiver.try_recv().ok();
             }

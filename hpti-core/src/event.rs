@@ -86,9 +86,7 @@ impl fmt::Display for Timestamp {
 impl Serialize for Timestamp {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         match self.to_datetime() {
-            Some(dt) => {
-                serializer.collect_str(&dt.format("%Y-%m-%dT%H:%M:%S%.6fZ"))
-            }
+            Some(dt) => serializer.collect_str(&dt.format("%Y-%m-%dT%H:%M:%S%.6fZ")),
             None => Err(serde::ser::Error::custom("timestamp out of range")),
         }
     }
@@ -574,7 +572,12 @@ fn schema_version() -> u32 {
 
 impl Event {
     /// A new event happening now, with a fresh id.
-    pub fn new(sensor: impl Into<String>, protocol: Protocol, src_ip: IpAddr, kind: EventKind) -> Self {
+    pub fn new(
+        sensor: impl Into<String>,
+        protocol: Protocol,
+        src_ip: IpAddr,
+        kind: EventKind,
+    ) -> Self {
         Self {
             schema_version: SCHEMA_VERSION,
             id: EventId::new(),

@@ -110,9 +110,10 @@ impl Default for RetryPolicy {
 impl RetryPolicy {
     /// The backoff before retry number `attempt` (1-based), with up to 25% random jitter.
     pub fn backoff(&self, attempt: u32) -> Duration {
-        let exp = self
-            .initial_backoff
-            .saturating_mul(1u32.checked_shl(attempt.saturating_sub(1)).unwrap_or(u32::MAX));
+        let exp = self.initial_backoff.saturating_mul(
+            1u32.checked_shl(attempt.saturating_sub(1))
+                .unwrap_or(u32::MAX),
+        );
         let base = exp.min(self.max_backoff);
         let jitter = base.mul_f64(jitter_fraction() * 0.25);
         base + jitter
@@ -522,7 +523,10 @@ impl Pipeline {
             tracing::error!(error = %err, "alert task failed");
         }
         let writer = self.dead_letter_writer;
-        if tokio::task::spawn_blocking(move || writer.join()).await.is_err() {
+        if tokio::task::spawn_blocking(move || writer.join())
+            .await
+            .is_err()
+        {
             tracing::error!("dead-letter writer did not finish");
         }
     }
@@ -627,7 +631,7 @@ impl Processor {
             let this = if index == last {
                 chunk.take().unwrap_or_default()
             } else {
-                chunk.as_ref().map(Clone::clone).unwrap_or_default()
+                chunk.clone().unwrap_or_default()
             };
             if let Err(mpsc::error::SendError(lost)) = output.send(this).await {
                 tracing::error!("a sink or rule task is gone; its events are marked failed");
@@ -691,8 +695,8 @@ impl SinkDriver {
                 let take = pending.len().min(self.batch.max_events);
                 in_flight.push(self.deliver(pending.drain(..take).collect()));
             }
-            deadline = (!pending.is_empty())
-                .then(|| tokio::time::Instant::now() + self.batch.linger);
+            deadline =
+                (!pending.is_empty()).then(|| tokio::time::Instant::now() + self.batch.linger);
             if closing {
                 break;
             }
@@ -711,25 +715,34 @@ impl SinkDriver {
         loop {
             let started = Instant::now();
             let result = self.sink.write(&events).await;
-            self.metrics.sink_write(name, started.elapsed().as_secs_f64());
+            self.metrics
+                .sink_write(name, started.elapsed().as_secs_f64());
             match result {
                 Ok(report) => {
                     let rejected = report.rejected.len();
                     for rejection in report.rejected {
                         let Some(envelope) = batch.get(rejection.index) else {
-                            tracing::error!(sink = name, index = rejection.index, "sink rejected an index outside its batch");
+                            tracing::error!(
+                                sink = name,
+                                index = rejection.index,
+                                "sink rejected an index outside its batch"
+                            );
                             continue;
                         };
-                        let reason = format!("sink `{name}` rejected the event: {}", rejection.reason);
+                        let reason =
+                            format!("sink `{name}` rejected the event: {}", rejection.reason);
                         let letter = envelope.dead_letter(DeadLetterStage::Sink, name, reason);
                         self.dead_letters.send(letter, envelope.ack.clone()).await;
                     }
                     self.delivered
                         .inc_by(batch.len().saturating_sub(rejected) as u64);
-                    self.metrics.count("sink", name, "rejected", rejected as u64);
+                    self.metrics
+                        .count("sink", name, "rejected", rejected as u64);
                     return;
                 }
-                Err(err) if err.class() == ErrorClass::Temporary && attempt < self.retry.max_retries => {
+                Err(err)
+                    if err.class() == ErrorClass::Temporary && attempt < self.retry.max_retries =>
+                {
                     attempt += 1;
                     self.metrics.sink_retry(name);
                     let backoff = self.retry.backoff(attempt);
@@ -743,9 +756,11 @@ impl SinkDriver {
                         format!("sink `{name}` failed permanently: {err}")
                     };
                     tracing::error!(sink = name, events = batch.len(), %reason, "dead-lettering batch");
-                    self.metrics.count("sink", name, "failed", batch.len() as u64);
+                    self.metrics
+                        .count("sink", name, "failed", batch.len() as u64);
                     for envelope in &batch {
-                        let letter = envelope.dead_letter(DeadLetterStage::Sink, name, reason.clone());
+                        let letter =
+                            envelope.dead_letter(DeadLetterStage::Sink, name, reason.clone());
                         self.dead_letters.send(letter, envelope.ack.clone()).await;
                     }
                     return;

@@ -12,7 +12,9 @@ use crate::sink::Sink;
 
 /// One event of every kind, with the fields a real sensor would fill, at `base` onwards.
 pub fn sample_events(base: Timestamp) -> Vec<Event> {
-    let ip: IpAddr = "203.0.113.50".parse().unwrap_or(IpAddr::from([203, 0, 113, 50]));
+    let ip: IpAddr = "203.0.113.50"
+        .parse()
+        .unwrap_or(IpAddr::from([203, 0, 113, 50]));
     let kinds = vec![
         EventKind::SessionStarted,
         EventKind::ClientVersion {

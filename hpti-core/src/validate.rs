@@ -189,7 +189,10 @@ impl Validator {
 
     fn validate_kind(&self, kind: &EventKind) -> Result<(), ValidationError> {
         match kind {
-            EventKind::SessionStarted | EventKind::SessionClosed { recording: None, .. } => Ok(()),
+            EventKind::SessionStarted
+            | EventKind::SessionClosed {
+                recording: None, ..
+            } => Ok(()),
             EventKind::SessionClosed {
                 recording: Some(path),
                 ..
@@ -256,7 +259,9 @@ impl Validator {
             } => {
                 non_empty("original_type", original_type)?;
                 self.short("original_type", original_type)?;
-                let size = serde_json::to_vec(fields).map(|v| v.len()).unwrap_or(usize::MAX);
+                let size = serde_json::to_vec(fields)
+                    .map(|v| v.len())
+                    .unwrap_or(usize::MAX);
                 if size > self.limits.max_unknown_fields {
                     return Err(ValidationError::TooLong {
                         field: "fields",
@@ -317,7 +322,10 @@ fn sha256_hex(field: &'static str, value: &str) -> Result<(), ValidationError> {
             reason: "a SHA-256 digest is 64 hex digits",
         });
     }
-    if !value.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+    if !value
+        .bytes()
+        .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    {
         return Err(ValidationError::Malformed {
             field,
             reason: "a SHA-256 digest is lower-case hex",

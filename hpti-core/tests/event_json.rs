@@ -1,6 +1,8 @@
 //! The JSON form of events is a documented, versioned schema (docs/events.md): these
 //! snapshots pin it, and the property tests check that every event survives a round trip.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests panic on failure by design
+
 use std::net::IpAddr;
 
 use hpti_core::event::{
@@ -33,8 +35,7 @@ fn every_kind_has_a_stable_json_form() {
 
 #[test]
 fn enrichment_has_a_stable_json_form() {
-    let mut event = fixed(sample_events(Timestamp::from_micros(1_767_225_600_000_000)))
-        .remove(3);
+    let mut event = fixed(sample_events(Timestamp::from_micros(1_767_225_600_000_000))).remove(3);
     event.enrichment = Enrichment {
         geo: Some(Geo {
             country_code: Some("GB".into()),
@@ -89,10 +90,12 @@ fn native_parser_reports_json_errors_with_a_column() {
         .parse(br#"{"v":1,"id":"nope"}"#, &ParseContext::default())
         .unwrap_err();
     assert_eq!(err.label(), "json");
-    assert!(NativeParser
-        .parse(b"   ", &ParseContext::default())
-        .unwrap()
-        .is_none());
+    assert!(
+        NativeParser
+            .parse(b"   ", &ParseContext::default())
+            .unwrap()
+            .is_none()
+    );
 }
 
 fn text() -> impl Strategy<Value = String> {
@@ -102,36 +105,75 @@ fn text() -> impl Strategy<Value = String> {
 fn kind() -> impl Strategy<Value = EventKind> {
     prop_oneof![
         Just(EventKind::SessionStarted),
-        (any::<u64>(), proptest::option::of(text()))
-            .prop_map(|(duration_ms, recording)| EventKind::SessionClosed { duration_ms, recording }),
+        (any::<u64>(), proptest::option::of(text())).prop_map(|(duration_ms, recording)| {
+            EventKind::SessionClosed {
+                duration_ms,
+                recording,
+            }
+        }),
         text().prop_map(|version| EventKind::ClientVersion { version }),
-        (text(), text(), proptest::option::of(text())).prop_map(|(method, fingerprint, algorithms)| {
-            EventKind::ClientFingerprint { method, fingerprint, algorithms }
-        }),
-        (text(), proptest::option::of(text()), any::<bool>()).prop_map(|(username, password, success)| {
-            EventKind::LoginAttempt {
-                username,
-                password,
-                key_type: None,
-                key_fingerprint: None,
-                method: AuthMethod::KeyboardInteractive,
-                success,
+        (text(), text(), proptest::option::of(text())).prop_map(
+            |(method, fingerprint, algorithms)| {
+                EventKind::ClientFingerprint {
+                    method,
+                    fingerprint,
+                    algorithms,
+                }
             }
-        }),
+        ),
+        (text(), proptest::option::of(text()), any::<bool>()).prop_map(
+            |(username, password, success)| {
+                EventKind::LoginAttempt {
+                    username,
+                    password,
+                    key_type: None,
+                    key_fingerprint: None,
+                    method: AuthMethod::KeyboardInteractive,
+                    success,
+                }
+            }
+        ),
         text().prop_map(|command| EventKind::CommandInput { command }),
-        (text(), proptest::option::of("[0-9a-f]{64}"), proptest::option::of(any::<u64>()))
-            .prop_map(|(url, sha256, size)| EventKind::FileDownload { url, sha256, size, error: None }),
+        (
+            text(),
+            proptest::option::of("[0-9a-f]{64}"),
+            proptest::option::of(any::<u64>())
+        )
+            .prop_map(|(url, sha256, size)| EventKind::FileDownload {
+                url,
+                sha256,
+                size,
+                error: None
+            }),
         (text(), text(), proptest::option::of(any::<u16>())).prop_map(|(method, uri, status)| {
-            EventKind::HttpRequest { method, uri, host: None, user_agent: None, status }
-        }),
-        (text(), any::<u16>(), any::<bool>())
-            .prop_map(|(host, port, accepted)| EventKind::PortForward { host, port, accepted }),
-        (text(), proptest::collection::btree_map(text(), text(), 0..4)).prop_map(|(t, m)| {
-            EventKind::Unknown {
-                original_type: t,
-                fields: m.into_iter().map(|(k, v)| (k, serde_json::Value::String(v))).collect(),
+            EventKind::HttpRequest {
+                method,
+                uri,
+                host: None,
+                user_agent: None,
+                status,
             }
         }),
+        (text(), any::<u16>(), any::<bool>()).prop_map(|(host, port, accepted)| {
+            EventKind::PortForward {
+                host,
+                port,
+                accepted,
+            }
+        }),
+        (
+            text(),
+            proptest::collection::btree_map(text(), text(), 0..4)
+        )
+            .prop_map(|(t, m)| {
+                EventKind::Unknown {
+                    original_type: t,
+                    fields: m
+                        .into_iter()
+                        .map(|(k, v)| (k, serde_json::Value::String(v)))
+                        .collect(),
+                }
+            }),
     ]
 }
 

@@ -1,6 +1,8 @@
 //! The pipeline runtime: delivery, acknowledgements, dead letters, retries, batching,
 //! backpressure, enrichment failures and alerts.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests panic on failure by design
+
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -13,9 +15,7 @@ use hpti_core::dead_letter::{DeadLetter, DeadLetterStage};
 use hpti_core::enricher::{EnrichError, Enricher};
 use hpti_core::error::ErrorClass;
 use hpti_core::event::{Event, EventKind, Protocol};
-use hpti_core::pipeline::{
-    BatchConfig, Envelope, Origin, Pipeline, PipelineConfig, RetryPolicy,
-};
+use hpti_core::pipeline::{BatchConfig, Envelope, Origin, Pipeline, PipelineConfig, RetryPolicy};
 use hpti_core::sink::{Rejection, Sink, SinkError, WriteReport};
 use tokio::sync::{Semaphore, mpsc};
 
@@ -42,7 +42,13 @@ impl RecordingSink {
     }
 
     fn stored(&self) -> Vec<Event> {
-        self.batches.lock().unwrap().iter().flatten().cloned().collect()
+        self.batches
+            .lock()
+            .unwrap()
+            .iter()
+            .flatten()
+            .cloned()
+            .collect()
     }
 
     fn batch_sizes(&self) -> Vec<usize> {
@@ -106,8 +112,11 @@ fn config(dir: &tempfile::TempDir) -> PipelineConfig {
 }
 
 fn dead_letters(dir: &tempfile::TempDir) -> Vec<DeadLetter> {
-    let text = std::fs::read_to_string(dir.path().join("dlq/dead-letters.jsonl")).unwrap_or_default();
-    text.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+    let text =
+        std::fs::read_to_string(dir.path().join("dlq/dead-letters.jsonl")).unwrap_or_default();
+    text.lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
 }
 
 async fn emit_with_ack(pipeline: &Pipeline, events: Vec<Event>) -> hpti_core::ack::AckReceiver {
@@ -133,7 +142,10 @@ async fn emit_with_ack(pipeline: &Pipeline, events: Vec<Event>) -> hpti_core::ac
 async fn delivers_every_event_and_acknowledges_the_batch() {
     let dir = tempfile::tempdir().unwrap();
     let sink = Arc::new(RecordingSink::default());
-    let pipeline = Pipeline::builder(config(&dir)).sink(sink.clone()).start().unwrap();
+    let pipeline = Pipeline::builder(config(&dir))
+        .sink(sink.clone())
+        .start()
+        .unwrap();
     let ack = emit_with_ack(&pipeline, (0..2500).map(command).collect()).await;
     assert_eq!(ack.await, DeliveryStatus::Delivered);
     assert_eq!(sink.stored().len(), 2500);
@@ -153,7 +165,10 @@ async fn delivers_every_event_and_acknowledges_the_batch() {
 async fn invalid_events_are_dead_lettered_with_reason_and_origin() {
     let dir = tempfile::tempdir().unwrap();
     let sink = Arc::new(RecordingSink::default());
-    let pipeline = Pipeline::builder(config(&dir)).sink(sink.clone()).start().unwrap();
+    let pipeline = Pipeline::builder(config(&dir))
+        .sink(sink.clone())
+        .start()
+        .unwrap();
     let mut bad = command(1);
     bad.src_ip = "0.0.0.0".parse().unwrap();
     let ack = emit_with_ack(&pipeline, vec![command(0), bad, command(2)]).await;
@@ -169,7 +184,10 @@ async fn invalid_events_are_dead_lettered_with_reason_and_origin() {
     assert!(letter.reason.contains("src_ip"), "{}", letter.reason);
     assert_eq!(letter.source.as_deref(), Some("input.jsonl"));
     assert_eq!(letter.offset, Some(100));
-    assert_eq!(letter.event.as_deref().map(|e| e.src_ip.to_string()), Some("0.0.0.0".into()));
+    assert_eq!(
+        letter.event.as_deref().map(|e| e.src_ip.to_string()),
+        Some("0.0.0.0".into())
+    );
     assert_eq!(metrics.get("validator", "validator", "bad_address"), 1);
     assert_eq!(metrics.get("dead_letter", "validator", "validate"), 1);
 }
@@ -181,7 +199,10 @@ async fn temporary_sink_errors_are_retried() {
         Scripted::Fail(ErrorClass::Temporary),
         Scripted::Fail(ErrorClass::Temporary),
     ]));
-    let pipeline = Pipeline::builder(config(&dir)).sink(sink.clone()).start().unwrap();
+    let pipeline = Pipeline::builder(config(&dir))
+        .sink(sink.clone())
+        .start()
+        .unwrap();
     let ack = emit_with_ack(&pipeline, (0..10).map(command).collect()).await;
     assert_eq!(ack.await, DeliveryStatus::Delivered);
     pipeline.shutdown().await;
@@ -205,7 +226,10 @@ async fn persistent_and_permanent_sink_errors_dead_letter_the_batch() {
     ] {
         let dir = tempfile::tempdir().unwrap();
         let sink = Arc::new(RecordingSink::scripted(script));
-        let pipeline = Pipeline::builder(config(&dir)).sink(sink.clone()).start().unwrap();
+        let pipeline = Pipeline::builder(config(&dir))
+            .sink(sink.clone())
+            .start()
+            .unwrap();
         let ack = emit_with_ack(&pipeline, (0..5).map(command).collect()).await;
         assert_eq!(ack.await, DeliveryStatus::DeadLettered);
         pipeline.shutdown().await;
@@ -221,7 +245,10 @@ async fn persistent_and_permanent_sink_errors_dead_letter_the_batch() {
 async fn per_event_rejections_dead_letter_only_that_event() {
     let dir = tempfile::tempdir().unwrap();
     let sink = Arc::new(RecordingSink::scripted(vec![Scripted::RejectIndex(1)]));
-    let pipeline = Pipeline::builder(config(&dir)).sink(sink.clone()).start().unwrap();
+    let pipeline = Pipeline::builder(config(&dir))
+        .sink(sink.clone())
+        .start()
+        .unwrap();
     let events: Vec<Event> = (0..3).map(command).collect();
     let rejected_id = events[1].id;
     let ack = emit_with_ack(&pipeline, events).await;
@@ -254,7 +281,10 @@ async fn a_partial_batch_is_written_after_the_linger_time() {
         emitter.emit(command(n)).await.unwrap();
     }
     tokio::time::sleep(Duration::from_secs(4)).await;
-    assert!(sink.stored().is_empty(), "nothing is written before the linger time");
+    assert!(
+        sink.stored().is_empty(),
+        "nothing is written before the linger time"
+    );
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(sink.batch_sizes(), vec![3]);
     drop(emitter);
@@ -304,7 +334,10 @@ async fn a_stalled_sink_blocks_sources_instead_of_buffering_without_bound() {
         },
         ..config(&dir)
     };
-    let pipeline = Pipeline::builder(config).sink(sink.clone()).start().unwrap();
+    let pipeline = Pipeline::builder(config)
+        .sink(sink.clone())
+        .start()
+        .unwrap();
     let emitter = pipeline.emitter();
     let sent = Arc::new(AtomicUsize::new(0));
     let producer = {
@@ -320,7 +353,10 @@ async fn a_stalled_sink_blocks_sources_instead_of_buffering_without_bound() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     let stuck_at = sent.load(Ordering::SeqCst);
     // queue (16) + processor batch (4) + sink queue (2 × 4) + the sink's pending batch.
-    assert!(stuck_at < 64, "sources must block when the sink stalls, sent {stuck_at}");
+    assert!(
+        stuck_at < 64,
+        "sources must block when the sink stalls, sent {stuck_at}"
+    );
     assert!(!producer.is_finished());
     gate.add_permits(100_000);
     producer.await.unwrap();

@@ -1,5 +1,7 @@
 //! The SQLite store against a real database file.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests panic on failure by design
+
 use std::sync::Arc;
 
 use hpti_core::event::{AuthMethod, Event, EventKind, Protocol, Timestamp};
@@ -35,7 +37,10 @@ async fn stored_document_round_trips_the_event() {
     for event in &events {
         assert_eq!(store.event(event.id).await.unwrap().as_ref(), Some(event));
     }
-    assert_eq!(store.event(hpti_core::event::EventId::new()).await.unwrap(), None);
+    assert_eq!(
+        store.event(hpti_core::event::EventId::new()).await.unwrap(),
+        None
+    );
 }
 
 #[tokio::test]
@@ -95,17 +100,37 @@ fn download(url: &str, sha: char, size: u64) -> EventKind {
 fn history() -> Vec<Event> {
     vec![
         ev("198.51.100.1", "a", 0, EventKind::SessionStarted),
-        ev("198.51.100.1", "a", 1, EventKind::ClientVersion { version: "SSH-2.0-Go".into() }),
+        ev(
+            "198.51.100.1",
+            "a",
+            1,
+            EventKind::ClientVersion {
+                version: "SSH-2.0-Go".into(),
+            },
+        ),
         ev("198.51.100.1", "a", 2, login("root", "123456", false)),
         ev("198.51.100.1", "a", 3, login("root", "admin", true)),
         ev("198.51.100.1", "a", 4, command("uname -a")),
         ev("198.51.100.1", "a", 5, download("http://x/a.sh", 'a', 100)),
-        ev("198.51.100.1", "a", 6, EventKind::SessionClosed { duration_ms: 6000, recording: None }),
+        ev(
+            "198.51.100.1",
+            "a",
+            6,
+            EventKind::SessionClosed {
+                duration_ms: 6000,
+                recording: None,
+            },
+        ),
         ev("198.51.100.2", "b", 100, EventKind::SessionStarted),
         ev("198.51.100.2", "b", 101, login("root", "123456", false)),
         ev("198.51.100.2", "b", 102, login("admin", "admin", false)),
         ev("198.51.100.2", "b", 103, command("uname -a")),
-        ev("198.51.100.2", "b", 104, download("http://y/a.sh", 'a', 100)),
+        ev(
+            "198.51.100.2",
+            "b",
+            104,
+            download("http://y/a.sh", 'a', 100),
+        ),
         ev("198.51.100.2", "b", 105, download("http://y/b.sh", 'b', 7)),
         ev("198.51.100.3", "c", 200, login("root", "123456", false)),
     ]
@@ -114,7 +139,10 @@ fn history() -> Vec<Event> {
 async fn store_with_history(dir: &tempfile::TempDir) -> SqliteStore {
     let store = open(dir).await;
     let events = history();
-    store.write(&events.iter().collect::<Vec<_>>()).await.unwrap();
+    store
+        .write(&events.iter().collect::<Vec<_>>())
+        .await
+        .unwrap();
     store
 }
 
@@ -124,15 +152,33 @@ async fn summaries_count_each_event_once_across_redelivery_and_split_batches() {
     let store = open(&dir).await;
     let events = history();
     // The history arrives in three batches, the middle one twice, overlapping the others.
-    store.write(&events[..5].iter().collect::<Vec<_>>()).await.unwrap();
-    store.write(&events[3..10].iter().collect::<Vec<_>>()).await.unwrap();
-    store.write(&events[3..10].iter().collect::<Vec<_>>()).await.unwrap();
-    store.write(&events[8..].iter().collect::<Vec<_>>()).await.unwrap();
+    store
+        .write(&events[..5].iter().collect::<Vec<_>>())
+        .await
+        .unwrap();
+    store
+        .write(&events[3..10].iter().collect::<Vec<_>>())
+        .await
+        .unwrap();
+    store
+        .write(&events[3..10].iter().collect::<Vec<_>>())
+        .await
+        .unwrap();
+    store
+        .write(&events[8..].iter().collect::<Vec<_>>())
+        .await
+        .unwrap();
     let reference = tempfile::tempdir().unwrap();
     let whole = store_with_history(&reference).await;
     let window = Window::default();
-    assert_eq!(store.sessions(window).await.unwrap(), whole.sessions(window).await.unwrap());
-    assert_eq!(store.attackers(window).await.unwrap(), whole.attackers(window).await.unwrap());
+    assert_eq!(
+        store.sessions(window).await.unwrap(),
+        whole.sessions(window).await.unwrap()
+    );
+    assert_eq!(
+        store.attackers(window).await.unwrap(),
+        whole.attackers(window).await.unwrap()
+    );
     assert_eq!(store.count_events().await.unwrap(), events.len() as u64);
 }
 
@@ -143,7 +189,10 @@ async fn downloads_aggregate_per_hash() {
     let downloads = store.downloads(Window::default()).await.unwrap();
     insta::assert_json_snapshot!(downloads);
     let since = store
-        .downloads(Window { since: Some(at(105)), limit: 10 })
+        .downloads(Window {
+            since: Some(at(105)),
+            limit: 10,
+        })
         .await
         .unwrap();
     assert_eq!(since.len(), 1);
@@ -161,19 +210,135 @@ async fn credentials_commands_attackers_and_sessions() {
     insta::assert_json_snapshot!("sessions", store.sessions(window).await.unwrap());
     // The summary table (all time) and a scan of the events (a window) agree.
     let scanned = store
-        .attackers(Window { since: Some(Timestamp::from_micros(0)), limit: 20 })
+        .attackers(Window {
+            since: Some(Timestamp::from_micros(0)),
+            limit: 20,
+        })
         .await
         .unwrap();
     assert_eq!(scanned, store.attackers(window).await.unwrap());
-    let limited = store.attackers(Window { since: None, limit: 1 }).await.unwrap();
+    let limited = store
+        .attackers(Window {
+            since: None,
+            limit: 1,
+        })
+        .await
+        .unwrap();
     assert_eq!(limited.len(), 1);
     assert_eq!(limited[0].src_ip.to_string(), "198.51.100.1");
     let recent = store
-        .sessions(Window { since: Some(at(150)), limit: 10 })
+        .sessions(Window {
+            since: Some(at(150)),
+            limit: 10,
+        })
         .await
         .unwrap();
-    assert_eq!(recent.len(), 1, "only session c had activity after 150: {recent:?}");
+    assert_eq!(
+        recent.len(),
+        1,
+        "only session c had activity after 150: {recent:?}"
+    );
     assert_eq!(recent[0].session, "c");
     assert_eq!(recent[0].login_attempts, 1);
     assert!(!recent[0].logged_in);
+}
+
+#[tokio::test]
+async fn lost_summaries_are_rebuilt_from_the_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_with_history(&dir).await;
+    let window = Window::default();
+    let sessions = store.sessions(window).await.unwrap();
+    let attackers = store.attackers(window).await.unwrap();
+    store.close().await;
+    let options = SqliteOptions::new(dir.path().join("db/hpti.db"));
+    for suffix in ["", "-wal", "-shm"] {
+        let mut path = options.summaries_path().into_os_string();
+        path.push(suffix);
+        let _ = std::fs::remove_file(path);
+    }
+    let reopened = open(&dir).await;
+    assert_eq!(reopened.sessions(window).await.unwrap(), sessions);
+    assert_eq!(reopened.attackers(window).await.unwrap(), attackers);
+}
+
+#[tokio::test]
+async fn after_close_the_summaries_file_alone_is_complete() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_with_history(&dir).await;
+    store.close().await;
+    let options = SqliteOptions::new(dir.path().join("db/hpti.db"));
+    let summaries =
+        sqlx::SqlitePool::connect(&format!("sqlite://{}", options.summaries_path().display()))
+            .await
+            .unwrap();
+    let (folded, sessions): (i64, i64) = sqlx::query_as(
+        "SELECT (SELECT folded_seq FROM fold_cursor), (SELECT SUM(events) FROM sessions)",
+    )
+    .fetch_one(&summaries)
+    .await
+    .unwrap();
+    assert_eq!(folded, history().len() as i64);
+    assert_eq!(
+        sessions,
+        history().len() as i64,
+        "every event of the history has a session"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_stores_on_the_same_files_fold_every_event_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = open(&dir).await;
+    let second = open(&dir).await;
+    let base = Timestamp::now();
+    let make = |i: usize| {
+        Event::new(
+            "t",
+            Protocol::Ssh,
+            format!("198.51.100.{}", i % 7 + 1).parse().unwrap(),
+            command(&format!("echo {i}")),
+        )
+        .with_session(format!("s{}", i % 13))
+        .with_time(base.saturating_add_micros(i as i64))
+    };
+    let writes: Vec<_> = (0..20)
+        .map(|round| {
+            let store = if round % 2 == 0 {
+                first.clone()
+            } else {
+                second.clone()
+            };
+            let events: Vec<Event> = (round * 50..round * 50 + 50).map(make).collect();
+            tokio::spawn(async move {
+                store
+                    .write(&events.iter().collect::<Vec<_>>())
+                    .await
+                    .unwrap();
+                // Fold from both sides while the other writes.
+                store.refresh_summaries().await.unwrap();
+            })
+        })
+        .collect();
+    for write in writes {
+        write.await.unwrap();
+    }
+    let attackers = first
+        .attackers(Window {
+            since: None,
+            limit: 100,
+        })
+        .await
+        .unwrap();
+    assert_eq!(attackers.iter().map(|a| a.events).sum::<u64>(), 1000);
+    assert_eq!(attackers.iter().map(|a| a.commands).sum::<u64>(), 1000);
+    let sessions = second
+        .sessions(Window {
+            since: None,
+            limit: 100,
+        })
+        .await
+        .unwrap();
+    assert_eq!(sessions.len(), 13);
+    assert_eq!(sessions.iter().map(|s| s.commands).sum::<u64>(), 1000);
 }

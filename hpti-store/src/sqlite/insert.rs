@@ -8,16 +8,44 @@ use std::sync::OnceLock;
 const COLUMNS: &str = "id, ts, observed, sensor, protocol, session, src_ip, src_port, dst_ip, dst_port, \
      kind, username, password, success, command, url, sha256, size, country, asn, doc";
 const COLUMN_COUNT: usize = 21;
-/// Rows per INSERT statement: 21 binds each stays below SQLite's 32,766 bind limit, and
-/// one prepared statement of this size is reused for every full chunk.
+/// Rows per INSERT statement (a power of two): 21 binds each stays below SQLite's 32,766
+/// bind limit, and one prepared statement of this size is reused for every full chunk.
 pub(super) const ROWS_PER_STATEMENT: usize = 1024;
 
-pub(super) fn full_insert_sql() -> &'static str {
-    static SQL: OnceLock<String> = OnceLock::new();
-    SQL.get_or_init(|| insert_sql(ROWS_PER_STATEMENT))
+/// Splits `rows` into statement sizes: full statements, then the rest in powers of two.
+///
+/// Every distinct size is a prepared statement the connection caches; exact remainders
+/// (1 to 1,023 rows) would fill the cache with a thousand large statements, and memory
+/// with them. Powers of two keep it to eleven.
+pub(super) fn statement_sizes(mut rows: usize) -> impl Iterator<Item = usize> {
+    std::iter::from_fn(move || {
+        if rows == 0 {
+            return None;
+        }
+        let size = if rows >= ROWS_PER_STATEMENT {
+            ROWS_PER_STATEMENT
+        } else {
+            1 << rows.ilog2()
+        };
+        rows -= size;
+        Some(size)
+    })
 }
 
-pub(super) fn insert_sql(rows: usize) -> String {
+/// The INSERT statement for `rows` rows, built once per size.
+pub(super) fn insert_sql_for(rows: usize) -> &'static str {
+    static SQL: OnceLock<Vec<String>> = OnceLock::new();
+    let statements = SQL.get_or_init(|| {
+        (0..=ROWS_PER_STATEMENT.ilog2())
+            .map(|power| insert_sql(1 << power))
+            .collect()
+    });
+    statements
+        .get(rows.max(1).ilog2() as usize)
+        .map_or("", String::as_str)
+}
+
+fn insert_sql(rows: usize) -> String {
     let tuple = format!("({})", vec!["?"; COLUMN_COUNT].join(","));
     let mut sql = format!("INSERT OR IGNORE INTO events ({COLUMNS}) VALUES ");
     sql.reserve(rows * (tuple.len() + 1));
@@ -151,3 +179,22 @@ impl<'a> EventRow<'a> {
     }
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statement_sizes_cover_every_row_with_few_distinct_sizes() {
+        for rows in [0usize, 1, 2, 3, 1000, 1023, 1024, 1025, 2500, 5000] {
+            let sizes: Vec<usize> = statement_sizes(rows).collect();
+            assert_eq!(sizes.iter().sum::<usize>(), rows);
+            assert!(
+                sizes
+                    .iter()
+                    .all(|s| s.is_power_of_two() && *s <= ROWS_PER_STATEMENT)
+            );
+        }
+        assert_eq!(statement_sizes(1027).collect::<Vec<_>>(), vec![1024, 2, 1]);
+        assert!(insert_sql_for(8).matches("),(").count() == 7);
+    }
+}

@@ -22,7 +22,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
-use self::insert::{EventRow, ROWS_PER_STATEMENT, StoredDoc, full_insert_sql, insert_sql};
+use self::insert::{EventRow, StoredDoc, insert_sql_for, statement_sizes};
 use crate::error::StoreError;
 
 /// How the SQLite database is opened.
@@ -48,7 +48,7 @@ impl SqliteOptions {
         Self {
             path: path.into(),
             synchronous_full: false,
-            cache_kib: 16 * 1024,
+            cache_kib: 8 * 1024,
             max_connections: 4,
             busy_timeout: Duration::from_secs(10),
         }
@@ -200,18 +200,16 @@ impl SqliteStore {
         // Every bind value is built before the transaction starts, so the database thread
         // runs the statements back to back instead of waiting while the next one is
         // assembled (and, with two writes in flight, while the next batch is).
-        let partial_sql = insert_sql(rows.len() % ROWS_PER_STATEMENT);
-        let inserts: Vec<_> = rows
-            .chunks(ROWS_PER_STATEMENT)
-            .map(|chunk| {
-                let sql = if chunk.len() == ROWS_PER_STATEMENT {
-                    full_insert_sql()
-                } else {
-                    partial_sql.as_str()
-                };
+        let mut remaining = rows.as_slice();
+        let inserts: Vec<_> = statement_sizes(rows.len())
+            .map(|size| {
+                let (chunk, rest) = remaining.split_at(size);
+                remaining = rest;
                 chunk
                     .iter()
-                    .fold(sqlx::query::<Sqlite>(sql), |query, row| row.bind(query))
+                    .fold(sqlx::query::<Sqlite>(insert_sql_for(size)), |query, row| {
+                        row.bind(query)
+                    })
             })
             .collect();
         let mut tx = self.writer.begin().await.map_err(database_error)?;
@@ -329,4 +327,3 @@ impl Sink for SqliteStore {
         Ok(())
     }
 }
-

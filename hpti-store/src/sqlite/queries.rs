@@ -21,8 +21,8 @@ pub(super) fn event_from_row(row: &SqliteRow) -> Result<Event, StoreError> {
     let id: Vec<u8> = row.try_get("id").map_err(decode_error)?;
     let id = uuid_from(&id)?;
     let doc: String = row.try_get("doc").map_err(decode_error)?;
-    let mut object: Map<String, Value> = serde_json::from_str(&doc)
-        .map_err(|e| StoreError::Decode(format!("doc of {id}: {e}")))?;
+    let mut object: Map<String, Value> =
+        serde_json::from_str(&doc).map_err(|e| StoreError::Decode(format!("doc of {id}: {e}")))?;
     let mut put = |key: &str, value: Value| {
         if !value.is_null() {
             object.insert(key.to_owned(), value);
@@ -33,7 +33,9 @@ pub(super) fn event_from_row(row: &SqliteRow) -> Result<Event, StoreError> {
     let observed: Option<i64> = row.try_get("observed").map_err(decode_error)?;
     put(
         "observed",
-        observed.map_or(Value::Null, |t| Value::String(Timestamp::from_micros(t).to_string())),
+        observed.map_or(Value::Null, |t| {
+            Value::String(Timestamp::from_micros(t).to_string())
+        }),
     );
     for column in ["sensor", "protocol", "session", "src_ip", "dst_ip"] {
         let text: Option<String> = row.try_get(column).map_err(decode_error)?;

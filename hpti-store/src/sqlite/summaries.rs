@@ -8,14 +8,14 @@
 
 use std::time::Duration;
 
-use sqlx::sqlite::SqlitePool;
 use sqlx::Sqlite;
+use sqlx::sqlite::SqlitePool;
 
 use super::database_error;
 use crate::error::StoreError;
 
 /// Most events folded in one transaction, so a backlog is worked off in bounded steps.
-const FOLD_STEP: i64 = 200_000;
+const FOLD_STEP: i64 = 100_000;
 /// How often the background folder looks for new events.
 pub(super) const FOLD_INTERVAL: Duration = Duration::from_millis(200);
 

@@ -142,6 +142,7 @@ pub enum Synchronous {
 pub struct SqliteSection {
     pub path: PathBuf,
     pub synchronous: Synchronous,
+    pub writer_cache_kib: u32,
     pub cache_kib: u32,
 }
 
@@ -150,6 +151,7 @@ impl Default for SqliteSection {
         Self {
             path: PathBuf::from("hpti.db"),
             synchronous: Synchronous::Normal,
+            writer_cache_kib: 16 * 1024,
             cache_kib: 8 * 1024,
         }
     }
@@ -215,6 +217,7 @@ impl Config {
     pub fn sqlite_options(&self) -> SqliteOptions {
         let mut options = SqliteOptions::new(self.data_path(&self.store.sqlite.path));
         options.synchronous_full = self.store.sqlite.synchronous == Synchronous::Full;
+        options.writer_cache_kib = self.store.sqlite.writer_cache_kib;
         options.cache_kib = self.store.sqlite.cache_kib;
         options
     }

@@ -15,6 +15,12 @@ use clap::{Parser, Subcommand};
 
 use crate::config::Config;
 
+// glibc's allocator keeps what threads free in per-thread arenas, and the pipeline frees
+// on one thread what it allocated on another (events, bind buffers): its resident memory
+// creeps up over a long run. jemalloc returns freed memory to the system on a timer.
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "hpti",

@@ -79,7 +79,7 @@ pub struct BatchConfig {
 impl Default for BatchConfig {
     fn default() -> Self {
         Self {
-            max_events: 1000,
+            max_events: 1024,
             linger: Duration::from_millis(20),
             concurrency: 2,
         }

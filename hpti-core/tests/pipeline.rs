@@ -149,8 +149,9 @@ async fn delivers_every_event_and_acknowledges_the_batch() {
     let ack = emit_with_ack(&pipeline, (0..2500).map(command).collect()).await;
     assert_eq!(ack.await, DeliveryStatus::Delivered);
     assert_eq!(sink.stored().len(), 2500);
+    let max = BatchConfig::default().max_events;
     assert!(
-        sink.batch_sizes().iter().all(|&n| n <= 1000),
+        sink.batch_sizes().iter().all(|&n| n <= max),
         "batches respect max_events: {:?}",
         sink.batch_sizes()
     );

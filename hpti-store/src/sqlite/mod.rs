@@ -34,7 +34,9 @@ pub struct SqliteOptions {
     /// `synchronous = FULL` (survives power loss) instead of `NORMAL` (survives a crash
     /// of the process, which is what acknowledgements promise).
     pub synchronous_full: bool,
-    /// Page cache per connection, in KiB.
+    /// Page cache of the event writer's connection, in KiB (the one that gains most).
+    pub writer_cache_kib: u32,
+    /// Page cache of every other connection (readers, summaries), in KiB.
     pub cache_kib: u32,
     /// Reader connections (queries).
     pub max_connections: u32,
@@ -48,6 +50,7 @@ impl SqliteOptions {
         Self {
             path: path.into(),
             synchronous_full: false,
+            writer_cache_kib: 16 * 1024,
             cache_kib: 8 * 1024,
             max_connections: 4,
             busy_timeout: Duration::from_secs(10),
@@ -67,7 +70,7 @@ impl SqliteOptions {
         self.path.with_file_name(name)
     }
 
-    fn connect_options(&self, path: &Path) -> SqliteConnectOptions {
+    fn connect_options(&self, path: &Path, cache_kib: u32) -> SqliteConnectOptions {
         SqliteConnectOptions::new()
             .filename(path)
             .create_if_missing(true)
@@ -78,7 +81,7 @@ impl SqliteOptions {
                 SqliteSynchronous::Normal
             })
             .busy_timeout(self.busy_timeout)
-            .pragma("cache_size", format!("-{}", self.cache_kib))
+            .pragma("cache_size", format!("-{cache_kib}"))
             .pragma("temp_store", "memory")
             // A background connection copies the WAL into the database as it grows (see
             // `checkpoint_in_background`); the writer's own checkpoint, every 64 MiB of
@@ -121,10 +124,9 @@ impl SqliteStore {
         if let Some(parent) = options.path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(|e| open_error(e.into()))?;
         }
-        let events = options.connect_options(&options.path);
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
-            .connect_with(events.clone())
+            .connect_with(options.connect_options(&options.path, options.writer_cache_kib))
             .await
             .map_err(|e| open_error(e.into()))?;
         sqlx::migrate!("./migrations/sqlite")
@@ -133,13 +135,16 @@ impl SqliteStore {
             .map_err(|e| StoreError::Migrate(e.into()))?;
         let pool = SqlitePoolOptions::new()
             .max_connections(options.max_connections.max(1))
-            .connect_with(events)
+            .connect_with(options.connect_options(&options.path, options.cache_kib))
             .await
             .map_err(|e| open_error(e.into()))?;
 
+        // The folder reads each new event once, right after it was written: a cache the
+        // size of one fold's worth of rows saves re-reading them from the OS.
         let attach = format!(
-            "ATTACH DATABASE '{}' AS ev",
-            options.path.display().to_string().replace('\'', "''")
+            "ATTACH DATABASE '{}' AS ev; PRAGMA ev.cache_size = -{}",
+            options.path.display().to_string().replace('\'', "''"),
+            options.cache_kib
         );
         let summaries = SqlitePoolOptions::new()
             .max_connections(1)
@@ -150,7 +155,7 @@ impl SqliteStore {
                     Ok(())
                 })
             })
-            .connect_with(options.connect_options(&options.summaries_path()))
+            .connect_with(options.connect_options(&options.summaries_path(), options.cache_kib))
             .await
             .map_err(|e| open_error(e.into()))?;
         sqlx::migrate!("./migrations/sqlite-summaries")

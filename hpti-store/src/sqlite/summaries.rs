@@ -14,8 +14,10 @@ use sqlx::sqlite::SqlitePool;
 use super::database_error;
 use crate::error::StoreError;
 
-/// Most events folded in one transaction, so a backlog is worked off in bounded steps.
-const FOLD_STEP: i64 = 100_000;
+/// Most events folded in one transaction. The GROUP BY sorts the rows it folds (with the
+/// `doc` the aggregates read) in memory, so the step bounds that memory; a backlog is
+/// worked off in more steps, not bigger ones.
+const FOLD_STEP: i64 = 16_384;
 /// How often the background folder looks for new events.
 pub(super) const FOLD_INTERVAL: Duration = Duration::from_millis(200);
 

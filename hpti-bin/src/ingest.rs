@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use hpti_core::collect::{CheckpointStore, FileSource, FileSourceOptions, ReadReport};
+use hpti_core::collect::{CheckpointStore, CollectorOptions, FileCollector};
 use hpti_core::metrics::PipelineMetrics;
 use hpti_core::parser;
 use hpti_core::pipeline::Pipeline;
@@ -27,23 +27,28 @@ pub struct IngestArgs {
     /// Print the summary as JSON.
     #[arg(long)]
     json: bool,
-    /// Files to read. Each resumes where an earlier, interrupted ingest stopped.
-    #[arg(required = true, value_name = "FILE")]
-    files: Vec<PathBuf>,
+    /// Keep reading as the files grow (and are rotated), until Ctrl-C.
+    #[arg(long)]
+    follow: bool,
+    /// Files or glob patterns (quote them: 'cowrie.json*'); gzip files are decompressed.
+    /// Each file resumes where an earlier, interrupted ingest stopped.
+    #[arg(required = true, value_name = "PATH")]
+    files: Vec<String>,
 }
 
 #[derive(Debug, Serialize)]
 struct Summary {
-    files: usize,
+    files: u64,
     lines: u64,
     events: u64,
+    skipped: u64,
     stored: u64,
     already_stored: u64,
     dead_lettered: u64,
     parse_errors: u64,
     invalid: u64,
     sink_failures: u64,
-    resumed_files: usize,
+    resumed_files: u64,
     dead_letter_file: PathBuf,
 }
 
@@ -65,25 +70,18 @@ pub async fn ingest(config: &Config, args: &IngestArgs) -> anyhow::Result<ExitCo
         .sink(Arc::new(store.clone()))
         .start()
         .context("cannot start the pipeline")?;
-    let sources: Vec<Arc<FileSource>> = args
-        .files
-        .iter()
-        .map(|file| {
-            Arc::new(FileSource::new(
-                file,
-                parser.clone(),
-                checkpoints.clone(),
-                FileSourceOptions {
-                    sensor: args.sensor.clone(),
-                    ..FileSourceOptions::default()
-                },
-                metrics.clone(),
-            ))
-        })
-        .collect();
-    for source in &sources {
-        pipeline.spawn_sensor(source.clone());
-    }
+    let collector = Arc::new(FileCollector::new(
+        args.files.clone(),
+        parser.clone(),
+        checkpoints,
+        CollectorOptions {
+            sensor: args.sensor.clone(),
+            follow: args.follow,
+            ..CollectorOptions::default()
+        },
+        metrics.clone(),
+    ));
+    pipeline.spawn_sensor(collector.clone());
     let stop = pipeline.shutdown_token();
     let signal = tokio::spawn(async move {
         telemetry::shutdown_signal().await;
@@ -101,26 +99,27 @@ pub async fn ingest(config: &Config, args: &IngestArgs) -> anyhow::Result<ExitCo
             eprintln!("error: {name}: {err:#}");
         }
     }
-    let reports: Vec<ReadReport> = sources.iter().map(|s| s.report()).collect();
+    let report = collector.report();
     let after = store.count_events().await?;
     store.close().await;
     let delivered = metrics.get("sink", "sqlite", "delivered");
     let invalid = metrics.get("dead_letter", "validator", "validate");
     let sink_failures =
         metrics.get("sink", "sqlite", "failed") + metrics.get("sink", "sqlite", "rejected");
-    let parse_errors: u64 = reports.iter().map(|r| r.parse_errors).sum();
+    let parse_errors = report.parse_errors;
     let stored = after.saturating_sub(before);
     let summary = Summary {
-        files: args.files.len(),
-        lines: reports.iter().map(|r| r.lines).sum(),
-        events: reports.iter().map(|r| r.events).sum(),
+        files: report.files,
+        lines: report.lines,
+        events: report.events,
+        skipped: report.skipped,
         stored,
         already_stored: delivered.saturating_sub(stored),
         dead_lettered: parse_errors + invalid + sink_failures,
         parse_errors,
         invalid,
         sink_failures,
-        resumed_files: reports.iter().filter(|r| r.resumed_at > 0).count(),
+        resumed_files: report.resumed_files,
         dead_letter_file: config.dead_letter_path(),
     };
     if args.json {

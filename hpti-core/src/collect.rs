@@ -1,24 +1,31 @@
-//! Reading existing logs: a [`FileSource`] reads a file line by line through a
-//! [`Parser`], and commits its position in a [`CheckpointStore`] only after the pipeline
-//! has acknowledged every event before it (at-least-once; with idempotent sinks, every
-//! event is stored exactly once however often the reader is killed and restarted).
+//! Reading existing logs: a [`FileCollector`] reads files (paths or globs) line by line
+//! through a [`Parser`], once or following them as they grow, and commits its position in
+//! a [`CheckpointStore`] only after the pipeline has acknowledged every event before it
+//! (at-least-once; with sinks idempotent on the event id, every event is stored exactly
+//! once however often the reader is killed and restarted).
 //!
 //! A file is recognised by device, inode and a fingerprint of its first bytes, not by
-//! name, so a rotated or replaced file is never resumed at a stale offset.
+//! name: after a rename-and-create rotation the renamed file keeps its checkpoint (a glob
+//! that matches it resumes it where it was) and the new file starts from its beginning;
+//! after copytruncate the shortened file is read again from its start. Gzip-compressed
+//! files (rotated backlogs) are read through a decompressor. In follow mode a partial last
+//! line waits for its newline.
 
-use std::collections::BTreeMap;
-use std::io::{self, SeekFrom};
+use std::collections::{BTreeMap, HashSet};
+use std::io::{self, Read as _};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncSeekExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncSeekExt, BufReader};
 use tokio::sync::mpsc;
 
 use crate::ack::{AckBatch, AckReceiver};
 use crate::dead_letter::{DeadLetter, DeadLetterStage};
+use crate::event::Timestamp;
 use crate::metrics::PipelineMetrics;
 use crate::parser::{ParseContext, Parser};
 use crate::pipeline::{Envelope, Origin};
@@ -30,6 +37,8 @@ const FINGERPRINT_BYTES: usize = 1024;
 /// Where a file was read up to, and how to recognise the file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Checkpoint {
+    /// The path the file had when last read (for people; identity is the rest).
+    pub path: String,
     /// Device number.
     pub dev: u64,
     /// Inode number.
@@ -38,11 +47,74 @@ pub struct Checkpoint {
     pub fingerprint: String,
     /// How many bytes the fingerprint covers (less than 1 KiB for short files).
     pub fingerprint_len: usize,
-    /// Byte offset up to which every line is accounted for.
+    /// Byte offset (of the decompressed stream, for gzip files) up to which every line is
+    /// accounted for.
     pub offset: u64,
 }
 
-/// Checkpoints of many files in one JSON file, replaced atomically on every commit.
+/// The identity of a file on disk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileIdentity {
+    /// Device number.
+    pub dev: u64,
+    /// Inode number.
+    pub inode: u64,
+    /// SHA-256 (hex) of the first `fingerprint_len` bytes.
+    pub fingerprint: String,
+    /// Bytes the fingerprint covers.
+    pub fingerprint_len: usize,
+}
+
+impl FileIdentity {
+    /// Reads the identity of the file at `path`.
+    pub fn of(path: &Path) -> io::Result<Self> {
+        let mut file = std::fs::File::open(path)?;
+        let (dev, inode) = file_id(&file.metadata()?);
+        let mut head = vec![0u8; FINGERPRINT_BYTES];
+        let mut filled = 0;
+        while filled < head.len() {
+            let n = file.read(&mut head[filled..])?;
+            if n == 0 {
+                break;
+            }
+            filled += n;
+        }
+        head.truncate(filled);
+        Ok(Self {
+            dev,
+            inode,
+            fingerprint: hex(&Sha256::digest(&head)),
+            fingerprint_len: filled,
+        })
+    }
+
+    fn key(&self) -> String {
+        format!("{}:{}", self.dev, self.inode)
+    }
+
+    /// True when `saved` was taken of this file: same device and inode, and the bytes
+    /// it fingerprinted are still the first bytes of this file.
+    fn matches(&self, saved: &Checkpoint, path: &Path) -> bool {
+        if saved.dev != self.dev || saved.inode != self.inode {
+            return false;
+        }
+        if saved.fingerprint_len == self.fingerprint_len {
+            return saved.fingerprint == self.fingerprint;
+        }
+        if saved.fingerprint_len > self.fingerprint_len {
+            return false;
+        }
+        // The file has grown since: compare over the length the checkpoint covered.
+        let mut head = vec![0u8; saved.fingerprint_len];
+        std::fs::File::open(path)
+            .and_then(|mut f| f.read_exact(&mut head))
+            .map(|()| hex(&Sha256::digest(&head)) == saved.fingerprint)
+            .unwrap_or(false)
+    }
+}
+
+/// Checkpoints of many files in one JSON file, keyed by file identity, replaced
+/// atomically on every commit.
 #[derive(Debug, Clone)]
 pub struct CheckpointStore {
     path: PathBuf,
@@ -76,16 +148,27 @@ impl CheckpointStore {
         })
     }
 
-    /// The checkpoint for a file path, if any.
-    pub fn get(&self, file: &str) -> Option<Checkpoint> {
-        self.lock().get(file).cloned()
+    /// Where to resume the file at `path` with identity `identity` (0 if unknown).
+    pub fn resume_offset(&self, identity: &FileIdentity, path: &Path) -> u64 {
+        self.lock()
+            .get(&identity.key())
+            .filter(|saved| identity.matches(saved, path))
+            .map_or(0, |saved| saved.offset)
+    }
+
+    /// All checkpoints, by identity key (`dev:inode`).
+    pub fn entries(&self) -> BTreeMap<String, Checkpoint> {
+        self.lock().clone()
     }
 
     /// Records a checkpoint and writes the store (temporary file, fsync, rename).
-    pub fn commit(&self, file: &str, checkpoint: Checkpoint) -> Result<(), CheckpointError> {
+    pub fn commit(&self, checkpoint: Checkpoint) -> Result<(), CheckpointError> {
         let snapshot = {
             let mut entries = self.lock();
-            entries.insert(file.to_owned(), checkpoint);
+            entries.insert(
+                format!("{}:{}", checkpoint.dev, checkpoint.inode),
+                checkpoint,
+            );
             serde_json::to_vec_pretty(&*entries).unwrap_or_default()
         };
         let error = |source| CheckpointError {
@@ -113,72 +196,94 @@ impl CheckpointStore {
     }
 }
 
-/// What one read of a file did.
+/// What reading did, summed over every file.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct ReadReport {
-    /// Lines read (from the resume offset on).
+    /// Files read.
+    pub files: u64,
+    /// Files resumed from a checkpoint (not read from their start).
+    pub resumed_files: u64,
+    /// Lines read.
     pub lines: u64,
+    /// Bytes read (of the decompressed stream for gzip files).
+    pub bytes: u64,
     /// Lines that became events.
     pub events: u64,
     /// Lines the parser rejected (dead-lettered).
     pub parse_errors: u64,
-    /// Lines the parser skipped on purpose (blank lines, comments).
+    /// Lines the parser skipped on purpose (blank lines, comments, noise).
     pub skipped: u64,
-    /// Offset the read started at (non-zero when resuming).
-    pub resumed_at: u64,
 }
 
-/// Settings of a [`FileSource`].
+impl ReadReport {
+    fn add(&mut self, other: &ReadReport) {
+        self.files += other.files;
+        self.resumed_files += other.resumed_files;
+        self.lines += other.lines;
+        self.bytes += other.bytes;
+        self.events += other.events;
+        self.parse_errors += other.parse_errors;
+        self.skipped += other.skipped;
+    }
+}
+
+/// Settings of a [`FileCollector`].
 #[derive(Debug, Clone)]
-pub struct FileSourceOptions {
+pub struct CollectorOptions {
     /// Sensor name given to events whose records do not name one.
     pub sensor: String,
     /// Longest line accepted; longer lines are dead-lettered (cut) and skipped.
     pub max_line_bytes: usize,
     /// Lines per acknowledgement batch (and so per checkpoint commit).
     pub lines_per_batch: usize,
+    /// Keep reading as files grow, and pick up new files matching the patterns.
+    pub follow: bool,
+    /// How often a followed file is checked for new data, rotation and truncation.
+    pub poll_interval: Duration,
 }
 
-impl Default for FileSourceOptions {
+impl Default for CollectorOptions {
     fn default() -> Self {
         Self {
             sensor: "import".into(),
             max_line_bytes: 1024 * 1024,
             lines_per_batch: 1024,
+            follow: false,
+            poll_interval: Duration::from_millis(250),
         }
     }
 }
 
-/// Reads one file to its end through a parser, resuming from its checkpoint.
-pub struct FileSource {
-    path: PathBuf,
+/// Reads files through a parser; a [`Sensor`] for the pipeline.
+pub struct FileCollector {
+    patterns: Vec<String>,
     parser: Arc<dyn Parser>,
     checkpoints: CheckpointStore,
-    options: FileSourceOptions,
+    options: CollectorOptions,
     metrics: PipelineMetrics,
-    report: Mutex<ReadReport>,
+    report: Arc<Mutex<ReadReport>>,
 }
 
-impl FileSource {
-    /// A source for `path`.
+impl FileCollector {
+    /// A collector for `patterns` (paths or glob patterns such as `/var/log/cowrie/cowrie.json*`).
     pub fn new(
-        path: impl Into<PathBuf>,
+        patterns: Vec<String>,
         parser: Arc<dyn Parser>,
         checkpoints: CheckpointStore,
-        options: FileSourceOptions,
+        options: CollectorOptions,
         metrics: PipelineMetrics,
     ) -> Self {
         Self {
-            path: path.into(),
+            patterns,
             parser,
             checkpoints,
             options,
             metrics,
-            report: Mutex::new(ReadReport::default()),
+            report: Arc::new(Mutex::new(ReadReport::default())),
         }
     }
 
-    /// What the last run did.
+    /// What has been read so far.
     pub fn report(&self) -> ReadReport {
         match self.report.lock() {
             Ok(report) => *report,
@@ -186,29 +291,429 @@ impl FileSource {
         }
     }
 
-    fn key(&self) -> String {
-        std::path::absolute(&self.path)
-            .unwrap_or_else(|_| self.path.clone())
-            .display()
-            .to_string()
+    /// The files the patterns match now, sorted (so `x.2.gz`, `x.1`, `x` order is stable).
+    fn discover(&self) -> Result<Vec<PathBuf>, SensorError> {
+        let mut files = Vec::new();
+        for pattern in &self.patterns {
+            let is_glob = pattern.contains(['*', '?', '[']);
+            if !is_glob {
+                let path = PathBuf::from(pattern);
+                if path.is_file() || !self.options.follow {
+                    files.push(path);
+                }
+                continue;
+            }
+            let paths = glob::glob(pattern).map_err(|e| {
+                SensorError::new(format!("bad file pattern {pattern:?}"), e)
+            })?;
+            files.extend(paths.filter_map(Result::ok).filter(|p| p.is_file()));
+        }
+        files.sort();
+        files.dedup();
+        Ok(files)
     }
 }
 
-async fn identify(path: &Path) -> io::Result<(u64, u64, String, usize)> {
-    let mut file = tokio::fs::File::open(path).await?;
-    let meta = file.metadata().await?;
-    let (dev, inode) = file_id(&meta);
-    let mut head = vec![0u8; FINGERPRINT_BYTES];
-    let mut filled = 0;
-    while filled < head.len() {
-        let n = file.read(&mut head[filled..]).await?;
-        if n == 0 {
-            break;
-        }
-        filled += n;
+#[async_trait]
+impl Sensor for FileCollector {
+    fn name(&self) -> &str {
+        self.parser.name()
     }
-    head.truncate(filled);
-    Ok((dev, inode, hex(&Sha256::digest(&head)), filled))
+
+    async fn run(&self, ctx: SensorContext) -> Result<(), SensorError> {
+        let mut readers = tokio::task::JoinSet::new();
+        let mut reading: HashSet<String> = HashSet::new();
+        let mut first_error = None;
+        loop {
+            for path in self.discover()? {
+                let identity = match FileIdentity::of(&path) {
+                    Ok(identity) => identity,
+                    Err(e) => {
+                        let err = SensorError::new(format!("cannot read {}", path.display()), e);
+                        if self.options.follow {
+                            tracing::warn!(error = %err, "skipping file");
+                            continue;
+                        }
+                        first_error.get_or_insert(err);
+                        continue;
+                    }
+                };
+                // Two patterns (or a rename during a scan) may name one file: read it once.
+                if !reading.insert(identity.key()) {
+                    continue;
+                }
+                let reader = FileReader {
+                    path: path.clone(),
+                    identity,
+                    parser: self.parser.clone(),
+                    checkpoints: self.checkpoints.clone(),
+                    options: self.options.clone(),
+                    metrics: self.metrics.clone(),
+                    ctx: ctx.clone(),
+                };
+                let report = self.report.clone();
+                readers.spawn(async move {
+                    let key = reader.identity.key();
+                    let result = reader.run().await;
+                    if let Ok(read) = &result
+                        && let Ok(mut total) = report.lock()
+                    {
+                        total.add(read);
+                    }
+                    (key, result)
+                });
+            }
+            if !self.options.follow {
+                break;
+            }
+            let rescan = tokio::time::sleep(self.options.poll_interval * 4);
+            tokio::pin!(rescan);
+            loop {
+                tokio::select! {
+                    () = ctx.shutdown.cancelled() => {
+                        while let Some(joined) = readers.join_next().await {
+                            note_reader_end(joined, &mut reading, &mut first_error);
+                        }
+                        return first_error.map_or(Ok(()), Err);
+                    }
+                    Some(joined) = readers.join_next() => {
+                        note_reader_end(joined, &mut reading, &mut first_error);
+                    }
+                    () = &mut rescan => break,
+                }
+            }
+        }
+        while let Some(joined) = readers.join_next().await {
+            note_reader_end(joined, &mut reading, &mut first_error);
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+}
+
+type ReaderResult = (String, Result<ReadReport, SensorError>);
+
+fn note_reader_end(
+    joined: Result<ReaderResult, tokio::task::JoinError>,
+    reading: &mut HashSet<String>,
+    first_error: &mut Option<SensorError>,
+) {
+    match joined {
+        Ok((key, Ok(_))) => {
+            // A followed file that ended was rotated away or deleted; if it comes back
+            // under a pattern (rotated name) it resumes from its checkpoint.
+            reading.remove(&key);
+        }
+        Ok((key, Err(err))) => {
+            reading.remove(&key);
+            tracing::warn!(error = %err, "file reader stopped");
+            first_error.get_or_insert(err);
+        }
+        Err(err) => {
+            first_error.get_or_insert(SensorError::msg(format!("file reader failed: {err}")));
+        }
+    }
+}
+
+/// Reads one file (one identity) from its checkpoint.
+struct FileReader {
+    path: PathBuf,
+    identity: FileIdentity,
+    parser: Arc<dyn Parser>,
+    checkpoints: CheckpointStore,
+    options: CollectorOptions,
+    metrics: PipelineMetrics,
+    ctx: SensorContext,
+}
+
+/// Where lines come from: a plain file (seekable, followable) or a gzip stream.
+enum LineSource {
+    Plain(BufReader<tokio::fs::File>),
+    Gzip(mpsc::Receiver<io::Result<Vec<u8>>>),
+}
+
+impl FileReader {
+    async fn run(self) -> Result<ReadReport, SensorError> {
+        let path = &self.path;
+        let open_error =
+            |e: io::Error| SensorError::new(format!("cannot read {}", path.display()), e);
+        let start = self.checkpoints.resume_offset(&self.identity, path);
+        let gzip = is_gzip(path).map_err(open_error)?;
+        let mut source = if gzip {
+            LineSource::Gzip(gunzip_lines(path.clone(), start))
+        } else {
+            let mut file = tokio::fs::File::open(path).await.map_err(open_error)?;
+            file.seek(io::SeekFrom::Start(start))
+                .await
+                .map_err(open_error)?;
+            LineSource::Plain(BufReader::with_capacity(256 * 1024, file))
+        };
+        let follow = self.options.follow && !gzip;
+
+        let parser_name = self.parser.name().to_owned();
+        let source_name: Arc<str> = Arc::from(path.display().to_string());
+        let (commit_tx, commit_rx) = mpsc::channel(64);
+        let committer = tokio::spawn(commit_in_order(
+            commit_rx,
+            self.checkpoints.clone(),
+            self.identity.clone(),
+            path.display().to_string(),
+        ));
+        let parsed = self.metrics.counter("parser", &parser_name, "parsed");
+        let rejected = self.metrics.counter("parser", &parser_name, "rejected");
+
+        let mut report = ReadReport {
+            files: 1,
+            resumed_files: u64::from(start > 0),
+            ..ReadReport::default()
+        };
+        // `offset`: just after the last line handed on; `line_bytes`: what the line being
+        // assembled has taken from the file so far (a partial line grows across polls).
+        let mut offset = start;
+        let mut line = Vec::with_capacity(4096);
+        let mut line_bytes = 0u64;
+        let mut cut = false;
+        let (mut batch, mut receiver) = AckBatch::new();
+        let mut lines_in_batch = 0;
+        let mut result = Ok(());
+        loop {
+            if self.ctx.shutdown.is_cancelled() {
+                break;
+            }
+            let read = match &mut source {
+                LineSource::Plain(reader) => {
+                    read_bounded_line(reader, &mut line, &mut cut, self.options.max_line_bytes)
+                        .await
+                }
+                LineSource::Gzip(lines) => match lines.recv().await {
+                    Some(Ok(bytes)) => {
+                        let n = bytes.len();
+                        cut = n > self.options.max_line_bytes;
+                        line.extend_from_slice(&bytes[..n.min(self.options.max_line_bytes)]);
+                        Ok(n)
+                    }
+                    Some(Err(e)) => Err(e),
+                    None => Ok(0),
+                },
+            };
+            match read {
+                Ok(consumed) => line_bytes += consumed as u64,
+                Err(e) => {
+                    result = Err(open_error(e));
+                    break;
+                }
+            }
+            if line.last() != Some(&b'\n') {
+                // The end of what has been written so far, mid-line or between lines.
+                if follow {
+                    match self.wait_for_more(&source, offset + line_bytes).await {
+                        Wait::More => continue,
+                        Wait::Stop => break,
+                        Wait::Truncated => {
+                            tracing::warn!(file = %path.display(), "file was truncated; reading it again from its start");
+                            if let LineSource::Plain(reader) = &mut source {
+                                reader.seek(io::SeekFrom::Start(0)).await.map_err(open_error)?;
+                            }
+                            offset = 0;
+                            line.clear();
+                            line_bytes = 0;
+                            cut = false;
+                            continue;
+                        }
+                        // Rotated away or deleted: the writer has moved on, so a last
+                        // line without newline is as complete as it will get.
+                        Wait::Rotated | Wait::Gone if line.is_empty() => break,
+                        Wait::Rotated | Wait::Gone => {}
+                    }
+                } else if line.is_empty() {
+                    break;
+                }
+            }
+            let line_offset = offset;
+            offset += line_bytes;
+            report.lines += 1;
+            report.bytes += line_bytes;
+            line_bytes = 0;
+            lines_in_batch += 1;
+            let content = strip_line_end(&line);
+            if cut {
+                report.parse_errors += 1;
+                rejected.inc();
+                self.metrics.count("parser", &parser_name, "too_long", 1);
+                let letter = DeadLetter::for_line(
+                    DeadLetterStage::Parse,
+                    &parser_name,
+                    format!(
+                        "line is over the limit of {} bytes",
+                        self.options.max_line_bytes
+                    ),
+                    content,
+                )
+                .with_origin(&*source_name, line_offset)
+                .with_label("too_long");
+                self.ctx.dead_letters.send(letter, Some(batch.clone())).await;
+            } else {
+                let parse_ctx = ParseContext {
+                    source: &source_name,
+                    offset: line_offset,
+                    sensor: &self.options.sensor,
+                };
+                match self.parser.parse(content, &parse_ctx) {
+                    Ok(Some(mut event)) => {
+                        report.events += 1;
+                        parsed.inc();
+                        if event.observed.is_none() && event.raw.is_some() {
+                            event.observed = Some(Timestamp::now());
+                        }
+                        let envelope = Envelope {
+                            event,
+                            ack: Some(batch.clone()),
+                            origin: Some(Origin {
+                                source: source_name.clone(),
+                                offset: line_offset,
+                            }),
+                        };
+                        if self.ctx.events.emit_envelope(envelope).await.is_err() {
+                            result = Err(SensorError::msg("pipeline closed while reading"));
+                            break;
+                        }
+                    }
+                    Ok(None) => {
+                        report.skipped += 1;
+                        self.metrics.count("parser", &parser_name, "skipped", 1);
+                    }
+                    Err(err) => {
+                        report.parse_errors += 1;
+                        rejected.inc();
+                        self.metrics.count("parser", &parser_name, err.label(), 1);
+                        let letter = DeadLetter::for_line(
+                            DeadLetterStage::Parse,
+                            &parser_name,
+                            err.to_string(),
+                            content,
+                        )
+                        .with_origin(&*source_name, line_offset)
+                        .with_label(err.label());
+                        self.ctx.dead_letters.send(letter, Some(batch.clone())).await;
+                    }
+                }
+            }
+            line.clear();
+            cut = false;
+            if lines_in_batch >= self.options.lines_per_batch {
+                let (next_batch, next_receiver) = AckBatch::new();
+                drop(std::mem::replace(&mut batch, next_batch));
+                let done = std::mem::replace(&mut receiver, next_receiver);
+                if commit_tx.send((offset, done)).await.is_err() {
+                    break;
+                }
+                lines_in_batch = 0;
+            }
+        }
+        drop(batch);
+        if lines_in_batch > 0 {
+            let _ = commit_tx.send((offset, receiver)).await;
+        }
+        drop(commit_tx);
+        if let Err(err) = committer.await {
+            tracing::error!(error = %err, "checkpoint committer failed");
+        }
+        result.map(|()| report)
+    }
+
+    /// Waits one poll interval in follow mode and says what happened to the file.
+    async fn wait_for_more(&self, source: &LineSource, position: u64) -> Wait {
+        tokio::select! {
+            () = self.ctx.shutdown.cancelled() => return Wait::Stop,
+            () = tokio::time::sleep(self.options.poll_interval) => {}
+        }
+        let LineSource::Plain(reader) = source else {
+            return Wait::Gone;
+        };
+        let open_len = match reader.get_ref().metadata().await {
+            Ok(meta) => meta.len(),
+            Err(_) => return Wait::Gone,
+        };
+        match FileIdentity::of(&self.path) {
+            Ok(now) if now.dev == self.identity.dev && now.inode == self.identity.inode => {
+                if open_len < position {
+                    Wait::Truncated
+                } else {
+                    Wait::More
+                }
+            }
+            Ok(_) => {
+                // Renamed away and replaced. Whatever the writer appended before it moved
+                // on is still readable through our handle.
+                if open_len > position {
+                    Wait::More
+                } else {
+                    Wait::Rotated
+                }
+            }
+            Err(_) => {
+                if open_len > position {
+                    Wait::More
+                } else {
+                    Wait::Gone
+                }
+            }
+        }
+    }
+}
+
+enum Wait {
+    More,
+    Truncated,
+    Rotated,
+    Gone,
+    Stop,
+}
+
+fn is_gzip(path: &Path) -> io::Result<bool> {
+    let mut magic = [0u8; 2];
+    let mut file = std::fs::File::open(path)?;
+    let n = file.read(&mut magic)?;
+    Ok(n == 2 && magic == [0x1f, 0x8b])
+}
+
+/// Decompresses a gzip file on a blocking thread and hands its lines over, skipping the
+/// first `skip` bytes of the decompressed stream (a checkpoint).
+fn gunzip_lines(path: PathBuf, skip: u64) -> mpsc::Receiver<io::Result<Vec<u8>>> {
+    let (sender, receiver) = mpsc::channel(1024);
+    tokio::task::spawn_blocking(move || {
+        use std::io::BufRead;
+        let file = match std::fs::File::open(&path) {
+            Ok(file) => file,
+            Err(e) => {
+                let _ = sender.blocking_send(Err(e));
+                return;
+            }
+        };
+        let mut reader = std::io::BufReader::new(flate2::read::MultiGzDecoder::new(file));
+        if skip > 0 {
+            let mut skipped = (&mut reader).take(skip);
+            if let Err(e) = io::copy(&mut skipped, &mut io::sink()) {
+                let _ = sender.blocking_send(Err(e));
+                return;
+            }
+        }
+        loop {
+            let mut line = Vec::new();
+            match reader.read_until(b'\n', &mut line) {
+                Ok(0) => return,
+                Ok(_) => {
+                    if sender.blocking_send(Ok(line)).is_err() {
+                        return;
+                    }
+                }
+                Err(e) => {
+                    let _ = sender.blocking_send(Err(e));
+                    return;
+                }
+            }
+        }
+    });
+    receiver
 }
 
 #[cfg(unix)]
@@ -232,63 +737,44 @@ fn hex(bytes: &[u8]) -> String {
         })
 }
 
-/// Where to resume: the checkpoint's offset if it is for this very file.
-async fn resume_offset(path: &Path, saved: Option<&Checkpoint>, len: u64) -> io::Result<u64> {
-    let Some(saved) = saved else { return Ok(0) };
-    let (dev, inode, _, _) = identify(path).await?;
-    if saved.dev != dev
-        || saved.inode != inode
-        || saved.offset > len
-        || (saved.fingerprint_len as u64) > len
-    {
-        return Ok(0);
-    }
-    // The file may have grown since: compare the fingerprint over the same length.
-    let mut file = tokio::fs::File::open(path).await?;
-    let mut head = vec![0u8; saved.fingerprint_len];
-    file.read_exact(&mut head).await?;
-    if hex(&Sha256::digest(&head)) != saved.fingerprint {
-        return Ok(0);
-    }
-    Ok(saved.offset)
-}
-
-/// Reads one line of at most `max` bytes into `line`; longer lines are consumed to their
-/// end without being buffered. Returns bytes consumed (0 at end of file) and whether the
-/// line was cut.
+/// Appends to `line` up to and including the next newline, keeping at most `max` bytes
+/// (longer lines are consumed to their end without being buffered; `cut` is set). Returns
+/// the bytes consumed (0 at end of file). A line without a newline at the end of the data
+/// is left in `line`; calling again appends the rest when it arrives.
 async fn read_bounded_line<R: tokio::io::AsyncBufRead + Unpin>(
     reader: &mut R,
     line: &mut Vec<u8>,
+    cut: &mut bool,
     max: usize,
-) -> io::Result<(usize, bool)> {
-    line.clear();
+) -> io::Result<usize> {
     let mut consumed = 0;
-    let mut cut = false;
     loop {
         let available = reader.fill_buf().await?;
         if available.is_empty() {
-            return Ok((consumed, cut));
+            return Ok(consumed);
         }
-        let (chunk, done) = match memchr_newline(available) {
+        let (chunk, done) = match available.iter().position(|&b| b == b'\n') {
             Some(i) => (&available[..=i], true),
             None => (available, false),
         };
         let room = max.saturating_sub(line.len());
         if chunk.len() > room {
-            cut = true;
+            *cut = true;
+            line.extend_from_slice(&chunk[..room]);
+            if done {
+                // Keep the terminator so the line counts as complete.
+                line.push(b'\n');
+            }
+        } else {
+            line.extend_from_slice(chunk);
         }
-        line.extend_from_slice(&chunk[..chunk.len().min(room)]);
         let n = chunk.len();
         reader.consume(n);
         consumed += n;
         if done {
-            return Ok((consumed, cut));
+            return Ok(consumed);
         }
     }
-}
-
-fn memchr_newline(bytes: &[u8]) -> Option<usize> {
-    bytes.iter().position(|&b| b == b'\n')
 }
 
 fn strip_line_end(line: &[u8]) -> &[u8] {
@@ -300,179 +786,27 @@ fn strip_line_end(line: &[u8]) -> &[u8] {
 async fn commit_in_order(
     mut pending: mpsc::Receiver<(u64, AckReceiver)>,
     checkpoints: CheckpointStore,
-    key: String,
-    identity: (u64, u64, String, usize),
+    identity: FileIdentity,
+    path: String,
 ) {
-    let (dev, inode, fingerprint, fingerprint_len) = identity;
     while let Some((offset, receiver)) = pending.recv().await {
         let status = receiver.await;
         if !status.is_accounted_for() {
-            tracing::error!(file = %key, offset, "events were lost downstream; not committing past them");
-            // Drain without committing: everything after is uncommitted too.
+            tracing::error!(file = %path, offset, "events were lost downstream; not committing past them");
             while pending.recv().await.is_some() {}
             return;
         }
         let checkpoint = Checkpoint {
-            dev,
-            inode,
-            fingerprint: fingerprint.clone(),
-            fingerprint_len,
+            path: path.clone(),
+            dev: identity.dev,
+            inode: identity.inode,
+            fingerprint: identity.fingerprint.clone(),
+            fingerprint_len: identity.fingerprint_len,
             offset,
         };
-        if let Err(err) = checkpoints.commit(&key, checkpoint) {
+        if let Err(err) = checkpoints.commit(checkpoint) {
             tracing::error!(error = %err, "cannot write checkpoint");
         }
-    }
-}
-
-#[async_trait]
-impl Sensor for FileSource {
-    fn name(&self) -> &str {
-        self.parser.name()
-    }
-
-    async fn run(&self, ctx: SensorContext) -> Result<(), SensorError> {
-        let path = &self.path;
-        let key = self.key();
-        let open_error =
-            |e: io::Error| SensorError::new(format!("cannot read {}", path.display()), e);
-        let file = tokio::fs::File::open(path).await.map_err(open_error)?;
-        let len = file.metadata().await.map_err(open_error)?.len();
-        let identity = identify(path).await.map_err(open_error)?;
-        let start = resume_offset(path, self.checkpoints.get(&key).as_ref(), len)
-            .await
-            .map_err(open_error)?;
-        let mut reader = BufReader::with_capacity(256 * 1024, file);
-        reader
-            .seek(SeekFrom::Start(start))
-            .await
-            .map_err(open_error)?;
-
-        let parser_name = self.parser.name().to_owned();
-        let source: Arc<str> = Arc::from(path.display().to_string());
-        let (commit_tx, commit_rx) = mpsc::channel(64);
-        let committer = tokio::spawn(commit_in_order(
-            commit_rx,
-            self.checkpoints.clone(),
-            key.clone(),
-            identity,
-        ));
-        let parsed = self.metrics.counter("parser", &parser_name, "parsed");
-        let rejected = self.metrics.counter("parser", &parser_name, "rejected");
-
-        let mut report = ReadReport {
-            resumed_at: start,
-            ..ReadReport::default()
-        };
-        let mut offset = start;
-        let mut line = Vec::with_capacity(4096);
-        let (mut batch, mut receiver) = AckBatch::new();
-        let mut lines_in_batch = 0;
-        let mut result = Ok(());
-        loop {
-            if ctx.shutdown.is_cancelled() {
-                break;
-            }
-            let (consumed, cut) = match read_bounded_line(
-                &mut reader,
-                &mut line,
-                self.options.max_line_bytes,
-            )
-            .await
-            {
-                Ok(read) => read,
-                Err(e) => {
-                    result = Err(open_error(e));
-                    break;
-                }
-            };
-            if consumed == 0 {
-                break;
-            }
-            let line_offset = offset;
-            offset += consumed as u64;
-            report.lines += 1;
-            lines_in_batch += 1;
-            let content = strip_line_end(&line);
-            if cut {
-                report.parse_errors += 1;
-                rejected.inc();
-                self.metrics.count("parser", &parser_name, "too_long", 1);
-                let letter = DeadLetter::for_line(
-                    DeadLetterStage::Parse,
-                    &parser_name,
-                    format!(
-                        "line is {consumed} bytes, over the limit of {}",
-                        self.options.max_line_bytes
-                    ),
-                    content,
-                )
-                .with_origin(&*source, line_offset)
-                .with_label("too_long");
-                ctx.dead_letters.send(letter, Some(batch.clone())).await;
-            } else {
-                let parse_ctx = ParseContext {
-                    source: &source,
-                    offset: line_offset,
-                    sensor: &self.options.sensor,
-                };
-                match self.parser.parse(content, &parse_ctx) {
-                    Ok(Some(event)) => {
-                        report.events += 1;
-                        parsed.inc();
-                        let envelope = Envelope {
-                            event,
-                            ack: Some(batch.clone()),
-                            origin: Some(Origin {
-                                source: source.clone(),
-                                offset: line_offset,
-                            }),
-                        };
-                        if ctx.events.emit_envelope(envelope).await.is_err() {
-                            result = Err(SensorError::msg("pipeline closed while reading"));
-                            break;
-                        }
-                    }
-                    Ok(None) => report.skipped += 1,
-                    Err(err) => {
-                        report.parse_errors += 1;
-                        rejected.inc();
-                        self.metrics.count("parser", &parser_name, err.label(), 1);
-                        let letter = DeadLetter::for_line(
-                            DeadLetterStage::Parse,
-                            &parser_name,
-                            err.to_string(),
-                            content,
-                        )
-                        .with_origin(&*source, line_offset)
-                        .with_label(err.label());
-                        ctx.dead_letters.send(letter, Some(batch.clone())).await;
-                    }
-                }
-            }
-            if lines_in_batch >= self.options.lines_per_batch {
-                let (next_batch, next_receiver) = AckBatch::new();
-                drop(std::mem::replace(&mut batch, next_batch));
-                let done = std::mem::replace(&mut receiver, next_receiver);
-                if commit_tx.send((offset, done)).await.is_err() {
-                    break;
-                }
-                lines_in_batch = 0;
-            }
-        }
-        drop(batch);
-        if lines_in_batch > 0 {
-            let _ = commit_tx.send((offset, receiver)).await;
-        }
-        drop(commit_tx);
-        if let Err(err) = committer.await {
-            tracing::error!(error = %err, "checkpoint committer failed");
-        }
-        match self.report.lock() {
-            Ok(mut slot) => *slot = report,
-            Err(poisoned) => *poisoned.into_inner() = report,
-        }
-        result
     }
 }
 
@@ -481,64 +815,54 @@ mod tests {
     use super::*;
 
     #[tokio::test]
-    async fn bounded_lines_cut_long_lines_without_buffering_them() {
+    async fn bounded_lines_cut_long_lines_and_keep_partial_ones() {
         let data = format!("short\n{}\nlast", "x".repeat(100));
         let mut reader = BufReader::with_capacity(8, data.as_bytes());
         let mut line = Vec::new();
-        assert_eq!(
-            read_bounded_line(&mut reader, &mut line, 10).await.unwrap(),
-            (6, false)
-        );
-        assert_eq!(line, b"short\n");
-        assert_eq!(
-            read_bounded_line(&mut reader, &mut line, 10).await.unwrap(),
-            (101, true)
-        );
-        assert_eq!(line.len(), 10);
-        assert_eq!(
-            read_bounded_line(&mut reader, &mut line, 10).await.unwrap(),
-            (4, false)
-        );
-        assert_eq!(line, b"last");
-        assert_eq!(
-            read_bounded_line(&mut reader, &mut line, 10).await.unwrap(),
-            (0, false)
-        );
+        let mut cut = false;
+        assert_eq!(read_bounded_line(&mut reader, &mut line, &mut cut, 10).await.unwrap(), 6);
+        assert_eq!((line.as_slice(), cut), (&b"short\n"[..], false));
+        line.clear();
+        assert_eq!(read_bounded_line(&mut reader, &mut line, &mut cut, 10).await.unwrap(), 101);
+        assert!(cut);
+        assert_eq!(line.len(), 11, "10 bytes kept and the newline");
+        line.clear();
+        cut = false;
+        assert_eq!(read_bounded_line(&mut reader, &mut line, &mut cut, 10).await.unwrap(), 4);
+        assert_eq!(line, b"last", "a partial last line is left without newline");
+        assert_eq!(read_bounded_line(&mut reader, &mut line, &mut cut, 10).await.unwrap(), 0);
     }
 
     #[test]
-    fn checkpoints_survive_reopening() {
+    fn checkpoints_are_found_by_identity_not_name() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("cp/checkpoints.json");
-        let store = CheckpointStore::open(&path).unwrap();
-        let checkpoint = Checkpoint {
-            dev: 1,
-            inode: 2,
-            fingerprint: "ab".into(),
-            fingerprint_len: 3,
-            offset: 42,
-        };
-        store.commit("/var/log/x", checkpoint.clone()).unwrap();
-        let reopened = CheckpointStore::open(&path).unwrap();
-        assert_eq!(reopened.get("/var/log/x"), Some(checkpoint));
-        assert_eq!(reopened.get("/var/log/y"), None);
-    }
-
-    #[tokio::test]
-    async fn a_replaced_file_is_not_resumed() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("log");
-        std::fs::write(&path, b"first line\nsecond line\n").unwrap();
-        let (dev, inode, fingerprint, fingerprint_len) = identify(&path).await.unwrap();
-        let saved = Checkpoint {
-            dev,
-            inode,
-            fingerprint,
-            fingerprint_len,
-            offset: 11,
-        };
-        assert_eq!(resume_offset(&path, Some(&saved), 23).await.unwrap(), 11);
-        std::fs::write(&path, b"other line!\nsecond line\n").unwrap();
-        assert_eq!(resume_offset(&path, Some(&saved), 24).await.unwrap(), 0);
+        let log = dir.path().join("log");
+        std::fs::write(&log, b"first line\nsecond line\n").unwrap();
+        let store = CheckpointStore::open(dir.path().join("cp/checkpoints.json")).unwrap();
+        let identity = FileIdentity::of(&log).unwrap();
+        store
+            .commit(Checkpoint {
+                path: log.display().to_string(),
+                dev: identity.dev,
+                inode: identity.inode,
+                fingerprint: identity.fingerprint.clone(),
+                fingerprint_len: identity.fingerprint_len,
+                offset: 11,
+            })
+            .unwrap();
+        let reopened = CheckpointStore::open(dir.path().join("cp/checkpoints.json")).unwrap();
+        // Renamed: same identity, same checkpoint.
+        let rotated = dir.path().join("log.1");
+        std::fs::rename(&log, &rotated).unwrap();
+        let identity = FileIdentity::of(&rotated).unwrap();
+        assert_eq!(reopened.resume_offset(&identity, &rotated), 11);
+        // Grown: the fingerprint over the old length still matches.
+        std::fs::write(&rotated, b"first line\nsecond line\nthird\n").unwrap();
+        let identity = FileIdentity::of(&rotated).unwrap();
+        assert_eq!(reopened.resume_offset(&identity, &rotated), 11);
+        // Rewritten in place with other content: start again.
+        std::fs::write(&rotated, b"other line!\nsecond line\n").unwrap();
+        let identity = FileIdentity::of(&rotated).unwrap();
+        assert_eq!(reopened.resume_offset(&identity, &rotated), 0);
     }
 }

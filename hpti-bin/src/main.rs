@@ -2,6 +2,7 @@
 
 mod bench;
 mod config;
+mod dlq;
 mod ingest;
 mod query;
 mod run;
@@ -54,6 +55,9 @@ enum Command {
     Ingest(ingest::IngestArgs),
     /// Show what is in the store.
     Query(query::QueryArgs),
+    /// Show or replay dead letters (records that could not be parsed, validated or stored).
+    #[command(subcommand)]
+    Dlq(dlq::DlqCommand),
     /// Measure performance.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -108,6 +112,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             Command::Query(args) => query::query(&config, &args)
                 .await
                 .map(|()| ExitCode::SUCCESS),
+            Command::Dlq(command) => dlq::dlq(&config, command).await.map(|()| ExitCode::SUCCESS),
             Command::Bench(command) => bench::bench(&config, command)
                 .await
                 .map(|()| ExitCode::SUCCESS),

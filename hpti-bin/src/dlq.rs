@@ -1,0 +1,350 @@
+//! `hpti dlq`: show dead letters, and feed them back through the pipeline after a fix.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use anyhow::Context as _;
+use async_trait::async_trait;
+use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
+use hpti_core::ack::AckBatch;
+use hpti_core::dead_letter::{DeadLetter, DeadLetterStage};
+use hpti_core::metrics::PipelineMetrics;
+use hpti_core::parser::{self, ParseContext};
+use hpti_core::pipeline::{Envelope, Origin, Pipeline};
+use hpti_core::sensor::{Sensor, SensorContext, SensorError};
+use hpti_store::{EventQueries, SqliteStore};
+use prometheus_client::registry::Registry;
+use serde::Serialize;
+
+use crate::config::Config;
+
+#[derive(Debug, clap::Subcommand)]
+pub enum DlqCommand {
+    /// Show dead letters, oldest first.
+    List(ListArgs),
+    /// Feed dead letters back through the pipeline (after fixing a parser, a limit or a
+    /// sink). Records that fail again are dead-lettered again, with the new reason.
+    Replay(ReplayArgs),
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum Stage {
+    Parse,
+    Validate,
+    Sink,
+}
+
+impl Stage {
+    fn matches(self, stage: DeadLetterStage) -> bool {
+        matches!(
+            (self, stage),
+            (Self::Parse, DeadLetterStage::Parse)
+                | (Self::Validate, DeadLetterStage::Validate)
+                | (Self::Sink, DeadLetterStage::Sink)
+        )
+    }
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ListArgs {
+    /// Only records refused at this stage.
+    #[arg(long, value_enum)]
+    stage: Option<Stage>,
+    /// Most records shown (the oldest first).
+    #[arg(long, default_value_t = 50)]
+    limit: usize,
+    /// Print JSON lines (the records as stored) instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ReplayArgs {
+    /// Only records refused at this stage; the others stay in the dead-letter file.
+    #[arg(long, value_enum)]
+    stage: Option<Stage>,
+    /// Parse records that failed parsing with this format instead of the one that failed.
+    #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(parser::BUILTIN_FORMATS))]
+    format: Option<String>,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Reads a dead-letter file; unreadable lines are reported, not fatal.
+fn read_letters(path: &Path) -> anyhow::Result<Vec<DeadLetter>> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+    };
+    let mut letters = Vec::new();
+    for (number, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        match serde_json::from_str::<DeadLetter>(line) {
+            Ok(letter) => letters.push(letter),
+            Err(e) => eprintln!("{}:{}: not a dead letter: {e}", path.display(), number + 1),
+        }
+    }
+    Ok(letters)
+}
+
+pub async fn dlq(config: &Config, command: DlqCommand) -> anyhow::Result<()> {
+    match command {
+        DlqCommand::List(args) => list(config, &args),
+        DlqCommand::Replay(args) => replay(config, &args).await,
+    }
+}
+
+fn list(config: &Config, args: &ListArgs) -> anyhow::Result<()> {
+    let path = config.dead_letter_path();
+    let letters: Vec<DeadLetter> = read_letters(&path)?
+        .into_iter()
+        .filter(|l| args.stage.is_none_or(|s| s.matches(l.stage)))
+        .collect();
+    let shown = &letters[..letters.len().min(args.limit)];
+    if args.json {
+        for letter in shown {
+            println!("{}", serde_json::to_string(letter)?);
+        }
+        return Ok(());
+    }
+    let mut table = Table::new();
+    table.load_preset(UTF8_FULL_CONDENSED).set_header([
+        "time",
+        "stage",
+        "component",
+        "label",
+        "origin",
+        "reason",
+        "original",
+    ]);
+    for letter in shown {
+        let origin = match (&letter.source, letter.offset) {
+            (Some(source), Some(offset)) => format!("{source}:{offset}"),
+            (Some(source), None) => source.clone(),
+            _ => "-".into(),
+        };
+        let original = letter
+            .original
+            .clone()
+            .or_else(|| {
+                letter
+                    .original_base64
+                    .as_ref()
+                    .map(|b| format!("base64:{b}"))
+            })
+            .unwrap_or_default();
+        table.add_row([
+            letter
+                .time
+                .to_string()
+                .chars()
+                .take(19)
+                .collect::<String>()
+                .replace('T', " "),
+            letter.stage.as_str().to_owned(),
+            letter.component.clone(),
+            letter.label.clone().unwrap_or_else(|| "-".into()),
+            origin,
+            shorten(&letter.reason, 60),
+            shorten(&original, 60),
+        ]);
+    }
+    println!("{table}");
+    println!(
+        "{} of {} dead letter(s) in {}",
+        shown.len(),
+        letters.len(),
+        path.display()
+    );
+    Ok(())
+}
+
+/// Cuts text for a table cell and escapes control characters (attacker-controlled text
+/// must not drive the terminal).
+fn shorten(text: &str, max: usize) -> String {
+    let mut out: String = text
+        .chars()
+        .flat_map(char::escape_default)
+        .take(max)
+        .collect();
+    if text
+        .chars()
+        .flat_map(char::escape_default)
+        .nth(max)
+        .is_some()
+    {
+        out.push('…');
+    }
+    out
+}
+
+#[derive(Debug, Default, Serialize)]
+struct ReplaySummary {
+    replayed: u64,
+    stored: u64,
+    dead_lettered_again: u64,
+    kept: u64,
+    dead_letter_file: PathBuf,
+}
+
+/// Feeds dead letters into the pipeline as a sensor.
+struct Replayer {
+    letters: Vec<DeadLetter>,
+    format: Option<String>,
+    replayed: AtomicU64,
+}
+
+#[async_trait]
+impl Sensor for Replayer {
+    fn name(&self) -> &str {
+        "dlq-replay"
+    }
+
+    async fn run(&self, ctx: SensorContext) -> Result<(), SensorError> {
+        let (batch, receiver) = AckBatch::new();
+        for letter in &self.letters {
+            if ctx.shutdown.is_cancelled() {
+                break;
+            }
+            self.replayed.fetch_add(1, Ordering::Relaxed);
+            let origin = letter.source.as_ref().map(|source| Origin {
+                source: Arc::from(source.as_str()),
+                offset: letter.offset.unwrap_or(0),
+            });
+            let event = match (&letter.event, letter.stage) {
+                (Some(event), _) => Ok(Some((**event).clone())),
+                (None, _) => {
+                    let name = self.format.as_deref().unwrap_or(&letter.component);
+                    let parser = parser::builtin(name).ok_or_else(|| {
+                        format!("no parser named {name:?} to replay this record with")
+                    });
+                    match (parser, letter.original_bytes()) {
+                        (Ok(parser), Some(bytes)) => {
+                            let source = letter.source.clone().unwrap_or_else(|| "-".into());
+                            let parse_ctx = ParseContext {
+                                source: &source,
+                                offset: letter.offset.unwrap_or(0),
+                                sensor: "import",
+                            };
+                            parser.parse(&bytes, &parse_ctx).map_err(|e| e.to_string())
+                        }
+                        (Err(e), _) => Err(e),
+                        (_, None) => Err("the record has no original bytes".into()),
+                    }
+                }
+            };
+            match event {
+                Ok(Some(event)) => {
+                    let envelope = Envelope {
+                        event,
+                        ack: Some(batch.clone()),
+                        origin,
+                    };
+                    if ctx.events.emit_envelope(envelope).await.is_err() {
+                        return Err(SensorError::msg("pipeline closed during replay"));
+                    }
+                }
+                Ok(None) => {}
+                Err(reason) => {
+                    let mut again = letter.clone();
+                    again.time = hpti_core::event::Timestamp::now();
+                    again.reason = reason;
+                    ctx.dead_letters.send(again, Some(batch.clone())).await;
+                }
+            }
+        }
+        drop(batch);
+        if !receiver.await.is_accounted_for() {
+            return Err(SensorError::msg(
+                "some replayed records were neither stored nor dead-lettered",
+            ));
+        }
+        Ok(())
+    }
+}
+
+async fn replay(config: &Config, args: &ReplayArgs) -> anyhow::Result<()> {
+    let path = config.dead_letter_path();
+    // Move the file aside first: the pipeline appends records that fail again to a new
+    // dead-letter file, and the old one is deleted only once every record is accounted
+    // for. Interrupted, the aside file is picked up by the next replay.
+    let aside = path.with_extension("jsonl.replaying");
+    if !aside.exists() {
+        match std::fs::rename(&path, &aside) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                println!("no dead letters in {}", path.display());
+                return Ok(());
+            }
+            Err(e) => return Err(e).context("cannot move the dead-letter file aside"),
+        }
+    }
+    let (selected, kept): (Vec<DeadLetter>, Vec<DeadLetter>) = read_letters(&aside)?
+        .into_iter()
+        .partition(|l| args.stage.is_none_or(|s| s.matches(l.stage)));
+
+    let mut registry = Registry::default();
+    let metrics = PipelineMetrics::new(&mut registry);
+    let store = SqliteStore::open(config.sqlite_options()).await?;
+    let before = store.count_events().await?;
+    let mut pipeline = Pipeline::builder(config.pipeline_config())
+        .metrics(metrics.clone())
+        .sink(Arc::new(store.clone()))
+        .start()?;
+    // Records not selected go back to the dead-letter file as they were.
+    let dead_letters = pipeline.dead_letters();
+    for letter in &kept {
+        dead_letters.send(letter.clone(), None).await;
+    }
+    drop(dead_letters);
+    let replayer = Arc::new(Replayer {
+        letters: selected,
+        format: args.format.clone(),
+        replayed: AtomicU64::new(0),
+    });
+    pipeline.spawn_sensor(replayer.clone());
+    let mut failed = false;
+    for (name, result) in pipeline.wait_for_sensors().await {
+        if let Err(err) = result {
+            failed = true;
+            eprintln!("error: {name}: {err:#}");
+        }
+    }
+    pipeline.shutdown().await;
+    let after = store.count_events().await?;
+    store.close().await;
+    if !failed {
+        std::fs::remove_file(&aside).context("cannot remove the replayed dead letters")?;
+    }
+    let summary = ReplaySummary {
+        replayed: replayer.replayed.load(Ordering::Relaxed),
+        stored: after.saturating_sub(before),
+        dead_lettered_again: read_letters(&path)?.len().saturating_sub(kept.len()) as u64,
+        kept: kept.len() as u64,
+        dead_letter_file: path,
+    };
+    if args.json {
+        println!("{}", serde_json::to_string(&summary)?);
+    } else {
+        println!(
+            "replayed {} dead letter(s): {} stored, {} dead-lettered again, {} kept aside by --stage ({})",
+            summary.replayed,
+            summary.stored,
+            summary.dead_lettered_again,
+            summary.kept,
+            summary.dead_letter_file.display()
+        );
+    }
+    if failed {
+        anyhow::bail!(
+            "replay incomplete; the records are still in {} and will be replayed next time",
+            aside.display()
+        );
+    }
+    Ok(())
+}

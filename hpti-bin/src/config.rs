@@ -22,6 +22,51 @@ pub struct Config {
     pub metrics: MetricsConfig,
     pub pipeline: PipelineSection,
     pub store: StoreConfig,
+    pub sources: Vec<SourceConfig>,
+}
+
+/// A log collector `hpti run` starts: files in a known format, followed as they grow.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceConfig {
+    pub format: Format,
+    pub paths: Vec<String>,
+    #[serde(default = "default_true")]
+    pub follow: bool,
+    #[serde(default = "default_sensor")]
+    pub sensor: String,
+    #[serde(default = "default_poll", with = "humantime_serde")]
+    pub poll_interval: Duration,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+fn default_sensor() -> String {
+    "import".into()
+}
+
+fn default_poll() -> Duration {
+    Duration::from_millis(250)
+}
+
+/// A log format name that a built-in parser reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Format(pub String);
+
+impl<'de> Deserialize<'de> for Format {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(deserializer)?;
+        if hpti_core::parser::BUILTIN_FORMATS.contains(&name.as_str()) {
+            Ok(Self(name))
+        } else {
+            Err(serde::de::Error::custom(format!(
+                "unknown format `{name}`, expected one of {}",
+                hpti_core::parser::BUILTIN_FORMATS.join(", ")
+            )))
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -273,7 +318,7 @@ fn locate(err: &toml::de::Error, text: &str, file: &str) -> ConfigError {
         .lines()
         .rev()
         .map(str::trim)
-        .find(|l| l.starts_with('[') && !l.starts_with("[["))
+        .find(|l| l.starts_with('['))
         .map(|l| l.trim_matches(|c| c == '[' || c == ']').trim().to_owned());
     let key_on_line = line_text
         .split_once('=')
@@ -351,6 +396,27 @@ mod tests {
             assert_eq!(err.line, Some(line), "{text:?}: {err}");
             assert_eq!(err.key.as_deref(), Some(key), "{text:?}: {err}");
         }
+    }
+
+    #[test]
+    fn sources_are_checked_too() {
+        let ok = Config::parse(
+            "[[sources]]\nformat = \"hpti\"\npaths = [\"/var/log/x.jsonl*\"]\n",
+            "f",
+        )
+        .unwrap();
+        assert_eq!(ok.sources.len(), 1);
+        assert!(ok.sources[0].follow, "sources of `hpti run` follow their files by default");
+        let err = Config::parse(
+            "[[sources]]\nformat = \"cowrei\"\npaths = []\n",
+            "f",
+        )
+        .unwrap_err();
+        assert_eq!(err.line, Some(2));
+        assert_eq!(err.key.as_deref(), Some("sources.format"), "{err}");
+        assert!(err.message.contains("unknown format `cowrei`"), "{err}");
+        let err = Config::parse("[[sources]]\nformat = \"hpti\"\n", "f").unwrap_err();
+        assert!(err.message.contains("paths"), "{err}");
     }
 
     #[test]

@@ -82,6 +82,7 @@ pub async fn ingest(config: &Config, args: &IngestArgs) -> anyhow::Result<ExitCo
         metrics.clone(),
     ));
     pipeline.spawn_sensor(collector.clone());
+    let progress = show_progress(&args.format, &metrics, args.json);
     let stop = pipeline.shutdown_token();
     let signal = tokio::spawn(async move {
         telemetry::shutdown_signal().await;
@@ -90,6 +91,10 @@ pub async fn ingest(config: &Config, args: &IngestArgs) -> anyhow::Result<ExitCo
     });
     let results = pipeline.wait_for_sensors().await;
     signal.abort();
+    if let Some((bar, ticker)) = progress {
+        ticker.abort();
+        bar.finish_and_clear();
+    }
     pipeline.shutdown().await;
 
     let mut failed = false;
@@ -151,4 +156,38 @@ pub async fn ingest(config: &Config, args: &IngestArgs) -> anyhow::Result<ExitCo
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// On a terminal, a live line of what has been read and stored; nothing when piped.
+fn show_progress(
+    format: &str,
+    metrics: &PipelineMetrics,
+    json: bool,
+) -> Option<(indicatif::ProgressBar, tokio::task::JoinHandle<()>)> {
+    use std::io::IsTerminal as _;
+    if json || !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::new_spinner();
+    if let Ok(style) = indicatif::ProgressStyle::with_template("{spinner} {elapsed} {msg}") {
+        bar.set_style(style);
+    }
+    let (ticker_bar, metrics, format) = (bar.clone(), metrics.clone(), format.to_owned());
+    let ticker = tokio::spawn(async move {
+        let started = std::time::Instant::now();
+        let mut interval = tokio::time::interval(std::time::Duration::from_millis(200));
+        loop {
+            interval.tick().await;
+            let parsed = metrics.get("parser", &format, "parsed");
+            let rejected = metrics.get("parser", &format, "rejected");
+            let stored = metrics.get("sink", "sqlite", "delivered");
+            let rate = stored as f64 / started.elapsed().as_secs_f64().max(0.001);
+            ticker_bar.set_message(format!(
+                "{} lines parsed, {rejected} unparsable, {stored} stored ({rate:.0} events/s)",
+                parsed + rejected
+            ));
+            ticker_bar.tick();
+        }
+    });
+    Some((bar, ticker))
 }

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use anyhow::Context as _;
+use hpti_core::collect::{CheckpointStore, CollectorOptions, FileCollector};
 use hpti_core::metrics::PipelineMetrics;
 use hpti_core::pipeline::Pipeline;
 use hpti_store::SqliteStore;
@@ -18,11 +19,31 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
     let store = SqliteStore::open(sqlite.clone())
         .await
         .with_context(|| format!("store.sqlite.path: {}", sqlite.path.display()))?;
-    let pipeline = Pipeline::builder(config.pipeline_config())
-        .metrics(metrics)
+    let mut pipeline = Pipeline::builder(config.pipeline_config())
+        .metrics(metrics.clone())
         .sink(Arc::new(store))
         .start()
         .context("cannot start the pipeline")?;
+    if !config.sources.is_empty() {
+        let checkpoints = CheckpointStore::open(config.checkpoint_path())?;
+        for source in &config.sources {
+            let parser = hpti_core::parser::builtin(&source.format.0)
+                .with_context(|| format!("sources.format: unknown format {:?}", source.format.0))?;
+            tracing::info!(format = %source.format.0, paths = ?source.paths, follow = source.follow, "reading logs");
+            pipeline.spawn_sensor(Arc::new(FileCollector::new(
+                source.paths.clone(),
+                Arc::from(parser),
+                checkpoints.clone(),
+                CollectorOptions {
+                    sensor: source.sensor.clone(),
+                    follow: source.follow,
+                    poll_interval: source.poll_interval,
+                    ..CollectorOptions::default()
+                },
+                metrics.clone(),
+            )));
+        }
+    }
     let metrics_server = if config.metrics.enabled {
         let (addr, task) =
             telemetry::serve_metrics(config.metrics.listen, Arc::new(registry)).await?;

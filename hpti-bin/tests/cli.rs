@@ -341,11 +341,18 @@ fn killing_ingest_mid_file_and_rerunning_stores_every_event_exactly_once() {
 fn run_serves_metrics_and_shuts_down_cleanly_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("run.toml");
+    let log = dir.path().join("honeypot.jsonl");
+    let base = Timestamp::now().saturating_add_micros(-60_000_000);
+    let lines: String = (0..25)
+        .map(|n| serde_json::to_string(&event(n, base)).unwrap() + "\n")
+        .collect();
+    std::fs::write(&log, lines).unwrap();
     std::fs::write(
         &config,
         format!(
-            "[data]\ndir = {:?}\n\n[metrics]\nlisten = \"127.0.0.1:0\"\n",
-            dir.path().join("data")
+            "[data]\ndir = {:?}\n\n[metrics]\nlisten = \"127.0.0.1:0\"\n\n[[sources]]\nformat = \"hpti\"\npaths = [{:?}]\n",
+            dir.path().join("data"),
+            format!("{}/*.jsonl", dir.path().display())
         ),
     )
     .unwrap();
@@ -369,6 +376,13 @@ fn run_serves_metrics_and_shuts_down_cleanly_on_sigterm() {
     };
     let metrics = http_get(&addr, "/metrics");
     assert!(metrics.starts_with("HTTP/1.1 200"), "{metrics}");
+    // The configured source is followed: its events reach the store while hpti runs.
+    let delivered = "hpti_events_total{stage=\"sink\",component=\"sqlite\",outcome=\"delivered\"} 25";
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !http_get(&addr, "/metrics").contains(delivered) {
+        assert!(std::time::Instant::now() < deadline, "the source's events were not stored");
+        std::thread::sleep(Duration::from_millis(50));
+    }
     assert!(
         metrics.contains("hpti_queue_capacity{queue=\"events\"} 8192"),
         "{metrics}"

@@ -1,5 +1,8 @@
-//! The TOML configuration: an embedded, documented default; unknown keys and bad values
-//! are errors that name the key and the line.
+//! The TOML configuration's schema: an embedded, documented default; unknown keys and
+//! bad values are errors that name the key and the line.
+//!
+//! This file depends only on serde, toml, humantime-serde and hpti-core's data model, so
+//! the config-loader fuzz target (`fuzz/fuzz_targets/config.rs`) compiles it directly.
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -7,12 +10,10 @@ use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use hpti_core::pipeline::{BatchConfig, PipelineConfig, RetryPolicy};
-use hpti_store::SqliteOptions;
 use serde::Deserialize;
 
 /// The documented default configuration, printed by `hpti config default`.
-pub const DEFAULT_TOML: &str = include_str!("default.toml");
+pub const DEFAULT_TOML: &str = include_str!("../default.toml");
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -144,25 +145,25 @@ pub struct PipelineSection {
     pub dead_letter_file: PathBuf,
 }
 
-fn nonzero(n: usize) -> NonZeroUsize {
+pub(crate) fn nonzero(n: usize) -> NonZeroUsize {
     NonZeroUsize::new(n).unwrap_or(NonZeroUsize::MIN)
 }
 
+// The same values as hpti-core's `PipelineConfig::default()` (a test in `mod.rs` checks).
 impl Default for PipelineSection {
     fn default() -> Self {
-        let core = PipelineConfig::default();
         Self {
-            queue_capacity: nonzero(core.queue_capacity),
-            processor_batch: nonzero(core.processor_batch),
-            sink_queue_batches: nonzero(core.sink_queue_batches),
-            batch_size: nonzero(core.batch.max_events),
-            linger: core.batch.linger,
-            sink_concurrency: nonzero(core.batch.concurrency),
-            max_retries: core.retry.max_retries,
-            retry_backoff: core.retry.initial_backoff,
-            max_retry_backoff: core.retry.max_backoff,
-            enrich_concurrency: nonzero(core.enrich_concurrency),
-            enrich_timeout: core.enrich_timeout,
+            queue_capacity: nonzero(8192),
+            processor_batch: nonzero(1024),
+            sink_queue_batches: nonzero(8),
+            batch_size: nonzero(1024),
+            linger: Duration::from_millis(20),
+            sink_concurrency: nonzero(2),
+            max_retries: 5,
+            retry_backoff: Duration::from_millis(100),
+            max_retry_backoff: Duration::from_secs(10),
+            enrich_concurrency: nonzero(256),
+            enrich_timeout: Duration::from_secs(2),
             dead_letter_file: PathBuf::from("dead-letters.jsonl"),
         }
     }
@@ -248,54 +249,6 @@ impl Config {
                 Self::parse(&text, &file)
             }
         }
-    }
-
-    /// A path from the config, resolved against the data directory.
-    pub fn data_path(&self, path: &Path) -> PathBuf {
-        if path.is_absolute() {
-            path.to_owned()
-        } else {
-            self.data.dir.join(path)
-        }
-    }
-
-    pub fn sqlite_options(&self) -> SqliteOptions {
-        let mut options = SqliteOptions::new(self.data_path(&self.store.sqlite.path));
-        options.synchronous_full = self.store.sqlite.synchronous == Synchronous::Full;
-        options.writer_cache_kib = self.store.sqlite.writer_cache_kib;
-        options.cache_kib = self.store.sqlite.cache_kib;
-        options
-    }
-
-    pub fn pipeline_config(&self) -> PipelineConfig {
-        let p = &self.pipeline;
-        PipelineConfig {
-            queue_capacity: p.queue_capacity.get(),
-            processor_batch: p.processor_batch.get(),
-            sink_queue_batches: p.sink_queue_batches.get(),
-            batch: BatchConfig {
-                max_events: p.batch_size.get(),
-                linger: p.linger,
-                concurrency: p.sink_concurrency.get(),
-            },
-            retry: RetryPolicy {
-                max_retries: p.max_retries,
-                initial_backoff: p.retry_backoff,
-                max_backoff: p.max_retry_backoff,
-            },
-            enrich_concurrency: p.enrich_concurrency.get(),
-            enrich_timeout: p.enrich_timeout,
-            dead_letter_path: self.data_path(&p.dead_letter_file),
-            dead_letter_capacity: 1024,
-        }
-    }
-
-    pub fn dead_letter_path(&self) -> PathBuf {
-        self.data_path(&self.pipeline.dead_letter_file)
-    }
-
-    pub fn checkpoint_path(&self) -> PathBuf {
-        self.data.dir.join("checkpoints.json")
     }
 }
 

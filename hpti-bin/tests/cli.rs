@@ -377,10 +377,14 @@ fn run_serves_metrics_and_shuts_down_cleanly_on_sigterm() {
     let metrics = http_get(&addr, "/metrics");
     assert!(metrics.starts_with("HTTP/1.1 200"), "{metrics}");
     // The configured source is followed: its events reach the store while hpti runs.
-    let delivered = "hpti_events_total{stage=\"sink\",component=\"sqlite\",outcome=\"delivered\"} 25";
+    let delivered =
+        "hpti_events_total{stage=\"sink\",component=\"sqlite\",outcome=\"delivered\"} 25";
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     while !http_get(&addr, "/metrics").contains(delivered) {
-        assert!(std::time::Instant::now() < deadline, "the source's events were not stored");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the source's events were not stored"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     assert!(

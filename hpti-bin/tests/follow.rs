@@ -84,7 +84,7 @@ fn a_followed_rotating_file_survives_kill_and_restart_with_every_event_stored_on
     let base = Timestamp::now().saturating_add_micros(-3_600_000_000);
     let mut file = std::fs::File::create(&live).unwrap();
     let mut n = 0u64;
-    let mut write = |file: &mut std::fs::File, count: u64, n: &mut u64| {
+    let write = |file: &mut std::fs::File, count: u64, n: &mut u64| {
         for _ in 0..count {
             let text = line(*n, base);
             if *n % 97 == 0 {
@@ -104,7 +104,9 @@ fn a_followed_rotating_file_survives_kill_and_restart_with_every_event_stored_on
 
     write(&mut file, 1500, &mut n);
     let mut ingest = start_ingest(dir.path());
-    wait_for("the first events", Duration::from_secs(60), || count_rows(&db).0 > 0);
+    wait_for("the first events", Duration::from_secs(60), || {
+        count_rows(&db).0 > 0
+    });
     write(&mut file, 1500, &mut n);
 
     // Rename-and-create rotation while the reader follows.
@@ -113,11 +115,16 @@ fn a_followed_rotating_file_survives_kill_and_restart_with_every_event_stored_on
     write(&mut file, 1500, &mut n);
 
     // Killed without warning mid-stream, then started again.
-    wait_for("checkpoints", Duration::from_secs(60), || data.join("checkpoints.json").exists());
+    wait_for("checkpoints", Duration::from_secs(60), || {
+        data.join("checkpoints.json").exists()
+    });
     ingest.kill().unwrap();
     ingest.wait().unwrap();
     let (partial, _) = count_rows(&db);
-    assert!(partial < n as i64, "killed before the end ({partial} of {n})");
+    assert!(
+        partial < n as i64,
+        "killed before the end ({partial} of {n})"
+    );
     write(&mut file, 1500, &mut n);
     let mut ingest = start_ingest(dir.path());
 
@@ -126,14 +133,25 @@ fn a_followed_rotating_file_survives_kill_and_restart_with_every_event_stored_on
     std::thread::sleep(Duration::from_millis(500));
     std::fs::copy(&live, dir.path().join("live.jsonl.2")).unwrap();
     file.set_len(0).unwrap();
-    let mut file = std::fs::OpenOptions::new().append(true).open(&live).unwrap();
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&live)
+        .unwrap();
     write(&mut file, 1000, &mut n);
 
     let total = n as i64;
-    wait_for("every event", Duration::from_secs(120), || count_rows(&db).0 >= total);
+    wait_for("every event", Duration::from_secs(120), || {
+        count_rows(&db).0 >= total
+    });
     std::thread::sleep(Duration::from_millis(1500));
     let pid = ingest.id().to_string();
-    assert!(Command::new("kill").args(["-INT", &pid]).status().unwrap().success());
+    assert!(
+        Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
     let status = ingest.wait().unwrap();
     assert!(status.success(), "Ctrl-C ends --follow cleanly: {status:?}");
     let (stored, distinct) = count_rows(&db);

@@ -303,9 +303,8 @@ impl FileCollector {
                 }
                 continue;
             }
-            let paths = glob::glob(pattern).map_err(|e| {
-                SensorError::new(format!("bad file pattern {pattern:?}"), e)
-            })?;
+            let paths = glob::glob(pattern)
+                .map_err(|e| SensorError::new(format!("bad file pattern {pattern:?}"), e))?;
             files.extend(paths.filter_map(Result::ok).filter(|p| p.is_file()));
         }
         files.sort();
@@ -511,7 +510,10 @@ impl FileReader {
                         Wait::Truncated => {
                             tracing::warn!(file = %path.display(), "file was truncated; reading it again from its start");
                             if let LineSource::Plain(reader) = &mut source {
-                                reader.seek(io::SeekFrom::Start(0)).await.map_err(open_error)?;
+                                reader
+                                    .seek(io::SeekFrom::Start(0))
+                                    .await
+                                    .map_err(open_error)?;
                             }
                             offset = 0;
                             line.clear();
@@ -550,7 +552,10 @@ impl FileReader {
                 )
                 .with_origin(&*source_name, line_offset)
                 .with_label("too_long");
-                self.ctx.dead_letters.send(letter, Some(batch.clone())).await;
+                self.ctx
+                    .dead_letters
+                    .send(letter, Some(batch.clone()))
+                    .await;
             } else {
                 let parse_ctx = ParseContext {
                     source: &source_name,
@@ -593,7 +598,10 @@ impl FileReader {
                         )
                         .with_origin(&*source_name, line_offset)
                         .with_label(err.label());
-                        self.ctx.dead_letters.send(letter, Some(batch.clone())).await;
+                        self.ctx
+                            .dead_letters
+                            .send(letter, Some(batch.clone()))
+                            .await;
                     }
                 }
             }
@@ -820,17 +828,37 @@ mod tests {
         let mut reader = BufReader::with_capacity(8, data.as_bytes());
         let mut line = Vec::new();
         let mut cut = false;
-        assert_eq!(read_bounded_line(&mut reader, &mut line, &mut cut, 10).await.unwrap(), 6);
+        assert_eq!(
+            read_bounded_line(&mut reader, &mut line, &mut cut, 10)
+                .await
+                .unwrap(),
+            6
+        );
         assert_eq!((line.as_slice(), cut), (&b"short\n"[..], false));
         line.clear();
-        assert_eq!(read_bounded_line(&mut reader, &mut line, &mut cut, 10).await.unwrap(), 101);
+        assert_eq!(
+            read_bounded_line(&mut reader, &mut line, &mut cut, 10)
+                .await
+                .unwrap(),
+            101
+        );
         assert!(cut);
         assert_eq!(line.len(), 11, "10 bytes kept and the newline");
         line.clear();
         cut = false;
-        assert_eq!(read_bounded_line(&mut reader, &mut line, &mut cut, 10).await.unwrap(), 4);
+        assert_eq!(
+            read_bounded_line(&mut reader, &mut line, &mut cut, 10)
+                .await
+                .unwrap(),
+            4
+        );
         assert_eq!(line, b"last", "a partial last line is left without newline");
-        assert_eq!(read_bounded_line(&mut reader, &mut line, &mut cut, 10).await.unwrap(), 0);
+        assert_eq!(
+            read_bounded_line(&mut reader, &mut line, &mut cut, 10)
+                .await
+                .unwrap(),
+            0
+        );
     }
 
     #[test]

@@ -15,6 +15,7 @@ pub mod enricher;
 pub mod error;
 pub mod event;
 pub mod parser;
+pub mod parsers;
 pub mod sink;
 pub mod validate;
 

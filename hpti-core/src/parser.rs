@@ -160,9 +160,12 @@ impl Parser for NativeParser {
 pub fn builtin(name: &str) -> Option<Box<dyn Parser>> {
     match name {
         "hpti" => Some(Box::new(NativeParser)),
+        "cowrie" => Some(Box::new(crate::parsers::CowrieParser::new())),
+        "opencanary" => Some(Box::new(crate::parsers::OpenCanaryParser)),
+        "authlog" => Some(Box::new(crate::parsers::AuthLogParser::new())),
         _ => None,
     }
 }
 
 /// The names [`builtin`] knows.
-pub const BUILTIN_FORMATS: &[&str] = &["hpti"];
+pub const BUILTIN_FORMATS: &[&str] = &["hpti", "cowrie", "opencanary", "authlog"];

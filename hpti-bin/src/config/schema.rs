@@ -359,12 +359,11 @@ mod tests {
         )
         .unwrap();
         assert_eq!(ok.sources.len(), 1);
-        assert!(ok.sources[0].follow, "sources of `hpti run` follow their files by default");
-        let err = Config::parse(
-            "[[sources]]\nformat = \"cowrei\"\npaths = []\n",
-            "f",
-        )
-        .unwrap_err();
+        assert!(
+            ok.sources[0].follow,
+            "sources of `hpti run` follow their files by default"
+        );
+        let err = Config::parse("[[sources]]\nformat = \"cowrei\"\npaths = []\n", "f").unwrap_err();
         assert_eq!(err.line, Some(2));
         assert_eq!(err.key.as_deref(), Some("sources.format"), "{err}");
         assert!(err.message.contains("unknown format `cowrei`"), "{err}");

@@ -492,3 +492,120 @@ fn dead_letters_can_be_listed_and_replayed_without_losing_any() {
             .exists()
     );
 }
+
+fn kinds_in(db: &Path) -> std::collections::BTreeMap<String, i64> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display()))
+            .await
+            .unwrap();
+        let rows: Vec<(String, i64)> =
+            sqlx::query_as("SELECT kind, COUNT(*) FROM events GROUP BY kind")
+                .fetch_all(&pool)
+                .await
+                .unwrap();
+        pool.close().await;
+        rows.into_iter().collect()
+    })
+}
+
+fn fixture(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(path)
+}
+
+#[test]
+fn real_honeypot_logs_ingest_with_no_dead_letters_and_the_right_kinds() {
+    for (format, file, lines, events, kinds) in [
+        (
+            "cowrie",
+            "testdata/cowrie/cowrie.json",
+            178,
+            178,
+            vec![
+                ("client.fingerprint", 14),
+                ("client.version", 14),
+                ("command.input", 35),
+                ("file.download", 6),
+                ("file.upload", 6),
+                ("login.attempt", 16),
+                ("port_forward.request", 3),
+                ("session.closed", 17),
+                ("session.started", 17),
+                ("unknown", 50),
+            ],
+        ),
+        (
+            "opencanary",
+            "testdata/opencanary/opencanary.log",
+            75,
+            57,
+            vec![
+                ("client.version", 3),
+                ("http.request", 5),
+                ("login.attempt", 20),
+                ("session.started", 6),
+                ("unknown", 23),
+            ],
+        ),
+        (
+            "authlog",
+            "testdata/authlog/auth.log",
+            61,
+            31,
+            vec![("login.attempt", 11), ("unknown", 20)],
+        ),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let config = write_config(dir.path(), "");
+        let output = run(hpti()
+            .arg("--config")
+            .arg(&config)
+            .args(["ingest", "--json", "--format", format])
+            .arg(fixture(file)));
+        assert!(output.status.success(), "{format}: {}", stderr(&output));
+        let summary: serde_json::Value = serde_json::from_str(stdout(&output).trim()).unwrap();
+        assert_eq!(summary["lines"], lines, "{format}: {summary}");
+        assert_eq!(summary["events"], events, "{format}: {summary}");
+        assert_eq!(summary["stored"], events, "{format}: {summary}");
+        assert_eq!(summary["dead_lettered"], 0, "{format}: {summary}");
+        let stored = kinds_in(&dir.path().join("data/hpti.db"));
+        let expected: std::collections::BTreeMap<String, i64> =
+            kinds.into_iter().map(|(k, n)| (k.to_owned(), n)).collect();
+        assert_eq!(stored, expected, "{format}");
+    }
+}
+
+#[test]
+fn a_log_ingested_with_the_wrong_format_is_recovered_by_replaying_its_dead_letters() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), "");
+    let cowrie = fixture("testdata/cowrie/cowrie.json");
+    let wrong = run(hpti()
+        .arg("--config")
+        .arg(&config)
+        .args(["ingest", "--json", "--format", "hpti"])
+        .arg(&cowrie));
+    let summary: serde_json::Value = serde_json::from_str(stdout(&wrong).trim()).unwrap();
+    assert_eq!(summary["parse_errors"], 178);
+    assert_eq!(summary["stored"], 0);
+
+    let replay = run(hpti()
+        .arg("--config")
+        .arg(&config)
+        .args(["dlq", "replay", "--format", "cowrie", "--json"]));
+    assert!(replay.status.success(), "{}", stderr(&replay));
+    let summary: serde_json::Value = serde_json::from_str(stdout(&replay).trim()).unwrap();
+    assert_eq!(summary["replayed"], 178);
+    assert_eq!(summary["stored"], 178);
+    assert_eq!(summary["dead_lettered_again"], 0);
+    let sessions = run(hpti()
+        .arg("--config")
+        .arg(&config)
+        .args(["query", "sessions", "--limit", "100", "--format", "json"]));
+    let sessions: Vec<serde_json::Value> = serde_json::from_str(&stdout(&sessions)).unwrap();
+    assert_eq!(sessions.len(), 17, "Cowrie's 17 sessions");
+    assert!(sessions.iter().any(|s| s["protocol"] == "telnet"));
+}

@@ -609,3 +609,70 @@ fn a_log_ingested_with_the_wrong_format_is_recovered_by_replaying_its_dead_lette
     assert_eq!(sessions.len(), 17, "Cowrie's 17 sessions");
     assert!(sessions.iter().any(|s| s["protocol"] == "telnet"));
 }
+
+#[test]
+fn gzip_rotated_logs_are_read_and_give_the_same_events_as_plain_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), "");
+    let rotated = dir.path().join("cowrie.json.1");
+    std::fs::copy(fixture("testdata/cowrie/cowrie.json"), &rotated).unwrap();
+    assert!(Command::new("gzip").arg("-k").arg(&rotated).status().unwrap().success());
+    let gz = dir.path().join("cowrie.json.1.gz");
+    let output = run(hpti()
+        .arg("--config")
+        .arg(&config)
+        .args(["ingest", "--json", "--format", "cowrie"])
+        .arg(&gz));
+    assert!(output.status.success(), "{}", stderr(&output));
+    let summary: serde_json::Value = serde_json::from_str(stdout(&output).trim()).unwrap();
+    assert_eq!((summary["events"].as_u64(), summary["stored"].as_u64()), (Some(178), Some(178)));
+    // The same log uncompressed: the same events (deterministic ids), nothing new stored.
+    let output = run(hpti()
+        .arg("--config")
+        .arg(&config)
+        .args(["ingest", "--json", "--format", "cowrie"])
+        .arg(&rotated));
+    let summary: serde_json::Value = serde_json::from_str(stdout(&output).trim()).unwrap();
+    assert_eq!(summary["events"], 178);
+    assert_eq!(summary["stored"], 0);
+    assert_eq!(summary["already_stored"], 178);
+}
+
+#[test]
+fn truncated_foreign_lines_are_dead_lettered_with_reasons() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), "");
+    let text = std::fs::read_to_string(fixture("testdata/cowrie/cowrie.json")).unwrap();
+    let whole: Vec<&str> = text.lines().take(20).collect();
+    let mut input = String::new();
+    for line in &whole {
+        input.push_str(line);
+        input.push('\n');
+        input.push_str(&line[..line.len() / 2]);
+        input.push('\n');
+    }
+    let path = dir.path().join("torn.json");
+    std::fs::write(&path, input).unwrap();
+    let output = run(hpti()
+        .arg("--config")
+        .arg(&config)
+        .args(["ingest", "--json", "--format", "cowrie"])
+        .arg(&path));
+    let summary: serde_json::Value = serde_json::from_str(stdout(&output).trim()).unwrap();
+    assert_eq!(summary["stored"], 20);
+    assert_eq!(summary["parse_errors"], 20);
+    let letters: Vec<serde_json::Value> =
+        std::fs::read_to_string(dir.path().join("data/dead-letters.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+    assert_eq!(letters.len(), 20);
+    for letter in &letters {
+        assert_eq!(letter["stage"], "parse");
+        assert_eq!(letter["component"], "cowrie");
+        assert!(letter["reason"].as_str().is_some_and(|r| !r.is_empty()));
+        let original = letter["original"].as_str().unwrap();
+        assert!(whole.iter().any(|w| w.starts_with(original) && w.len() > original.len()));
+    }
+}

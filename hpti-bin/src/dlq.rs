@@ -13,7 +13,7 @@ use hpti_core::metrics::PipelineMetrics;
 use hpti_core::parser::{self, ParseContext};
 use hpti_core::pipeline::{Envelope, Origin, Pipeline};
 use hpti_core::sensor::{Sensor, SensorContext, SensorError};
-use hpti_store::{EventQueries, SqliteStore};
+use hpti_store::EventQueries;
 use prometheus_client::registry::Registry;
 use serde::Serialize;
 
@@ -290,7 +290,7 @@ async fn replay(config: &Config, args: &ReplayArgs) -> anyhow::Result<()> {
 
     let mut registry = Registry::default();
     let metrics = PipelineMetrics::new(&mut registry);
-    let store = SqliteStore::open(config.sqlite_options()).await?;
+    let store = config.open_store().await?;
     let before = store.count_events().await?;
     let mut pipeline = Pipeline::builder(config.pipeline_config())
         .metrics(metrics.clone())

@@ -9,7 +9,7 @@ use hpti_core::collect::{CheckpointStore, CollectorOptions, FileCollector};
 use hpti_core::metrics::PipelineMetrics;
 use hpti_core::parser;
 use hpti_core::pipeline::Pipeline;
-use hpti_store::{EventQueries, SqliteStore};
+use hpti_store::EventQueries;
 use prometheus_client::registry::Registry;
 use serde::Serialize;
 
@@ -59,10 +59,7 @@ pub async fn ingest(config: &Config, args: &IngestArgs) -> anyhow::Result<ExitCo
             .with_context(|| format!("unknown format {:?}", args.format))?;
     let mut registry = Registry::default();
     let metrics = PipelineMetrics::new(&mut registry);
-    let sqlite = config.sqlite_options();
-    let store = SqliteStore::open(sqlite.clone())
-        .await
-        .with_context(|| format!("store.sqlite.path: {}", sqlite.path.display()))?;
+    let store = config.open_store().await?;
     let before = store.count_events().await?;
     let checkpoints = CheckpointStore::open(config.checkpoint_path())?;
     let mut pipeline = Pipeline::builder(config.pipeline_config())

@@ -6,7 +6,6 @@ use anyhow::Context as _;
 use hpti_core::collect::{CheckpointStore, CollectorOptions, FileCollector};
 use hpti_core::metrics::PipelineMetrics;
 use hpti_core::pipeline::Pipeline;
-use hpti_store::SqliteStore;
 use prometheus_client::registry::Registry;
 
 use crate::config::Config;
@@ -15,10 +14,7 @@ use crate::telemetry;
 pub async fn run(config: &Config) -> anyhow::Result<()> {
     let mut registry = Registry::default();
     let metrics = PipelineMetrics::new(&mut registry);
-    let sqlite = config.sqlite_options();
-    let store = SqliteStore::open(sqlite.clone())
-        .await
-        .with_context(|| format!("store.sqlite.path: {}", sqlite.path.display()))?;
+    let store = config.open_store().await?;
     let mut pipeline = Pipeline::builder(config.pipeline_config())
         .metrics(metrics.clone())
         .sink(Arc::new(store))
@@ -53,7 +49,7 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
         None
     };
     tracing::info!(
-        store = %sqlite.path.display(),
+        store = %config.sqlite_options().path.display(),
         dead_letters = %config.dead_letter_path().display(),
         "hpti is running; stop with Ctrl-C"
     );

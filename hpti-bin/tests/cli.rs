@@ -616,7 +616,14 @@ fn gzip_rotated_logs_are_read_and_give_the_same_events_as_plain_ones() {
     let config = write_config(dir.path(), "");
     let rotated = dir.path().join("cowrie.json.1");
     std::fs::copy(fixture("testdata/cowrie/cowrie.json"), &rotated).unwrap();
-    assert!(Command::new("gzip").arg("-k").arg(&rotated).status().unwrap().success());
+    assert!(
+        Command::new("gzip")
+            .arg("-k")
+            .arg(&rotated)
+            .status()
+            .unwrap()
+            .success()
+    );
     let gz = dir.path().join("cowrie.json.1.gz");
     let output = run(hpti()
         .arg("--config")
@@ -625,7 +632,10 @@ fn gzip_rotated_logs_are_read_and_give_the_same_events_as_plain_ones() {
         .arg(&gz));
     assert!(output.status.success(), "{}", stderr(&output));
     let summary: serde_json::Value = serde_json::from_str(stdout(&output).trim()).unwrap();
-    assert_eq!((summary["events"].as_u64(), summary["stored"].as_u64()), (Some(178), Some(178)));
+    assert_eq!(
+        (summary["events"].as_u64(), summary["stored"].as_u64()),
+        (Some(178), Some(178))
+    );
     // The same log uncompressed: the same events (deterministic ids), nothing new stored.
     let output = run(hpti()
         .arg("--config")
@@ -673,6 +683,10 @@ fn truncated_foreign_lines_are_dead_lettered_with_reasons() {
         assert_eq!(letter["component"], "cowrie");
         assert!(letter["reason"].as_str().is_some_and(|r| !r.is_empty()));
         let original = letter["original"].as_str().unwrap();
-        assert!(whole.iter().any(|w| w.starts_with(original) && w.len() > original.len()));
+        assert!(
+            whole
+                .iter()
+                .any(|w| w.starts_with(original) && w.len() > original.len())
+        );
     }
 }

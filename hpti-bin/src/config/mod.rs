@@ -10,6 +10,15 @@ use hpti_store::SqliteOptions;
 pub use schema::*;
 
 impl Config {
+    /// Opens the configured store; the error names the config key.
+    pub async fn open_store(&self) -> anyhow::Result<hpti_store::SqliteStore> {
+        use anyhow::Context as _;
+        let options = self.sqlite_options();
+        hpti_store::SqliteStore::open(options.clone())
+            .await
+            .with_context(|| format!("store.sqlite.path: {}", options.path.display()))
+    }
+
     /// A path from the config, resolved against the data directory.
     pub fn data_path(&self, path: &Path) -> PathBuf {
         if path.is_absolute() {

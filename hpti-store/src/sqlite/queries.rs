@@ -56,6 +56,20 @@ fn uuid_from(bytes: &[u8]) -> Result<EventId, StoreError> {
     Ok(EventId::from_uuid(uuid::Uuid::from_bytes(bytes)))
 }
 
+/// Runs a query whose `?1` is the window's start and `?2` its row limit.
+async fn windowed(
+    pool: &sqlx::SqlitePool,
+    window: Window,
+    sql: &'static str,
+) -> Result<Vec<SqliteRow>, StoreError> {
+    sqlx::query(sql)
+        .bind(since_micros(window))
+        .bind(i64::from(window.limit))
+        .fetch_all(pool)
+        .await
+        .map_err(database_error)
+}
+
 fn since_micros(window: Window) -> i64 {
     window.since.map_or(i64::MIN, Timestamp::as_micros)
 }
@@ -93,7 +107,9 @@ fn json_strings(row: &SqliteRow, column: &str) -> Result<Vec<String>, StoreError
 impl EventQueries for SqliteStore {
     async fn sessions(&self, window: Window) -> Result<Vec<SessionSummary>, StoreError> {
         self.refresh_summaries().await?;
-        let rows = sqlx::query(
+        let rows = windowed(
+            &self.summaries,
+            window,
             "SELECT session, sensor, protocol, src_ip, started, last_seen, duration_ms,
                     client_version, login_attempts, logins_ok, commands, downloads
              FROM sessions
@@ -101,11 +117,7 @@ impl EventQueries for SqliteStore {
              ORDER BY seq DESC
              LIMIT ?2",
         )
-        .bind(since_micros(window))
-        .bind(i64::from(window.limit))
-        .fetch_all(&self.summaries)
-        .await
-        .map_err(database_error)?;
+        .await?;
         rows.iter()
             .map(|row| {
                 Ok(SessionSummary {
@@ -183,7 +195,9 @@ impl EventQueries for SqliteStore {
     }
 
     async fn credentials(&self, window: Window) -> Result<Vec<CredentialCount>, StoreError> {
-        let rows = sqlx::query(
+        let rows = windowed(
+            &self.pool,
+            window,
             "SELECT username, password, COUNT(*) AS attempts, SUM(success = 1) AS successes,
                     COUNT(DISTINCT src_ip) AS sources
              FROM events
@@ -192,11 +206,7 @@ impl EventQueries for SqliteStore {
              ORDER BY attempts DESC, username, password
              LIMIT ?2",
         )
-        .bind(since_micros(window))
-        .bind(i64::from(window.limit))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(database_error)?;
+        .await?;
         rows.iter()
             .map(|row| {
                 Ok(CredentialCount {
@@ -211,7 +221,9 @@ impl EventQueries for SqliteStore {
     }
 
     async fn commands(&self, window: Window) -> Result<Vec<CommandCount>, StoreError> {
-        let rows = sqlx::query(
+        let rows = windowed(
+            &self.pool,
+            window,
             "SELECT command, COUNT(*) AS count, COUNT(DISTINCT src_ip) AS sources
              FROM events
              WHERE kind = 'command.input' AND ts >= ?1
@@ -219,11 +231,7 @@ impl EventQueries for SqliteStore {
              ORDER BY count DESC, command
              LIMIT ?2",
         )
-        .bind(since_micros(window))
-        .bind(i64::from(window.limit))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(database_error)?;
+        .await?;
         rows.iter()
             .map(|row| {
                 Ok(CommandCount {
@@ -237,7 +245,9 @@ impl EventQueries for SqliteStore {
 
     async fn downloads(&self, window: Window) -> Result<Vec<DownloadSummary>, StoreError> {
         // One query: every aggregate per hash comes back in its row.
-        let rows = sqlx::query(
+        let rows = windowed(
+            &self.pool,
+            window,
             "SELECT sha256, COUNT(*) AS count, MIN(ts) AS first_seen, MAX(ts) AS last_seen,
                     MAX(size) AS size,
                     json_group_array(DISTINCT src_ip) AS src_ips,
@@ -248,11 +258,7 @@ impl EventQueries for SqliteStore {
              ORDER BY count DESC, last_seen DESC, sha256
              LIMIT ?2",
         )
-        .bind(since_micros(window))
-        .bind(i64::from(window.limit))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(database_error)?;
+        .await?;
         rows.iter()
             .map(|row| {
                 Ok(DownloadSummary {

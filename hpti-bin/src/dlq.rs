@@ -11,7 +11,7 @@ use hpti_core::ack::AckBatch;
 use hpti_core::dead_letter::{DeadLetter, DeadLetterStage};
 use hpti_core::metrics::PipelineMetrics;
 use hpti_core::parser::{self, ParseContext};
-use hpti_core::pipeline::{Envelope, Origin, Pipeline};
+use hpti_core::pipeline::{Envelope, Origin};
 use hpti_core::sensor::{Sensor, SensorContext, SensorError};
 use hpti_store::EventQueries;
 use prometheus_client::registry::Registry;
@@ -292,10 +292,7 @@ async fn replay(config: &Config, args: &ReplayArgs) -> anyhow::Result<()> {
     let metrics = PipelineMetrics::new(&mut registry);
     let store = config.open_store().await?;
     let before = store.count_events().await?;
-    let mut pipeline = Pipeline::builder(config.pipeline_config())
-        .metrics(metrics.clone())
-        .sink(Arc::new(store.clone()))
-        .start()?;
+    let mut pipeline = config.pipeline(metrics.clone(), &store).await?.start()?;
     // Records not selected go back to the dead-letter file as they were.
     let dead_letters = pipeline.dead_letters();
     for letter in &kept {

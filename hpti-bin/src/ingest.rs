@@ -8,7 +8,6 @@ use anyhow::Context as _;
 use hpti_core::collect::{CheckpointStore, CollectorOptions, FileCollector};
 use hpti_core::metrics::PipelineMetrics;
 use hpti_core::parser;
-use hpti_core::pipeline::Pipeline;
 use hpti_store::EventQueries;
 use prometheus_client::registry::Registry;
 use serde::Serialize;
@@ -62,9 +61,9 @@ pub async fn ingest(config: &Config, args: &IngestArgs) -> anyhow::Result<ExitCo
     let store = config.open_store().await?;
     let before = store.count_events().await?;
     let checkpoints = CheckpointStore::open(config.checkpoint_path())?;
-    let mut pipeline = Pipeline::builder(config.pipeline_config())
-        .metrics(metrics.clone())
-        .sink(Arc::new(store.clone()))
+    let mut pipeline = config
+        .pipeline(metrics.clone(), &store)
+        .await?
         .start()
         .context("cannot start the pipeline")?;
     let collector = Arc::new(FileCollector::new(

@@ -5,7 +5,6 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use hpti_core::collect::{CheckpointStore, CollectorOptions, FileCollector};
 use hpti_core::metrics::PipelineMetrics;
-use hpti_core::pipeline::Pipeline;
 use prometheus_client::registry::Registry;
 
 use crate::config::Config;
@@ -15,9 +14,9 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
     let mut registry = Registry::default();
     let metrics = PipelineMetrics::new(&mut registry);
     let store = config.open_store().await?;
-    let mut pipeline = Pipeline::builder(config.pipeline_config())
-        .metrics(metrics.clone())
-        .sink(Arc::new(store))
+    let mut pipeline = config
+        .pipeline(metrics.clone(), &store)
+        .await?
         .start()
         .context("cannot start the pipeline")?;
     if !config.sources.is_empty() {

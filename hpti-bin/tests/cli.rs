@@ -690,3 +690,67 @@ fn truncated_foreign_lines_are_dead_lettered_with_reasons() {
         );
     }
 }
+
+#[test]
+fn with_geoip_configured_events_are_stored_with_country_and_asn() {
+    let dir = tempfile::tempdir().unwrap();
+    let geoip = Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/geoip");
+    let config = write_config(
+        dir.path(),
+        &format!(
+            "[enrich.geoip]\ncity = {:?}\nasn = {:?}\n",
+            geoip.join("GeoIP2-City-Test.mmdb"),
+            geoip.join("GeoLite2-ASN-Test.mmdb")
+        ),
+    );
+    let base = Timestamp::now().saturating_add_micros(-60_000_000);
+    let lines: String = ["81.2.69.160", "81.2.69.160", "1.0.0.1"]
+        .iter()
+        .enumerate()
+        .map(|(n, ip)| {
+            let mut e = event(n as u64, base);
+            e.src_ip = ip.parse().unwrap();
+            serde_json::to_string(&e).unwrap() + "\n"
+        })
+        .collect();
+    let input = dir.path().join("geo.jsonl");
+    std::fs::write(&input, lines).unwrap();
+    let ingest = run(hpti()
+        .arg("--config")
+        .arg(&config)
+        .arg("ingest")
+        .arg(&input));
+    assert!(ingest.status.success(), "{}", stderr(&ingest));
+    let attackers =
+        run(hpti()
+            .arg("--config")
+            .arg(&config)
+            .args(["query", "attackers", "--format", "json"]));
+    let attackers: Vec<serde_json::Value> = serde_json::from_str(&stdout(&attackers)).unwrap();
+    let london = attackers
+        .iter()
+        .find(|a| a["src_ip"] == "81.2.69.160")
+        .unwrap();
+    assert_eq!(london["country"], "GB");
+    let google = attackers.iter().find(|a| a["src_ip"] == "1.0.0.1").unwrap();
+    assert_eq!(google["asn"], 15169);
+
+    let broken = write_config(
+        dir.path(),
+        &format!(
+            "[enrich.geoip]\ncity = {:?}\n",
+            geoip.join("GeoIP2-City-Test-Invalid-Node-Count.mmdb")
+        ),
+    );
+    let refused = run(hpti()
+        .arg("--config")
+        .arg(&broken)
+        .arg("ingest")
+        .arg(&input));
+    assert!(!refused.status.success());
+    assert!(
+        stderr(&refused).contains("enrich.geoip"),
+        "{}",
+        stderr(&refused)
+    );
+}

@@ -10,6 +10,31 @@ use hpti_store::SqliteOptions;
 pub use schema::*;
 
 impl Config {
+    /// The pipeline builder with the configured metrics, enrichers and store.
+    pub async fn pipeline(
+        &self,
+        metrics: hpti_core::metrics::PipelineMetrics,
+        store: &hpti_store::SqliteStore,
+    ) -> anyhow::Result<hpti_core::pipeline::PipelineBuilder> {
+        use anyhow::Context as _;
+        let mut builder = hpti_core::pipeline::Pipeline::builder(self.pipeline_config())
+            .metrics(metrics)
+            .sink(std::sync::Arc::new(store.clone()));
+        if let Some(geoip) = &self.enrich.geoip {
+            let resolve = |p: &Option<PathBuf>| p.as_deref().map(|p| self.data_path(p));
+            let enricher =
+                hpti_enrich::geoip::GeoIpEnricher::open(&hpti_enrich::geoip::GeoIpConfig {
+                    city: resolve(&geoip.city),
+                    asn: resolve(&geoip.asn),
+                    anonymous: resolve(&geoip.anonymous),
+                    reload_check: geoip.reload_check,
+                })
+                .context("enrich.geoip")?;
+            builder = builder.enricher(std::sync::Arc::new(enricher));
+        }
+        Ok(builder)
+    }
+
     /// Opens the configured store; the error names the config key.
     pub async fn open_store(&self) -> anyhow::Result<hpti_store::SqliteStore> {
         use anyhow::Context as _;

@@ -24,6 +24,29 @@ pub struct Config {
     pub pipeline: PipelineSection,
     pub store: StoreConfig,
     pub sources: Vec<SourceConfig>,
+    pub enrich: EnrichConfig,
+}
+
+/// Enrichers to run on every event.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EnrichConfig {
+    pub geoip: Option<GeoIpSection>,
+}
+
+/// MaxMind-format databases (relative paths resolve against `data.dir`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GeoIpSection {
+    pub city: Option<PathBuf>,
+    pub asn: Option<PathBuf>,
+    pub anonymous: Option<PathBuf>,
+    #[serde(default = "default_reload_check", with = "humantime_serde")]
+    pub reload_check: Duration,
+}
+
+fn default_reload_check() -> Duration {
+    Duration::from_secs(60)
 }
 
 /// A log collector `hpti run` starts: files in a known format, followed as they grow.

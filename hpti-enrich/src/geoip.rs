@@ -1,0 +1,276 @@
+//! GeoIP, ASN and anonymity flags from MaxMind-format databases (`.mmdb`: GeoLite2,
+//! GeoIP2, DB-IP's free databases).
+//!
+//! Each database is optional. A database that cannot be read is an error when the
+//! enricher is built, never a crash later; a database file replaced on disk (by
+//! `geoipupdate`, say) is picked up without a restart: its modification time is checked
+//! at most every [`GeoIpConfig::reload_check`].
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant, SystemTime};
+
+use async_trait::async_trait;
+use hpti_core::enricher::{EnrichError, Enricher};
+use hpti_core::event::{Asn, Event, Geo};
+use maxminddb::Reader;
+use serde::Deserialize;
+
+/// Which databases to read.
+#[derive(Debug, Clone, Default)]
+pub struct GeoIpConfig {
+    /// A City or Country database (country, city, coordinates).
+    pub city: Option<PathBuf>,
+    /// An ASN (or ISP) database (AS number and organisation).
+    pub asn: Option<PathBuf>,
+    /// An Anonymous-IP database (VPN, hosting, public proxy, Tor exit flags as tags).
+    pub anonymous: Option<PathBuf>,
+    /// How often to check whether a database file changed on disk.
+    pub reload_check: Duration,
+}
+
+/// A database that could not be opened or read.
+#[derive(Debug, thiserror::Error)]
+#[error("GeoIP database {path}: {reason}")]
+pub struct GeoIpError {
+    path: PathBuf,
+    reason: String,
+}
+
+impl GeoIpError {
+    fn new(path: &Path, reason: impl std::fmt::Display) -> Self {
+        Self {
+            path: path.to_owned(),
+            reason: reason.to_string(),
+        }
+    }
+}
+
+/// One database file, reloaded when it changes.
+struct Database {
+    path: PathBuf,
+    reader: RwLock<Arc<Reader<Vec<u8>>>>,
+    modified: Mutex<(Option<SystemTime>, Instant)>,
+}
+
+/// Addresses a probe looks up when a database is opened: a corrupt search tree or data
+/// section shows itself there rather than on the first attacker.
+const PROBES: [IpAddr; 3] = [
+    IpAddr::V4(std::net::Ipv4Addr::new(1, 1, 1, 1)),
+    IpAddr::V4(std::net::Ipv4Addr::new(81, 2, 69, 160)),
+    IpAddr::V6(std::net::Ipv6Addr::new(0x2001, 0x218, 0, 0, 0, 0, 0, 1)),
+];
+
+impl Database {
+    fn open(path: &Path) -> Result<Self, GeoIpError> {
+        let reader = open_checked(path)?;
+        Ok(Self {
+            path: path.to_owned(),
+            reader: RwLock::new(Arc::new(reader)),
+            modified: Mutex::new((modified(path), Instant::now())),
+        })
+    }
+
+    /// The current reader, after reloading the file if it changed (checked at most every
+    /// `every`). A replacement that cannot be read is logged and the old one kept.
+    fn reader(&self, every: Duration) -> Arc<Reader<Vec<u8>>> {
+        if let Ok(mut state) = self.modified.try_lock()
+            && state.1.elapsed() >= every
+        {
+            state.1 = Instant::now();
+            let now = modified(&self.path);
+            if now.is_some() && now != state.0 {
+                match open_checked(&self.path) {
+                    Ok(fresh) => {
+                        if let Ok(mut slot) = self.reader.write() {
+                            *slot = Arc::new(fresh);
+                        }
+                        state.0 = now;
+                        tracing::info!(path = %self.path.display(), "GeoIP database reloaded");
+                    }
+                    Err(err) => {
+                        tracing::warn!(error = %err, "changed GeoIP database not loaded; keeping the old one")
+                    }
+                }
+            }
+        }
+        match self.reader.read() {
+            Ok(reader) => reader.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+}
+
+fn modified(path: &Path) -> Option<SystemTime> {
+    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+}
+
+fn open_checked(path: &Path) -> Result<Reader<Vec<u8>>, GeoIpError> {
+    let reader = Reader::open_readfile(path).map_err(|e| GeoIpError::new(path, e))?;
+    for probe in PROBES {
+        let result = reader.lookup(probe).map_err(|e| GeoIpError::new(path, e))?;
+        result
+            .decode::<serde::de::IgnoredAny>()
+            .map_err(|e| GeoIpError::new(path, format!("corrupt data section: {e}")))?;
+    }
+    Ok(reader)
+}
+
+#[derive(Deserialize, Default)]
+struct Names {
+    en: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+struct Named {
+    #[serde(default)]
+    names: Names,
+    iso_code: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+struct Location {
+    latitude: Option<f64>,
+    longitude: Option<f64>,
+}
+
+#[derive(Deserialize, Default)]
+struct CityRecord {
+    #[serde(default)]
+    country: Named,
+    #[serde(default)]
+    city: Named,
+    #[serde(default)]
+    location: Location,
+}
+
+#[derive(Deserialize)]
+struct AsnRecord {
+    autonomous_system_number: Option<u32>,
+    autonomous_system_organization: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+struct AnonymousRecord {
+    #[serde(default)]
+    is_anonymous_vpn: bool,
+    #[serde(default)]
+    is_hosting_provider: bool,
+    #[serde(default)]
+    is_public_proxy: bool,
+    #[serde(default)]
+    is_residential_proxy: bool,
+    #[serde(default)]
+    is_tor_exit_node: bool,
+}
+
+/// Fills `enrichment.geo`, `enrichment.asn` and anonymity tags from MaxMind databases.
+///
+/// ```no_run
+/// use hpti_enrich::geoip::{GeoIpConfig, GeoIpEnricher};
+/// let enricher = GeoIpEnricher::open(&GeoIpConfig {
+///     city: Some("/var/lib/GeoIP/GeoLite2-City.mmdb".into()),
+///     asn: Some("/var/lib/GeoIP/GeoLite2-ASN.mmdb".into()),
+///     ..GeoIpConfig::default()
+/// })?;
+/// # Ok::<(), hpti_enrich::geoip::GeoIpError>(())
+/// ```
+pub struct GeoIpEnricher {
+    city: Option<Database>,
+    asn: Option<Database>,
+    anonymous: Option<Database>,
+    reload_check: Duration,
+}
+
+impl GeoIpEnricher {
+    /// Opens the configured databases; any that cannot be read is an error naming it.
+    pub fn open(config: &GeoIpConfig) -> Result<Self, GeoIpError> {
+        let open = |path: &Option<PathBuf>| path.as_deref().map(Database::open).transpose();
+        Ok(Self {
+            city: open(&config.city)?,
+            asn: open(&config.asn)?,
+            anonymous: open(&config.anonymous)?,
+            reload_check: config.reload_check,
+        })
+    }
+
+    fn lookup<T: for<'de> Deserialize<'de>>(
+        &self,
+        database: &Database,
+        ip: IpAddr,
+    ) -> Result<Option<T>, EnrichError> {
+        let reader = database.reader(self.reload_check);
+        let result = reader.lookup(ip).map_err(|e| {
+            EnrichError::msg(format!("{}: lookup failed: {e}", database.path.display()))
+        })?;
+        result.decode::<T>().map_err(|e| {
+            EnrichError::msg(format!("{}: corrupt record: {e}", database.path.display()))
+        })
+    }
+}
+
+/// Addresses no public database knows (private, loopback, link-local, documentation
+/// ranges are kept: the test databases use some of them).
+fn is_local(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => v4.is_private() || v4.is_loopback() || v4.is_link_local(),
+        IpAddr::V6(v6) => v6.is_loopback() || v6.is_unicast_link_local() || v6.is_unique_local(),
+    }
+}
+
+#[async_trait]
+impl Enricher for GeoIpEnricher {
+    fn name(&self) -> &str {
+        "geoip"
+    }
+
+    async fn enrich(&self, event: &mut Event) -> Result<(), EnrichError> {
+        let ip = event.src_ip;
+        if is_local(ip) {
+            return Ok(());
+        }
+        if let Some(db) = &self.city
+            && let Some(record) = self.lookup::<CityRecord>(db, ip)?
+        {
+            let geo = Geo {
+                country_code: record.country.iso_code,
+                country: record.country.names.en,
+                city: record.city.names.en,
+                latitude: record.location.latitude,
+                longitude: record.location.longitude,
+            };
+            if geo != Geo::default() {
+                event.enrichment.geo = Some(geo);
+            }
+        }
+        if let Some(db) = &self.asn
+            && let Some(AsnRecord {
+                autonomous_system_number: Some(number),
+                autonomous_system_organization,
+            }) = self.lookup::<AsnRecord>(db, ip)?
+        {
+            event.enrichment.asn = Some(Asn {
+                number,
+                organization: autonomous_system_organization,
+            });
+        }
+        if let Some(db) = &self.anonymous
+            && let Some(record) = self.lookup::<AnonymousRecord>(db, ip)?
+        {
+            let tags = &mut event.enrichment.tags;
+            for (flag, tag) in [
+                (record.is_anonymous_vpn, "vpn"),
+                (record.is_hosting_provider, "hosting"),
+                (record.is_public_proxy, "public-proxy"),
+                (record.is_residential_proxy, "residential-proxy"),
+                (record.is_tor_exit_node, "tor"),
+            ] {
+                if flag && !tags.iter().any(|t| t == tag) {
+                    tags.push(tag.to_owned());
+                }
+            }
+        }
+        Ok(())
+    }
+}

@@ -3,6 +3,7 @@
 //! implement [`lookup::Lookup`] and are wrapped in a caching, rate-limited, retrying
 //! enricher. Each backend is a module behind its own feature.
 
+pub mod cached;
 #[cfg(feature = "geoip")]
 pub mod geoip;
 pub mod lookup;

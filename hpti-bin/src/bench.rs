@@ -2,7 +2,6 @@
 
 use std::net::IpAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
@@ -10,7 +9,7 @@ use hdrhistogram::Histogram;
 use hpti_core::ack::{AckBatch, AckReceiver, DeliveryStatus};
 use hpti_core::event::{AuthMethod, Event, EventKind, Protocol, Timestamp};
 use hpti_core::metrics::PipelineMetrics;
-use hpti_core::pipeline::{Envelope, Pipeline};
+use hpti_core::pipeline::Envelope;
 use hpti_store::{EventQueries, SqliteStore};
 use prometheus_client::registry::Registry;
 use serde::Serialize;
@@ -68,6 +67,7 @@ struct PipelineResult {
     db_mb: f64,
     batch_size: usize,
     linger_ms: u128,
+    geoip: bool,
 }
 
 pub async fn bench(config: &Config, command: BenchCommand) -> anyhow::Result<()> {
@@ -106,13 +106,15 @@ async fn pipeline(config: &Config, args: &PipelineArgs) -> anyhow::Result<Pipeli
     let store = SqliteStore::open(options)
         .await
         .context("cannot create the bench database")?;
-    let mut pipeline_config = config.pipeline_config();
-    pipeline_config.dead_letter_path = tempdir.join("dead-letters.jsonl");
-    let batch = pipeline_config.batch;
+    // The configured pipeline (enrichers included), with its dead letters kept apart.
+    let mut config = config.clone();
+    config.pipeline.dead_letter_file = tempdir.join("dead-letters.jsonl");
+    let batch = config.pipeline_config().batch;
+    let enrichers = config.enrich.geoip.is_some();
     let mut registry = Registry::default();
-    let pipeline = Pipeline::builder(pipeline_config)
-        .metrics(PipelineMetrics::new(&mut registry))
-        .sink(Arc::new(store.clone()))
+    let pipeline = config
+        .pipeline(PipelineMetrics::new(&mut registry), &store)
+        .await?
         .start()?;
 
     let (pending_tx, pending_rx) = mpsc::channel::<(Instant, u64, AckReceiver)>(4096);
@@ -206,6 +208,7 @@ async fn pipeline(config: &Config, args: &PipelineArgs) -> anyhow::Result<Pipeli
         db_mb: db_bytes as f64 / 1_048_576.0,
         batch_size: batch.max_events,
         linger_ms: batch.linger.as_millis(),
+        geoip: enrichers,
     })
 }
 

@@ -40,7 +40,17 @@ pub struct Rate {
     pub per: Duration,
 }
 
+/// A rate limiter several sources can share (two lookups spending one API key's quota).
+pub type SharedLimiter = Arc<DefaultDirectRateLimiter>;
+
 impl Rate {
+    /// A limiter for this rate (bursts up to `count`); `None` for a zero rate.
+    pub fn limiter(self) -> Option<SharedLimiter> {
+        let count = NonZeroU32::new(self.count)?;
+        let period = self.per.checked_div(self.count)?;
+        Quota::with_period(period).map(|q| Arc::new(RateLimiter::direct(q.allow_burst(count))))
+    }
+
     /// `count` calls a day (AbuseIPDB's free tier: 1,000).
     pub const fn per_day(count: u32) -> Self {
         Self {
@@ -164,12 +174,7 @@ struct TtlByAnswer {
 }
 
 impl<K, V> Expiry<K, Answer<V>> for TtlByAnswer {
-    fn expire_after_create(
-        &self,
-        _key: &K,
-        value: &Answer<V>,
-        _now: Instant,
-    ) -> Option<Duration> {
+    fn expire_after_create(&self, _key: &K, value: &Answer<V>, _now: Instant) -> Option<Duration> {
         Some(if value.is_some() {
             self.ttl
         } else {
@@ -198,6 +203,14 @@ impl Breaker {
         self.failures.store(0, Ordering::Relaxed);
         if let Ok(mut guard) = self.open_until.lock() {
             *guard = None;
+        }
+    }
+
+    /// Keeps the circuit open until `until` whatever the failure count: the source asked
+    /// to wait (a long `Retry-After`) or refused the credentials.
+    fn hold(&self, until: Instant) {
+        if let Ok(mut guard) = self.open_until.lock() {
+            *guard = Some(guard.map_or(until, |current| current.max(until)));
         }
     }
 
@@ -237,7 +250,7 @@ pub struct CachedEnricher<L: Lookup> {
     lookup: Arc<L>,
     memory: Cache<L::Key, Answer<L::Value>>,
     redis: Option<RedisCache>,
-    limiter: Option<DefaultDirectRateLimiter>,
+    limiter: Option<Arc<DefaultDirectRateLimiter>>,
     breaker: Breaker,
     config: CachedConfig,
     metrics: PipelineMetrics,
@@ -253,11 +266,7 @@ impl<L: Lookup> CachedEnricher<L> {
                 negative_ttl: config.negative_ttl,
             })
             .build();
-        let limiter = config.rate.and_then(|rate| {
-            let count = NonZeroU32::new(rate.count)?;
-            let period = rate.per.checked_div(rate.count)?;
-            Quota::with_period(period).map(|q| RateLimiter::direct(q.allow_burst(count)))
-        });
+        let limiter = config.rate.and_then(Rate::limiter);
         Self {
             lookup: Arc::new(lookup),
             memory,
@@ -267,6 +276,12 @@ impl<L: Lookup> CachedEnricher<L> {
             config,
             metrics: PipelineMetrics::default(),
         }
+    }
+
+    /// Spends this limiter's permits instead of its own (sources sharing one quota).
+    pub fn with_shared_limiter(mut self, limiter: SharedLimiter) -> Self {
+        self.limiter = Some(limiter);
+        self
     }
 
     /// Shares answers with other processes through Redis.
@@ -290,9 +305,7 @@ impl<L: Lookup> CachedEnricher<L> {
             self.metrics.count("enrich_cache", name, "memory_hit", 1);
             return Ok(cached);
         }
-        self.memory
-            .try_get_with(key.clone(), self.load(key))
-            .await
+        self.memory.try_get_with(key.clone(), self.load(key)).await
     }
 
     fn redis_key(&self, key: &L::Key) -> String {
@@ -355,8 +368,23 @@ impl<L: Lookup> CachedEnricher<L> {
                 Err(error) => error,
             };
             self.metrics.count("enrich_cache", name, "fetch_error", 1);
-            if !error.is_retryable() {
-                return Err(error);
+            match &error.kind {
+                // A refused key refuses every address: stop asking until the cool-down
+                // is over instead of spending a call per new address.
+                LookupErrorKind::Unauthorized => {
+                    self.breaker
+                        .hold(Instant::now() + self.config.breaker_cooldown);
+                    return Err(error);
+                }
+                // A wait longer than the budget (a daily quota) holds the whole source.
+                LookupErrorKind::RateLimited {
+                    retry_after: Some(after),
+                } if *after > self.config.budget => {
+                    self.breaker.hold(Instant::now() + *after);
+                    return Err(error);
+                }
+                _ if !error.is_retryable() => return Err(error),
+                _ => {}
             }
             self.breaker
                 .failure(self.config.breaker_failures, self.config.breaker_cooldown);
@@ -371,9 +399,7 @@ impl<L: Lookup> CachedEnricher<L> {
                     attempt,
                 ),
             };
-            if attempt > self.config.max_retries
-                || tokio::time::Instant::now() + wait > deadline
-            {
+            if attempt > self.config.max_retries || tokio::time::Instant::now() + wait > deadline {
                 return Err(error);
             }
             tokio::time::sleep(wait).await;
@@ -384,7 +410,10 @@ impl<L: Lookup> CachedEnricher<L> {
 /// Exponential backoff with up to 25% jitter.
 fn backoff(initial: Duration, max: Duration, attempt: u32) -> Duration {
     let base = initial
-        .saturating_mul(1u32.checked_shl(attempt.saturating_sub(1)).unwrap_or(u32::MAX))
+        .saturating_mul(
+            1u32.checked_shl(attempt.saturating_sub(1))
+                .unwrap_or(u32::MAX),
+        )
         .min(max);
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

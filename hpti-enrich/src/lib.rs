@@ -3,7 +3,13 @@
 //! implement [`lookup::Lookup`] and are wrapped in a caching, rate-limited, retrying
 //! enricher. Each backend is a module behind its own feature.
 
+#[cfg(feature = "abuseipdb")]
+pub mod abuseipdb;
 pub mod cached;
 #[cfg(feature = "geoip")]
 pub mod geoip;
+#[cfg(any(feature = "abuseipdb", feature = "virustotal"))]
+pub mod http;
 pub mod lookup;
+#[cfg(feature = "virustotal")]
+pub mod virustotal;

@@ -53,7 +53,11 @@ impl Lookup for Scripted {
         if !self.delay.is_zero() {
             tokio::time::sleep(self.delay).await;
         }
-        self.script.lock().unwrap().pop_front().unwrap_or(Ok(Some(42)))
+        self.script
+            .lock()
+            .unwrap()
+            .pop_front()
+            .unwrap_or(Ok(Some(42)))
     }
 
     fn apply(&self, score: &u8, event: &mut Event) {
@@ -66,7 +70,12 @@ fn temporary() -> Result<Option<u8>, LookupError> {
 }
 
 fn event(ip: &str) -> Event {
-    Event::new("t", Protocol::Ssh, ip.parse().unwrap(), EventKind::SessionStarted)
+    Event::new(
+        "t",
+        Protocol::Ssh,
+        ip.parse().unwrap(),
+        EventKind::SessionStarted,
+    )
 }
 
 fn quick() -> CachedConfig {
@@ -114,12 +123,23 @@ async fn unknown_keys_are_cached_as_negative_answers_and_failures_are_not() {
         enricher.enrich(&mut e).await.unwrap();
         assert!(e.enrichment.tags.is_empty());
     }
-    assert_eq!(calls.load(Ordering::SeqCst), 1, "nothing known is remembered");
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        1,
+        "nothing known is remembered"
+    );
     let mut other = event("198.51.100.9");
-    assert!(enricher.enrich(&mut other).await.is_err(), "the failure surfaces");
+    assert!(
+        enricher.enrich(&mut other).await.is_err(),
+        "the failure surfaces"
+    );
     let mut again = event("198.51.100.9");
     enricher.enrich(&mut again).await.unwrap();
-    assert_eq!(again.enrichment.tags, vec!["score-42".to_owned()], "and is not cached");
+    assert_eq!(
+        again.enrichment.tags,
+        vec!["score-42".to_owned()],
+        "and is not cached"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -142,7 +162,10 @@ async fn retries_honour_retry_after_within_the_budget() {
     let mut e = event("198.51.100.10");
     enricher.enrich(&mut e).await.unwrap();
     assert_eq!(calls.load(Ordering::SeqCst), 3);
-    assert!(started.elapsed() >= Duration::from_secs(3), "waited as the service asked");
+    assert!(
+        started.elapsed() >= Duration::from_secs(3),
+        "waited as the service asked"
+    );
 
     // A Retry-After beyond the budget is not waited for.
     let (lookup, calls) = Scripted::new("too-long", vec![rate_limited]);
@@ -162,7 +185,10 @@ async fn retries_honour_retry_after_within_the_budget() {
 async fn permanent_failures_are_not_retried() {
     let (lookup, calls) = Scripted::new(
         "unauthorized",
-        vec![Err(LookupError::new(LookupErrorKind::Unauthorized, "HTTP 401"))],
+        vec![Err(LookupError::new(
+            LookupErrorKind::Unauthorized,
+            "HTTP 401",
+        ))],
     );
     let enricher = CachedEnricher::new(lookup, quick());
     let mut e = event("198.51.100.12");
@@ -186,7 +212,66 @@ async fn the_circuit_opens_after_consecutive_failures() {
         let mut e = event(&format!("198.51.100.{}", 20 + n));
         assert!(enricher.enrich(&mut e).await.is_err());
     }
-    assert_eq!(calls.load(Ordering::SeqCst), 3, "no calls while the circuit is open");
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        3,
+        "no calls while the circuit is open"
+    );
+}
+
+#[tokio::test]
+async fn a_refused_key_or_a_long_retry_after_holds_the_whole_source() {
+    for first in [
+        Err(LookupError::new(LookupErrorKind::Unauthorized, "HTTP 401")),
+        Err(LookupError::new(
+            LookupErrorKind::RateLimited {
+                retry_after: Some(Duration::from_secs(6 * 3600)),
+            },
+            "HTTP 429: daily quota",
+        )),
+    ] {
+        let (lookup, calls) = Scripted::new("held", vec![first]);
+        let enricher = CachedEnricher::new(lookup, quick());
+        for n in 0..5 {
+            let mut e = event(&format!("198.51.100.{}", 60 + n));
+            assert!(enricher.enrich(&mut e).await.is_err());
+        }
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            1,
+            "other addresses are not sent"
+        );
+    }
+}
+
+#[tokio::test]
+async fn sources_sharing_a_quota_share_one_limiter() {
+    let limiter = Rate {
+        count: 3,
+        per: Duration::from_secs(3600),
+    }
+    .limiter()
+    .unwrap();
+    let config = CachedConfig {
+        budget: Duration::from_millis(100),
+        ..quick()
+    };
+    let (ip, ip_calls) = Scripted::new("vt-ip", vec![]);
+    let (file, file_calls) = Scripted::new("vt-file", vec![]);
+    let ip = CachedEnricher::new(ip, config.clone()).with_shared_limiter(limiter.clone());
+    let file = CachedEnricher::new(file, config).with_shared_limiter(limiter);
+    let mut refused = 0;
+    for n in 0..4 {
+        let (mut a, mut b) = (
+            event(&format!("198.51.100.{}", 70 + n)),
+            event(&format!("198.51.101.{}", 70 + n)),
+        );
+        refused += usize::from(ip.enrich(&mut a).await.is_err());
+        refused += usize::from(file.enrich(&mut b).await.is_err());
+    }
+    let calls = ip_calls.load(Ordering::SeqCst) + file_calls.load(Ordering::SeqCst);
+    assert_eq!(calls, 3, "three permits between the two sources");
+    assert_eq!(refused, 5);
 }
 
 #[tokio::test]
@@ -221,7 +306,9 @@ async fn redis() -> Option<RedisCache> {
             panic!("Redis at {url} is required (HPTI_REQUIRE_SERVICES=1): {err}")
         }
         Err(err) => {
-            eprintln!("\n*** SKIPPED: Redis at {url} is not available ({err}); set HPTI_REDIS_URL ***\n");
+            eprintln!(
+                "\n*** SKIPPED: Redis at {url} is not available ({err}); set HPTI_REDIS_URL ***\n"
+            );
             None
         }
     }
@@ -325,8 +412,7 @@ mod never_loses_events {
                 }
                 drop(emitter);
                 pipeline.shutdown().await;
-                let ids = sink.0.lock().unwrap().len();
-                ids
+                sink.0.lock().unwrap().len()
             });
             prop_assert_eq!(stored, events);
         }

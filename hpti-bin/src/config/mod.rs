@@ -17,6 +17,7 @@ impl Config {
         store: &hpti_store::SqliteStore,
     ) -> anyhow::Result<hpti_core::pipeline::PipelineBuilder> {
         use anyhow::Context as _;
+        let metrics_for_enrichers = metrics.clone();
         let mut builder = hpti_core::pipeline::Pipeline::builder(self.pipeline_config())
             .metrics(metrics)
             .sink(std::sync::Arc::new(store.clone()));
@@ -31,6 +32,99 @@ impl Config {
                 })
                 .context("enrich.geoip")?;
             builder = builder.enricher(std::sync::Arc::new(enricher));
+        }
+        builder = self
+            .remote_enrichers(builder, metrics_for_enrichers)
+            .await?;
+        Ok(builder)
+    }
+
+    /// AbuseIPDB and VirusTotal, each behind the caching, rate-limited, retrying wrapper.
+    async fn remote_enrichers(
+        &self,
+        mut builder: hpti_core::pipeline::PipelineBuilder,
+        metrics: hpti_core::metrics::PipelineMetrics,
+    ) -> anyhow::Result<hpti_core::pipeline::PipelineBuilder> {
+        use anyhow::Context as _;
+        use hpti_enrich::cached::{CachedConfig, CachedEnricher, Rate, RedisCache};
+        use hpti_enrich::http::ApiKey;
+        use std::sync::Arc;
+
+        let enrich = &self.enrich;
+        if enrich.abuseipdb.is_none() && enrich.virustotal.is_none() {
+            return Ok(builder);
+        }
+        let redis = match &enrich.redis_url {
+            Some(url) => Some(RedisCache::connect(url).await.context("enrich.redis_url")?),
+            None => None,
+        };
+        // Leave the pipeline's per-event timeout a margin over the lookup's own budget.
+        let budget = self.pipeline.enrich_timeout.mul_f64(0.9);
+        let cached = |section: &ApiSection, default_rate: Rate| CachedConfig {
+            ttl: section.ttl,
+            negative_ttl: section.negative_ttl,
+            rate: Some(match (section.calls_per_minute, section.calls_per_day) {
+                (Some(n), _) => Rate::per_minute(n),
+                (None, Some(n)) => Rate::per_day(n),
+                (None, None) => default_rate,
+            }),
+            budget,
+            ..CachedConfig::default()
+        };
+        let key = |section: &ApiSection, key: &str, default_env: &str| -> anyhow::Result<ApiKey> {
+            match (&section.api_key, &section.api_key_env) {
+                (Some(value), _) => ApiKey::new(value.clone()),
+                (None, env) => ApiKey::from_env(env.as_deref().unwrap_or(default_env)),
+            }
+            .with_context(|| format!("enrich.{key}: API key"))
+        };
+        if let Some(section) = &enrich.abuseipdb {
+            let mut config = hpti_enrich::abuseipdb::AbuseIpDbConfig::new(key(
+                section,
+                "abuseipdb",
+                "HPTI_ABUSEIPDB_KEY",
+            )?)
+            .with_timeout(budget);
+            if let Some(url) = &section.base_url {
+                config = config.with_base_url(url.clone());
+            }
+            let lookup =
+                hpti_enrich::abuseipdb::AbuseIpDb::new(config).context("enrich.abuseipdb")?;
+            let mut enricher = CachedEnricher::new(lookup, cached(section, Rate::per_day(1000)))
+                .with_metrics(metrics.clone());
+            if let Some(redis) = &redis {
+                enricher = enricher.with_redis(redis.clone());
+            }
+            builder = builder.enricher(Arc::new(enricher));
+        }
+        if let Some(section) = &enrich.virustotal {
+            let mut config = hpti_enrich::virustotal::VirusTotalConfig::new(key(
+                section,
+                "virustotal",
+                "HPTI_VIRUSTOTAL_KEY",
+            )?)
+            .with_timeout(budget);
+            if let Some(url) = &section.base_url {
+                config = config.with_base_url(url.clone());
+            }
+            let settings = cached(section, Rate::per_minute(4));
+            // One key, one quota: the address and file lookups share a limiter.
+            let limiter = settings.rate.and_then(Rate::limiter);
+            let ip = hpti_enrich::virustotal::VirusTotalIp::new(config.clone())
+                .context("enrich.virustotal")?;
+            let file = hpti_enrich::virustotal::VirusTotalFile::new(config)
+                .context("enrich.virustotal")?;
+            let mut ip = CachedEnricher::new(ip, settings.clone()).with_metrics(metrics.clone());
+            let mut file = CachedEnricher::new(file, settings).with_metrics(metrics.clone());
+            if let Some(limiter) = limiter {
+                ip = ip.with_shared_limiter(limiter.clone());
+                file = file.with_shared_limiter(limiter);
+            }
+            if let Some(redis) = &redis {
+                ip = ip.with_redis(redis.clone());
+                file = file.with_redis(redis.clone());
+            }
+            builder = builder.enricher(Arc::new(ip)).enricher(Arc::new(file));
         }
         Ok(builder)
     }

@@ -32,6 +32,37 @@ pub struct Config {
 #[serde(deny_unknown_fields, default)]
 pub struct EnrichConfig {
     pub geoip: Option<GeoIpSection>,
+    /// Redis shared by hpti processes as the second cache level of remote lookups.
+    pub redis_url: Option<String>,
+    pub abuseipdb: Option<ApiSection>,
+    pub virustotal: Option<ApiSection>,
+}
+
+/// A remote reputation service.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiSection {
+    /// The key itself (prefer `api_key_env`: config files get copied around).
+    pub api_key: Option<String>,
+    /// The environment variable holding the key.
+    pub api_key_env: Option<String>,
+    /// Another endpoint (a proxy, a test server).
+    pub base_url: Option<String>,
+    /// Calls allowed a day / a minute (the free tiers by default).
+    pub calls_per_day: Option<u32>,
+    pub calls_per_minute: Option<u32>,
+    #[serde(default = "default_ttl", with = "humantime_serde")]
+    pub ttl: Duration,
+    #[serde(default = "default_negative_ttl", with = "humantime_serde")]
+    pub negative_ttl: Duration,
+}
+
+fn default_ttl() -> Duration {
+    Duration::from_secs(24 * 3600)
+}
+
+fn default_negative_ttl() -> Duration {
+    Duration::from_secs(3600)
 }
 
 /// MaxMind-format databases (relative paths resolve against `data.dir`).

@@ -754,3 +754,60 @@ fn with_geoip_configured_events_are_stored_with_country_and_asn() {
         stderr(&refused)
     );
 }
+
+#[test]
+fn ip_lists_from_the_config_tag_events() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("data")).unwrap();
+    std::fs::write(dir.path().join("data/scanners.txt"), "198.51.100.0/24\n").unwrap();
+    let config = write_config(
+        dir.path(),
+        "[[enrich.lists]]\ntag = \"known-scanner\"\nfile = \"scanners.txt\"\n",
+    );
+    let base = Timestamp::now().saturating_add_micros(-60_000_000);
+    let input = dir.path().join("e.jsonl");
+    std::fs::write(
+        &input,
+        (0..10)
+            .map(|n| serde_json::to_string(&event(n, base)).unwrap() + "\n")
+            .collect::<String>(),
+    )
+    .unwrap();
+    let output = run(hpti()
+        .arg("--config")
+        .arg(&config)
+        .arg("ingest")
+        .arg(&input));
+    assert!(output.status.success(), "{}", stderr(&output));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let tagged: i64 = runtime.block_on(async {
+        let pool = sqlx::SqlitePool::connect(&format!(
+            "sqlite://{}",
+            dir.path().join("data/hpti.db").display()
+        ))
+        .await
+        .unwrap();
+        let (n,): (i64,) = sqlx::query_as(
+            "SELECT COUNT(*) FROM events WHERE doc LIKE '%\"tags\":[\"known-scanner\"]%'",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        n
+    });
+    assert_eq!(tagged, 10, "every source in 198.51.100.0/24 is tagged");
+
+    let both = write_config(
+        dir.path(),
+        "[[enrich.lists]]\ntag = \"x\"\nfile = \"a\"\nurl = \"http://127.0.0.1:9/x\"\n",
+    );
+    let refused = run(hpti().arg("--config").arg(&both).arg("ingest").arg(&input));
+    assert!(
+        stderr(&refused).contains("exactly one of `file` and `url`"),
+        "{}",
+        stderr(&refused)
+    );
+}

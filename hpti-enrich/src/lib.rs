@@ -10,6 +10,8 @@ pub mod cached;
 pub mod geoip;
 #[cfg(any(feature = "abuseipdb", feature = "virustotal"))]
 pub mod http;
+#[cfg(feature = "iplist")]
+pub mod iplist;
 pub mod lookup;
 #[cfg(feature = "virustotal")]
 pub mod virustotal;

@@ -33,6 +33,28 @@ impl Config {
                 .context("enrich.geoip")?;
             builder = builder.enricher(std::sync::Arc::new(enricher));
         }
+        if !self.enrich.lists.is_empty() {
+            use hpti_enrich::iplist::{IpListEnricher, ListConfig, ListSource};
+            let mut lists = Vec::new();
+            for list in &self.enrich.lists {
+                let source = match (&list.file, &list.url) {
+                    (Some(file), None) => ListSource::File(self.data_path(file)),
+                    (None, Some(url)) => ListSource::Url(url.clone()),
+                    _ => anyhow::bail!(
+                        "enrich.lists (tag {:?}): give exactly one of `file` and `url`",
+                        list.tag
+                    ),
+                };
+                lists.push(ListConfig {
+                    tag: list.tag.clone(),
+                    source,
+                    refresh: list.refresh,
+                });
+            }
+            let enricher = IpListEnricher::load(lists).await.context("enrich.lists")?;
+            enricher.spawn_refresh();
+            builder = builder.enricher(std::sync::Arc::new(enricher));
+        }
         builder = self
             .remote_enrichers(builder, metrics_for_enrichers)
             .await?;

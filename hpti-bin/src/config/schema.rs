@@ -36,6 +36,22 @@ pub struct EnrichConfig {
     pub redis_url: Option<String>,
     pub abuseipdb: Option<ApiSection>,
     pub virustotal: Option<ApiSection>,
+    pub lists: Vec<ListSection>,
+}
+
+/// An IP list (Tor exits, scanners): a file or a URL, refreshed on a schedule.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListSection {
+    pub tag: String,
+    pub file: Option<PathBuf>,
+    pub url: Option<String>,
+    #[serde(default = "default_list_refresh", with = "humantime_serde")]
+    pub refresh: Duration,
+}
+
+fn default_list_refresh() -> Duration {
+    Duration::from_secs(3600)
 }
 
 /// A remote reputation service.

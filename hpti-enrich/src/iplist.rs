@@ -287,7 +287,7 @@ impl Enricher for IpListEnricher {
                 .map(|ranges| ranges.contains(event.src_ip))
                 .unwrap_or(false);
             let tags = &mut event.enrichment.tags;
-            if hit && !tags.iter().any(|t| *t == list.config.tag) {
+            if hit && !tags.contains(&list.config.tag) {
                 tags.push(list.config.tag.clone());
             }
         }

@@ -459,6 +459,7 @@ impl FileReader {
         ));
         let parsed = self.metrics.counter("parser", &parser_name, "parsed");
         let rejected = self.metrics.counter("parser", &parser_name, "rejected");
+        let skipped = self.metrics.counter("parser", &parser_name, "skipped");
 
         let mut report = ReadReport {
             files: 1,
@@ -584,7 +585,7 @@ impl FileReader {
                     }
                     Ok(None) => {
                         report.skipped += 1;
-                        self.metrics.count("parser", &parser_name, "skipped", 1);
+                        skipped.inc();
                     }
                     Err(err) => {
                         report.parse_errors += 1;

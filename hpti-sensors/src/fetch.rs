@@ -1,0 +1,1 @@
+//! Outbound fetches and the artifact store (in progress).

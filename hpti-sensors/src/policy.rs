@@ -1,0 +1,1 @@
+//! Credential policy (in progress).

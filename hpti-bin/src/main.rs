@@ -3,6 +3,7 @@
 mod bench;
 mod config;
 mod dlq;
+mod enrich;
 mod ingest;
 mod query;
 mod run;
@@ -58,6 +59,9 @@ enum Command {
     /// Show or replay dead letters (records that could not be parsed, validated or stored).
     #[command(subcommand)]
     Dlq(dlq::DlqCommand),
+    /// Work with the enrichers' caches.
+    #[command(subcommand)]
+    Enrich(enrich::EnrichCommand),
     /// Measure performance.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -113,6 +117,9 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 .await
                 .map(|()| ExitCode::SUCCESS),
             Command::Dlq(command) => dlq::dlq(&config, command).await.map(|()| ExitCode::SUCCESS),
+            Command::Enrich(command) => enrich::enrich(&config, command)
+                .await
+                .map(|()| ExitCode::SUCCESS),
             Command::Bench(command) => bench::bench(&config, command)
                 .await
                 .map(|()| ExitCode::SUCCESS),

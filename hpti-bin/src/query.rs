@@ -44,7 +44,7 @@ pub struct QueryArgs {
     format: Format,
 }
 
-fn since(duration: Option<humantime::Duration>) -> Option<Timestamp> {
+pub fn since(duration: Option<humantime::Duration>) -> Option<Timestamp> {
     duration.map(|d| {
         let micros = i64::try_from(d.as_micros()).unwrap_or(i64::MAX);
         Timestamp::now().saturating_add_micros(-micros)

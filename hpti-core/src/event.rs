@@ -471,6 +471,31 @@ pub struct Reputation {
     pub details: BTreeMap<String, serde_json::Value>,
 }
 
+/// The registered network an address belongs to, from RDAP (or WHOIS).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Network {
+    /// Which service answered (`rdap`).
+    pub source: String,
+    /// The registry's handle of the network (`NET-8-8-8-0-2`, `RIPE-...`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handle: Option<String>,
+    /// The network's name (`GOGL`, `CHINANET-GD`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Its prefixes in CIDR notation.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cidr: Vec<String>,
+    /// The registrant organisation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub organization: Option<String>,
+    /// Where to report abuse (an e-mail address).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub abuse_email: Option<String>,
+    /// ISO 3166-1 alpha-2 country code of the registration.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub country: Option<String>,
+}
+
 /// What enrichers added to an event; empty until an enricher fills it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Enrichment {
@@ -480,6 +505,9 @@ pub struct Enrichment {
     /// Autonomous system of the source address.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub asn: Option<Asn>,
+    /// The registered network of the source address (RDAP).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<Network>,
     /// Reputation verdicts, one per source.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub reputation: Vec<Reputation>,
@@ -496,6 +524,7 @@ impl Enrichment {
     pub fn is_empty(&self) -> bool {
         self.geo.is_none()
             && self.asn.is_none()
+            && self.network.is_none()
             && self.reputation.is_empty()
             && self.tags.is_empty()
             && self.failed.is_empty()

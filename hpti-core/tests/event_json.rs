@@ -6,7 +6,7 @@
 use std::net::IpAddr;
 
 use hpti_core::event::{
-    Asn, AuthMethod, Enrichment, Event, EventId, EventKind, Geo, Protocol, Reputation, Timestamp,
+    Asn, AuthMethod, Enrichment, Event, EventId, EventKind, Geo, Network, Protocol, Reputation, Timestamp,
 };
 use hpti_core::parser::{NativeParser, ParseContext, Parser};
 use hpti_core::testing::sample_events;
@@ -47,6 +47,15 @@ fn enrichment_has_a_stable_json_form() {
         asn: Some(Asn {
             number: 15169,
             organization: Some("Google Inc.".into()),
+        }),
+        network: Some(Network {
+            source: "rdap".into(),
+            handle: Some("NET-8-8-8-0-2".into()),
+            name: Some("GOGL".into()),
+            cidr: vec!["8.8.8.0/24".into()],
+            organization: Some("Google LLC".into()),
+            abuse_email: Some("network-abuse@google.com".into()),
+            country: Some("US".into()),
         }),
         reputation: vec![Reputation {
             source: "abuseipdb".into(),

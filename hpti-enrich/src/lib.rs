@@ -8,10 +8,12 @@ pub mod abuseipdb;
 pub mod cached;
 #[cfg(feature = "geoip")]
 pub mod geoip;
-#[cfg(any(feature = "abuseipdb", feature = "virustotal"))]
+#[cfg(any(feature = "abuseipdb", feature = "virustotal", feature = "rdap"))]
 pub mod http;
 #[cfg(feature = "iplist")]
 pub mod iplist;
 pub mod lookup;
+#[cfg(feature = "rdap")]
+pub mod rdap;
 #[cfg(feature = "virustotal")]
 pub mod virustotal;

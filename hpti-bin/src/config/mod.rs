@@ -55,26 +55,27 @@ impl Config {
             enricher.spawn_refresh();
             builder = builder.enricher(std::sync::Arc::new(enricher));
         }
-        builder = self
-            .remote_enrichers(builder, metrics_for_enrichers)
-            .await?;
+        for enricher in self.remote_enrichers(metrics_for_enrichers).await? {
+            builder = builder.enricher(enricher);
+        }
         Ok(builder)
     }
 
-    /// AbuseIPDB and VirusTotal, each behind the caching, rate-limited, retrying wrapper.
-    async fn remote_enrichers(
+    /// AbuseIPDB, VirusTotal and RDAP, each behind the caching, rate-limited, retrying wrapper.
+    /// `hpti enrich warm` runs them alone to fill the shared cache.
+    pub async fn remote_enrichers(
         &self,
-        mut builder: hpti_core::pipeline::PipelineBuilder,
         metrics: hpti_core::metrics::PipelineMetrics,
-    ) -> anyhow::Result<hpti_core::pipeline::PipelineBuilder> {
+    ) -> anyhow::Result<Vec<std::sync::Arc<dyn hpti_core::enricher::Enricher>>> {
         use anyhow::Context as _;
         use hpti_enrich::cached::{CachedConfig, CachedEnricher, Rate, RedisCache};
         use hpti_enrich::http::ApiKey;
         use std::sync::Arc;
 
         let enrich = &self.enrich;
-        if enrich.abuseipdb.is_none() && enrich.virustotal.is_none() {
-            return Ok(builder);
+        let mut enrichers: Vec<Arc<dyn hpti_core::enricher::Enricher>> = Vec::new();
+        if enrich.abuseipdb.is_none() && enrich.virustotal.is_none() && enrich.rdap.is_none() {
+            return Ok(enrichers);
         }
         let redis = match &enrich.redis_url {
             Some(url) => Some(RedisCache::connect(url).await.context("enrich.redis_url")?),
@@ -117,7 +118,7 @@ impl Config {
             if let Some(redis) = &redis {
                 enricher = enricher.with_redis(redis.clone());
             }
-            builder = builder.enricher(Arc::new(enricher));
+            enrichers.push(Arc::new(enricher));
         }
         if let Some(section) = &enrich.virustotal {
             let mut config = hpti_enrich::virustotal::VirusTotalConfig::new(key(
@@ -146,9 +147,33 @@ impl Config {
                 ip = ip.with_redis(redis.clone());
                 file = file.with_redis(redis.clone());
             }
-            builder = builder.enricher(Arc::new(ip)).enricher(Arc::new(file));
+            enrichers.push(Arc::new(ip));
+            enrichers.push(Arc::new(file));
         }
-        Ok(builder)
+        if let Some(section) = &enrich.rdap {
+            let mut config = hpti_enrich::rdap::RdapConfig {
+                server: section.server.clone(),
+                timeout: budget,
+                ..Default::default()
+            };
+            if let Some(url) = &section.bootstrap_url {
+                config.bootstrap_url = url.clone();
+            }
+            let lookup = hpti_enrich::rdap::Rdap::new(config).context("enrich.rdap")?;
+            let settings = CachedConfig {
+                ttl: section.ttl,
+                negative_ttl: section.negative_ttl,
+                rate: Some(Rate::per_minute(section.calls_per_minute)),
+                budget,
+                ..CachedConfig::default()
+            };
+            let mut enricher = CachedEnricher::new(lookup, settings).with_metrics(metrics.clone());
+            if let Some(redis) = &redis {
+                enricher = enricher.with_redis(redis.clone());
+            }
+            enrichers.push(Arc::new(enricher));
+        }
+        Ok(enrichers)
     }
 
     /// Opens the configured store; the error names the config key.

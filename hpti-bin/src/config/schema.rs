@@ -36,7 +36,32 @@ pub struct EnrichConfig {
     pub redis_url: Option<String>,
     pub abuseipdb: Option<ApiSection>,
     pub virustotal: Option<ApiSection>,
+    pub rdap: Option<RdapSection>,
     pub lists: Vec<ListSection>,
+}
+
+/// RDAP: the registered network of attacker addresses (no API key).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RdapSection {
+    /// Where IANA's bootstrap files live.
+    pub bootstrap_url: Option<String>,
+    /// A fixed RDAP server instead of the bootstrap's.
+    pub server: Option<String>,
+    #[serde(default = "default_rdap_rate")]
+    pub calls_per_minute: u32,
+    #[serde(default = "default_rdap_ttl", with = "humantime_serde")]
+    pub ttl: Duration,
+    #[serde(default = "default_negative_ttl", with = "humantime_serde")]
+    pub negative_ttl: Duration,
+}
+
+fn default_rdap_rate() -> u32 {
+    30
+}
+
+fn default_rdap_ttl() -> Duration {
+    Duration::from_secs(7 * 24 * 3600)
 }
 
 /// An IP list (Tor exits, scanners): a file or a URL, refreshed on a schedule.

@@ -1,1 +1,0 @@
-//! Outbound fetches and the artifact store (in progress).

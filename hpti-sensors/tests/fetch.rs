@@ -773,7 +773,7 @@ async fn ftp_refuses_command_injection_and_caps_size() {
 }
 
 #[tokio::test]
-async fn store_rejects_nothing_and_reads_back() {
+async fn store_keeps_empty_files_and_validates_hashes() {
     let dir = tempfile::tempdir().unwrap();
     let store = ArtifactStore::open(dir.path().join("a/b/c")).unwrap();
     let empty = store.store(Vec::new()).await.unwrap();
@@ -789,4 +789,7 @@ async fn store_rejects_nothing_and_reads_back() {
     assert!(read.is_empty());
     // No temporary files left behind.
     assert_eq!(files(&dir.path().join("a/b/c")).len(), 1);
+    assert_eq!(store.path_for(&empty.sha256), Some(empty.path.clone()));
+    assert_eq!(store.path_for("../../etc/passwd"), None);
+    assert_eq!(store.path_for(&empty.sha256.to_uppercase()), None);
 }

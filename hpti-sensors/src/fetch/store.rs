@@ -82,10 +82,21 @@ impl ArtifactStore {
         &self.dir
     }
 
-    /// Where content with this hash is (or would be) kept.
-    pub fn path_for(&self, sha256: &str) -> PathBuf {
-        let prefix = sha256.get(..2).unwrap_or("__");
-        self.dir.join(prefix).join(sha256)
+    /// Where content with this hash is (or would be) kept; `None` unless `sha256` is
+    /// 64 lower-case hex digits, so no caller can build a path outside the store.
+    pub fn path_for(&self, sha256: &str) -> Option<PathBuf> {
+        let valid = sha256.len() == 64
+            && sha256
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        let prefix = sha256.get(..2).filter(|_| valid)?;
+        Some(self.dir.join(prefix).join(sha256))
+    }
+
+    fn path_of(&self, sha256: &str) -> PathBuf {
+        self.dir
+            .join(sha256.get(..2).unwrap_or_default())
+            .join(sha256)
     }
 
     /// Stores `content` unless the same content is already there.
@@ -105,7 +116,7 @@ impl ArtifactStore {
 
     fn store_blocking(&self, content: &[u8]) -> Result<StoredArtifact, StoreError> {
         let sha256 = sha256_hex(content);
-        let path = self.path_for(&sha256);
+        let path = self.path_of(&sha256);
         let artifact = StoredArtifact {
             size: content.len() as u64,
             sha256,

@@ -10,16 +10,113 @@ use super::persona::{OsFlavor, Persona};
 
 /// Executables in `/usr/bin` (every one of them is implemented by the shell).
 pub const USR_BIN: &[&str] = &[
-    "[", "apt", "apt-get", "arch", "awk", "base64", "basename", "bash", "busybox", "cat", "chattr",
-    "chgrp", "chmod", "chown", "clear", "cp", "crontab", "curl", "cut", "dash", "date", "dd", "df",
-    "dirname", "dmesg", "dpkg", "du", "echo", "env", "false", "find", "free", "ftpget", "getconf",
-    "grep", "groups", "gzip", "head", "hostname", "id", "ip", "journalctl", "kill", "killall",
-    "last", "lastlog", "ln", "ls", "lsb_release", "lscpu", "md5sum", "mkdir", "mktemp", "more",
-    "mount", "mv", "nano", "netstat", "nohup", "nproc", "passwd", "pgrep", "pkill", "printf", "ps",
-    "pwd", "readlink", "rm", "rmdir", "scp", "sed", "seq", "sha1sum", "sha256sum", "sleep", "sort",
-    "ss", "stat", "su", "sudo", "sync", "systemctl", "tail", "tar", "tee", "test", "tftp",
-    "timeout", "top", "touch", "tr", "true", "tty", "umount", "uname", "uniq", "unzip", "uptime",
-    "vi", "w", "wc", "wget", "which", "who", "whoami", "xargs", "yes",
+    "[",
+    "apt",
+    "apt-get",
+    "arch",
+    "awk",
+    "base64",
+    "basename",
+    "bash",
+    "busybox",
+    "cat",
+    "chattr",
+    "chgrp",
+    "chmod",
+    "chown",
+    "clear",
+    "cp",
+    "crontab",
+    "curl",
+    "cut",
+    "dash",
+    "date",
+    "dd",
+    "df",
+    "dirname",
+    "dmesg",
+    "dpkg",
+    "du",
+    "echo",
+    "env",
+    "false",
+    "find",
+    "free",
+    "ftpget",
+    "getconf",
+    "grep",
+    "groups",
+    "gzip",
+    "head",
+    "hostname",
+    "id",
+    "ip",
+    "journalctl",
+    "kill",
+    "killall",
+    "last",
+    "lastlog",
+    "ln",
+    "ls",
+    "lsb_release",
+    "lscpu",
+    "md5sum",
+    "mkdir",
+    "mktemp",
+    "more",
+    "mount",
+    "mv",
+    "nano",
+    "netstat",
+    "nohup",
+    "nproc",
+    "passwd",
+    "pgrep",
+    "pkill",
+    "printf",
+    "ps",
+    "pwd",
+    "readlink",
+    "rm",
+    "rmdir",
+    "scp",
+    "sed",
+    "seq",
+    "sha1sum",
+    "sha256sum",
+    "sleep",
+    "sort",
+    "ss",
+    "stat",
+    "su",
+    "sudo",
+    "sync",
+    "systemctl",
+    "tail",
+    "tar",
+    "tee",
+    "test",
+    "tftp",
+    "timeout",
+    "top",
+    "touch",
+    "tr",
+    "true",
+    "tty",
+    "umount",
+    "uname",
+    "uniq",
+    "unzip",
+    "uptime",
+    "vi",
+    "w",
+    "wc",
+    "wget",
+    "which",
+    "who",
+    "whoami",
+    "xargs",
+    "yes",
 ];
 
 /// Executables in `/usr/sbin`.
@@ -68,7 +165,8 @@ struct Builder<'a> {
 impl Builder<'_> {
     fn dir(&mut self, path: &str, mode: u32, uid: u32, gid: u32) {
         let t = self.install + (name_hash(path) % 86_400) as i64;
-        self.nodes.insert(path.to_string(), Node::dir(mode, uid, gid, t));
+        self.nodes
+            .insert(path.to_string(), Node::dir(mode, uid, gid, t));
     }
     fn root_dir(&mut self, path: &str) {
         self.dir(path, 0o755, 0, 0);
@@ -95,7 +193,12 @@ impl Builder<'_> {
         self.nodes.insert(path.to_string(), n);
     }
     fn binary(&mut self, path: &str, name: &str, mode: u32) {
-        let mut n = Node::dir(mode, 0, 0, self.install + (name_hash(name) % 5_000_000) as i64);
+        let mut n = Node::dir(
+            mode,
+            0,
+            0,
+            self.install + (name_hash(name) % 5_000_000) as i64,
+        );
         n.kind = Kind::File;
         n.content = Content::Binary {
             size: binary_size(name),
@@ -114,13 +217,53 @@ pub fn build(p: &Persona) -> BTreeMap<String, Node> {
         install,
     };
     for d in [
-        "/", "/boot", "/dev", "/etc", "/etc/cron.d", "/etc/cron.daily", "/etc/default",
-        "/etc/network", "/etc/ssh", "/etc/systemd", "/etc/apt", "/home", "/media", "/mnt", "/opt",
-        "/proc", "/run", "/run/sshd", "/srv", "/sys", "/usr", "/usr/bin", "/usr/sbin", "/usr/lib",
-        "/usr/lib64", "/usr/local", "/usr/local/bin", "/usr/local/sbin", "/usr/local/lib",
-        "/usr/share", "/usr/share/doc", "/usr/include", "/var", "/var/backups", "/var/cache",
-        "/var/lib", "/var/lib/dpkg", "/var/local", "/var/log", "/var/mail", "/var/opt", "/var/spool",
-        "/var/spool/cron", "/var/www", "/var/www/html", "/dev/pts", "/lost+found",
+        "/",
+        "/boot",
+        "/dev",
+        "/etc",
+        "/etc/cron.d",
+        "/etc/cron.daily",
+        "/etc/default",
+        "/etc/network",
+        "/etc/ssh",
+        "/etc/systemd",
+        "/etc/apt",
+        "/home",
+        "/media",
+        "/mnt",
+        "/opt",
+        "/proc",
+        "/run",
+        "/run/sshd",
+        "/srv",
+        "/sys",
+        "/usr",
+        "/usr/bin",
+        "/usr/sbin",
+        "/usr/lib",
+        "/usr/lib64",
+        "/usr/local",
+        "/usr/local/bin",
+        "/usr/local/sbin",
+        "/usr/local/lib",
+        "/usr/share",
+        "/usr/share/doc",
+        "/usr/include",
+        "/var",
+        "/var/backups",
+        "/var/cache",
+        "/var/lib",
+        "/var/lib/dpkg",
+        "/var/local",
+        "/var/log",
+        "/var/mail",
+        "/var/opt",
+        "/var/spool",
+        "/var/spool/cron",
+        "/var/www",
+        "/var/www/html",
+        "/dev/pts",
+        "/lost+found",
     ] {
         b.root_dir(d);
     }
@@ -164,14 +307,54 @@ pub fn build(p: &Persona) -> BTreeMap<String, Node> {
     );
 
     // Devices and pseudo files.
-    b.special("/dev/null", Content::Dynamic(Dynamic::Null), 0o666, Kind::CharDev(1, 3));
-    b.special("/dev/zero", Content::Dynamic(Dynamic::Zero), 0o666, Kind::CharDev(1, 5));
-    b.special("/dev/random", Content::Dynamic(Dynamic::Random), 0o666, Kind::CharDev(1, 8));
-    b.special("/dev/urandom", Content::Dynamic(Dynamic::Random), 0o666, Kind::CharDev(1, 9));
-    b.special("/dev/tty", Content::Dynamic(Dynamic::Null), 0o666, Kind::CharDev(5, 0));
-    b.special("/dev/console", Content::Dynamic(Dynamic::Null), 0o600, Kind::CharDev(5, 1));
-    b.special("/proc/uptime", Content::Dynamic(Dynamic::Uptime), 0o444, Kind::File);
-    b.special("/proc/loadavg", Content::Dynamic(Dynamic::LoadAvg), 0o444, Kind::File);
+    b.special(
+        "/dev/null",
+        Content::Dynamic(Dynamic::Null),
+        0o666,
+        Kind::CharDev(1, 3),
+    );
+    b.special(
+        "/dev/zero",
+        Content::Dynamic(Dynamic::Zero),
+        0o666,
+        Kind::CharDev(1, 5),
+    );
+    b.special(
+        "/dev/random",
+        Content::Dynamic(Dynamic::Random),
+        0o666,
+        Kind::CharDev(1, 8),
+    );
+    b.special(
+        "/dev/urandom",
+        Content::Dynamic(Dynamic::Random),
+        0o666,
+        Kind::CharDev(1, 9),
+    );
+    b.special(
+        "/dev/tty",
+        Content::Dynamic(Dynamic::Null),
+        0o666,
+        Kind::CharDev(5, 0),
+    );
+    b.special(
+        "/dev/console",
+        Content::Dynamic(Dynamic::Null),
+        0o600,
+        Kind::CharDev(5, 1),
+    );
+    b.special(
+        "/proc/uptime",
+        Content::Dynamic(Dynamic::Uptime),
+        0o444,
+        Kind::File,
+    );
+    b.special(
+        "/proc/loadavg",
+        Content::Dynamic(Dynamic::LoadAvg),
+        0o444,
+        Kind::File,
+    );
     let proc_files = [
         ("/proc/cpuinfo", cpuinfo(p)),
         ("/proc/meminfo", meminfo(p)),
@@ -225,7 +408,10 @@ pub fn build(p: &Persona) -> BTreeMap<String, Node> {
     );
     b.etc("/etc/shells", "# /etc/shells: valid login shells\n/bin/sh\n/usr/bin/sh\n/bin/bash\n/usr/bin/bash\n/bin/rbash\n/usr/bin/rbash\n/bin/dash\n/usr/bin/dash\n");
     b.etc("/etc/timezone", "Etc/UTC\n");
-    b.etc("/etc/machine-id", &format!("{}\n", uuid_like(p, 21).replace('-', "")));
+    b.etc(
+        "/etc/machine-id",
+        &format!("{}\n", uuid_like(p, 21).replace('-', "")),
+    );
     b.etc(
         "/etc/fstab",
         &format!(
@@ -249,7 +435,14 @@ pub fn build(p: &Persona) -> BTreeMap<String, Node> {
                 p.os.pretty_name()
             ),
         );
-        b.etc("/etc/debian_version", if ver == "24.04" { "trixie/sid\n" } else { "bookworm/sid\n" });
+        b.etc(
+            "/etc/debian_version",
+            if ver == "24.04" {
+                "trixie/sid\n"
+            } else {
+                "bookworm/sid\n"
+            },
+        );
     } else {
         b.etc("/etc/debian_version", "12.7\n");
         b.etc(
@@ -272,16 +465,22 @@ pub fn build(p: &Persona) -> BTreeMap<String, Node> {
         let home = format!("/home/{}", u.name);
         b.dir(&home, 0o750, u.uid, u.uid);
         b.file(&format!("{home}/.bashrc"), USER_BASHRC, 0o644, u.uid, u.uid);
-        b.file(&format!("{home}/.profile"), USER_PROFILE, 0o644, u.uid, u.uid);
-        b.file(&format!("{home}/.bash_logout"), BASH_LOGOUT, 0o644, u.uid, u.uid);
-        b.dir(&format!("{home}/.ssh"), 0o700, u.uid, u.uid);
         b.file(
-            &format!("{home}/.bash_history"),
-            "",
-            0o600,
+            &format!("{home}/.profile"),
+            USER_PROFILE,
+            0o644,
             u.uid,
             u.uid,
         );
+        b.file(
+            &format!("{home}/.bash_logout"),
+            BASH_LOGOUT,
+            0o644,
+            u.uid,
+            u.uid,
+        );
+        b.dir(&format!("{home}/.ssh"), 0o700, u.uid, u.uid);
+        b.file(&format!("{home}/.bash_history"), "", 0o600, u.uid, u.uid);
     }
     b.nodes
 }
@@ -356,9 +555,15 @@ pub fn os_release(os: OsFlavor) -> String {
 
 fn gcc_banner(p: &Persona) -> &'static str {
     match p.os {
-        OsFlavor::Debian12 => "gcc-12 (Debian 12.2.0-14) 12.2.0, GNU ld (GNU Binutils for Debian) 2.40",
-        OsFlavor::Ubuntu2204 => "gcc (Ubuntu 11.4.0-1ubuntu1~22.04) 11.4.0, GNU ld (GNU Binutils for Ubuntu) 2.38",
-        OsFlavor::Ubuntu2404 => "x86_64-linux-gnu-gcc-13 (Ubuntu 13.2.0-23ubuntu4) 13.2.0, GNU ld (GNU Binutils for Ubuntu) 2.42",
+        OsFlavor::Debian12 => {
+            "gcc-12 (Debian 12.2.0-14) 12.2.0, GNU ld (GNU Binutils for Debian) 2.40"
+        }
+        OsFlavor::Ubuntu2204 => {
+            "gcc (Ubuntu 11.4.0-1ubuntu1~22.04) 11.4.0, GNU ld (GNU Binutils for Ubuntu) 2.38"
+        }
+        OsFlavor::Ubuntu2404 => {
+            "x86_64-linux-gnu-gcc-13 (Ubuntu 13.2.0-23ubuntu4) 13.2.0, GNU ld (GNU Binutils for Ubuntu) 2.42"
+        }
     }
 }
 
@@ -386,7 +591,12 @@ pub fn cpuinfo(p: &Persona) -> String {
     let amd = is_amd(p);
     let mut s = String::new();
     let (vendor, family, model, stepping) = if amd {
-        ("AuthenticAMD", 23 + 2 * u32::from(p.cpu_model.contains("9454")), 49, 0)
+        (
+            "AuthenticAMD",
+            23 + 2 * u32::from(p.cpu_model.contains("9454")),
+            49,
+            0,
+        )
     } else {
         ("GenuineIntel", 6, 85, 7)
     };
@@ -404,7 +614,11 @@ pub fn cpuinfo(p: &Persona) -> String {
             p.cpu_model,
             p.cpu_mhz,
             p.derive(40, 1000),
-            if amd { "sysret_ss_attrs null_seg spectre_v1 spectre_v2 spec_store_bypass retbleed smt_rsb srso" } else { "spectre_v1 spectre_v2 spec_store_bypass swapgs mmio_stale_data retbleed gds bhi" },
+            if amd {
+                "sysret_ss_attrs null_seg spectre_v1 spectre_v2 spec_store_bypass retbleed smt_rsb srso"
+            } else {
+                "spectre_v1 spectre_v2 spec_store_bypass swapgs mmio_stale_data retbleed gds bhi"
+            },
             if amd { 40 } else { 46 },
         );
     }
@@ -445,9 +659,24 @@ pub fn meminfo(p: &Persona) -> String {
     }
     let _ = writeln!(s, "{:<16}{:>8} kB", "SReclaimable:", slab * 3 / 5);
     let _ = writeln!(s, "{:<16}{:>8} kB", "SUnreclaim:", slab * 2 / 5);
-    let _ = writeln!(s, "{:<16}{:>8} kB", "KernelStack:", 2000 + p.derive(42, 3000));
-    let _ = writeln!(s, "{:<16}{:>8} kB", "PageTables:", 1500 + p.derive(43, 6000));
-    let _ = writeln!(s, "{:<16}{:>8} kB", "CommitLimit:", m.total / 2 + m.swap_total);
+    let _ = writeln!(
+        s,
+        "{:<16}{:>8} kB",
+        "KernelStack:",
+        2000 + p.derive(42, 3000)
+    );
+    let _ = writeln!(
+        s,
+        "{:<16}{:>8} kB",
+        "PageTables:",
+        1500 + p.derive(43, 6000)
+    );
+    let _ = writeln!(
+        s,
+        "{:<16}{:>8} kB",
+        "CommitLimit:",
+        m.total / 2 + m.swap_total
+    );
     let _ = writeln!(s, "{:<16}{:>8} kB", "Committed_AS:", m.used * 2);
     let _ = writeln!(s, "{:<16}{:>8} kB", "VmallocTotal:", 34_359_738_367u64);
     let _ = writeln!(s, "{:<16}{:>8} kB", "HugePages_Total:", 0);
@@ -484,16 +713,65 @@ pub const SYSTEM_ACCOUNTS: &[(&str, u32, u32, &str, &str, &str)] = &[
     ("lp", 7, 7, "lp", "/var/spool/lpd", "/usr/sbin/nologin"),
     ("mail", 8, 8, "mail", "/var/mail", "/usr/sbin/nologin"),
     ("news", 9, 9, "news", "/var/spool/news", "/usr/sbin/nologin"),
-    ("uucp", 10, 10, "uucp", "/var/spool/uucp", "/usr/sbin/nologin"),
+    (
+        "uucp",
+        10,
+        10,
+        "uucp",
+        "/var/spool/uucp",
+        "/usr/sbin/nologin",
+    ),
     ("proxy", 13, 13, "proxy", "/bin", "/usr/sbin/nologin"),
-    ("www-data", 33, 33, "www-data", "/var/www", "/usr/sbin/nologin"),
-    ("backup", 34, 34, "backup", "/var/backups", "/usr/sbin/nologin"),
-    ("list", 38, 38, "Mailing List Manager", "/var/list", "/usr/sbin/nologin"),
+    (
+        "www-data",
+        33,
+        33,
+        "www-data",
+        "/var/www",
+        "/usr/sbin/nologin",
+    ),
+    (
+        "backup",
+        34,
+        34,
+        "backup",
+        "/var/backups",
+        "/usr/sbin/nologin",
+    ),
+    (
+        "list",
+        38,
+        38,
+        "Mailing List Manager",
+        "/var/list",
+        "/usr/sbin/nologin",
+    ),
     ("irc", 39, 39, "ircd", "/run/ircd", "/usr/sbin/nologin"),
     ("_apt", 42, 65534, "", "/nonexistent", "/usr/sbin/nologin"),
-    ("nobody", 65534, 65534, "nobody", "/nonexistent", "/usr/sbin/nologin"),
-    ("systemd-network", 998, 998, "systemd Network Management", "/", "/usr/sbin/nologin"),
-    ("messagebus", 100, 107, "", "/nonexistent", "/usr/sbin/nologin"),
+    (
+        "nobody",
+        65534,
+        65534,
+        "nobody",
+        "/nonexistent",
+        "/usr/sbin/nologin",
+    ),
+    (
+        "systemd-network",
+        998,
+        998,
+        "systemd Network Management",
+        "/",
+        "/usr/sbin/nologin",
+    ),
+    (
+        "messagebus",
+        100,
+        107,
+        "",
+        "/nonexistent",
+        "/usr/sbin/nologin",
+    ),
     ("sshd", 101, 65534, "", "/run/sshd", "/usr/sbin/nologin"),
 ];
 

@@ -80,7 +80,10 @@ impl State {
         let now = o.clock.now();
         let mut fs = o.fs;
         fs.set_limits(o.limits.max_overlay_bytes, o.limits.max_overlay_nodes);
-        let pid = 1000 + (o.persona.derive(90, 30_000) as u32) + fastrand::u32(0..2000);
+        // PIDs grow with uptime like a real host's; derived, so a pinned clock gives
+        // stable output.
+        let up = (now - o.persona.boot_time).max(0) as u64;
+        let pid = 1000 + (o.persona.derive(90, 30_000) + (up / 37) % 20_000) as u32;
         let mut st = State {
             persona: o.persona,
             fs,
@@ -128,9 +131,10 @@ impl State {
         // Accounts the image does not know get a home on first login, like
         // `pam_mkhomedir` would make.
         if !self.fs.exists("/", &home) {
-            let _ = self
-                .fs
-                .put(&home, Node::dir(0o750, self.uid, self.gid, self.clock.now()));
+            let _ = self.fs.put(
+                &home,
+                Node::dir(0o750, self.uid, self.gid, self.clock.now()),
+            );
         }
         self.cwd = home.clone();
         let path = if self.uid == 0 {
@@ -153,12 +157,16 @@ impl State {
         set("SHLVL", "1".into(), true);
         set("MAIL", format!("/var/mail/{user}"), true);
         set("XDG_SESSION_TYPE", "tty".into(), true);
-        set("XDG_SESSION_ID", (persona.derive(91, 900) + 3).to_string(), true);
+        set(
+            "XDG_SESSION_ID",
+            (persona.derive(91, 900) + 3).to_string(),
+            true,
+        );
         set("XDG_RUNTIME_DIR", format!("/run/user/{}", self.uid), true);
         set("MOTD_SHOWN", "pam".into(), true);
         set("SSH_TTY", "/dev/pts/0".into(), true);
         if let Some(ip) = self.client_ip {
-            let port = 32_768 + fastrand::u16(0..28_000);
+            let port = 32_768 + (self.clock.now().unsigned_abs() % 28_000) as u16;
             set("SSH_CLIENT", format!("{ip} {port} 22"), true);
             set(
                 "SSH_CONNECTION",
@@ -220,7 +228,7 @@ impl State {
     }
 
     pub fn alloc_pid(&mut self) -> u32 {
-        self.next_pid += 1 + fastrand::u32(0..3);
+        self.next_pid += 1 + self.next_pid % 3;
         self.next_pid
     }
 }
@@ -517,10 +525,14 @@ impl<'a> Interp<'a> {
 
     pub fn fs_read(&mut self, path: &str) -> Result<Vec<u8>, FsError> {
         let limit = self.st.limits.max_output_bytes;
-        let data = self
-            .st
-            .fs
-            .read(&self.st.cwd, path, self.st.uid, self.st.gid, self.now, limit)?;
+        let data = self.st.fs.read(
+            &self.st.cwd,
+            path,
+            self.st.uid,
+            self.st.gid,
+            self.now,
+            limit,
+        )?;
         let n = data.len() as u64;
         self.work_left = self.work_left.saturating_sub(n);
         if self.work_left == 0 {
@@ -599,7 +611,8 @@ impl<'a> Interp<'a> {
             && slot.is_none()
             && let Some(data) = self.st.fs.read_file(canon)
         {
-            self.written.insert(canon.to_string(), Some(Arc::from(data)));
+            self.written
+                .insert(canon.to_string(), Some(Arc::from(data)));
         }
     }
 
@@ -1091,8 +1104,9 @@ impl<'a> Interp<'a> {
                 let interp = String::from_utf8_lossy(first_line).trim().to_string();
                 let prog = interp.split_whitespace().next().unwrap_or("").to_string();
                 let base = fs::base_name(&prog).to_string();
-                let shell_like = matches!(base.as_str(), "sh" | "bash" | "dash" | "ash" | "busybox")
-                    || (base == "env" && interp.contains("sh"));
+                let shell_like =
+                    matches!(base.as_str(), "sh" | "bash" | "dash" | "ash" | "busybox")
+                        || (base == "env" && interp.contains("sh"));
                 if !shell_like {
                     self.errln(
                         io,
@@ -1102,12 +1116,16 @@ impl<'a> Interp<'a> {
                 }
             }
             if data.contains(&0) {
-                self.errln(io, &format!("{shown}: cannot execute binary file: Exec format error"));
+                self.errln(
+                    io,
+                    &format!("{shown}: cannot execute binary file: Exec format error"),
+                );
                 return 126;
             }
             let script = String::from_utf8_lossy(&data).into_owned();
             let args = argv.get(1..).unwrap_or(&[]).to_vec();
-            self.run_script(&script, &shown, args, io, true, Mode::BashC).await
+            self.run_script(&script, &shown, args, io, true, Mode::BashC)
+                .await
         })
     }
 
@@ -1124,7 +1142,10 @@ impl<'a> Interp<'a> {
             self.st.last_bg = Some(pid);
             0
         } else {
-            self.errln(io, &format!("{shown}: cannot execute binary file: Exec format error"));
+            self.errln(
+                io,
+                &format!("{shown}: cannot execute binary file: Exec format error"),
+            );
             126
         }
     }
@@ -1188,11 +1209,7 @@ impl<'a> Interp<'a> {
 
     // ---- redirections ----
 
-    async fn setup_redirects(
-        &mut self,
-        redirs: &[Redirect],
-        io: Io,
-    ) -> Option<(Io, Vec<Pending>)> {
+    async fn setup_redirects(&mut self, redirs: &[Redirect], io: Io) -> Option<(Io, Vec<Pending>)> {
         let mut io = io;
         let mut pending: Vec<Pending> = Vec::new();
         for r in redirs {
@@ -1402,9 +1419,7 @@ impl<'a> Interp<'a> {
             };
             let home = if user.is_empty() {
                 Some(self.st.var("HOME").unwrap_or("/").to_string())
-            } else if user == "root"
-                || self.st.persona.users.iter().any(|u| u.name == user)
-            {
+            } else if user == "root" || self.st.persona.users.iter().any(|u| u.name == user) {
                 Some(self.st.persona.home_of(user))
             } else {
                 None
@@ -1556,7 +1571,11 @@ impl<'a> Interp<'a> {
                     Some(l) => {
                         let ls = self.expand_single(l).await;
                         let l = self.arith(&ls).unwrap_or(0);
-                        if l < 0 { (n + l).max(start) } else { (start + l).min(n) }
+                        if l < 0 {
+                            (n + l).max(start)
+                        } else {
+                            (start + l).min(n)
+                        }
                     }
                     None => n,
                 };
@@ -1951,9 +1970,8 @@ fn arith_tokens(s: &str) -> Result<Vec<ATok>, String> {
                 i += 1;
             }
             let t: String = chars[start..i].iter().collect();
-            let v = parse_int(&t).ok_or_else(|| {
-                format!("value too great for base (error token is \"{t}\")")
-            })?;
+            let v = parse_int(&t)
+                .ok_or_else(|| format!("value too great for base (error token is \"{t}\")"))?;
             out.push(ATok::Num(v));
             continue;
         }
@@ -1968,7 +1986,10 @@ fn arith_tokens(s: &str) -> Result<Vec<ATok>, String> {
         }
         for op in OPS {
             let n = op.len();
-            if chars.get(i..i + n).is_some_and(|w| w.iter().copied().eq(op.chars())) {
+            if chars
+                .get(i..i + n)
+                .is_some_and(|w| w.iter().copied().eq(op.chars()))
+            {
                 out.push(ATok::Op(op));
                 i += n;
                 continue 'outer;
@@ -2023,9 +2044,10 @@ impl Arith {
         if self.depth > 200 {
             return Err("expression recursion level exceeded".into());
         }
-        if let (Some(ATok::Ident(name)), Some(ATok::Op(op))) =
-            (self.toks.get(self.pos).cloned(), self.toks.get(self.pos + 1).cloned())
-            && matches!(op, "=" | "+=" | "-=" | "*=" | "/=" | "%=")
+        if let (Some(ATok::Ident(name)), Some(ATok::Op(op))) = (
+            self.toks.get(self.pos).cloned(),
+            self.toks.get(self.pos + 1).cloned(),
+        ) && matches!(op, "=" | "+=" | "-=" | "*=" | "/=" | "%=")
         {
             self.pos += 2;
             let rhs = self.assign(it)?;
@@ -2064,8 +2086,7 @@ impl Arith {
 
     fn binary(&mut self, it: &mut Interp<'_>, min_prec: u8) -> Result<i64, String> {
         let mut lhs = self.unary(it)?;
-        loop {
-            let Some(op) = self.peek_op() else { break };
+        while let Some(op) = self.peek_op() {
             let prec = match op {
                 "||" => 1,
                 "&&" => 2,

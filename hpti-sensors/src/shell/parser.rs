@@ -283,7 +283,8 @@ pub fn quote<S: AsRef<str>>(words: &[S]) -> String {
         let w = w.as_ref();
         let safe = !w.is_empty()
             && w.chars().all(|c| {
-                c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/' | ',' | ':' | '@' | '+')
+                c.is_ascii_alphanumeric()
+                    || matches!(c, '-' | '_' | '.' | '/' | ',' | ':' | '@' | '+')
             });
         if safe {
             out.push_str(w);
@@ -398,7 +399,10 @@ fn is_name(s: &str) -> bool {
 }
 
 fn is_meta(c: char) -> bool {
-    matches!(c, ' ' | '\t' | '\n' | '|' | '&' | ';' | '<' | '>' | '(' | ')')
+    matches!(
+        c,
+        ' ' | '\t' | '\n' | '|' | '&' | ';' | '<' | '>' | '(' | ')'
+    )
 }
 
 impl Parser {
@@ -802,7 +806,9 @@ impl Parser {
                     op: ParamOp::Plain,
                 })))
             }
-            Some(c) if c.is_ascii_digit() || matches!(c, '?' | '$' | '#' | '!' | '@' | '*' | '-') => {
+            Some(c)
+                if c.is_ascii_digit() || matches!(c, '?' | '$' | '#' | '!' | '@' | '*' | '-') =>
+            {
                 self.pos += 2;
                 Ok(Some(WordPart::Param(Param {
                     name: c.to_string(),
@@ -825,7 +831,9 @@ impl Parser {
         }
         let mut name = String::new();
         match self.cur() {
-            Some(c) if c.is_ascii_digit() || matches!(c, '?' | '$' | '#' | '!' | '@' | '*' | '-') => {
+            Some(c)
+                if c.is_ascii_digit() || matches!(c, '?' | '$' | '#' | '!' | '@' | '*' | '-') =>
+            {
                 name.push(c);
                 self.pos += 1;
                 if c.is_ascii_digit() {
@@ -1498,9 +1506,7 @@ impl Parser {
                     cmd.words.push(w);
                 }
                 TokKind::IoNumber(_) => cmd.redirects.push(self.parse_redirect()?),
-                TokKind::Op(op) if op.is_redirect() => {
-                    cmd.redirects.push(self.parse_redirect()?)
-                }
+                TokKind::Op(op) if op.is_redirect() => cmd.redirects.push(self.parse_redirect()?),
                 TokKind::Op(Op::LParen) if cmd.words.len() == 1 && cmd.assigns.is_empty() => {
                     // `name() { ...; }`
                     self.next()?;

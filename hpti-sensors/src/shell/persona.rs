@@ -244,7 +244,7 @@ impl Persona {
         let cpu_cores = *pick(rng, &[1u32, 1, 2, 2, 2, 4, 4, 6, 8]);
         let mem_gib = *pick(rng, &[1u64, 2, 2, 4, 4, 8, 8, 12, 16]);
         // Usable memory is a little below the nominal size (kernel reservations).
-        let mem_total_kib = mem_gib * 1024 * 1024 - 1024 * rng.u64(60..200);
+        let mem_total_kib = mem_gib * 1024 * 1024 - 1024 * rng.u64(20..80);
         let disk_gib = *pick(rng, &[20u64, 25, 40, 50, 60, 80, 100, 160]);
         let disk_total_kib = disk_gib * 1024 * 1024 - rng.u64(200_000..900_000);
         let disk_used_kib = disk_total_kib * rng.u64(8..55) / 100 + rng.u64(0..100_000);
@@ -381,7 +381,10 @@ impl Persona {
         let first = match rng.u8(..3) {
             0 => {
                 let name = if os.is_ubuntu() { "ubuntu" } else { "debian" };
-                (name.to_string(), if os.is_ubuntu() { "Ubuntu" } else { "Debian" }.to_string())
+                (
+                    name.to_string(),
+                    if os.is_ubuntu() { "Ubuntu" } else { "Debian" }.to_string(),
+                )
             }
             1 => {
                 let (login, full) = pick(rng, SERVICE_USERS);

@@ -421,6 +421,16 @@ pub fn human(bytes: u64, suffix_i: bool) -> String {
         v /= 1024.0;
         u += 1;
     }
+    // Rounding up may reach the next unit (1023.99M is shown as 1.0G).
+    let rounded = if v < 10.0 {
+        (v * 10.0).ceil() / 10.0
+    } else {
+        v.ceil()
+    };
+    if u > 0 && rounded >= 1024.0 && u + 1 < units.len() {
+        v /= 1024.0;
+        u += 1;
+    }
     let unit = units.get(u).copied().unwrap_or("P");
     let unit = if suffix_i && u > 0 {
         format!("{unit}i")

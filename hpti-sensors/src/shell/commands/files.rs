@@ -59,7 +59,10 @@ impl Interp<'_> {
                 Err(_) => continue,
             };
             if !fs::may(&dnode, self.st.uid, self.st.gid, Access::Read) {
-                self.err(io, format!("ls: cannot open directory '{shown}': Permission denied\n"));
+                self.err(
+                    io,
+                    format!("ls: cannot open directory '{shown}': Permission denied\n"),
+                );
                 status = 2;
                 continue;
             }
@@ -88,7 +91,15 @@ impl Interp<'_> {
             }
             if long {
                 let blocks: u64 = entries.iter().map(|(_, n)| blocks_of(n)).sum();
-                let _ = writeln!(out, "total {}", if human { text::human(blocks * 1024, false) } else { blocks.to_string() });
+                let _ = writeln!(
+                    out,
+                    "total {}",
+                    if human {
+                        text::human(blocks * 1024, false)
+                    } else {
+                        blocks.to_string()
+                    }
+                );
             }
             out.push_str(&self.ls_format(&entries, long, human, one, o.has('i')));
         }
@@ -226,7 +237,10 @@ impl Interp<'_> {
         let parents = o.has('p');
         let mut status = 0;
         if o.args.is_empty() {
-            self.err(io, "mkdir: missing operand\nTry 'mkdir --help' for more information.\n");
+            self.err(
+                io,
+                "mkdir: missing operand\nTry 'mkdir --help' for more information.\n",
+            );
             return 1;
         }
         for d in &o.args {
@@ -247,10 +261,16 @@ impl Interp<'_> {
                 match self.st.fs.resolve("/", &p, true) {
                     Ok((_, Some(n))) => {
                         if !parents {
-                            self.err(io, format!("mkdir: cannot create directory ‘{d}’: File exists\n"));
+                            self.err(
+                                io,
+                                format!("mkdir: cannot create directory ‘{d}’: File exists\n"),
+                            );
                             status = 1;
                         } else if !n.is_dir() {
-                            self.err(io, format!("mkdir: cannot create directory ‘{d}’: Not a directory\n"));
+                            self.err(
+                                io,
+                                format!("mkdir: cannot create directory ‘{d}’: Not a directory\n"),
+                            );
                             status = 1;
                             break;
                         }
@@ -318,7 +338,10 @@ impl Interp<'_> {
         let force = o.has('f') || o.has_long("force");
         let mut status = 0;
         if o.args.is_empty() && !force {
-            self.err(io, "rm: missing operand\nTry 'rm --help' for more information.\n");
+            self.err(
+                io,
+                "rm: missing operand\nTry 'rm --help' for more information.\n",
+            );
             return 1;
         }
         for f in &o.args {
@@ -329,7 +352,10 @@ impl Interp<'_> {
                 continue;
             }
             if f.ends_with("/.") || f.ends_with("/..") || f == "." || f == ".." {
-                self.err(io, format!("rm: refusing to remove '.' or '..' directory: skipping '{f}'\n"));
+                self.err(
+                    io,
+                    format!("rm: refusing to remove '.' or '..' directory: skipping '{f}'\n"),
+                );
                 status = 1;
                 continue;
             }
@@ -366,8 +392,13 @@ impl Interp<'_> {
                     }
                     self.before_remove(&canon);
                     if node.is_dir() {
-                        let inner: Vec<String> =
-                            self.st.fs.walk(&canon, 10_000).into_iter().map(|(p, _)| p).collect();
+                        let inner: Vec<String> = self
+                            .st
+                            .fs
+                            .walk(&canon, 10_000)
+                            .into_iter()
+                            .map(|(p, _)| p)
+                            .collect();
                         for p in inner {
                             self.before_remove(&p);
                         }
@@ -386,7 +417,10 @@ impl Interp<'_> {
         let o = Opts::parse(args);
         let mut status = 0;
         if o.args.is_empty() {
-            self.err(io, "touch: missing file operand\nTry 'touch --help' for more information.\n");
+            self.err(
+                io,
+                "touch: missing file operand\nTry 'touch --help' for more information.\n",
+            );
             return 1;
         }
         for f in &o.args {
@@ -411,7 +445,13 @@ impl Interp<'_> {
     }
 
     /// Copies one file or tree to a canonical destination path.
-    fn copy_node(&mut self, src_canon: &str, node: &Node, dst: &str, notify: bool) -> Result<(), FsError> {
+    fn copy_node(
+        &mut self,
+        src_canon: &str,
+        node: &Node,
+        dst: &str,
+        notify: bool,
+    ) -> Result<(), FsError> {
         self.check_parent_writable(dst)?;
         if let Ok((_, existing)) = self.st.fs.stat("/", dst) {
             if existing.is_dir() && !node.is_dir() {
@@ -426,7 +466,10 @@ impl Interp<'_> {
         new.gid = self.st.gid;
         new.mtime = self.now;
         if let Content::Dynamic(_) = new.content {
-            let data = self.st.fs.content_of(node, self.now, self.st.limits.max_output_bytes)?;
+            let data = self
+                .st
+                .fs
+                .content_of(node, self.now, self.st.limits.max_output_bytes)?;
             new.content = Content::Bytes(Arc::from(data));
             new.kind = Kind::File;
         }
@@ -452,14 +495,24 @@ impl Interp<'_> {
             let msg = if o.args.is_empty() {
                 format!("{name}: missing file operand\n")
             } else {
-                format!("{name}: missing destination file operand after '{}'\n", o.args[0])
+                format!(
+                    "{name}: missing destination file operand after '{}'\n",
+                    o.args[0]
+                )
             };
-            self.err(io, format!("{msg}Try '{name} --help' for more information.\n"));
+            self.err(
+                io,
+                format!("{msg}Try '{name} --help' for more information.\n"),
+            );
             return 1;
         }
         let (srcs, dst) = o.args.split_at(o.args.len() - 1);
         let dst = dst.first().cloned().unwrap_or_default();
-        let dst_is_dir = self.st.fs.stat(&self.st.cwd, &dst).is_ok_and(|(_, n)| n.is_dir());
+        let dst_is_dir = self
+            .st
+            .fs
+            .stat(&self.st.cwd, &dst)
+            .is_ok_and(|(_, n)| n.is_dir());
         if srcs.len() > 1 && !dst_is_dir {
             self.err(io, format!("{name}: target '{dst}' is not a directory\n"));
             return 1;
@@ -480,25 +533,36 @@ impl Interp<'_> {
                 }
             };
             if node.is_dir() && !recursive && !is_mv {
-                self.err(io, format!("{name}: -r not specified; omitting directory '{s}'\n"));
+                self.err(
+                    io,
+                    format!("{name}: -r not specified; omitting directory '{s}'\n"),
+                );
                 status = 1;
                 continue;
             }
             if !is_mv && !fs::may(&node, self.st.uid, self.st.gid, Access::Read) {
-                self.err(io, format!("{name}: cannot open '{s}' for reading: Permission denied\n"));
+                self.err(
+                    io,
+                    format!("{name}: cannot open '{s}' for reading: Permission denied\n"),
+                );
                 status = 1;
                 continue;
             }
             let target = if dst_is_dir {
                 match self.st.fs.stat(&self.st.cwd, &dst) {
-                    Ok((d, _)) => format!("{}/{}", d.trim_end_matches('/'), fs::base_name(&src_canon)),
+                    Ok((d, _)) => {
+                        format!("{}/{}", d.trim_end_matches('/'), fs::base_name(&src_canon))
+                    }
                     Err(_) => continue,
                 }
             } else {
                 match self.st.fs.resolve(&self.st.cwd, &dst, true) {
                     Ok((c, _)) => c,
                     Err(e) => {
-                        self.err(io, format!("{name}: cannot create regular file '{dst}': {e}\n"));
+                        self.err(
+                            io,
+                            format!("{name}: cannot create regular file '{dst}': {e}\n"),
+                        );
                         status = 1;
                         continue;
                     }
@@ -510,7 +574,10 @@ impl Interp<'_> {
                 continue;
             }
             if node.is_dir() && target.starts_with(&format!("{src_canon}/")) {
-                self.err(io, format!("{name}: cannot copy a directory, '{s}', into itself, '{dst}'\n"));
+                self.err(
+                    io,
+                    format!("{name}: cannot copy a directory, '{s}', into itself, '{dst}'\n"),
+                );
                 status = 1;
                 continue;
             }
@@ -567,23 +634,37 @@ impl Interp<'_> {
         let symbolic = o.has('s');
         let force = o.has('f');
         let (Some(target), link) = (o.args.first().cloned(), o.args.get(1).cloned()) else {
-            self.err(io, "ln: missing file operand\nTry 'ln --help' for more information.\n");
+            self.err(
+                io,
+                "ln: missing file operand\nTry 'ln --help' for more information.\n",
+            );
             return 1;
         };
         let link = link.unwrap_or_else(|| fs::base_name(&target).to_string());
         let link_path = match self.st.fs.stat(&self.st.cwd, &link) {
-            Ok((c, n)) if n.is_dir() => format!("{}/{}", c.trim_end_matches('/'), fs::base_name(&target)),
+            Ok((c, n)) if n.is_dir() => {
+                format!("{}/{}", c.trim_end_matches('/'), fs::base_name(&target))
+            }
             _ => fs::normalize(&self.st.cwd, &link),
         };
         if self.st.fs.lstat("/", &link_path).is_ok() {
             if !force {
-                self.err(io, format!("ln: failed to create {}link '{link}': File exists\n", if symbolic { "symbolic " } else { "hard " }));
+                self.err(
+                    io,
+                    format!(
+                        "ln: failed to create {}link '{link}': File exists\n",
+                        if symbolic { "symbolic " } else { "hard " }
+                    ),
+                );
                 return 1;
             }
             self.st.fs.remove_tree(&link_path).ok();
         }
         if let Err(e) = self.check_parent_writable(&link_path) {
-            self.err(io, format!("ln: failed to create symbolic link '{link}': {e}\n"));
+            self.err(
+                io,
+                format!("ln: failed to create symbolic link '{link}': {e}\n"),
+            );
             return 1;
         }
         let res = if symbolic {
@@ -593,7 +674,10 @@ impl Interp<'_> {
         } else {
             match self.st.fs.stat(&self.st.cwd, &target) {
                 Ok((_, n)) if n.is_dir() => {
-                    self.err(io, format!("ln: {target}: hard link not allowed for directory\n"));
+                    self.err(
+                        io,
+                        format!("ln: {target}: hard link not allowed for directory\n"),
+                    );
                     return 1;
                 }
                 Ok((_, n)) => self.st.fs.put(&link_path, n),
@@ -622,7 +706,10 @@ impl Interp<'_> {
             }
         }
         let Some((mode, files)) = rest.split_first() else {
-            self.err(io, "chmod: missing operand\nTry 'chmod --help' for more information.\n");
+            self.err(
+                io,
+                "chmod: missing operand\nTry 'chmod --help' for more information.\n",
+            );
             return 1;
         };
         if files.is_empty() {
@@ -648,7 +735,10 @@ impl Interp<'_> {
                     continue;
                 }
                 if self.st.uid != 0 && n.uid != self.st.uid {
-                    self.err(io, format!("chmod: changing permissions of '{f}': Operation not permitted\n"));
+                    self.err(
+                        io,
+                        format!("chmod: changing permissions of '{f}': Operation not permitted\n"),
+                    );
                     status = 1;
                     continue;
                 }
@@ -671,14 +761,20 @@ impl Interp<'_> {
     pub(crate) fn cmd_chown(&mut self, name: &str, args: &[String], io: Io) -> i32 {
         let o = Opts::parse(args);
         let Some((spec, files)) = o.args.split_first() else {
-            self.err(io, format!("{name}: missing operand\nTry '{name} --help' for more information.\n"));
+            self.err(
+                io,
+                format!("{name}: missing operand\nTry '{name} --help' for more information.\n"),
+            );
             return 1;
         };
         let (u, g) = if name == "chgrp" {
             (None, Some(spec.as_str()))
         } else {
             match spec.split_once([':', '.']) {
-                Some((u, g)) => (Some(u).filter(|s| !s.is_empty()), Some(g).filter(|s| !s.is_empty())),
+                Some((u, g)) => (
+                    Some(u).filter(|s| !s.is_empty()),
+                    Some(g).filter(|s| !s.is_empty()),
+                ),
                 None => (Some(spec.as_str()), None),
             }
         };
@@ -690,9 +786,16 @@ impl Interp<'_> {
                 return Some(0);
             }
             let p = &self.st.persona;
-            p.users.iter().find(|x| x.name == s).map(|x| x.uid).or_else(|| {
-                super::super::image::SYSTEM_ACCOUNTS.iter().find(|a| a.0 == s).map(|a| a.1)
-            })
+            p.users
+                .iter()
+                .find(|x| x.name == s)
+                .map(|x| x.uid)
+                .or_else(|| {
+                    super::super::image::SYSTEM_ACCOUNTS
+                        .iter()
+                        .find(|a| a.0 == s)
+                        .map(|a| a.1)
+                })
         };
         let uid = match u.map(|s| (s, lookup_user(s))) {
             Some((s, None)) => {
@@ -703,7 +806,18 @@ impl Interp<'_> {
             Some((_, Some(id))) => Some(id),
             None => None,
         };
-        let gid = match g.map(|s| (s, lookup_user(s).or(match s { "adm" => Some(4), "sudo" => Some(27), "users" => Some(100), "nogroup" => Some(65534), _ => None }))) {
+        let gid = match g.map(|s| {
+            (
+                s,
+                lookup_user(s).or(match s {
+                    "adm" => Some(4),
+                    "sudo" => Some(27),
+                    "users" => Some(100),
+                    "nogroup" => Some(65534),
+                    _ => None,
+                }),
+            )
+        }) {
             Some((s, None)) => {
                 self.err(io, format!("{name}: invalid group: ‘{s}’\n"));
                 return 1;
@@ -716,7 +830,12 @@ impl Interp<'_> {
             match self.st.fs.stat(&self.st.cwd, f) {
                 Ok((canon, mut n)) => {
                     if self.st.uid != 0 {
-                        self.err(io, format!("{name}: changing ownership of '{f}': Operation not permitted\n"));
+                        self.err(
+                            io,
+                            format!(
+                                "{name}: changing ownership of '{f}': Operation not permitted\n"
+                            ),
+                        );
                         status = 1;
                         continue;
                     }
@@ -824,7 +943,8 @@ impl Interp<'_> {
                         }
                     }
                 }
-                "-perm" | "-user" | "-group" | "-size" | "-mtime" | "-newer" | "-mindepth" | "-path" => i += 2,
+                "-perm" | "-user" | "-group" | "-size" | "-mtime" | "-newer" | "-mindepth"
+                | "-path" => i += 2,
                 _ => i += 1,
             }
         }
@@ -914,14 +1034,22 @@ impl Interp<'_> {
         let o = Opts::parse(args);
         let human = o.has('h');
         let summary = o.has('s');
-        let targets = if o.args.is_empty() { vec![".".to_string()] } else { o.args.clone() };
+        let targets = if o.args.is_empty() {
+            vec![".".to_string()]
+        } else {
+            o.args.clone()
+        };
         let mut out = String::new();
         let mut status = 0;
         for t in targets {
             match self.st.fs.stat(&self.st.cwd, &t) {
                 Ok((canon, n)) => {
                     let mut total = blocks_of(&n);
-                    let walked = if n.is_dir() { self.st.fs.walk(&canon, 20_000) } else { Vec::new() };
+                    let walked = if n.is_dir() {
+                        self.st.fs.walk(&canon, 20_000)
+                    } else {
+                        Vec::new()
+                    };
                     let mut lines = Vec::new();
                     for (p, c) in &walked {
                         total += blocks_of(c);
@@ -939,7 +1067,11 @@ impl Interp<'_> {
                     lines.reverse();
                     lines.push((total, t.clone()));
                     for (k, name) in lines {
-                        let size = if human { text::human(k * 1024, false) } else { k.to_string() };
+                        let size = if human {
+                            text::human(k * 1024, false)
+                        } else {
+                            k.to_string()
+                        };
                         let _ = writeln!(out, "{size}\t{name}");
                     }
                 }
@@ -965,7 +1097,13 @@ impl Interp<'_> {
                 }
             } else {
                 match self.st.fs.lstat(&self.st.cwd, a) {
-                    Ok((_, Node { kind: Kind::Symlink(t), .. })) => self.out(io, format!("{t}\n")),
+                    Ok((
+                        _,
+                        Node {
+                            kind: Kind::Symlink(t),
+                            ..
+                        },
+                    )) => self.out(io, format!("{t}\n")),
                     _ => status = 1,
                 }
             }
@@ -976,12 +1114,23 @@ impl Interp<'_> {
     pub(crate) fn cmd_mktemp(&mut self, args: &[String], io: Io) -> i32 {
         let o = Opts::parse(args);
         let dir = o.has('d');
-        let template = o.args.first().cloned().unwrap_or_else(|| "/tmp/tmp.XXXXXXXXXX".into());
-        let template = if template.contains('/') { template } else { format!("/tmp/{template}") };
+        let template = o
+            .args
+            .first()
+            .cloned()
+            .unwrap_or_else(|| "/tmp/tmp.XXXXXXXXXX".into());
+        let template = if template.contains('/') {
+            template
+        } else {
+            format!("/tmp/{template}")
+        };
         let alphabet: Vec<char> = ('a'..='z').chain('A'..='Z').chain('0'..='9').collect();
         let mut path = String::new();
         let x_count = template.chars().rev().take_while(|&c| c == 'X').count();
-        let stem: String = template.chars().take(template.chars().count() - x_count).collect();
+        let stem: String = template
+            .chars()
+            .take(template.chars().count() - x_count)
+            .collect();
         path.push_str(&stem);
         for _ in 0..x_count.max(3) {
             path.push(alphabet[fastrand::usize(..alphabet.len())]);
@@ -998,7 +1147,10 @@ impl Interp<'_> {
                 0
             }
             Err(e) => {
-                self.err(io, format!("mktemp: failed to create file via template ‘{template}’: {e}\n"));
+                self.err(
+                    io,
+                    format!("mktemp: failed to create file via template ‘{template}’: {e}\n"),
+                );
                 1
             }
         }
@@ -1083,7 +1235,12 @@ impl Interp<'_> {
         let mut skip = 0usize;
         for a in args {
             let Some((k, v)) = a.split_once('=') else {
-                self.err(io, format!("dd: unrecognized operand ‘{a}’\nTry 'dd --help' for more information.\n"));
+                self.err(
+                    io,
+                    format!(
+                        "dd: unrecognized operand ‘{a}’\nTry 'dd --help' for more information.\n"
+                    ),
+                );
                 return 1;
             };
             match k {
@@ -1107,7 +1264,9 @@ impl Interp<'_> {
         };
         let start = skip.saturating_mul(bs).min(data.len());
         let max = count.map_or(usize::MAX, |c| c.saturating_mul(bs));
-        let slice = data.get(start..start.saturating_add(max).min(data.len())).unwrap_or(&[]);
+        let slice = data
+            .get(start..start.saturating_add(max).min(data.len()))
+            .unwrap_or(&[]);
         let n = slice.len();
         let slice = slice.to_vec();
         match &output {
@@ -1208,13 +1367,21 @@ pub(crate) fn columns(names: &[String], width: usize) -> String {
     let rows = best_rows.max(1);
     let cols = n.div_ceil(rows);
     let widths: Vec<usize> = (0..cols)
-        .map(|c| (0..rows).filter_map(|r| lens.get(c * rows + r)).max().copied().unwrap_or(0))
+        .map(|c| {
+            (0..rows)
+                .filter_map(|r| lens.get(c * rows + r))
+                .max()
+                .copied()
+                .unwrap_or(0)
+        })
         .collect();
     let mut out = String::new();
     for r in 0..rows {
         let mut line = String::new();
         for c in 0..cols {
-            let Some(name) = names.get(c * rows + r) else { continue };
+            let Some(name) = names.get(c * rows + r) else {
+                continue;
+            };
             let last = c + 1 == cols || names.get((c + 1) * rows + r).is_none();
             line.push_str(name);
             if !last {

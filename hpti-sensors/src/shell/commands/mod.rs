@@ -142,7 +142,9 @@ impl Opts {
     }
 
     pub fn has_long(&self, l: &str) -> bool {
-        self.long.iter().any(|x| x == l || x.starts_with(&format!("{l}=")))
+        self.long
+            .iter()
+            .any(|x| x == l || x.starts_with(&format!("{l}=")))
     }
 }
 
@@ -156,15 +158,102 @@ pub(crate) fn busybox_version(p: &Persona) -> &'static str {
 
 /// Applets our busybox offers (all implemented).
 const APPLETS: &[&str] = &[
-    "[", "[[", "arch", "ash", "awk", "base64", "basename", "cat", "chgrp", "chmod", "chown",
-    "clear", "cp", "cut", "date", "dd", "df", "dirname", "dmesg", "du", "echo", "egrep", "env",
-    "false", "fgrep", "find", "free", "ftpget", "grep", "groups", "gunzip", "gzip", "halt", "head",
-    "hostname", "id", "ifconfig", "ip", "kill", "killall", "ln", "ls", "md5sum", "mkdir", "mktemp",
-    "more", "mount", "mv", "netstat", "nohup", "nproc", "passwd", "pgrep", "pidof", "pkill",
-    "poweroff", "printf", "ps", "pwd", "readlink", "reboot", "rm", "rmdir", "route", "sed", "seq",
-    "sh", "sha1sum", "sha256sum", "sleep", "sort", "stat", "sync", "tail", "tar", "tee", "test",
-    "tftp", "timeout", "top", "touch", "tr", "true", "tty", "umount", "uname", "uniq", "uptime",
-    "vi", "watch", "wc", "wget", "which", "whoami", "xargs", "yes",
+    "[",
+    "[[",
+    "arch",
+    "ash",
+    "awk",
+    "base64",
+    "basename",
+    "cat",
+    "chgrp",
+    "chmod",
+    "chown",
+    "clear",
+    "cp",
+    "cut",
+    "date",
+    "dd",
+    "df",
+    "dirname",
+    "dmesg",
+    "du",
+    "echo",
+    "egrep",
+    "env",
+    "false",
+    "fgrep",
+    "find",
+    "free",
+    "ftpget",
+    "grep",
+    "groups",
+    "gunzip",
+    "gzip",
+    "halt",
+    "head",
+    "hostname",
+    "id",
+    "ifconfig",
+    "ip",
+    "kill",
+    "killall",
+    "ln",
+    "ls",
+    "md5sum",
+    "mkdir",
+    "mktemp",
+    "more",
+    "mount",
+    "mv",
+    "netstat",
+    "nohup",
+    "nproc",
+    "passwd",
+    "pgrep",
+    "pidof",
+    "pkill",
+    "poweroff",
+    "printf",
+    "ps",
+    "pwd",
+    "readlink",
+    "reboot",
+    "rm",
+    "rmdir",
+    "route",
+    "sed",
+    "seq",
+    "sh",
+    "sha1sum",
+    "sha256sum",
+    "sleep",
+    "sort",
+    "stat",
+    "sync",
+    "tail",
+    "tar",
+    "tee",
+    "test",
+    "tftp",
+    "timeout",
+    "top",
+    "touch",
+    "tr",
+    "true",
+    "tty",
+    "umount",
+    "uname",
+    "uniq",
+    "uptime",
+    "vi",
+    "watch",
+    "wc",
+    "wget",
+    "which",
+    "whoami",
+    "xargs",
+    "yes",
 ];
 
 impl Interp<'_> {
@@ -253,9 +342,7 @@ impl Interp<'_> {
                         self.errln(io, &format!("{name}: filename argument required"));
                         return 2;
                     };
-                    let path = if file.contains('/') {
-                        Some(file.clone())
-                    } else if self.st.fs.exists(&self.st.cwd, &file) {
+                    let path = if file.contains('/') || self.st.fs.exists(&self.st.cwd, &file) {
                         Some(file.clone())
                     } else {
                         self.lookup_path(&file).map(|(p, _)| p)
@@ -564,10 +651,11 @@ impl Interp<'_> {
                         .skip_while(|a| a.starts_with('-'))
                         .cloned()
                         .collect();
-                    if name == "timeout" || (name == "nice" && args.first().is_some_and(|a| a == "-n")) {
-                        if !rest.is_empty() {
-                            rest.remove(0);
-                        }
+                    if (name == "timeout"
+                        || (name == "nice" && args.first().is_some_and(|a| a == "-n")))
+                        && !rest.is_empty()
+                    {
+                        rest.remove(0);
                     }
                     if rest.is_empty() {
                         self.err(io, format!("{name}: missing operand\nTry '{name} --help' for more information.\n"));
@@ -575,7 +663,10 @@ impl Interp<'_> {
                     }
                     let mut io2 = io;
                     if name == "nohup" && io.out == TERM {
-                        self.err(io, "nohup: ignoring input and appending output to 'nohup.out'\n");
+                        self.err(
+                            io,
+                            "nohup: ignoring input and appending output to 'nohup.out'\n",
+                        );
                         io2.out = NULL;
                         io2.stdin = NO_INPUT;
                     }
@@ -587,14 +678,9 @@ impl Interp<'_> {
                 "tftp" => self.cmd_tftp(&args, io).await,
                 "ftpget" => self.cmd_ftpget(&args, io).await,
                 "scp" => self.cmd_scp(&args, io),
-                _ => match self.sync_command(name, &args, io) {
-                    Some(s) => s,
-                    None => {
-                        // A file we have no emulation for: behave like a program that
-                        // ran and printed nothing.
-                        0
-                    }
-                },
+                // A file we have no emulation for behaves like a program that ran
+                // and printed nothing.
+                _ => self.sync_command(name, &args, io).unwrap_or_default(),
             }
         })
     }
@@ -733,15 +819,16 @@ impl Interp<'_> {
                 let user = self.st.user.clone();
                 self.err(
                     io,
-                    format!("{user} is not in the sudoers file.  This incident will be reported.\n"),
+                    format!(
+                        "{user} is not in the sudoers file.  This incident will be reported.\n"
+                    ),
                 );
                 return 1;
             }
         }
         let rest = args.get(i..).unwrap_or(&[]).to_vec();
         let interactive_shell = rest.is_empty()
-            || (rest.len() == 1
-                && matches!(fs::base_name(&rest[0]), "su" | "bash" | "sh" | "-"))
+            || (rest.len() == 1 && matches!(fs::base_name(&rest[0]), "su" | "bash" | "sh" | "-"))
             || (rest.len() == 2 && fs::base_name(&rest[0]) == "su" && rest[1] == "-");
         if login_shell && rest.is_empty() || interactive_shell && !rest.is_empty() {
             self.switch_user(&target);
@@ -757,7 +844,8 @@ impl Interp<'_> {
         self.st.gid = self.st.uid;
         self.st.user = target.clone();
         self.st.set_var("USER", target.clone(), true);
-        self.st.set_var("HOME", self.st.persona.home_of(&target), true);
+        self.st
+            .set_var("HOME", self.st.persona.home_of(&target), true);
         self.st.set_var(
             "PATH",
             "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into(),
@@ -903,7 +991,10 @@ impl Interp<'_> {
     }
 
     fn cd(&mut self, args: &[String], io: Io) -> i32 {
-        let operands: Vec<&String> = args.iter().filter(|a| !a.starts_with('-') || *a == "-").collect();
+        let operands: Vec<&String> = args
+            .iter()
+            .filter(|a| !a.starts_with('-') || *a == "-")
+            .collect();
         if operands.len() > 1 {
             self.errln(io, "cd: too many arguments");
             return 1;
@@ -931,9 +1022,7 @@ impl Interp<'_> {
                 self.errln(io, &format!("cd: {target}: Not a directory"));
                 1
             }
-            Ok((_, node))
-                if !fs::may(&node, self.st.uid, self.st.gid, fs::Access::Exec) =>
-            {
+            Ok((_, node)) if !fs::may(&node, self.st.uid, self.st.gid, fs::Access::Exec) => {
                 self.errln(io, &format!("cd: {target}: Permission denied"));
                 1
             }
@@ -979,7 +1068,10 @@ impl Interp<'_> {
                 Some((k, v)) => (k.to_string(), Some(v.to_string())),
                 None => (a.clone(), None),
             };
-            if !k.chars().next().is_some_and(|c| c == '_' || c.is_ascii_alphabetic())
+            if !k
+                .chars()
+                .next()
+                .is_some_and(|c| c == '_' || c.is_ascii_alphabetic())
                 || !k.chars().all(|c| c == '_' || c.is_ascii_alphanumeric())
             {
                 self.errln(io, &format!("{name}: `{a}': not a valid identifier"));
@@ -1010,7 +1102,10 @@ impl Interp<'_> {
         }
         if let Some(pos) = args.iter().position(|a| a == "--") {
             self.st.positional = args.get(pos + 1..).unwrap_or(&[]).to_vec();
-        } else if !args.iter().any(|a| a.starts_with('-') || a.starts_with('+')) {
+        } else if !args
+            .iter()
+            .any(|a| a.starts_with('-') || a.starts_with('+'))
+        {
             self.st.positional = args.to_vec();
         }
         0
@@ -1160,7 +1255,10 @@ impl Interp<'_> {
                 }
             }
         }
-        for (n, v) in names.iter().zip(fields.into_iter().chain(std::iter::repeat(String::new()))) {
+        for (n, v) in names
+            .iter()
+            .zip(fields.into_iter().chain(std::iter::repeat(String::new())))
+        {
             self.st.set_var(n, v, false);
         }
         0
@@ -1342,13 +1440,28 @@ impl TestParser<'_, '_, '_> {
 fn is_binary_test(op: &str) -> bool {
     matches!(
         op,
-        "=" | "==" | "!=" | "<" | ">" | "=~" | "-eq" | "-ne" | "-lt" | "-le" | "-gt" | "-ge"
-            | "-nt" | "-ot" | "-ef"
+        "=" | "=="
+            | "!="
+            | "<"
+            | ">"
+            | "=~"
+            | "-eq"
+            | "-ne"
+            | "-lt"
+            | "-le"
+            | "-gt"
+            | "-ge"
+            | "-nt"
+            | "-ot"
+            | "-ef"
     )
 }
 
 fn shell_quote_value(v: &str) -> String {
-    if v.chars().all(|c| c.is_ascii_alphanumeric() || "/._-:,@+=".contains(c)) && !v.is_empty() {
+    if v.chars()
+        .all(|c| c.is_ascii_alphanumeric() || "/._-:,@+=".contains(c))
+        && !v.is_empty()
+    {
         v.to_string()
     } else {
         format!("'{}'", v.replace('\'', "'\\''"))

@@ -162,14 +162,39 @@ impl Interp<'_> {
                     i += 1;
                 }
                 "-q" | "--quiet" | "-nv" | "--no-verbose" => quiet = true,
-                "-U" | "-t" | "-T" | "-o" | "-a" | "--user-agent" | "--header" | "-Y" | "-e" => i += 1,
-                s if s.starts_with("-O") && s.len() > 2 => output = Some(s[2..].to_string()),
+                "-U" | "-t" | "-T" | "-o" | "-a" | "--user-agent" | "--header" | "-Y" | "-e" => {
+                    i += 1
+                }
                 s if s.starts_with("--output-document=") => {
                     output = Some(s["--output-document=".len()..].to_string())
                 }
-                s if s.starts_with("-P") && s.len() > 2 => prefix = s[2..].to_string(),
-                s if s.starts_with("-q") => quiet = true,
-                s if s.starts_with('-') => {}
+                s if s.starts_with("--") => {}
+                s if s.starts_with('-') && s.len() > 1 => {
+                    // Bundled short options: `-qO-`, `-qO file`, `-P/tmp`.
+                    let flags: Vec<char> = s.chars().skip(1).collect();
+                    for (k, c) in flags.iter().enumerate() {
+                        match c {
+                            'q' => quiet = true,
+                            'O' | 'P' => {
+                                let rest: String =
+                                    flags.get(k + 1..).unwrap_or(&[]).iter().collect();
+                                let value = if rest.is_empty() {
+                                    i += 1;
+                                    args.get(i).cloned().unwrap_or_default()
+                                } else {
+                                    rest
+                                };
+                                if *c == 'O' {
+                                    output = Some(value);
+                                } else {
+                                    prefix = value;
+                                }
+                                break;
+                            }
+                            _ => {}
+                        }
+                    }
+                }
                 s => urls.push(s.to_string()),
             }
             i += 1;
@@ -197,13 +222,21 @@ impl Interp<'_> {
                 continue;
             };
             let stamp = fmt_time(self.now, "%Y-%m-%d %H:%M:%S");
-            let addr = if is_ip(&t.host) { t.host.clone() } else { fake_ip(&t.host) };
+            let addr = if is_ip(&t.host) {
+                t.host.clone()
+            } else {
+                fake_ip(&t.host)
+            };
             let to_stdout = output.as_deref() == Some("-");
             let fname = match &output {
                 Some(o) if o != "-" => o.clone(),
                 _ => {
                     let r = remote_name(&t.path);
-                    let r = if r.is_empty() { "index.html".to_string() } else { r };
+                    let r = if r.is_empty() {
+                        "index.html".to_string()
+                    } else {
+                        r
+                    };
                     self.unique_name(&prefix, &r)
                 }
             };
@@ -224,14 +257,25 @@ impl Interp<'_> {
                         log.push_str(&format!("Connecting to {} ({}:{})\n", t.host, addr, t.port));
                     } else {
                         if !is_ip(&t.host) {
-                            log.push_str(&format!("{addr}\nConnecting to {0} ({0})|{addr}|:{1}... ", t.host, t.port));
+                            log.push_str(&format!(
+                                "{addr}\nConnecting to {0} ({0})|{addr}|:{1}... ",
+                                t.host, t.port
+                            ));
                         }
+                        let size = if len >= 1024 {
+                            format!(" ({})", text::human(len as u64, false))
+                        } else {
+                            String::new()
+                        };
                         log.push_str(&format!(
-                            "connected.\nHTTP request sent, awaiting response... 200 OK\nLength: {len} ({}) [application/octet-stream]\n",
-                            text::human(len as u64, false)
+                            "connected.\nHTTP request sent, awaiting response... 200 OK\nLength: {len}{size} [application/octet-stream]\n"
                         ));
                     }
-                    let shown = if to_stdout { "STDOUT".to_string() } else { fname.clone() };
+                    let shown = if to_stdout {
+                        "STDOUT".to_string()
+                    } else {
+                        fname.clone()
+                    };
                     let write_res = if to_stdout {
                         self.out(io, &content);
                         Ok(())
@@ -245,7 +289,10 @@ impl Interp<'_> {
                         if busybox {
                             self.err(io, format!("wget: can't open '{fname}': {e}\n"));
                         } else {
-                            self.err(io, format!("{fname}: {e}\nCannot write to ‘{fname}’ ({e}).\n"));
+                            self.err(
+                                io,
+                                format!("{fname}: {e}\nCannot write to ‘{fname}’ ({e}).\n"),
+                            );
                         }
                         status = if busybox { 1 } else { 3 };
                         continue;
@@ -273,9 +320,18 @@ impl Interp<'_> {
                     if busybox {
                         let msg = match f {
                             Failure::Resolve => format!("wget: bad address '{}'\n", t.host),
-                            Failure::NotFound => format!("Connecting to {} ({}:{})\nwget: server returned error: HTTP/1.1 404 Not Found\n", t.host, addr, t.port),
-                            Failure::Timeout => format!("Connecting to {} ({}:{})\nwget: download timed out\n", t.host, addr, t.port),
-                            Failure::Refused => format!("Connecting to {} ({}:{})\nwget: can't connect to remote host ({addr}): Connection refused\n", t.host, addr, t.port),
+                            Failure::NotFound => format!(
+                                "Connecting to {} ({}:{})\nwget: server returned error: HTTP/1.1 404 Not Found\n",
+                                t.host, addr, t.port
+                            ),
+                            Failure::Timeout => format!(
+                                "Connecting to {} ({}:{})\nwget: download timed out\n",
+                                t.host, addr, t.port
+                            ),
+                            Failure::Refused => format!(
+                                "Connecting to {} ({}:{})\nwget: can't connect to remote host ({addr}): Connection refused\n",
+                                t.host, addr, t.port
+                            ),
                         };
                         self.err(io, msg);
                         status = 1;
@@ -283,24 +339,42 @@ impl Interp<'_> {
                     }
                     let (tail, code) = match f {
                         Failure::Resolve => (
-                            format!("failed: Name or service not known.\nwget: unable to resolve host address ‘{}’\n", t.host),
+                            format!(
+                                "failed: Name or service not known.\nwget: unable to resolve host address ‘{}’\n",
+                                t.host
+                            ),
                             4,
                         ),
                         Failure::NotFound => {
                             let pre = if is_ip(&t.host) {
                                 String::new()
                             } else {
-                                format!("{addr}\nConnecting to {0} ({0})|{addr}|:{1}... ", t.host, t.port)
+                                format!(
+                                    "{addr}\nConnecting to {0} ({0})|{addr}|:{1}... ",
+                                    t.host, t.port
+                                )
                             };
-                            (format!("{pre}connected.\nHTTP request sent, awaiting response... 404 Not Found\n{stamp} ERROR 404: Not Found.\n\n"), 8)
+                            (
+                                format!(
+                                    "{pre}connected.\nHTTP request sent, awaiting response... 404 Not Found\n{stamp} ERROR 404: Not Found.\n\n"
+                                ),
+                                8,
+                            )
                         }
                         Failure::Timeout | Failure::Refused => {
                             let pre = if is_ip(&t.host) {
                                 String::new()
                             } else {
-                                format!("{addr}\nConnecting to {0} ({0})|{addr}|:{1}... ", t.host, t.port)
+                                format!(
+                                    "{addr}\nConnecting to {0} ({0})|{addr}|:{1}... ",
+                                    t.host, t.port
+                                )
                             };
-                            let why = if f == Failure::Timeout { "Connection timed out" } else { "Connection refused" };
+                            let why = if f == Failure::Timeout {
+                                "Connection timed out"
+                            } else {
+                                "Connection refused"
+                            };
                             (format!("{pre}failed: {why}.\n"), 4)
                         }
                     };
@@ -339,8 +413,8 @@ impl Interp<'_> {
                 "-S" | "--show-error" => show_err = true,
                 "-f" | "--fail" => fail = true,
                 "-X" | "-H" | "-d" | "-A" | "-e" | "-u" | "-m" | "-x" | "--data" | "--header"
-                | "--request" | "--user-agent" | "--connect-timeout" | "--max-time" | "-w" | "-b"
-                | "-c" | "-T" | "-F" | "--retry" | "--proxy" => i += 1,
+                | "--request" | "--user-agent" | "--connect-timeout" | "--max-time" | "-w"
+                | "-b" | "-c" | "-T" | "-F" | "--retry" | "--proxy" => i += 1,
                 s if s.starts_with("--") => {}
                 s if s.starts_with('-') && s.len() > 1 => {
                     for c in s.chars().skip(1) {
@@ -362,7 +436,10 @@ impl Interp<'_> {
             i += 1;
         }
         if urls.is_empty() {
-            self.err(io, "curl: try 'curl --help' or 'curl --manual' for more information\n");
+            self.err(
+                io,
+                "curl: try 'curl --help' or 'curl --manual' for more information\n",
+            );
             return 2;
         }
         let show_errors = !silent || show_err;
@@ -373,7 +450,10 @@ impl Interp<'_> {
             }
             let Some(t) = parse_url(&raw, "http") else {
                 if show_errors {
-                    self.err(io, format!("curl: (3) URL using bad/illegal format or missing URL\n"));
+                    self.err(
+                        io,
+                        "curl: (3) URL using bad/illegal format or missing URL\n",
+                    );
                 }
                 status = 3;
                 continue;
@@ -418,14 +498,25 @@ impl Interp<'_> {
                 }
                 FetchOutcome::Failed { reason } => {
                     let (msg, code) = match classify(&reason) {
-                        Failure::Resolve => (format!("curl: (6) Could not resolve host: {}\n", t.host), 6),
+                        Failure::Resolve => {
+                            (format!("curl: (6) Could not resolve host: {}\n", t.host), 6)
+                        }
                         Failure::Timeout => (
-                            format!("curl: (28) Failed to connect to {} port {} after 129{} ms: Couldn't connect to server\n", t.host, t.port, 100 + self.now % 900),
+                            format!(
+                                "curl: (28) Failed to connect to {} port {} after 129{} ms: Couldn't connect to server\n",
+                                t.host,
+                                t.port,
+                                100 + self.now % 900
+                            ),
                             28,
                         ),
                         Failure::NotFound => {
                             if fail {
-                                ("curl: (22) The requested URL returned error: 404\n".to_string(), 22)
+                                (
+                                    "curl: (22) The requested URL returned error: 404\n"
+                                        .to_string(),
+                                    22,
+                                )
                             } else {
                                 let page = "<html>\r\n<head><title>404 Not Found</title></head>\r\n<body>\r\n<center><h1>404 Not Found</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n";
                                 match &dest {
@@ -438,7 +529,12 @@ impl Interp<'_> {
                             }
                         }
                         Failure::Refused => (
-                            format!("curl: (7) Failed to connect to {} port {} after {} ms: Couldn't connect to server\n", t.host, t.port, 1 + self.now % 40),
+                            format!(
+                                "curl: (7) Failed to connect to {} port {} after {} ms: Couldn't connect to server\n",
+                                t.host,
+                                t.port,
+                                1 + self.now % 40
+                            ),
                             7,
                         ),
                     };
@@ -499,13 +595,15 @@ impl Interp<'_> {
         };
         let local = local.unwrap_or_else(|| remote_name(&remote));
         match self.fetch(&url, FetchTool::Tftp).await {
-            FetchOutcome::Fetched { content } => match self.fs_write(&local, &content, false, false) {
-                Ok(_) => 0,
-                Err(e) => {
-                    self.err(io, format!("tftp: can't open '{local}': {e}\n"));
-                    1
+            FetchOutcome::Fetched { content } => {
+                match self.fs_write(&local, &content, false, false) {
+                    Ok(_) => 0,
+                    Err(e) => {
+                        self.err(io, format!("tftp: can't open '{local}': {e}\n"));
+                        1
+                    }
                 }
-            },
+            }
             FetchOutcome::Failed { reason } => {
                 let msg = match classify(&reason) {
                     Failure::NotFound => "tftp: server error: (1) File not found\n".to_string(),
@@ -544,19 +642,27 @@ impl Interp<'_> {
             None => format!("ftp://{host}/{}", remote.trim_start_matches('/')),
         };
         match self.fetch(&url, FetchTool::Ftpget).await {
-            FetchOutcome::Fetched { content } => match self.fs_write(&local, &content, false, false) {
-                Ok(_) => 0,
-                Err(e) => {
-                    self.err(io, format!("ftpget: can't open '{local}': {e}\n"));
-                    1
+            FetchOutcome::Fetched { content } => {
+                match self.fs_write(&local, &content, false, false) {
+                    Ok(_) => 0,
+                    Err(e) => {
+                        self.err(io, format!("ftpget: can't open '{local}': {e}\n"));
+                        1
+                    }
                 }
-            },
+            }
             FetchOutcome::Failed { reason } => {
                 let msg = match classify(&reason) {
-                    Failure::NotFound => format!("ftpget: unexpected server response to RETR: 550 {remote}: No such file or directory\n"),
+                    Failure::NotFound => format!(
+                        "ftpget: unexpected server response to RETR: 550 {remote}: No such file or directory\n"
+                    ),
                     Failure::Resolve => format!("ftpget: bad address '{host}'\n"),
-                    Failure::Timeout => format!("ftpget: can't connect to remote host ({host}): Connection timed out\n"),
-                    Failure::Refused => format!("ftpget: can't connect to remote host ({host}): Connection refused\n"),
+                    Failure::Timeout => format!(
+                        "ftpget: can't connect to remote host ({host}): Connection timed out\n"
+                    ),
+                    Failure::Refused => format!(
+                        "ftpget: can't connect to remote host ({host}): Connection refused\n"
+                    ),
                 };
                 self.err(io, msg);
                 1
@@ -572,8 +678,19 @@ impl Interp<'_> {
         let remote = args.iter().find(|a| !a.starts_with('-') && a.contains(':'));
         match remote {
             Some(r) => {
-                let host = r.split(':').next().unwrap_or("").rsplit('@').next().unwrap_or("");
-                self.err(io, format!("ssh: connect to host {host} port 22: Connection refused\nlost connection\n"));
+                let host = r
+                    .split(':')
+                    .next()
+                    .unwrap_or("")
+                    .rsplit('@')
+                    .next()
+                    .unwrap_or("");
+                self.err(
+                    io,
+                    format!(
+                        "ssh: connect to host {host} port 22: Connection refused\nlost connection\n"
+                    ),
+                );
                 1
             }
             None => {

@@ -77,11 +77,18 @@ impl Interp<'_> {
             "basename" => {
                 let o = Opts::parse(args);
                 let Some(p) = o.args.first() else {
-                    self.err(io, "basename: missing operand\nTry 'basename --help' for more information.\n");
+                    self.err(
+                        io,
+                        "basename: missing operand\nTry 'basename --help' for more information.\n",
+                    );
                     return Some(1);
                 };
                 let trimmed = p.trim_end_matches('/');
-                let mut b = if trimmed.is_empty() { "/".to_string() } else { fs::base_name(trimmed).to_string() };
+                let mut b = if trimmed.is_empty() {
+                    "/".to_string()
+                } else {
+                    fs::base_name(trimmed).to_string()
+                };
                 if let Some(suffix) = o.args.get(1)
                     && b.len() > suffix.len()
                 {
@@ -98,7 +105,13 @@ impl Interp<'_> {
                     let d = match t.rfind('/') {
                         Some(0) => "/".to_string(),
                         Some(i) => t[..i].to_string(),
-                        None => if p.starts_with('/') { "/".into() } else { ".".into() },
+                        None => {
+                            if p.starts_with('/') {
+                                "/".into()
+                            } else {
+                                ".".into()
+                            }
+                        }
                     };
                     let _ = writeln!(out, "{d}");
                 }
@@ -117,7 +130,12 @@ impl Interp<'_> {
                 0
             }
             "groups" => {
-                let g = self.group_list().into_iter().map(|(_, n)| n).collect::<Vec<_>>().join(" ");
+                let g = self
+                    .group_list()
+                    .into_iter()
+                    .map(|(_, n)| n)
+                    .collect::<Vec<_>>()
+                    .join(" ");
                 self.out(io, format!("{g}\n"));
                 0
             }
@@ -145,7 +163,9 @@ impl Interp<'_> {
                 match args.first().map(String::as_str) {
                     Some("-I" | "--all-ip-addresses") => self.out(io, format!("{} \n", p.ip)),
                     Some("-i" | "--ip-address") => self.out(io, format!("{}\n", p.ip)),
-                    Some("-f" | "-s" | "--fqdn" | "--short" | "-A") | None => self.out(io, format!("{}\n", p.hostname)),
+                    Some("-f" | "-s" | "--fqdn" | "--short" | "-A") | None => {
+                        self.out(io, format!("{}\n", p.hostname))
+                    }
                     Some(_) if self.st.uid != 0 => {
                         self.err(io, "hostname: you must be root to change the host name\n");
                         return Some(1);
@@ -166,7 +186,11 @@ impl Interp<'_> {
             "date" => self.cmd_date(args, io),
             "mount" => self.cmd_mount(args, io),
             "umount" => {
-                let t = args.iter().find(|a| !a.starts_with('-')).cloned().unwrap_or_default();
+                let t = args
+                    .iter()
+                    .find(|a| !a.starts_with('-'))
+                    .cloned()
+                    .unwrap_or_default();
                 if self.st.uid != 0 {
                     self.err(io, format!("umount: {t}: must be superuser to unmount.\n"));
                 } else {
@@ -186,7 +210,9 @@ impl Interp<'_> {
             }
             "useradd" | "adduser" | "userdel" | "usermod" => self.cmd_useradd(name, args, io),
             "kill" => self.cmd_kill(args, io),
-            "killall" | "pkill" | "pgrep" | "pidof" | "killall5" => self.cmd_killall(name, args, io),
+            "killall" | "pkill" | "pgrep" | "pidof" | "killall5" => {
+                self.cmd_killall(name, args, io)
+            }
             "clear" => {
                 self.out(io, "\x1b[H\x1b[2J\x1b[3J");
                 0
@@ -201,7 +227,10 @@ impl Interp<'_> {
                     return Some(1);
                 }
                 if args.is_empty() {
-                    self.err(io, "sleep: missing operand\nTry 'sleep --help' for more information.\n");
+                    self.err(
+                        io,
+                        "sleep: missing operand\nTry 'sleep --help' for more information.\n",
+                    );
                     return Some(1);
                 }
                 0
@@ -220,7 +249,14 @@ impl Interp<'_> {
             "lsb_release" => {
                 let p = self.st.persona.clone();
                 let (id, rel) = if p.os.is_ubuntu() {
-                    ("Ubuntu", if p.os == super::super::OsFlavor::Ubuntu2404 { "24.04" } else { "22.04" })
+                    (
+                        "Ubuntu",
+                        if p.os == super::super::OsFlavor::Ubuntu2404 {
+                            "24.04"
+                        } else {
+                            "22.04"
+                        },
+                    )
                 } else {
                     ("Debian", "12")
                 };
@@ -264,7 +300,10 @@ impl Interp<'_> {
             }
             "iptables" => {
                 if self.st.uid != 0 {
-                    self.err(io, "iptables v1.8.9 (nf_tables): Permission denied (you must be root)\n");
+                    self.err(
+                        io,
+                        "iptables v1.8.9 (nf_tables): Permission denied (you must be root)\n",
+                    );
                     return Some(4);
                 }
                 if args.iter().any(|a| a == "-L" || a == "--list") {
@@ -277,9 +316,13 @@ impl Interp<'_> {
                     self.err(io, "Failed to set wall message, ignoring: Interactive authentication required.\nCall to Reboot failed: Interactive authentication required.\n");
                     return Some(1);
                 }
-                if name == "shutdown" && !args.iter().any(|a| a == "now" || a == "-r" || a == "-h") {
+                if name == "shutdown" && !args.iter().any(|a| a == "now" || a == "-r" || a == "-h")
+                {
                     let t = fmt_time(self.now + 60, "%a %Y-%m-%d %H:%M:%S UTC");
-                    self.err(io, format!("Shutdown scheduled for {t}, use 'shutdown -c' to cancel.\n"));
+                    self.err(
+                        io,
+                        format!("Shutdown scheduled for {t}, use 'shutdown -c' to cancel.\n"),
+                    );
                     return Some(0);
                 }
                 self.st.user_stack.clear();
@@ -287,7 +330,10 @@ impl Interp<'_> {
                 0
             }
             "sshd" => {
-                self.err(io, "sshd re-exec requires execution with an absolute path\n");
+                self.err(
+                    io,
+                    "sshd re-exec requires execution with an absolute path\n",
+                );
                 255
             }
             "cron" => {
@@ -330,14 +376,23 @@ impl Interp<'_> {
                 status
             }
             "chattr" => {
-                let files: Vec<&String> = args.iter().filter(|a| !a.starts_with(['-', '+', '='])).collect();
+                let files: Vec<&String> = args
+                    .iter()
+                    .filter(|a| !a.starts_with(['-', '+', '=']))
+                    .collect();
                 for f in files {
                     if !self.st.fs.exists(&self.st.cwd, f) {
-                        self.err(io, format!("chattr: No such file or directory while trying to stat {f}\n"));
+                        self.err(
+                            io,
+                            format!("chattr: No such file or directory while trying to stat {f}\n"),
+                        );
                         return Some(1);
                     }
                     if self.st.uid != 0 {
-                        self.err(io, format!("chattr: Operation not permitted while setting flags on {f}\n"));
+                        self.err(
+                            io,
+                            format!("chattr: Operation not permitted while setting flags on {f}\n"),
+                        );
                         return Some(1);
                     }
                 }
@@ -416,7 +471,10 @@ impl Interp<'_> {
             if o.has('n') {
                 g.into_iter().map(|(_, n)| n).collect::<Vec<_>>().join(" ")
             } else {
-                g.into_iter().map(|(i, _)| i.to_string()).collect::<Vec<_>>().join(" ")
+                g.into_iter()
+                    .map(|(i, _)| i.to_string())
+                    .collect::<Vec<_>>()
+                    .join(" ")
             }
         } else {
             let groups = self
@@ -477,7 +535,10 @@ impl Interp<'_> {
                     parts.push(format!("{m} minute{}", if m == 1 { "" } else { "s" }));
                     format!("up {}\n", parts.join(", "))
                 } else if o.has('s') {
-                    format!("{}\n", fmt_time(self.st.persona.boot_time, "%Y-%m-%d %H:%M:%S"))
+                    format!(
+                        "{}\n",
+                        fmt_time(self.st.persona.boot_time, "%Y-%m-%d %H:%M:%S")
+                    )
                 } else {
                     format!("{}\n", self.uptime_text())
                 }
@@ -485,13 +546,23 @@ impl Interp<'_> {
             "users" => format!("{user}\n"),
             "who" => {
                 if o.has('b') {
-                    format!("         system boot  {}\n", fmt_time(self.st.persona.boot_time, "%Y-%m-%d %H:%M"))
+                    format!(
+                        "         system boot  {}\n",
+                        fmt_time(self.st.persona.boot_time, "%Y-%m-%d %H:%M")
+                    )
                 } else {
-                    format!("{user:<8} pts/0        {} ({from})\n", fmt_time(login, "%Y-%m-%d %H:%M"))
+                    format!(
+                        "{user:<8} pts/0        {} ({from})\n",
+                        fmt_time(login, "%Y-%m-%d %H:%M")
+                    )
                 }
             }
             _ => {
-                let cmd = if self.mode == Mode::Interactive { "w" } else { "-bash" };
+                let cmd = if self.mode == Mode::Interactive {
+                    "w"
+                } else {
+                    "-bash"
+                };
                 format!(
                     "{}\nUSER     TTY      FROM             LOGIN@   IDLE   JCPU   PCPU WHAT\n{user:<8} pts/0    {from:<16} {}    0.00s  0.0{}s  0.00s {cmd}\n",
                     self.uptime_text(),
@@ -509,7 +580,15 @@ impl Interp<'_> {
         let boot = p.boot_time;
         let mem_total = p.mem_total_kib.max(1) as f32;
         let mut v = Vec::new();
-        let mut push = |user: &str, pid: u32, vsz: u64, rss: u64, tty: &'static str, stat: &'static str, start: i64, time: &str, cmd: String| {
+        let mut push = |user: &str,
+                        pid: u32,
+                        vsz: u64,
+                        rss: u64,
+                        tty: &'static str,
+                        stat: &'static str,
+                        start: i64,
+                        time: &str,
+                        cmd: String| {
             v.push(Proc {
                 user: user.to_string(),
                 pid,
@@ -524,58 +603,220 @@ impl Interp<'_> {
                 cmd,
             });
         };
-        push("root", 1, 168_000 + p.derive(100, 9000), 11_000 + p.derive(101, 3000), "?", "Ss", boot, "0:07", "/sbin/init".into());
+        push(
+            "root",
+            1,
+            168_000 + p.derive(100, 9000),
+            11_000 + p.derive(101, 3000),
+            "?",
+            "Ss",
+            boot,
+            "0:07",
+            "/sbin/init".into(),
+        );
         push("root", 2, 0, 0, "?", "S", boot, "0:00", "[kthreadd]".into());
         push("root", 3, 0, 0, "?", "I<", boot, "0:00", "[rcu_gp]".into());
-        push("root", 4, 0, 0, "?", "I<", boot, "0:00", "[rcu_par_gp]".into());
-        push("root", 6, 0, 0, "?", "I<", boot, "0:00", "[kworker/0:0H-events_highpri]".into());
-        push("root", 9, 0, 0, "?", "I<", boot, "0:00", "[mm_percpu_wq]".into());
+        push(
+            "root",
+            4,
+            0,
+            0,
+            "?",
+            "I<",
+            boot,
+            "0:00",
+            "[rcu_par_gp]".into(),
+        );
+        push(
+            "root",
+            6,
+            0,
+            0,
+            "?",
+            "I<",
+            boot,
+            "0:00",
+            "[kworker/0:0H-events_highpri]".into(),
+        );
+        push(
+            "root",
+            9,
+            0,
+            0,
+            "?",
+            "I<",
+            boot,
+            "0:00",
+            "[mm_percpu_wq]".into(),
+        );
         let mut pid = 10;
         for cpu in 0..p.cpu_cores.max(1) {
-            push("root", pid, 0, 0, "?", "S", boot, "0:00", format!("[ksoftirqd/{cpu}]"));
-            push("root", pid + 2, 0, 0, "?", "S", boot, "0:00", format!("[migration/{cpu}]"));
+            push(
+                "root",
+                pid,
+                0,
+                0,
+                "?",
+                "S",
+                boot,
+                "0:00",
+                format!("[ksoftirqd/{cpu}]"),
+            );
+            push(
+                "root",
+                pid + 2,
+                0,
+                0,
+                "?",
+                "S",
+                boot,
+                "0:00",
+                format!("[migration/{cpu}]"),
+            );
             pid += 6;
         }
         let base = 180 + p.derive(102, 60) as u32;
         let ubuntu = p.os.is_ubuntu();
         let mut services: Vec<(&str, String, u64, u64)> = vec![
-            ("root", "/lib/systemd/systemd-journald".into(), 41_000, 14_000),
+            (
+                "root",
+                "/lib/systemd/systemd-journald".into(),
+                41_000,
+                14_000,
+            ),
             ("root", "/lib/systemd/systemd-udevd".into(), 26_000, 6_800),
         ];
         if ubuntu {
-            services.push(("systemd+", "/lib/systemd/systemd-networkd".into(), 16_000, 8_000));
-            services.push(("systemd+", "/lib/systemd/systemd-resolved".into(), 25_000, 12_000));
+            services.push((
+                "systemd+",
+                "/lib/systemd/systemd-networkd".into(),
+                16_000,
+                8_000,
+            ));
+            services.push((
+                "systemd+",
+                "/lib/systemd/systemd-resolved".into(),
+                25_000,
+                12_000,
+            ));
         } else {
             services.push(("root", format!("dhclient -4 -v -i -pf /run/dhclient.{0}.pid -lf /var/lib/dhcp/dhclient.{0}.leases -I -df /var/lib/dhcp/dhclient6.{0}.leases {0}", p.iface), 5_900, 3_900));
-            services.push(("systemd+", "/lib/systemd/systemd-timesyncd".into(), 90_000, 6_500));
+            services.push((
+                "systemd+",
+                "/lib/systemd/systemd-timesyncd".into(),
+                90_000,
+                6_500,
+            ));
         }
         services.push(("root", "/usr/sbin/cron -f".into(), 6_700, 2_700));
         services.push(("message+", "/usr/bin/dbus-daemon --system --address=systemd: --nofork --nopidfile --systemd-activation --syslog-only".into(), 9_000, 4_900));
         if !ubuntu {
-            services.push(("root", "/usr/sbin/rsyslogd -n -iNONE".into(), 222_000, 5_000));
+            services.push((
+                "root",
+                "/usr/sbin/rsyslogd -n -iNONE".into(),
+                222_000,
+                5_000,
+            ));
         }
         services.push(("root", "/lib/systemd/systemd-logind".into(), 17_000, 7_800));
-        services.push(("root", "/sbin/agetty -o -p -- \\u --keep-baud 115200,57600,38400,9600 - vt220".into(), 5_800, 2_000));
-        services.push(("root", "/sbin/agetty -o -p -- \\u --noclear - linux".into(), 5_900, 1_900));
+        services.push((
+            "root",
+            "/sbin/agetty -o -p -- \\u --keep-baud 115200,57600,38400,9600 - vt220".into(),
+            5_800,
+            2_000,
+        ));
+        services.push((
+            "root",
+            "/sbin/agetty -o -p -- \\u --noclear - linux".into(),
+            5_900,
+            1_900,
+        ));
         if ubuntu {
             services.push(("root", "/usr/bin/python3 /usr/share/unattended-upgrades/unattended-upgrade-shutdown --wait-for-signal".into(), 109_000, 21_000));
         }
-        services.push(("root", "sshd: /usr/sbin/sshd -D [listener] 0 of 10-100 startups".into(), 15_400, 9_200));
+        services.push((
+            "root",
+            "sshd: /usr/sbin/sshd -D [listener] 0 of 10-100 startups".into(),
+            15_400,
+            9_200,
+        ));
+        let mut spid = base;
         for (i, (user, cmd, vsz, rss)) in services.into_iter().enumerate() {
-            push(user, base + (i as u32) * (17 + p.derive(103 + i as u64, 30) as u32), vsz, rss, "?", "Ss", boot + 3 + i as i64, "0:00", cmd);
+            spid += 5 + p.derive(103 + i as u64, 60) as u32;
+            push(
+                user,
+                spid,
+                vsz,
+                rss,
+                "?",
+                "Ss",
+                boot + 3 + i as i64,
+                "0:00",
+                cmd,
+            );
         }
         let login = self.st.login_time;
         let spid = self.st.pid;
         let user = self.st.persona_login_user();
-        push("root", spid.saturating_sub(9), 17_000, 10_900, "?", "Ss", login, "0:00", format!("sshd: {user} [priv]"));
+        push(
+            "root",
+            spid.saturating_sub(9),
+            17_000,
+            10_900,
+            "?",
+            "Ss",
+            login,
+            "0:00",
+            format!("sshd: {user} [priv]"),
+        );
         if user != "root" {
-            push(&user, spid.saturating_sub(4), 17_500, 6_900, "?", "S", login, "0:00", format!("sshd: {user}@pts/0"));
+            push(
+                &user,
+                spid.saturating_sub(4),
+                17_500,
+                6_900,
+                "?",
+                "S",
+                login,
+                "0:00",
+                format!("sshd: {user}@pts/0"),
+            );
         } else {
-            push("root", spid.saturating_sub(4), 17_500, 6_900, "?", "S", login, "0:00", "sshd: root@pts/0".into());
+            push(
+                "root",
+                spid.saturating_sub(4),
+                17_500,
+                6_900,
+                "?",
+                "S",
+                login,
+                "0:00",
+                "sshd: root@pts/0".into(),
+            );
         }
-        push(&user, spid, 8_200, 5_100, "pts/0", "Ss", login, "0:00", "-bash".into());
+        push(
+            &user,
+            spid,
+            8_200,
+            5_100,
+            "pts/0",
+            "Ss",
+            login,
+            "0:00",
+            "-bash".into(),
+        );
         if self.st.user != user {
-            push(&self.st.user.clone(), spid + 20, 8_100, 4_900, "pts/0", "S", login, "0:00", "bash".into());
+            push(
+                &self.st.user.clone(),
+                spid + 20,
+                8_100,
+                4_900,
+                "pts/0",
+                "S",
+                login,
+                "0:00",
+                "bash".into(),
+            );
         }
         if let Some(cmd) = with_self {
             let pid = self.st.alloc_pid();
@@ -599,17 +840,31 @@ impl Interp<'_> {
 
     fn cmd_ps(&mut self, args: &[String], io: Io) -> i32 {
         let joined: String = args.join(" ");
-        let bsd_u = args.iter().any(|a| !a.starts_with('-') && a.contains('u')) || joined.contains("-aux") || joined.contains("aux");
-        let full = args.iter().any(|a| a.starts_with('-') && (a.contains('e') || a.contains('A') || a.contains('f')));
+        let bsd_u = args.iter().any(|a| !a.starts_with('-') && a.contains('u'))
+            || joined.contains("-aux")
+            || joined.contains("aux");
+        let full = args
+            .iter()
+            .any(|a| a.starts_with('-') && (a.contains('e') || a.contains('A') || a.contains('f')));
         let all = bsd_u || full || args.iter().any(|a| a.contains('x') || a.contains('a'));
-        let shown = if args.is_empty() { "ps".to_string() } else { format!("ps {joined}") };
+        let shown = if args.is_empty() {
+            "ps".to_string()
+        } else {
+            format!("ps {joined}")
+        };
         let procs = self.processes(Some(&shown));
         let now = self.now;
         let mut out = String::new();
         if bsd_u {
-            out.push_str("USER         PID %CPU %MEM    VSZ   RSS TTY      STAT START   TIME COMMAND\n");
+            out.push_str(
+                "USER         PID %CPU %MEM    VSZ   RSS TTY      STAT START   TIME COMMAND\n",
+            );
             for p in &procs {
-                let start = if now - p.start < 86_400 { fmt_time(p.start, "%H:%M") } else { fmt_time(p.start, "%b%d") };
+                let start = if now - p.start < 86_400 {
+                    fmt_time(p.start, "%H:%M")
+                } else {
+                    fmt_time(p.start, "%b%d")
+                };
                 let _ = writeln!(
                     out,
                     "{:<10} {:>6} {:>4.1} {:>4.1} {:>6} {:>5} {:<8} {:<4} {:>5} {:>6} {}",
@@ -619,14 +874,28 @@ impl Interp<'_> {
         } else if full {
             out.push_str("UID          PID    PPID  C STIME TTY          TIME CMD\n");
             for p in &procs {
-                let start = if now - p.start < 86_400 { fmt_time(p.start, "%H:%M") } else { fmt_time(p.start, "%b%d") };
-                let ppid = if p.pid <= 2 { 0 } else if p.cmd.starts_with('[') { 2 } else { 1 };
-                let _ = writeln!(out, "{:<8} {:>7} {:>7}  0 {:<5} {:<8} {:>8} {}", p.user, p.pid, ppid, start, p.tty, "00:00:00", p.cmd);
+                let start = if now - p.start < 86_400 {
+                    fmt_time(p.start, "%H:%M")
+                } else {
+                    fmt_time(p.start, "%b%d")
+                };
+                let ppid = if p.pid <= 2 {
+                    0
+                } else if p.cmd.starts_with('[') {
+                    2
+                } else {
+                    1
+                };
+                let _ = writeln!(
+                    out,
+                    "{:<8} {:>7} {:>7}  0 {:<5} {:<8} {:>8} {}",
+                    p.user, p.pid, ppid, start, p.tty, "00:00:00", p.cmd
+                );
             }
         } else {
             out.push_str("    PID TTY          TIME CMD\n");
             for p in procs.iter().filter(|p| all || p.tty == "pts/0") {
-                let cmd = p.cmd.trim_start_matches('-').split_whitespace().next().unwrap_or("").rsplit('/').next().unwrap_or("").to_string();
+                let cmd = short_cmd(&p.cmd);
                 let _ = writeln!(out, "{:>7} {:<8} {:>8} {}", p.pid, p.tty, "00:00:00", cmd);
             }
         }
@@ -654,11 +923,20 @@ impl Interp<'_> {
             mib(m.available)
         );
         for pr in procs.iter().take(20) {
-            let cmd = pr.cmd.trim_start_matches('-').split_whitespace().next().unwrap_or("").rsplit('/').next().unwrap_or("").trim_matches(['[', ']']).to_string();
+            let cmd = short_cmd(&pr.cmd);
             let _ = writeln!(
                 out,
                 "{:>7} {:<9} 20   0 {:>7} {:>6} {:>6} {} {:>5.1} {:>5.1} {:>9} {}",
-                pr.pid, pr.user, pr.vsz, pr.rss, pr.rss * 2 / 3, pr.stat.chars().next().unwrap_or('S'), pr.cpu, pr.mem, "0:00.12", cmd
+                pr.pid,
+                pr.user,
+                pr.vsz,
+                pr.rss,
+                pr.rss * 2 / 3,
+                pr.stat.chars().next().unwrap_or('S'),
+                pr.cpu,
+                pr.mem,
+                "0:00.12",
+                cmd
             );
         }
         self.out(io, out);
@@ -719,33 +997,67 @@ impl Interp<'_> {
         let rows: Vec<(String, u64, u64, String)> = vec![
             ("udev".into(), p.mem_total_kib / 2 - 4096, 0, "/dev".into()),
             ("tmpfs".into(), run, 400 + p.derive(110, 600), "/run".into()),
-            (p.root_device.clone(), p.disk_total_kib, p.disk_used_kib, "/".into()),
+            (
+                p.root_device.clone(),
+                p.disk_total_kib,
+                p.disk_used_kib,
+                "/".into(),
+            ),
             ("tmpfs".into(), p.mem_total_kib / 2, 0, "/dev/shm".into()),
             ("tmpfs".into(), 5120, 0, "/run/lock".into()),
             ("tmpfs".into(), run, 4, format!("/run/user/{}", self.st.uid)),
         ];
         let mut table: Vec<[String; 6]> = vec![[
             "Filesystem".into(),
-            if human { "Size".into() } else { "1K-blocks".into() },
+            if human {
+                "Size".into()
+            } else {
+                "1K-blocks".into()
+            },
             "Used".into(),
-            if human { "Avail".into() } else { "Available".into() },
+            if human {
+                "Avail".into()
+            } else {
+                "Available".into()
+            },
             "Use%".into(),
             "Mounted on".into(),
         ]];
         for (fsname, size, used, mnt) in rows {
             let avail = if mnt == "/" { root_avail } else { size - used };
-            let pct = if size == 0 { 0 } else { (used * 100).div_ceil(used + avail).min(100) };
-            let f = |k: u64| if human { text::human(k * 1024, false) } else { k.to_string() };
+            let pct = if size == 0 {
+                0
+            } else {
+                (used * 100).div_ceil(used + avail).min(100)
+            };
+            let f = |k: u64| {
+                if human {
+                    text::human(k * 1024, false)
+                } else {
+                    k.to_string()
+                }
+            };
             table.push([fsname, f(size), f(used), f(avail), format!("{pct}%"), mnt]);
         }
-        let w: Vec<usize> = (0..5).map(|i| table.iter().map(|r| r[i].len()).max().unwrap_or(0)).collect();
+        let w: Vec<usize> = (0..5)
+            .map(|i| table.iter().map(|r| r[i].len()).max().unwrap_or(0))
+            .collect();
         let mut out = String::new();
         for r in table {
             let _ = writeln!(
                 out,
                 "{:<w0$} {:>w1$} {:>w2$} {:>w3$} {:>w4$} {}",
-                r[0], r[1], r[2], r[3], r[4], r[5],
-                w0 = w[0].max(14), w1 = w[1], w2 = w[2], w3 = w[3], w4 = w[4]
+                r[0],
+                r[1],
+                r[2],
+                r[3],
+                r[4],
+                r[5],
+                w0 = w[0].max(if human { 15 } else { 14 }),
+                w1 = w[1].max(if human { 5 } else { 0 }),
+                w2 = w[2].max(if human { 5 } else { 0 }),
+                w3 = w[3].max(if human { 5 } else { 0 }),
+                w4 = w[4]
             );
         }
         self.out(io, out);
@@ -757,7 +1069,12 @@ impl Interp<'_> {
         let up = image::uptime_secs(p, self.now) as u64;
         let rx_pk = up * (3 + p.derive(120, 20));
         let tx_pk = up * (2 + p.derive(121, 12));
-        (rx_pk, rx_pk * (300 + p.derive(122, 900)), tx_pk, tx_pk * (150 + p.derive(123, 500)))
+        (
+            rx_pk,
+            rx_pk * (300 + p.derive(122, 900)),
+            tx_pk,
+            tx_pk * (150 + p.derive(123, 500)),
+        )
     }
 
     fn link_local(&self) -> String {
@@ -784,9 +1101,15 @@ impl Interp<'_> {
         let p = self.st.persona.clone();
         let (rxp, rxb, txp, txb) = self.counters();
         let h = |b: u64| {
-            let s = text::human(b, true);
-            let (num, unit) = s.split_at(s.find(|c: char| c.is_alphabetic()).unwrap_or(s.len()));
-            format!("{num} {unit}")
+            // net-tools prints decimal units with one decimal.
+            let units = ["B", "KB", "MB", "GB", "TB"];
+            let mut v = b as f64;
+            let mut u = 0;
+            while v >= 1000.0 && u + 1 < units.len() {
+                v /= 1000.0;
+                u += 1;
+            }
+            format!("{v:.1} {}", units.get(u).copied().unwrap_or("TB"))
         };
         let out = format!(
             "{iface}: flags=4163<UP,BROADCAST,RUNNING,MULTICAST>  mtu 1500\n        inet {ip}  netmask {mask}  broadcast {bc}\n        inet6 {ll}  prefixlen 64  scopeid 0x20<link>\n        ether {mac}  txqueuelen 1000  (Ethernet)\n        RX packets {rxp}  bytes {rxb} ({rxh})\n        RX errors 0  dropped {drop}  overruns 0  frame 0\n        TX packets {txp}  bytes {txb} ({txh})\n        TX errors 0  dropped 0 overruns 0  carrier 0  collisions 0\n\nlo: flags=73<UP,LOOPBACK,RUNNING>  mtu 65536\n        inet 127.0.0.1  netmask 255.0.0.0\n        inet6 ::1  prefixlen 128  scopeid 0x10<host>\n        loop  txqueuelen 1000  (Local Loopback)\n        RX packets {lp}  bytes {lb} ({lh})\n        RX errors 0  dropped 0  overruns 0  frame 0\n        TX packets {lp}  bytes {lb} ({lh})\n        TX errors 0  dropped 0 overruns 0  carrier 0  collisions 0\n\n",
@@ -809,10 +1132,20 @@ impl Interp<'_> {
 
     fn cmd_ip(&mut self, args: &[String], io: Io) -> i32 {
         let p = self.st.persona.clone();
-        let obj = args.iter().find(|a| !a.starts_with('-')).map(String::as_str).unwrap_or("");
+        let obj = args
+            .iter()
+            .find(|a| !a.starts_with('-'))
+            .map(String::as_str)
+            .unwrap_or("");
         let addr = format!(
             "1: lo: <LOOPBACK,UP,LOWER_UP> mtu 65536 qdisc noqueue state UNKNOWN group default qlen 1000\n    link/loopback 00:00:00:00:00:00 brd 00:00:00:00:00:00\n    inet 127.0.0.1/8 scope host lo\n       valid_lft forever preferred_lft forever\n    inet6 ::1/128 scope host noprefixroute \n       valid_lft forever preferred_lft forever\n2: {0}: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 qdisc fq_codel state UP group default qlen 1000\n    link/ether {1} brd ff:ff:ff:ff:ff:ff\n    inet {2}/{3} brd {4} scope global dynamic {0}\n       valid_lft {5}sec preferred_lft {5}sec\n    inet6 {6}/64 scope link \n       valid_lft forever preferred_lft forever\n",
-            p.iface, p.mac, p.ip, p.prefix_len, p.broadcast(), 40_000 + p.derive(125, 40_000), self.link_local()
+            p.iface,
+            p.mac,
+            p.ip,
+            p.prefix_len,
+            p.broadcast(),
+            40_000 + p.derive(125, 40_000),
+            self.link_local()
         );
         let out = match obj {
             "a" | "addr" | "address" | "" => {
@@ -824,15 +1157,25 @@ impl Interp<'_> {
             }
             "r" | "ro" | "route" => format!(
                 "default via {0} dev {1} proto dhcp src {2} metric 100 \n{3}/{4} dev {1} proto kernel scope link src {2} metric 100 \n",
-                p.gateway, p.iface, p.ip, p.network(), p.prefix_len
+                p.gateway,
+                p.iface,
+                p.ip,
+                p.network(),
+                p.prefix_len
             ),
             "l" | "link" => format!(
                 "1: lo: <LOOPBACK,UP,LOWER_UP> mtu 65536 qdisc noqueue state UNKNOWN mode DEFAULT group default qlen 1000\n    link/loopback 00:00:00:00:00:00 brd 00:00:00:00:00:00\n2: {0}: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 qdisc fq_codel state UP mode DEFAULT group default qlen 1000\n    link/ether {1} brd ff:ff:ff:ff:ff:ff\n",
                 p.iface, p.mac
             ),
-            "n" | "neigh" | "neighbor" | "neighbour" => format!("{} dev {} lladdr fe:ff:ff:ff:ff:ff REACHABLE\n", p.gateway, p.iface),
+            "n" | "neigh" | "neighbor" | "neighbour" => format!(
+                "{} dev {} lladdr fe:ff:ff:ff:ff:ff REACHABLE\n",
+                p.gateway, p.iface
+            ),
             other => {
-                self.err(io, format!("Object \"{other}\" is unknown, try \"ip help\".\n"));
+                self.err(
+                    io,
+                    format!("Object \"{other}\" is unknown, try \"ip help\".\n"),
+                );
                 return 1;
             }
         };
@@ -852,20 +1195,46 @@ impl Interp<'_> {
             .unwrap_or_else(|| p.last_login_from.to_string());
         let cport = 40_000 + p.derive(130, 20_000);
         let sshd_pid = self.st.pid.saturating_sub(9);
-        let listener_pid = 500 + p.derive(131, 200);
+        let listener_pid = self
+            .processes(None)
+            .iter()
+            .find(|p| p.cmd.starts_with("sshd: /usr/sbin/sshd"))
+            .map_or(600, |p| u64::from(p.pid));
         let mut out = String::new();
         if name == "ss" {
-            out.push_str("Netid State  Recv-Q Send-Q Local Address:Port  Peer Address:Port Process\n");
+            out.push_str(
+                "Netid State  Recv-Q Send-Q Local Address:Port  Peer Address:Port Process\n",
+            );
             let prog = |pid: u64, fd: u32| {
-                if show_prog { format!("users:((\"sshd\",pid={pid},fd={fd}))") } else { String::new() }
+                if show_prog {
+                    format!("users:((\"sshd\",pid={pid},fd={fd}))")
+                } else {
+                    String::new()
+                }
             };
-            let _ = writeln!(out, "tcp   LISTEN 0      128          0.0.0.0:22         0.0.0.0:*     {}", prog(listener_pid, 3));
-            let _ = writeln!(out, "tcp   LISTEN 0      128             [::]:22            [::]:*     {}", prog(listener_pid, 4));
+            let _ = writeln!(
+                out,
+                "tcp   LISTEN 0      128          0.0.0.0:22         0.0.0.0:*     {}",
+                prog(listener_pid, 3)
+            );
+            let _ = writeln!(
+                out,
+                "tcp   LISTEN 0      128             [::]:22            [::]:*     {}",
+                prog(listener_pid, 4)
+            );
             if p.os.is_ubuntu() {
-                let _ = writeln!(out, "tcp   LISTEN 0      4096   127.0.0.53%lo:53         0.0.0.0:*     ");
+                let _ = writeln!(
+                    out,
+                    "tcp   LISTEN 0      4096   127.0.0.53%lo:53         0.0.0.0:*     "
+                );
             }
             if !listen_only {
-                let _ = writeln!(out, "tcp   ESTAB  0      36     {}:22  {client}:{cport} {}", p.ip, prog(u64::from(sshd_pid), 4));
+                let _ = writeln!(
+                    out,
+                    "tcp   ESTAB  0      36     {}:22  {client}:{cport} {}",
+                    p.ip,
+                    prog(u64::from(sshd_pid), 4)
+                );
             }
         } else {
             if listen_only {
@@ -873,8 +1242,14 @@ impl Interp<'_> {
             } else {
                 out.push_str("Active Internet connections (servers and established)\n");
             }
-            out.push_str("Proto Recv-Q Send-Q Local Address           Foreign Address         State      ");
-            out.push_str(if joined.contains('p') { " PID/Program name    \n" } else { "\n" });
+            out.push_str(
+                "Proto Recv-Q Send-Q Local Address           Foreign Address         State      ",
+            );
+            out.push_str(if joined.contains('p') {
+                " PID/Program name    \n"
+            } else {
+                "\n"
+            });
             let prog = |pid: u64| {
                 if show_prog {
                     format!(" {pid}/sshd: /usr/sbin")
@@ -884,16 +1259,32 @@ impl Interp<'_> {
                     String::new()
                 }
             };
-            let _ = writeln!(out, "tcp        0      0 0.0.0.0:22              0.0.0.0:*               LISTEN     {}", prog(listener_pid));
+            let _ = writeln!(
+                out,
+                "tcp        0      0 0.0.0.0:22              0.0.0.0:*               LISTEN     {}",
+                prog(listener_pid)
+            );
             if p.os.is_ubuntu() {
-                let _ = writeln!(out, "tcp        0      0 127.0.0.53:53           0.0.0.0:*               LISTEN     {}", prog(410));
+                let _ = writeln!(
+                    out,
+                    "tcp        0      0 127.0.0.53:53           0.0.0.0:*               LISTEN     {}",
+                    prog(410)
+                );
             }
             if !listen_only {
                 let local = format!("{}:22", p.ip);
                 let remote = format!("{client}:{cport}");
-                let _ = writeln!(out, "tcp        0     36 {local:<23} {remote:<23} ESTABLISHED{}", prog(u64::from(sshd_pid)));
+                let _ = writeln!(
+                    out,
+                    "tcp        0     36 {local:<23} {remote:<23} ESTABLISHED{}",
+                    prog(u64::from(sshd_pid))
+                );
             }
-            let _ = writeln!(out, "tcp6       0      0 :::22                   :::*                    LISTEN     {}", prog(listener_pid));
+            let _ = writeln!(
+                out,
+                "tcp6       0      0 :::22                   :::*                    LISTEN     {}",
+                prog(listener_pid)
+            );
         }
         if !show_prog && joined.contains('p') && self.st.uid != 0 && name == "netstat" {
             self.err(io, "(Not all processes could be identified, non-owned process info\n will not be shown, you would have to be root to see it all.)\n");
@@ -906,7 +1297,11 @@ impl Interp<'_> {
         let p = self.st.persona.clone();
         let amd = p.cpu_model.contains("AMD");
         let n = p.cpu_cores.max(1);
-        let list = if n == 1 { "0".to_string() } else { format!("0-{}", n - 1) };
+        let list = if n == 1 {
+            "0".to_string()
+        } else {
+            format!("0-{}", n - 1)
+        };
         let out = format!(
             "Architecture:            x86_64\n  CPU op-mode(s):        32-bit, 64-bit\n  Address sizes:         {} bits physical, 48 bits virtual\n  Byte Order:            Little Endian\nCPU(s):                  {n}\n  On-line CPU(s) list:   {list}\nVendor ID:               {}\n  Model name:            {}\n    CPU family:          {}\n    Model:               {}\n    Thread(s) per core:  1\n    Core(s) per socket:  1\n    Socket(s):           {n}\n    Stepping:            {}\n    BogoMIPS:            {:.2}\nVirtualization features: \n  Hypervisor vendor:     KVM\n  Virtualization type:   full\nCaches (sum of all):     \n  L1d:                   {} KiB ({n} instances)\n  L1i:                   {} KiB ({n} instances)\n  L2:                    {} MiB ({n} instances)\n  L3:                    {} MiB ({n} instances)\nNUMA:                    \n  NUMA node(s):          1\n  NUMA node0 CPU(s):     {list}\n",
             if amd { 40 } else { 46 },
@@ -919,7 +1314,7 @@ impl Interp<'_> {
             32 * n,
             32 * n,
             if amd { n / 2 + 1 } else { n * 4 },
-            if amd { 16 * n } else { 16 * n },
+            16 * n,
         );
         self.out(io, out);
         0
@@ -955,10 +1350,23 @@ impl Interp<'_> {
     fn cmd_last(&mut self, io: Io) -> i32 {
         let p = self.st.persona.clone();
         let user = self.st.persona_login_user();
-        let from = self.st.client_ip.map(|i| i.to_string()).unwrap_or_else(|| "-".into());
+        let from = self
+            .st
+            .client_ip
+            .map(|i| i.to_string())
+            .unwrap_or_else(|| "-".into());
         let mut out = String::new();
-        let _ = writeln!(out, "{:<8} {:<12} {:<16} {}   still logged in", user, "pts/0", from, fmt_time(self.st.login_time, "%a %b %e %H:%M"));
-        let prev = (self.st.login_time - 3600 * (2 + p.derive(80, 70) as i64) - p.derive(81, 3600) as i64).max(p.boot_time + 600);
+        let _ = writeln!(
+            out,
+            "{:<8} {:<12} {:<16} {}   still logged in",
+            user,
+            "pts/0",
+            from,
+            fmt_time(self.st.login_time, "%a %b %e %H:%M")
+        );
+        let prev =
+            (self.st.login_time - 3600 * (2 + p.derive(80, 70) as i64) - p.derive(81, 3600) as i64)
+                .max(p.boot_time + 600);
         let dur = 300 + p.derive(84, 3000) as i64;
         let _ = writeln!(
             out,
@@ -971,22 +1379,53 @@ impl Interp<'_> {
             dur / 3600,
             (dur % 3600) / 60
         );
-        let _ = writeln!(out, "{:<8} {:<12} {:<16} {}   still running", "reboot", "system boot", p.kernel_release, fmt_time(p.boot_time, "%a %b %e %H:%M"));
-        let _ = writeln!(out, "\nwtmp begins {}", fmt_time(p.boot_time - 86_400 * 30, "%a %b %e %H:%M:%S %Y"));
+        let _ = writeln!(
+            out,
+            "{:<8} {:<12} {:<16} {}   still running",
+            "reboot",
+            "system boot",
+            p.kernel_release,
+            fmt_time(p.boot_time, "%a %b %e %H:%M")
+        );
+        let _ = writeln!(
+            out,
+            "\nwtmp begins {}",
+            fmt_time(p.boot_time - 86_400 * 30, "%a %b %e %H:%M:%S %Y")
+        );
         self.out(io, out);
         0
     }
 
     fn cmd_lastlog(&mut self, io: Io) -> i32 {
         let p = self.st.persona.clone();
-        let mut out = String::from("Username         Port     From                                       Latest\n");
-        let prev = (self.st.login_time - 3600 * (2 + p.derive(80, 70) as i64)).max(p.boot_time + 600);
-        let _ = writeln!(out, "{:<16} {:<8} {:<42} {}", "root", "pts/0", p.last_login_from.to_string(), fmt_time(prev, "%a %b %e %H:%M:%S +0000 %Y"));
+        let mut out = String::from(
+            "Username         Port     From                                       Latest\n",
+        );
+        let prev =
+            (self.st.login_time - 3600 * (2 + p.derive(80, 70) as i64)).max(p.boot_time + 600);
+        let _ = writeln!(
+            out,
+            "{:<16} {:<8} {:<42} {}",
+            "root",
+            "pts/0",
+            p.last_login_from.to_string(),
+            fmt_time(prev, "%a %b %e %H:%M:%S +0000 %Y")
+        );
         for (name, ..) in image::SYSTEM_ACCOUNTS {
-            let _ = writeln!(out, "{name:<16}                                            **Never logged in**");
+            let _ = writeln!(
+                out,
+                "{name:<16}                                            **Never logged in**"
+            );
         }
         for u in &p.users {
-            let _ = writeln!(out, "{:<16} {:<8} {:<42} {}", u.name, "pts/1", p.last_login_from.to_string(), fmt_time(prev - 86_400 * 3, "%a %b %e %H:%M:%S +0000 %Y"));
+            let _ = writeln!(
+                out,
+                "{:<16} {:<8} {:<42} {}",
+                u.name,
+                "pts/1",
+                p.last_login_from.to_string(),
+                fmt_time(prev - 86_400 * 3, "%a %b %e %H:%M:%S +0000 %Y")
+            );
         }
         self.out(io, out);
         0
@@ -1125,9 +1564,16 @@ impl Interp<'_> {
     }
 
     fn cmd_passwd(&mut self, args: &[String], io: Io) -> i32 {
-        let target = args.iter().find(|a| !a.starts_with('-')).cloned().unwrap_or_else(|| self.st.user.clone());
+        let target = args
+            .iter()
+            .find(|a| !a.starts_with('-'))
+            .cloned()
+            .unwrap_or_else(|| self.st.user.clone());
         if target != self.st.user && self.st.uid != 0 {
-            self.err(io, format!("passwd: You may not view or modify password information for {target}.\n"));
+            self.err(
+                io,
+                format!("passwd: You may not view or modify password information for {target}.\n"),
+            );
             return 1;
         }
         if args.iter().any(|a| a == "-S") {
@@ -1139,7 +1585,9 @@ impl Interp<'_> {
         let second = self.read_line(io);
         let mut prompt = String::new();
         if self.st.uid != 0 {
-            prompt.push_str(&format!("Changing password for {target}.\nCurrent password: "));
+            prompt.push_str(&format!(
+                "Changing password for {target}.\nCurrent password: "
+            ));
         }
         prompt.push_str("New password: \nRetype new password: \n");
         self.err(io, prompt);
@@ -1162,8 +1610,12 @@ impl Interp<'_> {
     fn cmd_useradd(&mut self, name: &str, args: &[String], io: Io) -> i32 {
         if self.st.uid != 0 {
             let msg = match name {
-                "adduser" => "fatal: Only root may add a user or group to the system.\n".to_string(),
-                _ => format!("{name}: Permission denied.\n{name}: cannot lock /etc/passwd; try again later.\n"),
+                "adduser" => {
+                    "fatal: Only root may add a user or group to the system.\n".to_string()
+                }
+                _ => format!(
+                    "{name}: Permission denied.\n{name}: cannot lock /etc/passwd; try again later.\n"
+                ),
             };
             self.err(io, msg);
             return 1;
@@ -1207,7 +1659,10 @@ impl Interp<'_> {
                     self.st.user_stack.clear();
                     self.flow = Flow::Exit;
                 }
-                Ok(n) if known.iter().any(|&k| i64::from(k) == n) || Some(n) == self.st.last_bg.map(i64::from) => {
+                Ok(n)
+                    if known.iter().any(|&k| i64::from(k) == n)
+                        || Some(n) == self.st.last_bg.map(i64::from) =>
+                {
                     if self.st.uid != 0 && n < i64::from(self.st.pid.saturating_sub(20)) {
                         self.errln(io, &format!("kill: ({n}) - Operation not permitted"));
                         status = 1;
@@ -1218,7 +1673,10 @@ impl Interp<'_> {
                     status = 1;
                 }
                 Err(_) => {
-                    self.errln(io, &format!("kill: {p}: arguments must be process or job IDs"));
+                    self.errln(
+                        io,
+                        &format!("kill: {p}: arguments must be process or job IDs"),
+                    );
                     status = 1;
                 }
             }
@@ -1227,7 +1685,11 @@ impl Interp<'_> {
     }
 
     fn cmd_killall(&mut self, name: &str, args: &[String], io: Io) -> i32 {
-        let targets: Vec<String> = args.iter().filter(|a| !a.starts_with('-')).cloned().collect();
+        let targets: Vec<String> = args
+            .iter()
+            .filter(|a| !a.starts_with('-'))
+            .cloned()
+            .collect();
         if name == "killall5" {
             return 0;
         }
@@ -1238,7 +1700,15 @@ impl Interp<'_> {
             let hits: Vec<u32> = procs
                 .iter()
                 .filter(|p| {
-                    let base = p.cmd.split_whitespace().next().unwrap_or("").rsplit('/').next().unwrap_or("").trim_matches(['[', ']', '-', ':']);
+                    let base = p
+                        .cmd
+                        .split_whitespace()
+                        .next()
+                        .unwrap_or("")
+                        .rsplit('/')
+                        .next()
+                        .unwrap_or("")
+                        .trim_matches(['[', ']', '-', ':']);
                     if name == "pkill" || name == "pgrep" {
                         base.contains(t.as_str())
                     } else {
@@ -1282,7 +1752,10 @@ impl Interp<'_> {
 
     fn cmd_dmesg(&mut self, io: Io) -> i32 {
         if self.st.uid != 0 {
-            self.err(io, "dmesg: read kernel buffer failed: Operation not permitted\n");
+            self.err(
+                io,
+                "dmesg: read kernel buffer failed: Operation not permitted\n",
+            );
             return 1;
         }
         let p = self.st.persona.clone();
@@ -1301,13 +1774,34 @@ impl Interp<'_> {
 
     fn cmd_systemctl(&mut self, name: &str, args: &[String], io: Io) -> i32 {
         let (verb, unit) = if name == "service" {
-            (args.get(1).cloned().unwrap_or_default(), args.first().cloned().unwrap_or_default())
+            (
+                args.get(1).cloned().unwrap_or_default(),
+                args.first().cloned().unwrap_or_default(),
+            )
         } else {
             let ops: Vec<&String> = args.iter().filter(|a| !a.starts_with('-')).collect();
-            (ops.first().map(|s| s.to_string()).unwrap_or_default(), ops.get(1).map(|s| s.to_string()).unwrap_or_default())
+            (
+                ops.first().map(|s| s.to_string()).unwrap_or_default(),
+                ops.get(1).map(|s| s.to_string()).unwrap_or_default(),
+            )
         };
-        let unit_name = if unit.contains('.') { unit.clone() } else { format!("{unit}.service") };
-        const KNOWN: &[&str] = &["ssh", "sshd", "cron", "rsyslog", "systemd-journald", "systemd-logind", "dbus", "networking", "systemd-resolved", "systemd-timesyncd"];
+        let unit_name = if unit.contains('.') {
+            unit.clone()
+        } else {
+            format!("{unit}.service")
+        };
+        const KNOWN: &[&str] = &[
+            "ssh",
+            "sshd",
+            "cron",
+            "rsyslog",
+            "systemd-journald",
+            "systemd-logind",
+            "dbus",
+            "networking",
+            "systemd-resolved",
+            "systemd-timesyncd",
+        ];
         let known = KNOWN.contains(&unit.trim_end_matches(".service"));
         match verb.as_str() {
             "" | "list-units" => {
@@ -1327,16 +1821,25 @@ impl Interp<'_> {
                 self.out(io, if known { "active\n" } else { "inactive\n" });
                 i32::from(!known) * 3
             }
-            "start" | "stop" | "restart" | "reload" | "enable" | "disable" | "mask" | "unmask" | "daemon-reload" => {
+            "start" | "stop" | "restart" | "reload" | "enable" | "disable" | "mask" | "unmask"
+            | "daemon-reload" => {
                 if self.st.uid != 0 && verb != "daemon-reload" {
                     self.err(io, format!("Failed to {verb} {unit_name}: Interactive authentication required.\nSee system logs and 'systemctl status {unit_name}' for details.\n"));
                     return 1;
                 }
                 if !known && !unit.is_empty() && verb != "daemon-reload" {
                     if verb == "enable" || verb == "disable" {
-                        self.err(io, format!("Failed to {verb} unit: Unit file {unit_name} does not exist.\n"));
+                        self.err(
+                            io,
+                            format!(
+                                "Failed to {verb} unit: Unit file {unit_name} does not exist.\n"
+                            ),
+                        );
                     } else {
-                        self.err(io, format!("Failed to {verb} {unit_name}: Unit {unit_name} not loaded.\n"));
+                        self.err(
+                            io,
+                            format!("Failed to {verb} {unit_name}: Unit {unit_name} not loaded.\n"),
+                        );
                     }
                     return if verb == "stop" { 5 } else { 1 };
                 }
@@ -1350,17 +1853,33 @@ impl Interp<'_> {
     }
 
     fn cmd_apt(&mut self, name: &str, args: &[String], io: Io) -> i32 {
-        let verb = args.iter().find(|a| !a.starts_with('-')).cloned().unwrap_or_default();
+        let verb = args
+            .iter()
+            .find(|a| !a.starts_with('-'))
+            .cloned()
+            .unwrap_or_default();
         if verb.is_empty() {
-            self.out(io, format!("{name} 2.6.1 (amd64)\nUsage: {name} [options] command\n"));
+            self.out(
+                io,
+                format!("{name} 2.6.1 (amd64)\nUsage: {name} [options] command\n"),
+            );
             return 1;
         }
-        if self.st.uid != 0 && matches!(verb.as_str(), "install" | "update" | "upgrade" | "remove" | "purge") {
+        if self.st.uid != 0
+            && matches!(
+                verb.as_str(),
+                "install" | "update" | "upgrade" | "remove" | "purge"
+            )
+        {
             self.err(io, "E: Could not open lock file /var/lib/dpkg/lock-frontend - open (13: Permission denied)\nE: Unable to acquire the dpkg frontend lock (/var/lib/dpkg/lock-frontend), are you root?\n");
             return 100;
         }
         let p = self.st.persona.clone();
-        let mirror = if p.os.is_ubuntu() { "http://archive.ubuntu.com/ubuntu" } else { "http://deb.debian.org/debian" };
+        let mirror = if p.os.is_ubuntu() {
+            "http://archive.ubuntu.com/ubuntu"
+        } else {
+            "http://deb.debian.org/debian"
+        };
         let code = p.os.codename();
         match verb.as_str() {
             "update" => {
@@ -1368,20 +1887,31 @@ impl Interp<'_> {
                 0
             }
             "install" | "remove" | "purge" => {
-                let pkgs: Vec<&String> = args.iter().filter(|a| !a.starts_with('-') && *a != &verb).collect();
-                let mut out = String::from("Reading package lists... Done\nBuilding dependency tree... Done\nReading state information... Done\n");
+                let pkgs: Vec<&String> = args
+                    .iter()
+                    .filter(|a| !a.starts_with('-') && *a != &verb)
+                    .collect();
+                let mut out = String::from(
+                    "Reading package lists... Done\nBuilding dependency tree... Done\nReading state information... Done\n",
+                );
                 for pkg in &pkgs {
                     if verb == "install" && USR_INSTALLED.contains(&pkg.as_str()) {
                         let _ = writeln!(out, "{pkg} is already the newest version.");
                     }
                 }
-                let missing: Vec<&&String> = pkgs.iter().filter(|p| !USR_INSTALLED.contains(&p.as_str())).collect();
+                let missing: Vec<&&String> = pkgs
+                    .iter()
+                    .filter(|p| !USR_INSTALLED.contains(&p.as_str()))
+                    .collect();
                 self.out(io, out);
                 if let Some(m) = missing.first() {
                     self.err(io, format!("E: Unable to locate package {m}\n"));
                     return 100;
                 }
-                self.out(io, "0 upgraded, 0 newly installed, 0 to remove and 0 not upgraded.\n");
+                self.out(
+                    io,
+                    "0 upgraded, 0 newly installed, 0 to remove and 0 not upgraded.\n",
+                );
                 0
             }
             _ => {
@@ -1392,7 +1922,35 @@ impl Interp<'_> {
     }
 }
 
-const USR_INSTALLED: &[&str] = &["wget", "curl", "busybox", "bash", "coreutils", "openssh-server", "net-tools", "iproute2", "cron", "sudo", "procps", "gzip", "tar"];
+/// The program name `ps`/`top` show for a command line.
+fn short_cmd(cmd: &str) -> String {
+    if cmd.starts_with('[') {
+        return cmd.trim_matches(['[', ']']).to_string();
+    }
+    let first = cmd
+        .trim_start_matches('-')
+        .split_whitespace()
+        .next()
+        .unwrap_or("");
+    let first = first.trim_end_matches(':');
+    first.rsplit('/').next().unwrap_or(first).to_string()
+}
+
+const USR_INSTALLED: &[&str] = &[
+    "wget",
+    "curl",
+    "busybox",
+    "bash",
+    "coreutils",
+    "openssh-server",
+    "net-tools",
+    "iproute2",
+    "cron",
+    "sudo",
+    "procps",
+    "gzip",
+    "tar",
+];
 
 impl super::super::interp::State {
     /// The account that logged in over SSH (the bottom of the `su` stack).
@@ -1403,4 +1961,3 @@ impl super::super::interp::State {
             .unwrap_or_else(|| self.user.clone())
     }
 }
-

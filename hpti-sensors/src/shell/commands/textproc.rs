@@ -14,7 +14,9 @@ impl Interp<'_> {
         let mut escapes = false;
         let mut i = 0;
         while let Some(a) = args.get(i) {
-            let Some(flags) = a.strip_prefix('-') else { break };
+            let Some(flags) = a.strip_prefix('-') else {
+                break;
+            };
             if flags.is_empty() || !flags.chars().all(|c| matches!(c, 'n' | 'e' | 'E')) {
                 break;
             }
@@ -56,7 +58,8 @@ impl Interp<'_> {
         let mut status = 0;
         loop {
             let (consumed, stop) = printf_once(fmt, rest, &mut idx, &mut out, &mut status);
-            if stop || !consumed || idx >= rest.len() || out.len() > self.st.limits.max_output_bytes {
+            if stop || !consumed || idx >= rest.len() || out.len() > self.st.limits.max_output_bytes
+            {
                 break;
             }
         }
@@ -116,7 +119,10 @@ impl Interp<'_> {
                     bytes = s[2..].parse().ok();
                     lines = None;
                 }
-                s if s.starts_with('-') && s[1..].chars().all(|c| c.is_ascii_digit()) && s.len() > 1 => {
+                s if s.starts_with('-')
+                    && s[1..].chars().all(|c| c.is_ascii_digit())
+                    && s.len() > 1 =>
+                {
                     lines = s[1..].parse().ok();
                 }
                 s if s.starts_with('+') && name == "tail" => {
@@ -131,16 +137,23 @@ impl Interp<'_> {
         let multi = inputs.len() > 1;
         for (n, (fname, data)) in inputs.iter().enumerate() {
             if multi {
-                self.out(io, format!("{}==> {fname} <==\n", if n > 0 { "\n" } else { "" }));
+                self.out(
+                    io,
+                    format!("{}==> {fname} <==\n", if n > 0 { "\n" } else { "" }),
+                );
             }
             let slice: Vec<u8> = if let Some(b) = bytes {
                 let b = b.max(0) as usize;
                 if name == "head" {
                     data.get(..b.min(data.len())).unwrap_or(&[]).to_vec()
                 } else if from_start {
-                    data.get(b.saturating_sub(1).min(data.len())..).unwrap_or(&[]).to_vec()
+                    data.get(b.saturating_sub(1).min(data.len())..)
+                        .unwrap_or(&[])
+                        .to_vec()
                 } else {
-                    data.get(data.len().saturating_sub(b)..).unwrap_or(&[]).to_vec()
+                    data.get(data.len().saturating_sub(b)..)
+                        .unwrap_or(&[])
+                        .to_vec()
                 }
             } else {
                 let k = lines.unwrap_or(10).max(0) as usize;
@@ -269,8 +282,16 @@ impl Interp<'_> {
                 if has('c') || has('l') || binary {
                     continue;
                 }
-                let prefix = if show_names { format!("{fname}:") } else { String::new() };
-                let num = if has('n') { format!("{}:", ln + 1) } else { String::new() };
+                let prefix = if show_names {
+                    format!("{fname}:")
+                } else {
+                    String::new()
+                };
+                let num = if has('n') {
+                    format!("{}:", ln + 1)
+                } else {
+                    String::new()
+                };
                 if has('o') && !has('v') {
                     for mm in re.find_iter(line) {
                         let _ = writeln!(out, "{prefix}{num}{}", mm.as_str());
@@ -303,7 +324,12 @@ impl Interp<'_> {
 
     pub(crate) fn cmd_wc(&mut self, args: &[String], io: Io) -> i32 {
         let o = Opts::parse(args);
-        let mut which: Vec<char> = o.flags.iter().copied().filter(|c| "lwcm".contains(*c)).collect();
+        let mut which: Vec<char> = o
+            .flags
+            .iter()
+            .copied()
+            .filter(|c| "lwcm".contains(*c))
+            .collect();
         if which.is_empty() {
             which = vec!['l', 'w', 'c'];
         }
@@ -327,7 +353,14 @@ impl Interp<'_> {
                 .filter(|(_, c)| which.contains(c))
                 .map(|(i, _)| counts[i])
                 .collect();
-            rows.push((shown, if name == "-" && o.args.is_empty() { String::new() } else { name.clone() }));
+            rows.push((
+                shown,
+                if name == "-" && o.args.is_empty() {
+                    String::new()
+                } else {
+                    name.clone()
+                },
+            ));
         }
         if inputs.len() > 1 {
             let shown: Vec<usize> = ['l', 'w', 'c', 'm']
@@ -344,7 +377,10 @@ impl Interp<'_> {
         } else if o.args.is_empty() {
             7
         } else {
-            rows.iter().flat_map(|(v, _)| v.iter()).max().map_or(1, |m| m.to_string().len())
+            rows.iter()
+                .flat_map(|(v, _)| v.iter())
+                .max()
+                .map_or(1, |m| m.to_string().len())
         };
         let mut out = String::new();
         for (vals, name) in rows {
@@ -372,7 +408,10 @@ impl Interp<'_> {
             if a == "-k" || a == "-t" {
                 let v = args.get(i + 1).cloned().unwrap_or_default();
                 if a == "-k" {
-                    key = v.split([',', '.']).next().and_then(|x| x.trim_end_matches(|c: char| c.is_alphabetic()).parse().ok());
+                    key = v
+                        .split([',', '.'])
+                        .next()
+                        .and_then(|x| x.trim_end_matches(|c: char| c.is_alphabetic()).parse().ok());
                     if v.contains('n') {
                         numeric = true;
                     }
@@ -382,7 +421,10 @@ impl Interp<'_> {
                 i += 2;
                 continue;
             }
-            if let Some(f) = a.strip_prefix('-').filter(|f| !f.is_empty() && !a.starts_with("--")) {
+            if let Some(f) = a
+                .strip_prefix('-')
+                .filter(|f| !f.is_empty() && !a.starts_with("--"))
+            {
                 for c in f.chars() {
                     match c {
                         'r' => reverse = true,
@@ -399,7 +441,12 @@ impl Interp<'_> {
         let (inputs, status) = self.inputs("sort", &files, io);
         let mut lines: Vec<String> = inputs
             .iter()
-            .flat_map(|(_, d)| String::from_utf8_lossy(d).lines().map(str::to_string).collect::<Vec<_>>())
+            .flat_map(|(_, d)| {
+                String::from_utf8_lossy(d)
+                    .lines()
+                    .map(str::to_string)
+                    .collect::<Vec<_>>()
+            })
             .collect();
         let field = |l: &str| -> String {
             match key {
@@ -415,13 +462,17 @@ impl Interp<'_> {
         };
         let num = |s: &str| -> f64 {
             let t = s.trim();
-            let end = t.find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-')).unwrap_or(t.len());
+            let end = t
+                .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-'))
+                .unwrap_or(t.len());
             t[..end].parse().unwrap_or(0.0)
         };
         lines.sort_by(|a, b| {
             let (fa, fb) = (field(a), field(b));
             let ord = if numeric {
-                num(&fa).partial_cmp(&num(&fb)).unwrap_or(std::cmp::Ordering::Equal)
+                num(&fa)
+                    .partial_cmp(&num(&fb))
+                    .unwrap_or(std::cmp::Ordering::Equal)
             } else {
                 fa.cmp(&fb)
             };
@@ -444,7 +495,10 @@ impl Interp<'_> {
     pub(crate) fn cmd_uniq(&mut self, args: &[String], io: Io) -> i32 {
         let o = Opts::parse(args);
         let (inputs, status) = self.inputs("uniq", &o.args, io);
-        let text: String = inputs.iter().map(|(_, d)| String::from_utf8_lossy(d).into_owned()).collect();
+        let text: String = inputs
+            .iter()
+            .map(|(_, d)| String::from_utf8_lossy(d).into_owned())
+            .collect();
         let mut groups: Vec<(String, usize)> = Vec::new();
         for l in text.lines() {
             match groups.last_mut() {
@@ -473,7 +527,10 @@ impl Interp<'_> {
         let squeeze = o.has('s');
         let complement = o.has('c') || o.has('C');
         let Some(set1) = o.args.first().map(|s| expand_set(s)) else {
-            self.err(io, "tr: missing operand\nTry 'tr --help' for more information.\n");
+            self.err(
+                io,
+                "tr: missing operand\nTry 'tr --help' for more information.\n",
+            );
             return 1;
         };
         let set2 = o.args.get(1).map(|s| expand_set(s)).unwrap_or_default();
@@ -499,7 +556,14 @@ impl Interp<'_> {
             } else {
                 b
             };
-            if squeeze && out.last() == Some(&mapped) && (if set2.is_empty() { in_set1(mapped) } else { set2.contains(&mapped) }) {
+            if squeeze
+                && out.last() == Some(&mapped)
+                && (if set2.is_empty() {
+                    in_set1(mapped)
+                } else {
+                    set2.contains(&mapped)
+                })
+            {
                 continue;
             }
             out.push(mapped);
@@ -549,7 +613,10 @@ impl Interp<'_> {
             }
         };
         let Some(ranges) = parse_ranges(&spec) else {
-            self.err(io, "cut: invalid field value\nTry 'cut --help' for more information.\n");
+            self.err(
+                io,
+                "cut: invalid field value\nTry 'cut --help' for more information.\n",
+            );
             return 1;
         };
         let (inputs, status) = self.inputs("cut", &files, io);
@@ -607,17 +674,34 @@ impl Interp<'_> {
             i += 1;
         }
         let Some(program) = program else {
-            self.err(io, "usage: awk [-F value] [-v var=value] [--] 'program text' [file ...]\n");
+            self.err(
+                io,
+                "usage: awk [-F value] [-v var=value] [--] 'program text' [file ...]\n",
+            );
             return 2;
         };
         let Some(rules) = awk::parse(&program) else {
-            self.err(io, format!("awk: line 1: syntax error at or near {}\n", program.chars().next().unwrap_or(' ')));
+            self.err(
+                io,
+                format!(
+                    "awk: line 1: syntax error at or near {}\n",
+                    program.chars().next().unwrap_or(' ')
+                ),
+            );
             return 2;
         };
         let (inputs, status) = self.inputs("awk", &files, io);
-        let text: String = inputs.iter().map(|(_, d)| String::from_utf8_lossy(d).into_owned()).collect();
+        let text: String = inputs
+            .iter()
+            .map(|(_, d)| String::from_utf8_lossy(d).into_owned())
+            .collect();
         let sep = fs_sep.map(|s| if s == "\\t" { "\t".to_string() } else { s });
-        let out = awk::run(&rules, &text, sep.as_deref(), self.st.limits.max_output_bytes);
+        let out = awk::run(
+            &rules,
+            &text,
+            sep.as_deref(),
+            self.st.limits.max_output_bytes,
+        );
         self.out(io, out);
         status
     }
@@ -659,7 +743,10 @@ impl Interp<'_> {
         let cmds = match sed::parse(&script, extended) {
             Ok(c) => c,
             Err(e) => {
-                self.err(io, format!("sed: -e expression #1, char {}: {}\n", e.0, e.1));
+                self.err(
+                    io,
+                    format!("sed: -e expression #1, char {}: {}\n", e.0, e.1),
+                );
                 return 1;
             }
         };
@@ -683,7 +770,10 @@ impl Interp<'_> {
             return status;
         }
         let (inputs, status) = self.inputs("sed", &files, io);
-        let text: String = inputs.iter().map(|(_, d)| String::from_utf8_lossy(d).into_owned()).collect();
+        let text: String = inputs
+            .iter()
+            .map(|(_, d)| String::from_utf8_lossy(d).into_owned())
+            .collect();
         let out = sed::run(&cmds, &text, quiet);
         self.out(io, out);
         if status != 0 { 2 } else { 0 }
@@ -692,14 +782,28 @@ impl Interp<'_> {
     pub(crate) fn cmd_base64(&mut self, args: &[String], io: Io) -> i32 {
         let o = Opts::parse(args);
         let decode = o.has('d') || o.has_long("decode");
-        let (inputs, status) = self.inputs("base64", &o.args.iter().filter(|a| a.parse::<u32>().is_err()).cloned().collect::<Vec<_>>(), io);
+        let (inputs, status) = self.inputs(
+            "base64",
+            &o.args
+                .iter()
+                .filter(|a| a.parse::<u32>().is_err())
+                .cloned()
+                .collect::<Vec<_>>(),
+            io,
+        );
         if status != 0 {
             return status;
         }
         let data: Vec<u8> = inputs.into_iter().flat_map(|(_, d)| d).collect();
-        let wrap = !args.iter().any(|a| a == "-w0" || a == "-w" || a == "--wrap=0");
+        let wrap = !args
+            .iter()
+            .any(|a| a == "-w0" || a == "-w" || a == "--wrap=0");
         if decode {
-            let clean: Vec<u8> = data.iter().copied().filter(|b| !b.is_ascii_whitespace()).collect();
+            let clean: Vec<u8> = data
+                .iter()
+                .copied()
+                .filter(|b| !b.is_ascii_whitespace())
+                .collect();
             match base64::engine::general_purpose::STANDARD.decode(&clean) {
                 Ok(d) => {
                     self.out(io, d);
@@ -710,7 +814,9 @@ impl Interp<'_> {
                         &base64::alphabet::STANDARD,
                         base64::engine::GeneralPurposeConfig::new()
                             .with_decode_allow_trailing_bits(true)
-                            .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
+                            .with_decode_padding_mode(
+                                base64::engine::DecodePaddingMode::Indifferent,
+                            ),
                     );
                     if let Ok(d) = lenient.decode(&clean) {
                         self.out(io, d);
@@ -782,7 +888,10 @@ impl Interp<'_> {
             [f, l] => (*f, 1, *l),
             [f, s, l] => (*f, *s, *l),
             _ => {
-                self.err(io, "seq: missing operand\nTry 'seq --help' for more information.\n");
+                self.err(
+                    io,
+                    "seq: missing operand\nTry 'seq --help' for more information.\n",
+                );
                 return 1;
             }
         };
@@ -814,7 +923,11 @@ impl Interp<'_> {
     }
 
     pub(crate) fn cmd_yes(&mut self, args: &[String], io: Io) -> i32 {
-        let word = if args.is_empty() { "y".to_string() } else { args.join(" ") };
+        let word = if args.is_empty() {
+            "y".to_string()
+        } else {
+            args.join(" ")
+        };
         let line = format!("{word}\n");
         // `yes` never ends by itself; the output cap is its end.
         let n = (self.st.limits.max_output_bytes / line.len().max(1)).max(1);
@@ -825,7 +938,13 @@ impl Interp<'_> {
 
 /// One pass over the format. Returns whether any argument was consumed and
 /// whether `\c` stopped output.
-fn printf_once(fmt: &str, args: &[String], idx: &mut usize, out: &mut Vec<u8>, status: &mut i32) -> (bool, bool) {
+fn printf_once(
+    fmt: &str,
+    args: &[String],
+    idx: &mut usize,
+    out: &mut Vec<u8>,
+    status: &mut i32,
+) -> (bool, bool) {
     let chars: Vec<char> = fmt.chars().collect();
     let mut i = 0;
     let mut consumed = false;
@@ -846,10 +965,16 @@ fn printf_once(fmt: &str, args: &[String], idx: &mut usize, out: &mut Vec<u8>, s
                 esc.push(n);
                 j += 1;
                 if n == 'x' || n.is_digit(8) {
-                    let max = if n == 'x' { 2 } else { 2 };
+                    let max = 2;
                     let mut k = 0;
                     while k < max
-                        && chars.get(j).is_some_and(|d| if n == 'x' { d.is_ascii_hexdigit() } else { d.is_digit(8) })
+                        && chars.get(j).is_some_and(|d| {
+                            if n == 'x' {
+                                d.is_ascii_hexdigit()
+                            } else {
+                                d.is_digit(8)
+                            }
+                        })
                     {
                         if let Some(&d) = chars.get(j) {
                             esc.push(d);
@@ -926,7 +1051,10 @@ fn printf_once(fmt: &str, args: &[String], idx: &mut usize, out: &mut Vec<u8>, s
                 }
                 b
             }
-            'c' => arg.and_then(|a| a.chars().next()).map(|c| c.to_string().into_bytes()).unwrap_or_default(),
+            'c' => arg
+                .and_then(|a| a.chars().next())
+                .map(|c| c.to_string().into_bytes())
+                .unwrap_or_default(),
             'd' | 'i' | 'u' | 'x' | 'X' | 'o' => {
                 let a = arg.unwrap_or_default();
                 let v = if let Some(ch) = a.strip_prefix('\'').or_else(|| a.strip_prefix('"')) {
@@ -1028,7 +1156,11 @@ fn parse_ranges(spec: &str) -> Option<Vec<(usize, usize)>> {
         let r = match part.split_once('-') {
             Some((a, b)) => (
                 if a.is_empty() { 1 } else { a.parse().ok()? },
-                if b.is_empty() { usize::MAX } else { b.parse().ok()? },
+                if b.is_empty() {
+                    usize::MAX
+                } else {
+                    b.parse().ok()?
+                },
             ),
             None => {
                 let n: usize = part.parse().ok()?;
@@ -1156,13 +1288,21 @@ mod awk {
             if let Some((l, r)) = p.split_once(op) {
                 let r = r.trim();
                 if r.starts_with('/') && r.ends_with('/') && r.len() >= 2 {
-                    return Some(Pattern::FieldRegex(parse_expr(l.trim())?, r[1..r.len() - 1].to_string(), op == "!~"));
+                    return Some(Pattern::FieldRegex(
+                        parse_expr(l.trim())?,
+                        r[1..r.len() - 1].to_string(),
+                        op == "!~",
+                    ));
                 }
             }
         }
         for op in ["==", "!=", ">=", "<=", ">", "<"] {
             if let Some((l, r)) = p.split_once(op) {
-                return Some(Pattern::Cmp(parse_expr(l.trim())?, op.to_string(), parse_expr(r.trim())?));
+                return Some(Pattern::Cmp(
+                    parse_expr(l.trim())?,
+                    op.to_string(),
+                    parse_expr(r.trim())?,
+                ));
             }
         }
         Some(Pattern::Cmp(parse_expr(p)?, "!=".into(), Expr::Num(0.0)))
@@ -1179,14 +1319,28 @@ mod awk {
                 out.push(Stmt::Next);
             } else if let Some(args) = s.strip_prefix("printf") {
                 let args = args.trim().trim_start_matches('(').trim_end_matches(')');
-                out.push(Stmt::Printf(split_top(args, &[',']).iter().map(|a| parse_expr(a.trim())).collect::<Option<_>>()?));
+                out.push(Stmt::Printf(
+                    split_top(args, &[','])
+                        .iter()
+                        .map(|a| parse_expr(a.trim()))
+                        .collect::<Option<_>>()?,
+                ));
             } else if let Some(args) = s.strip_prefix("print") {
                 let args = args.trim();
-                let args = if args.starts_with('(') && args.ends_with(')') { &args[1..args.len() - 1] } else { args };
+                let args = if args.starts_with('(') && args.ends_with(')') {
+                    &args[1..args.len() - 1]
+                } else {
+                    args
+                };
                 if args.is_empty() {
                     out.push(Stmt::Print(vec![]));
                 } else {
-                    out.push(Stmt::Print(split_top(args, &[',']).iter().map(|a| parse_expr(a.trim())).collect::<Option<_>>()?));
+                    out.push(Stmt::Print(
+                        split_top(args, &[','])
+                            .iter()
+                            .map(|a| parse_expr(a.trim()))
+                            .collect::<Option<_>>()?,
+                    ));
                 }
             } else {
                 // Assignments and other statements are accepted and ignored.
@@ -1289,7 +1443,8 @@ mod awk {
                 continue;
             }
             let start = i;
-            while i < chars.len() && !chars[i].is_whitespace() && chars[i] != '"' && chars[i] != '$' {
+            while i < chars.len() && !chars[i].is_whitespace() && chars[i] != '"' && chars[i] != '$'
+            {
                 i += 1;
             }
             let tok: String = chars[start..i].iter().collect();
@@ -1302,7 +1457,11 @@ mod awk {
                 },
             });
         }
-        Some(if items.len() == 1 { items.remove(0) } else { Expr::Concat(items) })
+        Some(if items.len() == 1 {
+            items.remove(0)
+        } else {
+            Expr::Concat(items)
+        })
     }
 
     fn eval(e: &Expr, fields: &[&str], line: &str, nr: usize) -> String {
@@ -1336,7 +1495,9 @@ mod awk {
         match p {
             Pattern::All => true,
             Pattern::Begin | Pattern::End => false,
-            Pattern::Regex(r, neg) => text::regex(r, false).is_some_and(|re| re.is_match(line)) != *neg,
+            Pattern::Regex(r, neg) => {
+                text::regex(r, false).is_some_and(|re| re.is_match(line)) != *neg
+            }
             Pattern::FieldRegex(e, r, neg) => {
                 let v = eval(e, fields, line, nr);
                 text::regex(r, false).is_some_and(|re| re.is_match(&v)) != *neg
@@ -1374,7 +1535,8 @@ mod awk {
                     if items.is_empty() {
                         let _ = writeln!(out, "{line}");
                     } else {
-                        let v: Vec<String> = items.iter().map(|e| eval(e, fields, line, nr)).collect();
+                        let v: Vec<String> =
+                            items.iter().map(|e| eval(e, fields, line, nr)).collect();
                         let _ = writeln!(out, "{}", v.join(" "));
                     }
                 }
@@ -1407,7 +1569,8 @@ mod awk {
                 _ => line.split_whitespace().collect(),
             };
             for r in rules {
-                if matches(&r.pat, &fields, line, nr) && exec(&r.body, &fields, line, nr, &mut out) {
+                if matches(&r.pat, &fields, line, nr) && exec(&r.body, &fields, line, nr, &mut out)
+                {
                     break;
                 }
             }
@@ -1435,7 +1598,13 @@ mod sed {
     }
 
     pub enum Op {
-        Subst { re: regex::Regex, rep: String, global: bool, print: bool, nth: usize },
+        Subst {
+            re: regex::Regex,
+            rep: String,
+            global: bool,
+            print: bool,
+            nth: usize,
+        },
         Delete,
         Print,
         Quit,
@@ -1451,7 +1620,13 @@ mod sed {
         let mut cmds = Vec::new();
         let chars: Vec<char> = script.chars().collect();
         let mut i = 0;
-        let conv = |p: &str| if extended { p.to_string() } else { text::bre_to_ere(p) };
+        let conv = |p: &str| {
+            if extended {
+                p.to_string()
+            } else {
+                text::bre_to_ere(p)
+            }
+        };
         while i < chars.len() {
             while i < chars.len() && (chars[i].is_whitespace() || chars[i] == ';') {
                 i += 1;
@@ -1471,8 +1646,10 @@ mod sed {
                 addr = Some(Addr::Last);
                 i += 1;
             } else if chars[i] == '/' {
-                let (pat, next) = delimited(&chars, i + 1, '/').ok_or((i + 1, "unterminated address regex".to_string()))?;
-                let re = text::regex(&conv(&pat), false).ok_or((i + 1, "invalid regex".to_string()))?;
+                let (pat, next) = delimited(&chars, i + 1, '/')
+                    .ok_or((i + 1, "unterminated address regex".to_string()))?;
+                let re =
+                    text::regex(&conv(&pat), false).ok_or((i + 1, "invalid regex".to_string()))?;
                 addr = Some(Addr::Re(re));
                 i = next;
             }
@@ -1493,8 +1670,10 @@ mod sed {
                     let Some(&delim) = chars.get(i) else {
                         return Err((i, "unterminated `s' command".into()));
                     };
-                    let (pat, n1) = delimited(&chars, i + 1, delim).ok_or((i, "unterminated `s' command".to_string()))?;
-                    let (rep, n2) = delimited(&chars, n1, delim).ok_or((n1, "unterminated `s' command".to_string()))?;
+                    let (pat, n1) = delimited(&chars, i + 1, delim)
+                        .ok_or((i, "unterminated `s' command".to_string()))?;
+                    let (rep, n2) = delimited(&chars, n1, delim)
+                        .ok_or((n1, "unterminated `s' command".to_string()))?;
                     i = n2;
                     let mut global = false;
                     let mut print = false;
@@ -1510,8 +1689,15 @@ mod sed {
                         }
                         i += 1;
                     }
-                    let re = text::regex(&conv(&pat), icase).ok_or((i, "invalid regex".to_string()))?;
-                    Op::Subst { re, rep: convert_rep(&rep), global, print, nth: nth.max(1) }
+                    let re =
+                        text::regex(&conv(&pat), icase).ok_or((i, "invalid regex".to_string()))?;
+                    Op::Subst {
+                        re,
+                        rep: convert_rep(&rep),
+                        global,
+                        print,
+                        nth: nth.max(1),
+                    }
                 }
                 '{' | '}' => continue,
                 other => return Err((i, format!("unknown command: `{other}'"))),
@@ -1605,7 +1791,13 @@ mod sed {
                         }
                         return out;
                     }
-                    Op::Subst { re, rep, global, print, nth } => {
+                    Op::Subst {
+                        re,
+                        rep,
+                        global,
+                        print,
+                        nth,
+                    } => {
                         let changed = if *global {
                             re.replace_all(&cur, rep.as_str()).into_owned()
                         } else if *nth > 1 {

@@ -651,3 +651,39 @@ async fn exit_and_history() {
     assert!(!o.exit);
     assert_eq!(o.output, b"4\n");
 }
+
+#[test]
+fn run_future_is_send() {
+    fn assert_send<T: Send>(_: &T) {}
+    let mut sh = shell("root");
+    let mut host = MockHost::default();
+    let fut = sh.run("echo", &mut host);
+    assert_send(&fut);
+}
+
+#[tokio::test]
+async fn su_and_elf_decisions() {
+    let mut sh = shell("deploy");
+    assert_eq!(out(&mut sh, "su -; whoami; pwd").await, "root\n/root\n");
+    let mut host = MockHost::default();
+    assert!(!sh.run("exit", &mut host).await.exit);
+    assert_eq!(sh.user(), "deploy");
+    let o = out(
+        &mut sh,
+        "printf '\\177ELF\\2\\1\\1' > x; head -c 64 /dev/zero >> x; chmod +x x; ./x; echo $?",
+    )
+    .await;
+    assert_eq!(
+        o,
+        "-bash: ./x: cannot execute binary file: Exec format error\n126\n"
+    );
+    assert_eq!(
+        out(
+            &mut sh,
+            "echo 'root:x' | chpasswd; echo -e 'a\\na' | passwd 2>&1 | tail -1"
+        )
+        .await,
+        // /usr/sbin is not on a normal user's PATH on Debian.
+        "-bash: chpasswd: command not found\npasswd: password updated successfully\n"
+    );
+}

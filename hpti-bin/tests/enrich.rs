@@ -225,7 +225,9 @@ fn redis_url() -> Option<String> {
             if std::env::var("HPTI_REQUIRE_SERVICES").as_deref() == Ok("1") {
                 panic!("Redis at {url} is required (HPTI_REQUIRE_SERVICES=1): {err}");
             }
-            eprintln!("\n*** SKIPPED: Redis at {url} is not available ({err}); set HPTI_REDIS_URL ***\n");
+            eprintln!(
+                "\n*** SKIPPED: Redis at {url} is not available ({err}); set HPTI_REDIS_URL ***\n"
+            );
             None
         }
     }
@@ -329,7 +331,10 @@ fn warm_fills_redis_for_the_top_attackers() {
     let later = dir.path().join("later.jsonl");
     std::fs::write(&later, burst(&addresses[0], 50)).unwrap();
     assert_eq!(ingest(&enriched, &later)["stored"], 50);
-    assert_eq!(runtime.block_on(server.received_requests()).unwrap().len(), 2);
+    assert_eq!(
+        runtime.block_on(server.received_requests()).unwrap().len(),
+        2
+    );
 
     // Without Redis, warming refuses: the answers would die with the process.
     let no_redis = write_config(

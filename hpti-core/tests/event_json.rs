@@ -6,7 +6,8 @@
 use std::net::IpAddr;
 
 use hpti_core::event::{
-    Asn, AuthMethod, Enrichment, Event, EventId, EventKind, Geo, Network, Protocol, Reputation, Timestamp,
+    Asn, AuthMethod, Enrichment, Event, EventId, EventKind, Geo, Network, Protocol, Reputation,
+    Timestamp,
 };
 use hpti_core::parser::{NativeParser, ParseContext, Parser};
 use hpti_core::testing::sample_events;

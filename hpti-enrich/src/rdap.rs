@@ -123,7 +123,9 @@ impl Rdap {
     /// A lookup with `config`; fails on a bad URL or a zero timeout.
     pub fn new(config: RdapConfig) -> Result<Self, ConfigError> {
         if config.timeout.is_zero() {
-            return Err(ConfigError::new("rdap: the request timeout must be above zero"));
+            return Err(ConfigError::new(
+                "rdap: the request timeout must be above zero",
+            ));
         }
         let client = Client::builder()
             .timeout(config.timeout)
@@ -151,7 +153,11 @@ impl Rdap {
         if let Some(server) = &self.server {
             return Ok(server.clone());
         }
-        let file = if ip.is_ipv4() { "ipv4.json" } else { "ipv6.json" };
+        let file = if ip.is_ipv4() {
+            "ipv4.json"
+        } else {
+            "ipv6.json"
+        };
         let mut bootstraps = self.bootstrap.lock().await;
         let slot = if ip.is_ipv4() {
             &mut bootstraps.v4
@@ -169,14 +175,12 @@ impl Rdap {
                 Err(e) => tracing::warn!(error = %e, "rdap: keeping the old bootstrap"),
             }
         }
-        slot.as_ref()
-            .and_then(|b| b.server_for(ip))
-            .ok_or_else(|| {
-                LookupError::new(
-                    LookupErrorKind::Temporary,
-                    format!("rdap {ip}: no registry in the bootstrap covers it"),
-                )
-            })
+        slot.as_ref().and_then(|b| b.server_for(ip)).ok_or_else(|| {
+            LookupError::new(
+                LookupErrorKind::Temporary,
+                format!("rdap {ip}: no registry in the bootstrap covers it"),
+            )
+        })
     }
 
     async fn fetch_bootstrap(&self, file: &str) -> Result<Bootstrap, LookupError> {
@@ -420,24 +424,39 @@ fn vcard_text(vcard: &serde_json::Value, property: &str) -> Option<String> {
 /// them (a registry range is a handful of prefixes).
 fn range_to_cidrs(start: IpAddr, end: IpAddr) -> Vec<String> {
     let (mut low, high, bits, v4) = match (start, end) {
-        (IpAddr::V4(s), IpAddr::V4(e)) => (u128::from(u32::from(s)), u128::from(u32::from(e)), 32u32, true),
+        (IpAddr::V4(s), IpAddr::V4(e)) => (
+            u128::from(u32::from(s)),
+            u128::from(u32::from(e)),
+            32u32,
+            true,
+        ),
         (IpAddr::V6(s), IpAddr::V6(e)) => (u128::from(s), u128::from(e), 128u32, false),
         _ => return Vec::new(),
     };
     let mut out = Vec::new();
     while low <= high && out.len() < 32 {
         // The largest block aligned at `low` that does not pass `high`.
-        let mut size = if low == 0 { bits } else { low.trailing_zeros().min(bits) };
+        let mut size = if low == 0 {
+            bits
+        } else {
+            low.trailing_zeros().min(bits)
+        };
         while size > 0 && (size >= 128 || low + ((1u128 << size) - 1) > high) {
             size -= 1;
         }
         let address = if v4 {
-            IpAddr::V4(std::net::Ipv4Addr::from(u32::try_from(low).unwrap_or(u32::MAX)))
+            IpAddr::V4(std::net::Ipv4Addr::from(
+                u32::try_from(low).unwrap_or(u32::MAX),
+            ))
         } else {
             IpAddr::V6(std::net::Ipv6Addr::from(low))
         };
         out.push(format!("{address}/{}", bits - size));
-        let step = if size >= 128 { u128::MAX } else { 1u128 << size };
+        let step = if size >= 128 {
+            u128::MAX
+        } else {
+            1u128 << size
+        };
         match low.checked_add(step) {
             Some(next) => low = next,
             None => break,
@@ -579,15 +598,24 @@ mod tests {
 
     #[test]
     fn ranges_become_prefixes() {
-        assert_eq!(range_to_cidrs(ip("8.8.8.0"), ip("8.8.8.255")), ["8.8.8.0/24"]);
+        assert_eq!(
+            range_to_cidrs(ip("8.8.8.0"), ip("8.8.8.255")),
+            ["8.8.8.0/24"]
+        );
         assert_eq!(
             range_to_cidrs(ip("10.0.0.0"), ip("10.0.2.255")),
             ["10.0.0.0/23", "10.0.2.0/24"]
         );
-        assert_eq!(range_to_cidrs(ip("0.0.0.0"), ip("255.255.255.255")), ["0.0.0.0/0"]);
+        assert_eq!(
+            range_to_cidrs(ip("0.0.0.0"), ip("255.255.255.255")),
+            ["0.0.0.0/0"]
+        );
         assert_eq!(range_to_cidrs(ip("1.2.3.4"), ip("1.2.3.4")), ["1.2.3.4/32"]);
         assert_eq!(
-            range_to_cidrs(ip("2001:db8::"), ip("2001:db8:ffff:ffff:ffff:ffff:ffff:ffff")),
+            range_to_cidrs(
+                ip("2001:db8::"),
+                ip("2001:db8:ffff:ffff:ffff:ffff:ffff:ffff")
+            ),
             ["2001:db8::/32"]
         );
         assert!(range_to_cidrs(ip("1.2.3.4"), ip("::1")).is_empty());
@@ -621,11 +649,14 @@ mod tests {
 
     #[test]
     fn vcards_give_text_values() {
-        let vcard = serde_json::json!(["vcard", [
-            ["version", {}, "text", "4.0"],
-            ["fn", {}, "text", " Google LLC "],
-            ["email", {}, "text", "network-abuse@google.com"]
-        ]]);
+        let vcard = serde_json::json!([
+            "vcard",
+            [
+                ["version", {}, "text", "4.0"],
+                ["fn", {}, "text", " Google LLC "],
+                ["email", {}, "text", "network-abuse@google.com"]
+            ]
+        ]);
         assert_eq!(vcard_text(&vcard, "fn").as_deref(), Some("Google LLC"));
         assert_eq!(
             vcard_text(&vcard, "email").as_deref(),

@@ -107,7 +107,8 @@ fn ripe_network() -> serde_json::Value {
 }
 
 fn rdap_json(body: serde_json::Value) -> ResponseTemplate {
-    ResponseTemplate::new(200).set_body_raw(serde_json::to_vec(&body).unwrap(), "application/rdap+json")
+    ResponseTemplate::new(200)
+        .set_body_raw(serde_json::to_vec(&body).unwrap(), "application/rdap+json")
 }
 
 async fn server_with_bootstrap() -> MockServer {
@@ -150,7 +151,10 @@ async fn bootstrap_picks_the_registry_and_one_answer_covers_the_network() {
     assert_eq!(network.name.as_deref(), Some("GOGL"));
     assert_eq!(network.cidr, ["8.8.8.0/24"]);
     assert_eq!(network.organization.as_deref(), Some("Google LLC"));
-    assert_eq!(network.abuse_email.as_deref(), Some("network-abuse@google.com"));
+    assert_eq!(
+        network.abuse_email.as_deref(),
+        Some("network-abuse@google.com")
+    );
     assert_eq!(network.start, Some(ip("8.8.8.0")));
     // Another address of the same network: answered from the range, no query (expect(1)).
     let again = lookup.fetch(&ip("8.8.8.200")).await.unwrap().unwrap();
@@ -304,9 +308,11 @@ async fn documented_errors_are_classified() {
     assert_eq!(error.kind, LookupErrorKind::Temporary);
     assert!(error.message.contains("malformed"), "{error}");
     // An entity answer where a network was asked for is malformed too.
-    let error = outcome(rdap_json(json!({"objectClassName": "entity", "handle": "X"})))
-        .await
-        .unwrap_err();
+    let error = outcome(rdap_json(
+        json!({"objectClassName": "entity", "handle": "X"}),
+    ))
+    .await
+    .unwrap_err();
     assert_eq!(error.kind, LookupErrorKind::Temporary);
     let error = outcome(rdap_json(arin_google()).set_delay(Duration::from_secs(5)))
         .await
@@ -352,7 +358,12 @@ async fn a_failed_bootstrap_is_temporary_and_retried_later() {
 async fn private_addresses_are_not_asked_about() {
     let server = MockServer::start().await;
     let lookup = rdap(&server);
-    let event = Event::new("t", Protocol::Ssh, ip("10.0.0.1"), EventKind::SessionStarted);
+    let event = Event::new(
+        "t",
+        Protocol::Ssh,
+        ip("10.0.0.1"),
+        EventKind::SessionStarted,
+    );
     assert_eq!(lookup.key(&event), None);
     let error = lookup.fetch(&ip("192.168.1.1")).await.unwrap_err();
     assert_eq!(error.kind, LookupErrorKind::Rejected);
@@ -374,6 +385,9 @@ async fn enrichment_carries_the_network() {
     let network = event.enrichment.network.expect("network set");
     assert_eq!(network.source, "rdap");
     assert_eq!(network.organization.as_deref(), Some("Google LLC"));
-    assert_eq!(network.abuse_email.as_deref(), Some("network-abuse@google.com"));
+    assert_eq!(
+        network.abuse_email.as_deref(),
+        Some("network-abuse@google.com")
+    );
     assert!(event.enrichment.failed.is_empty());
 }

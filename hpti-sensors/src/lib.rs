@@ -7,8 +7,13 @@
 //!   by sha256.
 //! - [`policy`]: which login attempts succeed.
 //! - [`recording`]: asciicast v2 session recordings.
+//! - [`honeypot`] and [`session`]: what the interactive sensors share.
+//! - [`ssh`]: the SSH honeypot.
 
 pub mod fetch;
+pub mod honeypot;
 pub mod policy;
 pub mod recording;
+pub mod session;
 pub mod shell;
+pub mod ssh;

@@ -1,0 +1,341 @@
+//! What the interactive sensors (SSH, Telnet) share: the configuration of the fake
+//! host, and [`Honeypot`], the per-sensor state every connection uses — persona and
+//! base image, credential policy, fetcher and artifact store, recordings, connection
+//! limits, kept filesystems and counters.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use hpti_core::event::Protocol;
+use hpti_core::metrics::PipelineMetrics;
+use hpti_core::sensor::SensorError;
+use prometheus_client::metrics::counter::Counter;
+use serde::{Deserialize, Serialize};
+
+use crate::fetch::{ArtifactStore, FetchConfig, Fetcher};
+use crate::policy::{CredentialPolicy, PolicyConfig};
+use crate::recording::RecordingConfig;
+use crate::shell::{BaseImage, FileSystem, Persona};
+
+/// The fake host and its rules, shared by the SSH and Telnet sensors.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HoneypotConfig {
+    /// The persona file (hostname, users, hardware figures). Relative paths resolve
+    /// against the data directory; when the file does not exist a plausible persona is
+    /// generated and written there, so every install differs and stays the same across
+    /// restarts. Default `persona.toml`.
+    pub persona: Option<PathBuf>,
+    /// Which logins succeed.
+    pub auth: PolicyConfig,
+    /// Outbound fetches of `wget`, `curl`, `tftp`, `ftpget`.
+    pub fetch: FetchConfig,
+    /// Session recordings (asciicast v2).
+    pub recording: RecordingConfig,
+    /// Bounds against hostile clients.
+    pub limits: SessionLimits,
+    /// Keeping an attacker's fake filesystem between its sessions.
+    pub keep_filesystem: KeepFilesystem,
+}
+
+/// Bounds that keep the sensor up under hostile clients.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SessionLimits {
+    /// Connections open at once; more are closed at once and counted.
+    pub max_sessions: usize,
+    /// Connections open at once from one source address.
+    pub max_sessions_per_ip: usize,
+    /// Authentication attempts per connection.
+    pub max_auth_attempts: usize,
+    /// Time to complete the handshake and log in.
+    #[serde(with = "humantime_serde")]
+    pub login_timeout: Duration,
+    /// A connection with no input for this long is closed.
+    #[serde(with = "humantime_serde")]
+    pub idle_timeout: Duration,
+    /// Longest a connection may last.
+    #[serde(with = "humantime_serde")]
+    pub max_session_time: Duration,
+    /// Longest input line (longer input is cut).
+    pub max_line_bytes: usize,
+}
+
+impl Default for SessionLimits {
+    fn default() -> Self {
+        Self {
+            max_sessions: 10_000,
+            max_sessions_per_ip: 32,
+            max_auth_attempts: 6,
+            login_timeout: Duration::from_secs(120),
+            idle_timeout: Duration::from_secs(300),
+            max_session_time: Duration::from_secs(3600),
+            max_line_bytes: 8192,
+        }
+    }
+}
+
+/// Keeping a source address's fake filesystem from one session to its next (off by
+/// default): the files a bot dropped are still there when it comes back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct KeepFilesystem {
+    /// Whether filesystems are kept.
+    pub enabled: bool,
+    /// A filesystem whose changes exceed this many bytes is not kept.
+    pub max_bytes_per_ip: u64,
+    /// Most addresses remembered (least recently used forgotten first).
+    pub max_addresses: u64,
+    /// How long a filesystem is remembered after its last session.
+    #[serde(with = "humantime_serde")]
+    pub keep_for: Duration,
+}
+
+impl Default for KeepFilesystem {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            max_bytes_per_ip: 4 * 1024 * 1024,
+            max_addresses: 10_000,
+            keep_for: Duration::from_secs(7 * 24 * 3600),
+        }
+    }
+}
+
+/// Counters of one sensor, created once (hot paths must not look labels up):
+/// `hpti_events_total{stage="sensor", component=<sensor>, outcome=...}`.
+#[derive(Clone)]
+pub(crate) struct SensorCounters {
+    pub connections: Counter,
+    pub refused_capacity: Counter,
+    pub refused_per_ip: Counter,
+    pub bad_handshake: Counter,
+    pub login_timeout: Counter,
+    pub idle_timeout: Counter,
+    pub session_timeout: Counter,
+    pub too_many_auth: Counter,
+    pub emit_failed: Counter,
+    pub artifact_failed: Counter,
+    pub recording_failed: Counter,
+}
+
+impl SensorCounters {
+    fn new(metrics: &PipelineMetrics, sensor: &str) -> Self {
+        let counter = |outcome: &str| metrics.counter("sensor", sensor, outcome);
+        Self {
+            connections: counter("connection"),
+            refused_capacity: counter("refused_capacity"),
+            refused_per_ip: counter("refused_per_ip"),
+            bad_handshake: counter("bad_handshake"),
+            login_timeout: counter("login_timeout"),
+            idle_timeout: counter("idle_timeout"),
+            session_timeout: counter("session_timeout"),
+            too_many_auth: counter("too_many_auth"),
+            emit_failed: counter("emit_failed"),
+            artifact_failed: counter("artifact_failed"),
+            recording_failed: counter("recording_failed"),
+        }
+    }
+}
+
+/// The state one sensor's connections share.
+pub struct Honeypot {
+    pub(crate) sensor: String,
+    pub(crate) protocol: Protocol,
+    pub(crate) persona: Arc<Persona>,
+    pub(crate) base: Arc<BaseImage>,
+    pub(crate) policy: CredentialPolicy,
+    pub(crate) fetcher: Fetcher,
+    pub(crate) artifacts: ArtifactStore,
+    pub(crate) data_dir: PathBuf,
+    pub(crate) recording: RecordingConfig,
+    pub(crate) limits: SessionLimits,
+    pub(crate) counters: SensorCounters,
+    connections: Mutex<Connections>,
+    kept: Option<moka::sync::Cache<IpAddr, FileSystem>>,
+    keep_max_bytes: u64,
+}
+
+impl std::fmt::Debug for Honeypot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Honeypot")
+            .field("sensor", &self.sensor)
+            .field("hostname", &self.persona.hostname)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Default)]
+struct Connections {
+    total: usize,
+    per_ip: HashMap<IpAddr, usize>,
+}
+
+/// Why a connection was refused before anything else happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// `max_sessions` connections are open.
+    Capacity,
+    /// `max_sessions_per_ip` connections from this address are open.
+    PerAddress,
+}
+
+/// A connection's place in the limits; frees it when dropped.
+pub struct ConnectionSlot {
+    honeypot: Arc<Honeypot>,
+    ip: IpAddr,
+}
+
+impl Drop for ConnectionSlot {
+    fn drop(&mut self) {
+        if let Ok(mut connections) = self.honeypot.connections.lock() {
+            connections.total = connections.total.saturating_sub(1);
+            if let Some(count) = connections.per_ip.get_mut(&self.ip) {
+                *count = count.saturating_sub(1);
+                if *count == 0 {
+                    connections.per_ip.remove(&self.ip);
+                }
+            }
+        }
+    }
+}
+
+impl Honeypot {
+    /// Builds the shared state: loads (or generates and saves) the persona, opens the
+    /// artifact store under `<data_dir>/artifacts`, builds policy and fetcher.
+    pub fn open(
+        sensor: &str,
+        protocol: Protocol,
+        data_dir: &Path,
+        config: &HoneypotConfig,
+        metrics: &PipelineMetrics,
+    ) -> Result<Arc<Self>, SensorError> {
+        let persona_path = data_dir.join(
+            config
+                .persona
+                .clone()
+                .unwrap_or_else(|| PathBuf::from("persona.toml")),
+        );
+        let persona = Arc::new(load_or_create_persona(&persona_path)?);
+        let base = BaseImage::new(&persona);
+        let policy = CredentialPolicy::new(config.auth.clone())
+            .map_err(|e| SensorError::new(format!("{sensor}: auth policy"), e))?;
+        let artifacts = ArtifactStore::open(data_dir.join("artifacts")).map_err(|e| {
+            SensorError::new(
+                format!(
+                    "{sensor}: artifact store {}",
+                    data_dir.join("artifacts").display()
+                ),
+                e,
+            )
+        })?;
+        let fetcher = Fetcher::new(config.fetch.clone(), artifacts.clone())
+            .map_err(|e| SensorError::new(format!("{sensor}: fetch"), e))?;
+        let keep = &config.keep_filesystem;
+        let kept = keep.enabled.then(|| {
+            moka::sync::Cache::builder()
+                .max_capacity(keep.max_addresses)
+                .time_to_idle(keep.keep_for)
+                .build()
+        });
+        Ok(Arc::new(Self {
+            sensor: sensor.to_owned(),
+            protocol,
+            persona,
+            base,
+            policy,
+            fetcher,
+            artifacts,
+            data_dir: data_dir.to_owned(),
+            recording: config.recording.clone(),
+            limits: config.limits.clone(),
+            counters: SensorCounters::new(metrics, sensor),
+            connections: Mutex::new(Connections::default()),
+            kept,
+            keep_max_bytes: keep.max_bytes_per_ip,
+        }))
+    }
+
+    /// The persona in use.
+    pub fn persona(&self) -> &Persona {
+        &self.persona
+    }
+
+    /// Where captured files are stored.
+    pub fn artifacts(&self) -> &ArtifactStore {
+        &self.artifacts
+    }
+
+    /// Takes a connection slot for `ip`, or says why not (and counts it).
+    pub fn admit(self: &Arc<Self>, ip: IpAddr) -> Result<ConnectionSlot, Refusal> {
+        let mut connections = self.connections.lock().map_err(|_| Refusal::Capacity)?;
+        if connections.total >= self.limits.max_sessions {
+            self.counters.refused_capacity.inc();
+            return Err(Refusal::Capacity);
+        }
+        let per_ip = connections.per_ip.entry(ip).or_insert(0);
+        if *per_ip >= self.limits.max_sessions_per_ip {
+            self.counters.refused_per_ip.inc();
+            return Err(Refusal::PerAddress);
+        }
+        *per_ip += 1;
+        connections.total += 1;
+        self.counters.connections.inc();
+        Ok(ConnectionSlot {
+            honeypot: self.clone(),
+            ip,
+        })
+    }
+
+    /// Connections open now.
+    pub fn open_connections(&self) -> usize {
+        self.connections.lock().map(|c| c.total).unwrap_or(0)
+    }
+
+    /// A filesystem for a new session of `ip`: the one kept from its last session, or
+    /// a fresh copy of the base image.
+    pub(crate) fn filesystem_for(&self, ip: IpAddr) -> FileSystem {
+        self.kept
+            .as_ref()
+            .and_then(|kept| kept.get(&ip))
+            .unwrap_or_else(|| FileSystem::new(self.base.clone()))
+    }
+
+    /// Keeps `fs` for the next session of `ip`, when enabled and small enough.
+    pub(crate) fn keep_filesystem(&self, ip: IpAddr, fs: FileSystem) {
+        if let Some(kept) = &self.kept {
+            if fs.overlay_bytes() <= self.keep_max_bytes {
+                kept.insert(ip, fs);
+            } else {
+                kept.invalidate(&ip);
+            }
+        }
+    }
+}
+
+/// Reads the persona at `path`, or generates one and writes it there.
+fn load_or_create_persona(path: &Path) -> Result<Persona, SensorError> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => toml::from_str(&text)
+            .map_err(|e| SensorError::new(format!("persona file {}", path.display()), e)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let persona = Persona::generate();
+            let text = toml::to_string_pretty(&persona)
+                .map_err(|e| SensorError::new(format!("persona file {}", path.display()), e))?;
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent)
+                    .map_err(|e| SensorError::new(format!("creating {}", parent.display()), e))?;
+            }
+            let header = "# The fake host this honeypot shows: generated once per install so no two\n\
+                          # installs share a tell. Edit freely; delete to generate a new one.\n\n";
+            std::fs::write(path, format!("{header}{text}"))
+                .map_err(|e| SensorError::new(format!("writing {}", path.display()), e))?;
+            tracing::info!(path = %path.display(), hostname = %persona.hostname, "generated a persona");
+            Ok(persona)
+        }
+        Err(e) => Err(SensorError::new(format!("reading {}", path.display()), e)),
+    }
+}

@@ -9,6 +9,7 @@
 //! - [`recording`]: asciicast v2 session recordings.
 //! - [`honeypot`] and [`session`]: what the interactive sensors share.
 //! - [`ssh`]: the SSH honeypot.
+//! - [`telnet`]: the Telnet honeypot.
 
 pub mod fetch;
 pub mod honeypot;
@@ -17,3 +18,4 @@ pub mod recording;
 pub mod session;
 pub mod shell;
 pub mod ssh;
+pub mod telnet;

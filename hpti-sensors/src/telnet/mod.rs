@@ -32,7 +32,7 @@
 //! 1. `FF FD 18  FF FD 20  FF FD 23  FF FD 27`: DO TERMINAL-TYPE, DO TERMINAL-SPEED,
 //!    DO X-DISPLAY-LOCATION, DO NEW-ENVIRON; then it waits for the four answers.
 //! 2. For each option the client agreed to, in telnetd's order TSPEED, XDISPLOC,
-//!    NEW-ENVIRON, TTYPE: `FF FA <opt> 01 FF F0` (SB <opt> SEND SE), and it waits for
+//!    NEW-ENVIRON, TTYPE: `FF FA xx 01 FF F0` (SB option SEND SE), and it waits for
 //!    the replies.
 //! 3. `FF FB 03  FF FD 01  FF FD 1F  FF FB 05  FF FD 21`: WILL SUPPRESS-GO-AHEAD,
 //!    DO ECHO (telnetd's 4.2BSD-client probe), DO NAWS, WILL STATUS, DO

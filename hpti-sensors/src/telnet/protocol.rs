@@ -50,8 +50,6 @@ pub const OPT_NAWS: u8 = 31;
 pub const OPT_TSPEED: u8 = 32;
 /// Remote flow control.
 pub const OPT_LFLOW: u8 = 33;
-/// Linemode.
-pub const OPT_LINEMODE: u8 = 34;
 /// X display location.
 pub const OPT_XDISPLOC: u8 = 35;
 /// New environment option (RFC 1572).
@@ -347,11 +345,9 @@ impl Telnet {
             EC => data.push(0x7f),
             EL => data.push(0x15),
             XEOF => data.push(0x04),
-            AYT => {
-                if self.ayt_answers < MAX_AYT_ANSWERS {
-                    self.ayt_answers += 1;
-                    reply.extend_from_slice(b"\r\n[Yes]\r\n");
-                }
+            AYT if self.ayt_answers < MAX_AYT_ANSWERS => {
+                self.ayt_answers += 1;
+                reply.extend_from_slice(b"\r\n[Yes]\r\n");
             }
             // NOP, DM, BRK, AO, GA, SUSP, EOR, a stray SE, anything unknown.
             _ => {}
@@ -571,6 +567,8 @@ mod tests {
         assert_eq!(t.window(), Some((80, 24)));
     }
 
+    const LINEMODE: u8 = 34;
+
     #[test]
     fn answers_once_and_acknowledgements_are_silent() {
         let mut t = Telnet::new();
@@ -585,14 +583,14 @@ mod tests {
         let (_, reply) = feed(&mut t, &[IAC, WILL, OPT_NAWS, IAC, DO, OPT_ECHO]);
         assert!(reply.is_empty());
         // Unsupported: refused, but not forever.
-        let (_, reply) = feed(&mut t, &[IAC, DO, OPT_LINEMODE, IAC, WILL, 200]);
-        assert_eq!(reply, [IAC, WONT, OPT_LINEMODE, IAC, DONT, 200]);
+        let (_, reply) = feed(&mut t, &[IAC, DO, LINEMODE, IAC, WILL, 200]);
+        assert_eq!(reply, [IAC, WONT, LINEMODE, IAC, DONT, 200]);
         let mut flood = Vec::new();
         for _ in 0..100 {
-            flood.extend_from_slice(&[IAC, DO, OPT_LINEMODE]);
+            flood.extend_from_slice(&[IAC, DO, LINEMODE]);
         }
         let (_, reply) = feed(&mut t, &flood);
-        assert_eq!(reply, [IAC, WONT, OPT_LINEMODE]);
+        assert_eq!(reply, [IAC, WONT, LINEMODE]);
     }
 
     #[test]

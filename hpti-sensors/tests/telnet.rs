@@ -901,3 +901,46 @@ async fn real_telnet_client_if_installed() {
     assert!(logins(&events).iter().any(|l| l.2));
     h.stop().await;
 }
+
+#[tokio::test]
+async fn max_session_time_ends_a_busy_session() {
+    let h = Harness::start(
+        |hp| hp.limits.max_session_time = Duration::from_millis(500),
+        |_| {},
+    )
+    .await;
+    let host = h.hostname();
+    let mut c = Client::connect(h.addr, Mode::Mirai).await;
+    c.read_until("login: ").await;
+    c.send(b"root\r\nhunter2\r\n").await;
+    let prompt = format!("root@{host}:~# ");
+    c.read_until(&prompt).await;
+    // Keep typing: idleness is not what ends it.
+    loop {
+        if c.stream.write_all(b"echo busy\r\n").await.is_err() || !c.read_some().await {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    h.wait_closed(1).await;
+    assert_eq!(h.counter("session_timeout"), 1);
+    assert_eq!(h.counter("idle_timeout"), 0);
+    h.stop().await;
+}
+
+#[test]
+fn config_defaults_and_unknown_fields() {
+    let config: TelnetConfig = toml::from_str(
+        "listen = \"0.0.0.0:23\"\nlogin_failure_delay = \"2s\"\nlogin_prompt = \"{hostname} login: \"",
+    )
+    .unwrap();
+    assert!(config.enabled);
+    assert_eq!(config.listen, "0.0.0.0:23".parse().unwrap());
+    assert_eq!(config.login_failure_delay, Duration::from_secs(2));
+    assert_eq!(config.password_prompt, "Password: ");
+    assert_eq!(
+        config.negotiation_timeout,
+        TelnetConfig::default().negotiation_timeout
+    );
+    assert!(toml::from_str::<TelnetConfig>("lisen = \"0.0.0.0:23\"").is_err());
+}

@@ -322,7 +322,9 @@ fn load_or_create_persona(path: &Path) -> Result<Persona, SensorError> {
         Ok(text) => toml::from_str(&text)
             .map_err(|e| SensorError::new(format!("persona file {}", path.display()), e)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let persona = Persona::generate();
+            let mut persona = Persona::generate();
+            // TOML integers are signed 64-bit.
+            persona.seed &= i64::MAX as u64;
             let text = toml::to_string_pretty(&persona)
                 .map_err(|e| SensorError::new(format!("persona file {}", path.display()), e))?;
             if let Some(parent) = path.parent() {

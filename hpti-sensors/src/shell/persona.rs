@@ -345,7 +345,7 @@ impl Persona {
             mac,
             nameserver,
             last_login_from,
-            seed: rng.u64(..),
+            seed: rng.u64(..=i64::MAX as u64),
         }
     }
 

@@ -31,6 +31,8 @@ enum ChannelState {
     Shell { pty: bool },
     /// `scp -t`: receiving files.
     Scp(ScpSink),
+    /// The SFTP subsystem, served by its own task.
+    Sftp,
     /// Finished or handed to another task.
     Done,
 }
@@ -354,7 +356,7 @@ impl Handler for SshHandler {
                 let capture = SftpCapture::new(self.session.core().clone(), self.user());
                 let stream = stream_channel.into_stream();
                 tokio::spawn(russh_sftp::server::run(stream, capture));
-                self.channels.insert(channel, ChannelState::Done);
+                self.channels.insert(channel, ChannelState::Sftp);
             }
             other => {
                 if let Some(state) = other {
@@ -447,7 +449,9 @@ impl Handler for SshHandler {
         session: &mut SshSession,
     ) -> Result<(), Self::Error> {
         match self.channels.get(&channel) {
-            Some(ChannelState::Scp(_)) => {
+            // sftp-server exits 0 when its input ends; scp reports an exit without a
+            // status as a failure.
+            Some(ChannelState::Scp(_) | ChannelState::Sftp) => {
                 self.channels.insert(channel, ChannelState::Done);
                 Self::finish_channel(session, channel, Vec::new(), 0)?;
             }

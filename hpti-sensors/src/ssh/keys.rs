@@ -3,13 +3,16 @@
 //! OpenSSH format, so the host's fingerprints stay the same across restarts — a key that
 //! changes on every restart is itself a tell.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use hpti_core::sensor::SensorError;
 use russh::keys::ssh_key::{Algorithm, EcdsaCurve, LineEnding, PrivateKey};
 
+/// Makes the algorithm of one key file (`Algorithm` has no const constructors).
+type MakeAlgorithm = fn() -> Algorithm;
+
 /// The key files under the key directory and the algorithm of each.
-const KEYS: [(&str, fn() -> Algorithm); 3] = [
+const KEYS: [(&str, MakeAlgorithm); 3] = [
     ("ssh_host_ed25519_key", || Algorithm::Ed25519),
     ("ssh_host_ecdsa_key", || Algorithm::Ecdsa {
         curve: EcdsaCurve::NistP256,
@@ -35,7 +38,7 @@ pub fn load_or_generate(dir: &Path) -> Result<Vec<PrivateKey>, SensorError> {
     Ok(keys)
 }
 
-fn generate(path: &PathBuf, algorithm: Algorithm) -> Result<PrivateKey, SensorError> {
+fn generate(path: &Path, algorithm: Algorithm) -> Result<PrivateKey, SensorError> {
     let key = if let Algorithm::Rsa { .. } = algorithm {
         let rsa = russh::keys::ssh_key::private::RsaKeypair::random(&mut rand::rng(), 3072)
             .map_err(|e| SensorError::new("generating an RSA host key", e))?;

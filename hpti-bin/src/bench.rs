@@ -18,10 +18,18 @@ use tokio::sync::mpsc;
 
 use crate::config::Config;
 
+mod ssh;
+
 #[derive(Debug, clap::Subcommand)]
 pub enum BenchCommand {
     /// Synthetic attack traffic through the real pipeline into a fresh SQLite file.
     Pipeline(PipelineArgs),
+    /// SSH load: connections/s and latency of key exchange + login (+ a command), or the
+    /// memory of idle sessions; against `--addr` or a sensor it starts (`--spawn-sensor`).
+    Ssh(ssh::SshArgs),
+    /// The SSH sensor of `bench ssh --spawn-sensor process` (internal).
+    #[command(hide = true)]
+    SshSensor(ssh::SshSensorArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -77,6 +85,8 @@ pub async fn bench(config: &Config, command: BenchCommand) -> anyhow::Result<()>
             println!("{}", serde_json::to_string(&result)?);
             Ok(())
         }
+        BenchCommand::Ssh(args) => ssh::ssh(config, &args).await,
+        BenchCommand::SshSensor(args) => ssh::ssh_sensor(config, &args).await,
     }
 }
 

@@ -266,7 +266,7 @@ pub async fn ssh(config: &Config, args: &SshArgs) -> anyhow::Result<()> {
 }
 
 async fn run_bench(config: &Config, args: &SshArgs, tempdir: &Path) -> anyhow::Result<String> {
-    let mut server = match args.spawn_sensor {
+    let server = match args.spawn_sensor {
         None => {
             let addr = args.addr.context("give --addr or --spawn-sensor")?;
             Server::External {
@@ -274,9 +274,9 @@ async fn run_bench(config: &Config, args: &SshArgs, tempdir: &Path) -> anyhow::R
                 pid: args.server_pid,
             }
         }
-        Some(SpawnSensor::InProcess) => Server::InProcess(
+        Some(SpawnSensor::InProcess) => Server::InProcess(Box::new(
             SensorHost::start(config, &tempdir.join("sensor"), !args.no_recording).await?,
-        ),
+        )),
         Some(SpawnSensor::Process) => {
             Server::Child(ChildSensor::spawn(&tempdir.join("sensor"), args.no_recording).await?)
         }
@@ -737,7 +737,7 @@ async fn idle(
 /// The server under load.
 enum Server {
     External { addr: SocketAddr, pid: Option<u32> },
-    InProcess(SensorHost),
+    InProcess(Box<SensorHost>),
     Child(ChildSensor),
 }
 

@@ -39,6 +39,32 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
             )));
         }
     }
+    if config.sensors.ssh.enabled {
+        let sensor = hpti_sensors::ssh::SshSensor::bind(
+            "ssh",
+            &config.data.dir,
+            config.sensors.ssh.clone(),
+            &config.honeypot,
+            &metrics,
+        )
+        .await
+        .context("sensors.ssh")?;
+        tracing::info!("SSH honeypot listening on {}", sensor.local_addr());
+        pipeline.spawn_sensor(Arc::new(sensor));
+    }
+    if config.sensors.telnet.enabled {
+        let sensor = hpti_sensors::telnet::TelnetSensor::bind(
+            "telnet",
+            &config.data.dir,
+            config.sensors.telnet.clone(),
+            &config.honeypot,
+            &metrics,
+        )
+        .await
+        .context("sensors.telnet")?;
+        tracing::info!("Telnet honeypot listening on {}", sensor.local_addr());
+        pipeline.spawn_sensor(Arc::new(sensor));
+    }
     let metrics_server = if config.metrics.enabled {
         let (addr, task) =
             telemetry::serve_metrics(config.metrics.listen, Arc::new(registry)).await?;

@@ -350,7 +350,7 @@ fn run_serves_metrics_and_shuts_down_cleanly_on_sigterm() {
     std::fs::write(
         &config,
         format!(
-            "[data]\ndir = {:?}\n\n[metrics]\nlisten = \"127.0.0.1:0\"\n\n[[sources]]\nformat = \"hpti\"\npaths = [{:?}]\n",
+            "[data]\ndir = {:?}\n\n[metrics]\nlisten = \"127.0.0.1:0\"\n\n[sensors.ssh]\nlisten = \"127.0.0.1:0\"\n\n[sensors.telnet]\nlisten = \"127.0.0.1:0\"\n\n[[sources]]\nformat = \"hpti\"\npaths = [{:?}]\n",
             dir.path().join("data"),
             format!("{}/*.jsonl", dir.path().display())
         ),

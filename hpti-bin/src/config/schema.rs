@@ -25,6 +25,32 @@ pub struct Config {
     pub store: StoreConfig,
     pub sources: Vec<SourceConfig>,
     pub enrich: EnrichConfig,
+    pub sensors: SensorsConfig,
+    /// The fake host the SSH and Telnet sensors show, and its rules.
+    pub honeypot: HoneypotSection,
+}
+
+// The sensors' own schemas live in hpti-sensors; the config fuzz target compiles this
+// file without that crate, so it reads those sections as plain TOML.
+#[cfg(not(fuzzing))]
+pub type HoneypotSection = hpti_sensors::honeypot::HoneypotConfig;
+#[cfg(fuzzing)]
+pub type HoneypotSection = Option<toml::Value>;
+#[cfg(not(fuzzing))]
+pub type SshSection = hpti_sensors::ssh::SshConfig;
+#[cfg(fuzzing)]
+pub type SshSection = Option<toml::Value>;
+#[cfg(not(fuzzing))]
+pub type TelnetSection = hpti_sensors::telnet::TelnetConfig;
+#[cfg(fuzzing)]
+pub type TelnetSection = Option<toml::Value>;
+
+/// The network honeypots `hpti run` starts.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SensorsConfig {
+    pub ssh: SshSection,
+    pub telnet: TelnetSection,
 }
 
 /// Enrichers to run on every event.

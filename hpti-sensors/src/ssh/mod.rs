@@ -292,6 +292,9 @@ struct Connection {
 impl Connection {
     async fn serve(self, mut stream: TcpStream, peer: SocketAddr) {
         let local = stream.local_addr().unwrap_or(peer);
+        // russh sets TCP_NODELAY only on sockets it accepts itself; without it the
+        // small authentication replies wait out delayed ACKs (~40 ms each).
+        let _ = stream.set_nodelay(true);
         let session = Session::new(self.honeypot.clone(), self.ctx.events.clone(), peer, local);
         let core = session.core().clone();
         core.start().await;

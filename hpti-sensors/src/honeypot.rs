@@ -316,6 +316,58 @@ impl Honeypot {
     }
 }
 
+/// The listener a sensor's `run` takes (once: a sensor runs once).
+pub(crate) fn take_listener(
+    slot: &Mutex<Option<tokio::net::TcpListener>>,
+    sensor: &str,
+) -> Result<tokio::net::TcpListener, SensorError> {
+    slot.lock()
+        .ok()
+        .and_then(|mut l| l.take())
+        .ok_or_else(|| SensorError::msg(format!("{sensor}: already running")))
+}
+
+/// Accepts connections until `shutdown`, admits each through the limits (a refused one
+/// is closed unanswered, as sshd past `MaxStartups` and inetd past its rate do) and
+/// serves it on its own task; returns when every connection has ended.
+pub(crate) async fn accept_loop<F, Fut>(
+    honeypot: &Arc<Honeypot>,
+    listener: tokio::net::TcpListener,
+    shutdown: &tokio_util::sync::CancellationToken,
+    serve: F,
+) where
+    F: Fn(tokio::net::TcpStream, std::net::SocketAddr) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let connections = tokio_util::task::TaskTracker::new();
+    loop {
+        let accepted = tokio::select! {
+            () = shutdown.cancelled() => break,
+            accepted = listener.accept() => accepted,
+        };
+        let (stream, peer) = match accepted {
+            Ok(pair) => pair,
+            Err(e) => {
+                // Out of file descriptors and the like: wait instead of spinning.
+                tracing::warn!(sensor = %honeypot.sensor, error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let Ok(slot) = honeypot.admit(peer.ip()) else {
+            drop(stream);
+            continue;
+        };
+        let served = serve(stream, peer);
+        connections.spawn(async move {
+            served.await;
+            drop(slot);
+        });
+    }
+    connections.close();
+    connections.wait().await;
+}
+
 /// Reads the persona at `path`, or generates one and writes it there.
 fn load_or_create_persona(path: &Path) -> Result<Persona, SensorError> {
     match std::fs::read_to_string(path) {

@@ -78,7 +78,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::honeypot::{Honeypot, HoneypotConfig};
+use crate::honeypot::{Honeypot, HoneypotConfig, accept_loop, take_listener};
 use crate::policy::Credential;
 use crate::session::{Session, Terminal, crlf};
 use crate::shell::{EditorEvent, LineEditor, OsFlavor};
@@ -242,45 +242,17 @@ impl Sensor for TelnetSensor {
     }
 
     async fn run(&self, ctx: SensorContext) -> Result<(), SensorError> {
-        let listener = self
-            .listener
-            .lock()
-            .ok()
-            .and_then(|mut l| l.take())
-            .ok_or_else(|| SensorError::msg(format!("{}: already running", self.name)))?;
+        let listener = take_listener(&self.listener, &self.name)?;
         tracing::info!(sensor = %self.name, addr = %self.local, "Telnet sensor listening");
-        let connections = tokio_util::task::TaskTracker::new();
-        loop {
-            let accepted = tokio::select! {
-                () = ctx.shutdown.cancelled() => break,
-                accepted = listener.accept() => accepted,
-            };
-            let (stream, peer) = match accepted {
-                Ok(pair) => pair,
-                Err(e) => {
-                    // Out of file descriptors and the like: wait instead of spinning.
-                    tracing::warn!(sensor = %self.name, error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            };
-            let Ok(slot) = self.honeypot.admit(peer.ip()) else {
-                // As inetd past its limits: the connection is closed unanswered.
-                drop(stream);
-                continue;
-            };
+        accept_loop(&self.honeypot, listener, &ctx.shutdown, |stream, peer| {
             let connection = Connection {
                 honeypot: self.honeypot.clone(),
                 settings: self.settings.clone(),
                 ctx: ctx.clone(),
             };
-            connections.spawn(async move {
-                connection.serve(stream, peer).await;
-                drop(slot);
-            });
-        }
-        connections.close();
-        connections.wait().await;
+            connection.serve(stream, peer)
+        })
+        .await;
         Ok(())
     }
 }

@@ -8,6 +8,7 @@
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -52,6 +53,8 @@ struct Database {
     path: PathBuf,
     reader: RwLock<Arc<Reader<Vec<u8>>>>,
     modified: Mutex<(Option<SystemTime>, Instant)>,
+    /// Bumped on every reload, so cached answers of the old file are not used.
+    generation: AtomicU64,
 }
 
 /// Addresses a probe looks up when a database is opened: a corrupt search tree or data
@@ -69,6 +72,7 @@ impl Database {
             path: path.to_owned(),
             reader: RwLock::new(Arc::new(reader)),
             modified: Mutex::new((modified(path), Instant::now())),
+            generation: AtomicU64::new(0),
         })
     }
 
@@ -86,6 +90,7 @@ impl Database {
                         if let Ok(mut slot) = self.reader.write() {
                             *slot = Arc::new(fresh);
                         }
+                        self.generation.fetch_add(1, Ordering::Relaxed);
                         state.0 = now;
                         tracing::info!(path = %self.path.display(), "GeoIP database reloaded");
                     }
@@ -181,6 +186,67 @@ pub struct GeoIpEnricher {
     asn: Option<Database>,
     anonymous: Option<Database>,
     reload_check: Duration,
+    recent: RecentAnswers,
+}
+
+/// What the databases say about one address.
+#[derive(Debug, Default)]
+struct Located {
+    geo: Option<Geo>,
+    asn: Option<Asn>,
+    tags: Vec<&'static str>,
+}
+
+/// Slots of [`RecentAnswers`] (a power of two).
+const RECENT_SLOTS: usize = 65_536;
+
+/// The last answer per address hash slot. Attackers come back again and again (a
+/// session is a dozen events from one address), and decoding a City record — names in
+/// eight languages walked past to reach English — costs more than the tree walk; one
+/// slot lock and a compare cost far less than both. A slot that is busy is skipped.
+struct RecentAnswers {
+    slots: Box<[Slot]>,
+}
+
+/// An address, the database generation and what they said.
+type Slot = Mutex<Option<(IpAddr, u64, Arc<Located>)>>;
+
+impl RecentAnswers {
+    fn new() -> Self {
+        Self {
+            slots: (0..RECENT_SLOTS).map(|_| Mutex::new(None)).collect(),
+        }
+    }
+
+    fn slot(&self, ip: IpAddr) -> Option<&Slot> {
+        use std::hash::{BuildHasher as _, Hasher as _};
+        let mut hasher =
+            std::hash::BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default()
+                .build_hasher();
+        std::hash::Hash::hash(&ip, &mut hasher);
+        self.slots
+            .get(hasher.finish() as usize & (RECENT_SLOTS - 1))
+    }
+
+    fn get(&self, ip: IpAddr, generation: u64) -> Option<Arc<Located>> {
+        let slot = self.slot(ip)?.try_lock().ok()?;
+        match &*slot {
+            Some((cached, cached_generation, answer))
+                if *cached == ip && *cached_generation == generation =>
+            {
+                Some(answer.clone())
+            }
+            _ => None,
+        }
+    }
+
+    fn put(&self, ip: IpAddr, generation: u64, answer: Arc<Located>) {
+        if let Some(slot) = self.slot(ip)
+            && let Ok(mut slot) = slot.try_lock()
+        {
+            *slot = Some((ip, generation, answer));
+        }
+    }
 }
 
 impl GeoIpEnricher {
@@ -192,7 +258,17 @@ impl GeoIpEnricher {
             asn: open(&config.asn)?,
             anonymous: open(&config.anonymous)?,
             reload_check: config.reload_check,
+            recent: RecentAnswers::new(),
         })
+    }
+
+    /// Sum of the databases' reload counters: changes whenever one is reloaded.
+    fn generation(&self) -> u64 {
+        [&self.city, &self.asn, &self.anonymous]
+            .into_iter()
+            .flatten()
+            .map(|db| db.generation.load(Ordering::Relaxed))
+            .sum()
     }
 
     fn lookup<T: for<'de> Deserialize<'de>>(
@@ -230,6 +306,42 @@ impl Enricher for GeoIpEnricher {
         if is_local(ip) {
             return Ok(());
         }
+        // Checking for a changed file first: a reload bumps the generation.
+        for db in [&self.city, &self.asn, &self.anonymous]
+            .into_iter()
+            .flatten()
+        {
+            drop(db.reader(self.reload_check));
+        }
+        let generation = self.generation();
+        let located = match self.recent.get(ip, generation) {
+            Some(located) => located,
+            None => {
+                let located = Arc::new(self.locate(ip)?);
+                self.recent.put(ip, generation, located.clone());
+                located
+            }
+        };
+        if let Some(geo) = &located.geo {
+            event.enrichment.geo = Some(geo.clone());
+        }
+        if let Some(asn) = &located.asn {
+            event.enrichment.asn = Some(asn.clone());
+        }
+        let tags = &mut event.enrichment.tags;
+        for tag in &located.tags {
+            if !tags.iter().any(|t| t == tag) {
+                tags.push((*tag).to_owned());
+            }
+        }
+        Ok(())
+    }
+}
+
+impl GeoIpEnricher {
+    /// Asks every database about `ip`.
+    fn locate(&self, ip: IpAddr) -> Result<Located, EnrichError> {
+        let mut located = Located::default();
         if let Some(db) = &self.city
             && let Some(record) = self.lookup::<CityRecord>(db, ip)?
         {
@@ -241,7 +353,7 @@ impl Enricher for GeoIpEnricher {
                 longitude: record.location.longitude,
             };
             if geo != Geo::default() {
-                event.enrichment.geo = Some(geo);
+                located.geo = Some(geo);
             }
         }
         if let Some(db) = &self.asn
@@ -250,7 +362,7 @@ impl Enricher for GeoIpEnricher {
                 autonomous_system_organization,
             }) = self.lookup::<AsnRecord>(db, ip)?
         {
-            event.enrichment.asn = Some(Asn {
+            located.asn = Some(Asn {
                 number,
                 organization: autonomous_system_organization,
             });
@@ -258,7 +370,6 @@ impl Enricher for GeoIpEnricher {
         if let Some(db) = &self.anonymous
             && let Some(record) = self.lookup::<AnonymousRecord>(db, ip)?
         {
-            let tags = &mut event.enrichment.tags;
             for (flag, tag) in [
                 (record.is_anonymous_vpn, "vpn"),
                 (record.is_hosting_provider, "hosting"),
@@ -266,11 +377,11 @@ impl Enricher for GeoIpEnricher {
                 (record.is_residential_proxy, "residential-proxy"),
                 (record.is_tor_exit_node, "tor"),
             ] {
-                if flag && !tags.iter().any(|t| t == tag) {
-                    tags.push(tag.to_owned());
+                if flag {
+                    located.tags.push(tag);
                 }
             }
         }
-        Ok(())
+        Ok(located)
     }
 }

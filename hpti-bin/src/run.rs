@@ -11,6 +11,7 @@ use crate::config::Config;
 use crate::telemetry;
 
 pub async fn run(config: &Config) -> anyhow::Result<()> {
+    let shutdown = telemetry::shutdown_signal();
     let mut registry = Registry::default();
     let metrics = PipelineMetrics::new(&mut registry);
     let store = config.open_store().await?;
@@ -78,7 +79,7 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
         dead_letters = %config.dead_letter_path().display(),
         "hpti is running; stop with Ctrl-C"
     );
-    telemetry::shutdown_signal().await;
+    shutdown.await;
     tracing::info!("shutting down: draining queues and flushing sinks");
     pipeline.shutdown().await;
     if let Some(task) = metrics_server {

@@ -71,7 +71,8 @@ impl SshHandler {
         }
     }
 
-    fn methods() -> MethodSet {
+    /// The methods offered, as sshd with password and public key authentication on.
+    pub(crate) fn methods() -> MethodSet {
         MethodSet::from(
             &[
                 MethodKind::PublicKey,

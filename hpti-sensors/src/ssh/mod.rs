@@ -179,13 +179,7 @@ impl SshSensor {
         let limits = &honeypot.limits;
         let russh = russh::server::Config {
             server_id: SshId::Standard(Cow::Owned(banner.clone())),
-            methods: russh::MethodSet::from(
-                &[
-                    russh::MethodKind::PublicKey,
-                    russh::MethodKind::Password,
-                    russh::MethodKind::KeyboardInteractive,
-                ][..],
-            ),
+            methods: SshHandler::methods(),
             // sshd's failed-password delay is PAM's: about 2 s, randomised. A fast
             // rejection is a tell and helps brute-forcers.
             auth_rejection_time: Duration::from_millis(1500),

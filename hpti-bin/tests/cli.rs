@@ -791,7 +791,7 @@ fn ip_lists_from_the_config_tag_events() {
         .await
         .unwrap();
         let (n,): (i64,) = sqlx::query_as(
-            "SELECT COUNT(*) FROM events WHERE doc LIKE '%\"tags\":[\"known-scanner\"]%'",
+            "SELECT COUNT(*) FROM events_enriched WHERE enrichment LIKE '%\"tags\":[\"known-scanner\"]%'",
         )
         .fetch_one(&pool)
         .await

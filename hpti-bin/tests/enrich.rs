@@ -116,7 +116,7 @@ fn one_call_per_address_and_no_loss_when_the_api_goes_away() {
     assert_eq!(
         count(
             &db,
-            "SELECT COUNT(*) FROM events WHERE doc LIKE '%\"source\":\"abuseipdb\",\"score\":100%'"
+            "SELECT COUNT(*) FROM events_enriched WHERE enrichment LIKE '%\"source\":\"abuseipdb\",\"score\":100%'"
         ),
         2000,
         "every event carries the reputation"
@@ -133,7 +133,7 @@ fn one_call_per_address_and_no_loss_when_the_api_goes_away() {
     assert_eq!(
         count(
             &db,
-            "SELECT COUNT(*) FROM events WHERE doc LIKE '%\"failed\":[\"abuseipdb\"]%'"
+            "SELECT COUNT(*) FROM events_enriched WHERE enrichment LIKE '%\"failed\":[\"abuseipdb\"]%'"
         ),
         500
     );
@@ -205,7 +205,7 @@ fn rdap_fills_the_network_of_every_event_with_one_query() {
     assert_eq!(
         count(
             &dir.path().join("data/hpti.db"),
-            "SELECT COUNT(*) FROM events WHERE doc LIKE '%\"network\":{\"source\":\"rdap\",\"handle\":\"NET-8-8-8-0-2\",\"name\":\"GOGL\",\"cidr\":[\"8.8.8.0/24\"],\"organization\":\"Google LLC\",\"abuse_email\":\"network-abuse@google.com\"}%'"
+            "SELECT COUNT(*) FROM events_enriched WHERE enrichment LIKE '%\"network\":{\"source\":\"rdap\",\"handle\":\"NET-8-8-8-0-2\",\"name\":\"GOGL\",\"cidr\":[\"8.8.8.0/24\"],\"organization\":\"Google LLC\",\"abuse_email\":\"network-abuse@google.com\"}%'"
         ),
         300
     );

@@ -342,3 +342,85 @@ async fn two_stores_on_the_same_files_fold_every_event_once() {
     assert_eq!(sessions.len(), 13);
     assert_eq!(sessions.iter().map(|s| s.commands).sum::<u64>(), 1000);
 }
+
+fn enriched(ip: &str, country: &str, asn: u32, failed: &[&str]) -> Event {
+    let mut event = ev(
+        ip,
+        "s-enriched",
+        1,
+        EventKind::CommandInput {
+            command: "uname -a".into(),
+        },
+    );
+    event.enrichment.geo = Some(hpti_core::event::Geo {
+        country_code: Some(country.into()),
+        city: Some("Springfield".into()),
+        latitude: Some(12.5),
+        longitude: Some(-3.25),
+        ..Default::default()
+    });
+    event.enrichment.asn = Some(hpti_core::event::Asn {
+        number: asn,
+        organization: Some("Example Hosting".into()),
+    });
+    event.enrichment.failed = failed.iter().map(|s| (*s).to_owned()).collect();
+    event
+}
+
+#[tokio::test]
+async fn each_distinct_enrichment_is_stored_once_and_events_round_trip() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir).await;
+    // Two batches of the same two addresses, plus one degraded event of the first address
+    // (its failed list makes it a third document) and one unenriched event.
+    let mut first: Vec<Event> = (0..50)
+        .map(|i| {
+            if i % 2 == 0 {
+                enriched("203.0.113.1", "DE", 64500, &[])
+            } else {
+                enriched("203.0.113.2", "FR", 64501, &[])
+            }
+        })
+        .collect();
+    first.push(enriched("203.0.113.1", "DE", 64500, &["abuseipdb"]));
+    first.push(ev("203.0.113.3", "s-plain", 2, EventKind::SessionStarted));
+    let second: Vec<Event> = (0..10)
+        .map(|_| enriched("203.0.113.2", "FR", 64501, &[]))
+        .collect();
+    store
+        .write(&first.iter().collect::<Vec<_>>())
+        .await
+        .unwrap();
+    store
+        .write(&second.iter().collect::<Vec<_>>())
+        .await
+        .unwrap();
+    assert_eq!(store.count_enrichments().await.unwrap(), 3);
+    for event in first.iter().chain(&second) {
+        assert_eq!(store.event(event.id).await.unwrap().as_ref(), Some(event));
+    }
+    store.close().await;
+
+    // A reopened store has forgotten the row ids: it finds the stored documents again
+    // instead of duplicating them, and a new document gets a row of its own.
+    let store = open(&dir).await;
+    let third = [
+        enriched("203.0.113.2", "FR", 64501, &[]),
+        enriched("203.0.113.9", "NL", 64502, &[]),
+    ];
+    store
+        .write(&third.iter().collect::<Vec<_>>())
+        .await
+        .unwrap();
+    assert_eq!(store.count_enrichments().await.unwrap(), 4);
+    for event in &third {
+        assert_eq!(store.event(event.id).await.unwrap().as_ref(), Some(event));
+    }
+    let (with_country,): (i64,) = sqlx::query_as(
+        "SELECT COUNT(*) FROM events_enriched WHERE enrichment LIKE '%\"country_code\":\"FR\"%'",
+    )
+    .fetch_one(store.pool())
+    .await
+    .unwrap();
+    assert_eq!(with_country, 25 + 10 + 1);
+}

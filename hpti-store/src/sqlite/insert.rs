@@ -1,14 +1,15 @@
 //! Writing events: one multi-row INSERT per 1,024 events, idempotent on the event id.
 
-use hpti_core::event::{Enrichment, Event, EventKind, Timestamp};
+use hpti_core::event::{Event, EventKind, Timestamp};
 use sqlx::Sqlite;
+use std::collections::HashMap;
 use std::sync::OnceLock;
 
 /// Columns written per event.
 const COLUMNS: &str = "id, ts, observed, sensor, protocol, session, src_ip, src_port, dst_ip, dst_port, \
-     kind, username, password, success, command, url, sha256, size, country, asn, doc";
-const COLUMN_COUNT: usize = 21;
-/// Rows per INSERT statement (a power of two): 21 binds each stays below SQLite's 32,766
+     kind, username, password, success, command, url, sha256, size, country, asn, enrichment_id, doc";
+const COLUMN_COUNT: usize = 22;
+/// Rows per INSERT statement (a power of two): 22 binds each stays below SQLite's 32,766
 /// bind limit, and one prepared statement of this size is reused for every full chunk.
 pub(super) const ROWS_PER_STATEMENT: usize = 1024;
 
@@ -58,16 +59,15 @@ fn insert_sql(rows: usize) -> String {
     sql
 }
 
-/// The part of an event the typed columns do not hold: its kind and data, enrichment and
-/// raw record. Keeping only this in `doc` halves the bytes written per event; the whole
-/// event is rebuilt from the columns and the document (see [`SqliteStore::event`]).
+/// The part of an event the typed columns and the enrichments table do not hold: its kind
+/// and data and raw record. Keeping only this in `doc` halves the bytes written per event;
+/// the whole event is rebuilt from the columns, the document and its enrichment (see
+/// [`SqliteStore::event`](super::SqliteStore::event)).
 #[derive(serde::Serialize)]
 pub(super) struct StoredDoc<'a> {
     v: u32,
     #[serde(flatten)]
     kind: &'a EventKind,
-    #[serde(skip_serializing_if = "Enrichment::is_empty")]
-    enrichment: &'a Enrichment,
     #[serde(skip_serializing_if = "Option::is_none")]
     raw: &'a Option<String>,
 }
@@ -77,8 +77,49 @@ impl<'a> StoredDoc<'a> {
         Self {
             v: event.schema_version,
             kind: &event.kind,
-            enrichment: &event.enrichment,
             raw: &event.raw,
+        }
+    }
+}
+
+/// Where an event's enrichment is stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum EnrichmentRef {
+    /// The event has no enrichment.
+    None,
+    /// A row of the `enrichments` table.
+    Stored(i64),
+    /// The n-th enrichment of this batch that has no row id yet.
+    Pending(usize),
+}
+
+/// Most enrichment documents the writer remembers the row id of. An attacker address keeps
+/// one document for as long as its answers do not change, so this holds the recent
+/// attackers; when full it starts over (a forgotten document costs one lookup).
+const REMEMBERED_ENRICHMENTS: usize = 65_536;
+
+/// Row ids of enrichment documents already in the `enrichments` table.
+///
+/// Only ids of committed rows are remembered (see [`SqliteStore::insert`](super::SqliteStore::insert)),
+/// so a rolled-back write can never leave an event pointing at a missing row.
+#[derive(Debug, Default)]
+pub(super) struct EnrichmentIds {
+    ids: HashMap<Box<str>, i64>,
+}
+
+impl EnrichmentIds {
+    /// The row id of `doc`, if remembered.
+    pub(super) fn get(&self, doc: &str) -> Option<i64> {
+        self.ids.get(doc).copied()
+    }
+
+    /// Remembers committed rows.
+    pub(super) fn remember(&mut self, rows: impl IntoIterator<Item = (String, i64)>) {
+        for (doc, id) in rows {
+            if self.ids.len() >= REMEMBERED_ENRICHMENTS {
+                self.ids.clear();
+            }
+            self.ids.insert(doc.into_boxed_str(), id);
         }
     }
 }
@@ -93,11 +134,12 @@ pub(super) struct EventRow<'a> {
     url: Option<&'a str>,
     sha256: Option<&'a str>,
     size: Option<i64>,
+    pub(super) enrichment: EnrichmentRef,
     doc: String,
 }
 
 impl<'a> EventRow<'a> {
-    pub(super) fn new(event: &'a Event, doc: String) -> Self {
+    pub(super) fn new(event: &'a Event, doc: String, enrichment: EnrichmentRef) -> Self {
         let mut row = Self {
             event,
             username: None,
@@ -107,6 +149,7 @@ impl<'a> EventRow<'a> {
             url: None,
             sha256: None,
             size: None,
+            enrichment,
             doc,
         };
         match &event.kind {
@@ -175,6 +218,11 @@ impl<'a> EventRow<'a> {
                     .and_then(|g| g.country_code.as_deref()),
             )
             .bind(event.enrichment.asn.as_ref().map(|a| i64::from(a.number)))
+            .bind(match self.enrichment {
+                EnrichmentRef::Stored(id) => Some(id),
+                // Resolved before any statement is built; a row id never pending here.
+                EnrichmentRef::None | EnrichmentRef::Pending(_) => None,
+            })
             .bind(self.doc.as_str())
     }
 }

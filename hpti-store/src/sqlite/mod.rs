@@ -10,7 +10,9 @@ mod insert;
 mod queries;
 mod summaries;
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -22,7 +24,9 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
-use self::insert::{EventRow, StoredDoc, insert_sql_for, statement_sizes};
+use self::insert::{
+    EnrichmentIds, EnrichmentRef, EventRow, StoredDoc, insert_sql_for, statement_sizes,
+};
 use crate::error::StoreError;
 
 /// How the SQLite database is opened.
@@ -110,6 +114,8 @@ pub struct SqliteStore {
     writer: SqlitePool,
     /// The summaries database (with the events attached as `ev`): one connection.
     summaries: SqlitePool,
+    /// Row ids of recently written enrichment documents.
+    enrichment_ids: Arc<Mutex<EnrichmentIds>>,
     path: PathBuf,
 }
 
@@ -169,6 +175,7 @@ impl SqliteStore {
             pool,
             writer,
             summaries,
+            enrichment_ids: Arc::default(),
             path: options.path,
         })
     }
@@ -193,14 +200,56 @@ impl SqliteStore {
     pub async fn insert(&self, events: &[&Event]) -> Result<Vec<Rejection>, StoreError> {
         let mut rows = Vec::with_capacity(events.len());
         let mut rejected = Vec::new();
-        for (index, event) in events.iter().enumerate() {
-            match serde_json::to_string(&StoredDoc::of(event)) {
-                Ok(doc) => rows.push(EventRow::new(event, doc)),
-                Err(err) => rejected.push(Rejection {
-                    index,
-                    reason: format!("cannot encode event as JSON: {err}"),
-                }),
+        // Enrichment documents of this batch without a known row id, each once.
+        let mut pending: Vec<String> = Vec::new();
+        let mut pending_index: HashMap<String, usize> = HashMap::new();
+        {
+            let known = self
+                .enrichment_ids
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            for (index, event) in events.iter().enumerate() {
+                let encoded = serde_json::to_string(&StoredDoc::of(event)).and_then(|doc| {
+                    if event.enrichment.is_empty() {
+                        return Ok((doc, EnrichmentRef::None));
+                    }
+                    let enrichment = serde_json::to_string(&event.enrichment)?;
+                    let reference = match known.get(&enrichment) {
+                        Some(id) => EnrichmentRef::Stored(id),
+                        None => {
+                            let next = pending.len();
+                            let slot = *pending_index.entry(enrichment).or_insert_with_key(|doc| {
+                                pending.push(doc.clone());
+                                next
+                            });
+                            EnrichmentRef::Pending(slot)
+                        }
+                    };
+                    Ok((doc, reference))
+                });
+                match encoded {
+                    Ok((doc, enrichment)) => rows.push(EventRow::new(event, doc, enrichment)),
+                    Err(err) => rejected.push(Rejection {
+                        index,
+                        reason: format!("cannot encode event as JSON: {err}"),
+                    }),
+                }
             }
+        }
+        if !pending.is_empty() {
+            let ids = self.store_enrichments(&pending).await?;
+            for row in &mut rows {
+                if let EnrichmentRef::Pending(slot) = row.enrichment {
+                    let id = ids.get(slot).copied().ok_or_else(|| {
+                        StoreError::Decode(format!("no row id for enrichment {slot}"))
+                    })?;
+                    row.enrichment = EnrichmentRef::Stored(id);
+                }
+            }
+            self.enrichment_ids
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .remember(pending.into_iter().zip(ids));
         }
         // Every bind value is built before the transaction starts, so the database thread
         // runs the statements back to back instead of waiting while the next one is
@@ -225,11 +274,45 @@ impl SqliteStore {
         Ok(rejected)
     }
 
+    /// Stores enrichment documents (those already there are kept) and returns their row
+    /// ids in order. Committed on their own before the events that use them, so an id
+    /// handed out always names a row, whatever becomes of the events' transaction.
+    async fn store_enrichments(&self, docs: &[String]) -> Result<Vec<i64>, StoreError> {
+        let mut tx = self.writer.begin().await.map_err(database_error)?;
+        let mut ids = Vec::with_capacity(docs.len());
+        for doc in docs {
+            sqlx::query("INSERT OR IGNORE INTO enrichments (doc) VALUES (?1)")
+                .bind(doc.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(database_error)?;
+            let id: i64 = sqlx::query_scalar("SELECT id FROM enrichments WHERE doc = ?1")
+                .bind(doc.as_str())
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(database_error)?;
+            ids.push(id);
+        }
+        tx.commit().await.map_err(database_error)?;
+        Ok(ids)
+    }
+
+    /// The number of distinct enrichment documents stored.
+    pub async fn count_enrichments(&self) -> Result<u64, StoreError> {
+        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM enrichments")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(database_error)?;
+        Ok(u64::try_from(count).unwrap_or(0))
+    }
+
     /// One stored event, rebuilt from its columns and document.
     pub async fn event(&self, id: EventId) -> Result<Option<Event>, StoreError> {
         let row = sqlx::query(
-            "SELECT id, ts, observed, sensor, protocol, session, src_ip, src_port, dst_ip, dst_port, doc
-             FROM events WHERE id = ?1",
+            "SELECT e.id, e.ts, e.observed, e.sensor, e.protocol, e.session, e.src_ip, e.src_port,
+                    e.dst_ip, e.dst_port, e.doc, en.doc AS enrichment
+             FROM events e LEFT JOIN enrichments en ON en.id = e.enrichment_id
+             WHERE e.id = ?1",
         )
         .bind(&id.as_bytes()[..])
         .fetch_optional(&self.pool)

@@ -15,7 +15,8 @@ use crate::query::{
 };
 
 /// Rebuilds an event from the columns `id, ts, observed, sensor, protocol, session, src_ip,
-/// src_port, dst_ip, dst_port, doc`.
+/// src_port, dst_ip, dst_port, doc, enrichment` (the last the joined enrichment document,
+/// NULL for events without one or stored with it inside `doc`).
 pub(super) fn event_from_row(row: &SqliteRow) -> Result<Event, StoreError> {
     use serde_json::{Map, Value};
     let id: Vec<u8> = row.try_get("id").map_err(decode_error)?;
@@ -28,6 +29,12 @@ pub(super) fn event_from_row(row: &SqliteRow) -> Result<Event, StoreError> {
             object.insert(key.to_owned(), value);
         }
     };
+    let enrichment: Option<String> = row.try_get("enrichment").map_err(decode_error)?;
+    if let Some(enrichment) = enrichment {
+        let value: Value = serde_json::from_str(&enrichment)
+            .map_err(|e| StoreError::Decode(format!("enrichment of {id}: {e}")))?;
+        put("enrichment", value);
+    }
     put("id", Value::String(id.to_string()));
     put("time", Value::String(timestamp(row, "ts")?.to_string()));
     let observed: Option<i64> = row.try_get("observed").map_err(decode_error)?;

@@ -11,6 +11,7 @@ measured with them is the one a production install pays.
     pip install mmdb-writer
     python3 scripts/make-bench-geoip.py OUT_DIR [NETWORKS]
 """
+import os
 import random
 import sys
 
@@ -75,6 +76,7 @@ def main():
         city.insert_network(IPSet(nets), cities[index])
     for index, nets in by_asn.items():
         asn.insert_network(IPSet(nets), asns[index])
+    os.makedirs(out, exist_ok=True)
     city.to_db_file(f"{out}/Bench-City.mmdb")
     asn.to_db_file(f"{out}/Bench-ASN.mmdb")
     print(f"{written} networks written to {out}/Bench-City.mmdb and {out}/Bench-ASN.mmdb")

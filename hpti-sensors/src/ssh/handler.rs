@@ -124,6 +124,10 @@ impl SshHandler {
     }
 }
 
+// russh keeps the future of every handler method inline in its per-connection future,
+// which lives as long as the connection: the largest of them (the shell, with its fetches)
+// would be paid by every idle session. Heavy awaits below are boxed, so they take memory
+// only while they run.
 impl Handler for SshHandler {
     type Error = HandlerError;
 
@@ -297,8 +301,14 @@ impl Handler for SshHandler {
         };
         let (term, width, height) = pty.clone().unwrap_or_else(|| ("dumb".into(), 80, 24));
         let user = self.user();
-        let (terminal, greeting) =
-            Terminal::open(self.session.core(), &user, width, height, Some(&term)).await;
+        let (terminal, greeting) = Box::pin(Terminal::open(
+            self.session.core(),
+            &user,
+            width,
+            height,
+            Some(&term),
+        ))
+        .await;
         self.terminals.lock().await.insert(channel, terminal);
         self.channels
             .insert(channel, ChannelState::Shell { pty: pty.is_some() });
@@ -331,7 +341,7 @@ impl Handler for SshHandler {
             return Ok(());
         }
         let user = self.user();
-        let (output, status) = self.session.exec(&user, &command).await;
+        let (output, status) = Box::pin(self.session.exec(&user, &command)).await;
         let output = if pty.is_some() { crlf(&output) } else { output };
         self.channels.insert(channel, ChannelState::Done);
         Self::finish_channel(session, channel, output, status)
@@ -406,13 +416,13 @@ impl Handler for SshHandler {
                     // No pty: no echo (a script piped into `ssh host`).
                     terminal.set_echo(false);
                 }
-                let out = terminal.feed(&mut self.session, data).await;
+                let out = Box::pin(terminal.feed(&mut self.session, data)).await;
                 if !out.output.is_empty() {
                     session.data(channel, out.output)?;
                 }
                 if let Some(status) = out.exit {
                     if let Some(terminal) = terminals.remove(&channel) {
-                        let recording = terminal.close(self.session.core()).await;
+                        let recording = Box::pin(terminal.close(self.session.core())).await;
                         if let Some(recording) = recording {
                             self.session.remember_recording(recording);
                         }
@@ -428,7 +438,7 @@ impl Handler for SshHandler {
                     match step {
                         ScpStep::Ack => session.data(channel, vec![0u8])?,
                         ScpStep::File { name, content } => {
-                            self.session.upload(&name, content).await;
+                            Box::pin(self.session.upload(&name, content)).await;
                         }
                         ScpStep::Fail(message) => {
                             let mut reply = vec![1u8];
@@ -459,7 +469,7 @@ impl Handler for SshHandler {
             Some(ChannelState::Shell { pty: false }) => {
                 // Commands piped into a shell without a pty: the end of input ends it.
                 if let Some(terminal) = self.terminals.lock().await.remove(&channel)
-                    && let Some(recording) = terminal.close(self.session.core()).await
+                    && let Some(recording) = Box::pin(terminal.close(self.session.core())).await
                 {
                     self.session.remember_recording(recording);
                 }

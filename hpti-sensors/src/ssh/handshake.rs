@@ -41,24 +41,37 @@ pub enum HandshakeError {
     Io(#[from] io::Error),
 }
 
+/// The client's identification line and whatever it sent after it in the same reads
+/// (usually the start of its `KEXINIT`, which clients send without waiting).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identification {
+    /// The line, with its line end.
+    pub line: Vec<u8>,
+    /// Bytes read past the line; russh must see them, so the [`Tap`] replays them.
+    pub rest: Vec<u8>,
+}
+
 /// Sends `banner` (`SSH-2.0-...`, no line end) and reads the client's identification
 /// line. On a malformed one, answers as sshd does and returns the error.
 pub async fn exchange_identification<S: AsyncRead + AsyncWrite + Unpin>(
     stream: &mut S,
     banner: &str,
     timeout: Duration,
-) -> Result<Vec<u8>, HandshakeError> {
+) -> Result<Identification, HandshakeError> {
     stream.write_all(format!("{banner}\r\n").as_bytes()).await?;
-    let line = match tokio::time::timeout(timeout, read_line(stream)).await {
-        Ok(line) => line?,
+    let identification = match tokio::time::timeout(timeout, read_line(stream)).await {
+        Ok(identification) => identification?,
         Err(_) => return Err(HandshakeError::Timeout),
     };
-    let text = String::from_utf8_lossy(&line).into_owned();
+    let text = String::from_utf8_lossy(&identification.line).into_owned();
     let trimmed = text.trim_end_matches(['\r', '\n']);
-    if trimmed.starts_with("SSH-2.0-") || trimmed.starts_with("SSH-1.99-") {
-        return Ok(line);
+    // A line cut at the limit is invalid whatever it starts with (sshd: "banner line too
+    // long"), and judged the same however the client's bytes were split into reads.
+    let whole = identification.line.ends_with(b"\n");
+    if whole && (trimmed.starts_with("SSH-2.0-") || trimmed.starts_with("SSH-1.99-")) {
+        return Ok(identification);
     }
-    if trimmed.starts_with("SSH-1.") {
+    if whole && trimmed.starts_with("SSH-1.") {
         let _ = stream.write_all(MAJOR_VERSION_DIFFERS).await;
         let _ = stream.shutdown().await;
         return Err(HandshakeError::MajorVersion(trimmed.to_owned()));
@@ -69,22 +82,44 @@ pub async fn exchange_identification<S: AsyncRead + AsyncWrite + Unpin>(
 }
 
 /// One line, LF-terminated, at most [`MAX_ID_LINE`] bytes (a longer one is returned
-/// cut, and judged invalid).
-async fn read_line<S: AsyncRead + Unpin>(stream: &mut S) -> io::Result<Vec<u8>> {
-    let mut line = Vec::with_capacity(64);
-    let mut byte = [0u8; 1];
-    // Byte by byte: nothing past the line may be consumed (russh reads the rest).
-    while line.len() < MAX_ID_LINE {
-        if stream.read(&mut byte).await? == 0 {
+/// cut, and judged invalid), and the bytes read past it.
+async fn read_line<S: AsyncRead + Unpin>(stream: &mut S) -> io::Result<Identification> {
+    // Whole reads, not a read per byte: the extra bytes go to russh through the tap, and
+    // a handshake costs a few system calls instead of one per character of the line.
+    let mut buffer = Vec::with_capacity(READ_CHUNK);
+    let mut searched = 0;
+    loop {
+        let limit = buffer.len().min(MAX_ID_LINE);
+        if let Some(end) = buffer[searched.min(limit)..limit]
+            .iter()
+            .position(|b| *b == b'\n')
+        {
+            return Ok(split_line(buffer, searched + end + 1));
+        }
+        if buffer.len() >= MAX_ID_LINE {
+            return Ok(split_line(buffer, MAX_ID_LINE));
+        }
+        searched = buffer.len();
+        if buffer.capacity() == buffer.len() {
+            buffer.reserve(READ_CHUNK);
+        }
+        if stream.read_buf(&mut buffer).await? == 0 {
             return Err(io::ErrorKind::UnexpectedEof.into());
         }
-        line.push(byte[0]);
-        if byte[0] == b'\n' {
-            break;
-        }
     }
-    Ok(line)
 }
+
+/// The line (the first `at` bytes, in a buffer of its own size: it is kept for the whole
+/// connection) and the rest.
+fn split_line(mut buffer: Vec<u8>, at: usize) -> Identification {
+    let rest = buffer.split_off(at);
+    buffer.shrink_to_fit();
+    Identification { line: buffer, rest }
+}
+
+/// Bytes asked of the socket per read while waiting for the identification line: a
+/// client's line and whole `KEXINIT` usually arrive together and fit.
+const READ_CHUNK: usize = 2048;
 
 /// The algorithm lists of a client's `KEXINIT`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -162,24 +197,25 @@ pub struct Tap<S> {
 }
 
 impl<S> Tap<S> {
-    /// Wraps `inner`; `client_line` is replayed to russh, the first `banner_len` bytes
-    /// russh writes are dropped.
+    /// Wraps `inner`; the client's identification (line and the bytes read past it) is
+    /// replayed to russh, the first `banner_len` bytes russh writes are dropped.
     pub fn new(
         inner: S,
-        client_line: Vec<u8>,
+        identification: Identification,
         banner_len: usize,
     ) -> (Self, oneshot::Receiver<KexInit>) {
         let (tx, rx) = oneshot::channel();
-        (
-            Self {
-                inner,
-                replay: client_line,
-                replayed: 0,
-                swallow: banner_len,
-                sniff: Some((Vec::with_capacity(2048), tx)),
-            },
-            rx,
-        )
+        let Identification { mut line, rest } = identification;
+        line.extend_from_slice(&rest);
+        let mut tap = Self {
+            inner,
+            replay: line,
+            replayed: 0,
+            swallow: banner_len,
+            sniff: Some((Vec::with_capacity(2048), tx)),
+        };
+        tap.observe(&rest);
+        (tap, rx)
     }
 
     fn observe(&mut self, bytes: &[u8]) {
@@ -220,6 +256,11 @@ impl<S: AsyncRead + Unpin> AsyncRead for Tap<S> {
             let n = rest.len().min(buf.remaining());
             buf.put_slice(&rest[..n]);
             this.replayed += n;
+            if this.replayed == this.replay.len() {
+                // Read once; the tap lives as long as the connection.
+                this.replay = Vec::new();
+                this.replayed = 0;
+            }
             return Poll::Ready(Ok(()));
         }
         let before = buf.filled().len();
@@ -324,10 +365,14 @@ mod tests {
 
     #[tokio::test]
     async fn malformed_identifications_get_sshd_answers() {
+        let too_long = [&b"SSH-2.0-"[..], &[b'A'; 300], b"\r\n"].concat();
         for (input, answer) in [
             (&b"GET / HTTP/1.1\r\n"[..], INVALID_ID),
             (b"\r\n", INVALID_ID),
             (b"SSH-1.5-old\r\n", MAJOR_VERSION_DIFFERS),
+            // Longer than RFC 4253 allows, line end included (found by the fuzz target:
+            // whole in one read it used to pass).
+            (&too_long, INVALID_ID),
         ] {
             let (mut client, mut server) = tokio::io::duplex(1024);
             client.write_all(input).await.unwrap();
@@ -348,16 +393,22 @@ mod tests {
             .write_all(b"SSH-2.0-Go\r\n\x00\x00\x00\x0c")
             .await
             .unwrap();
-        let line = exchange_identification(&mut server, "SSH-2.0-X", Duration::from_secs(5))
-            .await
-            .unwrap();
-        assert_eq!(line, b"SSH-2.0-Go\r\n");
+        let identification =
+            exchange_identification(&mut server, "SSH-2.0-X", Duration::from_secs(5))
+                .await
+                .unwrap();
+        assert_eq!(identification.line, b"SSH-2.0-Go\r\n");
+        assert_eq!(identification.rest, b"\x00\x00\x00\x0c");
     }
 
     #[tokio::test]
     async fn the_tap_replays_swallows_and_sniffs() {
         let (mut client, server) = tokio::io::duplex(65536);
-        let (mut tap, rx) = Tap::new(server, b"SSH-2.0-c\r\n".to_vec(), 5);
+        let identification = Identification {
+            line: b"SSH-2.0-c\r\n".to_vec(),
+            rest: Vec::new(),
+        };
+        let (mut tap, rx) = Tap::new(server, identification, 5);
         client.write_all(&kexinit_packet()).await.unwrap();
         let mut first = vec![0u8; 11];
         tap.read_exact(&mut first).await.unwrap();
@@ -373,5 +424,36 @@ mod tests {
         let mut seen = Vec::new();
         client.read_to_end(&mut seen).await.unwrap();
         assert_eq!(seen, b"world");
+    }
+
+    /// A client that sends its line and `KEXINIT` in one write, the way OpenSSH does,
+    /// split at every possible point between reads: russh sees every byte once, in order,
+    /// and the `KEXINIT` is still sniffed.
+    #[tokio::test]
+    async fn bytes_read_past_the_line_reach_russh_and_the_sniffer() {
+        let wire = [&b"SSH-2.0-c\r\n"[..], &kexinit_packet()].concat();
+        for split in [1, 5, 11, 12, 40, wire.len()] {
+            let (mut client, mut server) = tokio::io::duplex(65536);
+            client.write_all(&wire[..split]).await.unwrap();
+            let identification =
+                exchange_identification(&mut server, "SSH-2.0-X", Duration::from_secs(5));
+            let writer = async {
+                tokio::task::yield_now().await;
+                client.write_all(&wire[split..]).await.unwrap();
+                client
+            };
+            let (identification, client) = tokio::join!(identification, writer);
+            let identification = identification.unwrap();
+            assert_eq!(identification.line, b"SSH-2.0-c\r\n", "split {split}");
+            let (mut tap, rx) = Tap::new(server, identification, 0);
+            let mut seen = vec![0u8; wire.len()];
+            tap.read_exact(&mut seen).await.unwrap();
+            assert_eq!(seen, wire, "split {split}");
+            assert_eq!(
+                rx.await.unwrap().kex,
+                KexInit::parse_packet(&kexinit_packet()).unwrap().kex
+            );
+            drop(client);
+        }
     }
 }

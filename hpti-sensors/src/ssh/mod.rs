@@ -265,10 +265,11 @@ impl Connection {
         let core = session.core().clone();
         core.start().await;
         let limits = self.honeypot.limits.clone();
-        let line = match exchange_identification(&mut stream, &self.banner, limits.login_timeout)
-            .await
-        {
-            Ok(line) => line,
+        let identification =
+            // Boxed (as below): this connection's future lives as long as the connection,
+            // and its size is that of its largest step.
+            match Box::pin(exchange_identification(&mut stream, &self.banner, limits.login_timeout)).await {
+                Ok(identification) => identification,
             Err(error) => {
                 self.honeypot.counters.bad_handshake.inc();
                 if let HandshakeError::Invalid(text) | HandshakeError::MajorVersion(text) = &error
@@ -284,11 +285,11 @@ impl Connection {
                 return;
             }
         };
-        let version = String::from_utf8_lossy(&line)
+        let version = String::from_utf8_lossy(&identification.line)
             .trim_end_matches(['\r', '\n'])
             .to_owned();
         core.emit(EventKind::ClientVersion { version }).await;
-        let (tap, kexinit) = Tap::new(stream, line, self.banner.len() + 2);
+        let (tap, kexinit) = Tap::new(stream, identification, self.banner.len() + 2);
         let authenticated = Arc::new(AtomicBool::new(false));
         let terminals: Terminals = Arc::default();
         let handler = SshHandler::new(
@@ -297,15 +298,16 @@ impl Connection {
             terminals.clone(),
             limits.max_auth_attempts,
         );
-        let running = match russh::server::run_stream(self.russh.clone(), tap, handler).await {
-            Ok(running) => running,
-            Err(error) => {
-                self.honeypot.counters.bad_handshake.inc();
-                tracing::debug!(%peer, %error, "SSH session did not start");
-                core.close(None).await;
-                return;
-            }
-        };
+        let running =
+            match Box::pin(russh::server::run_stream(self.russh.clone(), tap, handler)).await {
+                Ok(running) => running,
+                Err(error) => {
+                    self.honeypot.counters.bad_handshake.inc();
+                    tracing::debug!(%peer, %error, "SSH session did not start");
+                    core.close(None).await;
+                    return;
+                }
+            };
         let handle = running.handle();
         tokio::pin!(running);
         let mut kexinit = Some(kexinit);
@@ -369,7 +371,7 @@ impl Connection {
         // Terminals still open (the client vanished): finish their recordings.
         let open: Vec<_> = terminals.lock().await.drain().map(|(_, t)| t).collect();
         for terminal in open {
-            if let Some(recording) = terminal.close(&core).await {
+            if let Some(recording) = Box::pin(terminal.close(&core)).await {
                 core.remember_recording(recording);
             }
         }

@@ -607,3 +607,54 @@ async fn hydra_attempts_are_all_captured() {
     assert_eq!(tried, passwords.iter().cloned().collect::<BTreeSet<_>>());
     harness.stop().await;
 }
+
+/// Logs in as root and runs one command on a connection of its own.
+async fn exec_on_new_connection(addr: SocketAddr, command: &str) -> String {
+    let mut handle = connect(addr).await;
+    assert!(
+        handle
+            .authenticate_password("root", "letmein")
+            .await
+            .unwrap()
+            .success()
+    );
+    let (output, _) = exec(&handle, command).await;
+    let _ = handle
+        .disconnect(russh::Disconnect::ByApplication, "", "")
+        .await;
+    String::from_utf8_lossy(&output).into_owned()
+}
+
+#[tokio::test]
+async fn an_address_finds_its_files_again_only_when_keeping_is_on_and_within_bounds() {
+    let harness = Harness::start(|honeypot| {
+        honeypot.keep_filesystem.enabled = true;
+        honeypot.keep_filesystem.max_bytes_per_ip = 4096;
+    })
+    .await;
+    exec_on_new_connection(
+        harness.addr,
+        "echo dropped-by-bot > /tmp/.x; chmod 777 /tmp/.x",
+    )
+    .await;
+    assert_eq!(
+        exec_on_new_connection(harness.addr, "cat /tmp/.x").await,
+        "dropped-by-bot\n",
+        "the second session of the address sees the first one's file"
+    );
+    // A session whose changes exceed the bound is not kept, and neither is what came
+    // before it: the address starts over from the base image.
+    let big = "A".repeat(5000);
+    exec_on_new_connection(harness.addr, &format!("echo {big} > /tmp/big")).await;
+    let after = exec_on_new_connection(harness.addr, "cat /tmp/.x; ls /tmp").await;
+    assert!(after.contains("No such file"), "{after}");
+    assert!(!after.contains("big"), "{after}");
+    harness.stop().await;
+
+    // Off (the default): every session starts from the base image.
+    let harness = Harness::start(|_| {}).await;
+    exec_on_new_connection(harness.addr, "echo dropped-by-bot > /tmp/.x").await;
+    let second = exec_on_new_connection(harness.addr, "cat /tmp/.x").await;
+    assert!(second.contains("No such file"), "{second}");
+    harness.stop().await;
+}

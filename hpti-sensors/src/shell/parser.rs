@@ -280,21 +280,39 @@ pub fn quote<S: AsRef<str>>(words: &[S]) -> String {
         if i > 0 {
             out.push(' ');
         }
-        let w = w.as_ref();
-        let safe = !w.is_empty()
-            && w.chars().all(|c| {
-                c.is_ascii_alphanumeric()
-                    || matches!(c, '-' | '_' | '.' | '/' | ',' | ':' | '@' | '+')
-            });
-        if safe {
-            out.push_str(w);
-        } else {
-            out.push('\'');
-            out.push_str(&w.replace('\'', "'\\''"));
-            out.push('\'');
-        }
+        // Reserved words are quoted too: `if` alone, first on a line, opens a compound.
+        push_quoted(&mut out, w.as_ref(), true);
     }
     out
+}
+
+/// Quotes one word as bash's `printf %q` does: reserved words such as `if` stay bare (so
+/// the result is the same as bash's, not always a command line of its own).
+pub(crate) fn quote_like_printf(word: &str) -> String {
+    let mut out = String::new();
+    push_quoted(&mut out, word, false);
+    out
+}
+
+/// Words the parser treats as syntax when they come first in a command.
+const RESERVED_WORDS: &[&str] = &[
+    "if", "then", "else", "elif", "fi", "do", "done", "case", "esac", "while", "until", "for",
+    "function",
+];
+
+fn push_quoted(out: &mut String, word: &str, quote_reserved: bool) {
+    let safe = !word.is_empty()
+        && word.chars().all(|c| {
+            c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/' | ',' | ':' | '@' | '+')
+        })
+        && !(quote_reserved && RESERVED_WORDS.contains(&word));
+    if safe {
+        out.push_str(word);
+    } else {
+        out.push('\'');
+        out.push_str(&word.replace('\'', "'\\''"));
+        out.push('\'');
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -142,7 +142,9 @@ impl ScpSink {
         let Some(kind) = line.chars().next() else {
             return vec![ScpStep::Ack];
         };
-        let fields: Vec<&str> = line[1..].splitn(3, ' ').collect();
+        // `line` is lossily decoded attacker input: its first character may be several
+        // bytes long.
+        let fields: Vec<&str> = line[kind.len_utf8()..].splitn(3, ' ').collect();
         match kind {
             'C' => {
                 let (Some(size), Some(name)) = (fields.get(1), fields.get(2)) else {
@@ -256,5 +258,19 @@ mod tests {
         ));
         let mut sink = ScpSink::for_command("scp -t .").unwrap();
         assert!(matches!(sink.feed(&[b'C'; 5000])[..], [ScpStep::Fail(_)]));
+    }
+
+    /// Found by the `scp` fuzz target: a control line starting with a byte that is not
+    /// ASCII (decoded as a multi-byte replacement character, or a real `é`).
+    #[test]
+    fn control_lines_starting_with_non_ascii_fail_cleanly() {
+        for line in [&b"\xff\n"[..], "é0644 1 x\n".as_bytes(), b"\xc3"] {
+            let mut sink = ScpSink::for_command("scp -t /tmp").unwrap();
+            let steps = sink.feed(line);
+            assert!(
+                steps.is_empty() || matches!(steps[..], [ScpStep::Fail(_)]),
+                "{line:?}: {steps:?}"
+            );
+        }
     }
 }

@@ -1088,7 +1088,7 @@ fn printf_once(
                 let v: f64 = arg.and_then(|a| a.trim().parse().ok()).unwrap_or(0.0);
                 format!("{v:.*}", prec.unwrap_or(6)).into_bytes()
             }
-            'q' => super::super::parser::quote(&[arg.unwrap_or_default()]).into_bytes(),
+            'q' => super::super::parser::quote_like_printf(&arg.unwrap_or_default()).into_bytes(),
             other => {
                 let mut s = String::from("%");
                 s.push(other);

@@ -188,6 +188,15 @@ pub enum PipelineError {
 #[error("the pipeline is shut down")]
 pub struct PipelineClosed;
 
+/// Why [`EventEmitter::try_emit`] did not queue an event.
+#[derive(Debug)]
+pub enum TryEmitError {
+    /// The queue is full; here is the event back (boxed: it is large).
+    Full(Box<Event>),
+    /// The pipeline has shut down.
+    Closed,
+}
+
 /// Hands events to the pipeline. Cheap to clone; the pipeline drains once every clone is
 /// dropped.
 #[derive(Clone, Debug)]
@@ -210,6 +219,25 @@ impl EventEmitter {
             .map_err(|_| PipelineClosed)?;
         self.emitted.inc();
         Ok(())
+    }
+
+    /// Queues an event if the queue has room right now, without waiting; a full queue
+    /// gives the event back.
+    ///
+    /// For code that keeps many futures alive (a sensor's connections): queueing
+    /// synchronously and waiting only when full, in a separate boxed future, keeps the
+    /// caller's future from carrying an event and a send future across every `.await`.
+    pub fn try_emit(&self, event: Event) -> Result<(), TryEmitError> {
+        match self.sender.try_send(Envelope::new(event)) {
+            Ok(()) => {
+                self.emitted.inc();
+                Ok(())
+            }
+            Err(mpsc::error::TrySendError::Full(envelope)) => {
+                Err(TryEmitError::Full(Box::new(envelope.event)))
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => Err(TryEmitError::Closed),
+        }
     }
 
     /// Free places in the queue right now.
@@ -792,5 +820,53 @@ async fn run_alert_rules(
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{EventKind, Protocol};
+
+    fn event(n: u16) -> Event {
+        Event::new(
+            "test",
+            Protocol::Ssh,
+            std::net::IpAddr::from([192, 0, 2, 1]),
+            EventKind::SessionStarted,
+        )
+        .with_source_port(n)
+    }
+
+    #[tokio::test]
+    async fn try_emit_queues_when_there_is_room_and_gives_the_event_back_otherwise() {
+        let (sender, mut receiver) = mpsc::channel(1);
+        let emitted = Counter::<u64>::default();
+        let emitter = EventEmitter {
+            sender,
+            emitted: emitted.clone(),
+        };
+        let first = event(1);
+        let second = event(2);
+        let second_id = second.id;
+        assert!(emitter.try_emit(first).is_ok());
+        match emitter.try_emit(second) {
+            Err(TryEmitError::Full(back)) => assert_eq!(back.id, second_id),
+            other => panic!("expected Full, got {other:?}"),
+        }
+        assert_eq!(emitted.get(), 1, "only the queued event counts as emitted");
+        let queued = receiver
+            .recv()
+            .await
+            .map(|envelope| envelope.event.src_port);
+        assert_eq!(queued, Some(Some(1)));
+        // Room again: the next one goes in.
+        assert!(emitter.try_emit(event(3)).is_ok());
+        drop(receiver);
+        assert!(matches!(
+            emitter.try_emit(event(4)),
+            Err(TryEmitError::Closed)
+        ));
+        assert_eq!(emitted.get(), 2);
     }
 }

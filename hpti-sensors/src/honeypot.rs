@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use futures::FutureExt;
 use hpti_core::event::Protocol;
 use hpti_core::metrics::PipelineMetrics;
 use hpti_core::sensor::SensorError;
@@ -358,11 +359,10 @@ pub(crate) async fn accept_loop<F, Fut>(
             drop(stream);
             continue;
         };
-        let served = serve(stream, peer);
-        connections.spawn(async move {
-            served.await;
-            drop(slot);
-        });
+        // `map`, not `async move { served.await; drop(slot) }`: an async block keeps its
+        // captured future and the one it awaits in separate fields, doubling the memory
+        // of every open connection.
+        connections.spawn(serve(stream, peer).map(move |()| drop(slot)));
     }
     connections.close();
     connections.wait().await;

@@ -2,12 +2,14 @@
 //! the policy, and the interactive [`Terminal`] (line editor, emulated shell, recording)
 //! that SSH shell/exec channels and Telnet drive.
 
+use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Instant;
 
 use hpti_core::event::{AuthMethod, Event, EventId, EventKind};
-use hpti_core::pipeline::EventEmitter;
+use hpti_core::pipeline::{EventEmitter, PipelineClosed, TryEmitError};
 
 use crate::fetch::{FetchError, FetchTool as FetcherTool, SessionBudget};
 use crate::honeypot::Honeypot;
@@ -153,9 +155,30 @@ impl SessionCore {
 
     /// Emits an event of this session (waiting while the pipeline is full: events are
     /// not dropped; a closed pipeline is counted).
-    pub async fn emit(&self, kind: EventKind) {
-        if self.emitter.emit(self.event(kind)).await.is_err() {
-            self.honeypot.counters.emit_failed.inc();
+    ///
+    /// The event is queued when this is called, not when the future is first polled.
+    /// Every connection keeps a handful of these futures inside its own for as long as
+    /// it lives, so the future is made small: when the queue has room (nearly always)
+    /// there is nothing left to wait for, and a wait for room is boxed.
+    pub fn emit(&self, kind: EventKind) -> impl Future<Output = ()> + Send + '_ {
+        let waiting = match self.emitter.try_emit(self.event(kind)) {
+            Ok(()) => None,
+            Err(TryEmitError::Full(event)) => {
+                let wait: Pin<Box<dyn Future<Output = Result<(), PipelineClosed>> + Send + '_>> =
+                    Box::pin(self.emitter.emit(*event));
+                Some(wait)
+            }
+            Err(TryEmitError::Closed) => {
+                self.honeypot.counters.emit_failed.inc();
+                None
+            }
+        };
+        async move {
+            if let Some(wait) = waiting
+                && wait.await.is_err()
+            {
+                self.honeypot.counters.emit_failed.inc();
+            }
         }
     }
 

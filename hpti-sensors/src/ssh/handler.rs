@@ -18,7 +18,8 @@ use crate::session::{Session, Terminal, crlf};
 
 /// The terminals of a connection, shared with the connection task so that recordings
 /// are finished however the connection ends.
-pub(crate) type Terminals = Arc<Mutex<HashMap<ChannelId, Terminal>>>;
+/// Boxed: a map allocates room for several entries, and a terminal is large.
+pub(crate) type Terminals = Arc<Mutex<HashMap<ChannelId, Box<Terminal>>>>;
 
 /// What a session channel is doing.
 enum ChannelState {
@@ -105,6 +106,121 @@ impl SshHandler {
 
     fn user(&self) -> String {
         self.user.clone().unwrap_or_else(|| "root".to_owned())
+    }
+
+    // The bodies of the handler methods that wait on the terminals' lock: boxed by
+    // their trait methods (see the note on `impl Handler`).
+
+    async fn shell_request_boxed(
+        &mut self,
+        channel: ChannelId,
+        session: &mut SshSession,
+    ) -> Result<(), HandlerError> {
+        let Some(ChannelState::Pending { pty, .. }) = self.channels.remove(&channel) else {
+            session.channel_failure(channel)?;
+            return Ok(());
+        };
+        let (term, width, height) = pty.clone().unwrap_or_else(|| ("dumb".into(), 80, 24));
+        let user = self.user();
+        let (terminal, greeting) = Box::pin(Terminal::open(
+            self.session.core(),
+            &user,
+            width,
+            height,
+            Some(&term),
+        ))
+        .await;
+        self.terminals
+            .lock()
+            .await
+            .insert(channel, Box::new(terminal));
+        self.channels
+            .insert(channel, ChannelState::Shell { pty: pty.is_some() });
+        session.channel_success(channel)?;
+        session.data(channel, greeting)?;
+        Ok(())
+    }
+
+    async fn data_boxed(
+        &mut self,
+        channel: ChannelId,
+        data: &[u8],
+        session: &mut SshSession,
+    ) -> Result<(), HandlerError> {
+        match self.channels.get_mut(&channel) {
+            Some(ChannelState::Shell { pty }) => {
+                let pty = *pty;
+                let mut terminals = self.terminals.lock().await;
+                let Some(terminal) = terminals.get_mut(&channel) else {
+                    return Ok(());
+                };
+                if !pty {
+                    // No pty: no echo (a script piped into `ssh host`).
+                    terminal.set_echo(false);
+                }
+                let out = Box::pin(terminal.feed(&mut self.session, data)).await;
+                if !out.output.is_empty() {
+                    session.data(channel, out.output)?;
+                }
+                if let Some(status) = out.exit {
+                    if let Some(terminal) = terminals.remove(&channel) {
+                        let recording = Box::pin(terminal.close(self.session.core())).await;
+                        if let Some(recording) = recording {
+                            self.session.remember_recording(recording);
+                        }
+                    }
+                    drop(terminals);
+                    self.channels.insert(channel, ChannelState::Done);
+                    Self::finish_channel(session, channel, Vec::new(), status)?;
+                }
+            }
+            Some(ChannelState::Scp(sink)) => {
+                let steps = sink.feed(data);
+                for step in steps {
+                    match step {
+                        ScpStep::Ack => session.data(channel, vec![0u8])?,
+                        ScpStep::File { name, content } => {
+                            Box::pin(self.session.upload(&name, content)).await;
+                        }
+                        ScpStep::Fail(message) => {
+                            let mut reply = vec![1u8];
+                            reply.extend_from_slice(message.as_bytes());
+                            reply.push(b'\n');
+                            session.data(channel, reply)?;
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    async fn channel_eof_boxed(
+        &mut self,
+        channel: ChannelId,
+        session: &mut SshSession,
+    ) -> Result<(), HandlerError> {
+        match self.channels.get(&channel) {
+            // sftp-server exits 0 when its input ends; scp reports an exit without a
+            // status as a failure.
+            Some(ChannelState::Scp(_) | ChannelState::Sftp) => {
+                self.channels.insert(channel, ChannelState::Done);
+                Self::finish_channel(session, channel, Vec::new(), 0)?;
+            }
+            Some(ChannelState::Shell { pty: false }) => {
+                // Commands piped into a shell without a pty: the end of input ends it.
+                if let Some(terminal) = self.terminals.lock().await.remove(&channel)
+                    && let Some(recording) = Box::pin(terminal.close(self.session.core())).await
+                {
+                    self.session.remember_recording(recording);
+                }
+                self.channels.insert(channel, ChannelState::Done);
+                Self::finish_channel(session, channel, Vec::new(), 0)?;
+            }
+            _ => {}
+        }
+        Ok(())
     }
 
     /// Sends a finished command's output, status, EOF and close.
@@ -295,26 +411,7 @@ impl Handler for SshHandler {
         channel: ChannelId,
         session: &mut SshSession,
     ) -> Result<(), Self::Error> {
-        let Some(ChannelState::Pending { pty, .. }) = self.channels.remove(&channel) else {
-            session.channel_failure(channel)?;
-            return Ok(());
-        };
-        let (term, width, height) = pty.clone().unwrap_or_else(|| ("dumb".into(), 80, 24));
-        let user = self.user();
-        let (terminal, greeting) = Box::pin(Terminal::open(
-            self.session.core(),
-            &user,
-            width,
-            height,
-            Some(&term),
-        ))
-        .await;
-        self.terminals.lock().await.insert(channel, terminal);
-        self.channels
-            .insert(channel, ChannelState::Shell { pty: pty.is_some() });
-        session.channel_success(channel)?;
-        session.data(channel, greeting)?;
-        Ok(())
+        Box::pin(self.shell_request_boxed(channel, session)).await
     }
 
     async fn exec_request(
@@ -405,53 +502,7 @@ impl Handler for SshHandler {
         data: &[u8],
         session: &mut SshSession,
     ) -> Result<(), Self::Error> {
-        match self.channels.get_mut(&channel) {
-            Some(ChannelState::Shell { pty }) => {
-                let pty = *pty;
-                let mut terminals = self.terminals.lock().await;
-                let Some(terminal) = terminals.get_mut(&channel) else {
-                    return Ok(());
-                };
-                if !pty {
-                    // No pty: no echo (a script piped into `ssh host`).
-                    terminal.set_echo(false);
-                }
-                let out = Box::pin(terminal.feed(&mut self.session, data)).await;
-                if !out.output.is_empty() {
-                    session.data(channel, out.output)?;
-                }
-                if let Some(status) = out.exit {
-                    if let Some(terminal) = terminals.remove(&channel) {
-                        let recording = Box::pin(terminal.close(self.session.core())).await;
-                        if let Some(recording) = recording {
-                            self.session.remember_recording(recording);
-                        }
-                    }
-                    drop(terminals);
-                    self.channels.insert(channel, ChannelState::Done);
-                    Self::finish_channel(session, channel, Vec::new(), status)?;
-                }
-            }
-            Some(ChannelState::Scp(sink)) => {
-                let steps = sink.feed(data);
-                for step in steps {
-                    match step {
-                        ScpStep::Ack => session.data(channel, vec![0u8])?,
-                        ScpStep::File { name, content } => {
-                            Box::pin(self.session.upload(&name, content)).await;
-                        }
-                        ScpStep::Fail(message) => {
-                            let mut reply = vec![1u8];
-                            reply.extend_from_slice(message.as_bytes());
-                            reply.push(b'\n');
-                            session.data(channel, reply)?;
-                        }
-                    }
-                }
-            }
-            _ => {}
-        }
-        Ok(())
+        Box::pin(self.data_boxed(channel, data, session)).await
     }
 
     async fn channel_eof(
@@ -459,25 +510,6 @@ impl Handler for SshHandler {
         channel: ChannelId,
         session: &mut SshSession,
     ) -> Result<(), Self::Error> {
-        match self.channels.get(&channel) {
-            // sftp-server exits 0 when its input ends; scp reports an exit without a
-            // status as a failure.
-            Some(ChannelState::Scp(_) | ChannelState::Sftp) => {
-                self.channels.insert(channel, ChannelState::Done);
-                Self::finish_channel(session, channel, Vec::new(), 0)?;
-            }
-            Some(ChannelState::Shell { pty: false }) => {
-                // Commands piped into a shell without a pty: the end of input ends it.
-                if let Some(terminal) = self.terminals.lock().await.remove(&channel)
-                    && let Some(recording) = Box::pin(terminal.close(self.session.core())).await
-                {
-                    self.session.remember_recording(recording);
-                }
-                self.channels.insert(channel, ChannelState::Done);
-                Self::finish_channel(session, channel, Vec::new(), 0)?;
-            }
-            _ => {}
-        }
-        Ok(())
+        Box::pin(self.channel_eof_boxed(channel, session)).await
     }
 }

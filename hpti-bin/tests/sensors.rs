@@ -5,6 +5,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests panic on failure by design
 
+use hpti_core::testing::require_tool;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::{Command, Stdio};
@@ -16,22 +17,6 @@ fn hpti() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_hpti"));
     command.env("HPTI_LOG", "info");
     command
-}
-
-/// An external tool, or a loud skip (a failure under `HPTI_REQUIRE_SERVICES=1`).
-fn tool(name: &str) -> bool {
-    let found = Command::new("sh")
-        .args(["-c", &format!("command -v {name}")])
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    if !found {
-        if std::env::var("HPTI_REQUIRE_SERVICES").as_deref() == Ok("1") {
-            panic!("{name} is required (HPTI_REQUIRE_SERVICES=1): apt-get install {name}");
-        }
-        eprintln!("\n*** SKIPPED: {name} is not installed ***\n");
-    }
-    found
 }
 
 /// Reads from `stream` until `needle` shows up (bounded).
@@ -74,7 +59,7 @@ fn query(config: &std::path::Path, what: &str) -> serde_json::Value {
 
 #[test]
 fn run_then_ssh_and_telnet_then_query_shows_what_was_done() {
-    if !tool("ssh") || !tool("sshpass") {
+    if !require_tool("ssh") || !require_tool("sshpass") {
         return;
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()

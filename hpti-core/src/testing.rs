@@ -1,4 +1,5 @@
-//! A conformance suite for [`Sink`] implementations, and sample events of every kind.
+//! A conformance suite for [`Sink`] implementations, sample events of every kind, and
+//! [`MemorySink`], which keeps what it is given for a test to look at.
 //!
 //! Every backend's tests call [`sink_conformance`] so that all sinks keep the same
 //! promises: idempotency on the event id, hostile strings stored as they are, and a
@@ -6,9 +7,79 @@
 
 use std::future::Future;
 use std::net::IpAddr;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use async_trait::async_trait;
 
 use crate::event::{AuthMethod, Event, EventKind, Protocol, Timestamp};
-use crate::sink::Sink;
+use crate::sink::{Sink, SinkError, WriteReport};
+
+/// Whether the external program `name` (a real client a test drives: `ssh`, `hydra`...)
+/// is installed. Without it a test should skip, and this says so loudly; under
+/// `HPTI_REQUIRE_SERVICES=1` (CI) a missing program fails the test instead.
+///
+/// # Panics
+///
+/// When `name` is missing and `HPTI_REQUIRE_SERVICES=1`.
+pub fn require_tool(name: &str) -> bool {
+    let found = std::process::Command::new("sh")
+        .args(["-c", &format!("command -v {name}")])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if !found {
+        if std::env::var("HPTI_REQUIRE_SERVICES").as_deref() == Ok("1") {
+            panic!("{name} is required (HPTI_REQUIRE_SERVICES=1): apt-get install {name}");
+        }
+        eprintln!("\n*** SKIPPED: {name} is not installed ***\n");
+    }
+    found
+}
+
+/// A sink that keeps every event written to it in memory, for tests of sources and
+/// sensors. Clones share the events.
+#[derive(Debug, Default, Clone)]
+pub struct MemorySink {
+    events: Arc<Mutex<Vec<Event>>>,
+}
+
+impl MemorySink {
+    /// An empty sink.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The events written so far, batch by batch in the order they were written.
+    pub fn events(&self) -> Vec<Event> {
+        self.events
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The events written so far, ordered by event time: a pipeline may write batches
+    /// concurrently, so the written order is not the emitted order.
+    pub fn events_by_time(&self) -> Vec<Event> {
+        let mut events = self.events();
+        events.sort_by_key(|e| e.time);
+        events
+    }
+}
+
+#[async_trait]
+impl Sink for MemorySink {
+    fn name(&self) -> &str {
+        "memory"
+    }
+
+    async fn write(&self, events: &[&Event]) -> Result<WriteReport, SinkError> {
+        self.events
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .extend(events.iter().map(|e| (*e).clone()));
+        Ok(WriteReport::default())
+    }
+}
 
 /// One event of every kind, with the fields a real sensor would fill, at `base` onwards.
 pub fn sample_events(base: Timestamp) -> Vec<Event> {

@@ -8,39 +8,21 @@ use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::Command;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
 use hpti_core::event::{Event, EventKind};
 use hpti_core::pipeline::{Pipeline, PipelineConfig};
-use hpti_core::sink::{Sink, SinkError, WriteReport};
+use hpti_core::testing::{MemorySink, require_tool};
 use hpti_sensors::honeypot::HoneypotConfig;
 use hpti_sensors::ssh::{SshConfig, SshSensor};
 use russh::client;
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-#[derive(Default, Clone)]
-struct Collect(Arc<Mutex<Vec<Event>>>);
-
-#[async_trait]
-impl Sink for Collect {
-    fn name(&self) -> &str {
-        "collect"
-    }
-    async fn write(&self, events: &[&Event]) -> Result<WriteReport, SinkError> {
-        self.0
-            .lock()
-            .unwrap()
-            .extend(events.iter().map(|e| (*e).clone()));
-        Ok(WriteReport::default())
-    }
-}
-
 struct Harness {
     addr: SocketAddr,
-    events: Collect,
+    events: MemorySink,
     pipeline: Option<Pipeline>,
     dir: tempfile::TempDir,
 }
@@ -48,7 +30,7 @@ struct Harness {
 impl Harness {
     async fn start(configure: impl FnOnce(&mut HoneypotConfig)) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let events = Collect::default();
+        let events = MemorySink::new();
         let mut config = PipelineConfig {
             dead_letter_path: dir.path().join("dlq.jsonl"),
             ..PipelineConfig::default()
@@ -87,7 +69,7 @@ impl Harness {
     }
 
     fn events(&self) -> Vec<Event> {
-        self.events.0.lock().unwrap().clone()
+        self.events.events()
     }
 
     /// Waits (bounded) until `done` holds for the collected events.
@@ -423,22 +405,6 @@ async fn malformed_identifications_get_openssh_answers_and_the_server_carries_on
     harness.stop().await;
 }
 
-/// An external tool, or a loud skip (a failure under `HPTI_REQUIRE_SERVICES=1`).
-fn tool(name: &str) -> bool {
-    let found = Command::new("sh")
-        .args(["-c", &format!("command -v {name}")])
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    if !found {
-        if std::env::var("HPTI_REQUIRE_SERVICES").as_deref() == Ok("1") {
-            panic!("{name} is required (HPTI_REQUIRE_SERVICES=1): apt-get install {name}");
-        }
-        eprintln!("\n*** SKIPPED: {name} is not installed ***\n");
-    }
-    found
-}
-
 fn ssh_options(addr: SocketAddr) -> Vec<String> {
     [
         "-o",
@@ -463,7 +429,7 @@ fn ssh_options(addr: SocketAddr) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn openssh_client_exec_scp_and_sftp() {
-    if !tool("ssh") || !tool("sshpass") || !tool("scp") {
+    if !require_tool("ssh") || !require_tool("sshpass") || !require_tool("scp") {
         return;
     }
     let harness = Harness::start(|_| {}).await;
@@ -540,7 +506,7 @@ async fn openssh_client_exec_scp_and_sftp() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hydra_attempts_are_all_captured() {
-    if !tool("hydra") {
+    if !require_tool("hydra") {
         return;
     }
     // Every attempt fails, so Hydra tries the whole list.

@@ -7,13 +7,12 @@
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
 use hpti_core::event::{Event, EventKind};
 use hpti_core::pipeline::{Pipeline, PipelineConfig};
-use hpti_core::sink::{Sink, SinkError, WriteReport};
+use hpti_core::testing::MemorySink;
 use hpti_sensors::honeypot::{Honeypot, HoneypotConfig};
 use hpti_sensors::shell::Persona;
 use hpti_sensors::telnet::{TelnetConfig, TelnetSensor};
@@ -37,35 +36,9 @@ const TTYPE: u8 = 24;
 const NAWS: u8 = 31;
 const NEW_ENVIRON: u8 = 39;
 
-#[derive(Default, Clone)]
-struct Collect(Arc<Mutex<Vec<Event>>>);
-
-impl Collect {
-    /// The events in emission order (sink batches may be written concurrently).
-    fn sorted(&self) -> Vec<Event> {
-        let mut events = self.0.lock().unwrap().clone();
-        events.sort_by_key(|e| e.time);
-        events
-    }
-}
-
-#[async_trait]
-impl Sink for Collect {
-    fn name(&self) -> &str {
-        "collect"
-    }
-    async fn write(&self, events: &[&Event]) -> Result<WriteReport, SinkError> {
-        self.0
-            .lock()
-            .unwrap()
-            .extend(events.iter().map(|e| (*e).clone()));
-        Ok(WriteReport::default())
-    }
-}
-
 struct Harness {
     addr: SocketAddr,
-    events: Collect,
+    events: MemorySink,
     pipeline: Option<Pipeline>,
     honeypot: Arc<Honeypot>,
     dir: tempfile::TempDir,
@@ -78,7 +51,7 @@ impl Harness {
     ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         write_persona(dir.path());
-        let events = Collect::default();
+        let events = MemorySink::new();
         let mut config = PipelineConfig {
             dead_letter_path: dir.path().join("dlq.jsonl"),
             ..PipelineConfig::default()
@@ -126,7 +99,7 @@ impl Harness {
     }
 
     fn events(&self) -> Vec<Event> {
-        self.events.sorted()
+        self.events.events_by_time()
     }
 
     fn counter(&self, outcome: &str) -> u64 {

@@ -12,7 +12,7 @@ use hpti_core::dead_letter::{DeadLetter, DeadLetterStage};
 use hpti_core::metrics::PipelineMetrics;
 use hpti_core::parser::{self, ParseContext};
 use hpti_core::pipeline::{Envelope, Origin};
-use hpti_core::sensor::{Sensor, SensorContext, SensorError};
+use hpti_core::source::{Source, SourceContext, SourceError};
 use hpti_store::EventQueries;
 use prometheus_client::registry::Registry;
 use serde::Serialize;
@@ -200,12 +200,12 @@ struct Replayer {
 }
 
 #[async_trait]
-impl Sensor for Replayer {
+impl Source for Replayer {
     fn name(&self) -> &str {
         "dlq-replay"
     }
 
-    async fn run(&self, ctx: SensorContext) -> Result<(), SensorError> {
+    async fn run(&self, ctx: SourceContext) -> Result<(), SourceError> {
         let (batch, receiver) = AckBatch::new();
         for letter in &self.letters {
             if ctx.shutdown.is_cancelled() {
@@ -246,7 +246,7 @@ impl Sensor for Replayer {
                         origin,
                     };
                     if ctx.events.emit_envelope(envelope).await.is_err() {
-                        return Err(SensorError::msg("pipeline closed during replay"));
+                        return Err(SourceError::msg("pipeline closed during replay"));
                     }
                 }
                 Ok(None) => {}
@@ -260,7 +260,7 @@ impl Sensor for Replayer {
         }
         drop(batch);
         if !receiver.await.is_accounted_for() {
-            return Err(SensorError::msg(
+            return Err(SourceError::msg(
                 "some replayed records were neither stored nor dead-lettered",
             ));
         }
@@ -304,9 +304,9 @@ async fn replay(config: &Config, args: &ReplayArgs) -> anyhow::Result<()> {
         format: args.format.clone(),
         replayed: AtomicU64::new(0),
     });
-    pipeline.spawn_sensor(replayer.clone());
+    pipeline.spawn_source(replayer.clone());
     let mut failed = false;
-    for (name, result) in pipeline.wait_for_sensors().await {
+    for (name, result) in pipeline.wait_for_sources().await {
         if let Err(err) = result {
             failed = true;
             eprintln!("error: {name}: {err:#}");

@@ -20,7 +20,7 @@ pub struct IngestArgs {
     /// Log format of the files.
     #[arg(long, short = 'f', default_value = "hpti", value_parser = clap::builder::PossibleValuesParser::new(parser::BUILTIN_FORMATS))]
     format: String,
-    /// Sensor name for records that do not name one.
+    /// Source name for records that do not name one.
     #[arg(long, default_value = "import")]
     sensor: String,
     /// Print the summary as JSON.
@@ -77,7 +77,7 @@ pub async fn ingest(config: &Config, args: &IngestArgs) -> anyhow::Result<ExitCo
         },
         metrics.clone(),
     ));
-    pipeline.spawn_sensor(collector.clone());
+    pipeline.spawn_source(collector.clone());
     let progress = show_progress(&args.format, &metrics, args.json);
     let stop = pipeline.shutdown_token();
     let signal = tokio::spawn(async move {
@@ -85,7 +85,7 @@ pub async fn ingest(config: &Config, args: &IngestArgs) -> anyhow::Result<ExitCo
         tracing::warn!("interrupted: stopping after the events already read are stored");
         stop.cancel();
     });
-    let results = pipeline.wait_for_sensors().await;
+    let results = pipeline.wait_for_sources().await;
     signal.abort();
     if let Some((bar, ticker)) = progress {
         ticker.abort();

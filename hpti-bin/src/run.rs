@@ -26,7 +26,7 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
             let parser = hpti_core::parser::builtin(&source.format.0)
                 .with_context(|| format!("sources.format: unknown format {:?}", source.format.0))?;
             tracing::info!(format = %source.format.0, paths = ?source.paths, follow = source.follow, "reading logs");
-            pipeline.spawn_sensor(Arc::new(FileCollector::new(
+            pipeline.spawn_source(Arc::new(FileCollector::new(
                 source.paths.clone(),
                 Arc::from(parser),
                 checkpoints.clone(),
@@ -51,7 +51,7 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
         .await
         .context("sensors.ssh")?;
         tracing::info!("SSH honeypot listening on {}", sensor.local_addr());
-        pipeline.spawn_sensor(Arc::new(sensor));
+        pipeline.spawn_source(Arc::new(sensor));
     }
     if config.sensors.telnet.enabled {
         let sensor = hpti_sensors::telnet::TelnetSensor::bind(
@@ -64,7 +64,7 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
         .await
         .context("sensors.telnet")?;
         tracing::info!("Telnet honeypot listening on {}", sensor.local_addr());
-        pipeline.spawn_sensor(Arc::new(sensor));
+        pipeline.spawn_source(Arc::new(sensor));
     }
     let metrics_server = if config.metrics.enabled {
         let (addr, task) =

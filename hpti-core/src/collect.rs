@@ -29,7 +29,7 @@ use crate::event::Timestamp;
 use crate::metrics::PipelineMetrics;
 use crate::parser::{ParseContext, Parser};
 use crate::pipeline::{Envelope, Origin};
-use crate::sensor::{Sensor, SensorContext, SensorError};
+use crate::source::{Source, SourceContext, SourceError};
 
 /// Bytes of the start of a file that identify it.
 const FINGERPRINT_BYTES: usize = 1024;
@@ -230,7 +230,7 @@ impl ReadReport {
 /// Settings of a [`FileCollector`].
 #[derive(Debug, Clone)]
 pub struct CollectorOptions {
-    /// Sensor name given to events whose records do not name one.
+    /// Source name given to events whose records do not name one.
     pub sensor: String,
     /// Longest line accepted; longer lines are dead-lettered (cut) and skipped.
     pub max_line_bytes: usize,
@@ -254,7 +254,7 @@ impl Default for CollectorOptions {
     }
 }
 
-/// Reads files through a parser; a [`Sensor`] for the pipeline.
+/// Reads files through a parser; a [`Source`] for the pipeline.
 pub struct FileCollector {
     patterns: Vec<String>,
     parser: Arc<dyn Parser>,
@@ -292,7 +292,7 @@ impl FileCollector {
     }
 
     /// The files the patterns match now, sorted (so `x.2.gz`, `x.1`, `x` order is stable).
-    fn discover(&self) -> Result<Vec<PathBuf>, SensorError> {
+    fn discover(&self) -> Result<Vec<PathBuf>, SourceError> {
         let mut files = Vec::new();
         for pattern in &self.patterns {
             let is_glob = pattern.contains(['*', '?', '[']);
@@ -304,7 +304,7 @@ impl FileCollector {
                 continue;
             }
             let paths = glob::glob(pattern)
-                .map_err(|e| SensorError::new(format!("bad file pattern {pattern:?}"), e))?;
+                .map_err(|e| SourceError::new(format!("bad file pattern {pattern:?}"), e))?;
             files.extend(paths.filter_map(Result::ok).filter(|p| p.is_file()));
         }
         files.sort();
@@ -314,12 +314,12 @@ impl FileCollector {
 }
 
 #[async_trait]
-impl Sensor for FileCollector {
+impl Source for FileCollector {
     fn name(&self) -> &str {
         self.parser.name()
     }
 
-    async fn run(&self, ctx: SensorContext) -> Result<(), SensorError> {
+    async fn run(&self, ctx: SourceContext) -> Result<(), SourceError> {
         let mut readers = tokio::task::JoinSet::new();
         let mut reading: HashSet<String> = HashSet::new();
         let mut first_error = None;
@@ -328,7 +328,7 @@ impl Sensor for FileCollector {
                 let identity = match FileIdentity::of(&path) {
                     Ok(identity) => identity,
                     Err(e) => {
-                        let err = SensorError::new(format!("cannot read {}", path.display()), e);
+                        let err = SourceError::new(format!("cannot read {}", path.display()), e);
                         if self.options.follow {
                             tracing::warn!(error = %err, "skipping file");
                             continue;
@@ -389,12 +389,12 @@ impl Sensor for FileCollector {
     }
 }
 
-type ReaderResult = (String, Result<ReadReport, SensorError>);
+type ReaderResult = (String, Result<ReadReport, SourceError>);
 
 fn note_reader_end(
     joined: Result<ReaderResult, tokio::task::JoinError>,
     reading: &mut HashSet<String>,
-    first_error: &mut Option<SensorError>,
+    first_error: &mut Option<SourceError>,
 ) {
     match joined {
         Ok((key, Ok(_))) => {
@@ -408,7 +408,7 @@ fn note_reader_end(
             first_error.get_or_insert(err);
         }
         Err(err) => {
-            first_error.get_or_insert(SensorError::msg(format!("file reader failed: {err}")));
+            first_error.get_or_insert(SourceError::msg(format!("file reader failed: {err}")));
         }
     }
 }
@@ -421,7 +421,7 @@ struct FileReader {
     checkpoints: CheckpointStore,
     options: CollectorOptions,
     metrics: PipelineMetrics,
-    ctx: SensorContext,
+    ctx: SourceContext,
 }
 
 /// Where lines come from: a plain file (seekable, followable) or a gzip stream.
@@ -431,10 +431,10 @@ enum LineSource {
 }
 
 impl FileReader {
-    async fn run(self) -> Result<ReadReport, SensorError> {
+    async fn run(self) -> Result<ReadReport, SourceError> {
         let path = &self.path;
         let open_error =
-            |e: io::Error| SensorError::new(format!("cannot read {}", path.display()), e);
+            |e: io::Error| SourceError::new(format!("cannot read {}", path.display()), e);
         let start = self.checkpoints.resume_offset(&self.identity, path);
         let gzip = is_gzip(path).map_err(open_error)?;
         let mut source = if gzip {
@@ -579,7 +579,7 @@ impl FileReader {
                             }),
                         };
                         if self.ctx.events.emit_envelope(envelope).await.is_err() {
-                            result = Err(SensorError::msg("pipeline closed while reading"));
+                            result = Err(SourceError::msg("pipeline closed while reading"));
                             break;
                         }
                     }

@@ -1,6 +1,6 @@
 //! hpti-core: the event model, the component traits and the pipeline runtime of hpti.
 //!
-//! Events flow one way: [`Sensor`](sensor::Sensor)s and [`Parser`](parser::Parser)s produce
+//! Events flow one way: [`Source`](source::Source)s and [`Parser`](parser::Parser)s produce
 //! [`Event`](event::Event)s; the [`Validator`](validate::Validator) sends bad ones to the
 //! dead-letter file; [`Enricher`](enricher::Enricher)s add intelligence; the
 //! [`Pipeline`](pipeline::Pipeline) fans batches out to [`Sink`](sink::Sink)s and
@@ -28,7 +28,7 @@ pub mod metrics;
 #[cfg(feature = "runtime")]
 pub mod pipeline;
 #[cfg(feature = "runtime")]
-pub mod sensor;
+pub mod source;
 #[cfg(feature = "testing")]
 pub mod testing;
 

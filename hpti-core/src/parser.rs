@@ -12,7 +12,7 @@ pub struct ParseContext<'a> {
     pub source: &'a str,
     /// Byte offset of the line in its source.
     pub offset: u64,
-    /// Sensor name to use when the record does not name one.
+    /// Source name to use when the record does not name one.
     pub sensor: &'a str,
 }
 

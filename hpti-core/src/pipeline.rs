@@ -21,7 +21,7 @@ use crate::enricher::Enricher;
 use crate::error::ErrorClass;
 use crate::event::{Event, Timestamp};
 use crate::metrics::PipelineMetrics;
-use crate::sensor::{Sensor, SensorContext, SensorError};
+use crate::source::{Source, SourceContext, SourceError};
 use crate::sink::Sink;
 use crate::validate::Validator;
 
@@ -456,7 +456,7 @@ pub struct Pipeline {
     emitter: Option<EventEmitter>,
     dead_letters: Option<DeadLetterSender>,
     shutdown: CancellationToken,
-    sensors: JoinSet<(String, Result<(), SensorError>)>,
+    sensors: JoinSet<(String, Result<(), SourceError>)>,
     processor: JoinHandle<()>,
     sink_tasks: Vec<JoinHandle<()>>,
     alert_task: Option<JoinHandle<()>>,
@@ -497,8 +497,8 @@ impl Pipeline {
     }
 
     /// Runs a sensor until it returns or the pipeline shuts down.
-    pub fn spawn_sensor(&mut self, sensor: Arc<dyn Sensor>) {
-        let ctx = SensorContext {
+    pub fn spawn_source(&mut self, sensor: Arc<dyn Source>) {
+        let ctx = SourceContext {
             events: self.emitter(),
             dead_letters: self.dead_letters(),
             shutdown: self.shutdown.child_token(),
@@ -512,14 +512,14 @@ impl Pipeline {
 
     /// Waits until every spawned sensor has returned by itself (used by one-shot ingestion),
     /// returning each sensor's name and result.
-    pub async fn wait_for_sensors(&mut self) -> Vec<(String, Result<(), SensorError>)> {
+    pub async fn wait_for_sources(&mut self) -> Vec<(String, Result<(), SourceError>)> {
         let mut results = Vec::new();
         while let Some(joined) = self.sensors.join_next().await {
             match joined {
                 Ok(result) => results.push(result),
                 Err(err) => results.push((
                     "<sensor task>".into(),
-                    Err(SensorError::msg(format!("sensor task failed: {err}"))),
+                    Err(SourceError::msg(format!("sensor task failed: {err}"))),
                 )),
             }
         }
@@ -530,7 +530,7 @@ impl Pipeline {
     /// dead-letter file. Returns once everything accepted is stored or dead-lettered.
     pub async fn shutdown(mut self) {
         self.shutdown.cancel();
-        for (name, result) in self.wait_for_sensors().await {
+        for (name, result) in self.wait_for_sources().await {
             if let Err(err) = result {
                 tracing::error!(sensor = %name, error = %err, "sensor stopped with an error");
             }

@@ -12,7 +12,7 @@ use std::time::Duration;
 use futures::FutureExt;
 use hpti_core::event::Protocol;
 use hpti_core::metrics::PipelineMetrics;
-use hpti_core::sensor::SensorError;
+use hpti_core::source::SourceError;
 use prometheus_client::metrics::counter::Counter;
 use serde::{Deserialize, Serialize};
 
@@ -213,7 +213,7 @@ impl Honeypot {
         data_dir: &Path,
         config: &HoneypotConfig,
         metrics: &PipelineMetrics,
-    ) -> Result<Arc<Self>, SensorError> {
+    ) -> Result<Arc<Self>, SourceError> {
         let persona_path = data_dir.join(
             config
                 .persona
@@ -223,9 +223,9 @@ impl Honeypot {
         let persona = Arc::new(load_or_create_persona(&persona_path)?);
         let base = BaseImage::new(&persona);
         let policy = CredentialPolicy::new(config.auth.clone())
-            .map_err(|e| SensorError::new(format!("{sensor}: auth policy"), e))?;
+            .map_err(|e| SourceError::new(format!("{sensor}: auth policy"), e))?;
         let artifacts = ArtifactStore::open(data_dir.join("artifacts")).map_err(|e| {
-            SensorError::new(
+            SourceError::new(
                 format!(
                     "{sensor}: artifact store {}",
                     data_dir.join("artifacts").display()
@@ -234,7 +234,7 @@ impl Honeypot {
             )
         })?;
         let fetcher = Fetcher::new(config.fetch.clone(), artifacts.clone())
-            .map_err(|e| SensorError::new(format!("{sensor}: fetch"), e))?;
+            .map_err(|e| SourceError::new(format!("{sensor}: fetch"), e))?;
         let keep = &config.keep_filesystem;
         let kept = keep.enabled.then(|| {
             moka::sync::Cache::builder()
@@ -321,11 +321,11 @@ impl Honeypot {
 pub(crate) fn take_listener(
     slot: &Mutex<Option<tokio::net::TcpListener>>,
     sensor: &str,
-) -> Result<tokio::net::TcpListener, SensorError> {
+) -> Result<tokio::net::TcpListener, SourceError> {
     slot.lock()
         .ok()
         .and_then(|mut l| l.take())
-        .ok_or_else(|| SensorError::msg(format!("{sensor}: already running")))
+        .ok_or_else(|| SourceError::msg(format!("{sensor}: already running")))
 }
 
 /// Accepts connections until `shutdown`, admits each through the limits (a refused one
@@ -369,27 +369,27 @@ pub(crate) async fn accept_loop<F, Fut>(
 }
 
 /// Reads the persona at `path`, or generates one and writes it there.
-fn load_or_create_persona(path: &Path) -> Result<Persona, SensorError> {
+fn load_or_create_persona(path: &Path) -> Result<Persona, SourceError> {
     match std::fs::read_to_string(path) {
         Ok(text) => toml::from_str(&text)
-            .map_err(|e| SensorError::new(format!("persona file {}", path.display()), e)),
+            .map_err(|e| SourceError::new(format!("persona file {}", path.display()), e)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let mut persona = Persona::generate();
             // TOML integers are signed 64-bit.
             persona.seed &= i64::MAX as u64;
             let text = toml::to_string_pretty(&persona)
-                .map_err(|e| SensorError::new(format!("persona file {}", path.display()), e))?;
+                .map_err(|e| SourceError::new(format!("persona file {}", path.display()), e))?;
             if let Some(parent) = path.parent() {
                 std::fs::create_dir_all(parent)
-                    .map_err(|e| SensorError::new(format!("creating {}", parent.display()), e))?;
+                    .map_err(|e| SourceError::new(format!("creating {}", parent.display()), e))?;
             }
             let header = "# The fake host this honeypot shows: generated once per install so no two\n\
                           # installs share a tell. Edit freely; delete to generate a new one.\n\n";
             std::fs::write(path, format!("{header}{text}"))
-                .map_err(|e| SensorError::new(format!("writing {}", path.display()), e))?;
+                .map_err(|e| SourceError::new(format!("writing {}", path.display()), e))?;
             tracing::info!(path = %path.display(), hostname = %persona.hostname, "generated a persona");
             Ok(persona)
         }
-        Err(e) => Err(SensorError::new(format!("reading {}", path.display()), e)),
+        Err(e) => Err(SourceError::new(format!("reading {}", path.display()), e)),
     }
 }

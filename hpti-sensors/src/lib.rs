@@ -1,4 +1,4 @@
-//! hpti-sensors: the network honeypots behind [`hpti_core::sensor::Sensor`].
+//! hpti-sensors: the network honeypots behind [`hpti_core::source::Source`].
 //!
 //! - [`shell`]: the emulated Debian-like shell (pure emulation: nothing is executed,
 //!   no real file is touched) shared by the SSH and Telnet sensors.

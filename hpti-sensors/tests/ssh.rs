@@ -59,7 +59,7 @@ impl Harness {
         .unwrap();
         sensor.set_auth_rejection_time(Duration::from_millis(10));
         let addr = sensor.local_addr();
-        pipeline.spawn_sensor(Arc::new(sensor));
+        pipeline.spawn_source(Arc::new(sensor));
         Self {
             addr,
             events,

@@ -84,7 +84,7 @@ impl Harness {
         .unwrap();
         let addr = sensor.local_addr();
         let honeypot = sensor.honeypot().clone();
-        pipeline.spawn_sensor(Arc::new(sensor));
+        pipeline.spawn_source(Arc::new(sensor));
         Self {
             addr,
             events,

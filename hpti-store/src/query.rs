@@ -31,7 +31,7 @@ impl Default for Window {
 pub struct SessionSummary {
     /// Session id.
     pub session: String,
-    /// Sensor that saw it.
+    /// Source that saw it.
     pub sensor: String,
     /// Protocol.
     pub protocol: String,

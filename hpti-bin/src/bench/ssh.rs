@@ -42,15 +42,15 @@ pub struct SshArgs {
     /// The SSH server to load (`host:port`); omit with `--spawn-sensor`.
     #[arg(
         long,
-        required_unless_present = "spawn_sensor",
-        conflicts_with = "spawn_sensor"
+        required_unless_present = "spawn_source",
+        conflicts_with = "spawn_source"
     )]
     addr: Option<SocketAddr>,
     /// Start an SSH sensor on 127.0.0.1 with a temporary data directory and SQLite store:
     /// `in-process` (the default when the flag is given alone) or `process` (a child
     /// process, so that its CPU time and memory are measured apart from the generator's).
     #[arg(long, value_enum, num_args = 0..=1, default_missing_value = "in-process")]
-    spawn_sensor: Option<SpawnSensor>,
+    spawn_source: Option<SpawnSensor>,
     /// What each connection does.
     #[arg(long, value_enum, default_value_t = Mode::Handshake)]
     mode: Mode,
@@ -86,7 +86,7 @@ pub struct SshArgs {
     timeout: Duration,
     /// A server process to measure (CPU time over the run, resident memory), e.g. the
     /// `hpti run` that listens at `--addr`.
-    #[arg(long, conflicts_with = "spawn_sensor")]
+    #[arg(long, conflicts_with = "spawn_source")]
     server_pid: Option<u32>,
     /// Spawned sensor: turn session recordings off.
     #[arg(long)]
@@ -201,7 +201,7 @@ struct SshResult {
     #[serde(skip_serializing_if = "Option::is_none")]
     session: Option<SessionKind>,
     addr: String,
-    spawn_sensor: Option<SpawnSensor>,
+    spawn_source: Option<SpawnSensor>,
     concurrency: usize,
     duration_s: f64,
     /// Wall time from the start until the last worker finished.
@@ -230,7 +230,7 @@ struct IdleResult {
     bench: &'static str,
     mode: Mode,
     addr: String,
-    spawn_sensor: Option<SpawnSensor>,
+    spawn_source: Option<SpawnSensor>,
     concurrency: usize,
     connections_requested: usize,
     /// Sessions (login + shell) open when memory was read.
@@ -266,7 +266,7 @@ pub async fn ssh(config: &Config, args: &SshArgs) -> anyhow::Result<()> {
 }
 
 async fn run_bench(config: &Config, args: &SshArgs, tempdir: &Path) -> anyhow::Result<String> {
-    let server = match args.spawn_sensor {
+    let server = match args.spawn_source {
         None => {
             let addr = args.addr.context("give --addr or --spawn-sensor")?;
             Server::External {
@@ -620,7 +620,7 @@ async fn load(
         mode: args.mode,
         session: (args.mode == Mode::Session).then_some(args.session),
         addr: addr.to_string(),
-        spawn_sensor: args.spawn_sensor,
+        spawn_source: args.spawn_source,
         concurrency: args.concurrency,
         duration_s: args.duration,
         seconds,
@@ -715,7 +715,7 @@ async fn idle(
         bench: "ssh",
         mode: Mode::Idle,
         addr: addr.to_string(),
-        spawn_sensor: args.spawn_sensor,
+        spawn_source: args.spawn_source,
         concurrency: args.concurrency,
         connections_requested: args.connections,
         connections_open: still_open,
@@ -876,7 +876,7 @@ impl SensorHost {
             .context("cannot start the SSH sensor")?;
         let addr = sensor.local_addr();
         let honeypot = sensor.honeypot().clone();
-        pipeline.spawn_sensor(Arc::new(sensor));
+        pipeline.spawn_source(Arc::new(sensor));
         Ok(Self {
             addr,
             pipeline,

@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use hpti_core::sensor::SensorError;
+use hpti_core::source::SourceError;
 use russh::keys::ssh_key::{Algorithm, EcdsaCurve, LineEnding, PrivateKey};
 
 /// Makes the algorithm of one key file (`Algorithm` has no const constructors).
@@ -21,37 +21,37 @@ const KEYS: [(&str, MakeAlgorithm); 3] = [
 ];
 
 /// Loads the host keys in `dir`, generating and saving (mode 0600) those missing.
-pub fn load_or_generate(dir: &Path) -> Result<Vec<PrivateKey>, SensorError> {
+pub fn load_or_generate(dir: &Path) -> Result<Vec<PrivateKey>, SourceError> {
     std::fs::create_dir_all(dir)
-        .map_err(|e| SensorError::new(format!("creating {}", dir.display()), e))?;
+        .map_err(|e| SourceError::new(format!("creating {}", dir.display()), e))?;
     let mut keys = Vec::with_capacity(KEYS.len());
     for (file, algorithm) in KEYS {
         let path = dir.join(file);
         let key = match std::fs::read_to_string(&path) {
             Ok(text) => PrivateKey::from_openssh(&text)
-                .map_err(|e| SensorError::new(format!("host key {}", path.display()), e))?,
+                .map_err(|e| SourceError::new(format!("host key {}", path.display()), e))?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => generate(&path, algorithm())?,
-            Err(e) => return Err(SensorError::new(format!("reading {}", path.display()), e)),
+            Err(e) => return Err(SourceError::new(format!("reading {}", path.display()), e)),
         };
         keys.push(key);
     }
     Ok(keys)
 }
 
-fn generate(path: &Path, algorithm: Algorithm) -> Result<PrivateKey, SensorError> {
+fn generate(path: &Path, algorithm: Algorithm) -> Result<PrivateKey, SourceError> {
     let key = if let Algorithm::Rsa { .. } = algorithm {
         let rsa = russh::keys::ssh_key::private::RsaKeypair::random(&mut rand::rng(), 3072)
-            .map_err(|e| SensorError::new("generating an RSA host key", e))?;
+            .map_err(|e| SourceError::new("generating an RSA host key", e))?;
         PrivateKey::from(rsa)
     } else {
         PrivateKey::random(&mut rand::rng(), algorithm)
-            .map_err(|e| SensorError::new("generating a host key", e))?
+            .map_err(|e| SourceError::new("generating a host key", e))?
     };
     let text = key
         .to_openssh(LineEnding::LF)
-        .map_err(|e| SensorError::new("encoding a host key", e))?;
+        .map_err(|e| SourceError::new("encoding a host key", e))?;
     write_private(path, text.as_bytes())
-        .map_err(|e| SensorError::new(format!("writing {}", path.display()), e))?;
+        .map_err(|e| SourceError::new(format!("writing {}", path.display()), e))?;
     tracing::info!(path = %path.display(), fingerprint = %key.public_key().fingerprint(Default::default()), "generated an SSH host key");
     Ok(key)
 }

@@ -3,8 +3,8 @@
 //! logins into the emulated shell, captures SFTP/SCP uploads and refuses forwarding.
 //!
 //! ```no_run
-//! # async fn demo(ctx: hpti_core::sensor::SensorContext) -> Result<(), hpti_core::sensor::SensorError> {
-//! use hpti_core::sensor::Sensor;
+//! # async fn demo(ctx: hpti_core::source::SourceContext) -> Result<(), hpti_core::source::SourceError> {
+//! use hpti_core::source::Source;
 //! use hpti_sensors::honeypot::HoneypotConfig;
 //! use hpti_sensors::ssh::{SshConfig, SshSensor};
 //!
@@ -38,7 +38,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use hpti_core::event::{EventKind, Protocol};
 use hpti_core::metrics::PipelineMetrics;
-use hpti_core::sensor::{Sensor, SensorContext, SensorError};
+use hpti_core::source::{Source, SourceContext, SourceError};
 use russh::{Disconnect, Preferred, SshId};
 use serde::{Deserialize, Serialize};
 use tokio::net::{TcpListener, TcpStream};
@@ -164,7 +164,7 @@ impl SshSensor {
         config: SshConfig,
         honeypot: &HoneypotConfig,
         metrics: &PipelineMetrics,
-    ) -> Result<Self, SensorError> {
+    ) -> Result<Self, SourceError> {
         let honeypot = Honeypot::open(name, Protocol::Ssh, data_dir, honeypot, metrics)?;
         let keys = keys::load_or_generate(&data_dir.join(&config.host_keys))?;
         let banner = config
@@ -172,7 +172,7 @@ impl SshSensor {
             .clone()
             .unwrap_or_else(|| default_banner(honeypot.persona().os).to_owned());
         if !banner.starts_with("SSH-2.0-") || banner.len() > 253 || banner.contains(['\r', '\n']) {
-            return Err(SensorError::msg(format!(
+            return Err(SourceError::msg(format!(
                 "{name}: banner must be one line starting with SSH-2.0- (got {banner:?})"
             )));
         }
@@ -192,11 +192,11 @@ impl SshSensor {
             ..Default::default()
         };
         let listener = TcpListener::bind(config.listen).await.map_err(|e| {
-            SensorError::new(format!("{name}: cannot listen on {}", config.listen), e)
+            SourceError::new(format!("{name}: cannot listen on {}", config.listen), e)
         })?;
         let local = listener
             .local_addr()
-            .map_err(|e| SensorError::new(format!("{name}: local address"), e))?;
+            .map_err(|e| SourceError::new(format!("{name}: local address"), e))?;
         Ok(Self {
             name: name.to_owned(),
             listener: std::sync::Mutex::new(Some(listener)),
@@ -226,12 +226,12 @@ impl SshSensor {
 }
 
 #[async_trait]
-impl Sensor for SshSensor {
+impl Source for SshSensor {
     fn name(&self) -> &str {
         &self.name
     }
 
-    async fn run(&self, ctx: SensorContext) -> Result<(), SensorError> {
+    async fn run(&self, ctx: SourceContext) -> Result<(), SourceError> {
         let listener = take_listener(&self.listener, &self.name)?;
         tracing::info!(sensor = %self.name, addr = %self.local, banner = %self.banner, "SSH sensor listening");
         accept_loop(&self.honeypot, listener, &ctx.shutdown, |stream, peer| {
@@ -252,7 +252,7 @@ struct Connection {
     honeypot: Arc<Honeypot>,
     russh: Arc<russh::server::Config>,
     banner: String,
-    ctx: SensorContext,
+    ctx: SourceContext,
 }
 
 impl Connection {

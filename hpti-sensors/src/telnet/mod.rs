@@ -3,8 +3,8 @@
 //! captures every login attempt and leads logins into the emulated shell.
 //!
 //! ```no_run
-//! # async fn demo(ctx: hpti_core::sensor::SensorContext) -> Result<(), hpti_core::sensor::SensorError> {
-//! use hpti_core::sensor::Sensor;
+//! # async fn demo(ctx: hpti_core::source::SourceContext) -> Result<(), hpti_core::source::SourceError> {
+//! use hpti_core::source::Source;
 //! use hpti_sensors::honeypot::HoneypotConfig;
 //! use hpti_sensors::telnet::{TelnetConfig, TelnetSensor};
 //!
@@ -71,7 +71,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use hpti_core::event::{AuthMethod, EventKind, Protocol};
 use hpti_core::metrics::PipelineMetrics;
-use hpti_core::sensor::{Sensor, SensorContext, SensorError};
+use hpti_core::source::{Source, SourceContext, SourceError};
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -179,7 +179,7 @@ impl TelnetSensor {
         config: TelnetConfig,
         honeypot: &HoneypotConfig,
         metrics: &PipelineMetrics,
-    ) -> Result<Self, SensorError> {
+    ) -> Result<Self, SourceError> {
         let honeypot = Honeypot::open(name, Protocol::Telnet, data_dir, honeypot, metrics)?;
         let persona = honeypot.persona();
         let banner = config
@@ -197,7 +197,7 @@ impl TelnetSensor {
             ("password_prompt", &config.password_prompt),
         ] {
             if text.len() > MAX_TEXT {
-                return Err(SensorError::msg(format!(
+                return Err(SourceError::msg(format!(
                     "{name}: {what} is longer than {MAX_TEXT} bytes"
                 )));
             }
@@ -210,11 +210,11 @@ impl TelnetSensor {
             negotiation_timeout: config.negotiation_timeout,
         };
         let listener = TcpListener::bind(config.listen).await.map_err(|e| {
-            SensorError::new(format!("{name}: cannot listen on {}", config.listen), e)
+            SourceError::new(format!("{name}: cannot listen on {}", config.listen), e)
         })?;
         let local = listener
             .local_addr()
-            .map_err(|e| SensorError::new(format!("{name}: local address"), e))?;
+            .map_err(|e| SourceError::new(format!("{name}: local address"), e))?;
         Ok(Self {
             name: name.to_owned(),
             listener: std::sync::Mutex::new(Some(listener)),
@@ -236,12 +236,12 @@ impl TelnetSensor {
 }
 
 #[async_trait]
-impl Sensor for TelnetSensor {
+impl Source for TelnetSensor {
     fn name(&self) -> &str {
         &self.name
     }
 
-    async fn run(&self, ctx: SensorContext) -> Result<(), SensorError> {
+    async fn run(&self, ctx: SourceContext) -> Result<(), SourceError> {
         let listener = take_listener(&self.listener, &self.name)?;
         tracing::info!(sensor = %self.name, addr = %self.local, "Telnet sensor listening");
         accept_loop(&self.honeypot, listener, &ctx.shutdown, |stream, peer| {
@@ -286,7 +286,7 @@ enum LoginLine {
 struct Connection {
     honeypot: Arc<Honeypot>,
     settings: Arc<Settings>,
-    ctx: SensorContext,
+    ctx: SourceContext,
 }
 
 impl Connection {

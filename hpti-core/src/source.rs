@@ -1,4 +1,4 @@
-//! The [`Sensor`] trait: anything that produces events until told to stop — a network
+//! The [`Source`] trait: anything that produces events until told to stop — a network
 //! honeypot, or a collector tailing an existing honeypot's logs.
 
 use async_trait::async_trait;
@@ -10,7 +10,7 @@ use crate::pipeline::EventEmitter;
 
 /// What a running sensor gets from the pipeline.
 #[derive(Debug, Clone)]
-pub struct SensorContext {
+pub struct SourceContext {
     /// Where to send events.
     pub events: EventEmitter,
     /// Where to send records that could not become events.
@@ -22,13 +22,13 @@ pub struct SensorContext {
 /// A sensor failed to start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
 #[error("{message}")]
-pub struct SensorError {
+pub struct SourceError {
     message: String,
     #[source]
     source: Option<BoxError>,
 }
 
-impl SensorError {
+impl SourceError {
     /// An error with a message and an underlying cause.
     pub fn new(message: impl Into<String>, source: impl Into<BoxError>) -> Self {
         Self {
@@ -46,22 +46,22 @@ impl SensorError {
     }
 }
 
-/// Produces events until [`SensorContext::shutdown`] is cancelled (or, for one-shot
+/// Produces events until [`SourceContext::shutdown`] is cancelled (or, for one-shot
 /// sources such as a file import, until its input ends). It must drop its
 /// [`EventEmitter`] when it returns, so the pipeline can drain.
 ///
 /// ```
 /// use async_trait::async_trait;
 /// use hpti_core::event::{Event, EventKind, Protocol};
-/// use hpti_core::sensor::{Sensor, SensorContext, SensorError};
+/// use hpti_core::source::{Source, SourceContext, SourceError};
 ///
 /// /// Emits one heartbeat-like event a second.
 /// struct Ticker;
 ///
 /// #[async_trait]
-/// impl Sensor for Ticker {
+/// impl Source for Ticker {
 ///     fn name(&self) -> &str { "ticker" }
-///     async fn run(&self, ctx: SensorContext) -> Result<(), SensorError> {
+///     async fn run(&self, ctx: SourceContext) -> Result<(), SourceError> {
 ///         let mut interval = tokio::time::interval(std::time::Duration::from_secs(1));
 ///         loop {
 ///             tokio::select! {
@@ -77,10 +77,10 @@ impl SensorError {
 /// }
 /// ```
 #[async_trait]
-pub trait Sensor: Send + Sync {
+pub trait Source: Send + Sync {
     /// A short name for logs and metrics.
     fn name(&self) -> &str;
 
     /// Runs until shutdown or end of input.
-    async fn run(&self, ctx: SensorContext) -> Result<(), SensorError>;
+    async fn run(&self, ctx: SourceContext) -> Result<(), SourceError>;
 }

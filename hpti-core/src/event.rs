@@ -655,4 +655,73 @@ impl Event {
         self.id = id;
         self
     }
+
+    /// About how many bytes the event takes encoded as JSON, without encoding it: the
+    /// lengths of its strings plus a fixed allowance for names and numbers. Sinks'
+    /// batches are cut by this (bulk APIs limit request bytes), so it errs on the high
+    /// side for small events and is exact enough for large ones.
+    pub fn size_hint(&self) -> usize {
+        const FIXED: usize = 320;
+        let opt = |s: &Option<String>| s.as_ref().map_or(0, |s| s.len() + 16);
+        let kind = match &self.kind {
+            EventKind::SessionStarted => 0,
+            EventKind::SessionClosed { recording, .. } => opt(recording) + 24,
+            EventKind::ClientVersion { version } => version.len(),
+            EventKind::ClientFingerprint {
+                method,
+                fingerprint,
+                algorithms,
+            } => method.len() + fingerprint.len() + opt(algorithms),
+            EventKind::LoginAttempt {
+                username,
+                password,
+                key_type,
+                key_fingerprint,
+                ..
+            } => username.len() + opt(password) + opt(key_type) + opt(key_fingerprint) + 40,
+            EventKind::CommandInput { command } => command.len(),
+            EventKind::FileDownload {
+                url, sha256, error, ..
+            } => url.len() + opt(sha256) + opt(error) + 24,
+            EventKind::FileUpload {
+                filename, sha256, ..
+            } => filename.len() + opt(sha256) + 24,
+            EventKind::HttpRequest {
+                method,
+                uri,
+                host,
+                user_agent,
+                ..
+            } => method.len() + uri.len() + opt(host) + opt(user_agent) + 24,
+            EventKind::PortForward { host, .. } => host.len() + 24,
+            // Foreign records are rare and arbitrary: measure them.
+            EventKind::Unknown {
+                original_type,
+                fields,
+            } => original_type.len() + serde_json::to_string(fields).map_or(0, |s| s.len()),
+        };
+        let e = &self.enrichment;
+        let enrichment = e.geo.as_ref().map_or(0, |g| {
+            160 + opt(&g.country_code) + opt(&g.country) + opt(&g.city)
+        }) + e.asn.as_ref().map_or(0, |a| 40 + opt(&a.organization))
+            + e.network.as_ref().map_or(0, |n| {
+                160 + n.source.len()
+                    + opt(&n.handle)
+                    + opt(&n.name)
+                    + opt(&n.organization)
+                    + opt(&n.abuse_email)
+                    + n.cidr.iter().map(|c| c.len() + 4).sum::<usize>()
+            })
+            + e.reputation
+                .iter()
+                .map(|r| 96 + r.source.len() + r.details.len() * 48)
+                .sum::<usize>()
+            + e.tags.iter().chain(&e.failed).map(|t| t.len() + 4).sum::<usize>();
+        FIXED
+            + self.sensor.len()
+            + opt(&self.session)
+            + opt(&self.raw)
+            + kind
+            + enrichment
+    }
 }

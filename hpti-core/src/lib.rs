@@ -10,10 +10,13 @@
 //! data types, the validator and the parsers (no tokio), which keeps fuzz builds small.
 
 pub mod alert;
+#[cfg(feature = "runtime")]
+pub mod component;
 pub mod dead_letter;
 pub mod enricher;
 pub mod error;
 pub mod event;
+pub mod notify;
 pub mod parser;
 pub mod parsers;
 pub mod sink;

@@ -1,4 +1,6 @@
-//! Prometheus metrics of the pipeline (`hpti_events_total{stage=...}` and friends).
+//! Prometheus metrics of the pipeline (`hpti_events_total{stage, component, outcome}` and
+//! friends). `component` is the id the user gave the component (`main` in `[sinks.main]`),
+//! so two components of one type never share a series.
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -23,7 +25,7 @@ struct QueueLabels {
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct SinkLabels {
-    sink: String,
+    component: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -44,6 +46,7 @@ pub struct PipelineMetrics {
     sink_write_seconds: Family<SinkLabels, Histogram, fn() -> Histogram>,
     sink_retries: Family<SinkLabels, Counter>,
     alerts: Family<RuleLabels, Counter>,
+    rule_keys: Family<RuleLabels, Gauge>,
 }
 
 impl Default for PipelineMetrics {
@@ -62,6 +65,7 @@ impl PipelineMetrics {
             sink_write_seconds: Family::new_with_constructor(new_write_histogram),
             sink_retries: Family::default(),
             alerts: Family::default(),
+            rule_keys: Family::default(),
         };
         let hpti = registry.sub_registry_with_prefix("hpti");
         hpti.register(
@@ -90,6 +94,11 @@ impl PipelineMetrics {
             metrics.sink_retries.clone(),
         );
         hpti.register("alerts", "Alerts raised, per rule", metrics.alerts.clone());
+        hpti.register(
+            "alert_rule_keys",
+            "Keys an alert rule holds state for",
+            metrics.rule_keys.clone(),
+        );
         metrics
     }
 
@@ -153,7 +162,7 @@ impl PipelineMetrics {
     pub(crate) fn sink_write(&self, sink: &str, seconds: f64) {
         self.sink_write_seconds
             .get_or_create(&SinkLabels {
-                sink: sink.to_owned(),
+                component: sink.to_owned(),
             })
             .observe(seconds);
     }
@@ -161,9 +170,17 @@ impl PipelineMetrics {
     pub(crate) fn sink_retry(&self, sink: &str) {
         self.sink_retries
             .get_or_create(&SinkLabels {
-                sink: sink.to_owned(),
+                component: sink.to_owned(),
             })
             .inc();
+    }
+
+    pub(crate) fn rule_keys(&self, rule: &str, keys: usize) {
+        self.rule_keys
+            .get_or_create(&RuleLabels {
+                rule: rule.to_owned(),
+            })
+            .set(i64::try_from(keys).unwrap_or(i64::MAX));
     }
 
     pub(crate) fn alert(&self, rule: &str) {

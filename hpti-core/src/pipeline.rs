@@ -1,9 +1,14 @@
-//! The pipeline runtime: sources → validator → enrichers → fan-out to sinks and alert rules.
+//! The pipeline runtime: sources → validator → enrichers → fan-out to sinks → alert rules.
 //!
-//! Every queue is bounded, so a slow sink slows the sources down instead of growing memory.
-//! Events travel in batches between stages; each sink gets batches cut by size and by linger
-//! time. An event's [`AckBatch`] learns its fate when every stage is done with it.
+//! Every queue is bounded, so a slow durable sink slows the sources down instead of
+//! growing memory. Events travel in batches between stages; each sink gets batches cut
+//! by count, by bytes and by linger time. Fan-out hands a batch to every durable sink at
+//! once (never one after another) and to best-effort sinks only when they have room. An
+//! event's [`AckBatch`] learns its fate when every durable sink is done with it. Alert
+//! rules see events after the query store's sink has stored them, from a bounded queue
+//! of their own: a slow rule or notifier never slows a sink.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -16,13 +21,13 @@ use tokio_util::sync::CancellationToken;
 
 use crate::ack::{AckBatch, DeliveryStatus};
 use crate::alert::{Alert, AlertRule};
+use crate::component::ComponentId;
 use crate::dead_letter::{DeadLetter, DeadLetterSender, DeadLetterStage, DeadLetterWriter};
 use crate::enricher::Enricher;
-use crate::error::ErrorClass;
 use crate::event::{Event, Timestamp};
 use crate::metrics::PipelineMetrics;
+use crate::sink::{Sink, WriteReport};
 use crate::source::{Source, SourceContext, SourceError};
-use crate::sink::Sink;
 use crate::validate::Validator;
 
 /// Where an event came from, for dead-letter records.
@@ -65,10 +70,14 @@ impl Envelope {
 }
 
 /// How a sink's batches are cut, and how many are written at once.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct BatchConfig {
     /// Most events in one [`Sink::write`] call.
     pub max_events: usize,
+    /// Most bytes in one call, by [`Event::size_hint`] (bulk APIs limit request bytes).
+    /// A single event larger than this still goes, alone.
+    pub max_bytes: usize,
     /// Longest time the first event of a batch waits for the batch to fill.
     pub linger: Duration,
     /// [`Sink::write`] calls in flight at once. Two let a sink prepare one batch while
@@ -76,10 +85,24 @@ pub struct BatchConfig {
     pub concurrency: usize,
 }
 
+impl BatchConfig {
+    /// Batches of at most `max_events` events and `max_bytes` bytes, waiting at most
+    /// `linger`, `concurrency` writes at once.
+    pub fn new(max_events: usize, max_bytes: usize, linger: Duration, concurrency: usize) -> Self {
+        Self {
+            max_events,
+            max_bytes,
+            linger,
+            concurrency,
+        }
+    }
+}
+
 impl Default for BatchConfig {
     fn default() -> Self {
         Self {
             max_events: 1024,
+            max_bytes: 10 * 1024 * 1024,
             linger: Duration::from_millis(20),
             concurrency: 2,
         }
@@ -131,6 +154,7 @@ fn jitter_fraction() -> f64 {
 
 /// Sizes, timeouts and the dead-letter file of a pipeline.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct PipelineConfig {
     /// Events buffered between sources and the processor.
     pub queue_capacity: usize,
@@ -150,6 +174,8 @@ pub struct PipelineConfig {
     pub dead_letter_path: PathBuf,
     /// Records buffered in front of the dead-letter writer.
     pub dead_letter_capacity: usize,
+    /// How often alert rules see the time pass ([`AlertRule::on_tick`]).
+    pub alert_tick: Duration,
 }
 
 impl Default for PipelineConfig {
@@ -164,6 +190,17 @@ impl Default for PipelineConfig {
             enrich_timeout: Duration::from_secs(2),
             dead_letter_path: PathBuf::from("hpti-data/dead-letters.jsonl"),
             dead_letter_capacity: 1024,
+            alert_tick: Duration::from_secs(1),
+        }
+    }
+}
+
+impl PipelineConfig {
+    /// The defaults with the dead-letter file at `path`.
+    pub fn with_dead_letter_path(path: impl Into<PathBuf>) -> Self {
+        Self {
+            dead_letter_path: path.into(),
+            ..Self::default()
         }
     }
 }
@@ -172,9 +209,20 @@ impl Default for PipelineConfig {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum PipelineError {
-    /// No sink was added: events would be acknowledged without being stored.
-    #[error("a pipeline needs at least one sink")]
+    /// No durable sink was added: events would be acknowledged without being stored.
+    #[error("a pipeline needs at least one durable sink")]
     NoSinks,
+    /// Two components of one kind have the same id.
+    #[error("two {kind} have the id `{id}`")]
+    DuplicateId {
+        /// `sinks`, `enrichers`.
+        kind: &'static str,
+        /// The id.
+        id: ComponentId,
+    },
+    /// Alert rules were asked to follow a sink that is not there or is best-effort.
+    #[error("alert rules follow sink `{0}`, which is not a durable sink of this pipeline")]
+    NoSuchRuleSink(ComponentId),
     /// A size in the config is zero.
     #[error("pipeline setting `{0}` must be greater than zero")]
     ZeroSize(&'static str),
@@ -246,13 +294,83 @@ impl EventEmitter {
     }
 }
 
+/// What happened to the events one sink was given (a snapshot of its counters, which are
+/// also `hpti_events_total{stage="sink", component=<id>, outcome=...}`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SinkStats {
+    /// Stored.
+    pub delivered: u64,
+    /// Refused by the sink (dead-lettered).
+    pub rejected: u64,
+    /// Failed after retries (dead-lettered).
+    pub failed: u64,
+    /// Dropped because a best-effort sink's queue was full.
+    pub dropped: u64,
+    /// Events written again after a temporary failure of theirs.
+    pub retried: u64,
+}
+
+/// What the pipeline did, for reports (`hpti ingest`'s summary) and tests.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PipelineStats {
+    /// Events that passed validation.
+    pub accepted: u64,
+    /// Events the validator refused (dead-lettered).
+    pub invalid: u64,
+    /// Per sink, by id.
+    pub sinks: BTreeMap<ComponentId, SinkStats>,
+    /// Events the alert rules did not see because their queue was full.
+    pub rule_events_dropped: u64,
+}
+
+#[derive(Clone, Debug)]
+struct SinkCounters {
+    delivered: Counter,
+    rejected: Counter,
+    failed: Counter,
+    dropped: Counter,
+    retried: Counter,
+}
+
+impl SinkCounters {
+    fn new(metrics: &PipelineMetrics, id: &str) -> Self {
+        let counter = |outcome| metrics.counter("sink", id, outcome);
+        Self {
+            delivered: counter("delivered"),
+            rejected: counter("rejected"),
+            failed: counter("failed"),
+            dropped: counter("dropped"),
+            retried: counter("retried"),
+        }
+    }
+
+    fn snapshot(&self) -> SinkStats {
+        SinkStats {
+            delivered: self.delivered.get(),
+            rejected: self.rejected.get(),
+            failed: self.failed.get(),
+            dropped: self.dropped.get(),
+            retried: self.retried.get(),
+        }
+    }
+}
+
+struct SinkEntry {
+    id: ComponentId,
+    sink: Arc<dyn Sink>,
+    batch: BatchConfig,
+}
+
 /// Builds a [`Pipeline`].
 pub struct PipelineBuilder {
     config: PipelineConfig,
     validator: Validator,
-    enrichers: Vec<Arc<dyn Enricher>>,
-    sinks: Vec<(Arc<dyn Sink>, BatchConfig)>,
+    enrichers: Vec<(ComponentId, Arc<dyn Enricher>)>,
+    sinks: Vec<SinkEntry>,
     rules: Vec<Box<dyn AlertRule>>,
+    rules_after: Option<ComponentId>,
     alert_output: Option<mpsc::Sender<Alert>>,
     metrics: PipelineMetrics,
 }
@@ -266,6 +384,7 @@ impl PipelineBuilder {
             enrichers: Vec::new(),
             sinks: Vec::new(),
             rules: Vec::new(),
+            rules_after: None,
             alert_output: None,
             metrics: PipelineMetrics::default(),
         }
@@ -277,27 +396,39 @@ impl PipelineBuilder {
         self
     }
 
-    /// Adds an enricher; enrichers run in the order added.
-    pub fn enricher(mut self, enricher: Arc<dyn Enricher>) -> Self {
-        self.enrichers.push(enricher);
+    /// Adds an enricher under component id `id`; enrichers run in the order added.
+    pub fn enricher(mut self, id: ComponentId, enricher: Arc<dyn Enricher>) -> Self {
+        self.enrichers.push((id, enricher));
         self
     }
 
-    /// Adds a sink with the default batching.
-    pub fn sink(self, sink: Arc<dyn Sink>) -> Self {
+    /// Adds a sink under component id `id` with the default batching.
+    pub fn sink(self, id: ComponentId, sink: Arc<dyn Sink>) -> Self {
         let batch = self.config.batch;
-        self.sink_with_batching(sink, batch)
+        self.sink_with_batching(id, sink, batch)
     }
 
-    /// Adds a sink with its own batching.
-    pub fn sink_with_batching(mut self, sink: Arc<dyn Sink>, batch: BatchConfig) -> Self {
-        self.sinks.push((sink, batch));
+    /// Adds a sink under component id `id` with its own batching.
+    pub fn sink_with_batching(
+        mut self,
+        id: ComponentId,
+        sink: Arc<dyn Sink>,
+        batch: BatchConfig,
+    ) -> Self {
+        self.sinks.push(SinkEntry { id, sink, batch });
         self
     }
 
     /// Adds an alert rule.
     pub fn rule(mut self, rule: Box<dyn AlertRule>) -> Self {
         self.rules.push(rule);
+        self
+    }
+
+    /// Feeds the alert rules with what sink `id` stored (by default the first durable
+    /// sink added): rules see stored events, as a query of the store would.
+    pub fn rules_after(mut self, id: ComponentId) -> Self {
+        self.rules_after = Some(id);
         self
     }
 
@@ -313,10 +444,13 @@ impl PipelineBuilder {
         self
     }
 
-    /// Starts the stages on the current tokio runtime.
-    pub fn start(self) -> Result<Pipeline, PipelineError> {
-        let config = self.config;
-        if self.sinks.is_empty() {
+    fn check(&self) -> Result<(), PipelineError> {
+        let config = &self.config;
+        if !self
+            .sinks
+            .iter()
+            .any(|s| !s.sink.capabilities().best_effort)
+        {
             return Err(PipelineError::NoSinks);
         }
         for (name, value) in [
@@ -329,12 +463,44 @@ impl PipelineBuilder {
                 return Err(PipelineError::ZeroSize(name));
             }
         }
-        if self.sinks.iter().any(|(_, batch)| batch.max_events == 0) {
-            return Err(PipelineError::ZeroSize("batch_size"));
+        if config.alert_tick.is_zero() {
+            return Err(PipelineError::ZeroSize("alert_tick"));
         }
-        if self.sinks.iter().any(|(_, batch)| batch.concurrency == 0) {
-            return Err(PipelineError::ZeroSize("sink_concurrency"));
+        for sink in &self.sinks {
+            if sink.batch.max_events == 0 {
+                return Err(PipelineError::ZeroSize("batch_size"));
+            }
+            if sink.batch.max_bytes == 0 {
+                return Err(PipelineError::ZeroSize("batch_bytes"));
+            }
+            if sink.batch.concurrency == 0 {
+                return Err(PipelineError::ZeroSize("sink_concurrency"));
+            }
         }
+        let mut seen = std::collections::BTreeSet::new();
+        for id in self.sinks.iter().map(|s| &s.id) {
+            if !seen.insert(id) {
+                return Err(PipelineError::DuplicateId {
+                    kind: "sinks",
+                    id: id.clone(),
+                });
+            }
+        }
+        if let Some(id) = &self.rules_after
+            && !self
+                .sinks
+                .iter()
+                .any(|s| &s.id == id && !s.sink.capabilities().best_effort)
+        {
+            return Err(PipelineError::NoSuchRuleSink(id.clone()));
+        }
+        Ok(())
+    }
+
+    /// Starts the stages on the current tokio runtime.
+    pub fn start(self) -> Result<Pipeline, PipelineError> {
+        self.check()?;
+        let config = self.config;
         let metrics = self.metrics;
         let (dead_letter_writer, dead_letters) = DeadLetterWriter::start(
             &config.dead_letter_path,
@@ -343,49 +509,83 @@ impl PipelineBuilder {
         )?;
         metrics.queue_capacity("dead_letter", config.dead_letter_capacity);
 
-        let mut outputs = Vec::with_capacity(self.sinks.len());
-        let mut sink_tasks = Vec::with_capacity(self.sinks.len());
-        for (sink, batch) in self.sinks {
-            let (sender, receiver) = mpsc::channel(config.sink_queue_batches);
-            let queue = format!("sink:{}", sink.name());
-            metrics.queue_capacity(&queue, config.sink_queue_batches);
-            let driver = SinkDriver {
-                delivered: metrics.counter("sink", sink.name(), "delivered"),
-                sink,
-                batch,
-                retry: config.retry,
-                dead_letters: dead_letters.clone(),
-                metrics: metrics.clone(),
-                queue,
-            };
-            sink_tasks.push(tokio::spawn(driver.run(receiver)));
-            outputs.push(sender);
-        }
-        let alert_task = if self.rules.is_empty() {
-            None
+        // The rules' queue is fed by one durable sink's driver, without waiting.
+        let rules_after = self.rules_after.clone().or_else(|| {
+            self.sinks
+                .iter()
+                .find(|s| !s.sink.capabilities().best_effort)
+                .map(|s| s.id.clone())
+        });
+        let rule_events_dropped = metrics.counter("alert", "rules", "dropped");
+        let (rule_feed, alert_task) = if self.rules.is_empty() {
+            (None, None)
         } else {
-            let (sender, receiver) = mpsc::channel(config.sink_queue_batches);
-            metrics.queue_capacity("alerts", config.sink_queue_batches);
-            outputs.push(sender);
-            Some(tokio::spawn(run_alert_rules(
+            let capacity = config.sink_queue_batches * 4;
+            let (sender, receiver) = mpsc::channel(capacity);
+            metrics.queue_capacity("alert_rules", capacity);
+            let task = tokio::spawn(run_alert_rules(
                 self.rules,
                 receiver,
                 self.alert_output,
                 metrics.clone(),
-            )))
+                config.alert_tick,
+            ));
+            (
+                Some(RuleFeed {
+                    sender,
+                    dropped: rule_events_dropped.clone(),
+                }),
+                Some(task),
+            )
         };
+
+        let mut outputs = Vec::with_capacity(self.sinks.len());
+        let mut sink_tasks = Vec::with_capacity(self.sinks.len());
+        let mut sink_counters = BTreeMap::new();
+        for entry in self.sinks {
+            let (sender, receiver) = mpsc::channel(config.sink_queue_batches);
+            let queue = format!("sink:{}", entry.id);
+            metrics.queue_capacity(&queue, config.sink_queue_batches);
+            let counters = SinkCounters::new(&metrics, entry.id.as_str());
+            sink_counters.insert(entry.id.clone(), counters.clone());
+            let best_effort = entry.sink.capabilities().best_effort;
+            let feed = if rules_after.as_ref() == Some(&entry.id) {
+                rule_feed.clone()
+            } else {
+                None
+            };
+            let driver = SinkDriver {
+                counters: counters.clone(),
+                id: entry.id,
+                sink: entry.sink,
+                batch: entry.batch,
+                retry: config.retry,
+                dead_letters: dead_letters.clone(),
+                metrics: metrics.clone(),
+                queue,
+                rule_feed: feed,
+            };
+            sink_tasks.push(tokio::spawn(driver.run(receiver)));
+            outputs.push(SinkOutput {
+                sender,
+                best_effort,
+                dropped: counters.dropped,
+            });
+        }
+        drop(rule_feed);
 
         let (sender, receiver) = mpsc::channel(config.queue_capacity);
         metrics.queue_capacity("events", config.queue_capacity);
+        let accepted = metrics.counter("validator", "validator", "accepted");
         let processor = Processor {
-            accepted: metrics.counter("validator", "validator", "accepted"),
+            accepted: accepted.clone(),
             enricher_counters: self
                 .enrichers
                 .iter()
-                .map(|e| {
+                .map(|(id, _)| {
                     (
-                        metrics.counter("enricher", e.name(), "ok"),
-                        metrics.counter("enricher", e.name(), "failed"),
+                        metrics.counter("enricher", id.as_str(), "ok"),
+                        metrics.counter("enricher", id.as_str(), "failed"),
                     )
                 })
                 .collect(),
@@ -407,20 +607,33 @@ impl PipelineBuilder {
             emitter: Some(emitter),
             dead_letters: Some(dead_letters),
             shutdown: CancellationToken::new(),
-            sensors: JoinSet::new(),
+            sources: JoinSet::new(),
             processor,
             sink_tasks,
             alert_task,
             dead_letter_writer,
+            stats: StatsHandles {
+                accepted,
+                sinks: sink_counters,
+                rule_events_dropped,
+            },
             metrics,
         })
     }
+}
+
+#[derive(Debug)]
+struct StatsHandles {
+    accepted: Counter,
+    sinks: BTreeMap<ComponentId, SinkCounters>,
+    rule_events_dropped: Counter,
 }
 
 /// A running pipeline.
 ///
 /// ```
 /// use std::sync::Arc;
+/// use hpti_core::component::ComponentId;
 /// use hpti_core::event::{Event, EventKind, Protocol};
 /// use hpti_core::pipeline::{PipelineBuilder, PipelineConfig};
 /// use hpti_core::sink::{Sink, SinkError, WriteReport};
@@ -431,36 +644,36 @@ impl PipelineBuilder {
 ///     fn name(&self) -> &str { "count" }
 ///     async fn write(&self, events: &[&Event]) -> Result<WriteReport, SinkError> {
 ///         self.0.fetch_add(events.len(), std::sync::atomic::Ordering::Relaxed);
-///         Ok(WriteReport::default())
+///         Ok(WriteReport::delivered())
 ///     }
 /// }
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
 /// let dir = tempfile::tempdir().unwrap();
-/// let config = PipelineConfig {
-///     dead_letter_path: dir.path().join("dead-letters.jsonl"),
-///     ..PipelineConfig::default()
-/// };
+/// let config = PipelineConfig::with_dead_letter_path(dir.path().join("dead-letters.jsonl"));
 /// let sink = Arc::new(Count(Default::default()));
-/// let pipeline = PipelineBuilder::new(config).sink(sink.clone()).start().unwrap();
+/// let id = ComponentId::new("main").unwrap();
+/// let pipeline = PipelineBuilder::new(config).sink(id.clone(), sink.clone()).start().unwrap();
 /// let emitter = pipeline.emitter();
 /// emitter.emit(Event::new("demo", Protocol::Ssh, "192.0.2.9".parse().unwrap(),
 ///     EventKind::CommandInput { command: "id".into() })).await.unwrap();
 /// drop(emitter);
-/// pipeline.shutdown().await;
+/// let stats = pipeline.shutdown().await;
 /// assert_eq!(sink.0.load(std::sync::atomic::Ordering::Relaxed), 1);
+/// assert_eq!(stats.sinks[&id].delivered, 1);
 /// # }
 /// ```
 pub struct Pipeline {
     emitter: Option<EventEmitter>,
     dead_letters: Option<DeadLetterSender>,
     shutdown: CancellationToken,
-    sensors: JoinSet<(String, Result<(), SourceError>)>,
+    sources: JoinSet<(String, Result<(), SourceError>)>,
     processor: JoinHandle<()>,
     sink_tasks: Vec<JoinHandle<()>>,
     alert_task: Option<JoinHandle<()>>,
     dead_letter_writer: DeadLetterWriter,
+    stats: StatsHandles,
     metrics: PipelineMetrics,
 }
 
@@ -491,65 +704,86 @@ impl Pipeline {
         &self.metrics
     }
 
-    /// The token sensors watch; cancelled by [`shutdown`](Self::shutdown).
+    /// What the pipeline has done so far.
+    pub fn stats(&self) -> PipelineStats {
+        PipelineStats {
+            accepted: self.stats.accepted.get(),
+            invalid: self.metrics.get(
+                "dead_letter",
+                "validator",
+                DeadLetterStage::Validate.as_str(),
+            ),
+            sinks: self
+                .stats
+                .sinks
+                .iter()
+                .map(|(id, counters)| (id.clone(), counters.snapshot()))
+                .collect(),
+            rule_events_dropped: self.stats.rule_events_dropped.get(),
+        }
+    }
+
+    /// The token sources watch; cancelled by [`shutdown`](Self::shutdown).
     pub fn shutdown_token(&self) -> CancellationToken {
         self.shutdown.clone()
     }
 
-    /// Runs a sensor until it returns or the pipeline shuts down.
-    pub fn spawn_source(&mut self, sensor: Arc<dyn Source>) {
+    /// Runs a source under component id `id` until it returns or the pipeline shuts down.
+    pub fn spawn_source(&mut self, id: &ComponentId, source: Arc<dyn Source>) {
         let ctx = SourceContext {
             events: self.emitter(),
             dead_letters: self.dead_letters(),
             shutdown: self.shutdown.child_token(),
         };
-        self.sensors.spawn(async move {
-            let name = sensor.name().to_owned();
-            let result = sensor.run(ctx).await;
-            (name, result)
+        let id = id.to_string();
+        self.sources.spawn(async move {
+            let result = source.run(ctx).await;
+            (id, result)
         });
     }
 
-    /// Waits until every spawned sensor has returned by itself (used by one-shot ingestion),
-    /// returning each sensor's name and result.
+    /// Waits until every spawned source has returned by itself (used by one-shot
+    /// ingestion), returning each source's id and result.
     pub async fn wait_for_sources(&mut self) -> Vec<(String, Result<(), SourceError>)> {
         let mut results = Vec::new();
-        while let Some(joined) = self.sensors.join_next().await {
+        while let Some(joined) = self.sources.join_next().await {
             match joined {
                 Ok(result) => results.push(result),
                 Err(err) => results.push((
-                    "<sensor task>".into(),
-                    Err(SourceError::msg(format!("sensor task failed: {err}"))),
+                    "<source task>".into(),
+                    Err(SourceError::msg(format!("source task failed: {err}"))),
                 )),
             }
         }
         results
     }
 
-    /// Stops the sensors, then drains every queue and flushes every sink and the
-    /// dead-letter file. Returns once everything accepted is stored or dead-lettered.
-    pub async fn shutdown(mut self) {
+    /// Stops the sources, then drains every queue and flushes every sink and the
+    /// dead-letter file. Returns once everything accepted is stored or dead-lettered,
+    /// with what the pipeline did.
+    pub async fn shutdown(mut self) -> PipelineStats {
         self.shutdown.cancel();
         for (name, result) in self.wait_for_sources().await {
             if let Err(err) = result {
-                tracing::error!(sensor = %name, error = %err, "sensor stopped with an error");
+                tracing::error!(source = %name, error = %err, "source stopped with an error");
             }
         }
         drop(self.emitter.take());
         drop(self.dead_letters.take());
-        if let Err(err) = self.processor.await {
+        if let Err(err) = (&mut self.processor).await {
             tracing::error!(error = %err, "processor task failed");
         }
-        for task in self.sink_tasks {
+        for task in self.sink_tasks.drain(..) {
             if let Err(err) = task.await {
                 tracing::error!(error = %err, "sink task failed");
             }
         }
-        if let Some(task) = self.alert_task
+        if let Some(task) = self.alert_task.take()
             && let Err(err) = task.await
         {
             tracing::error!(error = %err, "alert task failed");
         }
+        let stats = self.stats();
         let writer = self.dead_letter_writer;
         if tokio::task::spawn_blocking(move || writer.join())
             .await
@@ -557,6 +791,7 @@ impl Pipeline {
         {
             tracing::error!("dead-letter writer did not finish");
         }
+        stats
     }
 }
 
@@ -574,13 +809,27 @@ fn unreachable_dead_letters() -> DeadLetterSender {
     DeadLetterSender::disconnected()
 }
 
-type Chunk = Vec<Arc<Envelope>>;
+/// One event on its way to one sink: the event (shared by every sink) and, for durable
+/// sinks only, the acknowledgement it settles. A best-effort sink holds no ack, so it can
+/// never delay a source's commit.
+struct Delivery {
+    envelope: Arc<Envelope>,
+    ack: Option<AckBatch>,
+}
+
+type Chunk = Vec<Delivery>;
+
+struct SinkOutput {
+    sender: mpsc::Sender<Chunk>,
+    best_effort: bool,
+    dropped: Counter,
+}
 
 struct Processor {
     validator: Validator,
-    enrichers: Vec<Arc<dyn Enricher>>,
+    enrichers: Vec<(ComponentId, Arc<dyn Enricher>)>,
     enricher_counters: Vec<(Counter, Counter)>,
-    outputs: Vec<mpsc::Sender<Chunk>>,
+    outputs: Vec<SinkOutput>,
     dead_letters: DeadLetterSender,
     metrics: PipelineMetrics,
     accepted: Counter,
@@ -613,11 +862,10 @@ impl Processor {
             }
             self.accepted.inc_by(accepted.len() as u64);
             self.enrich(&mut accepted).await;
-            let chunk: Chunk = accepted.into_iter().map(Arc::new).collect();
-            if chunk.is_empty() {
+            if accepted.is_empty() {
                 continue;
             }
-            self.fan_out(chunk).await;
+            self.fan_out(accepted).await;
         }
     }
 
@@ -628,7 +876,8 @@ impl Processor {
         let timeout = self.enrich_timeout;
         futures::stream::iter(envelopes.iter_mut())
             .for_each_concurrent(self.enrich_concurrency, |envelope| async move {
-                for (enricher, (ok, failed)) in self.enrichers.iter().zip(&self.enricher_counters)
+                for ((id, enricher), (ok, failed)) in
+                    self.enrichers.iter().zip(&self.enricher_counters)
                 {
                     let outcome =
                         tokio::time::timeout(timeout, enricher.enrich(&mut envelope.event)).await;
@@ -638,13 +887,13 @@ impl Processor {
                         }
                         Ok(Err(err)) => {
                             failed.inc();
-                            tracing::debug!(enricher = enricher.name(), error = %err, "enrichment failed");
-                            envelope.event.enrichment.failed.push(enricher.name().to_owned());
+                            tracing::debug!(enricher = %id, error = %err, "enrichment failed");
+                            envelope.event.enrichment.failed.push(id.to_string());
                         }
                         Err(_) => {
                             failed.inc();
-                            tracing::debug!(enricher = enricher.name(), "enrichment timed out");
-                            envelope.event.enrichment.failed.push(enricher.name().to_owned());
+                            tracing::debug!(enricher = %id, "enrichment timed out");
+                            envelope.event.enrichment.failed.push(id.to_string());
                         }
                     }
                 }
@@ -652,24 +901,59 @@ impl Processor {
             .await;
     }
 
-    async fn fan_out(&self, chunk: Chunk) {
-        let last = self.outputs.len() - 1;
-        let mut chunk = Some(chunk);
-        for (index, output) in self.outputs.iter().enumerate() {
-            let this = if index == last {
-                chunk.take().unwrap_or_default()
-            } else {
-                chunk.clone().unwrap_or_default()
-            };
-            if let Err(mpsc::error::SendError(lost)) = output.send(this).await {
-                tracing::error!("a sink or rule task is gone; its events are marked failed");
-                for envelope in lost {
-                    if let Some(ack) = &envelope.ack {
-                        ack.update(DeliveryStatus::Failed);
+    /// Hands the batch to every sink at once: best-effort sinks only if they have room
+    /// now, durable ones concurrently, so one full durable queue does not keep the batch
+    /// from the others while it waits.
+    async fn fan_out(&self, accepted: Vec<Envelope>) {
+        let mut acks = Vec::with_capacity(accepted.len());
+        let shared: Vec<Arc<Envelope>> = accepted
+            .into_iter()
+            .map(|mut envelope| {
+                acks.push(envelope.ack.take());
+                Arc::new(envelope)
+            })
+            .collect();
+        let mut durable_sends = Vec::new();
+        for output in &self.outputs {
+            if output.best_effort {
+                let chunk: Chunk = shared
+                    .iter()
+                    .map(|envelope| Delivery {
+                        envelope: envelope.clone(),
+                        ack: None,
+                    })
+                    .collect();
+                if let Err(err) = output.sender.try_send(chunk) {
+                    let lost = match err {
+                        mpsc::error::TrySendError::Full(lost)
+                        | mpsc::error::TrySendError::Closed(lost) => lost,
+                    };
+                    output.dropped.inc_by(lost.len() as u64);
+                }
+                continue;
+            }
+            let chunk: Chunk = shared
+                .iter()
+                .zip(&acks)
+                .map(|(envelope, ack)| Delivery {
+                    envelope: envelope.clone(),
+                    ack: ack.clone(),
+                })
+                .collect();
+            durable_sends.push(async move {
+                if let Err(mpsc::error::SendError(lost)) = output.sender.send(chunk).await {
+                    tracing::error!("a sink task is gone; its events are marked failed");
+                    for delivery in lost {
+                        if let Some(ack) = &delivery.ack {
+                            ack.update(DeliveryStatus::Failed);
+                        }
                     }
                 }
-            }
+            });
         }
+        // The acks stay alive until every durable sink holds its own clone.
+        futures::future::join_all(durable_sends).await;
+        drop(acks);
     }
 }
 
@@ -680,19 +964,29 @@ async fn sleep_until_deadline(deadline: Option<tokio::time::Instant>) {
     }
 }
 
+/// Where one durable sink passes on what it stored, for the alert rules.
+#[derive(Clone)]
+struct RuleFeed {
+    sender: mpsc::Sender<Vec<Arc<Envelope>>>,
+    dropped: Counter,
+}
+
 struct SinkDriver {
+    id: ComponentId,
     sink: Arc<dyn Sink>,
     batch: BatchConfig,
     retry: RetryPolicy,
     dead_letters: DeadLetterSender,
     metrics: PipelineMetrics,
-    delivered: Counter,
+    counters: SinkCounters,
     queue: String,
+    rule_feed: Option<RuleFeed>,
 }
 
 impl SinkDriver {
     async fn run(self, mut receiver: mpsc::Receiver<Chunk>) {
-        let mut pending: Vec<Arc<Envelope>> = Vec::with_capacity(self.batch.max_events);
+        let mut pending: Vec<Delivery> = Vec::with_capacity(self.batch.max_events);
+        let mut pending_bytes = 0usize;
         let mut deadline: Option<tokio::time::Instant> = None;
         let mut in_flight = futures::stream::FuturesUnordered::new();
         loop {
@@ -706,8 +1000,11 @@ impl SinkDriver {
             let lingered = next.is_none();
             if let Some(Some(chunk)) = next {
                 self.metrics.queue_depth(&self.queue, receiver.len());
-                pending.extend(chunk);
-                if pending.len() < self.batch.max_events {
+                for delivery in chunk {
+                    pending_bytes += delivery.envelope.event.size_hint();
+                    pending.push(delivery);
+                }
+                if !self.full(pending.len(), pending_bytes) {
                     if deadline.is_none() {
                         deadline = Some(tokio::time::Instant::now() + self.batch.linger);
                     }
@@ -716,12 +1013,16 @@ impl SinkDriver {
             }
             // Full batches go now; at the linger time or the end of input, the rest too.
             let everything = lingered || closing;
-            while pending.len() >= self.batch.max_events || (everything && !pending.is_empty()) {
+            while self.full(pending.len(), pending_bytes) || (everything && !pending.is_empty()) {
                 while in_flight.len() >= self.batch.concurrency {
                     in_flight.next().await;
                 }
-                let take = pending.len().min(self.batch.max_events);
+                let (take, bytes) = self.cut(&pending);
+                pending_bytes = pending_bytes.saturating_sub(bytes);
                 in_flight.push(self.deliver(pending.drain(..take).collect()));
+            }
+            if pending.is_empty() {
+                pending_bytes = 0;
             }
             deadline =
                 (!pending.is_empty()).then(|| tokio::time::Instant::now() + self.batch.linger);
@@ -732,93 +1033,238 @@ impl SinkDriver {
         while in_flight.next().await.is_some() {}
         drop(in_flight);
         if let Err(err) = self.sink.close().await {
-            tracing::error!(sink = self.sink.name(), error = %err, "closing sink failed");
+            tracing::error!(sink = %self.id, error = %err, "closing sink failed");
         }
     }
 
-    async fn deliver(&self, batch: Vec<Arc<Envelope>>) {
-        let name = self.sink.name();
-        let events: Vec<&Event> = batch.iter().map(|envelope| &envelope.event).collect();
+    fn full(&self, events: usize, bytes: usize) -> bool {
+        events >= self.batch.max_events || bytes >= self.batch.max_bytes
+    }
+
+    /// How many pending events make the next batch, and their bytes: up to the count
+    /// and byte limits, and at least one.
+    fn cut(&self, pending: &[Delivery]) -> (usize, usize) {
+        let mut bytes = 0;
+        for (n, delivery) in pending.iter().take(self.batch.max_events).enumerate() {
+            let size = delivery.envelope.event.size_hint();
+            if n > 0 && bytes + size > self.batch.max_bytes {
+                return (n, bytes);
+            }
+            bytes += size;
+        }
+        (pending.len().min(self.batch.max_events), bytes)
+    }
+
+    async fn deliver(&self, batch: Vec<Delivery>) {
+        let id = self.id.as_str();
+        // Indexes into `batch` still to write; a partial retry narrows it.
+        let mut todo: Vec<usize> = (0..batch.len()).collect();
+        let mut delivered: Vec<usize> = Vec::with_capacity(batch.len());
         let mut attempt = 0;
         loop {
+            let events: Vec<&Event> = todo.iter().map(|&i| &batch[i].envelope.event).collect();
             let started = Instant::now();
             let result = self.sink.write(&events).await;
-            self.metrics
-                .sink_write(name, started.elapsed().as_secs_f64());
-            match result {
-                Ok(report) => {
-                    let rejected = report.rejected.len();
-                    for rejection in report.rejected {
-                        let Some(envelope) = batch.get(rejection.index) else {
-                            tracing::error!(
-                                sink = name,
-                                index = rejection.index,
-                                "sink rejected an index outside its batch"
-                            );
-                            continue;
-                        };
-                        let reason =
-                            format!("sink `{name}` rejected the event: {}", rejection.reason);
-                        let letter = envelope.dead_letter(DeadLetterStage::Sink, name, reason);
-                        self.dead_letters.send(letter, envelope.ack.clone()).await;
-                    }
-                    self.delivered
-                        .inc_by(batch.len().saturating_sub(rejected) as u64);
-                    self.metrics
-                        .count("sink", name, "rejected", rejected as u64);
-                    return;
-                }
-                Err(err)
-                    if err.class() == ErrorClass::Temporary && attempt < self.retry.max_retries =>
-                {
+            drop(events);
+            self.metrics.sink_write(id, started.elapsed().as_secs_f64());
+            let report = match result {
+                Ok(report) => report,
+                Err(err) if err.class().is_retryable() && attempt < self.retry.max_retries => {
                     attempt += 1;
-                    self.metrics.sink_retry(name);
-                    let backoff = self.retry.backoff(attempt);
-                    tracing::warn!(sink = name, error = %err, attempt, ?backoff, "sink write failed; retrying");
+                    self.metrics.sink_retry(id);
+                    let backoff = err
+                        .class()
+                        .retry_after()
+                        .unwrap_or_else(|| self.retry.backoff(attempt));
+                    tracing::warn!(sink = id, error = %err, attempt, ?backoff, "sink write failed; retrying");
                     tokio::time::sleep(backoff).await;
+                    continue;
                 }
                 Err(err) => {
                     let reason = if attempt > 0 {
-                        format!("sink `{name}` failed after {attempt} retries: {err}")
+                        format!("sink `{id}` failed after {attempt} retries: {err}")
                     } else {
-                        format!("sink `{name}` failed permanently: {err}")
+                        format!("sink `{id}` failed permanently: {err}")
                     };
-                    tracing::error!(sink = name, events = batch.len(), %reason, "dead-lettering batch");
-                    self.metrics
-                        .count("sink", name, "failed", batch.len() as u64);
-                    for envelope in &batch {
-                        let letter =
-                            envelope.dead_letter(DeadLetterStage::Sink, name, reason.clone());
-                        self.dead_letters.send(letter, envelope.ack.clone()).await;
+                    tracing::error!(sink = id, events = todo.len(), %reason, "dead-lettering batch");
+                    self.counters.failed.inc_by(todo.len() as u64);
+                    for &i in &todo {
+                        self.dead_letter(&batch[i], reason.clone()).await;
                     }
-                    return;
+                    break;
                 }
+            };
+            let outcome = self.settle(&batch, &todo, report, attempt).await;
+            delivered.extend(outcome.delivered);
+            if outcome.retry.is_empty() {
+                break;
+            }
+            attempt += 1;
+            self.metrics.sink_retry(id);
+            self.counters.retried.inc_by(outcome.retry.len() as u64);
+            let backoff = outcome
+                .retry_after
+                .unwrap_or_else(|| self.retry.backoff(attempt));
+            tracing::warn!(
+                sink = id,
+                events = outcome.retry.len(),
+                attempt,
+                ?backoff,
+                "sink asked to retry part of a batch"
+            );
+            tokio::time::sleep(backoff).await;
+            todo = outcome.retry;
+        }
+        self.counters.delivered.inc_by(delivered.len() as u64);
+        if let Some(feed) = &self.rule_feed
+            && !delivered.is_empty()
+        {
+            let stored: Vec<Arc<Envelope>> = delivered
+                .iter()
+                .map(|&i| batch[i].envelope.clone())
+                .collect();
+            if let Err(err) = feed.sender.try_send(stored) {
+                let lost = match err {
+                    mpsc::error::TrySendError::Full(lost)
+                    | mpsc::error::TrySendError::Closed(lost) => lost,
+                };
+                feed.dropped.inc_by(lost.len() as u64);
             }
         }
     }
+
+    /// Applies a write report to the events written (`todo`): rejections go to the
+    /// dead-letter file, retries come back (or are dead-lettered once retries run out),
+    /// the rest are delivered.
+    async fn settle(
+        &self,
+        batch: &[Delivery],
+        todo: &[usize],
+        report: WriteReport,
+        attempt: u32,
+    ) -> Settled {
+        let id = self.id.as_str();
+        let mut done = vec![false; todo.len()];
+        for rejection in report.rejected {
+            let Some(&i) = todo.get(rejection.index) else {
+                tracing::error!(
+                    sink = id,
+                    index = rejection.index,
+                    "sink rejected an index outside its batch"
+                );
+                continue;
+            };
+            if std::mem::replace(&mut done[rejection.index], true) {
+                continue;
+            }
+            self.counters.rejected.inc();
+            let reason = format!("sink `{id}` rejected the event: {}", rejection.reason);
+            self.dead_letter(&batch[i], reason).await;
+        }
+        let mut retry = Vec::new();
+        for item in report.retry {
+            let Some(&i) = todo.get(item.index) else {
+                tracing::error!(
+                    sink = id,
+                    index = item.index,
+                    "sink asked to retry an index outside its batch"
+                );
+                continue;
+            };
+            if std::mem::replace(&mut done[item.index], true) {
+                continue;
+            }
+            if attempt < self.retry.max_retries {
+                retry.push(i);
+            } else {
+                self.counters.failed.inc();
+                let reason = format!(
+                    "sink `{id}` failed after {attempt} retries: {}",
+                    item.reason
+                );
+                self.dead_letter(&batch[i], reason).await;
+            }
+        }
+        let delivered = todo
+            .iter()
+            .zip(&done)
+            .filter(|(_, done)| !**done)
+            .map(|(&i, _)| i)
+            .collect();
+        Settled {
+            delivered,
+            retry,
+            retry_after: report.retry_after,
+        }
+    }
+
+    async fn dead_letter(&self, delivery: &Delivery, reason: String) {
+        if delivery.ack.is_none() && self.sink.capabilities().best_effort {
+            // A best-effort sink's failures are counted, not kept: the durable sinks
+            // have the event.
+            return;
+        }
+        let letter = delivery
+            .envelope
+            .dead_letter(DeadLetterStage::Sink, self.id.as_str(), reason);
+        self.dead_letters.send(letter, delivery.ack.clone()).await;
+    }
+}
+
+struct Settled {
+    delivered: Vec<usize>,
+    retry: Vec<usize>,
+    retry_after: Option<Duration>,
 }
 
 async fn run_alert_rules(
     mut rules: Vec<Box<dyn AlertRule>>,
-    mut receiver: mpsc::Receiver<Chunk>,
+    mut receiver: mpsc::Receiver<Vec<Arc<Envelope>>>,
     output: Option<mpsc::Sender<Alert>>,
     metrics: PipelineMetrics,
+    tick: Duration,
 ) {
-    while let Some(chunk) = receiver.recv().await {
-        metrics.queue_depth("alerts", receiver.len());
-        for envelope in &chunk {
-            for rule in &mut rules {
-                let Some(alert) = rule.observe(&envelope.event) else {
-                    continue;
-                };
-                metrics.alert(&alert.rule);
-                tracing::info!(rule = %alert.rule, severity = ?alert.severity, src_ip = %alert.src_ip, summary = %alert.summary, "alert");
-                if let Some(output) = &output
-                    && output.send(alert).await.is_err()
-                {
-                    tracing::warn!("alert receiver is gone");
+    let mut ticker = tokio::time::interval(tick);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut raised = Vec::new();
+    loop {
+        tokio::select! {
+            chunk = receiver.recv() => {
+                let Some(chunk) = chunk else { break };
+                metrics.queue_depth("alert_rules", receiver.len());
+                for envelope in &chunk {
+                    for rule in &mut rules {
+                        rule.observe(&envelope.event, &mut raised);
+                    }
                 }
             }
+            _ = ticker.tick() => {
+                let now = Timestamp::now();
+                for rule in &mut rules {
+                    rule.on_tick(now, &mut raised);
+                    metrics.rule_keys(rule.name(), rule.state_keys());
+                }
+            }
+        }
+        for alert in raised.drain(..) {
+            metrics.alert(&alert.rule);
+            tracing::info!(rule = %alert.rule, severity = alert.severity.as_str(), key = %alert.key, fingerprint = %alert.fingerprint, summary = %alert.summary, "alert");
+            if let Some(output) = &output
+                && output.send(alert).await.is_err()
+            {
+                tracing::warn!("alert receiver is gone");
+            }
+        }
+    }
+    // The input is over (shutdown): windows close one last time.
+    let now = Timestamp::now();
+    for rule in &mut rules {
+        rule.on_tick(now, &mut raised);
+    }
+    for alert in raised.drain(..) {
+        metrics.alert(&alert.rule);
+        if let Some(output) = &output {
+            let _ = output.send(alert).await;
         }
     }
 }

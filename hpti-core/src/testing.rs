@@ -2,8 +2,9 @@
 //! [`MemorySink`], which keeps what it is given for a test to look at.
 //!
 //! Every backend's tests call [`sink_conformance`] so that all sinks keep the same
-//! promises: idempotency on the event id, hostile strings stored as they are, and a
-//! report that covers every event.
+//! promises: what is written reads back field by field (hostile strings and enrichment
+//! included), idempotency on the event id when the sink claims it, concurrent writers,
+//! and a report that covers every event.
 
 use std::future::Future;
 use std::net::IpAddr;
@@ -11,7 +12,10 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use async_trait::async_trait;
 
-use crate::event::{AuthMethod, Event, EventKind, Protocol, Timestamp};
+use crate::event::{
+    Asn, AuthMethod, Enrichment, Event, EventId, EventKind, Geo, Network, Protocol, Reputation,
+    Timestamp,
+};
 use crate::sink::{Sink, SinkError, WriteReport};
 
 /// Whether the external program `name` (a real client a test drives: `ssh`, `hydra`...)
@@ -77,7 +81,7 @@ impl Sink for MemorySink {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .extend(events.iter().map(|e| (*e).clone()));
-        Ok(WriteReport::default())
+        Ok(WriteReport::delivered())
     }
 }
 
@@ -190,18 +194,78 @@ pub fn hostile_events(base: Timestamp) -> Vec<Event> {
     .collect()
 }
 
-/// Runs the sink conformance suite. `count_stored` must return how many events the sink's
-/// backing store holds (the suite starts from an empty store).
+/// An event carrying every kind of enrichment, for read-back comparisons.
+pub fn enriched_event(base: Timestamp) -> Event {
+    let mut event = Event::new(
+        "conformance",
+        Protocol::Ssh,
+        IpAddr::from([198, 51, 100, 77]),
+        EventKind::LoginAttempt {
+            username: "admin".into(),
+            password: Some("1234".into()),
+            key_type: None,
+            key_fingerprint: None,
+            method: AuthMethod::KeyboardInteractive,
+            success: false,
+        },
+    )
+    .with_session("s-enriched")
+    .with_time(base);
+    event.enrichment = Enrichment {
+        geo: Some(Geo {
+            country_code: Some("NL".into()),
+            country: Some("Netherlands".into()),
+            city: Some("Amsterdam".into()),
+            latitude: Some(52.374),
+            longitude: Some(4.8897),
+        }),
+        asn: Some(Asn {
+            number: 64500,
+            organization: Some("Example \"Hosting\" B.V.".into()),
+        }),
+        network: Some(Network {
+            source: "rdap".into(),
+            handle: Some("NET-198-51-100-0-1".into()),
+            name: Some("EXAMPLE-NET".into()),
+            cidr: vec!["198.51.100.0/24".into()],
+            organization: Some("Example Org".into()),
+            abuse_email: Some("abuse@example.net".into()),
+            country: Some("NL".into()),
+        }),
+        reputation: vec![Reputation {
+            source: "abuseipdb".into(),
+            score: Some(100),
+            malicious: None,
+            total: None,
+            details: [("totalReports".to_owned(), serde_json::json!(42))]
+                .into_iter()
+                .collect(),
+        }],
+        tags: vec!["tor".into(), "known-scanner".into()],
+        failed: vec!["virustotal".into()],
+    };
+    event
+}
+
+/// Runs the sink conformance suite.
+///
+/// `count_stored` returns how many events the sink's backing store holds (the suite
+/// starts from an empty store); `read_back` returns the stored event with an id, as the
+/// store gives it back (`None` if absent). Durable sinks must give back exactly what was
+/// written, field by field.
 ///
 /// # Panics
 /// On the first broken promise, with a message naming it (this is a test helper).
-pub async fn sink_conformance<S, F, Fut>(sink: &S, count_stored: F)
+pub async fn sink_conformance<S, C, CF, R, RF>(sink: &S, count_stored: C, read_back: R)
 where
     S: Sink + ?Sized,
-    F: Fn() -> Fut,
-    Fut: Future<Output = u64>,
+    C: Fn() -> CF,
+    CF: Future<Output = u64>,
+    R: Fn(EventId) -> RF,
+    RF: Future<Output = Option<Event>>,
 {
     let base = Timestamp::now().saturating_add_micros(-60_000_000);
+    let idempotent = sink.capabilities().idempotent;
     assert_eq!(count_stored().await, 0, "the suite needs an empty store");
 
     let report = sink.write(&[]).await;
@@ -211,7 +275,7 @@ where
     let refs: Vec<&Event> = samples.iter().collect();
     let report = sink.write(&refs).await;
     assert!(
-        matches!(&report, Ok(r) if r.rejected.is_empty()),
+        matches!(&report, Ok(r) if r.rejected.is_empty() && r.retry.is_empty()),
         "every sample kind must be accepted: {report:?}"
     );
     assert_eq!(
@@ -219,28 +283,56 @@ where
         samples.len() as u64,
         "every sample must be stored"
     );
-
-    let report = sink.write(&refs).await;
-    assert!(report.is_ok(), "re-delivery must succeed: {report:?}");
-    assert_eq!(
-        count_stored().await,
-        samples.len() as u64,
-        "re-delivery must not store duplicates"
+    for event in &samples {
+        let stored = read_back(event.id).await;
+        assert_eq!(
+            stored.as_ref(),
+            Some(event),
+            "a {} event must read back as written",
+            event.kind.name()
+        );
+    }
+    assert!(
+        read_back(EventId::new()).await.is_none(),
+        "an unknown id must read back as absent"
     );
+
+    let mut expected = samples.len() as u64;
+    if idempotent {
+        let report = sink.write(&refs).await;
+        assert!(report.is_ok(), "re-delivery must succeed: {report:?}");
+        assert_eq!(
+            count_stored().await,
+            expected,
+            "an idempotent sink must not store a re-delivered event twice"
+        );
+    }
 
     let hostile = hostile_events(base);
+    let enriched = enriched_event(base);
     let mut mixed: Vec<&Event> = hostile.iter().collect();
-    mixed.extend(refs.iter().take(3));
+    mixed.push(&enriched);
+    if idempotent {
+        mixed.extend(refs.iter().take(3));
+    }
     let report = sink.write(&mixed).await;
     assert!(
-        matches!(&report, Ok(r) if r.rejected.is_empty()),
-        "hostile strings must be stored as they are: {report:?}"
+        matches!(&report, Ok(r) if r.rejected.is_empty() && r.retry.is_empty()),
+        "hostile strings and enrichment must be stored as they are: {report:?}"
     );
+    expected += hostile.len() as u64 + 1;
     assert_eq!(
         count_stored().await,
-        (samples.len() + hostile.len()) as u64,
+        expected,
         "a batch mixing new and already stored events stores only the new ones"
     );
+    for event in hostile.iter().chain([&enriched]) {
+        assert_eq!(
+            read_back(event.id).await.as_ref(),
+            Some(event),
+            "hostile strings and enrichment must read back byte for byte"
+        );
+    }
 
     let large: Vec<Event> = (0..2500)
         .map(|i| {
@@ -258,10 +350,55 @@ where
     let refs: Vec<&Event> = large.iter().collect();
     let report = sink.write(&refs).await;
     assert!(report.is_ok(), "a large batch must succeed: {report:?}");
+    expected += large.len() as u64;
     assert_eq!(
         count_stored().await,
-        (samples.len() + hostile.len() + large.len()) as u64,
+        expected,
         "a large batch must be stored whole"
     );
+
+    // Eight writers at once, each with its own events; an idempotent sink also gets
+    // every batch twice, concurrently.
+    let writers: Vec<Vec<Event>> = (0..8u8)
+        .map(|w| {
+            (0..200u16)
+                .map(|i| {
+                    Event::new(
+                        "conformance",
+                        Protocol::Telnet,
+                        IpAddr::from([192, 0, 2, w + 1]),
+                        EventKind::CommandInput {
+                            command: format!("writer {w} line {i}"),
+                        },
+                    )
+                    .with_session(format!("w{w}"))
+                    .with_time(base.saturating_add_micros(i64::from(i)))
+                })
+                .collect()
+        })
+        .collect();
+    let batches: Vec<Vec<&Event>> = writers.iter().map(|w| w.iter().collect()).collect();
+    let copies = if idempotent { 2 } else { 1 };
+    let writes = batches
+        .iter()
+        .flat_map(|batch| std::iter::repeat_n(batch, copies))
+        .map(|batch| sink.write(batch));
+    for report in futures::future::join_all(writes).await {
+        assert!(
+            matches!(&report, Ok(r) if r.rejected.is_empty() && r.retry.is_empty()),
+            "concurrent writes must all succeed: {report:?}"
+        );
+    }
+    expected += 8 * 200;
+    assert_eq!(
+        count_stored().await,
+        expected,
+        "concurrent writers must lose nothing (and duplicate nothing)"
+    );
+    for writer in &writers {
+        for event in [&writer[0], &writer[199]] {
+            assert_eq!(read_back(event.id).await.as_ref(), Some(event));
+        }
+    }
     assert!(sink.close().await.is_ok(), "close must succeed");
 }

@@ -32,6 +32,12 @@ pub enum StoreError {
     /// A stored row could not be decoded.
     #[error("corrupt row: {0}")]
     Decode(String),
+    /// What was asked for does not exist (an event id, a session, a database).
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// The question itself is wrong (a malformed cursor, `until` before `since`).
+    #[error("invalid input: {0}")]
+    InvalidInput(String),
 }
 
 impl StoreError {
@@ -39,7 +45,11 @@ impl StoreError {
     pub fn class(&self) -> ErrorClass {
         match self {
             Self::Database { class, .. } => *class,
-            Self::Open { .. } | Self::Migrate(_) | Self::Decode(_) => ErrorClass::Permanent,
+            Self::Open { .. }
+            | Self::Migrate(_)
+            | Self::Decode(_)
+            | Self::NotFound(_)
+            | Self::InvalidInput(_) => ErrorClass::Permanent,
         }
     }
 }

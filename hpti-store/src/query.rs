@@ -4,7 +4,7 @@ use std::net::IpAddr;
 
 use async_trait::async_trait;
 use hpti_core::event::Timestamp;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::StoreError;
 
@@ -27,7 +27,7 @@ impl Default for Window {
 }
 
 /// One session, aggregated from its events.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SessionSummary {
     /// Session id.
     pub session: String,
@@ -56,7 +56,7 @@ pub struct SessionSummary {
 }
 
 /// One attacking address, ranked by activity.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AttackerSummary {
     /// Address.
     pub src_ip: IpAddr,
@@ -79,7 +79,7 @@ pub struct AttackerSummary {
 }
 
 /// A user name and password pair, ranked by attempts.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CredentialCount {
     /// User name.
     pub username: String,
@@ -94,7 +94,7 @@ pub struct CredentialCount {
 }
 
 /// A command line, ranked by how often it was entered.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CommandCount {
     /// The command line.
     pub command: String,
@@ -105,7 +105,7 @@ pub struct CommandCount {
 }
 
 /// A captured file (by SHA-256) and everything known about how it arrived.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DownloadSummary {
     /// SHA-256, lower-case hex.
     pub sha256: String,
@@ -157,4 +157,57 @@ pub trait EventQueries: Send + Sync {
     async fn downloads(&self, window: Window) -> Result<Vec<DownloadSummary>, StoreError>;
     /// All events stored.
     async fn count_events(&self) -> Result<u64, StoreError>;
+}
+
+/// A sink config whose sink also answers [`EventQueries`] (`[query] store = "<id>"`
+/// names one). Query processes (`hpti query`, the API) open it read-only: no
+/// migrations, no background tasks, no writes.
+///
+/// ```
+/// use std::sync::Arc;
+/// use async_trait::async_trait;
+/// use hpti_core::component::{BuildContext, BuildError, BuiltSink, SinkConfig};
+/// use hpti_store::{EventQueries, QueryStoreConfig};
+///
+/// #[derive(Debug)]
+/// struct NothingConfig;
+/// # struct Nothing;
+/// # #[async_trait]
+/// # impl hpti_core::sink::Sink for Nothing {
+/// #     fn name(&self) -> &str { "nothing" }
+/// #     async fn write(&self, _: &[&hpti_core::Event]) -> Result<hpti_core::sink::WriteReport, hpti_core::sink::SinkError> {
+/// #         Ok(hpti_core::sink::WriteReport::delivered())
+/// #     }
+/// # }
+/// # #[async_trait]
+/// # impl EventQueries for Nothing {
+/// #     async fn sessions(&self, _: hpti_store::Window) -> Result<Vec<hpti_store::SessionSummary>, hpti_store::StoreError> { Ok(vec![]) }
+/// #     async fn attackers(&self, _: hpti_store::Window) -> Result<Vec<hpti_store::AttackerSummary>, hpti_store::StoreError> { Ok(vec![]) }
+/// #     async fn credentials(&self, _: hpti_store::Window) -> Result<Vec<hpti_store::CredentialCount>, hpti_store::StoreError> { Ok(vec![]) }
+/// #     async fn commands(&self, _: hpti_store::Window) -> Result<Vec<hpti_store::CommandCount>, hpti_store::StoreError> { Ok(vec![]) }
+/// #     async fn downloads(&self, _: hpti_store::Window) -> Result<Vec<hpti_store::DownloadSummary>, hpti_store::StoreError> { Ok(vec![]) }
+/// #     async fn count_events(&self) -> Result<u64, hpti_store::StoreError> { Ok(0) }
+/// # }
+///
+/// #[async_trait]
+/// impl SinkConfig for NothingConfig {
+///     async fn build(&self, _cx: &BuildContext) -> Result<BuiltSink, BuildError> {
+///         Ok(BuiltSink::new(Arc::new(Nothing)))
+///     }
+/// }
+///
+/// #[async_trait]
+/// impl QueryStoreConfig for NothingConfig {
+///     async fn open_queries(&self, _cx: &BuildContext) -> Result<Arc<dyn EventQueries>, BuildError> {
+///         Ok(Arc::new(Nothing))
+///     }
+/// }
+/// ```
+#[async_trait]
+pub trait QueryStoreConfig: hpti_core::component::SinkConfig {
+    /// Opens the store read-only for queries.
+    async fn open_queries(
+        &self,
+        cx: &hpti_core::component::BuildContext,
+    ) -> Result<std::sync::Arc<dyn EventQueries>, hpti_core::component::BuildError>;
 }

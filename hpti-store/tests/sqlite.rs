@@ -20,10 +20,18 @@ async fn passes_the_sink_conformance_suite() {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(open(&dir).await);
     let counter = store.clone();
-    sink_conformance(store.as_ref(), || {
-        let counter = counter.clone();
-        async move { counter.count_events().await.unwrap() }
-    })
+    let reader = store.clone();
+    sink_conformance(
+        store.as_ref(),
+        || {
+            let counter = counter.clone();
+            async move { counter.count_events().await.unwrap() }
+        },
+        |id| {
+            let reader = reader.clone();
+            async move { reader.event(id).await.unwrap() }
+        },
+    )
     .await;
 }
 

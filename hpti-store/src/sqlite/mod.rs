@@ -6,6 +6,7 @@
 //! append-mostly indexes, and the summaries (`hpti-summaries.db`: sessions and attackers),
 //! folded from the events by their own connection beside it (see [`summaries`]).
 
+mod config;
 mod insert;
 mod queries;
 mod summaries;
@@ -18,7 +19,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use hpti_core::error::ErrorClass;
 use hpti_core::event::{Event, EventId};
-use hpti_core::sink::{Rejection, Sink, SinkError, WriteReport};
+use hpti_core::sink::{Rejection, Sink, SinkCapabilities, SinkError, WriteReport};
 use sqlx::Sqlite;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
@@ -28,6 +29,7 @@ use self::insert::{
     EnrichmentIds, EnrichmentRef, EventRow, StoredDoc, insert_sql_for, statement_sizes,
 };
 use crate::error::StoreError;
+pub use config::{SqliteSinkConfig, Synchronous};
 
 /// How the SQLite database is opened.
 #[derive(Debug, Clone)]
@@ -46,6 +48,9 @@ pub struct SqliteOptions {
     pub max_connections: u32,
     /// How long a write waits for another process's lock before failing.
     pub busy_timeout: Duration,
+    /// Opens an existing database for queries only: no migrations, no background tasks,
+    /// no writes (the summaries are as fresh as the writing process left them).
+    pub read_only: bool,
 }
 
 impl SqliteOptions {
@@ -58,6 +63,7 @@ impl SqliteOptions {
             cache_kib: 8 * 1024,
             max_connections: 4,
             busy_timeout: Duration::from_secs(10),
+            read_only: false,
         }
     }
 
@@ -77,7 +83,8 @@ impl SqliteOptions {
     fn connect_options(&self, path: &Path, cache_kib: u32) -> SqliteConnectOptions {
         SqliteConnectOptions::new()
             .filename(path)
-            .create_if_missing(true)
+            .create_if_missing(!self.read_only)
+            .read_only(self.read_only)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(if self.synchronous_full {
                 SqliteSynchronous::Full
@@ -117,6 +124,8 @@ pub struct SqliteStore {
     /// Row ids of recently written enrichment documents.
     enrichment_ids: Arc<Mutex<EnrichmentIds>>,
     path: PathBuf,
+    /// Opened for queries only.
+    read_only: bool,
 }
 
 impl SqliteStore {
@@ -129,6 +138,9 @@ impl SqliteStore {
         };
         if let Some(parent) = options.path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(|e| open_error(e.into()))?;
+        }
+        if options.read_only {
+            return Self::open_read_only(options).await;
         }
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
@@ -177,6 +189,49 @@ impl SqliteStore {
             summaries,
             enrichment_ids: Arc::default(),
             path: options.path,
+            read_only: false,
+        })
+    }
+
+    async fn open_read_only(options: SqliteOptions) -> Result<Self, StoreError> {
+        let open_error = |source: Box<dyn std::error::Error + Send + Sync>| StoreError::Open {
+            path: options.path.clone(),
+            source,
+        };
+        if !options.path.exists() {
+            return Err(StoreError::NotFound(format!(
+                "no database at {}",
+                options.path.display()
+            )));
+        }
+        let pool = SqlitePoolOptions::new()
+            .max_connections(options.max_connections.max(1))
+            .connect_with(options.connect_options(&options.path, options.cache_kib))
+            .await
+            .map_err(|e| open_error(e.into()))?;
+        let attach = format!(
+            "ATTACH DATABASE '{}' AS ev",
+            options.path.display().to_string().replace('\'', "''")
+        );
+        let summaries = SqlitePoolOptions::new()
+            .max_connections(1)
+            .after_connect(move |connection, _| {
+                let attach = attach.clone();
+                Box::pin(async move {
+                    sqlx::query(&attach).execute(&mut *connection).await?;
+                    Ok(())
+                })
+            })
+            .connect_with(options.connect_options(&options.summaries_path(), options.cache_kib))
+            .await
+            .map_err(|e| open_error(e.into()))?;
+        Ok(Self {
+            writer: pool.clone(),
+            pool,
+            summaries,
+            enrichment_ids: Arc::default(),
+            path: options.path,
+            read_only: true,
         })
     }
 
@@ -193,6 +248,9 @@ impl SqliteStore {
     /// Folds every stored event into the summaries now (they otherwise follow within a
     /// fraction of a second); returns how many events were folded.
     pub async fn refresh_summaries(&self) -> Result<u64, StoreError> {
+        if self.read_only {
+            return Ok(0);
+        }
         summaries::fold_all(&self.summaries).await
     }
 
@@ -229,10 +287,10 @@ impl SqliteStore {
                 });
                 match encoded {
                     Ok((doc, enrichment)) => rows.push(EventRow::new(event, doc, enrichment)),
-                    Err(err) => rejected.push(Rejection {
+                    Err(err) => rejected.push(Rejection::new(
                         index,
-                        reason: format!("cannot encode event as JSON: {err}"),
-                    }),
+                        format!("cannot encode event as JSON: {err}"),
+                    )),
                 }
             }
         }
@@ -392,13 +450,15 @@ impl Sink for SqliteStore {
         "sqlite"
     }
 
+    fn capabilities(&self) -> SinkCapabilities {
+        // `INSERT OR IGNORE` on the event id.
+        SinkCapabilities::DURABLE_IDEMPOTENT
+    }
+
     async fn write(&self, events: &[&Event]) -> Result<WriteReport, SinkError> {
         match self.insert(events).await {
-            Ok(rejected) => Ok(WriteReport { rejected }),
-            Err(err) => Err(match err.class() {
-                ErrorClass::Temporary => SinkError::temporary("sqlite write failed", err),
-                ErrorClass::Permanent => SinkError::permanent("sqlite write failed", err),
-            }),
+            Ok(rejected) => Ok(WriteReport::with_rejections(rejected)),
+            Err(err) => Err(SinkError::new(err.class(), "sqlite write failed", err)),
         }
     }
 

@@ -1,0 +1,89 @@
+//! `[sinks.<id>] type = "sqlite"`: the embedded default store.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use hpti_core::component::{BuildContext, BuildError, BuiltSink, SinkConfig};
+use serde::{Deserialize, Serialize};
+
+use super::{SqliteOptions, SqliteStore};
+use crate::query::{EventQueries, QueryStoreConfig};
+
+/// How durable a commit is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Synchronous {
+    /// Survives a crash of hpti (what acknowledgements promise).
+    #[default]
+    Normal,
+    /// Also survives power loss, more slowly.
+    Full,
+}
+
+/// The SQLite sink's keys.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SqliteSinkConfig {
+    /// The events database, relative to the data directory (default `hpti.db`); the
+    /// summaries live beside it.
+    pub path: PathBuf,
+    /// `normal` or `full`.
+    pub synchronous: Synchronous,
+    /// Page cache of the event writer's connection, in KiB.
+    pub writer_cache_kib: u32,
+    /// Page cache of each other connection, in KiB.
+    pub cache_kib: u32,
+}
+
+impl Default for SqliteSinkConfig {
+    fn default() -> Self {
+        Self {
+            path: PathBuf::from("hpti.db"),
+            synchronous: Synchronous::Normal,
+            writer_cache_kib: 16 * 1024,
+            cache_kib: 8 * 1024,
+        }
+    }
+}
+
+impl SqliteSinkConfig {
+    /// The store's options, paths resolved against the data directory.
+    pub fn options(&self, cx: &BuildContext) -> SqliteOptions {
+        let mut options = SqliteOptions::new(cx.data_path(&self.path));
+        options.synchronous_full = self.synchronous == Synchronous::Full;
+        options.writer_cache_kib = self.writer_cache_kib;
+        options.cache_kib = self.cache_kib;
+        options
+    }
+}
+
+#[async_trait]
+impl SinkConfig for SqliteSinkConfig {
+    async fn build(&self, cx: &BuildContext) -> Result<BuiltSink, BuildError> {
+        let options = self.options(cx);
+        let store = SqliteStore::open(options.clone()).await.map_err(|e| {
+            BuildError::new(format!("cannot open {}", options.path.display()), e).at_key("path")
+        })?;
+        Ok(BuiltSink::new(Arc::new(store)))
+    }
+}
+
+#[async_trait]
+impl QueryStoreConfig for SqliteSinkConfig {
+    async fn open_queries(&self, cx: &BuildContext) -> Result<Arc<dyn EventQueries>, BuildError> {
+        let mut options = self.options(cx);
+        options.read_only = true;
+        let store = SqliteStore::open(options.clone()).await.map_err(|e| {
+            BuildError::new(
+                format!(
+                    "cannot open {} for queries (run `hpti run` or `hpti ingest` first)",
+                    options.path.display()
+                ),
+                e,
+            )
+            .at_key("path")
+        })?;
+        Ok(Arc::new(store))
+    }
+}

@@ -6,6 +6,7 @@
 #[cfg(feature = "abuseipdb")]
 pub mod abuseipdb;
 pub mod cached;
+pub mod component;
 #[cfg(feature = "geoip")]
 pub mod geoip;
 #[cfg(any(feature = "abuseipdb", feature = "virustotal", feature = "rdap"))]

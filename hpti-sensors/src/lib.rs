@@ -8,14 +8,18 @@
 //! - [`policy`]: which login attempts succeed.
 //! - [`recording`]: asciicast v2 session recordings.
 //! - [`honeypot`] and [`session`]: what the interactive sensors share.
-//! - [`ssh`]: the SSH honeypot.
-//! - [`telnet`]: the Telnet honeypot.
+//! - `ssh` (feature `ssh`): the SSH honeypot.
+//! - `telnet` (feature `telnet`): the Telnet honeypot.
+//! - [`component`]: both as components of the pipeline (`[sensors.<id>] type = ...`).
 
+pub mod component;
 pub mod fetch;
 pub mod honeypot;
 pub mod policy;
 pub mod recording;
 pub mod session;
 pub mod shell;
+#[cfg(feature = "ssh")]
 pub mod ssh;
+#[cfg(feature = "telnet")]
 pub mod telnet;

@@ -907,7 +907,7 @@ fn config_defaults_and_unknown_fields() {
         "listen = \"0.0.0.0:23\"\nlogin_failure_delay = \"2s\"\nlogin_prompt = \"{hostname} login: \"",
     )
     .unwrap();
-    assert!(config.enabled);
+    assert!(config.persona.is_none());
     assert_eq!(config.listen, "0.0.0.0:23".parse().unwrap());
     assert_eq!(config.login_failure_delay, Duration::from_secs(2));
     assert_eq!(config.password_prompt, "Password: ");

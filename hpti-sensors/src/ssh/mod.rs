@@ -53,8 +53,9 @@ use handshake::{HandshakeError, Tap, exchange_identification};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SshConfig {
-    /// Whether `hpti run` starts the sensor (the sensor itself ignores it).
-    pub enabled: bool,
+    /// This sensor's persona file, instead of `[honeypot] persona` (two sensors can
+    /// show two different hosts). Relative to the data directory.
+    pub persona: Option<PathBuf>,
     /// Where to listen (default `127.0.0.1:2222`; `0.0.0.0:22` in production).
     pub listen: SocketAddr,
     /// The identification string, e.g. `SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u7`.
@@ -67,7 +68,7 @@ pub struct SshConfig {
 impl Default for SshConfig {
     fn default() -> Self {
         Self {
-            enabled: true,
+            persona: None,
             listen: SocketAddr::from(([127, 0, 0, 1], 2222)),
             banner: None,
             host_keys: PathBuf::from("ssh"),

@@ -64,7 +64,7 @@
 mod protocol;
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -98,8 +98,9 @@ const FAREWELL_TIMEOUT: Duration = Duration::from_secs(1);
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TelnetConfig {
-    /// Whether the sensor runs (default on).
-    pub enabled: bool,
+    /// This sensor's persona file, instead of `[honeypot] persona` (two sensors can
+    /// show two different hosts). Relative to the data directory.
+    pub persona: Option<PathBuf>,
     /// Where to listen (default `127.0.0.1:2323`; `0.0.0.0:23` in production).
     pub listen: SocketAddr,
     /// What is shown before the first prompt, as `/etc/issue.net` (`\n` is sent as
@@ -123,7 +124,7 @@ pub struct TelnetConfig {
 impl Default for TelnetConfig {
     fn default() -> Self {
         Self {
-            enabled: true,
+            persona: None,
             listen: SocketAddr::from(([127, 0, 0, 1], 2323)),
             banner: None,
             login_prompt: None,

@@ -1,0 +1,78 @@
+//! The sensors as components: `[sensors.<id>] type = "ssh"` / `"telnet"`.
+//!
+//! A sensor's table holds its own keys ([`SshConfig`](crate::ssh::SshConfig),
+//! [`TelnetConfig`](crate::telnet::TelnetConfig)); the fake host they show and its
+//! rules come from the shared `[honeypot]` section, which the binary hands over with
+//! [`HoneypotSensorConfig::new`]. The sensor's id names its events' `sensor` field, its
+//! metrics and its logs.
+
+use async_trait::async_trait;
+use hpti_core::component::{BuildContext, BuildError, SourceConfig};
+use hpti_core::source::Source;
+
+use crate::honeypot::HoneypotConfig;
+
+/// A sensor's own config together with the shared fake-host config.
+#[derive(Debug, Clone)]
+pub struct HoneypotSensorConfig<C> {
+    /// The sensor's keys.
+    pub sensor: C,
+    /// The `[honeypot]` section (with the sensor's `persona` applied by `build`).
+    pub honeypot: HoneypotConfig,
+}
+
+impl<C> HoneypotSensorConfig<C> {
+    /// Pairs a sensor's keys with the shared `[honeypot]` section.
+    pub fn new(sensor: C, honeypot: &HoneypotConfig) -> Self {
+        Self {
+            sensor,
+            honeypot: honeypot.clone(),
+        }
+    }
+
+    fn honeypot_with(&self, persona: Option<&std::path::PathBuf>) -> HoneypotConfig {
+        let mut honeypot = self.honeypot.clone();
+        if let Some(persona) = persona {
+            honeypot.persona = Some(persona.clone());
+        }
+        honeypot
+    }
+}
+
+#[cfg(feature = "ssh")]
+#[async_trait]
+impl SourceConfig for HoneypotSensorConfig<crate::ssh::SshConfig> {
+    async fn build(&self, cx: &BuildContext) -> Result<Box<dyn Source>, BuildError> {
+        let honeypot = self.honeypot_with(self.sensor.persona.as_ref());
+        let sensor = crate::ssh::SshSensor::bind(
+            cx.id.as_str(),
+            &cx.data_dir,
+            self.sensor.clone(),
+            &honeypot,
+            &cx.metrics,
+        )
+        .await
+        .map_err(|e| BuildError::new("cannot start the SSH sensor", e))?;
+        tracing::info!(sensor = %cx.id, "SSH honeypot listening on {}", sensor.local_addr());
+        Ok(Box::new(sensor))
+    }
+}
+
+#[cfg(feature = "telnet")]
+#[async_trait]
+impl SourceConfig for HoneypotSensorConfig<crate::telnet::TelnetConfig> {
+    async fn build(&self, cx: &BuildContext) -> Result<Box<dyn Source>, BuildError> {
+        let honeypot = self.honeypot_with(self.sensor.persona.as_ref());
+        let sensor = crate::telnet::TelnetSensor::bind(
+            cx.id.as_str(),
+            &cx.data_dir,
+            self.sensor.clone(),
+            &honeypot,
+            &cx.metrics,
+        )
+        .await
+        .map_err(|e| BuildError::new("cannot start the Telnet sensor", e))?;
+        tracing::info!(sensor = %cx.id, "Telnet honeypot listening on {}", sensor.local_addr());
+        Ok(Box::new(sensor))
+    }
+}

@@ -63,6 +63,10 @@ pub struct SessionLimits {
     pub max_session_time: Duration,
     /// Longest input line (longer input is cut).
     pub max_line_bytes: usize,
+    /// Bytes one connection may upload over SFTP, all its files together: past it
+    /// writes fail as on a full disk (and are counted as `upload_refused`), so a client
+    /// opening many handles cannot make the sensor hold more than this per connection.
+    pub max_upload_bytes: u64,
 }
 
 impl Default for SessionLimits {
@@ -75,6 +79,7 @@ impl Default for SessionLimits {
             idle_timeout: Duration::from_secs(300),
             max_session_time: Duration::from_secs(3600),
             max_line_bytes: 8192,
+            max_upload_bytes: 64 * 1024 * 1024,
         }
     }
 }
@@ -121,6 +126,7 @@ pub(crate) struct SensorCounters {
     pub emit_failed: Counter,
     pub artifact_failed: Counter,
     pub recording_failed: Counter,
+    pub upload_refused: Counter,
 }
 
 impl SensorCounters {
@@ -138,6 +144,7 @@ impl SensorCounters {
             emit_failed: counter("emit_failed"),
             artifact_failed: counter("artifact_failed"),
             recording_failed: counter("recording_failed"),
+            upload_refused: counter("upload_refused"),
         }
     }
 }

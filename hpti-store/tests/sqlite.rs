@@ -474,3 +474,47 @@ async fn an_upload_keeps_its_filename_out_of_the_url_column() {
         vec!["http://198.51.100.1/a.sh".to_string()]
     );
 }
+
+#[tokio::test]
+async fn closing_or_dropping_the_store_ends_its_background_tasks() {
+    let dir = tempfile::tempdir().unwrap();
+    let wait = |tasks: tokio_util::task::TaskTracker| async move {
+        tokio::time::timeout(std::time::Duration::from_secs(5), tasks.wait())
+            .await
+            .expect("background tasks must end");
+    };
+
+    // Sink::close: no more writes, background tasks end, queries still answer.
+    let store = open(&dir).await;
+    let tasks = store.background_tasks();
+    assert_eq!(tasks.len(), 2);
+    store
+        .write(&[&ev("203.0.113.5", "s1", 1, command("id"))])
+        .await
+        .unwrap();
+    Sink::close(&store).await.unwrap();
+    wait(tasks.clone()).await;
+    assert!(tasks.is_empty());
+    assert!(
+        store
+            .write(&[&ev("203.0.113.5", "s1", 2, command("ls"))])
+            .await
+            .is_err()
+    );
+    assert_eq!(store.count_events().await.unwrap(), 1);
+    Sink::close(&store).await.unwrap();
+    // SqliteStore::close closes every pool.
+    store.close().await;
+    assert!(store.is_closed());
+    drop(store);
+
+    // Dropping the last clone stops them too.
+    let store = open(&dir).await;
+    let clone = store.clone();
+    let tasks = store.background_tasks();
+    drop(store);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(tasks.len(), 2, "a clone is still alive");
+    drop(clone);
+    wait(tasks).await;
+}

@@ -21,8 +21,8 @@ use crate::enricher::Enricher;
 use crate::error::ErrorClass;
 use crate::event::{Event, Timestamp};
 use crate::metrics::PipelineMetrics;
-use crate::source::{Source, SourceContext, SourceError};
 use crate::sink::Sink;
+use crate::source::{Source, SourceContext, SourceError};
 use crate::validate::Validator;
 
 /// Where an event came from, for dead-letter records.
@@ -150,6 +150,9 @@ pub struct PipelineConfig {
     pub dead_letter_path: PathBuf,
     /// Records buffered in front of the dead-letter writer.
     pub dead_letter_capacity: usize,
+    /// Largest size of the dead-letter file; records past it are refused and counted
+    /// (`outcome="refused_full"`). Default 1 GiB.
+    pub dead_letter_max_bytes: u64,
 }
 
 impl Default for PipelineConfig {
@@ -164,6 +167,7 @@ impl Default for PipelineConfig {
             enrich_timeout: Duration::from_secs(2),
             dead_letter_path: PathBuf::from("hpti-data/dead-letters.jsonl"),
             dead_letter_capacity: 1024,
+            dead_letter_max_bytes: crate::dead_letter::DEFAULT_MAX_FILE_BYTES,
         }
     }
 }
@@ -336,9 +340,10 @@ impl PipelineBuilder {
             return Err(PipelineError::ZeroSize("sink_concurrency"));
         }
         let metrics = self.metrics;
-        let (dead_letter_writer, dead_letters) = DeadLetterWriter::start(
+        let (dead_letter_writer, dead_letters) = DeadLetterWriter::start_with_limit(
             &config.dead_letter_path,
             config.dead_letter_capacity,
+            config.dead_letter_max_bytes,
             metrics.clone(),
         )?;
         metrics.queue_capacity("dead_letter", config.dead_letter_capacity);

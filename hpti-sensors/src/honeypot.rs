@@ -271,11 +271,11 @@ impl Honeypot {
             artifacts,
             data_dir: data_dir.to_owned(),
             recording: config.recording.clone(),
-            recording_quota: Arc::new(DiskQuota::for_dir(
+            recording_quota: DiskQuota::shared_for_dir(
                 &data_dir.join("recordings"),
                 config.recording.max_total_bytes,
                 counters.recording_quota.clone(),
-            )),
+            ),
             limits: config.limits.clone(),
             counters,
             connections: Mutex::new(Connections::default()),

@@ -819,3 +819,15 @@ async fn the_store_refuses_content_past_its_quota_and_counts_it() {
         .sum();
     assert_eq!(on_disk, 100);
 }
+
+#[tokio::test]
+async fn stores_on_one_directory_share_one_quota() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("artifacts");
+    let counter = prometheus_client::metrics::counter::Counter::default;
+    let ssh = ArtifactStore::open_with_quota(&root, 100, counter()).unwrap();
+    let telnet = ArtifactStore::open_with_quota(&root, 100, counter()).unwrap();
+    ssh.store(vec![1u8; 60]).await.unwrap();
+    assert!(telnet.store(vec![2u8; 60]).await.is_err());
+    assert_eq!(telnet.quota().unwrap().used(), 60);
+}

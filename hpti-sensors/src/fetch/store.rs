@@ -33,6 +33,30 @@ impl DiskQuota {
         }
     }
 
+    /// The quota of `dir` shared by everything in this process that writes there (the
+    /// SSH and Telnet sensors share one data directory: two separate quotas would let
+    /// them fill twice the cap). The first caller's `max` and counter are the ones used.
+    /// Blocking (walks `dir` the first time).
+    pub fn shared_for_dir(dir: &Path, max: u64, refused: Counter) -> Arc<Self> {
+        static QUOTAS: std::sync::Mutex<Vec<(PathBuf, std::sync::Weak<DiskQuota>)>> =
+            std::sync::Mutex::new(Vec::new());
+        let key = fs::canonicalize(dir).unwrap_or_else(|_| dir.to_owned());
+        let mut quotas = QUOTAS
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        quotas.retain(|(_, quota)| quota.strong_count() > 0);
+        if let Some(quota) = quotas
+            .iter()
+            .find(|(path, _)| *path == key)
+            .and_then(|(_, quota)| quota.upgrade())
+        {
+            return quota;
+        }
+        let quota = Arc::new(Self::for_dir(dir, max, refused));
+        quotas.push((key, Arc::downgrade(&quota)));
+        quota
+    }
+
     /// Reserves `bytes`; false (and counted) when that would pass the cap.
     pub fn try_reserve(&self, bytes: u64) -> bool {
         let reserved = self
@@ -168,11 +192,11 @@ impl ArtifactStore {
         refused: Counter,
     ) -> Result<Self, StoreError> {
         let mut store = Self::open(dir)?;
-        store.quota = Some(Arc::new(DiskQuota::for_dir(
+        store.quota = Some(DiskQuota::shared_for_dir(
             &store.dir,
             max_total_bytes,
             refused,
-        )));
+        ));
         Ok(store)
     }
 

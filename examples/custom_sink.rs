@@ -7,20 +7,35 @@
 //!
 //! Run: `cargo run -p hpti-examples --example custom_sink`
 
-use std::collections::{HashSet, VecDeque};
-use std::io::Write;
+use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use async_trait::async_trait;
-use hpti_core::error::ErrorClass;
 use hpti_core::event::{Event, EventId};
 use hpti_core::sink::{Sink, SinkError, WriteReport};
+use tokio::io::{AsyncWriteExt, BufWriter};
+
+/// Day files kept open at once (today, and yesterday for late events); older ones are
+/// flushed and closed.
+const OPEN_DAYS: usize = 2;
 
 /// Writes events to `dir/<UTC date>.jsonl`.
+///
+/// A sink runs on the pipeline's async runtime: blocking `std::fs` calls in `write`
+/// would stall every task of that runtime thread while the disk works. File I/O goes
+/// through `tokio::fs` (which runs it on the blocking pool) and a buffered writer, so a
+/// batch of a thousand events is a few large writes, not a thousand small ones.
 pub struct DailyJsonlSink {
     dir: PathBuf,
-    recent: Mutex<Recent>,
+    // An async mutex: the state is held across `.await`s (a std `Mutex` guard must not
+    // be, it would block the runtime thread of any other writer waiting for it).
+    state: tokio::sync::Mutex<State>,
+}
+
+struct State {
+    recent: Recent,
+    files: BTreeMap<String, BufWriter<tokio::fs::File>>,
 }
 
 struct Recent {
@@ -34,12 +49,45 @@ impl DailyJsonlSink {
     pub fn new(dir: impl Into<PathBuf>, remember: usize) -> Self {
         Self {
             dir: dir.into(),
-            recent: Mutex::new(Recent {
-                order: VecDeque::new(),
-                set: HashSet::new(),
-                capacity: remember.max(1),
+            state: tokio::sync::Mutex::new(State {
+                recent: Recent {
+                    order: VecDeque::new(),
+                    set: HashSet::new(),
+                    capacity: remember.max(1),
+                },
+                files: BTreeMap::new(),
             }),
         }
+    }
+
+    /// The open writer of `day`'s file, opening it (and closing the oldest) if needed.
+    async fn file<'a>(
+        &self,
+        files: &'a mut BTreeMap<String, BufWriter<tokio::fs::File>>,
+        day: &str,
+    ) -> Result<&'a mut BufWriter<tokio::fs::File>, SinkError> {
+        if !files.contains_key(day) {
+            tokio::fs::create_dir_all(&self.dir)
+                .await
+                .map_err(|e| SinkError::temporary("cannot create the output directory", e))?;
+            let file = tokio::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(self.dir.join(format!("{day}.jsonl")))
+                .await
+                .map_err(|e| SinkError::temporary("cannot open the day file", e))?;
+            files.insert(day.to_owned(), BufWriter::new(file));
+            while files.len() > OPEN_DAYS {
+                if let Some((_, mut old)) = files.pop_first() {
+                    old.flush()
+                        .await
+                        .map_err(|e| SinkError::temporary("cannot write the day file", e))?;
+                }
+            }
+        }
+        files
+            .get_mut(day)
+            .ok_or_else(|| SinkError::msg(hpti_core::error::ErrorClass::Temporary, "no day file"))
     }
 }
 
@@ -50,16 +98,13 @@ impl Sink for DailyJsonlSink {
     }
 
     async fn write(&self, events: &[&Event]) -> Result<WriteReport, SinkError> {
-        let mut recent = self
-            .recent
-            .lock()
-            .map_err(|_| SinkError::msg(ErrorClass::Permanent, "poisoned lock"))?;
-        std::fs::create_dir_all(&self.dir)
-            .map_err(|e| SinkError::temporary("cannot create the output directory", e))?;
-        let mut by_day: std::collections::BTreeMap<String, Vec<u8>> = Default::default();
+        let mut state = self.state.lock().await;
+        let state = &mut *state;
+        // Encoding is CPU work on memory: fine on the runtime thread.
+        let mut by_day: BTreeMap<String, Vec<u8>> = BTreeMap::new();
         let mut fresh = Vec::new();
         for event in events {
-            if recent.set.contains(&event.id) || fresh.contains(&event.id) {
+            if state.recent.set.contains(&event.id) || fresh.contains(&event.id) {
                 continue;
             }
             let day = event.time.to_string().chars().take(10).collect::<String>();
@@ -70,15 +115,20 @@ impl Sink for DailyJsonlSink {
             fresh.push(event.id);
         }
         for (day, bytes) in by_day {
-            let mut file = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(self.dir.join(format!("{day}.jsonl")))
-                .map_err(|e| SinkError::temporary("cannot open the day file", e))?;
+            let file = self.file(&mut state.files, &day).await?;
+            // A batch acknowledged must be on disk: flush the buffer and sync the file.
             file.write_all(&bytes)
-                .and_then(|()| file.sync_data())
+                .await
                 .map_err(|e| SinkError::temporary("cannot write the day file", e))?;
+            file.flush()
+                .await
+                .map_err(|e| SinkError::temporary("cannot write the day file", e))?;
+            file.get_ref()
+                .sync_data()
+                .await
+                .map_err(|e| SinkError::temporary("cannot sync the day file", e))?;
         }
+        let recent = &mut state.recent;
         for id in fresh {
             recent.set.insert(id);
             recent.order.push_back(id);
@@ -89,6 +139,21 @@ impl Sink for DailyJsonlSink {
             }
         }
         Ok(WriteReport::default())
+    }
+
+    /// Flushes and closes every open day file.
+    async fn close(&self) -> Result<(), SinkError> {
+        let mut state = self.state.lock().await;
+        while let Some((_, mut file)) = state.files.pop_first() {
+            file.flush()
+                .await
+                .map_err(|e| SinkError::temporary("cannot write the day file", e))?;
+            file.get_ref()
+                .sync_all()
+                .await
+                .map_err(|e| SinkError::temporary("cannot sync the day file", e))?;
+        }
+        Ok(())
     }
 }
 
@@ -155,6 +220,11 @@ mod tests {
         sink.write(&refs).await.unwrap();
         assert_eq!(lines(dir.path().join("2026-01-01.jsonl")), 2);
         assert_eq!(lines(dir.path().join("2026-01-02.jsonl")), 1);
+        // A third day closes the oldest file; everything stays written.
+        sink.write(&[&event(2)]).await.unwrap();
+        sink.close().await.unwrap();
+        assert_eq!(lines(dir.path().join("2026-01-01.jsonl")), 2);
+        assert_eq!(lines(dir.path().join("2026-01-03.jsonl")), 1);
     }
 
     #[tokio::test]

@@ -8,7 +8,9 @@ use anyhow::Context as _;
 use async_trait::async_trait;
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 use hpti_core::ack::AckBatch;
-use hpti_core::dead_letter::{DeadLetter, DeadLetterStage};
+use hpti_core::dead_letter::{
+    DeadLetter, DeadLetterReadError, DeadLetterReader, DeadLetterStage, MAX_LINE_BYTES, take_aside,
+};
 use hpti_core::metrics::PipelineMetrics;
 use hpti_core::parser::{self, ParseContext};
 use hpti_core::pipeline::{Envelope, Origin};
@@ -72,24 +74,38 @@ pub struct ReplayArgs {
     json: bool,
 }
 
-/// Reads a dead-letter file; unreadable lines are reported, not fatal.
-fn read_letters(path: &Path) -> anyhow::Result<Vec<DeadLetter>> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+/// Streams the records of a dead-letter file to `each` (one line in memory at a time,
+/// lines over [`MAX_LINE_BYTES`] skipped); unreadable lines are reported, not fatal.
+/// Blocking: the file may be large.
+fn for_each_letter(
+    path: &Path,
+    mut each: impl FnMut(DeadLetter) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let Some(reader) = DeadLetterReader::open(path, MAX_LINE_BYTES)
+        .with_context(|| format!("cannot read {}", path.display()))?
+    else {
+        return Ok(());
     };
-    let mut letters = Vec::new();
-    for (number, line) in text.lines().enumerate() {
-        if line.trim().is_empty() {
-            continue;
-        }
-        match serde_json::from_str::<DeadLetter>(line) {
-            Ok(letter) => letters.push(letter),
-            Err(e) => eprintln!("{}:{}: not a dead letter: {e}", path.display(), number + 1),
+    for item in reader {
+        match item {
+            Ok(letter) => each(letter)?,
+            Err(e @ DeadLetterReadError::Io { .. }) => {
+                return Err(e).with_context(|| format!("cannot read {}", path.display()));
+            }
+            Err(e) => eprintln!("{}: {e}", path.display()),
         }
     }
-    Ok(letters)
+    Ok(())
+}
+
+/// Records in a dead-letter file (streamed).
+fn count_letters(path: &Path) -> anyhow::Result<u64> {
+    let mut n = 0;
+    for_each_letter(path, |_| {
+        n += 1;
+        Ok(())
+    })?;
+    Ok(n)
 }
 
 pub async fn dlq(config: &Config, command: DlqCommand) -> anyhow::Result<()> {
@@ -101,15 +117,24 @@ pub async fn dlq(config: &Config, command: DlqCommand) -> anyhow::Result<()> {
 
 fn list(config: &Config, args: &ListArgs) -> anyhow::Result<()> {
     let path = config.dead_letter_path();
-    let letters: Vec<DeadLetter> = read_letters(&path)?
-        .into_iter()
-        .filter(|l| args.stage.is_none_or(|s| s.matches(l.stage)))
-        .collect();
-    let shown = &letters[..letters.len().min(args.limit)];
-    if args.json {
-        for letter in shown {
-            println!("{}", serde_json::to_string(letter)?);
+    // Only the first `limit` records are kept; the rest are counted as they stream by.
+    let mut shown: Vec<DeadLetter> = Vec::new();
+    let mut matching = 0u64;
+    for_each_letter(&path, |letter| {
+        if !args.stage.is_none_or(|s| s.matches(letter.stage)) {
+            return Ok(());
         }
+        matching += 1;
+        if args.json {
+            if matching <= args.limit as u64 {
+                println!("{}", serde_json::to_string(&letter)?);
+            }
+        } else if shown.len() < args.limit {
+            shown.push(letter);
+        }
+        Ok(())
+    })?;
+    if args.json {
         return Ok(());
     }
     let mut table = Table::new();
@@ -122,7 +147,7 @@ fn list(config: &Config, args: &ListArgs) -> anyhow::Result<()> {
         "reason",
         "original",
     ]);
-    for letter in shown {
+    for letter in &shown {
         let origin = match (&letter.source, letter.offset) {
             (Some(source), Some(offset)) => format!("{source}:{offset}"),
             (Some(source), None) => source.clone(),
@@ -158,7 +183,7 @@ fn list(config: &Config, args: &ListArgs) -> anyhow::Result<()> {
     println!(
         "{} of {} dead letter(s) in {}",
         shown.len(),
-        letters.len(),
+        matching,
         path.display()
     );
     Ok(())
@@ -192,11 +217,14 @@ struct ReplaySummary {
     dead_letter_file: PathBuf,
 }
 
-/// Feeds dead letters into the pipeline as a sensor.
+/// Feeds dead letters into the pipeline as a sensor, streaming them from the file that
+/// was moved aside; records not selected by `stage` go back to the dead-letter file.
 struct Replayer {
-    letters: Vec<DeadLetter>,
+    aside: PathBuf,
+    stage: Option<Stage>,
     format: Option<String>,
     replayed: AtomicU64,
+    kept: AtomicU64,
 }
 
 #[async_trait]
@@ -207,9 +235,28 @@ impl Source for Replayer {
 
     async fn run(&self, ctx: SourceContext) -> Result<(), SourceError> {
         let (batch, receiver) = AckBatch::new();
-        for letter in &self.letters {
+        // The file is read on a blocking thread, a few records ahead.
+        let (letters_tx, mut letters) = tokio::sync::mpsc::channel::<DeadLetter>(64);
+        let aside = self.aside.clone();
+        let reading = tokio::task::spawn_blocking(move || {
+            for_each_letter(&aside, |letter| {
+                letters_tx
+                    .blocking_send(letter)
+                    .map_err(|_| anyhow::anyhow!("replay stopped"))
+            })
+        });
+        while let Some(letter) = letters.recv().await {
+            let letter = &letter;
             if ctx.shutdown.is_cancelled() {
                 break;
+            }
+            if !self.stage.is_none_or(|s| s.matches(letter.stage)) {
+                // Not selected: back to the dead-letter file as it was.
+                self.kept.fetch_add(1, Ordering::Relaxed);
+                ctx.dead_letters
+                    .send(letter.clone(), Some(batch.clone()))
+                    .await;
+                continue;
             }
             self.replayed.fetch_add(1, Ordering::Relaxed);
             let origin = letter.source.as_ref().map(|source| Origin {
@@ -258,7 +305,16 @@ impl Source for Replayer {
                 }
             }
         }
+        drop(letters);
+        let read = reading
+            .await
+            .map_err(|e| SourceError::msg(format!("reading dead letters failed: {e}")))?;
         drop(batch);
+        if let Err(err) = read
+            && !ctx.shutdown.is_cancelled()
+        {
+            return Err(SourceError::msg(format!("{err:#}")));
+        }
         if !receiver.await.is_accounted_for() {
             return Err(SourceError::msg(
                 "some replayed records were neither stored nor dead-lettered",
@@ -273,36 +329,33 @@ async fn replay(config: &Config, args: &ReplayArgs) -> anyhow::Result<()> {
     // Move the file aside first: the pipeline appends records that fail again to a new
     // dead-letter file, and the old one is deleted only once every record is accounted
     // for. Interrupted, the aside file is picked up by the next replay.
+    // A running `hpti run` may be appending: the move happens under the file's lock,
+    // and the writer reopens the path afterwards (see `hpti_core::dead_letter`).
     let aside = path.with_extension("jsonl.replaying");
     if !aside.exists() {
-        match std::fs::rename(&path, &aside) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                println!("no dead letters in {}", path.display());
-                return Ok(());
-            }
-            Err(e) => return Err(e).context("cannot move the dead-letter file aside"),
+        let (from, to) = (path.clone(), aside.clone());
+        let moved = tokio::task::spawn_blocking(move || take_aside(&from, &to))
+            .await
+            .context("moving the dead-letter file aside failed")?
+            .context("cannot move the dead-letter file aside")?;
+        if !moved {
+            println!("no dead letters in {}", path.display());
+            return Ok(());
         }
     }
-    let (selected, kept): (Vec<DeadLetter>, Vec<DeadLetter>) = read_letters(&aside)?
-        .into_iter()
-        .partition(|l| args.stage.is_none_or(|s| s.matches(l.stage)));
 
     let mut registry = Registry::default();
     let metrics = PipelineMetrics::new(&mut registry);
     let store = config.open_store().await?;
     let before = store.count_events().await?;
     let mut pipeline = config.pipeline(metrics.clone(), &store).await?.start()?;
-    // Records not selected go back to the dead-letter file as they were.
-    let dead_letters = pipeline.dead_letters();
-    for letter in &kept {
-        dead_letters.send(letter.clone(), None).await;
-    }
-    drop(dead_letters);
+    let before_letters = count_in_background(path.clone()).await?;
     let replayer = Arc::new(Replayer {
-        letters: selected,
+        aside: aside.clone(),
+        stage: args.stage,
         format: args.format.clone(),
         replayed: AtomicU64::new(0),
+        kept: AtomicU64::new(0),
     });
     pipeline.spawn_source(replayer.clone());
     let mut failed = false;
@@ -318,11 +371,15 @@ async fn replay(config: &Config, args: &ReplayArgs) -> anyhow::Result<()> {
     if !failed {
         std::fs::remove_file(&aside).context("cannot remove the replayed dead letters")?;
     }
+    let kept = replayer.kept.load(Ordering::Relaxed);
+    let after_letters = count_in_background(path.clone()).await?;
     let summary = ReplaySummary {
         replayed: replayer.replayed.load(Ordering::Relaxed),
         stored: after.saturating_sub(before),
-        dead_lettered_again: read_letters(&path)?.len().saturating_sub(kept.len()) as u64,
-        kept: kept.len() as u64,
+        dead_lettered_again: after_letters
+            .saturating_sub(before_letters)
+            .saturating_sub(kept),
+        kept,
         dead_letter_file: path,
     };
     if args.json {
@@ -344,4 +401,11 @@ async fn replay(config: &Config, args: &ReplayArgs) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// [`count_letters`] on a blocking thread.
+async fn count_in_background(path: PathBuf) -> anyhow::Result<u64> {
+    tokio::task::spawn_blocking(move || count_letters(&path))
+        .await
+        .context("counting dead letters failed")?
 }

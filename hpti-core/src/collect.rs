@@ -115,10 +115,16 @@ impl FileIdentity {
 
 /// Checkpoints of many files in one JSON file, keyed by file identity, replaced
 /// atomically on every commit.
+///
+/// Every commit writes, fsyncs and renames while holding the store's lock: committers of
+/// different files share the one file, and a snapshot written outside the lock could be
+/// torn (two writers on one temporary file) or renamed over a newer one.
 #[derive(Debug, Clone)]
 pub struct CheckpointStore {
     path: PathBuf,
     entries: Arc<Mutex<BTreeMap<String, Checkpoint>>>,
+    /// Where an unreadable checkpoint file was moved on open, until counted.
+    moved_aside: Arc<Mutex<Option<PathBuf>>>,
 }
 
 /// Failure to read or write checkpoints.
@@ -132,20 +138,55 @@ pub struct CheckpointError {
 
 impl CheckpointStore {
     /// Loads the store at `path` (an absent file is an empty store).
+    ///
+    /// A file that does not parse (a disk that lost data, a hand edit) must not keep
+    /// `hpti run` from starting: it is moved aside to `<path>.corrupt-<unix seconds>`,
+    /// logged as an error, and the store starts empty. Files are then read again from
+    /// their start, which stores nothing twice because sinks are idempotent on the event
+    /// id. [`FileCollector::new`] counts it (`hpti_events_total{stage="collector",
+    /// component="checkpoints", outcome="corrupt_moved_aside"}`).
     pub fn open(path: impl Into<PathBuf>) -> Result<Self, CheckpointError> {
         let path = path.into();
+        let mut moved_aside = None;
         let entries = match std::fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| CheckpointError {
-                path: path.clone(),
-                source: io::Error::new(io::ErrorKind::InvalidData, e),
-            })?,
+            Ok(bytes) => match serde_json::from_slice(&bytes) {
+                Ok(entries) => entries,
+                Err(parse) => {
+                    let stamp = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |d| d.as_secs());
+                    let mut aside = path.clone().into_os_string();
+                    aside.push(format!(".corrupt-{stamp}"));
+                    let aside = PathBuf::from(aside);
+                    std::fs::rename(&path, &aside).map_err(|source| CheckpointError {
+                        path: path.clone(),
+                        source,
+                    })?;
+                    tracing::error!(
+                        path = %path.display(), moved_to = %aside.display(), error = %parse,
+                        "checkpoint file is corrupt; moved aside, files will be read again from their start"
+                    );
+                    moved_aside = Some(aside);
+                    BTreeMap::new()
+                }
+            },
             Err(e) if e.kind() == io::ErrorKind::NotFound => BTreeMap::new(),
             Err(source) => return Err(CheckpointError { path, source }),
         };
         Ok(Self {
             path,
             entries: Arc::new(Mutex::new(entries)),
+            moved_aside: Arc::new(Mutex::new(moved_aside)),
         })
+    }
+
+    /// Where a corrupt checkpoint file was moved when this store was opened, if it was;
+    /// reported once (later calls answer `None`) so that it is counted once.
+    pub fn take_moved_aside(&self) -> Option<PathBuf> {
+        match self.moved_aside.lock() {
+            Ok(mut guard) => guard.take(),
+            Err(poisoned) => poisoned.into_inner().take(),
+        }
     }
 
     /// Where to resume the file at `path` with identity `identity` (0 if unknown).
@@ -161,31 +202,37 @@ impl CheckpointStore {
         self.lock().clone()
     }
 
-    /// Records a checkpoint and writes the store (temporary file, fsync, rename).
+    /// Records a checkpoint and writes the store (temporary file, fsync, rename, all under
+    /// the lock). Blocking: call it from a blocking thread.
     pub fn commit(&self, checkpoint: Checkpoint) -> Result<(), CheckpointError> {
-        let snapshot = {
-            let mut entries = self.lock();
-            entries.insert(
-                format!("{}:{}", checkpoint.dev, checkpoint.inode),
-                checkpoint,
-            );
-            serde_json::to_vec_pretty(&*entries).unwrap_or_default()
-        };
         let error = |source| CheckpointError {
             path: self.path.clone(),
             source,
         };
+        let mut entries = self.lock();
+        entries.insert(
+            format!("{}:{}", checkpoint.dev, checkpoint.inode),
+            checkpoint,
+        );
+        let snapshot = serde_json::to_vec_pretty(&*entries)
+            .map_err(|e| error(io::Error::new(io::ErrorKind::InvalidData, e)))?;
         if let Some(parent) = self.path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(error)?;
         }
-        let tmp = self.path.with_extension("json.tmp");
+        // Per process: another process sharing the file (two `hpti ingest` runs) then
+        // never writes into this one's temporary file.
+        let mut tmp = self.path.clone().into_os_string();
+        tmp.push(format!(".tmp.{}", std::process::id()));
+        let tmp = PathBuf::from(tmp);
         {
             use std::io::Write;
             let mut file = std::fs::File::create(&tmp).map_err(error)?;
             file.write_all(&snapshot).map_err(error)?;
             file.sync_all().map_err(error)?;
         }
-        std::fs::rename(&tmp, &self.path).map_err(error)
+        std::fs::rename(&tmp, &self.path).map_err(error)?;
+        drop(entries);
+        Ok(())
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Checkpoint>> {
@@ -273,6 +320,9 @@ impl FileCollector {
         options: CollectorOptions,
         metrics: PipelineMetrics,
     ) -> Self {
+        if checkpoints.take_moved_aside().is_some() {
+            metrics.count("collector", "checkpoints", "corrupt_moved_aside", 1);
+        }
         Self {
             patterns,
             parser,
@@ -291,26 +341,46 @@ impl FileCollector {
         }
     }
 
-    /// The files the patterns match now, sorted (so `x.2.gz`, `x.1`, `x` order is stable).
-    fn discover(&self) -> Result<Vec<PathBuf>, SourceError> {
-        let mut files = Vec::new();
-        for pattern in &self.patterns {
-            let is_glob = pattern.contains(['*', '?', '[']);
-            if !is_glob {
-                let path = PathBuf::from(pattern);
-                if path.is_file() || !self.options.follow {
-                    files.push(path);
-                }
-                continue;
-            }
-            let paths = glob::glob(pattern)
-                .map_err(|e| SourceError::new(format!("bad file pattern {pattern:?}"), e))?;
-            files.extend(paths.filter_map(Result::ok).filter(|p| p.is_file()));
-        }
-        files.sort();
-        files.dedup();
-        Ok(files)
+    /// The files the patterns match now, sorted (so `x.2.gz`, `x.1`, `x` order is
+    /// stable), each with its identity. Globbing, `stat` and reading fingerprints block
+    /// (a slow or network filesystem, a directory of thousands of rotated files), so this
+    /// runs on a blocking thread, not on the runtime's.
+    async fn discover(&self) -> Result<Vec<(PathBuf, io::Result<FileIdentity>)>, SourceError> {
+        let patterns = self.patterns.clone();
+        let follow = self.options.follow;
+        tokio::task::spawn_blocking(move || discover_blocking(&patterns, follow))
+            .await
+            .map_err(|e| SourceError::msg(format!("file discovery failed: {e}")))?
     }
+}
+
+fn discover_blocking(
+    patterns: &[String],
+    follow: bool,
+) -> Result<Vec<(PathBuf, io::Result<FileIdentity>)>, SourceError> {
+    let mut files = Vec::new();
+    for pattern in patterns {
+        let is_glob = pattern.contains(['*', '?', '[']);
+        if !is_glob {
+            let path = PathBuf::from(pattern);
+            if path.is_file() || !follow {
+                files.push(path);
+            }
+            continue;
+        }
+        let paths = glob::glob(pattern)
+            .map_err(|e| SourceError::new(format!("bad file pattern {pattern:?}"), e))?;
+        files.extend(paths.filter_map(Result::ok).filter(|p| p.is_file()));
+    }
+    files.sort();
+    files.dedup();
+    Ok(files
+        .into_iter()
+        .map(|path| {
+            let identity = FileIdentity::of(&path);
+            (path, identity)
+        })
+        .collect())
 }
 
 #[async_trait]
@@ -324,8 +394,8 @@ impl Source for FileCollector {
         let mut reading: HashSet<String> = HashSet::new();
         let mut first_error = None;
         loop {
-            for path in self.discover()? {
-                let identity = match FileIdentity::of(&path) {
+            for (path, identity) in self.discover().await? {
+                let identity = match identity {
                     Ok(identity) => identity,
                     Err(e) => {
                         let err = SourceError::new(format!("cannot read {}", path.display()), e);
@@ -427,7 +497,18 @@ struct FileReader {
 /// Where lines come from: a plain file (seekable, followable) or a gzip stream.
 enum LineSource {
     Plain(BufReader<tokio::fs::File>),
-    Gzip(mpsc::Receiver<io::Result<Vec<u8>>>),
+    Gzip(mpsc::Receiver<io::Result<GzipLine>>),
+}
+
+/// One line of a gzip stream, at most `max_line_bytes` of it (and its newline).
+#[derive(Debug)]
+struct GzipLine {
+    /// The kept bytes, with the newline when the line had one.
+    bytes: Vec<u8>,
+    /// Bytes the line took in the decompressed stream.
+    consumed: usize,
+    /// The line was longer than the limit; the rest was read past, not kept.
+    cut: bool,
 }
 
 impl FileReader {
@@ -435,10 +516,26 @@ impl FileReader {
         let path = &self.path;
         let open_error =
             |e: io::Error| SourceError::new(format!("cannot read {}", path.display()), e);
-        let start = self.checkpoints.resume_offset(&self.identity, path);
-        let gzip = is_gzip(path).map_err(open_error)?;
+        // Both read the file (fingerprint, magic bytes): blocking I/O.
+        let (start, gzip) = {
+            let (checkpoints, identity, owned) = (
+                self.checkpoints.clone(),
+                self.identity.clone(),
+                path.clone(),
+            );
+            tokio::task::spawn_blocking(move || {
+                (checkpoints.resume_offset(&identity, &owned), is_gzip(&owned))
+            })
+            .await
+            .map_err(|e| SourceError::msg(format!("reading {}: {e}", path.display())))?
+        };
+        let gzip = gzip.map_err(open_error)?;
         let mut source = if gzip {
-            LineSource::Gzip(gunzip_lines(path.clone(), start))
+            LineSource::Gzip(gunzip_lines(
+                path.clone(),
+                start,
+                self.options.max_line_bytes,
+            ))
         } else {
             let mut file = tokio::fs::File::open(path).await.map_err(open_error)?;
             file.seek(io::SeekFrom::Start(start))
@@ -485,11 +582,10 @@ impl FileReader {
                         .await
                 }
                 LineSource::Gzip(lines) => match lines.recv().await {
-                    Some(Ok(bytes)) => {
-                        let n = bytes.len();
-                        cut = n > self.options.max_line_bytes;
-                        line.extend_from_slice(&bytes[..n.min(self.options.max_line_bytes)]);
-                        Ok(n)
+                    Some(Ok(gz)) => {
+                        cut = gz.cut;
+                        line.extend_from_slice(&gz.bytes);
+                        Ok(gz.consumed)
                     }
                     Some(Err(e)) => Err(e),
                     None => Ok(0),
@@ -642,7 +738,11 @@ impl FileReader {
             Ok(meta) => meta.len(),
             Err(_) => return Wait::Gone,
         };
-        match FileIdentity::of(&self.path) {
+        let path = self.path.clone();
+        let now = tokio::task::spawn_blocking(move || FileIdentity::of(&path))
+            .await
+            .unwrap_or_else(|e| Err(io::Error::other(e)));
+        match now {
             Ok(now) if now.dev == self.identity.dev && now.inode == self.identity.inode => {
                 if open_len < position {
                     Wait::Truncated
@@ -686,11 +786,15 @@ fn is_gzip(path: &Path) -> io::Result<bool> {
 }
 
 /// Decompresses a gzip file on a blocking thread and hands its lines over, skipping the
-/// first `skip` bytes of the decompressed stream (a checkpoint).
-fn gunzip_lines(path: PathBuf, skip: u64) -> mpsc::Receiver<io::Result<Vec<u8>>> {
-    let (sender, receiver) = mpsc::channel(1024);
+/// first `skip` bytes of the decompressed stream (a checkpoint). A line is read in
+/// buffer-sized chunks and at most `max` bytes of it kept, so a line of gigabytes
+/// without a newline (a decompression bomb) never holds more than about `max` in memory.
+fn gunzip_lines(path: PathBuf, skip: u64, max: usize) -> mpsc::Receiver<io::Result<GzipLine>> {
+    // Lines are up to `max` each: keep the queue short enough that it holds a few
+    // megabytes, not 1024 lines of the limit.
+    let depth = (4 * 1024 * 1024 / max.max(1)).clamp(2, 1024);
+    let (sender, receiver) = mpsc::channel(depth);
     tokio::task::spawn_blocking(move || {
-        use std::io::BufRead;
         let file = match std::fs::File::open(&path) {
             Ok(file) => file,
             Err(e) => {
@@ -707,10 +811,9 @@ fn gunzip_lines(path: PathBuf, skip: u64) -> mpsc::Receiver<io::Result<Vec<u8>>>
             }
         }
         loop {
-            let mut line = Vec::new();
-            match reader.read_until(b'\n', &mut line) {
-                Ok(0) => return,
-                Ok(_) => {
+            match read_bounded_line_blocking(&mut reader, max) {
+                Ok(None) => return,
+                Ok(Some(line)) => {
                     if sender.blocking_send(Ok(line)).is_err() {
                         return;
                     }
@@ -786,6 +889,49 @@ async fn read_bounded_line<R: tokio::io::AsyncBufRead + Unpin>(
     }
 }
 
+/// The blocking twin of [`read_bounded_line`] for the gzip thread: the next line, at most
+/// `max` bytes of it kept; `None` at the end of the stream.
+fn read_bounded_line_blocking<R: io::BufRead>(
+    reader: &mut R,
+    max: usize,
+) -> io::Result<Option<GzipLine>> {
+    let mut line = GzipLine {
+        bytes: Vec::new(),
+        consumed: 0,
+        cut: false,
+    };
+    loop {
+        let available = match reader.fill_buf() {
+            Ok(available) => available,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if available.is_empty() {
+            return Ok((line.consumed > 0).then_some(line));
+        }
+        let (chunk, done) = match available.iter().position(|&b| b == b'\n') {
+            Some(i) => (&available[..=i], true),
+            None => (available, false),
+        };
+        let room = max.saturating_sub(line.bytes.len());
+        if chunk.len() > room {
+            line.cut = true;
+            line.bytes.extend_from_slice(&chunk[..room]);
+            if done {
+                line.bytes.push(b'\n');
+            }
+        } else {
+            line.bytes.extend_from_slice(chunk);
+        }
+        let n = chunk.len();
+        reader.consume(n);
+        line.consumed += n;
+        if done {
+            return Ok(Some(line));
+        }
+    }
+}
+
 fn strip_line_end(line: &[u8]) -> &[u8] {
     let line = line.strip_suffix(b"\n").unwrap_or(line);
     line.strip_suffix(b"\r").unwrap_or(line)
@@ -813,8 +959,11 @@ async fn commit_in_order(
             fingerprint_len: identity.fingerprint_len,
             offset,
         };
-        if let Err(err) = checkpoints.commit(checkpoint) {
-            tracing::error!(error = %err, "cannot write checkpoint");
+        let store = checkpoints.clone();
+        match tokio::task::spawn_blocking(move || store.commit(checkpoint)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => tracing::error!(error = %err, "cannot write checkpoint"),
+            Err(err) => tracing::error!(error = %err, "checkpoint writer failed"),
         }
     }
 }
@@ -893,5 +1042,156 @@ mod tests {
         std::fs::write(&rotated, b"other line!\nsecond line\n").unwrap();
         let identity = FileIdentity::of(&rotated).unwrap();
         assert_eq!(reopened.resume_offset(&identity, &rotated), 0);
+    }
+
+    #[tokio::test]
+    async fn gzip_lines_are_read_in_bounded_chunks() {
+        use std::io::Write;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("huge.gz");
+        let mut gz = flate2::write::GzEncoder::new(
+            std::fs::File::create(&path).unwrap(),
+            flate2::Compression::fast(),
+        );
+        gz.write_all(b"first\n").unwrap();
+        let block = vec![b'x'; 1024 * 1024];
+        for _ in 0..50 {
+            gz.write_all(&block).unwrap();
+        }
+        gz.write_all(b"\ngood one\ngood two\n").unwrap();
+        gz.finish().unwrap();
+
+        let max = 4096;
+        let mut lines = gunzip_lines(path, 0, max);
+        let mut got = Vec::new();
+        while let Some(line) = lines.recv().await {
+            let line = line.unwrap();
+            assert!(
+                line.bytes.len() <= max + 1,
+                "{} bytes kept",
+                line.bytes.len()
+            );
+            got.push(line);
+        }
+        assert_eq!(got.len(), 4);
+        assert_eq!(
+            (got[0].bytes.as_slice(), got[0].cut),
+            (&b"first\n"[..], false)
+        );
+        assert!(got[1].cut);
+        assert_eq!(got[1].consumed, 50 * 1024 * 1024 + 1);
+        assert_eq!(got[2].bytes, b"good one\n");
+        assert_eq!(got[3].bytes, b"good two\n");
+        assert!(!got[3].cut);
+    }
+
+    #[test]
+    fn bounded_blocking_lines_keep_a_cut_last_line_without_newline() {
+        let data = "y".repeat(100);
+        let mut reader = std::io::BufReader::with_capacity(8, data.as_bytes());
+        let line = read_bounded_line_blocking(&mut reader, 10)
+            .unwrap()
+            .unwrap();
+        assert_eq!((line.bytes.len(), line.consumed, line.cut), (10, 100, true));
+        assert!(
+            read_bounded_line_blocking(&mut reader, 10)
+                .unwrap()
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn concurrent_commits_leave_a_whole_checkpoint_with_the_newest_offsets() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("checkpoints.json");
+        let store = CheckpointStore::open(&path).unwrap();
+        let threads: Vec<_> = (0..16u64)
+            .map(|writer| {
+                let store = store.clone();
+                std::thread::spawn(move || {
+                    for offset in 1..=40u64 {
+                        store
+                            .commit(Checkpoint {
+                                path: format!("/log/{writer}"),
+                                dev: 1,
+                                inode: writer,
+                                fingerprint: "f".into(),
+                                fingerprint_len: 1,
+                                offset,
+                            })
+                            .unwrap();
+                    }
+                })
+            })
+            .collect();
+        for thread in threads {
+            thread.join().unwrap();
+        }
+        let reopened = CheckpointStore::open(&path).unwrap();
+        assert!(reopened.take_moved_aside().is_none(), "the file must parse");
+        let entries = reopened.entries();
+        assert_eq!(entries.len(), 16);
+        for writer in 0..16u64 {
+            assert_eq!(entries[&format!("1:{writer}")].offset, 40);
+        }
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .filter(|n| n != "checkpoints.json")
+            .collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
+    }
+
+    #[test]
+    fn a_corrupt_checkpoint_file_is_moved_aside_and_counted() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("checkpoints.json");
+        std::fs::write(&path, b"{\"1:2\": {\"path\": \"/x\", \"dev\"").unwrap();
+        let store = CheckpointStore::open(&path).unwrap();
+        assert!(store.entries().is_empty());
+        assert!(!path.exists());
+        let aside = store.clone().take_moved_aside().unwrap();
+        assert!(
+            aside
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("checkpoints.json.corrupt-")
+        );
+        assert_eq!(
+            std::fs::read(&aside).unwrap(),
+            b"{\"1:2\": {\"path\": \"/x\", \"dev\""
+        );
+        // Counted once, by the first collector built on the store.
+        let store = CheckpointStore::open(&path).unwrap();
+        std::fs::write(&path, b"not json").unwrap();
+        let store2 = CheckpointStore::open(&path).unwrap();
+        let metrics = PipelineMetrics::default();
+        for _ in 0..2 {
+            let parser: Arc<dyn Parser> = Arc::new(crate::parsers::OpenCanaryParser);
+            let _ = FileCollector::new(
+                vec![],
+                parser,
+                store2.clone(),
+                CollectorOptions::default(),
+                metrics.clone(),
+            );
+        }
+        assert_eq!(
+            metrics.get("collector", "checkpoints", "corrupt_moved_aside"),
+            1
+        );
+        // Commits work after recovery.
+        store
+            .commit(Checkpoint {
+                path: "/x".into(),
+                dev: 1,
+                inode: 2,
+                fingerprint: "f".into(),
+                fingerprint_len: 1,
+                offset: 5,
+            })
+            .unwrap();
+        assert_eq!(CheckpointStore::open(&path).unwrap().entries().len(), 1);
     }
 }

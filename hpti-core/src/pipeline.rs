@@ -176,6 +176,9 @@ pub struct PipelineConfig {
     pub dead_letter_capacity: usize,
     /// How often alert rules see the time pass ([`AlertRule::on_tick`]).
     pub alert_tick: Duration,
+    /// Largest size of the dead-letter file; records past it are refused and counted
+    /// (`outcome="refused_full"`). Default 1 GiB.
+    pub dead_letter_max_bytes: u64,
 }
 
 impl Default for PipelineConfig {
@@ -190,6 +193,7 @@ impl Default for PipelineConfig {
             enrich_timeout: Duration::from_secs(2),
             dead_letter_path: PathBuf::from("hpti-data/dead-letters.jsonl"),
             dead_letter_capacity: 1024,
+            dead_letter_max_bytes: crate::dead_letter::DEFAULT_MAX_FILE_BYTES,
             alert_tick: Duration::from_secs(1),
         }
     }
@@ -502,9 +506,10 @@ impl PipelineBuilder {
         self.check()?;
         let config = self.config;
         let metrics = self.metrics;
-        let (dead_letter_writer, dead_letters) = DeadLetterWriter::start(
+        let (dead_letter_writer, dead_letters) = DeadLetterWriter::start_with_limit(
             &config.dead_letter_path,
             config.dead_letter_capacity,
+            config.dead_letter_max_bytes,
             metrics.clone(),
         )?;
         metrics.queue_capacity("dead_letter", config.dead_letter_capacity);

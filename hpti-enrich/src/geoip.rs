@@ -5,6 +5,10 @@
 //! enricher is built, never a crash later; a database file replaced on disk (by
 //! `geoipupdate`, say) is picked up without a restart: its modification time is checked
 //! at most every [`GeoIpConfig::reload_check`].
+//!
+//! Checking (a `stat`) and reloading (reading and probing a file of tens of megabytes)
+//! run on tokio's blocking pool, never on a runtime thread: the one event whose lookup
+//! found a check due waits for it, every other lookup goes on with the current reader.
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -76,13 +80,35 @@ impl Database {
         })
     }
 
-    /// The current reader, after reloading the file if it changed (checked at most every
-    /// `every`). A replacement that cannot be read is logged and the old one kept.
-    fn reader(&self, every: Duration) -> Arc<Reader<Vec<u8>>> {
-        if let Ok(mut state) = self.modified.try_lock()
-            && state.1.elapsed() >= every
+    /// The reader in use.
+    fn current(&self) -> Arc<Reader<Vec<u8>>> {
+        match self.reader.read() {
+            Ok(reader) => reader.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Whether a check is due (at most every `every`); marks it as done.
+    fn check_due(&self, every: Duration) -> bool {
+        match self.modified.try_lock() {
+            Ok(mut state) if state.1.elapsed() >= every => {
+                state.1 = Instant::now();
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Reloads the file if its modification time changed. Blocking.
+    fn reload_if_changed_blocking(&self) {
+        if let Ok(mut state) = self.modified.lock() {
+            self.reload_if_changed(&mut state);
+        }
+    }
+
+    /// A replacement that cannot be read is logged and the old one kept.
+    fn reload_if_changed(&self, state: &mut (Option<SystemTime>, Instant)) {
         {
-            state.1 = Instant::now();
             let now = modified(&self.path);
             if now.is_some() && now != state.0 {
                 match open_checked(&self.path) {
@@ -95,14 +121,12 @@ impl Database {
                         tracing::info!(path = %self.path.display(), "GeoIP database reloaded");
                     }
                     Err(err) => {
+                        // Not tried again until the file changes again.
+                        state.0 = now;
                         tracing::warn!(error = %err, "changed GeoIP database not loaded; keeping the old one")
                     }
                 }
             }
-        }
-        match self.reader.read() {
-            Ok(reader) => reader.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
         }
     }
 }
@@ -182,9 +206,9 @@ struct AnonymousRecord {
 /// # Ok::<(), hpti_enrich::geoip::GeoIpError>(())
 /// ```
 pub struct GeoIpEnricher {
-    city: Option<Database>,
-    asn: Option<Database>,
-    anonymous: Option<Database>,
+    city: Option<Arc<Database>>,
+    asn: Option<Arc<Database>>,
+    anonymous: Option<Arc<Database>>,
     reload_check: Duration,
     recent: RecentAnswers,
 }
@@ -252,7 +276,11 @@ impl RecentAnswers {
 impl GeoIpEnricher {
     /// Opens the configured databases; any that cannot be read is an error naming it.
     pub fn open(config: &GeoIpConfig) -> Result<Self, GeoIpError> {
-        let open = |path: &Option<PathBuf>| path.as_deref().map(Database::open).transpose();
+        let open = |path: &Option<PathBuf>| {
+            path.as_deref()
+                .map(|p| Database::open(p).map(Arc::new))
+                .transpose()
+        };
         Ok(Self {
             city: open(&config.city)?,
             asn: open(&config.asn)?,
@@ -276,7 +304,7 @@ impl GeoIpEnricher {
         database: &Database,
         ip: IpAddr,
     ) -> Result<Option<T>, EnrichError> {
-        let reader = database.reader(self.reload_check);
+        let reader = database.current();
         let result = reader.lookup(ip).map_err(|e| {
             EnrichError::msg(format!("{}: lookup failed: {e}", database.path.display()))
         })?;
@@ -311,7 +339,14 @@ impl Enricher for GeoIpEnricher {
             .into_iter()
             .flatten()
         {
-            drop(db.reader(self.reload_check));
+            if db.check_due(self.reload_check) {
+                let db = db.clone();
+                if let Err(err) =
+                    tokio::task::spawn_blocking(move || db.reload_if_changed_blocking()).await
+                {
+                    tracing::warn!(error = %err, "GeoIP reload check failed");
+                }
+            }
         }
         let generation = self.generation();
         let located = match self.recent.get(ip, generation) {

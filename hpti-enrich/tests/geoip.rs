@@ -138,3 +138,71 @@ async fn a_replaced_database_is_reloaded_without_restart() {
         Some("London")
     );
 }
+
+/// A reload reads and probes a whole file: on a runtime thread, a large one would stall
+/// every task of that thread. On a current-thread runtime a timer task must keep ticking
+/// while the enricher reloads a replaced (here: large and unreadable) database.
+#[test]
+fn a_reload_does_not_stall_the_runtime() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let live = dir.path().join("GeoLite2-City.mmdb");
+        std::fs::copy(db("GeoIP2-City-Test.mmdb"), &live).unwrap();
+        let enricher = GeoIpEnricher::open(&GeoIpConfig {
+            city: Some(live.clone()),
+            reload_check: Duration::ZERO,
+            ..GeoIpConfig::default()
+        })
+        .unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+        // 256 MiB that are no database: read whole, then refused (the old one is kept).
+        let big = dir.path().join("big.mmdb");
+        {
+            use std::io::Write;
+            let mut file = std::fs::File::create(&big).unwrap();
+            let block = vec![0x5au8; 1024 * 1024];
+            for _ in 0..256 {
+                file.write_all(&block).unwrap();
+            }
+        }
+        std::fs::rename(&big, &live).unwrap();
+
+        let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let ticking = done.clone();
+        let ticker = tokio::spawn(async move {
+            let mut longest = Duration::ZERO;
+            let mut last = std::time::Instant::now();
+            let mut interval = tokio::time::interval(Duration::from_millis(2));
+            while !ticking.load(std::sync::atomic::Ordering::Relaxed) {
+                interval.tick().await;
+                longest = longest.max(last.elapsed());
+                last = std::time::Instant::now();
+            }
+            longest
+        });
+        tokio::task::yield_now().await;
+        let started = std::time::Instant::now();
+        let mut london = event("81.2.69.160");
+        enricher.enrich(&mut london).await.unwrap();
+        let reload = started.elapsed();
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        let longest_gap = ticker.await.unwrap();
+        assert!(
+            longest_gap < reload / 2,
+            "the timer stalled for {longest_gap:?} of a {reload:?} reload"
+        );
+        assert_eq!(
+            london.enrichment.geo.unwrap().city.as_deref(),
+            Some("London"),
+            "the old database is kept"
+        );
+        assert!(
+            reload >= Duration::from_millis(20),
+            "the reload must take long enough to be measured ({reload:?})"
+        );
+    });
+}

@@ -16,7 +16,7 @@ use hpti_core::source::SourceError;
 use prometheus_client::metrics::counter::Counter;
 use serde::{Deserialize, Serialize};
 
-use crate::fetch::{ArtifactStore, FetchConfig, Fetcher};
+use crate::fetch::{ArtifactStore, DiskQuota, FetchConfig, Fetcher};
 use crate::policy::{CredentialPolicy, PolicyConfig};
 use crate::recording::RecordingConfig;
 use crate::shell::{BaseImage, FileSystem, Persona};
@@ -63,6 +63,10 @@ pub struct SessionLimits {
     pub max_session_time: Duration,
     /// Longest input line (longer input is cut).
     pub max_line_bytes: usize,
+    /// Bytes one connection may upload over SFTP, all its files together: past it
+    /// writes fail as on a full disk (and are counted as `upload_refused`), so a client
+    /// opening many handles cannot make the sensor hold more than this per connection.
+    pub max_upload_bytes: u64,
 }
 
 impl Default for SessionLimits {
@@ -75,6 +79,7 @@ impl Default for SessionLimits {
             idle_timeout: Duration::from_secs(300),
             max_session_time: Duration::from_secs(3600),
             max_line_bytes: 8192,
+            max_upload_bytes: 64 * 1024 * 1024,
         }
     }
 }
@@ -120,7 +125,10 @@ pub(crate) struct SensorCounters {
     pub too_many_auth: Counter,
     pub emit_failed: Counter,
     pub artifact_failed: Counter,
+    pub artifact_quota: Counter,
     pub recording_failed: Counter,
+    pub recording_quota: Counter,
+    pub upload_refused: Counter,
 }
 
 impl SensorCounters {
@@ -137,7 +145,10 @@ impl SensorCounters {
             too_many_auth: counter("too_many_auth"),
             emit_failed: counter("emit_failed"),
             artifact_failed: counter("artifact_failed"),
+            artifact_quota: counter("artifact_quota"),
             recording_failed: counter("recording_failed"),
+            recording_quota: counter("recording_quota"),
+            upload_refused: counter("upload_refused"),
         }
     }
 }
@@ -153,6 +164,8 @@ pub struct Honeypot {
     pub(crate) artifacts: ArtifactStore,
     pub(crate) data_dir: PathBuf,
     pub(crate) recording: RecordingConfig,
+    /// Shared by every recording of this sensor (`recording.max_total_bytes`).
+    pub(crate) recording_quota: Arc<DiskQuota>,
     pub(crate) limits: SessionLimits,
     pub(crate) counters: SensorCounters,
     connections: Mutex<Connections>,
@@ -224,7 +237,13 @@ impl Honeypot {
         let base = BaseImage::new(&persona);
         let policy = CredentialPolicy::new(config.auth.clone())
             .map_err(|e| SourceError::new(format!("{sensor}: auth policy"), e))?;
-        let artifacts = ArtifactStore::open(data_dir.join("artifacts")).map_err(|e| {
+        let counters = SensorCounters::new(metrics, sensor);
+        let artifacts = ArtifactStore::open_with_quota(
+            data_dir.join("artifacts"),
+            config.fetch.max_total_bytes,
+            counters.artifact_quota.clone(),
+        )
+        .map_err(|e| {
             SourceError::new(
                 format!(
                     "{sensor}: artifact store {}",
@@ -252,8 +271,13 @@ impl Honeypot {
             artifacts,
             data_dir: data_dir.to_owned(),
             recording: config.recording.clone(),
+            recording_quota: DiskQuota::shared_for_dir(
+                &data_dir.join("recordings"),
+                config.recording.max_total_bytes,
+                counters.recording_quota.clone(),
+            ),
             limits: config.limits.clone(),
-            counters: SensorCounters::new(metrics, sensor),
+            counters,
             connections: Mutex::new(Connections::default()),
             kept,
             keep_max_bytes: keep.max_bytes_per_ip,

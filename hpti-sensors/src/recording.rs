@@ -8,12 +8,16 @@
 //!
 //! Events are buffered in memory and written in batches through `tokio::fs` (never a
 //! blocking call on the runtime, never a syscall per keystroke). A recording stops at
-//! a size limit and is marked truncated. Terminal data is bytes: a UTF-8 sequence
+//! a size limit, or when all recordings together reach `max_total_bytes`, and is marked
+//! truncated. Terminal data is bytes: a UTF-8 sequence
 //! split across two writes is joined, and bytes that are not UTF-8 become U+FFFD.
 
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crate::fetch::DiskQuota;
 
 use serde::{Deserialize, Serialize};
 use tokio::io::AsyncWriteExt;
@@ -29,6 +33,11 @@ pub struct RecordingConfig {
     pub enabled: bool,
     /// Largest recording in bytes, header included (default 32 MiB).
     pub max_bytes: u64,
+    /// Most bytes all recordings (`<data dir>/recordings`) may take together; past it
+    /// new recordings are not started and running ones are cut (marked truncated),
+    /// counted as `outcome="recording_quota"`, so that the disk never fills. Default
+    /// 10 GiB.
+    pub max_total_bytes: u64,
     /// Longest buffered events wait before being written, checked on each event
     /// (default 5 s).
     #[serde(with = "humantime_serde")]
@@ -40,6 +49,7 @@ impl Default for RecordingConfig {
         Self {
             enabled: true,
             max_bytes: 32 * 1024 * 1024,
+            max_total_bytes: 10 * 1024 * 1024 * 1024,
             flush_interval: Duration::from_secs(5),
         }
     }
@@ -65,6 +75,12 @@ pub enum RecordingError {
     Incomplete {
         /// The recording's path relative to its directory.
         path: PathBuf,
+    },
+    /// All recordings together have reached `max_total_bytes`.
+    #[error("recordings have reached their quota of {max} bytes")]
+    QuotaFull {
+        /// The quota.
+        max: u64,
     },
 }
 
@@ -148,6 +164,7 @@ pub struct Recorder {
     failed: bool,
     output_carry: Vec<u8>,
     input_carry: Vec<u8>,
+    quota: Option<Arc<DiskQuota>>,
 }
 
 impl Recorder {
@@ -174,6 +191,21 @@ impl Recorder {
     /// `dir`; fails if the file exists.
     pub async fn create_with(
         config: &RecordingConfig,
+        dir: &Path,
+        session_id: &str,
+        width: u16,
+        height: u16,
+        term: Option<&str>,
+    ) -> Result<Self, RecordingError> {
+        Self::create_in_quota(config, None, dir, session_id, width, height, term).await
+    }
+
+    /// Like [`create_with`](Self::create_with), every byte taken from `quota` (shared by
+    /// all recordings of `dir`): [`RecordingError::QuotaFull`] when not even the header
+    /// fits, and the recording is cut when the quota runs out.
+    pub async fn create_in_quota(
+        config: &RecordingConfig,
+        quota: Option<Arc<DiskQuota>>,
         dir: &Path,
         session_id: &str,
         width: u16,
@@ -226,6 +258,13 @@ impl Recorder {
         });
         let mut buffer = header.to_string().into_bytes();
         buffer.push(b'\n');
+        if let Some(quota) = &quota
+            && !quota.try_reserve(buffer.len() as u64)
+        {
+            drop(file);
+            let _ = tokio::fs::remove_file(&absolute).await;
+            return Err(RecordingError::QuotaFull { max: quota.max() });
+        }
         let started = Instant::now();
         Ok(Self {
             file,
@@ -241,6 +280,7 @@ impl Recorder {
             failed: false,
             output_carry: Vec::new(),
             input_carry: Vec::new(),
+            quota,
         })
     }
 
@@ -336,7 +376,12 @@ impl Recorder {
         let seconds = self.started.elapsed().as_micros() as f64 / 1e6;
         let data = serde_json::Value::from(text).to_string();
         let line = format!("[{seconds:.6}, \"{}\", {data}]\n", code.as_str());
-        if self.size.saturating_add(line.len() as u64) > self.max_bytes {
+        if self.size.saturating_add(line.len() as u64) > self.max_bytes
+            || self
+                .quota
+                .as_ref()
+                .is_some_and(|q| !q.try_reserve(line.len() as u64))
+        {
             self.truncated = true;
             return Ok(());
         }
@@ -375,5 +420,49 @@ mod tests {
         for bad in ["", ".hidden", "..", "a/b", "../x", "a\\b", "a b", "a\0b"] {
             assert!(!safe_session_id(bad), "{bad:?}");
         }
+    }
+
+    #[tokio::test]
+    async fn recordings_together_stay_within_their_quota() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("old.cast"), vec![b'x'; 1000]).unwrap();
+        let refused = prometheus_client::metrics::counter::Counter::default();
+        let quota = Arc::new(DiskQuota::for_dir(dir.path(), 1000 + 600, refused.clone()));
+        assert_eq!(quota.used(), 1000, "what is there already counts");
+        let config = RecordingConfig::default();
+        let mut first =
+            Recorder::create_in_quota(&config, Some(quota.clone()), dir.path(), "s1", 80, 24, None)
+                .await
+                .unwrap();
+        for _ in 0..100 {
+            first.output(b"0123456789").await.unwrap();
+        }
+        assert!(first.is_truncated(), "cut when the quota ran out");
+        first.finish().await.unwrap();
+        let second =
+            Recorder::create_in_quota(&config, Some(quota.clone()), dir.path(), "s2", 80, 24, None)
+                .await;
+        assert!(matches!(
+            second,
+            Err(RecordingError::QuotaFull { max: 1600 })
+        ));
+        assert!(quota.used() <= 1600);
+        assert!(refused.get() >= 2);
+        let on_disk: u64 = walk(dir.path());
+        assert!(on_disk <= 1600, "{on_disk} bytes on disk");
+    }
+
+    fn walk(dir: &Path) -> u64 {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                if e.file_type().unwrap().is_dir() {
+                    walk(&e.path())
+                } else {
+                    e.metadata().unwrap().len()
+                }
+            })
+            .sum()
     }
 }

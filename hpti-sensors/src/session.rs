@@ -358,8 +358,16 @@ impl Terminal {
         let honeypot = &session.honeypot;
         let recorder = if honeypot.recording.enabled {
             let dir = honeypot.data_dir.join("recordings");
-            match Recorder::create_with(&honeypot.recording, &dir, &session.id, width, height, term)
-                .await
+            match Recorder::create_in_quota(
+                &honeypot.recording,
+                Some(honeypot.recording_quota.clone()),
+                &dir,
+                &session.id,
+                width,
+                height,
+                term,
+            )
+            .await
             {
                 Ok(recorder) => Some(recorder),
                 Err(e) => {

@@ -793,3 +793,41 @@ async fn store_keeps_empty_files_and_validates_hashes() {
     assert_eq!(store.path_for("../../etc/passwd"), None);
     assert_eq!(store.path_for(&empty.sha256.to_uppercase()), None);
 }
+
+#[tokio::test]
+async fn the_store_refuses_content_past_its_quota_and_counts_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("artifacts");
+    std::fs::create_dir_all(root.join("zz")).unwrap();
+    std::fs::write(root.join("zz/old"), vec![0u8; 30]).unwrap();
+    let refused = prometheus_client::metrics::counter::Counter::default();
+    let store = ArtifactStore::open_with_quota(&root, 100, refused.clone()).unwrap();
+    assert_eq!(store.quota().unwrap().used(), 30);
+    store.store(vec![1u8; 50]).await.unwrap();
+    let err = store.store(vec![2u8; 30]).await.unwrap_err();
+    assert_eq!(err.source.kind(), std::io::ErrorKind::StorageFull);
+    assert_eq!(refused.get(), 1);
+    // Content already kept costs nothing; a smaller file still fits.
+    store.store(vec![1u8; 50]).await.unwrap();
+    store.store(vec![3u8; 20]).await.unwrap();
+    assert!(store.store(vec![4u8; 1]).await.is_err());
+    assert_eq!(refused.get(), 2);
+    let on_disk: u64 = std::fs::read_dir(&root)
+        .unwrap()
+        .flat_map(|d| std::fs::read_dir(d.unwrap().path()).unwrap())
+        .map(|f| f.unwrap().metadata().unwrap().len())
+        .sum();
+    assert_eq!(on_disk, 100);
+}
+
+#[tokio::test]
+async fn stores_on_one_directory_share_one_quota() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("artifacts");
+    let counter = prometheus_client::metrics::counter::Counter::default;
+    let ssh = ArtifactStore::open_with_quota(&root, 100, counter()).unwrap();
+    let telnet = ArtifactStore::open_with_quota(&root, 100, counter()).unwrap();
+    ssh.store(vec![1u8; 60]).await.unwrap();
+    assert!(telnet.store(vec![2u8; 60]).await.is_err());
+    assert_eq!(telnet.quota().unwrap().used(), 60);
+}

@@ -624,3 +624,95 @@ async fn an_address_finds_its_files_again_only_when_keeping_is_on_and_within_bou
     assert!(second.contains("No such file"), "{second}");
     harness.stop().await;
 }
+
+/// Opens an SFTP session with russh-sftp's raw client (offsets under the test's control).
+async fn raw_sftp(handle: &client::Handle<AnyHostKey>) -> russh_sftp::client::RawSftpSession {
+    let channel = handle.channel_open_session().await.unwrap();
+    channel.request_subsystem(true, "sftp").await.unwrap();
+    let sftp = russh_sftp::client::RawSftpSession::new(channel.into_stream());
+    sftp.init().await.unwrap();
+    sftp
+}
+
+#[tokio::test]
+async fn sftp_holes_and_uploads_past_the_session_bound_are_refused_without_allocating() {
+    use russh_sftp::protocol::{FileAttributes, OpenFlags};
+    let harness = Harness::start(|h| h.limits.max_upload_bytes = 100_000).await;
+    let mut handle = connect(harness.addr).await;
+    assert!(
+        handle
+            .authenticate_password("root", "hunter2")
+            .await
+            .unwrap()
+            .success()
+    );
+    let sftp = raw_sftp(&handle).await;
+    let flags = OpenFlags::WRITE | OpenFlags::CREATE | OpenFlags::TRUNCATE;
+
+    // A write far past the end (a hole) fails, and so does one past the per-file cap.
+    let hole = sftp
+        .open("/tmp/hole", flags, FileAttributes::empty())
+        .await
+        .unwrap()
+        .handle;
+    assert!(
+        sftp.write(&hole, 32 * 1024 * 1024 - 10, vec![1; 10])
+            .await
+            .is_err()
+    );
+    assert!(sftp.write(&hole, 1, vec![1; 10]).await.is_err());
+    // Sequential and overlapping writes still work.
+    sftp.write(&hole, 0, b"hello ".to_vec()).await.unwrap();
+    sftp.write(&hole, 6, b"world".to_vec()).await.unwrap();
+    sftp.write(&hole, 0, b"H".to_vec()).await.unwrap();
+    sftp.close(&hole).await.unwrap();
+
+    // Many handles together stay within the session's bound.
+    let mut handles = Vec::new();
+    for i in 0..8 {
+        let h = sftp
+            .open(format!("/tmp/part{i}"), flags, FileAttributes::empty())
+            .await
+            .unwrap()
+            .handle;
+        handles.push(h);
+    }
+    let mut accepted = 0u64;
+    for h in &handles {
+        if sftp.write(h, 0, vec![7; 30_000]).await.is_ok() {
+            accepted += 30_000;
+        }
+    }
+    assert_eq!(
+        accepted, 90_000,
+        "the fourth 30 kB write passes the 100 kB bound"
+    );
+    for h in handles {
+        sftp.close(h).await.unwrap();
+    }
+    let refused =
+        harness
+            .pipeline
+            .as_ref()
+            .unwrap()
+            .metrics()
+            .get("sensor", "ssh-test", "upload_refused");
+    assert_eq!(refused, 2 + 5);
+    handle
+        .disconnect(russh::Disconnect::ByApplication, "", "")
+        .await
+        .unwrap();
+    let events = harness.wait_for("session.closed", |e| closed(e) == 1).await;
+    let uploads: Vec<_> = events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::FileUpload { filename, size, .. } => Some((filename.clone(), *size)),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        uploads.contains(&("/tmp/hole".to_string(), Some(11))),
+        "{uploads:?}"
+    );
+    harness.stop().await;
+}

@@ -432,3 +432,97 @@ async fn each_distinct_enrichment_is_stored_once_and_events_round_trip() {
     .unwrap();
     assert_eq!(with_country, 25 + 10 + 1);
 }
+
+#[tokio::test]
+async fn an_upload_keeps_its_filename_out_of_the_url_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir).await;
+    let upload = ev(
+        "203.0.113.5",
+        "s1",
+        1,
+        EventKind::FileUpload {
+            filename: "/tmp/.x/bot".into(),
+            sha256: Some("b".repeat(64)),
+            size: Some(10),
+        },
+    );
+    let fetched = ev(
+        "203.0.113.5",
+        "s1",
+        2,
+        download("http://198.51.100.1/a.sh", 'a', 5),
+    );
+    store.write(&[&upload, &fetched]).await.unwrap();
+    let rows: Vec<(String, Option<String>, Option<String>)> =
+        sqlx::query_as("SELECT kind, url, filename FROM events ORDER BY ts")
+            .fetch_all(store.pool())
+            .await
+            .unwrap();
+    assert_eq!(
+        rows,
+        vec![
+            ("file.upload".into(), None, Some("/tmp/.x/bot".into())),
+            (
+                "file.download".into(),
+                Some("http://198.51.100.1/a.sh".into()),
+                None
+            ),
+        ]
+    );
+    // The upload still round-trips, and `hpti query downloads` lists downloads by URL.
+    assert_eq!(
+        store.event(upload.id).await.unwrap().as_ref(),
+        Some(&upload)
+    );
+    let downloads = store.downloads(Window::default()).await.unwrap();
+    assert_eq!(downloads.len(), 1);
+    assert_eq!(
+        downloads[0].urls,
+        vec!["http://198.51.100.1/a.sh".to_string()]
+    );
+}
+
+#[tokio::test]
+async fn closing_or_dropping_the_store_ends_its_background_tasks() {
+    let dir = tempfile::tempdir().unwrap();
+    let wait = |tasks: tokio_util::task::TaskTracker| async move {
+        tokio::time::timeout(std::time::Duration::from_secs(5), tasks.wait())
+            .await
+            .expect("background tasks must end");
+    };
+
+    // Sink::close: no more writes, background tasks end, queries still answer.
+    let store = open(&dir).await;
+    let tasks = store.background_tasks();
+    assert_eq!(tasks.len(), 2);
+    store
+        .write(&[&ev("203.0.113.5", "s1", 1, command("id"))])
+        .await
+        .unwrap();
+    Sink::close(&store).await.unwrap();
+    wait(tasks.clone()).await;
+    assert!(tasks.is_empty());
+    assert!(
+        store
+            .write(&[&ev("203.0.113.5", "s1", 2, command("ls"))])
+            .await
+            .is_err()
+    );
+    assert_eq!(store.count_events().await.unwrap(), 1);
+    Sink::close(&store).await.unwrap();
+    // SqliteStore::close closes every pool.
+    store.close().await;
+    assert!(store.is_closed());
+    drop(store);
+
+    // Dropping the last clone stops them too.
+    let store = open(&dir).await;
+    let clone = store.clone();
+    let tasks = store.background_tasks();
+    drop(store);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(tasks.len(), 2, "a clone is still alive");
+    drop(clone);
+    wait(tasks).await;
+}

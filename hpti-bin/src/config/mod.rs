@@ -222,6 +222,7 @@ impl Config {
             enrich_timeout: p.enrich_timeout,
             dead_letter_path: self.data_path(&p.dead_letter_file),
             dead_letter_capacity: 1024,
+            dead_letter_max_bytes: PipelineConfig::default().dead_letter_max_bytes,
         }
     }
 

@@ -31,7 +31,9 @@
 //! session (`sshd[pid]` is not unique: the pre-auth and post-auth processes differ and
 //! pids are reused). The id is derived from `authlog`, the line and its byte offset
 //! (`ParseContext::offset`, little-endian), because identical lines within one second are
-//! normal in auth.log.
+//! normal in auth.log. The id must not depend on the inferred year, or re-ingesting a
+//! classic file in a later year would store every event again: its time part is the
+//! line's month, day and time in the fixed (leap) year 2000, not the inferred time.
 
 use std::net::IpAddr;
 
@@ -80,6 +82,9 @@ impl AuthLogParser {
 /// The parts of a syslog line.
 struct Header<'a> {
     time: Timestamp,
+    /// The time the event id is derived from: `time` for lines that carry their year,
+    /// the same month/day/time in 2000 for classic lines (year-independent).
+    id_time: Timestamp,
     host: &'a str,
     program: &'a str,
     pid: Option<u32>,
@@ -119,7 +124,7 @@ impl Parser for AuthLogParser {
         Ok(Some(Event {
             schema_version: SCHEMA_VERSION,
             id: EventId::derived(
-                header.time,
+                header.id_time,
                 &[b"authlog", text.as_bytes(), &ctx.offset.to_le_bytes()],
             ),
             time: header.time,
@@ -159,13 +164,13 @@ fn header(text: &str, now: Timestamp) -> Result<Header<'_>, ParseError> {
         }
         rest = after;
     }
-    let (time, rest) = if rest.starts_with(|c: char| c.is_ascii_digit()) {
+    let (time, id_time, rest) = if rest.starts_with(|c: char| c.is_ascii_digit()) {
         let (stamp, rest) = token(rest).ok_or_else(err)?;
         let time = parse_datetime(stamp, NoZone::Utc).ok_or_else(|| ParseError::InvalidField {
             field: "timestamp",
             reason: format!("not an RFC 3339 time: {:?}", excerpt(stamp)),
         })?;
-        (time, rest)
+        (time, time, rest)
     } else {
         let (month, rest) = token(rest).ok_or_else(err)?;
         let month = month_number(month).ok_or_else(err)?;
@@ -179,7 +184,9 @@ fn header(text: &str, now: Timestamp) -> Result<Header<'_>, ParseError> {
                 reason: format!("no such date: month {month} day {day}"),
             }
         })?;
-        (time, rest)
+        let fixed = format!("2000-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}Z");
+        let id_time = Timestamp::parse_rfc3339(&fixed).unwrap_or(time);
+        (time, id_time, rest)
     };
     let (host, rest) = token(rest).ok_or_else(err)?;
     let (tag, message) = rest.split_once(':').ok_or_else(err)?;
@@ -199,6 +206,7 @@ fn header(text: &str, now: Timestamp) -> Result<Header<'_>, ParseError> {
     }
     Ok(Header {
         time,
+        id_time,
         host,
         program,
         pid,
@@ -595,6 +603,46 @@ mod tests {
             EventKind::Unknown { original_type, .. } => original_type,
             _ => "",
         }
+    }
+
+    #[test]
+    fn the_id_of_a_classic_line_does_not_depend_on_the_inferred_year() {
+        let line = b"Nov 21 13:33:35 vm sshd[1]: Failed password for root from 198.51.100.9 port 5000 ssh2";
+        let ctx = ParseContext::default();
+        let at = |now: &str| {
+            AuthLogParser::with_reference_time(Timestamp::parse_rfc3339(now).unwrap())
+                .parse(line, &ctx)
+                .unwrap()
+                .unwrap()
+        };
+        let (this_year, next_year) = (at("2026-11-22T00:00:00Z"), at("2027-12-01T00:00:00Z"));
+        assert_ne!(this_year.time, next_year.time, "the inferred years differ");
+        assert_eq!(this_year.id, next_year.id);
+        // The offset still tells identical lines apart.
+        let other = AuthLogParser::with_reference_time(
+            Timestamp::parse_rfc3339("2026-11-22T00:00:00Z").unwrap(),
+        )
+        .parse(
+            line,
+            &ParseContext {
+                offset: 100,
+                ..ParseContext::default()
+            },
+        )
+        .unwrap()
+        .unwrap();
+        assert_ne!(other.id, this_year.id);
+        // 29 February has an id too (2000 is a leap year).
+        let leap = AuthLogParser::with_reference_time(
+            Timestamp::parse_rfc3339("2028-03-01T00:00:00Z").unwrap(),
+        )
+        .parse(b"Feb 29 10:00:00 vm sshd[1]: Failed password for root from 198.51.100.9 port 5000 ssh2", &ctx)
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            leap.id.as_uuid().get_timestamp().map(|t| t.to_unix().0),
+            Some(951_818_400)
+        );
     }
 
     #[test]

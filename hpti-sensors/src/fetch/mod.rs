@@ -31,7 +31,7 @@ use reqwest::header::{ACCEPT, USER_AGENT};
 use serde::{Deserialize, Serialize};
 
 pub use guard::{InvalidAllowEntry, forbidden_reason};
-pub use store::{ArtifactStore, StoreError, StoredArtifact};
+pub use store::{ArtifactStore, DiskQuota, StoreError, StoredArtifact};
 
 use guard::{Blocked, DnsFailed, Guard, RedirectScheme, ResolveError, TooManyRedirects};
 
@@ -47,6 +47,10 @@ pub struct FetchConfig {
     pub enabled: bool,
     /// Largest file kept, in bytes.
     pub max_bytes: u64,
+    /// Most bytes the artifact store (`<data dir>/artifacts`: downloads and uploads)
+    /// may hold; captures past it are refused and counted (`outcome="artifact_quota"`)
+    /// so that the disk never fills. Default 10 GiB.
+    pub max_total_bytes: u64,
     /// Longest a whole fetch may take, redirects and body included.
     #[serde(with = "humantime_serde")]
     pub timeout: Duration,
@@ -77,6 +81,7 @@ impl Default for FetchConfig {
         Self {
             enabled: true,
             max_bytes: 16 * 1024 * 1024,
+            max_total_bytes: 10 * 1024 * 1024 * 1024,
             timeout: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(10),
             max_redirects: 5,

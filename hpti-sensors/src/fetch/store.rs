@@ -4,9 +4,113 @@ use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
+use prometheus_client::metrics::counter::Counter;
 use sha2::{Digest, Sha256};
+
+/// A cap on the bytes a directory may hold, shared by everything writing into it: space
+/// is reserved before a file is written, so concurrent writers cannot overshoot it.
+///
+/// The usage is measured once at start (the directory walked) and then kept in memory;
+/// files an operator deletes are given back at the next start.
+#[derive(Debug)]
+pub struct DiskQuota {
+    max: u64,
+    used: AtomicU64,
+    refused: Counter,
+}
+
+impl DiskQuota {
+    /// A quota of `max` bytes for `dir`, whose current content counts as used; refusals
+    /// are counted in `refused`. Blocking (walks `dir`).
+    pub fn for_dir(dir: &Path, max: u64, refused: Counter) -> Self {
+        Self {
+            max,
+            used: AtomicU64::new(dir_size(dir)),
+            refused,
+        }
+    }
+
+    /// The quota of `dir` shared by everything in this process that writes there (the
+    /// SSH and Telnet sensors share one data directory: two separate quotas would let
+    /// them fill twice the cap). The first caller's `max` and counter are the ones used.
+    /// Blocking (walks `dir` the first time).
+    pub fn shared_for_dir(dir: &Path, max: u64, refused: Counter) -> Arc<Self> {
+        static QUOTAS: std::sync::Mutex<Vec<(PathBuf, std::sync::Weak<DiskQuota>)>> =
+            std::sync::Mutex::new(Vec::new());
+        let key = fs::canonicalize(dir).unwrap_or_else(|_| dir.to_owned());
+        let mut quotas = QUOTAS
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        quotas.retain(|(_, quota)| quota.strong_count() > 0);
+        if let Some(quota) = quotas
+            .iter()
+            .find(|(path, _)| *path == key)
+            .and_then(|(_, quota)| quota.upgrade())
+        {
+            return quota;
+        }
+        let quota = Arc::new(Self::for_dir(dir, max, refused));
+        quotas.push((key, Arc::downgrade(&quota)));
+        quota
+    }
+
+    /// Reserves `bytes`; false (and counted) when that would pass the cap.
+    pub fn try_reserve(&self, bytes: u64) -> bool {
+        let reserved = self
+            .used
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
+                used.checked_add(bytes).filter(|&total| total <= self.max)
+            })
+            .is_ok();
+        if !reserved {
+            self.refused.inc();
+        }
+        reserved
+    }
+
+    /// Gives back a reservation that was not used.
+    pub fn release(&self, bytes: u64) {
+        let _ = self
+            .used
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
+                Some(used.saturating_sub(bytes))
+            });
+    }
+
+    /// Bytes in use (or reserved).
+    pub fn used(&self) -> u64 {
+        self.used.load(Ordering::Acquire)
+    }
+
+    /// The cap.
+    pub fn max(&self) -> u64 {
+        self.max
+    }
+}
+
+/// Bytes of the regular files under `dir` (symlinks not followed, errors skipped).
+fn dir_size(dir: &Path) -> u64 {
+    let mut total = 0u64;
+    let mut pending = vec![dir.to_owned()];
+    while let Some(dir) = pending.pop() {
+        let Ok(entries) = fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            match entry.file_type() {
+                Ok(t) if t.is_dir() => pending.push(entry.path()),
+                Ok(t) if t.is_file() => {
+                    total = total.saturating_add(entry.metadata().map_or(0, |m| m.len()));
+                }
+                _ => {}
+            }
+        }
+    }
+    total
+}
 
 /// A directory of captured files, each at `<dir>/<first two hex digits>/<sha256>`.
 ///
@@ -14,6 +118,7 @@ use sha2::{Digest, Sha256};
 #[derive(Debug, Clone)]
 pub struct ArtifactStore {
     dir: Arc<PathBuf>,
+    quota: Option<Arc<DiskQuota>>,
 }
 
 /// A file kept in the store.
@@ -68,13 +173,36 @@ fn create_dir(path: &Path) -> io::Result<()> {
 }
 
 impl ArtifactStore {
-    /// Opens (creating it if needed) the store at `dir`.
+    /// Opens (creating it if needed) the store at `dir`, without a cap on its size.
     pub fn open(dir: impl AsRef<Path>) -> Result<Self, StoreError> {
         let dir = dir.as_ref();
         create_dir(dir).map_err(at(dir))?;
         Ok(Self {
             dir: Arc::new(dir.to_owned()),
+            quota: None,
         })
+    }
+
+    /// Opens the store at `dir` holding at most `max_total_bytes` (what is there already
+    /// counts); content past it is refused with [`io::ErrorKind::StorageFull`] and
+    /// counted in `refused`, so captures never fill the disk. Blocking (walks `dir`).
+    pub fn open_with_quota(
+        dir: impl AsRef<Path>,
+        max_total_bytes: u64,
+        refused: Counter,
+    ) -> Result<Self, StoreError> {
+        let mut store = Self::open(dir)?;
+        store.quota = Some(DiskQuota::shared_for_dir(
+            &store.dir,
+            max_total_bytes,
+            refused,
+        ));
+        Ok(store)
+    }
+
+    /// The store's quota, if it has one.
+    pub fn quota(&self) -> Option<&DiskQuota> {
+        self.quota.as_deref()
     }
 
     /// The store's directory.
@@ -126,8 +254,32 @@ impl ArtifactStore {
         if fs::symlink_metadata(&path).is_ok_and(|m| m.is_file()) {
             return Ok(artifact);
         }
+        let size = artifact.size;
+        if let Some(quota) = &self.quota
+            && !quota.try_reserve(size)
+        {
+            tracing::warn!(
+                sha256 = %artifact.sha256, size, used = quota.used(), max = quota.max(),
+                "artifact store is full; capture refused"
+            );
+            return Err(StoreError {
+                path,
+                source: io::Error::new(
+                    io::ErrorKind::StorageFull,
+                    format!("artifact quota of {} bytes reached", quota.max()),
+                ),
+            });
+        }
+        let release = |store: &Self| {
+            if let Some(quota) = &store.quota {
+                quota.release(size);
+            }
+        };
         let parent = path.parent().unwrap_or(&self.dir);
-        create_dir(parent).map_err(at(parent))?;
+        if let Err(e) = create_dir(parent) {
+            release(self);
+            return Err(at(parent)(e));
+        }
         let temp = parent.join(format!(
             ".tmp-{}-{:016x}",
             artifact.sha256,
@@ -136,6 +288,7 @@ impl ArtifactStore {
         let written = write_private(&temp, content).and_then(|()| fs::rename(&temp, &path));
         if let Err(source) = written {
             let _ = fs::remove_file(&temp);
+            release(self);
             return Err(StoreError { path, source });
         }
         Ok(artifact)

@@ -1,6 +1,12 @@
 //! The SFTP subsystem (what `sftp` and modern `scp` use), enough of it to take uploads:
 //! files opened for writing are collected in memory (bounded) and captured on close;
 //! directories look empty and writable. Nothing touches the real filesystem.
+//!
+//! Memory is bounded by what was really sent: a file grows only by appending or
+//! overwriting (a write starting past the file's end, a hole, is refused with
+//! `SSH_FX_FAILURE` rather than zero-filled or stored sparse: real clients write
+//! sequentially, and a hole is only a way to make the server allocate), and each
+//! connection may hold at most `limits.max_upload_bytes` over all its files.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -23,6 +29,8 @@ pub struct SftpCapture {
     home: String,
     handles: HashMap<String, Open>,
     next_handle: u64,
+    /// Bytes uploaded by this connection so far (all files, closed ones included).
+    uploaded: u64,
 }
 
 enum Open {
@@ -43,6 +51,7 @@ impl SftpCapture {
             home,
             handles: HashMap::new(),
             next_handle: 0,
+            uploaded: 0,
         }
     }
 
@@ -178,18 +187,30 @@ impl russh_sftp::server::Handler for SftpCapture {
         offset: u64,
         data: Vec<u8>,
     ) -> Result<Status, Self::Error> {
+        let budget = self.core.honeypot.limits.max_upload_bytes;
         let Some(Open::Write { content, .. }) = self.handles.get_mut(&handle) else {
             return Err(StatusCode::Failure);
         };
+        let len = content.len() as u64;
         let end = offset.saturating_add(data.len() as u64);
-        if end > MAX_FILE {
+        let growth = end.saturating_sub(len);
+        if offset > len || end > MAX_FILE || self.uploaded.saturating_add(growth) > budget {
+            self.core.honeypot.counters.upload_refused.inc();
+            tracing::debug!(
+                session = %self.core.id, offset, len, end, uploaded = self.uploaded,
+                "sftp write refused (hole or over the upload bound)"
+            );
             return Err(StatusCode::Failure);
         }
+        // In bounds of usize: end <= MAX_FILE.
         let (offset, end) = (offset as usize, end as usize);
-        if content.len() < end {
-            content.resize(end, 0);
+        let overlap = end.min(content.len());
+        let (head, tail) = data.split_at(overlap.saturating_sub(offset));
+        if let Some(dst) = content.get_mut(offset..overlap) {
+            dst.copy_from_slice(head);
         }
-        content[offset..end].copy_from_slice(&data);
+        content.extend_from_slice(tail);
+        self.uploaded += growth;
         Ok(Self::ok(id))
     }
 

@@ -7,9 +7,9 @@ use std::sync::OnceLock;
 
 /// Columns written per event.
 const COLUMNS: &str = "id, ts, observed, sensor, protocol, session, src_ip, src_port, dst_ip, dst_port, \
-     kind, username, password, success, command, url, sha256, size, country, asn, enrichment_id, doc";
-const COLUMN_COUNT: usize = 22;
-/// Rows per INSERT statement (a power of two): 22 binds each stays below SQLite's 32,766
+     kind, username, password, success, command, url, filename, sha256, size, country, asn, enrichment_id, doc";
+const COLUMN_COUNT: usize = 23;
+/// Rows per INSERT statement (a power of two): 23 binds each stays below SQLite's 32,766
 /// bind limit, and one prepared statement of this size is reused for every full chunk.
 pub(super) const ROWS_PER_STATEMENT: usize = 1024;
 
@@ -132,6 +132,8 @@ pub(super) struct EventRow<'a> {
     success: Option<bool>,
     command: Option<&'a str>,
     url: Option<&'a str>,
+    /// The name an uploaded file was given (uploads have no URL).
+    filename: Option<&'a str>,
     sha256: Option<&'a str>,
     size: Option<i64>,
     pub(super) enrichment: EnrichmentRef,
@@ -147,6 +149,7 @@ impl<'a> EventRow<'a> {
             success: None,
             command: None,
             url: None,
+            filename: None,
             sha256: None,
             size: None,
             enrichment,
@@ -176,7 +179,7 @@ impl<'a> EventRow<'a> {
                 sha256,
                 size,
             } => {
-                row.url = Some(filename);
+                row.filename = Some(filename);
                 row.sha256 = sha256.as_deref();
                 row.size = size.and_then(|s| i64::try_from(s).ok());
             }
@@ -208,6 +211,7 @@ impl<'a> EventRow<'a> {
             .bind(self.success)
             .bind(self.command)
             .bind(self.url)
+            .bind(self.filename)
             .bind(self.sha256)
             .bind(self.size)
             .bind(

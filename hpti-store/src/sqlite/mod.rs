@@ -25,6 +25,9 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+use tokio_util::sync::{CancellationToken, DropGuard};
+use tokio_util::task::TaskTracker;
+
 use self::insert::{
     EnrichmentIds, EnrichmentRef, EventRow, StoredDoc, insert_sql_for, statement_sizes,
 };
@@ -126,6 +129,12 @@ pub struct SqliteStore {
     path: PathBuf,
     /// Opened for queries only.
     read_only: bool,
+    /// The checkpointer and the summary folder. They hold pool handles, so without a
+    /// stop signal they would keep the pools (and the database files) open forever.
+    background: TaskTracker,
+    /// Cancels the background tasks when the last clone of the store is dropped.
+    _stop_on_drop: Arc<DropGuard>,
+    stop: CancellationToken,
 }
 
 impl SqliteStore {
@@ -181,8 +190,17 @@ impl SqliteStore {
             .await
             .map_err(|e| StoreError::Migrate(e.into()))?;
 
-        tokio::spawn(checkpoint_in_background(pool.clone()));
-        tokio::spawn(summaries::fold_in_background(summaries.clone()));
+        let stop = CancellationToken::new();
+        let background = TaskTracker::new();
+        background.spawn(until_stopped(
+            stop.clone(),
+            checkpoint_in_background(pool.clone()),
+        ));
+        background.spawn(until_stopped(
+            stop.clone(),
+            summaries::fold_in_background(summaries.clone()),
+        ));
+        background.close();
         Ok(Self {
             pool,
             writer,
@@ -190,6 +208,9 @@ impl SqliteStore {
             enrichment_ids: Arc::default(),
             path: options.path,
             read_only: false,
+            background,
+            _stop_on_drop: Arc::new(stop.clone().drop_guard()),
+            stop,
         })
     }
 
@@ -232,7 +253,22 @@ impl SqliteStore {
             enrichment_ids: Arc::default(),
             path: options.path,
             read_only: true,
+            background: TaskTracker::new(),
+            _stop_on_drop: Arc::new(CancellationToken::new().drop_guard()),
+            stop: CancellationToken::new(),
         })
+    }
+
+    /// The background tasks (WAL checkpointer, summary folder), to wait for their end:
+    /// they stop at [`Sink::close`], [`SqliteStore::close`], or when the last clone of
+    /// the store is dropped.
+    pub fn background_tasks(&self) -> TaskTracker {
+        self.background.clone()
+    }
+
+    /// Whether every connection pool is closed (after [`SqliteStore::close`]).
+    pub fn is_closed(&self) -> bool {
+        self.pool.is_closed() && self.writer.is_closed() && self.summaries.is_closed()
     }
 
     /// The events database file.
@@ -379,11 +415,14 @@ impl SqliteStore {
         row.map(|row| queries::event_from_row(&row)).transpose()
     }
 
-    /// Folds what is left into the summaries and closes every connection.
+    /// Folds what is left into the summaries, stops the background tasks and closes
+    /// every connection.
     pub async fn close(&self) {
         if let Err(err) = self.refresh_summaries().await {
             tracing::warn!(error = %err, "final fold into the summaries failed");
         }
+        self.stop.cancel();
+        self.background.wait().await;
         self.summaries.close().await;
         self.writer.close().await;
         self.pool.close().await;
@@ -391,6 +430,14 @@ impl SqliteStore {
 }
 
 const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(100);
+
+/// Runs `task` until `stop` is cancelled.
+async fn until_stopped(stop: CancellationToken, task: impl std::future::Future<Output = ()>) {
+    tokio::select! {
+        () = stop.cancelled() => {}
+        () = task => {}
+    }
+}
 
 /// Copies the WAL into the database from a second connection, so that the writer's thread
 /// spends its time inserting. A passive checkpoint never blocks the writer; the writer's
@@ -462,9 +509,15 @@ impl Sink for SqliteStore {
         }
     }
 
+    /// Truncates the WAL, brings the summaries up to date, stops the background tasks
+    /// and closes the writer: the sink takes no more events. The reader and summaries
+    /// pools stay open so that the store can still be queried after its pipeline ended
+    /// (`hpti ingest` counts what it stored); [`SqliteStore::close`], or dropping the last
+    /// clone, closes them.
     async fn close(&self) -> Result<(), SinkError> {
-        // Truncate the WAL so the database file alone is complete after shutdown, and
-        // bring the summaries up to date.
+        if self.writer.is_closed() {
+            return Ok(());
+        }
         sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
             .execute(&self.writer)
             .await
@@ -472,6 +525,9 @@ impl Sink for SqliteStore {
         self.refresh_summaries()
             .await
             .map_err(|e| SinkError::temporary("folding the summaries failed", e))?;
+        self.stop.cancel();
+        self.background.wait().await;
+        self.writer.close().await;
         Ok(())
     }
 }

@@ -2,6 +2,7 @@
 
 use std::net::IpAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
@@ -111,20 +112,23 @@ async fn pipeline(config: &Config, args: &PipelineArgs) -> anyhow::Result<Pipeli
         path.push(suffix);
         let _ = std::fs::remove_file(PathBuf::from(path));
     }
-    let mut options = config.sqlite_options();
-    options.path = db.clone();
-    let store = SqliteStore::open(options)
+    let store = SqliteStore::open(hpti_store::SqliteOptions::new(db.clone()))
         .await
         .context("cannot create the bench database")?;
     // The configured pipeline (enrichers included), with its dead letters kept apart.
     let mut config = config.clone();
     config.pipeline.dead_letter_file = tempdir.join("dead-letters.jsonl");
     let batch = config.pipeline_config().batch;
-    let enrichers = config.enrich.geoip.is_some();
+    let components = config.components()?;
+    let enrichers = !components.enrichers.is_empty();
     let mut registry = Registry::default();
     let pipeline = config
-        .pipeline(PipelineMetrics::new(&mut registry), &store)
+        .enriched(&components, PipelineMetrics::new(&mut registry))
         .await?
+        .sink(
+            hpti_core::component::ComponentId::new("main")?,
+            Arc::new(store.clone()),
+        )
         .start()?;
 
     let (pending_tx, pending_rx) = mpsc::channel::<(Instant, u64, AckReceiver)>(4096);

@@ -15,7 +15,6 @@ use hpti_core::metrics::PipelineMetrics;
 use hpti_core::parser::{self, ParseContext};
 use hpti_core::pipeline::{Envelope, Origin};
 use hpti_core::source::{Source, SourceContext, SourceError};
-use hpti_store::EventQueries;
 use prometheus_client::registry::Registry;
 use serde::Serialize;
 
@@ -346,9 +345,11 @@ async fn replay(config: &Config, args: &ReplayArgs) -> anyhow::Result<()> {
 
     let mut registry = Registry::default();
     let metrics = PipelineMetrics::new(&mut registry);
-    let store = config.open_store().await?;
+    let components = config.components()?;
+    let built = config.pipeline(&components, metrics.clone()).await?;
+    let store = config.open_queries().await?;
     let before = store.count_events().await?;
-    let mut pipeline = config.pipeline(metrics.clone(), &store).await?.start()?;
+    let mut pipeline = built.builder.start()?;
     let before_letters = count_in_background(path.clone()).await?;
     let replayer = Arc::new(Replayer {
         aside: aside.clone(),
@@ -357,7 +358,10 @@ async fn replay(config: &Config, args: &ReplayArgs) -> anyhow::Result<()> {
         replayed: AtomicU64::new(0),
         kept: AtomicU64::new(0),
     });
-    pipeline.spawn_source(replayer.clone());
+    pipeline.spawn_source(
+        &hpti_core::component::ComponentId::new("dlq-replay")?,
+        replayer.clone(),
+    );
     let mut failed = false;
     for (name, result) in pipeline.wait_for_sources().await {
         if let Err(err) = result {
@@ -367,7 +371,7 @@ async fn replay(config: &Config, args: &ReplayArgs) -> anyhow::Result<()> {
     }
     pipeline.shutdown().await;
     let after = store.count_events().await?;
-    store.close().await;
+    drop(store);
     if !failed {
         std::fs::remove_file(&aside).context("cannot remove the replayed dead letters")?;
     }

@@ -5,10 +5,11 @@
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
 
+use anyhow::Context as _;
 use futures::StreamExt as _;
 use hpti_core::event::{Event, EventKind, Protocol};
 use hpti_core::metrics::PipelineMetrics;
-use hpti_store::{EventQueries, Window};
+use hpti_store::Window;
 use serde::Serialize;
 
 use crate::config::Config;
@@ -54,27 +55,34 @@ pub async fn enrich(config: &Config, command: EnrichCommand) -> anyhow::Result<(
 }
 
 async fn warm(config: &Config, args: &WarmArgs) -> anyhow::Result<()> {
-    if config.enrich.redis_url.is_none() {
-        anyhow::bail!(
-            "enrich.redis_url is not set: without the shared cache the answers would die with this process"
-        );
-    }
     let mut registry = prometheus_client::registry::Registry::default();
     let metrics = PipelineMetrics::new(&mut registry);
-    let enrichers = config.remote_enrichers(metrics.clone()).await?;
+    let components = config.components()?;
+    let mut enrichers = Vec::new();
+    for (id, enricher) in components
+        .enrichers
+        .iter()
+        .filter(|(_, e)| e.has_shared_cache())
+    {
+        let built = enricher
+            .build(&config.build_context(id, &metrics))
+            .await
+            .with_context(|| format!("enrichers.{id}"))?;
+        enrichers.extend(built.into_iter().map(|e| (id.clone(), e)));
+    }
     if enrichers.is_empty() {
         anyhow::bail!(
-            "no remote enricher is configured ([enrich.abuseipdb], [enrich.virustotal], [enrich.rdap])"
+            "no enricher has a shared cache: give an `abuseipdb`, `virustotal` or `rdap` enricher a `redis_url` (without it the answers would die with this process)"
         );
     }
-    let store = config.open_store().await?;
+    let store = config.open_queries().await?;
     let window = Window {
         since: crate::query::since(args.since),
         limit: args.top,
     };
     let attackers = store.attackers(window).await?;
     let downloads = store.downloads(window).await?;
-    store.close().await;
+    drop(store);
 
     // One synthetic event per key: an address for the address lookups, a file (from an
     // address no service is asked about) for the file lookups.
@@ -97,7 +105,7 @@ async fn warm(config: &Config, args: &WarmArgs) -> anyhow::Result<()> {
     let enrichers = &enrichers;
     let finished: Vec<Event> = futures::stream::iter(events)
         .map(|mut event| async move {
-            for enricher in enrichers {
+            for (_, enricher) in enrichers {
                 if let Err(e) = enricher.enrich(&mut event).await {
                     tracing::warn!(enricher = enricher.name(), error = %e, "lookup failed");
                     event.enrichment.failed.push(enricher.name().to_owned());
@@ -110,7 +118,7 @@ async fn warm(config: &Config, args: &WarmArgs) -> anyhow::Result<()> {
         .await;
 
     let mut tallies: BTreeMap<String, Tally> = BTreeMap::new();
-    for enricher in enrichers {
+    for (_, enricher) in enrichers {
         let name = enricher.name().to_owned();
         let failed = finished
             .iter()

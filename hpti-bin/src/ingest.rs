@@ -8,7 +8,6 @@ use anyhow::Context as _;
 use hpti_core::collect::{CheckpointStore, CollectorOptions, FileCollector};
 use hpti_core::metrics::PipelineMetrics;
 use hpti_core::parser;
-use hpti_store::EventQueries;
 use prometheus_client::registry::Registry;
 use serde::Serialize;
 
@@ -58,14 +57,13 @@ pub async fn ingest(config: &Config, args: &IngestArgs) -> anyhow::Result<ExitCo
             .with_context(|| format!("unknown format {:?}", args.format))?;
     let mut registry = Registry::default();
     let metrics = PipelineMetrics::new(&mut registry);
-    let store = config.open_store().await?;
-    let before = store.count_events().await?;
+    let components = config.components()?;
     let checkpoints = CheckpointStore::open(config.checkpoint_path())?;
-    let mut pipeline = config
-        .pipeline(metrics.clone(), &store)
-        .await?
-        .start()
-        .context("cannot start the pipeline")?;
+    let built = config.pipeline(&components, metrics.clone()).await?;
+    // Counted through the query store, opened after the sinks created it.
+    let store = config.open_queries().await?;
+    let before = store.count_events().await?;
+    let mut pipeline = built.builder.start().context("cannot start the pipeline")?;
     let collector = Arc::new(FileCollector::new(
         args.files.clone(),
         parser.clone(),
@@ -77,8 +75,9 @@ pub async fn ingest(config: &Config, args: &IngestArgs) -> anyhow::Result<ExitCo
         },
         metrics.clone(),
     ));
-    pipeline.spawn_source(collector.clone());
-    let progress = show_progress(&args.format, &metrics, args.json);
+    let ingest_id = hpti_core::component::ComponentId::new("ingest")?;
+    pipeline.spawn_source(&ingest_id, collector.clone());
+    let progress = show_progress(&args.format, &metrics, args.json, built.sinks.first());
     let stop = pipeline.shutdown_token();
     let signal = tokio::spawn(async move {
         telemetry::shutdown_signal().await;
@@ -91,7 +90,7 @@ pub async fn ingest(config: &Config, args: &IngestArgs) -> anyhow::Result<ExitCo
         ticker.abort();
         bar.finish_and_clear();
     }
-    pipeline.shutdown().await;
+    let stats = pipeline.shutdown().await;
 
     let mut failed = false;
     for (name, result) in &results {
@@ -102,11 +101,19 @@ pub async fn ingest(config: &Config, args: &IngestArgs) -> anyhow::Result<ExitCo
     }
     let report = collector.report();
     let after = store.count_events().await?;
-    store.close().await;
-    let delivered = metrics.get("sink", "sqlite", "delivered");
-    let invalid = metrics.get("dead_letter", "validator", "validate");
-    let sink_failures =
-        metrics.get("sink", "sqlite", "failed") + metrics.get("sink", "sqlite", "rejected");
+    // What the query store's sink did: "already stored" is what it was given but did
+    // not add. Refusals of any sink count as failures.
+    let query_sink = components
+        .query_store(config.query.store.as_deref())
+        .map(|(id, _)| id.clone())
+        .map_err(anyhow::Error::msg)?;
+    let delivered = stats.sinks.get(&query_sink).map_or(0, |s| s.delivered);
+    let invalid = stats.invalid;
+    let sink_failures = stats
+        .sinks
+        .values()
+        .map(|s| s.failed + s.rejected)
+        .sum::<u64>();
     let parse_errors = report.parse_errors;
     let stored = after.saturating_sub(before);
     let summary = Summary {
@@ -159,6 +166,7 @@ fn show_progress(
     format: &str,
     metrics: &PipelineMetrics,
     json: bool,
+    sink: Option<&hpti_core::component::ComponentId>,
 ) -> Option<(indicatif::ProgressBar, tokio::task::JoinHandle<()>)> {
     use std::io::IsTerminal as _;
     if json || !std::io::stderr().is_terminal() {
@@ -169,6 +177,7 @@ fn show_progress(
         bar.set_style(style);
     }
     let (ticker_bar, metrics, format) = (bar.clone(), metrics.clone(), format.to_owned());
+    let delivered = metrics.counter("sink", sink.map_or("main", |id| id.as_str()), "delivered");
     let ticker = tokio::spawn(async move {
         let started = std::time::Instant::now();
         let mut interval = tokio::time::interval(std::time::Duration::from_millis(200));
@@ -176,7 +185,7 @@ fn show_progress(
             interval.tick().await;
             let parsed = metrics.get("parser", &format, "parsed");
             let rejected = metrics.get("parser", &format, "rejected");
-            let stored = metrics.get("sink", "sqlite", "delivered");
+            let stored = delivered.get();
             let rate = stored as f64 / started.elapsed().as_secs_f64().max(0.001);
             ticker_bar.set_message(format!(
                 "{} lines parsed, {rejected} unparsable, {stored} stored ({rate:.0} events/s)",

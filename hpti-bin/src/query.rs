@@ -2,7 +2,7 @@
 
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 use hpti_core::event::Timestamp;
-use hpti_store::{EventQueries, SqliteStore, Window};
+use hpti_store::Window;
 use serde::Serialize;
 
 use crate::config::Config;
@@ -52,14 +52,7 @@ pub fn since(duration: Option<humantime::Duration>) -> Option<Timestamp> {
 }
 
 pub async fn query(config: &Config, args: &QueryArgs) -> anyhow::Result<()> {
-    let options = config.sqlite_options();
-    if !options.path.exists() {
-        anyhow::bail!(
-            "no database at {} (store.sqlite.path): run `hpti run` or `hpti ingest` first",
-            options.path.display()
-        );
-    }
-    let store = SqliteStore::open(options).await?;
+    let store = config.open_queries().await?;
     let window = Window {
         since: since(args.since),
         limit: args.limit,

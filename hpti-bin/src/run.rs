@@ -3,7 +3,6 @@
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use hpti_core::collect::{CheckpointStore, CollectorOptions, FileCollector};
 use hpti_core::metrics::PipelineMetrics;
 use prometheus_client::registry::Registry;
 
@@ -12,59 +11,13 @@ use crate::telemetry;
 
 pub async fn run(config: &Config) -> anyhow::Result<()> {
     let shutdown = telemetry::shutdown_signal();
+    let components = config.components()?;
     let mut registry = Registry::default();
     let metrics = PipelineMetrics::new(&mut registry);
-    let store = config.open_store().await?;
-    let mut pipeline = config
-        .pipeline(metrics.clone(), &store)
-        .await?
-        .start()
-        .context("cannot start the pipeline")?;
-    if !config.sources.is_empty() {
-        let checkpoints = CheckpointStore::open(config.checkpoint_path())?;
-        for source in &config.sources {
-            let parser = hpti_core::parser::builtin(&source.format.0)
-                .with_context(|| format!("sources.format: unknown format {:?}", source.format.0))?;
-            tracing::info!(format = %source.format.0, paths = ?source.paths, follow = source.follow, "reading logs");
-            pipeline.spawn_source(Arc::new(FileCollector::new(
-                source.paths.clone(),
-                Arc::from(parser),
-                checkpoints.clone(),
-                CollectorOptions {
-                    sensor: source.sensor.clone(),
-                    follow: source.follow,
-                    poll_interval: source.poll_interval,
-                    ..CollectorOptions::default()
-                },
-                metrics.clone(),
-            )));
-        }
-    }
-    if config.sensors.ssh.enabled {
-        let sensor = hpti_sensors::ssh::SshSensor::bind(
-            "ssh",
-            &config.data.dir,
-            config.sensors.ssh.clone(),
-            &config.honeypot,
-            &metrics,
-        )
-        .await
-        .context("sensors.ssh")?;
-        tracing::info!("SSH honeypot listening on {}", sensor.local_addr());
-        pipeline.spawn_source(Arc::new(sensor));
-    }
-    if config.sensors.telnet.enabled {
-        let sensor = hpti_sensors::telnet::TelnetSensor::bind(
-            "telnet",
-            &config.data.dir,
-            config.sensors.telnet.clone(),
-            &config.honeypot,
-            &metrics,
-        )
-        .await
-        .context("sensors.telnet")?;
-        tracing::info!("Telnet honeypot listening on {}", sensor.local_addr());
-        pipeline.spawn_source(Arc::new(sensor));
+    let built = config.pipeline(&components, metrics.clone()).await?;
+    let mut pipeline = built.builder.start().context("cannot start the pipeline")?;
+    for (id, source) in config.sources(&components, &metrics).await? {
+        pipeline.spawn_source(&id, source);
     }
     let metrics_server = if config.metrics.enabled {
         let (addr, task) =
@@ -75,7 +28,7 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
         None
     };
     tracing::info!(
-        store = %config.sqlite_options().path.display(),
+        sinks = ?built.sinks.iter().map(|id| id.as_str()).collect::<Vec<_>>(),
         dead_letters = %config.dead_letter_path().display(),
         "hpti is running; stop with Ctrl-C"
     );

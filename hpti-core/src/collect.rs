@@ -524,7 +524,10 @@ impl FileReader {
                 path.clone(),
             );
             tokio::task::spawn_blocking(move || {
-                (checkpoints.resume_offset(&identity, &owned), is_gzip(&owned))
+                (
+                    checkpoints.resume_offset(&identity, &owned),
+                    is_gzip(&owned),
+                )
             })
             .await
             .map_err(|e| SourceError::msg(format!("reading {}: {e}", path.display())))?
@@ -1193,5 +1196,92 @@ mod tests {
             })
             .unwrap();
         assert_eq!(CheckpointStore::open(&path).unwrap().entries().len(), 1);
+    }
+}
+
+/// `[sources.<id>] type = "file"`: log files of a known format (`hpti`, `cowrie`,
+/// `opencanary`, `authlog`), read from where an earlier run stopped and followed as they
+/// grow and rotate.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileSourceConfig {
+    /// The log format.
+    pub format: String,
+    /// Paths or glob patterns.
+    pub paths: Vec<String>,
+    /// Keep reading as files grow (default true).
+    #[serde(default = "default_follow")]
+    pub follow: bool,
+    /// Sensor name for records that do not name one (default `import`).
+    #[serde(default = "default_sensor_name")]
+    pub sensor: String,
+    /// How often followed files are checked for growth (default `250ms`).
+    #[serde(default = "default_poll", with = "humantime_serde")]
+    pub poll_interval: Duration,
+}
+
+fn default_follow() -> bool {
+    true
+}
+
+fn default_sensor_name() -> String {
+    "import".into()
+}
+
+fn default_poll() -> Duration {
+    Duration::from_millis(250)
+}
+
+/// One checkpoint store per file in a process: two sources sharing `checkpoints.json`
+/// must share its in-memory state, or each would write back a snapshot without the
+/// other's offsets.
+fn shared_checkpoints(path: &Path) -> Result<CheckpointStore, CheckpointError> {
+    static OPEN: std::sync::OnceLock<Mutex<BTreeMap<PathBuf, CheckpointStore>>> =
+        std::sync::OnceLock::new();
+    let mut open = OPEN
+        .get_or_init(Mutex::default)
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(store) = open.get(path) {
+        return Ok(store.clone());
+    }
+    let store = CheckpointStore::open(path)?;
+    open.insert(path.to_owned(), store.clone());
+    Ok(store)
+}
+
+#[async_trait::async_trait]
+impl crate::component::SourceConfig for FileSourceConfig {
+    async fn build(
+        &self,
+        cx: &crate::component::BuildContext,
+    ) -> Result<Box<dyn crate::source::Source>, crate::component::BuildError> {
+        use crate::component::BuildError;
+        let parser = crate::parser::builtin(&self.format).ok_or_else(|| {
+            BuildError::msg(format!(
+                "unknown format `{}`, expected one of {}",
+                self.format,
+                crate::parser::BUILTIN_FORMATS.join(", ")
+            ))
+            .at_key("format")
+        })?;
+        if self.paths.is_empty() {
+            return Err(BuildError::msg("give at least one path or pattern").at_key("paths"));
+        }
+        let checkpoints = shared_checkpoints(&cx.data_dir.join("checkpoints.json"))
+            .map_err(|e| BuildError::new("cannot open the checkpoints", e))?;
+        tracing::info!(source = %cx.id, format = %self.format, paths = ?self.paths, follow = self.follow, "reading logs");
+        Ok(Box::new(FileCollector::new(
+            self.paths.clone(),
+            Arc::from(parser),
+            checkpoints,
+            CollectorOptions {
+                sensor: self.sensor.clone(),
+                follow: self.follow,
+                poll_interval: self.poll_interval.max(Duration::from_millis(1)),
+                ..CollectorOptions::default()
+            },
+            cx.metrics.clone(),
+        )))
     }
 }

@@ -716,12 +716,11 @@ impl Event {
                 .iter()
                 .map(|r| 96 + r.source.len() + r.details.len() * 48)
                 .sum::<usize>()
-            + e.tags.iter().chain(&e.failed).map(|t| t.len() + 4).sum::<usize>();
-        FIXED
-            + self.sensor.len()
-            + opt(&self.session)
-            + opt(&self.raw)
-            + kind
-            + enrichment
+            + e.tags
+                .iter()
+                .chain(&e.failed)
+                .map(|t| t.len() + 4)
+                .sum::<usize>();
+        FIXED + self.sensor.len() + opt(&self.session) + opt(&self.raw) + kind + enrichment
     }
 }

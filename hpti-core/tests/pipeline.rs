@@ -72,7 +72,9 @@ impl Sink for RecordingSink {
         let mut report = WriteReport::default();
         match step {
             Some(Scripted::Fail(class)) => return Err(SinkError::msg(class, "scripted failure")),
-            Some(Scripted::RejectIndex(index)) => report.rejected.push(Rejection::new(index, "scripted rejection")),
+            Some(Scripted::RejectIndex(index)) => report
+                .rejected
+                .push(Rejection::new(index, "scripted rejection")),
             None => {}
         }
         let kept = events
@@ -98,7 +100,8 @@ fn command(n: usize) -> Event {
 }
 
 fn config(dir: &tempfile::TempDir) -> PipelineConfig {
-    let mut config = PipelineConfig::with_dead_letter_path(dir.path().join("dlq/dead-letters.jsonl"));
+    let mut config =
+        PipelineConfig::with_dead_letter_path(dir.path().join("dlq/dead-letters.jsonl"));
     config.retry = RetryPolicy {
         max_retries: 2,
         initial_backoff: Duration::from_millis(1),
@@ -656,7 +659,11 @@ async fn items_still_failing_after_the_retries_are_dead_lettered_alone() {
     let stats = pipeline.shutdown().await;
     let letters = dead_letters(&dir);
     assert_eq!(letters.len(), 1, "only the failing item: {letters:?}");
-    assert!(letters[0].reason.contains("after 2 retries"), "{}", letters[0].reason);
+    assert!(
+        letters[0].reason.contains("after 2 retries"),
+        "{}",
+        letters[0].reason
+    );
     assert_eq!(stats.sinks[&id("es")].delivered, 3);
     assert_eq!(stats.sinks[&id("es")].failed, 1);
 }
@@ -827,11 +834,23 @@ async fn a_window_closes_on_a_tick_with_no_further_events_and_alerts_by_hash() {
         "198.51.100.3,203.0.113.1,203.0.113.2"
     );
     // The same rule, key and labels give the same fingerprint; another key does not.
-    let same = Alert::new("shared-payload", Severity::Low, hash, "other text", alert.raised_at)
-        .with_label("kind", "file.download");
+    let same = Alert::new(
+        "shared-payload",
+        Severity::Low,
+        hash,
+        "other text",
+        alert.raised_at,
+    )
+    .with_label("kind", "file.download");
     assert_eq!(same.fingerprint, alert.fingerprint);
-    let other = Alert::new("shared-payload", Severity::High, "0".repeat(64), "", alert.raised_at)
-        .with_label("kind", "file.download");
+    let other = Alert::new(
+        "shared-payload",
+        Severity::High,
+        "0".repeat(64),
+        "",
+        alert.raised_at,
+    )
+    .with_label("kind", "file.download");
     assert_ne!(other.fingerprint, alert.fingerprint);
     // The hash seen from one address raised nothing; its window was freed too.
     pipeline.shutdown().await;
@@ -870,7 +889,11 @@ async fn a_slow_alert_consumer_never_slows_the_sink() {
         .start()
         .unwrap();
     for round in 0..50 {
-        let ack = emit_with_ack(&pipeline, (0..10).map(|n| command(round * 10 + n)).collect()).await;
+        let ack = emit_with_ack(
+            &pipeline,
+            (0..10).map(|n| command(round * 10 + n)).collect(),
+        )
+        .await;
         assert_eq!(ack.await, DeliveryStatus::Delivered);
     }
     assert_eq!(sink.stored().len(), 500);

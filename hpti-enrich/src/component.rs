@@ -200,9 +200,8 @@ pub struct AbuseIpDbEnricherConfig(pub ApiEnricherConfig);
 impl EnricherConfig for AbuseIpDbEnricherConfig {
     async fn build(&self, cx: &BuildContext) -> Result<Vec<Arc<dyn Enricher>>, BuildError> {
         let section = &self.0;
-        let mut config =
-            crate::abuseipdb::AbuseIpDbConfig::new(section.key("HPTI_ABUSEIPDB_KEY")?)
-                .with_timeout(budget(cx));
+        let mut config = crate::abuseipdb::AbuseIpDbConfig::new(section.key("HPTI_ABUSEIPDB_KEY")?)
+            .with_timeout(budget(cx));
         if let Some(url) = &section.base_url {
             config = config.with_base_url(url.clone());
         }
@@ -315,8 +314,7 @@ impl EnricherConfig for RdapEnricherConfig {
             budget: budget(cx),
             ..CachedConfig::default()
         };
-        let mut enricher =
-            CachedEnricher::new(lookup, settings).with_metrics(cx.metrics.clone());
+        let mut enricher = CachedEnricher::new(lookup, settings).with_metrics(cx.metrics.clone());
         if let Some(redis) = redis(self.redis_url.as_ref()).await? {
             enricher = enricher.with_redis(redis);
         }

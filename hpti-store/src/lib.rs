@@ -11,8 +11,8 @@ pub mod sqlite;
 
 pub use error::StoreError;
 pub use query::{
-    AttackerSummary, CommandCount, CredentialCount, DownloadSummary, EventQueries, QueryStoreConfig,
-    SessionSummary, Window,
+    AttackerSummary, CommandCount, CredentialCount, DownloadSummary, EventQueries,
+    QueryStoreConfig, SessionSummary, Window,
 };
 #[cfg(feature = "sqlite")]
 pub use sqlite::{SqliteOptions, SqliteSinkConfig, SqliteStore};

@@ -852,16 +852,22 @@ impl SensorHost {
     /// pipeline, and a fresh SQLite store `dir/bench.db`.
     async fn start(config: &Config, dir: &Path, recording: bool) -> anyhow::Result<Self> {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-        let mut options = config.sqlite_options();
-        options.path = dir.join("bench.db");
-        let store = SqliteStore::open(options)
+        let store = SqliteStore::open(hpti_store::SqliteOptions::new(dir.join("bench.db")))
             .await
             .context("cannot create the bench database")?;
         let mut config = config.clone();
         config.pipeline.dead_letter_file = dir.join("dead-letters.jsonl");
         let mut registry = Registry::default();
         let metrics = PipelineMetrics::new(&mut registry);
-        let mut pipeline = config.pipeline(metrics.clone(), &store).await?.start()?;
+        let components = config.components()?;
+        let mut pipeline = config
+            .enriched(&components, metrics.clone())
+            .await?
+            .sink(
+                hpti_core::component::ComponentId::new("main")?,
+                Arc::new(store.clone()),
+            )
+            .start()?;
         let mut honeypot = HoneypotConfig::default();
         honeypot.fetch.enabled = false;
         honeypot.recording.enabled = recording;
@@ -876,7 +882,10 @@ impl SensorHost {
             .context("cannot start the SSH sensor")?;
         let addr = sensor.local_addr();
         let honeypot = sensor.honeypot().clone();
-        pipeline.spawn_source(Arc::new(sensor));
+        pipeline.spawn_source(
+            &hpti_core::component::ComponentId::new("ssh-bench")?,
+            Arc::new(sensor),
+        );
         Ok(Self {
             addr,
             pipeline,

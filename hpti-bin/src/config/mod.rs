@@ -1,188 +1,119 @@
-//! The configuration: its schema (`schema.rs`) and what the binary builds from it.
+//! The configuration: its schema (`schema.rs`), the registry of component types
+//! (`registry.rs`), and the wiring of built components into a pipeline.
 
+mod registry;
 mod schema;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use hpti_core::pipeline::{BatchConfig, PipelineConfig, RetryPolicy};
-use hpti_store::SqliteOptions;
+use anyhow::Context as _;
+use hpti_core::component::{BuildContext, ComponentId};
+use hpti_core::metrics::PipelineMetrics;
+use hpti_core::pipeline::{BatchConfig, PipelineBuilder, PipelineConfig, RetryPolicy};
+use hpti_core::source::Source;
+use hpti_store::EventQueries;
 
+pub use registry::Components;
 pub use schema::*;
 
+/// A built pipeline's parts that the commands still need.
+pub struct Built {
+    /// The pipeline, ready to start.
+    pub builder: PipelineBuilder,
+    /// The sink ids, in config order.
+    pub sinks: Vec<ComponentId>,
+}
+
 impl Config {
-    /// The pipeline builder with the configured metrics, enrichers and store.
+    /// Types every component table (the registry).
+    pub fn components(&self) -> Result<Components, ConfigError> {
+        Components::read(self, &self.source.0, &self.source.1)
+    }
+
+    /// The build context of component `id`.
+    pub fn build_context(&self, id: &ComponentId, metrics: &PipelineMetrics) -> BuildContext {
+        BuildContext::new(id.clone(), self.data.dir.clone(), metrics.clone())
+            .with_enrich_timeout(self.pipeline.enrich_timeout)
+    }
+
+    /// The pipeline with every configured enricher and sink built.
     pub async fn pipeline(
         &self,
-        metrics: hpti_core::metrics::PipelineMetrics,
-        store: &hpti_store::SqliteStore,
-    ) -> anyhow::Result<hpti_core::pipeline::PipelineBuilder> {
-        use anyhow::Context as _;
-        let metrics_for_enrichers = metrics.clone();
-        let mut builder = hpti_core::pipeline::Pipeline::builder(self.pipeline_config())
-            .metrics(metrics)
-            .sink(std::sync::Arc::new(store.clone()));
-        if let Some(geoip) = &self.enrich.geoip {
-            let resolve = |p: &Option<PathBuf>| p.as_deref().map(|p| self.data_path(p));
-            let enricher =
-                hpti_enrich::geoip::GeoIpEnricher::open(&hpti_enrich::geoip::GeoIpConfig {
-                    city: resolve(&geoip.city),
-                    asn: resolve(&geoip.asn),
-                    anonymous: resolve(&geoip.anonymous),
-                    reload_check: geoip.reload_check,
-                })
-                .context("enrich.geoip")?;
-            builder = builder.enricher(std::sync::Arc::new(enricher));
+        components: &Components,
+        metrics: PipelineMetrics,
+    ) -> anyhow::Result<Built> {
+        let mut builder = self.enriched(components, metrics.clone()).await?;
+        let mut sinks = Vec::new();
+        for (id, sink) in &components.sinks {
+            let built = sink
+                .config()
+                .build(&self.build_context(id, &metrics))
+                .await
+                .with_context(|| format!("sinks.{id}"))?;
+            let batch = built.batch.unwrap_or(self.pipeline_config().batch);
+            builder = builder.sink_with_batching(id.clone(), built.sink, batch);
+            sinks.push(id.clone());
         }
-        if !self.enrich.lists.is_empty() {
-            use hpti_enrich::iplist::{IpListEnricher, ListConfig, ListSource};
-            let mut lists = Vec::new();
-            for list in &self.enrich.lists {
-                let source = match (&list.file, &list.url) {
-                    (Some(file), None) => ListSource::File(self.data_path(file)),
-                    (None, Some(url)) => ListSource::Url(url.clone()),
-                    _ => anyhow::bail!(
-                        "enrich.lists (tag {:?}): give exactly one of `file` and `url`",
-                        list.tag
-                    ),
-                };
-                lists.push(ListConfig {
-                    tag: list.tag.clone(),
-                    source,
-                    refresh: list.refresh,
-                });
+        if let Ok((id, _)) = components.query_store(self.query.store.as_deref()) {
+            builder = builder.rules_after(id.clone());
+        }
+        Ok(Built { builder, sinks })
+    }
+
+    /// A pipeline builder with the configured settings and enrichers, and no sink yet
+    /// (benchmarks add their own).
+    pub async fn enriched(
+        &self,
+        components: &Components,
+        metrics: PipelineMetrics,
+    ) -> anyhow::Result<PipelineBuilder> {
+        let mut builder = PipelineBuilder::new(self.pipeline_config()).metrics(metrics.clone());
+        for (id, enricher) in &components.enrichers {
+            let built = enricher
+                .build(&self.build_context(id, &metrics))
+                .await
+                .with_context(|| format!("enrichers.{id}"))?;
+            for enricher in built {
+                builder = builder.enricher(id.clone(), enricher);
             }
-            let enricher = IpListEnricher::load(lists).await.context("enrich.lists")?;
-            enricher.spawn_refresh();
-            builder = builder.enricher(std::sync::Arc::new(enricher));
-        }
-        for enricher in self.remote_enrichers(metrics_for_enrichers).await? {
-            builder = builder.enricher(enricher);
         }
         Ok(builder)
     }
 
-    /// AbuseIPDB, VirusTotal and RDAP, each behind the caching, rate-limited, retrying wrapper.
-    /// `hpti enrich warm` runs them alone to fill the shared cache.
-    pub async fn remote_enrichers(
+    /// Builds the sensors and log sources, in config order.
+    pub async fn sources(
         &self,
-        metrics: hpti_core::metrics::PipelineMetrics,
-    ) -> anyhow::Result<Vec<std::sync::Arc<dyn hpti_core::enricher::Enricher>>> {
-        use anyhow::Context as _;
-        use hpti_enrich::cached::{CachedConfig, CachedEnricher, Rate, RedisCache};
-        use hpti_enrich::http::ApiKey;
-        use std::sync::Arc;
-
-        let enrich = &self.enrich;
-        let mut enrichers: Vec<Arc<dyn hpti_core::enricher::Enricher>> = Vec::new();
-        if enrich.abuseipdb.is_none() && enrich.virustotal.is_none() && enrich.rdap.is_none() {
-            return Ok(enrichers);
+        components: &Components,
+        metrics: &PipelineMetrics,
+    ) -> anyhow::Result<Vec<(ComponentId, Arc<dyn Source>)>> {
+        let mut built = Vec::new();
+        for (kind, list) in [
+            ("sources", &components.sources),
+            ("sensors", &components.sensors),
+        ] {
+            for (id, config) in list {
+                let source = config
+                    .build(&self.build_context(id, metrics))
+                    .await
+                    .with_context(|| format!("{kind}.{id}"))?;
+                built.push((id.clone(), Arc::from(source)));
+            }
         }
-        let redis = match &enrich.redis_url {
-            Some(url) => Some(RedisCache::connect(url).await.context("enrich.redis_url")?),
-            None => None,
-        };
-        // Leave the pipeline's per-event timeout a margin over the lookup's own budget.
-        let budget = self.pipeline.enrich_timeout.mul_f64(0.9);
-        let cached = |section: &ApiSection, default_rate: Rate| CachedConfig {
-            ttl: section.ttl,
-            negative_ttl: section.negative_ttl,
-            rate: Some(match (section.calls_per_minute, section.calls_per_day) {
-                (Some(n), _) => Rate::per_minute(n),
-                (None, Some(n)) => Rate::per_day(n),
-                (None, None) => default_rate,
-            }),
-            budget,
-            ..CachedConfig::default()
-        };
-        let key = |section: &ApiSection, key: &str, default_env: &str| -> anyhow::Result<ApiKey> {
-            match (&section.api_key, &section.api_key_env) {
-                (Some(value), _) => ApiKey::new(value.clone()),
-                (None, env) => ApiKey::from_env(env.as_deref().unwrap_or(default_env)),
-            }
-            .with_context(|| format!("enrich.{key}: API key"))
-        };
-        if let Some(section) = &enrich.abuseipdb {
-            let mut config = hpti_enrich::abuseipdb::AbuseIpDbConfig::new(key(
-                section,
-                "abuseipdb",
-                "HPTI_ABUSEIPDB_KEY",
-            )?)
-            .with_timeout(budget);
-            if let Some(url) = &section.base_url {
-                config = config.with_base_url(url.clone());
-            }
-            let lookup =
-                hpti_enrich::abuseipdb::AbuseIpDb::new(config).context("enrich.abuseipdb")?;
-            let mut enricher = CachedEnricher::new(lookup, cached(section, Rate::per_day(1000)))
-                .with_metrics(metrics.clone());
-            if let Some(redis) = &redis {
-                enricher = enricher.with_redis(redis.clone());
-            }
-            enrichers.push(Arc::new(enricher));
-        }
-        if let Some(section) = &enrich.virustotal {
-            let mut config = hpti_enrich::virustotal::VirusTotalConfig::new(key(
-                section,
-                "virustotal",
-                "HPTI_VIRUSTOTAL_KEY",
-            )?)
-            .with_timeout(budget);
-            if let Some(url) = &section.base_url {
-                config = config.with_base_url(url.clone());
-            }
-            let settings = cached(section, Rate::per_minute(4));
-            // One key, one quota: the address and file lookups share a limiter.
-            let limiter = settings.rate.and_then(Rate::limiter);
-            let ip = hpti_enrich::virustotal::VirusTotalIp::new(config.clone())
-                .context("enrich.virustotal")?;
-            let file = hpti_enrich::virustotal::VirusTotalFile::new(config)
-                .context("enrich.virustotal")?;
-            let mut ip = CachedEnricher::new(ip, settings.clone()).with_metrics(metrics.clone());
-            let mut file = CachedEnricher::new(file, settings).with_metrics(metrics.clone());
-            if let Some(limiter) = limiter {
-                ip = ip.with_shared_limiter(limiter.clone());
-                file = file.with_shared_limiter(limiter);
-            }
-            if let Some(redis) = &redis {
-                ip = ip.with_redis(redis.clone());
-                file = file.with_redis(redis.clone());
-            }
-            enrichers.push(Arc::new(ip));
-            enrichers.push(Arc::new(file));
-        }
-        if let Some(section) = &enrich.rdap {
-            let mut config = hpti_enrich::rdap::RdapConfig {
-                server: section.server.clone(),
-                timeout: budget,
-                ..Default::default()
-            };
-            if let Some(url) = &section.bootstrap_url {
-                config.bootstrap_url = url.clone();
-            }
-            let lookup = hpti_enrich::rdap::Rdap::new(config).context("enrich.rdap")?;
-            let settings = CachedConfig {
-                ttl: section.ttl,
-                negative_ttl: section.negative_ttl,
-                rate: Some(Rate::per_minute(section.calls_per_minute)),
-                budget,
-                ..CachedConfig::default()
-            };
-            let mut enricher = CachedEnricher::new(lookup, settings).with_metrics(metrics.clone());
-            if let Some(redis) = &redis {
-                enricher = enricher.with_redis(redis.clone());
-            }
-            enrichers.push(Arc::new(enricher));
-        }
-        Ok(enrichers)
+        Ok(built)
     }
 
-    /// Opens the configured store; the error names the config key.
-    pub async fn open_store(&self) -> anyhow::Result<hpti_store::SqliteStore> {
-        use anyhow::Context as _;
-        let options = self.sqlite_options();
-        hpti_store::SqliteStore::open(options.clone())
+    /// Opens the query store read-only (`[query] store`, or the only queryable sink).
+    pub async fn open_queries(&self) -> anyhow::Result<Arc<dyn EventQueries>> {
+        let components = self.components()?;
+        let (id, store) = components
+            .query_store(self.query.store.as_deref())
+            .map_err(anyhow::Error::msg)?;
+        let metrics = PipelineMetrics::default();
+        store
+            .open_queries(&self.build_context(id, &metrics))
             .await
-            .with_context(|| format!("store.sqlite.path: {}", options.path.display()))
+            .with_context(|| format!("sinks.{id}"))
     }
 
     /// A path from the config, resolved against the data directory.
@@ -194,36 +125,28 @@ impl Config {
         }
     }
 
-    pub fn sqlite_options(&self) -> SqliteOptions {
-        let mut options = SqliteOptions::new(self.data_path(&self.store.sqlite.path));
-        options.synchronous_full = self.store.sqlite.synchronous == Synchronous::Full;
-        options.writer_cache_kib = self.store.sqlite.writer_cache_kib;
-        options.cache_kib = self.store.sqlite.cache_kib;
-        options
-    }
-
     pub fn pipeline_config(&self) -> PipelineConfig {
         let p = &self.pipeline;
-        PipelineConfig {
-            queue_capacity: p.queue_capacity.get(),
-            processor_batch: p.processor_batch.get(),
-            sink_queue_batches: p.sink_queue_batches.get(),
-            batch: BatchConfig {
-                max_events: p.batch_size.get(),
-                linger: p.linger,
-                concurrency: p.sink_concurrency.get(),
-            },
-            retry: RetryPolicy {
-                max_retries: p.max_retries,
-                initial_backoff: p.retry_backoff,
-                max_backoff: p.max_retry_backoff,
-            },
-            enrich_concurrency: p.enrich_concurrency.get(),
-            enrich_timeout: p.enrich_timeout,
-            dead_letter_path: self.data_path(&p.dead_letter_file),
-            dead_letter_capacity: 1024,
-            dead_letter_max_bytes: PipelineConfig::default().dead_letter_max_bytes,
-        }
+        let mut config = PipelineConfig::with_dead_letter_path(self.data_path(&p.dead_letter_file));
+        config.queue_capacity = p.queue_capacity.get();
+        config.processor_batch = p.processor_batch.get();
+        config.sink_queue_batches = p.sink_queue_batches.get();
+        config.batch = BatchConfig::new(
+            p.batch_size.get(),
+            p.batch_bytes.get(),
+            p.linger,
+            p.sink_concurrency.get(),
+        );
+        config.retry = RetryPolicy {
+            max_retries: p.max_retries,
+            initial_backoff: p.retry_backoff,
+            max_backoff: p.max_retry_backoff,
+        };
+        config.enrich_concurrency = p.enrich_concurrency.get();
+        config.enrich_timeout = p.enrich_timeout;
+        config.dead_letter_max_bytes = p.dead_letter_max_bytes;
+        config.alert_tick = p.alert_tick;
+        config
     }
 
     pub fn dead_letter_path(&self) -> PathBuf {
@@ -242,11 +165,112 @@ mod tests {
     #[test]
     fn schema_defaults_are_the_runtime_defaults() {
         let from_config = Config::default().pipeline_config();
-        let core = PipelineConfig {
-            dead_letter_path: from_config.dead_letter_path.clone(),
-            dead_letter_capacity: from_config.dead_letter_capacity,
-            ..PipelineConfig::default()
-        };
+        let mut core = PipelineConfig::default();
+        core.dead_letter_path = from_config.dead_letter_path.clone();
         assert_eq!(format!("{from_config:?}"), format!("{core:?}"));
+    }
+}
+
+#[cfg(test)]
+mod component_tests {
+    use super::*;
+
+    fn components(text: &str) -> Result<Components, ConfigError> {
+        Config::parse(text, "f")?.components()
+    }
+
+    #[test]
+    fn the_embedded_default_is_the_built_in_default() {
+        let embedded = Config::parse(DEFAULT_TOML, "default").unwrap();
+        let empty = Config::parse("", "empty").unwrap();
+        assert_eq!(
+            format!("{:?}", embedded.components().unwrap()),
+            format!("{:?}", empty.components().unwrap())
+        );
+        assert_eq!(
+            format!("{:?}", embedded.pipeline_config()),
+            format!("{:?}", empty.pipeline_config())
+        );
+        assert_eq!(
+            format!("{:?}", embedded.honeypot),
+            format!("{:?}", empty.honeypot)
+        );
+        let c = embedded.components().unwrap();
+        let ids = |list: &[(ComponentId, Box<dyn hpti_core::component::SourceConfig>)]| {
+            list.iter()
+                .map(|(id, _)| id.to_string())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(ids(&c.sensors), vec!["ssh", "telnet"]);
+        assert_eq!(c.sinks.len(), 1);
+        assert_eq!(c.sinks[0].0.as_str(), "main");
+    }
+
+    #[test]
+    fn a_named_kind_replaces_its_defaults_and_others_keep_theirs() {
+        let c =
+            components("[enrichers.tor]\ntype = \"iplist\"\ntag = \"tor\"\nfile = \"tor.txt\"\n")
+                .unwrap();
+        assert_eq!(c.enrichers.len(), 1);
+        assert_eq!(
+            c.sinks.len(),
+            1,
+            "no sink named: the default SQLite sink stays"
+        );
+        assert_eq!(
+            c.sensors.len(),
+            2,
+            "no sensor named: the default sensors stay"
+        );
+        let c = components("[sensors]\n").unwrap();
+        assert!(c.sensors.is_empty(), "an empty [sensors] means no sensors");
+        let c = components(
+            "[sensors.a]\ntype = \"ssh\"\nlisten = \"127.0.0.1:0\"\n[sensors.b]\ntype = \"ssh\"\nlisten = \"127.0.0.1:0\"\nbanner = \"SSH-2.0-OpenSSH_8.4p1 Debian-5+deb11u3\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.sensors.len(), 2);
+    }
+
+    #[test]
+    fn an_unknown_type_names_the_key_the_line_and_the_known_types() {
+        let err =
+            components("[data]\ndir = \"x\"\n\n[sinks.main]\ntype = \"sqlit\"\n").unwrap_err();
+        assert_eq!(err.line, Some(5), "{err}");
+        assert_eq!(err.key.as_deref(), Some("sinks.main.type"), "{err}");
+        assert!(err.message.contains("known types: sqlite"), "{err}");
+        let err = components("[notifiers.slack]\ntype = \"slack\"\n").unwrap_err();
+        assert!(err.message.contains("none yet"), "{err}");
+    }
+
+    #[test]
+    fn a_component_s_own_errors_name_its_key_and_line() {
+        let err =
+            components("[sinks.main]\ntype = \"sqlite\"\npath = \"a.db\"\nsynchronous = \"off\"\n")
+                .unwrap_err();
+        assert_eq!(err.key.as_deref(), Some("sinks.main.synchronous"), "{err}");
+        assert_eq!(err.line, Some(4), "{err}");
+        let err =
+            components("[sensors.ssh]\ntype = \"ssh\"\n\nlisten = \"localhost\"\n").unwrap_err();
+        assert_eq!(err.key.as_deref(), Some("sensors.ssh.listen"), "{err}");
+        assert_eq!(err.line, Some(4), "{err}");
+        let err = components(
+            "[sources.x]\ntype = \"file\"\nformat = \"hpti\"\npaths = [\"a\"]\nfollw = true\n",
+        )
+        .unwrap_err();
+        assert_eq!(err.key.as_deref(), Some("sources.x.follw"), "{err}");
+        assert_eq!(err.line, Some(5), "{err}");
+        let err = components("[sinks.\"a b\"]\ntype = \"sqlite\"\n").unwrap_err();
+        assert!(err.message.contains("letters, digits"), "{err}");
+    }
+
+    #[test]
+    fn the_query_store_is_the_only_queryable_sink_or_the_named_one() {
+        let two = "[sinks.a]\ntype = \"sqlite\"\npath = \"a.db\"\n[sinks.b]\ntype = \"sqlite\"\npath = \"b.db\"\n";
+        let c = components(two).unwrap();
+        assert!(c.query_store(None).unwrap_err().contains("several sinks"));
+        assert_eq!(c.query_store(Some("b")).unwrap().0.as_str(), "b");
+        assert!(c.query_store(Some("z")).is_err());
+        let c = components("").unwrap();
+        assert_eq!(c.query_store(None).unwrap().0.as_str(), "main");
     }
 }

@@ -22,173 +22,60 @@ pub struct Config {
     pub log: LogConfig,
     pub metrics: MetricsConfig,
     pub pipeline: PipelineSection,
-    pub store: StoreConfig,
-    pub sources: Vec<SourceConfig>,
-    pub enrich: EnrichConfig,
-    pub sensors: SensorsConfig,
+    /// Which sink the query commands (and the API) read.
+    pub query: QuerySection,
     /// The fake host the SSH and Telnet sensors show, and its rules.
     pub honeypot: HoneypotSection,
+    // The component kinds: tables keyed by id, each with a `type`. Checked to be tables
+    // here, read by the registry (`registry.rs`) with their spans.
+    sensors: Option<toml::Value>,
+    sources: Option<toml::Value>,
+    sinks: Option<toml::Value>,
+    enrichers: Option<toml::Value>,
+    notifiers: Option<toml::Value>,
+    // The layout before components, recognised to say what to write instead.
+    store: Option<toml::Value>,
+    enrich: Option<toml::Value>,
+    /// Every component table of the file, in file order.
+    #[serde(skip)]
+    pub components: Vec<RawComponent>,
+    /// The component kinds the file names (a named kind replaces its defaults).
+    #[serde(skip)]
+    pub named_kinds: Vec<&'static str>,
+    /// The file's text and name, for the registry's errors.
+    #[serde(skip)]
+    pub source: (String, String),
 }
 
 // The sensors' own schemas live in hpti-sensors; the config fuzz target compiles this
-// file without that crate, so it reads those sections as plain TOML.
+// file without that crate, so it reads that section as plain TOML.
 #[cfg(not(fuzzing))]
 pub type HoneypotSection = hpti_sensors::honeypot::HoneypotConfig;
 #[cfg(fuzzing)]
 pub type HoneypotSection = Option<toml::Value>;
-#[cfg(not(fuzzing))]
-pub type SshSection = hpti_sensors::ssh::SshConfig;
-#[cfg(fuzzing)]
-pub type SshSection = Option<toml::Value>;
-#[cfg(not(fuzzing))]
-pub type TelnetSection = hpti_sensors::telnet::TelnetConfig;
-#[cfg(fuzzing)]
-pub type TelnetSection = Option<toml::Value>;
 
-/// The network honeypots `hpti run` starts.
+/// The component kinds, in the order they are built.
+pub const KINDS: &[&str] = &["sinks", "enrichers", "sources", "sensors", "notifiers"];
+
+/// One `[<kind>.<id>]` table, its `type` taken out; the registry turns it into a typed
+/// config.
+#[derive(Debug, Clone)]
+pub struct RawComponent {
+    pub kind: &'static str,
+    pub id: String,
+    pub type_name: String,
+    /// Line of the table's `type` key (or header).
+    pub line: usize,
+    /// The rest of the table, with its spans into the file.
+    pub table: toml_edit::Value,
+}
+
+/// `[query]`.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct SensorsConfig {
-    pub ssh: SshSection,
-    pub telnet: TelnetSection,
-}
-
-/// Enrichers to run on every event.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct EnrichConfig {
-    pub geoip: Option<GeoIpSection>,
-    /// Redis shared by hpti processes as the second cache level of remote lookups.
-    pub redis_url: Option<String>,
-    pub abuseipdb: Option<ApiSection>,
-    pub virustotal: Option<ApiSection>,
-    pub rdap: Option<RdapSection>,
-    pub lists: Vec<ListSection>,
-}
-
-/// RDAP: the registered network of attacker addresses (no API key).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RdapSection {
-    /// Where IANA's bootstrap files live.
-    pub bootstrap_url: Option<String>,
-    /// A fixed RDAP server instead of the bootstrap's.
-    pub server: Option<String>,
-    #[serde(default = "default_rdap_rate")]
-    pub calls_per_minute: u32,
-    #[serde(default = "default_rdap_ttl", with = "humantime_serde")]
-    pub ttl: Duration,
-    #[serde(default = "default_negative_ttl", with = "humantime_serde")]
-    pub negative_ttl: Duration,
-}
-
-fn default_rdap_rate() -> u32 {
-    30
-}
-
-fn default_rdap_ttl() -> Duration {
-    Duration::from_secs(7 * 24 * 3600)
-}
-
-/// An IP list (Tor exits, scanners): a file or a URL, refreshed on a schedule.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ListSection {
-    pub tag: String,
-    pub file: Option<PathBuf>,
-    pub url: Option<String>,
-    #[serde(default = "default_list_refresh", with = "humantime_serde")]
-    pub refresh: Duration,
-}
-
-fn default_list_refresh() -> Duration {
-    Duration::from_secs(3600)
-}
-
-/// A remote reputation service.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ApiSection {
-    /// The key itself (prefer `api_key_env`: config files get copied around).
-    pub api_key: Option<String>,
-    /// The environment variable holding the key.
-    pub api_key_env: Option<String>,
-    /// Another endpoint (a proxy, a test server).
-    pub base_url: Option<String>,
-    /// Calls allowed a day / a minute (the free tiers by default).
-    pub calls_per_day: Option<u32>,
-    pub calls_per_minute: Option<u32>,
-    #[serde(default = "default_ttl", with = "humantime_serde")]
-    pub ttl: Duration,
-    #[serde(default = "default_negative_ttl", with = "humantime_serde")]
-    pub negative_ttl: Duration,
-}
-
-fn default_ttl() -> Duration {
-    Duration::from_secs(24 * 3600)
-}
-
-fn default_negative_ttl() -> Duration {
-    Duration::from_secs(3600)
-}
-
-/// MaxMind-format databases (relative paths resolve against `data.dir`).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct GeoIpSection {
-    pub city: Option<PathBuf>,
-    pub asn: Option<PathBuf>,
-    pub anonymous: Option<PathBuf>,
-    #[serde(default = "default_reload_check", with = "humantime_serde")]
-    pub reload_check: Duration,
-}
-
-fn default_reload_check() -> Duration {
-    Duration::from_secs(60)
-}
-
-/// A log collector `hpti run` starts: files in a known format, followed as they grow.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SourceConfig {
-    pub format: Format,
-    pub paths: Vec<String>,
-    #[serde(default = "default_true")]
-    pub follow: bool,
-    #[serde(default = "default_sensor")]
-    pub sensor: String,
-    #[serde(default = "default_poll", with = "humantime_serde")]
-    pub poll_interval: Duration,
-}
-
-fn default_true() -> bool {
-    true
-}
-
-fn default_sensor() -> String {
-    "import".into()
-}
-
-fn default_poll() -> Duration {
-    Duration::from_millis(250)
-}
-
-/// A log format name that a built-in parser reads.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Format(pub String);
-
-impl<'de> Deserialize<'de> for Format {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let name = String::deserialize(deserializer)?;
-        if hpti_core::parser::BUILTIN_FORMATS.contains(&name.as_str()) {
-            Ok(Self(name))
-        } else {
-            Err(serde::de::Error::custom(format!(
-                "unknown format `{name}`, expected one of {}",
-                hpti_core::parser::BUILTIN_FORMATS.join(", ")
-            )))
-        }
-    }
+pub struct QuerySection {
+    /// The sink `hpti query` reads; by default the only sink that answers queries.
+    pub store: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -252,6 +139,7 @@ pub struct PipelineSection {
     pub processor_batch: NonZeroUsize,
     pub sink_queue_batches: NonZeroUsize,
     pub batch_size: NonZeroUsize,
+    pub batch_bytes: NonZeroUsize,
     #[serde(with = "humantime_serde")]
     pub linger: Duration,
     pub sink_concurrency: NonZeroUsize,
@@ -264,6 +152,9 @@ pub struct PipelineSection {
     #[serde(with = "humantime_serde")]
     pub enrich_timeout: Duration,
     pub dead_letter_file: PathBuf,
+    pub dead_letter_max_bytes: u64,
+    #[serde(with = "humantime_serde")]
+    pub alert_tick: Duration,
 }
 
 pub(crate) fn nonzero(n: usize) -> NonZeroUsize {
@@ -278,6 +169,7 @@ impl Default for PipelineSection {
             processor_batch: nonzero(1024),
             sink_queue_batches: nonzero(8),
             batch_size: nonzero(1024),
+            batch_bytes: nonzero(10 * 1024 * 1024),
             linger: Duration::from_millis(20),
             sink_concurrency: nonzero(2),
             max_retries: 5,
@@ -286,40 +178,8 @@ impl Default for PipelineSection {
             enrich_concurrency: nonzero(256),
             enrich_timeout: Duration::from_secs(2),
             dead_letter_file: PathBuf::from("dead-letters.jsonl"),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct StoreConfig {
-    pub sqlite: SqliteSection,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum Synchronous {
-    #[default]
-    Normal,
-    Full,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct SqliteSection {
-    pub path: PathBuf,
-    pub synchronous: Synchronous,
-    pub writer_cache_kib: u32,
-    pub cache_kib: u32,
-}
-
-impl Default for SqliteSection {
-    fn default() -> Self {
-        Self {
-            path: PathBuf::from("hpti.db"),
-            synchronous: Synchronous::Normal,
-            writer_cache_kib: 16 * 1024,
-            cache_kib: 8 * 1024,
+            dead_letter_max_bytes: 1024 * 1024 * 1024,
+            alert_tick: Duration::from_secs(1),
         }
     }
 }
@@ -352,7 +212,70 @@ impl std::error::Error for ConfigError {}
 impl Config {
     /// Parses a TOML document; `file` names it in errors.
     pub fn parse(text: &str, file: &str) -> Result<Self, ConfigError> {
-        toml::from_str(text).map_err(|err| locate(&err, text, file))
+        let mut config: Self =
+            toml::from_str(text).map_err(|err| locate(err.message(), err.span(), text, file))?;
+        config.check_old_layout(text, file)?;
+        config.named_kinds = KINDS
+            .iter()
+            .copied()
+            .filter(|kind| config.kind_value(kind).is_some())
+            .collect();
+        config.components = read_components(text, file)?;
+        config.source = (text.to_owned(), file.to_owned());
+        Ok(config)
+    }
+
+    fn kind_value(&self, kind: &str) -> Option<&toml::Value> {
+        match kind {
+            "sensors" => self.sensors.as_ref(),
+            "sources" => self.sources.as_ref(),
+            "sinks" => self.sinks.as_ref(),
+            "enrichers" => self.enrichers.as_ref(),
+            "notifiers" => self.notifiers.as_ref(),
+            _ => None,
+        }
+    }
+
+    /// The layout before components is refused with what to write instead.
+    fn check_old_layout(&self, text: &str, file: &str) -> Result<(), ConfigError> {
+        let error = |needle: &str, key: &str, message: String| ConfigError {
+            file: file.into(),
+            line: line_of(text, needle),
+            key: Some(key.into()),
+            message,
+        };
+        if self.store.is_some() {
+            return Err(error(
+                "[store",
+                "store",
+                "stores are sinks now: write `[sinks.main]` with `type = \"sqlite\"` and the \
+                 keys of `[store.sqlite]` (path, synchronous, writer_cache_kib, cache_kib)"
+                    .into(),
+            ));
+        }
+        if matches!(self.sources, Some(toml::Value::Array(_))) {
+            return Err(error(
+                "[[sources]]",
+                "sources",
+                "log readers are components now: write each `[[sources]]` as `[sources.<id>]` \
+                 with `type = \"file\"` and the same keys (format, paths, follow, sensor, \
+                 poll_interval)"
+                    .into(),
+            ));
+        }
+        if self.enrich.is_some() {
+            return Err(error(
+                "[enrich",
+                "enrich",
+                "enrichers are components now: write `[enrich.geoip]` as `[enrichers.geo]` with \
+                 `type = \"geoip\"`, each `[[enrich.lists]]` as `[enrichers.<tag>]` with \
+                 `type = \"iplist\"`, `[enrich.abuseipdb]`/`virustotal`/`rdap` as \
+                 `[enrichers.<id>]` with that `type`; `enrich.redis_url` goes into each of those \
+                 as `redis_url`"
+                    .into(),
+            ));
+        }
+        Ok(())
     }
 
     /// Reads `path`, or the embedded default when `None`.
@@ -373,10 +296,173 @@ impl Config {
     }
 }
 
+/// The first line holding `needle`, 1-based.
+fn line_of(text: &str, needle: &str) -> Option<usize> {
+    text.lines()
+        .position(|line| line.trim_start().starts_with(needle))
+        .map(|n| n + 1)
+}
+
+fn line_at(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].matches('\n').count() + 1
+}
+
+/// Every `[<kind>.<id>]` table with its `type`, its line and the rest of its keys (with
+/// their spans, so a component's own errors name the line).
+fn read_components(text: &str, file: &str) -> Result<Vec<RawComponent>, ConfigError> {
+    let document = toml_edit::ImDocument::parse(text.to_owned())
+        .map_err(|err| locate(err.message(), err.span(), text, file))?;
+    let mut components = Vec::new();
+    for &kind in KINDS {
+        let Some(item) = document.get(kind) else {
+            continue;
+        };
+        let Some(table) = item.as_table_like() else {
+            return Err(ConfigError {
+                file: file.into(),
+                line: item.span().map(|s| line_at(text, s.start)),
+                key: Some(kind.into()),
+                message: format!("`{kind}` is a table of components: `[{kind}.<id>]`"),
+            });
+        };
+        for (id, item) in table.iter() {
+            let header_line = item.span().map(|s| line_at(text, s.start));
+            let at = |key: String, line: Option<usize>, message: String| ConfigError {
+                file: file.into(),
+                line,
+                key: Some(key),
+                message,
+            };
+            let Some(component) = item.as_table_like() else {
+                return Err(at(
+                    format!("{kind}.{id}"),
+                    header_line,
+                    format!("a component is a table: `[{kind}.{id}]` with a `type`"),
+                ));
+            };
+            let Some(type_item) = component.get("type") else {
+                let hint = if component.contains_key("enabled") {
+                    "; `enabled` is gone: leave a component out to turn it off"
+                } else {
+                    ""
+                };
+                return Err(at(
+                    format!("{kind}.{id}.type"),
+                    header_line.or_else(|| line_of(text, &format!("[{kind}.{id}]"))),
+                    format!(
+                        "missing: every component names its type (`type = \"{}\"`){hint}",
+                        suggested_type(kind, id)
+                    ),
+                ));
+            };
+            let type_line = type_item.span().map(|s| line_at(text, s.start));
+            let Some(type_name) = type_item.as_str() else {
+                return Err(at(
+                    format!("{kind}.{id}.type"),
+                    type_line,
+                    "must be a string".into(),
+                ));
+            };
+            let mut rest = toml_edit::InlineTable::new();
+            for (key, value) in component.iter() {
+                if key == "type" {
+                    continue;
+                }
+                match value.clone().into_value() {
+                    Ok(value) => {
+                        rest.insert(key, value);
+                    }
+                    Err(item) => {
+                        return Err(at(
+                            format!("{kind}.{id}.{key}"),
+                            item.span().map(|s| line_at(text, s.start)).or(header_line),
+                            "must be a value or a table".into(),
+                        ));
+                    }
+                }
+            }
+            components.push(RawComponent {
+                kind,
+                id: id.to_owned(),
+                type_name: type_name.to_owned(),
+                line: type_line.or(header_line).unwrap_or(1),
+                table: toml_edit::Value::InlineTable(rest),
+            });
+        }
+    }
+    Ok(components)
+}
+
+fn suggested_type(kind: &str, id: &str) -> &'static str {
+    match (kind, id) {
+        ("sensors", "telnet") => "telnet",
+        ("sensors", _) => "ssh",
+        ("sinks", _) => "sqlite",
+        ("sources", _) => "file",
+        ("enrichers", _) => "geoip",
+        _ => "...",
+    }
+}
+
+impl ConfigError {
+    /// An error of component `kind.id` from its config type's deserializer.
+    pub fn of_component(
+        component: &RawComponent,
+        err: &toml_edit::de::Error,
+        text: &str,
+        file: &str,
+    ) -> Self {
+        let mut located = locate(err.message(), err.span(), text, file);
+        if located.line.is_none() {
+            located.line = Some(component.line);
+        }
+        let prefix = format!("{}.{}", component.kind, component.id);
+        if !located
+            .key
+            .as_deref()
+            .is_some_and(|k| k.starts_with(&prefix))
+        {
+            let leaf = err
+                .message()
+                .strip_prefix("unknown field `")
+                .and_then(|rest| rest.split('`').next());
+            located.key = Some(match leaf {
+                Some(leaf) => format!("{prefix}.{leaf}"),
+                None => prefix.clone(),
+            });
+            // An unknown key has no span of its own: find its line in the table.
+            if let Some(leaf) = leaf {
+                let header = format!("[{prefix}]");
+                let start = line_of(text, &header).unwrap_or(1);
+                if let Some(n) = text
+                    .lines()
+                    .enumerate()
+                    .skip(start)
+                    .take_while(|(_, l)| !l.trim_start().starts_with('['))
+                    .find(|(_, l)| {
+                        l.trim_start()
+                            .strip_prefix(leaf)
+                            .is_some_and(|rest| rest.trim_start().starts_with('='))
+                    })
+                    .map(|(n, _)| n + 1)
+                {
+                    located.line = Some(n);
+                }
+            }
+        }
+        located
+    }
+}
+
 /// Turns toml's error into one that names the line and the full key path.
-fn locate(err: &toml::de::Error, text: &str, file: &str) -> ConfigError {
-    let message = err.message().trim().to_owned();
-    let Some(span) = err.span() else {
+fn locate(
+    message: &str,
+    span: Option<std::ops::Range<usize>>,
+    text: &str,
+    file: &str,
+) -> ConfigError {
+    let message = message.trim().to_owned();
+    let Some(span) = span else {
         return ConfigError {
             file: file.into(),
             line: None,
@@ -423,19 +509,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_embedded_default_parses_and_matches_the_built_in_defaults() {
-        let parsed = Config::parse(DEFAULT_TOML, "default").unwrap();
-        let built_in = Config::default();
-        assert_eq!(format!("{parsed:?}"), format!("{built_in:?}"));
-    }
-
-    #[test]
-    fn an_empty_file_is_the_default() {
-        let parsed = Config::parse("", "empty").unwrap();
-        assert_eq!(format!("{parsed:?}"), format!("{:?}", Config::default()));
-    }
-
-    #[test]
     fn unknown_keys_name_the_key_and_line() {
         let text = "[data]\ndir = \"x\"\n\n[pipeline]\nbatch_size = 10\nbatchsize = 5\n";
         let err = Config::parse(text, "hpti.toml").unwrap_err();
@@ -456,11 +529,6 @@ mod tests {
             ("[metrics]\nlisten = \"localhost\"\n", 2, "metrics.listen"),
             ("[log]\nformat = \"xml\"\n", 2, "log.format"),
             (
-                "[store.sqlite]\nsynchronous = \"off\"\n",
-                2,
-                "store.sqlite.synchronous",
-            ),
-            (
                 "[pipeline]\nqueue_capacity = -1\n",
                 2,
                 "pipeline.queue_capacity",
@@ -473,23 +541,72 @@ mod tests {
     }
 
     #[test]
-    fn sources_are_checked_too() {
-        let ok = Config::parse(
-            "[[sources]]\nformat = \"hpti\"\npaths = [\"/var/log/x.jsonl*\"]\n",
+    fn components_are_read_with_their_type_and_line() {
+        let text = "[sinks.main]\ntype = \"sqlite\"\npath = \"a.db\"\n\n[sinks.copy]\npath = \"b.db\"\ntype = \"sqlite\"\n\n[sensors.ssh2]\ntype = \"ssh\"\nlisten = \"127.0.0.1:2022\"\n";
+        let config = Config::parse(text, "f").unwrap();
+        let seen: Vec<_> = config
+            .components
+            .iter()
+            .map(|c| (c.kind, c.id.as_str(), c.type_name.as_str(), c.line))
+            .collect();
+        assert_eq!(
+            seen,
+            vec![
+                ("sinks", "main", "sqlite", 2),
+                ("sinks", "copy", "sqlite", 7),
+                ("sensors", "ssh2", "ssh", 10),
+            ]
+        );
+        assert_eq!(config.named_kinds, vec!["sinks", "sensors"]);
+        assert!(
+            !config.components.iter().any(|c| c
+                .table
+                .as_inline_table()
+                .is_some_and(|t| t.contains_key("type"))),
+            "the type is taken out of the table the component type reads"
+        );
+    }
+
+    #[test]
+    fn a_component_without_a_type_is_an_error_with_a_hint() {
+        let err = Config::parse(
+            "[sensors.ssh]\nenabled = true\nlisten = \"127.0.0.1:22\"\n",
             "f",
         )
-        .unwrap();
-        assert_eq!(ok.sources.len(), 1);
-        assert!(
-            ok.sources[0].follow,
-            "sources of `hpti run` follow their files by default"
-        );
-        let err = Config::parse("[[sources]]\nformat = \"cowrei\"\npaths = []\n", "f").unwrap_err();
-        assert_eq!(err.line, Some(2));
-        assert_eq!(err.key.as_deref(), Some("sources.format"), "{err}");
-        assert!(err.message.contains("unknown format `cowrei`"), "{err}");
-        let err = Config::parse("[[sources]]\nformat = \"hpti\"\n", "f").unwrap_err();
-        assert!(err.message.contains("paths"), "{err}");
+        .unwrap_err();
+        assert_eq!(err.key.as_deref(), Some("sensors.ssh.type"), "{err}");
+        assert_eq!(err.line, Some(1), "{err}");
+        assert!(err.message.contains("type = \"ssh\""), "{err}");
+        assert!(err.message.contains("`enabled` is gone"), "{err}");
+    }
+
+    #[test]
+    fn the_old_layout_says_what_to_write_instead() {
+        for (text, line, key, says) in [
+            (
+                "[data]\ndir = \"x\"\n[store.sqlite]\npath = \"a.db\"\n",
+                3,
+                "store",
+                "[sinks.main]",
+            ),
+            (
+                "[[sources]]\nformat = \"hpti\"\npaths = [\"x\"]\n",
+                1,
+                "sources",
+                "[sources.<id>]",
+            ),
+            (
+                "\n[enrich.geoip]\ncity = \"x\"\n",
+                2,
+                "enrich",
+                "[enrichers.geo]",
+            ),
+        ] {
+            let err = Config::parse(text, "f").unwrap_err();
+            assert_eq!(err.line, Some(line), "{text:?}: {err}");
+            assert_eq!(err.key.as_deref(), Some(key), "{text:?}: {err}");
+            assert!(err.message.contains(says), "{text:?}: {err}");
+        }
     }
 
     #[test]
@@ -503,18 +620,5 @@ mod tests {
     fn syntax_errors_have_a_line() {
         let err = Config::parse("[data]\ndir = \n", "f").unwrap_err();
         assert_eq!(err.line, Some(2));
-    }
-
-    #[test]
-    fn relative_paths_resolve_against_the_data_dir() {
-        let config = Config::parse("[data]\ndir = \"/var/lib/hpti\"\n", "f").unwrap();
-        assert_eq!(
-            config.sqlite_options().path,
-            PathBuf::from("/var/lib/hpti/hpti.db")
-        );
-        assert_eq!(
-            config.dead_letter_path(),
-            PathBuf::from("/var/lib/hpti/dead-letters.jsonl")
-        );
     }
 }

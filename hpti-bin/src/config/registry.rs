@@ -1,0 +1,248 @@
+//! The registry: which config type reads a component table of each `type`. Adding a
+//! backend is one line here (behind its feature); everything else about it lives in its
+//! own crate.
+
+use hpti_core::component::{ComponentId, EnricherConfig, NotifierConfig, SinkConfig, SourceConfig};
+use hpti_store::QueryStoreConfig;
+use serde::de::{DeserializeOwned, IntoDeserializer};
+
+use super::schema::{Config, ConfigError, RawComponent};
+
+type DeError = toml_edit::de::Error;
+
+fn de<T: DeserializeOwned>(table: &toml_edit::Value) -> Result<T, DeError> {
+    T::deserialize(table.clone().into_deserializer())
+}
+
+/// A sink, and whether it also answers queries.
+#[derive(Debug)]
+pub enum SinkComponent {
+    /// Stores only (the live-feed and archive sinks to come; none yet).
+    #[allow(dead_code)]
+    Plain(Box<dyn SinkConfig>),
+    /// Stores and answers `hpti query`.
+    Queryable(Box<dyn QueryStoreConfig>),
+}
+
+impl SinkComponent {
+    /// The sink's config.
+    pub fn config(&self) -> &dyn SinkConfig {
+        match self {
+            Self::Plain(config) => config.as_ref(),
+            Self::Queryable(config) => config.as_ref(),
+        }
+    }
+
+    /// Its query side, if it has one.
+    pub fn queries(&self) -> Option<&dyn QueryStoreConfig> {
+        match self {
+            Self::Plain(_) => None,
+            Self::Queryable(config) => Some(config.as_ref()),
+        }
+    }
+}
+
+type SinkDecoder = fn(&toml_edit::Value, &Config) -> Result<SinkComponent, DeError>;
+type SourceDecoder = fn(&toml_edit::Value, &Config) -> Result<Box<dyn SourceConfig>, DeError>;
+type EnricherDecoder = fn(&toml_edit::Value, &Config) -> Result<Box<dyn EnricherConfig>, DeError>;
+type NotifierDecoder = fn(&toml_edit::Value, &Config) -> Result<Box<dyn NotifierConfig>, DeError>;
+
+fn sinks() -> Vec<(&'static str, SinkDecoder)> {
+    vec![("sqlite", |t, _| {
+        Ok(SinkComponent::Queryable(Box::new(de::<
+            hpti_store::SqliteSinkConfig,
+        >(t)?)))
+    })]
+}
+
+fn sensors() -> Vec<(&'static str, SourceDecoder)> {
+    use hpti_sensors::component::HoneypotSensorConfig;
+    vec![
+        ("ssh", |t, c| {
+            let ssh = de::<hpti_sensors::ssh::SshConfig>(t)?;
+            Ok(Box::new(HoneypotSensorConfig::new(ssh, &c.honeypot)))
+        }),
+        ("telnet", |t, c| {
+            let telnet = de::<hpti_sensors::telnet::TelnetConfig>(t)?;
+            Ok(Box::new(HoneypotSensorConfig::new(telnet, &c.honeypot)))
+        }),
+    ]
+}
+
+fn sources() -> Vec<(&'static str, SourceDecoder)> {
+    vec![("file", |t, _| {
+        Ok(Box::new(de::<hpti_core::collect::FileSourceConfig>(t)?))
+    })]
+}
+
+fn enrichers() -> Vec<(&'static str, EnricherDecoder)> {
+    use hpti_enrich::component as e;
+    vec![
+        ("geoip", |t, _| {
+            Ok(Box::new(de::<e::GeoIpEnricherConfig>(t)?))
+        }),
+        ("iplist", |t, _| {
+            Ok(Box::new(de::<e::IpListEnricherConfig>(t)?))
+        }),
+        ("abuseipdb", |t, _| {
+            Ok(Box::new(de::<e::AbuseIpDbEnricherConfig>(t)?))
+        }),
+        ("virustotal", |t, _| {
+            Ok(Box::new(de::<e::VirusTotalEnricherConfig>(t)?))
+        }),
+        ("rdap", |t, _| Ok(Box::new(de::<e::RdapEnricherConfig>(t)?))),
+    ]
+}
+
+// The notifiers arrive with the alerting engine.
+fn notifiers() -> Vec<(&'static str, NotifierDecoder)> {
+    Vec::new()
+}
+
+/// Every component of a config, typed, in file order per kind.
+#[derive(Debug, Default)]
+pub struct Components {
+    pub sinks: Vec<(ComponentId, SinkComponent)>,
+    pub enrichers: Vec<(ComponentId, Box<dyn EnricherConfig>)>,
+    pub sources: Vec<(ComponentId, Box<dyn SourceConfig>)>,
+    pub sensors: Vec<(ComponentId, Box<dyn SourceConfig>)>,
+    pub notifiers: Vec<(ComponentId, Box<dyn NotifierConfig>)>,
+}
+
+fn decode<T>(
+    registry: &[(
+        &'static str,
+        fn(&toml_edit::Value, &Config) -> Result<T, DeError>,
+    )],
+    raw: &RawComponent,
+    config: &Config,
+    text: &str,
+    file: &str,
+) -> Result<(ComponentId, T), ConfigError> {
+    let id = ComponentId::new(&raw.id).map_err(|e| ConfigError {
+        file: file.into(),
+        line: Some(raw.line),
+        key: Some(format!("{}.{}", raw.kind, raw.id)),
+        message: e.to_string(),
+    })?;
+    let Some((_, decoder)) = registry.iter().find(|(name, _)| *name == raw.type_name) else {
+        let known: Vec<&str> = registry.iter().map(|(name, _)| *name).collect();
+        return Err(ConfigError {
+            file: file.into(),
+            line: Some(raw.line),
+            key: Some(format!("{}.{}.type", raw.kind, raw.id)),
+            message: format!(
+                "unknown {} type `{}`; known types: {}",
+                raw.kind.trim_end_matches('s'),
+                raw.type_name,
+                if known.is_empty() {
+                    "none yet".to_owned()
+                } else {
+                    known.join(", ")
+                }
+            ),
+        });
+    };
+    let typed = decoder(&raw.table, config)
+        .map_err(|err| ConfigError::of_component(raw, &err, text, file))?;
+    Ok((id, typed))
+}
+
+impl Components {
+    /// Types every component of `config` (parsed from `text`, named `file` in errors).
+    /// A kind the file does not name keeps its defaults: the SQLite sink `main` and the
+    /// sensors `ssh` and `telnet`.
+    pub fn read(config: &Config, text: &str, file: &str) -> Result<Self, ConfigError> {
+        let mut components = Self::default();
+        for raw in &config.components {
+            match raw.kind {
+                "sinks" => components
+                    .sinks
+                    .push(decode(&sinks(), raw, config, text, file)?),
+                "enrichers" => {
+                    components
+                        .enrichers
+                        .push(decode(&enrichers(), raw, config, text, file)?)
+                }
+                "sources" => components
+                    .sources
+                    .push(decode(&sources(), raw, config, text, file)?),
+                "sensors" => components
+                    .sensors
+                    .push(decode(&sensors(), raw, config, text, file)?),
+                "notifiers" => {
+                    components
+                        .notifiers
+                        .push(decode(&notifiers(), raw, config, text, file)?)
+                }
+                _ => {}
+            }
+        }
+        let default_id = |id: &str| {
+            ComponentId::new(id).map_err(|e| ConfigError {
+                file: file.into(),
+                line: None,
+                key: None,
+                message: e.to_string(),
+            })
+        };
+        if !config.named_kinds.contains(&"sinks") {
+            components.sinks.push((
+                default_id("main")?,
+                SinkComponent::Queryable(Box::new(hpti_store::SqliteSinkConfig::default())),
+            ));
+        }
+        if !config.named_kinds.contains(&"sensors") {
+            use hpti_sensors::component::HoneypotSensorConfig;
+            components.sensors.push((
+                default_id("ssh")?,
+                Box::new(HoneypotSensorConfig::new(
+                    hpti_sensors::ssh::SshConfig::default(),
+                    &config.honeypot,
+                )),
+            ));
+            components.sensors.push((
+                default_id("telnet")?,
+                Box::new(HoneypotSensorConfig::new(
+                    hpti_sensors::telnet::TelnetConfig::default(),
+                    &config.honeypot,
+                )),
+            ));
+        }
+        Ok(components)
+    }
+
+    /// The sink the query commands read: `[query] store`, or the only queryable sink.
+    pub fn query_store(
+        &self,
+        named: Option<&str>,
+    ) -> Result<(&ComponentId, &dyn QueryStoreConfig), String> {
+        let queryable: Vec<_> = self
+            .sinks
+            .iter()
+            .filter_map(|(id, sink)| sink.queries().map(|q| (id, q)))
+            .collect();
+        match named {
+            Some(name) => {
+                let Some((id, sink)) = self.sinks.iter().find(|(id, _)| id.as_str() == name) else {
+                    return Err(format!("query.store: no sink `{name}` in [sinks]"));
+                };
+                sink.queries()
+                    .map(|q| (id, q))
+                    .ok_or_else(|| format!("query.store: sink `{name}` does not answer queries"))
+            }
+            None => match queryable.as_slice() {
+                [one] => Ok(*one),
+                [] => Err("no sink answers queries (add a `type = \"sqlite\"` sink)".into()),
+                _ => Err(format!(
+                    "several sinks answer queries ({}): name one with `[query] store = \"<id>\"`",
+                    queryable
+                        .iter()
+                        .map(|(id, _)| id.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )),
+            },
+        }
+    }
+}

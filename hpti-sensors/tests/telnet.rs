@@ -52,13 +52,13 @@ impl Harness {
         let dir = tempfile::tempdir().unwrap();
         write_persona(dir.path());
         let events = MemorySink::new();
-        let mut config = PipelineConfig {
-            dead_letter_path: dir.path().join("dlq.jsonl"),
-            ..PipelineConfig::default()
-        };
+        let mut config = PipelineConfig::with_dead_letter_path(dir.path().join("dlq.jsonl"));
         config.batch.linger = Duration::from_millis(5);
         let mut pipeline = Pipeline::builder(config)
-            .sink(Arc::new(events.clone()))
+            .sink(
+                hpti_core::component::ComponentId::new("main").unwrap(),
+                Arc::new(events.clone()),
+            )
             .start()
             .unwrap();
         let mut honeypot = HoneypotConfig::default();
@@ -84,7 +84,10 @@ impl Harness {
         .unwrap();
         let addr = sensor.local_addr();
         let honeypot = sensor.honeypot().clone();
-        pipeline.spawn_source(Arc::new(sensor));
+        pipeline.spawn_source(
+            &hpti_core::component::ComponentId::new("test-source").unwrap(),
+            Arc::new(sensor),
+        );
         Self {
             addr,
             events,

@@ -42,6 +42,9 @@ impl SinkComponent {
     }
 }
 
+/// Reads one component table of a type into its config.
+type Decoder<T> = fn(&toml_edit::Value, &Config) -> Result<T, DeError>;
+
 type SinkDecoder = fn(&toml_edit::Value, &Config) -> Result<SinkComponent, DeError>;
 type SourceDecoder = fn(&toml_edit::Value, &Config) -> Result<Box<dyn SourceConfig>, DeError>;
 type EnricherDecoder = fn(&toml_edit::Value, &Config) -> Result<Box<dyn EnricherConfig>, DeError>;
@@ -110,10 +113,7 @@ pub struct Components {
 }
 
 fn decode<T>(
-    registry: &[(
-        &'static str,
-        fn(&toml_edit::Value, &Config) -> Result<T, DeError>,
-    )],
+    registry: &[(&'static str, Decoder<T>)],
     raw: &RawComponent,
     config: &Config,
     text: &str,

@@ -76,10 +76,9 @@ async fn warm(config: &Config, args: &WarmArgs) -> anyhow::Result<()> {
         );
     }
     let store = config.open_queries().await?;
-    let window = Window {
-        since: crate::query::since(args.since),
-        limit: args.top,
-    };
+    let window = Window::default()
+        .since_opt(crate::query::since(args.since))
+        .limit(args.top);
     let attackers = store.attackers(window).await?;
     let downloads = store.downloads(window).await?;
     drop(store);

@@ -53,10 +53,9 @@ pub fn since(duration: Option<humantime::Duration>) -> Option<Timestamp> {
 
 pub async fn query(config: &Config, args: &QueryArgs) -> anyhow::Result<()> {
     let store = config.open_queries().await?;
-    let window = Window {
-        since: since(args.since),
-        limit: args.limit,
-    };
+    let window = Window::default()
+        .since_opt(since(args.since))
+        .limit(args.limit);
     let time = |t: Timestamp| {
         let text = t.to_string();
         text.get(..19).unwrap_or(&text).replace('T', " ")

@@ -261,7 +261,7 @@ fn killing_ingest_mid_file_and_rerunning_stores_every_event_exactly_once() {
     // Small fsync'ed batches make the run long enough to kill it in the middle.
     let config = write_config(
         dir.path(),
-        "[pipeline]\nbatch_size = 50\nlinger = \"1ms\"\n\n[store.sqlite]\nsynchronous = \"full\"\n",
+        "[pipeline]\nbatch_size = 50\nlinger = \"1ms\"\n\n[sinks.main]\ntype = \"sqlite\"\nsynchronous = \"full\"\n",
     );
     let base = Timestamp::now().saturating_add_micros(-86_400_000_000);
     let input = dir.path().join("big.jsonl");
@@ -350,7 +350,7 @@ fn run_serves_metrics_and_shuts_down_cleanly_on_sigterm() {
     std::fs::write(
         &config,
         format!(
-            "[data]\ndir = {:?}\n\n[metrics]\nlisten = \"127.0.0.1:0\"\n\n[sensors.ssh]\nlisten = \"127.0.0.1:0\"\n\n[sensors.telnet]\nlisten = \"127.0.0.1:0\"\n\n[[sources]]\nformat = \"hpti\"\npaths = [{:?}]\n",
+            "[data]\ndir = {:?}\n\n[metrics]\nlisten = \"127.0.0.1:0\"\n\n[sensors.ssh]\ntype = \"ssh\"\nlisten = \"127.0.0.1:0\"\n\n[sensors.telnet]\ntype = \"telnet\"\nlisten = \"127.0.0.1:0\"\n\n[sources.log]\ntype = \"file\"\nformat = \"hpti\"\npaths = [{:?}]\n",
             dir.path().join("data"),
             format!("{}/*.jsonl", dir.path().display())
         ),
@@ -698,7 +698,7 @@ fn with_geoip_configured_events_are_stored_with_country_and_asn() {
     let config = write_config(
         dir.path(),
         &format!(
-            "[enrich.geoip]\ncity = {:?}\nasn = {:?}\n",
+            "[enrichers.geo]\ntype = \"geoip\"\ncity = {:?}\nasn = {:?}\n",
             geoip.join("GeoIP2-City-Test.mmdb"),
             geoip.join("GeoLite2-ASN-Test.mmdb")
         ),
@@ -738,7 +738,7 @@ fn with_geoip_configured_events_are_stored_with_country_and_asn() {
     let broken = write_config(
         dir.path(),
         &format!(
-            "[enrich.geoip]\ncity = {:?}\n",
+            "[enrichers.geo]\ntype = \"geoip\"\ncity = {:?}\n",
             geoip.join("GeoIP2-City-Test-Invalid-Node-Count.mmdb")
         ),
     );
@@ -749,7 +749,7 @@ fn with_geoip_configured_events_are_stored_with_country_and_asn() {
         .arg(&input));
     assert!(!refused.status.success());
     assert!(
-        stderr(&refused).contains("enrich.geoip"),
+        stderr(&refused).contains("enrichers.geo"),
         "{}",
         stderr(&refused)
     );
@@ -762,7 +762,7 @@ fn ip_lists_from_the_config_tag_events() {
     std::fs::write(dir.path().join("data/scanners.txt"), "198.51.100.0/24\n").unwrap();
     let config = write_config(
         dir.path(),
-        "[[enrich.lists]]\ntag = \"known-scanner\"\nfile = \"scanners.txt\"\n",
+        "[enrichers.list]\ntype = \"iplist\"\ntag = \"known-scanner\"\nfile = \"scanners.txt\"\n",
     );
     let base = Timestamp::now().saturating_add_micros(-60_000_000);
     let input = dir.path().join("e.jsonl");
@@ -802,7 +802,7 @@ fn ip_lists_from_the_config_tag_events() {
 
     let both = write_config(
         dir.path(),
-        "[[enrich.lists]]\ntag = \"x\"\nfile = \"a\"\nurl = \"http://127.0.0.1:9/x\"\n",
+        "[enrichers.list]\ntype = \"iplist\"\ntag = \"x\"\nfile = \"a\"\nurl = \"http://127.0.0.1:9/x\"\n",
     );
     let refused = run(hpti().arg("--config").arg(&both).arg("ingest").arg(&input));
     assert!(

@@ -99,7 +99,7 @@ fn one_call_per_address_and_no_loss_when_the_api_goes_away() {
     std::fs::write(
         &config,
         format!(
-            "[data]\ndir = {:?}\n\n[metrics]\nenabled = false\n\n[enrich.abuseipdb]\napi_key = \"test-key-123\"\nbase_url = {:?}\n",
+            "[data]\ndir = {:?}\n\n[metrics]\nenabled = false\n\n[enrichers.abuseipdb]\ntype = \"abuseipdb\"\napi_key = \"test-key-123\"\nbase_url = {:?}\n",
             dir.path().join("data"),
             server.uri()
         ),
@@ -194,7 +194,7 @@ fn rdap_fills_the_network_of_every_event_with_one_query() {
         dir.path(),
         "hpti.toml",
         &format!(
-            "[enrich.rdap]\nbootstrap_url = \"{}/bootstrap/\"\n",
+            "[enrichers.rdap]\ntype = \"rdap\"\nbootstrap_url = \"{}/bootstrap/\"\n",
             server.uri()
         ),
     );
@@ -292,7 +292,7 @@ fn warm_fills_redis_for_the_top_attackers() {
         dir.path(),
         "enriched.toml",
         &format!(
-            "[enrich]\nredis_url = {url:?}\n\n[enrich.abuseipdb]\napi_key = \"test-key-123\"\nbase_url = {:?}\n",
+            "[enrichers.abuseipdb]\ntype = \"abuseipdb\"\nredis_url = {url:?}\napi_key = \"test-key-123\"\nbase_url = {:?}\n",
             server.uri()
         ),
     );
@@ -341,13 +341,13 @@ fn warm_fills_redis_for_the_top_attackers() {
         dir.path(),
         "no-redis.toml",
         &format!(
-            "[enrich.abuseipdb]\napi_key = \"k\"\nbase_url = {:?}\n",
+            "[enrichers.abuseipdb]\ntype = \"abuseipdb\"\napi_key = \"k\"\nbase_url = {:?}\n",
             server.uri()
         ),
     );
     let output = hpti(&no_redis, &["enrich", "warm"]);
     assert!(!output.status.success());
-    assert!(String::from_utf8_lossy(&output.stderr).contains("enrich.redis_url"));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("redis_url"));
 }
 
 fn fastrand_octet() -> u8 {

@@ -83,8 +83,8 @@ fn run_then_ssh_and_telnet_then_query_shows_what_was_done() {
         &config,
         format!(
             "[data]\ndir = {:?}\n\n[metrics]\nenabled = false\n\n\
-             [sensors.ssh]\nlisten = \"127.0.0.1:0\"\n\n\
-             [sensors.telnet]\nlisten = \"127.0.0.1:0\"\nlogin_failure_delay = \"10ms\"\n\n\
+             [sensors.ssh]\ntype = \"ssh\"\nlisten = \"127.0.0.1:0\"\n\n\
+             [sensors.telnet]\ntype = \"telnet\"\nlisten = \"127.0.0.1:0\"\nlogin_failure_delay = \"10ms\"\n\n\
              [honeypot.fetch]\nallow = [\"127.0.0.1/32\"]\n",
             dir.path().join("data")
         ),

@@ -8,11 +8,13 @@ pub mod error;
 pub mod query;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use error::StoreError;
 pub use query::{
-    AttackerSummary, CommandCount, CredentialCount, DownloadSummary, EventQueries,
-    QueryStoreConfig, SessionSummary, Window,
+    AttackerDetail, AttackerSummary, CommandCount, CredentialCount, Cursor, DownloadSummary,
+    EventFilter, EventPage, EventQueries, QueryStoreConfig, SessionDetail, SessionSummary, Window,
 };
 #[cfg(feature = "sqlite")]
 pub use sqlite::{SqliteOptions, SqliteSinkConfig, SqliteStore};

@@ -1,19 +1,36 @@
 //! Backend-independent query types.
 
+use std::fmt;
 use std::net::IpAddr;
 
 use async_trait::async_trait;
-use hpti_core::event::Timestamp;
+use hpti_core::event::{Enrichment, Event, EventId, Timestamp};
 use serde::{Deserialize, Serialize};
 
 use crate::error::StoreError;
 
-/// The time window and size of a query.
+/// Most rows one query returns, whatever limit it asks for.
+pub const MAX_LIMIT: u32 = 10_000;
+
+/// The time window and size of a query: events at or after `since` and before `until`.
+///
+/// ```
+/// use hpti_core::event::Timestamp;
+/// use hpti_store::Window;
+/// let day = Window::default()
+///     .since(Timestamp::from_micros(1_767_225_600_000_000))
+///     .until(Timestamp::from_micros(1_767_312_000_000_000))
+///     .limit(100);
+/// assert_eq!(day.limit, 100);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Window {
     /// Only events at or after this time; `None` for all time.
     pub since: Option<Timestamp>,
-    /// Most rows returned.
+    /// Only events before this time; `None` for up to now.
+    pub until: Option<Timestamp>,
+    /// Most rows returned (at most [`MAX_LIMIT`]).
     pub limit: u32,
 }
 
@@ -21,7 +38,295 @@ impl Default for Window {
     fn default() -> Self {
         Self {
             since: None,
+            until: None,
             limit: 20,
+        }
+    }
+}
+
+impl Window {
+    /// Only events at or after `time`.
+    pub fn since(mut self, time: Timestamp) -> Self {
+        self.since = Some(time);
+        self
+    }
+
+    /// Only events before `time`.
+    pub fn until(mut self, time: Timestamp) -> Self {
+        self.until = Some(time);
+        self
+    }
+
+    /// Sets the start, or all time for `None`.
+    pub fn since_opt(mut self, time: Option<Timestamp>) -> Self {
+        self.since = time;
+        self
+    }
+
+    /// Sets the end, or up to now for `None`.
+    pub fn until_opt(mut self, time: Option<Timestamp>) -> Self {
+        self.until = time;
+        self
+    }
+
+    /// At most `limit` rows.
+    pub fn limit(mut self, limit: u32) -> Self {
+        self.limit = limit;
+        self
+    }
+
+    /// The start in microseconds (the earliest representable time when unset).
+    pub fn since_micros(&self) -> i64 {
+        self.since.map_or(i64::MIN, Timestamp::as_micros)
+    }
+
+    /// The end in microseconds (the latest representable time when unset).
+    pub fn until_micros(&self) -> i64 {
+        self.until.map_or(i64::MAX, Timestamp::as_micros)
+    }
+
+    /// Refuses a window that ends before it starts or asks for no rows or too many: a
+    /// backend calls this first, so every backend refuses the same questions.
+    pub fn check(&self) -> Result<(), StoreError> {
+        if let (Some(since), Some(until)) = (self.since, self.until) {
+            if until < since {
+                return Err(StoreError::InvalidInput(format!(
+                    "until ({until}) is before since ({since})"
+                )));
+            }
+        }
+        if self.limit == 0 || self.limit > MAX_LIMIT {
+            return Err(StoreError::InvalidInput(format!(
+                "limit must be 1 to {MAX_LIMIT}, not {}",
+                self.limit
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Which events [`EventQueries::events`] returns: each field set narrows the result
+/// (AND); the time window and page size are the query's [`Window`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct EventFilter {
+    /// Only events from this address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub src_ip: Option<IpAddr>,
+    /// Only events of this session.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<String>,
+    /// Only events of this sensor or source (its component id or log name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sensor: Option<String>,
+    /// Only events of this protocol (`ssh`, `telnet`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub protocol: Option<String>,
+    /// Only events of this kind (`login.attempt`, ...; see `docs/events.md`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+}
+
+/// Every kind name an event can have, for checking [`EventFilter::kind`].
+pub const EVENT_KINDS: &[&str] = &[
+    "session.started",
+    "session.closed",
+    "client.version",
+    "client.fingerprint",
+    "login.attempt",
+    "command.input",
+    "file.download",
+    "file.upload",
+    "http.request",
+    "port_forward.request",
+    "unknown",
+];
+
+impl EventFilter {
+    /// Only events from `ip`.
+    pub fn src_ip(mut self, ip: IpAddr) -> Self {
+        self.src_ip = Some(ip);
+        self
+    }
+
+    /// Only events of `session`.
+    pub fn session(mut self, session: impl Into<String>) -> Self {
+        self.session = Some(session.into());
+        self
+    }
+
+    /// Only events of `sensor`.
+    pub fn sensor(mut self, sensor: impl Into<String>) -> Self {
+        self.sensor = Some(sensor.into());
+        self
+    }
+
+    /// Only events of `protocol`.
+    pub fn protocol(mut self, protocol: impl Into<String>) -> Self {
+        self.protocol = Some(protocol.into());
+        self
+    }
+
+    /// Only events of `kind`.
+    pub fn kind(mut self, kind: impl Into<String>) -> Self {
+        self.kind = Some(kind.into());
+        self
+    }
+
+    /// Refuses an unknown kind (a typo would otherwise answer "nothing happened").
+    pub fn check(&self) -> Result<(), StoreError> {
+        match &self.kind {
+            Some(kind) if !EVENT_KINDS.contains(&kind.as_str()) => {
+                Err(StoreError::InvalidInput(format!(
+                    "unknown kind {kind:?}; known kinds: {}",
+                    EVENT_KINDS.join(", ")
+                )))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Where a page of [`EventQueries::events`] ended: pass it back to get the next page.
+/// Opaque to callers; every backend orders events newest first by (time, id) and
+/// encodes the last event's time and id the same way, so a cursor survives restarts.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Cursor(String);
+
+impl Cursor {
+    /// The cursor that continues after `event`.
+    pub fn after(event: &Event) -> Self {
+        Self(format!(
+            "{}.{}",
+            event.time.as_micros(),
+            event.id.as_uuid().simple()
+        ))
+    }
+
+    /// A cursor a caller handed back (not yet checked).
+    pub fn from_string(text: impl Into<String>) -> Self {
+        Self(text.into())
+    }
+
+    /// The cursor as text, for a URL or a command line.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The time and id of the last event of the previous page; a cursor that no backend
+    /// made is invalid input.
+    pub fn position(&self) -> Result<(Timestamp, EventId), StoreError> {
+        let invalid = || StoreError::InvalidInput(format!("malformed cursor {:?}", self.0));
+        let (time, id) = self.0.split_once('.').ok_or_else(invalid)?;
+        let time: i64 = time.parse().map_err(|_| invalid())?;
+        if id.len() != 32 {
+            return Err(invalid());
+        }
+        let id: EventId = id.parse().map_err(|_| invalid())?;
+        Ok((Timestamp::from_micros(time), id))
+    }
+}
+
+impl fmt::Display for Cursor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// One page of events, newest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct EventPage {
+    /// The events, newest first (by time, then id).
+    pub events: Vec<Event>,
+    /// Where the next page starts; `None` when this page is the last.
+    pub next: Option<Cursor>,
+}
+
+impl EventPage {
+    /// A page of `events` (fetched with one more than `limit` asked for, to know whether
+    /// another page follows): keeps `limit` and sets the cursor if there were more.
+    pub fn from_overfetch(mut events: Vec<Event>, limit: u32) -> Self {
+        let limit = limit as usize;
+        let next = if events.len() > limit {
+            events.truncate(limit);
+            events.last().map(Cursor::after)
+        } else {
+            None
+        };
+        Self { events, next }
+    }
+}
+
+/// Most events of one session's timeline ([`SessionDetail::events`]).
+pub const MAX_TIMELINE_EVENTS: usize = 10_000;
+
+/// One session and its events in order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct SessionDetail {
+    /// The session's summary.
+    pub summary: SessionSummary,
+    /// Its events, oldest first (at most [`MAX_TIMELINE_EVENTS`]).
+    pub events: Vec<Event>,
+    /// Whether the session had more events than the timeline holds.
+    pub truncated: bool,
+}
+
+impl SessionDetail {
+    /// The detail of `summary` with its `events` (fetched with one more than
+    /// [`MAX_TIMELINE_EVENTS`], to know whether it is cut).
+    pub fn new(summary: SessionSummary, mut events: Vec<Event>) -> Self {
+        let truncated = events.len() > MAX_TIMELINE_EVENTS;
+        events.truncate(MAX_TIMELINE_EVENTS);
+        Self {
+            summary,
+            events,
+            truncated,
+        }
+    }
+}
+
+/// Most rows of each list of an [`AttackerDetail`].
+pub const MAX_DETAIL_ROWS: u32 = 100;
+
+/// Everything known about one address.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct AttackerDetail {
+    /// Its totals over all time.
+    pub summary: AttackerSummary,
+    /// Every distinct enrichment its events carried (GeoIP, ASN, network, reputation,
+    /// tags), the most recent first, at most [`MAX_DETAIL_ROWS`].
+    pub enrichments: Vec<Enrichment>,
+    /// Its sessions, the most recently opened first.
+    pub sessions: Vec<SessionSummary>,
+    /// The credentials it tried.
+    pub credentials: Vec<CredentialCount>,
+    /// The commands it entered.
+    pub commands: Vec<CommandCount>,
+    /// The files it downloaded.
+    pub downloads: Vec<DownloadSummary>,
+}
+
+impl AttackerDetail {
+    /// The detail of `summary` with the lists as given.
+    pub fn new(
+        summary: AttackerSummary,
+        enrichments: Vec<Enrichment>,
+        sessions: Vec<SessionSummary>,
+        credentials: Vec<CredentialCount>,
+        commands: Vec<CommandCount>,
+        downloads: Vec<DownloadSummary>,
+    ) -> Self {
+        Self {
+            summary,
+            enrichments,
+            sessions,
+            credentials,
+            commands,
+            downloads,
         }
     }
 }
@@ -123,11 +428,21 @@ pub struct DownloadSummary {
     pub urls: Vec<String>,
 }
 
-/// The queries the `hpti query` command runs.
+/// The questions analysts ask of a store: the `hpti query` command and the API read
+/// through it. Every backend that answers queries implements all of it and passes
+/// [`testing::query_conformance`](crate::testing::query_conformance) with exactly the
+/// rows SQLite returns.
+///
+/// Windows are half-open (`since` inclusive, `until` exclusive). A backend refuses a
+/// bad question with [`StoreError::InvalidInput`] ([`Window::check`],
+/// [`EventFilter::check`], [`Cursor::position`]) and a missing event, session or
+/// address with [`StoreError::NotFound`].
 ///
 /// ```
+/// use std::net::IpAddr;
 /// use async_trait::async_trait;
-/// use hpti_store::{EventQueries, StoreError, Window};
+/// use hpti_core::event::{Event, EventId};
+/// use hpti_store::{AttackerDetail, EventFilter, EventPage, EventQueries, SessionDetail, StoreError, Window};
 /// use hpti_store::{AttackerSummary, CommandCount, CredentialCount, DownloadSummary, SessionSummary};
 ///
 /// /// A store that has seen nothing.
@@ -141,6 +456,20 @@ pub struct DownloadSummary {
 ///     async fn commands(&self, _: Window) -> Result<Vec<CommandCount>, StoreError> { Ok(vec![]) }
 ///     async fn downloads(&self, _: Window) -> Result<Vec<DownloadSummary>, StoreError> { Ok(vec![]) }
 ///     async fn count_events(&self) -> Result<u64, StoreError> { Ok(0) }
+///     async fn events(&self, window: Window, filter: &EventFilter, _: Option<&hpti_store::Cursor>) -> Result<EventPage, StoreError> {
+///         window.check()?;
+///         filter.check()?;
+///         Ok(EventPage::from_overfetch(vec![], window.limit))
+///     }
+///     async fn event(&self, id: EventId) -> Result<Event, StoreError> {
+///         Err(StoreError::NotFound(format!("event {id}")))
+///     }
+///     async fn session(&self, session: &str) -> Result<SessionDetail, StoreError> {
+///         Err(StoreError::NotFound(format!("session {session:?}")))
+///     }
+///     async fn attacker(&self, ip: IpAddr) -> Result<AttackerDetail, StoreError> {
+///         Err(StoreError::NotFound(format!("address {ip}")))
+///     }
 /// }
 /// ```
 #[async_trait]
@@ -157,6 +486,20 @@ pub trait EventQueries: Send + Sync {
     async fn downloads(&self, window: Window) -> Result<Vec<DownloadSummary>, StoreError>;
     /// All events stored.
     async fn count_events(&self) -> Result<u64, StoreError>;
+    /// Events in the window that match `filter`, newest first, `window.limit` at a time;
+    /// `after` continues where a previous page ended.
+    async fn events(
+        &self,
+        window: Window,
+        filter: &EventFilter,
+        after: Option<&Cursor>,
+    ) -> Result<EventPage, StoreError>;
+    /// One event by its id.
+    async fn event(&self, id: EventId) -> Result<Event, StoreError>;
+    /// One session with its events in order.
+    async fn session(&self, session: &str) -> Result<SessionDetail, StoreError>;
+    /// Everything known about one address.
+    async fn attacker(&self, ip: IpAddr) -> Result<AttackerDetail, StoreError>;
 }
 
 /// A sink config whose sink also answers [`EventQueries`] (`[query] store = "<id>"`
@@ -187,6 +530,10 @@ pub trait EventQueries: Send + Sync {
 /// #     async fn commands(&self, _: hpti_store::Window) -> Result<Vec<hpti_store::CommandCount>, hpti_store::StoreError> { Ok(vec![]) }
 /// #     async fn downloads(&self, _: hpti_store::Window) -> Result<Vec<hpti_store::DownloadSummary>, hpti_store::StoreError> { Ok(vec![]) }
 /// #     async fn count_events(&self) -> Result<u64, hpti_store::StoreError> { Ok(0) }
+/// #     async fn events(&self, _: hpti_store::Window, _: &hpti_store::EventFilter, _: Option<&hpti_store::Cursor>) -> Result<hpti_store::EventPage, hpti_store::StoreError> { Ok(hpti_store::EventPage::from_overfetch(vec![], 1)) }
+/// #     async fn event(&self, id: hpti_core::event::EventId) -> Result<hpti_core::Event, hpti_store::StoreError> { Err(hpti_store::StoreError::NotFound(id.to_string())) }
+/// #     async fn session(&self, s: &str) -> Result<hpti_store::SessionDetail, hpti_store::StoreError> { Err(hpti_store::StoreError::NotFound(s.into())) }
+/// #     async fn attacker(&self, ip: std::net::IpAddr) -> Result<hpti_store::AttackerDetail, hpti_store::StoreError> { Err(hpti_store::StoreError::NotFound(ip.to_string())) }
 /// # }
 ///
 /// #[async_trait]

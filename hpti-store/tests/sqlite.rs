@@ -29,10 +29,32 @@ async fn passes_the_sink_conformance_suite() {
         },
         |id| {
             let reader = reader.clone();
-            async move { reader.event(id).await.unwrap() }
+            async move { reader.find_event(id).await.unwrap() }
         },
     )
     .await;
+}
+
+#[tokio::test]
+async fn passes_the_query_conformance_suite() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir).await;
+    hpti_store::testing::query_conformance(&store, || async {}).await;
+    // A query process opens the same files read-only and gets the same answers.
+    store.close().await;
+    let mut options = SqliteOptions::new(dir.path().join("db/hpti.db"));
+    options.read_only = true;
+    let reader = SqliteStore::open(options).await.unwrap();
+    assert_eq!(
+        reader.count_events().await.unwrap(),
+        hpti_store::testing::fixture().len() as u64
+    );
+    let detail = reader.session("b1").await.unwrap();
+    assert_eq!(detail.events.len(), 4);
+    assert!(matches!(
+        reader.event(hpti_core::event::EventId::new()).await,
+        Err(hpti_store::StoreError::NotFound(_))
+    ));
 }
 
 #[tokio::test]
@@ -43,10 +65,16 @@ async fn stored_document_round_trips_the_event() {
     let refs: Vec<&Event> = events.iter().collect();
     store.write(&refs).await.unwrap();
     for event in &events {
-        assert_eq!(store.event(event.id).await.unwrap().as_ref(), Some(event));
+        assert_eq!(
+            store.find_event(event.id).await.unwrap().as_ref(),
+            Some(event)
+        );
     }
     assert_eq!(
-        store.event(hpti_core::event::EventId::new()).await.unwrap(),
+        store
+            .find_event(hpti_core::event::EventId::new())
+            .await
+            .unwrap(),
         None
     );
 }
@@ -197,10 +225,7 @@ async fn downloads_aggregate_per_hash() {
     let downloads = store.downloads(Window::default()).await.unwrap();
     insta::assert_json_snapshot!(downloads);
     let since = store
-        .downloads(Window {
-            since: Some(at(105)),
-            limit: 10,
-        })
+        .downloads(Window::default().since(at(105)).limit(10))
         .await
         .unwrap();
     assert_eq!(since.len(), 1);
@@ -218,27 +243,15 @@ async fn credentials_commands_attackers_and_sessions() {
     insta::assert_json_snapshot!("sessions", store.sessions(window).await.unwrap());
     // The summary table (all time) and a scan of the events (a window) agree.
     let scanned = store
-        .attackers(Window {
-            since: Some(Timestamp::from_micros(0)),
-            limit: 20,
-        })
+        .attackers(Window::default().since(Timestamp::from_micros(0)).limit(20))
         .await
         .unwrap();
     assert_eq!(scanned, store.attackers(window).await.unwrap());
-    let limited = store
-        .attackers(Window {
-            since: None,
-            limit: 1,
-        })
-        .await
-        .unwrap();
+    let limited = store.attackers(Window::default().limit(1)).await.unwrap();
     assert_eq!(limited.len(), 1);
     assert_eq!(limited[0].src_ip.to_string(), "198.51.100.1");
     let recent = store
-        .sessions(Window {
-            since: Some(at(150)),
-            limit: 10,
-        })
+        .sessions(Window::default().since(at(150)).limit(10))
         .await
         .unwrap();
     assert_eq!(
@@ -331,22 +344,10 @@ async fn two_stores_on_the_same_files_fold_every_event_once() {
     for write in writes {
         write.await.unwrap();
     }
-    let attackers = first
-        .attackers(Window {
-            since: None,
-            limit: 100,
-        })
-        .await
-        .unwrap();
+    let attackers = first.attackers(Window::default().limit(100)).await.unwrap();
     assert_eq!(attackers.iter().map(|a| a.events).sum::<u64>(), 1000);
     assert_eq!(attackers.iter().map(|a| a.commands).sum::<u64>(), 1000);
-    let sessions = second
-        .sessions(Window {
-            since: None,
-            limit: 100,
-        })
-        .await
-        .unwrap();
+    let sessions = second.sessions(Window::default().limit(100)).await.unwrap();
     assert_eq!(sessions.len(), 13);
     assert_eq!(sessions.iter().map(|s| s.commands).sum::<u64>(), 1000);
 }
@@ -405,7 +406,10 @@ async fn each_distinct_enrichment_is_stored_once_and_events_round_trip() {
         .unwrap();
     assert_eq!(store.count_enrichments().await.unwrap(), 3);
     for event in first.iter().chain(&second) {
-        assert_eq!(store.event(event.id).await.unwrap().as_ref(), Some(event));
+        assert_eq!(
+            store.find_event(event.id).await.unwrap().as_ref(),
+            Some(event)
+        );
     }
     store.close().await;
 
@@ -422,7 +426,10 @@ async fn each_distinct_enrichment_is_stored_once_and_events_round_trip() {
         .unwrap();
     assert_eq!(store.count_enrichments().await.unwrap(), 4);
     for event in &third {
-        assert_eq!(store.event(event.id).await.unwrap().as_ref(), Some(event));
+        assert_eq!(
+            store.find_event(event.id).await.unwrap().as_ref(),
+            Some(event)
+        );
     }
     let (with_country,): (i64,) = sqlx::query_as(
         "SELECT COUNT(*) FROM events_enriched WHERE enrichment LIKE '%\"country_code\":\"FR\"%'",
@@ -472,7 +479,7 @@ async fn an_upload_keeps_its_filename_out_of_the_url_column() {
     );
     // The upload still round-trips, and `hpti query downloads` lists downloads by URL.
     assert_eq!(
-        store.event(upload.id).await.unwrap().as_ref(),
+        store.find_event(upload.id).await.unwrap().as_ref(),
         Some(&upload)
     );
     let downloads = store.downloads(Window::default()).await.unwrap();

@@ -62,7 +62,7 @@ fn insert_sql(rows: usize) -> String {
 /// The part of an event the typed columns and the enrichments table do not hold: its kind
 /// and data and raw record. Keeping only this in `doc` halves the bytes written per event;
 /// the whole event is rebuilt from the columns, the document and its enrichment (see
-/// [`SqliteStore::event`](super::SqliteStore::event)).
+/// [`SqliteStore::find_event`](super::SqliteStore::find_event)).
 #[derive(serde::Serialize)]
 pub(super) struct StoredDoc<'a> {
     v: u32,

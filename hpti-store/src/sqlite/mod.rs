@@ -401,7 +401,7 @@ impl SqliteStore {
     }
 
     /// One stored event, rebuilt from its columns and document.
-    pub async fn event(&self, id: EventId) -> Result<Option<Event>, StoreError> {
+    pub async fn find_event(&self, id: EventId) -> Result<Option<Event>, StoreError> {
         let row = sqlx::query(
             "SELECT e.id, e.ts, e.observed, e.sensor, e.protocol, e.session, e.src_ip, e.src_port,
                     e.dst_ip, e.dst_port, e.doc, en.doc AS enrichment

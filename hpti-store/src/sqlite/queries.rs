@@ -1,17 +1,19 @@
 //! The queries `hpti query` runs, and decoding rows back into events.
 
+use std::net::IpAddr;
 use std::str::FromStr;
 
 use async_trait::async_trait;
-use hpti_core::event::{Event, EventId, Timestamp};
-use sqlx::Row;
+use hpti_core::event::{Enrichment, Event, EventId, Timestamp};
 use sqlx::sqlite::SqliteRow;
+use sqlx::{QueryBuilder, Row, Sqlite};
 
 use super::{SqliteStore, database_error};
 use crate::error::StoreError;
 use crate::query::{
-    AttackerSummary, CommandCount, CredentialCount, DownloadSummary, EventQueries, SessionSummary,
-    Window,
+    AttackerDetail, AttackerSummary, CommandCount, CredentialCount, Cursor, DownloadSummary,
+    EventFilter, EventPage, EventQueries, MAX_DETAIL_ROWS, MAX_TIMELINE_EVENTS, SessionDetail,
+    SessionSummary, Window,
 };
 
 /// Rebuilds an event from the columns `id, ts, observed, sensor, protocol, session, src_ip,
@@ -63,23 +65,27 @@ fn uuid_from(bytes: &[u8]) -> Result<EventId, StoreError> {
     Ok(EventId::from_uuid(uuid::Uuid::from_bytes(bytes)))
 }
 
-/// Runs a query whose `?1` is the window's start and `?2` its row limit.
+/// Runs a query whose `?1` is the window's start, `?2` its row limit and `?3` its end.
 async fn windowed(
     pool: &sqlx::SqlitePool,
     window: Window,
     sql: &'static str,
 ) -> Result<Vec<SqliteRow>, StoreError> {
+    window.check()?;
     sqlx::query(sql)
-        .bind(since_micros(window))
+        .bind(window.since_micros())
         .bind(i64::from(window.limit))
+        .bind(window.until_micros())
         .fetch_all(pool)
         .await
         .map_err(database_error)
 }
 
-fn since_micros(window: Window) -> i64 {
-    window.since.map_or(i64::MIN, Timestamp::as_micros)
-}
+/// The columns [`event_from_row`] reads, from `events e` joined to `enrichments en`.
+const EVENT_SELECT: &str =
+    "SELECT e.id, e.ts, e.observed, e.sensor, e.protocol, e.session, e.src_ip,
+            e.src_port, e.dst_ip, e.dst_port, e.doc, en.doc AS enrichment
+     FROM events e LEFT JOIN enrichments en ON en.id = e.enrichment_id";
 
 fn count(row: &SqliteRow, column: &str) -> Result<u64, StoreError> {
     let value: Option<i64> = row.try_get(column).map_err(decode_error)?;
@@ -110,6 +116,130 @@ fn json_strings(row: &SqliteRow, column: &str) -> Result<Vec<String>, StoreError
     Ok(values.into_iter().flatten().collect())
 }
 
+fn session_from_row(row: &SqliteRow) -> Result<SessionSummary, StoreError> {
+    Ok(SessionSummary {
+        session: row.try_get("session").map_err(decode_error)?,
+        sensor: row.try_get("sensor").map_err(decode_error)?,
+        protocol: row.try_get("protocol").map_err(decode_error)?,
+        src_ip: ip(row, "src_ip")?,
+        started: timestamp(row, "started")?,
+        last_seen: timestamp(row, "last_seen")?,
+        duration_ms: row
+            .try_get::<Option<i64>, _>("duration_ms")
+            .map_err(decode_error)?
+            .and_then(|d| u64::try_from(d).ok()),
+        client_version: row.try_get("client_version").map_err(decode_error)?,
+        login_attempts: count(row, "login_attempts")?,
+        logged_in: count(row, "logins_ok")? > 0,
+        commands: count(row, "commands")?,
+        downloads: count(row, "downloads")?,
+    })
+}
+
+fn attacker_from_row(row: &SqliteRow) -> Result<AttackerSummary, StoreError> {
+    Ok(AttackerSummary {
+        src_ip: ip(row, "src_ip")?,
+        events: count(row, "events")?,
+        sessions: count(row, "sessions")?,
+        login_attempts: count(row, "login_attempts")?,
+        commands: count(row, "commands")?,
+        first_seen: timestamp(row, "first_seen")?,
+        last_seen: timestamp(row, "last_seen")?,
+        country: row.try_get("country").map_err(decode_error)?,
+        asn: row
+            .try_get::<Option<i64>, _>("asn")
+            .map_err(decode_error)?
+            .and_then(|a| u32::try_from(a).ok()),
+    })
+}
+
+fn credential_from_row(row: &SqliteRow) -> Result<CredentialCount, StoreError> {
+    Ok(CredentialCount {
+        username: row.try_get("username").map_err(decode_error)?,
+        password: row.try_get("password").map_err(decode_error)?,
+        attempts: count(row, "attempts")?,
+        successes: count(row, "successes")?,
+        sources: count(row, "sources")?,
+    })
+}
+
+fn command_from_row(row: &SqliteRow) -> Result<CommandCount, StoreError> {
+    Ok(CommandCount {
+        command: row.try_get("command").map_err(decode_error)?,
+        count: count(row, "count")?,
+        sources: count(row, "sources")?,
+    })
+}
+
+fn download_from_row(row: &SqliteRow) -> Result<DownloadSummary, StoreError> {
+    Ok(DownloadSummary {
+        sha256: row.try_get("sha256").map_err(decode_error)?,
+        count: count(row, "count")?,
+        first_seen: timestamp(row, "first_seen")?,
+        last_seen: timestamp(row, "last_seen")?,
+        size: row
+            .try_get::<Option<i64>, _>("size")
+            .map_err(decode_error)?
+            .and_then(|s| u64::try_from(s).ok()),
+        src_ips: json_strings(row, "src_ips")?,
+        urls: json_strings(row, "urls")?,
+    })
+}
+
+/// The per-address lists of an attacker's detail, each over its events between
+/// `?1` and `?2` (its first and last seen: the time index bounds the scan) from `?3`.
+const ATTACKER_CREDENTIALS: &str = "
+    SELECT username, password, COUNT(*) AS attempts, SUM(success = 1) AS successes,
+           COUNT(DISTINCT src_ip) AS sources
+    FROM events
+    WHERE kind = 'login.attempt' AND ts >= ?1 AND ts <= ?2 AND src_ip = ?3
+    GROUP BY username, password
+    ORDER BY attempts DESC, username, password
+    LIMIT ?4";
+const ATTACKER_COMMANDS: &str = "
+    SELECT command, COUNT(*) AS count, COUNT(DISTINCT src_ip) AS sources
+    FROM events
+    WHERE kind = 'command.input' AND ts >= ?1 AND ts <= ?2 AND src_ip = ?3
+    GROUP BY command
+    ORDER BY count DESC, command
+    LIMIT ?4";
+const ATTACKER_DOWNLOADS: &str = "
+    SELECT sha256, COUNT(*) AS count, MIN(ts) AS first_seen, MAX(ts) AS last_seen,
+           MAX(size) AS size,
+           json_group_array(DISTINCT src_ip) AS src_ips,
+           json_group_array(DISTINCT url) AS urls
+    FROM events
+    WHERE sha256 IS NOT NULL AND kind = 'file.download' AND ts >= ?1 AND ts <= ?2 AND src_ip = ?3
+    GROUP BY sha256
+    ORDER BY count DESC, last_seen DESC, sha256
+    LIMIT ?4";
+// Events stored before enrichments had a table of their own keep theirs inside `doc`.
+const ATTACKER_ENRICHMENTS: &str = "
+    SELECT COALESCE(en.doc, json_extract(e.doc, '$.enrichment')) AS enrichment
+    FROM events e LEFT JOIN enrichments en ON en.id = e.enrichment_id
+    WHERE e.ts >= ?1 AND e.ts <= ?2 AND e.src_ip = ?3 AND enrichment IS NOT NULL
+    GROUP BY enrichment
+    ORDER BY MAX(e.ts) DESC, enrichment
+    LIMIT ?4";
+
+impl SqliteStore {
+    /// Runs one of the `ATTACKER_*` queries.
+    async fn attacker_rows(
+        &self,
+        sql: &'static str,
+        summary: &AttackerSummary,
+    ) -> Result<Vec<SqliteRow>, StoreError> {
+        sqlx::query(sql)
+            .bind(summary.first_seen.as_micros())
+            .bind(summary.last_seen.as_micros())
+            .bind(summary.src_ip.to_string())
+            .bind(i64::from(MAX_DETAIL_ROWS))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(database_error)
+    }
+}
+
 #[async_trait]
 impl EventQueries for SqliteStore {
     async fn sessions(&self, window: Window) -> Result<Vec<SessionSummary>, StoreError> {
@@ -120,85 +250,50 @@ impl EventQueries for SqliteStore {
             "SELECT session, sensor, protocol, src_ip, started, last_seen, duration_ms,
                     client_version, login_attempts, logins_ok, commands, downloads
              FROM sessions
-             WHERE last_seen >= ?1
+             WHERE last_seen >= ?1 AND started < ?3
              ORDER BY seq DESC
              LIMIT ?2",
         )
         .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(SessionSummary {
-                    session: row.try_get("session").map_err(decode_error)?,
-                    sensor: row.try_get("sensor").map_err(decode_error)?,
-                    protocol: row.try_get("protocol").map_err(decode_error)?,
-                    src_ip: ip(row, "src_ip")?,
-                    started: timestamp(row, "started")?,
-                    last_seen: timestamp(row, "last_seen")?,
-                    duration_ms: row
-                        .try_get::<Option<i64>, _>("duration_ms")
-                        .map_err(decode_error)?
-                        .and_then(|d| u64::try_from(d).ok()),
-                    client_version: row.try_get("client_version").map_err(decode_error)?,
-                    login_attempts: count(row, "login_attempts")?,
-                    logged_in: count(row, "logins_ok")? > 0,
-                    commands: count(row, "commands")?,
-                    downloads: count(row, "downloads")?,
-                })
-            })
-            .collect()
+        rows.iter().map(session_from_row).collect()
     }
 
     async fn attackers(&self, window: Window) -> Result<Vec<AttackerSummary>, StoreError> {
+        window.check()?;
         // All time: the summary table. A window: the events in it, through the time index.
-        let pool = if window.since.is_none() {
+        let rows = if window.since.is_none() && window.until.is_none() {
             self.refresh_summaries().await?;
-            &self.summaries
-        } else {
-            &self.pool
-        };
-        let query = match window.since {
-            None => sqlx::query(
+            sqlx::query(
                 "SELECT src_ip, events, login_attempts, commands, first_seen, last_seen, country, asn,
                         (SELECT COUNT(*) FROM sessions s WHERE s.src_ip = a.src_ip) AS sessions
                  FROM attackers a
                  ORDER BY events DESC, src_ip
                  LIMIT ?1",
             )
-            .bind(i64::from(window.limit)),
-            Some(since) => sqlx::query(
+            .bind(i64::from(window.limit))
+            .fetch_all(&self.summaries)
+            .await
+        } else {
+            sqlx::query(
                 "SELECT src_ip, COUNT(*) AS events, COUNT(DISTINCT session) AS sessions,
                         SUM(kind = 'login.attempt') AS login_attempts,
                         SUM(kind = 'command.input') AS commands,
                         MIN(ts) AS first_seen, MAX(ts) AS last_seen,
                         MAX(country) AS country, MAX(asn) AS asn
                  FROM events
-                 WHERE ts >= ?2
+                 WHERE ts >= ?2 AND ts < ?3
                  GROUP BY src_ip
                  ORDER BY events DESC, src_ip
                  LIMIT ?1",
             )
             .bind(i64::from(window.limit))
-            .bind(since.as_micros()),
-        };
-        let rows = query.fetch_all(pool).await.map_err(database_error)?;
-        rows.iter()
-            .map(|row| {
-                Ok(AttackerSummary {
-                    src_ip: ip(row, "src_ip")?,
-                    events: count(row, "events")?,
-                    sessions: count(row, "sessions")?,
-                    login_attempts: count(row, "login_attempts")?,
-                    commands: count(row, "commands")?,
-                    first_seen: timestamp(row, "first_seen")?,
-                    last_seen: timestamp(row, "last_seen")?,
-                    country: row.try_get("country").map_err(decode_error)?,
-                    asn: row
-                        .try_get::<Option<i64>, _>("asn")
-                        .map_err(decode_error)?
-                        .and_then(|a| u32::try_from(a).ok()),
-                })
-            })
-            .collect()
+            .bind(window.since_micros())
+            .bind(window.until_micros())
+            .fetch_all(&self.pool)
+            .await
+        }
+        .map_err(database_error)?;
+        rows.iter().map(attacker_from_row).collect()
     }
 
     async fn credentials(&self, window: Window) -> Result<Vec<CredentialCount>, StoreError> {
@@ -208,23 +303,13 @@ impl EventQueries for SqliteStore {
             "SELECT username, password, COUNT(*) AS attempts, SUM(success = 1) AS successes,
                     COUNT(DISTINCT src_ip) AS sources
              FROM events
-             WHERE kind = 'login.attempt' AND ts >= ?1
+             WHERE kind = 'login.attempt' AND ts >= ?1 AND ts < ?3
              GROUP BY username, password
              ORDER BY attempts DESC, username, password
              LIMIT ?2",
         )
         .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(CredentialCount {
-                    username: row.try_get("username").map_err(decode_error)?,
-                    password: row.try_get("password").map_err(decode_error)?,
-                    attempts: count(row, "attempts")?,
-                    successes: count(row, "successes")?,
-                    sources: count(row, "sources")?,
-                })
-            })
-            .collect()
+        rows.iter().map(credential_from_row).collect()
     }
 
     async fn commands(&self, window: Window) -> Result<Vec<CommandCount>, StoreError> {
@@ -233,21 +318,13 @@ impl EventQueries for SqliteStore {
             window,
             "SELECT command, COUNT(*) AS count, COUNT(DISTINCT src_ip) AS sources
              FROM events
-             WHERE kind = 'command.input' AND ts >= ?1
+             WHERE kind = 'command.input' AND ts >= ?1 AND ts < ?3
              GROUP BY command
              ORDER BY count DESC, command
              LIMIT ?2",
         )
         .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(CommandCount {
-                    command: row.try_get("command").map_err(decode_error)?,
-                    count: count(row, "count")?,
-                    sources: count(row, "sources")?,
-                })
-            })
-            .collect()
+        rows.iter().map(command_from_row).collect()
     }
 
     async fn downloads(&self, window: Window) -> Result<Vec<DownloadSummary>, StoreError> {
@@ -260,28 +337,13 @@ impl EventQueries for SqliteStore {
                     json_group_array(DISTINCT src_ip) AS src_ips,
                     json_group_array(DISTINCT url) AS urls
              FROM events
-             WHERE sha256 IS NOT NULL AND kind = 'file.download' AND ts >= ?1
+             WHERE sha256 IS NOT NULL AND kind = 'file.download' AND ts >= ?1 AND ts < ?3
              GROUP BY sha256
              ORDER BY count DESC, last_seen DESC, sha256
              LIMIT ?2",
         )
         .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(DownloadSummary {
-                    sha256: row.try_get("sha256").map_err(decode_error)?,
-                    count: count(row, "count")?,
-                    first_seen: timestamp(row, "first_seen")?,
-                    last_seen: timestamp(row, "last_seen")?,
-                    size: row
-                        .try_get::<Option<i64>, _>("size")
-                        .map_err(decode_error)?
-                        .and_then(|s| u64::try_from(s).ok()),
-                    src_ips: json_strings(row, "src_ips")?,
-                    urls: json_strings(row, "urls")?,
-                })
-            })
-            .collect()
+        rows.iter().map(download_from_row).collect()
     }
 
     async fn count_events(&self) -> Result<u64, StoreError> {
@@ -290,5 +352,166 @@ impl EventQueries for SqliteStore {
             .await
             .map_err(database_error)?;
         count(&row, "n")
+    }
+
+    async fn events(
+        &self,
+        window: Window,
+        filter: &EventFilter,
+        after: Option<&Cursor>,
+    ) -> Result<EventPage, StoreError> {
+        window.check()?;
+        filter.check()?;
+        let after = after.map(Cursor::position).transpose()?;
+        // Only the conditions asked for, so that SQLite picks the index that fits
+        // ((kind, ts) for a kind, (ts) otherwise) instead of scanning for `? IS NULL`.
+        let mut sql = QueryBuilder::<Sqlite>::new(EVENT_SELECT);
+        sql.push(" WHERE e.ts >= ")
+            .push_bind(window.since_micros())
+            .push(" AND e.ts < ")
+            .push_bind(window.until_micros());
+        if let Some(ip) = filter.src_ip {
+            sql.push(" AND e.src_ip = ").push_bind(ip.to_string());
+        }
+        for (column, value) in [
+            ("e.session", &filter.session),
+            ("e.sensor", &filter.sensor),
+            ("e.protocol", &filter.protocol),
+            ("e.kind", &filter.kind),
+        ] {
+            if let Some(value) = value {
+                sql.push(format!(" AND {column} = "))
+                    .push_bind(value.clone());
+            }
+        }
+        if let Some((time, id)) = after {
+            sql.push(" AND (e.ts < ")
+                .push_bind(time.as_micros())
+                .push(" OR (e.ts = ")
+                .push_bind(time.as_micros())
+                .push(" AND e.id < ")
+                .push_bind(id.as_bytes().to_vec())
+                .push("))");
+        }
+        sql.push(" ORDER BY e.ts DESC, e.id DESC LIMIT ")
+            .push_bind(i64::from(window.limit) + 1);
+        let rows = sql
+            .build()
+            .fetch_all(&self.pool)
+            .await
+            .map_err(database_error)?;
+        let events = rows
+            .iter()
+            .map(event_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(EventPage::from_overfetch(events, window.limit))
+    }
+
+    async fn event(&self, id: EventId) -> Result<Event, StoreError> {
+        self.find_event(id)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("event {id}")))
+    }
+
+    async fn session(&self, session: &str) -> Result<SessionDetail, StoreError> {
+        self.refresh_summaries().await?;
+        let row = sqlx::query(
+            "SELECT session, sensor, protocol, src_ip, started, last_seen, duration_ms,
+                    client_version, login_attempts, logins_ok, commands, downloads
+             FROM sessions WHERE session = ?1",
+        )
+        .bind(session)
+        .fetch_optional(&self.summaries)
+        .await
+        .map_err(database_error)?
+        .ok_or_else(|| StoreError::NotFound(format!("session {session:?}")))?;
+        let summary = session_from_row(&row)?;
+        // The session's events lie between its first and last: the time index bounds
+        // the scan (the events table has no index by session, see the migrations).
+        let rows = sqlx::query(&format!(
+            "{EVENT_SELECT}
+             WHERE e.ts >= ?1 AND e.ts <= ?2 AND e.session = ?3
+             ORDER BY e.ts, e.id
+             LIMIT ?4"
+        ))
+        .bind(summary.started.as_micros())
+        .bind(summary.last_seen.as_micros())
+        .bind(session)
+        .bind(MAX_TIMELINE_EVENTS as i64 + 1)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(database_error)?;
+        let events = rows
+            .iter()
+            .map(event_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(SessionDetail::new(summary, events))
+    }
+
+    async fn attacker(&self, ip: IpAddr) -> Result<AttackerDetail, StoreError> {
+        self.refresh_summaries().await?;
+        let address = ip.to_string();
+        let row = sqlx::query(
+            "SELECT src_ip, events, login_attempts, commands, first_seen, last_seen, country, asn,
+                    (SELECT COUNT(*) FROM sessions s WHERE s.src_ip = a.src_ip) AS sessions
+             FROM attackers a WHERE src_ip = ?1",
+        )
+        .bind(&address)
+        .fetch_optional(&self.summaries)
+        .await
+        .map_err(database_error)?
+        .ok_or_else(|| StoreError::NotFound(format!("address {ip}")))?;
+        let summary = attacker_from_row(&row)?;
+        let sessions = sqlx::query(
+            "SELECT session, sensor, protocol, src_ip, started, last_seen, duration_ms,
+                    client_version, login_attempts, logins_ok, commands, downloads
+             FROM sessions WHERE src_ip = ?1
+             ORDER BY seq DESC
+             LIMIT ?2",
+        )
+        .bind(&address)
+        .bind(i64::from(MAX_DETAIL_ROWS))
+        .fetch_all(&self.summaries)
+        .await
+        .map_err(database_error)?
+        .iter()
+        .map(session_from_row)
+        .collect::<Result<Vec<_>, _>>()?;
+        let enrichments = self
+            .attacker_rows(ATTACKER_ENRICHMENTS, &summary)
+            .await?
+            .iter()
+            .map(|row| {
+                let doc: String = row.try_get("enrichment").map_err(decode_error)?;
+                serde_json::from_str::<Enrichment>(&doc)
+                    .map_err(|e| StoreError::Decode(format!("enrichment of {ip}: {e}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let credentials = self
+            .attacker_rows(ATTACKER_CREDENTIALS, &summary)
+            .await?
+            .iter()
+            .map(credential_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        let commands = self
+            .attacker_rows(ATTACKER_COMMANDS, &summary)
+            .await?
+            .iter()
+            .map(command_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        let downloads = self
+            .attacker_rows(ATTACKER_DOWNLOADS, &summary)
+            .await?
+            .iter()
+            .map(download_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(AttackerDetail::new(
+            summary,
+            enrichments,
+            sessions,
+            credentials,
+            commands,
+            downloads,
+        ))
     }
 }

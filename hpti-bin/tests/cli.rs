@@ -378,7 +378,7 @@ fn run_serves_metrics_and_shuts_down_cleanly_on_sigterm() {
     assert!(metrics.starts_with("HTTP/1.1 200"), "{metrics}");
     // The configured source is followed: its events reach the store while hpti runs.
     let delivered =
-        "hpti_events_total{stage=\"sink\",component=\"sqlite\",outcome=\"delivered\"} 25";
+        "hpti_events_total{stage=\"sink\",component=\"main\",outcome=\"delivered\"} 25";
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     while !http_get(&addr, "/metrics").contains(delivered) {
         assert!(

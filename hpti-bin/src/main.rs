@@ -97,7 +97,13 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 Ok(ExitCode::SUCCESS)
             }
             ConfigCommand::Check { file } => {
-                Config::load(Some(file))?;
+                // Typing the components too: a wrong `type` or key inside a component's
+                // table is a config error, not a failure at start.
+                let config = Config::load(Some(file))?;
+                let components = config.components()?;
+                if let Some(store) = config.query.store.as_deref() {
+                    components.query_store(Some(store)).map_err(anyhow::Error::msg)?;
+                }
                 println!("{}: ok", file.display());
                 Ok(ExitCode::SUCCESS)
             }

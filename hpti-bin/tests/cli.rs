@@ -74,6 +74,44 @@ fn config_default_is_valid_and_config_check_names_key_and_line() {
     std::fs::write(&default_path, &default.stdout).unwrap();
     let check = run(hpti().args(["config", "check"]).arg(&default_path));
     assert!(check.status.success(), "{}", stderr(&check));
+    // The embedded default's components: one SQLite sink and the two honeypots.
+    let text = stdout(&default);
+    for table in [
+        "[sinks.main]\ntype = \"sqlite\"",
+        "[sensors.ssh]\ntype = \"ssh\"\nlisten = \"127.0.0.1:2222\"",
+        "[sensors.telnet]\ntype = \"telnet\"\nlisten = \"127.0.0.1:2323\"",
+    ] {
+        assert!(text.contains(table), "no {table:?} in the default config");
+    }
+
+    // An unknown type names the key, the line and the known types.
+    let unknown = dir.path().join("unknown.toml");
+    std::fs::write(&unknown, "[data]\ndir = \"x\"\n\n[sinks.main]\ntype = \"mongodb\"\n").unwrap();
+    let check = run(hpti().args(["config", "check"]).arg(&unknown));
+    assert!(!check.status.success());
+    let message = stderr(&check);
+    assert!(
+        message.contains("unknown.toml:5: key `sinks.main.type`") && message.contains("sqlite"),
+        "{message}"
+    );
+
+    // The layout before components is refused with what to write instead.
+    for (old, advice) in [
+        ("[store.sqlite]\npath = \"a.db\"\n", "[sinks.main]"),
+        ("[[sources]]\nformat = \"hpti\"\npaths = [\"x\"]\n", "[sources.<id>]"),
+        ("[enrich.geoip]\ncity = \"c.mmdb\"\n", "[enrichers.geo]"),
+        ("[sensors.ssh]\nlisten = \"127.0.0.1:2222\"\n", "type"),
+    ] {
+        let path = dir.path().join("old.toml");
+        std::fs::write(&path, old).unwrap();
+        let check = run(hpti().args(["config", "check"]).arg(&path));
+        assert!(!check.status.success(), "{old:?} was accepted");
+        let message = stderr(&check);
+        assert!(
+            message.contains("old.toml:1") && message.contains(advice),
+            "{old:?}: {message}"
+        );
+    }
 
     let bad = dir.path().join("bad.toml");
     std::fs::write(
@@ -253,6 +291,81 @@ fn count_rows(db: &Path) -> u64 {
         assert_eq!(all, distinct, "no event is stored twice");
         all as u64
     })
+}
+
+#[test]
+fn two_sqlite_sinks_both_receive_every_event_and_query_reads_the_named_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        "[sinks.main]\ntype = \"sqlite\"\npath = \"main.db\"\n\n\
+         [sinks.copy]\ntype = \"sqlite\"\npath = \"copy.db\"\n\n\
+         [query]\nstore = \"copy\"\n",
+    );
+    let base = Timestamp::now().saturating_add_micros(-3_600_000_000);
+    let input = dir.path().join("events.jsonl");
+    let lines: String = (0..500)
+        .map(|n| serde_json::to_string(&event(n, base)).unwrap() + "\n")
+        .collect();
+    std::fs::write(&input, lines).unwrap();
+    let output = run(hpti()
+        .arg("--config")
+        .arg(&config)
+        .args(["ingest", "--json"])
+        .arg(&input));
+    assert!(output.status.success(), "{}", stderr(&output));
+    let summary: serde_json::Value = serde_json::from_str(stdout(&output).trim()).unwrap();
+    assert_eq!(summary["stored"], 500, "{summary}");
+    assert_eq!(count_rows(&dir.path().join("data/main.db")), 500);
+    assert_eq!(count_rows(&dir.path().join("data/copy.db")), 500);
+
+    // `[query] store` picks the sink the queries read: delete the other one's rows.
+    let credentials = |config: &Path| {
+        let output = run(hpti()
+            .arg("--config")
+            .arg(config)
+            .args(["query", "credentials", "--format", "json", "--limit", "100"]));
+        assert!(output.status.success(), "{}", stderr(&output));
+        let rows: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["attempts"].as_u64().unwrap())
+            .sum::<u64>()
+    };
+    assert_eq!(credentials(&config), 167, "every third event is a login");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let pool = sqlx::SqlitePool::connect(&format!(
+            "sqlite://{}",
+            dir.path().join("data/main.db").display()
+        ))
+        .await
+        .unwrap();
+        sqlx::query("DELETE FROM events").execute(&pool).await.unwrap();
+        pool.close().await;
+    });
+    assert_eq!(credentials(&config), 167, "the queries read `copy`, not `main`");
+
+    // Two queryable sinks and no `[query] store`: the error says what to write.
+    let ambiguous = write_config(
+        dir.path(),
+        "[sinks.main]\ntype = \"sqlite\"\npath = \"main.db\"\n\n\
+         [sinks.copy]\ntype = \"sqlite\"\npath = \"copy.db\"\n",
+    );
+    let refused = run(hpti()
+        .arg("--config")
+        .arg(&ambiguous)
+        .args(["query", "credentials"]));
+    assert!(!refused.status.success());
+    assert!(
+        stderr(&refused).contains("[query] store"),
+        "{}",
+        stderr(&refused)
+    );
 }
 
 #[test]

@@ -218,3 +218,111 @@ fn run_then_ssh_and_telnet_then_query_shows_what_was_done() {
         .join(&sha256);
     assert_eq!(std::fs::read(stored).unwrap(), payload);
 }
+
+/// Two sensors of one type, each with its own id, port and banner: a real OpenSSH
+/// client sees each banner on its port, and each session is stored under its sensor's id.
+#[test]
+fn two_ssh_sensors_with_different_banners_both_answer_openssh() {
+    if !require_tool("ssh") || !require_tool("sshpass") {
+        return;
+    }
+    let banners = [
+        ("edge_a", "SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u7"),
+        ("edge_b", "SSH-2.0-OpenSSH_8.9p1 Ubuntu-3ubuntu0.10"),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("hpti.toml");
+    let mut text = format!(
+        "[data]\ndir = {:?}\n\n[metrics]\nenabled = false\n\n",
+        dir.path().join("data")
+    );
+    for (id, banner) in banners {
+        text.push_str(&format!(
+            "[sensors.{id}]\ntype = \"ssh\"\nlisten = \"127.0.0.1:0\"\nbanner = {banner:?}\n\n"
+        ));
+    }
+    std::fs::write(&config, text).unwrap();
+    let mut child = hpti()
+        .arg("--config")
+        .arg(&config)
+        .arg("run")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut log = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut ports: Vec<(String, String)> = Vec::new();
+    while ports.len() < 2 {
+        let line = log.next().expect("hpti run logs its listeners").unwrap();
+        if !line.contains("SSH honeypot listening on ") {
+            continue;
+        }
+        let addr = line
+            .split("listening on ")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .unwrap();
+        let id = banners
+            .iter()
+            .map(|(id, _)| *id)
+            .find(|id| line.contains(id))
+            .unwrap_or_else(|| panic!("the listening line names its sensor: {line}"));
+        ports.push((id.to_owned(), addr.rsplit(':').next().unwrap().to_owned()));
+    }
+    let drain = std::thread::spawn(move || log.map_while(Result::ok).count());
+
+    for (id, port) in &ports {
+        let banner = banners.iter().find(|(b, _)| b == id).unwrap().1;
+        let output = Command::new("sshpass")
+            .args(["-p", "admin123", "ssh", "-v"])
+            .args(["-o", "StrictHostKeyChecking=no"])
+            .args(["-o", "UserKnownHostsFile=/dev/null"])
+            .args(["-o", "PubkeyAuthentication=no"])
+            .args(["-p", port, "root@127.0.0.1", "echo answered-by-$(hostname)"])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "{id}: {stderr}");
+        assert!(
+            String::from_utf8_lossy(&output.stdout).contains("answered-by-"),
+            "{id}: the emulated shell answered"
+        );
+        let software = banner.trim_start_matches("SSH-2.0-");
+        assert!(
+            stderr.contains(&format!("remote software version {software}")),
+            "{id} on port {port} shows its own banner {software:?}: {stderr}"
+        );
+    }
+
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    assert!(child.wait().unwrap().success());
+    drain.join().unwrap();
+
+    let sessions = query(&config, "sessions");
+    let mut sensors: Vec<&str> = sessions
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["sensor"].as_str().unwrap())
+        .collect();
+    sensors.sort_unstable();
+    assert_eq!(sensors, ["edge_a", "edge_b"], "{sessions}");
+    for session in sessions.as_array().unwrap() {
+        let id = session["sensor"].as_str().unwrap();
+        let banner = banners.iter().find(|(b, _)| *b == id).unwrap().1;
+        assert_eq!(session["protocol"], "ssh", "{session}");
+        assert!(
+            session["client_version"]
+                .as_str()
+                .is_some_and(|v| v.starts_with("SSH-2.0-OpenSSH")),
+            "{session}"
+        );
+        assert_ne!(session["client_version"], banner, "the client's version, not ours");
+    }
+}

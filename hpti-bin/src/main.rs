@@ -102,7 +102,9 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 let config = Config::load(Some(file))?;
                 let components = config.components()?;
                 if let Some(store) = config.query.store.as_deref() {
-                    components.query_store(Some(store)).map_err(anyhow::Error::msg)?;
+                    components
+                        .query_store(Some(store))
+                        .map_err(anyhow::Error::msg)?;
                 }
                 println!("{}: ok", file.display());
                 Ok(ExitCode::SUCCESS)

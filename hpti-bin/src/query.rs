@@ -36,6 +36,10 @@ pub struct QueryArgs {
     /// Only the last DURATION (e.g. 24h, 7d, 30m); all time by default.
     #[arg(long, value_name = "DURATION")]
     since: Option<humantime::Duration>,
+    /// Only until DURATION ago (e.g. `--since 48h --until 24h` is the day before
+    /// yesterday's 24 hours); up to now by default.
+    #[arg(long, value_name = "DURATION")]
+    until: Option<humantime::Duration>,
     /// Most rows shown.
     #[arg(long, default_value_t = 20)]
     limit: u32,
@@ -44,6 +48,7 @@ pub struct QueryArgs {
     format: Format,
 }
 
+/// The time `duration` ago.
 pub fn since(duration: Option<humantime::Duration>) -> Option<Timestamp> {
     duration.map(|d| {
         let micros = i64::try_from(d.as_micros()).unwrap_or(i64::MAX);
@@ -55,6 +60,7 @@ pub async fn query(config: &Config, args: &QueryArgs) -> anyhow::Result<()> {
     let store = config.open_queries().await?;
     let window = Window::default()
         .since_opt(since(args.since))
+        .until_opt(since(args.until))
         .limit(args.limit);
     let time = |t: Timestamp| {
         let text = t.to_string();

@@ -86,7 +86,11 @@ fn config_default_is_valid_and_config_check_names_key_and_line() {
 
     // An unknown type names the key, the line and the known types.
     let unknown = dir.path().join("unknown.toml");
-    std::fs::write(&unknown, "[data]\ndir = \"x\"\n\n[sinks.main]\ntype = \"mongodb\"\n").unwrap();
+    std::fs::write(
+        &unknown,
+        "[data]\ndir = \"x\"\n\n[sinks.main]\ntype = \"mongodb\"\n",
+    )
+    .unwrap();
     let check = run(hpti().args(["config", "check"]).arg(&unknown));
     assert!(!check.status.success());
     let message = stderr(&check);
@@ -98,7 +102,10 @@ fn config_default_is_valid_and_config_check_names_key_and_line() {
     // The layout before components is refused with what to write instead.
     for (old, advice) in [
         ("[store.sqlite]\npath = \"a.db\"\n", "[sinks.main]"),
-        ("[[sources]]\nformat = \"hpti\"\npaths = [\"x\"]\n", "[sources.<id>]"),
+        (
+            "[[sources]]\nformat = \"hpti\"\npaths = [\"x\"]\n",
+            "[sources.<id>]",
+        ),
         ("[enrich.geoip]\ncity = \"c.mmdb\"\n", "[enrichers.geo]"),
         ("[sensors.ssh]\nlisten = \"127.0.0.1:2222\"\n", "type"),
     ] {
@@ -320,11 +327,12 @@ fn two_sqlite_sinks_both_receive_every_event_and_query_reads_the_named_one() {
     assert_eq!(count_rows(&dir.path().join("data/copy.db")), 500);
 
     // `[query] store` picks the sink the queries read: delete the other one's rows.
-    let credentials = |config: &Path| {
+    let credentials_in = |config: &Path, window: &[&str]| {
         let output = run(hpti()
             .arg("--config")
             .arg(config)
-            .args(["query", "credentials", "--format", "json", "--limit", "100"]));
+            .args(["query", "credentials", "--format", "json", "--limit", "100"])
+            .args(window));
         assert!(output.status.success(), "{}", stderr(&output));
         let rows: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
         rows.as_array()
@@ -333,7 +341,14 @@ fn two_sqlite_sinks_both_receive_every_event_and_query_reads_the_named_one() {
             .map(|r| r["attempts"].as_u64().unwrap())
             .sum::<u64>()
     };
+    let credentials = |config: &Path| credentials_in(config, &[]);
     assert_eq!(credentials(&config), 167, "every third event is a login");
+    // The events are an hour old: `--until` bounds the window's end.
+    assert_eq!(credentials_in(&config, &["--until", "30m"]), 167);
+    assert_eq!(
+        credentials_in(&config, &["--since", "3h", "--until", "2h"]),
+        0
+    );
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -345,10 +360,17 @@ fn two_sqlite_sinks_both_receive_every_event_and_query_reads_the_named_one() {
         ))
         .await
         .unwrap();
-        sqlx::query("DELETE FROM events").execute(&pool).await.unwrap();
+        sqlx::query("DELETE FROM events")
+            .execute(&pool)
+            .await
+            .unwrap();
         pool.close().await;
     });
-    assert_eq!(credentials(&config), 167, "the queries read `copy`, not `main`");
+    assert_eq!(
+        credentials(&config),
+        167,
+        "the queries read `copy`, not `main`"
+    );
 
     // Two queryable sinks and no `[query] store`: the error says what to write.
     let ambiguous = write_config(
@@ -490,8 +512,7 @@ fn run_serves_metrics_and_shuts_down_cleanly_on_sigterm() {
     let metrics = http_get(&addr, "/metrics");
     assert!(metrics.starts_with("HTTP/1.1 200"), "{metrics}");
     // The configured source is followed: its events reach the store while hpti runs.
-    let delivered =
-        "hpti_events_total{stage=\"sink\",component=\"main\",outcome=\"delivered\"} 25";
+    let delivered = "hpti_events_total{stage=\"sink\",component=\"main\",outcome=\"delivered\"} 25";
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     while !http_get(&addr, "/metrics").contains(delivered) {
         assert!(

@@ -323,6 +323,9 @@ fn two_ssh_sensors_with_different_banners_both_answer_openssh() {
                 .is_some_and(|v| v.starts_with("SSH-2.0-OpenSSH")),
             "{session}"
         );
-        assert_ne!(session["client_version"], banner, "the client's version, not ours");
+        assert_ne!(
+            session["client_version"], banner,
+            "the client's version, not ours"
+        );
     }
 }

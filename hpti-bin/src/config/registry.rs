@@ -1,6 +1,7 @@
 //! The registry: which config type reads a component table of each `type`. Adding a
-//! backend is one line here (behind its feature); everything else about it lives in its
-//! own crate.
+//! backend is one line here; everything else about it lives in its own crate. A backend
+//! behind a cargo feature of its crate gets the same feature in this binary and a
+//! `#[cfg(feature = ...)]` on its line, so a build without it knows nothing of it.
 
 use hpti_core::component::{ComponentId, EnricherConfig, NotifierConfig, SinkConfig, SourceConfig};
 use hpti_store::QueryStoreConfig;

@@ -296,7 +296,7 @@ fn attacker_summary(
 /// [`EventQueries::events`] must list.
 fn expected_ids(events: &[Event], keep: impl Fn(&Event) -> bool) -> Vec<EventId> {
     let mut kept: Vec<&Event> = events.iter().filter(|e| keep(e)).collect();
-    kept.sort_by(|x, y| (y.time, y.id).cmp(&(x.time, x.id)));
+    kept.sort_by_key(|e| std::cmp::Reverse((e.time, e.id)));
     kept.into_iter().map(|e| e.id).collect()
 }
 

@@ -209,6 +209,22 @@ mod tests {
             .unwrap_or(0)
     }
 
+    /// Users copy examples: the sink itself must not block a runtime thread on file
+    /// I/O (its tests may).
+    #[test]
+    fn the_sink_does_its_file_io_off_the_runtime_threads() {
+        let source = include_str!("custom_sink.rs");
+        let sink_code = source.split("#[cfg(test)]").next().unwrap_or(source);
+        for blocking in ["std::fs::", "std::io::Write", "std::thread::sleep"] {
+            let uses = sink_code
+                .lines()
+                .filter(|line| !line.trim_start().starts_with("//"))
+                .filter(|line| line.contains(blocking))
+                .count();
+            assert_eq!(uses, 0, "the example sink calls blocking `{blocking}`");
+        }
+    }
+
     #[tokio::test]
     async fn splits_by_day_and_absorbs_redelivery() {
         let dir = tempfile::tempdir().unwrap();

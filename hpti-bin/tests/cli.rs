@@ -391,6 +391,48 @@ fn two_sqlite_sinks_both_receive_every_event_and_query_reads_the_named_one() {
 }
 
 #[test]
+fn a_torn_checkpoint_file_is_moved_aside_and_ingest_still_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), "");
+    std::fs::create_dir_all(dir.path().join("data")).unwrap();
+    // What a crash in the middle of a non-atomic write would have left.
+    std::fs::write(
+        dir.path().join("data/checkpoints.json"),
+        "{\"version\":1,\"files\":{\"/var/log/x\":{\"off",
+    )
+    .unwrap();
+    let base = Timestamp::now().saturating_add_micros(-60_000_000);
+    let input = dir.path().join("events.jsonl");
+    let lines: String = (0..50)
+        .map(|n| serde_json::to_string(&event(n, base)).unwrap() + "\n")
+        .collect();
+    std::fs::write(&input, lines).unwrap();
+    let output = run(hpti()
+        .arg("--config")
+        .arg(&config)
+        .args(["ingest", "--json"])
+        .arg(&input));
+    assert!(output.status.success(), "{}", stderr(&output));
+    let summary: serde_json::Value = serde_json::from_str(stdout(&output).trim()).unwrap();
+    assert_eq!(summary["stored"], 50, "{summary}");
+    let aside: Vec<String> = std::fs::read_dir(dir.path().join("data"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with("checkpoints.json.corrupt-"))
+        .collect();
+    assert_eq!(
+        aside.len(),
+        1,
+        "the torn file is kept for a look: {aside:?}"
+    );
+    let checkpoints = std::fs::read_to_string(dir.path().join("data/checkpoints.json")).unwrap();
+    assert!(
+        serde_json::from_str::<serde_json::Value>(&checkpoints).is_ok(),
+        "a whole checkpoint file replaces it: {checkpoints}"
+    );
+}
+
+#[test]
 fn killing_ingest_mid_file_and_rerunning_stores_every_event_exactly_once() {
     let dir = tempfile::tempdir().unwrap();
     // Small fsync'ed batches make the run long enough to kill it in the middle.

@@ -1074,6 +1074,13 @@ mod tests {
                 "{} bytes kept",
                 line.bytes.len()
             );
+            // Bounded while reading, not cut after: a line read whole and truncated
+            // would keep the 50 MiB it grew to.
+            assert!(
+                line.bytes.capacity() <= 2 * (max + 1),
+                "{} bytes held",
+                line.bytes.capacity()
+            );
             got.push(line);
         }
         assert_eq!(got.len(), 4);
@@ -1096,6 +1103,10 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!((line.bytes.len(), line.consumed, line.cut), (10, 100, true));
+        assert!(
+            line.bytes.capacity() < 100,
+            "the line never held its whole length"
+        );
         assert!(
             read_bounded_line_blocking(&mut reader, 10)
                 .unwrap()

@@ -820,6 +820,8 @@ fn unreachable_dead_letters() -> DeadLetterSender {
 struct Delivery {
     envelope: Arc<Envelope>,
     ack: Option<AckBatch>,
+    /// The event's [`Event::size_hint`], measured once for every sink.
+    bytes: usize,
 }
 
 type Chunk = Vec<Delivery>;
@@ -911,10 +913,12 @@ impl Processor {
     /// from the others while it waits.
     async fn fan_out(&self, accepted: Vec<Envelope>) {
         let mut acks = Vec::with_capacity(accepted.len());
+        let mut sizes = Vec::with_capacity(accepted.len());
         let shared: Vec<Arc<Envelope>> = accepted
             .into_iter()
             .map(|mut envelope| {
                 acks.push(envelope.ack.take());
+                sizes.push(envelope.event.size_hint());
                 Arc::new(envelope)
             })
             .collect();
@@ -923,9 +927,11 @@ impl Processor {
             if output.best_effort {
                 let chunk: Chunk = shared
                     .iter()
-                    .map(|envelope| Delivery {
+                    .zip(&sizes)
+                    .map(|(envelope, &bytes)| Delivery {
                         envelope: envelope.clone(),
                         ack: None,
+                        bytes,
                     })
                     .collect();
                 if let Err(err) = output.sender.try_send(chunk) {
@@ -940,9 +946,11 @@ impl Processor {
             let chunk: Chunk = shared
                 .iter()
                 .zip(&acks)
-                .map(|(envelope, ack)| Delivery {
+                .zip(&sizes)
+                .map(|((envelope, ack), &bytes)| Delivery {
                     envelope: envelope.clone(),
                     ack: ack.clone(),
+                    bytes,
                 })
                 .collect();
             durable_sends.push(async move {
@@ -1006,7 +1014,7 @@ impl SinkDriver {
             if let Some(Some(chunk)) = next {
                 self.metrics.queue_depth(&self.queue, receiver.len());
                 for delivery in chunk {
-                    pending_bytes += delivery.envelope.event.size_hint();
+                    pending_bytes += delivery.bytes;
                     pending.push(delivery);
                 }
                 if !self.full(pending.len(), pending_bytes) {
@@ -1051,7 +1059,7 @@ impl SinkDriver {
     fn cut(&self, pending: &[Delivery]) -> (usize, usize) {
         let mut bytes = 0;
         for (n, delivery) in pending.iter().take(self.batch.max_events).enumerate() {
-            let size = delivery.envelope.event.size_hint();
+            let size = delivery.bytes;
             if n > 0 && bytes + size > self.batch.max_bytes {
                 return (n, bytes);
             }

@@ -474,7 +474,9 @@ async fn two_sinks_of_one_type_are_counted_apart_by_id() {
     let dir = tempfile::tempdir().unwrap();
     let first = Arc::new(RecordingSink::default());
     let second = Arc::new(RecordingSink::scripted(vec![Scripted::RejectIndex(0)]));
+    let mut registry = prometheus_client::registry::Registry::default();
     let pipeline = Pipeline::builder(config(&dir))
+        .metrics(hpti_core::metrics::PipelineMetrics::new(&mut registry))
         .sink(id("primary"), first.clone())
         .sink(id("replica"), second.clone())
         .start()
@@ -482,6 +484,18 @@ async fn two_sinks_of_one_type_are_counted_apart_by_id() {
     let ack = emit_with_ack(&pipeline, (0..10).map(command).collect()).await;
     assert_eq!(ack.await, DeliveryStatus::DeadLettered);
     let metrics = pipeline.metrics().clone();
+    // Each sink has its own queue and write-time series, named by its id.
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+    for series in [
+        "hpti_queue_capacity{queue=\"sink:primary\"}",
+        "hpti_queue_capacity{queue=\"sink:replica\"}",
+        "hpti_sink_write_seconds_count{component=\"primary\"}",
+        "hpti_sink_write_seconds_count{component=\"replica\"}",
+        "hpti_events_total{stage=\"sink\",component=\"replica\",outcome=\"rejected\"} 1",
+    ] {
+        assert!(text.contains(series), "no {series} in\n{text}");
+    }
     let stats = pipeline.shutdown().await;
     assert_eq!(first.stored().len(), 10);
     assert_eq!(second.stored().len(), 9);
@@ -788,21 +802,21 @@ fn download(sha256: &str, ip: [u8; 4]) -> Event {
     )
 }
 
-// Paused time: the window closes on the pipeline's tick, with no further event.
-#[tokio::test(start_paused = true)]
+// Real time: the window (2 s) is still open when the events are acknowledged, and it
+// closes on the pipeline's tick with no further event, before shutdown.
+#[tokio::test]
 async fn a_window_closes_on_a_tick_with_no_further_events_and_alerts_by_hash() {
     let dir = tempfile::tempdir().unwrap();
     let sink = Arc::new(RecordingSink::default());
     let (alerts_tx, mut alerts_rx) = mpsc::channel(16);
     let mut config = config(&dir);
-    config.alert_tick = Duration::from_millis(100);
+    config.alert_tick = Duration::from_millis(50);
+    let window = Duration::from_secs(2);
     let hash = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
     let pipeline = Pipeline::builder(config)
         .sink(id("main"), sink)
         .rule(Box::new(SharedPayload {
-            // Real time (Timestamp::now) is not paused: a zero-length window closes on
-            // the first tick after the events arrive.
-            window: Duration::ZERO,
+            window,
             threshold: 3,
             max_keys: 100,
             open: Default::default(),
@@ -818,13 +832,26 @@ async fn a_window_closes_on_a_tick_with_no_further_events_and_alerts_by_hash() {
         download(&"0".repeat(64), [203, 0, 113, 1]),
     ];
     let ids: Vec<_> = events[..4].iter().map(|e| e.id).collect();
+    let emitted = std::time::Instant::now();
     let ack = emit_with_ack(&pipeline, events).await;
     assert_eq!(ack.await, DeliveryStatus::Delivered);
+    assert!(
+        emitted.elapsed() < window,
+        "the events were stored within the window"
+    );
+    assert!(
+        alerts_rx.try_recv().is_err(),
+        "nothing fires while the window is open"
+    );
     // No more events: only time passes.
-    let alert = tokio::time::timeout(Duration::from_secs(5), alerts_rx.recv())
+    let alert = tokio::time::timeout(Duration::from_secs(10), alerts_rx.recv())
         .await
         .expect("the window must close on a tick")
         .unwrap();
+    assert!(
+        emitted.elapsed() >= window,
+        "the alert came when the window closed, not with the events"
+    );
     assert_eq!(alert.rule, "shared-payload");
     assert_eq!(alert.key, hash);
     assert_eq!(alert.count, 4);

@@ -432,6 +432,108 @@ fn a_torn_checkpoint_file_is_moved_aside_and_ingest_still_runs() {
     );
 }
 
+/// A tmpfs mounted for a test's lifetime (needs root: CI runs as root on its machine).
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    fn mount(at: &Path, size: &str) -> Option<Self> {
+        std::fs::create_dir_all(at).unwrap();
+        let mounted = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(at)
+            .status()
+            .is_ok_and(|s| s.success());
+        mounted.then(|| Self(at.to_owned()))
+    }
+
+    fn grow(&self, size: &str) {
+        let grown = Command::new("mount")
+            .args(["-o", &format!("remount,size={size}")])
+            .arg(&self.0)
+            .status()
+            .unwrap();
+        assert!(grown.success());
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+/// The data directory on a disk that fills up: ingest stores what it can, says what it
+/// could not, exits non-zero and commits no checkpoint past the loss; once there is
+/// space, the same command stores the rest, each event once.
+#[test]
+fn a_full_disk_loses_nothing_and_ingest_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(disk) = Tmpfs::mount(&dir.path().join("disk"), "8m") else {
+        assert!(
+            std::env::var_os("HPTI_REQUIRE_SERVICES").is_none(),
+            "cannot mount a tmpfs (not root?) and HPTI_REQUIRE_SERVICES is set"
+        );
+        eprintln!("SKIPPED: mounting a tmpfs needs root");
+        return;
+    };
+    let config = dir.path().join("hpti.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[data]\ndir = {:?}\n\n[metrics]\nenabled = false\n\n[pipeline]\nmax_retries = 1\nretry_backoff = \"10ms\"\n",
+            disk.0.join("data")
+        ),
+    )
+    .unwrap();
+    let base = Timestamp::now().saturating_add_micros(-3_600_000_000);
+    let input = dir.path().join("events.jsonl");
+    let total = 30_000u64;
+    let lines: String = (0..total)
+        .map(|n| {
+            let mut event = event(n, base);
+            event.raw = Some("r".repeat(300));
+            serde_json::to_string(&event).unwrap() + "\n"
+        })
+        .collect();
+    std::fs::write(&input, lines).unwrap();
+    let ingest = || {
+        run(hpti()
+            .arg("--config")
+            .arg(&config)
+            .args(["ingest", "--json"])
+            .arg(&input))
+    };
+
+    let full = ingest();
+    assert!(
+        !full.status.success(),
+        "a loss is a failure: {}",
+        stderr(&full)
+    );
+    assert!(
+        stderr(&full).contains("neither stored nor dead-lettered"),
+        "{}",
+        stderr(&full)
+    );
+    let summary: serde_json::Value = serde_json::from_str(stdout(&full).trim()).unwrap();
+    assert_eq!(summary["lost_files"], 1, "{summary}");
+    let stored = count_rows(&disk.0.join("data/hpti.db"));
+    assert!(stored < total, "the disk was too small for every event");
+    assert_eq!(
+        summary["stored"], stored,
+        "`stored` means stored: {summary}"
+    );
+
+    disk.grow("256m");
+    let rest = ingest();
+    assert!(rest.status.success(), "{}", stderr(&rest));
+    assert_eq!(
+        count_rows(&disk.0.join("data/hpti.db")),
+        total,
+        "every event, once"
+    );
+}
+
 #[test]
 fn killing_ingest_mid_file_and_rerunning_stores_every_event_exactly_once() {
     let dir = tempfile::tempdir().unwrap();

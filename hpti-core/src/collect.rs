@@ -260,6 +260,10 @@ pub struct ReadReport {
     pub parse_errors: u64,
     /// Lines the parser skipped on purpose (blank lines, comments, noise).
     pub skipped: u64,
+    /// Files some of whose events were neither stored nor dead-lettered (a sink and the
+    /// dead-letter file both failed, e.g. on a full disk). Their checkpoint stops before
+    /// the first such event, so the next run reads them again from there.
+    pub lost_files: u64,
 }
 
 impl ReadReport {
@@ -271,6 +275,7 @@ impl ReadReport {
         self.events += other.events;
         self.parse_errors += other.parse_errors;
         self.skipped += other.skipped;
+        self.lost_files += other.lost_files;
     }
 }
 
@@ -722,8 +727,13 @@ impl FileReader {
             let _ = commit_tx.send((offset, receiver)).await;
         }
         drop(commit_tx);
-        if let Err(err) = committer.await {
-            tracing::error!(error = %err, "checkpoint committer failed");
+        match committer.await {
+            Ok(true) => {}
+            Ok(false) => report.lost_files += 1,
+            Err(err) => {
+                tracing::error!(error = %err, "checkpoint committer failed");
+                report.lost_files += 1;
+            }
         }
         result.map(|()| report)
     }
@@ -940,19 +950,20 @@ fn strip_line_end(line: &[u8]) -> &[u8] {
     line.strip_suffix(b"\r").unwrap_or(line)
 }
 
-/// Commits checkpoints in order as acknowledgements arrive.
+/// Commits checkpoints in order as acknowledgements arrive; returns whether every event
+/// was accounted for (stored or dead-lettered).
 async fn commit_in_order(
     mut pending: mpsc::Receiver<(u64, AckReceiver)>,
     checkpoints: CheckpointStore,
     identity: FileIdentity,
     path: String,
-) {
+) -> bool {
     while let Some((offset, receiver)) = pending.recv().await {
         let status = receiver.await;
         if !status.is_accounted_for() {
             tracing::error!(file = %path, offset, "events were lost downstream; not committing past them");
             while pending.recv().await.is_some() {}
-            return;
+            return false;
         }
         let checkpoint = Checkpoint {
             path: path.clone(),
@@ -969,6 +980,7 @@ async fn commit_in_order(
             Err(err) => tracing::error!(error = %err, "checkpoint writer failed"),
         }
     }
+    true
 }
 
 #[cfg(test)]

@@ -360,11 +360,17 @@ impl SqliteStore {
                     })
             })
             .collect();
-        let mut tx = self.writer.begin().await.map_err(database_error)?;
-        for insert in inserts {
-            insert.execute(&mut *tx).await.map_err(database_error)?;
+        let mut writer = self.writer.acquire().await.map_err(database_error)?;
+        let written = async {
+            sqlx::query("BEGIN").execute(&mut *writer).await?;
+            for insert in inserts {
+                insert.execute(&mut *writer).await?;
+            }
+            sqlx::query("COMMIT").execute(&mut *writer).await?;
+            Ok(())
         }
-        tx.commit().await.map_err(database_error)?;
+        .await;
+        finish_write(writer, written).await?;
         Ok(rejected)
     }
 
@@ -372,22 +378,26 @@ impl SqliteStore {
     /// ids in order. Committed on their own before the events that use them, so an id
     /// handed out always names a row, whatever becomes of the events' transaction.
     async fn store_enrichments(&self, docs: &[String]) -> Result<Vec<i64>, StoreError> {
-        let mut tx = self.writer.begin().await.map_err(database_error)?;
+        let mut writer = self.writer.acquire().await.map_err(database_error)?;
         let mut ids = Vec::with_capacity(docs.len());
-        for doc in docs {
-            sqlx::query("INSERT OR IGNORE INTO enrichments (doc) VALUES (?1)")
-                .bind(doc.as_str())
-                .execute(&mut *tx)
-                .await
-                .map_err(database_error)?;
-            let id: i64 = sqlx::query_scalar("SELECT id FROM enrichments WHERE doc = ?1")
-                .bind(doc.as_str())
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(database_error)?;
-            ids.push(id);
+        let written = async {
+            sqlx::query("BEGIN").execute(&mut *writer).await?;
+            for doc in docs {
+                sqlx::query("INSERT OR IGNORE INTO enrichments (doc) VALUES (?1)")
+                    .bind(doc.as_str())
+                    .execute(&mut *writer)
+                    .await?;
+                let id: i64 = sqlx::query_scalar("SELECT id FROM enrichments WHERE doc = ?1")
+                    .bind(doc.as_str())
+                    .fetch_one(&mut *writer)
+                    .await?;
+                ids.push(id);
+            }
+            sqlx::query("COMMIT").execute(&mut *writer).await?;
+            Ok(())
         }
-        tx.commit().await.map_err(database_error)?;
+        .await;
+        finish_write(writer, written).await?;
         Ok(ids)
     }
 
@@ -458,6 +468,30 @@ async fn checkpoint_in_background(pool: SqlitePool) {
                 return;
             }
             tracing::debug!(error = %err, "background checkpoint failed");
+        }
+    }
+}
+
+/// Ends a write transaction run by hand on the writer connection: on success the
+/// connection goes back to the pool; on any failure it is closed, never reused.
+///
+/// After a failed statement or COMMIT, SQLite's transaction may still be open, rolled
+/// back or neither (SQLITE_FULL "may or may not" roll back), and sqlx's own transaction
+/// bookkeeping can disagree with it: the next `begin()` then opened a savepoint inside
+/// the dead transaction, and its "commit" released the savepoint and stored nothing
+/// while reporting success. A closed connection rolls back whatever was open, and the
+/// pool opens a fresh one for the next write.
+async fn finish_write(
+    writer: sqlx::pool::PoolConnection<Sqlite>,
+    written: Result<(), sqlx::Error>,
+) -> Result<(), StoreError> {
+    match written {
+        Ok(()) => Ok(()),
+        Err(err) => {
+            if let Err(close) = writer.close().await {
+                tracing::warn!(error = %close, "closing the failed writer connection failed");
+            }
+            Err(database_error(err))
         }
     }
 }

@@ -432,48 +432,13 @@ fn a_torn_checkpoint_file_is_moved_aside_and_ingest_still_runs() {
     );
 }
 
-/// A tmpfs mounted for a test's lifetime (needs root: CI runs as root on its machine).
-struct Tmpfs(PathBuf);
-
-impl Tmpfs {
-    fn mount(at: &Path, size: &str) -> Option<Self> {
-        std::fs::create_dir_all(at).unwrap();
-        let mounted = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(at)
-            .status()
-            .is_ok_and(|s| s.success());
-        mounted.then(|| Self(at.to_owned()))
-    }
-
-    fn grow(&self, size: &str) {
-        let grown = Command::new("mount")
-            .args(["-o", &format!("remount,size={size}")])
-            .arg(&self.0)
-            .status()
-            .unwrap();
-        assert!(grown.success());
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
-    }
-}
-
 /// The data directory on a disk that fills up: ingest stores what it can, says what it
 /// could not, exits non-zero and commits no checkpoint past the loss; once there is
 /// space, the same command stores the rest, each event once.
 #[test]
 fn a_full_disk_loses_nothing_and_ingest_says_so() {
     let dir = tempfile::tempdir().unwrap();
-    let Some(disk) = Tmpfs::mount(&dir.path().join("disk"), "8m") else {
-        assert!(
-            std::env::var_os("HPTI_REQUIRE_SERVICES").is_none(),
-            "cannot mount a tmpfs (not root?) and HPTI_REQUIRE_SERVICES is set"
-        );
-        eprintln!("SKIPPED: mounting a tmpfs needs root");
+    let Some(disk) = hpti_core::testing::Tmpfs::mount(&dir.path().join("disk"), "8m") else {
         return;
     };
     let config = dir.path().join("hpti.toml");
@@ -481,7 +446,7 @@ fn a_full_disk_loses_nothing_and_ingest_says_so() {
         &config,
         format!(
             "[data]\ndir = {:?}\n\n[metrics]\nenabled = false\n\n[pipeline]\nmax_retries = 1\nretry_backoff = \"10ms\"\n",
-            disk.0.join("data")
+            disk.path().join("data")
         ),
     )
     .unwrap();
@@ -517,7 +482,7 @@ fn a_full_disk_loses_nothing_and_ingest_says_so() {
     );
     let summary: serde_json::Value = serde_json::from_str(stdout(&full).trim()).unwrap();
     assert_eq!(summary["lost_files"], 1, "{summary}");
-    let stored = count_rows(&disk.0.join("data/hpti.db"));
+    let stored = count_rows(&disk.path().join("data/hpti.db"));
     assert!(stored < total, "the disk was too small for every event");
     assert_eq!(
         summary["stored"], stored,
@@ -528,7 +493,7 @@ fn a_full_disk_loses_nothing_and_ingest_says_so() {
     let rest = ingest();
     assert!(rest.status.success(), "{}", stderr(&rest));
     assert_eq!(
-        count_rows(&disk.0.join("data/hpti.db")),
+        count_rows(&disk.path().join("data/hpti.db")),
         total,
         "every event, once"
     );

@@ -40,6 +40,70 @@ pub fn require_tool(name: &str) -> bool {
     found
 }
 
+/// A size-limited tmpfs mounted for a test's lifetime: the small disk that full-disk
+/// tests fill. Unmounted when dropped.
+#[derive(Debug)]
+pub struct Tmpfs(std::path::PathBuf);
+
+impl Tmpfs {
+    /// Mounts a tmpfs of `size` (`8m`) at `at`. Mounting needs root: without it the test
+    /// should skip (`None`), and this says so loudly; under `HPTI_REQUIRE_SERVICES=1`
+    /// (CI, which runs as root) it fails the test instead.
+    ///
+    /// # Panics
+    ///
+    /// When the mount fails and `HPTI_REQUIRE_SERVICES=1`, or `at` cannot be created.
+    pub fn mount(at: &std::path::Path, size: &str) -> Option<Self> {
+        if let Err(err) = std::fs::create_dir_all(at) {
+            panic!("cannot create {}: {err}", at.display());
+        }
+        let mounted = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(at)
+            .status()
+            .is_ok_and(|s| s.success());
+        if !mounted {
+            if std::env::var("HPTI_REQUIRE_SERVICES").as_deref() == Ok("1") {
+                panic!("mounting a tmpfs is required (HPTI_REQUIRE_SERVICES=1): run as root");
+            }
+            eprintln!("\n*** SKIPPED: mounting a tmpfs needs root ***\n");
+        }
+        mounted.then(|| Self(at.to_owned()))
+    }
+
+    /// Where it is mounted.
+    pub fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+
+    /// Gives the disk more room (space coming back), keeping what is on it.
+    ///
+    /// # Panics
+    ///
+    /// When the remount fails.
+    pub fn grow(&self, size: &str) {
+        let grown = std::process::Command::new("mount")
+            .args(["-o", &format!("remount,size={size}")])
+            .arg(&self.0)
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(
+            grown,
+            "cannot remount {} with size {size}",
+            self.0.display()
+        );
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
 /// A sink that keeps every event written to it in memory, for tests of sources and
 /// sensors. Clones share the events.
 #[derive(Debug, Default, Clone)]

@@ -80,8 +80,12 @@ async fn a_full_disk_fails_writes_and_storing_resumes_when_space_is_back() {
         "every acknowledged event is stored, and no other"
     );
 
-    // Space comes back: the same store stores again, no restart.
+    // Space comes back: the same store stores again, no restart. The room has to
+    // hold the write-ahead log's checkpoint into the database as well as the write,
+    // so the disk grows well past the filler (freeing only the filler once left the
+    // checkpoint at close without room, and the reopen failed on a full disk).
     std::fs::remove_file(&filler).unwrap();
+    disk.grow("64m");
     let events = batch(200, base, 1_000_000);
     let refs: Vec<&Event> = events.iter().collect();
     let report = store.write(&refs).await;

@@ -20,6 +20,7 @@ use crate::fetch::{ArtifactStore, DiskQuota, FetchConfig, Fetcher};
 use crate::policy::{CredentialPolicy, PolicyConfig};
 use crate::recording::RecordingConfig;
 use crate::shell::{BaseImage, FileSystem, Persona};
+use crate::uploads::UploadMemory;
 
 /// The fake host and its rules, shared by the SSH and Telnet sensors.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -67,6 +68,15 @@ pub struct SessionLimits {
     /// writes fail as on a full disk (and are counted as `upload_refused`), so a client
     /// opening many handles cannot make the sensor hold more than this per connection.
     pub max_upload_bytes: u64,
+    /// Bytes of uploads in progress held in memory by all connections of the sensor
+    /// together; past it writes fail as on a full disk (`upload_refused`).
+    pub max_upload_memory: u64,
+    /// Session channels open at once on one connection, as OpenSSH's `MaxSessions`:
+    /// more are refused as sshd refuses them (`channel_refused`).
+    pub max_channels: usize,
+    /// Port-forward requests recorded per connection: later ones are still refused,
+    /// and only counted (`forward_unrecorded`).
+    pub max_forward_requests: usize,
 }
 
 impl Default for SessionLimits {
@@ -80,6 +90,9 @@ impl Default for SessionLimits {
             max_session_time: Duration::from_secs(3600),
             max_line_bytes: 8192,
             max_upload_bytes: 64 * 1024 * 1024,
+            max_upload_memory: 256 * 1024 * 1024,
+            max_channels: 10,
+            max_forward_requests: 32,
         }
     }
 }
@@ -129,6 +142,8 @@ pub(crate) struct SensorCounters {
     pub recording_failed: Counter,
     pub recording_quota: Counter,
     pub upload_refused: Counter,
+    pub channel_refused: Counter,
+    pub forward_unrecorded: Counter,
 }
 
 impl SensorCounters {
@@ -149,6 +164,8 @@ impl SensorCounters {
             recording_failed: counter("recording_failed"),
             recording_quota: counter("recording_quota"),
             upload_refused: counter("upload_refused"),
+            channel_refused: counter("channel_refused"),
+            forward_unrecorded: counter("forward_unrecorded"),
         }
     }
 }
@@ -167,6 +184,8 @@ pub struct Honeypot {
     /// Shared by every recording of this sensor (`recording.max_total_bytes`).
     pub(crate) recording_quota: Arc<DiskQuota>,
     pub(crate) limits: SessionLimits,
+    /// Uploads in progress, against `limits.max_upload_memory`.
+    pub(crate) upload_memory: Arc<UploadMemory>,
     pub(crate) counters: SensorCounters,
     connections: Mutex<Connections>,
     kept: Option<moka::sync::Cache<IpAddr, FileSystem>>,
@@ -277,6 +296,7 @@ impl Honeypot {
                 counters.recording_quota.clone(),
             ),
             limits: config.limits.clone(),
+            upload_memory: UploadMemory::new(config.limits.max_upload_memory),
             counters,
             connections: Mutex::new(Connections::default()),
             kept,

@@ -19,6 +19,7 @@ pub mod policy;
 pub mod recording;
 pub mod session;
 pub mod shell;
+mod uploads;
 #[cfg(feature = "ssh")]
 pub mod ssh;
 #[cfg(feature = "telnet")]

@@ -15,6 +15,7 @@ use crate::fetch::{FetchError, FetchTool as FetcherTool, SessionBudget};
 use crate::honeypot::Honeypot;
 use crate::policy::Credential;
 use crate::recording::Recorder;
+use crate::uploads::{ConnectionUploads, Held};
 use crate::shell::{
     EditorEvent, FetchOutcome, FetchRequest, FetchTool, LineEditor, Shell, ShellHost, ShellOptions,
 };
@@ -29,6 +30,8 @@ pub struct SessionCore {
     emitter: EventEmitter,
     /// The recording of the session's terminal, once finished.
     recording: std::sync::Mutex<Option<String>>,
+    /// Bytes uploaded over all of the connection's channels.
+    uploads: ConnectionUploads,
 }
 
 /// One connection: its [`SessionCore`] and the state of its conversation.
@@ -64,6 +67,7 @@ impl Session {
                 started: Instant::now(),
                 emitter,
                 recording: std::sync::Mutex::new(None),
+                uploads: ConnectionUploads::default(),
             }),
             budget,
             auth_attempts: 0,
@@ -207,6 +211,30 @@ impl SessionCore {
             recording,
         })
         .await;
+    }
+
+    /// Room for `bytes` more of an upload in progress, held by `held`: within the
+    /// connection's `max_upload_bytes` and the sensor's `max_upload_memory`. A refusal
+    /// is counted (`upload_refused`).
+    pub(crate) fn take_upload(&self, held: &mut Held, bytes: u64) -> bool {
+        let limits = &self.honeypot.limits;
+        let taken = if self.uploads.admit(bytes, limits.max_upload_bytes) {
+            held.grow(bytes) || {
+                self.uploads.undo(bytes);
+                false
+            }
+        } else {
+            false
+        };
+        if !taken {
+            self.honeypot.counters.upload_refused.inc();
+            tracing::debug!(
+                session = %self.id, bytes, uploaded = self.uploads.total(),
+                held_by_sensor = self.honeypot.upload_memory.held(),
+                "upload refused (over the connection's or the sensor's bound)"
+            );
+        }
+        taken
     }
 
     /// Stores a file the attacker pushed (SFTP, SCP, a file written in the shell) by

@@ -719,3 +719,197 @@ async fn sftp_holes_and_uploads_past_the_session_bound_are_refused_without_alloc
     );
     harness.stop().await;
 }
+
+fn sensor_counter(harness: &Harness, outcome: &str) -> u64 {
+    harness
+        .pipeline
+        .as_ref()
+        .unwrap()
+        .metrics()
+        .get("sensor", "ssh-test", outcome)
+}
+
+async fn logged_in(addr: SocketAddr) -> client::Handle<AnyHostKey> {
+    let mut handle = connect(addr).await;
+    assert!(
+        handle
+            .authenticate_password("root", "hunter2")
+            .await
+            .unwrap()
+            .success()
+    );
+    handle
+}
+
+/// 20,000 shell channels on one connection once took 150 MB: channels open at once are
+/// capped as sshd's `MaxSessions` caps them, and a closed channel frees its slot.
+#[tokio::test]
+async fn channels_past_max_channels_are_refused_and_a_closed_one_frees_its_slot() {
+    let harness = Harness::start(|h| h.limits.max_channels = 3).await;
+    let handle = logged_in(harness.addr).await;
+    let mut open = Vec::new();
+    for _ in 0..3 {
+        open.push(handle.channel_open_session().await.unwrap());
+    }
+    for _ in 0..5 {
+        let refused = handle.channel_open_session().await;
+        assert!(
+            matches!(
+                refused,
+                Err(russh::Error::ChannelOpenFailure(
+                    russh::ChannelOpenFailure::AdministrativelyProhibited
+                ))
+            ),
+            "{refused:?}"
+        );
+    }
+    assert_eq!(sensor_counter(&harness, "channel_refused"), 5);
+
+    // The client closes one; the server forgets it, and a new one opens.
+    let first = open.remove(0);
+    first.close().await.unwrap();
+    let mut reopened = None;
+    for _ in 0..100 {
+        if let Ok(channel) = handle.channel_open_session().await {
+            reopened = Some(channel);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let reopened = reopened.expect("a slot is free after a close");
+    reopened.exec(true, "echo still-served").await.unwrap();
+    let mut reopened = reopened;
+    let mut output = Vec::new();
+    while let Some(msg) = reopened.wait().await {
+        match msg {
+            russh::ChannelMsg::Data { data } => output.extend_from_slice(&data),
+            russh::ChannelMsg::Close => break,
+            _ => {}
+        }
+    }
+    assert_eq!(String::from_utf8_lossy(&output), "still-served\n");
+    harness.stop().await;
+}
+
+/// A second SFTP channel on the same connection once got a fresh upload budget (4 GB
+/// of RSS from two channels): the budget is the connection's, over all its channels.
+#[tokio::test]
+async fn the_upload_bound_holds_across_the_sftp_channels_of_one_connection() {
+    use russh_sftp::protocol::{FileAttributes, OpenFlags};
+    let harness = Harness::start(|h| h.limits.max_upload_bytes = 100_000).await;
+    let handle = logged_in(harness.addr).await;
+    let flags = OpenFlags::WRITE | OpenFlags::CREATE | OpenFlags::TRUNCATE;
+    let first = raw_sftp(&handle).await;
+    let second = raw_sftp(&handle).await;
+    let a = first
+        .open("/tmp/a", flags, FileAttributes::empty())
+        .await
+        .unwrap()
+        .handle;
+    let b = second
+        .open("/tmp/b", flags, FileAttributes::empty())
+        .await
+        .unwrap()
+        .handle;
+    first.write(&a, 0, vec![1; 60_000]).await.unwrap();
+    assert!(
+        second.write(&b, 0, vec![2; 60_000]).await.is_err(),
+        "60 kB + 60 kB on one connection passes its 100 kB bound"
+    );
+    second.write(&b, 0, vec![2; 40_000]).await.unwrap();
+    first.close(&a).await.unwrap();
+    // Closed files still count: the bound is on what the connection uploads.
+    let c = first
+        .open("/tmp/c", flags, FileAttributes::empty())
+        .await
+        .unwrap()
+        .handle;
+    assert!(first.write(&c, 0, vec![3; 1]).await.is_err());
+    assert_eq!(sensor_counter(&harness, "upload_refused"), 2);
+    harness.stop().await;
+}
+
+/// Many connections each within their own bound still share the sensor's memory: past
+/// `max_upload_memory`, writes of any connection fail until an upload is stored.
+#[tokio::test]
+async fn uploads_in_progress_share_the_sensors_memory_bound() {
+    use russh_sftp::protocol::{FileAttributes, OpenFlags};
+    let harness = Harness::start(|h| h.limits.max_upload_memory = 100_000).await;
+    let flags = OpenFlags::WRITE | OpenFlags::CREATE | OpenFlags::TRUNCATE;
+    let one = logged_in(harness.addr).await;
+    let two = logged_in(harness.addr).await;
+    let sftp_one = raw_sftp(&one).await;
+    let sftp_two = raw_sftp(&two).await;
+    let a = sftp_one
+        .open("/tmp/a", flags, FileAttributes::empty())
+        .await
+        .unwrap()
+        .handle;
+    let b = sftp_two
+        .open("/tmp/b", flags, FileAttributes::empty())
+        .await
+        .unwrap()
+        .handle;
+    sftp_one.write(&a, 0, vec![1; 70_000]).await.unwrap();
+    assert!(sftp_two.write(&b, 0, vec![2; 70_000]).await.is_err());
+    assert_eq!(sensor_counter(&harness, "upload_refused"), 1);
+    // The first upload is stored by digest: its memory is free for the other.
+    sftp_one.close(&a).await.unwrap();
+    sftp_two.write(&b, 0, vec![2; 70_000]).await.unwrap();
+    sftp_two.close(&b).await.unwrap();
+    // A connection that ends with a file still open gives its memory back too.
+    let c = sftp_one
+        .open("/tmp/c", flags, FileAttributes::empty())
+        .await
+        .unwrap()
+        .handle;
+    sftp_one.write(&c, 0, vec![3; 90_000]).await.unwrap();
+    one.disconnect(russh::Disconnect::ByApplication, "", "")
+        .await
+        .unwrap();
+    let d = sftp_two
+        .open("/tmp/d", flags, FileAttributes::empty())
+        .await
+        .unwrap()
+        .handle;
+    let mut stored = false;
+    for _ in 0..100 {
+        if sftp_two.write(&d, 0, vec![4; 90_000]).await.is_ok() {
+            stored = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(stored, "the ended connection's memory came back");
+    harness.stop().await;
+}
+
+/// 6,000 port-forward requests once made 6,000 events: the first `max_forward_requests`
+/// of a connection are recorded, all are refused, the rest are counted.
+#[tokio::test]
+async fn port_forward_requests_past_the_bound_are_refused_and_only_counted() {
+    let harness = Harness::start(|h| h.limits.max_forward_requests = 3).await;
+    let handle = logged_in(harness.addr).await;
+    for port in 0..10u32 {
+        let refused = handle
+            .channel_open_direct_tcpip("10.0.0.1", 8000 + port, "127.0.0.1", 40000)
+            .await;
+        assert!(refused.is_err());
+    }
+    for port in 0..4u32 {
+        let denied = handle.tcpip_forward("0.0.0.0", 9000 + port).await;
+        assert!(denied.is_err(), "{denied:?}");
+    }
+    handle
+        .disconnect(russh::Disconnect::ByApplication, "", "")
+        .await
+        .unwrap();
+    let events = harness.wait_for("session.closed", |e| closed(e) == 1).await;
+    let forwards = events
+        .iter()
+        .filter(|e| matches!(e.kind, EventKind::PortForward { .. }))
+        .count();
+    assert_eq!(forwards, 3);
+    assert_eq!(sensor_counter(&harness, "forward_unrecorded"), 11);
+    harness.stop().await;
+}

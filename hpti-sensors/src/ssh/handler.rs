@@ -13,6 +13,7 @@ use tokio::sync::Mutex;
 
 use super::scp::{ScpSink, ScpStep};
 use super::sftp::SftpCapture;
+use crate::uploads::Held;
 use crate::policy::Credential;
 use crate::session::{Session, Terminal, crlf};
 
@@ -30,8 +31,8 @@ enum ChannelState {
     },
     /// An interactive shell (its [`Terminal`] is in [`Terminals`]).
     Shell { pty: bool },
-    /// `scp -t`: receiving files.
-    Scp(ScpSink),
+    /// `scp -t`: receiving files, holding their bytes of the sensor's upload memory.
+    Scp(ScpSink, Held),
     /// The SFTP subsystem, served by its own task.
     Sftp,
     /// Finished or handed to another task.
@@ -45,7 +46,11 @@ pub(crate) struct SshHandler {
     pub authenticated: Arc<AtomicBool>,
     pub terminals: Terminals,
     pub max_auth_attempts: usize,
+    /// Open session channels (at most `limits.max_channels`), until the client closes
+    /// them.
     channels: HashMap<ChannelId, ChannelState>,
+    /// Port-forward requests seen (recorded up to `limits.max_forward_requests`).
+    forward_requests: usize,
 }
 
 /// Errors end the connection; russh's own are the only kind.
@@ -69,6 +74,7 @@ impl SshHandler {
             terminals,
             max_auth_attempts,
             channels: HashMap::new(),
+            forward_requests: 0,
         }
     }
 
@@ -174,13 +180,19 @@ impl SshHandler {
                     Self::finish_channel(session, channel, Vec::new(), status)?;
                 }
             }
-            Some(ChannelState::Scp(sink)) => {
-                let steps = sink.feed(data);
+            Some(ChannelState::Scp(sink, held)) => {
+                let steps = if self.session.take_upload(held, data.len() as u64) {
+                    sink.feed(data)
+                } else {
+                    sink.no_space()
+                };
                 for step in steps {
                     match step {
                         ScpStep::Ack => session.data(channel, vec![0u8])?,
                         ScpStep::File { name, content } => {
+                            let size = content.len() as u64;
                             Box::pin(self.session.upload(&name, content)).await;
+                            held.shrink(size);
                         }
                         ScpStep::Fail(message) => {
                             let mut reply = vec![1u8];
@@ -204,7 +216,7 @@ impl SshHandler {
         match self.channels.get(&channel) {
             // sftp-server exits 0 when its input ends; scp reports an exit without a
             // status as a failure.
-            Some(ChannelState::Scp(_) | ChannelState::Sftp) => {
+            Some(ChannelState::Scp(..) | ChannelState::Sftp) => {
                 self.channels.insert(channel, ChannelState::Done);
                 Self::finish_channel(session, channel, Vec::new(), 0)?;
             }
@@ -221,6 +233,29 @@ impl SshHandler {
             _ => {}
         }
         Ok(())
+    }
+
+    /// Whether a port-forward request is recorded: the first `max_forward_requests` of
+    /// a connection are; later ones are refused all the same, and only counted.
+    fn record_forward(&mut self) -> bool {
+        self.forward_requests += 1;
+        let recorded = self.forward_requests <= self.session.honeypot.limits.max_forward_requests;
+        if !recorded {
+            self.session.honeypot.counters.forward_unrecorded.inc();
+        }
+        recorded
+    }
+
+    /// The client closed a channel: its slot is free again, and an interactive shell
+    /// closed without `exit` still gets its recording finished.
+    async fn channel_close_boxed(&mut self, channel: ChannelId) {
+        self.channels.remove(&channel);
+        let terminal = self.terminals.lock().await.remove(&channel);
+        if let Some(terminal) = terminal
+            && let Some(recording) = Box::pin(terminal.close(self.session.core())).await
+        {
+            self.session.remember_recording(recording);
+        }
     }
 
     /// Sends a finished command's output, status, EOF and close.
@@ -329,6 +364,14 @@ impl Handler for SshHandler {
         reply: ChannelOpenHandle,
         _session: &mut SshSession,
     ) -> Result<(), Self::Error> {
+        if self.channels.len() >= self.session.honeypot.limits.max_channels {
+            // What sshd answers past `MaxSessions`.
+            self.session.honeypot.counters.channel_refused.inc();
+            reply
+                .reject(ChannelOpenFailure::AdministrativelyProhibited)
+                .await;
+            return Ok(());
+        }
         let id = channel.id();
         self.channels.insert(
             id,
@@ -351,13 +394,15 @@ impl Handler for SshHandler {
         reply: ChannelOpenHandle,
         _session: &mut SshSession,
     ) -> Result<(), Self::Error> {
-        self.session
-            .emit(EventKind::PortForward {
-                host: host_to_connect.chars().take(1024).collect(),
-                port: u16::try_from(port_to_connect).unwrap_or(0),
-                accepted: false,
-            })
-            .await;
+        if self.record_forward() {
+            self.session
+                .emit(EventKind::PortForward {
+                    host: host_to_connect.chars().take(1024).collect(),
+                    port: u16::try_from(port_to_connect).unwrap_or(0),
+                    accepted: false,
+                })
+                .await;
+        }
         // What sshd answers with `AllowTcpForwarding no`.
         reply
             .reject(ChannelOpenFailure::AdministrativelyProhibited)
@@ -371,14 +416,25 @@ impl Handler for SshHandler {
         port: &mut u32,
         _session: &mut SshSession,
     ) -> Result<bool, Self::Error> {
-        self.session
-            .emit(EventKind::PortForward {
-                host: address.chars().take(1024).collect(),
-                port: u16::try_from(*port).unwrap_or(0),
-                accepted: false,
-            })
-            .await;
+        if self.record_forward() {
+            self.session
+                .emit(EventKind::PortForward {
+                    host: address.chars().take(1024).collect(),
+                    port: u16::try_from(*port).unwrap_or(0),
+                    accepted: false,
+                })
+                .await;
+        }
         Ok(false)
+    }
+
+    async fn channel_close(
+        &mut self,
+        channel: ChannelId,
+        _session: &mut SshSession,
+    ) -> Result<(), Self::Error> {
+        Box::pin(self.channel_close_boxed(channel)).await;
+        Ok(())
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -434,7 +490,8 @@ impl Handler for SshHandler {
                 .await;
             // The sink's readiness: one zero byte.
             session.data(channel, vec![0u8])?;
-            self.channels.insert(channel, ChannelState::Scp(sink));
+            let held = Held::none(&self.session.honeypot.upload_memory);
+            self.channels.insert(channel, ChannelState::Scp(sink, held));
             return Ok(());
         }
         let user = self.user();

@@ -84,6 +84,18 @@ impl ScpSink {
         path
     }
 
+    /// Refuses the rest of the transfer as a full disk would (the upload bounds are
+    /// reached).
+    pub fn no_space(&mut self) -> Vec<ScpStep> {
+        let name = match &self.state {
+            State::Failed => return Vec::new(),
+            State::Body { name, .. } | State::Trailer { name, .. } => self.path(name),
+            State::Line(_) => self.target.clone(),
+        };
+        self.state = State::Failed;
+        vec![ScpStep::Fail(format!("scp: {name}: No space left on device"))]
+    }
+
     /// Consumes channel bytes.
     pub fn feed(&mut self, mut data: &[u8]) -> Vec<ScpStep> {
         let mut steps = Vec::new();
@@ -217,6 +229,20 @@ mod tests {
         assert!(ScpSink::for_command("/usr/bin/scp -qt .").is_some());
         assert!(ScpSink::for_command("scp -f /etc/passwd").is_none());
         assert!(ScpSink::for_command("ls -t").is_none());
+    }
+
+    #[test]
+    fn a_refusal_mid_file_names_it_as_a_full_disk_and_ends_the_transfer() {
+        let mut sink = ScpSink::for_command("scp -t /tmp").unwrap();
+        assert_eq!(sink.feed(b"C0644 10 big.bin\nhello"), vec![ScpStep::Ack]);
+        assert_eq!(
+            sink.no_space(),
+            vec![ScpStep::Fail(
+                "scp: /tmp/big.bin: No space left on device".into()
+            )]
+        );
+        assert!(sink.feed(b"world\0").is_empty(), "nothing after a refusal");
+        assert!(sink.no_space().is_empty(), "refused once");
     }
 
     #[test]

@@ -5,8 +5,10 @@
 //! Memory is bounded by what was really sent: a file grows only by appending or
 //! overwriting (a write starting past the file's end, a hole, is refused with
 //! `SSH_FX_FAILURE` rather than zero-filled or stored sparse: real clients write
-//! sequentially, and a hole is only a way to make the server allocate), and each
-//! connection may hold at most `limits.max_upload_bytes` over all its files.
+//! sequentially, and a hole is only a way to make the server allocate); each
+//! connection may upload at most `limits.max_upload_bytes` over all its files and
+//! channels, and the sensor's connections together hold at most
+//! `limits.max_upload_memory` (see [`crate::uploads`]).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -16,6 +18,7 @@ use russh_sftp::protocol::{
 };
 
 use crate::session::SessionCore;
+use crate::uploads::Held;
 
 /// Largest upload captured; writes past it fail as on a full disk.
 const MAX_FILE: u64 = 32 * 1024 * 1024;
@@ -29,12 +32,15 @@ pub struct SftpCapture {
     home: String,
     handles: HashMap<String, Open>,
     next_handle: u64,
-    /// Bytes uploaded by this connection so far (all files, closed ones included).
-    uploaded: u64,
 }
 
 enum Open {
-    Write { path: String, content: Vec<u8> },
+    Write {
+        path: String,
+        content: Vec<u8>,
+        /// The memory `content` holds of the sensor's upload pool.
+        held: Held,
+    },
     Dir { listed: bool },
 }
 
@@ -51,7 +57,6 @@ impl SftpCapture {
             home,
             handles: HashMap::new(),
             next_handle: 0,
-            uploaded: 0,
         }
     }
 
@@ -176,6 +181,7 @@ impl russh_sftp::server::Handler for SftpCapture {
         let handle = self.handle(Open::Write {
             path,
             content: Vec::new(),
+            held: Held::none(&self.core.honeypot.upload_memory),
         })?;
         Ok(Handle { id, handle })
     }
@@ -187,19 +193,21 @@ impl russh_sftp::server::Handler for SftpCapture {
         offset: u64,
         data: Vec<u8>,
     ) -> Result<Status, Self::Error> {
-        let budget = self.core.honeypot.limits.max_upload_bytes;
-        let Some(Open::Write { content, .. }) = self.handles.get_mut(&handle) else {
+        let Some(Open::Write { content, held, .. }) = self.handles.get_mut(&handle) else {
             return Err(StatusCode::Failure);
         };
         let len = content.len() as u64;
         let end = offset.saturating_add(data.len() as u64);
         let growth = end.saturating_sub(len);
-        if offset > len || end > MAX_FILE || self.uploaded.saturating_add(growth) > budget {
+        if offset > len || end > MAX_FILE {
             self.core.honeypot.counters.upload_refused.inc();
             tracing::debug!(
-                session = %self.core.id, offset, len, end, uploaded = self.uploaded,
-                "sftp write refused (hole or over the upload bound)"
+                session = %self.core.id, offset, len, end,
+                "sftp write refused (a hole or past the largest file)"
             );
+            return Err(StatusCode::Failure);
+        }
+        if !self.core.take_upload(held, growth) {
             return Err(StatusCode::Failure);
         }
         // In bounds of usize: end <= MAX_FILE.
@@ -210,14 +218,18 @@ impl russh_sftp::server::Handler for SftpCapture {
             dst.copy_from_slice(head);
         }
         content.extend_from_slice(tail);
-        self.uploaded += growth;
         Ok(Self::ok(id))
     }
 
     async fn close(&mut self, id: u32, handle: String) -> Result<Status, Self::Error> {
         match self.handles.remove(&handle) {
-            Some(Open::Write { path, content }) => {
+            Some(Open::Write {
+                path,
+                content,
+                held,
+            }) => {
                 self.core.upload(&path, content).await;
+                drop(held);
                 Ok(Self::ok(id))
             }
             Some(Open::Dir { .. }) => Ok(Self::ok(id)),

@@ -4,21 +4,23 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use hpti_core::metrics::PipelineMetrics;
+use hpti_core::pipeline::Pipeline;
 use prometheus_client::registry::Registry;
 
 use crate::config::Config;
 use crate::telemetry;
 
 pub async fn run(config: &Config) -> anyhow::Result<()> {
-    let shutdown = telemetry::shutdown_signal();
-    let components = config.components()?;
-    let mut registry = Registry::default();
-    let metrics = PipelineMetrics::new(&mut registry);
-    let built = config.pipeline(&components, metrics.clone()).await?;
-    let mut pipeline = built.builder.start().context("cannot start the pipeline")?;
-    for (id, source) in config.sources(&components, &metrics).await? {
-        pipeline.spawn_source(&id, source);
-    }
+    let mut shutdown = std::pin::pin!(telemetry::shutdown_signal());
+    // A start that waits on something slow (a backend, a remote database) still obeys
+    // SIGTERM and Ctrl-C: nothing has been captured yet, so stopping loses nothing.
+    let (pipeline, registry, sinks) = tokio::select! {
+        started = start(config) => started?,
+        () = &mut shutdown => {
+            tracing::warn!("stopped while starting");
+            return Ok(());
+        }
+    };
     let metrics_server = if config.metrics.enabled {
         let (addr, task) =
             telemetry::serve_metrics(config.metrics.listen, Arc::new(registry)).await?;
@@ -28,7 +30,7 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
         None
     };
     tracing::info!(
-        sinks = ?built.sinks.iter().map(|id| id.as_str()).collect::<Vec<_>>(),
+        sinks = ?sinks,
         dead_letters = %config.dead_letter_path().display(),
         "hpti is running; stop with Ctrl-C"
     );
@@ -40,4 +42,23 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Builds and starts the pipeline and its sources: the running pipeline, the metrics
+/// registry and the sinks' ids.
+async fn start(config: &Config) -> anyhow::Result<(Pipeline, Registry, Vec<String>)> {
+    let components = config.components()?;
+    let mut registry = Registry::default();
+    let metrics = PipelineMetrics::new(&mut registry);
+    let built = config.pipeline(&components, metrics.clone()).await?;
+    let mut pipeline = built.builder.start().context("cannot start the pipeline")?;
+    for (id, source) in config.sources(&components, &metrics).await? {
+        pipeline.spawn_source(&id, source);
+    }
+    let sinks = built
+        .sinks
+        .iter()
+        .map(|id| id.as_str().to_owned())
+        .collect();
+    Ok((pipeline, registry, sinks))
 }

@@ -651,6 +651,73 @@ fn run_serves_metrics_and_shuts_down_cleanly_on_sigterm() {
     assert!(dir.path().join("data/hpti.db").exists());
 }
 
+/// Redis down (a closed port) with a remote enricher configured once hung `hpti run`
+/// at start for minutes, with no listener, no log line, deaf to SIGTERM: now it starts
+/// at once (the cache connects when it can) and stops cleanly.
+#[test]
+fn run_with_redis_down_starts_at_once_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let config = dir.path().join("run.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[data]\ndir = {:?}\n\n[metrics]\nenabled = false\n\n[sensors.ssh]\ntype = \"ssh\"\nlisten = \"127.0.0.1:0\"\n\n[enrichers.rdap]\ntype = \"rdap\"\nserver = \"http://{closed}/\"\nredis_url = \"redis://{closed}\"\n",
+            dir.path().join("data"),
+        ),
+    )
+    .unwrap();
+    let started = std::time::Instant::now();
+    let mut child = hpti()
+        .env("HPTI_LOG", "info")
+        .arg("--config")
+        .arg(&config)
+        .arg("run")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut seen = Vec::new();
+    loop {
+        match rx.recv_timeout(Duration::from_secs(30)) {
+            Ok(line) if line.contains("hpti is running") => break,
+            Ok(line) => seen.push(line),
+            Err(_) => {
+                let _ = child.kill();
+                panic!("hpti run did not start within 30 s: {seen:#?}");
+            }
+        }
+    }
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_secs(10),
+        "start took {took:?}: {seen:#?}"
+    );
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let stopping = std::time::Instant::now();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    assert!(stopping.elapsed() < Duration::from_secs(10));
+}
+
 fn http_get(addr: &str, path: &str) -> String {
     use std::io::Read;
     let mut stream = std::net::TcpStream::connect(addr).unwrap();

@@ -111,56 +111,169 @@ impl Default for CachedConfig {
 }
 
 /// The shared second-level cache: Redis, keys `hpti:enrich:<source>:<key>`.
+///
+/// Redis is a cache, so its trouble never stops enrichment: every command has a short
+/// timeout, a Redis that is down reads as a miss, and while it is down a new connection
+/// is tried at most every [`RedisCache::RETRY`] (by one caller; the others go on without
+/// it). Start-up never waits on it either: see [`RedisCache::lazy`].
 #[derive(Clone)]
 pub struct RedisCache {
-    connection: redis::aio::ConnectionManager,
+    inner: Arc<RedisInner>,
+}
+
+struct RedisInner {
+    client: redis::Client,
+    state: std::sync::Mutex<RedisState>,
+}
+
+enum RedisState {
+    Connected(redis::aio::ConnectionManager),
+    /// Not connected; the next attempt is due then.
+    Down {
+        retry_at: Instant,
+    },
 }
 
 impl std::fmt::Debug for RedisCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The URL may carry a password: never printed.
         f.write_str("RedisCache")
     }
 }
 
-/// Redis could not be reached.
+/// Redis could not be reached, or its URL is not one.
 #[derive(Debug, thiserror::Error)]
 #[error("cannot connect to Redis: {0}")]
 pub struct RedisError(#[from] redis::RedisError);
 
 impl RedisCache {
-    /// Connects (and reconnects as needed) to `url`, e.g. `redis://127.0.0.1:6379`.
+    /// How long a connection attempt may take.
+    pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+    /// How long one GET or SET may take before it counts as a miss.
+    pub const COMMAND_TIMEOUT: Duration = Duration::from_millis(500);
+    /// The pause between connection attempts while Redis is down.
+    pub const RETRY: Duration = Duration::from_secs(5);
+
+    /// Connects to `url` (e.g. `redis://127.0.0.1:6379`) now, within
+    /// [`Self::CONNECT_TIMEOUT`], and reconnects as needed afterwards.
     pub async fn connect(url: &str) -> Result<Self, RedisError> {
         let client = redis::Client::open(url)?;
-        let connection = redis::aio::ConnectionManager::new(client).await?;
-        Ok(Self { connection })
+        let connection = Self::open(&client).await?;
+        Ok(Self {
+            inner: Arc::new(RedisInner {
+                client,
+                state: std::sync::Mutex::new(RedisState::Connected(connection)),
+            }),
+        })
+    }
+
+    /// A cache for `url` that connects on first use, so that a Redis that is down does
+    /// not hold up start-up; only a malformed URL is an error. Until it is reachable,
+    /// lookups go on without it.
+    pub fn lazy(url: &str) -> Result<Self, RedisError> {
+        Ok(Self {
+            inner: Arc::new(RedisInner {
+                client: redis::Client::open(url)?,
+                state: std::sync::Mutex::new(RedisState::Down {
+                    retry_at: Instant::now(),
+                }),
+            }),
+        })
+    }
+
+    /// Whether a connection is up now (after a first use, or [`Self::connect`]).
+    pub fn is_connected(&self) -> bool {
+        matches!(
+            self.inner.state.lock().as_deref(),
+            Ok(RedisState::Connected(_))
+        )
+    }
+
+    async fn open(client: &redis::Client) -> Result<redis::aio::ConnectionManager, RedisError> {
+        let config = redis::aio::ConnectionManagerConfig::new()
+            .set_connection_timeout(Self::CONNECT_TIMEOUT)
+            .set_response_timeout(Self::COMMAND_TIMEOUT)
+            .set_number_of_retries(1);
+        // The manager's own retries are bounded by the timeouts above; this bounds the
+        // whole, whatever the library does.
+        match tokio::time::timeout(
+            Self::CONNECT_TIMEOUT * 3,
+            redis::aio::ConnectionManager::new_with_config(client.clone(), config),
+        )
+        .await
+        {
+            Ok(result) => Ok(result?),
+            Err(_) => Err(RedisError(redis::RedisError::from((
+                redis::ErrorKind::IoError,
+                "connection attempt timed out",
+            )))),
+        }
+    }
+
+    /// The connection, connecting first if one is due; `None` while Redis is down.
+    async fn connection(&self) -> Option<redis::aio::ConnectionManager> {
+        {
+            let mut state = self.inner.state.lock().ok()?;
+            match &mut *state {
+                RedisState::Connected(connection) => return Some(connection.clone()),
+                RedisState::Down { retry_at } => {
+                    let now = Instant::now();
+                    if now < *retry_at {
+                        return None;
+                    }
+                    // This caller tries; the others skip Redis meanwhile.
+                    *retry_at = now + Self::RETRY;
+                }
+            }
+        }
+        match Self::open(&self.inner.client).await {
+            Ok(connection) => {
+                tracing::info!("redis cache connected");
+                if let Ok(mut state) = self.inner.state.lock() {
+                    *state = RedisState::Connected(connection.clone());
+                }
+                Some(connection)
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, retry_in = ?Self::RETRY, "redis cache unreachable; enriching without it");
+                None
+            }
+        }
     }
 
     async fn get(&self, key: &str) -> Option<String> {
-        let mut connection = self.connection.clone();
-        match redis::cmd("GET")
-            .arg(key)
-            .query_async::<Option<String>>(&mut connection)
-            .await
-        {
-            Ok(value) => value,
-            Err(err) => {
+        let mut connection = self.connection().await?;
+        let mut command = redis::cmd("GET");
+        command.arg(key);
+        let query = command.query_async::<Option<String>>(&mut connection);
+        match tokio::time::timeout(Self::COMMAND_TIMEOUT, query).await {
+            Ok(Ok(value)) => value,
+            Ok(Err(err)) => {
                 tracing::debug!(error = %err, "redis cache read failed");
+                None
+            }
+            Err(_) => {
+                tracing::debug!("redis cache read timed out");
                 None
             }
         }
     }
 
     async fn set(&self, key: &str, value: &str, ttl: Duration) {
-        let mut connection = self.connection.clone();
-        let result = redis::cmd("SET")
+        let Some(mut connection) = self.connection().await else {
+            return;
+        };
+        let mut command = redis::cmd("SET");
+        command
             .arg(key)
             .arg(value)
             .arg("EX")
-            .arg(ttl.as_secs().max(1))
-            .query_async::<()>(&mut connection)
-            .await;
-        if let Err(err) = result {
-            tracing::debug!(error = %err, "redis cache write failed");
+            .arg(ttl.as_secs().max(1));
+        let query = command.query_async::<()>(&mut connection);
+        match tokio::time::timeout(Self::COMMAND_TIMEOUT, query).await {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => tracing::debug!(error = %err, "redis cache write failed"),
+            Err(_) => tracing::debug!("redis cache write timed out"),
         }
     }
 }

@@ -155,11 +155,12 @@ fn budget(cx: &BuildContext) -> Duration {
 
 #[cfg(any(feature = "abuseipdb", feature = "virustotal", feature = "rdap"))]
 async fn redis(url: Option<&String>) -> Result<Option<RedisCache>, BuildError> {
+    // Lazy: a Redis that is down must not hold up start-up (it once hung `hpti run` for
+    // minutes, deaf to SIGTERM); the cache connects when it can.
     match url {
-        Some(url) => RedisCache::connect(url)
-            .await
+        Some(url) => RedisCache::lazy(url)
             .map(Some)
-            .map_err(|e| BuildError::new("cannot connect to Redis", e).at_key("redis_url")),
+            .map_err(|e| BuildError::new("not a Redis URL", e).at_key("redis_url")),
         None => Ok(None),
     }
 }

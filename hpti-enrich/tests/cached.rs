@@ -339,6 +339,105 @@ async fn processes_share_answers_through_redis() {
     assert_eq!(second_calls.load(Ordering::SeqCst), 0);
 }
 
+/// A Redis that is down (refusing) or deaf (accepting, never answering) once hung
+/// `hpti run` at start for minutes: now lookups go on without it, each within the
+/// cache's timeouts, and while it is down only one attempt is made per retry period.
+#[tokio::test]
+async fn a_redis_that_is_down_or_deaf_neither_blocks_nor_fails_lookups() {
+    let refusing = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap()
+    };
+    let deaf = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let deaf_addr = deaf.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = deaf.accept().await {
+            held.push(socket);
+        }
+    });
+    for addr in [refusing, deaf_addr] {
+        let redis = RedisCache::lazy(&format!("redis://{addr}")).unwrap();
+        let (lookup, calls) = Scripted::new(&format!("down-{addr}"), vec![]);
+        let enricher = CachedEnricher::new(lookup, quick()).with_redis(redis.clone());
+        let started = std::time::Instant::now();
+        let mut first = event("198.51.100.60");
+        enricher.enrich(&mut first).await.unwrap();
+        let first_took = started.elapsed();
+        assert_eq!(first.enrichment.tags, vec!["score-42".to_owned()], "{addr}");
+        assert!(
+            first_took < RedisCache::CONNECT_TIMEOUT * 3 + Duration::from_secs(1),
+            "{addr}: the first lookup took {first_took:?}"
+        );
+        assert!(!redis.is_connected());
+        // Within the retry period nobody waits on Redis again.
+        let started = std::time::Instant::now();
+        for n in 0..20 {
+            let mut next = event(&format!("198.51.100.{}", 100 + n));
+            enricher.enrich(&mut next).await.unwrap();
+            assert_eq!(next.enrichment.tags, vec!["score-42".to_owned()]);
+        }
+        assert!(
+            started.elapsed() < Duration::from_millis(500),
+            "{addr}: 20 lookups without Redis took {:?}",
+            started.elapsed()
+        );
+        assert_eq!(calls.load(Ordering::SeqCst), 21);
+    }
+}
+
+/// Copies bytes between each connection accepted on `listener` and `target`.
+async fn forward(listener: tokio::net::TcpListener, target: String) {
+    while let Ok((mut inbound, _)) = listener.accept().await {
+        let target = target.clone();
+        tokio::spawn(async move {
+            if let Ok(mut outbound) = tokio::net::TcpStream::connect(&target).await {
+                let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+            }
+        });
+    }
+}
+
+/// Redis down at start, then back (a forwarder to the real one appears on its port):
+/// the cache connects on its next attempt and shares answers again, no restart.
+#[tokio::test]
+async fn the_cache_uses_redis_again_once_it_is_back() {
+    let Some(_) = redis().await else { return };
+    let real = std::env::var("HPTI_REDIS_URL")
+        .unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+        .trim_start_matches("redis://")
+        .trim_end_matches('/')
+        .to_owned();
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap()
+    };
+    let redis = RedisCache::lazy(&format!("redis://{port}")).unwrap();
+    let name = format!("redis-back-{}", hpti_core::event::EventId::new());
+    let (lookup, _) = Scripted::new(&name, vec![Ok(Some(9))]);
+    let enricher = CachedEnricher::new(lookup, quick()).with_redis(redis.clone());
+    let mut down = event("198.51.100.70");
+    enricher.enrich(&mut down).await.unwrap();
+    assert!(!redis.is_connected());
+
+    tokio::spawn(forward(
+        tokio::net::TcpListener::bind(port).await.unwrap(),
+        real,
+    ));
+    tokio::time::sleep(RedisCache::RETRY + Duration::from_millis(200)).await;
+    let mut back = event("198.51.100.71");
+    enricher.enrich(&mut back).await.unwrap();
+    assert!(redis.is_connected(), "connected on the next attempt");
+    // Another process finds the answer written after Redis came back.
+    let (other, other_calls) = Scripted::new(&name, vec![]);
+    let other = CachedEnricher::new(other, quick())
+        .with_redis(RedisCache::lazy(&format!("redis://{port}")).unwrap());
+    let mut again = event("198.51.100.71");
+    other.enrich(&mut again).await.unwrap();
+    assert_eq!(again.enrichment.tags, vec!["score-42".to_owned()]);
+    assert_eq!(other_calls.load(Ordering::SeqCst), 0, "answered by Redis");
+}
+
 mod never_loses_events {
     use super::*;
     use hpti_core::pipeline::{Pipeline, PipelineConfig};

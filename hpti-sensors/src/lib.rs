@@ -19,8 +19,8 @@ pub mod policy;
 pub mod recording;
 pub mod session;
 pub mod shell;
-mod uploads;
 #[cfg(feature = "ssh")]
 pub mod ssh;
 #[cfg(feature = "telnet")]
 pub mod telnet;
+mod uploads;

@@ -15,10 +15,10 @@ use crate::fetch::{FetchError, FetchTool as FetcherTool, SessionBudget};
 use crate::honeypot::Honeypot;
 use crate::policy::Credential;
 use crate::recording::Recorder;
-use crate::uploads::{ConnectionUploads, Held};
 use crate::shell::{
     EditorEvent, FetchOutcome, FetchRequest, FetchTool, LineEditor, Shell, ShellHost, ShellOptions,
 };
+use crate::uploads::{ConnectionUploads, Held};
 
 /// One connection's identity and event output; shared by the tasks of a connection.
 pub struct SessionCore {

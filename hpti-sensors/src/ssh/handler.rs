@@ -13,9 +13,9 @@ use tokio::sync::Mutex;
 
 use super::scp::{ScpSink, ScpStep};
 use super::sftp::SftpCapture;
-use crate::uploads::Held;
 use crate::policy::Credential;
 use crate::session::{Session, Terminal, crlf};
+use crate::uploads::Held;
 
 /// The terminals of a connection, shared with the connection task so that recordings
 /// are finished however the connection ends.

@@ -93,7 +93,9 @@ impl ScpSink {
             State::Line(_) => self.target.clone(),
         };
         self.state = State::Failed;
-        vec![ScpStep::Fail(format!("scp: {name}: No space left on device"))]
+        vec![ScpStep::Fail(format!(
+            "scp: {name}: No space left on device"
+        ))]
     }
 
     /// Consumes channel bytes.

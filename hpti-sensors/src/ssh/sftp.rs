@@ -41,7 +41,9 @@ enum Open {
         /// The memory `content` holds of the sensor's upload pool.
         held: Held,
     },
-    Dir { listed: bool },
+    Dir {
+        listed: bool,
+    },
 }
 
 impl SftpCapture {

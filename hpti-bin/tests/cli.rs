@@ -718,6 +718,78 @@ fn run_with_redis_down_starts_at_once_and_stops_on_sigterm() {
     assert!(stopping.elapsed() < Duration::from_secs(10));
 }
 
+/// A database damaged in the middle once started, dead-lettered every write, warned
+/// every 200 ms and exited 0: `run` and `ingest` now refuse it, naming the file and
+/// what to do, and leave it where it is.
+#[test]
+fn run_and_ingest_refuse_a_damaged_database_and_say_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        "[sensors.ssh]\ntype = \"ssh\"\nlisten = \"127.0.0.1:0\"\n",
+    );
+    let base = Timestamp::now().saturating_add_micros(-3_600_000_000);
+    let input = dir.path().join("events.jsonl");
+    let lines: String = (0..20_000)
+        .map(|n| {
+            let mut event = event(n, base);
+            event.raw = Some("r".repeat(200));
+            serde_json::to_string(&event).unwrap() + "\n"
+        })
+        .collect();
+    std::fs::write(&input, lines).unwrap();
+    let ingested = run(hpti()
+        .arg("--config")
+        .arg(&config)
+        .arg("ingest")
+        .arg(&input));
+    assert!(ingested.status.success(), "{}", stderr(&ingested));
+    let db = dir.path().join("data/hpti.db");
+    // Into the file itself, then a bad sector's worth of garbage in its middle.
+    assert_eq!(count_rows(&db), 20_000);
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display()))
+                .await
+                .unwrap();
+            sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+                .execute(&pool)
+                .await
+                .unwrap();
+            pool.close().await;
+        });
+    let len = std::fs::metadata(&db).unwrap().len();
+    assert!(len > 1 << 20, "{len}");
+    {
+        use std::io::{Seek, SeekFrom};
+        let mut file = std::fs::OpenOptions::new().write(true).open(&db).unwrap();
+        file.seek(SeekFrom::Start((len / 2) & !4095)).unwrap();
+        file.write_all(&[0x5A; 32 * 1024]).unwrap();
+    }
+
+    let started = std::time::Instant::now();
+    let refused = run(hpti().arg("--config").arg(&config).arg("run"));
+    assert!(!refused.status.success(), "{}", stderr(&refused));
+    assert!(started.elapsed() < Duration::from_secs(30));
+    let message = stderr(&refused);
+    assert!(message.contains("damaged"), "{message}");
+    assert!(message.contains(&db.display().to_string()), "{message}");
+    assert!(message.contains(".recover"), "{message}");
+
+    let refused = run(hpti()
+        .arg("--config")
+        .arg(&config)
+        .arg("ingest")
+        .arg(&input));
+    assert!(!refused.status.success());
+    assert!(stderr(&refused).contains("damaged"), "{}", stderr(&refused));
+    assert!(db.exists(), "refused, not reset");
+    assert_eq!(std::fs::metadata(&db).unwrap().len(), len);
+}
+
 fn http_get(addr: &str, path: &str) -> String {
     use std::io::Read;
     let mut stream = std::net::TcpStream::connect(addr).unwrap();

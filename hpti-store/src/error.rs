@@ -29,6 +29,20 @@ pub enum StoreError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// The database file is damaged: hpti will not write to it (every write would be
+    /// refused). Move it aside and recover it, or restore a backup.
+    #[error(
+        "database {path} is damaged ({detail}); hpti will not write to it. Stop hpti, move \
+         the file aside (with its -wal and -shm files), then either restore a backup \
+         (`hpti store backup`) or recover what it holds with `sqlite3 DAMAGED .recover | \
+         sqlite3 {path}` (docs/deploy.md, \"Backups\")"
+    )]
+    Corrupt {
+        /// Which file.
+        path: PathBuf,
+        /// What SQLite's check found (its first findings).
+        detail: String,
+    },
     /// A stored row could not be decoded.
     #[error("corrupt row: {0}")]
     Decode(String),
@@ -46,6 +60,7 @@ impl StoreError {
         match self {
             Self::Database { class, .. } => *class,
             Self::Open { .. }
+            | Self::Corrupt { .. }
             | Self::Migrate(_)
             | Self::Decode(_)
             | Self::NotFound(_)

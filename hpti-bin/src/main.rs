@@ -7,6 +7,7 @@ mod enrich;
 mod ingest;
 mod query;
 mod run;
+mod store;
 mod telemetry;
 
 use std::path::PathBuf;
@@ -62,6 +63,9 @@ enum Command {
     /// Work with the enrichers' caches.
     #[command(subcommand)]
     Enrich(enrich::EnrichCommand),
+    /// Maintain the store (backups).
+    #[command(subcommand)]
+    Store(store::StoreCommand),
     /// Measure performance.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -73,8 +77,8 @@ enum ConfigCommand {
     Default,
     /// Check a configuration file; errors name the key and the line.
     Check {
-        /// The file to check.
-        file: PathBuf,
+        /// The file to check (default: `--config`, else the embedded default).
+        file: Option<PathBuf>,
     },
 }
 
@@ -99,14 +103,17 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             ConfigCommand::Check { file } => {
                 // Typing the components too: a wrong `type` or key inside a component's
                 // table is a config error, not a failure at start.
-                let config = Config::load(Some(file))?;
+                let file = file.as_deref().or(cli.config.as_deref());
+                let config = Config::load(file)?;
                 let components = config.components()?;
                 if let Some(store) = config.query.store.as_deref() {
                     components
                         .query_store(Some(store))
                         .map_err(anyhow::Error::msg)?;
                 }
-                println!("{}: ok", file.display());
+                let name =
+                    file.map_or_else(|| "(embedded default)".into(), |f| f.display().to_string());
+                println!("{name}: ok");
                 Ok(ExitCode::SUCCESS)
             }
         };
@@ -126,6 +133,9 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 .map(|()| ExitCode::SUCCESS),
             Command::Dlq(command) => dlq::dlq(&config, command).await.map(|()| ExitCode::SUCCESS),
             Command::Enrich(command) => enrich::enrich(&config, command)
+                .await
+                .map(|()| ExitCode::SUCCESS),
+            Command::Store(command) => store::store(&config, command)
                 .await
                 .map(|()| ExitCode::SUCCESS),
             Command::Bench(command) => bench::bench(&config, command)

@@ -790,6 +790,103 @@ fn run_and_ingest_refuse_a_damaged_database_and_say_what_to_do() {
     assert_eq!(std::fs::metadata(&db).unwrap().len(), len);
 }
 
+/// `hpti store backup` while `hpti run` holds the database: a consistent, checked copy
+/// that never overwrites a file, and that restores as the docs say.
+#[test]
+fn store_backup_copies_a_running_store_and_the_copy_restores() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        "[sensors.ssh]\ntype = \"ssh\"\nlisten = \"127.0.0.1:0\"\n",
+    );
+    let base = Timestamp::now().saturating_add_micros(-3_600_000_000);
+    let input = dir.path().join("events.jsonl");
+    let lines: String = (0..5_000)
+        .map(|n| serde_json::to_string(&event(n, base)).unwrap() + "\n")
+        .collect();
+    std::fs::write(&input, lines).unwrap();
+    let ingested = run(hpti()
+        .arg("--config")
+        .arg(&config)
+        .arg("ingest")
+        .arg(&input));
+    assert!(ingested.status.success(), "{}", stderr(&ingested));
+
+    let mut running = hpti()
+        .env("HPTI_LOG", "info")
+        .arg("--config")
+        .arg(&config)
+        .arg("run")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(running.stderr.take().unwrap()).lines();
+    assert!(
+        lines
+            .by_ref()
+            .map_while(Result::ok)
+            .any(|l| l.contains("hpti is running"))
+    );
+    let copy = dir.path().join("backup.db");
+    let backup = run(hpti()
+        .arg("--config")
+        .arg(&config)
+        .args(["store", "backup", "--out"])
+        .arg(&copy));
+    assert!(backup.status.success(), "{}", stderr(&backup));
+    assert!(
+        stdout(&backup).contains("5000 events"),
+        "{}",
+        stdout(&backup)
+    );
+    let again = run(hpti()
+        .arg("--config")
+        .arg(&config)
+        .args(["store", "backup", "--out"])
+        .arg(&copy));
+    assert!(!again.status.success());
+    assert!(stderr(&again).contains("exists"), "{}", stderr(&again));
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &running.id().to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    assert!(running.wait().unwrap().success());
+
+    // Restore (docs/deploy.md): the copy in place of the database, without the old
+    // write-ahead log; summaries are folded again.
+    let data = dir.path().join("data");
+    for name in [
+        "hpti.db",
+        "hpti.db-wal",
+        "hpti.db-shm",
+        "hpti-summaries.db",
+        "hpti-summaries.db-wal",
+        "hpti-summaries.db-shm",
+    ] {
+        let _ = std::fs::remove_file(data.join(name));
+    }
+    std::fs::copy(&copy, data.join("hpti.db")).unwrap();
+    assert_eq!(count_rows(&data.join("hpti.db")), 5_000);
+    // The same input again: every event is already there, nothing is stored twice, and
+    // the summaries are folded again from the restored events.
+    let reingest = run(hpti()
+        .arg("--config")
+        .arg(&config)
+        .arg("ingest")
+        .arg(&input));
+    assert_eq!(count_rows(&data.join("hpti.db")), 5_000);
+    let query = run(hpti()
+        .arg("--config")
+        .arg(&config)
+        .args(["query", "attackers"]));
+    assert!(query.status.success(), "{}", stderr(&query));
+    assert!(stdout(&query).contains("198.51.100."), "{}", stdout(&query));
+    assert!(reingest.status.success(), "{}", stderr(&reingest));
+}
+
 fn http_get(addr: &str, path: &str) -> String {
     use std::io::Read;
     let mut stream = std::net::TcpStream::connect(addr).unwrap();

@@ -13,8 +13,9 @@ pub mod testing;
 
 pub use error::StoreError;
 pub use query::{
-    AttackerDetail, AttackerSummary, CommandCount, CredentialCount, Cursor, DownloadSummary,
-    EventFilter, EventPage, EventQueries, QueryStoreConfig, SessionDetail, SessionSummary, Window,
+    AttackerDetail, AttackerSummary, Backup, CommandCount, CredentialCount, Cursor,
+    DownloadSummary, EventFilter, EventPage, EventQueries, QueryStoreConfig, SessionDetail,
+    SessionSummary, Window,
 };
 #[cfg(feature = "sqlite")]
 pub use sqlite::{SqliteOptions, SqliteSinkConfig, SqliteStore};

@@ -557,4 +557,40 @@ pub trait QueryStoreConfig: hpti_core::component::SinkConfig {
         &self,
         cx: &hpti_core::component::BuildContext,
     ) -> Result<std::sync::Arc<dyn EventQueries>, hpti_core::component::BuildError>;
+
+    /// Writes a consistent copy of the store to `out` while it may be in use (`hpti
+    /// store backup`), and says what was written. Backends with their own tools
+    /// (PostgreSQL's `pg_dump`) keep this default, which says so.
+    async fn backup(
+        &self,
+        _cx: &hpti_core::component::BuildContext,
+        _out: &std::path::Path,
+    ) -> Result<Backup, StoreError> {
+        Err(StoreError::InvalidInput(
+            "this store has no `hpti store backup`: use the backend's own backup tools".into(),
+        ))
+    }
+}
+
+/// A backup written by [`QueryStoreConfig::backup`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Backup {
+    /// Where.
+    pub path: std::path::PathBuf,
+    /// Its size in bytes.
+    pub bytes: u64,
+    /// Events in it.
+    pub events: u64,
+}
+
+impl Backup {
+    /// A backup at `path` of `bytes` holding `events`.
+    pub fn new(path: std::path::PathBuf, bytes: u64, events: u64) -> Self {
+        Self {
+            path,
+            bytes,
+            events,
+        }
+    }
 }

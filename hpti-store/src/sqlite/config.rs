@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{SqliteOptions, SqliteStore};
 use crate::error::StoreError;
-use crate::query::{EventQueries, QueryStoreConfig};
+use crate::query::{Backup, EventQueries, QueryStoreConfig};
 
 /// How durable a commit is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -97,5 +97,14 @@ impl QueryStoreConfig for SqliteSinkConfig {
             .at_key("path")
         })?;
         Ok(Arc::new(store))
+    }
+
+    async fn backup(&self, cx: &BuildContext, out: &std::path::Path) -> Result<Backup, StoreError> {
+        let mut options = self.options(cx);
+        options.read_only = true;
+        let store = SqliteStore::open(options).await?;
+        let result = store.backup(out).await;
+        store.close().await;
+        result
     }
 }

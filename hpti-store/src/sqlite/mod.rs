@@ -270,39 +270,22 @@ impl SqliteStore {
             "ATTACH DATABASE '{}' AS ev",
             options.path.display().to_string().replace('\'', "''")
         );
-        let open_summaries = || {
-            let attach = attach.clone();
-            SqlitePoolOptions::new()
-                .max_connections(1)
-                .after_connect(move |connection, _| {
-                    let attach = attach.clone();
-                    Box::pin(async move {
-                        sqlx::query(&attach).execute(&mut *connection).await?;
-                        Ok(())
-                    })
+        // Read-only: a damaged summaries database is the writing process's to set aside.
+        let summaries = SqlitePoolOptions::new()
+            .max_connections(1)
+            .after_connect(move |connection, _| {
+                let attach = attach.clone();
+                Box::pin(async move {
+                    sqlx::query(&attach).execute(&mut *connection).await?;
+                    Ok(())
                 })
-                .connect_with(options.connect_options(&options.summaries_path(), options.cache_kib))
-        };
-        // The summaries are folded from the events: damaged ones are set aside (kept for
-        // a look) and folded again, loudly, rather than refused.
-        let summaries = match open_summaries().await {
-            Ok(pool) if !options.integrity_check => pool,
-            Ok(pool) => match integrity_problems(&pool, &options.summaries_path()).await {
-                None => pool,
-                Some(detail) => {
-                    pool.close().await;
-                    set_aside_damaged(&options.summaries_path(), &detail)
-                        .map_err(|e| open_error(e.into()))?;
-                    open_summaries().await.map_err(|e| open_error(e.into()))?
-                }
-            },
-            Err(err) if is_damage(&err) => {
-                set_aside_damaged(&options.summaries_path(), &err.to_string())
-                    .map_err(|e| open_error(e.into()))?;
-                open_summaries().await.map_err(|e| open_error(e.into()))?
-            }
-            Err(err) => return Err(open_error(err.into())),
-        };
+            })
+            .connect_with(options.connect_options(&options.summaries_path(), options.cache_kib))
+            .await
+            .map_err(|e| open_error(e.into()))?;
+        // No background tasks; closed, so that waiting for them ends at once.
+        let background = TaskTracker::new();
+        background.close();
         Ok(Self {
             writer: pool.clone(),
             pool,
@@ -310,7 +293,7 @@ impl SqliteStore {
             enrichment_ids: Arc::default(),
             path: options.path,
             read_only: true,
-            background: TaskTracker::new(),
+            background,
             _stop_on_drop: Arc::new(CancellationToken::new().drop_guard()),
             stop: CancellationToken::new(),
         })
@@ -336,6 +319,52 @@ impl SqliteStore {
     /// The reader pool of the events database, for queries this crate does not offer.
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
+    }
+
+    /// Writes a consistent copy of the events database to `out` (`VACUUM INTO`: a
+    /// snapshot as of its start, compacted, while writers go on), then checks the copy.
+    /// The summaries are not copied: a restored database folds them again.
+    pub async fn backup(&self, out: &Path) -> Result<crate::query::Backup, StoreError> {
+        if out.exists() {
+            return Err(StoreError::InvalidInput(format!(
+                "{} exists: a backup never overwrites a file",
+                out.display()
+            )));
+        }
+        let target = out.to_str().ok_or_else(|| {
+            StoreError::InvalidInput(format!("{} is not a UTF-8 path", out.display()))
+        })?;
+        sqlx::query("VACUUM INTO ?1")
+            .bind(target)
+            .execute(&self.pool)
+            .await
+            .map_err(database_error)?;
+        // The copy alone (no summaries beside it): checked and counted through a
+        // read-only pool of its own.
+        let copy = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(
+                SqliteConnectOptions::new()
+                    .filename(out)
+                    .read_only(true)
+                    .immutable(true),
+            )
+            .await
+            .map_err(database_error)?;
+        let checked = integrity_problems(&copy, out).await;
+        let events: Result<i64, _> = sqlx::query_scalar("SELECT COUNT(*) FROM events")
+            .fetch_one(&copy)
+            .await;
+        copy.close().await;
+        if let Some(detail) = checked {
+            return Err(StoreError::Corrupt {
+                path: out.to_owned(),
+                detail,
+            });
+        }
+        let events = u64::try_from(events.map_err(database_error)?).unwrap_or(0);
+        let bytes = std::fs::metadata(out).map_or(0, |m| m.len());
+        Ok(crate::query::Backup::new(out.to_owned(), bytes, events))
     }
 
     /// Folds every stored event into the summaries now (they otherwise follow within a
@@ -560,7 +589,6 @@ pub(crate) fn database_error(err: sqlx::Error) -> StoreError {
     }
 }
 
-/// Busy, locked, I/O and full-disk errors may clear up; anything else will recur.
 /// SQLITE_CORRUPT (11) and SQLITE_NOTADB (26), with their extended codes.
 fn is_damage(err: &sqlx::Error) -> bool {
     let code = err
@@ -645,6 +673,7 @@ fn set_aside_damaged(path: &Path, detail: &str) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Busy, locked, I/O and full-disk errors may clear up; anything else will recur.
 fn classify(err: &sqlx::Error) -> ErrorClass {
     match err {
         sqlx::Error::Io(_)

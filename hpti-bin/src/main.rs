@@ -5,6 +5,7 @@ mod config;
 mod dlq;
 mod enrich;
 mod ingest;
+mod privileges;
 mod query;
 mod run;
 mod store;

@@ -8,7 +8,7 @@ use hpti_core::pipeline::Pipeline;
 use prometheus_client::registry::Registry;
 
 use crate::config::Config;
-use crate::telemetry;
+use crate::{privileges, telemetry};
 
 pub async fn run(config: &Config) -> anyhow::Result<()> {
     let mut shutdown = std::pin::pin!(telemetry::shutdown_signal());
@@ -52,7 +52,12 @@ async fn start(config: &Config) -> anyhow::Result<(Pipeline, Registry, Vec<Strin
     let metrics = PipelineMetrics::new(&mut registry);
     let built = config.pipeline(&components, metrics.clone()).await?;
     let mut pipeline = built.builder.start().context("cannot start the pipeline")?;
-    for (id, source) in config.sources(&components, &metrics).await? {
+    // Sensors bind their ports as they are built; nothing reads from them until they
+    // are spawned. Privileges go in between.
+    let sources = config.sources(&components, &metrics).await?;
+    privileges::raise_fd_limit(config, components.sensors.len());
+    privileges::drop_privileges(config)?;
+    for (id, source) in sources {
         pipeline.spawn_source(&id, source);
     }
     let sinks = built

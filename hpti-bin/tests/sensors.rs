@@ -329,3 +329,119 @@ fn two_ssh_sensors_with_different_banners_both_answer_openssh() {
         );
     }
 }
+
+fn status_field(pid: u32, field: &str) -> String {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .unwrap_or_else(|| panic!("no {field} in {status}"))
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn id_of(flag: &str, user: &str) -> String {
+    let output = Command::new("id").args([flag, user]).output().unwrap();
+    assert!(output.status.success(), "no user {user}");
+    String::from_utf8_lossy(&output.stdout).trim().to_owned()
+}
+
+/// Started as root with `[privileges] user = "nobody"`: the Telnet port below 1024 is
+/// bound, then the process is nobody, with no capability left, before any client is
+/// read; what it captures is still stored, in a data directory that nobody now owns.
+#[test]
+fn run_as_root_binds_a_low_port_then_drops_to_the_configured_user() {
+    if status_field(std::process::id(), "Uid").split(' ').next() != Some("0") {
+        assert!(
+            std::env::var("HPTI_REQUIRE_SERVICES").as_deref() != Ok("1"),
+            "the privilege drop test must run as root (HPTI_REQUIRE_SERVICES=1)"
+        );
+        eprintln!("\n*** SKIPPED: the privilege drop test needs root ***\n");
+        return;
+    }
+    let (uid, gid) = (id_of("-u", "nobody"), id_of("-g", "nobody"));
+    let dir = tempfile::tempdir().unwrap();
+    // nobody must reach the data directory inside the test's private one.
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let port = (700..1000)
+        .find(|p| std::net::TcpListener::bind(("127.0.0.1", *p)).is_ok())
+        .expect("a free port below 1024");
+    let config = dir.path().join("hpti.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[data]\ndir = {:?}\n\n[metrics]\nenabled = false\n\n[privileges]\nuser = \"nobody\"\n\n[sensors.telnet]\ntype = \"telnet\"\nlisten = \"127.0.0.1:{port}\"\n",
+            dir.path().join("data")
+        ),
+    )
+    .unwrap();
+    let mut child = hpti()
+        .arg("--config")
+        .arg(&config)
+        .arg("run")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut log = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    while !seen.iter().any(|l: &String| l.contains("hpti is running")) {
+        let line = log
+            .next()
+            .unwrap_or_else(|| panic!("hpti run stopped: {seen:#?}"))
+            .unwrap();
+        seen.push(line);
+    }
+    assert!(
+        seen.iter().any(|l| l.contains("dropped root privileges")),
+        "{seen:#?}"
+    );
+    let drain = std::thread::spawn(move || log.map_while(Result::ok).count());
+    let pid = child.id();
+    assert_eq!(status_field(pid, "Uid"), format!("{uid} {uid} {uid} {uid}"));
+    assert_eq!(status_field(pid, "Gid"), format!("{gid} {gid} {gid} {gid}"));
+    assert_eq!(status_field(pid, "Groups"), gid);
+    for caps in ["CapInh", "CapPrm", "CapEff", "CapAmb"] {
+        assert_eq!(status_field(pid, caps), "0000000000000000", "{caps}");
+    }
+
+    // A bot logs in on the low port; its session is stored by the unprivileged process.
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    read_until(&mut stream, "login: ");
+    stream.write_all(b"root\r\n").unwrap();
+    read_until(&mut stream, "Password: ");
+    stream.write_all(b"vizxv\r\n").unwrap();
+    read_until(&mut stream, "# ");
+    stream.write_all(b"echo dropped-$((6*7))\r\n").unwrap();
+    read_until(&mut stream, "dropped-42");
+    stream.write_all(b"exit\r\n").unwrap();
+    let _ = read_until(&mut stream, "logout");
+    drop(stream);
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    assert!(child.wait().unwrap().success());
+    drain.join().unwrap();
+    let db = dir.path().join("data/hpti.db");
+    assert_eq!(
+        std::os::unix::fs::MetadataExt::uid(&std::fs::metadata(&db).unwrap()).to_string(),
+        uid
+    );
+    let commands = query(&config, "commands");
+    assert!(
+        commands.to_string().contains("dropped-"),
+        "the session was stored: {commands}"
+    );
+}

@@ -21,6 +21,8 @@ pub struct Config {
     pub data: DataConfig,
     pub log: LogConfig,
     pub metrics: MetricsConfig,
+    /// Who `hpti run` runs as once its ports are bound.
+    pub privileges: PrivilegesSection,
     pub pipeline: PipelineSection,
     /// Which sink the query commands (and the API) read.
     pub query: QuerySection,
@@ -114,6 +116,17 @@ impl Default for LogConfig {
             level: "info".into(),
         }
     }
+}
+
+/// `[privileges]`: started as root (to bind ports 22, 23, ...), `hpti run` becomes this
+/// user and group after binding and before reading any attacker input.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PrivilegesSection {
+    /// The user to become (unset: stay who started hpti).
+    pub user: Option<String>,
+    /// The group to become (default: the user's primary group).
+    pub group: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -58,6 +58,7 @@ pub async fn ingest(config: &Config, args: &IngestArgs) -> anyhow::Result<ExitCo
             .with_context(|| format!("unknown format {:?}", args.format))?;
     let mut registry = Registry::default();
     let metrics = PipelineMetrics::new(&mut registry);
+    config.check().await?;
     let components = config.components()?;
     let checkpoints = CheckpointStore::open(config.checkpoint_path())?;
     let built = config.pipeline(&components, metrics.clone()).await?;

@@ -106,12 +106,11 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 // table is a config error, not a failure at start.
                 let file = file.as_deref().or(cli.config.as_deref());
                 let config = Config::load(file)?;
-                let components = config.components()?;
-                if let Some(store) = config.query.store.as_deref() {
-                    components
-                        .query_store(Some(store))
-                        .map_err(anyhow::Error::msg)?;
-                }
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .context("cannot start the async runtime")?
+                    .block_on(config.check())?;
                 let name =
                     file.map_or_else(|| "(embedded default)".into(), |f| f.display().to_string());
                 println!("{name}: ok");

@@ -47,6 +47,9 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
 /// Builds and starts the pipeline and its sources: the running pipeline, the metrics
 /// registry and the sinks' ids.
 async fn start(config: &Config) -> anyhow::Result<(Pipeline, Registry, Vec<String>)> {
+    // What `config check` refuses, refused the same way (key and line) before anything
+    // is opened or bound.
+    config.check().await?;
     let components = config.components()?;
     let mut registry = Registry::default();
     let metrics = PipelineMetrics::new(&mut registry);

@@ -887,6 +887,74 @@ fn store_backup_copies_a_running_store_and_the_copy_restores() {
     assert!(reingest.status.success(), "{}", stderr(&reingest));
 }
 
+/// `config check` once accepted what `run` then refused (a bad userdb regex, a bad
+/// allow CIDR, a missing or garbage GeoIP file): both now refuse the same configs, and
+/// name the same key and line.
+#[test]
+fn config_check_refuses_what_run_refuses_naming_the_key_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let garbage = dir.path().join("garbage.mmdb");
+    std::fs::write(&garbage, "not a MaxMind database\n".repeat(100)).unwrap();
+    let sensor = "[sensors.ssh]\ntype = \"ssh\"\nlisten = \"127.0.0.1:0\"\n";
+    let cases = [
+        (
+            format!("{sensor}\n[honeypot.auth]\nuserdb = [\"root:x:/[/\"]\n"),
+            "honeypot.auth.userdb",
+            12,
+        ),
+        (
+            format!("{sensor}\n[honeypot.fetch]\nallow = [\"10.0.0.0/33\"]\n"),
+            "honeypot.fetch.allow",
+            12,
+        ),
+        (
+            "[enrichers.geo]\ntype = \"geoip\"\ncity = \"/nonexistent/city.mmdb\"\n".to_owned(),
+            "enrichers.geo.city",
+            9,
+        ),
+        (
+            format!("[enrichers.geo]\ntype = \"geoip\"\nasn = {garbage:?}\n"),
+            "enrichers.geo.asn",
+            9,
+        ),
+        (
+            format!("{sensor}\n[sensors.ssh.persona]\nhostname = \"x\"\n"),
+            "sensors.ssh.persona",
+            11,
+        ),
+    ];
+    for (extra, key, line) in cases {
+        let config = write_config(dir.path(), &extra);
+        let checked = run(hpti().args(["config", "check"]).arg(&config));
+        assert!(!checked.status.success(), "config check accepted:\n{extra}");
+        let expected = format!("hpti.toml:{line}: key `{key}`");
+        assert!(
+            stderr(&checked).contains(&expected),
+            "{expected} in {}",
+            stderr(&checked)
+        );
+        let started = run(hpti().arg("--config").arg(&config).arg("run"));
+        assert!(!started.status.success(), "run accepted:\n{extra}");
+        assert!(
+            stderr(&started).contains(key),
+            "{key} in {}",
+            stderr(&started)
+        );
+    }
+    // And a sound config with a real database passes, without creating anything.
+    let city =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/geoip/GeoLite2-City-Test.mmdb");
+    {
+        let config = write_config(
+            dir.path(),
+            &format!("{sensor}\n[enrichers.geo]\ntype = \"geoip\"\ncity = {city:?}\n"),
+        );
+        let checked = run(hpti().args(["config", "check"]).arg(&config));
+        assert!(checked.status.success(), "{}", stderr(&checked));
+        assert!(!dir.path().join("data/hpti.db").exists());
+    }
+}
+
 fn http_get(addr: &str, path: &str) -> String {
     use std::io::Read;
     let mut stream = std::net::TcpStream::connect(addr).unwrap();

@@ -56,8 +56,26 @@ impl EnricherConfig for GeoIpEnricherConfig {
             anonymous: resolve(&self.anonymous),
             reload_check: self.reload_check,
         };
-        let enricher = crate::geoip::GeoIpEnricher::open(&config)
-            .map_err(|e| BuildError::new("cannot open the GeoIP databases", e))?;
+        let enricher = crate::geoip::GeoIpEnricher::open(&config).map_err(|e| {
+            // The error names the file: name its key too.
+            let text = e.to_string();
+            let key = [
+                ("city", &config.city),
+                ("asn", &config.asn),
+                ("anonymous", &config.anonymous),
+            ]
+            .into_iter()
+            .find(|(_, path)| {
+                path.as_ref()
+                    .is_some_and(|p| text.contains(&p.display().to_string()))
+            })
+            .map(|(key, _)| key);
+            let err = BuildError::new("cannot open the GeoIP database", e);
+            match key {
+                Some(key) => err.at_key(key),
+                None => err,
+            }
+        })?;
         Ok(vec![std::sync::Arc::new(enricher)])
     }
 }

@@ -43,6 +43,25 @@ pub struct HoneypotConfig {
     pub keep_filesystem: KeepFilesystem,
 }
 
+impl HoneypotConfig {
+    /// Checks what the sensors would refuse at start, without starting anything (for
+    /// `hpti config check`): the credential rules (regexes, the userdb file) and the
+    /// fetch allow list. The error names the key.
+    pub fn check(&self) -> Result<(), (&'static str, String)> {
+        CredentialPolicy::new(self.auth.clone()).map_err(|e| {
+            let key = if self.auth.userdb_file.is_some() {
+                "honeypot.auth.userdb_file"
+            } else {
+                "honeypot.auth.userdb"
+            };
+            (key, e.to_string())
+        })?;
+        crate::fetch::check_allow(&self.fetch.allow)
+            .map_err(|e| ("honeypot.fetch.allow", e.to_string()))?;
+        Ok(())
+    }
+}
+
 /// Bounds that keep the sensor up under hostile clients.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]

@@ -26,6 +26,69 @@ pub struct Built {
 }
 
 impl Config {
+    /// What `hpti config check` checks beyond the types, so that it refuses what `run`
+    /// would: the honeypot's credential rules and allow list, the query store, each
+    /// enricher built (its databases and lists opened and read, its keys present), and
+    /// the `[privileges]` user. Nothing is bound, written or started.
+    pub async fn check(&self) -> anyhow::Result<()> {
+        let components = self.components()?;
+        let (text, file) = (&self.source.0, &self.source.1);
+        let error = |key: &str, message: String| ConfigError {
+            file: file.clone(),
+            line: line_of_key(text, key),
+            key: Some(key.to_owned()),
+            message,
+        };
+        if let Some(store) = self.query.store.as_deref() {
+            components
+                .query_store(Some(store))
+                .map_err(|message| error("query.store", message))?;
+        }
+        if !components.sensors.is_empty() {
+            self.honeypot
+                .check()
+                .map_err(|(key, message)| error(key, message))?;
+        }
+        let metrics = PipelineMetrics::default();
+        for (id, enricher) in &components.enrichers {
+            enricher
+                .build(&self.build_context(id, &metrics))
+                .await
+                .map_err(|e| {
+                    let key = match e.key.as_deref() {
+                        Some(k) => format!("enrichers.{id}.{k}"),
+                        None => format!("enrichers.{id}"),
+                    };
+                    let shown = format!("{:#}", anyhow::Error::from(e));
+                    let message = shown
+                        .split_once("`: ")
+                        .filter(|(head, _)| head.starts_with("key `"))
+                        .map_or(shown.clone(), |(_, rest)| rest.to_owned());
+                    error(&key, message)
+                })?;
+        }
+        if let Some(user) = self.privileges.user.as_deref() {
+            nix::unistd::User::from_name(user)
+                .ok()
+                .flatten()
+                .ok_or_else(|| {
+                    error("privileges.user", format!("no user {user:?} on this host"))
+                })?;
+        }
+        if let Some(group) = self.privileges.group.as_deref() {
+            nix::unistd::Group::from_name(group)
+                .ok()
+                .flatten()
+                .ok_or_else(|| {
+                    error(
+                        "privileges.group",
+                        format!("no group {group:?} on this host"),
+                    )
+                })?;
+        }
+        Ok(())
+    }
+
     /// Types every component table (the registry).
     pub fn components(&self) -> Result<Components, ConfigError> {
         Components::read(self, &self.source.0, &self.source.1)
@@ -258,6 +321,13 @@ mod component_tests {
         )
         .unwrap_err();
         assert_eq!(err.key.as_deref(), Some("sources.x.follw"), "{err}");
+        assert_eq!(err.line, Some(5), "{err}");
+        // A nested table where a value belongs: its own header's key and line.
+        let err = components(
+            "[sensors.ssh]\ntype = \"ssh\"\nlisten = \"127.0.0.1:1\"\n\n[sensors.ssh.persona]\nfoo = 1\n",
+        )
+        .unwrap_err();
+        assert_eq!(err.key.as_deref(), Some("sensors.ssh.persona"), "{err}");
         assert_eq!(err.line, Some(5), "{err}");
         let err = components("[sinks.\"a b\"]\ntype = \"sqlite\"\n").unwrap_err();
         assert!(err.message.contains("letters, digits"), "{err}");

@@ -9,10 +9,23 @@ use serde::de::{DeserializeOwned, IntoDeserializer};
 
 use super::schema::{Config, ConfigError, RawComponent};
 
-type DeError = toml_edit::de::Error;
+/// A component table that does not fit its type: the error, and the path to the value
+/// at fault inside the table (`persona`, `auth.userdb[2]`), which serde's messages such
+/// as "invalid type" do not name.
+#[derive(Debug)]
+pub struct DeError {
+    pub error: toml_edit::de::Error,
+    pub path: String,
+}
 
 fn de<T: DeserializeOwned>(table: &toml_edit::Value) -> Result<T, DeError> {
-    T::deserialize(table.clone().into_deserializer())
+    serde_path_to_error::deserialize(table.clone().into_deserializer()).map_err(|e| {
+        let path = e.path().to_string();
+        DeError {
+            error: e.into_inner(),
+            path,
+        }
+    })
 }
 
 /// A sink, and whether it also answers queries.
@@ -145,7 +158,7 @@ fn decode<T>(
         });
     };
     let typed = decoder(&raw.table, config)
-        .map_err(|err| ConfigError::of_component(raw, &err, text, file))?;
+        .map_err(|err| ConfigError::of_component(raw, &err.error, &err.path, text, file))?;
     Ok((id, typed))
 }
 

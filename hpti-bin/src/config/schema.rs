@@ -418,10 +418,12 @@ fn suggested_type(kind: &str, id: &str) -> &'static str {
 }
 
 impl ConfigError {
-    /// An error of component `kind.id` from its config type's deserializer.
+    /// An error of component `kind.id` from its config type's deserializer; `path` is
+    /// where in the table it is (empty or `.` for the table itself).
     pub fn of_component(
         component: &RawComponent,
         err: &toml_edit::de::Error,
+        path: &str,
         text: &str,
         file: &str,
     ) -> Self {
@@ -430,41 +432,82 @@ impl ConfigError {
             located.line = Some(component.line);
         }
         let prefix = format!("{}.{}", component.kind, component.id);
-        if !located
+        let unknown = err
+            .message()
+            .strip_prefix("unknown field `")
+            .and_then(|rest| rest.split('`').next());
+        // serde's path may or may not end with an unknown key itself.
+        let path = path.trim_matches('.');
+        let full = match (path.is_empty(), unknown) {
+            (true, Some(leaf)) => format!("{prefix}.{leaf}"),
+            (false, Some(leaf)) if path != leaf && !path.ends_with(&format!(".{leaf}")) => {
+                format!("{prefix}.{path}.{leaf}")
+            }
+            (false, Some(_)) => format!("{prefix}.{path}"),
+            (false, None) => format!("{prefix}.{path}"),
+            (true, None) => prefix.clone(),
+        };
+        let already = located.key.as_deref().is_some_and(|k| k == full);
+        if !already && full != prefix {
+            located.key = Some(full.clone());
+            if let Some(line) = line_of_key(text, &full) {
+                located.line = Some(line);
+            }
+        } else if !located
             .key
             .as_deref()
             .is_some_and(|k| k.starts_with(&prefix))
         {
-            let leaf = err
-                .message()
-                .strip_prefix("unknown field `")
-                .and_then(|rest| rest.split('`').next());
-            located.key = Some(match leaf {
-                Some(leaf) => format!("{prefix}.{leaf}"),
-                None => prefix.clone(),
-            });
-            // An unknown key has no span of its own: find its line in the table.
-            if let Some(leaf) = leaf {
-                let header = format!("[{prefix}]");
-                let start = line_of(text, &header).unwrap_or(1);
-                if let Some(n) = text
-                    .lines()
-                    .enumerate()
-                    .skip(start)
-                    .take_while(|(_, l)| !l.trim_start().starts_with('['))
-                    .find(|(_, l)| {
-                        l.trim_start()
-                            .strip_prefix(leaf)
-                            .is_some_and(|rest| rest.trim_start().starts_with('='))
-                    })
-                    .map(|(n, _)| n + 1)
-                {
-                    located.line = Some(n);
-                }
-            }
+            located.key = Some(prefix);
         }
         located
     }
+}
+
+/// The line that sets dotted `key` (`sensors.ssh.auth.userdb`): its own table header
+/// (`[sensors.ssh.auth]`), or `userdb = ...` in the nearest table above it that is a
+/// prefix of the key. Array indexes (`userdb[2]`) are dropped.
+pub fn line_of_key(text: &str, key: &str) -> Option<usize> {
+    let key: String = key.split('[').next().unwrap_or(key).to_owned();
+    let header = |l: &str| {
+        let l = l.trim();
+        l.strip_prefix("[[")
+            .and_then(|h| h.strip_suffix("]]"))
+            .or_else(|| l.strip_prefix('[').and_then(|h| h.split(']').next()))
+            .map(|h| {
+                h.split('.')
+                    .map(|p| p.trim().trim_matches('"'))
+                    .collect::<Vec<_>>()
+                    .join(".")
+            })
+    };
+    let mut table = String::new();
+    let mut best = None;
+    for (n, line) in text.lines().enumerate() {
+        if let Some(h) = header(line) {
+            if h == key {
+                return Some(n + 1);
+            }
+            table = h;
+            continue;
+        }
+        let Some((lhs, _)) = line.split_once('=') else {
+            continue;
+        };
+        let lhs = lhs.trim().trim_matches('"');
+        if lhs.is_empty() || lhs.starts_with('#') {
+            continue;
+        }
+        let full = if table.is_empty() {
+            lhs.to_owned()
+        } else {
+            format!("{table}.{lhs}")
+        };
+        if full == key {
+            best = Some(n + 1);
+        }
+    }
+    best
 }
 
 /// Turns toml's error into one that names the line and the full key path.
@@ -502,12 +545,24 @@ fn locate(
         .and_then(|rest| rest.split('`').next())
         .map(str::to_owned);
     let leaf = unknown_field.or(key_on_line);
-    let key = match (table, leaf) {
-        (Some(table), Some(leaf)) if !line_text.trim_start().starts_with('[') => {
-            Some(format!("{table}.{leaf}"))
-        }
-        (Some(table), _) => Some(table),
-        (None, leaf) => leaf,
+    // On a table header line the key is that header's, not the table before it.
+    let header_on_line = line_text
+        .trim()
+        .strip_prefix('[')
+        .map(|h| {
+            h.split(']')
+                .next()
+                .unwrap_or(h)
+                .trim_matches('[')
+                .trim()
+                .to_owned()
+        })
+        .filter(|h| !h.is_empty());
+    let key = match (header_on_line, table, leaf) {
+        (Some(header), _, _) => Some(header),
+        (None, Some(table), Some(leaf)) => Some(format!("{table}.{leaf}")),
+        (None, Some(table), None) => Some(table),
+        (None, None, leaf) => leaf,
     };
     ConfigError {
         file: file.into(),
@@ -532,6 +587,29 @@ mod tests {
             shown.starts_with("hpti.toml:6: key `pipeline.batchsize`: unknown field"),
             "{shown}"
         );
+    }
+
+    /// A syntax error on a table header once named the table before it.
+    #[test]
+    fn syntax_errors_name_the_line_and_the_key_on_it() {
+        for (text, line, key) in [
+            (
+                "[data]\ndir = \"x\"\n[metrics\nenabled = true\n",
+                3,
+                "metrics",
+            ),
+            ("[data]\ndir = \"x\"\n[data]\ndir = \"y\"\n", 3, "data"),
+            (
+                "[metrics]\nlisten = \"127.0.0.1:1\nenabled = true\n",
+                2,
+                "metrics.listen",
+            ),
+            ("[metrics]\nenabled = tru\n", 2, "metrics.enabled"),
+        ] {
+            let err = Config::parse(text, "f").unwrap_err();
+            assert_eq!(err.line, Some(line), "{text:?}: {err}");
+            assert_eq!(err.key.as_deref(), Some(key), "{text:?}: {err}");
+        }
     }
 
     #[test]

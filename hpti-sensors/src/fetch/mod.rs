@@ -286,6 +286,11 @@ impl std::fmt::Debug for Fetcher {
     }
 }
 
+/// Checks an allow list as [`Fetcher::new`] would.
+pub fn check_allow(allow: &[String]) -> Result<(), InvalidAllowEntry> {
+    Guard::new(allow).map(|_| ())
+}
+
 impl Fetcher {
     /// A fetcher keeping its captures in `store`.
     pub fn new(config: FetchConfig, store: ArtifactStore) -> Result<Self, FetchSetupError> {

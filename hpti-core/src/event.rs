@@ -593,6 +593,43 @@ pub struct Event {
     /// The original record, for events parsed from foreign logs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub raw: Option<String>,
+    /// Fields cut to their limit where the event was captured, with what they were
+    /// (see [`Event::truncate_long_fields`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub truncated: Vec<Truncation>,
+}
+
+/// A field cut to its limit where the event was captured: how long it was and its
+/// digest, so the event is kept (not dead-lettered) and the full value stays provable.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Truncation {
+    /// The field (`command`, `url`, `uri`, `user_agent`, `version`).
+    pub field: String,
+    /// Its full length in bytes.
+    pub length: u64,
+    /// Lower-case hex SHA-256 of the full value.
+    pub sha256: String,
+}
+
+/// Cuts `value` to at most `max` bytes (at a character boundary), recording it.
+fn truncate_field(field: &str, value: &mut String, max: usize, cut: &mut Vec<Truncation>) {
+    if value.len() <= max {
+        return;
+    }
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(value.as_bytes());
+    let sha256 = digest.iter().map(|b| format!("{b:02x}")).collect();
+    let length = value.len() as u64;
+    let mut end = max;
+    while !value.is_char_boundary(end) {
+        end -= 1;
+    }
+    value.truncate(end);
+    cut.push(Truncation {
+        field: field.to_owned(),
+        length,
+        sha256,
+    });
 }
 
 fn schema_version() -> u32 {
@@ -622,6 +659,29 @@ impl Event {
             kind,
             enrichment: Enrichment::default(),
             raw: None,
+            truncated: Vec::new(),
+        }
+    }
+
+    /// Cuts the attacker-controlled free-text fields (a command line, a URL, an HTTP
+    /// target or user agent, a client version) to `max` bytes, recording each cut's full
+    /// length and SHA-256 in [`Event::truncated`]: what a sensor does before emitting, so
+    /// that a 200 KB command is stored, cut, rather than refused by the validator.
+    pub fn truncate_long_fields(&mut self, max: usize) {
+        let cut = &mut self.truncated;
+        match &mut self.kind {
+            EventKind::CommandInput { command } => truncate_field("command", command, max, cut),
+            EventKind::FileDownload { url, .. } => truncate_field("url", url, max, cut),
+            EventKind::HttpRequest {
+                uri, user_agent, ..
+            } => {
+                truncate_field("uri", uri, max, cut);
+                if let Some(agent) = user_agent {
+                    truncate_field("user_agent", agent, max, cut);
+                }
+            }
+            EventKind::ClientVersion { version } => truncate_field("version", version, max, cut),
+            _ => {}
         }
     }
 
@@ -722,5 +782,62 @@ impl Event {
                 .map(|t| t.len() + 4)
                 .sum::<usize>();
         FIXED + self.sensor.len() + opt(&self.session) + opt(&self.raw) + kind + enrichment
+    }
+}
+
+#[cfg(test)]
+mod truncation_tests {
+    use super::*;
+    use crate::validate::{Limits, Validator};
+
+    /// A 200 KB exec command was once dead-lettered whole: now it is cut at a character
+    /// boundary, with its full length and digest, and the validator takes it.
+    #[test]
+    fn a_long_command_is_cut_with_its_length_and_digest_and_then_valid() {
+        let max = Limits::default().max_long_field;
+        // A multi-byte character straddles the limit.
+        let command = format!("{}é{}", "a".repeat(max - 1), "b".repeat(200_000 - max));
+        let mut event = Event::new(
+            "t",
+            Protocol::Ssh,
+            IpAddr::from([198, 51, 100, 1]),
+            EventKind::CommandInput {
+                command: command.clone(),
+            },
+        );
+        assert!(Validator::new(Limits::default()).validate(&event).is_err());
+        event.truncate_long_fields(max);
+        let EventKind::CommandInput { command: cut } = &event.kind else {
+            unreachable!()
+        };
+        assert_eq!(cut.len(), max - 1, "cut before the two-byte character");
+        assert!(command.starts_with(cut.as_str()));
+        let digest: String = sha2::Sha256::digest(command.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(
+            event.truncated,
+            vec![Truncation {
+                field: "command".into(),
+                length: command.len() as u64,
+                sha256: digest,
+            }]
+        );
+        Validator::new(Limits::default()).validate(&event).unwrap();
+        // It survives serialization, and a short field is left alone.
+        let back: Event = serde_json::from_str(&serde_json::to_string(&event).unwrap()).unwrap();
+        assert_eq!(back.truncated, event.truncated);
+        let mut short = Event::new(
+            "t",
+            Protocol::Ssh,
+            IpAddr::from([198, 51, 100, 1]),
+            EventKind::CommandInput {
+                command: "id".into(),
+            },
+        );
+        short.truncate_long_fields(max);
+        assert!(short.truncated.is_empty());
+        assert!(!serde_json::to_string(&short).unwrap().contains("truncated"));
     }
 }

@@ -19,6 +19,7 @@ use crate::shell::{
     EditorEvent, FetchOutcome, FetchRequest, FetchTool, LineEditor, Shell, ShellHost, ShellOptions,
 };
 use crate::uploads::{ConnectionUploads, Held};
+use hpti_core::validate::Limits;
 
 /// One connection's identity and event output; shared by the tasks of a connection.
 pub struct SessionCore {
@@ -146,7 +147,7 @@ impl SessionCore {
 
     /// An event of this session.
     pub fn event(&self, kind: EventKind) -> Event {
-        Event::new(
+        let mut event = Event::new(
             self.honeypot.sensor.clone(),
             self.honeypot.protocol.clone(),
             self.peer.ip(),
@@ -154,7 +155,10 @@ impl SessionCore {
         )
         .with_session(self.id.clone())
         .with_source_port(self.peer.port())
-        .with_destination(self.local.ip(), self.local.port())
+        .with_destination(self.local.ip(), self.local.port());
+        // Kept, cut, with the full length and digest: the validator would refuse it whole.
+        event.truncate_long_fields(Limits::default().max_long_field);
+        event
     }
 
     /// Emits an event of this session (waiting while the pipeline is full: events are

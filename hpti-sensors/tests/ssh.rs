@@ -913,3 +913,31 @@ async fn port_forward_requests_past_the_bound_are_refused_and_only_counted() {
     assert_eq!(sensor_counter(&harness, "forward_unrecorded"), 11);
     harness.stop().await;
 }
+
+/// A 200 KB exec command was once dead-lettered ("over the limit of 65536"): it reaches
+/// the sinks cut to the limit, with its full length and SHA-256.
+#[tokio::test]
+async fn a_huge_exec_command_is_kept_cut_with_its_length_and_digest() {
+    let harness = Harness::start(|_| {}).await;
+    let handle = logged_in(harness.addr).await;
+    let command = format!("echo {}", "A".repeat(200_000));
+    let _ = exec(&handle, &command).await;
+    handle
+        .disconnect(russh::Disconnect::ByApplication, "", "")
+        .await
+        .unwrap();
+    let events = harness.wait_for("session.closed", |e| closed(e) == 1).await;
+    let cut = events
+        .iter()
+        .find(|e| matches!(&e.kind, EventKind::CommandInput { command } if command.starts_with("echo AAAA")))
+        .expect("the command is stored");
+    let EventKind::CommandInput { command: stored } = &cut.kind else {
+        unreachable!()
+    };
+    assert_eq!(stored.len(), 65_536);
+    assert_eq!(cut.truncated.len(), 1);
+    assert_eq!(cut.truncated[0].field, "command");
+    assert_eq!(cut.truncated[0].length, command.len() as u64);
+    assert_eq!(cut.truncated[0].sha256, sha256_hex(command.as_bytes()));
+    harness.stop().await;
+}

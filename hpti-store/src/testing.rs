@@ -136,6 +136,12 @@ pub fn fixture() -> Vec<Event> {
             },
         ),
     ];
+    // A command line cut where it was captured: the record of the cut is stored too.
+    events[5].truncated = vec![hpti_core::event::Truncation {
+        field: "command".into(),
+        length: 70_000,
+        sha256: SHA_SHARED.into(),
+    }];
     for event in &mut events {
         event.enrichment = enrichment_a();
     }

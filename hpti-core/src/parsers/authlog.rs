@@ -139,6 +139,7 @@ impl Parser for AuthLogParser {
             kind: parsed.kind,
             enrichment: Enrichment::default(),
             raw: Some(text.to_owned()),
+            truncated: Vec::new(),
         }))
     }
 }

@@ -504,6 +504,7 @@ impl Parser for CowrieParser {
             kind,
             enrichment: Enrichment::default(),
             raw: Some(text.to_owned()),
+            truncated: Vec::new(),
         }))
     }
 }

@@ -125,6 +125,7 @@ impl Parser for OpenCanaryParser {
             kind,
             enrichment: Enrichment::default(),
             raw: Some(text.to_owned()),
+            truncated: Vec::new(),
         }))
     }
 }

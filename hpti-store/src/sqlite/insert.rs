@@ -70,6 +70,8 @@ pub(super) struct StoredDoc<'a> {
     kind: &'a EventKind,
     #[serde(skip_serializing_if = "Option::is_none")]
     raw: &'a Option<String>,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    truncated: &'a [hpti_core::event::Truncation],
 }
 
 impl<'a> StoredDoc<'a> {
@@ -78,6 +80,7 @@ impl<'a> StoredDoc<'a> {
             v: event.schema_version,
             kind: &event.kind,
             raw: &event.raw,
+            truncated: &event.truncated,
         }
     }
 }

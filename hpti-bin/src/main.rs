@@ -8,6 +8,7 @@ mod ingest;
 mod privileges;
 mod query;
 mod run;
+mod sandbox;
 mod store;
 mod telemetry;
 
@@ -120,6 +121,10 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     }
     let config = Config::load(cli.config.as_deref())?;
     telemetry::init_logging(&config.log)?;
+    if matches!(cli.command, Command::Run) {
+        // Before the runtime's threads exist, so that all of them are sandboxed.
+        sandbox::apply(&config, cli.config.as_deref())?;
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

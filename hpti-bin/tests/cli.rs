@@ -609,6 +609,7 @@ fn run_serves_metrics_and_shuts_down_cleanly_on_sigterm() {
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut before = Vec::new();
     let addr = loop {
         let line = lines
             .next()
@@ -617,7 +618,23 @@ fn run_serves_metrics_and_shuts_down_cleanly_on_sigterm() {
         if let Some(rest) = line.split("metrics at http://").nth(1) {
             break rest.split('/').next().unwrap().to_owned();
         }
+        before.push(line);
     };
+    // The self-sandbox, checked from inside the process: a file created outside the
+    // data directory is refused (the followed log, outside it too, is still read).
+    let sandboxed = before.iter().any(|l| {
+        l.contains("self-sandbox checked: a write outside the data directory was refused")
+    });
+    if !sandboxed {
+        assert!(
+            std::env::var("HPTI_REQUIRE_SERVICES").as_deref() != Ok("1")
+                && before
+                    .iter()
+                    .any(|l| l.contains("this kernel has no Landlock")),
+            "the self-sandbox is required here: {before:#?}"
+        );
+        eprintln!("\n*** the self-sandbox was not checked: no Landlock in this kernel ***\n");
+    }
     let metrics = http_get(&addr, "/metrics");
     assert!(metrics.starts_with("HTTP/1.1 200"), "{metrics}");
     // The configured source is followed: its events reach the store while hpti runs.

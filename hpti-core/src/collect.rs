@@ -1275,6 +1275,39 @@ fn shared_checkpoints(path: &Path) -> Result<CheckpointStore, CheckpointError> {
 
 #[async_trait::async_trait]
 impl crate::component::SourceConfig for FileSourceConfig {
+    /// The directory of each pattern, up to its first wildcard: rotated and new files
+    /// appear there.
+    fn read_paths(&self, _cx: &crate::component::BuildContext) -> Vec<std::path::PathBuf> {
+        self.paths
+            .iter()
+            .map(|pattern| {
+                let fixed: std::path::PathBuf = std::path::Path::new(pattern)
+                    .components()
+                    .take_while(|c| {
+                        !c.as_os_str()
+                            .to_string_lossy()
+                            .contains(['*', '?', '[', '{'])
+                    })
+                    .collect();
+                let dir = if !pattern.contains(['*', '?', '[', '{']) {
+                    // No wildcard: the file's directory, for its rotations.
+                    fixed
+                        .parent()
+                        .map(std::path::Path::to_owned)
+                        .unwrap_or_default()
+                } else {
+                    fixed
+                };
+                // Patterns are read relative to the working directory, as globbed.
+                if dir.as_os_str().is_empty() {
+                    std::path::PathBuf::from(".")
+                } else {
+                    dir
+                }
+            })
+            .collect()
+    }
+
     async fn build(
         &self,
         cx: &crate::component::BuildContext,

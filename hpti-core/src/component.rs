@@ -250,6 +250,12 @@ pub trait SinkConfig: fmt::Debug + Send + Sync {
 pub trait SourceConfig: fmt::Debug + Send + Sync {
     /// Binds listeners, opens files; the source runs when the pipeline spawns it.
     async fn build(&self, cx: &BuildContext) -> Result<Box<dyn Source>, BuildError>;
+
+    /// Files and directories outside the data directory that the built source reads
+    /// (log files, their directories): what a self-sandbox must leave readable.
+    fn read_paths(&self, _cx: &BuildContext) -> Vec<std::path::PathBuf> {
+        Vec::new()
+    }
 }
 
 /// The config of an enricher type (`[enrichers.<id>] type = "..."`).
@@ -286,6 +292,12 @@ pub trait EnricherConfig: fmt::Debug + Send + Sync {
     /// Opens databases and clients. One component may run as several enrichers (one
     /// API key's address and file lookups share a rate limit), applied in order.
     async fn build(&self, cx: &BuildContext) -> Result<Vec<Arc<dyn Enricher>>, BuildError>;
+
+    /// Files the built enrichers read (databases, lists), including on reload: what a
+    /// self-sandbox must leave readable.
+    fn read_paths(&self, _cx: &BuildContext) -> Vec<std::path::PathBuf> {
+        Vec::new()
+    }
 
     /// Whether the enricher keeps its answers in a cache shared between processes
     /// (Redis), so that `hpti enrich warm` is worth running for it.

@@ -114,8 +114,8 @@ impl Default for CachedConfig {
 ///
 /// Redis is a cache, so its trouble never stops enrichment: every command has a short
 /// timeout, a Redis that is down reads as a miss, and while it is down a new connection
-/// is tried at most every [`RedisCache::RETRY`] (by one caller; the others go on without
-/// it). Start-up never waits on it either: see [`RedisCache::lazy`].
+/// is tried at most every [`RedisCache::RETRY`] (by one caller, whose attempt the others
+/// wait for). Start-up never waits on it either: see [`RedisCache::lazy`].
 #[derive(Clone)]
 pub struct RedisCache {
     inner: Arc<RedisInner>,
@@ -124,6 +124,9 @@ pub struct RedisCache {
 struct RedisInner {
     client: redis::Client,
     state: std::sync::Mutex<RedisState>,
+    /// Held by the one caller making a connection attempt: the others wait for its
+    /// outcome (at most one attempt's timeouts) instead of missing the cache.
+    connecting: tokio::sync::Mutex<()>,
 }
 
 enum RedisState {
@@ -163,6 +166,7 @@ impl RedisCache {
             inner: Arc::new(RedisInner {
                 client,
                 state: std::sync::Mutex::new(RedisState::Connected(connection)),
+                connecting: tokio::sync::Mutex::new(()),
             }),
         })
     }
@@ -177,6 +181,7 @@ impl RedisCache {
                 state: std::sync::Mutex::new(RedisState::Down {
                     retry_at: Instant::now(),
                 }),
+                connecting: tokio::sync::Mutex::new(()),
             }),
         })
     }
@@ -212,32 +217,40 @@ impl RedisCache {
 
     /// The connection, connecting first if one is due; `None` while Redis is down.
     async fn connection(&self) -> Option<redis::aio::ConnectionManager> {
-        {
-            let mut state = self.inner.state.lock().ok()?;
-            match &mut *state {
-                RedisState::Connected(connection) => return Some(connection.clone()),
-                RedisState::Down { retry_at } => {
-                    let now = Instant::now();
-                    if now < *retry_at {
-                        return None;
-                    }
-                    // This caller tries; the others skip Redis meanwhile.
-                    *retry_at = now + Self::RETRY;
-                }
-            }
+        if let Some(ready) = self.ready_or_due()? {
+            return Some(ready);
         }
-        match Self::open(&self.inner.client).await {
+        let _attempt = self.inner.connecting.lock().await;
+        // Another caller may have connected, or failed, while this one waited.
+        if let Some(ready) = self.ready_or_due()? {
+            return Some(ready);
+        }
+        let outcome = Self::open(&self.inner.client).await;
+        let mut state = self.inner.state.lock().ok()?;
+        match outcome {
             Ok(connection) => {
                 tracing::info!("redis cache connected");
-                if let Ok(mut state) = self.inner.state.lock() {
-                    *state = RedisState::Connected(connection.clone());
-                }
+                *state = RedisState::Connected(connection.clone());
                 Some(connection)
             }
             Err(err) => {
                 tracing::warn!(error = %err, retry_in = ?Self::RETRY, "redis cache unreachable; enriching without it");
+                *state = RedisState::Down {
+                    retry_at: Instant::now() + Self::RETRY,
+                };
                 None
             }
+        }
+    }
+
+    /// `Some(Some(connection))` when connected, `Some(None)` when an attempt is due,
+    /// `None` while Redis is down and no attempt is due yet.
+    fn ready_or_due(&self) -> Option<Option<redis::aio::ConnectionManager>> {
+        let state = self.inner.state.lock().ok()?;
+        match &*state {
+            RedisState::Connected(connection) => Some(Some(connection.clone())),
+            RedisState::Down { retry_at } if Instant::now() >= *retry_at => Some(None),
+            RedisState::Down { .. } => None,
         }
     }
 

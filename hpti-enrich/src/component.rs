@@ -45,6 +45,14 @@ fn default_reload_check() -> std::time::Duration {
 #[cfg(feature = "geoip")]
 #[async_trait]
 impl EnricherConfig for GeoIpEnricherConfig {
+    fn read_paths(&self, cx: &BuildContext) -> Vec<std::path::PathBuf> {
+        [&self.city, &self.asn, &self.anonymous]
+            .into_iter()
+            .flatten()
+            .map(|p| cx.data_path(p))
+            .collect()
+    }
+
     async fn build(
         &self,
         cx: &BuildContext,
@@ -105,6 +113,10 @@ fn default_list_refresh() -> std::time::Duration {
 #[cfg(feature = "iplist")]
 #[async_trait]
 impl EnricherConfig for IpListEnricherConfig {
+    fn read_paths(&self, cx: &BuildContext) -> Vec<std::path::PathBuf> {
+        self.file.iter().map(|p| cx.data_path(p)).collect()
+    }
+
     async fn build(
         &self,
         cx: &BuildContext,

@@ -83,9 +83,10 @@ pub struct SessionLimits {
     pub max_session_time: Duration,
     /// Longest input line (longer input is cut).
     pub max_line_bytes: usize,
-    /// Bytes one connection may upload over SFTP, all its files together: past it
-    /// writes fail as on a full disk (and are counted as `upload_refused`), so a client
-    /// opening many handles cannot make the sensor hold more than this per connection.
+    /// Bytes one connection may upload over SFTP and SCP, all its files and channels
+    /// together: past it writes fail as on a full disk (and are counted as
+    /// `upload_refused`), so a client opening many handles or channels cannot make the
+    /// sensor hold more than this per connection.
     pub max_upload_bytes: u64,
     /// Bytes of uploads in progress held in memory by all connections of the sensor
     /// together; past it writes fail as on a full disk (`upload_refused`).

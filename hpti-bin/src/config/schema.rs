@@ -23,6 +23,8 @@ pub struct Config {
     pub metrics: MetricsConfig,
     /// Who `hpti run` runs as once its ports are bound.
     pub privileges: PrivilegesSection,
+    /// The self-sandbox of `hpti run`.
+    pub sandbox: SandboxSection,
     pub pipeline: PipelineSection,
     /// Which sink the query commands (and the API) read.
     pub query: QuerySection,
@@ -127,6 +129,21 @@ pub struct PrivilegesSection {
     pub user: Option<String>,
     /// The group to become (default: the user's primary group).
     pub group: Option<String>,
+}
+
+/// `[sandbox]`: `hpti run` restricts its own filesystem access (Landlock).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SandboxSection {
+    /// Read-write only in the data directory, read-only on the config, enrichment
+    /// files and followed logs, execute nowhere; a warning where the kernel lacks it.
+    pub landlock: bool,
+}
+
+impl Default for SandboxSection {
+    fn default() -> Self {
+        Self { landlock: true }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -972,6 +972,75 @@ fn config_check_refuses_what_run_refuses_naming_the_key_and_line() {
     }
 }
 
+/// Secrets (an API key inline, a Redis password in its URL, a key file) never show in
+/// logs, errors or debug output, even at the most verbose level; a key file others can
+/// read is refused.
+#[test]
+fn secrets_never_show_and_an_exposed_key_file_is_refused() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let config = write_config(
+        dir.path(),
+        &format!(
+            "[enrichers.abuse]\ntype = \"abuseipdb\"\napi_key = \"inline-SEKRIT-1\"\nbase_url = \"http://{closed}\"\nredis_url = \"redis://:REDIS-SEKRIT-2@{closed}\"\n"
+        ),
+    );
+    let input = dir.path().join("events.jsonl");
+    let base = Timestamp::now().saturating_add_micros(-60_000_000);
+    let lines: String = (0..20)
+        .map(|n| serde_json::to_string(&event(n, base)).unwrap() + "\n")
+        .collect();
+    std::fs::write(&input, lines).unwrap();
+    let checked = run(hpti()
+        .env("HPTI_LOG", "trace")
+        .args(["config", "check"])
+        .arg(&config));
+    assert!(checked.status.success(), "{}", stderr(&checked));
+    let ingested = run(hpti()
+        .env("HPTI_LOG", "debug")
+        .arg("--config")
+        .arg(&config)
+        .args(["ingest", "--json"])
+        .arg(&input));
+    let shown = format!(
+        "{}{}{}{}",
+        stdout(&checked),
+        stderr(&checked),
+        stdout(&ingested),
+        stderr(&ingested)
+    );
+    assert!(shown.len() > 200, "the run said something: {shown}");
+    for secret in ["SEKRIT-1", "SEKRIT-2"] {
+        assert!(!shown.contains(secret), "{secret} shown:\n{shown}");
+    }
+
+    let key_file = dir.path().join("abuse.key");
+    std::fs::write(&key_file, "FILE-SEKRIT-3\n").unwrap();
+    std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let config = write_config(
+        dir.path(),
+        &format!("[enrichers.abuse]\ntype = \"abuseipdb\"\napi_key_file = {key_file:?}\n"),
+    );
+    let refused = run(hpti().args(["config", "check"]).arg(&config));
+    assert!(!refused.status.success());
+    let message = stderr(&refused);
+    assert!(
+        message.contains("key `enrichers.abuse.api_key_file`"),
+        "{message}"
+    );
+    assert!(
+        message.contains("chmod 600") && !message.contains("SEKRIT"),
+        "{message}"
+    );
+    std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let accepted = run(hpti().args(["config", "check"]).arg(&config));
+    assert!(accepted.status.success(), "{}", stderr(&accepted));
+}
+
 fn http_get(addr: &str, path: &str) -> String {
     use std::io::Read;
     let mut stream = std::net::TcpStream::connect(addr).unwrap();

@@ -19,6 +19,7 @@ pub mod event;
 pub mod notify;
 pub mod parser;
 pub mod parsers;
+pub mod secret;
 pub mod sink;
 pub mod validate;
 

@@ -15,6 +15,8 @@ use async_trait::async_trait;
 use hpti_core::component::{BuildContext, BuildError, EnricherConfig};
 #[allow(unused_imports)]
 use hpti_core::enricher::Enricher;
+#[cfg(any(feature = "abuseipdb", feature = "virustotal", feature = "rdap"))]
+use hpti_core::secret::Secret;
 use serde::{Deserialize, Serialize};
 
 #[cfg(any(feature = "abuseipdb", feature = "virustotal", feature = "rdap"))]
@@ -146,11 +148,15 @@ impl EnricherConfig for IpListEnricherConfig {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ApiEnricherConfig {
-    /// The key itself (prefer `api_key_env`: config files get copied around).
-    pub api_key: Option<String>,
+    /// The key itself (prefer `api_key_env` or `api_key_file`: config files get copied
+    /// around). Never shown in logs, errors or `Debug`.
+    pub api_key: Option<Secret>,
     /// The environment variable holding the key (default `HPTI_ABUSEIPDB_KEY` /
     /// `HPTI_VIRUSTOTAL_KEY`).
     pub api_key_env: Option<String>,
+    /// A file holding the key, readable by its owner only (refused otherwise).
+    #[serde(default)]
+    pub api_key_file: Option<std::path::PathBuf>,
     /// Another endpoint (a proxy, a test server).
     pub base_url: Option<String>,
     /// Calls allowed a day (the free tier by default).
@@ -163,8 +169,9 @@ pub struct ApiEnricherConfig {
     /// How long "nothing known" is kept (default 1 h).
     #[serde(default = "default_negative_ttl", with = "humantime_serde")]
     pub negative_ttl: Duration,
-    /// Redis shared by hpti processes as the second cache level (`redis://...`).
-    pub redis_url: Option<String>,
+    /// Redis shared by hpti processes as the second cache level (`redis://...`; it may
+    /// carry a password, so it is kept as a secret).
+    pub redis_url: Option<Secret>,
 }
 
 #[cfg(any(feature = "abuseipdb", feature = "virustotal", feature = "rdap"))]
@@ -184,13 +191,15 @@ fn budget(cx: &BuildContext) -> Duration {
 }
 
 #[cfg(any(feature = "abuseipdb", feature = "virustotal", feature = "rdap"))]
-async fn redis(url: Option<&String>) -> Result<Option<RedisCache>, BuildError> {
+async fn redis(url: Option<&Secret>) -> Result<Option<RedisCache>, BuildError> {
     // Lazy: a Redis that is down must not hold up start-up (it once hung `hpti run` for
     // minutes, deaf to SIGTERM); the cache connects when it can.
     match url {
-        Some(url) => RedisCache::lazy(url)
-            .map(Some)
-            .map_err(|e| BuildError::new("not a Redis URL", e).at_key("redis_url")),
+        // The driver's error would repeat the URL: only its kind is kept.
+        Some(url) => RedisCache::lazy(url.expose()).map(Some).map_err(|_| {
+            BuildError::msg("not a Redis URL (redis://[:password@]host[:port][/db])")
+                .at_key("redis_url")
+        }),
         None => Ok(None),
     }
 }
@@ -211,12 +220,19 @@ impl ApiEnricherConfig {
         }
     }
 
-    fn key(&self, default_env: &str) -> Result<crate::http::ApiKey, BuildError> {
-        match (&self.api_key, &self.api_key_env) {
-            (Some(value), _) => crate::http::ApiKey::new(value.clone()),
-            (None, env) => crate::http::ApiKey::from_env(env.as_deref().unwrap_or(default_env)),
+    fn key(&self, cx: &BuildContext, default_env: &str) -> Result<crate::http::ApiKey, BuildError> {
+        if let Some(path) = &self.api_key_file {
+            let secret = Secret::from_file(&cx.data_path(path))
+                .map_err(|e| BuildError::new("no API key", e).at_key("api_key_file"))?;
+            return crate::http::ApiKey::new(secret.expose())
+                .map_err(|e| BuildError::new("no API key", e).at_key("api_key_file"));
         }
-        .map_err(|e| BuildError::new("no API key", e).at_key("api_key_env"))
+        match (&self.api_key, &self.api_key_env) {
+            (Some(value), _) => crate::http::ApiKey::new(value.expose())
+                .map_err(|e| BuildError::new("no API key", e).at_key("api_key")),
+            (None, env) => crate::http::ApiKey::from_env(env.as_deref().unwrap_or(default_env))
+                .map_err(|e| BuildError::new("no API key", e).at_key("api_key_env")),
+        }
     }
 }
 
@@ -231,8 +247,9 @@ pub struct AbuseIpDbEnricherConfig(pub ApiEnricherConfig);
 impl EnricherConfig for AbuseIpDbEnricherConfig {
     async fn build(&self, cx: &BuildContext) -> Result<Vec<Arc<dyn Enricher>>, BuildError> {
         let section = &self.0;
-        let mut config = crate::abuseipdb::AbuseIpDbConfig::new(section.key("HPTI_ABUSEIPDB_KEY")?)
-            .with_timeout(budget(cx));
+        let mut config =
+            crate::abuseipdb::AbuseIpDbConfig::new(section.key(cx, "HPTI_ABUSEIPDB_KEY")?)
+                .with_timeout(budget(cx));
         if let Some(url) = &section.base_url {
             config = config.with_base_url(url.clone());
         }
@@ -264,7 +281,7 @@ impl EnricherConfig for VirusTotalEnricherConfig {
     async fn build(&self, cx: &BuildContext) -> Result<Vec<Arc<dyn Enricher>>, BuildError> {
         let section = &self.0;
         let mut config =
-            crate::virustotal::VirusTotalConfig::new(section.key("HPTI_VIRUSTOTAL_KEY")?)
+            crate::virustotal::VirusTotalConfig::new(section.key(cx, "HPTI_VIRUSTOTAL_KEY")?)
                 .with_timeout(budget(cx));
         if let Some(url) = &section.base_url {
             config = config.with_base_url(url.clone());
@@ -310,8 +327,8 @@ pub struct RdapEnricherConfig {
     /// How long "nothing known" is kept (default 1 h).
     #[serde(default = "default_negative_ttl", with = "humantime_serde")]
     pub negative_ttl: Duration,
-    /// Redis shared by hpti processes as the second cache level.
-    pub redis_url: Option<String>,
+    /// Redis shared by hpti processes as the second cache level (kept as a secret).
+    pub redis_url: Option<Secret>,
 }
 
 #[cfg(feature = "rdap")]

@@ -1041,6 +1041,44 @@ fn secrets_never_show_and_an_exposed_key_file_is_refused() {
     assert!(accepted.status.success(), "{}", stderr(&accepted));
 }
 
+/// A damaged persona or host key at start is refused, naming the file and what to do,
+/// and left as it was: never silently regenerated (returning attackers would notice).
+#[test]
+fn a_damaged_persona_or_host_key_is_refused_not_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        "[sensors.ssh]\ntype = \"ssh\"\nlisten = \"127.0.0.1:0\"\n",
+    );
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(data.join("ssh")).unwrap();
+    for (file, damage) in [
+        ("persona.toml", "hostname = \"half-writ"),
+        (
+            "ssh/ssh_host_ed25519_key",
+            "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW\n",
+        ),
+    ] {
+        let path = data.join(file);
+        std::fs::write(&path, damage).unwrap();
+        let refused = run(hpti().arg("--config").arg(&config).arg("run"));
+        assert!(!refused.status.success(), "{file}: {}", stderr(&refused));
+        let message = stderr(&refused);
+        assert!(
+            message.contains(&path.display().to_string())
+                && message.contains("damaged")
+                && message.contains("backup"),
+            "{file}: {message}"
+        );
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            damage,
+            "{file} left as it was"
+        );
+        std::fs::remove_file(&path).unwrap();
+    }
+}
+
 fn http_get(addr: &str, path: &str) -> String {
     use std::io::Read;
     let mut stream = std::net::TcpStream::connect(addr).unwrap();

@@ -435,8 +435,18 @@ pub(crate) async fn accept_loop<F, Fut>(
 /// Reads the persona at `path`, or generates one and writes it there.
 fn load_or_create_persona(path: &Path) -> Result<Persona, SourceError> {
     match std::fs::read_to_string(path) {
-        Ok(text) => toml::from_str(&text)
-            .map_err(|e| SourceError::new(format!("persona file {}", path.display()), e)),
+        Ok(text) => toml::from_str(&text).map_err(|e| {
+            // Never regenerated silently: a new persona tells returning attackers that
+            // this is another machine.
+            SourceError::new(
+                format!(
+                    "persona file {} is damaged (restore it from a backup; or move it aside \
+                     and a new persona is generated, which returning attackers will see)",
+                    path.display()
+                ),
+                e,
+            )
+        }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let mut persona = Persona::generate();
             // TOML integers are signed 64-bit.

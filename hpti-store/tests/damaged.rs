@@ -39,21 +39,23 @@ async fn filled(path: &Path) {
     store.close().await;
 }
 
+/// Copies the write-ahead log into the database file itself.
+async fn checkpoint(path: &Path) {
+    use sqlx::Connection as _;
+    let mut connection = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+        .execute(&mut connection)
+        .await
+        .unwrap();
+    connection.close().await.unwrap();
+}
+
 /// Overwrites pages in the middle of `path` with garbage, as a bad sector would, once
 /// its write-ahead log is in the file itself.
 async fn damage(path: &Path) {
-    {
-        use sqlx::Connection as _;
-        let mut connection =
-            sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
-                .await
-                .unwrap();
-        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-            .execute(&mut connection)
-            .await
-            .unwrap();
-        connection.close().await.unwrap();
-    }
+    checkpoint(path).await;
     let len = std::fs::metadata(path).unwrap().len();
     assert!(
         len >= 32 * 1024,
@@ -143,4 +145,28 @@ async fn damaged_summaries_are_set_aside_and_folded_again_from_the_events() {
         "folded again to the same totals"
     );
     store.close().await;
+}
+
+#[tokio::test]
+async fn a_truncated_events_database_is_refused_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("hpti.db");
+    filled(&path).await;
+    checkpoint(&path).await;
+    let len = std::fs::metadata(&path).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_len(len / 3)
+        .unwrap();
+    let err = SqliteStore::open(SqliteOptions::new(&path))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Corrupt { .. }), "{err:?}");
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().len(),
+        len / 3,
+        "left as it was"
+    );
 }

@@ -28,8 +28,18 @@ pub fn load_or_generate(dir: &Path) -> Result<Vec<PrivateKey>, SourceError> {
     for (file, algorithm) in KEYS {
         let path = dir.join(file);
         let key = match std::fs::read_to_string(&path) {
-            Ok(text) => PrivateKey::from_openssh(&text)
-                .map_err(|e| SourceError::new(format!("host key {}", path.display()), e))?,
+            Ok(text) => PrivateKey::from_openssh(&text).map_err(|e| {
+                // Never regenerated silently: a new host key makes every returning
+                // client warn that the host changed.
+                SourceError::new(
+                    format!(
+                        "host key {} is damaged (restore it from a backup; or move it aside \
+                         and a new key is generated, which returning clients will notice)",
+                        path.display()
+                    ),
+                    e,
+                )
+            })?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => generate(&path, algorithm())?,
             Err(e) => return Err(SourceError::new(format!("reading {}", path.display()), e)),
         };

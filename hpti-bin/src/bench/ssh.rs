@@ -66,6 +66,11 @@ pub struct SshArgs {
     /// Seconds the idle sessions stay open before memory is read (idle mode).
     #[arg(long, default_value_t = 5.0)]
     hold: f64,
+    /// Idle mode: logins (login and one command, each on a new connection) timed one
+    /// after another while the idle sessions are open: is a normal attacker still
+    /// served promptly?
+    #[arg(long, default_value_t = 50)]
+    probe_logins: usize,
     /// Session mode: an interactive shell with a pty (the command then `exit` typed into
     /// it, recorded as asciicast), or an exec request.
     #[arg(long, value_enum, default_value_t = SessionKind::Shell)]
@@ -246,6 +251,13 @@ struct IdleResult {
     /// (open − before) / sessions.
     server_kib_per_session: Option<f64>,
     server_open_connections: Option<usize>,
+    /// Logins timed while the sessions were open (connect, key exchange, password,
+    /// one exec), one after another.
+    probe_logins: u64,
+    probe_latency_ms: Option<Latency>,
+    probe_failures: u64,
+    /// Of those, served within 1 s.
+    probe_within_1s: u64,
     events_stored: Option<u64>,
     server: ServerUsage,
     peak_rss_mb: f64,
@@ -694,6 +706,7 @@ async fn idle(
         kept.extend(k);
     }
     let open_seconds = started.elapsed().as_secs_f64();
+    let probe = probe_logins(args, config, addr).await;
     tokio::time::sleep(Duration::from_secs_f64(args.hold.max(0.0))).await;
     // Sessions the server closed meanwhile are not counted as open.
     let still_open = kept.iter().filter(|o| !o.handle.is_closed()).count() as u64;
@@ -728,10 +741,67 @@ async fn idle(
         server_rss_open_mb: rss_open,
         server_kib_per_session: per_session,
         server_open_connections,
+        probe_logins: probe.histogram.len(),
+        probe_latency_ms: (!probe.histogram.is_empty()).then(|| Latency::of(&probe.histogram)),
+        probe_failures: probe.failures,
+        probe_within_1s: probe.within_1s,
         events_stored: None,
         server: usage,
         peak_rss_mb: super::peak_rss_mb(),
     })
+}
+
+/// Logins timed while the idle sessions are held.
+struct Probe {
+    histogram: Histogram<u64>,
+    failures: u64,
+    within_1s: u64,
+}
+
+async fn probe_logins(args: &SshArgs, config: &Arc<client::Config>, addr: SocketAddr) -> Probe {
+    let mut probe = Probe {
+        histogram: histogram(),
+        failures: 0,
+        within_1s: 0,
+    };
+    for _ in 0..args.probe_logins {
+        let started = Instant::now();
+        let served = tokio::time::timeout(args.timeout, async {
+            let mut phases = Phases::default();
+            let mut open = login(addr, config, args, &mut phases).await?;
+            if open.rejected {
+                return Err((Failure::AuthRejected, "password rejected".into()));
+            }
+            open_session(&mut open, SessionKind::Exec, "uname").await?;
+            if let Some(channel) = open.channel.as_mut() {
+                while let Some(msg) = channel.wait().await {
+                    if matches!(
+                        msg,
+                        russh::ChannelMsg::Close | russh::ChannelMsg::ExitStatus { .. }
+                    ) {
+                        break;
+                    }
+                }
+            }
+            let _ = open
+                .handle
+                .disconnect(Disconnect::ByApplication, "", "")
+                .await;
+            Ok(())
+        })
+        .await;
+        match served {
+            Ok(Ok(())) => {
+                let took = micros(started);
+                let _ = probe.histogram.record(took.max(1));
+                if took <= 1_000_000 {
+                    probe.within_1s += 1;
+                }
+            }
+            _ => probe.failures += 1,
+        }
+    }
+    probe
 }
 
 /// The server under load.

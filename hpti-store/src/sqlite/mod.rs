@@ -109,6 +109,21 @@ impl SqliteOptions {
             .pragma("wal_autocheckpoint", "16384")
             .pragma("journal_size_limit", "67108864")
     }
+
+    /// The summaries' one connection, with the events database attached by `attach`.
+    async fn connect_summaries(&self, attach: String) -> Result<SqlitePool, sqlx::Error> {
+        SqlitePoolOptions::new()
+            .max_connections(1)
+            .after_connect(move |connection, _| {
+                let attach = attach.clone();
+                Box::pin(async move {
+                    sqlx::query(&attach).execute(&mut *connection).await?;
+                    Ok(())
+                })
+            })
+            .connect_with(self.connect_options(&self.summaries_path(), self.cache_kib))
+            .await
+    }
 }
 
 /// An SQLite event store; a [`Sink`] and [`EventQueries`](crate::EventQueries).
@@ -188,19 +203,7 @@ impl SqliteStore {
             options.path.display().to_string().replace('\'', "''"),
             options.cache_kib
         );
-        let open_summaries = || {
-            let attach = attach.clone();
-            SqlitePoolOptions::new()
-                .max_connections(1)
-                .after_connect(move |connection, _| {
-                    let attach = attach.clone();
-                    Box::pin(async move {
-                        sqlx::query(&attach).execute(&mut *connection).await?;
-                        Ok(())
-                    })
-                })
-                .connect_with(options.connect_options(&options.summaries_path(), options.cache_kib))
-        };
+        let open_summaries = || options.connect_summaries(attach.clone());
         // The summaries are folded from the events: damaged ones are set aside (kept for
         // a look) and folded again, loudly, rather than refused.
         let summaries = match open_summaries().await {
@@ -271,16 +274,8 @@ impl SqliteStore {
             options.path.display().to_string().replace('\'', "''")
         );
         // Read-only: a damaged summaries database is the writing process's to set aside.
-        let summaries = SqlitePoolOptions::new()
-            .max_connections(1)
-            .after_connect(move |connection, _| {
-                let attach = attach.clone();
-                Box::pin(async move {
-                    sqlx::query(&attach).execute(&mut *connection).await?;
-                    Ok(())
-                })
-            })
-            .connect_with(options.connect_options(&options.summaries_path(), options.cache_kib))
+        let summaries = options
+            .connect_summaries(attach)
             .await
             .map_err(|e| open_error(e.into()))?;
         // No background tasks; closed, so that waiting for them ends at once.

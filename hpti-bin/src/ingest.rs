@@ -51,7 +51,21 @@ struct Summary {
     dead_letter_file: PathBuf,
 }
 
+/// Retries of a failing sink in a one-shot ingest (`[pipeline] max_retries` may be
+/// higher, or unlimited, for `hpti run` and `--follow`).
+const ONE_SHOT_RETRIES: u32 = 5;
+
 pub async fn ingest(config: &Config, args: &IngestArgs) -> anyhow::Result<ExitCode> {
+    let mut config = config.clone();
+    // Ingestion is crash-safe without the disk buffer: a checkpoint only moves past
+    // what every durable sink stored, so a crash re-reads the rest (and idempotent sinks
+    // store it once). The buffer directory stays `hpti run`'s alone.
+    config.pipeline.buffer = crate::config::BufferKind::Memory;
+    if !args.follow {
+        // A one-shot run reports a failing store instead of waiting it out.
+        config.pipeline.max_retries.0 = config.pipeline.max_retries.0.min(ONE_SHOT_RETRIES);
+    }
+    let config = &config;
     let parser: Arc<dyn hpti_core::parser::Parser> =
         parser::builtin(&args.format)
             .map(Arc::from)

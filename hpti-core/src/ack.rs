@@ -106,6 +106,15 @@ pub struct AckReceiver {
     receiver: oneshot::Receiver<DeliveryStatus>,
 }
 
+impl AckReceiver {
+    /// Waits on a thread outside the async runtime (a disk worker) for the outcome.
+    pub fn blocking_wait(self) -> DeliveryStatus {
+        self.receiver
+            .blocking_recv()
+            .unwrap_or(DeliveryStatus::Failed)
+    }
+}
+
 impl Future for AckReceiver {
     type Output = DeliveryStatus;
 

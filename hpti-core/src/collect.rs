@@ -68,8 +68,14 @@ pub struct FileIdentity {
 impl FileIdentity {
     /// Reads the identity of the file at `path`.
     pub fn of(path: &Path) -> io::Result<Self> {
-        let mut file = std::fs::File::open(path)?;
+        Self::of_file(&mut std::fs::File::open(path)?)
+    }
+
+    /// Reads the identity of an open file (its first bytes: the position is moved).
+    pub fn of_file(file: &mut std::fs::File) -> io::Result<Self> {
+        use std::io::Seek as _;
         let (dev, inode) = file_id(&file.metadata()?);
+        file.seek(io::SeekFrom::Start(0))?;
         let mut head = vec![0u8; FINGERPRINT_BYTES];
         let mut filled = 0;
         while filled < head.len() {
@@ -92,9 +98,10 @@ impl FileIdentity {
         format!("{}:{}", self.dev, self.inode)
     }
 
-    /// True when `saved` was taken of this file: same device and inode, and the bytes
-    /// it fingerprinted are still the first bytes of this file.
-    fn matches(&self, saved: &Checkpoint, path: &Path) -> bool {
+    /// True when `saved` was taken of this file (open as `file`): same device and
+    /// inode, and the bytes it fingerprinted are still the first bytes of this file.
+    fn matches(&self, saved: &Checkpoint, file: &mut std::fs::File) -> bool {
+        use std::io::Seek as _;
         if saved.dev != self.dev || saved.inode != self.inode {
             return false;
         }
@@ -106,8 +113,8 @@ impl FileIdentity {
         }
         // The file has grown since: compare over the length the checkpoint covered.
         let mut head = vec![0u8; saved.fingerprint_len];
-        std::fs::File::open(path)
-            .and_then(|mut f| f.read_exact(&mut head))
+        file.seek(io::SeekFrom::Start(0))
+            .and_then(|_| file.read_exact(&mut head))
             .map(|()| hex(&Sha256::digest(&head)) == saved.fingerprint)
             .unwrap_or(false)
     }
@@ -190,10 +197,10 @@ impl CheckpointStore {
     }
 
     /// Where to resume the file at `path` with identity `identity` (0 if unknown).
-    pub fn resume_offset(&self, identity: &FileIdentity, path: &Path) -> u64 {
-        self.lock()
-            .get(&identity.key())
-            .filter(|saved| identity.matches(saved, path))
+    pub fn resume_offset(&self, identity: &FileIdentity, file: &mut std::fs::File) -> u64 {
+        let saved = self.lock().get(&identity.key()).cloned();
+        saved
+            .filter(|saved| identity.matches(saved, file))
             .map_or(0, |saved| saved.offset)
     }
 
@@ -521,23 +528,36 @@ impl FileReader {
         let path = &self.path;
         let open_error =
             |e: io::Error| SourceError::new(format!("cannot read {}", path.display()), e);
-        // Both read the file (fingerprint, magic bytes): blocking I/O.
-        let (start, gzip) = {
+        // The file is opened once, and what was opened is checked to be the file this
+        // reader was started for: a rotation between the scan and the open would
+        // otherwise read the new file under the old one's identity, and commit the old
+        // file's checkpoint with the new one's offsets (the old file, found later under
+        // its rotated name, would then be skipped). Blocking I/O (fingerprint, magic).
+        let opened = {
             let (checkpoints, identity, owned) = (
                 self.checkpoints.clone(),
                 self.identity.clone(),
                 path.clone(),
             );
-            tokio::task::spawn_blocking(move || {
-                (
-                    checkpoints.resume_offset(&identity, &owned),
-                    is_gzip(&owned),
-                )
-            })
+            tokio::task::spawn_blocking(
+                move || -> io::Result<Option<(std::fs::File, u64, bool)>> {
+                    let mut file = std::fs::File::open(&owned)?;
+                    if FileIdentity::of_file(&mut file)?.key() != identity.key() {
+                        return Ok(None);
+                    }
+                    let start = checkpoints.resume_offset(&identity, &mut file);
+                    let gzip = is_gzip_file(&mut file)?;
+                    Ok(Some((file, start, gzip)))
+                },
+            )
             .await
             .map_err(|e| SourceError::msg(format!("reading {}: {e}", path.display())))?
         };
-        let gzip = gzip.map_err(open_error)?;
+        let Some((opened, start, gzip)) = opened.map_err(open_error)? else {
+            // Moved away since the scan: the next scan finds it under its new name.
+            tracing::debug!(file = %path.display(), "file replaced since the scan; reading it under its new name");
+            return Ok(ReadReport::default());
+        };
         let mut source = if gzip {
             LineSource::Gzip(gunzip_lines(
                 path.clone(),
@@ -545,7 +565,7 @@ impl FileReader {
                 self.options.max_line_bytes,
             ))
         } else {
-            let mut file = tokio::fs::File::open(path).await.map_err(open_error)?;
+            let mut file = tokio::fs::File::from_std(opened);
             file.seek(io::SeekFrom::Start(start))
                 .await
                 .map_err(open_error)?;
@@ -791,9 +811,10 @@ enum Wait {
     Stop,
 }
 
-fn is_gzip(path: &Path) -> io::Result<bool> {
+fn is_gzip_file(file: &mut std::fs::File) -> io::Result<bool> {
+    use std::io::Seek as _;
     let mut magic = [0u8; 2];
-    let mut file = std::fs::File::open(path)?;
+    file.seek(io::SeekFrom::Start(0))?;
     let n = file.read(&mut magic)?;
     Ok(n == 2 && magic == [0x1f, 0x8b])
 }
@@ -1026,6 +1047,58 @@ mod tests {
         );
     }
 
+    /// A rotation between the scan and the open: the reader must not read the new file
+    /// under the old one's identity (it would commit the old file's checkpoint with the
+    /// new file's offsets, and the old file would never be read).
+    #[tokio::test]
+    async fn a_file_replaced_since_the_scan_is_not_read_under_the_old_identity() {
+        use crate::component::ComponentId;
+        use crate::pipeline::{PipelineBuilder, PipelineConfig};
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("log");
+        std::fs::write(&log, b"old line\n").unwrap();
+        let scanned = FileIdentity::of(&log).unwrap();
+        std::fs::rename(&log, dir.path().join("log.1")).unwrap();
+        std::fs::write(&log, b"new line one\nnew line two\n").unwrap();
+
+        let sink = Arc::new(crate::testing::MemorySink::new());
+        let pipeline = PipelineBuilder::new(PipelineConfig::with_dead_letter_path(
+            dir.path().join("dead-letters.jsonl"),
+        ))
+        .sink(ComponentId::new("main").unwrap(), sink.clone())
+        .start()
+        .unwrap();
+        let checkpoints = CheckpointStore::open(dir.path().join("checkpoints.json")).unwrap();
+        let reader = FileReader {
+            path: log.clone(),
+            identity: scanned,
+            parser: Arc::from(crate::parser::builtin("hpti").unwrap()),
+            checkpoints: checkpoints.clone(),
+            options: CollectorOptions {
+                follow: true,
+                lines_per_batch: 1,
+                ..CollectorOptions::default()
+            },
+            metrics: pipeline.metrics().clone(),
+            ctx: SourceContext {
+                events: pipeline.emitter(),
+                dead_letters: pipeline.dead_letters(),
+                shutdown: pipeline.shutdown_token(),
+            },
+        };
+        let report = tokio::time::timeout(Duration::from_secs(5), reader.run())
+            .await
+            .expect("the reader returns at once")
+            .unwrap();
+        assert_eq!(report.lines, 0);
+        assert!(
+            checkpoints.entries().is_empty(),
+            "{:?}",
+            checkpoints.entries()
+        );
+        pipeline.shutdown().await;
+    }
+
     #[test]
     fn checkpoints_are_found_by_identity_not_name() {
         let dir = tempfile::tempdir().unwrap();
@@ -1048,15 +1121,24 @@ mod tests {
         let rotated = dir.path().join("log.1");
         std::fs::rename(&log, &rotated).unwrap();
         let identity = FileIdentity::of(&rotated).unwrap();
-        assert_eq!(reopened.resume_offset(&identity, &rotated), 11);
+        assert_eq!(
+            reopened.resume_offset(&identity, &mut std::fs::File::open(&rotated).unwrap()),
+            11
+        );
         // Grown: the fingerprint over the old length still matches.
         std::fs::write(&rotated, b"first line\nsecond line\nthird\n").unwrap();
         let identity = FileIdentity::of(&rotated).unwrap();
-        assert_eq!(reopened.resume_offset(&identity, &rotated), 11);
+        assert_eq!(
+            reopened.resume_offset(&identity, &mut std::fs::File::open(&rotated).unwrap()),
+            11
+        );
         // Rewritten in place with other content: start again.
         std::fs::write(&rotated, b"other line!\nsecond line\n").unwrap();
         let identity = FileIdentity::of(&rotated).unwrap();
-        assert_eq!(reopened.resume_offset(&identity, &rotated), 0);
+        assert_eq!(
+            reopened.resume_offset(&identity, &mut std::fs::File::open(&rotated).unwrap()),
+            0
+        );
     }
 
     #[tokio::test]

@@ -26,6 +26,8 @@ pub mod validate;
 #[cfg(feature = "runtime")]
 pub mod ack;
 #[cfg(feature = "runtime")]
+pub mod buffer;
+#[cfg(feature = "runtime")]
 pub mod collect;
 #[cfg(feature = "runtime")]
 pub mod metrics;

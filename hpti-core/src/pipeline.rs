@@ -19,14 +19,15 @@ use tokio::sync::mpsc;
 use tokio::task::{JoinHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
 
-use crate::ack::{AckBatch, DeliveryStatus};
+use crate::ack::{AckBatch, AckReceiver, DeliveryStatus};
 use crate::alert::{Alert, AlertRule};
+use crate::buffer::{BufferConfig, BufferError, DiskBuffer};
 use crate::component::ComponentId;
 use crate::dead_letter::{DeadLetter, DeadLetterSender, DeadLetterStage, DeadLetterWriter};
 use crate::enricher::Enricher;
 use crate::event::{Event, Timestamp};
 use crate::metrics::PipelineMetrics;
-use crate::sink::{Sink, WriteReport};
+use crate::sink::{Sink, SinkError, WriteReport};
 use crate::source::{Source, SourceContext, SourceError};
 use crate::validate::Validator;
 
@@ -112,7 +113,8 @@ impl Default for BatchConfig {
 /// Retries of temporary sink errors: exponential backoff with jitter.
 #[derive(Debug, Clone, Copy)]
 pub struct RetryPolicy {
-    /// Retries after the first attempt before the batch is dead-lettered.
+    /// Retries after the first attempt before the batch is dead-lettered
+    /// ([`RetryPolicy::UNLIMITED`]: until the write works or the pipeline shuts down).
     pub max_retries: u32,
     /// Backoff before the first retry; doubles each time.
     pub initial_backoff: Duration,
@@ -123,7 +125,7 @@ pub struct RetryPolicy {
 impl Default for RetryPolicy {
     fn default() -> Self {
         Self {
-            max_retries: 5,
+            max_retries: Self::UNLIMITED,
             initial_backoff: Duration::from_millis(100),
             max_backoff: Duration::from_secs(10),
         }
@@ -131,6 +133,10 @@ impl Default for RetryPolicy {
 }
 
 impl RetryPolicy {
+    /// `max_retries` that never runs out: a durable sink waits out an outage of any
+    /// length (its queue fills and the sources wait in turn).
+    pub const UNLIMITED: u32 = u32::MAX;
+
     /// The backoff before retry number `attempt` (1-based), with up to 25% random jitter.
     pub fn backoff(&self, attempt: u32) -> Duration {
         let exp = self.initial_backoff.saturating_mul(
@@ -179,6 +185,13 @@ pub struct PipelineConfig {
     /// Largest size of the dead-letter file; records past it are refused and counted
     /// (`outcome="refused_full"`). Default 1 GiB.
     pub dead_letter_max_bytes: u64,
+    /// Where events wait between the sources and the processor (memory by default;
+    /// see [`crate::buffer`] for what each can lose).
+    pub buffer: BufferConfig,
+    /// How long [`Pipeline::shutdown`] waits for sinks that keep failing before it
+    /// gives up on their events (dead-lettered; with a disk buffer, left in the buffer
+    /// for the next start).
+    pub shutdown_grace: Duration,
 }
 
 impl Default for PipelineConfig {
@@ -195,6 +208,8 @@ impl Default for PipelineConfig {
             dead_letter_capacity: 1024,
             dead_letter_max_bytes: crate::dead_letter::DEFAULT_MAX_FILE_BYTES,
             alert_tick: Duration::from_secs(1),
+            buffer: BufferConfig::Memory,
+            shutdown_grace: Duration::from_secs(30),
         }
     }
 }
@@ -233,6 +248,9 @@ pub enum PipelineError {
     /// The dead-letter file could not be opened.
     #[error(transparent)]
     DeadLetter(#[from] crate::dead_letter::OpenError),
+    /// The disk buffer could not be opened.
+    #[error(transparent)]
+    Buffer(#[from] BufferError),
 }
 
 /// The pipeline has shut down; the event was not accepted.
@@ -255,6 +273,7 @@ pub enum TryEmitError {
 pub struct EventEmitter {
     sender: mpsc::Sender<Envelope>,
     emitted: Counter,
+    on_disk: bool,
 }
 
 impl EventEmitter {
@@ -295,6 +314,34 @@ impl EventEmitter {
     /// Free places in the queue right now.
     pub fn free_capacity(&self) -> usize {
         self.sender.capacity()
+    }
+
+    /// True when the pipeline has a disk buffer: [`emit_durable`](Self::emit_durable)
+    /// then returns once the event is on disk.
+    pub fn on_disk(&self) -> bool {
+        self.on_disk
+    }
+
+    /// Emits an event and waits until it is safe from a crash: on disk with a disk
+    /// buffer, stored (or dead-lettered) by every durable sink without one. A sensor
+    /// with a disk buffer calls this before it answers its client, so that nothing
+    /// a client saw answered is lost by a crash.
+    pub async fn emit_durable(&self, event: Event) -> Result<DeliveryStatus, PipelineClosed> {
+        Ok(self.emit_acknowledged(event).await?.await)
+    }
+
+    /// Emits an event (waiting while the queue is full) with an acknowledgement of its
+    /// own, and returns the receiver that resolves as [`emit_durable`](Self::emit_durable)
+    /// does: for a caller that bounds the two waits separately.
+    pub async fn emit_acknowledged(&self, event: Event) -> Result<AckReceiver, PipelineClosed> {
+        let (batch, receiver) = AckBatch::new();
+        let envelope = Envelope {
+            event,
+            ack: Some(batch),
+            origin: None,
+        };
+        self.emit_envelope(envelope).await?;
+        Ok(receiver)
     }
 }
 
@@ -544,6 +591,8 @@ impl PipelineBuilder {
             )
         };
 
+        let abandon = CancellationToken::new();
+        let on_disk = matches!(config.buffer, BufferConfig::Disk(_));
         let mut outputs = Vec::with_capacity(self.sinks.len());
         let mut sink_tasks = Vec::with_capacity(self.sinks.len());
         let mut sink_counters = BTreeMap::new();
@@ -569,6 +618,8 @@ impl PipelineBuilder {
                 metrics: metrics.clone(),
                 queue,
                 rule_feed: feed,
+                abandon: abandon.clone(),
+                on_disk,
             };
             sink_tasks.push(tokio::spawn(driver.run(receiver)));
             outputs.push(SinkOutput {
@@ -581,6 +632,25 @@ impl PipelineBuilder {
 
         let (sender, receiver) = mpsc::channel(config.queue_capacity);
         metrics.queue_capacity("events", config.queue_capacity);
+        // With a disk buffer, the sources' queue feeds the buffer's writer and the
+        // processor reads from the buffer through a queue of its own.
+        let (receiver, disk_buffer) = match &config.buffer {
+            BufferConfig::Memory => (receiver, None),
+            BufferConfig::Disk(disk) => {
+                let capacity = config.processor_batch * 2;
+                let (to_processor, from_buffer) = mpsc::channel(capacity);
+                metrics.queue_capacity("buffered", capacity);
+                let buffer = DiskBuffer::start(
+                    disk,
+                    receiver,
+                    to_processor,
+                    config.processor_batch,
+                    &metrics,
+                    abandon.clone(),
+                )?;
+                (from_buffer, Some(buffer))
+            }
+        };
         let accepted = metrics.counter("validator", "validator", "accepted");
         let processor = Processor {
             accepted: accepted.clone(),
@@ -607,6 +677,7 @@ impl PipelineBuilder {
         let emitter = EventEmitter {
             sender,
             emitted: metrics.counter("source", "all", "emitted"),
+            on_disk,
         };
         Ok(Pipeline {
             emitter: Some(emitter),
@@ -617,6 +688,9 @@ impl PipelineBuilder {
             sink_tasks,
             alert_task,
             dead_letter_writer,
+            disk_buffer,
+            abandon,
+            shutdown_grace: config.shutdown_grace,
             stats: StatsHandles {
                 accepted,
                 sinks: sink_counters,
@@ -678,6 +752,10 @@ pub struct Pipeline {
     sink_tasks: Vec<JoinHandle<()>>,
     alert_task: Option<JoinHandle<()>>,
     dead_letter_writer: DeadLetterWriter,
+    disk_buffer: Option<DiskBuffer>,
+    /// Cancelled `shutdown_grace` after shutdown begins: sinks stop retrying.
+    abandon: CancellationToken,
+    shutdown_grace: Duration,
     stats: StatsHandles,
     metrics: PipelineMetrics,
 }
@@ -766,6 +844,10 @@ impl Pipeline {
     /// Stops the sources, then drains every queue and flushes every sink and the
     /// dead-letter file. Returns once everything accepted is stored or dead-lettered,
     /// with what the pipeline did.
+    ///
+    /// A sink that still fails `shutdown_grace` after the sources have stopped is given
+    /// up on: its events are dead-lettered, or with a disk buffer left there for the next
+    /// start.
     pub async fn shutdown(mut self) -> PipelineStats {
         self.shutdown.cancel();
         for (name, result) in self.wait_for_sources().await {
@@ -773,6 +855,16 @@ impl Pipeline {
                 tracing::error!(source = %name, error = %err, "source stopped with an error");
             }
         }
+        let grace = self.shutdown_grace;
+        let abandon = self.abandon.clone();
+        let deadline = tokio::spawn(async move {
+            tokio::time::sleep(grace).await;
+            tracing::warn!(
+                ?grace,
+                "shutdown: sinks still failing after the grace period; giving up on their events"
+            );
+            abandon.cancel();
+        });
         drop(self.emitter.take());
         drop(self.dead_letters.take());
         if let Err(err) = (&mut self.processor).await {
@@ -788,6 +880,14 @@ impl Pipeline {
         {
             tracing::error!(error = %err, "alert task failed");
         }
+        if let Some(buffer) = self.disk_buffer.take()
+            && tokio::task::spawn_blocking(move || buffer.join())
+                .await
+                .is_err()
+        {
+            tracing::error!("disk buffer did not finish");
+        }
+        deadline.abort();
         let stats = self.stats();
         let writer = self.dead_letter_writer;
         if tokio::task::spawn_blocking(move || writer.join())
@@ -807,6 +907,7 @@ fn unreachable_emitter() -> EventEmitter {
     EventEmitter {
         sender,
         emitted: Counter::default(),
+        on_disk: false,
     }
 }
 
@@ -994,6 +1095,11 @@ struct SinkDriver {
     counters: SinkCounters,
     queue: String,
     rule_feed: Option<RuleFeed>,
+    /// Cancelled when shutdown stops waiting for failing sinks.
+    abandon: CancellationToken,
+    /// Events given up on stay in the disk buffer (marked failed) instead of being
+    /// dead-lettered.
+    on_disk: bool,
 }
 
 impl SinkDriver {
@@ -1050,6 +1156,27 @@ impl SinkDriver {
         }
     }
 
+    /// Whether retry number `attempt + 1` may go ahead.
+    fn may_retry(&self, attempt: u32) -> bool {
+        attempt < self.retry.max_retries && !self.abandon.is_cancelled()
+    }
+
+    /// Shutdown gave up on these events: with a disk buffer they stay there (failed,
+    /// so the buffer does not move past them) and are delivered at the next start.
+    fn leave_in_buffer(&self, batch: &[Delivery], todo: &[usize], err: &SinkError) {
+        tracing::error!(
+            sink = %self.id,
+            events = todo.len(),
+            error = %err,
+            "shutdown gave up on a failing sink; its events stay in the disk buffer for the next start"
+        );
+        for &i in todo {
+            if let Some(ack) = &batch[i].ack {
+                ack.update(DeliveryStatus::Failed);
+            }
+        }
+    }
+
     fn full(&self, events: usize, bytes: usize) -> bool {
         events >= self.batch.max_events || bytes >= self.batch.max_bytes
     }
@@ -1082,16 +1209,31 @@ impl SinkDriver {
             self.metrics.sink_write(id, started.elapsed().as_secs_f64());
             let report = match result {
                 Ok(report) => report,
-                Err(err) if err.class().is_retryable() && attempt < self.retry.max_retries => {
+                Err(err) if err.class().is_retryable() && self.may_retry(attempt) => {
                     attempt += 1;
                     self.metrics.sink_retry(id);
                     let backoff = err
                         .class()
                         .retry_after()
                         .unwrap_or_else(|| self.retry.backoff(attempt));
-                    tracing::warn!(sink = id, error = %err, attempt, ?backoff, "sink write failed; retrying");
-                    tokio::time::sleep(backoff).await;
+                    // Loud at first, then every tenth attempt: an outage of an hour is
+                    // not thousands of lines.
+                    if attempt <= 3 || attempt % 10 == 0 {
+                        tracing::warn!(sink = id, error = %err, attempt, ?backoff, "sink write failed; retrying");
+                    }
+                    tokio::select! {
+                        () = tokio::time::sleep(backoff) => {}
+                        () = self.abandon.cancelled() => {}
+                    }
                     continue;
+                }
+                Err(err)
+                    if err.class().is_retryable()
+                        && self.abandon.is_cancelled()
+                        && self.on_disk =>
+                {
+                    self.leave_in_buffer(&batch, &todo, &err);
+                    break;
                 }
                 Err(err) => {
                     let reason = if attempt > 0 {
@@ -1125,7 +1267,10 @@ impl SinkDriver {
                 ?backoff,
                 "sink asked to retry part of a batch"
             );
-            tokio::time::sleep(backoff).await;
+            tokio::select! {
+                () = tokio::time::sleep(backoff) => {}
+                () = self.abandon.cancelled() => {}
+            }
             todo = outcome.retry;
         }
         self.counters.delivered.inc_by(delivered.len() as u64);
@@ -1187,8 +1332,12 @@ impl SinkDriver {
             if std::mem::replace(&mut done[item.index], true) {
                 continue;
             }
-            if attempt < self.retry.max_retries {
+            if self.may_retry(attempt) {
                 retry.push(i);
+            } else if self.abandon.is_cancelled() && self.on_disk {
+                if let Some(ack) = &batch[i].ack {
+                    ack.update(DeliveryStatus::Failed);
+                }
             } else {
                 self.counters.failed.inc();
                 let reason = format!(
@@ -1304,6 +1453,7 @@ mod tests {
         let emitter = EventEmitter {
             sender,
             emitted: emitted.clone(),
+            on_disk: false,
         };
         let first = event(1);
         let second = event(2);

@@ -97,6 +97,12 @@ pub struct SessionLimits {
     /// Port-forward requests recorded per connection: later ones are still refused,
     /// and only counted (`forward_unrecorded`).
     pub max_forward_requests: usize,
+    /// Longest a session waits for the pipeline to take one of its events (a full
+    /// queue: a store that is down, a full disk) before it goes on without it and
+    /// counts it (`emit_dropped`). With a disk buffer, also the longest it waits for
+    /// the event to be on disk before answering (`emit_late`: it is stored later).
+    #[serde(with = "humantime_serde")]
+    pub max_emit_wait: Duration,
 }
 
 impl Default for SessionLimits {
@@ -113,6 +119,7 @@ impl Default for SessionLimits {
             max_upload_memory: 256 * 1024 * 1024,
             max_channels: 10,
             max_forward_requests: 32,
+            max_emit_wait: Duration::from_secs(2),
         }
     }
 }
@@ -157,6 +164,8 @@ pub(crate) struct SensorCounters {
     pub session_timeout: Counter,
     pub too_many_auth: Counter,
     pub emit_failed: Counter,
+    pub emit_dropped: Counter,
+    pub emit_late: Counter,
     pub artifact_failed: Counter,
     pub artifact_quota: Counter,
     pub recording_failed: Counter,
@@ -179,6 +188,8 @@ impl SensorCounters {
             session_timeout: counter("session_timeout"),
             too_many_auth: counter("too_many_auth"),
             emit_failed: counter("emit_failed"),
+            emit_dropped: counter("emit_dropped"),
+            emit_late: counter("emit_late"),
             artifact_failed: counter("artifact_failed"),
             artifact_quota: counter("artifact_quota"),
             recording_failed: counter("recording_failed"),

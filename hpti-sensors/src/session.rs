@@ -161,31 +161,75 @@ impl SessionCore {
         event
     }
 
-    /// Emits an event of this session (waiting while the pipeline is full: events are
-    /// not dropped; a closed pipeline is counted).
+    /// Emits an event of this session, waiting at most `max_emit_wait` while the
+    /// pipeline is full (then the event is dropped and counted, `emit_dropped`: a session
+    /// never hangs on a store that is down). With a disk buffer it also waits, within the
+    /// same bound, until the event is on disk, so that a crash loses nothing the client
+    /// saw answered.
     ///
     /// The event is queued when this is called, not when the future is first polled.
     /// Every connection keeps a handful of these futures inside its own for as long as
     /// it lives, so the future is made small: when the queue has room (nearly always)
-    /// there is nothing left to wait for, and a wait for room is boxed.
+    /// there is nothing left to wait for, and a wait is boxed.
     pub fn emit(&self, kind: EventKind) -> impl Future<Output = ()> + Send + '_ {
-        let waiting = match self.emitter.try_emit(self.event(kind)) {
-            Ok(()) => None,
-            Err(TryEmitError::Full(event)) => {
-                let wait: Pin<Box<dyn Future<Output = Result<(), PipelineClosed>> + Send + '_>> =
-                    Box::pin(self.emitter.emit(*event));
-                Some(wait)
-            }
-            Err(TryEmitError::Closed) => {
-                self.honeypot.counters.emit_failed.inc();
-                None
-            }
-        };
+        let event = self.event(kind);
+        let waiting: Option<Pin<Box<dyn Future<Output = ()> + Send + '_>>> =
+            if self.emitter.on_disk() {
+                Some(Box::pin(self.emit_to_disk(event)))
+            } else {
+                match self.emitter.try_emit(event) {
+                    Ok(()) => None,
+                    Err(TryEmitError::Full(event)) => Some(Box::pin(self.wait_for_room(*event))),
+                    Err(TryEmitError::Closed) => {
+                        self.honeypot.counters.emit_failed.inc();
+                        None
+                    }
+                }
+            };
         async move {
-            if let Some(wait) = waiting
-                && wait.await.is_err()
-            {
-                self.honeypot.counters.emit_failed.inc();
+            if let Some(wait) = waiting {
+                wait.await;
+            }
+        }
+    }
+
+    async fn wait_for_room(&self, event: Event) {
+        let counters = &self.honeypot.counters;
+        match tokio::time::timeout(self.honeypot.limits.max_emit_wait, self.emitter.emit(event))
+            .await
+        {
+            Ok(Ok(())) => {}
+            Ok(Err(PipelineClosed)) => {
+                counters.emit_failed.inc();
+            }
+            Err(_) => {
+                counters.emit_dropped.inc();
+            }
+        }
+    }
+
+    async fn emit_to_disk(&self, event: Event) {
+        let counters = &self.honeypot.counters;
+        let deadline = tokio::time::Instant::now() + self.honeypot.limits.max_emit_wait;
+        let receiver =
+            match tokio::time::timeout_at(deadline, self.emitter.emit_acknowledged(event)).await {
+                Ok(Ok(receiver)) => receiver,
+                Ok(Err(PipelineClosed)) => {
+                    counters.emit_failed.inc();
+                    return;
+                }
+                Err(_) => {
+                    counters.emit_dropped.inc();
+                    return;
+                }
+            };
+        match tokio::time::timeout_at(deadline, receiver).await {
+            Ok(status) if status.is_accounted_for() => {}
+            Ok(_) => {
+                counters.emit_failed.inc();
+            }
+            Err(_) => {
+                counters.emit_late.inc();
             }
         }
     }

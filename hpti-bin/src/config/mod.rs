@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context as _;
+use hpti_core::buffer::{BufferConfig, DiskBufferConfig, WhenFull};
 use hpti_core::component::{BuildContext, ComponentId};
 use hpti_core::metrics::PipelineMetrics;
 use hpti_core::pipeline::{BatchConfig, PipelineBuilder, PipelineConfig, RetryPolicy};
@@ -201,7 +202,7 @@ impl Config {
             p.sink_concurrency.get(),
         );
         config.retry = RetryPolicy {
-            max_retries: p.max_retries,
+            max_retries: p.max_retries.0,
             initial_backoff: p.retry_backoff,
             max_backoff: p.max_retry_backoff,
         };
@@ -209,6 +210,18 @@ impl Config {
         config.enrich_timeout = p.enrich_timeout;
         config.dead_letter_max_bytes = p.dead_letter_max_bytes;
         config.alert_tick = p.alert_tick;
+        config.shutdown_grace = p.shutdown_grace;
+        config.buffer = match p.buffer {
+            schema::BufferKind::Memory => BufferConfig::Memory,
+            schema::BufferKind::Disk => BufferConfig::Disk(
+                DiskBufferConfig::new(self.data.dir.join("buffer"), p.buffer_max_bytes).when_full(
+                    match p.buffer_when_full {
+                        schema::BufferWhenFull::Block => WhenFull::Block,
+                        schema::BufferWhenFull::DropNewest => WhenFull::DropNewest,
+                    },
+                ),
+            ),
+        };
         config
     }
 

@@ -173,7 +173,7 @@ pub struct PipelineSection {
     #[serde(with = "humantime_serde")]
     pub linger: Duration,
     pub sink_concurrency: NonZeroUsize,
-    pub max_retries: u32,
+    pub max_retries: Retries,
     #[serde(with = "humantime_serde")]
     pub retry_backoff: Duration,
     #[serde(with = "humantime_serde")]
@@ -185,6 +185,49 @@ pub struct PipelineSection {
     pub dead_letter_max_bytes: u64,
     #[serde(with = "humantime_serde")]
     pub alert_tick: Duration,
+    pub buffer: BufferKind,
+    pub buffer_max_bytes: u64,
+    pub buffer_when_full: BufferWhenFull,
+    #[serde(with = "humantime_serde")]
+    pub shutdown_grace: Duration,
+}
+
+/// `[pipeline] buffer`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BufferKind {
+    Memory,
+    Disk,
+}
+
+/// `[pipeline] buffer_when_full`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BufferWhenFull {
+    Block,
+    DropNewest,
+}
+
+/// `[pipeline] max_retries`: a number, or `"unlimited"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retries(pub u32);
+
+impl<'de> Deserialize<'de> for Retries {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Count(u32),
+            Word(String),
+        }
+        match Raw::deserialize(deserializer) {
+            Ok(Raw::Count(n)) => Ok(Self(n)),
+            Ok(Raw::Word(word)) if word == "unlimited" => Ok(Self(u32::MAX)),
+            _ => Err(serde::de::Error::custom(
+                "expected a number of retries or \"unlimited\"",
+            )),
+        }
+    }
 }
 
 pub(crate) fn nonzero(n: usize) -> NonZeroUsize {
@@ -202,7 +245,7 @@ impl Default for PipelineSection {
             batch_bytes: nonzero(10 * 1024 * 1024),
             linger: Duration::from_millis(20),
             sink_concurrency: nonzero(2),
-            max_retries: 5,
+            max_retries: Retries(u32::MAX),
             retry_backoff: Duration::from_millis(100),
             max_retry_backoff: Duration::from_secs(10),
             enrich_concurrency: nonzero(256),
@@ -210,6 +253,10 @@ impl Default for PipelineSection {
             dead_letter_file: PathBuf::from("dead-letters.jsonl"),
             dead_letter_max_bytes: 1024 * 1024 * 1024,
             alert_tick: Duration::from_secs(1),
+            buffer: BufferKind::Memory,
+            buffer_max_bytes: 1024 * 1024 * 1024,
+            buffer_when_full: BufferWhenFull::Block,
+            shutdown_grace: Duration::from_secs(30),
         }
     }
 }

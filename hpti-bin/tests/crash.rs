@@ -1,0 +1,423 @@
+//! Crash drills: `hpti run` under SSH (OpenSSH's `ssh`) and Telnet load, following a
+//! log file that grows and rotates, is killed with SIGKILL at random moments and started
+//! again. Every client keeps its own log of what the honeypot answered; at the end that
+//! log is compared with what is stored. With `[pipeline] buffer = "disk"` nothing a
+//! client saw answered may be missing; nothing may ever be stored twice; no log line
+//! may be missing whatever the buffer (checkpoints only move past stored events).
+//!
+//! `HPTI_DRILL_CYCLES` (default 20), `HPTI_DRILL_BUFFER` (`disk`, or `memory` to measure
+//! what it loses: then losses are reported, not failed) and `HPTI_DRILL_SEED` change the
+//! drill; `scripts/crash-drill.sh` runs longer ones and both buffers.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests panic on failure by design
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{IpAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use hpti_core::event::{Event, EventKind, Protocol, Timestamp};
+use hpti_core::testing::require_tool;
+
+const LINES_PER_FILE: u64 = 400;
+
+struct Running {
+    child: Child,
+    ssh_port: String,
+    telnet: String,
+    drain: std::thread::JoinHandle<Vec<String>>,
+}
+
+fn start(config: &Path) -> Running {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hpti"))
+        .env("HPTI_LOG", "info")
+        .arg("--config")
+        .arg(config)
+        .arg("run")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut log = BufReader::new(child.stderr.take().unwrap()).lines();
+    let (mut ssh, mut telnet) = (None, None);
+    let mut seen = Vec::new();
+    while ssh.is_none() || telnet.is_none() {
+        let Some(Ok(line)) = log.next() else {
+            panic!("hpti run stopped before listening:\n{}", seen.join("\n"));
+        };
+        let addr = || {
+            line.split("listening on ")
+                .nth(1)
+                .map(|rest| rest.split_whitespace().next().unwrap().to_owned())
+        };
+        if line.contains("SSH honeypot listening") {
+            ssh = addr();
+        } else if line.contains("Telnet honeypot listening") {
+            telnet = addr();
+        }
+        seen.push(line);
+    }
+    // Keep the log flowing (a full pipe would stall the child); the lines that matter
+    // (errors) are kept for the report.
+    let drain = std::thread::spawn(move || {
+        log.map_while(Result::ok)
+            .filter(|line| line.contains("ERROR") || line.contains("WARN"))
+            .take(50)
+            .collect()
+    });
+    Running {
+        child,
+        ssh_port: ssh.unwrap().rsplit(':').next().unwrap().to_owned(),
+        telnet: telnet.unwrap(),
+        drain,
+    }
+}
+
+/// Reads until `needle` shows up; false on a closed or failed connection, or after 10 s.
+fn read_until(stream: &mut TcpStream, needle: &str) -> bool {
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut buffer = [0u8; 4096];
+    while !String::from_utf8_lossy(&seen).contains(needle) {
+        if Instant::now() > deadline {
+            return false;
+        }
+        match stream.read(&mut buffer) {
+            Ok(0) => return false,
+            Ok(n) => seen.extend_from_slice(&buffer[..n]),
+            Err(e)
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.kind() == std::io::ErrorKind::TimedOut => {}
+            Err(_) => return false,
+        }
+    }
+    true
+}
+
+/// Runs `echo <marker>` over OpenSSH until `stop`; the markers whose output came back.
+fn ssh_client(port: String, prefix: String, stop: Arc<AtomicBool>) -> Vec<String> {
+    let mut answered = Vec::new();
+    let mut n = 0;
+    while !stop.load(Ordering::SeqCst) {
+        let marker = format!("{prefix}-{n}");
+        n += 1;
+        let output = Command::new("sshpass")
+            .args(["-p", "admin123", "ssh", "-o", "StrictHostKeyChecking=no"])
+            .args(["-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR"])
+            .args(["-o", "PubkeyAuthentication=no", "-o", "ConnectTimeout=5"])
+            .args(["-p", &port, "root@127.0.0.1", &format!("echo {marker}")])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        if output.status.success() && String::from_utf8_lossy(&output.stdout).contains(&marker) {
+            answered.push(marker);
+        } else {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    answered
+}
+
+/// Logs in over Telnet and runs `echo <marker>` until `stop` or the connection dies;
+/// the markers whose output line came back.
+fn telnet_client(addr: String, prefix: String, stop: Arc<AtomicBool>) -> Vec<String> {
+    let mut answered = Vec::new();
+    let mut n = 0;
+    'connection: while !stop.load(Ordering::SeqCst) {
+        let Ok(mut stream) = TcpStream::connect(&addr) else {
+            break;
+        };
+        stream
+            .set_read_timeout(Some(Duration::from_millis(100)))
+            .unwrap();
+        let logged_in = read_until(&mut stream, "login: ")
+            && stream.write_all(b"root\r\n").is_ok()
+            && read_until(&mut stream, "Password: ")
+            && stream.write_all(b"vizxv\r\n").is_ok()
+            && read_until(&mut stream, "# ");
+        if !logged_in {
+            break;
+        }
+        // A few commands per connection, then a new connection.
+        for _ in 0..20 {
+            if stop.load(Ordering::SeqCst) {
+                break 'connection;
+            }
+            let marker = format!("{prefix}-{n}");
+            n += 1;
+            if stream
+                .write_all(format!("echo {marker}\r\n").as_bytes())
+                .is_err()
+            {
+                break 'connection;
+            }
+            // The output on a line of its own (the echo of the typed line has "echo ").
+            if !read_until(&mut stream, &format!("\r\n{marker}\r\n")) {
+                break 'connection;
+            }
+            answered.push(marker);
+        }
+    }
+    answered
+}
+
+fn line(n: u64, base: Timestamp) -> String {
+    let event = Event::new(
+        "drill-feed",
+        Protocol::Telnet,
+        IpAddr::from([203, 0, 113, (n % 200 + 1) as u8]),
+        EventKind::CommandInput {
+            command: format!("echo f-{n}"),
+        },
+    )
+    .with_session(format!("feed{}", n / 40))
+    .with_time(base.saturating_add_micros(n as i64));
+    serde_json::to_string(&event).unwrap() + "\n"
+}
+
+/// Appends log lines until `stop`, rotating (rename, then a new file) every
+/// `LINES_PER_FILE`; the number of lines written.
+fn feed_writer(dir: PathBuf, stop: Arc<AtomicBool>) -> u64 {
+    let base = Timestamp::now().saturating_add_micros(-3_600_000_000);
+    let live = dir.join("feed.jsonl");
+    let mut file = std::fs::File::create(&live).unwrap();
+    let mut n = 0u64;
+    while !stop.load(Ordering::SeqCst) {
+        for _ in 0..10 {
+            file.write_all(line(n, base).as_bytes()).unwrap();
+            n += 1;
+            if n % LINES_PER_FILE == 0 {
+                file.flush().unwrap();
+                std::fs::rename(
+                    &live,
+                    dir.join(format!("feed.jsonl.{}", n / LINES_PER_FILE)),
+                )
+                .unwrap();
+                file = std::fs::File::create(&live).unwrap();
+            }
+        }
+        file.flush().unwrap();
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    n
+}
+
+/// Every stored `command.input`, with how many times it is stored.
+fn stored_commands(db: &Path) -> BTreeMap<String, i64> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}?mode=ro", db.display()))
+            .await
+            .unwrap();
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT command, COUNT(*) FROM events WHERE kind = 'command.input' GROUP BY command",
+        )
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+        pool.close().await;
+        rows.into_iter().collect()
+    })
+}
+
+/// A small deterministic generator (xorshift), seeded per run and printed.
+struct Random(u64);
+
+impl Random {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
+
+#[test]
+fn kill_9_under_ssh_telnet_and_log_load_loses_nothing_and_duplicates_nothing() {
+    if !require_tool("ssh") || !require_tool("sshpass") {
+        return;
+    }
+    let cycles: u64 = std::env::var("HPTI_DRILL_CYCLES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20);
+    let buffer = std::env::var("HPTI_DRILL_BUFFER").unwrap_or_else(|_| "disk".into());
+    assert!(
+        buffer == "disk" || buffer == "memory",
+        "HPTI_DRILL_BUFFER={buffer}"
+    );
+    let seed = std::env::var("HPTI_DRILL_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos() as u64
+                | 1
+        });
+    let mut random = Random(seed);
+
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let feed = dir.path().join("feed");
+    std::fs::create_dir_all(&feed).unwrap();
+    let config = dir.path().join("hpti.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[data]\ndir = {data:?}\n\n[metrics]\nenabled = false\n\n\
+             [pipeline]\nbuffer = {buffer:?}\n\n\
+             [sensors.ssh]\ntype = \"ssh\"\nlisten = \"127.0.0.1:0\"\n\n\
+             [sensors.telnet]\ntype = \"telnet\"\nlisten = \"127.0.0.1:0\"\n\n\
+             [sources.feed]\ntype = \"file\"\nformat = \"hpti\"\npaths = [\"{}/feed.jsonl*\"]\npoll_interval = \"20ms\"\n",
+            feed.display()
+        ),
+    )
+    .unwrap();
+
+    let stop_feed = Arc::new(AtomicBool::new(false));
+    let writer = std::thread::spawn({
+        let (feed, stop) = (feed.clone(), stop_feed.clone());
+        move || feed_writer(feed, stop)
+    });
+    let answered: Arc<Mutex<BTreeSet<String>>> = Arc::default();
+    let mut warnings = Vec::new();
+    let started = Instant::now();
+    for cycle in 0..cycles {
+        let running = start(&config);
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut clients = Vec::new();
+        for k in 0..2 {
+            let (port, halt) = (running.ssh_port.clone(), stop.clone());
+            clients.push(std::thread::spawn(move || {
+                ssh_client(port, format!("s-{cycle}-{k}"), halt)
+            }));
+            let (addr, halt) = (running.telnet.clone(), stop.clone());
+            clients.push(std::thread::spawn(move || {
+                telnet_client(addr, format!("t-{cycle}-{k}"), halt)
+            }));
+        }
+        // A random moment: sometimes before any client got in, mostly mid-load.
+        std::thread::sleep(Duration::from_millis(50 + random.below(1450)));
+        let mut child = running.child;
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        stop.store(true, Ordering::SeqCst);
+        for client in clients {
+            answered.lock().unwrap().extend(client.join().unwrap());
+        }
+        warnings.extend(running.drain.join().unwrap());
+    }
+    stop_feed.store(true, Ordering::SeqCst);
+    let lines = writer.join().unwrap();
+
+    // A last, clean run stores what the feed still holds, then stops with SIGTERM.
+    let running = start(&config);
+    let db = data.join("hpti.db");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let feed_stored = stored_commands(&db)
+            .keys()
+            .filter(|command| command.starts_with("echo f-"))
+            .count() as u64;
+        if feed_stored >= lines || Instant::now() > deadline {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let pid = running.child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let mut child = running.child;
+    assert!(child.wait().unwrap().success());
+    warnings.extend(running.drain.join().unwrap());
+
+    let stored = stored_commands(&db);
+    let answered = answered.lock().unwrap();
+    let lost = |prefix: &str| -> Vec<&String> {
+        answered
+            .iter()
+            .filter(|marker| marker.starts_with(prefix))
+            .filter(|marker| !stored.contains_key(&format!("echo {marker}")))
+            .collect()
+    };
+    let (lost_ssh, lost_telnet) = (lost("s-"), lost("t-"));
+    let lost_lines: Vec<u64> = (0..lines)
+        .filter(|n| !stored.contains_key(&format!("echo f-{n}")))
+        .collect();
+    let duplicated: Vec<(&String, &i64)> = stored.iter().filter(|&(_, &n)| n > 1).collect();
+    let count = |prefix: &str| answered.iter().filter(|m| m.starts_with(prefix)).count();
+    println!(
+        "crash drill: buffer={buffer} cycles={cycles} seed={seed} in {:.0?}: \
+         answered ssh {} telnet {}, log lines {lines}; \
+         lost ssh {} telnet {} log {}; duplicated {}",
+        started.elapsed(),
+        count("s-"),
+        count("t-"),
+        lost_ssh.len(),
+        lost_telnet.len(),
+        lost_lines.len(),
+        duplicated.len(),
+    );
+    if !warnings.is_empty() {
+        println!("warnings and errors logged ({}):", warnings.len());
+        for warning in warnings.iter().take(20) {
+            println!("  {warning}");
+        }
+    }
+    assert!(
+        count("s-") > 0 && count("t-") > 0 && lines > 0,
+        "the drill drove no load"
+    );
+    assert!(duplicated.is_empty(), "stored twice: {duplicated:?}");
+    if !lost_lines.is_empty() {
+        // Which files the lost lines were in, and what the checkpoints say of them.
+        let files: BTreeSet<u64> = lost_lines.iter().map(|n| n / LINES_PER_FILE + 1).collect();
+        println!("log lines lost from files feed.jsonl.{files:?}");
+        for file in &files {
+            let path = feed.join(format!("feed.jsonl.{file}"));
+            if let Ok(meta) = std::fs::metadata(&path) {
+                use std::os::unix::fs::MetadataExt as _;
+                println!(
+                    "  {}: inode {} length {}",
+                    path.display(),
+                    meta.ino(),
+                    meta.len()
+                );
+            }
+        }
+        let letters = std::fs::read_to_string(data.join("dead-letters.jsonl")).unwrap_or_default();
+        println!("dead letters: {}", letters.lines().count());
+        for letter in letters.lines().take(3) {
+            println!("  {}", &letter[..letter.len().min(400)]);
+        }
+        println!(
+            "checkpoints: {}",
+            std::fs::read_to_string(data.join("checkpoints.json")).unwrap_or_default()
+        );
+    }
+    assert!(
+        lost_lines.is_empty(),
+        "log lines never stored: {} (first {:?})",
+        lost_lines.len(),
+        lost_lines.first()
+    );
+    if buffer == "disk" {
+        assert!(
+            lost_ssh.is_empty() && lost_telnet.is_empty(),
+            "answered but not stored: ssh {lost_ssh:?}, telnet {lost_telnet:?}"
+        );
+    }
+}

@@ -2,6 +2,8 @@
 //! sink, a torn segment tail, a damaged segment and a damaged acknowledged position;
 //! its byte bound refuses and counts; nothing is stored twice.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests panic on failure by design
+
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::path::Path;
@@ -209,8 +211,7 @@ async fn a_torn_tail_is_cut_and_kept_aside_and_the_rest_delivered() {
     // with records (the writer's newest, empty one is removed by the next start).
     let last = segments(dir.path())
         .into_iter()
-        .filter(|path| std::fs::metadata(path).unwrap().len() > 8)
-        .next_back()
+        .rfind(|path| std::fs::metadata(path).unwrap().len() > 8)
         .unwrap();
     for path in segments(dir.path()) {
         if path > last {

@@ -1,3 +1,5 @@
+//! Durability of `hpti run`: crash drills and a full disk.
+//!
 //! Crash drills: `hpti run` under SSH (OpenSSH's `ssh`) and Telnet load, following a
 //! log file that grows and rotates, is killed with SIGKILL at random moments and started
 //! again. Every client keeps its own log of what the honeypot answered; at the end that
@@ -8,6 +10,10 @@
 //! `HPTI_DRILL_CYCLES` (default 20), `HPTI_DRILL_BUFFER` (`disk`, or `memory` to measure
 //! what it loses: then losses are reported, not failed) and `HPTI_DRILL_SEED` change the
 //! drill; `scripts/crash-drill.sh` runs longer ones and both buffers.
+//!
+//! Full disk: the data directory on a small tmpfs filled up while Telnet clients work;
+//! the sensor keeps answering, nothing panics, the database stays whole, and once space
+//! is back what waited is stored: every command answered is stored or counted dropped.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests panic on failure by design
 
@@ -29,6 +35,7 @@ struct Running {
     child: Child,
     ssh_port: String,
     telnet: String,
+    metrics: Option<String>,
     drain: std::thread::JoinHandle<Vec<String>>,
 }
 
@@ -42,9 +49,12 @@ fn start(config: &Path) -> Running {
         .spawn()
         .unwrap();
     let mut log = BufReader::new(child.stderr.take().unwrap()).lines();
-    let (mut ssh, mut telnet) = (None, None);
+    let (mut ssh, mut telnet, mut metrics) = (None, None, None);
+    let wants_metrics = std::fs::read_to_string(config)
+        .unwrap()
+        .contains("[metrics]\nenabled = true");
     let mut seen = Vec::new();
-    while ssh.is_none() || telnet.is_none() {
+    while ssh.is_none() || telnet.is_none() || (wants_metrics && metrics.is_none()) {
         let Some(Ok(line)) = log.next() else {
             panic!("hpti run stopped before listening:\n{}", seen.join("\n"));
         };
@@ -57,6 +67,8 @@ fn start(config: &Path) -> Running {
             ssh = addr();
         } else if line.contains("Telnet honeypot listening") {
             telnet = addr();
+        } else if let Some(rest) = line.split("metrics at http://").nth(1) {
+            metrics = rest.split('/').next().map(str::to_owned);
         }
         seen.push(line);
     }
@@ -72,6 +84,7 @@ fn start(config: &Path) -> Running {
         child,
         ssh_port: ssh.unwrap().rsplit(':').next().unwrap().to_owned(),
         telnet: telnet.unwrap(),
+        metrics,
         drain,
     }
 }
@@ -420,4 +433,229 @@ fn kill_9_under_ssh_telnet_and_log_load_loses_nothing_and_duplicates_nothing() {
             "answered but not stored: ssh {lost_ssh:?}, telnet {lost_telnet:?}"
         );
     }
+}
+
+/// `hpti_events_total{stage, component, outcome}` from a running hpti's metrics.
+fn counter(metrics: &str, stage: &str, component: &str, outcome: &str) -> u64 {
+    let mut stream = TcpStream::connect(metrics).unwrap();
+    stream
+        .write_all(b"GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut text = String::new();
+    stream.read_to_string(&mut text).unwrap();
+    let series = format!(
+        "hpti_events_total{{stage=\"{stage}\",component=\"{component}\",outcome=\"{outcome}\"}} "
+    );
+    text.lines()
+        .find_map(|line| line.strip_prefix(&series))
+        .map_or(0, |n| n.trim().parse().unwrap())
+}
+
+/// Logs in over Telnet; the stream, or None.
+fn telnet_login(addr: &str) -> TcpStream {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_millis(50)))
+        .unwrap();
+    assert!(read_until(&mut stream, "login: "));
+    stream.write_all(b"root\r\n").unwrap();
+    assert!(read_until(&mut stream, "Password: "));
+    stream.write_all(b"vizxv\r\n").unwrap();
+    assert!(read_until(&mut stream, "# "));
+    stream
+}
+
+/// Runs `count` commands; each must be answered within `within`. The markers.
+fn run_commands(
+    stream: &mut TcpStream,
+    prefix: &str,
+    count: usize,
+    within: Duration,
+) -> Vec<String> {
+    (0..count)
+        .map(|n| {
+            let marker = format!("{prefix}-{n}");
+            let asked = Instant::now();
+            stream
+                .write_all(format!("echo {marker}\r\n").as_bytes())
+                .unwrap();
+            assert!(
+                read_until(stream, &format!("\r\n{marker}\r\n")),
+                "{marker} not answered"
+            );
+            assert!(
+                asked.elapsed() < within,
+                "{marker} answered after {:?}",
+                asked.elapsed()
+            );
+            marker
+        })
+        .collect()
+}
+
+/// Fills the filesystem of `dir` with one file; returns it.
+fn fill(dir: &Path) -> PathBuf {
+    let ballast = dir.join("ballast");
+    let mut file = std::fs::File::create(&ballast).unwrap();
+    let block = vec![0x5au8; 64 * 1024];
+    while file.write_all(&block).is_ok() {}
+    let _ = file.sync_all();
+    ballast
+}
+
+/// Commands run while the disk is full: more than the queues hold, so that some wait
+/// out `max_emit_wait`.
+const WHILE_FULL: usize = 80;
+
+fn full_disk_run(buffer: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(disk) = hpti_core::testing::Tmpfs::mount(&dir.path().join("disk"), "24m") else {
+        return;
+    };
+    let data = disk.path().join("data");
+    let config = dir.path().join("hpti.toml");
+    // A small queue, so that the sensor's bound on waiting is reached while the disk is
+    // full; short retries, so that storing resumes soon after space is back.
+    std::fs::write(
+        &config,
+        format!(
+            "[data]\ndir = {data:?}\n\n[metrics]\nenabled = true\nlisten = \"127.0.0.1:0\"\n\n\
+             [pipeline]\nbuffer = {buffer:?}\nbuffer_max_bytes = 4194304\nqueue_capacity = 16\nprocessor_batch = 8\n\
+             sink_queue_batches = 1\nsink_concurrency = 1\nbatch_size = 8\nretry_backoff = \"10ms\"\nmax_retry_backoff = \"200ms\"\n\n\
+             [honeypot.limits]\nmax_emit_wait = \"150ms\"\n\n\
+             [honeypot.recording]\nenabled = false\n\n\
+             [sensors.ssh]\ntype = \"ssh\"\nlisten = \"127.0.0.1:0\"\n\n\
+             [sensors.telnet]\ntype = \"telnet\"\nlisten = \"127.0.0.1:0\"\n"
+        ),
+    )
+    .unwrap();
+    let running = start(&config);
+    let metrics = running.metrics.clone().unwrap();
+    let mut stream = telnet_login(&running.telnet);
+    let mut answered = run_commands(&mut stream, "before", 20, Duration::from_secs(2));
+
+    let ballast = fill(disk.path());
+    // The disk is full: every command is still answered, at worst after the bound on
+    // waiting (max_emit_wait, twice with the disk buffer: queue, then disk).
+    let full_from = Instant::now();
+    answered.extend(run_commands(
+        &mut stream,
+        "full",
+        WHILE_FULL,
+        Duration::from_secs(2),
+    ));
+    let full_for = full_from.elapsed();
+    let failures = counter(&metrics, "sink", "main", "failed");
+    std::fs::remove_file(&ballast).unwrap();
+    answered.extend(run_commands(
+        &mut stream,
+        "after",
+        20,
+        Duration::from_secs(5),
+    ));
+    drop(stream);
+
+    // Everything that waited reaches the store before a clean stop.
+    let db = data.join("hpti.db");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let dropped = |m: &str| {
+        counter(m, "sensor", "telnet", "emit_dropped")
+            + counter(m, "sensor", "telnet", "emit_failed")
+    };
+    loop {
+        let stored = stored_commands(&db);
+        let missing = answered
+            .iter()
+            .filter(|m| !stored.contains_key(&format!("echo {m}")))
+            .count() as u64;
+        if missing <= dropped(&metrics) || Instant::now() > deadline {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let dropped = dropped(&metrics);
+    let late = counter(&metrics, "sensor", "telnet", "emit_late");
+    let write_errors = counter(&metrics, "buffer", "disk", "write_error");
+    let sink_retries = {
+        let mut stream = TcpStream::connect(&metrics).unwrap();
+        stream
+            .write_all(b"GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n")
+            .unwrap();
+        let mut text = String::new();
+        stream.read_to_string(&mut text).unwrap();
+        text.lines()
+            .find_map(|l| l.strip_prefix("hpti_sink_retries_total{component=\"main\"} "))
+            .map_or(0, |n| n.trim().parse::<u64>().unwrap())
+    };
+    let pid = running.child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let mut child = running.child;
+    let status = child.wait().unwrap();
+    let log = running.drain.join().unwrap();
+    assert!(status.success(), "hpti run exited with {status}: {log:#?}");
+    assert!(
+        !log.iter().any(|l| l.contains("panicked")),
+        "a panic: {log:#?}"
+    );
+
+    let stored = stored_commands(&db);
+    let missing: Vec<&String> = answered
+        .iter()
+        .filter(|m| !stored.contains_key(&format!("echo {m}")))
+        .collect();
+    let duplicated = stored.values().filter(|&&n| n > 1).count();
+    let integrity = {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}?mode=ro", db.display()))
+                .await
+                .unwrap();
+            let (result,): (String,) = sqlx::query_as("PRAGMA integrity_check")
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+            pool.close().await;
+            result
+        })
+    };
+    println!(
+        "full disk ({buffer} buffer): {} commands answered ({} while full, for {full_for:.1?}); \
+         missing from the store {}; counted dropped {dropped}, late {late}; \
+         sink retries {sink_retries}, sink failures {failures}, buffer write errors {write_errors}; \
+         duplicated {duplicated}; integrity {integrity}",
+        answered.len(),
+        WHILE_FULL,
+        missing.len(),
+    );
+    assert_eq!(integrity, "ok");
+    assert_eq!(duplicated, 0);
+    assert_eq!(failures, 0, "nothing is given up on while the disk is full");
+    assert!(
+        sink_retries > 0 || write_errors > 0,
+        "the disk was never seen full"
+    );
+    assert!(
+        missing.len() as u64 <= dropped,
+        "{} answered commands missing, only {dropped} counted dropped: {missing:?}",
+        missing.len()
+    );
+}
+
+#[test]
+fn a_full_disk_under_hpti_run_keeps_the_sensors_answering_and_loses_nothing_uncounted() {
+    full_disk_run("memory");
+}
+
+#[test]
+fn a_full_disk_under_hpti_run_with_the_disk_buffer_waits_and_resumes() {
+    full_disk_run("disk");
 }

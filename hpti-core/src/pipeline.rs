@@ -603,6 +603,12 @@ impl PipelineBuilder {
             let counters = SinkCounters::new(&metrics, entry.id.as_str());
             sink_counters.insert(entry.id.clone(), counters.clone());
             let best_effort = entry.sink.capabilities().best_effort;
+            if on_disk && !best_effort && !entry.sink.capabilities().idempotent {
+                tracing::warn!(
+                    sink = %entry.id,
+                    "this sink does not store each event id once: after a crash, events read again from the disk buffer may be stored twice"
+                );
+            }
             let feed = if rules_after.as_ref() == Some(&entry.id) {
                 rule_feed.clone()
             } else {

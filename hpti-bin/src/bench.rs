@@ -19,6 +19,7 @@ use tokio::sync::mpsc;
 
 use crate::config::Config;
 
+mod soak;
 mod ssh;
 
 #[derive(Debug, clap::Subcommand)]
@@ -28,6 +29,10 @@ pub enum BenchCommand {
     /// SSH load: connections/s and latency of key exchange + login (+ a command), or the
     /// memory of idle sessions; against `--addr` or a sensor it starts (`--spawn-sensor`).
     Ssh(ssh::SshArgs),
+    /// Hostile traffic (SSH, SCP floods, Telnet, slowloris, garbage) against a child
+    /// `hpti run` for minutes or hours: its memory and open files over time, and what
+    /// its log and counters show.
+    Soak(soak::SoakArgs),
     /// The SSH sensor of `bench ssh --spawn-sensor process` (internal).
     #[command(hide = true)]
     SshSensor(ssh::SshSensorArgs),
@@ -87,6 +92,7 @@ pub async fn bench(config: &Config, command: BenchCommand) -> anyhow::Result<()>
             Ok(())
         }
         BenchCommand::Ssh(args) => ssh::ssh(config, &args).await,
+        BenchCommand::Soak(args) => soak::soak(&args).await,
         BenchCommand::SshSensor(args) => ssh::ssh_sensor(config, &args).await,
     }
 }

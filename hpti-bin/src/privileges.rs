@@ -10,31 +10,23 @@ use nix::unistd::{Gid, Group, Uid, User, setgid, setgroups, setuid};
 
 use crate::config::Config;
 
-/// Raises the soft limit on open files to the hard limit (what a server that holds one
-/// descriptor per connection needs), and warns when the sensors' caps could exceed it.
+/// Raises the limit on open files to what the sensors' caps need (a socket per
+/// connection, and a recording's file per recorded shell): the soft limit to the hard
+/// one, and as root the hard one too (up to the kernel's `nr_open`). Warns when the caps
+/// could still exceed it.
 pub fn raise_fd_limit(config: &Config, sensors: usize) {
-    let (soft, hard) = match getrlimit(Resource::RLIMIT_NOFILE) {
-        Ok(limits) => limits,
-        Err(err) => {
-            tracing::warn!(error = %err, "cannot read the open-file limit");
-            return;
-        }
-    };
-    let soft = if soft < hard {
-        match setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
-            Ok(()) => hard,
-            Err(err) => {
-                tracing::warn!(error = %err, soft, hard, "cannot raise the open-file limit");
-                soft
-            }
-        }
+    // Per connection: its socket, and while a shell is recorded, the recording's file.
+    // Plus files, databases and a margin.
+    let per_session = if config.honeypot.recording.enabled {
+        2
     } else {
-        soft
+        1
     };
-    // One descriptor per connection, plus files, databases and a margin.
     let needed = (config.honeypot.limits.max_sessions as u64)
         .saturating_mul(sensors as u64)
+        .saturating_mul(per_session)
         .saturating_add(1024);
+    let soft = raise_open_files(if sensors > 0 { needed } else { 0 });
     if sensors > 0 && soft < needed {
         tracing::warn!(
             open_file_limit = soft,
@@ -44,6 +36,45 @@ pub fn raise_fd_limit(config: &Config, sensors: usize) {
         );
     } else {
         tracing::debug!(open_file_limit = soft, "open-file limit");
+    }
+}
+
+/// Raises `RLIMIT_NOFILE` towards `needed`: the soft limit to the hard one at least,
+/// and as root the hard one too, up to the kernel's `nr_open`. The soft limit it ends
+/// with (0 when it cannot be read).
+pub fn raise_open_files(needed: u64) -> u64 {
+    let (soft, hard) = match getrlimit(Resource::RLIMIT_NOFILE) {
+        Ok(limits) => limits,
+        Err(err) => {
+            tracing::warn!(error = %err, "cannot read the open-file limit");
+            return 0;
+        }
+    };
+    let target = if hard < needed {
+        let nr_open = std::fs::read_to_string("/proc/sys/fs/nr_open")
+            .ok()
+            .and_then(|n| n.trim().parse::<u64>().ok())
+            .unwrap_or(hard);
+        needed.min(nr_open).max(hard)
+    } else {
+        hard
+    };
+    if soft >= target {
+        return soft;
+    }
+    match setrlimit(Resource::RLIMIT_NOFILE, target, target) {
+        Ok(()) => target,
+        Err(_) if target > hard => match setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
+            Ok(()) => hard,
+            Err(err) => {
+                tracing::warn!(error = %err, soft, hard, "cannot raise the open-file limit");
+                soft
+            }
+        },
+        Err(err) => {
+            tracing::warn!(error = %err, soft, hard, "cannot raise the open-file limit");
+            soft
+        }
     }
 }
 

@@ -312,7 +312,7 @@ async fn run_bench(config: &Config, args: &SshArgs, tempdir: &Path) -> anyhow::R
 }
 
 /// The client side: curve25519 and ed25519 first, Nagle off as on the server.
-fn client_config() -> client::Config {
+pub(super) fn client_config() -> client::Config {
     use russh::keys::{Algorithm, EcdsaCurve, HashAlg};
     let preferred = russh::Preferred {
         key: std::borrow::Cow::Owned(vec![
@@ -336,7 +336,7 @@ fn client_config() -> client::Config {
 }
 
 /// Accepts any host key.
-struct AnyHostKey;
+pub(super) struct AnyHostKey;
 
 impl client::Handler for AnyHostKey {
     type Error = russh::Error;
@@ -607,6 +607,8 @@ async fn load(
     server: &Server,
     addr: SocketAddr,
 ) -> anyhow::Result<SshResult> {
+    // The generator holds one socket per session too.
+    crate::privileges::raise_open_files(args.connections as u64 + 1024);
     let shared = Arc::new(args.clone());
     let cpu_before = server.cpu_seconds();
     let self_before = cpu_seconds(None);
@@ -896,7 +898,7 @@ fn cpu_seconds(pid: Option<u32>) -> Option<f64> {
 }
 
 /// A `/proc/PID/status` memory figure (`VmRSS:`, `VmHWM:`) in MiB.
-fn proc_status_mb(pid: Option<u32>, key: &str) -> Option<f64> {
+pub(super) fn proc_status_mb(pid: Option<u32>, key: &str) -> Option<f64> {
     let path = match pid {
         Some(pid) => format!("/proc/{pid}/status"),
         None => "/proc/self/status".to_owned(),
@@ -987,6 +989,9 @@ struct ChildReport {
 /// `hpti bench ssh-sensor`: an SSH sensor for `--spawn-sensor process`. Prints
 /// `listening ADDR`, runs until its standard input ends, prints a [`ChildReport`].
 pub async fn ssh_sensor(config: &Config, args: &SshSensorArgs) -> anyhow::Result<()> {
+    // As `hpti run` does: a socket and a recording per session, for the idle mode's
+    // ten thousand sessions.
+    crate::privileges::raise_open_files(65_536);
     let host = SensorHost::start(config, &args.data_dir, !args.no_recording).await?;
     {
         let mut out = std::io::stdout().lock();

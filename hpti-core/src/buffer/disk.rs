@@ -33,6 +33,9 @@ use crate::pipeline::Envelope;
 const ACK_FILE: &str = "acknowledged.json";
 /// Most events appended with one sync.
 const WRITE_BATCH: usize = 4096;
+/// Most bytes (by [`crate::event::Event::size_hint`]) gathered for one sync: the
+/// writer's buffer stays small however large the events.
+const WRITE_BATCH_BYTES: usize = 8 * 1024 * 1024;
 /// How often, at most, the acknowledged position is written while events flow.
 const SAVE_EVERY: Duration = Duration::from_millis(200);
 
@@ -482,10 +485,14 @@ fn write_loop(
     let mut acks: Vec<Option<AckBatch>> = Vec::with_capacity(WRITE_BATCH);
     let mut failures = 0u32;
     while let Some(first) = input.blocking_recv() {
+        let mut gathered = first.event.size_hint();
         batch.push(first);
-        while batch.len() < WRITE_BATCH {
+        while batch.len() < WRITE_BATCH && gathered < WRITE_BATCH_BYTES {
             match input.try_recv() {
-                Ok(envelope) => batch.push(envelope),
+                Ok(envelope) => {
+                    gathered += envelope.event.size_hint();
+                    batch.push(envelope);
+                }
                 Err(_) => break,
             }
         }

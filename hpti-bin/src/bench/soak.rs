@@ -1,0 +1,579 @@
+//! `hpti bench soak`: hostile traffic against a real `hpti run` for minutes or hours,
+//! sampling its memory and open files. The question is whether anything grows without
+//! bound and whether the log shows anything but counted, expected refusals.
+//!
+//! The server is a child `hpti run` (its own data directory, SSH and Telnet sensors on
+//! loopback, metrics on, the per-address cap lifted: all the traffic comes from one
+//! address), so its resident memory and descriptors are read from `/proc` apart from
+//! the generator's. The traffic, all at once:
+//!
+//! - SSH sessions: login, one exec command, its output;
+//! - SSH brute force: three refused passwords per connection;
+//! - SCP upload floods: 40 MiB files (past the 32 MiB file cap: refused) and 4 MiB ones;
+//! - Telnet sessions: login, commands, one line of 100 KiB;
+//! - slowloris: connections that send one byte every 10 s until closed, then reconnect;
+//! - garbage: random bytes to both ports.
+
+use std::collections::BTreeMap;
+use std::io::BufRead as _;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use russh::client;
+use serde::Serialize;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::TcpStream;
+
+use super::ssh::{AnyHostKey, client_config, proc_status_mb};
+
+/// Arguments of `hpti bench soak`.
+#[derive(Debug, clap::Args)]
+pub struct SoakArgs {
+    /// How long the traffic runs.
+    #[arg(long, default_value_t = 60.0)]
+    minutes: f64,
+    /// How often the server's memory and open files are read.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    sample_every: Duration,
+    /// The server's `[pipeline] buffer`.
+    #[arg(long, default_value = "memory", value_parser = ["memory", "disk"])]
+    buffer: String,
+    /// Slowloris connections held open at once (half SSH, half Telnet).
+    #[arg(long, default_value_t = 200)]
+    slowloris: usize,
+    /// Workers of each other kind of traffic (SSH sessions, brute force, Telnet).
+    #[arg(long, default_value_t = 8)]
+    workers: usize,
+}
+
+/// What each kind of traffic did: completed runs and failures.
+#[derive(Default)]
+struct Tally {
+    done: AtomicU64,
+    failed: AtomicU64,
+}
+
+impl Tally {
+    fn count(&self, ok: bool) {
+        if ok {
+            self.done.fetch_add(1, Ordering::Relaxed);
+        } else {
+            self.failed.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct Sample {
+    seconds: u64,
+    rss_mb: f64,
+    open_files: usize,
+}
+
+#[derive(Serialize)]
+struct TrafficDone {
+    done: u64,
+    failed: u64,
+}
+
+#[derive(Serialize)]
+struct SoakResult {
+    bench: &'static str,
+    minutes: f64,
+    buffer: String,
+    samples: Vec<Sample>,
+    rss_first_mb: f64,
+    rss_max_mb: f64,
+    rss_last_mb: f64,
+    open_files_max: usize,
+    traffic: BTreeMap<&'static str, TrafficDone>,
+    /// `hpti_events_total` of stages sensor, sink, buffer and dead_letter at the end.
+    counters: BTreeMap<String, u64>,
+    /// Warning and error lines of the server's log, by message, with how often.
+    log_warnings: BTreeMap<String, u64>,
+    exit_ok: bool,
+}
+
+/// The `hpti run` under test.
+struct Server {
+    child: std::process::Child,
+    ssh: SocketAddr,
+    telnet: SocketAddr,
+    metrics: SocketAddr,
+    log: std::thread::JoinHandle<BTreeMap<String, u64>>,
+}
+
+impl Server {
+    fn start(dir: &Path, buffer: &str) -> anyhow::Result<Self> {
+        let config = dir.join("hpti.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[data]\ndir = {:?}\n\n[log]\nformat = \"json\"\n\n[metrics]\nenabled = true\nlisten = \"127.0.0.1:0\"\n\n\
+                 [pipeline]\nbuffer = {buffer:?}\n\n\
+                 [honeypot.limits]\nmax_sessions_per_ip = 100000\n\n\
+                 [sensors.ssh]\ntype = \"ssh\"\nlisten = \"127.0.0.1:0\"\n\n\
+                 [sensors.telnet]\ntype = \"telnet\"\nlisten = \"127.0.0.1:0\"\nlogin_failure_delay = \"100ms\"\n",
+                dir.join("data")
+            ),
+        )?;
+        let exe = std::env::current_exe().context("cannot find the hpti executable")?;
+        let mut child = std::process::Command::new(exe)
+            .env("HPTI_LOG", "info")
+            .arg("--config")
+            .arg(&config)
+            .arg("run")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .context("cannot start hpti run")?;
+        let stderr = child.stderr.take().context("no stderr")?;
+        let mut lines = std::io::BufReader::new(stderr).lines();
+        let (mut ssh, mut telnet, mut metrics) = (None, None, None);
+        while ssh.is_none() || telnet.is_none() || metrics.is_none() {
+            let Some(Ok(line)) = lines.next() else {
+                let _ = child.kill();
+                anyhow::bail!("hpti run stopped before it listened");
+            };
+            let message = json_field(&line, "message").unwrap_or_default();
+            let addr = || {
+                message
+                    .split("listening on ")
+                    .nth(1)
+                    .and_then(|rest| rest.split_whitespace().next())
+                    .and_then(|a| a.parse().ok())
+            };
+            if message.contains("SSH honeypot listening") {
+                ssh = addr();
+            } else if message.contains("Telnet honeypot listening") {
+                telnet = addr();
+            } else if let Some(rest) = message.split("metrics at http://").nth(1) {
+                metrics = rest.split('/').next().and_then(|a| a.parse().ok());
+            }
+        }
+        // Warnings and errors by message (the fields that vary, addresses and counts,
+        // are in other keys of the JSON line).
+        let log = std::thread::spawn(move || {
+            let mut seen: BTreeMap<String, u64> = BTreeMap::new();
+            for line in lines.map_while(Result::ok) {
+                let level = json_field(&line, "level").unwrap_or_default();
+                if level == "WARN" || level == "ERROR" {
+                    let message = json_field(&line, "message").unwrap_or(line);
+                    *seen.entry(format!("{level} {message}")).or_default() += 1;
+                }
+            }
+            seen
+        });
+        Ok(Self {
+            child,
+            ssh: ssh.context("no SSH address")?,
+            telnet: telnet.context("no Telnet address")?,
+            metrics: metrics.context("no metrics address")?,
+            log,
+        })
+    }
+}
+
+fn json_field(line: &str, key: &str) -> Option<String> {
+    let value: serde_json::Value = serde_json::from_str(line).ok()?;
+    let found = value.get(key).or_else(|| value.get("fields")?.get(key))?;
+    Some(
+        found
+            .as_str()
+            .map_or_else(|| found.to_string(), str::to_owned),
+    )
+}
+
+/// One kind of traffic: run number `n`, true when the honeypot answered as it should.
+type Work = Arc<dyn Fn(u64) -> futures::future::BoxFuture<'static, bool> + Send + Sync>;
+
+pub async fn soak(args: &SoakArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        args.minutes > 0.0 && args.minutes.is_finite(),
+        "--minutes must be positive"
+    );
+    let tempdir = super::tempdir_for_bench()?;
+    let result = run(args, &tempdir).await;
+    let _ = std::fs::remove_dir_all(&tempdir);
+    let result = result?;
+    for sample in &result.samples {
+        eprintln!(
+            "t={:>5}s rss={:>7.1} MB open files={}",
+            sample.seconds, sample.rss_mb, sample.open_files
+        );
+    }
+    println!("{}", serde_json::to_string(&result)?);
+    Ok(())
+}
+
+async fn run(args: &SoakArgs, dir: &Path) -> anyhow::Result<SoakResult> {
+    let mut server = Server::start(dir, &args.buffer)?;
+    let pid = server.child.id();
+    let deadline = Instant::now() + Duration::from_secs_f64(args.minutes * 60.0);
+    let client = Arc::new(client_config());
+    let kinds: [&'static str; 6] = [
+        "ssh_session",
+        "ssh_bruteforce",
+        "scp_upload",
+        "telnet_session",
+        "slowloris",
+        "garbage",
+    ];
+    let tallies: BTreeMap<&'static str, Arc<Tally>> =
+        kinds.iter().map(|k| (*k, Arc::default())).collect();
+    let mut tasks = tokio::task::JoinSet::new();
+    let spawn_loop = |tasks: &mut tokio::task::JoinSet<()>, kind: &'static str, work: Work| {
+        let tally = tallies[kind].clone();
+        tasks.spawn(async move {
+            let mut n = 0u64;
+            while Instant::now() < deadline {
+                let ok = work(n).await;
+                tally.count(ok);
+                n += 1;
+                if !ok {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        });
+    };
+    let (ssh, telnet) = (server.ssh, server.telnet);
+    for _ in 0..args.workers {
+        let c = client.clone();
+        spawn_loop(
+            &mut tasks,
+            "ssh_session",
+            Arc::new(move |n| Box::pin(ssh_session(ssh, c.clone(), n))),
+        );
+        let c = client.clone();
+        spawn_loop(
+            &mut tasks,
+            "ssh_bruteforce",
+            Arc::new(move |n| Box::pin(ssh_bruteforce(ssh, c.clone(), n))),
+        );
+        spawn_loop(
+            &mut tasks,
+            "telnet_session",
+            Arc::new(move |n| Box::pin(telnet_session(telnet, n))),
+        );
+    }
+    for _ in 0..2 {
+        let c = client.clone();
+        spawn_loop(
+            &mut tasks,
+            "scp_upload",
+            Arc::new(move |n| Box::pin(scp_upload(ssh, c.clone(), n))),
+        );
+        spawn_loop(
+            &mut tasks,
+            "garbage",
+            Arc::new(move |n| Box::pin(garbage(if n % 2 == 0 { ssh } else { telnet }, n))),
+        );
+    }
+    for k in 0..args.slowloris {
+        let target = if k % 2 == 0 { ssh } else { telnet };
+        spawn_loop(
+            &mut tasks,
+            "slowloris",
+            Arc::new(move |_| Box::pin(slowloris(target, deadline))),
+        );
+    }
+
+    let started = Instant::now();
+    let mut samples = Vec::new();
+    let mut ticker = tokio::time::interval(args.sample_every);
+    while Instant::now() < deadline {
+        ticker.tick().await;
+        samples.push(Sample {
+            seconds: started.elapsed().as_secs(),
+            rss_mb: proc_status_mb(Some(pid), "VmRSS:").unwrap_or(0.0),
+            open_files: std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, Iterator::count),
+        });
+    }
+    while tasks.join_next().await.is_some() {}
+    samples.push(Sample {
+        seconds: started.elapsed().as_secs(),
+        rss_mb: proc_status_mb(Some(pid), "VmRSS:").unwrap_or(0.0),
+        open_files: std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, Iterator::count),
+    });
+    let counters = scrape(server.metrics).await.unwrap_or_default();
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status();
+    let exit_ok = tokio::task::spawn_blocking(move || server.child.wait())
+        .await?
+        .is_ok_and(|s| s.success());
+    let log_warnings = server.log.join().unwrap_or_default();
+    let rss: Vec<f64> = samples.iter().map(|s| s.rss_mb).collect();
+    Ok(SoakResult {
+        bench: "soak",
+        minutes: args.minutes,
+        buffer: args.buffer.clone(),
+        rss_first_mb: rss.first().copied().unwrap_or(0.0),
+        rss_max_mb: rss.iter().copied().fold(0.0, f64::max),
+        rss_last_mb: rss.last().copied().unwrap_or(0.0),
+        open_files_max: samples.iter().map(|s| s.open_files).max().unwrap_or(0),
+        samples,
+        traffic: tallies
+            .iter()
+            .map(|(kind, tally)| {
+                (
+                    *kind,
+                    TrafficDone {
+                        done: tally.done.load(Ordering::Relaxed),
+                        failed: tally.failed.load(Ordering::Relaxed),
+                    },
+                )
+            })
+            .collect(),
+        counters,
+        log_warnings,
+        exit_ok,
+    })
+}
+
+/// `hpti_events_total` series of the stages that count refusals, drops and failures.
+async fn scrape(metrics: SocketAddr) -> anyhow::Result<BTreeMap<String, u64>> {
+    let mut stream = TcpStream::connect(metrics).await?;
+    stream
+        .write_all(b"GET /metrics HTTP/1.0\r\nHost: hpti\r\n\r\n")
+        .await?;
+    let mut text = String::new();
+    stream.read_to_string(&mut text).await?;
+    Ok(text
+        .lines()
+        .filter_map(|line| line.strip_prefix("hpti_events_total{"))
+        .filter(|line| {
+            ["sensor", "sink", "buffer", "dead_letter", "validator"]
+                .iter()
+                .any(|stage| line.starts_with(&format!("stage=\"{stage}\"")))
+        })
+        .filter_map(|line| {
+            let (labels, value) = line.rsplit_once("} ")?;
+            Some((labels.to_owned(), value.trim().parse().ok()?))
+        })
+        .collect())
+}
+
+async fn connect_ssh(
+    addr: SocketAddr,
+    config: Arc<client::Config>,
+) -> Option<client::Handle<AnyHostKey>> {
+    let stream = TcpStream::connect(addr).await.ok()?;
+    let _ = stream.set_nodelay(true);
+    tokio::time::timeout(
+        Duration::from_secs(20),
+        client::connect_stream(config, stream, AnyHostKey),
+    )
+    .await
+    .ok()?
+    .ok()
+}
+
+/// Runs `command` on an exec channel; its output.
+async fn exec(handle: &client::Handle<AnyHostKey>, command: &str, input: &[u8]) -> Option<Vec<u8>> {
+    let mut channel = handle.channel_open_session().await.ok()?;
+    channel.exec(true, command).await.ok()?;
+    if !input.is_empty() {
+        channel.data(input).await.ok()?;
+        channel.eof().await.ok()?;
+    }
+    let mut output = Vec::new();
+    let read = async {
+        while let Some(message) = channel.wait().await {
+            match message {
+                russh::ChannelMsg::Data { data } => output.extend_from_slice(&data),
+                russh::ChannelMsg::Close | russh::ChannelMsg::Eof => break,
+                _ => {}
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(30), read)
+        .await
+        .ok()?;
+    Some(output)
+}
+
+async fn ssh_session(addr: SocketAddr, config: Arc<client::Config>, n: u64) -> bool {
+    let Some(mut handle) = connect_ssh(addr, config).await else {
+        return false;
+    };
+    let ok = match handle.authenticate_password("root", "hpti-bench").await {
+        Ok(auth) if auth.success() => {
+            let output = exec(
+                &handle,
+                &format!("uname -a; cat /etc/passwd; echo soak-{n}"),
+                b"",
+            )
+            .await;
+            output.is_some_and(|o| String::from_utf8_lossy(&o).contains(&format!("soak-{n}")))
+        }
+        _ => false,
+    };
+    let _ = handle
+        .disconnect(russh::Disconnect::ByApplication, "", "")
+        .await;
+    ok
+}
+
+async fn ssh_bruteforce(addr: SocketAddr, config: Arc<client::Config>, n: u64) -> bool {
+    let Some(mut handle) = connect_ssh(addr, config).await else {
+        return false;
+    };
+    for attempt in 0..3 {
+        match handle
+            .authenticate_password("admin", format!("guess-{n}-{attempt}"))
+            .await
+        {
+            Ok(auth) if !auth.success() => {}
+            // The credential policy lets some guesses in, as a real server with a weak
+            // password would.
+            Ok(_) => break,
+            Err(_) => return false,
+        }
+    }
+    let _ = handle
+        .disconnect(russh::Disconnect::ByApplication, "", "")
+        .await;
+    true
+}
+
+/// One SCP upload (`scp -t`): 4 MiB (stored) or 40 MiB (past the file cap: refused by
+/// the honeypot as a full disk). Success is the honeypot answering as it should.
+async fn scp_upload(addr: SocketAddr, config: Arc<client::Config>, n: u64) -> bool {
+    let Some(mut handle) = connect_ssh(addr, config).await else {
+        return false;
+    };
+    if !handle
+        .authenticate_password("root", "hpti-bench")
+        .await
+        .is_ok_and(|a| a.success())
+    {
+        return false;
+    }
+    let size: usize = if n % 4 == 3 { 40 << 20 } else { 4 << 20 };
+    // The same bytes each time: a captured file is stored once by its digest, so the
+    // flood measures the upload path, not the disk.
+    let body = vec![0x42u8; size];
+    let mut input = format!("C0644 {size} upload-{}.bin\n", size >> 20).into_bytes();
+    input.extend_from_slice(&body);
+    input.push(0);
+    let output = exec(&handle, "scp -t /tmp/", &input).await;
+    let _ = handle
+        .disconnect(russh::Disconnect::ByApplication, "", "")
+        .await;
+    output.is_some_and(|o| {
+        let text = String::from_utf8_lossy(&o);
+        if size > 32 << 20 {
+            text.contains("No space left on device")
+        } else {
+            !text.contains("scp:")
+        }
+    })
+}
+
+async fn read_until(stream: &mut TcpStream, needle: &[u8]) -> bool {
+    let mut seen = Vec::new();
+    let mut buffer = [0u8; 4096];
+    let read = async {
+        loop {
+            match stream.read(&mut buffer).await {
+                Ok(0) | Err(_) => return false,
+                Ok(n) => {
+                    seen.extend_from_slice(&buffer[..n]);
+                    if seen.windows(needle.len()).any(|w| w == needle) {
+                        return true;
+                    }
+                    if seen.len() > 1 << 20 {
+                        seen.drain(..seen.len() - needle.len());
+                    }
+                }
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(30), read)
+        .await
+        .unwrap_or(false)
+}
+
+async fn telnet_session(addr: SocketAddr, n: u64) -> bool {
+    let Ok(mut stream) = TcpStream::connect(addr).await else {
+        return false;
+    };
+    let mut ok = read_until(&mut stream, b"login: ").await
+        && stream.write_all(b"root\r\n").await.is_ok()
+        && read_until(&mut stream, b"Password: ").await
+        && stream.write_all(b"vizxv\r\n").await.is_ok()
+        && read_until(&mut stream, b"# ").await;
+    for command in [
+        format!("echo soak-{n}"),
+        "cat /proc/cpuinfo | grep name | head -1".to_owned(),
+        // An oversized line: cut at the line cap, never held whole.
+        format!("echo {}", "A".repeat(100 * 1024)),
+        "/bin/busybox SOAK".to_owned(),
+    ] {
+        ok = ok
+            && stream
+                .write_all(format!("{command}\r\n").as_bytes())
+                .await
+                .is_ok()
+            && read_until(&mut stream, b"# ").await;
+    }
+    let _ = stream.write_all(b"exit\r\n").await;
+    ok
+}
+
+/// Holds a connection open sending one byte every 10 s, until the honeypot closes it
+/// (login timeout) or the soak ends. Success is being closed by the honeypot, after a
+/// while (a connection refused at once, by a cap, counts as a failure).
+async fn slowloris(addr: SocketAddr, deadline: Instant) -> bool {
+    let Ok(mut stream) = TcpStream::connect(addr).await else {
+        return false;
+    };
+    let opened = Instant::now();
+    let mut buffer = [0u8; 1024];
+    loop {
+        if Instant::now() >= deadline {
+            return true;
+        }
+        let _ = stream.write_all(b"a").await;
+        let read = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut buffer)).await;
+        if let Ok(Ok(0) | Err(_)) = read {
+            return opened.elapsed() > Duration::from_secs(1);
+        }
+    }
+}
+
+/// Random bytes to a port, then waits for the honeypot to close the connection.
+async fn garbage(addr: SocketAddr, n: u64) -> bool {
+    let Ok(mut stream) = TcpStream::connect(addr).await else {
+        return false;
+    };
+    let mut state = n.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let bytes: Vec<u8> = (0..4096)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 24) as u8
+        })
+        .collect();
+    let _ = stream.write_all(&bytes).await;
+    let _ = stream.shutdown().await;
+    let mut buffer = [0u8; 4096];
+    let drained = async {
+        loop {
+            match stream.read(&mut buffer).await {
+                Ok(0) | Err(_) => return true,
+                Ok(_) => {}
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(60), drained)
+        .await
+        .unwrap_or(false)
+}

@@ -239,6 +239,12 @@ fn stored_commands(db: &Path) -> BTreeMap<String, i64> {
     })
 }
 
+/// Writes a result line to the process's stderr directly: `println!` in a test is
+/// captured and shown only on failure.
+fn report(line: String) {
+    let _ = writeln!(std::io::stderr(), "{line}");
+}
+
 /// A small deterministic generator (xorshift), seeded per run and printed.
 struct Random(u64);
 
@@ -372,7 +378,8 @@ fn kill_9_under_ssh_telnet_and_log_load_loses_nothing_and_duplicates_nothing() {
         .collect();
     let duplicated: Vec<(&String, &i64)> = stored.iter().filter(|&(_, &n)| n > 1).collect();
     let count = |prefix: &str| answered.iter().filter(|m| m.starts_with(prefix)).count();
-    println!(
+    // Straight to stderr, past the test harness's capture: CI's log shows the counts.
+    report(format!(
         "crash drill: buffer={buffer} cycles={cycles} seed={seed} in {:.0?}: \
          answered ssh {} telnet {}, log lines {lines}; \
          lost ssh {} telnet {} log {}; duplicated {}",
@@ -383,7 +390,7 @@ fn kill_9_under_ssh_telnet_and_log_load_loses_nothing_and_duplicates_nothing() {
         lost_telnet.len(),
         lost_lines.len(),
         duplicated.len(),
-    );
+    ));
     if !warnings.is_empty() {
         println!("warnings and errors logged ({}):", warnings.len());
         for warning in warnings.iter().take(20) {
@@ -627,7 +634,7 @@ fn full_disk_run(buffer: &str) {
             result
         })
     };
-    println!(
+    report(format!(
         "full disk ({buffer} buffer): {} commands answered ({} while full, for {full_for:.1?}); \
          missing from the store {}; counted dropped {dropped}, late {late}; \
          sink retries {sink_retries}, sink failures {failures}, buffer write errors {write_errors}; \
@@ -635,7 +642,7 @@ fn full_disk_run(buffer: &str) {
         answered.len(),
         WHILE_FULL,
         missing.len(),
-    );
+    ));
     assert_eq!(integrity, "ok");
     assert_eq!(duplicated, 0);
     assert_eq!(failures, 0, "nothing is given up on while the disk is full");

@@ -168,6 +168,14 @@ async fn events_on_disk_are_delivered_and_their_segments_deleted() {
     let acknowledged =
         std::fs::read_to_string(dir.path().join("buffer/acknowledged.json")).unwrap();
     assert!(acknowledged.contains("segment"), "{acknowledged}");
+
+    // After a clean stop, the next start reads nothing again.
+    let again = Arc::new(Switch::default());
+    let pipeline = start(config(dir.path(), 64 << 20, WhenFull::Block), &again);
+    let metrics = pipeline.metrics().clone();
+    pipeline.shutdown().await;
+    assert_eq!(metrics.get("buffer", "disk", "replayed"), 0);
+    assert_eq!(again.stored(), 0);
 }
 
 #[tokio::test]

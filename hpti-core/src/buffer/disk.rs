@@ -188,11 +188,20 @@ impl DiskBuffer {
                 offset: HEADER_LEN,
             },
         };
-        let leftover: u64 = segments.values().sum();
+        // What the sinks have not acknowledged: read again first.
+        let leftover: u64 = segments
+            .range(start.segment..)
+            .map(|(&id, &len)| {
+                if id == start.segment {
+                    len.saturating_sub(start.offset)
+                } else {
+                    len.saturating_sub(HEADER_LEN)
+                }
+            })
+            .sum();
         if leftover > 0 {
             tracing::warn!(
                 dir = %dir.display(),
-                segments = segments.len(),
                 bytes = leftover,
                 "disk buffer: events from before the last stop were not all stored; they are delivered first"
             );
@@ -350,15 +359,19 @@ fn save_acknowledged(dir: &Path, position: Position) {
     }
 }
 
-/// `path` renamed to `<path>.damaged-<unix seconds>`, or left in place (and named) if
-/// that fails.
-fn keep_aside(path: &Path) -> PathBuf {
+/// `<path>.damaged-<unix seconds>`: where a damaged file is kept.
+fn damaged_name(path: &Path) -> PathBuf {
     let stamp = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
     let mut name = path.as_os_str().to_owned();
     name.push(format!(".damaged-{stamp}"));
-    let aside = PathBuf::from(name);
+    PathBuf::from(name)
+}
+
+/// `path` renamed to its [`damaged_name`], or left in place (and named) if that fails.
+fn keep_aside(path: &Path) -> PathBuf {
+    let aside = damaged_name(path);
     match std::fs::rename(path, &aside) {
         Ok(()) => aside,
         Err(_) => path.to_owned(),
@@ -378,12 +391,7 @@ fn repair_tail(path: &Path) -> Result<u64, SegmentError> {
         std::fs::remove_file(path)?;
         return Ok(0);
     }
-    let stamp = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let mut name = path.as_os_str().to_owned();
-    name.push(format!(".damaged-{stamp}"));
-    let aside = PathBuf::from(name);
+    let aside = damaged_name(path);
     std::fs::copy(path, &aside)?;
     tracing::warn!(
         file = %path.display(),
@@ -760,12 +768,7 @@ fn skip_damaged(
     acks: &mpsc::Sender<Stretch>,
 ) {
     shared.counters.corrupt.inc();
-    let stamp = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let mut name = path.as_os_str().to_owned();
-    name.push(format!(".damaged-{stamp}"));
-    let aside = PathBuf::from(name);
+    let aside = damaged_name(path);
     let kept = std::fs::copy(path, &aside).is_ok();
     tracing::error!(
         file = %path.display(),

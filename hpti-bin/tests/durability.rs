@@ -351,16 +351,7 @@ fn kill_9_under_ssh_telnet_and_log_load_loses_nothing_and_duplicates_nothing() {
         }
         std::thread::sleep(Duration::from_millis(200));
     }
-    let pid = running.child.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let mut child = running.child;
-    assert!(child.wait().unwrap().success());
+    assert!(terminate(running.child).success());
     warnings.extend(running.drain.join().unwrap());
 
     let stored = stored_commands(&db);
@@ -442,20 +433,46 @@ fn kill_9_under_ssh_telnet_and_log_load_loses_nothing_and_duplicates_nothing() {
     }
 }
 
-/// `hpti_events_total{stage, component, outcome}` from a running hpti's metrics.
-fn counter(metrics: &str, stage: &str, component: &str, outcome: &str) -> u64 {
+/// The text a running hpti's `/metrics` endpoint serves.
+fn metrics_text(metrics: &str) -> String {
     let mut stream = TcpStream::connect(metrics).unwrap();
     stream
         .write_all(b"GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n")
         .unwrap();
     let mut text = String::new();
     stream.read_to_string(&mut text).unwrap();
-    let series = format!(
-        "hpti_events_total{{stage=\"{stage}\",component=\"{component}\",outcome=\"{outcome}\"}} "
-    );
+    text
+}
+
+/// The value of one series (its name and labels exactly as exposed), 0 when absent.
+fn series_value(text: &str, series: &str) -> u64 {
+    let prefix = format!("{series} ");
     text.lines()
-        .find_map(|line| line.strip_prefix(&series))
+        .find_map(|line| line.strip_prefix(&prefix))
         .map_or(0, |n| n.trim().parse().unwrap())
+}
+
+/// `hpti_events_total{stage, component, outcome}` from a running hpti's metrics.
+fn counter(metrics: &str, stage: &str, component: &str, outcome: &str) -> u64 {
+    series_value(
+        &metrics_text(metrics),
+        &format!(
+            "hpti_events_total{{stage=\"{stage}\",component=\"{component}\",outcome=\"{outcome}\"}}"
+        ),
+    )
+}
+
+/// Stops a running hpti with SIGTERM (a clean stop that flushes) and waits for it.
+fn terminate(mut child: Child) -> std::process::ExitStatus {
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    child.wait().unwrap()
 }
 
 /// Logs in over Telnet; the stream, or None.
@@ -583,27 +600,11 @@ fn full_disk_run(buffer: &str) {
     let dropped = dropped(&metrics);
     let late = counter(&metrics, "sensor", "telnet", "emit_late");
     let write_errors = counter(&metrics, "buffer", "disk", "write_error");
-    let sink_retries = {
-        let mut stream = TcpStream::connect(&metrics).unwrap();
-        stream
-            .write_all(b"GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n")
-            .unwrap();
-        let mut text = String::new();
-        stream.read_to_string(&mut text).unwrap();
-        text.lines()
-            .find_map(|l| l.strip_prefix("hpti_sink_retries_total{component=\"main\"} "))
-            .map_or(0, |n| n.trim().parse::<u64>().unwrap())
-    };
-    let pid = running.child.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
+    let sink_retries = series_value(
+        &metrics_text(&metrics),
+        "hpti_sink_retries_total{component=\"main\"}",
     );
-    let mut child = running.child;
-    let status = child.wait().unwrap();
+    let status = terminate(running.child);
     let log = running.drain.join().unwrap();
     assert!(status.success(), "hpti run exited with {status}: {log:#?}");
     assert!(

@@ -17,6 +17,17 @@ pub enum StoreError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// The database server could not be reached or refused the connection.
+    #[error("cannot connect to {target}: {source}")]
+    Connect {
+        /// The server and database (never the password).
+        target: String,
+        /// Whether retrying may help (a server that is down may come back).
+        class: ErrorClass,
+        /// Why.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// Applying schema migrations failed.
     #[error("database migration failed: {0}")]
     Migrate(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -58,7 +69,7 @@ impl StoreError {
     /// Whether retrying may help.
     pub fn class(&self) -> ErrorClass {
         match self {
-            Self::Database { class, .. } => *class,
+            Self::Database { class, .. } | Self::Connect { class, .. } => *class,
             Self::Open { .. }
             | Self::Corrupt { .. }
             | Self::Migrate(_)

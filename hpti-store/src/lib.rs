@@ -4,7 +4,11 @@
 //! [`Sink`](hpti_core::sink::Sink); the ones that can be queried also implement
 //! [`EventQueries`]. SQLite is the embedded default.
 
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod columns;
 pub mod error;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 pub mod query;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
@@ -12,10 +16,12 @@ pub mod sqlite;
 pub mod testing;
 
 pub use error::StoreError;
+#[cfg(feature = "postgres")]
+pub use postgres::{PostgresOptions, PostgresSinkConfig, PostgresStore};
 pub use query::{
     AttackerDetail, AttackerSummary, Backup, CommandCount, CredentialCount, Cursor,
-    DownloadSummary, EventFilter, EventPage, EventQueries, QueryStoreConfig, SessionDetail,
-    SessionSummary, Window,
+    DownloadSummary, EventFilter, EventPage, EventQueries, PartitionStats, QueryStoreConfig,
+    RetentionPlan, SessionDetail, SessionSummary, StoreStats, Window,
 };
 #[cfg(feature = "sqlite")]
 pub use sqlite::{SqliteOptions, SqliteSinkConfig, SqliteStore};

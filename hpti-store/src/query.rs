@@ -570,6 +570,119 @@ pub trait QueryStoreConfig: hpti_core::component::SinkConfig {
             "this store has no `hpti store backup`: use the backend's own backup tools".into(),
         ))
     }
+
+    /// Creates or upgrades the store's schema (`hpti store migrate`) and says what it did.
+    /// Opening a store for writing migrates too; this is for doing it ahead, from a
+    /// deployment script or with another role.
+    async fn migrate(
+        &self,
+        _cx: &hpti_core::component::BuildContext,
+    ) -> Result<String, StoreError> {
+        Err(StoreError::InvalidInput(
+            "this store has no schema to migrate".into(),
+        ))
+    }
+
+    /// What the store holds (`hpti store stats`): events, bytes, and its partitions
+    /// where it has any.
+    async fn stats(
+        &self,
+        _cx: &hpti_core::component::BuildContext,
+    ) -> Result<StoreStats, StoreError> {
+        Err(StoreError::InvalidInput(
+            "this store has no `hpti store stats`".into(),
+        ))
+    }
+
+    /// Drops what is older than the configured retention (`hpti store retention`), or with
+    /// `dry_run` only lists it.
+    async fn retention(
+        &self,
+        _cx: &hpti_core::component::BuildContext,
+        _dry_run: bool,
+    ) -> Result<RetentionPlan, StoreError> {
+        Err(StoreError::InvalidInput(
+            "this store has no retention (PostgreSQL drops whole partitions: `retention = \"90d\"`)".into(),
+        ))
+    }
+}
+
+/// What a store holds ([`QueryStoreConfig::stats`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct StoreStats {
+    /// Where: a file, or a server and database (never with a password).
+    pub location: String,
+    /// Stored events.
+    pub events: u64,
+    /// Bytes on disk, indexes and summaries included.
+    pub bytes: u64,
+    /// The partitions of the events, oldest first (none for an unpartitioned store).
+    pub partitions: Vec<PartitionStats>,
+}
+
+impl StoreStats {
+    /// Stats of a store at `location`.
+    pub fn new(location: String, events: u64, bytes: u64, partitions: Vec<PartitionStats>) -> Self {
+        Self {
+            location,
+            events,
+            bytes,
+            partitions,
+        }
+    }
+}
+
+/// One partition of the events: the time span it holds, its rows and size.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct PartitionStats {
+    /// Its table name.
+    pub name: String,
+    /// Its first instant.
+    pub from: Timestamp,
+    /// The instant after its last.
+    pub to: Timestamp,
+    /// Rows it holds.
+    pub rows: u64,
+    /// Bytes on disk, its indexes included.
+    pub bytes: u64,
+}
+
+impl PartitionStats {
+    /// Stats of partition `name` holding `[from, to)`.
+    pub fn new(name: String, from: Timestamp, to: Timestamp, rows: u64, bytes: u64) -> Self {
+        Self {
+            name,
+            from,
+            to,
+            rows,
+            bytes,
+        }
+    }
+}
+
+/// What retention dropped, or with a dry run would drop ([`QueryStoreConfig::retention`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct RetentionPlan {
+    /// Events before this instant are expired (`None`: no retention is configured).
+    pub cutoff: Option<Timestamp>,
+    /// The partitions wholly before the cutoff, oldest first.
+    pub expired: Vec<PartitionStats>,
+    /// Whether they were dropped (false for a dry run).
+    pub dropped: bool,
+}
+
+impl RetentionPlan {
+    /// A plan for `expired` partitions before `cutoff`.
+    pub fn new(cutoff: Option<Timestamp>, expired: Vec<PartitionStats>, dropped: bool) -> Self {
+        Self {
+            cutoff,
+            expired,
+            dropped,
+        }
+    }
 }
 
 /// A backup written by [`QueryStoreConfig::backup`].

@@ -764,3 +764,94 @@ where
         "an unknown kind is refused, not answered with nothing"
     );
 }
+
+/// A PostgreSQL database of its own for one test, created on the server at
+/// `HPTI_POSTGRES_URL` (default `postgres://postgres@127.0.0.1:5432/postgres`) and
+/// dropped by [`TestDatabase::remove`]. Databases left by test processes that have since
+/// ended (a failed test never removes its own) are dropped when the next one is created.
+#[cfg(feature = "postgres")]
+#[derive(Debug)]
+pub struct TestDatabase {
+    /// The URL of the new database.
+    pub url: String,
+    admin_url: String,
+    name: String,
+}
+
+#[cfg(feature = "postgres")]
+impl TestDatabase {
+    /// Creates a database, or returns `None` (saying so loudly) when no server answers.
+    ///
+    /// # Panics
+    /// When no server answers and `HPTI_REQUIRE_SERVICES=1`, or the server refuses to
+    /// create a database.
+    pub async fn create() -> Option<Self> {
+        use sqlx::Connection as _;
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let admin_url = std::env::var("HPTI_POSTGRES_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+        let mut admin = match sqlx::PgConnection::connect(&admin_url).await {
+            Ok(admin) => admin,
+            Err(err) if std::env::var("HPTI_REQUIRE_SERVICES").as_deref() == Ok("1") => {
+                panic!("PostgreSQL at {admin_url} is required (HPTI_REQUIRE_SERVICES=1): {err}")
+            }
+            Err(err) => {
+                eprintln!(
+                    "\n*** SKIPPED: PostgreSQL at {admin_url} is not available ({err}); set HPTI_POSTGRES_URL ***\n"
+                );
+                return None;
+            }
+        };
+        let leftovers: Vec<String> = sqlx::query_scalar(
+            "SELECT datname::text FROM pg_database WHERE datname LIKE 'hpti\\_test\\_%'",
+        )
+        .fetch_all(&mut admin)
+        .await
+        .unwrap_or_default();
+        for name in leftovers {
+            let pid = name.split('_').nth(2).and_then(|p| p.parse::<u32>().ok());
+            let alive = pid.is_some_and(|p| std::path::Path::new(&format!("/proc/{p}")).exists());
+            if !alive {
+                let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                    .execute(&mut admin)
+                    .await;
+            }
+        }
+        let name = format!(
+            "hpti_test_{}_{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        if let Err(err) = sqlx::query(&format!("CREATE DATABASE \"{name}\""))
+            .execute(&mut admin)
+            .await
+        {
+            panic!("cannot create test database {name}: {err}");
+        }
+        let _ = admin.close().await;
+        let (base, _) = admin_url
+            .rsplit_once('/')
+            .unwrap_or((admin_url.as_str(), ""));
+        let url = format!("{base}/{name}");
+        Some(Self {
+            url,
+            admin_url,
+            name,
+        })
+    }
+
+    /// Drops the database (and any connection still open to it).
+    pub async fn remove(self) {
+        use sqlx::Connection as _;
+        if let Ok(mut admin) = sqlx::PgConnection::connect(&self.admin_url).await {
+            let _ = sqlx::query(&format!(
+                "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
+                self.name
+            ))
+            .execute(&mut admin)
+            .await;
+            let _ = admin.close().await;
+        }
+    }
+}

@@ -65,11 +65,19 @@ type EnricherDecoder = fn(&toml_edit::Value, &Config) -> Result<Box<dyn Enricher
 type NotifierDecoder = fn(&toml_edit::Value, &Config) -> Result<Box<dyn NotifierConfig>, DeError>;
 
 fn sinks() -> Vec<(&'static str, SinkDecoder)> {
-    vec![("sqlite", |t, _| {
-        Ok(SinkComponent::Queryable(Box::new(de::<
-            hpti_store::SqliteSinkConfig,
-        >(t)?)))
-    })]
+    vec![
+        ("sqlite", |t, _| {
+            Ok(SinkComponent::Queryable(Box::new(de::<
+                hpti_store::SqliteSinkConfig,
+            >(t)?)))
+        }),
+        #[cfg(feature = "postgres")]
+        ("postgres", |t, _| {
+            Ok(SinkComponent::Queryable(Box::new(de::<
+                hpti_store::PostgresSinkConfig,
+            >(t)?)))
+        }),
+    ]
 }
 
 fn sensors() -> Vec<(&'static str, SourceDecoder)> {

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{SqliteOptions, SqliteStore};
 use crate::error::StoreError;
-use crate::query::{Backup, EventQueries, QueryStoreConfig};
+use crate::query::{Backup, EventQueries, QueryStoreConfig, StoreStats};
 
 /// How durable a commit is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -97,6 +97,38 @@ impl QueryStoreConfig for SqliteSinkConfig {
             .at_key("path")
         })?;
         Ok(Arc::new(store))
+    }
+
+    async fn migrate(&self, cx: &BuildContext) -> Result<String, StoreError> {
+        let options = self.options(cx);
+        let store = SqliteStore::open(options.clone()).await?;
+        store.close().await;
+        Ok(format!("{}: schema up to date", options.path.display()))
+    }
+
+    async fn stats(&self, cx: &BuildContext) -> Result<StoreStats, StoreError> {
+        let mut options = self.options(cx);
+        options.read_only = true;
+        let store = SqliteStore::open(options.clone()).await?;
+        let events = store.count_events().await;
+        store.close().await;
+        let summaries = options.summaries_path();
+        let bytes = [&options.path, &summaries]
+            .into_iter()
+            .flat_map(|path| {
+                ["", "-wal"].map(|suffix| {
+                    let mut file = path.as_os_str().to_owned();
+                    file.push(suffix);
+                    std::fs::metadata(file).map_or(0, |m| m.len())
+                })
+            })
+            .sum();
+        Ok(StoreStats::new(
+            options.path.display().to_string(),
+            events?,
+            bytes,
+            Vec::new(),
+        ))
     }
 
     async fn backup(&self, cx: &BuildContext, out: &std::path::Path) -> Result<Backup, StoreError> {

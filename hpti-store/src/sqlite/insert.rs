@@ -1,6 +1,8 @@
 //! Writing events: one multi-row INSERT per 1,024 events, idempotent on the event id.
 
-use hpti_core::event::{Event, EventKind, Timestamp};
+use hpti_core::event::{Event, Timestamp};
+
+use crate::columns::TypedColumns;
 use sqlx::Sqlite;
 use std::collections::HashMap;
 use std::sync::OnceLock;
@@ -59,32 +61,6 @@ fn insert_sql(rows: usize) -> String {
     sql
 }
 
-/// The part of an event the typed columns and the enrichments table do not hold: its kind
-/// and data and raw record. Keeping only this in `doc` halves the bytes written per event;
-/// the whole event is rebuilt from the columns, the document and its enrichment (see
-/// [`SqliteStore::find_event`](super::SqliteStore::find_event)).
-#[derive(serde::Serialize)]
-pub(super) struct StoredDoc<'a> {
-    v: u32,
-    #[serde(flatten)]
-    kind: &'a EventKind,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    raw: &'a Option<String>,
-    #[serde(skip_serializing_if = "<[_]>::is_empty")]
-    truncated: &'a [hpti_core::event::Truncation],
-}
-
-impl<'a> StoredDoc<'a> {
-    pub(super) fn of(event: &'a Event) -> Self {
-        Self {
-            v: event.schema_version,
-            kind: &event.kind,
-            raw: &event.raw,
-            truncated: &event.truncated,
-        }
-    }
-}
-
 /// Where an event's enrichment is stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum EnrichmentRef {
@@ -130,66 +106,19 @@ impl EnrichmentIds {
 /// The typed columns of one event, borrowed from it where possible.
 pub(super) struct EventRow<'a> {
     pub(super) event: &'a Event,
-    username: Option<&'a str>,
-    password: Option<&'a str>,
-    success: Option<bool>,
-    command: Option<&'a str>,
-    url: Option<&'a str>,
-    /// The name an uploaded file was given (uploads have no URL).
-    filename: Option<&'a str>,
-    sha256: Option<&'a str>,
-    size: Option<i64>,
+    typed: TypedColumns<'a>,
     pub(super) enrichment: EnrichmentRef,
     doc: String,
 }
 
 impl<'a> EventRow<'a> {
     pub(super) fn new(event: &'a Event, doc: String, enrichment: EnrichmentRef) -> Self {
-        let mut row = Self {
+        Self {
             event,
-            username: None,
-            password: None,
-            success: None,
-            command: None,
-            url: None,
-            filename: None,
-            sha256: None,
-            size: None,
+            typed: TypedColumns::of(event),
             enrichment,
             doc,
-        };
-        match &event.kind {
-            EventKind::LoginAttempt {
-                username,
-                password,
-                success,
-                ..
-            } => {
-                row.username = Some(username);
-                row.password = password.as_deref();
-                row.success = Some(*success);
-            }
-            EventKind::CommandInput { command } => row.command = Some(command),
-            EventKind::FileDownload {
-                url, sha256, size, ..
-            } => {
-                row.url = Some(url);
-                row.sha256 = sha256.as_deref();
-                row.size = size.and_then(|s| i64::try_from(s).ok());
-            }
-            EventKind::FileUpload {
-                filename,
-                sha256,
-                size,
-            } => {
-                row.filename = Some(filename);
-                row.sha256 = sha256.as_deref();
-                row.size = size.and_then(|s| i64::try_from(s).ok());
-            }
-            EventKind::HttpRequest { uri, .. } => row.url = Some(uri),
-            _ => {}
         }
-        row
     }
 
     pub(super) fn bind<'q>(
@@ -209,14 +138,14 @@ impl<'a> EventRow<'a> {
             .bind(event.dst_ip.map(|ip| ip.to_string()))
             .bind(event.dst_port.map(i64::from))
             .bind(event.kind.name())
-            .bind(self.username)
-            .bind(self.password)
-            .bind(self.success)
-            .bind(self.command)
-            .bind(self.url)
-            .bind(self.filename)
-            .bind(self.sha256)
-            .bind(self.size)
+            .bind(self.typed.username)
+            .bind(self.typed.password)
+            .bind(self.typed.success)
+            .bind(self.typed.command)
+            .bind(self.typed.url)
+            .bind(self.typed.filename)
+            .bind(self.typed.sha256)
+            .bind(self.typed.size)
             .bind(
                 event
                     .enrichment

@@ -28,9 +28,8 @@ use sqlx::sqlite::{
 use tokio_util::sync::{CancellationToken, DropGuard};
 use tokio_util::task::TaskTracker;
 
-use self::insert::{
-    EnrichmentIds, EnrichmentRef, EventRow, StoredDoc, insert_sql_for, statement_sizes,
-};
+use self::insert::{EnrichmentIds, EnrichmentRef, EventRow, insert_sql_for, statement_sizes};
+use crate::columns::StoredDoc;
 use crate::error::StoreError;
 pub use config::{SqliteSinkConfig, Synchronous};
 

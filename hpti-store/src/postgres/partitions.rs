@@ -1,0 +1,299 @@
+//! The events' partitions: named by the span they hold (`events_p20260103` for a day,
+//! `events_p202601` for a month), created ahead and on demand, dropped whole by retention.
+
+use chrono::{DateTime, Datelike as _, NaiveDate, TimeZone as _, Utc};
+use hpti_core::event::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use super::{PostgresStore, database_error};
+use crate::error::StoreError;
+use crate::query::{PartitionStats, RetentionPlan};
+
+/// The time span of one partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PartitionInterval {
+    /// One partition a day (UTC): for busy sensors, and the finest retention.
+    #[default]
+    Day,
+    /// One a month: for quiet ones (fewer, larger tables).
+    Month,
+}
+
+/// Event times the store accepts: years 1 to 9999, which PostgreSQL and the partition
+/// names both hold. Anything else is a broken clock or a forged record.
+pub(super) fn out_of_range(time: Timestamp) -> Option<String> {
+    let ok = DateTime::from_timestamp_micros(time.as_micros())
+        .is_some_and(|t| (1..=9999).contains(&t.year()));
+    (!ok).then(|| format!("time {time} is outside the years 1 to 9999"))
+}
+
+impl PartitionInterval {
+    /// The first day of the partition holding `day`.
+    fn start_of(self, day: NaiveDate) -> NaiveDate {
+        match self {
+            Self::Day => day,
+            Self::Month => day.with_day(1).unwrap_or(day),
+        }
+    }
+
+    /// The first day of the next partition after the one starting at `start`.
+    fn next(self, start: NaiveDate) -> Option<NaiveDate> {
+        match self {
+            Self::Day => start.succ_opt(),
+            Self::Month => start.checked_add_months(chrono::Months::new(1)),
+        }
+    }
+
+    fn name(self, start: NaiveDate) -> String {
+        match self {
+            Self::Day => format!("events_p{}", start.format("%Y%m%d")),
+            Self::Month => format!("events_p{}", start.format("%Y%m")),
+        }
+    }
+
+    /// The span of a partition this interval names `name`, if it is one.
+    fn parse(self, name: &str) -> Option<(NaiveDate, NaiveDate)> {
+        let digits = name.strip_prefix("events_p")?;
+        let start = match (self, digits.len()) {
+            (Self::Day, 8) => NaiveDate::parse_from_str(digits, "%Y%m%d").ok()?,
+            (Self::Month, 6) => NaiveDate::parse_from_str(&format!("{digits}01"), "%Y%m%d").ok()?,
+            _ => return None,
+        };
+        Some((start, self.next(start)?))
+    }
+}
+
+fn micros(day: NaiveDate) -> i64 {
+    Utc.from_utc_datetime(&day.and_time(chrono::NaiveTime::MIN))
+        .timestamp_micros()
+}
+
+fn day_of(time: Timestamp) -> Option<NaiveDate> {
+    DateTime::from_timestamp_micros(time.as_micros()).map(|t| t.date_naive())
+}
+
+fn bound(day: NaiveDate) -> String {
+    format!("{} 00:00:00+00", day.format("%Y-%m-%d"))
+}
+
+impl PostgresStore {
+    /// Reads which partitions exist.
+    pub(super) async fn load_partitions(&self) -> Result<(), StoreError> {
+        let names = self.partition_names().await?;
+        let interval = self.options.partition;
+        let mut known = self
+            .partitions
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        known.extend(
+            names
+                .iter()
+                .filter_map(|name| interval.parse(name))
+                .map(|(start, _)| micros(start)),
+        );
+        Ok(())
+    }
+
+    async fn partition_names(&self) -> Result<Vec<String>, StoreError> {
+        sqlx::query_scalar(
+            "SELECT c.relname::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+             WHERE i.inhparent = 'events'::regclass ORDER BY 1",
+        )
+        .persistent(false)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(database_error)
+    }
+
+    /// Creates the current partition and `partitions_ahead` more.
+    pub(super) async fn create_partitions_ahead(&self) -> Result<(), StoreError> {
+        let interval = self.options.partition;
+        let mut start = interval.start_of(Utc::now().date_naive());
+        let mut starts = vec![start];
+        for _ in 0..self.options.partitions_ahead {
+            match interval.next(start) {
+                Some(next) => {
+                    start = next;
+                    starts.push(next);
+                }
+                None => break,
+            }
+        }
+        self.create_partitions(starts).await
+    }
+
+    /// Makes sure every partition these times fall into exists.
+    pub(super) async fn ensure_partitions(
+        &self,
+        times: impl Iterator<Item = Timestamp>,
+    ) -> Result<(), StoreError> {
+        let interval = self.options.partition;
+        let missing: Vec<NaiveDate> = {
+            let known = self
+                .partitions
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut missing: Vec<NaiveDate> = times
+                .filter_map(day_of)
+                .map(|day| interval.start_of(day))
+                .filter(|start| !known.contains(&micros(*start)))
+                .collect();
+            missing.sort_unstable();
+            missing.dedup();
+            missing
+        };
+        if missing.is_empty() {
+            return Ok(());
+        }
+        self.create_partitions(missing).await
+    }
+
+    /// Creates the partitions starting on these days, under a transaction-scoped lock so
+    /// that two writers (or two hpti processes) never race on the same DDL.
+    async fn create_partitions(&self, starts: Vec<NaiveDate>) -> Result<(), StoreError> {
+        let interval = self.options.partition;
+        let mut tx = self.pool.begin().await.map_err(database_error)?;
+        // Any constant: it only has to be the same for every hpti process.
+        sqlx::query("SELECT pg_advisory_xact_lock(7305423112006459001)")
+            .persistent(false)
+            .execute(&mut *tx)
+            .await
+            .map_err(database_error)?;
+        for start in &starts {
+            let Some(end) = interval.next(*start) else {
+                continue;
+            };
+            // Names and bounds are built from dates, never from input text.
+            let sql = format!(
+                "CREATE TABLE IF NOT EXISTS {} PARTITION OF events FOR VALUES FROM ('{}') TO ('{}')",
+                interval.name(*start),
+                bound(*start),
+                bound(end)
+            );
+            sqlx::query(&sql)
+                .persistent(false)
+                .execute(&mut *tx)
+                .await
+                .map_err(database_error)?;
+        }
+        tx.commit().await.map_err(database_error)?;
+        let mut known = self
+            .partitions
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        known.extend(starts.into_iter().map(micros));
+        Ok(())
+    }
+
+    /// Every partition hpti made, oldest first, with its exact row count and size.
+    pub(super) async fn partition_stats(&self) -> Result<Vec<PartitionStats>, StoreError> {
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT c.relname::text, pg_total_relation_size(c.oid)
+             FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+             WHERE i.inhparent = 'events'::regclass ORDER BY 1",
+        )
+        .persistent(false)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(database_error)?;
+        let counts: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT tableoid::regclass::text, COUNT(*) FROM events GROUP BY tableoid",
+        )
+        .persistent(false)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(database_error)?;
+        let interval = self.options.partition;
+        let mut stats: Vec<PartitionStats> = rows
+            .into_iter()
+            .filter_map(|(name, bytes)| {
+                let (start, end) = interval.parse(&name)?;
+                let rows = counts
+                    .iter()
+                    .find(|(table, _)| table.rsplit('.').next() == Some(name.as_str()))
+                    .map_or(0, |(_, n)| u64::try_from(*n).unwrap_or(0));
+                Some(PartitionStats::new(
+                    name,
+                    Timestamp::from_micros(micros(start)),
+                    Timestamp::from_micros(micros(end)),
+                    rows,
+                    u64::try_from(bytes).unwrap_or(0),
+                ))
+            })
+            .collect();
+        stats.sort_by_key(|p| p.from);
+        Ok(stats)
+    }
+
+    /// Drops (or, with `dry_run`, lists) the partitions that end before the retention's
+    /// cutoff. Never deletes rows one by one; a partition still holding anything newer
+    /// than the cutoff is kept whole.
+    pub async fn apply_retention(&self, dry_run: bool) -> Result<RetentionPlan, StoreError> {
+        let Some(cutoff) = self.retention_cutoff() else {
+            return Ok(RetentionPlan::new(None, Vec::new(), false));
+        };
+        let expired: Vec<PartitionStats> = self
+            .partition_stats()
+            .await?
+            .into_iter()
+            .filter(|p| p.to <= cutoff)
+            .collect();
+        if dry_run || expired.is_empty() {
+            return Ok(RetentionPlan::new(Some(cutoff), expired, false));
+        }
+        let mut tx = self.pool.begin().await.map_err(database_error)?;
+        sqlx::query("SELECT pg_advisory_xact_lock(7305423112006459001)")
+            .persistent(false)
+            .execute(&mut *tx)
+            .await
+            .map_err(database_error)?;
+        for partition in &expired {
+            // The name came from the catalog and matched the partition pattern.
+            sqlx::query(&format!("DROP TABLE IF EXISTS {}", partition.name))
+                .persistent(false)
+                .execute(&mut *tx)
+                .await
+                .map_err(database_error)?;
+        }
+        tx.commit().await.map_err(database_error)?;
+        let mut known = self
+            .partitions
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for partition in &expired {
+            known.remove(&partition.from.as_micros());
+        }
+        Ok(RetentionPlan::new(Some(cutoff), expired, true))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_spans_round_trip() {
+        let day = NaiveDate::from_ymd_opt(2026, 1, 31).unwrap();
+        assert_eq!(PartitionInterval::Day.name(day), "events_p20260131");
+        assert_eq!(
+            PartitionInterval::Day.parse("events_p20260131"),
+            Some((day, NaiveDate::from_ymd_opt(2026, 2, 1).unwrap()))
+        );
+        let month = PartitionInterval::Month.start_of(day);
+        assert_eq!(PartitionInterval::Month.name(month), "events_p202601");
+        assert_eq!(
+            PartitionInterval::Month.parse("events_p202601"),
+            Some((month, NaiveDate::from_ymd_opt(2026, 2, 1).unwrap()))
+        );
+        assert_eq!(PartitionInterval::Day.parse("events_p202601"), None);
+        assert_eq!(PartitionInterval::Day.parse("events_old"), None);
+    }
+
+    #[test]
+    fn times_outside_the_years_1_to_9999_are_refused() {
+        assert!(out_of_range(Timestamp::from_micros(0)).is_none());
+        assert!(out_of_range(Timestamp::from_micros(i64::MIN)).is_some());
+        assert!(out_of_range(Timestamp::from_micros(i64::MAX)).is_some());
+    }
+}

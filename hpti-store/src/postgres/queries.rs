@@ -1,0 +1,597 @@
+//! The queries of [`EventQueries`] in PostgreSQL, answering exactly what the SQLite store
+//! answers: text compares byte by byte (the columns are `COLLATE "C"`), NULLs sort as
+//! SQLite sorts them (first ascending, last descending), addresses order as text.
+
+use std::net::IpAddr;
+use std::str::FromStr as _;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use hpti_core::event::{Enrichment, Event, EventId, Timestamp};
+use sqlx::postgres::PgRow;
+use sqlx::{Postgres, QueryBuilder, Row as _};
+
+use super::copy::EXACT_KEY;
+use super::{PostgresStore, database_error};
+use crate::error::StoreError;
+use crate::query::{
+    AttackerDetail, AttackerSummary, CommandCount, CredentialCount, Cursor, DownloadSummary,
+    EventFilter, EventPage, EventQueries, MAX_DETAIL_ROWS, MAX_TIMELINE_EVENTS, SessionDetail,
+    SessionSummary, Window,
+};
+
+/// Moves a batch from the temporary table into the events (skipping those already
+/// stored) and folds exactly the rows it inserted into the summaries, in one statement
+/// of the batch's transaction. Keys are folded in order so that two concurrent batches
+/// lock summary rows in the same order.
+pub(super) const MOVE_AND_FOLD: &str = "
+WITH new AS (
+    INSERT INTO events SELECT * FROM hpti_incoming ON CONFLICT DO NOTHING
+    RETURNING ts, sensor, protocol, session, src_ip, src_port, dst_ip, dst_port, kind,
+              success, country, asn, duration_ms, client_version
+), folded_sessions AS (
+    INSERT INTO sessions AS s (session, sensor, protocol, src_ip, src_port, dst_ip, dst_port,
+                               started, last_seen, duration_ms, client_version,
+                               events, login_attempts, logins_ok, commands, downloads)
+    SELECT session, MIN(sensor), MIN(protocol), MIN(src_ip), MIN(src_port), MIN(dst_ip),
+           MIN(dst_port), MIN(ts), MAX(ts), MAX(duration_ms), MAX(client_version),
+           COUNT(*),
+           COUNT(*) FILTER (WHERE kind = 'login.attempt'),
+           COUNT(*) FILTER (WHERE kind = 'login.attempt' AND success),
+           COUNT(*) FILTER (WHERE kind = 'command.input'),
+           COUNT(*) FILTER (WHERE kind = 'file.download')
+    FROM new
+    WHERE session IS NOT NULL
+    GROUP BY session
+    ORDER BY session
+    ON CONFLICT (session) DO UPDATE SET
+        started = LEAST(s.started, EXCLUDED.started),
+        last_seen = GREATEST(s.last_seen, EXCLUDED.last_seen),
+        duration_ms = COALESCE(EXCLUDED.duration_ms, s.duration_ms),
+        client_version = COALESCE(s.client_version, EXCLUDED.client_version),
+        events = s.events + EXCLUDED.events,
+        login_attempts = s.login_attempts + EXCLUDED.login_attempts,
+        logins_ok = s.logins_ok + EXCLUDED.logins_ok,
+        commands = s.commands + EXCLUDED.commands,
+        downloads = s.downloads + EXCLUDED.downloads
+    RETURNING 1
+), folded_attackers AS (
+    INSERT INTO attackers AS a (src_ip, events, login_attempts, commands, first_seen,
+                                last_seen, country, asn)
+    SELECT src_ip, COUNT(*),
+           COUNT(*) FILTER (WHERE kind = 'login.attempt'),
+           COUNT(*) FILTER (WHERE kind = 'command.input'),
+           MIN(ts), MAX(ts), MAX(country), MAX(asn)
+    FROM new
+    GROUP BY src_ip
+    ORDER BY src_ip
+    ON CONFLICT (src_ip) DO UPDATE SET
+        events = a.events + EXCLUDED.events,
+        login_attempts = a.login_attempts + EXCLUDED.login_attempts,
+        commands = a.commands + EXCLUDED.commands,
+        first_seen = LEAST(a.first_seen, EXCLUDED.first_seen),
+        last_seen = GREATEST(a.last_seen, EXCLUDED.last_seen),
+        country = COALESCE(EXCLUDED.country, a.country),
+        asn = COALESCE(EXCLUDED.asn, a.asn)
+    RETURNING 1
+)
+SELECT (SELECT COUNT(*) FROM new) AS inserted,
+       (SELECT COUNT(*) FROM folded_sessions) AS sessions,
+       (SELECT COUNT(*) FROM folded_attackers) AS attackers";
+
+/// The columns [`event_from_row`] reads, from `events e` joined to `enrichments en`.
+const EVENT_SELECT: &str = "
+    SELECT e.id, e.ts, e.observed, e.sensor, e.protocol, e.session, host(e.src_ip) AS src_ip,
+           e.src_port, host(e.dst_ip) AS dst_ip, e.dst_port, e.doc::text AS doc,
+           en.doc::text AS enrichment
+    FROM events e LEFT JOIN enrichments en ON en.id = e.enrichment_id";
+
+const SESSION_COLUMNS: &str = "session, sensor, protocol, host(src_ip) AS src_ip, started, \
+     last_seen, duration_ms, client_version, login_attempts, logins_ok, commands, downloads";
+
+const ATTACKER_COLUMNS: &str = "host(a.src_ip) AS src_ip, a.events, a.login_attempts, \
+     a.commands, a.first_seen, a.last_seen, a.country, a.asn, \
+     (SELECT COUNT(*) FROM sessions s WHERE s.src_ip = a.src_ip) AS sessions";
+
+/// The earliest and latest instants both PostgreSQL and the partitions hold: a window
+/// left open at one end is bounded by them.
+fn pg_time(micros: i64) -> DateTime<Utc> {
+    // 0001-01-01 and 9999-12-31T23:59:59.999999 UTC.
+    const MIN: i64 = -62_135_596_800_000_000;
+    const MAX: i64 = 253_402_300_799_999_999;
+    DateTime::from_timestamp_micros(micros.clamp(MIN, MAX)).unwrap_or_default()
+}
+
+fn since(window: &Window) -> DateTime<Utc> {
+    pg_time(window.since_micros())
+}
+
+fn until(window: &Window) -> DateTime<Utc> {
+    pg_time(window.until_micros())
+}
+
+fn decode_error(err: sqlx::Error) -> StoreError {
+    StoreError::Decode(err.to_string())
+}
+
+fn timestamp(row: &PgRow, column: &str) -> Result<Timestamp, StoreError> {
+    row.try_get::<DateTime<Utc>, _>(column)
+        .map(|t| Timestamp::from_micros(t.timestamp_micros()))
+        .map_err(decode_error)
+}
+
+fn count(row: &PgRow, column: &str) -> Result<u64, StoreError> {
+    let value: Option<i64> = row.try_get(column).map_err(decode_error)?;
+    Ok(value.and_then(|v| u64::try_from(v).ok()).unwrap_or(0))
+}
+
+fn ip(row: &PgRow, column: &str) -> Result<IpAddr, StoreError> {
+    let text: String = row.try_get(column).map_err(decode_error)?;
+    IpAddr::from_str(&text)
+        .map_err(|_| StoreError::Decode(format!("column {column}: {text:?} is not an address")))
+}
+
+/// A text array aggregate, sorted as SQLite's store sorts it, without NULLs.
+fn strings(row: &PgRow, column: &str) -> Result<Vec<String>, StoreError> {
+    let mut values: Vec<Option<String>> = row.try_get(column).map_err(decode_error)?;
+    values.sort();
+    Ok(values.into_iter().flatten().collect())
+}
+
+/// Rebuilds an event from [`EVENT_SELECT`]'s columns.
+pub(super) fn event_from_row(row: &PgRow) -> Result<Event, StoreError> {
+    use serde_json::{Map, Value};
+    let id: uuid::Uuid = row.try_get("id").map_err(decode_error)?;
+    let id = EventId::from_uuid(id);
+    let doc: String = row.try_get("doc").map_err(decode_error)?;
+    let mut object: Map<String, Value> =
+        serde_json::from_str(&doc).map_err(|e| StoreError::Decode(format!("doc of {id}: {e}")))?;
+    let exact = object.remove(EXACT_KEY);
+    let mut put = |key: &str, value: Value| {
+        if !value.is_null() {
+            object.insert(key.to_owned(), value);
+        }
+    };
+    let enrichment: Option<String> = row.try_get("enrichment").map_err(decode_error)?;
+    if let Some(enrichment) = enrichment {
+        let value: Value = serde_json::from_str(&enrichment)
+            .map_err(|e| StoreError::Decode(format!("enrichment of {id}: {e}")))?;
+        put("enrichment", value);
+    }
+    put("id", Value::String(id.to_string()));
+    put("time", Value::String(timestamp(row, "ts")?.to_string()));
+    let observed: Option<DateTime<Utc>> = row.try_get("observed").map_err(decode_error)?;
+    put(
+        "observed",
+        observed.map_or(Value::Null, |t| {
+            Value::String(Timestamp::from_micros(t.timestamp_micros()).to_string())
+        }),
+    );
+    for column in ["sensor", "protocol", "session", "src_ip", "dst_ip"] {
+        let text: Option<String> = row.try_get(column).map_err(decode_error)?;
+        put(column, text.map_or(Value::Null, Value::String));
+    }
+    for column in ["src_port", "dst_port"] {
+        let port: Option<i32> = row.try_get(column).map_err(decode_error)?;
+        put(column, port.map_or(Value::Null, Value::from));
+    }
+    // Text a column could not hold verbatim (a NUL) was kept in the document.
+    if let Some(Value::Object(exact)) = exact {
+        for (key, value) in exact {
+            put(&key, value);
+        }
+    }
+    serde_json::from_value(Value::Object(object))
+        .map_err(|e| StoreError::Decode(format!("event {id}: {e}")))
+}
+
+fn session_from_row(row: &PgRow) -> Result<SessionSummary, StoreError> {
+    Ok(SessionSummary {
+        session: row.try_get("session").map_err(decode_error)?,
+        sensor: row.try_get("sensor").map_err(decode_error)?,
+        protocol: row.try_get("protocol").map_err(decode_error)?,
+        src_ip: ip(row, "src_ip")?,
+        started: timestamp(row, "started")?,
+        last_seen: timestamp(row, "last_seen")?,
+        duration_ms: row
+            .try_get::<Option<i64>, _>("duration_ms")
+            .map_err(decode_error)?
+            .and_then(|d| u64::try_from(d).ok()),
+        client_version: row.try_get("client_version").map_err(decode_error)?,
+        login_attempts: count(row, "login_attempts")?,
+        logged_in: count(row, "logins_ok")? > 0,
+        commands: count(row, "commands")?,
+        downloads: count(row, "downloads")?,
+    })
+}
+
+fn attacker_from_row(row: &PgRow) -> Result<AttackerSummary, StoreError> {
+    Ok(AttackerSummary {
+        src_ip: ip(row, "src_ip")?,
+        events: count(row, "events")?,
+        sessions: count(row, "sessions")?,
+        login_attempts: count(row, "login_attempts")?,
+        commands: count(row, "commands")?,
+        first_seen: timestamp(row, "first_seen")?,
+        last_seen: timestamp(row, "last_seen")?,
+        country: row.try_get("country").map_err(decode_error)?,
+        asn: row
+            .try_get::<Option<i64>, _>("asn")
+            .map_err(decode_error)?
+            .and_then(|a| u32::try_from(a).ok()),
+    })
+}
+
+fn credential_from_row(row: &PgRow) -> Result<CredentialCount, StoreError> {
+    Ok(CredentialCount {
+        username: row.try_get("username").map_err(decode_error)?,
+        password: row.try_get("password").map_err(decode_error)?,
+        attempts: count(row, "attempts")?,
+        successes: count(row, "successes")?,
+        sources: count(row, "sources")?,
+    })
+}
+
+fn command_from_row(row: &PgRow) -> Result<CommandCount, StoreError> {
+    Ok(CommandCount {
+        command: row.try_get("command").map_err(decode_error)?,
+        count: count(row, "count")?,
+        sources: count(row, "sources")?,
+    })
+}
+
+fn download_from_row(row: &PgRow) -> Result<DownloadSummary, StoreError> {
+    Ok(DownloadSummary {
+        sha256: row.try_get("sha256").map_err(decode_error)?,
+        count: count(row, "count")?,
+        first_seen: timestamp(row, "first_seen")?,
+        last_seen: timestamp(row, "last_seen")?,
+        size: row
+            .try_get::<Option<i64>, _>("size")
+            .map_err(decode_error)?
+            .and_then(|s| u64::try_from(s).ok()),
+        src_ips: strings(row, "src_ips")?,
+        urls: strings(row, "urls")?,
+    })
+}
+
+const CREDENTIALS: &str = "
+    SELECT username, password, COUNT(*) AS attempts,
+           COUNT(*) FILTER (WHERE success) AS successes,
+           COUNT(DISTINCT src_ip) AS sources
+    FROM events
+    WHERE kind = 'login.attempt' AND ts >= $1 AND ts < $3
+    GROUP BY username, password
+    ORDER BY attempts DESC, username NULLS FIRST, password NULLS FIRST
+    LIMIT $2";
+const COMMANDS: &str = "
+    SELECT command, COUNT(*) AS count, COUNT(DISTINCT src_ip) AS sources
+    FROM events
+    WHERE kind = 'command.input' AND ts >= $1 AND ts < $3
+    GROUP BY command
+    ORDER BY count DESC, command NULLS FIRST
+    LIMIT $2";
+const DOWNLOADS: &str = "
+    SELECT sha256, COUNT(*) AS count, MIN(ts) AS first_seen, MAX(ts) AS last_seen,
+           MAX(size) AS size,
+           array_agg(DISTINCT host(src_ip)) AS src_ips,
+           array_agg(DISTINCT url) AS urls
+    FROM events
+    WHERE sha256 IS NOT NULL AND kind = 'file.download' AND ts >= $1 AND ts < $3
+    GROUP BY sha256
+    ORDER BY count DESC, last_seen DESC, sha256
+    LIMIT $2";
+
+/// An attacker's lists, over its events between `$1` and `$2` (its first and last seen)
+/// from `$3`, at most `$4` rows.
+const ATTACKER_CREDENTIALS: &str = "
+    SELECT username, password, COUNT(*) AS attempts,
+           COUNT(*) FILTER (WHERE success) AS successes,
+           COUNT(DISTINCT src_ip) AS sources
+    FROM events
+    WHERE kind = 'login.attempt' AND ts >= $1 AND ts <= $2 AND src_ip = $3::inet
+    GROUP BY username, password
+    ORDER BY attempts DESC, username NULLS FIRST, password NULLS FIRST
+    LIMIT $4";
+const ATTACKER_COMMANDS: &str = "
+    SELECT command, COUNT(*) AS count, COUNT(DISTINCT src_ip) AS sources
+    FROM events
+    WHERE kind = 'command.input' AND ts >= $1 AND ts <= $2 AND src_ip = $3::inet
+    GROUP BY command
+    ORDER BY count DESC, command NULLS FIRST
+    LIMIT $4";
+const ATTACKER_DOWNLOADS: &str = "
+    SELECT sha256, COUNT(*) AS count, MIN(ts) AS first_seen, MAX(ts) AS last_seen,
+           MAX(size) AS size,
+           array_agg(DISTINCT host(src_ip)) AS src_ips,
+           array_agg(DISTINCT url) AS urls
+    FROM events
+    WHERE sha256 IS NOT NULL AND kind = 'file.download' AND ts >= $1 AND ts <= $2
+      AND src_ip = $3::inet
+    GROUP BY sha256
+    ORDER BY count DESC, last_seen DESC, sha256
+    LIMIT $4";
+const ATTACKER_ENRICHMENTS: &str = "
+    SELECT en.doc::text AS enrichment
+    FROM events e JOIN enrichments en ON en.id = e.enrichment_id
+    WHERE e.ts >= $1 AND e.ts <= $2 AND e.src_ip = $3::inet
+    GROUP BY en.id
+    ORDER BY MAX(e.ts) DESC, en.doc::text COLLATE \"C\"
+    LIMIT $4";
+
+pub(super) async fn find_event(
+    store: &PostgresStore,
+    id: EventId,
+) -> Result<Option<Event>, StoreError> {
+    let row = sqlx::query(&format!("{EVENT_SELECT} WHERE e.id = $1"))
+        .persistent(store.options.prepared_statements)
+        .bind(id.as_uuid())
+        .fetch_optional(&store.pool)
+        .await
+        .map_err(database_error)?;
+    row.map(|row| event_from_row(&row)).transpose()
+}
+
+impl PostgresStore {
+    /// Runs a query whose `$1` is the window's start, `$2` its row limit, `$3` its end.
+    async fn windowed(&self, window: Window, sql: &str) -> Result<Vec<PgRow>, StoreError> {
+        window.check()?;
+        sqlx::query(sql)
+            .persistent(self.options.prepared_statements)
+            .bind(since(&window))
+            .bind(i64::from(window.limit))
+            .bind(until(&window))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(database_error)
+    }
+
+    async fn attacker_rows(
+        &self,
+        sql: &str,
+        summary: &AttackerSummary,
+    ) -> Result<Vec<PgRow>, StoreError> {
+        sqlx::query(sql)
+            .persistent(self.options.prepared_statements)
+            .bind(pg_time(summary.first_seen.as_micros()))
+            .bind(pg_time(summary.last_seen.as_micros()))
+            .bind(summary.src_ip.to_string())
+            .bind(i64::from(MAX_DETAIL_ROWS))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(database_error)
+    }
+}
+
+#[async_trait]
+impl EventQueries for PostgresStore {
+    async fn sessions(&self, window: Window) -> Result<Vec<SessionSummary>, StoreError> {
+        let rows = self
+            .windowed(
+                window,
+                &format!(
+                    "SELECT {SESSION_COLUMNS} FROM sessions
+                     WHERE last_seen >= $1 AND started < $3
+                     ORDER BY seq DESC LIMIT $2"
+                ),
+            )
+            .await?;
+        rows.iter().map(session_from_row).collect()
+    }
+
+    async fn attackers(&self, window: Window) -> Result<Vec<AttackerSummary>, StoreError> {
+        window.check()?;
+        let rows = if window.since.is_none() && window.until.is_none() {
+            sqlx::query(&format!(
+                "SELECT {ATTACKER_COLUMNS} FROM attackers a
+                 ORDER BY a.events DESC, host(a.src_ip) COLLATE \"C\" LIMIT $1"
+            ))
+            .persistent(self.options.prepared_statements)
+            .bind(i64::from(window.limit))
+            .fetch_all(&self.pool)
+            .await
+        } else {
+            sqlx::query(
+                "SELECT host(src_ip) AS src_ip, COUNT(*) AS events,
+                        COUNT(DISTINCT session) AS sessions,
+                        COUNT(*) FILTER (WHERE kind = 'login.attempt') AS login_attempts,
+                        COUNT(*) FILTER (WHERE kind = 'command.input') AS commands,
+                        MIN(ts) AS first_seen, MAX(ts) AS last_seen,
+                        MAX(country) AS country, MAX(asn) AS asn
+                 FROM events
+                 WHERE ts >= $2 AND ts < $3
+                 GROUP BY src_ip
+                 ORDER BY events DESC, host(src_ip) COLLATE \"C\"
+                 LIMIT $1",
+            )
+            .persistent(self.options.prepared_statements)
+            .bind(i64::from(window.limit))
+            .bind(since(&window))
+            .bind(until(&window))
+            .fetch_all(&self.pool)
+            .await
+        }
+        .map_err(database_error)?;
+        rows.iter().map(attacker_from_row).collect()
+    }
+
+    async fn credentials(&self, window: Window) -> Result<Vec<CredentialCount>, StoreError> {
+        let rows = self.windowed(window, CREDENTIALS).await?;
+        rows.iter().map(credential_from_row).collect()
+    }
+
+    async fn commands(&self, window: Window) -> Result<Vec<CommandCount>, StoreError> {
+        let rows = self.windowed(window, COMMANDS).await?;
+        rows.iter().map(command_from_row).collect()
+    }
+
+    async fn downloads(&self, window: Window) -> Result<Vec<DownloadSummary>, StoreError> {
+        let rows = self.windowed(window, DOWNLOADS).await?;
+        rows.iter().map(download_from_row).collect()
+    }
+
+    async fn count_events(&self) -> Result<u64, StoreError> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM events")
+            .persistent(self.options.prepared_statements)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(database_error)?;
+        count(&row, "n")
+    }
+
+    async fn events(
+        &self,
+        window: Window,
+        filter: &EventFilter,
+        after: Option<&Cursor>,
+    ) -> Result<EventPage, StoreError> {
+        window.check()?;
+        filter.check()?;
+        let after = after.map(Cursor::position).transpose()?;
+        let mut sql = QueryBuilder::<Postgres>::new(EVENT_SELECT);
+        sql.push(" WHERE e.ts >= ")
+            .push_bind(since(&window))
+            .push(" AND e.ts < ")
+            .push_bind(until(&window));
+        if let Some(ip) = filter.src_ip {
+            sql.push(" AND e.src_ip = ")
+                .push_bind(ip.to_string())
+                .push("::inet");
+        }
+        for (column, value) in [
+            ("e.session", &filter.session),
+            ("e.sensor", &filter.sensor),
+            ("e.protocol", &filter.protocol),
+            ("e.kind", &filter.kind),
+        ] {
+            if let Some(value) = value {
+                sql.push(format!(" AND {column} = "))
+                    .push_bind(value.clone());
+            }
+        }
+        if let Some((time, id)) = after {
+            let time = pg_time(time.as_micros());
+            sql.push(" AND (e.ts < ")
+                .push_bind(time)
+                .push(" OR (e.ts = ")
+                .push_bind(time)
+                .push(" AND e.id < ")
+                .push_bind(*id.as_uuid())
+                .push("))");
+        }
+        sql.push(" ORDER BY e.ts DESC, e.id DESC LIMIT ")
+            .push_bind(i64::from(window.limit) + 1);
+        let rows = sql
+            .build()
+            .persistent(self.options.prepared_statements)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(database_error)?;
+        let events = rows
+            .iter()
+            .map(event_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(EventPage::from_overfetch(events, window.limit))
+    }
+
+    async fn event(&self, id: EventId) -> Result<Event, StoreError> {
+        find_event(self, id)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("event {id}")))
+    }
+
+    async fn session(&self, session: &str) -> Result<SessionDetail, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {SESSION_COLUMNS} FROM sessions WHERE session = $1"
+        ))
+        .persistent(self.options.prepared_statements)
+        .bind(session)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(database_error)?
+        .ok_or_else(|| StoreError::NotFound(format!("session {session:?}")))?;
+        let summary = session_from_row(&row)?;
+        let rows = sqlx::query(&format!(
+            "{EVENT_SELECT}
+             WHERE e.session = $3 AND e.ts >= $1 AND e.ts <= $2
+             ORDER BY e.ts, e.id
+             LIMIT $4"
+        ))
+        .persistent(self.options.prepared_statements)
+        .bind(pg_time(summary.started.as_micros()))
+        .bind(pg_time(summary.last_seen.as_micros()))
+        .bind(session)
+        .bind(MAX_TIMELINE_EVENTS as i64 + 1)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(database_error)?;
+        let events = rows
+            .iter()
+            .map(event_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(SessionDetail::new(summary, events))
+    }
+
+    async fn attacker(&self, ip: IpAddr) -> Result<AttackerDetail, StoreError> {
+        let address = ip.to_string();
+        let row = sqlx::query(&format!(
+            "SELECT {ATTACKER_COLUMNS} FROM attackers a WHERE a.src_ip = $1::inet"
+        ))
+        .persistent(self.options.prepared_statements)
+        .bind(&address)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(database_error)?
+        .ok_or_else(|| StoreError::NotFound(format!("address {ip}")))?;
+        let summary = attacker_from_row(&row)?;
+        let sessions = sqlx::query(&format!(
+            "SELECT {SESSION_COLUMNS} FROM sessions WHERE src_ip = $1::inet
+             ORDER BY seq DESC LIMIT $2"
+        ))
+        .persistent(self.options.prepared_statements)
+        .bind(&address)
+        .bind(i64::from(MAX_DETAIL_ROWS))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(database_error)?
+        .iter()
+        .map(session_from_row)
+        .collect::<Result<Vec<_>, _>>()?;
+        let enrichments = self
+            .attacker_rows(ATTACKER_ENRICHMENTS, &summary)
+            .await?
+            .iter()
+            .map(|row| {
+                let doc: String = row.try_get("enrichment").map_err(decode_error)?;
+                serde_json::from_str::<Enrichment>(&doc)
+                    .map_err(|e| StoreError::Decode(format!("enrichment of {ip}: {e}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let credentials = self
+            .attacker_rows(ATTACKER_CREDENTIALS, &summary)
+            .await?
+            .iter()
+            .map(credential_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        let commands = self
+            .attacker_rows(ATTACKER_COMMANDS, &summary)
+            .await?
+            .iter()
+            .map(command_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        let downloads = self
+            .attacker_rows(ATTACKER_DOWNLOADS, &summary)
+            .await?
+            .iter()
+            .map(download_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(AttackerDetail::new(
+            summary,
+            enrichments,
+            sessions,
+            credentials,
+            commands,
+            downloads,
+        ))
+    }
+}

@@ -1,0 +1,257 @@
+//! The PostgreSQL store against the real server (`HPTI_POSTGRES_URL`, default
+//! `postgres://postgres@127.0.0.1:5432/postgres`), each test in a database of its own.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests panic on failure by design
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hpti_core::event::{Event, EventKind, Protocol, Timestamp};
+use hpti_core::sink::Sink;
+use hpti_core::testing::sink_conformance;
+use hpti_store::testing::{TestDatabase, fixture};
+use hpti_store::{
+    EventFilter, EventQueries, PostgresOptions, PostgresStore, QueryStoreConfig as _, StoreError,
+    Window,
+};
+
+async fn open(db: &TestDatabase) -> PostgresStore {
+    PostgresStore::open(PostgresOptions::new(&db.url).unwrap())
+        .await
+        .unwrap()
+}
+
+fn command(ip: [u8; 4], text: &str, time: Timestamp) -> Event {
+    Event::new(
+        "pg-test",
+        Protocol::Telnet,
+        IpAddr::from(ip),
+        EventKind::CommandInput {
+            command: text.into(),
+        },
+    )
+    .with_session("t1")
+    .with_time(time)
+}
+
+const DAY: i64 = 86_400_000_000;
+
+#[tokio::test]
+async fn passes_the_sink_conformance_suite() {
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
+    let store = Arc::new(open(&db).await);
+    let counter = store.clone();
+    let reader = store.clone();
+    sink_conformance(
+        store.as_ref(),
+        || {
+            let counter = counter.clone();
+            async move { counter.count_events().await.unwrap() }
+        },
+        |id| {
+            let reader = reader.clone();
+            async move { reader.find_event(id).await.unwrap() }
+        },
+    )
+    .await;
+    PostgresStore::close(&store).await;
+    db.remove().await;
+}
+
+#[tokio::test]
+async fn passes_the_query_conformance_suite_and_answers_read_only() {
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
+    let store = open(&db).await;
+    hpti_store::testing::query_conformance(&store, || async {}).await;
+    store.close().await;
+
+    let mut options = PostgresOptions::new(&db.url).unwrap();
+    options.read_only = true;
+    let reader = PostgresStore::open(options).await.unwrap();
+    assert_eq!(reader.count_events().await.unwrap(), fixture().len() as u64);
+    assert_eq!(reader.session("b1").await.unwrap().events.len(), 4);
+    assert!(matches!(
+        reader.event(hpti_core::event::EventId::new()).await,
+        Err(StoreError::NotFound(_))
+    ));
+    reader.close().await;
+    db.remove().await;
+}
+
+#[tokio::test]
+async fn a_read_only_open_of_an_empty_database_says_there_is_nothing() {
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
+    let mut options = PostgresOptions::new(&db.url).unwrap();
+    options.read_only = true;
+    assert!(matches!(
+        PostgresStore::open(options).await,
+        Err(StoreError::NotFound(_))
+    ));
+    db.remove().await;
+}
+
+#[tokio::test]
+async fn nul_characters_read_back_exactly_and_show_as_replacement_in_rankings() {
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
+    let store = open(&db).await;
+    let now = Timestamp::now();
+    let mut event = command([192, 0, 2, 9], "echo a\0b", now);
+    event.session = Some("s\0nul".into());
+    event.sensor = "sensor\0x".into();
+    let report = store.write(&[&event]).await.unwrap();
+    assert!(report.rejected.is_empty(), "{report:?}");
+    assert_eq!(
+        store.find_event(event.id).await.unwrap(),
+        Some(event.clone())
+    );
+    let commands = store.commands(Window::default()).await.unwrap();
+    assert_eq!(commands.len(), 1);
+    assert_eq!(commands[0].command, "echo a\u{FFFD}b");
+    let page = store
+        .events(
+            Window::default(),
+            &EventFilter::default().src_ip(event.src_ip),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(page.events, vec![event]);
+    store.close().await;
+    db.remove().await;
+}
+
+#[tokio::test]
+async fn partitions_are_made_on_demand_and_retention_drops_only_expired_ones() {
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
+    let now = Timestamp::now();
+    // Without retention, any day is stored (an old log), each in its own partition.
+    let store = open(&db).await;
+    let old = command([192, 0, 2, 1], "old", now.saturating_add_micros(-10 * DAY));
+    let mid = command([192, 0, 2, 2], "mid", now.saturating_add_micros(-5 * DAY));
+    let new = command([192, 0, 2, 3], "new", now);
+    let year_2020 = command(
+        [192, 0, 2, 4],
+        "2020",
+        Timestamp::from_micros(1_590_000_000_000_000),
+    );
+    let report = store.write(&[&old, &mid, &new, &year_2020]).await.unwrap();
+    assert!(report.rejected.is_empty(), "{report:?}");
+    let stats = store.stats().await.unwrap();
+    assert_eq!(stats.events, 4);
+    let names: Vec<&str> = stats.partitions.iter().map(|p| p.name.as_str()).collect();
+    assert!(names.contains(&"events_p20200520"), "{names:?}");
+    // Today and three days ahead exist before anything is written to them.
+    assert!(stats.partitions.len() >= 3 + 4, "{names:?}");
+    store.close().await;
+
+    // With a 7-day retention: the 10-day-old and the 2020 partitions go, whole.
+    let mut options = PostgresOptions::new(&db.url).unwrap();
+    options.retention = Some(Duration::from_secs(7 * 86_400));
+    let store = PostgresStore::open(options).await.unwrap();
+    let plan = store.apply_retention(true).await.unwrap();
+    let expired: Vec<(&str, u64)> = plan
+        .expired
+        .iter()
+        .filter(|p| p.rows > 0)
+        .map(|p| (p.name.as_str(), p.rows))
+        .collect();
+    assert_eq!(expired.len(), 2, "{plan:?}");
+    assert!(!plan.dropped);
+    assert_eq!(
+        store.count_events().await.unwrap(),
+        4,
+        "a dry run drops nothing"
+    );
+    let plan = store.apply_retention(false).await.unwrap();
+    assert!(plan.dropped);
+    assert_eq!(store.count_events().await.unwrap(), 2);
+    for kept in [&mid, &new] {
+        assert!(store.find_event(kept.id).await.unwrap().is_some());
+    }
+    for gone in [&old, &year_2020] {
+        assert!(store.find_event(gone.id).await.unwrap().is_none());
+    }
+    // An event already past the retention is refused, not stored to be dropped.
+    let stale = command([192, 0, 2, 5], "stale", now.saturating_add_micros(-9 * DAY));
+    let report = store.write(&[&stale, &new]).await.unwrap();
+    assert_eq!(report.rejected.len(), 1, "{report:?}");
+    assert_eq!(report.rejected[0].index, 0);
+    assert!(
+        report.rejected[0].reason.contains("retention"),
+        "{report:?}"
+    );
+    store.close().await;
+    db.remove().await;
+}
+
+#[tokio::test]
+async fn a_replayed_batch_is_stored_and_counted_once() {
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
+    let store = open(&db).await;
+    let now = Timestamp::now();
+    let events: Vec<Event> = (0..500)
+        .map(|i| {
+            command(
+                [198, 51, 100, (i % 7) as u8 + 1],
+                &format!("cmd {}", i % 13),
+                now.saturating_add_micros(i),
+            )
+        })
+        .collect();
+    let refs: Vec<&Event> = events.iter().collect();
+    store.write(&refs).await.unwrap();
+    // A replay after a crash: the same batch, then half of it, concurrently.
+    let (a, b) = tokio::join!(store.write(&refs), store.write(&refs[..250]));
+    a.unwrap();
+    b.unwrap();
+    assert_eq!(store.count_events().await.unwrap(), 500);
+    let session = store.session("t1").await.unwrap();
+    assert_eq!(
+        session.summary.commands, 500,
+        "the summaries fold each event once"
+    );
+    let attackers = store.attackers(Window::default()).await.unwrap();
+    assert_eq!(attackers.iter().map(|a| a.events).sum::<u64>(), 500);
+    store.close().await;
+    db.remove().await;
+}
+
+#[tokio::test]
+async fn the_config_refuses_a_missing_or_double_url_and_never_shows_the_password() {
+    use hpti_core::component::{BuildContext, ComponentId, SinkConfig as _};
+    let cx = BuildContext::new(
+        ComponentId::new("pg").unwrap(),
+        std::env::temp_dir(),
+        hpti_core::metrics::PipelineMetrics::default(),
+    );
+    let none: hpti_store::PostgresSinkConfig = toml_like("{}");
+    let err = none.build(&cx).await.err().unwrap();
+    assert!(err.to_string().contains("url"), "{err}");
+    let secret: hpti_store::PostgresSinkConfig = toml_like(
+        r#"{"url": "postgres://hpti:s3cret-pw@127.0.0.1:1/hpti", "connect_timeout": "1s"}"#,
+    );
+    assert!(!format!("{secret:?}").contains("s3cret-pw"));
+    let err = secret.build(&cx).await.err().unwrap();
+    let shown = format!("{err} {err:?}");
+    assert!(!shown.contains("s3cret-pw"), "{shown}");
+    assert!(shown.contains("127.0.0.1:1"), "{shown}");
+    let err = secret.stats(&cx).await.err().unwrap();
+    assert!(!format!("{err} {err:?}").contains("s3cret-pw"));
+}
+
+fn toml_like<T: serde::de::DeserializeOwned>(json: &str) -> T {
+    serde_json::from_str(json).unwrap()
+}

@@ -19,12 +19,15 @@ use tokio::sync::mpsc;
 
 use crate::config::Config;
 
+#[cfg(feature = "postgres")]
+mod postgres_bench;
 mod soak;
 mod ssh;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum BenchCommand {
-    /// Synthetic attack traffic through the real pipeline into a fresh SQLite file.
+    /// Synthetic attack traffic through the real pipeline into fresh stores (a SQLite
+    /// file, a new PostgreSQL database, or both).
     Pipeline(PipelineArgs),
     /// SSH load: connections/s and latency of key exchange + login (+ a command), or the
     /// memory of idle sessions; against `--addr` or a sensor it starts (`--spawn-sensor`).
@@ -56,6 +59,23 @@ pub struct PipelineArgs {
     /// logs carry them (12 random hex digits).
     #[arg(long, value_enum, default_value_t = SessionIds::TimeOrdered)]
     session_ids: SessionIds,
+    /// The sinks every event goes to, comma-separated: `sqlite`, `postgres`. A
+    /// PostgreSQL sink writes into a new database on the server at `--postgres-url`,
+    /// dropped afterwards.
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "sqlite")]
+    sink: Vec<BenchSink>,
+    /// A PostgreSQL server and a database on it to connect to while creating the bench's
+    /// own (default: `HPTI_POSTGRES_URL`, else postgres://postgres@127.0.0.1:5432/postgres).
+    #[arg(long)]
+    postgres_url: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "kebab-case")]
+enum BenchSink {
+    Sqlite,
+    #[cfg(feature = "postgres")]
+    Postgres,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
@@ -72,6 +92,9 @@ struct PipelineResult {
     stored: u64,
     rate_target: Option<u64>,
     session_ids: SessionIds,
+    sinks: Vec<BenchSink>,
+    /// Events each sink holds at the end.
+    stored_per_sink: Vec<u64>,
     seconds: f64,
     events_per_sec: f64,
     p50_latency_ms: f64,
@@ -118,9 +141,34 @@ async fn pipeline(config: &Config, args: &PipelineArgs) -> anyhow::Result<Pipeli
         path.push(suffix);
         let _ = std::fs::remove_file(PathBuf::from(path));
     }
-    let store = SqliteStore::open(hpti_store::SqliteOptions::new(db.clone()))
-        .await
-        .context("cannot create the bench database")?;
+    anyhow::ensure!(!args.sink.is_empty(), "--sink names no sink");
+    let mut stores: Vec<(Arc<dyn hpti_core::sink::Sink>, Arc<dyn EventQueries>)> = Vec::new();
+    let mut sqlite = None;
+    #[cfg(feature = "postgres")]
+    let mut postgres = None;
+    for sink in &args.sink {
+        match sink {
+            BenchSink::Sqlite => {
+                let store = SqliteStore::open(hpti_store::SqliteOptions::new(db.clone()))
+                    .await
+                    .context("cannot create the bench database")?;
+                stores.push((Arc::new(store.clone()), Arc::new(store.clone())));
+                sqlite = Some(store);
+            }
+            #[cfg(feature = "postgres")]
+            BenchSink::Postgres => {
+                let database =
+                    postgres_bench::BenchDatabase::create(args.postgres_url.as_deref()).await?;
+                let store = hpti_store::PostgresStore::open(hpti_store::PostgresOptions::new(
+                    &database.url,
+                )?)
+                .await
+                .with_context(|| format!("cannot open {}", database.name))?;
+                stores.push((Arc::new(store.clone()), Arc::new(store.clone())));
+                postgres = Some((store, database));
+            }
+        }
+    }
     // The configured pipeline (enrichers included), with its dead letters kept apart.
     let mut config = config.clone();
     config.pipeline.dead_letter_file = tempdir.join("dead-letters.jsonl");
@@ -128,14 +176,18 @@ async fn pipeline(config: &Config, args: &PipelineArgs) -> anyhow::Result<Pipeli
     let components = config.components()?;
     let enrichers = !components.enrichers.is_empty();
     let mut registry = Registry::default();
-    let pipeline = config
+    let mut builder = config
         .enriched(&components, PipelineMetrics::new(&mut registry))
-        .await?
-        .sink(
-            hpti_core::component::ComponentId::new("main")?,
-            Arc::new(store.clone()),
-        )
-        .start()?;
+        .await?;
+    for (sink, (store, _)) in args.sink.iter().zip(&stores) {
+        let id = match sink {
+            BenchSink::Sqlite => "main",
+            #[cfg(feature = "postgres")]
+            BenchSink::Postgres => "pg",
+        };
+        builder = builder.sink(hpti_core::component::ComponentId::new(id)?, store.clone());
+    }
+    let pipeline = builder.start()?;
 
     let (pending_tx, pending_rx) = mpsc::channel::<(Instant, u64, AckReceiver)>(4096);
     let latency = tokio::spawn(track_latency(pending_rx));
@@ -198,8 +250,20 @@ async fn pipeline(config: &Config, args: &PipelineArgs) -> anyhow::Result<Pipeli
     let histogram = latency.await?;
     let seconds = started.elapsed().as_secs_f64();
     pipeline.shutdown().await;
-    let stored = store.count_events().await?;
-    store.close().await;
+    let mut stored_per_sink = Vec::new();
+    for (_, queries) in &stores {
+        stored_per_sink.push(queries.count_events().await?);
+    }
+    let stored = stored_per_sink.iter().copied().min().unwrap_or(0);
+    drop(stores);
+    if let Some(store) = sqlite {
+        store.close().await;
+    }
+    #[cfg(feature = "postgres")]
+    if let Some((store, database)) = postgres {
+        store.close().await;
+        database.remove().await;
+    }
     let db_bytes: u64 = ["", "-wal"]
         .iter()
         .filter_map(|suffix| {
@@ -219,6 +283,8 @@ async fn pipeline(config: &Config, args: &PipelineArgs) -> anyhow::Result<Pipeli
         stored,
         rate_target: args.rate,
         session_ids: args.session_ids,
+        sinks: args.sink.clone(),
+        stored_per_sink,
         seconds,
         events_per_sec: args.events as f64 / seconds,
         p50_latency_ms: ms(histogram.value_at_quantile(0.50)),

@@ -255,3 +255,137 @@ async fn the_config_refuses_a_missing_or_double_url_and_never_shows_the_password
 fn toml_like<T: serde::de::DeserializeOwned>(json: &str) -> T {
     serde_json::from_str(json).unwrap()
 }
+
+/// A PgBouncer in transaction mode in front of the local server, for two databases.
+struct Bouncer {
+    child: std::process::Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Bouncer {
+    fn start(databases: &[(&str, &TestDatabase)]) -> Self {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let entries: String = databases
+            .iter()
+            .map(|(alias, db)| {
+                let name = db.url.rsplit('/').next().unwrap();
+                format!("{alias} = host=127.0.0.1 port=5432 dbname={name} user=postgres\n")
+            })
+            .collect();
+        let users = dir.path().join("userlist.txt");
+        std::fs::write(&users, "\"postgres\" \"\"\n").unwrap();
+        let ini = dir.path().join("pgbouncer.ini");
+        // Two server connections for four client connections: statements of different
+        // clients interleave on the same server connection, as in production.
+        std::fs::write(
+            &ini,
+            format!(
+                "[databases]\n{entries}\n[pgbouncer]\nlisten_addr = 127.0.0.1\nlisten_port = {port}\n\
+                 unix_socket_dir =\nauth_type = trust\nauth_file = {}\npool_mode = transaction\n\
+                 default_pool_size = 2\nmax_client_conn = 100\nserver_reset_query =\n\
+                 ignore_startup_parameters = extra_float_digits,options\n",
+                users.display()
+            ),
+        )
+        .unwrap();
+        for file in [&users, &ini] {
+            std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o644)).unwrap();
+        }
+        // PgBouncer refuses to run as root.
+        let mut command = std::process::Command::new("pgbouncer");
+        if nix_is_root() {
+            command.args(["-u", "nobody"]);
+        }
+        let child = command
+            .arg(&ini)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "pgbouncer did not start"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Self {
+            child,
+            port,
+            _dir: dir,
+        }
+    }
+
+    fn url(&self, alias: &str) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/{alias}", self.port)
+    }
+}
+
+impl Drop for Bouncer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn nix_is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Uid:"))
+                .map(|u| u.split_whitespace().next() == Some("0"))
+        })
+        .unwrap_or(false)
+}
+
+#[tokio::test]
+async fn works_through_pgbouncer_in_transaction_mode_without_prepared_statements() {
+    if !hpti_core::testing::require_tool("pgbouncer") {
+        return;
+    }
+    let Some(sinks) = TestDatabase::create().await else {
+        return;
+    };
+    let queries = TestDatabase::create().await.unwrap();
+    let bouncer = Bouncer::start(&[("sinks", &sinks), ("queries", &queries)]);
+    let through = |alias: &str| {
+        let mut options = PostgresOptions::new(&bouncer.url(alias)).unwrap();
+        options.prepared_statements = false;
+        options
+    };
+    // Migrations, partition DDL, COPY, concurrent writers and every query, all through it.
+    let store = Arc::new(PostgresStore::open(through("sinks")).await.unwrap());
+    let counter = store.clone();
+    let reader = store.clone();
+    sink_conformance(
+        store.as_ref(),
+        || {
+            let counter = counter.clone();
+            async move { counter.count_events().await.unwrap() }
+        },
+        |id| {
+            let reader = reader.clone();
+            async move { reader.find_event(id).await.unwrap() }
+        },
+    )
+    .await;
+    PostgresStore::close(&store).await;
+    let store = PostgresStore::open(through("queries")).await.unwrap();
+    hpti_store::testing::query_conformance(&store, || async {}).await;
+    let stats = store.stats().await.unwrap();
+    assert_eq!(stats.events, fixture().len() as u64);
+    store.close().await;
+    drop(bouncer);
+    sinks.remove().await;
+    queries.remove().await;
+}

@@ -9,6 +9,7 @@
 
 mod config;
 mod copy;
+mod migrate;
 mod partitions;
 mod queries;
 
@@ -180,11 +181,13 @@ impl PostgresStore {
         };
         if store.options.read_only {
             store.background.close();
+            let mut c = store.read().await?;
             let exists: bool = sqlx::query_scalar("SELECT to_regclass('events') IS NOT NULL")
                 .persistent(false)
-                .fetch_one(&store.pool)
+                .fetch_one(&mut *c)
                 .await
                 .map_err(database_error)?;
+            c.commit().await.map_err(database_error)?;
             if !exists {
                 store.pool.close().await;
                 return Err(StoreError::NotFound(format!(
@@ -194,15 +197,7 @@ impl PostgresStore {
             }
             return Ok(store);
         }
-        // sqlx takes a session-level advisory lock so that two processes never migrate at
-        // once; PgBouncer in transaction mode cannot keep one (run `hpti store migrate`
-        // over a direct connection there).
-        let mut migrator = sqlx::migrate!("./migrations/postgres");
-        migrator.set_locking(store.options.prepared_statements);
-        migrator
-            .run(&store.pool)
-            .await
-            .map_err(|e| StoreError::Migrate(e.into()))?;
+        migrate::run(&store.pool).await?;
         store.load_partitions().await?;
         store.create_partitions_ahead().await?;
         let maintained = store.without_drop_guard();
@@ -384,6 +379,7 @@ impl PostgresStore {
     async fn store_enrichments(&self, docs: HashMap<[u8; 32], String>) -> Result<(), StoreError> {
         let (digests, docs): (Vec<Vec<u8>>, Vec<String>) =
             docs.into_iter().map(|(d, doc)| (d.to_vec(), doc)).unzip();
+        let mut tx = self.pool.begin().await.map_err(database_error)?;
         sqlx::query(
             "INSERT INTO enrichments (digest, doc)
              SELECT d, doc::json FROM unnest($1::bytea[], $2::text[]) AS t(d, doc)
@@ -393,16 +389,17 @@ impl PostgresStore {
         .persistent(self.options.prepared_statements)
         .bind(&digests)
         .bind(&docs)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(database_error)?;
         let rows: Vec<(Vec<u8>, i64)> =
             sqlx::query_as("SELECT digest, id FROM enrichments WHERE digest = ANY($1)")
                 .persistent(self.options.prepared_statements)
                 .bind(&digests)
-                .fetch_all(&self.pool)
+                .fetch_all(&mut *tx)
                 .await
                 .map_err(database_error)?;
+        tx.commit().await.map_err(database_error)?;
         let mut known = self
             .enrichment_ids
             .lock()
@@ -417,16 +414,30 @@ impl PostgresStore {
 
     /// One stored event, rebuilt from its columns and document.
     pub async fn find_event(&self, id: EventId) -> Result<Option<Event>, StoreError> {
-        queries::find_event(self, id).await
+        let mut c = self.read().await?;
+        let event = queries::find_event(self, &mut c, id).await?;
+        c.commit().await.map_err(database_error)?;
+        Ok(event)
+    }
+
+    /// A transaction for reads. Every statement runs inside one: behind PgBouncer in
+    /// transaction mode, a statement's parse and its execution (two round trips) would
+    /// otherwise reach different server connections.
+    pub(super) async fn read(
+        &self,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, StoreError> {
+        self.pool.begin().await.map_err(database_error)
     }
 
     /// The number of distinct enrichment documents stored.
     pub async fn count_enrichments(&self) -> Result<u64, StoreError> {
+        let mut c = self.read().await?;
         let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM enrichments")
             .persistent(self.options.prepared_statements)
-            .fetch_one(&self.pool)
+            .fetch_one(&mut *c)
             .await
             .map_err(database_error)?;
+        c.commit().await.map_err(database_error)?;
         Ok(u64::try_from(count).unwrap_or(0))
     }
 
@@ -434,6 +445,7 @@ impl PostgresStore {
     pub async fn stats(&self) -> Result<StoreStats, StoreError> {
         let partitions = self.partition_stats().await?;
         let events = partitions.iter().map(|p| p.rows).sum();
+        let mut c = self.read().await?;
         let bytes: i64 = sqlx::query_scalar(
             "SELECT COALESCE(SUM(pg_total_relation_size(c.oid)), 0)::bigint
              FROM pg_class c
@@ -441,9 +453,10 @@ impl PostgresStore {
                 OR c.oid IN ('enrichments'::regclass, 'sessions'::regclass, 'attackers'::regclass)",
         )
         .persistent(false)
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *c)
         .await
         .map_err(database_error)?;
+        c.commit().await.map_err(database_error)?;
         Ok(StoreStats::new(
             self.options.target.clone(),
             events,

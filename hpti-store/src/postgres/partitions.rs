@@ -96,14 +96,17 @@ impl PostgresStore {
     }
 
     async fn partition_names(&self) -> Result<Vec<String>, StoreError> {
-        sqlx::query_scalar(
+        let mut c = self.read().await?;
+        let names = sqlx::query_scalar(
             "SELECT c.relname::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
              WHERE i.inhparent = 'events'::regclass ORDER BY 1",
         )
         .persistent(false)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *c)
         .await
-        .map_err(database_error)
+        .map_err(database_error)?;
+        c.commit().await.map_err(database_error)?;
+        Ok(names)
     }
 
     /// Creates the current partition and `partitions_ahead` more.
@@ -188,22 +191,24 @@ impl PostgresStore {
 
     /// Every partition hpti made, oldest first, with its exact row count and size.
     pub(super) async fn partition_stats(&self) -> Result<Vec<PartitionStats>, StoreError> {
+        let mut c = self.read().await?;
         let rows: Vec<(String, i64)> = sqlx::query_as(
             "SELECT c.relname::text, pg_total_relation_size(c.oid)
              FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
              WHERE i.inhparent = 'events'::regclass ORDER BY 1",
         )
         .persistent(false)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *c)
         .await
         .map_err(database_error)?;
         let counts: Vec<(String, i64)> = sqlx::query_as(
             "SELECT tableoid::regclass::text, COUNT(*) FROM events GROUP BY tableoid",
         )
         .persistent(false)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *c)
         .await
         .map_err(database_error)?;
+        c.commit().await.map_err(database_error)?;
         let interval = self.options.partition;
         let mut stats: Vec<PartitionStats> = rows
             .into_iter()

@@ -8,7 +8,7 @@ use std::str::FromStr as _;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use hpti_core::event::{Enrichment, Event, EventId, Timestamp};
-use sqlx::postgres::PgRow;
+use sqlx::postgres::{PgConnection, PgRow};
 use sqlx::{Postgres, QueryBuilder, Row as _};
 
 use super::copy::EXACT_KEY;
@@ -321,12 +321,13 @@ const ATTACKER_ENRICHMENTS: &str = "
 
 pub(super) async fn find_event(
     store: &PostgresStore,
+    c: &mut PgConnection,
     id: EventId,
 ) -> Result<Option<Event>, StoreError> {
     let row = sqlx::query(&format!("{EVENT_SELECT} WHERE e.id = $1"))
         .persistent(store.options.prepared_statements)
         .bind(id.as_uuid())
-        .fetch_optional(&store.pool)
+        .fetch_optional(&mut *c)
         .await
         .map_err(database_error)?;
     row.map(|row| event_from_row(&row)).transpose()
@@ -336,18 +337,22 @@ impl PostgresStore {
     /// Runs a query whose `$1` is the window's start, `$2` its row limit, `$3` its end.
     async fn windowed(&self, window: Window, sql: &str) -> Result<Vec<PgRow>, StoreError> {
         window.check()?;
-        sqlx::query(sql)
+        let mut c = self.read().await?;
+        let rows = sqlx::query(sql)
             .persistent(self.options.prepared_statements)
             .bind(since(&window))
             .bind(i64::from(window.limit))
             .bind(until(&window))
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *c)
             .await
-            .map_err(database_error)
+            .map_err(database_error)?;
+        c.commit().await.map_err(database_error)?;
+        Ok(rows)
     }
 
     async fn attacker_rows(
         &self,
+        c: &mut PgConnection,
         sql: &str,
         summary: &AttackerSummary,
     ) -> Result<Vec<PgRow>, StoreError> {
@@ -357,7 +362,7 @@ impl PostgresStore {
             .bind(pg_time(summary.last_seen.as_micros()))
             .bind(summary.src_ip.to_string())
             .bind(i64::from(MAX_DETAIL_ROWS))
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *c)
             .await
             .map_err(database_error)
     }
@@ -381,6 +386,7 @@ impl EventQueries for PostgresStore {
 
     async fn attackers(&self, window: Window) -> Result<Vec<AttackerSummary>, StoreError> {
         window.check()?;
+        let mut c = self.read().await?;
         let rows = if window.since.is_none() && window.until.is_none() {
             sqlx::query(&format!(
                 "SELECT {ATTACKER_COLUMNS} FROM attackers a
@@ -388,7 +394,7 @@ impl EventQueries for PostgresStore {
             ))
             .persistent(self.options.prepared_statements)
             .bind(i64::from(window.limit))
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *c)
             .await
         } else {
             sqlx::query(
@@ -408,10 +414,11 @@ impl EventQueries for PostgresStore {
             .bind(i64::from(window.limit))
             .bind(since(&window))
             .bind(until(&window))
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *c)
             .await
         }
         .map_err(database_error)?;
+        c.commit().await.map_err(database_error)?;
         rows.iter().map(attacker_from_row).collect()
     }
 
@@ -431,11 +438,13 @@ impl EventQueries for PostgresStore {
     }
 
     async fn count_events(&self) -> Result<u64, StoreError> {
+        let mut c = self.read().await?;
         let row = sqlx::query("SELECT COUNT(*) AS n FROM events")
             .persistent(self.options.prepared_statements)
-            .fetch_one(&self.pool)
+            .fetch_one(&mut *c)
             .await
             .map_err(database_error)?;
+        c.commit().await.map_err(database_error)?;
         count(&row, "n")
     }
 
@@ -481,12 +490,14 @@ impl EventQueries for PostgresStore {
         }
         sql.push(" ORDER BY e.ts DESC, e.id DESC LIMIT ")
             .push_bind(i64::from(window.limit) + 1);
+        let mut c = self.read().await?;
         let rows = sql
             .build()
             .persistent(self.options.prepared_statements)
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *c)
             .await
             .map_err(database_error)?;
+        c.commit().await.map_err(database_error)?;
         let events = rows
             .iter()
             .map(event_from_row)
@@ -495,18 +506,19 @@ impl EventQueries for PostgresStore {
     }
 
     async fn event(&self, id: EventId) -> Result<Event, StoreError> {
-        find_event(self, id)
+        self.find_event(id)
             .await?
             .ok_or_else(|| StoreError::NotFound(format!("event {id}")))
     }
 
     async fn session(&self, session: &str) -> Result<SessionDetail, StoreError> {
+        let mut c = self.read().await?;
         let row = sqlx::query(&format!(
             "SELECT {SESSION_COLUMNS} FROM sessions WHERE session = $1"
         ))
         .persistent(self.options.prepared_statements)
         .bind(session)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *c)
         .await
         .map_err(database_error)?
         .ok_or_else(|| StoreError::NotFound(format!("session {session:?}")))?;
@@ -522,7 +534,7 @@ impl EventQueries for PostgresStore {
         .bind(pg_time(summary.last_seen.as_micros()))
         .bind(session)
         .bind(MAX_TIMELINE_EVENTS as i64 + 1)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *c)
         .await
         .map_err(database_error)?;
         let events = rows
@@ -534,12 +546,13 @@ impl EventQueries for PostgresStore {
 
     async fn attacker(&self, ip: IpAddr) -> Result<AttackerDetail, StoreError> {
         let address = ip.to_string();
+        let mut c = self.read().await?;
         let row = sqlx::query(&format!(
             "SELECT {ATTACKER_COLUMNS} FROM attackers a WHERE a.src_ip = $1::inet"
         ))
         .persistent(self.options.prepared_statements)
         .bind(&address)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *c)
         .await
         .map_err(database_error)?
         .ok_or_else(|| StoreError::NotFound(format!("address {ip}")))?;
@@ -551,14 +564,14 @@ impl EventQueries for PostgresStore {
         .persistent(self.options.prepared_statements)
         .bind(&address)
         .bind(i64::from(MAX_DETAIL_ROWS))
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *c)
         .await
         .map_err(database_error)?
         .iter()
         .map(session_from_row)
         .collect::<Result<Vec<_>, _>>()?;
         let enrichments = self
-            .attacker_rows(ATTACKER_ENRICHMENTS, &summary)
+            .attacker_rows(&mut c, ATTACKER_ENRICHMENTS, &summary)
             .await?
             .iter()
             .map(|row| {
@@ -568,23 +581,24 @@ impl EventQueries for PostgresStore {
             })
             .collect::<Result<Vec<_>, _>>()?;
         let credentials = self
-            .attacker_rows(ATTACKER_CREDENTIALS, &summary)
+            .attacker_rows(&mut c, ATTACKER_CREDENTIALS, &summary)
             .await?
             .iter()
             .map(credential_from_row)
             .collect::<Result<Vec<_>, _>>()?;
         let commands = self
-            .attacker_rows(ATTACKER_COMMANDS, &summary)
+            .attacker_rows(&mut c, ATTACKER_COMMANDS, &summary)
             .await?
             .iter()
             .map(command_from_row)
             .collect::<Result<Vec<_>, _>>()?;
         let downloads = self
-            .attacker_rows(ATTACKER_DOWNLOADS, &summary)
+            .attacker_rows(&mut c, ATTACKER_DOWNLOADS, &summary)
             .await?
             .iter()
             .map(download_from_row)
             .collect::<Result<Vec<_>, _>>()?;
+        c.commit().await.map_err(database_error)?;
         Ok(AttackerDetail::new(
             summary,
             enrichments,

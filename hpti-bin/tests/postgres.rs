@@ -370,3 +370,297 @@ fn store_migrate_stats_and_retention_commands() {
     assert_eq!(plan["expired"].as_array().unwrap().len(), 0, "{plan}");
     runtime().block_on(db.remove());
 }
+
+/// A TCP proxy in front of the PostgreSQL server that the test can take down (listener
+/// closed, every connection cut) and bring back on the same port: a database outage as
+/// hpti sees it, without stopping the server other tests use.
+struct Outage {
+    port: u16,
+    up: tokio::sync::watch::Sender<bool>,
+    _runtime: tokio::runtime::Runtime,
+}
+
+impl Outage {
+    fn start(target: &str) -> Self {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let (up, mut state) = tokio::sync::watch::channel(true);
+        let target = target.to_owned();
+        runtime.spawn(async move {
+            loop {
+                while !*state.borrow_and_update() {
+                    if state.changed().await.is_err() {
+                        return;
+                    }
+                }
+                let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+                    .await
+                    .unwrap();
+                let mut connections = tokio::task::JoinSet::new();
+                loop {
+                    tokio::select! {
+                        accepted = listener.accept() => {
+                            let Ok((mut client, _)) = accepted else { continue };
+                            let target = target.clone();
+                            connections.spawn(async move {
+                                if let Ok(mut server) = tokio::net::TcpStream::connect(&target).await {
+                                    let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                                }
+                            });
+                        }
+                        changed = state.changed() => {
+                            if changed.is_err() || !*state.borrow_and_update() {
+                                break;
+                            }
+                        }
+                    }
+                }
+                drop(listener);
+                connections.abort_all();
+            }
+        });
+        Self {
+            port,
+            up,
+            _runtime: runtime,
+        }
+    }
+
+    fn set_up(&self, up: bool) {
+        self.up.send_replace(up);
+    }
+}
+
+fn metric(addr: &str, series: &str) -> u64 {
+    use std::io::Read as _;
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .write_all(b"GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut text = String::new();
+    stream.read_to_string(&mut text).unwrap();
+    let prefix = format!("{series} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .map_or(0, |n| n.trim().parse().unwrap())
+}
+
+/// Events of `sensor` stored so far (0 while the database cannot be read).
+fn pg_count_or_zero(url: &str, sensor: &str) -> i64 {
+    runtime().block_on(async {
+        let Ok(pool) = sqlx::PgPool::connect(url).await else {
+            return 0;
+        };
+        let n = sqlx::query_scalar("SELECT COUNT(*) FROM events WHERE sensor = $1")
+            .bind(sensor)
+            .fetch_one(&pool)
+            .await
+            .unwrap_or(0);
+        pool.close().await;
+        n
+    })
+}
+
+#[test]
+fn postgres_down_for_a_minute_then_back_loses_nothing_and_hpti_stays_up() {
+    use std::io::BufRead as _;
+    let Some(db) = runtime().block_on(TestDatabase::create()) else {
+        return;
+    };
+    let outage_secs: u64 = std::env::var("HPTI_OUTAGE_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(60);
+    let proxy = Outage::start("127.0.0.1:5432");
+    let through_proxy = db.url.replacen(":5432/", &format!(":{}/", proxy.port), 1);
+    assert_ne!(through_proxy, db.url, "the URL names port 5432: {}", db.url);
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("feed.jsonl");
+    std::fs::write(&input, "").unwrap();
+    let config = dir.path().join("hpti.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[data]\ndir = {:?}\n\n[metrics]\nenabled = true\nlisten = \"127.0.0.1:0\"\n\n\
+             [sensors.telnet]\ntype = \"telnet\"\nlisten = \"127.0.0.1:0\"\n\n\
+             [sources.feed]\ntype = \"file\"\nformat = \"hpti\"\npaths = [{:?}]\npoll_interval = \"50ms\"\n\n\
+             [sinks.pg]\ntype = \"postgres\"\nurl = {:?}\nconnect_timeout = \"2s\"\n",
+            dir.path().join("data"),
+            input,
+            through_proxy
+        ),
+    )
+    .unwrap();
+    let mut child = KillOnDrop(
+        hpti()
+            .env("HPTI_LOG", "info")
+            .arg("--config")
+            .arg(&config)
+            .arg("run")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut log = std::io::BufReader::new(child.0.stderr.take().unwrap()).lines();
+    let (mut metrics, mut telnet) = (None, None);
+    while metrics.is_none() || telnet.is_none() {
+        let line = log
+            .next()
+            .expect("hpti run stopped before listening")
+            .unwrap();
+        if let Some(rest) = line.split("metrics at http://").nth(1) {
+            metrics = rest.split('/').next().map(str::to_owned);
+        } else if line.contains("Telnet honeypot listening") {
+            telnet = line
+                .split("listening on ")
+                .nth(1)
+                .map(|rest| rest.split_whitespace().next().unwrap().to_owned());
+        }
+    }
+    let (metrics, telnet) = (metrics.unwrap(), telnet.unwrap());
+    let drain = std::thread::spawn(move || {
+        log.map_while(Result::ok)
+            .filter(|l| l.contains("ERROR") || l.contains("panicked"))
+            .take(20)
+            .collect::<Vec<_>>()
+    });
+
+    let base = Timestamp::now().saturating_add_micros(-600_000_000);
+    let mut feed = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&input)
+        .unwrap();
+    let mut written = 0u64;
+    let mut append = |written: &mut u64, n: u64| {
+        for _ in 0..n {
+            writeln!(
+                feed,
+                "{}",
+                serde_json::to_string(&command_event(*written, base)).unwrap()
+            )
+            .unwrap();
+            *written += 1;
+        }
+        feed.flush().unwrap();
+    };
+    let wait_for = |expected: u64, within: Duration| {
+        let deadline = Instant::now() + within;
+        loop {
+            let stored = pg_count_or_zero(&db.url, "kill-test") as u64;
+            if stored >= expected || Instant::now() > deadline {
+                return stored;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    };
+    append(&mut written, 1_000);
+    assert_eq!(
+        wait_for(1_000, Duration::from_secs(60)),
+        1_000,
+        "stored before the outage"
+    );
+
+    // The database goes away; events keep arriving for the whole outage.
+    proxy.set_up(false);
+    let outage = Instant::now();
+    while outage.elapsed() < Duration::from_secs(outage_secs) {
+        append(&mut written, 50);
+        std::thread::sleep(Duration::from_secs(2));
+        assert!(
+            child.0.try_wait().unwrap().is_none(),
+            "hpti run exited during the outage"
+        );
+    }
+    // The sensors kept answering.
+    let mut session = std::net::TcpStream::connect(&telnet).unwrap();
+    session
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 256];
+    while !String::from_utf8_lossy(&seen).contains("login: ") {
+        use std::io::Read as _;
+        let n = session
+            .read(&mut buf)
+            .expect("the Telnet sensor answers during the outage");
+        assert!(n > 0, "the Telnet sensor closed the connection");
+        seen.extend_from_slice(&buf[..n]);
+    }
+    drop(session);
+    let during = pg_count_or_zero(&db.url, "kill-test") as u64;
+    let retries = metric(&metrics, "hpti_sink_retries_total{component=\"pg\"}");
+    assert!(retries > 0, "the sink retried while the database was down");
+    assert_eq!(
+        during, 1_000,
+        "nothing reached the database while it was down"
+    );
+
+    // Back: everything that waited is stored, once, and new events flow again.
+    proxy.set_up(true);
+    let recovered = Instant::now();
+    let waited = written;
+    assert_eq!(
+        wait_for(waited, Duration::from_secs(120)),
+        waited,
+        "the backlog is stored"
+    );
+    let recovery = recovered.elapsed();
+    append(&mut written, 500);
+    assert_eq!(wait_for(written, Duration::from_secs(60)), written);
+    let (stored, distinct) = pg_counts(&db.url);
+    assert_eq!(stored, distinct, "nothing stored twice");
+    assert!(
+        pg_count_or_zero(&db.url, "telnet") >= 2,
+        "the Telnet session opened during the outage is stored too"
+    );
+    let failed = metric(
+        &metrics,
+        "hpti_events_total{stage=\"sink\",component=\"pg\",outcome=\"failed\"}",
+    );
+    assert_eq!(failed, 0, "nothing given up on");
+
+    let pid = child.0.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    assert!(
+        child.0.wait().unwrap().success(),
+        "a clean stop after the outage"
+    );
+    let errors = drain.join().unwrap();
+    assert!(
+        !errors.iter().any(|l| l.contains("panicked")),
+        "{errors:#?}"
+    );
+    let _ = writeln!(
+        std::io::stderr(),
+        "postgres outage of {outage_secs} s: {written} events, {} waited through it, all stored \
+         {:.1} s after the database came back; {retries} sink retries; 0 lost, 0 twice",
+        waited - 1_000,
+        recovery.as_secs_f64()
+    );
+    runtime().block_on(db.remove());
+}
+
+/// A child process killed if the test panics before stopping it.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}

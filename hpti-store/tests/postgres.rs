@@ -37,12 +37,9 @@ fn command(ip: [u8; 4], text: &str, time: Timestamp) -> Event {
 
 const DAY: i64 = 86_400_000_000;
 
-#[tokio::test]
-async fn passes_the_sink_conformance_suite() {
-    let Some(db) = TestDatabase::create().await else {
-        return;
-    };
-    let store = Arc::new(open(&db).await);
+/// The sink conformance suite on an empty store, counting and reading back through it;
+/// closes the store.
+async fn run_sink_conformance(store: Arc<PostgresStore>) {
     let counter = store.clone();
     let reader = store.clone();
     sink_conformance(
@@ -58,6 +55,15 @@ async fn passes_the_sink_conformance_suite() {
     )
     .await;
     PostgresStore::close(&store).await;
+}
+
+#[tokio::test]
+async fn passes_the_sink_conformance_suite() {
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
+    let store = Arc::new(open(&db).await);
+    run_sink_conformance(store).await;
     db.remove().await;
 }
 
@@ -365,21 +371,7 @@ async fn works_through_pgbouncer_in_transaction_mode_without_prepared_statements
     };
     // Migrations, partition DDL, COPY, concurrent writers and every query, all through it.
     let store = Arc::new(PostgresStore::open(through("sinks")).await.unwrap());
-    let counter = store.clone();
-    let reader = store.clone();
-    sink_conformance(
-        store.as_ref(),
-        || {
-            let counter = counter.clone();
-            async move { counter.count_events().await.unwrap() }
-        },
-        |id| {
-            let reader = reader.clone();
-            async move { reader.find_event(id).await.unwrap() }
-        },
-    )
-    .await;
-    PostgresStore::close(&store).await;
+    run_sink_conformance(store).await;
     let store = PostgresStore::open(through("queries")).await.unwrap();
     hpti_store::testing::query_conformance(&store, || async {}).await;
     let stats = store.stats().await.unwrap();

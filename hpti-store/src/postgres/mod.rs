@@ -443,7 +443,7 @@ impl PostgresStore {
 
     /// What the store holds: events, bytes, partitions.
     pub async fn stats(&self) -> Result<StoreStats, StoreError> {
-        let partitions = self.partition_stats().await?;
+        let partitions = self.partition_stats(None).await?;
         let events = partitions.iter().map(|p| p.rows).sum();
         let mut c = self.read().await?;
         let bytes: i64 = sqlx::query_scalar(

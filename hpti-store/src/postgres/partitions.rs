@@ -73,6 +73,18 @@ fn day_of(time: Timestamp) -> Option<NaiveDate> {
     DateTime::from_timestamp_micros(time.as_micros()).map(|t| t.date_naive())
 }
 
+/// Serialises partition DDL (creation, retention) across writers and hpti processes, for
+/// the rest of the transaction.
+async fn lock_partitions(tx: &mut sqlx::PgConnection) -> Result<(), StoreError> {
+    // Any constant: it only has to be the same for every hpti process.
+    sqlx::query("SELECT pg_advisory_xact_lock(7305423112006459001)")
+        .persistent(false)
+        .execute(tx)
+        .await
+        .map(drop)
+        .map_err(database_error)
+}
+
 fn bound(day: NaiveDate) -> String {
     format!("{} 00:00:00+00", day.format("%Y-%m-%d"))
 }
@@ -157,12 +169,7 @@ impl PostgresStore {
     async fn create_partitions(&self, starts: Vec<NaiveDate>) -> Result<(), StoreError> {
         let interval = self.options.partition;
         let mut tx = self.pool.begin().await.map_err(database_error)?;
-        // Any constant: it only has to be the same for every hpti process.
-        sqlx::query("SELECT pg_advisory_xact_lock(7305423112006459001)")
-            .persistent(false)
-            .execute(&mut *tx)
-            .await
-            .map_err(database_error)?;
+        lock_partitions(&mut tx).await?;
         for start in &starts {
             let Some(end) = interval.next(*start) else {
                 continue;
@@ -189,10 +196,15 @@ impl PostgresStore {
         Ok(())
     }
 
-    /// Every partition hpti made, oldest first, with its exact row count and size.
-    pub(super) async fn partition_stats(&self) -> Result<Vec<PartitionStats>, StoreError> {
+    /// The partitions hpti made whose span ends at or before `until` (all of them for
+    /// `None`), oldest first, with their exact row counts and sizes. Only those are
+    /// counted, so that retention reads no more than it drops.
+    pub(super) async fn partition_stats(
+        &self,
+        until: Option<Timestamp>,
+    ) -> Result<Vec<PartitionStats>, StoreError> {
         let mut c = self.read().await?;
-        let rows: Vec<(String, i64)> = sqlx::query_as(
+        let tables: Vec<(String, i64)> = sqlx::query_as(
             "SELECT c.relname::text, pg_total_relation_size(c.oid)
              FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
              WHERE i.inhparent = 'events'::regclass ORDER BY 1",
@@ -201,32 +213,34 @@ impl PostgresStore {
         .fetch_all(&mut *c)
         .await
         .map_err(database_error)?;
-        let counts: Vec<(String, i64)> = sqlx::query_as(
-            "SELECT tableoid::regclass::text, COUNT(*) FROM events GROUP BY tableoid",
-        )
-        .persistent(false)
-        .fetch_all(&mut *c)
-        .await
-        .map_err(database_error)?;
-        c.commit().await.map_err(database_error)?;
         let interval = self.options.partition;
-        let mut stats: Vec<PartitionStats> = rows
-            .into_iter()
-            .filter_map(|(name, bytes)| {
-                let (start, end) = interval.parse(&name)?;
-                let rows = counts
-                    .iter()
-                    .find(|(table, _)| table.rsplit('.').next() == Some(name.as_str()))
-                    .map_or(0, |(_, n)| u64::try_from(*n).unwrap_or(0));
-                Some(PartitionStats::new(
-                    name,
-                    Timestamp::from_micros(micros(start)),
-                    Timestamp::from_micros(micros(end)),
-                    rows,
-                    u64::try_from(bytes).unwrap_or(0),
-                ))
-            })
-            .collect();
+        let mut stats = Vec::new();
+        for (name, bytes) in tables {
+            let Some((start, end)) = interval.parse(&name) else {
+                continue;
+            };
+            let (from, to) = (
+                Timestamp::from_micros(micros(start)),
+                Timestamp::from_micros(micros(end)),
+            );
+            if until.is_some_and(|until| to > until) {
+                continue;
+            }
+            // The name came from the catalog and matched the partition pattern.
+            let rows: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {name}"))
+                .persistent(false)
+                .fetch_one(&mut *c)
+                .await
+                .map_err(database_error)?;
+            stats.push(PartitionStats::new(
+                name,
+                from,
+                to,
+                u64::try_from(rows).unwrap_or(0),
+                u64::try_from(bytes).unwrap_or(0),
+            ));
+        }
+        c.commit().await.map_err(database_error)?;
         stats.sort_by_key(|p| p.from);
         Ok(stats)
     }
@@ -238,21 +252,12 @@ impl PostgresStore {
         let Some(cutoff) = self.retention_cutoff() else {
             return Ok(RetentionPlan::new(None, Vec::new(), false));
         };
-        let expired: Vec<PartitionStats> = self
-            .partition_stats()
-            .await?
-            .into_iter()
-            .filter(|p| p.to <= cutoff)
-            .collect();
+        let expired = self.partition_stats(Some(cutoff)).await?;
         if dry_run || expired.is_empty() {
             return Ok(RetentionPlan::new(Some(cutoff), expired, false));
         }
         let mut tx = self.pool.begin().await.map_err(database_error)?;
-        sqlx::query("SELECT pg_advisory_xact_lock(7305423112006459001)")
-            .persistent(false)
-            .execute(&mut *tx)
-            .await
-            .map_err(database_error)?;
+        lock_partitions(&mut tx).await?;
         for partition in &expired {
             // The name came from the catalog and matched the partition pattern.
             sqlx::query(&format!("DROP TABLE IF EXISTS {}", partition.name))

@@ -59,15 +59,21 @@ pub struct PipelineArgs {
     /// logs carry them (12 random hex digits).
     #[arg(long, value_enum, default_value_t = SessionIds::TimeOrdered)]
     session_ids: SessionIds,
-    /// The sinks every event goes to, comma-separated: `sqlite`, `postgres`. A
+    /// The sinks every event goes to, comma-separated: `sqlite`, `postgres`, `redis`. A
     /// PostgreSQL sink writes into a new database on the server at `--postgres-url`,
-    /// dropped afterwards.
+    /// dropped afterwards; a Redis sink under a key prefix of its own at `--redis-url`,
+    /// deleted afterwards (it is best-effort: `dropped_per_sink` says what it shed).
     #[arg(long, value_enum, value_delimiter = ',', default_value = "sqlite")]
     sink: Vec<BenchSink>,
     /// A PostgreSQL server and a database on it to connect to while creating the bench's
     /// own (default: `HPTI_POSTGRES_URL`, else postgres://postgres@127.0.0.1:5432/postgres).
     #[arg(long)]
     postgres_url: Option<String>,
+    /// The Redis server of a `redis` sink (default: `HPTI_REDIS_URL`, else
+    /// redis://127.0.0.1:6379).
+    #[cfg(feature = "redis")]
+    #[arg(long)]
+    redis_url: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
@@ -76,6 +82,8 @@ enum BenchSink {
     Sqlite,
     #[cfg(feature = "postgres")]
     Postgres,
+    #[cfg(feature = "redis")]
+    Redis,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
@@ -93,8 +101,10 @@ struct PipelineResult {
     rate_target: Option<u64>,
     session_ids: SessionIds,
     sinks: Vec<BenchSink>,
-    /// Events each sink holds at the end.
+    /// Events each sink holds at the end (for Redis: what it was delivered).
     stored_per_sink: Vec<u64>,
+    /// Events a best-effort sink dropped because it fell behind.
+    dropped_per_sink: Vec<u64>,
     seconds: f64,
     events_per_sec: f64,
     p50_latency_ms: f64,
@@ -120,6 +130,46 @@ pub async fn bench(config: &Config, command: BenchCommand) -> anyhow::Result<()>
     }
 }
 
+/// A bench sink, and its query side when it has one.
+type BenchStore = (
+    Arc<dyn hpti_core::sink::Sink>,
+    Option<Arc<dyn EventQueries>>,
+);
+
+/// The component id a bench sink runs under.
+fn sink_id(sink: BenchSink) -> &'static str {
+    match sink {
+        BenchSink::Sqlite => "main",
+        #[cfg(feature = "postgres")]
+        BenchSink::Postgres => "pg",
+        #[cfg(feature = "redis")]
+        BenchSink::Redis => "redis",
+    }
+}
+
+/// Deletes the keys a bench's Redis sink wrote (under its own prefix).
+#[cfg(feature = "redis")]
+async fn remove_redis_keys(sink: &hpti_store::RedisSinkConfig) {
+    let Some(url) = &sink.url else { return };
+    let Ok(client) = redis::Client::open(url.expose()) else {
+        return;
+    };
+    let Ok(mut connection) = client.get_multiplexed_async_connection().await else {
+        return;
+    };
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{}:*", sink.prefix))
+        .query_async(&mut connection)
+        .await
+        .unwrap_or_default();
+    for chunk in keys.chunks(1000) {
+        let _ = redis::cmd("DEL")
+            .arg(chunk)
+            .query_async::<()>(&mut connection)
+            .await;
+    }
+}
+
 /// Peak resident set size of this process, from `/proc/self/status` (Linux).
 pub fn peak_rss_mb() -> f64 {
     std::fs::read_to_string("/proc/self/status")
@@ -142,17 +192,19 @@ async fn pipeline(config: &Config, args: &PipelineArgs) -> anyhow::Result<Pipeli
         let _ = std::fs::remove_file(PathBuf::from(path));
     }
     anyhow::ensure!(!args.sink.is_empty(), "--sink names no sink");
-    let mut stores: Vec<(Arc<dyn hpti_core::sink::Sink>, Arc<dyn EventQueries>)> = Vec::new();
+    let mut stores: Vec<BenchStore> = Vec::new();
     let mut sqlite = None;
     #[cfg(feature = "postgres")]
     let mut postgres = None;
+    #[cfg(feature = "redis")]
+    let mut redis: Option<hpti_store::RedisSinkConfig> = None;
     for sink in &args.sink {
         match sink {
             BenchSink::Sqlite => {
                 let store = SqliteStore::open(hpti_store::SqliteOptions::new(db.clone()))
                     .await
                     .context("cannot create the bench database")?;
-                stores.push((Arc::new(store.clone()), Arc::new(store.clone())));
+                stores.push((Arc::new(store.clone()), Some(Arc::new(store.clone()))));
                 sqlite = Some(store);
             }
             #[cfg(feature = "postgres")]
@@ -164,8 +216,32 @@ async fn pipeline(config: &Config, args: &PipelineArgs) -> anyhow::Result<Pipeli
                 )?)
                 .await
                 .with_context(|| format!("cannot open {}", database.name))?;
-                stores.push((Arc::new(store.clone()), Arc::new(store.clone())));
+                stores.push((Arc::new(store.clone()), Some(Arc::new(store.clone()))));
                 postgres = Some((store, database));
+            }
+            #[cfg(feature = "redis")]
+            BenchSink::Redis => {
+                let url = args
+                    .redis_url
+                    .clone()
+                    .or_else(|| std::env::var("HPTI_REDIS_URL").ok())
+                    .unwrap_or_else(|| "redis://127.0.0.1:6379".into());
+                let prefix = format!("hpti_bench_{}", std::process::id());
+                let cx = config.build_context(
+                    &hpti_core::component::ComponentId::new("redis")?,
+                    &PipelineMetrics::default(),
+                );
+                let sink_config = hpti_store::RedisSinkConfig {
+                    url: Some(hpti_core::secret::Secret::new(url)),
+                    prefix: prefix.clone(),
+                    ..hpti_store::RedisSinkConfig::default()
+                };
+                let options = sink_config
+                    .options(&cx)
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+                let store = hpti_store::RedisSink::open(options).await;
+                stores.push((Arc::new(store), None));
+                redis = Some(sink_config);
             }
         }
     }
@@ -180,12 +256,10 @@ async fn pipeline(config: &Config, args: &PipelineArgs) -> anyhow::Result<Pipeli
         .enriched(&components, PipelineMetrics::new(&mut registry))
         .await?;
     for (sink, (store, _)) in args.sink.iter().zip(&stores) {
-        let id = match sink {
-            BenchSink::Sqlite => "main",
-            #[cfg(feature = "postgres")]
-            BenchSink::Postgres => "pg",
-        };
-        builder = builder.sink(hpti_core::component::ComponentId::new(id)?, store.clone());
+        builder = builder.sink(
+            hpti_core::component::ComponentId::new(sink_id(*sink))?,
+            store.clone(),
+        );
     }
     let pipeline = builder.start()?;
 
@@ -249,10 +323,17 @@ async fn pipeline(config: &Config, args: &PipelineArgs) -> anyhow::Result<Pipeli
     drop(emitter);
     let histogram = latency.await?;
     let seconds = started.elapsed().as_secs_f64();
-    pipeline.shutdown().await;
+    let stats = pipeline.shutdown().await;
     let mut stored_per_sink = Vec::new();
-    for (_, queries) in &stores {
-        stored_per_sink.push(queries.count_events().await?);
+    let mut dropped_per_sink = Vec::new();
+    for (sink, (_, queries)) in args.sink.iter().zip(&stores) {
+        let id = hpti_core::component::ComponentId::new(sink_id(*sink))?;
+        let counted = stats.sinks.get(&id).copied().unwrap_or_default();
+        stored_per_sink.push(match queries {
+            Some(queries) => queries.count_events().await?,
+            None => counted.delivered,
+        });
+        dropped_per_sink.push(counted.dropped);
     }
     let stored = stored_per_sink.iter().copied().min().unwrap_or(0);
     drop(stores);
@@ -263,6 +344,10 @@ async fn pipeline(config: &Config, args: &PipelineArgs) -> anyhow::Result<Pipeli
     if let Some((store, database)) = postgres {
         store.close().await;
         database.remove().await;
+    }
+    #[cfg(feature = "redis")]
+    if let Some(sink_config) = redis {
+        remove_redis_keys(&sink_config).await;
     }
     let db_bytes: u64 = ["", "-wal"]
         .iter()
@@ -285,6 +370,7 @@ async fn pipeline(config: &Config, args: &PipelineArgs) -> anyhow::Result<Pipeli
         session_ids: args.session_ids,
         sinks: args.sink.clone(),
         stored_per_sink,
+        dropped_per_sink,
         seconds,
         events_per_sec: args.events as f64 / seconds,
         p50_latency_ms: ms(histogram.value_at_quantile(0.50)),

@@ -28,9 +28,15 @@ pub struct IngestArgs {
     /// Keep reading as the files grow (and are rotated), until Ctrl-C.
     #[arg(long)]
     follow: bool,
-    /// Files or glob patterns (quote them: 'cowrie.json*'); gzip files are decompressed.
-    /// Each file resumes where an earlier, interrupted ingest stopped.
-    #[arg(required = true, value_name = "PATH")]
+    /// Restore the archive of this sink (`type = "archive"`, local or S3): its objects
+    /// are fetched into the data directory, read as `--format hpti`, and removed after.
+    /// That sink itself is left out of this run, so nothing is archived twice.
+    #[cfg(feature = "archive")]
+    #[arg(long, value_name = "SINK_ID", conflicts_with = "follow")]
+    from_archive: Option<String>,
+    /// Files or glob patterns (quote them: 'cowrie.json*'); gzip and zstd files are
+    /// decompressed. Each file resumes where an earlier, interrupted ingest stopped.
+    #[arg(required_unless_present = "from_archive", value_name = "PATH")]
     files: Vec<String>,
 }
 
@@ -55,6 +61,10 @@ struct Summary {
 /// higher, or unlimited, for `hpti run` and `--follow`).
 const ONE_SHOT_RETRIES: u32 = 5;
 
+/// Longest a sink's batch waits to fill in a one-shot ingest, which ends only once every
+/// event is acknowledged (an archive sink lingers minutes under `hpti run`).
+const ONE_SHOT_LINGER: std::time::Duration = std::time::Duration::from_secs(1);
+
 pub async fn ingest(config: &Config, args: &IngestArgs) -> anyhow::Result<ExitCode> {
     let mut config = config.clone();
     // Ingestion is crash-safe without the disk buffer: a checkpoint only moves past
@@ -66,22 +76,36 @@ pub async fn ingest(config: &Config, args: &IngestArgs) -> anyhow::Result<ExitCo
         config.pipeline.max_retries.0 = config.pipeline.max_retries.0.min(ONE_SHOT_RETRIES);
     }
     let config = &config;
-    let parser: Arc<dyn hpti_core::parser::Parser> =
-        parser::builtin(&args.format)
-            .map(Arc::from)
-            .with_context(|| format!("unknown format {:?}", args.format))?;
+    let mut components = config.components()?;
+    #[cfg(feature = "archive")]
+    let restore = match &args.from_archive {
+        Some(id) => Some(fetch_archive(config, &mut components, id).await?),
+        None => None,
+    };
+    #[cfg(feature = "archive")]
+    let (format, files) = match &restore {
+        Some(restore) => ("hpti".to_owned(), restore.files.clone()),
+        None => (args.format.clone(), args.files.clone()),
+    };
+    #[cfg(not(feature = "archive"))]
+    let (format, files) = (args.format.clone(), args.files.clone());
+    let parser: Arc<dyn hpti_core::parser::Parser> = parser::builtin(&format)
+        .map(Arc::from)
+        .with_context(|| format!("unknown format {format:?}"))?;
     let mut registry = Registry::default();
     let metrics = PipelineMetrics::new(&mut registry);
     config.check().await?;
-    let components = config.components()?;
     let checkpoints = CheckpointStore::open(config.checkpoint_path())?;
-    let built = config.pipeline(&components, metrics.clone()).await?;
+    let max_linger = (!args.follow).then_some(ONE_SHOT_LINGER);
+    let built = config
+        .pipeline_with_linger(&components, metrics.clone(), max_linger)
+        .await?;
     // Counted through the query store, opened after the sinks created it.
     let store = config.open_queries().await?;
     let before = store.count_events().await?;
     let mut pipeline = built.builder.start().context("cannot start the pipeline")?;
     let collector = Arc::new(FileCollector::new(
-        args.files.clone(),
+        files,
         parser.clone(),
         checkpoints,
         CollectorOptions {
@@ -93,7 +117,7 @@ pub async fn ingest(config: &Config, args: &IngestArgs) -> anyhow::Result<ExitCo
     ));
     let ingest_id = hpti_core::component::ComponentId::new("ingest")?;
     pipeline.spawn_source(&ingest_id, collector.clone());
-    let progress = show_progress(&args.format, &metrics, args.json, built.sinks.first());
+    let progress = show_progress(&format, &metrics, args.json, built.sinks.first());
     let stop = pipeline.shutdown_token();
     let signal = tokio::spawn(async move {
         telemetry::shutdown_signal().await;
@@ -181,11 +205,87 @@ pub async fn ingest(config: &Config, args: &IngestArgs) -> anyhow::Result<ExitCo
             println!("dead letters: {}", summary.dead_letter_file.display());
         }
     }
+    #[cfg(feature = "archive")]
+    if let Some(restore) = restore {
+        if failed {
+            eprintln!(
+                "the fetched objects stay in {} for the next try",
+                restore.dir.display()
+            );
+        } else if let Err(err) = std::fs::remove_dir_all(&restore.dir) {
+            eprintln!("cannot remove {}: {err}", restore.dir.display());
+        }
+    }
     Ok(if failed {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// The objects of an archive, fetched into the data directory for reading.
+#[cfg(feature = "archive")]
+struct Restore {
+    dir: std::path::PathBuf,
+    files: Vec<String>,
+}
+
+/// Fetches every object of archive sink `id` into `<data>/restore/<id>/` and takes that
+/// sink out of `components`.
+#[cfg(feature = "archive")]
+async fn fetch_archive(
+    config: &Config,
+    components: &mut crate::config::Components,
+    id: &str,
+) -> anyhow::Result<Restore> {
+    let position = components
+        .sinks
+        .iter()
+        .position(|(sink, _)| sink.as_str() == id)
+        .with_context(|| format!("--from-archive: no sink `{id}` in [sinks]"))?;
+    let (sink_id, sink) = components.sinks.remove(position);
+    let Some(archive) = sink.archive() else {
+        anyhow::bail!("--from-archive: sinks.{id} is not an archive (`type = \"archive\"`)");
+    };
+    let cx = config.build_context(&sink_id, &PipelineMetrics::default());
+    let options = archive
+        .options(&cx)
+        .with_context(|| format!("sinks.{id}"))?;
+    let reader = hpti_store::archive::ArchiveReader::open(&options)
+        .with_context(|| format!("sinks.{id}: cannot open the archive"))?;
+    let objects = reader
+        .list()
+        .await
+        .with_context(|| format!("sinks.{id}: cannot list {}", reader.target()))?;
+    let dir = config.data.dir.join("restore").join(id);
+    let mut files = Vec::with_capacity(objects.len());
+    let mut bytes = 0;
+    for object in &objects {
+        // The names come from a bucket: nothing in them may climb out of `dir`.
+        let relative = std::path::Path::new(&object.name);
+        if relative
+            .components()
+            .any(|c| !matches!(c, std::path::Component::Normal(_)))
+        {
+            eprintln!("skipping an object with an unsafe name: {:?}", object.name);
+            continue;
+        }
+        let to = dir.join(relative);
+        bytes += reader
+            .fetch(&object.name, &to)
+            .await
+            .with_context(|| format!("fetching {} from {}", object.name, reader.target()))?;
+        files.push(to.display().to_string());
+    }
+    eprintln!(
+        "fetched {} object(s), {bytes} bytes, from {}",
+        files.len(),
+        reader.target()
+    );
+    if files.is_empty() {
+        anyhow::bail!("the archive {} holds no objects", reader.target());
+    }
+    Ok(Restore { dir, files })
 }
 
 /// On a terminal, a live line of what has been read and stored; nothing when piped.

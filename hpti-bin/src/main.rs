@@ -5,6 +5,8 @@ mod config;
 mod dlq;
 mod enrich;
 mod ingest;
+#[cfg(feature = "redis")]
+mod live;
 mod privileges;
 mod query;
 mod run;
@@ -59,6 +61,9 @@ enum Command {
     Ingest(ingest::IngestArgs),
     /// Show what is in the store.
     Query(query::QueryArgs),
+    /// Print events as they arrive, from a sink's live feed (`type = "redis"`).
+    #[cfg(feature = "redis")]
+    Live(live::LiveArgs),
     /// Show or replay dead letters (records that could not be parsed, validated or stored).
     #[command(subcommand)]
     Dlq(dlq::DlqCommand),
@@ -136,6 +141,8 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             Command::Query(args) => query::query(&config, &args)
                 .await
                 .map(|()| ExitCode::SUCCESS),
+            #[cfg(feature = "redis")]
+            Command::Live(args) => live::live(&config, &args).await.map(|()| ExitCode::SUCCESS),
             Command::Dlq(command) => dlq::dlq(&config, command).await.map(|()| ExitCode::SUCCESS),
             Command::Enrich(command) => enrich::enrich(&config, command)
                 .await

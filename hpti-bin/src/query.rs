@@ -204,7 +204,7 @@ fn output<T: Serialize>(
 }
 
 /// Attacker-controlled text must not drive the terminal: control characters are escaped.
-fn printable(text: &str) -> String {
+pub(crate) fn printable(text: &str) -> String {
     text.chars()
         .flat_map(|c| {
             if c.is_control() && c != '\n' {

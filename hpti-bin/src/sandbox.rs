@@ -103,11 +103,23 @@ pub fn apply(config: &crate::config::Config, config_file: Option<&Path>) -> anyh
     let metrics = hpti_core::metrics::PipelineMetrics::default();
     std::fs::create_dir_all(&config.data.dir)
         .with_context(|| format!("cannot create {}", config.data.dir.display()))?;
-    let write = vec![
+    let mut write = vec![
         config.data.dir.clone(),
         parent_dir(&config.dead_letter_path()),
         parent_dir(&config.checkpoint_path()),
     ];
+    for (id, sink) in &components.sinks {
+        for dir in sink
+            .config()
+            .write_paths(&config.build_context(id, &metrics))
+        {
+            // Created now: a path that does not exist yet cannot be allowed.
+            if let Err(err) = std::fs::create_dir_all(&dir) {
+                tracing::warn!(sink = %id, dir = %dir.display(), error = %err, "cannot create a sink's directory");
+            }
+            write.push(dir);
+        }
+    }
     let mut read: Vec<PathBuf> = config_file.map(Path::to_owned).into_iter().collect();
     for (id, enricher) in &components.enrichers {
         read.extend(enricher.read_paths(&config.build_context(id, &metrics)));

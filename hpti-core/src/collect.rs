@@ -506,13 +506,13 @@ struct FileReader {
     ctx: SourceContext,
 }
 
-/// Where lines come from: a plain file (seekable, followable) or a gzip stream.
+/// Where lines come from: a plain file (seekable, followable) or a decompressed stream.
 enum LineSource {
     Plain(BufReader<tokio::fs::File>),
     Gzip(mpsc::Receiver<io::Result<GzipLine>>),
 }
 
-/// One line of a gzip stream, at most `max_line_bytes` of it (and its newline).
+/// One line of a decompressed stream, at most `max_line_bytes` of it (and its newline).
 #[derive(Debug)]
 struct GzipLine {
     /// The kept bytes, with the newline when the line had one.
@@ -540,27 +540,28 @@ impl FileReader {
                 path.clone(),
             );
             tokio::task::spawn_blocking(
-                move || -> io::Result<Option<(std::fs::File, u64, bool)>> {
+                move || -> io::Result<Option<(std::fs::File, u64, Option<Compression>)>> {
                     let mut file = std::fs::File::open(&owned)?;
                     if FileIdentity::of_file(&mut file)?.key() != identity.key() {
                         return Ok(None);
                     }
                     let start = checkpoints.resume_offset(&identity, &mut file);
-                    let gzip = is_gzip_file(&mut file)?;
-                    Ok(Some((file, start, gzip)))
+                    let compression = compression_of(&mut file)?;
+                    Ok(Some((file, start, compression)))
                 },
             )
             .await
             .map_err(|e| SourceError::msg(format!("reading {}: {e}", path.display())))?
         };
-        let Some((opened, start, gzip)) = opened.map_err(open_error)? else {
+        let Some((opened, start, compression)) = opened.map_err(open_error)? else {
             // Moved away since the scan: the next scan finds it under its new name.
             tracing::debug!(file = %path.display(), "file replaced since the scan; reading it under its new name");
             return Ok(ReadReport::default());
         };
-        let mut source = if gzip {
-            LineSource::Gzip(gunzip_lines(
+        let mut source = if let Some(compression) = compression {
+            LineSource::Gzip(decompress_lines(
                 path.clone(),
+                compression,
                 start,
                 self.options.max_line_bytes,
             ))
@@ -571,7 +572,7 @@ impl FileReader {
                 .map_err(open_error)?;
             LineSource::Plain(BufReader::with_capacity(256 * 1024, file))
         };
-        let follow = self.options.follow && !gzip;
+        let follow = self.options.follow && compression.is_none();
 
         let parser_name = self.parser.name().to_owned();
         let source_name: Arc<str> = Arc::from(path.display().to_string());
@@ -811,19 +812,46 @@ enum Wait {
     Stop,
 }
 
-fn is_gzip_file(file: &mut std::fs::File) -> io::Result<bool> {
-    use std::io::Seek as _;
-    let mut magic = [0u8; 2];
-    file.seek(io::SeekFrom::Start(0))?;
-    let n = file.read(&mut magic)?;
-    Ok(n == 2 && magic == [0x1f, 0x8b])
+/// How a file is compressed, by its first bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Compression {
+    /// gzip (rotated logs: `cowrie.json.1.gz`).
+    Gzip,
+    /// zstd (hpti's archive objects, `*.jsonl.zst`).
+    Zstd,
 }
 
-/// Decompresses a gzip file on a blocking thread and hands its lines over, skipping the
+fn compression_of(file: &mut std::fs::File) -> io::Result<Option<Compression>> {
+    use std::io::Seek as _;
+    let mut magic = [0u8; 4];
+    file.seek(io::SeekFrom::Start(0))?;
+    let mut n = 0;
+    while n < magic.len() {
+        let read = file.read(&mut magic[n..])?;
+        if read == 0 {
+            break;
+        }
+        n += read;
+    }
+    Ok(if n >= 2 && magic[..2] == [0x1f, 0x8b] {
+        Some(Compression::Gzip)
+    } else if n == 4 && magic == [0x28, 0xb5, 0x2f, 0xfd] {
+        Some(Compression::Zstd)
+    } else {
+        None
+    })
+}
+
+/// Decompresses a gzip or zstd file on a blocking thread and hands its lines over, skipping the
 /// first `skip` bytes of the decompressed stream (a checkpoint). A line is read in
 /// buffer-sized chunks and at most `max` bytes of it kept, so a line of gigabytes
 /// without a newline (a decompression bomb) never holds more than about `max` in memory.
-fn gunzip_lines(path: PathBuf, skip: u64, max: usize) -> mpsc::Receiver<io::Result<GzipLine>> {
+fn decompress_lines(
+    path: PathBuf,
+    compression: Compression,
+    skip: u64,
+    max: usize,
+) -> mpsc::Receiver<io::Result<GzipLine>> {
     // Lines are up to `max` each: keep the queue short enough that it holds a few
     // megabytes, not 1024 lines of the limit.
     let depth = (4 * 1024 * 1024 / max.max(1)).clamp(2, 1024);
@@ -836,7 +864,18 @@ fn gunzip_lines(path: PathBuf, skip: u64, max: usize) -> mpsc::Receiver<io::Resu
                 return;
             }
         };
-        let mut reader = std::io::BufReader::new(flate2::read::MultiGzDecoder::new(file));
+        let decoder: Box<dyn std::io::Read + Send> = match compression {
+            Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(file)),
+            // Reads every frame of a file of concatenated frames, as gzip does members.
+            Compression::Zstd => match zstd::stream::read::Decoder::new(file) {
+                Ok(decoder) => Box::new(decoder),
+                Err(e) => {
+                    let _ = sender.blocking_send(Err(e));
+                    return;
+                }
+            },
+        };
+        let mut reader = std::io::BufReader::new(decoder);
         if skip > 0 {
             let mut skipped = (&mut reader).take(skip);
             if let Err(e) = io::copy(&mut skipped, &mut io::sink()) {
@@ -1159,7 +1198,7 @@ mod tests {
         gz.finish().unwrap();
 
         let max = 4096;
-        let mut lines = gunzip_lines(path, 0, max);
+        let mut lines = decompress_lines(path, Compression::Gzip, 0, max);
         let mut got = Vec::new();
         while let Some(line) = lines.recv().await {
             let line = line.unwrap();
@@ -1187,6 +1226,41 @@ mod tests {
         assert_eq!(got[2].bytes, b"good one\n");
         assert_eq!(got[3].bytes, b"good two\n");
         assert!(!got[3].cut);
+    }
+
+    #[tokio::test]
+    async fn zstd_files_of_several_frames_are_read_whole_and_resumed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("2026-12-05-21.jsonl.zst");
+        // Two frames back to back, as an archive object appended to would be.
+        let mut bytes = zstd::bulk::compress(b"one\ntwo\n", 3).unwrap();
+        bytes.extend(zstd::bulk::compress(b"three\n", 3).unwrap());
+        std::fs::write(&path, &bytes).unwrap();
+        let mut file = std::fs::File::open(&path).unwrap();
+        assert_eq!(compression_of(&mut file).unwrap(), Some(Compression::Zstd));
+
+        let read = |skip| {
+            let path = path.clone();
+            async move {
+                let mut lines = decompress_lines(path, Compression::Zstd, skip, 4096);
+                let mut got = Vec::new();
+                while let Some(line) = lines.recv().await {
+                    got.push(String::from_utf8(line.unwrap().bytes).unwrap());
+                }
+                got
+            }
+        };
+        assert_eq!(read(0).await, ["one\n", "two\n", "three\n"]);
+        assert_eq!(read(4).await, ["two\n", "three\n"], "a checkpoint resumes");
+
+        let plain = dir.path().join("plain.log");
+        std::fs::write(&plain, b"(\xb5/").unwrap();
+        let mut file = std::fs::File::open(&plain).unwrap();
+        assert_eq!(
+            compression_of(&mut file).unwrap(),
+            None,
+            "three bytes are not zstd"
+        );
     }
 
     #[test]

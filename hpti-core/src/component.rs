@@ -219,6 +219,12 @@ impl fmt::Debug for BuiltSink {
 pub trait SinkConfig: fmt::Debug + Send + Sync {
     /// Opens the sink (connections, files, migrations).
     async fn build(&self, cx: &BuildContext) -> Result<BuiltSink, BuildError>;
+
+    /// Directories outside the data directory that the built sink writes (a database
+    /// file elsewhere, a local archive): what a self-sandbox must leave writable.
+    fn write_paths(&self, _cx: &BuildContext) -> Vec<std::path::PathBuf> {
+        Vec::new()
+    }
 }
 
 /// The config of a source type: a network sensor (`[sensors.<id>]`) or a reader of

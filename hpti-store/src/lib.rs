@@ -4,17 +4,30 @@
 //! [`Sink`](hpti_core::sink::Sink); the ones that can be queried also implement
 //! [`EventQueries`]. SQLite is the embedded default.
 
+#[cfg(feature = "archive")]
+pub mod archive;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod columns;
+#[cfg(feature = "elasticsearch")]
+pub mod elasticsearch;
 pub mod error;
+pub mod live;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 pub mod query;
+#[cfg(feature = "redis")]
+pub mod redis;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 #[cfg(feature = "testing")]
 pub mod testing;
+#[cfg(any(feature = "postgres", feature = "redis"))]
+mod url;
 
+#[cfg(feature = "archive")]
+pub use archive::{ArchiveSink, ArchiveSinkConfig};
+#[cfg(feature = "elasticsearch")]
+pub use elasticsearch::{ElasticsearchOptions, ElasticsearchSink, ElasticsearchSinkConfig};
 pub use error::StoreError;
 #[cfg(feature = "postgres")]
 pub use postgres::{PostgresOptions, PostgresSinkConfig, PostgresStore};
@@ -23,5 +36,7 @@ pub use query::{
     DownloadSummary, EventFilter, EventPage, EventQueries, PartitionStats, QueryStoreConfig,
     RetentionPlan, SessionDetail, SessionSummary, StoreStats, Window,
 };
+#[cfg(feature = "redis")]
+pub use redis::{RedisOptions, RedisSink, RedisSinkConfig};
 #[cfg(feature = "sqlite")]
 pub use sqlite::{SqliteOptions, SqliteSinkConfig, SqliteStore};

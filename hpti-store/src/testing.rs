@@ -855,3 +855,175 @@ impl TestDatabase {
         }
     }
 }
+
+/// A key prefix of its own in the test Redis (`HPTI_REDIS_URL`, default
+/// `redis://127.0.0.1:6379`), so that tests running at once never see each other's keys;
+/// [`TestRedis::remove`] deletes them.
+#[cfg(feature = "redis")]
+#[derive(Debug)]
+pub struct TestRedis {
+    /// The server's URL.
+    pub url: String,
+    /// The prefix of this test's keys.
+    pub prefix: String,
+    client: ::redis::Client,
+}
+
+#[cfg(feature = "redis")]
+impl TestRedis {
+    /// A fresh prefix, or `None` (saying so loudly) when no server answers.
+    ///
+    /// # Panics
+    /// When no server answers and `HPTI_REQUIRE_SERVICES=1`.
+    pub async fn create() -> Option<Self> {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let url =
+            std::env::var("HPTI_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+        let ping = async {
+            let client = ::redis::Client::open(url.as_str())?;
+            let mut connection = client.get_multiplexed_async_connection().await?;
+            ::redis::cmd("PING")
+                .query_async::<String>(&mut connection)
+                .await?;
+            Ok::<_, ::redis::RedisError>(client)
+        };
+        let client = match tokio::time::timeout(std::time::Duration::from_secs(5), ping).await {
+            Ok(Ok(client)) => client,
+            outcome => {
+                let why = match outcome {
+                    Ok(Err(err)) => err.to_string(),
+                    _ => "no answer in 5 s".into(),
+                };
+                if std::env::var("HPTI_REQUIRE_SERVICES").as_deref() == Ok("1") {
+                    panic!("Redis at {url} is required (HPTI_REQUIRE_SERVICES=1): {why}");
+                }
+                eprintln!(
+                    "\n*** SKIPPED: Redis at {url} is not available ({why}); set HPTI_REDIS_URL ***\n"
+                );
+                return None;
+            }
+        };
+        let prefix = format!(
+            "hpti_test_{}_{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        Some(Self {
+            url,
+            prefix,
+            client,
+        })
+    }
+
+    /// A connection to the server.
+    ///
+    /// # Panics
+    /// When the server no longer answers.
+    pub async fn connection(&self) -> ::redis::aio::MultiplexedConnection {
+        match self.client.get_multiplexed_async_connection().await {
+            Ok(connection) => connection,
+            Err(err) => panic!("the test Redis answered a moment ago, now: {err}"),
+        }
+    }
+
+    /// This test's keys, sorted.
+    pub async fn keys(&self) -> Vec<String> {
+        let mut connection = self.connection().await;
+        let mut keys: Vec<String> = ::redis::cmd("KEYS")
+            .arg(format!("{}:*", self.prefix))
+            .query_async(&mut connection)
+            .await
+            .unwrap_or_default();
+        keys.sort();
+        keys
+    }
+
+    /// Deletes this test's keys.
+    pub async fn remove(self) {
+        let keys = self.keys().await;
+        if !keys.is_empty() {
+            let mut connection = self.connection().await;
+            let _ = ::redis::cmd("DEL")
+                .arg(&keys)
+                .query_async::<()>(&mut connection)
+                .await;
+        }
+    }
+}
+
+/// A real S3-compatible server on loopback for a test: `moto_server` (PyPI
+/// `moto[server]`), started on a free port with one bucket, stopped when dropped.
+#[cfg(feature = "archive")]
+#[derive(Debug)]
+pub struct MotoServer {
+    /// `http://127.0.0.1:<port>`.
+    pub endpoint: String,
+    /// The bucket it was started with.
+    pub bucket: String,
+    child: std::process::Child,
+}
+
+#[cfg(feature = "archive")]
+impl MotoServer {
+    /// Starts the server and creates `bucket`; `None` (saying so loudly) when
+    /// `moto_server` is not installed.
+    ///
+    /// # Panics
+    /// When `moto_server` is missing and `HPTI_REQUIRE_SERVICES=1`, or it does not come up.
+    pub fn start(bucket: &str) -> Option<Self> {
+        use std::io::{Read as _, Write as _};
+        if !hpti_core::testing::require_tool("moto_server") {
+            return None;
+        }
+        let port = match std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()) {
+            Ok(addr) => addr.port(),
+            Err(err) => panic!("no free port: {err}"),
+        };
+        let child = match std::process::Command::new("moto_server")
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+        {
+            Ok(child) => child,
+            Err(err) => panic!("cannot start moto_server: {err}"),
+        };
+        let server = Self {
+            endpoint: format!("http://127.0.0.1:{port}"),
+            bucket: bucket.to_owned(),
+            child,
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            // Creating the bucket is also the readiness check (moto takes unsigned
+            // requests).
+            let created = std::net::TcpStream::connect(("127.0.0.1", port)).and_then(|mut s| {
+                write!(
+                    s,
+                    "PUT /{bucket} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                )?;
+                let mut answer = String::new();
+                s.read_to_string(&mut answer)?;
+                Ok(answer.starts_with("HTTP/1.1 200") || answer.starts_with("HTTP/1.0 200"))
+            });
+            if matches!(created, Ok(true)) {
+                return Some(server);
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "moto_server did not come up on port {port}: {created:?}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+    }
+}
+
+#[cfg(feature = "archive")]
+impl Drop for MotoServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -107,6 +107,18 @@ impl Config {
         components: &Components,
         metrics: PipelineMetrics,
     ) -> anyhow::Result<Built> {
+        self.pipeline_with_linger(components, metrics, None).await
+    }
+
+    /// [`Config::pipeline`], with no sink's batch waiting longer than `max_linger` to
+    /// fill: a one-shot ingest waits for every event's acknowledgement before it ends,
+    /// and an archive's five-minute linger would hold it that long.
+    pub async fn pipeline_with_linger(
+        &self,
+        components: &Components,
+        metrics: PipelineMetrics,
+        max_linger: Option<std::time::Duration>,
+    ) -> anyhow::Result<Built> {
         let mut builder = self.enriched(components, metrics.clone()).await?;
         let mut sinks = Vec::new();
         for (id, sink) in &components.sinks {
@@ -115,7 +127,10 @@ impl Config {
                 .build(&self.build_context(id, &metrics))
                 .await
                 .with_context(|| format!("sinks.{id}"))?;
-            let batch = built.batch.unwrap_or(self.pipeline_config().batch);
+            let mut batch = built.batch.unwrap_or(self.pipeline_config().batch);
+            if let Some(max) = max_linger {
+                batch.linger = batch.linger.min(max);
+            }
             builder = builder.sink_with_batching(id.clone(), built.sink, batch);
             sinks.push(id.clone());
         }

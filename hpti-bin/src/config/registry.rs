@@ -5,6 +5,7 @@
 
 use hpti_core::component::{ComponentId, EnricherConfig, NotifierConfig, SinkConfig, SourceConfig};
 use hpti_store::QueryStoreConfig;
+use hpti_store::live::LiveFeedConfig;
 use serde::de::{DeserializeOwned, IntoDeserializer};
 
 use super::schema::{Config, ConfigError, RawComponent};
@@ -31,11 +32,17 @@ fn de<T: DeserializeOwned>(table: &toml_edit::Value) -> Result<T, DeError> {
 /// A sink, and whether it also answers queries.
 #[derive(Debug)]
 pub enum SinkComponent {
-    /// Stores only (the live-feed and archive sinks to come; none yet).
-    #[allow(dead_code)]
+    /// Stores only (Elasticsearch).
+    #[cfg_attr(not(feature = "elasticsearch"), allow(dead_code))]
     Plain(Box<dyn SinkConfig>),
     /// Stores and answers `hpti query`.
     Queryable(Box<dyn QueryStoreConfig>),
+    /// Stores and publishes a live feed (`hpti live`).
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    Live(Box<dyn LiveFeedConfig>),
+    /// The archive (`hpti ingest --from-archive` reads it back).
+    #[cfg(feature = "archive")]
+    Archive(Box<hpti_store::ArchiveSinkConfig>),
 }
 
 impl SinkComponent {
@@ -44,14 +51,34 @@ impl SinkComponent {
         match self {
             Self::Plain(config) => config.as_ref(),
             Self::Queryable(config) => config.as_ref(),
+            Self::Live(config) => config.as_ref(),
+            #[cfg(feature = "archive")]
+            Self::Archive(config) => config.as_ref(),
         }
     }
 
     /// Its query side, if it has one.
     pub fn queries(&self) -> Option<&dyn QueryStoreConfig> {
         match self {
-            Self::Plain(_) => None,
             Self::Queryable(config) => Some(config.as_ref()),
+            _ => None,
+        }
+    }
+
+    /// Its live feed, if it publishes one.
+    pub fn feed(&self) -> Option<&dyn LiveFeedConfig> {
+        match self {
+            Self::Live(config) => Some(config.as_ref()),
+            _ => None,
+        }
+    }
+
+    /// Its archive settings, if it is the archive.
+    #[cfg(feature = "archive")]
+    pub fn archive(&self) -> Option<&hpti_store::ArchiveSinkConfig> {
+        match self {
+            Self::Archive(config) => Some(config.as_ref()),
+            _ => None,
         }
     }
 }
@@ -75,6 +102,24 @@ fn sinks() -> Vec<(&'static str, SinkDecoder)> {
         ("postgres", |t, _| {
             Ok(SinkComponent::Queryable(Box::new(de::<
                 hpti_store::PostgresSinkConfig,
+            >(t)?)))
+        }),
+        #[cfg(feature = "elasticsearch")]
+        ("elasticsearch", |t, _| {
+            Ok(SinkComponent::Plain(Box::new(de::<
+                hpti_store::ElasticsearchSinkConfig,
+            >(t)?)))
+        }),
+        #[cfg(feature = "archive")]
+        ("archive", |t, _| {
+            Ok(SinkComponent::Archive(Box::new(de::<
+                hpti_store::ArchiveSinkConfig,
+            >(t)?)))
+        }),
+        #[cfg(feature = "redis")]
+        ("redis", |t, _| {
+            Ok(SinkComponent::Live(Box::new(de::<
+                hpti_store::RedisSinkConfig,
             >(t)?)))
         }),
     ]

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use super::{PartitionInterval, PostgresOptions, PostgresStore};
 use crate::error::StoreError;
 use crate::query::{EventQueries, QueryStoreConfig, RetentionPlan, StoreStats};
+use crate::url::{resolve_url, url_key};
 
 /// The PostgreSQL sink's keys.
 ///
@@ -69,24 +70,13 @@ impl Default for PostgresSinkConfig {
 impl PostgresSinkConfig {
     /// The URL, from whichever of `url`, `url_file` or `url_env` is set.
     fn url(&self, cx: &BuildContext) -> Result<Secret, BuildError> {
-        match (&self.url, &self.url_file, &self.url_env) {
-            (Some(url), None, None) => Ok(url.clone()),
-            (None, Some(path), None) => Secret::from_file(&cx.data_path(path))
-                .map_err(|e| BuildError::new("no PostgreSQL URL", e).at_key("url_file")),
-            (None, None, Some(var)) => match std::env::var(var) {
-                Ok(url) if !url.trim().is_empty() => Ok(Secret::new(url.trim())),
-                _ => Err(BuildError::msg(format!(
-                    "no PostgreSQL URL: the environment variable {var} is not set"
-                ))
-                .at_key("url_env")),
-            },
-            (None, None, None) => Err(BuildError::msg(
-                "a PostgreSQL sink needs `url`, `url_env` or `url_file`",
-            )),
-            _ => Err(BuildError::msg(
-                "set only one of `url`, `url_env` and `url_file`",
-            )),
-        }
+        resolve_url(
+            "PostgreSQL",
+            self.url.as_ref(),
+            self.url_file.as_deref(),
+            self.url_env.as_deref(),
+            cx,
+        )
     }
 
     /// The store's options.
@@ -105,13 +95,7 @@ impl PostgresSinkConfig {
     }
 
     fn url_key(&self) -> &'static str {
-        if self.url_file.is_some() {
-            "url_file"
-        } else if self.url_env.is_some() {
-            "url_env"
-        } else {
-            "url"
-        }
+        url_key(self.url_file.as_deref(), self.url_env.as_deref())
     }
 
     async fn open(&self, cx: &BuildContext, read_only: bool) -> Result<PostgresStore, BuildError> {

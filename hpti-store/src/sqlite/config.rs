@@ -1,6 +1,6 @@
 //! `[sinks.<id>] type = "sqlite"`: the embedded default store.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -67,6 +67,12 @@ impl SqliteSinkConfig {
 
 #[async_trait]
 impl SinkConfig for SqliteSinkConfig {
+    fn write_paths(&self, cx: &BuildContext) -> Vec<PathBuf> {
+        // The database's directory: SQLite writes its -wal and -shm files beside it.
+        let path = cx.data_path(&self.path);
+        path.parent().map(Path::to_owned).into_iter().collect()
+    }
+
     async fn build(&self, cx: &BuildContext) -> Result<BuiltSink, BuildError> {
         let options = self.options(cx);
         let store = SqliteStore::open(options.clone())

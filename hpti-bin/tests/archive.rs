@@ -1,0 +1,194 @@
+//! The archive round trip through the `hpti` binary: the fixtures ingested with SQLite
+//! and an archive sink, then `hpti ingest --from-archive` into an empty store, give back
+//! every event exactly; in a local directory and in a real S3-compatible server (moto).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests panic on failure by design
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use hpti_core::event::Event;
+use hpti_store::testing::MotoServer;
+use hpti_store::{Cursor, EventFilter, EventQueries, SqliteOptions, SqliteStore, Window};
+
+fn hpti() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_hpti"))
+}
+
+fn run(command: &mut Command) -> Output {
+    command.stdin(Stdio::null()).output().unwrap()
+}
+
+fn fixture(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(path)
+}
+
+fn write_config(dir: &Path, name: &str, archive: &str) -> PathBuf {
+    let path = dir.join(format!("{name}.toml"));
+    std::fs::write(
+        &path,
+        format!(
+            "[data]\ndir = {:?}\n\n[sensors]\n\n[sinks.main]\ntype = \"sqlite\"\n\n\
+             [sinks.archive]\ntype = \"archive\"\n{archive}",
+            dir.join(name)
+        ),
+    )
+    .unwrap();
+    path
+}
+
+/// Every event of the SQLite store at `db`, newest first.
+fn all_events(db: &Path) -> Vec<Event> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut options = SqliteOptions::new(db);
+        options.read_only = true;
+        let store = SqliteStore::open(options).await.unwrap();
+        let mut events = Vec::new();
+        let mut cursor: Option<Cursor> = None;
+        loop {
+            let page = store
+                .events(
+                    Window::default().limit(500),
+                    &EventFilter::default(),
+                    cursor.as_ref(),
+                )
+                .await
+                .unwrap();
+            events.extend(page.events);
+            match page.next {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+        }
+        store.close().await;
+        events
+    })
+}
+
+/// `count_objects` counts the archive's objects, where the test can.
+fn round_trip(dir: &Path, archive: &str, count_objects: Option<&dyn Fn() -> usize>) {
+    let first = write_config(dir, "first", archive);
+    for (format, file) in [
+        ("cowrie", "testdata/cowrie/cowrie.json"),
+        ("opencanary", "testdata/opencanary/opencanary.log"),
+        ("authlog", "testdata/authlog/auth.log"),
+    ] {
+        let output = run(hpti()
+            .arg("--config")
+            .arg(&first)
+            .args(["ingest", "--format", format])
+            .arg(fixture(file)));
+        assert!(
+            output.status.success(),
+            "{format}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let original = all_events(&dir.join("first/hpti.db"));
+    let objects = count_objects.map(|count| count());
+    assert!(original.len() >= 178, "{}", original.len());
+
+    let second = write_config(dir, "second", archive);
+    let output = run(hpti().arg("--config").arg(&second).args([
+        "ingest",
+        "--json",
+        "--from-archive",
+        "archive",
+    ]));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stderr.contains("fetched "), "{stderr}");
+    let summary: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(summary["stored"], original.len() as u64, "{summary}");
+    assert_eq!(summary["dead_lettered"], 0, "{summary}");
+    let restored = all_events(&dir.join("second/hpti.db"));
+    assert_eq!(restored.len(), original.len());
+    for (a, b) in original.iter().zip(&restored) {
+        assert_eq!(a, b, "every event comes back as it was");
+    }
+    assert!(
+        !dir.join("second/restore").join("archive").exists(),
+        "the fetched objects are removed after a good restore"
+    );
+
+    // The restore left the archive alone: nothing was archived a second time.
+    if let (Some(count), Some(before)) = (count_objects, objects) {
+        assert_eq!(count(), before, "the restore wrote no objects");
+    }
+    let again = run(hpti().arg("--config").arg(&second).args([
+        "ingest",
+        "--json",
+        "--from-archive",
+        "archive",
+    ]));
+    assert!(again.status.success());
+    let summary: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert_eq!(
+        summary["stored"], 0,
+        "a second restore stores nothing twice: {summary}"
+    );
+    assert_eq!(
+        all_events(&dir.join("second/hpti.db")).len(),
+        original.len()
+    );
+}
+
+#[test]
+fn a_local_archive_restores_every_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("archive");
+    round_trip(
+        dir.path(),
+        &format!("url = \"file://{}\"\n", archive.display()),
+        Some(&|| walk(&archive).len()),
+    );
+    let objects: Vec<_> = walk(&archive);
+    assert!(!objects.is_empty());
+    for object in &objects {
+        let name = object
+            .strip_prefix(&archive)
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        assert!(name.ends_with(".jsonl.zst"), "{name}");
+        assert_eq!(name.matches('/').count(), 4, "YYYY/MM/DD/HH/name: {name}");
+        let mode = std::os::unix::fs::PermissionsExt::mode(
+            &std::fs::metadata(object).unwrap().permissions(),
+        );
+        assert_eq!(mode & 0o111, 0, "{name} must not be executable");
+    }
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            found.extend(walk(&path));
+        } else {
+            found.push(path);
+        }
+    }
+    found
+}
+
+#[test]
+fn an_s3_archive_restores_every_event() {
+    let Some(moto) = MotoServer::start("hpti-archive") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    round_trip(
+        dir.path(),
+        &format!(
+            "url = \"s3://{}/sensors/eu-1\"\nendpoint = {:?}\nallow_http = true\n\
+             access_key_id = \"testing\"\nsecret_access_key = \"testing\"\n",
+            moto.bucket, moto.endpoint
+        ),
+        None,
+    );
+}

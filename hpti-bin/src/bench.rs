@@ -21,6 +21,7 @@ use crate::config::Config;
 
 #[cfg(feature = "postgres")]
 mod postgres_bench;
+mod queries;
 mod soak;
 mod ssh;
 
@@ -29,6 +30,10 @@ pub enum BenchCommand {
     /// Synthetic attack traffic through the real pipeline into fresh stores (a SQLite
     /// file, a new PostgreSQL database, or both).
     Pipeline(PipelineArgs),
+    /// Fills a store with synthetic attack traffic spread over a span of days, then times
+    /// each analyst query (`hpti query ...`) all-time and over the last 24 hours: p50 and
+    /// p95 of repeated runs, as JSON.
+    Queries(queries::QueriesArgs),
     /// SSH load: connections/s and latency of key exchange + login (+ a command), or the
     /// memory of idle sessions; against `--addr` or a sensor it starts (`--spawn-sensor`).
     Ssh(ssh::SshArgs),
@@ -124,6 +129,7 @@ pub async fn bench(config: &Config, command: BenchCommand) -> anyhow::Result<()>
             println!("{}", serde_json::to_string(&result)?);
             Ok(())
         }
+        BenchCommand::Queries(args) => queries::queries(config, &args).await,
         BenchCommand::Ssh(args) => ssh::ssh(config, &args).await,
         BenchCommand::Soak(args) => soak::soak(&args).await,
         BenchCommand::SshSensor(args) => ssh::ssh_sensor(config, &args).await,
@@ -461,6 +467,8 @@ struct Traffic {
     rng: fastrand::Rng,
     queue: std::collections::VecDeque<Event>,
     session_ids: SessionIds,
+    /// Synthetic time (next event's time and the step between events), instead of now.
+    clock: Option<(Timestamp, i64)>,
 }
 
 impl Traffic {
@@ -469,13 +477,28 @@ impl Traffic {
             rng: fastrand::Rng::with_seed(seed),
             queue: std::collections::VecDeque::with_capacity(64),
             session_ids,
+            clock: None,
         }
+    }
+
+    /// Events timed from `start` on, `step_micros` apart, instead of at the present.
+    fn with_clock(mut self, start: Timestamp, step_micros: i64) -> Self {
+        self.clock = Some((start, step_micros));
+        self
     }
 
     fn next_event(&mut self) -> Event {
         loop {
             if let Some(event) = self.queue.pop_front() {
-                return event.with_time(Timestamp::now());
+                let time = match &mut self.clock {
+                    Some((next, step)) => {
+                        let time = *next;
+                        *next = next.saturating_add_micros(*step);
+                        time
+                    }
+                    None => Timestamp::now(),
+                };
+                return event.with_time(time);
             }
             self.new_session();
         }

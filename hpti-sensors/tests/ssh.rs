@@ -521,6 +521,7 @@ async fn hydra_attempts_are_all_captured() {
     let list = harness.data_dir().join("passwords.txt");
     std::fs::write(&list, passwords.join("\n") + "\n").unwrap();
     let addr = harness.addr;
+    let started = std::time::Instant::now();
     let output = tokio::task::spawn_blocking(move || {
         Command::new("hydra")
             .args(["-l", "admin", "-P"])
@@ -538,6 +539,14 @@ async fn hydra_attempts_are_all_captured() {
     })
     .await
     .unwrap();
+    // Not a speed figure: Hydra takes 1-2 s here. A connection left hanging at the
+    // auth-attempt limit made it wait out its 32 s response timeout (and lose that
+    // password); sshd drops the connection at once.
+    assert!(
+        started.elapsed() < Duration::from_secs(25),
+        "hydra waited {:?} on a hanging connection",
+        started.elapsed()
+    );
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
         stdout.contains("0 valid password"),

@@ -58,6 +58,10 @@ pub(crate) struct SshHandler {
 pub(crate) enum HandlerError {
     #[error(transparent)]
     Ssh(#[from] russh::Error),
+    /// The client failed `max_auth_attempts` logins on this connection: it is dropped
+    /// at once, as sshd drops it at `MaxAuthTries`.
+    #[error("too many authentication failures")]
+    TooManyAuthFailures,
 }
 
 impl SshHandler {
@@ -96,17 +100,21 @@ impl SshHandler {
         }
     }
 
-    /// The outcome of a judged login, remembering the user on success.
-    fn outcome(&mut self, user: &str, success: bool) -> Auth {
+    /// The outcome of a judged (and recorded) login, remembering the user on success.
+    /// The failure that reaches `max_auth_attempts` ends the connection, as sshd's
+    /// `MaxAuthTries` does: every attempt the client made is recorded first. (russh's
+    /// own cap, set above ours, would refuse the next request unrecorded and leave the
+    /// client waiting: Hydra stalled 32 s on it and lost that password.)
+    fn outcome(&mut self, user: &str, success: bool) -> Result<Auth, HandlerError> {
         if success {
             self.user = Some(user.to_owned());
             self.authenticated.store(true, Ordering::Relaxed);
-            Auth::Accept
+            Ok(Auth::Accept)
+        } else if self.session.auth_attempts >= self.max_auth_attempts {
+            self.session.honeypot.counters.too_many_auth.inc();
+            Err(HandlerError::TooManyAuthFailures)
         } else {
-            if self.session.auth_attempts >= self.max_auth_attempts {
-                self.session.honeypot.counters.too_many_auth.inc();
-            }
-            Self::reject()
+            Ok(Self::reject())
         }
     }
 
@@ -291,7 +299,7 @@ impl Handler for SshHandler {
             .session
             .login(user, Credential::Password(password), AuthMethod::Password)
             .await;
-        Ok(self.outcome(user, success))
+        self.outcome(user, success)
     }
 
     async fn auth_publickey_offered(
@@ -326,7 +334,7 @@ impl Handler for SshHandler {
         user: &str,
         _key: russh::server::VerifiedPublicKey<'_>,
     ) -> Result<Auth, Self::Error> {
-        Ok(self.outcome(user, true))
+        self.outcome(user, true)
     }
 
     async fn auth_keyboard_interactive<'a>(
@@ -355,7 +363,7 @@ impl Handler for SshHandler {
                 AuthMethod::KeyboardInteractive,
             )
             .await;
-        Ok(self.outcome(user, success))
+        self.outcome(user, success)
     }
 
     async fn channel_open_session(

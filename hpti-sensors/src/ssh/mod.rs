@@ -187,7 +187,9 @@ impl SshSensor {
             auth_rejection_time_initial: Some(Duration::ZERO),
             keys,
             preferred: openssh_preferred(),
-            max_auth_attempts: limits.max_auth_attempts,
+            // A backstop only: the handler ends the connection at the limit, after
+            // recording the attempt (russh also counts "none" and key probes).
+            max_auth_attempts: limits.max_auth_attempts.saturating_add(4),
             inactivity_timeout: Some(limits.idle_timeout),
             nodelay: true,
             ..Default::default()
@@ -324,6 +326,8 @@ impl Connection {
                         Err(handler::HandlerError::Ssh(russh::Error::InactivityTimeout)) => {
                             self.honeypot.counters.idle_timeout.inc();
                         }
+                        // Counted where it was decided (`too_many_auth`).
+                        Err(handler::HandlerError::TooManyAuthFailures) => {}
                         Err(error) => tracing::debug!(%peer, %error, "SSH session ended with an error"),
                         Ok(()) => {}
                     }

@@ -1482,3 +1482,61 @@ fn ip_lists_from_the_config_tag_events() {
         stderr(&refused)
     );
 }
+
+#[test]
+fn bench_queries_spreads_the_events_over_the_span_and_times_every_query() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("queries.db");
+    let bench = |extra: &[&str]| {
+        let output = run(hpti()
+            .args([
+                "bench", "queries", "--events", "3000", "--runs", "3", "--span", "10d",
+            ])
+            .args(extra)
+            .arg("--db")
+            .arg(&db));
+        assert!(output.status.success(), "{}", stderr(&output));
+        serde_json::from_str::<serde_json::Value>(&stdout(&output)).unwrap()
+    };
+    let result = bench(&[]);
+    assert_eq!(result["filled"], true);
+    let timings = result["queries"].as_array().unwrap();
+    assert_eq!(
+        timings.len(),
+        10,
+        "five queries, all-time and 24h: {result}"
+    );
+    for timing in timings {
+        assert!(
+            timing["p95_ms"].as_f64() >= timing["p50_ms"].as_f64(),
+            "{timing}"
+        );
+        if timing["window"] == "all" {
+            assert!(timing["rows"].as_u64().unwrap() > 0, "{timing}");
+        }
+    }
+    // Ten days of events: about a tenth of them fall in the last 24 hours.
+    let recent: i64 = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}?mode=ro", db.display()))
+                .await
+                .unwrap();
+            let since = Timestamp::now().as_micros() - 86_400_000_000;
+            let n = sqlx::query_scalar("SELECT COUNT(*) FROM events WHERE ts >= ?")
+                .bind(since)
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+            pool.close().await;
+            n
+        });
+    assert!(
+        (200..=400).contains(&recent),
+        "{recent} of 3000 in the last day"
+    );
+    // Timing the same data again does not fill it twice.
+    assert_eq!(bench(&["--reuse"])["filled"], false);
+}

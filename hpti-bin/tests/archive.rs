@@ -4,24 +4,15 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests panic on failure by design
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+
+use common::{hpti, ingest_fixtures, run, runtime};
 
 use hpti_core::event::Event;
 use hpti_store::testing::MotoServer;
 use hpti_store::{Cursor, EventFilter, EventQueries, SqliteOptions, SqliteStore, Window};
-
-fn hpti() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_hpti"))
-}
-
-fn run(command: &mut Command) -> Output {
-    command.stdin(Stdio::null()).output().unwrap()
-}
-
-fn fixture(path: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(path)
-}
 
 fn write_config(dir: &Path, name: &str, archive: &str) -> PathBuf {
     let path = dir.join(format!("{name}.toml"));
@@ -39,11 +30,7 @@ fn write_config(dir: &Path, name: &str, archive: &str) -> PathBuf {
 
 /// Every event of the SQLite store at `db`, newest first.
 fn all_events(db: &Path) -> Vec<Event> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
+    runtime().block_on(async {
         let mut options = SqliteOptions::new(db);
         options.read_only = true;
         let store = SqliteStore::open(options).await.unwrap();
@@ -72,22 +59,7 @@ fn all_events(db: &Path) -> Vec<Event> {
 /// `count_objects` counts the archive's objects, where the test can.
 fn round_trip(dir: &Path, archive: &str, count_objects: Option<&dyn Fn() -> usize>) {
     let first = write_config(dir, "first", archive);
-    for (format, file) in [
-        ("cowrie", "testdata/cowrie/cowrie.json"),
-        ("opencanary", "testdata/opencanary/opencanary.log"),
-        ("authlog", "testdata/authlog/auth.log"),
-    ] {
-        let output = run(hpti()
-            .arg("--config")
-            .arg(&first)
-            .args(["ingest", "--format", format])
-            .arg(fixture(file)));
-        assert!(
-            output.status.success(),
-            "{format}: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
+    ingest_fixtures(&first);
     let original = all_events(&dir.join("first/hpti.db"));
     let objects = count_objects.map(|count| count());
     assert!(original.len() >= 178, "{}", original.len());

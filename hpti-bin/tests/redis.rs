@@ -4,35 +4,20 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests panic on failure by design
 
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
+
+use common::{fixture, hpti, ingest_fixtures, run, runtime, stderr};
 
 use hpti_core::event::Event;
 use hpti_store::redis::credential_member;
 use hpti_store::testing::TestRedis;
 use redis::AsyncCommands as _;
-
-fn hpti() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_hpti"))
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
-fn run(command: &mut Command) -> Output {
-    command.stdin(Stdio::null()).output().unwrap()
-}
-
-fn fixture(path: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(path)
-}
 
 fn write_config(dir: &Path, redis: &TestRedis) -> PathBuf {
     let path = dir.join("hpti.toml");
@@ -56,11 +41,7 @@ fn query(config: &Path, what: &str) -> Vec<serde_json::Value> {
         .arg("--config")
         .arg(config)
         .args(["query", what, "--format", "json", "--limit", "10000"]));
-    assert!(
-        output.status.success(),
-        "{what}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    assert!(output.status.success(), "{what}: {}", stderr(&output));
     serde_json::from_slice(&output.stdout).unwrap()
 }
 
@@ -89,22 +70,7 @@ fn redis_counters_match_the_stores_counts_for_the_same_input() {
     };
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path(), &redis);
-    for (format, file) in [
-        ("cowrie", "testdata/cowrie/cowrie.json"),
-        ("opencanary", "testdata/opencanary/opencanary.log"),
-        ("authlog", "testdata/authlog/auth.log"),
-    ] {
-        let output = run(hpti()
-            .arg("--config")
-            .arg(&config)
-            .args(["ingest", "--format", format])
-            .arg(fixture(file)));
-        assert!(
-            output.status.success(),
-            "{format}: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
+    ingest_fixtures(&config);
 
     // Kinds and totals: the store's own table against the per-minute hashes.
     let db = dir.path().join("data/hpti.db");

@@ -105,6 +105,65 @@ impl Window {
     }
 }
 
+/// An hour in microseconds: the rollups' granularity.
+pub(crate) const HOUR_MICROS: i64 = 3_600_000_000;
+
+/// How a backend with rollups answers a window's rankings ([`Window::span`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Span {
+    /// Everything stored: the all-time totals.
+    AllTime,
+    /// From `since` on: whole hours from `first_hour` on from the hourly rollups,
+    /// `[since, first_hour)` from the events, and distinct addresses from the pairs last
+    /// seen at or after `since` (a pair has an event in the window exactly then).
+    Since {
+        /// The window's start, microseconds.
+        since: i64,
+        /// The first whole hour at or after `since`.
+        first_hour: i64,
+    },
+    /// A window closed at both ends (microseconds): the events, since which addresses
+    /// were seen *before* `until` no rollup can say.
+    Between {
+        /// The window's start.
+        since: i64,
+        /// The window's end (exclusive).
+        until: i64,
+    },
+}
+
+impl Window {
+    /// How to answer this window over a store whose events span `oldest..=newest`
+    /// (`None` when empty). A bound outside the stored events is dropped first: a window
+    /// ending after the newest event (the API's "until now") reads as open-ended.
+    pub(crate) fn span(&self, oldest: Option<i64>, newest: Option<i64>) -> Span {
+        let since = self
+            .since
+            .map(Timestamp::as_micros)
+            .filter(|since| oldest.is_some_and(|oldest| *since > oldest));
+        let until = self
+            .until
+            .map(Timestamp::as_micros)
+            .filter(|until| newest.is_none_or(|newest| *until <= newest));
+        match (since, until) {
+            (None, None) => Span::AllTime,
+            (Some(since), None) => {
+                let floor = since.div_euclid(HOUR_MICROS) * HOUR_MICROS;
+                let first_hour = if floor == since {
+                    since
+                } else {
+                    floor.saturating_add(HOUR_MICROS)
+                };
+                Span::Since { since, first_hour }
+            }
+            (since, Some(until)) => Span::Between {
+                since: since.unwrap_or(i64::MIN),
+                until,
+            },
+        }
+    }
+}
+
 /// Which events [`EventQueries::events`] returns: each field set narrows the result
 /// (AND); the time window and page size are the query's [`Window`].
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -19,6 +19,12 @@ use hpti_core::event::{Asn, AuthMethod, Enrichment, Event, EventId, EventKind, G
 use hpti_core::sink::Sink;
 
 use crate::error::StoreError;
+
+mod rollups;
+pub use rollups::{
+    expected_attackers, expected_commands, expected_credentials, expected_downloads,
+    rollup_conformance, rollup_fixture, rollup_windows,
+};
 use crate::query::{
     AttackerSummary, CommandCount, CredentialCount, Cursor, DownloadSummary, EventFilter,
     EventQueries, SessionSummary, Window,

@@ -36,6 +36,14 @@ async fn passes_the_sink_conformance_suite() {
 }
 
 #[tokio::test]
+async fn rollups_answer_what_the_events_say_for_every_window() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir).await;
+    hpti_store::testing::rollup_conformance(&store, || async {}).await;
+    store.close().await;
+}
+
+#[tokio::test]
 async fn passes_the_query_conformance_suite() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(&dir).await;

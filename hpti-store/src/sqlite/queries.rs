@@ -13,7 +13,7 @@ use crate::error::StoreError;
 use crate::query::{
     AttackerDetail, AttackerSummary, CommandCount, CredentialCount, Cursor, DownloadSummary,
     EventFilter, EventPage, EventQueries, MAX_DETAIL_ROWS, MAX_TIMELINE_EVENTS, SessionDetail,
-    SessionSummary, Window,
+    SessionSummary, Span, Window,
 };
 
 /// Rebuilds an event from the columns `id, ts, observed, sensor, protocol, session, src_ip,
@@ -223,6 +223,19 @@ const ATTACKER_ENRICHMENTS: &str = "
     LIMIT ?4";
 
 impl SqliteStore {
+    /// How to answer `window` ([`Window::span`]), after folding what is new into the
+    /// rollups.
+    async fn span(&self, window: Window) -> Result<Span, StoreError> {
+        self.refresh_summaries().await?;
+        // Two subqueries: SQLite reads MIN and MAX off the time index only one per query.
+        let (oldest, newest): (Option<i64>, Option<i64>) =
+            sqlx::query_as("SELECT (SELECT MIN(ts) FROM events), (SELECT MAX(ts) FROM events)")
+                .fetch_one(&self.pool)
+                .await
+                .map_err(database_error)?;
+        Ok(window.span(oldest, newest))
+    }
+
     /// Runs one of the `ATTACKER_*` queries.
     async fn attacker_rows(
         &self,
@@ -260,21 +273,42 @@ impl EventQueries for SqliteStore {
 
     async fn attackers(&self, window: Window) -> Result<Vec<AttackerSummary>, StoreError> {
         window.check()?;
-        // All time: the summary table. A window: the events in it, through the time index.
-        let rows = if window.since.is_none() && window.until.is_none() {
-            self.refresh_summaries().await?;
-            sqlx::query(
+        let limit = i64::from(window.limit);
+        let rows = match self.span(window).await? {
+            Span::AllTime => sqlx::query(
                 "SELECT src_ip, events, login_attempts, commands, first_seen, last_seen, country, asn,
                         (SELECT COUNT(*) FROM sessions s WHERE s.src_ip = a.src_ip) AS sessions
                  FROM attackers a
                  ORDER BY events DESC, src_ip
                  LIMIT ?1",
             )
-            .bind(i64::from(window.limit))
+            .bind(limit)
             .fetch_all(&self.summaries)
-            .await
-        } else {
-            sqlx::query(
+            .await,
+            Span::Since { since, first_hour } => sqlx::query(
+                "SELECT src_ip, SUM(events) AS events,
+                        (SELECT COUNT(*) FROM sessions s
+                         WHERE s.src_ip = r.src_ip AND s.last_seen >= ?2) AS sessions,
+                        SUM(login_attempts) AS login_attempts, SUM(commands) AS commands,
+                        MIN(first_seen) AS first_seen, MAX(last_seen) AS last_seen,
+                        MAX(country) AS country, MAX(asn) AS asn
+                 FROM (SELECT src_ip, events, login_attempts, commands, first_seen, last_seen,
+                              country, asn
+                       FROM attackers_hourly WHERE hour >= ?1
+                       UNION ALL
+                       SELECT src_ip, 1, kind = 'login.attempt', kind = 'command.input', ts, ts,
+                              country, asn
+                       FROM ev.events WHERE ts >= ?2 AND ts < ?1) AS r
+                 GROUP BY src_ip
+                 ORDER BY events DESC, src_ip
+                 LIMIT ?3",
+            )
+            .bind(first_hour)
+            .bind(since)
+            .bind(limit)
+            .fetch_all(&self.summaries)
+            .await,
+            Span::Between { since, until } => sqlx::query(
                 "SELECT src_ip, COUNT(*) AS events, COUNT(DISTINCT session) AS sessions,
                         SUM(kind = 'login.attempt') AS login_attempts,
                         SUM(kind = 'command.input') AS commands,
@@ -286,64 +320,249 @@ impl EventQueries for SqliteStore {
                  ORDER BY events DESC, src_ip
                  LIMIT ?1",
             )
-            .bind(i64::from(window.limit))
-            .bind(window.since_micros())
-            .bind(window.until_micros())
+            .bind(limit)
+            .bind(since)
+            .bind(until)
             .fetch_all(&self.pool)
-            .await
+            .await,
         }
         .map_err(database_error)?;
         rows.iter().map(attacker_from_row).collect()
     }
 
     async fn credentials(&self, window: Window) -> Result<Vec<CredentialCount>, StoreError> {
-        let rows = windowed(
-            &self.pool,
-            window,
-            "SELECT username, password, COUNT(*) AS attempts, SUM(success = 1) AS successes,
-                    COUNT(DISTINCT src_ip) AS sources
-             FROM events
-             WHERE kind = 'login.attempt' AND ts >= ?1 AND ts < ?3
-             GROUP BY username, password
-             ORDER BY attempts DESC, username, password
-             LIMIT ?2",
+        window.check()?;
+        let span = self.span(window).await?;
+        let limit = i64::from(window.limit);
+        let (since, first_hour) = match span {
+            Span::Between { since, until } => {
+                let rows = windowed(
+                    &self.pool,
+                    window.since_opt(Some(Timestamp::from_micros(since)))
+                        .until(Timestamp::from_micros(until)),
+                    "SELECT username, password, COUNT(*) AS attempts,
+                            SUM(success = 1) AS successes, COUNT(DISTINCT src_ip) AS sources
+                     FROM events
+                     WHERE kind = 'login.attempt' AND ts >= ?1 AND ts < ?3
+                     GROUP BY username, password
+                     ORDER BY attempts DESC, username, password
+                     LIMIT ?2",
+                )
+                .await?;
+                return rows.iter().map(credential_from_row).collect();
+            }
+            Span::AllTime => {
+                let rows = sqlx::query(
+                    "SELECT username, CASE WHEN no_password THEN NULL ELSE password END AS password,
+                            attempts, successes, sources
+                     FROM credentials_total
+                     ORDER BY attempts DESC, username, no_password DESC, password
+                     LIMIT ?1",
+                )
+                .bind(limit)
+                .fetch_all(&self.summaries)
+                .await
+                .map_err(database_error)?;
+                return rows.iter().map(credential_from_row).collect();
+            }
+            Span::Since { since, first_hour } => (since, first_hour),
+        };
+        let rows = sqlx::query(
+            "SELECT username, CASE WHEN no_password THEN NULL ELSE password END AS password,
+                    password AS password_key, no_password,
+                    SUM(attempts) AS attempts, SUM(successes) AS successes, 0 AS sources
+             FROM (SELECT username, password, no_password, attempts, successes
+                   FROM credentials_hourly WHERE hour >= ?1
+                   UNION ALL
+                   SELECT username, COALESCE(password, ''), password IS NULL, 1, success IS 1
+                   FROM ev.events
+                   WHERE kind = 'login.attempt' AND username IS NOT NULL
+                     AND ts >= ?2 AND ts < ?1)
+             GROUP BY username, password_key, no_password
+             ORDER BY attempts DESC, username, no_password DESC, password_key
+             LIMIT ?3",
         )
-        .await?;
-        rows.iter().map(credential_from_row).collect()
+        .bind(first_hour)
+        .bind(since)
+        .bind(limit)
+        .fetch_all(&self.summaries)
+        .await
+        .map_err(database_error)?;
+        let mut credentials = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let mut credential = credential_from_row(row)?;
+            let key: String = row.try_get("password_key").map_err(decode_error)?;
+            let no_password: bool = row.try_get("no_password").map_err(decode_error)?;
+            let (sources,): (i64,) = sqlx::query_as(
+                "SELECT COUNT(*) FROM credential_sources
+                 WHERE username = ?1 AND password = ?2 AND no_password = ?3 AND last_seen >= ?4",
+            )
+            .bind(&credential.username)
+            .bind(key)
+            .bind(no_password)
+            .bind(since)
+            .fetch_one(&self.summaries)
+            .await
+            .map_err(database_error)?;
+            credential.sources = u64::try_from(sources).unwrap_or(0);
+            credentials.push(credential);
+        }
+        Ok(credentials)
     }
 
     async fn commands(&self, window: Window) -> Result<Vec<CommandCount>, StoreError> {
-        let rows = windowed(
-            &self.pool,
-            window,
-            "SELECT command, COUNT(*) AS count, COUNT(DISTINCT src_ip) AS sources
-             FROM events
-             WHERE kind = 'command.input' AND ts >= ?1 AND ts < ?3
+        window.check()?;
+        let span = self.span(window).await?;
+        let limit = i64::from(window.limit);
+        let (since, first_hour) = match span {
+            Span::Between { since, until } => {
+                let rows = windowed(
+                    &self.pool,
+                    window.since_opt(Some(Timestamp::from_micros(since)))
+                        .until(Timestamp::from_micros(until)),
+                    "SELECT command, COUNT(*) AS count, COUNT(DISTINCT src_ip) AS sources
+                     FROM events
+                     WHERE kind = 'command.input' AND ts >= ?1 AND ts < ?3
+                     GROUP BY command
+                     ORDER BY count DESC, command
+                     LIMIT ?2",
+                )
+                .await?;
+                return rows.iter().map(command_from_row).collect();
+            }
+            Span::AllTime => {
+                let rows = sqlx::query(
+                    "SELECT command, count, sources FROM commands_total
+                     ORDER BY count DESC, command LIMIT ?1",
+                )
+                .bind(limit)
+                .fetch_all(&self.summaries)
+                .await
+                .map_err(database_error)?;
+                return rows.iter().map(command_from_row).collect();
+            }
+            Span::Since { since, first_hour } => (since, first_hour),
+        };
+        let rows = sqlx::query(
+            "SELECT command, SUM(count) AS count, 0 AS sources
+             FROM (SELECT command, count FROM commands_hourly WHERE hour >= ?1
+                   UNION ALL
+                   SELECT command, 1 FROM ev.events
+                   WHERE kind = 'command.input' AND command IS NOT NULL
+                     AND ts >= ?2 AND ts < ?1)
              GROUP BY command
              ORDER BY count DESC, command
-             LIMIT ?2",
+             LIMIT ?3",
         )
-        .await?;
-        rows.iter().map(command_from_row).collect()
+        .bind(first_hour)
+        .bind(since)
+        .bind(limit)
+        .fetch_all(&self.summaries)
+        .await
+        .map_err(database_error)?;
+        let mut commands = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let mut command = command_from_row(row)?;
+            let (sources,): (i64,) = sqlx::query_as(
+                "SELECT COUNT(*) FROM command_sources WHERE command = ?1 AND last_seen >= ?2",
+            )
+            .bind(&command.command)
+            .bind(since)
+            .fetch_one(&self.summaries)
+            .await
+            .map_err(database_error)?;
+            command.sources = u64::try_from(sources).unwrap_or(0);
+            commands.push(command);
+        }
+        Ok(commands)
     }
 
     async fn downloads(&self, window: Window) -> Result<Vec<DownloadSummary>, StoreError> {
-        // One query: every aggregate per hash comes back in its row.
-        let rows = windowed(
-            &self.pool,
-            window,
-            "SELECT sha256, COUNT(*) AS count, MIN(ts) AS first_seen, MAX(ts) AS last_seen,
-                    MAX(size) AS size,
-                    json_group_array(DISTINCT src_ip) AS src_ips,
-                    json_group_array(DISTINCT url) AS urls
-             FROM events
-             WHERE sha256 IS NOT NULL AND kind = 'file.download' AND ts >= ?1 AND ts < ?3
-             GROUP BY sha256
-             ORDER BY count DESC, last_seen DESC, sha256
-             LIMIT ?2",
-        )
-        .await?;
-        rows.iter().map(download_from_row).collect()
+        window.check()?;
+        let span = self.span(window).await?;
+        let limit = i64::from(window.limit);
+        let (rows, since) = match span {
+            Span::Between { since, until } => {
+                // One query: every aggregate per hash comes back in its row.
+                let rows = windowed(
+                    &self.pool,
+                    window.since_opt(Some(Timestamp::from_micros(since)))
+                        .until(Timestamp::from_micros(until)),
+                    "SELECT sha256, COUNT(*) AS count, MIN(ts) AS first_seen, MAX(ts) AS last_seen,
+                            MAX(size) AS size,
+                            json_group_array(DISTINCT src_ip) AS src_ips,
+                            json_group_array(DISTINCT url) AS urls
+                     FROM events
+                     WHERE sha256 IS NOT NULL AND kind = 'file.download' AND ts >= ?1 AND ts < ?3
+                     GROUP BY sha256
+                     ORDER BY count DESC, last_seen DESC, sha256
+                     LIMIT ?2",
+                )
+                .await?;
+                return rows.iter().map(download_from_row).collect();
+            }
+            Span::AllTime => (
+                sqlx::query(
+                    "SELECT sha256, count, first_seen, last_seen, size, '[]' AS src_ips, '[]' AS urls
+                     FROM downloads_total
+                     ORDER BY count DESC, last_seen DESC, sha256
+                     LIMIT ?1",
+                )
+                .bind(limit)
+                .fetch_all(&self.summaries)
+                .await
+                .map_err(database_error)?,
+                i64::MIN,
+            ),
+            Span::Since { since, first_hour } => (
+                sqlx::query(
+                    "SELECT sha256, SUM(count) AS count, MIN(first_seen) AS first_seen,
+                            MAX(last_seen) AS last_seen, MAX(size) AS size,
+                            '[]' AS src_ips, '[]' AS urls
+                     FROM (SELECT sha256, count, first_seen, last_seen, size
+                           FROM downloads_hourly WHERE hour >= ?1
+                           UNION ALL
+                           SELECT sha256, 1, ts, ts, size FROM ev.events
+                           WHERE sha256 IS NOT NULL AND kind = 'file.download'
+                             AND ts >= ?2 AND ts < ?1)
+                     GROUP BY sha256
+                     ORDER BY count DESC, last_seen DESC, sha256
+                     LIMIT ?3",
+                )
+                .bind(first_hour)
+                .bind(since)
+                .bind(limit)
+                .fetch_all(&self.summaries)
+                .await
+                .map_err(database_error)?,
+                since,
+            ),
+        };
+        let mut downloads = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let mut download = download_from_row(row)?;
+            for (list, sql) in [
+                (
+                    &mut download.src_ips,
+                    "SELECT src_ip FROM download_sources WHERE sha256 = ?1 AND last_seen >= ?2",
+                ),
+                (
+                    &mut download.urls,
+                    "SELECT url FROM download_urls WHERE sha256 = ?1 AND last_seen >= ?2",
+                ),
+            ] {
+                let values: Vec<(String,)> = sqlx::query_as(sql)
+                    .bind(&download.sha256)
+                    .bind(since)
+                    .fetch_all(&self.summaries)
+                    .await
+                    .map_err(database_error)?;
+                *list = values.into_iter().map(|(value,)| value).collect();
+                list.sort();
+            }
+            downloads.push(download);
+        }
+        Ok(downloads)
     }
 
     async fn count_events(&self) -> Result<u64, StoreError> {

@@ -1,4 +1,5 @@
-//! Folding events into the summary tables (sessions, attackers) of the summaries database.
+//! Folding events into the summary tables (sessions, attackers, and the rollups the
+//! rankings read) of the summaries database.
 //!
 //! The folder attaches the events database read-only as `ev` and, in one transaction of
 //! the summaries database, aggregates the events after its cursor and advances the cursor:
@@ -61,6 +62,179 @@ const FOLD_ATTACKERS: &str = "
         country = COALESCE(excluded.country, country),
         asn = COALESCE(excluded.asn, asn)";
 
+/// The first microsecond of the hour of `ts` (SQLite's `%` keeps the dividend's sign).
+macro_rules! hour_of_ts {
+    () => {
+        "(ts - ((ts % 3600000000) + 3600000000) % 3600000000)"
+    };
+}
+
+/// The batch's rows of one kind: `?1` and `?2` bound the `seq` range.
+macro_rules! batch {
+    ($kind:literal) => {
+        concat!(
+            " FROM ev.events e WHERE seq > ?1 AND seq <= ?2 AND kind = '",
+            $kind,
+            "'"
+        )
+    };
+}
+
+const FOLD_CREDENTIALS_HOURLY: &str = concat!(
+    "INSERT INTO credentials_hourly (hour, username, password, no_password, attempts, successes)
+     SELECT ",
+    hour_of_ts!(),
+    ", username, COALESCE(password, ''), password IS NULL, COUNT(*), SUM(success IS 1)",
+    batch!("login.attempt"),
+    " AND username IS NOT NULL
+     GROUP BY 1, 2, 3, 4
+     ON CONFLICT (hour, username, password, no_password) DO UPDATE SET
+         attempts = attempts + excluded.attempts,
+         successes = successes + excluded.successes"
+);
+
+// Before the pairs: an address counts as a new source of a credential when its pair is
+// not there yet (one folder at a time holds the summaries' write lock).
+const FOLD_CREDENTIALS_TOTAL: &str = concat!(
+    "INSERT INTO credentials_total (username, password, no_password, attempts, successes, sources)
+     SELECT username, COALESCE(password, ''), password IS NULL, COUNT(*), SUM(success IS 1),
+            COUNT(DISTINCT CASE WHEN NOT EXISTS (
+                SELECT 1 FROM credential_sources p
+                WHERE p.username = e.username AND p.password = COALESCE(e.password, '')
+                  AND p.no_password = (e.password IS NULL) AND p.src_ip = e.src_ip)
+            THEN src_ip END)",
+    batch!("login.attempt"),
+    " AND username IS NOT NULL
+     GROUP BY 1, 2, 3
+     ON CONFLICT (username, password, no_password) DO UPDATE SET
+         attempts = attempts + excluded.attempts,
+         successes = successes + excluded.successes,
+         sources = sources + excluded.sources"
+);
+
+const FOLD_CREDENTIAL_SOURCES: &str = concat!(
+    "INSERT INTO credential_sources (username, password, no_password, src_ip, last_seen)
+     SELECT username, COALESCE(password, ''), password IS NULL, src_ip, MAX(ts)",
+    batch!("login.attempt"),
+    " AND username IS NOT NULL
+     GROUP BY 1, 2, 3, 4
+     ON CONFLICT (username, password, no_password, src_ip) DO UPDATE SET
+         last_seen = MAX(last_seen, excluded.last_seen)"
+);
+
+const FOLD_COMMANDS_HOURLY: &str = concat!(
+    "INSERT INTO commands_hourly (hour, command, count) SELECT ",
+    hour_of_ts!(),
+    ", command, COUNT(*)",
+    batch!("command.input"),
+    " AND command IS NOT NULL
+     GROUP BY 1, 2
+     ON CONFLICT (hour, command) DO UPDATE SET count = count + excluded.count"
+);
+
+const FOLD_COMMANDS_TOTAL: &str = concat!(
+    "INSERT INTO commands_total (command, count, sources)
+     SELECT command, COUNT(*),
+            COUNT(DISTINCT CASE WHEN NOT EXISTS (
+                SELECT 1 FROM command_sources p
+                WHERE p.command = e.command AND p.src_ip = e.src_ip)
+            THEN src_ip END)",
+    batch!("command.input"),
+    " AND command IS NOT NULL
+     GROUP BY 1
+     ON CONFLICT (command) DO UPDATE SET
+         count = count + excluded.count,
+         sources = sources + excluded.sources"
+);
+
+const FOLD_COMMAND_SOURCES: &str = concat!(
+    "INSERT INTO command_sources (command, src_ip, last_seen) SELECT command, src_ip, MAX(ts)",
+    batch!("command.input"),
+    " AND command IS NOT NULL
+     GROUP BY 1, 2
+     ON CONFLICT (command, src_ip) DO UPDATE SET last_seen = MAX(last_seen, excluded.last_seen)"
+);
+
+const FOLD_DOWNLOADS_HOURLY: &str = concat!(
+    "INSERT INTO downloads_hourly (hour, sha256, count, first_seen, last_seen, size) SELECT ",
+    hour_of_ts!(),
+    ", sha256, COUNT(*), MIN(ts), MAX(ts), MAX(size)",
+    batch!("file.download"),
+    " AND sha256 IS NOT NULL
+     GROUP BY 1, 2
+     ON CONFLICT (hour, sha256) DO UPDATE SET
+         count = count + excluded.count,
+         first_seen = MIN(first_seen, excluded.first_seen),
+         last_seen = MAX(last_seen, excluded.last_seen),
+         size = COALESCE(MAX(size, excluded.size), size, excluded.size)"
+);
+
+const FOLD_DOWNLOADS_TOTAL: &str = concat!(
+    "INSERT INTO downloads_total (sha256, count, first_seen, last_seen, size)
+     SELECT sha256, COUNT(*), MIN(ts), MAX(ts), MAX(size)",
+    batch!("file.download"),
+    " AND sha256 IS NOT NULL
+     GROUP BY 1
+     ON CONFLICT (sha256) DO UPDATE SET
+         count = count + excluded.count,
+         first_seen = MIN(first_seen, excluded.first_seen),
+         last_seen = MAX(last_seen, excluded.last_seen),
+         size = COALESCE(MAX(size, excluded.size), size, excluded.size)"
+);
+
+const FOLD_DOWNLOAD_SOURCES: &str = concat!(
+    "INSERT INTO download_sources (sha256, src_ip, last_seen) SELECT sha256, src_ip, MAX(ts)",
+    batch!("file.download"),
+    " AND sha256 IS NOT NULL
+     GROUP BY 1, 2
+     ON CONFLICT (sha256, src_ip) DO UPDATE SET last_seen = MAX(last_seen, excluded.last_seen)"
+);
+
+const FOLD_DOWNLOAD_URLS: &str = concat!(
+    "INSERT INTO download_urls (sha256, url, last_seen) SELECT sha256, url, MAX(ts)",
+    batch!("file.download"),
+    " AND sha256 IS NOT NULL AND url IS NOT NULL
+     GROUP BY 1, 2
+     ON CONFLICT (sha256, url) DO UPDATE SET last_seen = MAX(last_seen, excluded.last_seen)"
+);
+
+const FOLD_ATTACKERS_HOURLY: &str = concat!(
+    "INSERT INTO attackers_hourly (hour, src_ip, events, login_attempts, commands, first_seen,
+                                   last_seen, country, asn)
+     SELECT ",
+    hour_of_ts!(),
+    ", src_ip, COUNT(*), SUM(kind = 'login.attempt'), SUM(kind = 'command.input'),
+            MIN(ts), MAX(ts), MAX(country), MAX(asn)
+     FROM ev.events
+     WHERE seq > ?1 AND seq <= ?2
+     GROUP BY 1, 2
+     ON CONFLICT (hour, src_ip) DO UPDATE SET
+         events = events + excluded.events,
+         login_attempts = login_attempts + excluded.login_attempts,
+         commands = commands + excluded.commands,
+         first_seen = MIN(first_seen, excluded.first_seen),
+         last_seen = MAX(last_seen, excluded.last_seen),
+         country = COALESCE(MAX(country, excluded.country), country, excluded.country),
+         asn = COALESCE(MAX(asn, excluded.asn), asn, excluded.asn)"
+);
+
+/// Every fold of one step, in order (a total before its pairs).
+const FOLDS: &[&str] = &[
+    FOLD_SESSIONS,
+    FOLD_ATTACKERS,
+    FOLD_ATTACKERS_HOURLY,
+    FOLD_CREDENTIALS_HOURLY,
+    FOLD_CREDENTIALS_TOTAL,
+    FOLD_CREDENTIAL_SOURCES,
+    FOLD_COMMANDS_HOURLY,
+    FOLD_COMMANDS_TOTAL,
+    FOLD_COMMAND_SOURCES,
+    FOLD_DOWNLOADS_HOURLY,
+    FOLD_DOWNLOADS_TOTAL,
+    FOLD_DOWNLOAD_SOURCES,
+    FOLD_DOWNLOAD_URLS,
+];
+
 /// Folds every event stored so far into the summaries; returns how many were folded.
 pub(super) async fn fold_all(summaries: &SqlitePool) -> Result<u64, StoreError> {
     let mut folded = 0;
@@ -96,8 +270,8 @@ async fn fold_step(summaries: &SqlitePool) -> Result<u64, StoreError> {
         return Ok(0);
     }
     let upto = latest.min(cursor.saturating_add(FOLD_STEP));
-    for fold in [FOLD_SESSIONS, FOLD_ATTACKERS] {
-        sqlx::query::<Sqlite>(fold)
+    for fold in FOLDS {
+        sqlx::query::<Sqlite>(*fold)
             .bind(cursor)
             .bind(upto)
             .execute(&mut *tx)

@@ -1,0 +1,378 @@
+//! The rollup conformance suite: rankings read from hourly rollups, all-time totals and
+//! first/last-seen pairs must equal what the events alone say, for every shape of window
+//! (all time, open-ended from an hour boundary or from inside an hour, closed, ending
+//! after the newest event) and for events that arrive late, into hours already folded.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
+use std::net::IpAddr;
+
+use hpti_core::event::{AuthMethod, Event, EventKind, Protocol, Timestamp};
+use hpti_core::sink::Sink;
+
+use super::FIXTURE_BASE_MICROS;
+use crate::query::{
+    AttackerSummary, CommandCount, CredentialCount, DownloadSummary, EventQueries, Window,
+};
+
+const HOUR: i64 = 3_600_000_000;
+const MINUTE: i64 = 60_000_000;
+
+/// A small deterministic generator (no dependency for a test fixture).
+struct Lcg(u64);
+
+impl Lcg {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (self.0 >> 33) % n
+    }
+
+    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
+        items[self.below(items.len() as u64) as usize]
+    }
+}
+
+/// Sessions over seven hours (from half an hour before the base on), each from one of
+/// eight addresses: logins (one key-based), commands and downloads.
+pub fn rollup_fixture() -> Vec<Event> {
+    let mut rng = Lcg(0x5eed);
+    let addresses: Vec<IpAddr> = [
+        "198.51.100.1",
+        "198.51.100.2",
+        "198.51.100.10",
+        "203.0.113.7",
+        "203.0.113.70",
+        "45.61.1.1",
+        "2001:db8::1",
+        "2001:db8::a",
+    ]
+    .iter()
+    .filter_map(|a| a.parse().ok())
+    .collect();
+    let mut events = Vec::new();
+    for session in 0..120 {
+        let ip = addresses[rng.below(addresses.len() as u64) as usize];
+        let mut time = FIXTURE_BASE_MICROS - 30 * MINUTE + rng.below(7 * 60) as i64 * MINUTE;
+        let id = format!("r{session}");
+        let mut push = |kind: EventKind, step: i64| {
+            events.push(
+                Event::new("ssh", Protocol::Ssh, ip, kind)
+                    .with_session(id.clone())
+                    .with_time(Timestamp::from_micros(time)),
+            );
+            time += step;
+        };
+        push(EventKind::SessionStarted, 7_000_000);
+        let logins = 1 + rng.below(4);
+        let success = rng.below(3) == 0;
+        for attempt in 0..logins {
+            let key_based = rng.below(10) == 0;
+            push(
+                EventKind::LoginAttempt {
+                    username: rng.pick(&["root", "admin", "pi"]).into(),
+                    password: (!key_based)
+                        .then(|| rng.pick(&["", "123456", "admin", "raspberry"]).into()),
+                    key_type: None,
+                    key_fingerprint: None,
+                    method: if key_based {
+                        AuthMethod::Publickey
+                    } else {
+                        AuthMethod::Password
+                    },
+                    success: success && attempt + 1 == logins,
+                },
+                // Some sessions run across an hour boundary.
+                rng.below(20) as i64 * MINUTE,
+            );
+        }
+        if success {
+            for _ in 0..rng.below(4) {
+                push(
+                    EventKind::CommandInput {
+                        command: rng.pick(&["uname -a", "id", "cat /proc/cpuinfo", "w"]).into(),
+                    },
+                    3_000_000,
+                );
+            }
+            if rng.below(2) == 0 {
+                let sample = rng.below(3);
+                push(
+                    EventKind::FileDownload {
+                        url: format!("http://203.0.113.{}/x{sample}", 1 + rng.below(2)),
+                        sha256: Some(format!("{sample:064x}")),
+                        size: (sample != 2).then_some(1000 * (sample + 1)),
+                        error: None,
+                    },
+                    1_000_000,
+                );
+            }
+        }
+        push(
+            EventKind::SessionClosed {
+                duration_ms: 1000,
+                recording: None,
+            },
+            0,
+        );
+    }
+    events
+}
+
+fn in_window(window: &Window, event: &Event) -> bool {
+    window.since.is_none_or(|since| event.time >= since)
+        && window.until.is_none_or(|until| event.time < until)
+}
+
+/// The credentials ranking computed from the events themselves.
+pub fn expected_credentials(events: &[Event], window: &Window) -> Vec<CredentialCount> {
+    let mut keys: BTreeMap<(String, Option<String>), (u64, u64, BTreeSet<IpAddr>)> =
+        BTreeMap::new();
+    for event in events.iter().filter(|e| in_window(window, e)) {
+        if let EventKind::LoginAttempt {
+            username,
+            password,
+            success,
+            ..
+        } = &event.kind
+        {
+            let entry = keys.entry((username.clone(), password.clone())).or_default();
+            entry.0 += 1;
+            entry.1 += u64::from(*success);
+            entry.2.insert(event.src_ip);
+        }
+    }
+    let mut rows: Vec<CredentialCount> = keys
+        .into_iter()
+        .map(
+            |((username, password), (attempts, successes, sources))| CredentialCount {
+                username,
+                password,
+                attempts,
+                successes,
+                sources: sources.len() as u64,
+            },
+        )
+        .collect();
+    // Ties by user name, then password (none first), as the stores order them.
+    rows.sort_by(|a, b| {
+        b.attempts
+            .cmp(&a.attempts)
+            .then_with(|| a.username.cmp(&b.username))
+            .then_with(|| a.password.cmp(&b.password))
+    });
+    rows.truncate(window.limit as usize);
+    rows
+}
+
+/// The commands ranking computed from the events themselves.
+pub fn expected_commands(events: &[Event], window: &Window) -> Vec<CommandCount> {
+    let mut keys: BTreeMap<String, (u64, BTreeSet<IpAddr>)> = BTreeMap::new();
+    for event in events.iter().filter(|e| in_window(window, e)) {
+        if let EventKind::CommandInput { command } = &event.kind {
+            let entry = keys.entry(command.clone()).or_default();
+            entry.0 += 1;
+            entry.1.insert(event.src_ip);
+        }
+    }
+    let mut rows: Vec<CommandCount> = keys
+        .into_iter()
+        .map(|(command, (count, sources))| CommandCount {
+            command,
+            count,
+            sources: sources.len() as u64,
+        })
+        .collect();
+    rows.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.command.cmp(&b.command)));
+    rows.truncate(window.limit as usize);
+    rows
+}
+
+/// The downloads ranking computed from the events themselves.
+pub fn expected_downloads(events: &[Event], window: &Window) -> Vec<DownloadSummary> {
+    let mut keys: BTreeMap<String, DownloadSummary> = BTreeMap::new();
+    for event in events.iter().filter(|e| in_window(window, e)) {
+        if let EventKind::FileDownload {
+            url,
+            sha256: Some(sha256),
+            size,
+            ..
+        } = &event.kind
+        {
+            let entry = keys.entry(sha256.clone()).or_insert(DownloadSummary {
+                sha256: sha256.clone(),
+                count: 0,
+                first_seen: event.time,
+                last_seen: event.time,
+                size: None,
+                src_ips: Vec::new(),
+                urls: Vec::new(),
+            });
+            entry.count += 1;
+            entry.first_seen = entry.first_seen.min(event.time);
+            entry.last_seen = entry.last_seen.max(event.time);
+            entry.size = entry.size.max(*size);
+            entry.src_ips.push(event.src_ip.to_string());
+            entry.urls.push(url.clone());
+        }
+    }
+    let mut rows: Vec<DownloadSummary> = keys.into_values().collect();
+    for row in &mut rows {
+        for list in [&mut row.src_ips, &mut row.urls] {
+            list.sort();
+            list.dedup();
+        }
+    }
+    rows.sort_by(|a, b| {
+        b.count
+            .cmp(&a.count)
+            .then_with(|| b.last_seen.cmp(&a.last_seen))
+            .then_with(|| a.sha256.cmp(&b.sha256))
+    });
+    rows.truncate(window.limit as usize);
+    rows
+}
+
+/// The attackers ranking computed from the events themselves (addresses order as text).
+pub fn expected_attackers(events: &[Event], window: &Window) -> Vec<AttackerSummary> {
+    let mut keys: BTreeMap<String, (AttackerSummary, BTreeSet<String>)> = BTreeMap::new();
+    for event in events.iter().filter(|e| in_window(window, e)) {
+        let (entry, sessions) = keys.entry(event.src_ip.to_string()).or_insert((
+            AttackerSummary {
+                src_ip: event.src_ip,
+                events: 0,
+                sessions: 0,
+                login_attempts: 0,
+                commands: 0,
+                first_seen: event.time,
+                last_seen: event.time,
+                country: None,
+                asn: None,
+            },
+            BTreeSet::new(),
+        ));
+        entry.events += 1;
+        entry.login_attempts += u64::from(matches!(event.kind, EventKind::LoginAttempt { .. }));
+        entry.commands += u64::from(matches!(event.kind, EventKind::CommandInput { .. }));
+        entry.first_seen = entry.first_seen.min(event.time);
+        entry.last_seen = entry.last_seen.max(event.time);
+        if let Some(session) = &event.session {
+            sessions.insert(session.clone());
+        }
+    }
+    let mut rows: Vec<(String, AttackerSummary)> = keys
+        .into_iter()
+        .map(|(text, (mut row, sessions))| {
+            row.sessions = sessions.len() as u64;
+            (text, row)
+        })
+        .collect();
+    rows.sort_by(|(a_text, a), (b_text, b)| b.events.cmp(&a.events).then_with(|| a_text.cmp(b_text)));
+    rows.truncate(window.limit as usize);
+    rows.into_iter().map(|(_, row)| row).collect()
+}
+
+/// The windows the suite asks about, with a name for the failure message.
+pub fn rollup_windows(events: &[Event]) -> Vec<(String, Window)> {
+    let base = FIXTURE_BASE_MICROS;
+    let newest = events.iter().map(|e| e.time.as_micros()).max().unwrap_or(base);
+    let oldest = events.iter().map(|e| e.time.as_micros()).min().unwrap_or(base);
+    let t = Timestamp::from_micros;
+    let mut windows = vec![("all time".to_owned(), Window::default())];
+    for (name, since) in [
+        ("since an hour boundary", base + 2 * HOUR),
+        ("since inside an hour", base + HOUR + 17 * MINUTE + 3),
+        ("since inside the last hour", newest - MINUTE),
+        ("since before the oldest", oldest - HOUR),
+        ("since the oldest", oldest),
+        ("since after the newest", newest + 1),
+        ("since inside the first hour", base - 20 * MINUTE),
+    ] {
+        windows.push((name.to_owned(), Window::default().since(t(since))));
+    }
+    for (name, since, until) in [
+        ("closed, unaligned", base + 10 * MINUTE, base + 3 * HOUR + 5),
+        ("closed, aligned", base, base + 4 * HOUR),
+        ("closed, within an hour", base + 5 * MINUTE, base + 25 * MINUTE),
+        ("until the newest", base + 2 * HOUR, newest),
+        ("until after the newest", base + 2 * HOUR + 1, newest + 1),
+        ("from before the oldest to after the newest", oldest - 1, newest + HOUR),
+    ] {
+        windows.push((
+            name.to_owned(),
+            Window::default().since(t(since)).until(t(until)),
+        ));
+    }
+    windows.push((
+        "until only".to_owned(),
+        Window::default().until(t(base + 3 * HOUR)),
+    ));
+    windows
+}
+
+/// Writes [`rollup_fixture`] to an empty `store` in three batches (the last two reaching
+/// back into hours the first already filled), calling `settle` after each, and checks
+/// every ranking over every window of [`rollup_windows`] against the events, with room
+/// for every row and with a limit of 3 (ties cut at the same place).
+pub async fn rollup_conformance<Q, F, Fut>(store: &Q, settle: F)
+where
+    Q: Sink + EventQueries + ?Sized,
+    F: Fn() -> Fut,
+    Fut: Future<Output = ()>,
+{
+    assert_eq!(
+        store.count_events().await.ok(),
+        Some(0),
+        "the suite needs an empty store"
+    );
+    let events = rollup_fixture();
+    let mut written: Vec<Event> = Vec::new();
+    // By session parity and time: the later batches land in hours already folded.
+    let (late, early): (Vec<&Event>, Vec<&Event>) = events
+        .iter()
+        .partition(|e| e.session.as_deref().is_some_and(|s| s.ends_with(['1', '3'])));
+    let (later, late): (Vec<&Event>, Vec<&Event>) = late
+        .into_iter()
+        .partition(|e| e.time.as_micros() < FIXTURE_BASE_MICROS + 2 * HOUR);
+    for batch in [early, late, later] {
+        let report = store.write(&batch).await;
+        assert!(
+            matches!(&report, Ok(r) if r.rejected.is_empty() && r.retry.is_empty()),
+            "the fixture must be stored whole: {report:?}"
+        );
+        settle().await;
+        written.extend(batch.into_iter().cloned());
+        for (name, window) in rollup_windows(&written) {
+            for window in [window.limit(100), window.limit(3)] {
+                let limit = window.limit;
+                assert_eq!(
+                    store.credentials(window).await.ok(),
+                    Some(expected_credentials(&written, &window)),
+                    "credentials, {name}, limit {limit}, after {} events",
+                    written.len()
+                );
+                assert_eq!(
+                    store.commands(window).await.ok(),
+                    Some(expected_commands(&written, &window)),
+                    "commands, {name}, limit {limit}, after {} events",
+                    written.len()
+                );
+                assert_eq!(
+                    store.downloads(window).await.ok(),
+                    Some(expected_downloads(&written, &window)),
+                    "downloads, {name}, limit {limit}, after {} events",
+                    written.len()
+                );
+                assert_eq!(
+                    store.attackers(window).await.ok(),
+                    Some(expected_attackers(&written, &window)),
+                    "attackers, {name}, limit {limit}, after {} events",
+                    written.len()
+                );
+            }
+        }
+    }
+    assert_eq!(store.count_events().await.ok(), Some(events.len() as u64));
+}

@@ -68,6 +68,17 @@ async fn passes_the_sink_conformance_suite() {
 }
 
 #[tokio::test]
+async fn rollups_answer_what_the_events_say_for_every_window() {
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
+    let store = open(&db).await;
+    hpti_store::testing::rollup_conformance(&store, || async {}).await;
+    store.close().await;
+    db.remove().await;
+}
+
+#[tokio::test]
 async fn passes_the_query_conformance_suite_and_answers_read_only() {
     let Some(db) = TestDatabase::create().await else {
         return;

@@ -9,11 +9,18 @@ use super::database_error;
 use crate::error::StoreError;
 
 /// Every migration: version, name, SQL. Append only; never edit one that has shipped.
-const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "events",
-    include_str!("../../migrations/postgres/0001_events.sql"),
-)];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "events",
+        include_str!("../../migrations/postgres/0001_events.sql"),
+    ),
+    (
+        2,
+        "rollups",
+        include_str!("../../migrations/postgres/0002_rollups.sql"),
+    ),
+];
 
 /// Applies the migrations the database lacks; returns how many.
 pub(super) async fn run(pool: &PgPool) -> Result<usize, StoreError> {

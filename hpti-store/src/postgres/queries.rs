@@ -17,7 +17,7 @@ use crate::error::StoreError;
 use crate::query::{
     AttackerDetail, AttackerSummary, CommandCount, CredentialCount, Cursor, DownloadSummary,
     EventFilter, EventPage, EventQueries, MAX_DETAIL_ROWS, MAX_TIMELINE_EVENTS, SessionDetail,
-    SessionSummary, Window,
+    SessionSummary, Span, Window,
 };
 
 /// Moves a batch from the temporary table into the events (skipping those already
@@ -28,7 +28,9 @@ pub(super) const MOVE_AND_FOLD: &str = "
 WITH new AS (
     INSERT INTO events SELECT * FROM hpti_incoming ON CONFLICT DO NOTHING
     RETURNING ts, sensor, protocol, session, src_ip, src_port, dst_ip, dst_port, kind,
-              success, country, asn, duration_ms, client_version
+              success, country, asn, duration_ms, client_version, username, password,
+              command, url, sha256, size,
+              date_bin('1 hour', ts, TIMESTAMPTZ '2000-01-01 00:00:00+00') AS hour
 ), folded_sessions AS (
     INSERT INTO sessions AS s (session, sensor, protocol, src_ip, src_port, dst_ip, dst_port,
                                started, last_seen, duration_ms, client_version,
@@ -74,6 +76,125 @@ WITH new AS (
         country = COALESCE(EXCLUDED.country, a.country),
         asn = COALESCE(EXCLUDED.asn, a.asn)
     RETURNING 1
+), folded_attackers_hourly AS (
+    INSERT INTO attackers_hourly AS a (hour, src_ip, events, login_attempts, commands,
+                                       first_seen, last_seen, country, asn)
+    SELECT hour, src_ip, COUNT(*),
+           COUNT(*) FILTER (WHERE kind = 'login.attempt'),
+           COUNT(*) FILTER (WHERE kind = 'command.input'),
+           MIN(ts), MAX(ts), MAX(country), MAX(asn)
+    FROM new
+    GROUP BY hour, src_ip
+    ORDER BY hour, src_ip
+    ON CONFLICT (hour, src_ip) DO UPDATE SET
+        events = a.events + EXCLUDED.events,
+        login_attempts = a.login_attempts + EXCLUDED.login_attempts,
+        commands = a.commands + EXCLUDED.commands,
+        first_seen = LEAST(a.first_seen, EXCLUDED.first_seen),
+        last_seen = GREATEST(a.last_seen, EXCLUDED.last_seen),
+        country = GREATEST(a.country, EXCLUDED.country),
+        asn = GREATEST(a.asn, EXCLUDED.asn)
+), logins AS (
+    SELECT hour, ts, src_ip, username, COALESCE(password, '') AS password,
+           password IS NULL AS no_password, success
+    FROM new WHERE kind = 'login.attempt' AND username IS NOT NULL
+), folded_credentials_hourly AS (
+    INSERT INTO credentials_hourly AS h (hour, username, password, no_password, attempts,
+                                         successes)
+    SELECT hour, username, password, no_password, COUNT(*), COUNT(*) FILTER (WHERE success)
+    FROM logins
+    GROUP BY 1, 2, 3, 4
+    ORDER BY 1, 2, 3, 4
+    ON CONFLICT (hour, username, password, no_password) DO UPDATE SET
+        attempts = h.attempts + EXCLUDED.attempts,
+        successes = h.successes + EXCLUDED.successes
+), folded_credential_sources AS (
+    -- `xmax = 0` marks a row this statement inserted: an address new to the credential.
+    -- Unlike a NOT EXISTS against the snapshot, it stays exact when two batches race.
+    INSERT INTO credential_sources AS p (username, password, no_password, src_ip, last_seen)
+    SELECT username, password, no_password, src_ip, MAX(ts)
+    FROM logins
+    GROUP BY 1, 2, 3, 4
+    ORDER BY 1, 2, 3, 4
+    ON CONFLICT (username, password, no_password, src_ip) DO UPDATE SET
+        last_seen = EXCLUDED.last_seen
+        WHERE p.last_seen < EXCLUDED.last_seen
+    RETURNING username, password, no_password, xmax = 0 AS inserted
+), folded_credentials_total AS (
+    INSERT INTO credentials_total AS t (username, password, no_password, attempts,
+                                        successes, sources)
+    SELECT l.username, l.password, l.no_password, l.attempts, l.successes,
+           COALESCE(n.sources, 0)
+    FROM (SELECT username, password, no_password, COUNT(*) AS attempts,
+                 COUNT(*) FILTER (WHERE success) AS successes
+          FROM logins GROUP BY 1, 2, 3) AS l
+    LEFT JOIN (SELECT username, password, no_password,
+                      COUNT(*) FILTER (WHERE inserted) AS sources
+               FROM folded_credential_sources GROUP BY 1, 2, 3) AS n
+        USING (username, password, no_password)
+    ORDER BY 1, 2, 3
+    ON CONFLICT (username, password, no_password) DO UPDATE SET
+        attempts = t.attempts + EXCLUDED.attempts,
+        successes = t.successes + EXCLUDED.successes,
+        sources = t.sources + EXCLUDED.sources
+), commands AS (
+    SELECT hour, ts, src_ip, command
+    FROM new WHERE kind = 'command.input' AND command IS NOT NULL
+), folded_commands_hourly AS (
+    INSERT INTO commands_hourly AS h (hour, command, count)
+    SELECT hour, command, COUNT(*) FROM commands
+    GROUP BY 1, 2 ORDER BY 1, 2
+    ON CONFLICT (hour, command) DO UPDATE SET count = h.count + EXCLUDED.count
+), folded_command_sources AS (
+    INSERT INTO command_sources AS p (command, src_ip, last_seen)
+    SELECT command, src_ip, MAX(ts) FROM commands
+    GROUP BY 1, 2 ORDER BY 1, 2
+    ON CONFLICT (command, src_ip) DO UPDATE SET last_seen = EXCLUDED.last_seen
+        WHERE p.last_seen < EXCLUDED.last_seen
+    RETURNING command, xmax = 0 AS inserted
+), folded_commands_total AS (
+    INSERT INTO commands_total AS t (command, count, sources)
+    SELECT c.command, c.count, COALESCE(n.sources, 0)
+    FROM (SELECT command, COUNT(*) AS count FROM commands GROUP BY 1) AS c
+    LEFT JOIN (SELECT command, COUNT(*) FILTER (WHERE inserted) AS sources
+               FROM folded_command_sources GROUP BY 1) AS n USING (command)
+    ORDER BY 1
+    ON CONFLICT (command) DO UPDATE SET
+        count = t.count + EXCLUDED.count,
+        sources = t.sources + EXCLUDED.sources
+), downloads AS (
+    SELECT hour, ts, src_ip, sha256, url, size
+    FROM new WHERE kind = 'file.download' AND sha256 IS NOT NULL
+), folded_downloads_hourly AS (
+    INSERT INTO downloads_hourly AS h (hour, sha256, count, first_seen, last_seen, size)
+    SELECT hour, sha256, COUNT(*), MIN(ts), MAX(ts), MAX(size) FROM downloads
+    GROUP BY 1, 2 ORDER BY 1, 2
+    ON CONFLICT (hour, sha256) DO UPDATE SET
+        count = h.count + EXCLUDED.count,
+        first_seen = LEAST(h.first_seen, EXCLUDED.first_seen),
+        last_seen = GREATEST(h.last_seen, EXCLUDED.last_seen),
+        size = GREATEST(h.size, EXCLUDED.size)
+), folded_downloads_total AS (
+    INSERT INTO downloads_total AS t (sha256, count, first_seen, last_seen, size)
+    SELECT sha256, COUNT(*), MIN(ts), MAX(ts), MAX(size) FROM downloads
+    GROUP BY 1 ORDER BY 1
+    ON CONFLICT (sha256) DO UPDATE SET
+        count = t.count + EXCLUDED.count,
+        first_seen = LEAST(t.first_seen, EXCLUDED.first_seen),
+        last_seen = GREATEST(t.last_seen, EXCLUDED.last_seen),
+        size = GREATEST(t.size, EXCLUDED.size)
+), folded_download_sources AS (
+    INSERT INTO download_sources AS p (sha256, src_ip, last_seen)
+    SELECT sha256, src_ip, MAX(ts) FROM downloads
+    GROUP BY 1, 2 ORDER BY 1, 2
+    ON CONFLICT (sha256, src_ip) DO UPDATE SET last_seen = EXCLUDED.last_seen
+        WHERE p.last_seen < EXCLUDED.last_seen
+), folded_download_urls AS (
+    INSERT INTO download_urls AS p (sha256, url, last_seen)
+    SELECT sha256, url, MAX(ts) FROM downloads WHERE url IS NOT NULL
+    GROUP BY 1, 2 ORDER BY 1, 2
+    ON CONFLICT (sha256, url) DO UPDATE SET last_seen = EXCLUDED.last_seen
+        WHERE p.last_seen < EXCLUDED.last_seen
 )
 SELECT (SELECT COUNT(*) FROM new) AS inserted,
        (SELECT COUNT(*) FROM folded_sessions) AS sessions,
@@ -350,6 +471,39 @@ impl PostgresStore {
         Ok(rows)
     }
 
+    /// How to answer `window` ([`Window::span`]), in the reading transaction `c`.
+    async fn span(&self, c: &mut PgConnection, window: Window) -> Result<Span, StoreError> {
+        let (oldest, newest): (Option<DateTime<Utc>>, Option<DateTime<Utc>>) =
+            sqlx::query_as("SELECT (SELECT MIN(ts) FROM events), (SELECT MAX(ts) FROM events)")
+                .persistent(self.options.prepared_statements)
+                .fetch_one(&mut *c)
+                .await
+                .map_err(database_error)?;
+        Ok(window.span(
+            oldest.map(|t| t.timestamp_micros()),
+            newest.map(|t| t.timestamp_micros()),
+        ))
+    }
+
+    /// Runs one of the window queries over the events (`$1` start, `$2` limit, `$3` end).
+    async fn between(
+        &self,
+        c: &mut PgConnection,
+        sql: &str,
+        since: i64,
+        until: i64,
+        limit: i64,
+    ) -> Result<Vec<PgRow>, StoreError> {
+        sqlx::query(sql)
+            .persistent(self.options.prepared_statements)
+            .bind(pg_time(since))
+            .bind(limit)
+            .bind(pg_time(until))
+            .fetch_all(&mut *c)
+            .await
+            .map_err(database_error)
+    }
+
     async fn attacker_rows(
         &self,
         c: &mut PgConnection,
@@ -386,36 +540,67 @@ impl EventQueries for PostgresStore {
 
     async fn attackers(&self, window: Window) -> Result<Vec<AttackerSummary>, StoreError> {
         window.check()?;
+        let limit = i64::from(window.limit);
         let mut c = self.read().await?;
-        let rows = if window.since.is_none() && window.until.is_none() {
-            sqlx::query(&format!(
-                "SELECT {ATTACKER_COLUMNS} FROM attackers a
-                 ORDER BY a.events DESC, host(a.src_ip) COLLATE \"C\" LIMIT $1"
-            ))
-            .persistent(self.options.prepared_statements)
-            .bind(i64::from(window.limit))
-            .fetch_all(&mut *c)
-            .await
-        } else {
-            sqlx::query(
-                "SELECT host(src_ip) AS src_ip, COUNT(*) AS events,
-                        COUNT(DISTINCT session) AS sessions,
-                        COUNT(*) FILTER (WHERE kind = 'login.attempt') AS login_attempts,
-                        COUNT(*) FILTER (WHERE kind = 'command.input') AS commands,
-                        MIN(ts) AS first_seen, MAX(ts) AS last_seen,
-                        MAX(country) AS country, MAX(asn) AS asn
-                 FROM events
-                 WHERE ts >= $2 AND ts < $3
-                 GROUP BY src_ip
-                 ORDER BY events DESC, host(src_ip) COLLATE \"C\"
-                 LIMIT $1",
-            )
-            .persistent(self.options.prepared_statements)
-            .bind(i64::from(window.limit))
-            .bind(since(&window))
-            .bind(until(&window))
-            .fetch_all(&mut *c)
-            .await
+        let rows = match self.span(&mut c, window).await? {
+            Span::AllTime => {
+                sqlx::query(&format!(
+                    "SELECT {ATTACKER_COLUMNS} FROM attackers a
+                     ORDER BY a.events DESC, host(a.src_ip) COLLATE \"C\" LIMIT $1"
+                ))
+                .persistent(self.options.prepared_statements)
+                .bind(limit)
+                .fetch_all(&mut *c)
+                .await
+            }
+            Span::Since { since, first_hour } => {
+                sqlx::query(
+                    "SELECT host(src_ip) AS src_ip, SUM(events)::bigint AS events,
+                            (SELECT COUNT(*) FROM sessions s
+                             WHERE s.src_ip = r.src_ip AND s.last_seen >= $2) AS sessions,
+                            SUM(login_attempts)::bigint AS login_attempts,
+                            SUM(commands)::bigint AS commands,
+                            MIN(first_seen) AS first_seen, MAX(last_seen) AS last_seen,
+                            MAX(country) AS country, MAX(asn) AS asn
+                     FROM (SELECT src_ip, events, login_attempts, commands, first_seen,
+                                  last_seen, country, asn
+                           FROM attackers_hourly WHERE hour >= $1
+                           UNION ALL
+                           SELECT src_ip, 1, (kind = 'login.attempt')::int,
+                                  (kind = 'command.input')::int, ts, ts, country, asn
+                           FROM events WHERE ts >= $2 AND ts < $1) AS r
+                     GROUP BY src_ip
+                     ORDER BY events DESC, host(src_ip) COLLATE \"C\"
+                     LIMIT $3",
+                )
+                .persistent(self.options.prepared_statements)
+                .bind(pg_time(first_hour))
+                .bind(pg_time(since))
+                .bind(limit)
+                .fetch_all(&mut *c)
+                .await
+            }
+            Span::Between { since, until } => {
+                sqlx::query(
+                    "SELECT host(src_ip) AS src_ip, COUNT(*) AS events,
+                            COUNT(DISTINCT session) AS sessions,
+                            COUNT(*) FILTER (WHERE kind = 'login.attempt') AS login_attempts,
+                            COUNT(*) FILTER (WHERE kind = 'command.input') AS commands,
+                            MIN(ts) AS first_seen, MAX(ts) AS last_seen,
+                            MAX(country) AS country, MAX(asn) AS asn
+                     FROM events
+                     WHERE ts >= $2 AND ts < $3
+                     GROUP BY src_ip
+                     ORDER BY events DESC, host(src_ip) COLLATE \"C\"
+                     LIMIT $1",
+                )
+                .persistent(self.options.prepared_statements)
+                .bind(limit)
+                .bind(pg_time(since))
+                .bind(pg_time(until))
+                .fetch_all(&mut *c)
+                .await
+            }
         }
         .map_err(database_error)?;
         c.commit().await.map_err(database_error)?;
@@ -423,17 +608,172 @@ impl EventQueries for PostgresStore {
     }
 
     async fn credentials(&self, window: Window) -> Result<Vec<CredentialCount>, StoreError> {
-        let rows = self.windowed(window, CREDENTIALS).await?;
+        window.check()?;
+        let limit = i64::from(window.limit);
+        let mut c = self.read().await?;
+        let (since, first_hour) = match self.span(&mut c, window).await? {
+            Span::Between { since, until } => {
+                let rows = self.between(&mut c, CREDENTIALS, since, until, limit).await?;
+                c.commit().await.map_err(database_error)?;
+                return rows.iter().map(credential_from_row).collect();
+            }
+            Span::AllTime => {
+                let rows = sqlx::query(
+                    "SELECT username, CASE WHEN no_password THEN NULL ELSE password END AS password,
+                            attempts, successes, sources
+                     FROM credentials_total
+                     ORDER BY attempts DESC, username, no_password DESC, password
+                     LIMIT $1",
+                )
+                .persistent(self.options.prepared_statements)
+                .bind(limit)
+                .fetch_all(&mut *c)
+                .await
+                .map_err(database_error)?;
+                c.commit().await.map_err(database_error)?;
+                return rows.iter().map(credential_from_row).collect();
+            }
+            Span::Since { since, first_hour } => (since, first_hour),
+        };
+        // The distinct addresses of the top rows only, in the same statement.
+        let rows = sqlx::query(
+            "WITH top AS (
+                 SELECT username, password, no_password, SUM(attempts)::bigint AS attempts,
+                        SUM(successes)::bigint AS successes
+                 FROM (SELECT username, password, no_password, attempts, successes
+                       FROM credentials_hourly WHERE hour >= $1
+                       UNION ALL
+                       SELECT username, COALESCE(password, ''), password IS NULL, 1,
+                              success::int
+                       FROM events
+                       WHERE kind = 'login.attempt' AND username IS NOT NULL
+                         AND ts >= $2 AND ts < $1) AS r
+                 GROUP BY username, password, no_password
+                 ORDER BY attempts DESC, username, no_password DESC, password
+                 LIMIT $3)
+             SELECT username, CASE WHEN no_password THEN NULL ELSE password END AS password,
+                    attempts, successes,
+                    (SELECT COUNT(*) FROM credential_sources p
+                     WHERE p.username = top.username AND p.password = top.password
+                       AND p.no_password = top.no_password AND p.last_seen >= $2) AS sources
+             FROM top
+             ORDER BY attempts DESC, username, no_password DESC, top.password",
+        )
+        .persistent(self.options.prepared_statements)
+        .bind(pg_time(first_hour))
+        .bind(pg_time(since))
+        .bind(limit)
+        .fetch_all(&mut *c)
+        .await
+        .map_err(database_error)?;
+        c.commit().await.map_err(database_error)?;
         rows.iter().map(credential_from_row).collect()
     }
 
     async fn commands(&self, window: Window) -> Result<Vec<CommandCount>, StoreError> {
-        let rows = self.windowed(window, COMMANDS).await?;
+        window.check()?;
+        let limit = i64::from(window.limit);
+        let mut c = self.read().await?;
+        let (since, first_hour) = match self.span(&mut c, window).await? {
+            Span::Between { since, until } => {
+                let rows = self.between(&mut c, COMMANDS, since, until, limit).await?;
+                c.commit().await.map_err(database_error)?;
+                return rows.iter().map(command_from_row).collect();
+            }
+            Span::AllTime => {
+                let rows = sqlx::query(
+                    "SELECT command, count, sources FROM commands_total
+                     ORDER BY count DESC, command LIMIT $1",
+                )
+                .persistent(self.options.prepared_statements)
+                .bind(limit)
+                .fetch_all(&mut *c)
+                .await
+                .map_err(database_error)?;
+                c.commit().await.map_err(database_error)?;
+                return rows.iter().map(command_from_row).collect();
+            }
+            Span::Since { since, first_hour } => (since, first_hour),
+        };
+        let rows = sqlx::query(
+            "WITH top AS (
+                 SELECT command, SUM(count)::bigint AS count
+                 FROM (SELECT command, count FROM commands_hourly WHERE hour >= $1
+                       UNION ALL
+                       SELECT command, 1 FROM events
+                       WHERE kind = 'command.input' AND command IS NOT NULL
+                         AND ts >= $2 AND ts < $1) AS r
+                 GROUP BY command
+                 ORDER BY count DESC, command
+                 LIMIT $3)
+             SELECT command, count,
+                    (SELECT COUNT(*) FROM command_sources p
+                     WHERE p.command = top.command AND p.last_seen >= $2) AS sources
+             FROM top
+             ORDER BY count DESC, command",
+        )
+        .persistent(self.options.prepared_statements)
+        .bind(pg_time(first_hour))
+        .bind(pg_time(since))
+        .bind(limit)
+        .fetch_all(&mut *c)
+        .await
+        .map_err(database_error)?;
+        c.commit().await.map_err(database_error)?;
         rows.iter().map(command_from_row).collect()
     }
 
     async fn downloads(&self, window: Window) -> Result<Vec<DownloadSummary>, StoreError> {
-        let rows = self.windowed(window, DOWNLOADS).await?;
+        window.check()?;
+        let limit = i64::from(window.limit);
+        let mut c = self.read().await?;
+        let (top, since, first_hour) = match self.span(&mut c, window).await? {
+            Span::Between { since, until } => {
+                let rows = self.between(&mut c, DOWNLOADS, since, until, limit).await?;
+                c.commit().await.map_err(database_error)?;
+                return rows.iter().map(download_from_row).collect();
+            }
+            Span::AllTime => (
+                "SELECT sha256, count, first_seen, last_seen, size FROM downloads_total
+                 ORDER BY count DESC, last_seen DESC, sha256 LIMIT $3",
+                i64::MIN,
+                i64::MIN,
+            ),
+            Span::Since { since, first_hour } => (
+                "SELECT sha256, SUM(count)::bigint AS count, MIN(first_seen) AS first_seen,
+                        MAX(last_seen) AS last_seen, MAX(size) AS size
+                 FROM (SELECT sha256, count, first_seen, last_seen, size
+                       FROM downloads_hourly WHERE hour >= $1
+                       UNION ALL
+                       SELECT sha256, 1, ts, ts, size FROM events
+                       WHERE sha256 IS NOT NULL AND kind = 'file.download'
+                         AND ts >= $2 AND ts < $1) AS r
+                 GROUP BY sha256
+                 ORDER BY count DESC, last_seen DESC, sha256
+                 LIMIT $3",
+                since,
+                first_hour,
+            ),
+        };
+        // The lists of the top rows only, in the same statement.
+        let rows = sqlx::query(&format!(
+            "WITH top AS ({top})
+             SELECT sha256, count, first_seen, last_seen, size,
+                    ARRAY(SELECT host(src_ip) FROM download_sources p
+                          WHERE p.sha256 = top.sha256 AND p.last_seen >= $2) AS src_ips,
+                    ARRAY(SELECT url FROM download_urls p
+                          WHERE p.sha256 = top.sha256 AND p.last_seen >= $2) AS urls
+             FROM top
+             ORDER BY count DESC, last_seen DESC, sha256"
+        ))
+        .persistent(self.options.prepared_statements)
+        .bind(pg_time(first_hour))
+        .bind(pg_time(since))
+        .bind(limit)
+        .fetch_all(&mut *c)
+        .await
+        .map_err(database_error)?;
+        c.commit().await.map_err(database_error)?;
         rows.iter().map(download_from_row).collect()
     }
 

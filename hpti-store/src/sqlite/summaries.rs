@@ -119,7 +119,7 @@ const FOLD_CREDENTIAL_SOURCES: &str = concat!(
     " AND username IS NOT NULL
      GROUP BY 1, 2, 3, 4
      ON CONFLICT (username, password, no_password, src_ip) DO UPDATE SET
-         last_seen = MAX(last_seen, excluded.last_seen)"
+         last_seen = excluded.last_seen WHERE excluded.last_seen > last_seen"
 );
 
 const FOLD_COMMANDS_HOURLY: &str = concat!(
@@ -152,7 +152,8 @@ const FOLD_COMMAND_SOURCES: &str = concat!(
     batch!("command.input"),
     " AND command IS NOT NULL
      GROUP BY 1, 2
-     ON CONFLICT (command, src_ip) DO UPDATE SET last_seen = MAX(last_seen, excluded.last_seen)"
+     ON CONFLICT (command, src_ip) DO UPDATE SET last_seen = excluded.last_seen
+         WHERE excluded.last_seen > last_seen"
 );
 
 const FOLD_DOWNLOADS_HOURLY: &str = concat!(
@@ -187,7 +188,8 @@ const FOLD_DOWNLOAD_SOURCES: &str = concat!(
     batch!("file.download"),
     " AND sha256 IS NOT NULL
      GROUP BY 1, 2
-     ON CONFLICT (sha256, src_ip) DO UPDATE SET last_seen = MAX(last_seen, excluded.last_seen)"
+     ON CONFLICT (sha256, src_ip) DO UPDATE SET last_seen = excluded.last_seen
+         WHERE excluded.last_seen > last_seen"
 );
 
 const FOLD_DOWNLOAD_URLS: &str = concat!(
@@ -195,7 +197,8 @@ const FOLD_DOWNLOAD_URLS: &str = concat!(
     batch!("file.download"),
     " AND sha256 IS NOT NULL AND url IS NOT NULL
      GROUP BY 1, 2
-     ON CONFLICT (sha256, url) DO UPDATE SET last_seen = MAX(last_seen, excluded.last_seen)"
+     ON CONFLICT (sha256, url) DO UPDATE SET last_seen = excluded.last_seen
+         WHERE excluded.last_seen > last_seen"
 );
 
 const FOLD_ATTACKERS_HOURLY: &str = concat!(

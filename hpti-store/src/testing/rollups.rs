@@ -305,6 +305,21 @@ pub fn rollup_windows(events: &[Event]) -> Vec<(String, Window)> {
             Window::default().since(t(since)).until(t(until)),
         ));
     }
+    // From exactly the last event of a kind: its address's pair was last seen at `since`.
+    for (name, kind) in [
+        ("since the last login", "login.attempt"),
+        ("since the last command", "command.input"),
+        ("since the last download", "file.download"),
+    ] {
+        if let Some(last) = events
+            .iter()
+            .filter(|e| e.kind.name() == kind)
+            .map(|e| e.time)
+            .max()
+        {
+            windows.push((name.to_owned(), Window::default().since(last)));
+        }
+    }
     windows.push((
         "until only".to_owned(),
         Window::default().until(t(base + 3 * HOUR)),

@@ -21,13 +21,13 @@ use hpti_core::sink::Sink;
 use crate::error::StoreError;
 
 mod rollups;
-pub use rollups::{
-    expected_attackers, expected_commands, expected_credentials, expected_downloads,
-    rollup_conformance, rollup_fixture, rollup_windows,
-};
 use crate::query::{
     AttackerSummary, CommandCount, CredentialCount, Cursor, DownloadSummary, EventFilter,
     EventQueries, SessionSummary, Window,
+};
+pub use rollups::{
+    assert_rankings_match, expected_attackers, expected_commands, expected_credentials,
+    expected_downloads, rollup_conformance, rollup_fixture, rollup_windows,
 };
 
 /// 2026-01-01T00:00:00Z: the fixture's events are at fixed times, so expected rows

@@ -22,6 +22,15 @@ async fn open(db: &TestDatabase) -> PostgresStore {
         .unwrap()
 }
 
+/// `event` in a session of its own (named after its command).
+fn with_own_session(event: Event) -> Event {
+    let name = match &event.kind {
+        EventKind::CommandInput { command } => command.clone(),
+        _ => "other".into(),
+    };
+    event.with_session(name)
+}
+
 fn command(ip: [u8; 4], text: &str, time: Timestamp) -> Event {
     Event::new(
         "pg-test",
@@ -74,6 +83,37 @@ async fn rollups_answer_what_the_events_say_for_every_window() {
     };
     let store = open(&db).await;
     hpti_store::testing::rollup_conformance(&store, || async {}).await;
+    store.close().await;
+    db.remove().await;
+}
+
+#[tokio::test]
+async fn the_rollups_migration_fills_them_from_the_events_already_stored() {
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
+    let store = open(&db).await;
+    let events = hpti_store::testing::rollup_fixture();
+    let refs: Vec<&hpti_core::Event> = events.iter().collect();
+    store.write(&refs).await.unwrap();
+    store.close().await;
+    // Back to the schema before rollups, with the events (and sessions) it held.
+    let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+    sqlx::raw_sql(
+        "DROP TABLE credentials_hourly, credentials_total, credential_sources,
+                    commands_hourly, commands_total, command_sources, downloads_hourly,
+                    downloads_total, download_sources, download_urls, attackers_hourly;
+         DROP INDEX sessions_src_ip_seen;
+         CREATE INDEX sessions_src_ip ON sessions (src_ip);
+         DELETE FROM hpti_migrations WHERE version = 2",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+
+    let store = open(&db).await;
+    hpti_store::testing::assert_rankings_match(&store, &events).await;
     store.close().await;
     db.remove().await;
 }
@@ -154,9 +194,17 @@ async fn partitions_are_made_on_demand_and_retention_drops_only_expired_ones() {
     let now = Timestamp::now();
     // Without retention, any day is stored (an old log), each in its own partition.
     let store = open(&db).await;
-    let old = command([192, 0, 2, 1], "old", now.saturating_add_micros(-10 * DAY));
-    let mid = command([192, 0, 2, 2], "mid", now.saturating_add_micros(-5 * DAY));
-    let new = command([192, 0, 2, 3], "new", now);
+    let old = with_own_session(command(
+        [192, 0, 2, 1],
+        "old",
+        now.saturating_add_micros(-10 * DAY),
+    ));
+    let mid = with_own_session(command(
+        [192, 0, 2, 2],
+        "mid",
+        now.saturating_add_micros(-5 * DAY),
+    ));
+    let new = with_own_session(command([192, 0, 2, 3], "new", now));
     let year_2020 = command(
         [192, 0, 2, 4],
         "2020",
@@ -199,6 +247,8 @@ async fn partitions_are_made_on_demand_and_retention_drops_only_expired_ones() {
     for gone in [&old, &year_2020] {
         assert!(store.find_event(gone.id).await.unwrap().is_none());
     }
+    // The rollups and totals forgot them too: every ranking counts only what is left.
+    hpti_store::testing::assert_rankings_match(&store, &[mid.clone(), new.clone()]).await;
     // An event already past the retention is refused, not stored to be dropped.
     let stale = command([192, 0, 2, 5], "stale", now.saturating_add_micros(-9 * DAY));
     let report = store.write(&[&stale, &new]).await.unwrap();
@@ -242,6 +292,12 @@ async fn a_replayed_batch_is_stored_and_counted_once() {
     );
     let attackers = store.attackers(Window::default()).await.unwrap();
     assert_eq!(attackers.iter().map(|a| a.events).sum::<u64>(), 500);
+    // The rollups too, distinct addresses included (the batches raced on the pairs).
+    let commands = store.commands(Window::default().limit(100)).await.unwrap();
+    assert_eq!(
+        commands,
+        hpti_store::testing::expected_commands(&events, &Window::default().limit(100))
+    );
     store.close().await;
     db.remove().await;
 }

@@ -266,6 +266,10 @@ impl PostgresStore {
                 .await
                 .map_err(database_error)?;
         }
+        // Every event before the last dropped partition's end is gone now.
+        if let Some(gone_before) = expired.iter().map(|p| p.to).max() {
+            trim_summaries(&mut tx, gone_before).await?;
+        }
         tx.commit().await.map_err(database_error)?;
         let mut known = self
             .partitions
@@ -276,6 +280,76 @@ impl PostgresStore {
         }
         Ok(RetentionPlan::new(Some(cutoff), expired, true))
     }
+}
+
+/// Takes what retention dropped out of the summaries and rollups (no event before
+/// `gone_before` is left): expired hours and pairs go, all-time totals are summed again
+/// from what is left. Sessions and attackers that reach past it keep their counts.
+async fn trim_summaries(
+    tx: &mut sqlx::PgConnection,
+    gone_before: Timestamp,
+) -> Result<(), StoreError> {
+    // Batches fold into these tables: wait for those in flight, hold off the next.
+    // A plain string runs as one simple query (several statements, nothing prepared).
+    sqlx::Executor::execute(
+        &mut *tx,
+        "LOCK TABLE sessions, attackers, attackers_hourly, credentials_hourly,
+                    credentials_total, credential_sources, commands_hourly, commands_total,
+                    command_sources, downloads_hourly, downloads_total, download_sources,
+                    download_urls
+         IN SHARE ROW EXCLUSIVE MODE",
+    )
+    .await
+    .map_err(database_error)?;
+    let cutoff =
+        chrono::DateTime::from_timestamp_micros(gone_before.as_micros()).unwrap_or_default();
+    for sql in [
+        "DELETE FROM attackers_hourly WHERE hour < $1",
+        "DELETE FROM credentials_hourly WHERE hour < $1",
+        "DELETE FROM commands_hourly WHERE hour < $1",
+        "DELETE FROM downloads_hourly WHERE hour < $1",
+        "DELETE FROM credential_sources WHERE last_seen < $1",
+        "DELETE FROM command_sources WHERE last_seen < $1",
+        "DELETE FROM download_sources WHERE last_seen < $1",
+        "DELETE FROM download_urls WHERE last_seen < $1",
+        "DELETE FROM sessions WHERE last_seen < $1",
+        "DELETE FROM attackers WHERE last_seen < $1",
+        "UPDATE attackers a SET events = h.events, login_attempts = h.login_attempts,
+                commands = h.commands, first_seen = h.first_seen
+         FROM (SELECT src_ip, SUM(events) AS events, SUM(login_attempts) AS login_attempts,
+                      SUM(commands) AS commands, MIN(first_seen) AS first_seen
+               FROM attackers_hourly GROUP BY src_ip) AS h
+         WHERE a.src_ip = h.src_ip AND a.first_seen < $1",
+    ] {
+        sqlx::query(sql)
+            .persistent(false)
+            .bind(cutoff)
+            .execute(&mut *tx)
+            .await
+            .map_err(database_error)?;
+    }
+    sqlx::Executor::execute(
+        &mut *tx,
+        "DELETE FROM credentials_total;
+         INSERT INTO credentials_total
+             SELECT h.username, h.password, h.no_password, SUM(h.attempts), SUM(h.successes),
+                    (SELECT COUNT(*) FROM credential_sources s
+                     WHERE s.username = h.username AND s.password = h.password
+                       AND s.no_password = h.no_password)
+             FROM credentials_hourly h GROUP BY 1, 2, 3;
+         DELETE FROM commands_total;
+         INSERT INTO commands_total
+             SELECT h.command, SUM(h.count),
+                    (SELECT COUNT(*) FROM command_sources s WHERE s.command = h.command)
+             FROM commands_hourly h GROUP BY 1;
+         DELETE FROM downloads_total;
+         INSERT INTO downloads_total
+             SELECT sha256, SUM(count), MIN(first_seen), MAX(last_seen), MAX(size)
+             FROM downloads_hourly GROUP BY 1",
+    )
+    .await
+    .map_err(database_error)?;
+    Ok(())
 }
 
 #[cfg(test)]

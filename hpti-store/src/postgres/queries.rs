@@ -613,7 +613,9 @@ impl EventQueries for PostgresStore {
         let mut c = self.read().await?;
         let (since, first_hour) = match self.span(&mut c, window).await? {
             Span::Between { since, until } => {
-                let rows = self.between(&mut c, CREDENTIALS, since, until, limit).await?;
+                let rows = self
+                    .between(&mut c, CREDENTIALS, since, until, limit)
+                    .await?;
                 c.commit().await.map_err(database_error)?;
                 return rows.iter().map(credential_from_row).collect();
             }

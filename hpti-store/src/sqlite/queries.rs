@@ -338,7 +338,8 @@ impl EventQueries for SqliteStore {
             Span::Between { since, until } => {
                 let rows = windowed(
                     &self.pool,
-                    window.since_opt(Some(Timestamp::from_micros(since)))
+                    window
+                        .since_opt(Some(Timestamp::from_micros(since)))
                         .until(Timestamp::from_micros(until)),
                     "SELECT username, password, COUNT(*) AS attempts,
                             SUM(success = 1) AS successes, COUNT(DISTINCT src_ip) AS sources
@@ -418,7 +419,8 @@ impl EventQueries for SqliteStore {
             Span::Between { since, until } => {
                 let rows = windowed(
                     &self.pool,
-                    window.since_opt(Some(Timestamp::from_micros(since)))
+                    window
+                        .since_opt(Some(Timestamp::from_micros(since)))
                         .until(Timestamp::from_micros(until)),
                     "SELECT command, COUNT(*) AS count, COUNT(DISTINCT src_ip) AS sources
                      FROM events

@@ -92,7 +92,9 @@ pub fn rollup_fixture() -> Vec<Event> {
             for _ in 0..rng.below(4) {
                 push(
                     EventKind::CommandInput {
-                        command: rng.pick(&["uname -a", "id", "cat /proc/cpuinfo", "w"]).into(),
+                        command: rng
+                            .pick(&["uname -a", "id", "cat /proc/cpuinfo", "w"])
+                            .into(),
                     },
                     3_000_000,
                 );
@@ -138,7 +140,9 @@ pub fn expected_credentials(events: &[Event], window: &Window) -> Vec<Credential
             ..
         } = &event.kind
         {
-            let entry = keys.entry((username.clone(), password.clone())).or_default();
+            let entry = keys
+                .entry((username.clone(), password.clone()))
+                .or_default();
             entry.0 += 1;
             entry.1 += u64::from(*success);
             entry.2.insert(event.src_ip);
@@ -185,7 +189,11 @@ pub fn expected_commands(events: &[Event], window: &Window) -> Vec<CommandCount>
             sources: sources.len() as u64,
         })
         .collect();
-    rows.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.command.cmp(&b.command)));
+    rows.sort_by(|a, b| {
+        b.count
+            .cmp(&a.count)
+            .then_with(|| a.command.cmp(&b.command))
+    });
     rows.truncate(window.limit as usize);
     rows
 }
@@ -269,7 +277,9 @@ pub fn expected_attackers(events: &[Event], window: &Window) -> Vec<AttackerSumm
             (text, row)
         })
         .collect();
-    rows.sort_by(|(a_text, a), (b_text, b)| b.events.cmp(&a.events).then_with(|| a_text.cmp(b_text)));
+    rows.sort_by(|(a_text, a), (b_text, b)| {
+        b.events.cmp(&a.events).then_with(|| a_text.cmp(b_text))
+    });
     rows.truncate(window.limit as usize);
     rows.into_iter().map(|(_, row)| row).collect()
 }
@@ -277,8 +287,16 @@ pub fn expected_attackers(events: &[Event], window: &Window) -> Vec<AttackerSumm
 /// The windows the suite asks about, with a name for the failure message.
 pub fn rollup_windows(events: &[Event]) -> Vec<(String, Window)> {
     let base = FIXTURE_BASE_MICROS;
-    let newest = events.iter().map(|e| e.time.as_micros()).max().unwrap_or(base);
-    let oldest = events.iter().map(|e| e.time.as_micros()).min().unwrap_or(base);
+    let newest = events
+        .iter()
+        .map(|e| e.time.as_micros())
+        .max()
+        .unwrap_or(base);
+    let oldest = events
+        .iter()
+        .map(|e| e.time.as_micros())
+        .min()
+        .unwrap_or(base);
     let t = Timestamp::from_micros;
     let mut windows = vec![("all time".to_owned(), Window::default())];
     for (name, since) in [
@@ -295,10 +313,18 @@ pub fn rollup_windows(events: &[Event]) -> Vec<(String, Window)> {
     for (name, since, until) in [
         ("closed, unaligned", base + 10 * MINUTE, base + 3 * HOUR + 5),
         ("closed, aligned", base, base + 4 * HOUR),
-        ("closed, within an hour", base + 5 * MINUTE, base + 25 * MINUTE),
+        (
+            "closed, within an hour",
+            base + 5 * MINUTE,
+            base + 25 * MINUTE,
+        ),
         ("until the newest", base + 2 * HOUR, newest),
         ("until after the newest", base + 2 * HOUR + 1, newest + 1),
-        ("from before the oldest to after the newest", oldest - 1, newest + HOUR),
+        (
+            "from before the oldest to after the newest",
+            oldest - 1,
+            newest + HOUR,
+        ),
     ] {
         windows.push((
             name.to_owned(),
@@ -327,6 +353,40 @@ pub fn rollup_windows(events: &[Event]) -> Vec<(String, Window)> {
     windows
 }
 
+/// Checks every ranking of `store` over every window of [`rollup_windows`] against
+/// `events` (all it holds), with room for every row and with a limit of 3.
+pub async fn assert_rankings_match<Q>(store: &Q, events: &[Event])
+where
+    Q: EventQueries + ?Sized,
+{
+    for (name, window) in rollup_windows(events) {
+        for window in [window.limit(100), window.limit(3)] {
+            let limit = window.limit;
+            let n = events.len();
+            assert_eq!(
+                store.credentials(window).await.ok(),
+                Some(expected_credentials(events, &window)),
+                "credentials, {name}, limit {limit}, after {n} events"
+            );
+            assert_eq!(
+                store.commands(window).await.ok(),
+                Some(expected_commands(events, &window)),
+                "commands, {name}, limit {limit}, after {n} events"
+            );
+            assert_eq!(
+                store.downloads(window).await.ok(),
+                Some(expected_downloads(events, &window)),
+                "downloads, {name}, limit {limit}, after {n} events"
+            );
+            assert_eq!(
+                store.attackers(window).await.ok(),
+                Some(expected_attackers(events, &window)),
+                "attackers, {name}, limit {limit}, after {n} events"
+            );
+        }
+    }
+}
+
 /// Writes [`rollup_fixture`] to an empty `store` in three batches (the last two reaching
 /// back into hours the first already filled), calling `settle` after each, and checks
 /// every ranking over every window of [`rollup_windows`] against the events, with room
@@ -345,9 +405,11 @@ where
     let events = rollup_fixture();
     let mut written: Vec<Event> = Vec::new();
     // By session parity and time: the later batches land in hours already folded.
-    let (late, early): (Vec<&Event>, Vec<&Event>) = events
-        .iter()
-        .partition(|e| e.session.as_deref().is_some_and(|s| s.ends_with(['1', '3'])));
+    let (late, early): (Vec<&Event>, Vec<&Event>) = events.iter().partition(|e| {
+        e.session
+            .as_deref()
+            .is_some_and(|s| s.ends_with(['1', '3']))
+    });
     let (later, late): (Vec<&Event>, Vec<&Event>) = late
         .into_iter()
         .partition(|e| e.time.as_micros() < FIXTURE_BASE_MICROS + 2 * HOUR);
@@ -359,35 +421,7 @@ where
         );
         settle().await;
         written.extend(batch.into_iter().cloned());
-        for (name, window) in rollup_windows(&written) {
-            for window in [window.limit(100), window.limit(3)] {
-                let limit = window.limit;
-                assert_eq!(
-                    store.credentials(window).await.ok(),
-                    Some(expected_credentials(&written, &window)),
-                    "credentials, {name}, limit {limit}, after {} events",
-                    written.len()
-                );
-                assert_eq!(
-                    store.commands(window).await.ok(),
-                    Some(expected_commands(&written, &window)),
-                    "commands, {name}, limit {limit}, after {} events",
-                    written.len()
-                );
-                assert_eq!(
-                    store.downloads(window).await.ok(),
-                    Some(expected_downloads(&written, &window)),
-                    "downloads, {name}, limit {limit}, after {} events",
-                    written.len()
-                );
-                assert_eq!(
-                    store.attackers(window).await.ok(),
-                    Some(expected_attackers(&written, &window)),
-                    "attackers, {name}, limit {limit}, after {} events",
-                    written.len()
-                );
-            }
-        }
+        assert_rankings_match(store, &written).await;
     }
     assert_eq!(store.count_events().await.ok(), Some(events.len() as u64));
 }

@@ -115,8 +115,8 @@ pub async fn query(config: &Config, args: &QueryArgs) -> anyhow::Result<()> {
                         r.size.map_or("-".into(), |s| s.to_string()),
                         time(r.first_seen),
                         time(r.last_seen),
-                        r.src_ips.join("\n"),
-                        r.urls.join("\n"),
+                        listed(r.sources, &r.src_ips),
+                        listed(r.url_count, &r.urls),
                     ]
                 },
             )
@@ -214,4 +214,14 @@ pub(crate) fn printable(text: &str) -> String {
             }
         })
         .collect()
+}
+
+/// A capped list for a table cell: its items, then how many more there are.
+fn listed(total: u64, items: &[String]) -> String {
+    let more = total.saturating_sub(items.len() as u64);
+    let mut cell = items.join("\n");
+    if more > 0 {
+        cell.push_str(&format!("\n(+{more} more)"));
+    }
+    cell
 }

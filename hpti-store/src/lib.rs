@@ -33,8 +33,8 @@ pub use error::StoreError;
 pub use postgres::{PostgresOptions, PostgresSinkConfig, PostgresStore};
 pub use query::{
     AttackerDetail, AttackerSummary, Backup, CommandCount, CredentialCount, Cursor,
-    DownloadSummary, EventFilter, EventPage, EventQueries, PartitionStats, QueryStoreConfig,
-    RetentionPlan, SessionDetail, SessionSummary, StoreStats, Window,
+    DownloadSummary, EventFilter, EventPage, EventQueries, MAX_LIST, PartitionStats,
+    QueryStoreConfig, RetentionPlan, SessionDetail, SessionSummary, StoreStats, Window,
 };
 #[cfg(feature = "redis")]
 pub use redis::{RedisOptions, RedisSink, RedisSinkConfig};

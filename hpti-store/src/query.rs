@@ -481,11 +481,19 @@ pub struct DownloadSummary {
     pub last_seen: Timestamp,
     /// Size in bytes, if known.
     pub size: Option<u64>,
-    /// Distinct source addresses, sorted.
+    /// Distinct source addresses that downloaded it.
+    pub sources: u64,
+    /// The most recently seen of them (at most [`MAX_LIST`]; ties by address), sorted.
     pub src_ips: Vec<String>,
-    /// Distinct URLs, sorted.
+    /// Distinct URLs it came from.
+    pub url_count: u64,
+    /// The most recently seen of them (at most [`MAX_LIST`]; ties by URL), sorted.
     pub urls: Vec<String>,
 }
+
+/// Most addresses and URLs one [`DownloadSummary`] lists: a sample fetched by a botnet
+/// comes from thousands of addresses, and a ranking row must stay small.
+pub const MAX_LIST: usize = 100;
 
 /// The questions analysts ask of a store: the `hpti query` command and the API read
 /// through it. Every backend that answers queries implements all of it and passes

@@ -275,7 +275,9 @@ fn download_summary(
         first_seen: at(first),
         last_seen: at(last),
         size: Some(size),
+        sources: src_ips.len() as u64,
         src_ips: src_ips.iter().map(|s| (*s).to_owned()).collect(),
+        url_count: urls.len() as u64,
         urls: urls.iter().map(|s| (*s).to_owned()).collect(),
     }
 }

@@ -86,6 +86,7 @@ CREATE TABLE download_sources (
     last_seen  timestamptz NOT NULL,
     PRIMARY KEY (sha256, src_ip)
 );
+CREATE INDEX download_sources_seen ON download_sources (sha256, last_seen);
 
 CREATE TABLE download_urls (
     sha256     text COLLATE "C" NOT NULL,
@@ -93,6 +94,7 @@ CREATE TABLE download_urls (
     last_seen  timestamptz NOT NULL,
     PRIMARY KEY (sha256, url)
 );
+CREATE INDEX download_urls_seen ON download_urls (sha256, last_seen);
 
 CREATE TABLE attackers_hourly (
     hour            timestamptz NOT NULL,
@@ -106,6 +108,9 @@ CREATE TABLE attackers_hourly (
     asn             bigint,
     PRIMARY KEY (hour, src_ip)
 );
+
+-- The all-time top attackers without sorting every address (addresses order as text).
+CREATE INDEX attackers_rank ON attackers (events DESC, (host(src_ip)) COLLATE "C");
 
 -- An address's sessions with activity at or after a time.
 CREATE INDEX sessions_src_ip_seen ON sessions (src_ip, last_seen);

@@ -93,6 +93,7 @@ CREATE TABLE download_sources (
     last_seen  INTEGER NOT NULL,
     PRIMARY KEY (sha256, src_ip)
 ) WITHOUT ROWID;
+CREATE INDEX download_sources_seen ON download_sources (sha256, last_seen);
 
 CREATE TABLE download_urls (
     sha256     TEXT    NOT NULL,
@@ -100,6 +101,7 @@ CREATE TABLE download_urls (
     last_seen  INTEGER NOT NULL,
     PRIMARY KEY (sha256, url)
 ) WITHOUT ROWID;
+CREATE INDEX download_urls_seen ON download_urls (sha256, last_seen);
 
 CREATE TABLE attackers_hourly (
     hour            INTEGER NOT NULL,
@@ -113,6 +115,9 @@ CREATE TABLE attackers_hourly (
     asn             INTEGER,
     PRIMARY KEY (hour, src_ip)
 ) WITHOUT ROWID;
+
+-- The all-time top attackers without sorting every address.
+CREATE INDEX attackers_rank ON attackers (events DESC, src_ip);
 
 -- An address's sessions with activity at or after a time.
 CREATE INDEX sessions_src_ip_seen ON sessions (src_ip, last_seen);

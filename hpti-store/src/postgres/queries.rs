@@ -16,8 +16,8 @@ use super::{PostgresStore, database_error};
 use crate::error::StoreError;
 use crate::query::{
     AttackerDetail, AttackerSummary, CommandCount, CredentialCount, Cursor, DownloadSummary,
-    EventFilter, EventPage, EventQueries, MAX_DETAIL_ROWS, MAX_TIMELINE_EVENTS, SessionDetail,
-    SessionSummary, Span, Window,
+    EventFilter, EventPage, EventQueries, MAX_DETAIL_ROWS, MAX_LIST, MAX_TIMELINE_EVENTS,
+    SessionDetail, SessionSummary, Span, Window,
 };
 
 /// Moves a batch from the temporary table into the events (skipping those already
@@ -361,6 +361,7 @@ fn command_from_row(row: &PgRow) -> Result<CommandCount, StoreError> {
     })
 }
 
+/// A download row with its counts and (capped) lists.
 fn download_from_row(row: &PgRow) -> Result<DownloadSummary, StoreError> {
     Ok(DownloadSummary {
         sha256: row.try_get("sha256").map_err(decode_error)?,
@@ -371,8 +372,31 @@ fn download_from_row(row: &PgRow) -> Result<DownloadSummary, StoreError> {
             .try_get::<Option<i64>, _>("size")
             .map_err(decode_error)?
             .and_then(|s| u64::try_from(s).ok()),
+        sources: count(row, "sources")?,
         src_ips: strings(row, "src_ips")?,
+        url_count: count(row, "url_count")?,
         urls: strings(row, "urls")?,
+    })
+}
+
+/// A download row of an attacker's detail, from whole lists: the first [`MAX_LIST`] by
+/// text, as the SQLite store gives them.
+fn attacker_download_from_row(row: &PgRow) -> Result<DownloadSummary, StoreError> {
+    let src_ips = strings(row, "src_ips")?;
+    let urls = strings(row, "urls")?;
+    Ok(DownloadSummary {
+        sha256: row.try_get("sha256").map_err(decode_error)?,
+        count: count(row, "count")?,
+        first_seen: timestamp(row, "first_seen")?,
+        last_seen: timestamp(row, "last_seen")?,
+        size: row
+            .try_get::<Option<i64>, _>("size")
+            .map_err(decode_error)?
+            .and_then(|s| u64::try_from(s).ok()),
+        sources: src_ips.len() as u64,
+        src_ips: src_ips.into_iter().take(MAX_LIST).collect(),
+        url_count: urls.len() as u64,
+        urls: urls.into_iter().take(MAX_LIST).collect(),
     })
 }
 
@@ -392,16 +416,38 @@ const COMMANDS: &str = "
     GROUP BY command
     ORDER BY count DESC, command NULLS FIRST
     LIMIT $2";
+const _: () = assert!(MAX_LIST == 100, "the download queries list 100");
+
+/// The downloads of a closed window, from its events, with each top row's counts and
+/// its [`MAX_LIST`] most recently seen addresses and URLs.
 const DOWNLOADS: &str = "
-    SELECT sha256, COUNT(*) AS count, MIN(ts) AS first_seen, MAX(ts) AS last_seen,
-           MAX(size) AS size,
-           array_agg(DISTINCT host(src_ip)) AS src_ips,
-           array_agg(DISTINCT url) AS urls
-    FROM events
-    WHERE sha256 IS NOT NULL AND kind = 'file.download' AND ts >= $1 AND ts < $3
-    GROUP BY sha256
-    ORDER BY count DESC, last_seen DESC, sha256
-    LIMIT $2";
+    WITH top AS (
+        SELECT sha256, COUNT(*) AS count, MIN(ts) AS first_seen, MAX(ts) AS last_seen,
+               MAX(size) AS size
+        FROM events
+        WHERE sha256 IS NOT NULL AND kind = 'file.download' AND ts >= $1 AND ts < $3
+        GROUP BY sha256
+        ORDER BY count DESC, last_seen DESC, sha256
+        LIMIT $2)
+    SELECT top.*,
+           (SELECT COUNT(DISTINCT src_ip) FROM events e
+            WHERE e.sha256 = top.sha256 AND e.kind = 'file.download'
+              AND e.ts >= $1 AND e.ts < $3) AS sources,
+           ARRAY(SELECT host(e.src_ip) FROM events e
+                 WHERE e.sha256 = top.sha256 AND e.kind = 'file.download'
+                   AND e.ts >= $1 AND e.ts < $3
+                 GROUP BY e.src_ip
+                 ORDER BY MAX(e.ts) DESC, host(e.src_ip) COLLATE \"C\" LIMIT 100) AS src_ips,
+           (SELECT COUNT(DISTINCT url) FROM events e
+            WHERE e.sha256 = top.sha256 AND e.kind = 'file.download'
+              AND e.ts >= $1 AND e.ts < $3) AS url_count,
+           ARRAY(SELECT e.url FROM events e
+                 WHERE e.sha256 = top.sha256 AND e.kind = 'file.download'
+                   AND e.ts >= $1 AND e.ts < $3 AND e.url IS NOT NULL
+                 GROUP BY e.url
+                 ORDER BY MAX(e.ts) DESC, e.url LIMIT 100) AS urls
+    FROM top
+    ORDER BY count DESC, last_seen DESC, sha256";
 
 /// An attacker's lists, over its events between `$1` and `$2` (its first and last seen)
 /// from `$3`, at most `$4` rows.
@@ -545,8 +591,10 @@ impl EventQueries for PostgresStore {
         let rows = match self.span(&mut c, window).await? {
             Span::AllTime => {
                 sqlx::query(&format!(
-                    "SELECT {ATTACKER_COLUMNS} FROM attackers a
-                     ORDER BY a.events DESC, host(a.src_ip) COLLATE \"C\" LIMIT $1"
+                    "SELECT {ATTACKER_COLUMNS}
+                     FROM (SELECT * FROM attackers
+                           ORDER BY events DESC, host(src_ip) COLLATE \"C\" LIMIT $1) AS a
+                     ORDER BY a.events DESC, host(a.src_ip) COLLATE \"C\""
                 ))
                 .persistent(self.options.prepared_statements)
                 .bind(limit)
@@ -554,24 +602,30 @@ impl EventQueries for PostgresStore {
                 .await
             }
             Span::Since { since, first_hour } => {
+                // Sessions counted for the top rows only, after the limit.
                 sqlx::query(
-                    "SELECT host(src_ip) AS src_ip, SUM(events)::bigint AS events,
+                    "WITH top AS (
+                         SELECT src_ip, SUM(events)::bigint AS events,
+                                SUM(login_attempts)::bigint AS login_attempts,
+                                SUM(commands)::bigint AS commands,
+                                MIN(first_seen) AS first_seen, MAX(last_seen) AS last_seen,
+                                MAX(country) AS country, MAX(asn) AS asn
+                         FROM (SELECT src_ip, events, login_attempts, commands, first_seen,
+                                      last_seen, country, asn
+                               FROM attackers_hourly WHERE hour >= $1
+                               UNION ALL
+                               SELECT src_ip, 1, (kind = 'login.attempt')::int,
+                                      (kind = 'command.input')::int, ts, ts, country, asn
+                               FROM events WHERE ts >= $2 AND ts < $1) AS r
+                         GROUP BY src_ip
+                         ORDER BY events DESC, host(src_ip) COLLATE \"C\"
+                         LIMIT $3)
+                     SELECT host(src_ip) AS src_ip, events, login_attempts, commands,
+                            first_seen, last_seen, country, asn,
                             (SELECT COUNT(*) FROM sessions s
-                             WHERE s.src_ip = r.src_ip AND s.last_seen >= $2) AS sessions,
-                            SUM(login_attempts)::bigint AS login_attempts,
-                            SUM(commands)::bigint AS commands,
-                            MIN(first_seen) AS first_seen, MAX(last_seen) AS last_seen,
-                            MAX(country) AS country, MAX(asn) AS asn
-                     FROM (SELECT src_ip, events, login_attempts, commands, first_seen,
-                                  last_seen, country, asn
-                           FROM attackers_hourly WHERE hour >= $1
-                           UNION ALL
-                           SELECT src_ip, 1, (kind = 'login.attempt')::int,
-                                  (kind = 'command.input')::int, ts, ts, country, asn
-                           FROM events WHERE ts >= $2 AND ts < $1) AS r
-                     GROUP BY src_ip
-                     ORDER BY events DESC, host(src_ip) COLLATE \"C\"
-                     LIMIT $3",
+                             WHERE s.src_ip = top.src_ip AND s.last_seen >= $2) AS sessions
+                     FROM top
+                     ORDER BY events DESC, host(src_ip) COLLATE \"C\"",
                 )
                 .persistent(self.options.prepared_statements)
                 .bind(pg_time(first_hour))
@@ -757,14 +811,21 @@ impl EventQueries for PostgresStore {
                 first_hour,
             ),
         };
-        // The lists of the top rows only, in the same statement.
+        // The counts and lists of the top rows only, in the same statement.
         let rows = sqlx::query(&format!(
             "WITH top AS ({top})
              SELECT sha256, count, first_seen, last_seen, size,
-                    ARRAY(SELECT host(src_ip) FROM download_sources p
-                          WHERE p.sha256 = top.sha256 AND p.last_seen >= $2) AS src_ips,
-                    ARRAY(SELECT url FROM download_urls p
-                          WHERE p.sha256 = top.sha256 AND p.last_seen >= $2) AS urls
+                    (SELECT COUNT(*) FROM download_sources p
+                     WHERE p.sha256 = top.sha256 AND p.last_seen >= $2) AS sources,
+                    ARRAY(SELECT host(p.src_ip) FROM download_sources p
+                          WHERE p.sha256 = top.sha256 AND p.last_seen >= $2
+                          ORDER BY p.last_seen DESC, host(p.src_ip) COLLATE \"C\"
+                          LIMIT 100) AS src_ips,
+                    (SELECT COUNT(*) FROM download_urls p
+                     WHERE p.sha256 = top.sha256 AND p.last_seen >= $2) AS url_count,
+                    ARRAY(SELECT p.url FROM download_urls p
+                          WHERE p.sha256 = top.sha256 AND p.last_seen >= $2
+                          ORDER BY p.last_seen DESC, p.url LIMIT 100) AS urls
              FROM top
              ORDER BY count DESC, last_seen DESC, sha256"
         ))
@@ -938,7 +999,7 @@ impl EventQueries for PostgresStore {
             .attacker_rows(&mut c, ATTACKER_DOWNLOADS, &summary)
             .await?
             .iter()
-            .map(download_from_row)
+            .map(attacker_download_from_row)
             .collect::<Result<Vec<_>, _>>()?;
         c.commit().await.map_err(database_error)?;
         Ok(AttackerDetail::new(

@@ -44,8 +44,11 @@ pub struct SqliteOptions {
     pub synchronous_full: bool,
     /// Page cache of the event writer's connection, in KiB (the one that gains most).
     pub writer_cache_kib: u32,
-    /// Page cache of every other connection (readers, summaries), in KiB.
+    /// Page cache of every other connection (readers), in KiB.
     pub cache_kib: u32,
+    /// Page cache of the summaries' connection, in KiB: the rollups it folds into are
+    /// read and rewritten at random, so they should stay in it.
+    pub summaries_cache_kib: u32,
     /// Reader connections (queries).
     pub max_connections: u32,
     /// How long a write waits for another process's lock before failing.
@@ -68,6 +71,7 @@ impl SqliteOptions {
             synchronous_full: false,
             writer_cache_kib: 16 * 1024,
             cache_kib: 8 * 1024,
+            summaries_cache_kib: 64 * 1024,
             max_connections: 4,
             busy_timeout: Duration::from_secs(10),
             read_only: false,
@@ -120,7 +124,7 @@ impl SqliteOptions {
                     Ok(())
                 })
             })
-            .connect_with(self.connect_options(&self.summaries_path(), self.cache_kib))
+            .connect_with(self.connect_options(&self.summaries_path(), self.summaries_cache_kib))
             .await
     }
 }

@@ -12,8 +12,8 @@ use super::{SqliteStore, database_error};
 use crate::error::StoreError;
 use crate::query::{
     AttackerDetail, AttackerSummary, CommandCount, CredentialCount, Cursor, DownloadSummary,
-    EventFilter, EventPage, EventQueries, MAX_DETAIL_ROWS, MAX_TIMELINE_EVENTS, SessionDetail,
-    SessionSummary, Span, Window,
+    EventFilter, EventPage, EventQueries, MAX_DETAIL_ROWS, MAX_LIST, MAX_TIMELINE_EVENTS,
+    SessionDetail, SessionSummary, Span, Window,
 };
 
 /// Rebuilds an event from the columns `id, ts, observed, sensor, protocol, session, src_ip,
@@ -171,6 +171,7 @@ fn command_from_row(row: &SqliteRow) -> Result<CommandCount, StoreError> {
     })
 }
 
+/// A download row without its lists (see [`SqliteStore::download_lists`]).
 fn download_from_row(row: &SqliteRow) -> Result<DownloadSummary, StoreError> {
     Ok(DownloadSummary {
         sha256: row.try_get("sha256").map_err(decode_error)?,
@@ -181,9 +182,24 @@ fn download_from_row(row: &SqliteRow) -> Result<DownloadSummary, StoreError> {
             .try_get::<Option<i64>, _>("size")
             .map_err(decode_error)?
             .and_then(|s| u64::try_from(s).ok()),
-        src_ips: json_strings(row, "src_ips")?,
-        urls: json_strings(row, "urls")?,
+        sources: 0,
+        src_ips: Vec::new(),
+        url_count: 0,
+        urls: Vec::new(),
     })
+}
+
+/// A download row of an attacker's detail, with its lists as JSON arrays (one address,
+/// the attacker's): the first [`MAX_LIST`] URLs by text.
+fn attacker_download_from_row(row: &SqliteRow) -> Result<DownloadSummary, StoreError> {
+    let mut download = download_from_row(row)?;
+    download.src_ips = json_strings(row, "src_ips")?;
+    download.urls = json_strings(row, "urls")?;
+    download.sources = download.src_ips.len() as u64;
+    download.url_count = download.urls.len() as u64;
+    download.src_ips.truncate(MAX_LIST);
+    download.urls.truncate(MAX_LIST);
+    Ok(download)
 }
 
 /// The per-address lists of an attacker's detail, each over its events between
@@ -236,6 +252,80 @@ impl SqliteStore {
         Ok(window.span(oldest, newest))
     }
 
+    /// Fills a download row's addresses and URLs: how many, and the [`MAX_LIST`] most
+    /// recently seen in the window (from the pairs, or the events of a closed window).
+    async fn download_lists(
+        &self,
+        download: &mut DownloadSummary,
+        span: Span,
+    ) -> Result<(), StoreError> {
+        for (column, pairs) in [("src_ip", "download_sources"), ("url", "download_urls")] {
+            let (count, mut list): (i64, Vec<String>) = match span {
+                Span::AllTime | Span::Since { .. } => {
+                    let since = match span {
+                        Span::Since { since, .. } => since,
+                        _ => i64::MIN,
+                    };
+                    let (count,): (i64,) = sqlx::query_as(&format!(
+                        "SELECT COUNT(*) FROM {pairs} WHERE sha256 = ?1 AND last_seen >= ?2"
+                    ))
+                    .bind(&download.sha256)
+                    .bind(since)
+                    .fetch_one(&self.summaries)
+                    .await
+                    .map_err(database_error)?;
+                    let list: Vec<(String,)> = sqlx::query_as(&format!(
+                        "SELECT {column} FROM {pairs} WHERE sha256 = ?1 AND last_seen >= ?2
+                         ORDER BY last_seen DESC, {column} LIMIT ?3"
+                    ))
+                    .bind(&download.sha256)
+                    .bind(since)
+                    .bind(MAX_LIST as i64)
+                    .fetch_all(&self.summaries)
+                    .await
+                    .map_err(database_error)?;
+                    (count, list.into_iter().map(|(v,)| v).collect())
+                }
+                Span::Between { since, until } => {
+                    let filter = format!(
+                        "FROM events WHERE sha256 = ?1 AND kind = 'file.download'
+                         AND ts >= ?2 AND ts < ?3 AND {column} IS NOT NULL"
+                    );
+                    let (count,): (i64,) =
+                        sqlx::query_as(&format!("SELECT COUNT(DISTINCT {column}) {filter}"))
+                            .bind(&download.sha256)
+                            .bind(since)
+                            .bind(until)
+                            .fetch_one(&self.pool)
+                            .await
+                            .map_err(database_error)?;
+                    let list: Vec<(String,)> = sqlx::query_as(&format!(
+                        "SELECT {column} {filter}
+                         GROUP BY {column} ORDER BY MAX(ts) DESC, {column} LIMIT ?4"
+                    ))
+                    .bind(&download.sha256)
+                    .bind(since)
+                    .bind(until)
+                    .bind(MAX_LIST as i64)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(database_error)?;
+                    (count, list.into_iter().map(|(v,)| v).collect())
+                }
+            };
+            list.sort();
+            let count = u64::try_from(count).unwrap_or(0);
+            if column == "src_ip" {
+                download.sources = count;
+                download.src_ips = list;
+            } else {
+                download.url_count = count;
+                download.urls = list;
+            }
+        }
+        Ok(())
+    }
+
     /// Runs one of the `ATTACKER_*` queries.
     async fn attacker_rows(
         &self,
@@ -275,41 +365,52 @@ impl EventQueries for SqliteStore {
         window.check()?;
         let limit = i64::from(window.limit);
         let rows = match self.span(window).await? {
-            Span::AllTime => sqlx::query(
-                "SELECT src_ip, events, login_attempts, commands, first_seen, last_seen, country, asn,
-                        (SELECT COUNT(*) FROM sessions s WHERE s.src_ip = a.src_ip) AS sessions
-                 FROM attackers a
-                 ORDER BY events DESC, src_ip
-                 LIMIT ?1",
-            )
-            .bind(limit)
-            .fetch_all(&self.summaries)
-            .await,
-            Span::Since { since, first_hour } => sqlx::query(
-                "SELECT src_ip, SUM(events) AS events,
-                        (SELECT COUNT(*) FROM sessions s
-                         WHERE s.src_ip = r.src_ip AND s.last_seen >= ?2) AS sessions,
-                        SUM(login_attempts) AS login_attempts, SUM(commands) AS commands,
-                        MIN(first_seen) AS first_seen, MAX(last_seen) AS last_seen,
-                        MAX(country) AS country, MAX(asn) AS asn
+            Span::AllTime => {
+                sqlx::query(
+                    "SELECT top.*,
+                        (SELECT COUNT(*) FROM sessions s WHERE s.src_ip = top.src_ip) AS sessions
                  FROM (SELECT src_ip, events, login_attempts, commands, first_seen, last_seen,
                               country, asn
-                       FROM attackers_hourly WHERE hour >= ?1
-                       UNION ALL
-                       SELECT src_ip, 1, kind = 'login.attempt', kind = 'command.input', ts, ts,
-                              country, asn
-                       FROM ev.events WHERE ts >= ?2 AND ts < ?1) AS r
-                 GROUP BY src_ip
-                 ORDER BY events DESC, src_ip
-                 LIMIT ?3",
-            )
-            .bind(first_hour)
-            .bind(since)
-            .bind(limit)
-            .fetch_all(&self.summaries)
-            .await,
-            Span::Between { since, until } => sqlx::query(
-                "SELECT src_ip, COUNT(*) AS events, COUNT(DISTINCT session) AS sessions,
+                       FROM attackers
+                       ORDER BY events DESC, src_ip
+                       LIMIT ?1) AS top
+                 ORDER BY events DESC, src_ip",
+                )
+                .bind(limit)
+                .fetch_all(&self.summaries)
+                .await
+            }
+            // Sessions counted for the top rows only, after the limit.
+            Span::Since { since, first_hour } => {
+                sqlx::query(
+                    "SELECT top.*,
+                        (SELECT COUNT(*) FROM sessions s
+                         WHERE s.src_ip = top.src_ip AND s.last_seen >= ?2) AS sessions
+                 FROM (SELECT src_ip, SUM(events) AS events,
+                              SUM(login_attempts) AS login_attempts, SUM(commands) AS commands,
+                              MIN(first_seen) AS first_seen, MAX(last_seen) AS last_seen,
+                              MAX(country) AS country, MAX(asn) AS asn
+                       FROM (SELECT src_ip, events, login_attempts, commands, first_seen,
+                                    last_seen, country, asn
+                             FROM attackers_hourly WHERE hour >= ?1
+                             UNION ALL
+                             SELECT src_ip, 1, kind = 'login.attempt', kind = 'command.input',
+                                    ts, ts, country, asn
+                             FROM ev.events WHERE ts >= ?2 AND ts < ?1)
+                       GROUP BY src_ip
+                       ORDER BY events DESC, src_ip
+                       LIMIT ?3) AS top
+                 ORDER BY events DESC, src_ip",
+                )
+                .bind(first_hour)
+                .bind(since)
+                .bind(limit)
+                .fetch_all(&self.summaries)
+                .await
+            }
+            Span::Between { since, until } => {
+                sqlx::query(
+                    "SELECT src_ip, COUNT(*) AS events, COUNT(DISTINCT session) AS sessions,
                         SUM(kind = 'login.attempt') AS login_attempts,
                         SUM(kind = 'command.input') AS commands,
                         MIN(ts) AS first_seen, MAX(ts) AS last_seen,
@@ -319,12 +420,13 @@ impl EventQueries for SqliteStore {
                  GROUP BY src_ip
                  ORDER BY events DESC, src_ip
                  LIMIT ?1",
-            )
-            .bind(limit)
-            .bind(since)
-            .bind(until)
-            .fetch_all(&self.pool)
-            .await,
+                )
+                .bind(limit)
+                .bind(since)
+                .bind(until)
+                .fetch_all(&self.pool)
+                .await
+            }
         }
         .map_err(database_error)?;
         rows.iter().map(attacker_from_row).collect()
@@ -483,85 +585,58 @@ impl EventQueries for SqliteStore {
         window.check()?;
         let span = self.span(window).await?;
         let limit = i64::from(window.limit);
-        let (rows, since) = match span {
-            Span::Between { since, until } => {
-                // One query: every aggregate per hash comes back in its row.
-                let rows = windowed(
-                    &self.pool,
-                    window.since_opt(Some(Timestamp::from_micros(since)))
-                        .until(Timestamp::from_micros(until)),
+        let rows =
+            match span {
+                Span::Between { since, until } => sqlx::query(
                     "SELECT sha256, COUNT(*) AS count, MIN(ts) AS first_seen, MAX(ts) AS last_seen,
-                            MAX(size) AS size,
-                            json_group_array(DISTINCT src_ip) AS src_ips,
-                            json_group_array(DISTINCT url) AS urls
-                     FROM events
-                     WHERE sha256 IS NOT NULL AND kind = 'file.download' AND ts >= ?1 AND ts < ?3
-                     GROUP BY sha256
-                     ORDER BY count DESC, last_seen DESC, sha256
-                     LIMIT ?2",
+                        MAX(size) AS size
+                 FROM events
+                 WHERE sha256 IS NOT NULL AND kind = 'file.download' AND ts >= ?1 AND ts < ?2
+                 GROUP BY sha256
+                 ORDER BY count DESC, last_seen DESC, sha256
+                 LIMIT ?3",
                 )
-                .await?;
-                return rows.iter().map(download_from_row).collect();
-            }
-            Span::AllTime => (
-                sqlx::query(
-                    "SELECT sha256, count, first_seen, last_seen, size, '[]' AS src_ips, '[]' AS urls
-                     FROM downloads_total
-                     ORDER BY count DESC, last_seen DESC, sha256
-                     LIMIT ?1",
-                )
-                .bind(limit)
-                .fetch_all(&self.summaries)
-                .await
-                .map_err(database_error)?,
-                i64::MIN,
-            ),
-            Span::Since { since, first_hour } => (
-                sqlx::query(
-                    "SELECT sha256, SUM(count) AS count, MIN(first_seen) AS first_seen,
-                            MAX(last_seen) AS last_seen, MAX(size) AS size,
-                            '[]' AS src_ips, '[]' AS urls
-                     FROM (SELECT sha256, count, first_seen, last_seen, size
-                           FROM downloads_hourly WHERE hour >= ?1
-                           UNION ALL
-                           SELECT sha256, 1, ts, ts, size FROM ev.events
-                           WHERE sha256 IS NOT NULL AND kind = 'file.download'
-                             AND ts >= ?2 AND ts < ?1)
-                     GROUP BY sha256
-                     ORDER BY count DESC, last_seen DESC, sha256
-                     LIMIT ?3",
-                )
-                .bind(first_hour)
                 .bind(since)
+                .bind(until)
                 .bind(limit)
-                .fetch_all(&self.summaries)
-                .await
-                .map_err(database_error)?,
-                since,
-            ),
-        };
+                .fetch_all(&self.pool)
+                .await,
+                Span::AllTime => {
+                    sqlx::query(
+                        "SELECT sha256, count, first_seen, last_seen, size FROM downloads_total
+                 ORDER BY count DESC, last_seen DESC, sha256
+                 LIMIT ?1",
+                    )
+                    .bind(limit)
+                    .fetch_all(&self.summaries)
+                    .await
+                }
+                Span::Since { since, first_hour } => {
+                    sqlx::query(
+                        "SELECT sha256, SUM(count) AS count, MIN(first_seen) AS first_seen,
+                        MAX(last_seen) AS last_seen, MAX(size) AS size
+                 FROM (SELECT sha256, count, first_seen, last_seen, size
+                       FROM downloads_hourly WHERE hour >= ?1
+                       UNION ALL
+                       SELECT sha256, 1, ts, ts, size FROM ev.events
+                       WHERE sha256 IS NOT NULL AND kind = 'file.download'
+                         AND ts >= ?2 AND ts < ?1)
+                 GROUP BY sha256
+                 ORDER BY count DESC, last_seen DESC, sha256
+                 LIMIT ?3",
+                    )
+                    .bind(first_hour)
+                    .bind(since)
+                    .bind(limit)
+                    .fetch_all(&self.summaries)
+                    .await
+                }
+            }
+            .map_err(database_error)?;
         let mut downloads = Vec::with_capacity(rows.len());
         for row in &rows {
             let mut download = download_from_row(row)?;
-            for (list, sql) in [
-                (
-                    &mut download.src_ips,
-                    "SELECT src_ip FROM download_sources WHERE sha256 = ?1 AND last_seen >= ?2",
-                ),
-                (
-                    &mut download.urls,
-                    "SELECT url FROM download_urls WHERE sha256 = ?1 AND last_seen >= ?2",
-                ),
-            ] {
-                let values: Vec<(String,)> = sqlx::query_as(sql)
-                    .bind(&download.sha256)
-                    .bind(since)
-                    .fetch_all(&self.summaries)
-                    .await
-                    .map_err(database_error)?;
-                *list = values.into_iter().map(|(value,)| value).collect();
-                list.sort();
-            }
+            self.download_lists(&mut download, span).await?;
             downloads.push(download);
         }
         Ok(downloads)
@@ -724,7 +799,7 @@ impl EventQueries for SqliteStore {
             .attacker_rows(ATTACKER_DOWNLOADS, &summary)
             .await?
             .iter()
-            .map(download_from_row)
+            .map(attacker_download_from_row)
             .collect::<Result<Vec<_>, _>>()?;
         Ok(AttackerDetail::new(
             summary,

@@ -28,12 +28,11 @@ const FOLD_SESSIONS: &str = "
                           events, login_attempts, logins_ok, commands, downloads)
     SELECT session, MIN(sensor), MIN(protocol), MIN(src_ip), MIN(src_port), MIN(dst_ip), MIN(dst_port),
            MIN(ts), MAX(ts),
-           MAX(CASE WHEN kind = 'session.closed' THEN json_extract(doc, '$.data.duration_ms') END),
-           MAX(CASE WHEN kind = 'client.version' THEN json_extract(doc, '$.data.version') END),
+           MAX(duration_ms), MAX(client_version),
            COUNT(*), SUM(kind = 'login.attempt'), SUM(kind = 'login.attempt' AND success = 1),
            SUM(kind = 'command.input'), SUM(kind = 'file.download')
-    FROM ev.events
-    WHERE seq > ?1 AND seq <= ?2 AND session IS NOT NULL
+    FROM fold_batch
+    WHERE session IS NOT NULL
     GROUP BY session
     ON CONFLICT (session) DO UPDATE SET
         started = MIN(started, excluded.started),
@@ -50,8 +49,7 @@ const FOLD_ATTACKERS: &str = "
     INSERT INTO attackers (src_ip, events, login_attempts, commands, first_seen, last_seen, country, asn)
     SELECT src_ip, COUNT(*), SUM(kind = 'login.attempt'), SUM(kind = 'command.input'),
            MIN(ts), MAX(ts), MAX(country), MAX(asn)
-    FROM ev.events
-    WHERE seq > ?1 AND seq <= ?2
+    FROM fold_batch
     GROUP BY src_ip
     ON CONFLICT (src_ip) DO UPDATE SET
         events = events + excluded.events,
@@ -62,21 +60,39 @@ const FOLD_ATTACKERS: &str = "
         country = COALESCE(excluded.country, country),
         asn = COALESCE(excluded.asn, asn)";
 
-/// The first microsecond of the hour of `ts` (SQLite's `%` keeps the dividend's sign).
+/// The step's events, copied once (the columns the folds read, the hour and what the
+/// sessions take from `doc` computed once) from the wide events rows into a table of the
+/// connection's own, so that each fold below reads a narrow table in memory instead of
+/// the events again. `?1` and `?2` bound the `seq` range.
+const STAGE_BATCH: &str = "
+    INSERT INTO fold_batch
+    SELECT ts, (ts - ((ts % 3600000000) + 3600000000) % 3600000000),
+           sensor, protocol, session, src_ip, src_port, dst_ip, dst_port, kind,
+           username, password, success, command, url, sha256, size, country, asn,
+           CASE WHEN kind = 'session.closed' THEN json_extract(doc, '$.data.duration_ms') END,
+           CASE WHEN kind = 'client.version' THEN json_extract(doc, '$.data.version') END
+    FROM ev.events
+    WHERE seq > ?1 AND seq <= ?2";
+
+const CREATE_BATCH: &str = "
+    CREATE TEMP TABLE IF NOT EXISTS fold_batch (
+        ts INTEGER, hour INTEGER, sensor TEXT, protocol TEXT, session TEXT, src_ip TEXT,
+        src_port INTEGER, dst_ip TEXT, dst_port INTEGER, kind TEXT, username TEXT,
+        password TEXT, success INTEGER, command TEXT, url TEXT, sha256 TEXT, size INTEGER,
+        country TEXT, asn INTEGER, duration_ms INTEGER, client_version TEXT);
+    DELETE FROM fold_batch";
+
+/// The hour of the staged rows.
 macro_rules! hour_of_ts {
     () => {
-        "(ts - ((ts % 3600000000) + 3600000000) % 3600000000)"
+        "hour"
     };
 }
 
-/// The batch's rows of one kind: `?1` and `?2` bound the `seq` range.
+/// The staged rows of one kind.
 macro_rules! batch {
     ($kind:literal) => {
-        concat!(
-            " FROM ev.events e WHERE seq > ?1 AND seq <= ?2 AND kind = '",
-            $kind,
-            "'"
-        )
+        concat!(" FROM fold_batch e WHERE kind = '", $kind, "'")
     };
 }
 
@@ -208,8 +224,7 @@ const FOLD_ATTACKERS_HOURLY: &str = concat!(
     hour_of_ts!(),
     ", src_ip, COUNT(*), SUM(kind = 'login.attempt'), SUM(kind = 'command.input'),
             MIN(ts), MAX(ts), MAX(country), MAX(asn)
-     FROM ev.events
-     WHERE seq > ?1 AND seq <= ?2
+     FROM fold_batch
      GROUP BY 1, 2
      ON CONFLICT (hour, src_ip) DO UPDATE SET
          events = events + excluded.events,
@@ -273,10 +288,17 @@ async fn fold_step(summaries: &SqlitePool) -> Result<u64, StoreError> {
         return Ok(0);
     }
     let upto = latest.min(cursor.saturating_add(FOLD_STEP));
+    sqlx::Executor::execute(&mut *tx, CREATE_BATCH)
+        .await
+        .map_err(database_error)?;
+    sqlx::query(STAGE_BATCH)
+        .bind(cursor)
+        .bind(upto)
+        .execute(&mut *tx)
+        .await
+        .map_err(database_error)?;
     for fold in FOLDS {
         sqlx::query::<Sqlite>(*fold)
-            .bind(cursor)
-            .bind(upto)
             .execute(&mut *tx)
             .await
             .map_err(database_error)?;

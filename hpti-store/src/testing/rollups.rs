@@ -12,7 +12,7 @@ use hpti_core::sink::Sink;
 
 use super::FIXTURE_BASE_MICROS;
 use crate::query::{
-    AttackerSummary, CommandCount, CredentialCount, DownloadSummary, EventQueries, Window,
+    AttackerSummary, CommandCount, CredentialCount, DownloadSummary, EventQueries, MAX_LIST, Window,
 };
 
 const HOUR: i64 = 3_600_000_000;
@@ -120,6 +120,26 @@ pub fn rollup_fixture() -> Vec<Event> {
             0,
         );
     }
+    // One sample fetched from more addresses and URLs than a row lists, some at the same
+    // instant (ties at the cut are broken by text), over three hours.
+    for i in 0..(MAX_LIST as u64 + 50) {
+        let ip = IpAddr::from([198, 18, (i / 200) as u8, (i % 200) as u8 + 1]);
+        let time = FIXTURE_BASE_MICROS + HOUR + (i as i64 / 3) * 2 * MINUTE;
+        events.push(
+            Event::new(
+                "http",
+                Protocol::Http,
+                ip,
+                EventKind::FileDownload {
+                    url: format!("http://198.51.100.9/bot{}", i % 120),
+                    sha256: Some("f".repeat(64)),
+                    size: Some(777),
+                    error: None,
+                },
+            )
+            .with_time(Timestamp::from_micros(time)),
+        );
+    }
     events
 }
 
@@ -198,9 +218,23 @@ pub fn expected_commands(events: &[Event], window: &Window) -> Vec<CommandCount>
     rows
 }
 
+/// The [`MAX_LIST`] most recently seen of `last_seen`'s keys (ties by text), sorted.
+fn most_recent(last_seen: &BTreeMap<String, Timestamp>) -> Vec<String> {
+    let mut keys: Vec<(&String, &Timestamp)> = last_seen.iter().collect();
+    keys.sort_by(|(a, a_time), (b, b_time)| b_time.cmp(a_time).then_with(|| a.cmp(b)));
+    let mut list: Vec<String> = keys
+        .into_iter()
+        .take(MAX_LIST)
+        .map(|(key, _)| key.clone())
+        .collect();
+    list.sort();
+    list
+}
+
 /// The downloads ranking computed from the events themselves.
 pub fn expected_downloads(events: &[Event], window: &Window) -> Vec<DownloadSummary> {
-    let mut keys: BTreeMap<String, DownloadSummary> = BTreeMap::new();
+    type Seen = BTreeMap<String, Timestamp>;
+    let mut keys: BTreeMap<String, (DownloadSummary, Seen, Seen)> = BTreeMap::new();
     for event in events.iter().filter(|e| in_window(window, e)) {
         if let EventKind::FileDownload {
             url,
@@ -209,30 +243,44 @@ pub fn expected_downloads(events: &[Event], window: &Window) -> Vec<DownloadSumm
             ..
         } = &event.kind
         {
-            let entry = keys.entry(sha256.clone()).or_insert(DownloadSummary {
-                sha256: sha256.clone(),
-                count: 0,
-                first_seen: event.time,
-                last_seen: event.time,
-                size: None,
-                src_ips: Vec::new(),
-                urls: Vec::new(),
-            });
+            let (entry, sources, urls) = keys.entry(sha256.clone()).or_insert((
+                DownloadSummary {
+                    sha256: sha256.clone(),
+                    count: 0,
+                    first_seen: event.time,
+                    last_seen: event.time,
+                    size: None,
+                    sources: 0,
+                    src_ips: Vec::new(),
+                    url_count: 0,
+                    urls: Vec::new(),
+                },
+                Seen::new(),
+                Seen::new(),
+            ));
             entry.count += 1;
             entry.first_seen = entry.first_seen.min(event.time);
             entry.last_seen = entry.last_seen.max(event.time);
             entry.size = entry.size.max(*size);
-            entry.src_ips.push(event.src_ip.to_string());
-            entry.urls.push(url.clone());
+            for (seen, key) in [
+                (&mut *sources, event.src_ip.to_string()),
+                (&mut *urls, url.clone()),
+            ] {
+                let last = seen.entry(key).or_insert(event.time);
+                *last = (*last).max(event.time);
+            }
         }
     }
-    let mut rows: Vec<DownloadSummary> = keys.into_values().collect();
-    for row in &mut rows {
-        for list in [&mut row.src_ips, &mut row.urls] {
-            list.sort();
-            list.dedup();
-        }
-    }
+    let mut rows: Vec<DownloadSummary> = keys
+        .into_values()
+        .map(|(mut row, sources, urls)| {
+            row.sources = sources.len() as u64;
+            row.src_ips = most_recent(&sources);
+            row.url_count = urls.len() as u64;
+            row.urls = most_recent(&urls);
+            row
+        })
+        .collect();
     rows.sort_by(|a, b| {
         b.count
             .cmp(&a.count)

@@ -298,7 +298,7 @@ async fn fold_step(summaries: &SqlitePool) -> Result<u64, StoreError> {
         .await
         .map_err(database_error)?;
     for fold in FOLDS {
-        sqlx::query::<Sqlite>(*fold)
+        sqlx::query::<Sqlite>(fold)
             .execute(&mut *tx)
             .await
             .map_err(database_error)?;

@@ -150,8 +150,9 @@ fn in_window(window: &Window, event: &Event) -> bool {
 
 /// The credentials ranking computed from the events themselves.
 pub fn expected_credentials(events: &[Event], window: &Window) -> Vec<CredentialCount> {
-    let mut keys: BTreeMap<(String, Option<String>), (u64, u64, BTreeSet<IpAddr>)> =
-        BTreeMap::new();
+    /// Attempts, successes and addresses of a (user name, password) pair.
+    type Tally = (u64, u64, BTreeSet<IpAddr>);
+    let mut keys: BTreeMap<(String, Option<String>), Tally> = BTreeMap::new();
     for event in events.iter().filter(|e| in_window(window, e)) {
         if let EventKind::LoginAttempt {
             username,

@@ -4,36 +4,17 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests panic on failure by design
 
+mod common;
+
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+use common::{KillOnDrop, Outage, fixture, hpti, metric, run, runtime, stderr, stdout};
 
 use hpti_core::event::{Event, EventKind, Protocol, Timestamp};
 use hpti_store::testing::TestDatabase;
-
-fn hpti() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_hpti"))
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
-fn run(command: &mut Command) -> Output {
-    command.stdin(Stdio::null()).output().unwrap()
-}
-
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
 
 fn write_config(dir: &Path, name: &str, extra: &str) -> PathBuf {
     let path = dir.join(name);
@@ -46,10 +27,6 @@ fn write_config(dir: &Path, name: &str, extra: &str) -> PathBuf {
     )
     .unwrap();
     path
-}
-
-fn fixture(path: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(path)
 }
 
 /// Events and distinct ids in the test database's events table.
@@ -371,88 +348,6 @@ fn store_migrate_stats_and_retention_commands() {
     runtime().block_on(db.remove());
 }
 
-/// A TCP proxy in front of the PostgreSQL server that the test can take down (listener
-/// closed, every connection cut) and bring back on the same port: a database outage as
-/// hpti sees it, without stopping the server other tests use.
-struct Outage {
-    port: u16,
-    up: tokio::sync::watch::Sender<bool>,
-    _runtime: tokio::runtime::Runtime,
-}
-
-impl Outage {
-    fn start(target: &str) -> Self {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let (up, mut state) = tokio::sync::watch::channel(true);
-        let target = target.to_owned();
-        runtime.spawn(async move {
-            loop {
-                while !*state.borrow_and_update() {
-                    if state.changed().await.is_err() {
-                        return;
-                    }
-                }
-                let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
-                    .await
-                    .unwrap();
-                let mut connections = tokio::task::JoinSet::new();
-                loop {
-                    tokio::select! {
-                        accepted = listener.accept() => {
-                            let Ok((mut client, _)) = accepted else { continue };
-                            let target = target.clone();
-                            connections.spawn(async move {
-                                if let Ok(mut server) = tokio::net::TcpStream::connect(&target).await {
-                                    let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
-                                }
-                            });
-                        }
-                        changed = state.changed() => {
-                            if changed.is_err() || !*state.borrow_and_update() {
-                                break;
-                            }
-                        }
-                    }
-                }
-                drop(listener);
-                connections.abort_all();
-            }
-        });
-        Self {
-            port,
-            up,
-            _runtime: runtime,
-        }
-    }
-
-    fn set_up(&self, up: bool) {
-        self.up.send_replace(up);
-    }
-}
-
-fn metric(addr: &str, series: &str) -> u64 {
-    use std::io::Read as _;
-    let mut stream = std::net::TcpStream::connect(addr).unwrap();
-    stream
-        .write_all(b"GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n")
-        .unwrap();
-    let mut text = String::new();
-    stream.read_to_string(&mut text).unwrap();
-    let prefix = format!("{series} ");
-    text.lines()
-        .find_map(|l| l.strip_prefix(&prefix))
-        .map_or(0, |n| n.trim().parse().unwrap())
-}
-
 /// Events of `sensor` stored so far (0 while the database cannot be read).
 fn pg_count_or_zero(url: &str, sensor: &str) -> i64 {
     runtime().block_on(async {
@@ -653,14 +548,4 @@ fn postgres_down_for_a_minute_then_back_loses_nothing_and_hpti_stays_up() {
         recovery.as_secs_f64()
     );
     runtime().block_on(db.remove());
-}
-
-/// A child process killed if the test panics before stopping it.
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }

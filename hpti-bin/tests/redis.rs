@@ -7,12 +7,12 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead as _, BufReader};
+use std::io::{BufRead as _, BufReader, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::{fixture, hpti, ingest_fixtures, run, runtime, stderr};
+use common::{KillOnDrop, Outage, fixture, hpti, ingest_fixtures, metric, run, runtime, stderr};
 
 use hpti_core::event::Event;
 use hpti_store::redis::credential_member;
@@ -259,6 +259,214 @@ fn hpti_live_prints_the_events_of_an_ingest_as_they_arrive() {
     assert!(
         text.lines().all(|l| l.split("  ").count() >= 4),
         "time, sensor, source, kind: {text}"
+    );
+    rt.block_on(redis.remove());
+}
+
+/// Entries in the test's Redis stream of events (0 while Redis is away).
+fn stream_len(redis: &TestRedis) -> u64 {
+    runtime().block_on(async {
+        let Ok(client) = redis::Client::open(redis.url.as_str()) else {
+            return 0;
+        };
+        let Ok(mut connection) = client.get_multiplexed_async_connection().await else {
+            return 0;
+        };
+        connection
+            .xlen(format!("{}:events", redis.prefix))
+            .await
+            .unwrap_or(0)
+    })
+}
+
+#[test]
+fn redis_down_then_back_counts_its_drops_and_never_stalls_the_durable_sink() {
+    let rt = runtime();
+    let Some(redis) = rt.block_on(TestRedis::create()) else {
+        return;
+    };
+    let outage_secs: u64 = std::env::var("HPTI_OUTAGE_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(60);
+    let server = redis
+        .url
+        .trim_start_matches("redis://")
+        .trim_end_matches('/')
+        .to_owned();
+    let proxy = Outage::start(&server);
+    let through_proxy = format!("redis://127.0.0.1:{}", proxy.port);
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("feed.jsonl");
+    std::fs::write(&input, "").unwrap();
+    let config = dir.path().join("hpti.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[data]\ndir = {:?}\n\n[metrics]\nenabled = true\nlisten = \"127.0.0.1:0\"\n\n\
+             [pipeline]\nsink_queue_batches = 2\n\n[sensors]\n\n\
+             [sources.feed]\ntype = \"file\"\nformat = \"hpti\"\npaths = [{:?}]\npoll_interval = \"50ms\"\n\n\
+             [sinks.main]\ntype = \"sqlite\"\n\n\
+             [sinks.live]\ntype = \"redis\"\nurl = {:?}\nprefix = {:?}\ntimeout = \"1s\"\n",
+            dir.path().join("data"),
+            input,
+            through_proxy,
+            redis.prefix
+        ),
+    )
+    .unwrap();
+    let mut child = KillOnDrop(
+        hpti()
+            .env("HPTI_LOG", "info")
+            .arg("--config")
+            .arg(&config)
+            .arg("run")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut log = BufReader::new(child.0.stderr.take().unwrap()).lines();
+    let metrics = loop {
+        let line = log
+            .next()
+            .expect("hpti run stopped before listening")
+            .unwrap();
+        if let Some(rest) = line.split("metrics at http://").nth(1) {
+            break rest.split('/').next().unwrap().to_owned();
+        }
+    };
+    let drain = std::thread::spawn(move || {
+        log.map_while(Result::ok)
+            .filter(|l| l.contains("panicked"))
+            .take(20)
+            .collect::<Vec<_>>()
+    });
+    let series = |outcome: &str, sink: &str| {
+        metric(
+            &metrics,
+            &format!(
+                "hpti_events_total{{stage=\"sink\",component=\"{sink}\",outcome=\"{outcome}\"}}"
+            ),
+        )
+    };
+    let mut feed = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&input)
+        .unwrap();
+    let base = hpti_core::event::Timestamp::now();
+    let mut written = 0u64;
+    let mut append = |written: &mut u64, n: u64| {
+        for _ in 0..n {
+            let event = Event::new(
+                "outage-test",
+                hpti_core::event::Protocol::Ssh,
+                std::net::IpAddr::from([198, 51, 100, (*written % 200) as u8 + 1]),
+                hpti_core::event::EventKind::CommandInput {
+                    command: format!("echo {written}"),
+                },
+            )
+            .with_time(base.saturating_add_micros(*written as i64));
+            writeln!(feed, "{}", serde_json::to_string(&event).unwrap()).unwrap();
+            *written += 1;
+        }
+        feed.flush().unwrap();
+    };
+    let state = || {
+        format!(
+            "main delivered {}, live delivered {} dropped {} failed {}, stream {}",
+            series("delivered", "main"),
+            series("delivered", "live"),
+            series("dropped", "live"),
+            series("failed", "live"),
+            stream_len(&redis)
+        )
+    };
+    let wait_until = |done: &dyn Fn() -> bool, within: Duration| {
+        let deadline = Instant::now() + within;
+        while !done() {
+            assert!(Instant::now() < deadline, "timed out: {}", state());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    append(&mut written, 500);
+    wait_until(
+        &|| series("delivered", "main") == 500 && series("delivered", "live") == 500,
+        Duration::from_secs(60),
+    );
+    assert_eq!(stream_len(&redis), 500, "published before the outage");
+
+    // Redis goes away; events keep arriving. The durable sink keeps pace all along.
+    proxy.set_up(false);
+    let outage = Instant::now();
+    while outage.elapsed() < Duration::from_secs(outage_secs) {
+        append(&mut written, 50);
+        let expected = written;
+        wait_until(
+            &|| series("delivered", "main") == expected,
+            Duration::from_secs(10),
+        );
+        assert!(
+            child.0.try_wait().unwrap().is_none(),
+            "hpti run exited during the outage"
+        );
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    let during = written - 500;
+    // Nothing reached Redis; what its small queue could not hold was dropped, counted.
+    let dropped = series("dropped", "live");
+    assert_eq!(series("delivered", "live"), 500, "{}", state());
+    assert!(
+        dropped > 0,
+        "the outage cost Redis events, counted: {}",
+        state()
+    );
+    assert_eq!(series("failed", "main"), 0);
+
+    // Back: what waited in its queue is published (within the 10 s longest backoff),
+    // and new events flow again; nothing more is dropped.
+    proxy.set_up(true);
+    wait_until(
+        &|| series("dropped", "live") + series("delivered", "live") == written,
+        Duration::from_secs(60),
+    );
+    let dropped = series("dropped", "live");
+    append(&mut written, 200);
+    wait_until(
+        &|| series("dropped", "live") + series("delivered", "live") == written,
+        Duration::from_secs(60),
+    );
+    assert_eq!(
+        series("dropped", "live"),
+        dropped,
+        "after Redis came back nothing more is dropped"
+    );
+    assert_eq!(
+        stream_len(&redis),
+        series("delivered", "live"),
+        "every event counted as delivered is in the stream"
+    );
+    assert_eq!(
+        series("delivered", "main"),
+        written,
+        "the durable sink lost nothing"
+    );
+
+    let pid = child.0.id().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    assert!(child.0.wait().unwrap().success(), "a clean stop");
+    let panics = drain.join().unwrap();
+    assert!(panics.is_empty(), "{panics:#?}");
+    let _ = writeln!(
+        std::io::stderr(),
+        "redis outage of {outage_secs} s: {during} events during it, all stored by SQLite; \
+         Redis dropped {dropped} (counted) and published the rest once back"
     );
     rt.block_on(redis.remove());
 }

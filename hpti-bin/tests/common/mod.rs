@@ -58,3 +58,100 @@ pub fn ingest_fixtures(config: &Path) {
         assert!(output.status.success(), "{format}: {}", stderr(&output));
     }
 }
+
+/// A TCP proxy in front of a server (PostgreSQL, Redis) that the test can take down (listener
+/// closed, every connection cut) and bring back on the same port: a database outage as
+/// hpti sees it, without stopping the server other tests use.
+pub struct Outage {
+    /// The proxy's port on 127.0.0.1.
+    pub port: u16,
+    up: tokio::sync::watch::Sender<bool>,
+    _runtime: tokio::runtime::Runtime,
+}
+
+impl Outage {
+    /// A proxy to `target` (`host:port`), up.
+    pub fn start(target: &str) -> Self {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let (up, mut state) = tokio::sync::watch::channel(true);
+        let target = target.to_owned();
+        runtime.spawn(async move {
+            loop {
+                while !*state.borrow_and_update() {
+                    if state.changed().await.is_err() {
+                        return;
+                    }
+                }
+                let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+                    .await
+                    .unwrap();
+                let mut connections = tokio::task::JoinSet::new();
+                loop {
+                    tokio::select! {
+                        accepted = listener.accept() => {
+                            let Ok((mut client, _)) = accepted else { continue };
+                            let target = target.clone();
+                            connections.spawn(async move {
+                                if let Ok(mut server) = tokio::net::TcpStream::connect(&target).await {
+                                    let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                                }
+                            });
+                        }
+                        changed = state.changed() => {
+                            if changed.is_err() || !*state.borrow_and_update() {
+                                break;
+                            }
+                        }
+                    }
+                }
+                drop(listener);
+                connections.abort_all();
+            }
+        });
+        Self {
+            port,
+            up,
+            _runtime: runtime,
+        }
+    }
+
+    /// Takes the server away (`false`: listener closed, connections cut) or brings it back.
+    pub fn set_up(&self, up: bool) {
+        self.up.send_replace(up);
+    }
+}
+
+/// One series of `hpti run`'s Prometheus endpoint at `addr` (0 when absent).
+pub fn metric(addr: &str, series: &str) -> u64 {
+    use std::io::Read as _;
+    use std::io::Write as _;
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .write_all(b"GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut text = String::new();
+    stream.read_to_string(&mut text).unwrap();
+    let prefix = format!("{series} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .map_or(0, |n| n.trim().parse().unwrap())
+}
+
+/// A child process killed if the test panics before stopping it.
+pub struct KillOnDrop(pub std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}

@@ -20,11 +20,15 @@ use hpti_core::sink::Sink;
 
 use crate::error::StoreError;
 
+#[cfg(feature = "elasticsearch")]
+mod fake_es;
 mod rollups;
 use crate::query::{
     AttackerSummary, CommandCount, CredentialCount, Cursor, DownloadSummary, EventFilter,
     EventQueries, SessionSummary, Window,
 };
+#[cfg(feature = "elasticsearch")]
+pub use fake_es::{EsState, FakeEs, fake_es};
 pub use rollups::{
     assert_rankings_match, expected_attackers, expected_commands, expected_credentials,
     expected_downloads, rollup_conformance, rollup_fixture, rollup_windows,

@@ -116,6 +116,33 @@ CREATE INDEX attackers_rank ON attackers (events DESC, (host(src_ip)) COLLATE "C
 CREATE INDEX sessions_src_ip_seen ON sessions (src_ip, last_seen);
 DROP INDEX sessions_src_ip;
 
+-- Events stored but not yet folded into the summaries and rollups. A batch's transaction
+-- appends its new rows here (a narrow insert, no index); a folder deletes up to a step of
+-- them and folds exactly those in one statement, so each event is folded exactly once
+-- whatever crashes, and folding costs the writers nothing but this append.
+CREATE TABLE fold_queue (
+    ts              timestamptz NOT NULL,
+    sensor          text COLLATE "C" NOT NULL,
+    protocol        text COLLATE "C" NOT NULL,
+    session         text COLLATE "C",
+    src_ip          inet        NOT NULL,
+    src_port        integer,
+    dst_ip          inet,
+    dst_port        integer,
+    kind            text COLLATE "C" NOT NULL,
+    username        text COLLATE "C",
+    password        text COLLATE "C",
+    success         boolean,
+    command         text COLLATE "C",
+    url             text COLLATE "C",
+    sha256          text COLLATE "C",
+    size            bigint,
+    country         text COLLATE "C",
+    asn             bigint,
+    duration_ms     bigint,
+    client_version  text COLLATE "C"
+);
+
 -- Fill the rollups from the events already stored.
 INSERT INTO credentials_hourly
     SELECT date_bin('1 hour', ts, TIMESTAMPTZ '2000-01-01 00:00:00+00'), username,

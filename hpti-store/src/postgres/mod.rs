@@ -149,6 +149,12 @@ impl EnrichmentIds {
 
 /// How often partitions ahead are created and expired ones dropped.
 const MAINTENANCE_INTERVAL: Duration = Duration::from_secs(3600);
+/// Most queued events one fold statement takes: per-key upserts are shared by all the
+/// events of a step, so bigger steps cost less per event; the step bounds the memory of
+/// its grouping.
+const FOLD_STEP: i64 = 16_384;
+/// How often the background folder looks for queued events.
+const FOLD_INTERVAL: Duration = Duration::from_millis(200);
 
 impl PostgresStore {
     /// Connects, applies pending migrations, creates the partitions ahead and starts the
@@ -212,6 +218,20 @@ impl PostgresStore {
                 }
                 if let Err(err) = maintained.maintain().await {
                     tracing::warn!(error = %err, "partition maintenance failed; will retry");
+                }
+            }
+        });
+        let folder = store.without_drop_guard();
+        store.background.spawn(async move {
+            let mut interval = tokio::time::interval(FOLD_INTERVAL);
+            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    () = folder.stop.cancelled() => return,
+                    _ = interval.tick() => {}
+                }
+                if let Err(err) = folder.refresh_summaries().await {
+                    tracing::warn!(error = %err, "folding into the summaries failed; will retry");
                 }
             }
         });
@@ -342,8 +362,8 @@ impl PostgresStore {
         Some(Timestamp::now().saturating_add_micros(-micros))
     }
 
-    /// One transaction: COPY into a temporary table, move the new rows over, fold them
-    /// into the summaries.
+    /// One transaction: COPY into a temporary table, move the new rows over, queue them
+    /// for the folder.
     async fn copy_and_fold(&self, buffer: CopyBuffer) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await.map_err(database_error)?;
         sqlx::query(
@@ -364,7 +384,7 @@ impl PostgresStore {
             .await
             .map_err(database_error)?;
         copy.finish().await.map_err(database_error)?;
-        sqlx::query(queries::MOVE_AND_FOLD)
+        sqlx::query(queries::MOVE)
             .persistent(self.options.prepared_statements)
             .execute(&mut *tx)
             .await
@@ -423,6 +443,29 @@ impl PostgresStore {
     /// A transaction for reads. Every statement runs inside one: behind PgBouncer in
     /// transaction mode, a statement's parse and its execution (two round trips) would
     /// otherwise reach different server connections.
+    /// Folds every queued event into the summaries and rollups, in steps of at most
+    /// [`FOLD_STEP`] events; returns how many. The background folder calls it every
+    /// [`FOLD_INTERVAL`]; queries of the writing process call it first (a read-only store
+    /// does not: it reads what the writer has folded).
+    pub async fn refresh_summaries(&self) -> Result<u64, StoreError> {
+        if self.options.read_only {
+            return Ok(0);
+        }
+        let mut total = 0;
+        loop {
+            let folded: i64 = sqlx::query_scalar(queries::FOLD)
+                .persistent(self.options.prepared_statements)
+                .bind(FOLD_STEP)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(database_error)?;
+            total += u64::try_from(folded).unwrap_or(0);
+            if folded < FOLD_STEP {
+                return Ok(total);
+            }
+        }
+    }
+
     pub(super) async fn read(
         &self,
     ) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, StoreError> {
@@ -469,7 +512,15 @@ impl PostgresStore {
     pub async fn close(&self) {
         self.stop.cancel();
         self.background.wait().await;
+        self.final_fold().await;
         self.pool.close().await;
+    }
+
+    /// Folds what is queued before the store closes, so that the summaries are whole.
+    async fn final_fold(&self) {
+        if let Err(err) = self.refresh_summaries().await {
+            tracing::warn!(error = %err, "final fold into the summaries failed; the next start folds it");
+        }
     }
 }
 
@@ -532,6 +583,7 @@ impl Sink for PostgresStore {
     async fn close(&self) -> Result<(), SinkError> {
         self.stop.cancel();
         self.background.wait().await;
+        self.final_fold().await;
         Ok(())
     }
 }

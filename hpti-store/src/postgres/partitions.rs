@@ -296,7 +296,7 @@ async fn trim_summaries(
         "LOCK TABLE sessions, attackers, attackers_hourly, credentials_hourly,
                     credentials_total, credential_sources, commands_hourly, commands_total,
                     command_sources, downloads_hourly, downloads_total, download_sources,
-                    download_urls
+                    download_urls, fold_queue
          IN SHARE ROW EXCLUSIVE MODE",
     )
     .await
@@ -304,6 +304,7 @@ async fn trim_summaries(
     let cutoff =
         chrono::DateTime::from_timestamp_micros(gone_before.as_micros()).unwrap_or_default();
     for sql in [
+        "DELETE FROM fold_queue WHERE ts < $1",
         "DELETE FROM attackers_hourly WHERE hour < $1",
         "DELETE FROM credentials_hourly WHERE hour < $1",
         "DELETE FROM commands_hourly WHERE hour < $1",

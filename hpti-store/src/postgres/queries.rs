@@ -21,12 +21,25 @@ use crate::query::{
 };
 
 /// Moves a batch from the temporary table into the events (skipping those already
-/// stored) and folds exactly the rows it inserted into the summaries, in one statement
-/// of the batch's transaction. Keys are folded in order so that two concurrent batches
-/// lock summary rows in the same order.
-pub(super) const MOVE_AND_FOLD: &str = "
+/// stored) and queues exactly the rows it inserted for folding ([`FOLD`]), in one
+/// statement of the batch's transaction.
+pub(super) const MOVE: &str = "
 WITH new AS (
     INSERT INTO events SELECT * FROM hpti_incoming ON CONFLICT DO NOTHING
+    RETURNING ts, sensor, protocol, session, src_ip, src_port, dst_ip, dst_port, kind,
+              username, password, success, command, url, sha256, size, country, asn,
+              duration_ms, client_version
+)
+INSERT INTO fold_queue SELECT * FROM new";
+
+/// Takes up to `$1` queued events off the queue and folds exactly those into the
+/// summaries and rollups, in one statement: each event is folded once, whatever crashes.
+/// Rows locked by another folder are skipped, not waited for. Keys are folded in order,
+/// so that two folders lock summary rows in the same order.
+pub(super) const FOLD: &str = "
+WITH new AS (
+    DELETE FROM fold_queue
+    WHERE ctid = ANY(ARRAY(SELECT ctid FROM fold_queue LIMIT $1 FOR UPDATE SKIP LOCKED))
     RETURNING ts, sensor, protocol, session, src_ip, src_port, dst_ip, dst_port, kind,
               success, country, asn, duration_ms, client_version, username, password,
               command, url, sha256, size,
@@ -196,7 +209,7 @@ WITH new AS (
     ON CONFLICT (sha256, url) DO UPDATE SET last_seen = EXCLUDED.last_seen
         WHERE p.last_seen < EXCLUDED.last_seen
 )
-SELECT (SELECT COUNT(*) FROM new) AS inserted,
+SELECT (SELECT COUNT(*) FROM new) AS folded,
        (SELECT COUNT(*) FROM folded_sessions) AS sessions,
        (SELECT COUNT(*) FROM folded_attackers) AS attackers";
 
@@ -571,6 +584,7 @@ impl PostgresStore {
 #[async_trait]
 impl EventQueries for PostgresStore {
     async fn sessions(&self, window: Window) -> Result<Vec<SessionSummary>, StoreError> {
+        self.refresh_summaries().await?;
         let rows = self
             .windowed(
                 window,
@@ -585,6 +599,7 @@ impl EventQueries for PostgresStore {
     }
 
     async fn attackers(&self, window: Window) -> Result<Vec<AttackerSummary>, StoreError> {
+        self.refresh_summaries().await?;
         window.check()?;
         let limit = i64::from(window.limit);
         let mut c = self.read().await?;
@@ -662,6 +677,7 @@ impl EventQueries for PostgresStore {
     }
 
     async fn credentials(&self, window: Window) -> Result<Vec<CredentialCount>, StoreError> {
+        self.refresh_summaries().await?;
         window.check()?;
         let limit = i64::from(window.limit);
         let mut c = self.read().await?;
@@ -727,6 +743,7 @@ impl EventQueries for PostgresStore {
     }
 
     async fn commands(&self, window: Window) -> Result<Vec<CommandCount>, StoreError> {
+        self.refresh_summaries().await?;
         window.check()?;
         let limit = i64::from(window.limit);
         let mut c = self.read().await?;
@@ -780,6 +797,7 @@ impl EventQueries for PostgresStore {
     }
 
     async fn downloads(&self, window: Window) -> Result<Vec<DownloadSummary>, StoreError> {
+        self.refresh_summaries().await?;
         window.check()?;
         let limit = i64::from(window.limit);
         let mut c = self.read().await?;
@@ -915,6 +933,7 @@ impl EventQueries for PostgresStore {
     }
 
     async fn session(&self, session: &str) -> Result<SessionDetail, StoreError> {
+        self.refresh_summaries().await?;
         let mut c = self.read().await?;
         let row = sqlx::query(&format!(
             "SELECT {SESSION_COLUMNS} FROM sessions WHERE session = $1"
@@ -948,6 +967,7 @@ impl EventQueries for PostgresStore {
     }
 
     async fn attacker(&self, ip: IpAddr) -> Result<AttackerDetail, StoreError> {
+        self.refresh_summaries().await?;
         let address = ip.to_string();
         let mut c = self.read().await?;
         let row = sqlx::query(&format!(

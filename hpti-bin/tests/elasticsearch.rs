@@ -6,11 +6,10 @@
 
 mod common;
 
-use std::io::{BufRead as _, BufReader, Write as _};
-use std::process::Stdio;
+use std::io::Write as _;
 use std::time::{Duration, Instant};
 
-use common::{KillOnDrop, Outage, hpti, metric};
+use common::{Outage, metric, metrics_address, panics_in, spawn_run, stop_cleanly};
 use hpti_core::event::{Event, EventKind, Protocol, Timestamp};
 
 #[test]
@@ -44,33 +43,9 @@ fn elasticsearch_down_for_a_minute_then_back_loses_nothing_and_hpti_stays_up() {
         ),
     )
     .unwrap();
-    let mut child = KillOnDrop(
-        hpti()
-            .env("HPTI_LOG", "info")
-            .arg("--config")
-            .arg(&config)
-            .arg("run")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
-    let mut log = BufReader::new(child.0.stderr.take().unwrap()).lines();
-    let metrics = loop {
-        let line = log
-            .next()
-            .expect("hpti run stopped before listening")
-            .unwrap();
-        if let Some(rest) = line.split("metrics at http://").nth(1) {
-            break rest.split('/').next().unwrap().to_owned();
-        }
-    };
-    let drain = std::thread::spawn(move || {
-        log.map_while(Result::ok)
-            .filter(|l| l.contains("panicked"))
-            .take(20)
-            .collect::<Vec<_>>()
-    });
+    let (mut child, mut log) = spawn_run(&config);
+    let metrics = metrics_address(&mut log);
+    let drain = panics_in(log);
     let series = |outcome: &str| {
         metric(
             &metrics,
@@ -143,17 +118,7 @@ fn elasticsearch_down_for_a_minute_then_back_loses_nothing_and_hpti_stays_up() {
     assert_eq!(series("failed"), 0, "nothing given up on");
     assert_eq!(series("rejected"), 0);
 
-    let pid = child.0.id().to_string();
-    assert!(
-        std::process::Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
-    assert!(child.0.wait().unwrap().success(), "a clean stop");
-    let panics = drain.join().unwrap();
-    assert!(panics.is_empty(), "{panics:#?}");
+    stop_cleanly(child, drain);
     assert_eq!(cluster.count(), written, "nothing stored twice or lost");
     let _ = writeln!(
         std::io::stderr(),

@@ -11,7 +11,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{KillOnDrop, Outage, fixture, hpti, metric, run, runtime, stderr, stdout};
+use common::{
+    Outage, fixture, hpti, metric, panics_in, run, runtime, spawn_run, stderr, stdout, stop_cleanly,
+};
 
 use hpti_core::event::{Event, EventKind, Protocol, Timestamp};
 use hpti_store::testing::TestDatabase;
@@ -366,7 +368,6 @@ fn pg_count_or_zero(url: &str, sensor: &str) -> i64 {
 
 #[test]
 fn postgres_down_for_a_minute_then_back_loses_nothing_and_hpti_stays_up() {
-    use std::io::BufRead as _;
     let Some(db) = runtime().block_on(TestDatabase::create()) else {
         return;
     };
@@ -394,18 +395,7 @@ fn postgres_down_for_a_minute_then_back_loses_nothing_and_hpti_stays_up() {
         ),
     )
     .unwrap();
-    let mut child = KillOnDrop(
-        hpti()
-            .env("HPTI_LOG", "info")
-            .arg("--config")
-            .arg(&config)
-            .arg("run")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
-    let mut log = std::io::BufReader::new(child.0.stderr.take().unwrap()).lines();
+    let (mut child, mut log) = spawn_run(&config);
     let (mut metrics, mut telnet) = (None, None);
     while metrics.is_none() || telnet.is_none() {
         let line = log
@@ -422,12 +412,7 @@ fn postgres_down_for_a_minute_then_back_loses_nothing_and_hpti_stays_up() {
         }
     }
     let (metrics, telnet) = (metrics.unwrap(), telnet.unwrap());
-    let drain = std::thread::spawn(move || {
-        log.map_while(Result::ok)
-            .filter(|l| l.contains("ERROR") || l.contains("panicked"))
-            .take(20)
-            .collect::<Vec<_>>()
-    });
+    let drain = panics_in(log);
 
     let base = Timestamp::now().saturating_add_micros(-600_000_000);
     let mut feed = std::fs::OpenOptions::new()
@@ -523,23 +508,7 @@ fn postgres_down_for_a_minute_then_back_loses_nothing_and_hpti_stays_up() {
     );
     assert_eq!(failed, 0, "nothing given up on");
 
-    let pid = child.0.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
-    assert!(
-        child.0.wait().unwrap().success(),
-        "a clean stop after the outage"
-    );
-    let errors = drain.join().unwrap();
-    assert!(
-        !errors.iter().any(|l| l.contains("panicked")),
-        "{errors:#?}"
-    );
+    stop_cleanly(child, drain);
     let _ = writeln!(
         std::io::stderr(),
         "postgres outage of {outage_secs} s: {written} events, {} waited through it, all stored \

@@ -155,3 +155,63 @@ impl Drop for KillOnDrop {
         let _ = self.0.wait();
     }
 }
+
+/// The stderr lines of a running `hpti run`.
+pub type LogLines = std::io::Lines<std::io::BufReader<std::process::ChildStderr>>;
+
+/// Starts `hpti run` with `config`, logging at info; returns it and its log.
+pub fn spawn_run(config: &Path) -> (KillOnDrop, LogLines) {
+    use std::io::BufRead as _;
+    let mut child = KillOnDrop(
+        hpti()
+            .env("HPTI_LOG", "info")
+            .arg("--config")
+            .arg(config)
+            .arg("run")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let log = std::io::BufReader::new(child.0.stderr.take().unwrap()).lines();
+    (child, log)
+}
+
+/// Reads `log` until `hpti run` says where its metrics are; returns that address.
+pub fn metrics_address(log: &mut LogLines) -> String {
+    loop {
+        let line = log
+            .next()
+            .expect("hpti run stopped before listening")
+            .unwrap();
+        if let Some(rest) = line.split("metrics at http://").nth(1) {
+            return rest.split('/').next().unwrap().to_owned();
+        }
+    }
+}
+
+/// Reads the rest of `log` in a thread (an unread pipe would block hpti once full);
+/// joined, it gives the lines that report a panic.
+pub fn panics_in(log: LogLines) -> std::thread::JoinHandle<Vec<String>> {
+    std::thread::spawn(move || {
+        log.map_while(Result::ok)
+            .filter(|l| l.contains("panicked"))
+            .take(20)
+            .collect()
+    })
+}
+
+/// Stops `hpti run` with SIGTERM and checks that it exited cleanly and never panicked.
+pub fn stop_cleanly(mut child: KillOnDrop, panics: std::thread::JoinHandle<Vec<String>>) {
+    let pid = child.0.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    assert!(child.0.wait().unwrap().success(), "a clean stop");
+    let panics = panics.join().unwrap();
+    assert!(panics.is_empty(), "{panics:#?}");
+}

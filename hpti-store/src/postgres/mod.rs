@@ -453,12 +453,16 @@ impl PostgresStore {
         }
         let mut total = 0;
         loop {
+            // In a transaction: behind PgBouncer in transaction mode, a statement's parse
+            // and execution outside one may reach different server connections.
+            let mut tx = self.pool.begin().await.map_err(database_error)?;
             let folded: i64 = sqlx::query_scalar(queries::FOLD)
                 .persistent(self.options.prepared_statements)
                 .bind(FOLD_STEP)
-                .fetch_one(&self.pool)
+                .fetch_one(&mut *tx)
                 .await
                 .map_err(database_error)?;
+            tx.commit().await.map_err(database_error)?;
             total += u64::try_from(folded).unwrap_or(0);
             if folded < FOLD_STEP {
                 return Ok(total);

@@ -1,3 +1,4 @@
-//! hpti-alert: alert rules behind [`hpti_core::alert::AlertRule`] and the notifiers that
-//! deliver their alerts. The full engine arrives with its own issue; this crate is the
-//! place it lives.
+//! The alerting engine: rules that watch the stored events ([`rules`]), and (with the
+//! notifiers) the alert manager that groups, deduplicates and delivers what they raise.
+
+pub mod rules;

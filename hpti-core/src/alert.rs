@@ -257,6 +257,16 @@ pub trait AlertRule: Send {
     fn state_keys(&self) -> usize {
         0
     }
+
+    /// How many keys the rule has dropped to stay under its cap, since it started
+    /// (`hpti_alert_rule_evictions_total`). Zero by default.
+    fn state_evictions(&self) -> u64 {
+        0
+    }
+
+    /// Writes state that outlives the process (seen terms); called once when the input
+    /// is over. Does nothing by default.
+    fn flush(&mut self) {}
 }
 
 impl<R: AlertRule + ?Sized> AlertRule for Box<R> {
@@ -271,5 +281,11 @@ impl<R: AlertRule + ?Sized> AlertRule for Box<R> {
     }
     fn state_keys(&self) -> usize {
         (**self).state_keys()
+    }
+    fn state_evictions(&self) -> u64 {
+        (**self).state_evictions()
+    }
+    fn flush(&mut self) {
+        (**self).flush();
     }
 }

@@ -47,6 +47,7 @@ pub struct PipelineMetrics {
     sink_retries: Family<SinkLabels, Counter>,
     alerts: Family<RuleLabels, Counter>,
     rule_keys: Family<RuleLabels, Gauge>,
+    rule_evictions: Family<RuleLabels, Counter>,
 }
 
 impl Default for PipelineMetrics {
@@ -66,6 +67,7 @@ impl PipelineMetrics {
             sink_retries: Family::default(),
             alerts: Family::default(),
             rule_keys: Family::default(),
+            rule_evictions: Family::default(),
         };
         let hpti = registry.sub_registry_with_prefix("hpti");
         hpti.register(
@@ -98,6 +100,11 @@ impl PipelineMetrics {
             "alert_rule_keys",
             "Keys an alert rule holds state for",
             metrics.rule_keys.clone(),
+        );
+        hpti.register(
+            "alert_rule_evictions",
+            "Keys an alert rule dropped to stay under its cap (max_keys, max_terms)",
+            metrics.rule_evictions.clone(),
         );
         metrics
     }
@@ -181,6 +188,16 @@ impl PipelineMetrics {
                 rule: rule.to_owned(),
             })
             .set(i64::try_from(keys).unwrap_or(i64::MAX));
+    }
+
+    pub(crate) fn rule_evictions(&self, rule: &str, total: u64) {
+        let counter = self.rule_evictions.get_or_create(&RuleLabels {
+            rule: rule.to_owned(),
+        });
+        let counted = counter.get();
+        if total > counted {
+            counter.inc_by(total - counted);
+        }
     }
 
     pub(crate) fn alert(&self, rule: &str) {

@@ -1411,6 +1411,7 @@ async fn run_alert_rules(
                 for rule in &mut rules {
                     rule.on_tick(now, &mut raised);
                     metrics.rule_keys(rule.name(), rule.state_keys());
+                    metrics.rule_evictions(rule.name(), rule.state_evictions());
                 }
             }
         }
@@ -1428,6 +1429,9 @@ async fn run_alert_rules(
     let now = Timestamp::now();
     for rule in &mut rules {
         rule.on_tick(now, &mut raised);
+        rule.flush();
+        metrics.rule_keys(rule.name(), rule.state_keys());
+        metrics.rule_evictions(rule.name(), rule.state_evictions());
     }
     for alert in raised.drain(..) {
         metrics.alert(&alert.rule);

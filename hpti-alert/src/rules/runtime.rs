@@ -1,0 +1,744 @@
+//! A checked [`RuleSpec`] running as an [`AlertRule`]: the state of each rule type, kept
+//! per query key, bounded, over event time.
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+
+use hpti_core::Event;
+use hpti_core::alert::{Alert, AlertRule, MAX_ALERT_EVENTS};
+use hpti_core::event::{EventId, Timestamp};
+use minijinja::Value;
+use sha2::{Digest as _, Sha256};
+
+use super::field::{EventView, FieldPath};
+use super::spec::{RuleSpec, RuleType, SpikeType};
+use super::state::{Clock, ClockMode, Firing, Keyed, micros};
+use super::terms::TermStore;
+
+/// How rules are run (the same for every rule of a process).
+#[derive(Debug, Clone, Default)]
+pub struct RuleOptions {
+    /// How time advances.
+    pub clock: ClockMode,
+    /// Where rules keep state across restarts (`new_term`'s seen terms); `None` keeps it
+    /// in memory only.
+    pub state_dir: Option<PathBuf>,
+}
+
+/// Buckets per timeframe of the spike and flatline windows.
+const BUCKETS: i64 = 10;
+
+/// A rule read from a file, running.
+pub struct YamlRule {
+    spec: RuleSpec,
+    clock: Clock,
+    firing: Firing,
+    state: TypeState,
+    /// Keys dropped from state to stay under `max_keys` before this one (state kinds that
+    /// do not use [`Keyed`] count here).
+    kinds: Option<Vec<String>>,
+}
+
+enum TypeState {
+    Any,
+    Frequency(Keyed<String, VecDeque<(Timestamp, EventId)>>),
+    Spike(Keyed<String, Buckets>),
+    Flatline {
+        keys: Keyed<String, Buckets>,
+        last_bucket: Option<i64>,
+    },
+    NewTerm(TermStore),
+    Cardinality(Keyed<String, Distinct>),
+    Change(Keyed<String, String>),
+}
+
+/// Event counts in buckets of `timeframe / BUCKETS`, the last `2 * BUCKETS` of them.
+#[derive(Debug, Clone)]
+struct Buckets {
+    counts: VecDeque<u64>,
+    /// Bucket index of the newest count.
+    newest: i64,
+    /// Bucket index when the key was first seen (windows before it are incomplete).
+    since: i64,
+    /// First and some event ids of the current window.
+    first: Option<Timestamp>,
+    ids: VecDeque<EventId>,
+}
+
+impl Buckets {
+    fn new(index: i64) -> Self {
+        Self {
+            counts: VecDeque::from(vec![0; (2 * BUCKETS) as usize]),
+            newest: index,
+            since: index,
+            first: None,
+            ids: VecDeque::new(),
+        }
+    }
+
+    /// Moves the newest bucket up to `index`, dropping what falls out.
+    fn advance(&mut self, index: i64) {
+        if index <= self.newest {
+            return;
+        }
+        let shift = (index - self.newest).min(2 * BUCKETS);
+        for _ in 0..shift {
+            self.counts.pop_front();
+            self.counts.push_back(0);
+        }
+        self.newest = index;
+    }
+
+    /// Counts an event in bucket `index` (late events beyond the window are ignored).
+    fn add(&mut self, index: i64, time: Timestamp, id: EventId) {
+        self.advance(index);
+        let age = self.newest - index;
+        if age >= 2 * BUCKETS {
+            return;
+        }
+        let slot = (2 * BUCKETS - 1 - age) as usize;
+        if let Some(count) = self.counts.get_mut(slot) {
+            *count += 1;
+        }
+        if self.first.is_none_or(|f| time < f) {
+            self.first = Some(time);
+        }
+        self.ids.push_back(id);
+        if self.ids.len() > MAX_ALERT_EVENTS {
+            self.ids.pop_front();
+        }
+    }
+
+    /// Events in the current window (the newest `BUCKETS` buckets).
+    fn current(&self) -> u64 {
+        self.counts.iter().skip(BUCKETS as usize).sum()
+    }
+
+    /// Events in the window before it.
+    fn reference(&self) -> u64 {
+        self.counts.iter().take(BUCKETS as usize).sum()
+    }
+
+    /// Whether the key has been watched for `windows` whole windows.
+    fn watched(&self, windows: i64) -> bool {
+        self.newest - self.since >= windows * BUCKETS
+    }
+}
+
+/// Distinct values with when each was last seen, oldest first.
+#[derive(Debug, Default)]
+struct Distinct {
+    values: hashlink::LinkedHashMap<String, Timestamp>,
+    since: Option<Timestamp>,
+}
+
+impl YamlRule {
+    /// Starts `spec` with `options`.
+    pub fn new(spec: RuleSpec, options: &RuleOptions) -> Self {
+        let max_keys = spec.max_keys;
+        let state = match spec.rule_type {
+            RuleType::Any | RuleType::Sigma => TypeState::Any,
+            RuleType::Frequency => TypeState::Frequency(Keyed::new(max_keys)),
+            RuleType::Spike => TypeState::Spike(Keyed::new(max_keys)),
+            RuleType::Flatline => TypeState::Flatline {
+                keys: Keyed::new(max_keys),
+                last_bucket: None,
+            },
+            RuleType::NewTerm => {
+                let path = options.state_dir.as_ref().map(|dir| {
+                    let digest = Sha256::digest(spec.name.as_bytes());
+                    let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+                    dir.join(format!("new_term-{hex}.json"))
+                });
+                TypeState::NewTerm(TermStore::open(path, spec.max_terms))
+            }
+            RuleType::Cardinality => TypeState::Cardinality(Keyed::new(max_keys)),
+            RuleType::Change => TypeState::Change(Keyed::new(max_keys)),
+        };
+        let resolve_after = match spec.rule_type {
+            // These end when their condition does.
+            RuleType::Spike | RuleType::Flatline | RuleType::Cardinality => None,
+            _ => Some(spec.resolve_after),
+        };
+        Self {
+            kinds: spec.filter.kinds(),
+            firing: Firing::new(max_keys, resolve_after),
+            clock: Clock::new(options.clock),
+            state,
+            spec,
+        }
+    }
+
+    /// The rule's spec.
+    pub fn spec(&self) -> &RuleSpec {
+        &self.spec
+    }
+
+    /// The kinds of event the rule can match (`None`: any).
+    pub fn kinds(&self) -> Option<&[String]> {
+        self.kinds.as_deref()
+    }
+
+    fn key_of(&self, view: &EventView<'_>) -> Option<(String, Vec<(String, String)>)> {
+        if self.spec.query_key.is_empty() {
+            return Some((String::new(), Vec::new()));
+        }
+        let mut labels = Vec::with_capacity(self.spec.query_key.len());
+        for field in &self.spec.query_key {
+            labels.push((field.as_str().to_owned(), field.text(view)?));
+        }
+        let key = labels
+            .iter()
+            .map(|(_, v)| v.as_str())
+            .collect::<Vec<_>>()
+            .join(", ");
+        Some((key, labels))
+    }
+
+    fn timeframe_micros(&self) -> i64 {
+        self.spec.timeframe.map(micros).unwrap_or(i64::MAX).max(1)
+    }
+
+    fn bucket_width(&self) -> i64 {
+        (self.timeframe_micros() / BUCKETS).max(1)
+    }
+}
+
+/// An alert of the rule `spec`, its summary rendered from its details.
+#[allow(clippy::too_many_arguments)]
+fn make_alert(
+    spec: &RuleSpec,
+    key: &str,
+    labels: &[(String, String)],
+    now: Timestamp,
+    starts_at: Timestamp,
+    count: u64,
+    ids: impl IntoIterator<Item = EventId>,
+    annotations: &[(&str, String)],
+    event: Option<&EventView<'_>>,
+) -> Alert {
+    let timeframe = spec
+        .timeframe
+        .map(|t| humantime::format_duration(t).to_string())
+        .unwrap_or_default();
+    let mut context = std::collections::BTreeMap::<String, Value>::new();
+    context.insert("rule".into(), Value::from(spec.name.as_str()));
+    context.insert("key".into(), Value::from(key));
+    context.insert("count".into(), Value::from(count));
+    context.insert("timeframe".into(), Value::from(timeframe.as_str()));
+    context.insert("severity".into(), Value::from(spec.severity.as_str()));
+    for (name, value) in annotations {
+        context.insert((*name).to_owned(), Value::from(value.as_str()));
+    }
+    if let Some(view) = event {
+        context.insert("event".into(), Value::from_serialize(view.json()));
+    }
+    let fallback = format!("{}: {count} events for {key}", spec.name);
+    let summary = spec
+        .summary
+        .render(&Value::from_serialize(&context), &fallback);
+    let mut alert = Alert::new(&spec.name, spec.severity, key, summary, now)
+        .starting_at(starts_at)
+        .with_events(count, ids);
+    for (name, value) in labels {
+        alert = alert.with_label(name.as_str(), value.as_str());
+    }
+    for (name, value) in &spec.labels {
+        alert = alert.with_label(name.as_str(), value.as_str());
+    }
+    alert = alert.with_annotation("timeframe", timeframe);
+    for (name, value) in annotations {
+        alert = alert.with_annotation(*name, value.clone());
+    }
+    alert
+}
+
+impl YamlRule {
+    fn observe_matched(&mut self, view: &EventView<'_>, now: Timestamp, out: &mut Vec<Alert>) {
+        let event = view.event_ref();
+        let Some((key, labels)) = self.key_of(view) else {
+            return;
+        };
+        let timeframe = self.timeframe_micros();
+        let width = self.bucket_width();
+        match &mut self.state {
+            TypeState::Any => {
+                let alert = make_alert(
+                    &self.spec,
+                    &key,
+                    &labels,
+                    now,
+                    event.time,
+                    1,
+                    [event.id],
+                    &[],
+                    Some(view),
+                );
+                self.firing.raise(alert, true, out);
+            }
+            TypeState::Frequency(windows) => {
+                let needed = usize::try_from(self.spec.num_events).unwrap_or(usize::MAX);
+                let window = windows.entry(&key, VecDeque::new);
+                window.push_back((event.time, event.id));
+                let cutoff = event.time.saturating_add_micros(-timeframe);
+                while window.len() > needed || window.front().is_some_and(|(t, _)| *t <= cutoff) {
+                    window.pop_front();
+                }
+                if window.len() >= needed {
+                    let taken: Vec<(Timestamp, EventId)> = window.drain(..).collect();
+                    let starts = taken.iter().map(|(t, _)| *t).min().unwrap_or(event.time);
+                    let skip = taken.len().saturating_sub(MAX_ALERT_EVENTS);
+                    let ids: Vec<EventId> = taken.iter().skip(skip).map(|(_, id)| *id).collect();
+                    let alert = make_alert(
+                        &self.spec,
+                        &key,
+                        &labels,
+                        now,
+                        starts,
+                        taken.len() as u64,
+                        ids,
+                        &[],
+                        Some(view),
+                    );
+                    self.firing.raise(alert, true, out);
+                }
+            }
+            TypeState::Spike(keys) => {
+                let index = event.time.as_micros().div_euclid(width);
+                keys.entry(&key, || Buckets::new(index))
+                    .add(index, event.time, event.id);
+                if self.spec.spike_type != SpikeType::Down {
+                    self.check_spike(&key, &labels, now, out);
+                }
+            }
+            TypeState::Flatline { keys, .. } => {
+                let index = event.time.as_micros().div_euclid(width);
+                let buckets = keys.entry(&key, || Buckets::new(index));
+                buckets.add(index, event.time, event.id);
+                let current = buckets.current();
+                if current >= self.spec.threshold && self.firing.is_firing(&key) {
+                    self.firing.resolve(&key, now, out);
+                }
+            }
+            TypeState::NewTerm(store) => {
+                let mut new_terms = Vec::new();
+                for fields in &self.spec.fields {
+                    for value in term_values(fields, view) {
+                        let name = fields
+                            .iter()
+                            .map(FieldPath::as_str)
+                            .collect::<Vec<_>>()
+                            .join(",");
+                        if store.insert(&name, &value) {
+                            new_terms.push((name, value));
+                        }
+                    }
+                }
+                for (field, value) in new_terms {
+                    let mut term_labels = labels.clone();
+                    term_labels.push((field.clone(), value.clone()));
+                    let alert = make_alert(
+                        &self.spec,
+                        &value,
+                        &term_labels,
+                        now,
+                        event.time,
+                        1,
+                        [event.id],
+                        &[("field", field), ("value", value.clone())],
+                        Some(view),
+                    );
+                    self.firing.raise(alert, false, out);
+                }
+            }
+            TypeState::Cardinality(keys) => {
+                let Some(field) = &self.spec.cardinality_field else {
+                    return;
+                };
+                let limit = self
+                    .spec
+                    .max_cardinality
+                    .unwrap_or(0)
+                    .max(self.spec.min_cardinality.unwrap_or(0))
+                    .saturating_add(1) as usize;
+                let values = field.values(view);
+                let distinct = keys.entry(&key, Distinct::default);
+                distinct.since.get_or_insert(event.time);
+                for value in values {
+                    let text = value.to_text().into_owned();
+                    distinct.values.remove(&text);
+                    distinct.values.insert(text, event.time);
+                }
+                prune_distinct(
+                    distinct,
+                    event.time.saturating_add_micros(-timeframe),
+                    limit,
+                );
+                let count = distinct.values.len() as u64;
+                if let Some(max) = self.spec.max_cardinality
+                    && count > max
+                    && !self.firing.is_firing(&key)
+                {
+                    let sample: Vec<String> =
+                        distinct.values.keys().rev().take(20).cloned().collect();
+                    let alert = make_alert(
+                        &self.spec,
+                        &key,
+                        &labels,
+                        now,
+                        distinct.since.unwrap_or(event.time),
+                        count,
+                        [event.id],
+                        &[
+                            ("field", field.as_str().to_owned()),
+                            ("cardinality", count.to_string()),
+                            ("values", sample.join(", ")),
+                        ],
+                        Some(view),
+                    );
+                    self.firing.raise(alert, false, out);
+                }
+            }
+            TypeState::Change(previous) => {
+                let value = join_values(&self.spec.compare_key, view);
+                let value = match value {
+                    Some(v) => v,
+                    None if self.spec.ignore_null => return,
+                    None => String::new(),
+                };
+                let old = previous.get(&key).cloned();
+                previous.insert(key.clone(), value.clone());
+                if let Some(old) = old
+                    && old != value
+                {
+                    let field = self
+                        .spec
+                        .compare_key
+                        .iter()
+                        .map(FieldPath::as_str)
+                        .collect::<Vec<_>>()
+                        .join(",");
+                    let alert = make_alert(
+                        &self.spec,
+                        &key,
+                        &labels,
+                        now,
+                        event.time,
+                        1,
+                        [event.id],
+                        &[("field", field), ("old_value", old), ("new_value", value)],
+                        Some(view),
+                    );
+                    self.firing.raise(alert, true, out);
+                }
+            }
+        }
+    }
+
+    fn check_spike(
+        &mut self,
+        key: &str,
+        labels: &[(String, String)],
+        now: Timestamp,
+        out: &mut Vec<Alert>,
+    ) {
+        let TypeState::Spike(keys) = &self.state else {
+            return;
+        };
+        let Some(buckets) = keys.get(&key.to_owned()) else {
+            return;
+        };
+        if !buckets.watched(2) {
+            return;
+        }
+        let (current, reference) = (buckets.current(), buckets.reference());
+        let height = self.spec.spike_height;
+        let up = current >= self.spec.threshold_cur
+            && reference >= self.spec.threshold_ref
+            && reference > 0
+            && current as f64 >= reference as f64 * height;
+        let down = reference >= self.spec.threshold_ref
+            && reference > 0
+            && (current as f64) <= reference as f64 / height;
+        let spiking = match self.spec.spike_type {
+            SpikeType::Up => up,
+            SpikeType::Down => down,
+            SpikeType::Both => up || down,
+        };
+        let firing = self.firing.is_firing(key);
+        if spiking && !firing {
+            let ids: Vec<EventId> = buckets.ids.iter().copied().collect();
+            let starts = buckets.first.unwrap_or(now);
+            let alert = make_alert(
+                &self.spec,
+                key,
+                labels,
+                now,
+                starts,
+                current,
+                ids,
+                &[
+                    ("current_count", current.to_string()),
+                    ("reference_count", reference.to_string()),
+                    ("direction", if up { "up" } else { "down" }.to_owned()),
+                ],
+                None,
+            );
+            self.firing.raise(alert, false, out);
+        } else if !spiking && firing {
+            self.firing.resolve(key, now, out);
+        }
+    }
+
+    fn tick_state(&mut self, now: Timestamp, out: &mut Vec<Alert>) {
+        let timeframe = self.timeframe_micros();
+        let width = self.bucket_width();
+        let index = now.as_micros().div_euclid(width);
+        match &mut self.state {
+            TypeState::Any | TypeState::NewTerm(_) => {}
+            TypeState::Frequency(windows) => {
+                let cutoff = now.saturating_add_micros(-timeframe);
+                windows.retain(|_, window| {
+                    while window.front().is_some_and(|(t, _)| *t <= cutoff) {
+                        window.pop_front();
+                    }
+                    !window.is_empty()
+                });
+            }
+            TypeState::Spike(keys) => {
+                for (_, buckets) in keys.iter_mut() {
+                    buckets.advance(index);
+                }
+                let keys: Vec<String> = keys.iter().map(|(k, _)| k.clone()).collect();
+                for key in keys {
+                    // The labels of a spike are its key's; rebuilt from the firing alert.
+                    let labels = self.labels_of(&key);
+                    self.check_spike(&key, &labels, now, out);
+                }
+                if let TypeState::Spike(keys) = &mut self.state {
+                    // A key with nothing in either window has nothing to compare.
+                    let firing = &self.firing;
+                    keys.retain(|k, b| b.current() + b.reference() > 0 || firing.is_firing(k));
+                }
+            }
+            TypeState::Flatline { keys, last_bucket } => {
+                if *last_bucket == Some(index) {
+                    return;
+                }
+                *last_bucket = Some(index);
+                if keys.is_empty() && self.spec.query_key.is_empty() {
+                    // Without a query key the rule watches everything from its start.
+                    keys.insert(String::new(), Buckets::new(index));
+                }
+                let mut quiet = Vec::new();
+                let mut busy = Vec::new();
+                for (key, buckets) in keys.iter_mut() {
+                    buckets.advance(index);
+                    let count = buckets.current();
+                    if count < self.spec.threshold && buckets.watched(1) {
+                        quiet.push((key.clone(), count));
+                    } else if count >= self.spec.threshold {
+                        busy.push(key.clone());
+                    }
+                }
+                for key in busy {
+                    if self.firing.is_firing(&key) {
+                        self.firing.resolve(&key, now, out);
+                    }
+                }
+                for (key, count) in quiet {
+                    if self.firing.is_firing(&key) {
+                        continue;
+                    }
+                    let labels = self.labels_of(&key);
+                    let starts = now.saturating_add_micros(-timeframe);
+                    let alert =
+                        make_alert(&self.spec, &key, &labels, now, starts, count, [], &[], None);
+                    self.firing.raise(alert, false, out);
+                }
+            }
+            TypeState::Cardinality(keys) => {
+                let cutoff = now.saturating_add_micros(-timeframe);
+                let limit = usize::MAX;
+                let mut below_max = Vec::new();
+                let mut below_min = Vec::new();
+                keys.retain(|key, distinct| {
+                    prune_distinct(distinct, cutoff, limit);
+                    let count = distinct.values.len() as u64;
+                    if self.spec.max_cardinality.is_some_and(|max| count <= max) {
+                        below_max.push(key.clone());
+                    }
+                    if let Some(min) = self.spec.min_cardinality
+                        && count < min
+                        && distinct.since.is_some_and(|s| s <= cutoff)
+                    {
+                        below_min.push((key.clone(), count));
+                    }
+                    count > 0 || self.spec.min_cardinality.is_some()
+                });
+                if self.spec.min_cardinality.is_none() {
+                    for key in below_max {
+                        if self.firing.is_firing(&key) {
+                            self.firing.resolve(&key, now, out);
+                        }
+                    }
+                }
+                for (key, count) in below_min {
+                    if self.firing.is_firing(&key) {
+                        continue;
+                    }
+                    let labels = self.labels_of(&key);
+                    let field = self
+                        .spec
+                        .cardinality_field
+                        .as_ref()
+                        .map(|f| f.as_str().to_owned())
+                        .unwrap_or_default();
+                    let alert = make_alert(
+                        &self.spec,
+                        &key,
+                        &labels,
+                        now,
+                        cutoff,
+                        count,
+                        [],
+                        &[("field", field), ("cardinality", count.to_string())],
+                        None,
+                    );
+                    self.firing.raise(alert, false, out);
+                }
+            }
+            TypeState::Change(_) => {}
+        }
+    }
+
+    /// The query-key labels of `key` (from its firing alert, or split from the key).
+    fn labels_of(&self, key: &str) -> Vec<(String, String)> {
+        if let Some(alert) = self.firing.get(key) {
+            return self
+                .spec
+                .query_key
+                .iter()
+                .filter_map(|f| {
+                    alert
+                        .labels
+                        .get(f.as_str())
+                        .map(|v| (f.as_str().to_owned(), v.clone()))
+                })
+                .collect();
+        }
+        match self.spec.query_key.as_slice() {
+            [] => Vec::new(),
+            [one] => vec![(one.as_str().to_owned(), key.to_owned())],
+            many => many
+                .iter()
+                .zip(key.split(", "))
+                .map(|(f, v)| (f.as_str().to_owned(), v.to_owned()))
+                .collect(),
+        }
+    }
+
+    /// Observes an event through a view shared with other rules.
+    pub fn observe_view(&mut self, view: &EventView<'_>, out: &mut Vec<Alert>) {
+        let event = view.event_ref();
+        // Every event moves the rule's time, matched or not.
+        let now = self.clock.observe(event.time);
+        if let Some(kinds) = &self.kinds
+            && !kinds.iter().any(|k| k == event.kind.name())
+        {
+            return;
+        }
+        if !self.spec.filter.matches(view) {
+            return;
+        }
+        self.observe_matched(view, now, out);
+    }
+}
+
+fn prune_distinct(distinct: &mut Distinct, cutoff: Timestamp, limit: usize) {
+    while distinct
+        .values
+        .front()
+        .is_some_and(|(_, seen)| *seen <= cutoff)
+    {
+        distinct.values.pop_front();
+    }
+    while distinct.values.len() > limit {
+        distinct.values.pop_front();
+    }
+}
+
+/// The values of a `new_term` entry: each value of one field, or the joined values of
+/// several fields together.
+fn term_values(fields: &[FieldPath], view: &EventView<'_>) -> Vec<String> {
+    match fields {
+        [one] => one
+            .values(view)
+            .iter()
+            .map(|v| v.to_text().into_owned())
+            .collect(),
+        many => join_values(many, view).into_iter().collect(),
+    }
+}
+
+/// The fields' values joined with `, ` (`None` if any is absent).
+fn join_values(fields: &[FieldPath], view: &EventView<'_>) -> Option<String> {
+    let mut parts = Vec::with_capacity(fields.len());
+    for field in fields {
+        parts.push(field.text(view)?);
+    }
+    Some(parts.join(", "))
+}
+
+impl AlertRule for YamlRule {
+    fn name(&self) -> &str {
+        &self.spec.name
+    }
+
+    fn observe(&mut self, event: &Event, out: &mut Vec<Alert>) {
+        self.observe_view(&EventView::new(event), out);
+    }
+
+    fn on_tick(&mut self, now: Timestamp, out: &mut Vec<Alert>) {
+        let Some(now) = self.clock.tick(now) else {
+            return;
+        };
+        self.tick_state(now, out);
+        self.firing.expire(now, out);
+        if let TypeState::NewTerm(store) = &mut self.state {
+            store.save_if_due();
+        }
+    }
+
+    fn state_keys(&self) -> usize {
+        let held = match &self.state {
+            TypeState::Any => 0,
+            TypeState::Frequency(k) => k.len(),
+            TypeState::Spike(k) => k.len(),
+            TypeState::Flatline { keys, .. } => keys.len(),
+            TypeState::NewTerm(store) => store.len(),
+            TypeState::Cardinality(k) => k.len(),
+            TypeState::Change(k) => k.len(),
+        };
+        held + self.firing.len()
+    }
+
+    fn state_evictions(&self) -> u64 {
+        let evicted = match &self.state {
+            TypeState::Any => 0,
+            TypeState::Frequency(k) => k.evicted(),
+            TypeState::Spike(k) => k.evicted(),
+            TypeState::Flatline { keys, .. } => keys.evicted(),
+            TypeState::NewTerm(store) => store.evicted(),
+            TypeState::Cardinality(k) => k.evicted(),
+            TypeState::Change(k) => k.evicted(),
+        };
+        evicted + self.firing.evicted()
+    }
+
+    fn flush(&mut self) {
+        if let TypeState::NewTerm(store) = &mut self.state {
+            store.save();
+        }
+    }
+}

@@ -1,0 +1,319 @@
+//! Bounded per-key state, the rule clock, and the alerts a rule has raised and not yet
+//! resolved.
+
+use std::collections::BTreeMap;
+use std::hash::Hash;
+use std::time::Duration;
+
+use hashlink::LinkedHashMap;
+use hpti_core::alert::Alert;
+use hpti_core::event::Timestamp;
+
+/// Per-key state holding at most `max_keys` keys: the least recently used key is evicted
+/// (and counted) to make room.
+#[derive(Debug)]
+pub struct Keyed<K: Hash + Eq, V> {
+    map: LinkedHashMap<K, V>,
+    max_keys: usize,
+    evicted: u64,
+}
+
+impl<K: Hash + Eq + Clone, V> Keyed<K, V> {
+    /// Empty, holding at most `max_keys` (at least one).
+    pub fn new(max_keys: usize) -> Self {
+        Self {
+            map: LinkedHashMap::new(),
+            max_keys: max_keys.max(1),
+            evicted: 0,
+        }
+    }
+
+    /// The key's state (now the most recently used), created by `init` if absent.
+    pub fn entry(&mut self, key: &K, init: impl FnOnce() -> V) -> &mut V {
+        if self.map.contains_key(key) {
+            self.map.to_back(key);
+        } else {
+            while self.map.len() >= self.max_keys {
+                self.map.pop_front();
+                self.evicted += 1;
+            }
+            self.map.insert(key.clone(), init());
+        }
+        match self.map.get_mut(key) {
+            Some(value) => value,
+            // Inserted just above.
+            None => unreachable!("key inserted above"),
+        }
+    }
+
+    /// The key's state, if held (not marked as used).
+    pub fn get(&self, key: &K) -> Option<&V> {
+        self.map.get(key)
+    }
+
+    /// The key's state, if held (now the most recently used).
+    pub fn get_mut(&mut self, key: &K) -> Option<&mut V> {
+        if self.map.contains_key(key) {
+            self.map.to_back(key);
+        }
+        self.map.get_mut(key)
+    }
+
+    /// Whether the key is held.
+    pub fn contains(&self, key: &K) -> bool {
+        self.map.contains_key(key)
+    }
+
+    /// Inserts or replaces (now the most recently used).
+    pub fn insert(&mut self, key: K, value: V) {
+        if self.map.contains_key(&key) {
+            self.map.to_back(&key);
+            self.map.replace(key, value);
+            return;
+        }
+        while self.map.len() >= self.max_keys {
+            self.map.pop_front();
+            self.evicted += 1;
+        }
+        self.map.insert(key, value);
+    }
+
+    /// Drops a key's state.
+    pub fn remove(&mut self, key: &K) -> Option<V> {
+        self.map.remove(key)
+    }
+
+    /// Keeps the keys for which `keep` is true.
+    pub fn retain(&mut self, mut keep: impl FnMut(&K, &mut V) -> bool) {
+        self.map.retain(|k, v| keep(k, v));
+    }
+
+    /// Every key and state, least recently used first.
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = (&K, &mut V)> {
+        self.map.iter_mut()
+    }
+
+    /// Every key and state, least recently used first.
+    pub fn iter(&self) -> impl Iterator<Item = (&K, &V)> {
+        self.map.iter()
+    }
+
+    /// Keys held.
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// Whether no key is held.
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    /// Keys evicted to stay under the cap, since creation.
+    pub fn evicted(&self) -> u64 {
+        self.evicted
+    }
+}
+
+/// How a rule's time advances.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ClockMode {
+    /// `hpti run`: events and the wall clock both move time forward, so silence is
+    /// noticed while it happens (flatline) and windows close on their own.
+    #[default]
+    Live,
+    /// `hpti ingest` and `hpti alert test`: only the events' own times move time forward,
+    /// so an old log fires what would have fired then.
+    EventTime,
+}
+
+/// A rule's notion of now: the latest event time seen (and, live, the wall clock).
+#[derive(Debug, Clone, Copy)]
+pub struct Clock {
+    mode: ClockMode,
+    now: Option<Timestamp>,
+}
+
+/// How far ahead of the wall clock a live event may move time (a sensor with a fast
+/// clock must not close everyone's windows).
+const LIVE_MAX_AHEAD_MICROS: i64 = 60_000_000;
+
+impl Clock {
+    /// A clock that has seen nothing yet.
+    pub fn new(mode: ClockMode) -> Self {
+        Self { mode, now: None }
+    }
+
+    /// An event at `time` was seen.
+    pub fn observe(&mut self, time: Timestamp) -> Timestamp {
+        let time = match self.mode {
+            ClockMode::Live => {
+                let limit = Timestamp::now().saturating_add_micros(LIVE_MAX_AHEAD_MICROS);
+                if time > limit { limit } else { time }
+            }
+            ClockMode::EventTime => time,
+        };
+        let now = match self.now {
+            Some(now) if now >= time => now,
+            _ => time,
+        };
+        self.now = Some(now);
+        now
+    }
+
+    /// The runtime's tick at wall-clock `wall`: moves time only when live. Returns the
+    /// rule's now, if it has one.
+    pub fn tick(&mut self, wall: Timestamp) -> Option<Timestamp> {
+        if self.mode == ClockMode::Live {
+            self.now = Some(match self.now {
+                Some(now) if now >= wall => now,
+                _ => wall,
+            });
+        }
+        self.now
+    }
+
+    /// The rule's now, if time has started.
+    pub fn now(&self) -> Option<Timestamp> {
+        self.now
+    }
+
+    /// How time advances.
+    pub fn mode(&self) -> ClockMode {
+        self.mode
+    }
+}
+
+/// Microseconds of a duration, saturating.
+pub fn micros(duration: Duration) -> i64 {
+    i64::try_from(duration.as_micros()).unwrap_or(i64::MAX)
+}
+
+/// The alerts a rule has raised and not resolved, by key; bounded like its state.
+#[derive(Debug)]
+pub struct Firing {
+    alerts: Keyed<String, Alert>,
+    /// Resolved when not raised again for this long (`None`: resolved by the rule).
+    resolve_after: Option<Duration>,
+}
+
+impl Firing {
+    /// Tracks at most `max_keys` alerts.
+    pub fn new(max_keys: usize, resolve_after: Option<Duration>) -> Self {
+        Self {
+            alerts: Keyed::new(max_keys),
+            resolve_after,
+        }
+    }
+
+    /// Whether an alert for `key` is firing.
+    pub fn is_firing(&self, key: &str) -> bool {
+        self.alerts.contains(&key.to_owned())
+    }
+
+    /// The firing alert for `key`.
+    pub fn get(&self, key: &str) -> Option<&Alert> {
+        self.alerts.get(&key.to_owned())
+    }
+
+    /// Raises `alert` (or raises again: the count adds up when `accumulate`, the first
+    /// start is kept) and pushes it onto `out`.
+    pub fn raise(&mut self, mut alert: Alert, accumulate: bool, out: &mut Vec<Alert>) {
+        if let Some(previous) = self.alerts.get(&alert.key) {
+            if previous.starts_at < alert.starts_at {
+                alert.starts_at = previous.starts_at;
+            }
+            if accumulate {
+                alert.count = alert.count.saturating_add(previous.count);
+                let mut ids = previous.event_ids.clone();
+                ids.extend(alert.event_ids.iter().copied());
+                let skip = ids.len().saturating_sub(hpti_core::alert::MAX_ALERT_EVENTS);
+                alert.event_ids = ids.into_iter().skip(skip).collect();
+            }
+        }
+        self.alerts.insert(alert.key.clone(), alert.clone());
+        out.push(alert);
+    }
+
+    /// Resolves the alert for `key` at `now`, if firing.
+    pub fn resolve(&mut self, key: &str, now: Timestamp, out: &mut Vec<Alert>) {
+        if let Some(alert) = self.alerts.remove(&key.to_owned()) {
+            out.push(alert.resolved_at(now));
+        }
+    }
+
+    /// Resolves the alerts not raised again within `resolve_after` of `now`.
+    pub fn expire(&mut self, now: Timestamp, out: &mut Vec<Alert>) {
+        let Some(after) = self.resolve_after else {
+            return;
+        };
+        let cutoff = now.saturating_add_micros(-micros(after));
+        let mut ended = BTreeMap::new();
+        self.alerts.retain(|key, alert| {
+            if alert.raised_at <= cutoff {
+                ended.insert(key.clone(), alert.clone());
+                false
+            } else {
+                true
+            }
+        });
+        out.extend(ended.into_values().map(|a| a.resolved_at(now)));
+    }
+
+    /// Alerts firing.
+    pub fn len(&self) -> usize {
+        self.alerts.len()
+    }
+
+    /// Whether none is firing.
+    pub fn is_empty(&self) -> bool {
+        self.alerts.is_empty()
+    }
+
+    /// Alerts dropped to stay under the cap (never resolved).
+    pub fn evicted(&self) -> u64 {
+        self.alerts.evicted()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keyed_state_evicts_the_least_recently_used() {
+        let mut state: Keyed<u32, u32> = Keyed::new(2);
+        *state.entry(&1, || 0) += 1;
+        *state.entry(&2, || 0) += 1;
+        *state.entry(&1, || 0) += 1; // 1 is now the most recent
+        *state.entry(&3, || 0) += 1; // evicts 2
+        assert_eq!(state.len(), 2);
+        assert_eq!(state.evicted(), 1);
+        assert_eq!(state.get(&1), Some(&2));
+        assert!(state.get(&2).is_none());
+        for k in 10..1000 {
+            state.entry(&k, || 0);
+        }
+        assert_eq!(state.len(), 2);
+        assert_eq!(state.evicted(), 991);
+    }
+
+    #[test]
+    fn event_time_ignores_the_wall_clock() {
+        let mut clock = Clock::new(ClockMode::EventTime);
+        assert_eq!(clock.tick(Timestamp::now()), None);
+        let old = Timestamp::from_micros(1_000_000);
+        clock.observe(old);
+        assert_eq!(clock.tick(Timestamp::now()), Some(old));
+        // Time never goes back.
+        clock.observe(Timestamp::from_micros(10));
+        assert_eq!(clock.now(), Some(old));
+
+        let mut live = Clock::new(ClockMode::Live);
+        live.observe(old);
+        let wall = Timestamp::now();
+        assert_eq!(live.tick(wall), Some(wall));
+        // A live event far in the future moves time only a little ahead of the wall.
+        let future = Timestamp::now().saturating_add_micros(3_600_000_000);
+        assert!(live.observe(future) < future);
+    }
+}

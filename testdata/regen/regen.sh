@@ -1,5 +1,5 @@
 #!/bin/bash
-# Regenerate testdata/{cowrie/cowrie.json,opencanary/opencanary.log,authlog/auth.log} on a Debian 12 box
+# Regenerate testdata/{cowrie/cowrie.json,cowrie/hydra.json,opencanary/opencanary.log,authlog/auth.log} on a Debian 12 box
 # as root, loopback only. Usage: bash testdata/regen/regen.sh [OUTDIR]   (default: the testdata dir)
 # Work dir: /work/tools-fixtures (venvs, honeypot state). Takes ~5 minutes. See testdata/FORMATS.md.
 set -eu
@@ -8,7 +8,7 @@ mkdir -p $TF/scripts && cp $HERE/scripts/* $TF/scripts/ && chmod +x $TF/scripts/
 mv -f $TF/scripts/run-cowrie.sh $TF/run-cowrie.sh
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
-apt-get install -y -qq sshpass openssh-server openssh-client curl mariadb-client redis-tools git \
+apt-get install -y -qq hydra sshpass openssh-server openssh-client curl mariadb-client redis-tools git \
   python3-venv python3-dev build-essential libffi-dev libssl-dev openssl >/dev/null
 # --- cowrie 3.1.4 in a venv built on the system python (the unprivileged 'cowrie' user must be able to run it)
 [ -x $TF/cowrie-venv/bin/cowrie ] || { /usr/bin/python3 -m venv $TF/cowrie-venv; $TF/cowrie-venv/bin/pip install -q cowrie==3.1.4; }
@@ -39,6 +39,12 @@ HTTPPID=$!; sleep 1
 # --- 1. cowrie
 $TF/scripts/run_cowrie_fixtures.sh > $TF/run-cowrie-fixtures.out 2>&1
 mkdir -p $OUT/cowrie && cp $TF/cowrie-home/var/log/cowrie/cowrie.json $OUT/cowrie/cowrie.json
+# --- 1b. cowrie again, own state dir + empty log, userdb 'root:x:toor': hydra brute force, then a wget session
+CH2=$TF/cowrie-hydra-home
+mkdir -p $CH2/etc $CH2/var/log/cowrie $CH2/var/lib/cowrie/{downloads,tty} $CH2/var/run
+cp $HERE/config/cowrie.cfg $CH2/etc/; printf 'root:x:toor\n' > $CH2/etc/userdb.txt; chown -R cowrie: $CH2
+CH=$CH2 $TF/scripts/attack_cowrie_hydra.sh > $TF/run-cowrie-hydra.out 2>&1
+cp $CH2/var/log/cowrie/cowrie.json $OUT/cowrie/hydra.json
 # --- 2. opencanary
 $TF/scripts/run_opencanary_fixtures.sh > $TF/run-oc-fixtures.out 2>&1 || true
 mkdir -p $OUT/opencanary && cp $TF/oc-home/opencanary.log $OUT/opencanary/opencanary.log

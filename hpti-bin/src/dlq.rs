@@ -1,5 +1,6 @@
 //! `hpti dlq`: show dead letters, and feed them back through the pipeline after a fix.
 
+use hpti_alert::rules::ClockMode;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -346,7 +347,9 @@ async fn replay(config: &Config, args: &ReplayArgs) -> anyhow::Result<()> {
     let mut registry = Registry::default();
     let metrics = PipelineMetrics::new(&mut registry);
     let components = config.components()?;
-    let built = config.pipeline(&components, metrics.clone()).await?;
+    let built = config
+        .pipeline(&components, metrics.clone(), ClockMode::EventTime)
+        .await?;
     let store = config.open_queries().await?;
     let before = store.count_events().await?;
     let mut pipeline = built.builder.start()?;

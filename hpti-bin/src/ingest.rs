@@ -1,5 +1,6 @@
 //! `hpti ingest`: read log files into the configured store.
 
+use hpti_alert::rules::ClockMode;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -97,8 +98,15 @@ pub async fn ingest(config: &Config, args: &IngestArgs) -> anyhow::Result<ExitCo
     config.check().await?;
     let checkpoints = CheckpointStore::open(config.checkpoint_path())?;
     let max_linger = (!args.follow).then_some(ONE_SHOT_LINGER);
+    // A log read once is history: only its own times move the rules' clocks. Followed,
+    // it is happening now.
+    let clock = if args.follow {
+        ClockMode::Live
+    } else {
+        ClockMode::EventTime
+    };
     let built = config
-        .pipeline_with_linger(&components, metrics.clone(), max_linger)
+        .pipeline_with_linger(&components, metrics.clone(), max_linger, clock)
         .await?;
     // Counted through the query store, opened after the sinks created it.
     let store = config.open_queries().await?;

@@ -1,5 +1,6 @@
 //! `hpti`: the honeypot and threat-intelligence platform's command line.
 
+mod alert;
 mod bench;
 mod config;
 mod dlq;
@@ -76,6 +77,9 @@ enum Command {
     /// Measure performance.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+    /// Work with alert rules.
+    #[command(subcommand)]
+    Alert(alert::AlertCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -151,6 +155,9 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 .await
                 .map(|()| ExitCode::SUCCESS),
             Command::Bench(command) => bench::bench(&config, command)
+                .await
+                .map(|()| ExitCode::SUCCESS),
+            Command::Alert(command) => alert::alert(&config, command)
                 .await
                 .map(|()| ExitCode::SUCCESS),
             Command::Config(_) => Ok(ExitCode::SUCCESS),

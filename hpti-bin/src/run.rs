@@ -1,5 +1,6 @@
 //! `hpti run`: the long-running service.
 
+use hpti_alert::rules::ClockMode;
 use std::sync::Arc;
 
 use anyhow::Context as _;
@@ -53,7 +54,9 @@ async fn start(config: &Config) -> anyhow::Result<(Pipeline, Registry, Vec<Strin
     let components = config.components()?;
     let mut registry = Registry::default();
     let metrics = PipelineMetrics::new(&mut registry);
-    let built = config.pipeline(&components, metrics.clone()).await?;
+    let built = config
+        .pipeline(&components, metrics.clone(), ClockMode::Live)
+        .await?;
     let mut pipeline = built.builder.start().context("cannot start the pipeline")?;
     // Sensors bind their ports as they are built; nothing reads from them until they
     // are spawned. Privileges go in between.

@@ -127,6 +127,14 @@ pub fn apply(config: &crate::config::Config, config_file: Option<&Path>) -> anyh
     for (id, source) in components.sources.iter().chain(&components.sensors) {
         read.extend(source.read_paths(&config.build_context(id, &metrics)));
     }
+    // The rule files are read (their directories listed) when the pipeline is built.
+    if let Ok(rules) = config.alert_rules() {
+        for spec in rules {
+            if let Some(dir) = spec.file.parent() {
+                read.push(dir.to_owned());
+            }
+        }
+    }
     match restrict(&write, &read) {
         Ok(Sandboxed::Fully) => {
             tracing::info!(data = %config.data.dir.display(), "self-sandbox on (Landlock): writes only in the data directory, no program runs");

@@ -325,9 +325,14 @@ impl RuleSpec {
                     .map(|l| l.line());
                 let field = (path != "." && !path.is_empty()).then_some(path);
                 let mut message = inner.to_string();
-                // The location is reported on its own.
+                // The location and the field are reported on their own.
                 if let Some(at) = message.find(" at line ") {
                     message.truncate(at);
+                }
+                if let Some(field) = &field
+                    && let Some(rest) = message.strip_prefix(&format!("{field}: "))
+                {
+                    message = rest.to_owned();
                 }
                 return Err(RuleError {
                     file: file.to_owned(),

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context as _;
+use hpti_alert::rules::{ClockMode, RuleOptions, RuleSpec, YamlRule, load_rules};
 use hpti_core::buffer::{BufferConfig, DiskBufferConfig, WhenFull};
 use hpti_core::component::{BuildContext, ComponentId};
 use hpti_core::metrics::PipelineMetrics;
@@ -68,6 +69,8 @@ impl Config {
                     error(&key, message)
                 })?;
         }
+        self.alert_rules()
+            .map_err(|e| error("alerting.rules", e.to_string()))?;
         if let Some(user) = self.privileges.user.as_deref() {
             nix::unistd::User::from_name(user)
                 .ok()
@@ -90,6 +93,32 @@ impl Config {
         Ok(())
     }
 
+    /// The directory relative rule paths start from: the config file's, or the current
+    /// one for the embedded default.
+    pub fn config_dir(&self) -> PathBuf {
+        let file = Path::new(&self.source.1);
+        match file.parent() {
+            Some(dir) if file.is_file() && !dir.as_os_str().is_empty() => dir.to_owned(),
+            _ => PathBuf::from("."),
+        }
+    }
+
+    /// Reads and checks the rule files of `[alerting] rules`.
+    pub fn alert_rules(&self) -> Result<Vec<RuleSpec>, hpti_alert::rules::RuleError> {
+        if self.alerting.rules.is_empty() {
+            return Ok(Vec::new());
+        }
+        load_rules(&self.alerting.rules, &self.config_dir())
+    }
+
+    /// How rules keep state across restarts and tell time (`Live` for `hpti run`).
+    pub fn rule_options(&self, clock: ClockMode) -> RuleOptions {
+        RuleOptions {
+            clock,
+            state_dir: Some(self.data.dir.join("alerting")),
+        }
+    }
+
     /// Types every component table (the registry).
     pub fn components(&self) -> Result<Components, ConfigError> {
         Components::read(self, &self.source.0, &self.source.1)
@@ -106,8 +135,10 @@ impl Config {
         &self,
         components: &Components,
         metrics: PipelineMetrics,
+        clock: ClockMode,
     ) -> anyhow::Result<Built> {
-        self.pipeline_with_linger(components, metrics, None).await
+        self.pipeline_with_linger(components, metrics, None, clock)
+            .await
     }
 
     /// [`Config::pipeline`], with no sink's batch waiting longer than `max_linger` to
@@ -118,6 +149,7 @@ impl Config {
         components: &Components,
         metrics: PipelineMetrics,
         max_linger: Option<std::time::Duration>,
+        clock: ClockMode,
     ) -> anyhow::Result<Built> {
         let mut builder = self.enriched(components, metrics.clone()).await?;
         let mut sinks = Vec::new();
@@ -136,6 +168,15 @@ impl Config {
         }
         if let Ok((id, _)) = components.query_store(self.query.store.as_deref()) {
             builder = builder.rules_after(id.clone());
+        }
+        let options = self.rule_options(clock);
+        for spec in self
+            .alert_rules()
+            .map_err(|e| anyhow::anyhow!("alerting.rules: {e}"))?
+        {
+            if spec.enabled {
+                builder = builder.rule(Box::new(YamlRule::new(spec, &options)));
+            }
         }
         Ok(Built { builder, sinks })
     }

@@ -28,6 +28,8 @@ pub struct Config {
     pub pipeline: PipelineSection,
     /// Which sink the query commands (and the API) read.
     pub query: QuerySection,
+    /// The alert rules.
+    pub alerting: AlertingSection,
     /// The fake host the SSH and Telnet sensors show, and its rules.
     pub honeypot: HoneypotSection,
     // The component kinds: tables keyed by id, each with a `type`. Checked to be tables
@@ -80,6 +82,15 @@ pub struct RawComponent {
 pub struct QuerySection {
     /// The sink `hpti query` reads; by default the only sink that answers queries.
     pub store: Option<String>,
+}
+
+/// `[alerting]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AlertingSection {
+    /// Rule files or glob patterns (`rules/*.yml`), relative to the config file's
+    /// directory.
+    pub rules: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -1,4 +1,5 @@
 //! The alerting engine: rules that watch the stored events ([`rules`]), and (with the
 //! notifiers) the alert manager that groups, deduplicates and delivers what they raise.
 
+pub mod manager;
 pub mod rules;

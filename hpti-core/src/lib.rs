@@ -10,6 +10,7 @@
 //! data types, the validator and the parsers (no tokio), which keeps fuzz builds small.
 
 pub mod alert;
+pub mod alert_store;
 #[cfg(feature = "runtime")]
 pub mod component;
 pub mod dead_letter;

@@ -30,7 +30,7 @@ pub use archive::{ArchiveSink, ArchiveSinkConfig};
 pub use elasticsearch::{ElasticsearchOptions, ElasticsearchSink, ElasticsearchSinkConfig};
 pub use error::StoreError;
 #[cfg(feature = "postgres")]
-pub use postgres::{PostgresOptions, PostgresSinkConfig, PostgresStore};
+pub use postgres::{PostgresAlertStore, PostgresOptions, PostgresSinkConfig, PostgresStore};
 pub use query::{
     AttackerDetail, AttackerSummary, Backup, CommandCount, CredentialCount, Cursor,
     DownloadSummary, EventFilter, EventPage, EventQueries, MAX_LIST, PartitionStats,
@@ -39,4 +39,4 @@ pub use query::{
 #[cfg(feature = "redis")]
 pub use redis::{RedisOptions, RedisSink, RedisSinkConfig};
 #[cfg(feature = "sqlite")]
-pub use sqlite::{SqliteOptions, SqliteSinkConfig, SqliteStore};
+pub use sqlite::{SqliteAlertStore, SqliteOptions, SqliteSinkConfig, SqliteStore};

@@ -625,6 +625,17 @@ pub trait QueryStoreConfig: hpti_core::component::SinkConfig {
         cx: &hpti_core::component::BuildContext,
     ) -> Result<std::sync::Arc<dyn EventQueries>, hpti_core::component::BuildError>;
 
+    /// Opens where the alert manager keeps alerts, silences and its notification log
+    /// (created if needed; any process may write to it while hpti runs).
+    async fn open_alert_store(
+        &self,
+        _cx: &hpti_core::component::BuildContext,
+    ) -> Result<std::sync::Arc<dyn hpti_core::alert_store::AlertStore>, StoreError> {
+        Err(StoreError::InvalidInput(
+            "this store keeps no alerts (use SQLite or PostgreSQL as the query store)".into(),
+        ))
+    }
+
     /// Writes a consistent copy of the store to `out` while it may be in use (`hpti
     /// store backup`), and says what was written. Backends with their own tools
     /// (PostgreSQL's `pg_dump`) keep this default, which says so.

@@ -20,6 +20,7 @@ use hpti_core::sink::Sink;
 
 use crate::error::StoreError;
 
+mod alerts;
 #[cfg(feature = "elasticsearch")]
 mod fake_es;
 mod rollups;
@@ -27,6 +28,7 @@ use crate::query::{
     AttackerSummary, CommandCount, CredentialCount, Cursor, DownloadSummary, EventFilter,
     EventQueries, SessionSummary, Window,
 };
+pub use alerts::alert_store_conformance;
 #[cfg(feature = "elasticsearch")]
 pub use fake_es::{EsState, FakeEs, fake_es};
 pub use rollups::{

@@ -449,3 +449,17 @@ async fn works_through_pgbouncer_in_transaction_mode_without_prepared_statements
     sinks.remove().await;
     queries.remove().await;
 }
+
+#[tokio::test]
+async fn keeps_alerts_silences_and_the_notification_log() {
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
+    let options = PostgresOptions::new(&db.url).unwrap();
+    let store = hpti_store::PostgresAlertStore::open(&options)
+        .await
+        .unwrap();
+    hpti_store::testing::alert_store_conformance(&store).await;
+    store.close().await;
+    db.remove().await;
+}

@@ -586,3 +586,17 @@ async fn closing_or_dropping_the_store_ends_its_background_tasks() {
     drop(clone);
     wait(tasks).await;
 }
+
+#[tokio::test]
+async fn keeps_alerts_silences_and_the_notification_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("hpti-alerts.db");
+    let store = hpti_store::SqliteAlertStore::open(&path).await.unwrap();
+    hpti_store::testing::alert_store_conformance(&store).await;
+    store.close().await;
+    // Reopened (another process, a restart): everything is still there.
+    let again = hpti_store::SqliteAlertStore::open(&path).await.unwrap();
+    use hpti_core::alert_store::AlertStore as _;
+    assert_eq!(again.alerts(false, 10).await.unwrap().len(), 2);
+    assert_eq!(again.silences().await.unwrap().len(), 2);
+}

@@ -127,6 +127,16 @@ impl QueryStoreConfig for PostgresSinkConfig {
         Ok(Arc::new(self.open(cx, true).await?))
     }
 
+    async fn open_alert_store(
+        &self,
+        cx: &BuildContext,
+    ) -> Result<Arc<dyn hpti_core::alert_store::AlertStore>, StoreError> {
+        let options = self
+            .options(cx)
+            .map_err(|e| StoreError::InvalidInput(e.to_string()))?;
+        Ok(Arc::new(super::PostgresAlertStore::open(&options).await?))
+    }
+
     async fn migrate(&self, cx: &BuildContext) -> Result<String, StoreError> {
         let store = self
             .open(cx, false)

@@ -20,6 +20,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "rollups",
         include_str!("../../migrations/postgres/0002_rollups.sql"),
     ),
+    (
+        3,
+        "alerts",
+        include_str!("../../migrations/postgres/0003_alerts.sql"),
+    ),
 ];
 
 /// Applies the migrations the database lacks; returns how many.

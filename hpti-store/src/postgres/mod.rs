@@ -7,6 +7,7 @@
 //! document, which is what the event is read back from; the typed columns the analyst
 //! queries group by hold it with U+FFFD in place of each NUL.
 
+mod alerts;
 mod config;
 mod copy;
 mod migrate;
@@ -31,6 +32,7 @@ use self::copy::CopyBuffer;
 pub use self::partitions::PartitionInterval;
 use crate::error::StoreError;
 use crate::query::StoreStats;
+pub use alerts::PostgresAlertStore;
 pub use config::PostgresSinkConfig;
 
 /// How the PostgreSQL store connects and keeps its partitions.
@@ -532,7 +534,7 @@ impl PostgresStore {
 /// failures and deadlocks (40001, 40P01), insufficient resources such as a full disk (53),
 /// an administrator's shutdown or a server starting (57P01-57P03), a lock not available
 /// (55P03), a query cancelled by a timeout (57014).
-fn classify(err: &sqlx::Error) -> ErrorClass {
+pub(crate) fn classify(err: &sqlx::Error) -> ErrorClass {
     match err {
         sqlx::Error::Io(_)
         | sqlx::Error::Tls(_)

@@ -105,6 +105,16 @@ impl QueryStoreConfig for SqliteSinkConfig {
         Ok(Arc::new(store))
     }
 
+    async fn open_alert_store(
+        &self,
+        cx: &BuildContext,
+    ) -> Result<Arc<dyn hpti_core::alert_store::AlertStore>, StoreError> {
+        let options = self.options(cx);
+        Ok(Arc::new(
+            super::SqliteAlertStore::open(&options.alerts_path()).await?,
+        ))
+    }
+
     async fn migrate(&self, cx: &BuildContext) -> Result<String, StoreError> {
         let options = self.options(cx);
         let store = SqliteStore::open(options.clone()).await?;

@@ -6,6 +6,7 @@
 //! append-mostly indexes, and the summaries (`hpti-summaries.db`: sessions and attackers),
 //! folded from the events by their own connection beside it (see [`summaries`]).
 
+mod alerts;
 mod config;
 mod insert;
 mod queries;
@@ -31,6 +32,7 @@ use tokio_util::task::TaskTracker;
 use self::insert::{EnrichmentIds, EnrichmentRef, EventRow, insert_sql_for, statement_sizes};
 use crate::columns::StoredDoc;
 use crate::error::StoreError;
+pub use alerts::SqliteAlertStore;
 pub use config::{SqliteSinkConfig, Synchronous};
 
 /// How the SQLite database is opened.
@@ -79,15 +81,25 @@ impl SqliteOptions {
         }
     }
 
-    /// The summaries database beside the events database.
+    /// The alert manager's database beside the events (`hpti-alerts.db`).
+    pub fn alerts_path(&self) -> PathBuf {
+        self.sibling("alerts")
+    }
+
+    /// The summaries database beside the events (`hpti-summaries.db`).
     pub fn summaries_path(&self) -> PathBuf {
+        self.sibling("summaries")
+    }
+
+    /// `<stem>-<suffix>.<ext>` beside the events database.
+    fn sibling(&self, suffix: &str) -> PathBuf {
         let stem = self
             .path
             .file_stem()
             .map_or_else(|| "hpti".into(), |s| s.to_string_lossy().into_owned());
         let name = match self.path.extension() {
-            Some(ext) => format!("{stem}-summaries.{}", ext.to_string_lossy()),
-            None => format!("{stem}-summaries"),
+            Some(ext) => format!("{stem}-{suffix}.{}", ext.to_string_lossy()),
+            None => format!("{stem}-{suffix}"),
         };
         self.path.with_file_name(name)
     }

@@ -1,0 +1,240 @@
+//! The alert manager's state in SQLite: a small database of its own beside the events
+//! (`<name>-alerts.db`), so that `hpti alert ack` and `hpti alert silence` write to it
+//! from another process without touching the event writer's lock.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use hpti_core::alert_store::{
+    AlertStore, AlertStoreError, NotificationRecord, Silence, StoredAlert,
+};
+use hpti_core::event::Timestamp;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+
+use crate::error::StoreError;
+
+/// Resolved alerts and notifications older than this are deleted when the store opens.
+const KEEP_MICROS: i64 = 90 * 86_400 * 1_000_000;
+/// Silences that ended longer ago than this are deleted when the store opens.
+const KEEP_SILENCES_MICROS: i64 = 7 * 86_400 * 1_000_000;
+
+/// Alerts, silences and the notification log in SQLite.
+#[derive(Debug, Clone)]
+pub struct SqliteAlertStore {
+    pool: SqlitePool,
+    path: PathBuf,
+}
+
+impl SqliteAlertStore {
+    /// Opens (creating if needed) the database at `path` and applies its migrations;
+    /// old resolved alerts, notifications and ended silences are deleted.
+    pub async fn open(path: &Path) -> Result<Self, StoreError> {
+        if let Some(dir) = path.parent()
+            && !dir.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(dir).map_err(|e| StoreError::Open {
+                path: path.to_owned(),
+                source: e.into(),
+            })?;
+        }
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .busy_timeout(Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(2)
+            .connect_with(options)
+            .await
+            .map_err(|e| StoreError::Open {
+                path: path.to_owned(),
+                source: e.into(),
+            })?;
+        sqlx::migrate!("./migrations/sqlite-alerts")
+            .run(&pool)
+            .await
+            .map_err(|e| StoreError::Migrate(e.into()))?;
+        let store = Self {
+            pool,
+            path: path.to_owned(),
+        };
+        store.prune().await.map_err(|e| StoreError::Open {
+            path: path.to_owned(),
+            source: e.into(),
+        })?;
+        Ok(store)
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    async fn prune(&self) -> Result<(), AlertStoreError> {
+        let now = Timestamp::now().as_micros();
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        sqlx::query("DELETE FROM alerts WHERE firing = 0 AND updated_at < ?")
+            .bind(now - KEEP_MICROS)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        sqlx::query("DELETE FROM notifications WHERE sent_at < ?")
+            .bind(now - KEEP_MICROS)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        sqlx::query("DELETE FROM silences WHERE ends_at < ?")
+            .bind(now - KEEP_SILENCES_MICROS)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        tx.commit().await.map_err(db)
+    }
+
+    /// Closes the pool.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+fn db(err: sqlx::Error) -> AlertStoreError {
+    AlertStoreError::new("SQLite", err)
+}
+
+/// The key column of a group: its key's SHA-256 in hex.
+fn group_digest(key: &str) -> String {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(key.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn json<T: serde::Serialize>(value: &T) -> Result<String, AlertStoreError> {
+    serde_json::to_string(value).map_err(|e| AlertStoreError::new("cannot encode", e))
+}
+
+fn parse<T: serde::de::DeserializeOwned>(doc: &str) -> Result<T, AlertStoreError> {
+    serde_json::from_str(doc).map_err(|e| AlertStoreError::new("a stored record is unreadable", e))
+}
+
+#[async_trait]
+impl AlertStore for SqliteAlertStore {
+    async fn save_alert(&self, alert: &StoredAlert) -> Result<(), AlertStoreError> {
+        sqlx::query(
+            "INSERT INTO alerts (fingerprint, rule, firing, updated_at, doc) VALUES (?, ?, ?, ?, ?)
+             ON CONFLICT (fingerprint) DO UPDATE SET rule = excluded.rule, firing = excluded.firing,
+                 updated_at = excluded.updated_at, doc = excluded.doc",
+        )
+        .bind(alert.alert.fingerprint.to_string())
+        .bind(&alert.alert.rule)
+        .bind(alert.is_firing())
+        .bind(alert.updated_at.as_micros())
+        .bind(json(alert)?)
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(())
+    }
+
+    async fn alerts(
+        &self,
+        firing_only: bool,
+        limit: usize,
+    ) -> Result<Vec<StoredAlert>, AlertStoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let docs: Vec<String> = if firing_only {
+            sqlx::query_scalar(
+                "SELECT doc FROM alerts WHERE firing = 1 ORDER BY updated_at DESC, fingerprint LIMIT ?",
+            )
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await
+        } else {
+            sqlx::query_scalar("SELECT doc FROM alerts ORDER BY updated_at DESC, fingerprint LIMIT ?")
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await
+        }
+        .map_err(db)?;
+        docs.iter().map(|d| parse(d)).collect()
+    }
+
+    async fn alert(&self, fingerprint: &str) -> Result<Option<StoredAlert>, AlertStoreError> {
+        if fingerprint.len() < 8 || !fingerprint.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Ok(None);
+        }
+        let prefix = fingerprint.to_ascii_lowercase();
+        // A prefix range (hex has no LIKE wildcards, but a range also uses the key).
+        let docs: Vec<String> = sqlx::query_scalar(
+            "SELECT doc FROM alerts WHERE fingerprint >= ? AND fingerprint < ? LIMIT 2",
+        )
+        .bind(&prefix)
+        .bind(format!("{prefix}g"))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        match docs.as_slice() {
+            [one] => Ok(Some(parse(one)?)),
+            _ => Ok(None),
+        }
+    }
+
+    async fn save_notification(&self, record: &NotificationRecord) -> Result<(), AlertStoreError> {
+        sqlx::query(
+            "INSERT INTO notifications (group_digest, receiver, sent_at, doc) VALUES (?, ?, ?, ?)
+             ON CONFLICT (group_digest, receiver) DO UPDATE SET sent_at = excluded.sent_at, doc = excluded.doc",
+        )
+        .bind(group_digest(&record.group_key))
+        .bind(&record.receiver)
+        .bind(record.sent_at.as_micros())
+        .bind(json(record)?)
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(())
+    }
+
+    async fn last_notification(
+        &self,
+        group_key: &str,
+        receiver: &str,
+    ) -> Result<Option<NotificationRecord>, AlertStoreError> {
+        let doc: Option<String> = sqlx::query_scalar(
+            "SELECT doc FROM notifications WHERE group_digest = ? AND receiver = ?",
+        )
+        .bind(group_digest(group_key))
+        .bind(receiver)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db)?;
+        doc.as_deref().map(parse).transpose()
+    }
+
+    async fn save_silence(&self, silence: &Silence) -> Result<(), AlertStoreError> {
+        sqlx::query(
+            "INSERT INTO silences (id, ends_at, doc) VALUES (?, ?, ?)
+             ON CONFLICT (id) DO UPDATE SET ends_at = excluded.ends_at, doc = excluded.doc",
+        )
+        .bind(&silence.id)
+        .bind(silence.ends_at.as_micros())
+        .bind(json(silence)?)
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(())
+    }
+
+    async fn silences(&self) -> Result<Vec<Silence>, AlertStoreError> {
+        let cutoff = Timestamp::now().as_micros() - KEEP_SILENCES_MICROS;
+        let docs: Vec<String> = sqlx::query_scalar(
+            "SELECT doc FROM silences WHERE ends_at >= ? ORDER BY id DESC LIMIT 10000",
+        )
+        .bind(cutoff)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        docs.iter().map(|d| parse(d)).collect()
+    }
+}

@@ -1,5 +1,8 @@
 //! The conformance suite of an [`AlertStore`]: every backend that keeps alerts runs it.
 
+// A conformance suite fails by panicking, like the assertions around it.
+#![allow(clippy::unwrap_used)]
+
 use hpti_core::alert::{Alert, Severity};
 use hpti_core::alert_store::{
     Acknowledgement, AlertStore, LabelMatcher, NotificationRecord, Silence, StoredAlert,

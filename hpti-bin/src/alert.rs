@@ -7,6 +7,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use hpti_alert::rules::field::EventView;
 use hpti_alert::rules::{ClockMode, RuleOptions, YamlRule, load_rules};
 use hpti_core::alert::{Alert, AlertRule};
+use hpti_core::alert_store::{Acknowledgement, AlertStore, LabelMatcher, Silence, StoredAlert};
 use hpti_core::event::Timestamp;
 use hpti_store::{EventFilter, EventQueries, Window};
 
@@ -19,6 +20,62 @@ pub enum AlertCommand {
     /// Backtest rules against the store: print what would have fired, over the events'
     /// own times (nothing is notified, no rule state is kept).
     Test(TestArgs),
+    /// List alerts, most recently changed first (firing ones only unless `--all`).
+    List {
+        /// Resolved alerts too.
+        #[arg(long)]
+        all: bool,
+        /// Most alerts listed.
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Acknowledge an alert (by its fingerprint, or its first 8+ hex digits): its rule's
+    /// escalation stops.
+    Ack {
+        /// The alert's fingerprint or a prefix of it.
+        id: String,
+        /// Who acknowledges (default: the user running the command).
+        #[arg(long)]
+        by: Option<String>,
+    },
+    /// Silences: alerts matching all of a silence's matchers are not notified.
+    #[command(subcommand)]
+    Silence(SilenceCommand),
+}
+
+/// `hpti alert silence`.
+#[derive(Debug, Subcommand)]
+pub enum SilenceCommand {
+    /// Adds a silence: `hpti alert silence add rule=ssh-brute-force 'src_ip=~203\.0\.113\..*' --duration 2h`.
+    Add {
+        /// Label matchers (`name=value`, `name!=value`, `name=~regex`, `name!~regex`);
+        /// `rule`, `key` and `severity` are labels too.
+        #[arg(required = true)]
+        matchers: Vec<String>,
+        /// How long it lasts.
+        #[arg(long, default_value = "1h")]
+        duration: humantime::Duration,
+        /// Why.
+        #[arg(long, default_value = "")]
+        comment: String,
+        /// Who (default: the user running the command).
+        #[arg(long)]
+        by: Option<String>,
+    },
+    /// Lists silences (active and recently ended), newest first.
+    List {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Ends a silence now.
+    Expire {
+        /// The silence's id.
+        id: String,
+    },
 }
 
 /// `hpti alert test`.
@@ -39,7 +96,7 @@ pub struct TestArgs {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum Format {
+pub enum Format {
     /// One line per alert and a count per rule.
     Text,
     /// One JSON alert per line.
@@ -50,9 +107,146 @@ enum Format {
 const SLICE_EVENTS: usize = 100_000;
 
 pub async fn alert(config: &Config, command: AlertCommand) -> anyhow::Result<()> {
-    match command {
-        AlertCommand::Test(args) => test(config, &args).await,
+    if let AlertCommand::Test(args) = &command {
+        return test(config, args).await;
     }
+    let components = config.components()?;
+    let store = config.open_alert_store(&components).await?;
+    match command {
+        AlertCommand::Test(_) => Ok(()),
+        AlertCommand::List { all, limit, format } => {
+            let alerts = store.alerts(!all, limit).await?;
+            list_alerts(&alerts, format)
+        }
+        AlertCommand::Ack { id, by } => {
+            let Some(mut stored) = store.alert(&id).await? else {
+                anyhow::bail!(
+                    "no alert {id:?} (give its fingerprint or 8+ of its first hex digits; `hpti alert list`)"
+                );
+            };
+            let by = by.unwrap_or_else(current_user);
+            stored.acked = Some(Acknowledgement {
+                by: by.clone(),
+                at: Timestamp::now(),
+            });
+            stored.updated_at = Timestamp::now();
+            store.save_alert(&stored).await?;
+            println!(
+                "acknowledged {} ({}) as {}",
+                stored.alert.fingerprint,
+                crate::query::printable(&stored.alert.summary),
+                crate::query::printable(&by)
+            );
+            Ok(())
+        }
+        AlertCommand::Silence(command) => silence(&*store, command).await,
+    }
+}
+
+fn current_user() -> String {
+    std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+async fn silence(store: &dyn AlertStore, command: SilenceCommand) -> anyhow::Result<()> {
+    match command {
+        SilenceCommand::Add {
+            matchers,
+            duration,
+            comment,
+            by,
+        } => {
+            let matchers = matchers
+                .iter()
+                .map(|m| LabelMatcher::parse(m).map_err(anyhow::Error::msg))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let now = Timestamp::now();
+            let micros = i64::try_from(duration.as_micros()).unwrap_or(i64::MAX);
+            let silence = Silence::new(
+                matchers,
+                now,
+                now.saturating_add_micros(micros),
+                by.unwrap_or_else(current_user),
+                comment,
+            );
+            store.save_silence(&silence).await?;
+            println!("{}", silence.id);
+            Ok(())
+        }
+        SilenceCommand::List { format } => {
+            let silences = store.silences().await?;
+            match format {
+                Format::Json => {
+                    for s in &silences {
+                        println!("{}", serde_json::to_string(s)?);
+                    }
+                }
+                Format::Text => {
+                    let now = Timestamp::now();
+                    for s in &silences {
+                        let matchers: Vec<String> =
+                            s.matchers.iter().map(ToString::to_string).collect();
+                        println!(
+                            "{}  {:<7}  until {}  {}  by {}: {}",
+                            s.id,
+                            if s.is_active(now) { "active" } else { "ended" },
+                            s.ends_at,
+                            crate::query::printable(&matchers.join(" ")),
+                            crate::query::printable(&s.created_by),
+                            crate::query::printable(&s.comment),
+                        );
+                    }
+                }
+            }
+            Ok(())
+        }
+        SilenceCommand::Expire { id } => {
+            let silences = store.silences().await?;
+            let Some(mut silence) = silences.into_iter().find(|s| s.id == id) else {
+                anyhow::bail!("no silence {id:?} (`hpti alert silence list`)");
+            };
+            let now = Timestamp::now();
+            if silence.ends_at > now {
+                silence.ends_at = now;
+            }
+            store.save_silence(&silence).await?;
+            println!("expired {id}");
+            Ok(())
+        }
+    }
+}
+
+fn list_alerts(alerts: &[StoredAlert], format: Format) -> anyhow::Result<()> {
+    match format {
+        Format::Json => {
+            for alert in alerts {
+                println!("{}", serde_json::to_string(alert)?);
+            }
+        }
+        Format::Text => {
+            for stored in alerts {
+                let a = &stored.alert;
+                let state = if a.ends_at.is_some() {
+                    "resolved"
+                } else if stored.acked.is_some() {
+                    "acked"
+                } else {
+                    "firing"
+                };
+                println!(
+                    "{}  {:<8}  {:<13}  {}  {}  {}",
+                    &a.fingerprint.to_string()[..12],
+                    state,
+                    a.severity.as_str(),
+                    a.raised_at,
+                    crate::query::printable(&a.rule),
+                    crate::query::printable(&a.summary),
+                );
+            }
+        }
+    }
+    Ok(())
 }
 
 async fn test(config: &Config, args: &TestArgs) -> anyhow::Result<()> {

@@ -347,9 +347,10 @@ async fn replay(config: &Config, args: &ReplayArgs) -> anyhow::Result<()> {
     let mut registry = Registry::default();
     let metrics = PipelineMetrics::new(&mut registry);
     let components = config.components()?;
-    let built = config
+    let mut built = config
         .pipeline(&components, metrics.clone(), ClockMode::EventTime)
         .await?;
+    let alerts = built.start_alerts();
     let store = config.open_queries().await?;
     let before = store.count_events().await?;
     let mut pipeline = built.builder.start()?;
@@ -373,6 +374,7 @@ async fn replay(config: &Config, args: &ReplayArgs) -> anyhow::Result<()> {
         }
     }
     pipeline.shutdown().await;
+    crate::config::finish_alerts(alerts).await;
     let after = store.count_events().await?;
     drop(store);
     if !failed {

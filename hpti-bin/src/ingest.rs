@@ -56,6 +56,16 @@ struct Summary {
     resumed_files: u64,
     lost_files: u64,
     dead_letter_file: PathBuf,
+    /// Alerts the rules raised, and notifications sent and given up on (with rules).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    alerts: Option<AlertSummary>,
+}
+
+#[derive(Debug, Serialize)]
+struct AlertSummary {
+    raised: u64,
+    notifications_sent: u64,
+    notifications_failed: u64,
 }
 
 /// Retries of a failing sink in a one-shot ingest (`[pipeline] max_retries` may be
@@ -105,9 +115,10 @@ pub async fn ingest(config: &Config, args: &IngestArgs) -> anyhow::Result<ExitCo
     } else {
         ClockMode::EventTime
     };
-    let built = config
+    let mut built = config
         .pipeline_with_linger(&components, metrics.clone(), max_linger, clock)
         .await?;
+    let alerts = built.start_alerts();
     // Counted through the query store, opened after the sinks created it.
     let store = config.open_queries().await?;
     let before = store.count_events().await?;
@@ -139,6 +150,8 @@ pub async fn ingest(config: &Config, args: &IngestArgs) -> anyhow::Result<ExitCo
         bar.finish_and_clear();
     }
     let stats = pipeline.shutdown().await;
+    // Returns once every pending notification was sent or dead-lettered.
+    let alert_stats = crate::config::finish_alerts(alerts).await;
 
     let mut failed = false;
     for (name, result) in &results {
@@ -188,6 +201,11 @@ pub async fn ingest(config: &Config, args: &IngestArgs) -> anyhow::Result<ExitCo
         resumed_files: report.resumed_files,
         lost_files: report.lost_files,
         dead_letter_file: config.dead_letter_path(),
+        alerts: alert_stats.map(|a| AlertSummary {
+            raised: a.received,
+            notifications_sent: a.delivered,
+            notifications_failed: a.failed,
+        }),
     };
     if args.json {
         println!("{}", serde_json::to_string(&summary)?);

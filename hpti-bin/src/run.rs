@@ -15,7 +15,7 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
     let mut shutdown = std::pin::pin!(telemetry::shutdown_signal());
     // A start that waits on something slow (a backend, a remote database) still obeys
     // SIGTERM and Ctrl-C: nothing has been captured yet, so stopping loses nothing.
-    let (pipeline, registry, sinks) = tokio::select! {
+    let (pipeline, registry, sinks, alerts) = tokio::select! {
         started = start(config) => started?,
         () = &mut shutdown => {
             tracing::warn!("stopped while starting");
@@ -38,6 +38,7 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
     shutdown.await;
     tracing::info!("shutting down: draining queues and flushing sinks");
     pipeline.shutdown().await;
+    crate::config::finish_alerts(alerts).await;
     if let Some(task) = metrics_server {
         task.abort();
     }
@@ -47,16 +48,24 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
 
 /// Builds and starts the pipeline and its sources: the running pipeline, the metrics
 /// registry and the sinks' ids.
-async fn start(config: &Config) -> anyhow::Result<(Pipeline, Registry, Vec<String>)> {
+async fn start(
+    config: &Config,
+) -> anyhow::Result<(
+    Pipeline,
+    Registry,
+    Vec<String>,
+    Option<hpti_alert::manager::ManagerHandle>,
+)> {
     // What `config check` refuses, refused the same way (key and line) before anything
     // is opened or bound.
     config.check().await?;
     let components = config.components()?;
     let mut registry = Registry::default();
     let metrics = PipelineMetrics::new(&mut registry);
-    let built = config
+    let mut built = config
         .pipeline(&components, metrics.clone(), ClockMode::Live)
         .await?;
+    let alerts = built.start_alerts();
     let mut pipeline = built.builder.start().context("cannot start the pipeline")?;
     // Sensors bind their ports as they are built; nothing reads from them until they
     // are spawned. Privileges go in between.
@@ -71,5 +80,5 @@ async fn start(config: &Config) -> anyhow::Result<(Pipeline, Registry, Vec<Strin
         .iter()
         .map(|id| id.as_str().to_owned())
         .collect();
-    Ok((pipeline, registry, sinks))
+    Ok((pipeline, registry, sinks, alerts))
 }

@@ -206,6 +206,21 @@ fn bad_rules_are_config_errors_naming_the_file_line_and_field() {
         stderr(&output)
     );
 
+    // A rule that names a notifier the config lacks.
+    std::fs::write(
+        dir.path().join("rules/bad.yml"),
+        "name: x\ntype: any\nseverity: low\nnotify: [oncall]\n",
+    )
+    .unwrap();
+    let output = run(hpti().args(["config", "check"]).arg(&config));
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output)
+            .contains("bad.yml:4: notify: no notifier `oncall` (add [notifiers.oncall])"),
+        "{}",
+        stderr(&output)
+    );
+
     // A pattern that names no file is an error, not silence.
     std::fs::remove_file(dir.path().join("rules/bad.yml")).unwrap();
     let output = run(hpti().args(["config", "check"]).arg(&config));
@@ -264,5 +279,102 @@ fn a_hydra_run_fires_one_brute_force_alert_and_one_per_file() {
             "ba2534450b8656abf087caa55ad5bd9d9ce1a858293c68c01579bf9b5472b199",
         ]),
         "one per distinct file, though one was downloaded twice"
+    );
+}
+
+#[test]
+fn alerts_are_stored_listed_acknowledged_and_silenced_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = setup(dir.path(), &[("malware.yml", NEW_MALWARE)]);
+    let output = run(hpti()
+        .arg("--config")
+        .arg(&config)
+        .args(["ingest", "--json", "--format", "cowrie"])
+        .arg(fixture("testdata/cowrie/hydra.json")));
+    assert!(output.status.success(), "{}", stderr(&output));
+    let summary: serde_json::Value = serde_json::from_str(stdout(&output).trim()).unwrap();
+    assert_eq!(summary["alerts"]["raised"], 2, "{summary}");
+    assert_eq!(
+        summary["alerts"]["notifications_sent"], 0,
+        "no notifier named"
+    );
+
+    let hpti_alert = |args: &[&str]| {
+        let output = run(hpti().arg("--config").arg(&config).arg("alert").args(args));
+        assert!(output.status.success(), "{args:?}: {}", stderr(&output));
+        stdout(&output)
+    };
+    let listed: Vec<serde_json::Value> = hpti_alert(&["list", "--format", "json"])
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(listed.len(), 2);
+    let fingerprint = listed[0]["alert"]["fingerprint"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(listed.iter().all(|a| a.get("acked").is_none()));
+
+    let acked = hpti_alert(&["ack", &fingerprint[..10], "--by", "analyst"]);
+    assert!(
+        acked.starts_with(&format!("acknowledged {fingerprint}")),
+        "{acked}"
+    );
+    let text = hpti_alert(&["list"]);
+    assert_eq!(
+        text.lines().filter(|l| l.contains(" acked ")).count(),
+        1,
+        "{text}"
+    );
+    let listed: Vec<serde_json::Value> = hpti_alert(&["list", "--format", "json"])
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let acked = listed
+        .iter()
+        .find(|a| a["alert"]["fingerprint"] == fingerprint.as_str())
+        .unwrap();
+    assert_eq!(acked["acked"]["by"], "analyst");
+
+    // An unknown or ambiguous id is an error.
+    let output = run(hpti()
+        .arg("--config")
+        .arg(&config)
+        .args(["alert", "ack", "0000000000"]));
+    assert!(!output.status.success());
+    assert!(stderr(&output).contains("no alert"), "{}", stderr(&output));
+
+    // Silences.
+    let id = hpti_alert(&[
+        "silence",
+        "add",
+        "rule=new-malware",
+        "key=~ba25.*",
+        "--duration",
+        "2h",
+        "--comment",
+        "known sample",
+    ])
+    .trim()
+    .to_owned();
+    let list = hpti_alert(&["silence", "list"]);
+    assert!(list.contains(&id) && list.contains("active"), "{list}");
+    assert!(
+        list.contains("rule=\"new-malware\" key=~\"ba25.*\""),
+        "{list}"
+    );
+    hpti_alert(&["silence", "expire", &id]);
+    let list = hpti_alert(&["silence", "list"]);
+    assert!(list.contains("ended"), "{list}");
+    let output =
+        run(hpti()
+            .arg("--config")
+            .arg(&config)
+            .args(["alert", "silence", "add", "no-operator"]));
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains("is not a matcher"),
+        "{}",
+        stderr(&output)
     );
 }

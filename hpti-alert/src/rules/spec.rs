@@ -560,6 +560,11 @@ pub fn default_summary(rule_type: RuleType) -> &'static str {
     }
 }
 
+/// The 1-based line of `field` in the rule file at `file`, if it can be read and found.
+pub fn line_of_field(file: &Path, field: &str) -> Option<usize> {
+    line_of(&std::fs::read_to_string(file).ok()?, field)
+}
+
 /// The 1-based line where `field` (a dotted or indexed path) is written, if found: the
 /// line of its most specific key.
 pub(crate) fn line_of(text: &str, field: &str) -> Option<usize> {

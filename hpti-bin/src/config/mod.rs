@@ -8,7 +8,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context as _;
+use std::collections::BTreeMap;
+
+use hpti_alert::manager::{AlertManager, ManagerConfig, Route};
 use hpti_alert::rules::{ClockMode, RuleOptions, RuleSpec, YamlRule, load_rules};
+use hpti_core::alert_store::AlertStore;
 use hpti_core::buffer::{BufferConfig, DiskBufferConfig, WhenFull};
 use hpti_core::component::{BuildContext, ComponentId};
 use hpti_core::metrics::PipelineMetrics;
@@ -25,7 +29,45 @@ pub struct Built {
     pub builder: PipelineBuilder,
     /// The sink ids, in config order.
     pub sinks: Vec<ComponentId>,
+    /// The alert manager and its input, when there are rules: started beside the
+    /// pipeline, finished after it.
+    pub alerts: Option<(
+        AlertManager,
+        tokio::sync::mpsc::Receiver<hpti_core::alert::Alert>,
+    )>,
 }
+
+impl Built {
+    /// Starts the alert manager (if there are rules); call once, after the pipeline
+    /// started.
+    pub fn start_alerts(&mut self) -> Option<hpti_alert::manager::ManagerHandle> {
+        self.alerts
+            .take()
+            .map(|(manager, input)| manager.start(input))
+    }
+}
+
+/// Finishes the alert manager after the pipeline stopped: what is pending is sent or
+/// dead-lettered; logs what it did.
+pub async fn finish_alerts(
+    handle: Option<hpti_alert::manager::ManagerHandle>,
+) -> Option<hpti_alert::manager::ManagerStats> {
+    let stats = handle?.finish().await;
+    tracing::info!(
+        alerts = stats.received,
+        delivered = stats.delivered,
+        failed = stats.failed,
+        silenced = stats.silenced,
+        inhibited = stats.inhibited,
+        escalated = stats.escalated,
+        "alert manager finished"
+    );
+    Some(stats)
+}
+
+/// Alerts raised and not yet taken by the manager; beyond it the rules wait (and their
+/// own queue, not the sinks, sheds events, counted).
+const ALERT_QUEUE: usize = 4096;
 
 impl Config {
     /// What `hpti config check` checks beyond the types, so that it refuses what `run`
@@ -69,8 +111,30 @@ impl Config {
                     error(&key, message)
                 })?;
         }
-        self.alert_rules()
+        let rules = self
+            .alert_rules()
             .map_err(|e| error("alerting.rules", e.to_string()))?;
+        for spec in &rules {
+            for (field, ids) in [("notify", &spec.notify), ("escalate_to", &spec.escalate_to)] {
+                if let Some(id) = ids.iter().find(|id| {
+                    !components
+                        .notifiers
+                        .iter()
+                        .any(|(n, _)| n.as_str() == id.as_str())
+                }) {
+                    let line = hpti_alert::rules::spec::line_of_field(&spec.file, field);
+                    return Err(error(
+                        "alerting.rules",
+                        format!(
+                            "{}{}: {field}: no notifier `{id}` (add [notifiers.{id}])",
+                            spec.file.display(),
+                            line.map(|l| format!(":{l}")).unwrap_or_default()
+                        ),
+                    )
+                    .into());
+                }
+            }
+        }
         if let Some(user) = self.privileges.user.as_deref() {
             nix::unistd::User::from_name(user)
                 .ok()
@@ -170,15 +234,80 @@ impl Config {
             builder = builder.rules_after(id.clone());
         }
         let options = self.rule_options(clock);
-        for spec in self
+        let specs = self
             .alert_rules()
-            .map_err(|e| anyhow::anyhow!("alerting.rules: {e}"))?
-        {
+            .map_err(|e| anyhow::anyhow!("alerting.rules: {e}"))?;
+        let mut alerts = None;
+        if specs.iter().any(|s| s.enabled) {
+            let manager = self.alert_manager(components, &metrics, &specs).await?;
+            let (sender, receiver) = tokio::sync::mpsc::channel(ALERT_QUEUE);
+            builder = builder.alerts_to(sender);
+            alerts = Some((manager, receiver));
+        }
+        for spec in specs {
             if spec.enabled {
                 builder = builder.rule(Box::new(YamlRule::new(spec, &options)));
             }
         }
-        Ok(Built { builder, sinks })
+        Ok(Built {
+            builder,
+            sinks,
+            alerts,
+        })
+    }
+
+    /// The alert manager: the rules' routes, the notifiers built, state in the query
+    /// store.
+    pub async fn alert_manager(
+        &self,
+        components: &Components,
+        metrics: &PipelineMetrics,
+        specs: &[RuleSpec],
+    ) -> anyhow::Result<AlertManager> {
+        let mut notifiers = BTreeMap::new();
+        for (id, notifier) in &components.notifiers {
+            let built = notifier
+                .build(&self.build_context(id, metrics))
+                .await
+                .with_context(|| format!("notifiers.{id}"))?;
+            notifiers.insert(id.as_str().to_owned(), built);
+        }
+        let store = self.open_alert_store(components).await?;
+        let routes = specs
+            .iter()
+            .filter(|s| s.enabled)
+            .map(|s| (s.name.clone(), Route::of(s)))
+            .collect();
+        let config = ManagerConfig {
+            group_wait: self.alerting.group_wait,
+            group_interval: self.alerting.group_interval,
+            repeat_interval: self.alerting.repeat_interval,
+            routes,
+            inhibit_equal: self.alerting.inhibit_equal.clone(),
+            dead_letter_path: Some(
+                self.data
+                    .dir
+                    .join("alerting")
+                    .join("notifications.dead.jsonl"),
+            ),
+            ..ManagerConfig::default()
+        };
+        Ok(AlertManager::new(config, notifiers, store))
+    }
+
+    /// Where alerts, silences and the notification log are kept: beside the query store.
+    pub async fn open_alert_store(
+        &self,
+        components: &Components,
+    ) -> anyhow::Result<Arc<dyn AlertStore>> {
+        let (id, store) = components
+            .query_store(self.query.store.as_deref())
+            .map_err(anyhow::Error::msg)?;
+        let metrics = PipelineMetrics::default();
+        store
+            .open_alert_store(&self.build_context(id, &metrics))
+            .await
+            .with_context(|| format!("sinks.{id}: the alert store"))
     }
 
     /// A pipeline builder with the configured settings and enrichers, and no sink yet

@@ -85,12 +85,35 @@ pub struct QuerySection {
 }
 
 /// `[alerting]`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AlertingSection {
     /// Rule files or glob patterns (`rules/*.yml`), relative to the config file's
     /// directory.
     pub rules: Vec<String>,
+    /// How long a new alert group waits for more alerts before it is sent.
+    #[serde(with = "humantime_serde")]
+    pub group_wait: Duration,
+    /// How long a group waits before a change is sent.
+    #[serde(with = "humantime_serde")]
+    pub group_interval: Duration,
+    /// How long before a group that still fires is sent again.
+    #[serde(with = "humantime_serde")]
+    pub repeat_interval: Duration,
+    /// A critical alert mutes lower-severity alerts with the same values of these labels.
+    pub inhibit_equal: Vec<String>,
+}
+
+impl Default for AlertingSection {
+    fn default() -> Self {
+        Self {
+            rules: Vec::new(),
+            group_wait: Duration::from_secs(30),
+            group_interval: Duration::from_secs(300),
+            repeat_interval: Duration::from_secs(4 * 3600),
+            inhibit_equal: vec!["src_ip".into()],
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -2,4 +2,11 @@
 //! notifiers) the alert manager that groups, deduplicates and delivers what they raise.
 
 pub mod manager;
+#[cfg(any(
+    feature = "webhook",
+    feature = "slack",
+    feature = "discord",
+    feature = "pagerduty"
+))]
+pub mod notifiers;
 pub mod rules;

@@ -378,3 +378,101 @@ fn alerts_are_stored_listed_acknowledged_and_silenced_from_the_command_line() {
         stderr(&output)
     );
 }
+
+/// The scenario: a Cowrie log with a Hydra run, ingested with a brute-force
+/// `frequency` rule and a `new_term` rule on `data.sha256`, sends one grouped alert for
+/// the attacker and one per distinct file to a webhook receiver, verified by signature;
+/// a restart sends nothing twice.
+#[test]
+fn a_hydra_run_reaches_a_webhook_once_signed() {
+    use base64::Engine as _;
+    use hmac::Mac as _;
+    let runtime = common::runtime();
+    let server = runtime.block_on(wiremock::MockServer::start());
+    runtime.block_on(
+        wiremock::Mock::given(wiremock::matchers::method("POST"))
+            .respond_with(wiremock::ResponseTemplate::new(204))
+            .mount(&server),
+    );
+    let key = *b"hpti-test-signing-key-0123456789";
+    let secret = format!(
+        "whsec_{}",
+        base64::engine::general_purpose::STANDARD.encode(key)
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let brute = BRUTE_FORCE
+        .replace("num_events: 5", "num_events: 50")
+        .replace("timeframe: 1h", "timeframe: 1m")
+        + "notify: [soc]\n";
+    let malware = format!("{NEW_MALWARE}notify: [soc]\n");
+    let config = setup(
+        dir.path(),
+        &[("brute.yml", &brute), ("malware.yml", &malware)],
+    );
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str(&format!(
+        "[notifiers.soc]\ntype = \"webhook\"\nurl = \"{}/hpti\"\nsecret = \"{secret}\"\n",
+        server.uri()
+    ));
+    std::fs::write(&config, text).unwrap();
+    let ingest = || {
+        let output = run(hpti()
+            .arg("--config")
+            .arg(&config)
+            .args(["ingest", "--json", "--format", "cowrie"])
+            .arg(fixture("testdata/cowrie/hydra.json")));
+        assert!(output.status.success(), "{}", stderr(&output));
+        serde_json::from_str::<serde_json::Value>(stdout(&output).trim()).unwrap()
+    };
+    let summary = ingest();
+    assert_eq!(summary["alerts"]["notifications_sent"], 3, "{summary}");
+    let requests = runtime.block_on(server.received_requests()).unwrap();
+    assert_eq!(requests.len(), 3);
+    let mut brute_force = 0;
+    let mut files = BTreeSet::new();
+    for request in &requests {
+        let header = |name: &str| {
+            request
+                .headers
+                .get(name)
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .to_owned()
+        };
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&key).unwrap();
+        mac.update(format!("{}.{}.", header("webhook-id"), header("webhook-timestamp")).as_bytes());
+        mac.update(&request.body);
+        let expected =
+            base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
+        assert_eq!(
+            header("webhook-signature"),
+            format!("v1,{expected}"),
+            "signed"
+        );
+        let body: serde_json::Value = serde_json::from_slice(&request.body).unwrap();
+        let alerts = body["alerts"].as_array().unwrap();
+        assert_eq!(alerts.len(), 1, "{body}");
+        match alerts[0]["rule"].as_str().unwrap() {
+            "ssh-brute-force" => {
+                brute_force += 1;
+                assert_eq!(alerts[0]["key"], "127.0.0.1");
+                assert_eq!(body["status"], "firing");
+            }
+            "new-malware" => {
+                files.insert(alerts[0]["key"].as_str().unwrap().to_owned());
+            }
+            other => panic!("unexpected rule {other}"),
+        }
+    }
+    assert_eq!(brute_force, 1);
+    assert_eq!(files.len(), 2);
+
+    // A restart: the same alerts are found in the store and not sent again.
+    let summary = ingest();
+    assert_eq!(summary["alerts"]["notifications_sent"], 0, "{summary}");
+    assert_eq!(
+        runtime.block_on(server.received_requests()).unwrap().len(),
+        3
+    );
+}

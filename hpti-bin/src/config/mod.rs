@@ -499,8 +499,12 @@ mod component_tests {
         assert_eq!(err.line, Some(5), "{err}");
         assert_eq!(err.key.as_deref(), Some("sinks.main.type"), "{err}");
         assert!(err.message.contains("known types: sqlite"), "{err}");
-        let err = components("[notifiers.slack]\ntype = \"slack\"\n").unwrap_err();
-        assert!(err.message.contains("none yet"), "{err}");
+        let err = components("[notifiers.teams]\ntype = \"teams\"\n").unwrap_err();
+        assert!(
+            err.message
+                .contains("known types: webhook, slack, discord, pagerduty"),
+            "{err}"
+        );
     }
 
     #[test]

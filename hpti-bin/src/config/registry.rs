@@ -164,9 +164,22 @@ fn enrichers() -> Vec<(&'static str, EnricherDecoder)> {
     ]
 }
 
-// The notifiers arrive with the alerting engine.
 fn notifiers() -> Vec<(&'static str, NotifierDecoder)> {
-    Vec::new()
+    use hpti_alert::notifiers as n;
+    vec![
+        ("webhook", |t, _| {
+            Ok(Box::new(de::<n::webhook::WebhookNotifierConfig>(t)?))
+        }),
+        ("slack", |t, _| {
+            Ok(Box::new(de::<n::slack::SlackNotifierConfig>(t)?))
+        }),
+        ("discord", |t, _| {
+            Ok(Box::new(de::<n::discord::DiscordNotifierConfig>(t)?))
+        }),
+        ("pagerduty", |t, _| {
+            Ok(Box::new(de::<n::pagerduty::PagerDutyNotifierConfig>(t)?))
+        }),
+    ]
 }
 
 /// Every component of a config, typed, in file order per kind.

@@ -6,6 +6,8 @@
 
 #[cfg(feature = "discord")]
 pub mod discord;
+#[cfg(feature = "email")]
+pub mod email;
 #[cfg(feature = "pagerduty")]
 pub mod pagerduty;
 #[cfg(feature = "slack")]

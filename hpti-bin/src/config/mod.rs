@@ -502,7 +502,7 @@ mod component_tests {
         let err = components("[notifiers.teams]\ntype = \"teams\"\n").unwrap_err();
         assert!(
             err.message
-                .contains("known types: webhook, slack, discord, pagerduty"),
+                .contains("known types: webhook, slack, discord, pagerduty, email"),
             "{err}"
         );
     }

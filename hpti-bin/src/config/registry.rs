@@ -179,6 +179,9 @@ fn notifiers() -> Vec<(&'static str, NotifierDecoder)> {
         ("pagerduty", |t, _| {
             Ok(Box::new(de::<n::pagerduty::PagerDutyNotifierConfig>(t)?))
         }),
+        ("email", |t, _| {
+            Ok(Box::new(de::<n::email::EmailNotifierConfig>(t)?))
+        }),
     ]
 }
 

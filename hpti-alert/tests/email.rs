@@ -54,13 +54,15 @@ fn smtp(dir: &Path) -> Option<Smtp> {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
+    // Owned first, so that it is killed and reaped on every path.
+    let server = Smtp {
+        child,
+        port,
+        maildir,
+    };
     for _ in 0..100 {
         if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return Some(Smtp {
-                child,
-                port,
-                maildir,
-            });
+            return Some(server);
         }
         std::thread::sleep(Duration::from_millis(100));
     }

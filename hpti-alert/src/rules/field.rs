@@ -211,6 +211,8 @@ pub(crate) fn format_number(n: f64) -> String {
 pub struct EventView<'e> {
     event: &'e Event,
     json: OnceCell<Value>,
+    #[cfg(feature = "sigma")]
+    sigma: OnceCell<(Value, rsigma_parser::LogSource)>,
 }
 
 impl<'e> EventView<'e> {
@@ -219,12 +221,21 @@ impl<'e> EventView<'e> {
         Self {
             event,
             json: OnceCell::new(),
+            #[cfg(feature = "sigma")]
+            sigma: OnceCell::new(),
         }
     }
 
     /// The event itself.
     pub fn event_ref(&self) -> &'e Event {
         self.event
+    }
+
+    /// The event as Sigma rules see it (fields and logsource), built once.
+    #[cfg(feature = "sigma")]
+    pub fn sigma(&self) -> &(Value, rsigma_parser::LogSource) {
+        self.sigma
+            .get_or_init(|| super::sigma::sigma_event(self.event))
     }
 
     /// The event's JSON form.

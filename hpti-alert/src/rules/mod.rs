@@ -25,6 +25,8 @@
 pub mod field;
 pub mod matcher;
 mod runtime;
+#[cfg(feature = "sigma")]
+pub mod sigma;
 pub mod spec;
 pub mod state;
 mod template;
@@ -107,5 +109,38 @@ pub fn load_rule_file(file: &Path) -> Result<RuleSpec, RuleError> {
         )));
     }
     let text = std::fs::read_to_string(file).map_err(|e| bad(format!("cannot read: {e}")))?;
+    #[cfg(feature = "sigma")]
+    if sigma::is_sigma(&text) {
+        return sigma_file_rule(file, &text);
+    }
     RuleSpec::parse(&text, file)
+}
+
+/// A SigmaHQ file named directly among the rules: a `sigma` rule of its own, named by the
+/// Sigma rule's title, its severity the Sigma level, notified nowhere (stored; list it
+/// with `hpti alert list`). Wrap it in a `type: sigma` rule to route it.
+#[cfg(feature = "sigma")]
+fn sigma_file_rule(file: &Path, text: &str) -> Result<RuleSpec, RuleError> {
+    let bad = |message: String| RuleError {
+        file: file.to_owned(),
+        line: None,
+        field: None,
+        message,
+    };
+    let collection = rsigma_parser::parse_sigma_yaml(text).map_err(|e| bad(e.to_string()))?;
+    let title = collection
+        .rules
+        .first()
+        .map(|r| r.title.clone())
+        .ok_or_else(|| bad("no Sigma rule in this file".into()))?;
+    let name = file
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let wrapper = format!(
+        "name: {}\ntype: sigma\nsigma: [{}]\n",
+        serde_json::to_string(&title).unwrap_or_default(),
+        serde_json::to_string(&name).unwrap_or_default()
+    );
+    RuleSpec::parse(&wrapper, file)
 }

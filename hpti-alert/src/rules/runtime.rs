@@ -50,6 +50,8 @@ enum TypeState {
     NewTerm(TermStore),
     Cardinality(Keyed<String, Distinct>),
     Change(Keyed<String, String>),
+    #[cfg(feature = "sigma")]
+    Sigma(Box<super::sigma::SigmaRules>),
 }
 
 /// Event counts in buckets of `timeframe / BUCKETS`, the last `2 * BUCKETS` of them.
@@ -137,7 +139,18 @@ impl YamlRule {
     pub fn new(spec: RuleSpec, options: &RuleOptions) -> Self {
         let max_keys = spec.max_keys;
         let state = match spec.rule_type {
-            RuleType::Any | RuleType::Sigma => TypeState::Any,
+            RuleType::Any => TypeState::Any,
+            #[cfg(feature = "sigma")]
+            RuleType::Sigma => match super::sigma::SigmaRules::load(&spec.sigma) {
+                Ok(rules) => TypeState::Sigma(Box::new(rules)),
+                Err(err) => {
+                    // Checked when the rule was read: the files changed since.
+                    tracing::error!(rule = %spec.name, file = %err.file.display(), error = %err.message, "Sigma rules unreadable: the rule matches nothing");
+                    TypeState::Any
+                }
+            },
+            #[cfg(not(feature = "sigma"))]
+            RuleType::Sigma => TypeState::Any,
             RuleType::Frequency => TypeState::Frequency(Keyed::new(max_keys)),
             RuleType::Spike => TypeState::Spike(Keyed::new(max_keys)),
             RuleType::Flatline => TypeState::Flatline {
@@ -399,6 +412,33 @@ impl YamlRule {
                     self.firing.raise(alert, false, out);
                 }
             }
+            #[cfg(feature = "sigma")]
+            TypeState::Sigma(rules) => {
+                for hit in rules.matches(view.sigma()) {
+                    let mut labels = labels.clone();
+                    labels.push(("sigma_rule".to_owned(), hit.title.clone()));
+                    let mut details = vec![("sigma_title", hit.title.clone())];
+                    if let Some(id) = &hit.id {
+                        details.push(("sigma_id", id.clone()));
+                    }
+                    let mut alert = make_alert(
+                        &self.spec,
+                        &key,
+                        &labels,
+                        now,
+                        event.time,
+                        1,
+                        [event.id],
+                        &details,
+                        Some(view),
+                    );
+                    if !self.spec.severity_given {
+                        alert.severity = hit.severity;
+                    }
+                    let tracked = format!("{}\u{1f}{key}", hit.title);
+                    self.firing.raise_as(tracked, alert, true, out);
+                }
+            }
             TypeState::Change(previous) => {
                 let value = join_values(&self.spec.compare_key, view);
                 let value = match value {
@@ -609,6 +649,8 @@ impl YamlRule {
                 }
             }
             TypeState::Change(_) => {}
+            #[cfg(feature = "sigma")]
+            TypeState::Sigma(_) => {}
         }
     }
 
@@ -719,6 +761,8 @@ impl AlertRule for YamlRule {
             TypeState::NewTerm(store) => store.len(),
             TypeState::Cardinality(k) => k.len(),
             TypeState::Change(k) => k.len(),
+            #[cfg(feature = "sigma")]
+            TypeState::Sigma(_) => 0,
         };
         held + self.firing.len()
     }
@@ -732,6 +776,8 @@ impl AlertRule for YamlRule {
             TypeState::NewTerm(store) => store.evicted(),
             TypeState::Cardinality(k) => k.evicted(),
             TypeState::Change(k) => k.evicted(),
+            #[cfg(feature = "sigma")]
+            TypeState::Sigma(_) => 0,
         };
         evicted + self.firing.evicted()
     }

@@ -205,6 +205,8 @@ struct RawRule {
     escalate_after: Option<Span>,
     #[serde(default)]
     escalate_to: Option<OneOrMany>,
+    #[serde(default)]
+    sigma: Option<OneOrMany>,
 }
 
 /// A checked rule: what it matches, how it counts, and where its alerts go.
@@ -273,6 +275,10 @@ pub struct RuleSpec {
     pub escalate_to: Vec<String>,
     /// `is_enabled: false` keeps a rule in place without running it.
     pub enabled: bool,
+    /// Whether the file sets `severity` (a Sigma rule's level is used otherwise).
+    pub severity_given: bool,
+    /// `sigma`: the SigmaHQ rule files (resolved, relative to the rule file).
+    pub sigma: Vec<PathBuf>,
 }
 
 /// A rule file that cannot be used: the file, the line (when known), the field, and why.
@@ -469,13 +475,17 @@ impl RuleSpec {
                 }
             }
             RuleType::Sigma => {
-                return fail(
-                    "type",
-                    "Sigma rules are SigmaHQ files (with `detection:`), not `type: sigma` in an hpti rule"
-                        .into(),
-                );
+                needs("sigma", raw.sigma.is_some())?;
             }
         }
+        let sigma = match (&raw.sigma, raw.rule_type) {
+            (Some(_), t) if t != RuleType::Sigma => {
+                return fail("sigma", "only a `sigma` rule takes `sigma`".into());
+            }
+            (Some(patterns), _) => sigma_files(patterns.clone().into_vec(), file)
+                .map_err(|m| (Some("sigma".to_owned()), m))?,
+            (None, _) => Vec::new(),
+        };
         let max_keys = raw.max_keys.unwrap_or(DEFAULT_MAX_KEYS);
         if max_keys == 0 || max_keys > 10_000_000 {
             return fail("max_keys", "must be 1 to 10000000".into());
@@ -533,14 +543,39 @@ impl RuleSpec {
             escalate_after: raw.escalate_after.map(|s| s.0),
             escalate_to,
             enabled: raw.is_enabled.unwrap_or(true),
+            severity_given: raw.severity.is_some(),
+            sigma,
         })
     }
+}
+
+/// The Sigma files `patterns` name, relative to the rule file's directory; each is
+/// parsed and compiled here, so that a bad one is an error of the rule that names it.
+#[cfg(feature = "sigma")]
+fn sigma_files(patterns: Vec<String>, file: &Path) -> Result<Vec<PathBuf>, String> {
+    let dir = file.parent().unwrap_or(Path::new("."));
+    let files = super::sigma::sigma_files(&patterns, dir)?;
+    super::sigma::SigmaRules::load(&files).map_err(|e| {
+        format!(
+            "{}{}: {}",
+            e.file.display(),
+            e.line.map(|l| format!(":{l}")).unwrap_or_default(),
+            e.message
+        )
+    })?;
+    Ok(files)
+}
+
+#[cfg(not(feature = "sigma"))]
+fn sigma_files(_: Vec<String>, _: &Path) -> Result<Vec<PathBuf>, String> {
+    Err("this hpti was built without Sigma (feature `sigma`)".into())
 }
 
 /// The summary of a rule type that gives none.
 pub fn default_summary(rule_type: RuleType) -> &'static str {
     match rule_type {
-        RuleType::Any | RuleType::Sigma => "{{ rule }}: {{ event.kind }} from {{ event.src_ip }}",
+        RuleType::Any => "{{ rule }}: {{ event.kind }} from {{ event.src_ip }}",
+        RuleType::Sigma => "{{ sigma_title }}: {{ event.kind }} from {{ event.src_ip }}",
         RuleType::Frequency => {
             "{{ rule }}: {{ count }} events from {{ key }} within {{ timeframe }}"
         }
@@ -703,7 +738,8 @@ notify: [oncall]
                 "type: frequency\ntimeframe: 1m\nnum_events: 1000000000\n",
                 "num_events",
             ),
-            ("type: sigma\n", "type"),
+            ("type: sigma\n", "sigma"),
+            ("type: any\nsigma: x.yml\n", "sigma"),
         ];
         for (body, field) in cases {
             let err = parse(&format!("name: x\n{body}")).unwrap_err();

@@ -217,8 +217,21 @@ impl Firing {
 
     /// Raises `alert` (or raises again: the count adds up when `accumulate`, the first
     /// start is kept) and pushes it onto `out`.
-    pub fn raise(&mut self, mut alert: Alert, accumulate: bool, out: &mut Vec<Alert>) {
-        if let Some(previous) = self.alerts.get(&alert.key) {
+    pub fn raise(&mut self, alert: Alert, accumulate: bool, out: &mut Vec<Alert>) {
+        let key = alert.key.clone();
+        self.raise_as(key, alert, accumulate, out);
+    }
+
+    /// [`Firing::raise`], tracked under `key` instead of the alert's own key (one rule
+    /// raising several alerts per key: Sigma).
+    pub fn raise_as(
+        &mut self,
+        key: String,
+        mut alert: Alert,
+        accumulate: bool,
+        out: &mut Vec<Alert>,
+    ) {
+        if let Some(previous) = self.alerts.get(&key) {
             if previous.starts_at < alert.starts_at {
                 alert.starts_at = previous.starts_at;
             }
@@ -230,7 +243,7 @@ impl Firing {
                 alert.event_ids = ids.into_iter().skip(skip).collect();
             }
         }
-        self.alerts.insert(alert.key.clone(), alert.clone());
+        self.alerts.insert(key, alert.clone());
         out.push(alert);
     }
 

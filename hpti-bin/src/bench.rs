@@ -79,6 +79,11 @@ pub struct PipelineArgs {
     #[cfg(feature = "redis")]
     #[arg(long)]
     redis_url: Option<String>,
+    /// Alert rules to run beside the sinks: the rule files (`*.yml`) of this directory,
+    /// with the alert manager keeping their alerts in the bench's directory (no
+    /// notifier). `scripts/bench-rules.py DIR` writes the mix of 100.
+    #[arg(long)]
+    rules: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
@@ -120,6 +125,16 @@ struct PipelineResult {
     batch_size: usize,
     linger_ms: u128,
     geoip: bool,
+    /// Rules loaded (`--rules`), counting each Sigma rule.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rules: Option<usize>,
+    /// Alerts they raised.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    alerts: Option<u64>,
+    /// Events the rules did not see because their queue was full (the sinks never wait
+    /// for the rules).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rule_events_dropped: Option<u64>,
 }
 
 pub async fn bench(config: &Config, command: BenchCommand) -> anyhow::Result<()> {
@@ -267,6 +282,39 @@ async fn pipeline(config: &Config, args: &PipelineArgs) -> anyhow::Result<Pipeli
             store.clone(),
         );
     }
+    let mut rule_count = None;
+    let mut manager = None;
+    if let Some(dir) = &args.rules {
+        let specs = hpti_alert::rules::load_rules(&["*.yml".to_owned()], dir)?;
+        let options = hpti_alert::rules::RuleOptions {
+            clock: hpti_alert::rules::ClockMode::Live,
+            state_dir: Some(tempdir.join("alerting")),
+        };
+        let mut count = 0;
+        let routes = specs
+            .iter()
+            .map(|s| (s.name.clone(), hpti_alert::manager::Route::of(s)))
+            .collect();
+        for spec in specs {
+            count += match spec.rule_type {
+                hpti_alert::rules::RuleType::Sigma => spec.sigma.len(),
+                _ => 1,
+            };
+            builder = builder.rule(Box::new(hpti_alert::rules::YamlRule::new(spec, &options)));
+        }
+        rule_count = Some(count);
+        let store = hpti_store::SqliteAlertStore::open(&tempdir.join("bench-alerts.db")).await?;
+        let (sender, receiver) = mpsc::channel(4096);
+        builder = builder.alerts_to(sender);
+        let config = hpti_alert::manager::ManagerConfig {
+            routes,
+            ..hpti_alert::manager::ManagerConfig::default()
+        };
+        manager = Some(
+            hpti_alert::manager::AlertManager::new(config, Default::default(), Arc::new(store))
+                .start(receiver),
+        );
+    }
     let pipeline = builder.start()?;
 
     let (pending_tx, pending_rx) = mpsc::channel::<(Instant, u64, AckReceiver)>(4096);
@@ -330,6 +378,18 @@ async fn pipeline(config: &Config, args: &PipelineArgs) -> anyhow::Result<Pipeli
     let histogram = latency.await?;
     let seconds = started.elapsed().as_secs_f64();
     let stats = pipeline.shutdown().await;
+    let alert_stats = match manager {
+        Some(manager) => Some(manager.finish().await),
+        None => None,
+    };
+    let rule_events_dropped = args.rules.as_ref().map(|_| {
+        registry_counter(
+            &registry,
+            "hpti_events_total",
+            "stage=\"alert\"",
+            "outcome=\"dropped\"",
+        )
+    });
     let mut stored_per_sink = Vec::new();
     let mut dropped_per_sink = Vec::new();
     for (sink, (_, queries)) in args.sink.iter().zip(&stores) {
@@ -387,7 +447,24 @@ async fn pipeline(config: &Config, args: &PipelineArgs) -> anyhow::Result<Pipeli
         batch_size: batch.max_events,
         linger_ms: batch.linger.as_millis(),
         geoip: enrichers,
+        rules: rule_count,
+        alerts: alert_stats.map(|a| a.received),
+        rule_events_dropped,
     })
+}
+
+/// The value of a counter series in the registry's text exposition: the line of `name`
+/// with every one of `labels` (0 when there is none).
+fn registry_counter(registry: &Registry, name: &str, a: &str, b: &str) -> u64 {
+    let mut text = String::new();
+    if prometheus_client::encoding::text::encode(&mut text, registry).is_err() {
+        return 0;
+    }
+    text.lines()
+        .filter(|l| l.starts_with(name) && l.contains(a) && l.contains(b))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .map(|v| v as u64)
+        .sum()
 }
 
 fn tempdir_for_bench() -> anyhow::Result<PathBuf> {

@@ -295,13 +295,15 @@ async fn pipeline(config: &Config, args: &PipelineArgs) -> anyhow::Result<Pipeli
             .iter()
             .map(|s| (s.name.clone(), hpti_alert::manager::Route::of(s)))
             .collect();
+        let mut rules = Vec::new();
         for spec in specs {
             count += match spec.rule_type {
                 hpti_alert::rules::RuleType::Sigma => spec.sigma.len(),
                 _ => 1,
             };
-            builder = builder.rule(Box::new(hpti_alert::rules::YamlRule::new(spec, &options)));
+            rules.push(hpti_alert::rules::YamlRule::new(spec, &options));
         }
+        builder = builder.rule(Box::new(hpti_alert::rules::RuleSet::new(rules)));
         rule_count = Some(count);
         let store = hpti_store::SqliteAlertStore::open(&tempdir.join("bench-alerts.db")).await?;
         let (sender, receiver) = mpsc::channel(4096);

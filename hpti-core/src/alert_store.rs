@@ -268,6 +268,15 @@ pub trait AlertStore: Send + Sync {
     /// Inserts or replaces the alert of its fingerprint.
     async fn save_alert(&self, alert: &StoredAlert) -> Result<(), AlertStoreError>;
 
+    /// [`save_alert`](AlertStore::save_alert) for several, in one transaction where the
+    /// store has them. One by one by default.
+    async fn save_alerts(&self, alerts: &[StoredAlert]) -> Result<(), AlertStoreError> {
+        for alert in alerts {
+            self.save_alert(alert).await?;
+        }
+        Ok(())
+    }
+
     /// The alerts, most recently updated first: only the firing ones when `firing_only`;
     /// at most `limit`.
     async fn alerts(

@@ -95,6 +95,9 @@ impl Default for ManagerConfig {
     }
 }
 
+/// Alerts taken from the input at once (stored in one transaction).
+const RECEIVE_BATCH: usize = 512;
+
 /// Most alerts held in memory across all groups; beyond it the oldest group is dropped
 /// (counted) rather than growing without bound.
 pub const MAX_ACTIVE_ALERTS: usize = 100_000;
@@ -234,7 +237,17 @@ impl Runtime {
             let next = self.next_deadline();
             tokio::select! {
                 alert = input.recv() => match alert {
-                    Some(alert) => self.receive(alert).await,
+                    Some(alert) => {
+                        // What else is waiting goes in the same store transaction.
+                        let mut batch = vec![alert];
+                        while batch.len() < RECEIVE_BATCH {
+                            match input.try_recv() {
+                                Ok(alert) => batch.push(alert),
+                                Err(_) => break,
+                            }
+                        }
+                        self.receive(batch).await;
+                    }
                     None => break,
                 },
                 Some(done) = self.deliveries.join_next(), if !self.deliveries.is_empty() => {
@@ -284,23 +297,34 @@ impl Runtime {
         }
     }
 
-    async fn receive(&mut self, alert: Alert) {
-        self.stats.received += 1;
+    async fn receive(&mut self, alerts: Vec<Alert>) {
+        self.stats.received += alerts.len() as u64;
         let now = Timestamp::now();
-        let mut stored = match self.store.alert(&alert.fingerprint.to_string()).await {
-            Ok(Some(existing)) => existing,
-            _ => StoredAlert::new(alert.clone(), now),
-        };
-        // A firing alert after a resolved one of the same fingerprint is a new episode.
-        if !stored.is_firing() && alert.ends_at.is_none() {
-            stored = StoredAlert::new(alert.clone(), now);
+        // The latest version of each alert of the batch, stored once.
+        let mut latest: BTreeMap<Fingerprint, Alert> = BTreeMap::new();
+        for alert in &alerts {
+            latest.insert(alert.fingerprint, alert.clone());
         }
-        stored.alert = alert.clone();
-        stored.updated_at = now;
-        if let Err(err) = self.store.save_alert(&stored).await {
-            tracing::warn!(error = %err, fingerprint = %alert.fingerprint, "alert not stored");
+        let mut rows = Vec::with_capacity(latest.len());
+        for (fingerprint, alert) in latest {
+            let mut stored = match self.store.alert(&fingerprint.to_string()).await {
+                Ok(Some(existing)) => existing,
+                _ => StoredAlert::new(alert.clone(), now),
+            };
+            // A firing alert after a resolved one of the same fingerprint is a new episode.
+            if !stored.is_firing() && alert.ends_at.is_none() {
+                stored = StoredAlert::new(alert.clone(), now);
+            }
+            stored.alert = alert;
+            stored.updated_at = now;
+            rows.push(stored);
         }
-        self.place(alert);
+        if let Err(err) = self.store.save_alerts(&rows).await {
+            tracing::warn!(error = %err, alerts = rows.len(), "alerts not stored");
+        }
+        for alert in alerts {
+            self.place(alert);
+        }
     }
 
     /// Puts an alert into its group.

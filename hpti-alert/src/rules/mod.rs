@@ -25,6 +25,7 @@
 pub mod field;
 pub mod matcher;
 mod runtime;
+mod set;
 #[cfg(feature = "sigma")]
 pub mod sigma;
 pub mod spec;
@@ -35,6 +36,7 @@ mod terms;
 use std::path::{Path, PathBuf};
 
 pub use runtime::{RuleOptions, YamlRule};
+pub use set::RuleSet;
 pub use spec::{RuleError, RuleSpec, RuleType, SpikeType};
 pub use state::ClockMode;
 pub use template::Summary;

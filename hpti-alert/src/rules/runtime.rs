@@ -680,6 +680,11 @@ impl YamlRule {
         }
     }
 
+    /// Moves the rule's time to an event's (without showing it the event).
+    pub fn advance(&mut self, time: Timestamp) {
+        self.clock.observe(time);
+    }
+
     /// Observes an event through a view shared with other rules.
     pub fn observe_view(&mut self, view: &EventView<'_>, out: &mut Vec<Alert>) {
         let event = view.event_ref();

@@ -131,6 +131,9 @@ pub enum ClockMode {
 pub struct Clock {
     mode: ClockMode,
     now: Option<Timestamp>,
+    /// The wall clock at the last tick (live): events may move time at most a minute
+    /// past it. Read once, not per event.
+    wall: Option<Timestamp>,
 }
 
 /// How far ahead of the wall clock a live event may move time (a sensor with a fast
@@ -140,14 +143,19 @@ const LIVE_MAX_AHEAD_MICROS: i64 = 60_000_000;
 impl Clock {
     /// A clock that has seen nothing yet.
     pub fn new(mode: ClockMode) -> Self {
-        Self { mode, now: None }
+        Self {
+            mode,
+            now: None,
+            wall: None,
+        }
     }
 
     /// An event at `time` was seen.
     pub fn observe(&mut self, time: Timestamp) -> Timestamp {
         let time = match self.mode {
             ClockMode::Live => {
-                let limit = Timestamp::now().saturating_add_micros(LIVE_MAX_AHEAD_MICROS);
+                let wall = *self.wall.get_or_insert_with(Timestamp::now);
+                let limit = wall.saturating_add_micros(LIVE_MAX_AHEAD_MICROS);
                 if time > limit { limit } else { time }
             }
             ClockMode::EventTime => time,
@@ -164,6 +172,7 @@ impl Clock {
     /// rule's now, if it has one.
     pub fn tick(&mut self, wall: Timestamp) -> Option<Timestamp> {
         if self.mode == ClockMode::Live {
+            self.wall = Some(wall);
             self.now = Some(match self.now {
                 Some(now) if now >= wall => now,
                 _ => wall,

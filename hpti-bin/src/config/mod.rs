@@ -11,7 +11,7 @@ use anyhow::Context as _;
 use std::collections::BTreeMap;
 
 use hpti_alert::manager::{AlertManager, ManagerConfig, Route};
-use hpti_alert::rules::{ClockMode, RuleOptions, RuleSpec, YamlRule, load_rules};
+use hpti_alert::rules::{ClockMode, RuleOptions, RuleSet, RuleSpec, YamlRule, load_rules};
 use hpti_core::alert_store::AlertStore;
 use hpti_core::buffer::{BufferConfig, DiskBufferConfig, WhenFull};
 use hpti_core::component::{BuildContext, ComponentId};
@@ -244,10 +244,14 @@ impl Config {
             builder = builder.alerts_to(sender);
             alerts = Some((manager, receiver));
         }
-        for spec in specs {
-            if spec.enabled {
-                builder = builder.rule(Box::new(YamlRule::new(spec, &options)));
-            }
+        // One rule set: each event is viewed once for all rules.
+        let rules: Vec<YamlRule> = specs
+            .into_iter()
+            .filter(|s| s.enabled)
+            .map(|spec| YamlRule::new(spec, &options))
+            .collect();
+        if !rules.is_empty() {
+            builder = builder.rule(Box::new(RuleSet::new(rules)));
         }
         Ok(Built {
             builder,

@@ -130,6 +130,27 @@ impl AlertStore for PostgresAlertStore {
         tx.commit().await.map_err(db)
     }
 
+    async fn save_alerts(&self, alerts: &[StoredAlert]) -> Result<(), AlertStoreError> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        for alert in alerts {
+            sqlx::query(
+                "INSERT INTO alerts (fingerprint, rule, firing, updated_at, doc) VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (fingerprint) DO UPDATE SET rule = EXCLUDED.rule, firing = EXCLUDED.firing,
+                     updated_at = EXCLUDED.updated_at, doc = EXCLUDED.doc",
+            )
+            .persistent(self.prepared)
+            .bind(alert.alert.fingerprint.to_string())
+            .bind(&alert.alert.rule)
+            .bind(alert.is_firing())
+            .bind(time(alert.updated_at))
+            .bind(json(alert)?)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        }
+        tx.commit().await.map_err(db)
+    }
+
     async fn alerts(
         &self,
         firing_only: bool,

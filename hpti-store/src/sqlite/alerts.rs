@@ -42,6 +42,9 @@ impl SqliteAlertStore {
             .filename(path)
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
+            // What survives a crash of the process; a power cut may lose the last
+            // notifications' log (they would be sent again, not lost).
+            .synchronous(sqlx::sqlite::SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(10));
         let pool = SqlitePoolOptions::new()
             .max_connections(2)
@@ -136,6 +139,26 @@ impl AlertStore for SqliteAlertStore {
         .await
         .map_err(db)?;
         Ok(())
+    }
+
+    async fn save_alerts(&self, alerts: &[StoredAlert]) -> Result<(), AlertStoreError> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        for alert in alerts {
+            sqlx::query(
+                "INSERT INTO alerts (fingerprint, rule, firing, updated_at, doc) VALUES (?, ?, ?, ?, ?)
+                 ON CONFLICT (fingerprint) DO UPDATE SET rule = excluded.rule, firing = excluded.firing,
+                     updated_at = excluded.updated_at, doc = excluded.doc",
+            )
+            .bind(alert.alert.fingerprint.to_string())
+            .bind(&alert.alert.rule)
+            .bind(alert.is_firing())
+            .bind(alert.updated_at.as_micros())
+            .bind(json(alert)?)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        }
+        tx.commit().await.map_err(db)
     }
 
     async fn alerts(

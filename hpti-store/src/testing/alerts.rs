@@ -55,6 +55,19 @@ pub async fn alert_store_conformance(store: &dyn AlertStore) {
         "only firing"
     );
 
+    // Several at once (one transaction where the store has them).
+    let mut a2 = a.clone();
+    a2.updated_at = at(-4);
+    let mut b2 = b.clone();
+    b2.updated_at = at(-3);
+    b2.escalated_at = Some(at(-3));
+    store.save_alerts(&[a2.clone(), b2.clone()]).await.unwrap();
+    assert_eq!(
+        store.alerts(false, 10).await.unwrap(),
+        vec![b2.clone(), a2.clone()]
+    );
+    store.save_alerts(&[a.clone(), b.clone()]).await.unwrap();
+
     let fp = first.fingerprint.to_string();
     assert_eq!(store.alert(&fp).await.unwrap(), Some(a.clone()));
     assert_eq!(

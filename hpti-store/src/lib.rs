@@ -4,9 +4,11 @@
 //! [`Sink`](hpti_core::sink::Sink); the ones that can be queried also implement
 //! [`EventQueries`]. SQLite is the embedded default.
 
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod alert_rows;
 #[cfg(feature = "archive")]
 pub mod archive;
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod columns;
 #[cfg(feature = "elasticsearch")]
 pub mod elasticsearch;

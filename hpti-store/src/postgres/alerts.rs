@@ -11,6 +11,7 @@ use hpti_core::event::Timestamp;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 
 use super::{PostgresOptions, migrate};
+use crate::alert_rows::{group_digest, json, parse};
 use crate::error::StoreError;
 
 /// Resolved alerts and notifications older than this are deleted when the store opens.
@@ -31,23 +32,6 @@ fn db(err: sqlx::Error) -> AlertStoreError {
 
 fn time(t: Timestamp) -> DateTime<Utc> {
     DateTime::from_timestamp_micros(t.as_micros()).unwrap_or_default()
-}
-
-/// The key column of a group: its key's SHA-256 in hex.
-fn group_digest(key: &str) -> String {
-    use sha2::Digest as _;
-    sha2::Sha256::digest(key.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
-fn json<T: serde::Serialize>(value: &T) -> Result<String, AlertStoreError> {
-    serde_json::to_string(value).map_err(|e| AlertStoreError::new("cannot encode", e))
-}
-
-fn parse<T: serde::de::DeserializeOwned>(doc: &str) -> Result<T, AlertStoreError> {
-    serde_json::from_str(doc).map_err(|e| AlertStoreError::new("a stored record is unreadable", e))
 }
 
 impl PostgresAlertStore {
@@ -112,22 +96,7 @@ impl PostgresAlertStore {
 #[async_trait]
 impl AlertStore for PostgresAlertStore {
     async fn save_alert(&self, alert: &StoredAlert) -> Result<(), AlertStoreError> {
-        let mut tx = self.pool.begin().await.map_err(db)?;
-        sqlx::query(
-            "INSERT INTO alerts (fingerprint, rule, firing, updated_at, doc) VALUES ($1, $2, $3, $4, $5)
-             ON CONFLICT (fingerprint) DO UPDATE SET rule = EXCLUDED.rule, firing = EXCLUDED.firing,
-                 updated_at = EXCLUDED.updated_at, doc = EXCLUDED.doc",
-        )
-        .persistent(self.prepared)
-        .bind(alert.alert.fingerprint.to_string())
-        .bind(&alert.alert.rule)
-        .bind(alert.is_firing())
-        .bind(time(alert.updated_at))
-        .bind(json(alert)?)
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?;
-        tx.commit().await.map_err(db)
+        self.save_alerts(std::slice::from_ref(alert)).await
     }
 
     async fn save_alerts(&self, alerts: &[StoredAlert]) -> Result<(), AlertStoreError> {

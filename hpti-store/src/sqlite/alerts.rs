@@ -12,6 +12,7 @@ use hpti_core::alert_store::{
 use hpti_core::event::Timestamp;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 
+use crate::alert_rows::{group_digest, json, parse};
 use crate::error::StoreError;
 
 /// Resolved alerts and notifications older than this are deleted when the store opens.
@@ -105,40 +106,10 @@ fn db(err: sqlx::Error) -> AlertStoreError {
     AlertStoreError::new("SQLite", err)
 }
 
-/// The key column of a group: its key's SHA-256 in hex.
-fn group_digest(key: &str) -> String {
-    use sha2::Digest as _;
-    sha2::Sha256::digest(key.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
-fn json<T: serde::Serialize>(value: &T) -> Result<String, AlertStoreError> {
-    serde_json::to_string(value).map_err(|e| AlertStoreError::new("cannot encode", e))
-}
-
-fn parse<T: serde::de::DeserializeOwned>(doc: &str) -> Result<T, AlertStoreError> {
-    serde_json::from_str(doc).map_err(|e| AlertStoreError::new("a stored record is unreadable", e))
-}
-
 #[async_trait]
 impl AlertStore for SqliteAlertStore {
     async fn save_alert(&self, alert: &StoredAlert) -> Result<(), AlertStoreError> {
-        sqlx::query(
-            "INSERT INTO alerts (fingerprint, rule, firing, updated_at, doc) VALUES (?, ?, ?, ?, ?)
-             ON CONFLICT (fingerprint) DO UPDATE SET rule = excluded.rule, firing = excluded.firing,
-                 updated_at = excluded.updated_at, doc = excluded.doc",
-        )
-        .bind(alert.alert.fingerprint.to_string())
-        .bind(&alert.alert.rule)
-        .bind(alert.is_firing())
-        .bind(alert.updated_at.as_micros())
-        .bind(json(alert)?)
-        .execute(&self.pool)
-        .await
-        .map_err(db)?;
-        Ok(())
+        self.save_alerts(std::slice::from_ref(alert)).await
     }
 
     async fn save_alerts(&self, alerts: &[StoredAlert]) -> Result<(), AlertStoreError> {

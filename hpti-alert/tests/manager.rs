@@ -329,17 +329,17 @@ async fn an_unacknowledged_alert_escalates_and_an_acknowledged_one_does_not() {
     alerts.send(second.clone()).await.unwrap();
     // Acknowledged as soon as it is stored (as `hpti alert ack` does).
     sleep(Duration::from_millis(10)).await;
-    let mut stored = setup
-        .store
-        .alert(&second.fingerprint.to_string())
-        .await
-        .unwrap()
-        .unwrap();
-    stored.acked = Some(Acknowledgement {
+    let ack = Acknowledgement {
         by: "analyst".into(),
         at: Timestamp::now(),
-    });
-    setup.store.save_alert(&stored).await.unwrap();
+    };
+    assert!(
+        setup
+            .store
+            .acknowledge(&second.fingerprint.to_string(), &ack)
+            .await
+            .unwrap()
+    );
     sleep(Duration::from_secs(120)).await;
     assert_eq!(oncall.sent().len(), 2);
     let escalated = manager.sent();

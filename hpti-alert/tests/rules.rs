@@ -168,6 +168,7 @@ filter: { kind: file.download, data.sha256: {exists: true} }
 query_key: data.sha256
 severity: critical
 resolve_after: 10m
+realert: 0s
 ",
     );
     let alerts = run(
@@ -190,6 +191,54 @@ resolve_after: 10m
     );
     let later = run(&mut r, &[login(ip(1), "r", "p", false, 3.0 + 601.0)]);
     assert_eq!(resolved(&later).len(), 2);
+}
+
+#[test]
+fn a_firing_alert_s_updates_are_folded_together_within_realert() {
+    let yaml = "name: malware
+type: any
+filter: { kind: file.download }
+query_key: data.sha256
+resolve_after: 1h
+";
+    let mut r = rule(yaml);
+    // The first match is sent at once; the next ones within `realert` (1m by default)
+    // are held and folded into it.
+    let alerts = run(
+        &mut r,
+        &[
+            download(ip(1), "aa", 0.0),
+            download(ip(2), "aa", 1.0),
+            download(ip(3), "aa", 2.0),
+        ],
+    );
+    assert_eq!(alerts.len(), 1);
+    assert_eq!(alerts[0].count, 1);
+    // Once the interval has passed (rule time moved by any event), the held update is
+    // sent with everything folded in.
+    let alerts = run(&mut r, &[login(ip(9), "r", "p", false, 61.0)]);
+    assert_eq!(alerts.len(), 1);
+    assert_eq!((alerts[0].key.as_str(), alerts[0].count), ("aa", 3));
+    assert_eq!(alerts[0].event_ids.len(), 3);
+    // A match after the interval is sent at once.
+    let alerts = run(&mut r, &[download(ip(4), "aa", 130.0)]);
+    assert_eq!(alerts.len(), 1);
+    assert_eq!(alerts[0].count, 4);
+    // What is held when the input ends is sent by `flush`.
+    let alerts = run(&mut r, &[download(ip(5), "aa", 131.0)]);
+    assert!(alerts.is_empty());
+    let mut out = Vec::new();
+    r.flush(&mut out);
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].count, 5);
+    r.flush(&mut out);
+    assert_eq!(out.len(), 1, "sent once");
+    // A resolve carries the held count too.
+    let _ = run(&mut r, &[download(ip(6), "aa", 132.0)]);
+    let later = run(&mut r, &[login(ip(9), "r", "p", false, 132.0 + 3601.0)]);
+    let ended = resolved(&later);
+    assert_eq!(ended.len(), 1);
+    assert_eq!(ended[0].count, 6);
 }
 
 #[test]
@@ -312,7 +361,7 @@ severity: high
     assert_eq!(keys, ["aa", "bb"]);
     assert_eq!(alerts[0].labels["data.sha256"], "aa");
     assert_eq!(alerts[0].summary, "new-malware: new data.sha256 aa");
-    r.flush();
+    r.flush(&mut Vec::new());
     drop(r);
     let mut again = rule_with(yaml, &options);
     let alerts = run(

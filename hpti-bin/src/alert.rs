@@ -119,18 +119,25 @@ pub async fn alert(config: &Config, command: AlertCommand) -> anyhow::Result<()>
             list_alerts(&alerts, format)
         }
         AlertCommand::Ack { id, by } => {
-            let Some(mut stored) = store.alert(&id).await? else {
-                anyhow::bail!(
+            let missing = || {
+                anyhow::anyhow!(
                     "no alert {id:?} (give its fingerprint or 8+ of its first hex digits; `hpti alert list`)"
-                );
+                )
+            };
+            let Some(stored) = store.alert(&id).await? else {
+                return Err(missing());
             };
             let by = by.unwrap_or_else(current_user);
-            stored.acked = Some(Acknowledgement {
+            let ack = Acknowledgement {
                 by: by.clone(),
                 at: Timestamp::now(),
-            });
-            stored.updated_at = Timestamp::now();
-            store.save_alert(&stored).await?;
+            };
+            if !store
+                .acknowledge(&stored.alert.fingerprint.to_string(), &ack)
+                .await?
+            {
+                return Err(missing());
+            }
             println!(
                 "acknowledged {} ({}) as {}",
                 stored.alert.fingerprint,
@@ -304,6 +311,7 @@ async fn test(config: &Config, args: &TestArgs) -> anyhow::Result<()> {
     }
     for rule in &mut rules {
         rule.on_tick(until, &mut out);
+        rule.flush(&mut out);
     }
     raised.append(&mut out);
     print_alerts(&raised, &rules, events, args.format)

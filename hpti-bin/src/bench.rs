@@ -313,8 +313,12 @@ async fn pipeline(config: &Config, args: &PipelineArgs) -> anyhow::Result<Pipeli
             ..hpti_alert::manager::ManagerConfig::default()
         };
         manager = Some(
+            if std::env::var_os("XMEM").is_some() {
+                hpti_alert::manager::AlertManager::new(config, Default::default(), Arc::new(hpti_alert::manager::MemoryAlertStore::new()))
+                .start(receiver)
+            } else {
             hpti_alert::manager::AlertManager::new(config, Default::default(), Arc::new(store))
-                .start(receiver),
+                .start(receiver)},
         );
     }
     let pipeline = builder.start()?;

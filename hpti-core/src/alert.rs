@@ -264,9 +264,12 @@ pub trait AlertRule: Send {
         0
     }
 
-    /// Writes state that outlives the process (seen terms); called once when the input
-    /// is over. Does nothing by default.
-    fn flush(&mut self) {}
+    /// Called once when the input is over: pushes onto `out` what the rule still holds
+    /// (updates it was folding together) and writes state that outlives the process (seen
+    /// terms). Does nothing by default.
+    fn flush(&mut self, out: &mut Vec<Alert>) {
+        let _ = out;
+    }
 }
 
 impl<R: AlertRule + ?Sized> AlertRule for Box<R> {
@@ -285,7 +288,7 @@ impl<R: AlertRule + ?Sized> AlertRule for Box<R> {
     fn state_evictions(&self) -> u64 {
         (**self).state_evictions()
     }
-    fn flush(&mut self) {
-        (**self).flush();
+    fn flush(&mut self, out: &mut Vec<Alert>) {
+        (**self).flush(out);
     }
 }

@@ -238,6 +238,12 @@ impl AlertStoreError {
 
 /// Where alerts, silences and the notification log are kept.
 ///
+/// The alert manager writes alerts from its memory without reading them first, and
+/// `hpti alert ack` writes from another process: so an acknowledgement is written only by
+/// [`acknowledge`](AlertStore::acknowledge), and saving an alert keeps the stored one
+/// (ignoring [`StoredAlert::acked`]) until a firing alert is saved over a resolved one, which
+/// starts a new episode with none.
+///
 /// ```
 /// use std::sync::Mutex;
 /// use async_trait::async_trait;
@@ -252,6 +258,7 @@ impl AlertStoreError {
 ///     async fn save_alert(&self, _: &StoredAlert) -> Result<(), AlertStoreError> { Ok(()) }
 ///     async fn alerts(&self, _: bool, _: usize) -> Result<Vec<StoredAlert>, AlertStoreError> { Ok(vec![]) }
 ///     async fn alert(&self, _: &str) -> Result<Option<StoredAlert>, AlertStoreError> { Ok(None) }
+///     async fn acknowledge(&self, _: &str, _: &Acknowledgement) -> Result<bool, AlertStoreError> { Ok(false) }
 ///     async fn save_notification(&self, r: &NotificationRecord) -> Result<(), AlertStoreError> {
 ///         self.0.lock().unwrap().push(r.clone());
 ///         Ok(())
@@ -265,7 +272,8 @@ impl AlertStoreError {
 /// ```
 #[async_trait]
 pub trait AlertStore: Send + Sync {
-    /// Inserts or replaces the alert of its fingerprint.
+    /// Inserts or replaces the alert of its fingerprint, keeping the stored
+    /// acknowledgement of the same episode (see the trait's documentation).
     async fn save_alert(&self, alert: &StoredAlert) -> Result<(), AlertStoreError>;
 
     /// [`save_alert`](AlertStore::save_alert) for several, in one transaction where the
@@ -288,6 +296,14 @@ pub trait AlertStore: Send + Sync {
     /// The alert whose fingerprint is `fingerprint` or starts with it (at least 8 hex
     /// digits; `None` when none or several do).
     async fn alert(&self, fingerprint: &str) -> Result<Option<StoredAlert>, AlertStoreError>;
+
+    /// Records who acknowledged the alert of `fingerprint` (the whole fingerprint) in its
+    /// current episode; `false` when there is no such alert.
+    async fn acknowledge(
+        &self,
+        fingerprint: &str,
+        ack: &Acknowledgement,
+    ) -> Result<bool, AlertStoreError>;
 
     /// Records a delivery.
     async fn save_notification(&self, record: &NotificationRecord) -> Result<(), AlertStoreError>;

@@ -1429,7 +1429,7 @@ async fn run_alert_rules(
     let now = Timestamp::now();
     for rule in &mut rules {
         rule.on_tick(now, &mut raised);
-        rule.flush();
+        rule.flush(&mut raised);
         metrics.rule_keys(rule.name(), rule.state_keys());
         metrics.rule_evictions(rule.name(), rule.state_evictions());
     }

@@ -1,10 +1,11 @@
 //! An [`AlertStore`] in memory: for tests and for embedding without a database.
 
+use std::collections::HashMap;
 use std::sync::Mutex;
 
 use async_trait::async_trait;
 use hpti_core::alert_store::{
-    AlertStore, AlertStoreError, NotificationRecord, Silence, StoredAlert,
+    Acknowledgement, AlertStore, AlertStoreError, NotificationRecord, Silence, StoredAlert,
 };
 
 /// Alerts, silences and the notification log in memory (lost on restart).
@@ -15,7 +16,8 @@ pub struct MemoryAlertStore {
 
 #[derive(Debug, Default)]
 struct Inner {
-    alerts: Vec<StoredAlert>,
+    /// By fingerprint (hex).
+    alerts: HashMap<String, StoredAlert>,
     notifications: Vec<NotificationRecord>,
     silences: Vec<Silence>,
 }
@@ -42,10 +44,14 @@ impl MemoryAlertStore {
 impl AlertStore for MemoryAlertStore {
     async fn save_alert(&self, alert: &StoredAlert) -> Result<(), AlertStoreError> {
         let mut inner = self.lock();
-        inner
-            .alerts
-            .retain(|a| a.alert.fingerprint != alert.alert.fingerprint);
-        inner.alerts.push(alert.clone());
+        let mut alert = alert.clone();
+        let key = alert.alert.fingerprint.to_string();
+        // The acknowledgement is the store's own until a new episode starts.
+        alert.acked = match inner.alerts.get(&key) {
+            Some(old) if !(alert.is_firing() && !old.is_firing()) => old.acked.clone(),
+            _ => None,
+        };
+        inner.alerts.insert(key, alert);
         Ok(())
     }
 
@@ -57,11 +63,15 @@ impl AlertStore for MemoryAlertStore {
         let inner = self.lock();
         let mut alerts: Vec<StoredAlert> = inner
             .alerts
-            .iter()
+            .values()
             .filter(|a| !firing_only || a.is_firing())
             .cloned()
             .collect();
-        alerts.sort_by_key(|a| std::cmp::Reverse(a.updated_at));
+        alerts.sort_by(|a, b| {
+            b.updated_at
+                .cmp(&a.updated_at)
+                .then(a.alert.fingerprint.cmp(&b.alert.fingerprint))
+        });
         alerts.truncate(limit);
         Ok(alerts)
     }
@@ -71,14 +81,32 @@ impl AlertStore for MemoryAlertStore {
             return Ok(None);
         }
         let inner = self.lock();
+        let prefix = fingerprint.to_ascii_lowercase();
         let found: Vec<&StoredAlert> = inner
             .alerts
             .iter()
-            .filter(|a| a.alert.fingerprint.to_string().starts_with(fingerprint))
+            .filter(|(key, _)| key.starts_with(&prefix))
+            .map(|(_, alert)| alert)
+            .take(2)
             .collect();
         Ok(match found.as_slice() {
             [one] => Some((*one).clone()),
             _ => None,
+        })
+    }
+
+    async fn acknowledge(
+        &self,
+        fingerprint: &str,
+        ack: &Acknowledgement,
+    ) -> Result<bool, AlertStoreError> {
+        let mut inner = self.lock();
+        Ok(match inner.alerts.get_mut(&fingerprint.to_ascii_lowercase()) {
+            Some(alert) => {
+                alert.acked = Some(ack.clone());
+                true
+            }
+            None => false,
         })
     }
 

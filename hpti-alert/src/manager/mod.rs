@@ -13,7 +13,7 @@ mod delivery;
 mod memory;
 mod silence;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -208,7 +208,43 @@ struct Runtime {
     dead_letters: DeadLetters,
     stats: ManagerStats,
     active: usize,
+    /// What is stored of each firing alert, so that alerts are written without reading
+    /// them first.
+    episodes: HashMap<Fingerprint, Episode>,
+    /// Whether `episodes` holds every firing alert of the store: then an alert it lacks
+    /// starts a new episode, without a read.
+    episodes_complete: bool,
 }
+
+/// What the manager remembers of a stored alert's episode.
+#[derive(Debug, Clone, Copy, Default)]
+struct Episode {
+    notified_at: Option<Timestamp>,
+    escalated_at: Option<Timestamp>,
+    /// Seen acknowledged (an acknowledgement lasts as long as its episode).
+    acked: bool,
+}
+
+impl Episode {
+    fn of(stored: &StoredAlert) -> Self {
+        Self {
+            notified_at: stored.notified_at,
+            escalated_at: stored.escalated_at,
+            acked: stored.acked.is_some(),
+        }
+    }
+
+    /// The row to store for `alert` in this episode (the store keeps the acknowledgement).
+    fn row(self, alert: Alert, now: Timestamp) -> StoredAlert {
+        let mut stored = StoredAlert::new(alert, now);
+        stored.notified_at = self.notified_at;
+        stored.escalated_at = self.escalated_at;
+        stored
+    }
+}
+
+/// Most episodes remembered; beyond it the manager reads the store for the ones it lacks.
+const MAX_EPISODES: usize = 2 * MAX_ACTIVE_ALERTS;
 
 impl Runtime {
     fn new(manager: AlertManager) -> Self {
@@ -225,6 +261,8 @@ impl Runtime {
             dead_letters,
             stats: ManagerStats::default(),
             active: 0,
+            episodes: HashMap::new(),
+            episodes_complete: false,
         }
     }
 
@@ -278,7 +316,10 @@ impl Runtime {
     async fn resume(&mut self) {
         match self.store.alerts(true, MAX_ACTIVE_ALERTS).await {
             Ok(stored) => {
+                self.episodes_complete = stored.len() < MAX_ACTIVE_ALERTS;
                 for stored in stored.into_iter().rev() {
+                    self.episodes
+                        .insert(stored.alert.fingerprint, Episode::of(&stored));
                     self.place(stored.alert);
                 }
             }
@@ -307,23 +348,57 @@ impl Runtime {
         }
         let mut rows = Vec::with_capacity(latest.len());
         for (fingerprint, alert) in latest {
-            let mut stored = match self.store.alert(&fingerprint.to_string()).await {
-                Ok(Some(existing)) => existing,
-                _ => StoredAlert::new(alert.clone(), now),
+            let firing = alert.ends_at.is_none();
+            let episode = match self.episodes.get(&fingerprint) {
+                // Remembered: firing (a resolved alert's episode is forgotten).
+                Some(episode) => *episode,
+                // Not firing in the store either: a firing alert starts a new episode.
+                None if firing && self.episodes_complete => Episode::default(),
+                None => match self.store.alert(&fingerprint.to_string()).await {
+                    // A firing alert after a resolved one is a new episode.
+                    Ok(Some(stored)) if stored.is_firing() || !firing => Episode::of(&stored),
+                    _ => Episode::default(),
+                },
             };
-            // A firing alert after a resolved one of the same fingerprint is a new episode.
-            if !stored.is_firing() && alert.ends_at.is_none() {
-                stored = StoredAlert::new(alert.clone(), now);
+            if firing {
+                self.remember(fingerprint, episode);
+            } else {
+                self.episodes.remove(&fingerprint);
             }
-            stored.alert = alert;
-            stored.updated_at = now;
-            rows.push(stored);
+            rows.push(episode.row(alert, now));
         }
         if let Err(err) = self.store.save_alerts(&rows).await {
             tracing::warn!(error = %err, alerts = rows.len(), "alerts not stored");
         }
         for alert in alerts {
             self.place(alert);
+        }
+    }
+
+    /// Keeps a firing alert's episode in memory, within [`MAX_EPISODES`].
+    fn remember(&mut self, fingerprint: Fingerprint, episode: Episode) {
+        if self.episodes.len() >= MAX_EPISODES && !self.episodes.contains_key(&fingerprint) {
+            // Forget one: from now on, alerts not remembered are read from the store.
+            if let Some(any) = self.episodes.keys().next().copied() {
+                self.episodes.remove(&any);
+            }
+            self.episodes_complete = false;
+        }
+        self.episodes.insert(fingerprint, episode);
+    }
+
+    /// The episode of an alert: remembered, or read from the store.
+    async fn episode(&mut self, fingerprint: Fingerprint) -> Option<Episode> {
+        if let Some(episode) = self.episodes.get(&fingerprint) {
+            return Some(*episode);
+        }
+        match self.store.alert(&fingerprint.to_string()).await {
+            Ok(Some(stored)) if stored.is_firing() => {
+                let episode = Episode::of(&stored);
+                self.remember(fingerprint, episode);
+                Some(episode)
+            }
+            _ => None,
         }
     }
 
@@ -546,9 +621,8 @@ impl Runtime {
                 }
                 let now = Instant::now();
                 let wall = Timestamp::now();
-                for fingerprint in &outcome.record.firing {
-                    self.mark_notified(*fingerprint, wall).await;
-                }
+                self.mark_notified(&outcome.record.group_key, &outcome.record.firing, wall)
+                    .await;
                 if let Some(group) = self.groups.get_mut(&outcome.record.group_key) {
                     group.told.insert(
                         outcome.receiver.clone(),
@@ -583,14 +657,33 @@ impl Runtime {
         }
     }
 
-    async fn mark_notified(&self, fingerprint: Fingerprint, at: Timestamp) {
-        if let Ok(Some(mut stored)) = self.store.alert(&fingerprint.to_string()).await
-            && stored.notified_at.is_none()
-        {
-            stored.notified_at = Some(at);
-            if let Err(err) = self.store.save_alert(&stored).await {
-                tracing::warn!(error = %err, "alert not stored");
+    /// Records when the firing alerts of a group were first notified (escalation counts
+    /// from then).
+    async fn mark_notified(&mut self, group_key: &str, firing: &[Fingerprint], at: Timestamp) {
+        let mut rows = Vec::new();
+        for fingerprint in firing {
+            let Some(alert) = self
+                .groups
+                .get(group_key)
+                .and_then(|g| g.alerts.get(fingerprint))
+                .filter(|a| a.ends_at.is_none())
+                .cloned()
+            else {
+                continue;
+            };
+            let Some(mut episode) = self.episode(*fingerprint).await else {
+                continue;
+            };
+            if episode.notified_at.is_none() {
+                episode.notified_at = Some(at);
+                self.episodes.insert(*fingerprint, episode);
+                rows.push(episode.row(alert, at));
             }
+        }
+        if !rows.is_empty()
+            && let Err(err) = self.store.save_alerts(&rows).await
+        {
+            tracing::warn!(error = %err, "alerts not stored");
         }
     }
 
@@ -612,23 +705,41 @@ impl Runtime {
             }
         }
         for (alert, after, receivers) in due {
-            let Ok(Some(mut stored)) = self.store.alert(&alert.fingerprint.to_string()).await
-            else {
+            let fingerprint = alert.fingerprint;
+            let Some(mut episode) = self.episode(fingerprint).await else {
                 continue;
             };
-            let Some(notified) = stored.notified_at else {
+            let Some(notified) = episode.notified_at else {
                 continue;
             };
             let overdue = wall.as_micros().saturating_sub(notified.as_micros())
                 >= i64::try_from(after.as_micros()).unwrap_or(i64::MAX);
-            if stored.acked.is_some() || stored.escalated_at.is_some() || !overdue {
+            if episode.acked || episode.escalated_at.is_some() || !overdue {
                 continue;
             }
-            stored.escalated_at = Some(wall);
-            if let Err(err) = self.store.save_alert(&stored).await {
+            // Acknowledged by `hpti alert ack` (another process) since it was last read?
+            match self.store.alert(&fingerprint.to_string()).await {
+                Ok(Some(stored)) if stored.acked.is_some() => {
+                    episode.acked = true;
+                    self.episodes.insert(fingerprint, episode);
+                    continue;
+                }
+                Ok(_) => {}
+                Err(err) => {
+                    tracing::warn!(error = %err, "cannot read the alert's acknowledgement: escalation put off");
+                    continue;
+                }
+            }
+            episode.escalated_at = Some(wall);
+            if let Err(err) = self
+                .store
+                .save_alert(&episode.row(alert.clone(), wall))
+                .await
+            {
                 tracing::warn!(error = %err, "escalation not stored: not sent, to avoid sending it on every pass");
                 continue;
             }
+            self.episodes.insert(fingerprint, episode);
             self.stats.escalated += 1;
             let key = format!("{}/escalation", alert.fingerprint);
             for receiver in receivers {

@@ -175,7 +175,7 @@ impl YamlRule {
         };
         Self {
             kinds: spec.filter.kinds(),
-            firing: Firing::new(max_keys, resolve_after),
+            firing: Firing::new(max_keys, resolve_after, spec.realert),
             clock: Clock::new(options.clock),
             state,
             spec,
@@ -787,7 +787,8 @@ impl AlertRule for YamlRule {
         evicted + self.firing.evicted()
     }
 
-    fn flush(&mut self) {
+    fn flush(&mut self, out: &mut Vec<Alert>) {
+        self.firing.flush(out);
         if let TypeState::NewTerm(store) = &mut self.state {
             store.save();
         }

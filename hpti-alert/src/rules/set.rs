@@ -92,9 +92,9 @@ impl AlertRule for RuleSet {
         self.rules.iter().map(AlertRule::state_evictions).sum()
     }
 
-    fn flush(&mut self) {
+    fn flush(&mut self, out: &mut Vec<Alert>) {
         for rule in &mut self.rules {
-            rule.flush();
+            rule.flush(out);
         }
     }
 }

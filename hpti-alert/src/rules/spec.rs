@@ -22,7 +22,9 @@ pub const MAX_CARDINALITY: u64 = 10_000;
 pub const DEFAULT_MAX_KEYS: usize = 10_000;
 /// Default cap on the terms a `new_term` rule remembers.
 pub const DEFAULT_MAX_TERMS: usize = 100_000;
-/// Largest rule file read.
+/// How often a firing alert's updates are sent on by default (ElastAlert 2's `realert`).
+pub const DEFAULT_REALERT: Duration = Duration::from_secs(60);
+/// The largest rule file read.
 pub const MAX_RULE_FILE_BYTES: u64 = 1 << 20;
 
 /// The rule types (ElastAlert 2's names).
@@ -202,6 +204,8 @@ struct RawRule {
     #[serde(default)]
     resolve_after: Option<Span>,
     #[serde(default)]
+    realert: Option<Span>,
+    #[serde(default)]
     escalate_after: Option<Span>,
     #[serde(default)]
     escalate_to: Option<OneOrMany>,
@@ -269,6 +273,9 @@ pub struct RuleSpec {
     /// An alert not raised again for this long is resolved (rules whose condition has no
     /// end of its own: `any`, `frequency`, `new_term`, `change`, `sigma`).
     pub resolve_after: Duration,
+    /// A firing alert raised again is sent on with its new count at most this often
+    /// (ElastAlert 2's `realert`; the updates in between are folded into the next one).
+    pub realert: Duration,
     /// Not acknowledged within this long: also sent to `escalate_to`.
     pub escalate_after: Option<Duration>,
     /// The notifiers of an escalation.
@@ -540,6 +547,7 @@ impl RuleSpec {
                 .map(|s| s.0)
                 .or(timeframe)
                 .unwrap_or(Duration::from_secs(300)),
+            realert: raw.realert.map_or(DEFAULT_REALERT, |s| s.0),
             escalate_after: raw.escalate_after.map(|s| s.0),
             escalate_to,
             enabled: raw.is_enabled.unwrap_or(true),

@@ -198,19 +198,37 @@ pub fn micros(duration: Duration) -> i64 {
 }
 
 /// The alerts a rule has raised and not resolved, by key; bounded like its state.
+///
+/// An alert raised again while it fires is sent on at most once per `realert` of rule
+/// time: the updates in between are folded into it (count, events) and sent by the next
+/// [`expire`](Firing::expire) after the interval, by its resolve, or by
+/// [`flush`](Firing::flush). A storm of matches is then one update per key and interval,
+/// not one per event.
 #[derive(Debug)]
 pub struct Firing {
-    alerts: Keyed<String, Alert>,
+    alerts: Keyed<String, Tracked>,
     /// Resolved when not raised again for this long (`None`: resolved by the rule).
     resolve_after: Option<Duration>,
+    realert: i64,
+}
+
+#[derive(Debug)]
+struct Tracked {
+    alert: Alert,
+    /// Rule time it was last sent on.
+    sent_at: Timestamp,
+    /// Raised again since then, not sent yet.
+    held: bool,
 }
 
 impl Firing {
-    /// Tracks at most `max_keys` alerts.
-    pub fn new(max_keys: usize, resolve_after: Option<Duration>) -> Self {
+    /// Tracks at most `max_keys` alerts; a firing alert's updates are sent on at most
+    /// once per `realert`.
+    pub fn new(max_keys: usize, resolve_after: Option<Duration>, realert: Duration) -> Self {
         Self {
             alerts: Keyed::new(max_keys),
             resolve_after,
+            realert: micros(realert),
         }
     }
 
@@ -219,13 +237,14 @@ impl Firing {
         self.alerts.contains(&key.to_owned())
     }
 
-    /// The firing alert for `key`.
+    /// The firing alert for `key` (with its updates not sent yet).
     pub fn get(&self, key: &str) -> Option<&Alert> {
-        self.alerts.get(&key.to_owned())
+        self.alerts.get(&key.to_owned()).map(|t| &t.alert)
     }
 
     /// Raises `alert` (or raises again: the count adds up when `accumulate`, the first
-    /// start is kept) and pushes it onto `out`.
+    /// start is kept) and pushes it onto `out`, or holds it if it was sent on less than
+    /// `realert` ago.
     pub fn raise(&mut self, alert: Alert, accumulate: bool, out: &mut Vec<Alert>) {
         let key = alert.key.clone();
         self.raise_as(key, alert, accumulate, out);
@@ -240,7 +259,11 @@ impl Firing {
         accumulate: bool,
         out: &mut Vec<Alert>,
     ) {
+        let now = alert.raised_at;
+        let mut sent_at = None;
         if let Some(previous) = self.alerts.get(&key) {
+            sent_at = Some(previous.sent_at);
+            let previous = &previous.alert;
             if previous.starts_at < alert.starts_at {
                 alert.starts_at = previous.starts_at;
             }
@@ -252,33 +275,60 @@ impl Firing {
                 alert.event_ids = ids.into_iter().skip(skip).collect();
             }
         }
-        self.alerts.insert(key, alert.clone());
-        out.push(alert);
+        let due = sent_at.is_none_or(|at| now.as_micros().saturating_sub(at.as_micros()) >= self.realert);
+        if due {
+            out.push(alert.clone());
+        }
+        self.alerts.insert(
+            key,
+            Tracked {
+                alert,
+                sent_at: if due { now } else { sent_at.unwrap_or(now) },
+                held: !due,
+            },
+        );
     }
 
     /// Resolves the alert for `key` at `now`, if firing.
     pub fn resolve(&mut self, key: &str, now: Timestamp, out: &mut Vec<Alert>) {
-        if let Some(alert) = self.alerts.remove(&key.to_owned()) {
-            out.push(alert.resolved_at(now));
+        if let Some(tracked) = self.alerts.remove(&key.to_owned()) {
+            out.push(tracked.alert.resolved_at(now));
         }
     }
 
-    /// Resolves the alerts not raised again within `resolve_after` of `now`.
+    /// Resolves the alerts not raised again within `resolve_after` of `now`, and sends
+    /// on the updates held for `realert`.
     pub fn expire(&mut self, now: Timestamp, out: &mut Vec<Alert>) {
-        let Some(after) = self.resolve_after else {
-            return;
-        };
-        let cutoff = now.saturating_add_micros(-micros(after));
+        let cutoff = self
+            .resolve_after
+            .map(|after| now.saturating_add_micros(-micros(after)));
         let mut ended = BTreeMap::new();
-        self.alerts.retain(|key, alert| {
-            if alert.raised_at <= cutoff {
-                ended.insert(key.clone(), alert.clone());
-                false
-            } else {
-                true
+        let realert = self.realert;
+        self.alerts.retain(|key, tracked| {
+            if cutoff.is_some_and(|cutoff| tracked.alert.raised_at <= cutoff) {
+                ended.insert(key.clone(), tracked.alert.clone());
+                return false;
             }
+            if tracked.held
+                && now.as_micros().saturating_sub(tracked.sent_at.as_micros()) >= realert
+            {
+                out.push(tracked.alert.clone());
+                tracked.sent_at = now;
+                tracked.held = false;
+            }
+            true
         });
         out.extend(ended.into_values().map(|a| a.resolved_at(now)));
+    }
+
+    /// Sends on every held update (the input is over).
+    pub fn flush(&mut self, out: &mut Vec<Alert>) {
+        for (_, tracked) in self.alerts.iter_mut() {
+            if tracked.held {
+                out.push(tracked.alert.clone());
+                tracked.held = false;
+            }
+        }
     }
 
     /// Alerts firing.

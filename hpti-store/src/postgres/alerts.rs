@@ -5,13 +5,13 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use hpti_core::alert_store::{
-    AlertStore, AlertStoreError, NotificationRecord, Silence, StoredAlert,
+    Acknowledgement, AlertStore, AlertStoreError, NotificationRecord, Silence, StoredAlert,
 };
 use hpti_core::event::Timestamp;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 
 use super::{PostgresOptions, migrate};
-use crate::alert_rows::{group_digest, json, parse};
+use crate::alert_rows::{alert_doc, group_digest, json, parse, parse_alert};
 use crate::error::StoreError;
 
 /// Resolved alerts and notifications older than this are deleted when the store opens.
@@ -103,16 +103,18 @@ impl AlertStore for PostgresAlertStore {
         let mut tx = self.pool.begin().await.map_err(db)?;
         for alert in alerts {
             sqlx::query(
+                // A firing alert saved over a resolved one is a new episode: not acknowledged.
                 "INSERT INTO alerts (fingerprint, rule, firing, updated_at, doc) VALUES ($1, $2, $3, $4, $5)
                  ON CONFLICT (fingerprint) DO UPDATE SET rule = EXCLUDED.rule, firing = EXCLUDED.firing,
-                     updated_at = EXCLUDED.updated_at, doc = EXCLUDED.doc",
+                     updated_at = EXCLUDED.updated_at, doc = EXCLUDED.doc,
+                     acked = CASE WHEN EXCLUDED.firing AND NOT alerts.firing THEN NULL ELSE alerts.acked END",
             )
             .persistent(self.prepared)
             .bind(alert.alert.fingerprint.to_string())
             .bind(&alert.alert.rule)
             .bind(alert.is_firing())
             .bind(time(alert.updated_at))
-            .bind(json(alert)?)
+            .bind(alert_doc(alert)?)
             .execute(&mut *tx)
             .await
             .map_err(db)?;
@@ -126,8 +128,8 @@ impl AlertStore for PostgresAlertStore {
         limit: usize,
     ) -> Result<Vec<StoredAlert>, AlertStoreError> {
         let mut tx = self.pool.begin().await.map_err(db)?;
-        let docs: Vec<String> = sqlx::query_scalar(
-            "SELECT doc FROM alerts WHERE firing OR NOT $1
+        let rows: Vec<(String, Option<String>)> = sqlx::query_as(
+            "SELECT doc, acked FROM alerts WHERE firing OR NOT $1
              ORDER BY updated_at DESC, fingerprint LIMIT $2",
         )
         .persistent(self.prepared)
@@ -137,7 +139,9 @@ impl AlertStore for PostgresAlertStore {
         .await
         .map_err(db)?;
         tx.commit().await.map_err(db)?;
-        docs.iter().map(|d| parse(d)).collect()
+        rows.iter()
+            .map(|(doc, acked)| parse_alert(doc, acked.as_deref()))
+            .collect()
     }
 
     async fn alert(&self, fingerprint: &str) -> Result<Option<StoredAlert>, AlertStoreError> {
@@ -146,8 +150,8 @@ impl AlertStore for PostgresAlertStore {
         }
         let prefix = fingerprint.to_ascii_lowercase();
         let mut tx = self.pool.begin().await.map_err(db)?;
-        let docs: Vec<String> = sqlx::query_scalar(
-            "SELECT doc FROM alerts WHERE fingerprint >= $1 AND fingerprint < $2 LIMIT 2",
+        let rows: Vec<(String, Option<String>)> = sqlx::query_as(
+            "SELECT doc, acked FROM alerts WHERE fingerprint >= $1 AND fingerprint < $2 LIMIT 2",
         )
         .persistent(self.prepared)
         .bind(&prefix)
@@ -156,10 +160,27 @@ impl AlertStore for PostgresAlertStore {
         .await
         .map_err(db)?;
         tx.commit().await.map_err(db)?;
-        match docs.as_slice() {
-            [one] => Ok(Some(parse(one)?)),
+        match rows.as_slice() {
+            [(doc, acked)] => Ok(Some(parse_alert(doc, acked.as_deref())?)),
             _ => Ok(None),
         }
+    }
+
+    async fn acknowledge(
+        &self,
+        fingerprint: &str,
+        ack: &Acknowledgement,
+    ) -> Result<bool, AlertStoreError> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        let done = sqlx::query("UPDATE alerts SET acked = $1 WHERE fingerprint = $2")
+            .persistent(self.prepared)
+            .bind(json(ack)?)
+            .bind(fingerprint.to_ascii_lowercase())
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        tx.commit().await.map_err(db)?;
+        Ok(done.rows_affected() > 0)
     }
 
     async fn save_notification(&self, record: &NotificationRecord) -> Result<(), AlertStoreError> {

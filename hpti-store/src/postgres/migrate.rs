@@ -25,6 +25,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "alerts",
         include_str!("../../migrations/postgres/0003_alerts.sql"),
     ),
+    (
+        4,
+        "alert_acks",
+        include_str!("../../migrations/postgres/0004_alert_acks.sql"),
+    ),
 ];
 
 /// Applies the migrations the database lacks; returns how many.

@@ -7,12 +7,12 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use hpti_core::alert_store::{
-    AlertStore, AlertStoreError, NotificationRecord, Silence, StoredAlert,
+    Acknowledgement, AlertStore, AlertStoreError, NotificationRecord, Silence, StoredAlert,
 };
 use hpti_core::event::Timestamp;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 
-use crate::alert_rows::{group_digest, json, parse};
+use crate::alert_rows::{alert_doc, group_digest, json, parse, parse_alert};
 use crate::error::StoreError;
 
 /// Resolved alerts and notifications older than this are deleted when the store opens.
@@ -116,15 +116,17 @@ impl AlertStore for SqliteAlertStore {
         let mut tx = self.pool.begin().await.map_err(db)?;
         for alert in alerts {
             sqlx::query(
+                // A firing alert saved over a resolved one is a new episode: not acknowledged.
                 "INSERT INTO alerts (fingerprint, rule, firing, updated_at, doc) VALUES (?, ?, ?, ?, ?)
                  ON CONFLICT (fingerprint) DO UPDATE SET rule = excluded.rule, firing = excluded.firing,
-                     updated_at = excluded.updated_at, doc = excluded.doc",
+                     updated_at = excluded.updated_at, doc = excluded.doc,
+                     acked = CASE WHEN excluded.firing = 1 AND alerts.firing = 0 THEN NULL ELSE alerts.acked END",
             )
             .bind(alert.alert.fingerprint.to_string())
             .bind(&alert.alert.rule)
             .bind(alert.is_firing())
             .bind(alert.updated_at.as_micros())
-            .bind(json(alert)?)
+            .bind(alert_doc(alert)?)
             .execute(&mut *tx)
             .await
             .map_err(db)?;
@@ -138,21 +140,25 @@ impl AlertStore for SqliteAlertStore {
         limit: usize,
     ) -> Result<Vec<StoredAlert>, AlertStoreError> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let docs: Vec<String> = if firing_only {
-            sqlx::query_scalar(
-                "SELECT doc FROM alerts WHERE firing = 1 ORDER BY updated_at DESC, fingerprint LIMIT ?",
+        let rows: Vec<(String, Option<String>)> = if firing_only {
+            sqlx::query_as(
+                "SELECT doc, acked FROM alerts WHERE firing = 1 ORDER BY updated_at DESC, fingerprint LIMIT ?",
             )
             .bind(limit)
             .fetch_all(&self.pool)
             .await
         } else {
-            sqlx::query_scalar("SELECT doc FROM alerts ORDER BY updated_at DESC, fingerprint LIMIT ?")
-                .bind(limit)
-                .fetch_all(&self.pool)
-                .await
+            sqlx::query_as(
+                "SELECT doc, acked FROM alerts ORDER BY updated_at DESC, fingerprint LIMIT ?",
+            )
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await
         }
         .map_err(db)?;
-        docs.iter().map(|d| parse(d)).collect()
+        rows.iter()
+            .map(|(doc, acked)| parse_alert(doc, acked.as_deref()))
+            .collect()
     }
 
     async fn alert(&self, fingerprint: &str) -> Result<Option<StoredAlert>, AlertStoreError> {
@@ -161,18 +167,32 @@ impl AlertStore for SqliteAlertStore {
         }
         let prefix = fingerprint.to_ascii_lowercase();
         // A prefix range (hex has no LIKE wildcards, but a range also uses the key).
-        let docs: Vec<String> = sqlx::query_scalar(
-            "SELECT doc FROM alerts WHERE fingerprint >= ? AND fingerprint < ? LIMIT 2",
+        let rows: Vec<(String, Option<String>)> = sqlx::query_as(
+            "SELECT doc, acked FROM alerts WHERE fingerprint >= ? AND fingerprint < ? LIMIT 2",
         )
         .bind(&prefix)
         .bind(format!("{prefix}g"))
         .fetch_all(&self.pool)
         .await
         .map_err(db)?;
-        match docs.as_slice() {
-            [one] => Ok(Some(parse(one)?)),
+        match rows.as_slice() {
+            [(doc, acked)] => Ok(Some(parse_alert(doc, acked.as_deref())?)),
             _ => Ok(None),
         }
+    }
+
+    async fn acknowledge(
+        &self,
+        fingerprint: &str,
+        ack: &Acknowledgement,
+    ) -> Result<bool, AlertStoreError> {
+        let done = sqlx::query("UPDATE alerts SET acked = ? WHERE fingerprint = ?")
+            .bind(json(ack)?)
+            .bind(fingerprint.to_ascii_lowercase())
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
+        Ok(done.rows_affected() > 0)
     }
 
     async fn save_notification(&self, record: &NotificationRecord) -> Result<(), AlertStoreError> {

@@ -14,7 +14,8 @@ fn at(seconds: i64) -> Timestamp {
 }
 
 /// Alerts are kept by fingerprint and listed newest first; a fingerprint prefix finds one;
-/// an acknowledgement and a resolve are kept; the notification log keeps the last
+/// an acknowledgement (written only by `acknowledge`) and a resolve are kept, and a new
+/// episode starts unacknowledged; the notification log keeps the last
 /// delivery per group and notifier; silences are kept by id and listed newest first.
 /// Attacker-chosen text (NUL, quotes, markup) comes back unchanged.
 pub async fn alert_store_conformance(store: &dyn AlertStore) {
@@ -36,15 +37,30 @@ pub async fn alert_store_conformance(store: &dyn AlertStore) {
     );
     assert_eq!(store.alerts(false, 1).await.unwrap(), vec![b.clone()]);
 
-    // Acknowledged, then resolved: the same row, updated.
-    a.acked = Some(Acknowledgement {
+    // Acknowledged, then resolved: the same row, updated. Only `acknowledge` writes an
+    // acknowledgement: saving an alert (from the manager's memory) keeps the stored one.
+    let ack = Acknowledgement {
         by: "analyst".into(),
         at: at(-10),
-    });
+    };
+    assert!(
+        store
+            .acknowledge(&first.fingerprint.to_string(), &ack)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .acknowledge("00000000000000000000000000000000", &ack)
+            .await
+            .unwrap(),
+        "no such alert"
+    );
     a.notified_at = Some(at(-50));
     a.alert = first.clone().resolved_at(at(-5));
     a.updated_at = at(-5);
     store.save_alert(&a).await.unwrap();
+    a.acked = Some(ack.clone());
     assert_eq!(
         store.alerts(false, 10).await.unwrap(),
         vec![a.clone(), b.clone()]
@@ -116,6 +132,23 @@ pub async fn alert_store_conformance(store: &dyn AlertStore) {
         Some(other)
     );
     assert_eq!(store.last_notification("g", "mail").await.unwrap(), None);
+
+    // An acknowledgement in a saved record is not the store's: it is ignored.
+    let mut forged = b.clone();
+    forged.acked = Some(ack.clone());
+    store.save_alert(&forged).await.unwrap();
+    assert_eq!(store.alert(&second.fingerprint.to_string()).await.unwrap(), Some(b.clone()));
+    // Firing again after the resolve: a new episode, not acknowledged; while it fires,
+    // saves keep its acknowledgement.
+    let again = StoredAlert::new(first.clone().starting_at(at(-2)), at(-2));
+    store.save_alert(&again).await.unwrap();
+    assert_eq!(store.alert(&fp).await.unwrap(), Some(again.clone()));
+    assert!(store.acknowledge(&fp, &ack).await.unwrap());
+    let mut later = again.clone();
+    later.updated_at = at(-1);
+    store.save_alert(&later).await.unwrap();
+    later.acked = Some(ack.clone());
+    assert_eq!(store.alert(&fp).await.unwrap(), Some(later));
 
     // Silences: kept by id, newest first, an expiry is an update.
     let older = Silence::new(

@@ -21,7 +21,9 @@ use crate::config::Config;
 
 #[cfg(feature = "postgres")]
 mod postgres_bench;
+mod canary;
 mod queries;
+mod rule_memory;
 mod soak;
 mod ssh;
 
@@ -41,6 +43,9 @@ pub enum BenchCommand {
     /// `hpti run` for minutes or hours: its memory and open files over time, and what
     /// its log and counters show.
     Soak(soak::SoakArgs),
+    /// A frequency rule's memory with many distinct keys (1 M by default), under its
+    /// `max_keys` cap and, for comparison, with a cap as large as the key count.
+    RuleMemory(rule_memory::RuleMemoryArgs),
     /// The SSH sensor of `bench ssh --spawn-sensor process` (internal).
     #[command(hide = true)]
     SshSensor(ssh::SshSensorArgs),
@@ -84,6 +89,11 @@ pub struct PipelineArgs {
     /// notifier). `scripts/bench-rules.py DIR` writes the mix of 100.
     #[arg(long)]
     rules: Option<PathBuf>,
+    /// Measures event → notifier latency: a canary event every 10 ms among the traffic,
+    /// a `type: any` rule raising an alert for each, sent with `group_wait = 0s` to a
+    /// webhook receiver in this process (with `--rate`).
+    #[arg(long, requires = "rate")]
+    alert_latency: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
@@ -135,6 +145,9 @@ struct PipelineResult {
     /// for the rules).
     #[serde(skip_serializing_if = "Option::is_none")]
     rule_events_dropped: Option<u64>,
+    /// Event → notifier request latency of the canaries (`--alert-latency`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    alert_latency: Option<canary::AlertLatency>,
 }
 
 pub async fn bench(config: &Config, command: BenchCommand) -> anyhow::Result<()> {
@@ -147,6 +160,7 @@ pub async fn bench(config: &Config, command: BenchCommand) -> anyhow::Result<()>
         BenchCommand::Queries(args) => queries::queries(config, &args).await,
         BenchCommand::Ssh(args) => ssh::ssh(config, &args).await,
         BenchCommand::Soak(args) => soak::soak(&args).await,
+        BenchCommand::RuleMemory(args) => rule_memory::rule_memory(&args),
         BenchCommand::SshSensor(args) => ssh::ssh_sensor(config, &args).await,
     }
 }
@@ -284,8 +298,23 @@ async fn pipeline(config: &Config, args: &PipelineArgs) -> anyhow::Result<Pipeli
     }
     let mut rule_count = None;
     let mut manager = None;
-    if let Some(dir) = &args.rules {
-        let specs = hpti_alert::rules::load_rules(&["*.yml".to_owned()], dir)?;
+    let mut canary = None;
+    if args.rules.is_some() || args.alert_latency {
+        let mut specs = match &args.rules {
+            Some(dir) => hpti_alert::rules::load_rules(&["*.yml".to_owned()], dir)?,
+            None => Vec::new(),
+        };
+        let mut notifiers = std::collections::BTreeMap::new();
+        if args.alert_latency {
+            let probe = canary::Canary::start().await?;
+            let cx = config.build_context(
+                &hpti_core::component::ComponentId::new(canary::NOTIFIER)?,
+                &PipelineMetrics::default(),
+            );
+            notifiers.insert(canary::NOTIFIER.to_owned(), probe.notifier(&cx).await?);
+            specs.push(canary::Canary::rule()?);
+            canary = Some(probe);
+        }
         let options = hpti_alert::rules::RuleOptions {
             clock: hpti_alert::rules::ClockMode::Live,
             state_dir: Some(tempdir.join("alerting")),
@@ -304,21 +333,19 @@ async fn pipeline(config: &Config, args: &PipelineArgs) -> anyhow::Result<Pipeli
             rules.push(hpti_alert::rules::YamlRule::new(spec, &options));
         }
         builder = builder.rule(Box::new(hpti_alert::rules::RuleSet::new(rules)));
-        rule_count = Some(count);
+        // The canary is not one of the rules measured.
+        rule_count = Some(count - usize::from(args.alert_latency));
         let store = hpti_store::SqliteAlertStore::open(&tempdir.join("bench-alerts.db")).await?;
         let (sender, receiver) = mpsc::channel(4096);
         builder = builder.alerts_to(sender);
         let config = hpti_alert::manager::ManagerConfig {
             routes,
+            group_wait: Duration::ZERO,
             ..hpti_alert::manager::ManagerConfig::default()
         };
         manager = Some(
-            if std::env::var_os("XMEM").is_some() {
-                hpti_alert::manager::AlertManager::new(config, Default::default(), Arc::new(hpti_alert::manager::MemoryAlertStore::new()))
-                .start(receiver)
-            } else {
-            hpti_alert::manager::AlertManager::new(config, Default::default(), Arc::new(store))
-                .start(receiver)},
+            hpti_alert::manager::AlertManager::new(config, notifiers, Arc::new(store))
+                .start(receiver),
         );
     }
     let pipeline = builder.start()?;
@@ -355,8 +382,21 @@ async fn pipeline(config: &Config, args: &PipelineArgs) -> anyhow::Result<Pipeli
             let mut ticker = tokio::time::interval(Duration::from_millis(1));
             ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
             let mut sent = 0u64;
+            let mut next_canary = Duration::ZERO;
             while sent < args.events {
                 ticker.tick().await;
+                if let Some(canary) = &mut canary
+                    && started.elapsed() >= next_canary
+                {
+                    next_canary += CANARY_EVERY;
+                    emitter
+                        .emit_envelope(Envelope {
+                            event: canary.event(),
+                            ack: None,
+                            origin: None,
+                        })
+                        .await?;
+                }
                 let due = ((started.elapsed().as_secs_f64() * rate as f64) as u64).min(args.events);
                 if due <= sent {
                     continue;
@@ -388,6 +428,7 @@ async fn pipeline(config: &Config, args: &PipelineArgs) -> anyhow::Result<Pipeli
         Some(manager) => Some(manager.finish().await),
         None => None,
     };
+    let alert_latency = canary.map(canary::Canary::finish);
     let rule_events_dropped = args.rules.as_ref().map(|_| {
         registry_counter(
             &registry,
@@ -456,8 +497,12 @@ async fn pipeline(config: &Config, args: &PipelineArgs) -> anyhow::Result<Pipeli
         rules: rule_count,
         alerts: alert_stats.map(|a| a.received),
         rule_events_dropped,
+        alert_latency,
     })
 }
+
+/// How often `--alert-latency` sends a canary.
+const CANARY_EVERY: Duration = Duration::from_millis(10);
 
 /// The value of a counter series in the registry's text exposition: the line of `name`
 /// with every one of `labels` (0 when there is none).

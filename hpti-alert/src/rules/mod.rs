@@ -37,7 +37,7 @@ use std::path::{Path, PathBuf};
 
 pub use runtime::{RuleOptions, YamlRule};
 pub use set::RuleSet;
-pub use spec::{RuleError, RuleSpec, RuleType, SpikeType};
+pub use spec::{DEFAULT_MAX_KEYS, RuleError, RuleSpec, RuleType, SpikeType};
 pub use state::ClockMode;
 pub use template::Summary;
 

@@ -431,3 +431,61 @@ async fn a_hanging_notifier_delays_only_itself() {
     assert_eq!(stats.failed, 49);
     assert_eq!(*stuck.attempts.lock().unwrap(), 49 * 3);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_stop_waits_its_grace_then_dead_letters_what_is_in_flight() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut setup = Setup::new(&[("a", route(&["stuck", "fast"], &[]))]);
+    setup.config.shutdown_grace = Some(Duration::from_secs(10));
+    setup.config.dead_letter_path = Some(dir.path().join("dead.jsonl"));
+    let stuck = setup.notifier(
+        "stuck",
+        Recorder {
+            hang: true,
+            ..Recorder::default()
+        },
+    );
+    let fast = setup.notifier("fast", Recorder::default());
+    let (alerts, handle) = setup.start();
+    alerts.send(alert("a", "1", Severity::High)).await.unwrap();
+    alerts.send(alert("a", "2", Severity::High)).await.unwrap();
+    drop(alerts);
+    let stopping = tokio::time::Instant::now();
+    let stats = handle.finish().await;
+    let waited = stopping.elapsed();
+    assert!(
+        waited >= Duration::from_secs(10) && waited < Duration::from_secs(11),
+        "{waited:?}"
+    );
+    assert_eq!(fast.sent().len(), 2);
+    assert_eq!(stats.delivered, 2);
+    assert_eq!(stats.failed, 2);
+    assert_eq!(
+        *stuck.attempts.lock().unwrap(),
+        2,
+        "no retry after the grace"
+    );
+    let letters: Vec<serde_json::Value> = std::fs::read_to_string(dir.path().join("dead.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(letters.len(), 2);
+    for letter in &letters {
+        assert_eq!(letter["notifier"], "stuck");
+        assert!(
+            letter["reason"]
+                .as_str()
+                .unwrap()
+                .contains("not delivered before shutdown")
+        );
+    }
+    // Not in the notification log: a restart sends them again.
+    assert!(
+        setup
+            .store
+            .notifications()
+            .iter()
+            .all(|r| r.receiver == "fast")
+    );
+}

@@ -19,9 +19,9 @@ use tokio::sync::mpsc;
 
 use crate::config::Config;
 
+mod canary;
 #[cfg(feature = "postgres")]
 mod postgres_bench;
-mod canary;
 mod queries;
 mod rule_memory;
 mod soak;

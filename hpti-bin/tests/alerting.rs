@@ -476,3 +476,200 @@ fn a_hydra_run_reaches_a_webhook_once_signed() {
         3
     );
 }
+
+/// Reads from `stream` until `needle` shows up; false on a closed connection or after 10 s.
+fn read_until(stream: &mut std::net::TcpStream, needle: &str) -> bool {
+    use std::io::Read as _;
+    let mut seen = Vec::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut buffer = [0u8; 4096];
+    while !String::from_utf8_lossy(&seen).contains(needle) {
+        if std::time::Instant::now() > deadline {
+            return false;
+        }
+        match stream.read(&mut buffer) {
+            Ok(0) => return false,
+            Ok(n) => seen.extend_from_slice(&buffer[..n]),
+            Err(e)
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.kind() == std::io::ErrorKind::TimedOut => {}
+            Err(_) => return false,
+        }
+    }
+    true
+}
+
+/// The address after `marker` in a log line (`127.0.0.1:1234`).
+fn address_after(line: &str, marker: &str) -> Option<String> {
+    let rest = line.split(marker).nth(1)?;
+    Some(
+        rest.chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | ':' | '[' | ']'))
+            .collect(),
+    )
+}
+
+#[test]
+fn hpti_run_notifies_from_a_live_sensor_and_a_hanging_notifier_never_slows_the_sinks() {
+    use std::io::Write as _;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::{Duration, Instant};
+
+    let runtime = common::runtime();
+    let hook = runtime.block_on(wiremock::MockServer::start());
+    runtime.block_on(
+        wiremock::Mock::given(wiremock::matchers::method("POST"))
+            .respond_with(wiremock::ResponseTemplate::new(204))
+            .mount(&hook),
+    );
+    // A notifier endpoint that accepts connections and never answers.
+    let hang = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let hang_addr = hang.local_addr().unwrap();
+    let hung = Arc::new(AtomicUsize::new(0));
+    let counted = hung.clone();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in hang.incoming().flatten() {
+            counted.fetch_add(1, Ordering::SeqCst);
+            held.push(stream);
+        }
+    });
+
+    let dir = tempfile::tempdir().unwrap();
+    let rule = "name: shell-command
+type: any
+filter: { kind: command.input }
+query_key: data.command
+severity: medium
+notify: [hook, hang]
+";
+    let config = setup(dir.path(), &[("commands.yml", rule)]);
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str(&format!(
+        "group_wait = \"0s\"\n\
+         [metrics]\nenabled = true\nlisten = \"127.0.0.1:0\"\n\
+         [sensors.telnet]\ntype = \"telnet\"\nlisten = \"127.0.0.1:0\"\n\
+         [notifiers.hook]\ntype = \"webhook\"\nurl = \"{}/hook\"\n\
+         [notifiers.hang]\ntype = \"webhook\"\nurl = \"http://{hang_addr}/hang\"\ntimeout = \"60s\"\n",
+        hook.uri()
+    ));
+    std::fs::write(&config, text).unwrap();
+
+    let (child, mut log) = common::spawn_run(&config);
+    let (mut telnet, mut metrics) = (None, None);
+    while telnet.is_none() || metrics.is_none() {
+        let line = log
+            .next()
+            .expect("hpti run stopped before listening")
+            .unwrap();
+        if line.contains("Telnet honeypot listening on ") {
+            telnet = address_after(&line, "listening on ");
+        } else if line.contains("metrics at http://") {
+            metrics = address_after(&line, "metrics at http://");
+        }
+    }
+    let (telnet, metrics) = (telnet.unwrap(), metrics.unwrap());
+    let panics = common::panics_in(log);
+
+    // An attacker's session: each command must be answered promptly however the
+    // notifiers behave.
+    const COMMANDS: usize = 100;
+    let mut stream = std::net::TcpStream::connect(&telnet).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_millis(50)))
+        .unwrap();
+    assert!(read_until(&mut stream, "login: "));
+    stream.write_all(b"root\r\n").unwrap();
+    assert!(read_until(&mut stream, "Password: "));
+    stream.write_all(b"vizxv\r\n").unwrap();
+    assert!(read_until(&mut stream, "# "));
+    let started = Instant::now();
+    for n in 0..COMMANDS {
+        let asked = Instant::now();
+        stream
+            .write_all(format!("echo hang-test-{n}\r\n").as_bytes())
+            .unwrap();
+        assert!(read_until(&mut stream, &format!("\r\nhang-test-{n}\r\n")));
+        assert!(
+            asked.elapsed() < Duration::from_secs(2),
+            "command {n} answered after {:?}",
+            asked.elapsed()
+        );
+    }
+
+    // The sink stores every command and the working notifier hears of each, while the
+    // hanging one holds its requests open.
+    let stored = || {
+        common::metric(
+            &metrics,
+            "hpti_events_total{stage=\"sink\",component=\"main\",outcome=\"delivered\"}",
+        )
+    };
+    let notified = || {
+        let requests = runtime.block_on(hook.received_requests()).unwrap();
+        let mut markers = BTreeSet::new();
+        for request in requests {
+            let body = String::from_utf8_lossy(&request.body).into_owned();
+            for part in body.split("hang-test-").skip(1) {
+                let n: String = part.chars().take_while(char::is_ascii_digit).collect();
+                markers.insert(n);
+            }
+        }
+        markers.len()
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    // The session's events: login, the commands, and what the sensor adds around them.
+    while (stored() < COMMANDS as u64 + 1 || notified() < COMMANDS) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let elapsed = started.elapsed();
+    assert_eq!(
+        notified(),
+        COMMANDS,
+        "every command alerted to the working notifier"
+    );
+    assert!(stored() > COMMANDS as u64, "stored: {}", stored());
+    assert!(
+        hung.load(Ordering::SeqCst) >= 1,
+        "the hanging notifier was called"
+    );
+    assert_eq!(
+        common::metric(
+            &metrics,
+            "hpti_events_total{stage=\"sink\",component=\"main\",outcome=\"failed\"}"
+        ),
+        0
+    );
+    assert!(
+        elapsed < Duration::from_secs(20),
+        "stored and notified within {elapsed:?}"
+    );
+    drop(stream);
+
+    // A stop gives the hanging deliveries a grace period, then dead-letters them.
+    let stopping = Instant::now();
+    common::stop_cleanly(child, panics);
+    assert!(
+        stopping.elapsed() < Duration::from_secs(30),
+        "stopped in {:?}",
+        stopping.elapsed()
+    );
+    let dead =
+        std::fs::read_to_string(dir.path().join("data/alerting/notifications.dead.jsonl")).unwrap();
+    let abandoned: Vec<serde_json::Value> = dead
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(!abandoned.is_empty());
+    for letter in &abandoned {
+        assert_eq!(letter["notifier"], "hang", "{letter}");
+        assert!(
+            letter["reason"]
+                .as_str()
+                .unwrap()
+                .contains("not delivered before shutdown"),
+            "{letter}"
+        );
+    }
+}

@@ -101,13 +101,15 @@ impl AlertStore for MemoryAlertStore {
         ack: &Acknowledgement,
     ) -> Result<bool, AlertStoreError> {
         let mut inner = self.lock();
-        Ok(match inner.alerts.get_mut(&fingerprint.to_ascii_lowercase()) {
-            Some(alert) => {
-                alert.acked = Some(ack.clone());
-                true
-            }
-            None => false,
-        })
+        Ok(
+            match inner.alerts.get_mut(&fingerprint.to_ascii_lowercase()) {
+                Some(alert) => {
+                    alert.acked = Some(ack.clone());
+                    true
+                }
+                None => false,
+            },
+        )
     }
 
     async fn save_notification(&self, record: &NotificationRecord) -> Result<(), AlertStoreError> {

@@ -78,6 +78,9 @@ pub struct ManagerConfig {
     pub dead_letter_path: Option<PathBuf>,
     /// How often silences and acknowledgements made elsewhere (`hpti alert ...`) are read.
     pub refresh_interval: Duration,
+    /// How long the input's end waits for deliveries in flight before dead-lettering
+    /// them (`hpti run`'s stop); `None` waits for each to succeed or fail for good.
+    pub shutdown_grace: Option<Duration>,
 }
 
 impl Default for ManagerConfig {
@@ -91,6 +94,7 @@ impl Default for ManagerConfig {
             retry: RetryPolicy::default(),
             dead_letter_path: None,
             refresh_interval: Duration::from_secs(5),
+            shutdown_grace: None,
         }
     }
 }
@@ -203,8 +207,8 @@ struct Runtime {
     /// Firing critical alerts' inhibition keys.
     critical: BTreeMap<Fingerprint, Vec<String>>,
     deliveries: JoinSet<delivery::Outcome>,
-    /// Group and receiver of each delivery in flight.
-    in_flight: BTreeSet<(String, String)>,
+    /// Group and receiver of each delivery in flight, with what it sends.
+    in_flight: BTreeMap<(String, String), AlertGroup>,
     dead_letters: DeadLetters,
     stats: ManagerStats,
     active: usize,
@@ -257,7 +261,7 @@ impl Runtime {
             silences: Vec::new(),
             critical: BTreeMap::new(),
             deliveries: JoinSet::new(),
-            in_flight: BTreeSet::new(),
+            in_flight: BTreeMap::new(),
             dead_letters,
             stats: ManagerStats::default(),
             active: 0,
@@ -304,12 +308,44 @@ impl Runtime {
         self.refresh().await;
         self.flush(Instant::now(), true).await;
         self.escalate().await;
-        while let Some(done) = self.deliveries.join_next().await {
+        let deadline = self
+            .config
+            .shutdown_grace
+            .map(|grace| Instant::now() + grace);
+        loop {
+            let next = match deadline {
+                Some(deadline) => {
+                    match tokio::time::timeout_at(deadline, self.deliveries.join_next()).await {
+                        Ok(next) => next,
+                        Err(_) => {
+                            self.abandon();
+                            break;
+                        }
+                    }
+                }
+                None => self.deliveries.join_next().await,
+            };
+            let Some(done) = next else { break };
             self.delivered(done).await;
             // A group whose delivery finished may have more to say (resolved alerts).
             self.flush(Instant::now(), true).await;
         }
         self.stats
+    }
+
+    /// Gives up the deliveries still in flight when the shutdown grace is over: each is
+    /// dead-lettered and, not being in the notification log, sent at the next start.
+    fn abandon(&mut self) {
+        self.deliveries.abort_all();
+        for ((key, receiver), group) in std::mem::take(&mut self.in_flight) {
+            self.stats.failed += 1;
+            tracing::warn!(notifier = %receiver, group = %key, "notification not delivered before shutdown; dead-lettered, and sent again at the next start");
+            self.dead_letters.write(
+                &receiver,
+                &group,
+                "not delivered before shutdown (sent again at the next start)",
+            );
+        }
     }
 
     /// Picks up the firing alerts of an earlier run.
@@ -555,7 +591,10 @@ impl Runtime {
             if !worth {
                 continue;
             }
-            if self.in_flight.contains(&(key.to_owned(), receiver.clone())) {
+            if self
+                .in_flight
+                .contains_key(&(key.to_owned(), receiver.clone()))
+            {
                 all_told_resolved = false;
                 continue;
             }
@@ -573,7 +612,8 @@ impl Runtime {
                 payload.resolved().map(|a| a.fingerprint).collect(),
                 wall,
             );
-            self.in_flight.insert((key.to_owned(), receiver.clone()));
+            self.in_flight
+                .insert((key.to_owned(), receiver.clone()), payload.clone());
             self.deliveries.spawn(delivery::deliver(
                 notifier,
                 receiver.clone(),
@@ -754,7 +794,8 @@ impl Runtime {
                     Vec::new(),
                     wall,
                 );
-                self.in_flight.insert((key.clone(), receiver.clone()));
+                self.in_flight
+                    .insert((key.clone(), receiver.clone()), payload.clone());
                 self.deliveries.spawn(delivery::deliver(
                     notifier,
                     receiver,

@@ -275,7 +275,8 @@ impl Firing {
                 alert.event_ids = ids.into_iter().skip(skip).collect();
             }
         }
-        let due = sent_at.is_none_or(|at| now.as_micros().saturating_sub(at.as_micros()) >= self.realert);
+        let due =
+            sent_at.is_none_or(|at| now.as_micros().saturating_sub(at.as_micros()) >= self.realert);
         if due {
             out.push(alert.clone());
         }

@@ -69,6 +69,10 @@ pub async fn finish_alerts(
 /// own queue, not the sinks, sheds events, counted).
 const ALERT_QUEUE: usize = 4096;
 
+/// How long `hpti run` waits for notifications in flight when it stops (well within
+/// systemd's 90 s stop timeout); what is left is dead-lettered and sent at the next start.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+
 impl Config {
     /// What `hpti config check` checks beyond the types, so that it refuses what `run`
     /// would: the honeypot's credential rules and allow list, the query store, each
@@ -239,7 +243,9 @@ impl Config {
             .map_err(|e| anyhow::anyhow!("alerting.rules: {e}"))?;
         let mut alerts = None;
         if specs.iter().any(|s| s.enabled) {
-            let manager = self.alert_manager(components, &metrics, &specs).await?;
+            let manager = self
+                .alert_manager(components, &metrics, &specs, clock)
+                .await?;
             let (sender, receiver) = tokio::sync::mpsc::channel(ALERT_QUEUE);
             builder = builder.alerts_to(sender);
             alerts = Some((manager, receiver));
@@ -261,12 +267,14 @@ impl Config {
     }
 
     /// The alert manager: the rules' routes, the notifiers built, state in the query
-    /// store.
+    /// store. A service (live clock) gives its deliveries in flight a grace period when
+    /// it stops; a one-shot ingest (event time) waits for each.
     pub async fn alert_manager(
         &self,
         components: &Components,
         metrics: &PipelineMetrics,
         specs: &[RuleSpec],
+        clock: ClockMode,
     ) -> anyhow::Result<AlertManager> {
         let mut notifiers = BTreeMap::new();
         for (id, notifier) in &components.notifiers {
@@ -294,6 +302,7 @@ impl Config {
                     .join("alerting")
                     .join("notifications.dead.jsonl"),
             ),
+            shutdown_grace: (clock == ClockMode::Live).then_some(SHUTDOWN_GRACE),
             ..ManagerConfig::default()
         };
         Ok(AlertManager::new(config, notifiers, store))

@@ -137,7 +137,10 @@ pub async fn alert_store_conformance(store: &dyn AlertStore) {
     let mut forged = b.clone();
     forged.acked = Some(ack.clone());
     store.save_alert(&forged).await.unwrap();
-    assert_eq!(store.alert(&second.fingerprint.to_string()).await.unwrap(), Some(b.clone()));
+    assert_eq!(
+        store.alert(&second.fingerprint.to_string()).await.unwrap(),
+        Some(b.clone())
+    );
     // Firing again after the resolve: a new episode, not acknowledged; while it fires,
     // saves keep its acknowledgement.
     let again = StoredAlert::new(first.clone().starting_at(at(-2)), at(-2));

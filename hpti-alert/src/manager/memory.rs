@@ -48,7 +48,7 @@ impl AlertStore for MemoryAlertStore {
         let key = alert.alert.fingerprint.to_string();
         // The acknowledgement is the store's own until a new episode starts.
         alert.acked = match inner.alerts.get(&key) {
-            Some(old) if !(alert.is_firing() && !old.is_firing()) => old.acked.clone(),
+            Some(old) if old.is_firing() || !alert.is_firing() => old.acked.clone(),
             _ => None,
         };
         inner.alerts.insert(key, alert);

@@ -211,8 +211,11 @@ pub(crate) fn format_number(n: f64) -> String {
 pub struct EventView<'e> {
     event: &'e Event,
     json: OnceCell<Value>,
+    /// Sigma's fields only, and with the event's own beneath them.
     #[cfg(feature = "sigma")]
     sigma: OnceCell<(Value, rsigma_parser::LogSource)>,
+    #[cfg(feature = "sigma")]
+    sigma_raw: OnceCell<(Value, rsigma_parser::LogSource)>,
 }
 
 impl<'e> EventView<'e> {
@@ -223,6 +226,8 @@ impl<'e> EventView<'e> {
             json: OnceCell::new(),
             #[cfg(feature = "sigma")]
             sigma: OnceCell::new(),
+            #[cfg(feature = "sigma")]
+            sigma_raw: OnceCell::new(),
         }
     }
 
@@ -231,11 +236,20 @@ impl<'e> EventView<'e> {
         self.event
     }
 
-    /// The event as Sigma rules see it (fields and logsource), built once.
+    /// The event as Sigma rules see it (fields and logsource), built once: with the
+    /// event's own fields too when `raw` (a superset serves either).
     #[cfg(feature = "sigma")]
-    pub fn sigma(&self) -> &(Value, rsigma_parser::LogSource) {
-        self.sigma
-            .get_or_init(|| super::sigma::sigma_event(self.event))
+    pub fn sigma(&self, raw: bool) -> &(Value, rsigma_parser::LogSource) {
+        if let Some(full) = self.sigma_raw.get() {
+            return full;
+        }
+        if raw {
+            self.sigma_raw
+                .get_or_init(|| super::sigma::sigma_event(self.event, true))
+        } else {
+            self.sigma
+                .get_or_init(|| super::sigma::sigma_event(self.event, false))
+        }
     }
 
     /// The event's JSON form.

@@ -200,11 +200,14 @@ impl YamlRule {
         for field in &self.spec.query_key {
             labels.push((field.as_str().to_owned(), field.text(view)?));
         }
-        let key = labels
-            .iter()
-            .map(|(_, v)| v.as_str())
-            .collect::<Vec<_>>()
-            .join(", ");
+        let key = match labels.as_slice() {
+            [(_, one)] => one.clone(),
+            many => many
+                .iter()
+                .map(|(_, v)| v.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+        };
         Some((key, labels))
     }
 
@@ -414,7 +417,7 @@ impl YamlRule {
             }
             #[cfg(feature = "sigma")]
             TypeState::Sigma(rules) => {
-                for hit in rules.matches(view.sigma()) {
+                for hit in rules.matches(view.sigma(rules.needs_raw())) {
                     let mut labels = labels.clone();
                     labels.push(("sigma_rule".to_owned(), hit.title.clone()));
                     let mut details = vec![("sigma_title", hit.title.clone())];

@@ -36,6 +36,10 @@ pub struct SigmaMatch {
 pub struct SigmaRules {
     engine: Engine,
     files: Vec<PathBuf>,
+    /// Whether some rule reads a field of hpti's own event (or every field: keywords,
+    /// field references, filters), so that events are given in full, not only the
+    /// fields mapped to Sigma's names.
+    needs_raw: bool,
 }
 
 impl std::fmt::Debug for SigmaRules {
@@ -63,6 +67,7 @@ impl SigmaRules {
     /// hpti rule types count and group).
     pub fn load(files: &[PathBuf]) -> Result<Self, SigmaError> {
         let mut engine = Engine::new();
+        let mut needs_raw = false;
         for file in files {
             let bad = |line: Option<usize>, message: String| SigmaError {
                 file: file.clone(),
@@ -95,6 +100,18 @@ impl SigmaRules {
                     "no Sigma rule in this file (a rule has `detection:`)".into(),
                 ));
             }
+            let mut fields = std::collections::BTreeSet::new();
+            let named_only = collection.filters.is_empty()
+                && collection.rules.iter().all(|rule| {
+                    rule.detection
+                        .named
+                        .values()
+                        .all(|d| detection_fields(d, &mut fields))
+                });
+            needs_raw |= !named_only
+                || fields
+                    .iter()
+                    .any(|f| !MAPPED.iter().any(|m| m.eq_ignore_ascii_case(f)));
             engine
                 .add_collection(&collection)
                 .map_err(|e| bad(None, format!("cannot compile: {e}")))?;
@@ -102,6 +119,7 @@ impl SigmaRules {
         Ok(Self {
             engine,
             files: files.to_vec(),
+            needs_raw,
         })
     }
 
@@ -113,6 +131,12 @@ impl SigmaRules {
     /// Whether there are none.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Whether the rules need events with hpti's own fields too, not only the ones
+    /// mapped to Sigma's names.
+    pub fn needs_raw(&self) -> bool {
+        self.needs_raw
     }
 
     /// The rules that match `mapped` (the event as [`sigma_event`] maps it).
@@ -150,11 +174,56 @@ fn logsource(product: Option<&str>, category: Option<&str>, service: Option<&str
     }
 }
 
-/// The event as Sigma rules see it: its JSON form with Sigma's field names added, and
-/// its logsource.
-pub fn sigma_event(event: &Event) -> (Value, LogSource) {
-    let mut fields = match serde_json::to_value(event) {
-        Ok(Value::Object(map)) => map,
+/// The Sigma field names [`sigma_event`] maps hpti's events to.
+const MAPPED: &[&str] = &[
+    "SourceIp",
+    "SourcePort",
+    "DestinationIp",
+    "DestinationPort",
+    "CommandLine",
+    "Image",
+    "User",
+    "TargetUserName",
+    "Password",
+    "AuthenticationMethod",
+    "Outcome",
+    "c-uri",
+    "sha256",
+    "Hashes",
+    "TargetFilename",
+    "cs-method",
+    "cs-host",
+    "cs-user-agent",
+    "sc-status",
+    "version",
+    "hassh",
+];
+
+/// Adds the field names a detection reads to `fields`; false if it may read any field
+/// (keywords, field references, array quantifiers).
+fn detection_fields(
+    detection: &rsigma_parser::Detection,
+    fields: &mut std::collections::BTreeSet<String>,
+) -> bool {
+    use rsigma_parser::{Detection, Modifier};
+    match detection {
+        Detection::AllOf(items) => items.iter().all(|item| match &item.field.name {
+            Some(name) if !item.field.modifiers.contains(&Modifier::FieldRef) => {
+                fields.insert(name.clone());
+                true
+            }
+            _ => false,
+        }),
+        Detection::AnyOf(detections) => detections.iter().all(|d| detection_fields(d, fields)),
+        _ => false,
+    }
+}
+
+/// The event as Sigma rules see it: Sigma's field names (and, when `raw`, its own JSON
+/// form beneath them), and its logsource.
+pub fn sigma_event(event: &Event, raw: bool) -> (Value, LogSource) {
+    let mut fields = match raw.then(|| serde_json::to_value(event)) {
+        Some(Ok(Value::Object(map))) => map,
         _ => Map::new(),
     };
     let mut put = |name: &str, value: Value| {

@@ -192,23 +192,19 @@ impl YamlRule {
         self.kinds.as_deref()
     }
 
-    fn key_of(&self, view: &EventView<'_>) -> Option<(String, Vec<(String, String)>)> {
-        if self.spec.query_key.is_empty() {
-            return Some((String::new(), Vec::new()));
+    /// The event's key: its `query_key` value(s), joined; `None` if one is missing.
+    fn key_of(&self, view: &EventView<'_>) -> Option<String> {
+        match self.spec.query_key.as_slice() {
+            [] => Some(String::new()),
+            [one] => one.text(view),
+            many => {
+                let mut parts = Vec::with_capacity(many.len());
+                for field in many {
+                    parts.push(field.text(view)?);
+                }
+                Some(parts.join(", "))
+            }
         }
-        let mut labels = Vec::with_capacity(self.spec.query_key.len());
-        for field in &self.spec.query_key {
-            labels.push((field.as_str().to_owned(), field.text(view)?));
-        }
-        let key = match labels.as_slice() {
-            [(_, one)] => one.clone(),
-            many => many
-                .iter()
-                .map(|(_, v)| v.as_str())
-                .collect::<Vec<_>>()
-                .join(", "),
-        };
-        Some((key, labels))
     }
 
     fn timeframe_micros(&self) -> i64 {
@@ -218,6 +214,14 @@ impl YamlRule {
     fn bucket_width(&self) -> i64 {
         (self.timeframe_micros() / BUCKETS).max(1)
     }
+}
+
+/// The labels of an event's query key: each field and its value.
+fn query_labels(query_key: &[FieldPath], view: &EventView<'_>) -> Vec<(String, String)> {
+    query_key
+        .iter()
+        .filter_map(|field| Some((field.as_str().to_owned(), field.text(view)?)))
+        .collect()
 }
 
 /// An alert of the rule `spec`, its summary rendered from its details.
@@ -272,9 +276,11 @@ fn make_alert(
 impl YamlRule {
     fn observe_matched(&mut self, view: &EventView<'_>, now: Timestamp, out: &mut Vec<Alert>) {
         let event = view.event_ref();
-        let Some((key, labels)) = self.key_of(view) else {
+        let Some(key) = self.key_of(view) else {
             return;
         };
+        // The key's labels are built only for an alert (most events raise none).
+        let labels = || query_labels(&self.spec.query_key, view);
         let timeframe = self.timeframe_micros();
         let width = self.bucket_width();
         match &mut self.state {
@@ -282,7 +288,7 @@ impl YamlRule {
                 let alert = make_alert(
                     &self.spec,
                     &key,
-                    &labels,
+                    &labels(),
                     now,
                     event.time,
                     1,
@@ -308,7 +314,7 @@ impl YamlRule {
                     let alert = make_alert(
                         &self.spec,
                         &key,
-                        &labels,
+                        &labels(),
                         now,
                         starts,
                         taken.len() as u64,
@@ -324,7 +330,7 @@ impl YamlRule {
                 keys.entry(&key, || Buckets::new(index))
                     .add(index, event.time, event.id);
                 if self.spec.spike_type != SpikeType::Down {
-                    self.check_spike(&key, &labels, now, out);
+                    self.check_spike(&key, Some(view), now, out);
                 }
             }
             TypeState::Flatline { keys, .. } => {
@@ -351,7 +357,7 @@ impl YamlRule {
                     }
                 }
                 for (field, value) in new_terms {
-                    let mut term_labels = labels.clone();
+                    let mut term_labels = labels();
                     term_labels.push((field.clone(), value.clone()));
                     let alert = make_alert(
                         &self.spec,
@@ -400,7 +406,7 @@ impl YamlRule {
                     let alert = make_alert(
                         &self.spec,
                         &key,
-                        &labels,
+                        &labels(),
                         now,
                         distinct.since.unwrap_or(event.time),
                         count,
@@ -418,8 +424,8 @@ impl YamlRule {
             #[cfg(feature = "sigma")]
             TypeState::Sigma(rules) => {
                 for hit in rules.matches(view.sigma(rules.needs_raw())) {
-                    let mut labels = labels.clone();
-                    labels.push(("sigma_rule".to_owned(), hit.title.clone()));
+                    let mut hit_labels = labels();
+                    hit_labels.push(("sigma_rule".to_owned(), hit.title.clone()));
                     let mut details = vec![("sigma_title", hit.title.clone())];
                     if let Some(id) = &hit.id {
                         details.push(("sigma_id", id.clone()));
@@ -427,7 +433,7 @@ impl YamlRule {
                     let mut alert = make_alert(
                         &self.spec,
                         &key,
-                        &labels,
+                        &hit_labels,
                         now,
                         event.time,
                         1,
@@ -464,7 +470,7 @@ impl YamlRule {
                     let alert = make_alert(
                         &self.spec,
                         &key,
-                        &labels,
+                        &labels(),
                         now,
                         event.time,
                         1,
@@ -481,7 +487,7 @@ impl YamlRule {
     fn check_spike(
         &mut self,
         key: &str,
-        labels: &[(String, String)],
+        view: Option<&EventView<'_>>,
         now: Timestamp,
         out: &mut Vec<Alert>,
     ) {
@@ -512,10 +518,14 @@ impl YamlRule {
         if spiking && !firing {
             let ids: Vec<EventId> = buckets.ids.iter().copied().collect();
             let starts = buckets.first.unwrap_or(now);
+            let labels = match view {
+                Some(view) => query_labels(&self.spec.query_key, view),
+                None => self.labels_of(key),
+            };
             let alert = make_alert(
                 &self.spec,
                 key,
-                labels,
+                &labels,
                 now,
                 starts,
                 current,
@@ -555,8 +565,7 @@ impl YamlRule {
                 let keys: Vec<String> = keys.iter().map(|(k, _)| k.clone()).collect();
                 for key in keys {
                     // The labels of a spike are its key's; rebuilt from the firing alert.
-                    let labels = self.labels_of(&key);
-                    self.check_spike(&key, &labels, now, out);
+                    self.check_spike(&key, None, now, out);
                 }
                 if let TypeState::Spike(keys) = &mut self.state {
                     // A key with nothing in either window has nothing to compare.

@@ -8,7 +8,7 @@ mod common;
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use common::{fixture, hpti, run, stderr, stdout};
+use common::{fixture, hpti, read_until, run, stderr, stdout};
 
 const BRUTE_FORCE: &str = "name: ssh-brute-force
 type: frequency
@@ -475,28 +475,6 @@ fn a_hydra_run_reaches_a_webhook_once_signed() {
         runtime.block_on(server.received_requests()).unwrap().len(),
         3
     );
-}
-
-/// Reads from `stream` until `needle` shows up; false on a closed connection or after 10 s.
-fn read_until(stream: &mut std::net::TcpStream, needle: &str) -> bool {
-    use std::io::Read as _;
-    let mut seen = Vec::new();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    let mut buffer = [0u8; 4096];
-    while !String::from_utf8_lossy(&seen).contains(needle) {
-        if std::time::Instant::now() > deadline {
-            return false;
-        }
-        match stream.read(&mut buffer) {
-            Ok(0) => return false,
-            Ok(n) => seen.extend_from_slice(&buffer[..n]),
-            Err(e)
-                if e.kind() == std::io::ErrorKind::WouldBlock
-                    || e.kind() == std::io::ErrorKind::TimedOut => {}
-            Err(_) => return false,
-        }
-    }
-    true
 }
 
 /// The address after `marker` in a log line (`127.0.0.1:1234`).

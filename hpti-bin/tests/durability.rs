@@ -17,6 +17,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests panic on failure by design
 
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{IpAddr, TcpStream};
@@ -26,6 +28,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::read_until;
 use hpti_core::event::{Event, EventKind, Protocol, Timestamp};
 use hpti_core::testing::require_tool;
 
@@ -87,27 +90,6 @@ fn start(config: &Path) -> Running {
         metrics,
         drain,
     }
-}
-
-/// Reads until `needle` shows up; false on a closed or failed connection, or after 10 s.
-fn read_until(stream: &mut TcpStream, needle: &str) -> bool {
-    let mut seen = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let mut buffer = [0u8; 4096];
-    while !String::from_utf8_lossy(&seen).contains(needle) {
-        if Instant::now() > deadline {
-            return false;
-        }
-        match stream.read(&mut buffer) {
-            Ok(0) => return false,
-            Ok(n) => seen.extend_from_slice(&buffer[..n]),
-            Err(e)
-                if e.kind() == std::io::ErrorKind::WouldBlock
-                    || e.kind() == std::io::ErrorKind::TimedOut => {}
-            Err(_) => return false,
-        }
-    }
-    true
 }
 
 /// Runs `echo <marker>` over OpenSSH until `stop`; the markers whose output came back.

@@ -462,3 +462,92 @@ fn an_old_log_fires_what_would_have_fired_then() {
     assert_eq!(firing(&out).len(), 1);
     assert_eq!(out[0].raised_at, at(49.0), "raised at event time");
 }
+
+/// A rule set (rules indexed by the kinds their filters pin, each event viewed once)
+/// raises exactly what its rules raise one by one, whatever their filters pin.
+#[test]
+fn a_rule_set_raises_what_its_rules_raise_alone() {
+    use hpti_alert::rules::RuleSet;
+    let yamls = [
+        "name: brute\ntype: frequency\nfilter: { kind: login.attempt, data.success: false }\nquery_key: src_ip\nnum_events: 3\ntimeframe: 1m\n",
+        "name: two-kinds\ntype: frequency\nfilter: { kind: [login.attempt, file.download] }\nquery_key: src_ip\nnum_events: 4\ntimeframe: 1m\n",
+        "name: kind-prefix\ntype: any\nfilter: { kind: { startswith: file. } }\n",
+        "name: no-filter\ntype: new_term\nfields: [src_ip]\n",
+        "name: spraying\ntype: cardinality\nfilter: { kind: login.attempt }\nquery_key: data.password\ncardinality_field: src_ip\nmax_cardinality: 2\ntimeframe: 10m\n",
+        "name: new-client\ntype: change\nfilter: { kind: client.version }\nquery_key: src_ip\ncompare_key: data.version\n",
+        "name: never\ntype: any\nfilter: { kind: login.attempt, data.username: nobody-uses-this }\n",
+    ];
+    let mut events = Vec::new();
+    for n in 0..40u32 {
+        let t = f64::from(n);
+        let src = ip(n % 5);
+        events.push(login(
+            src,
+            "root",
+            ["123456", "admin"][n as usize % 2],
+            n % 7 == 0,
+            t,
+        ));
+        if n % 3 == 0 {
+            events.push(download(src, &format!("{:064x}", n % 4), t + 0.1));
+        }
+        if n % 4 == 0 {
+            events.push(version(
+                "ssh-1",
+                src,
+                ["SSH-2.0-Go", "SSH-2.0-PUTTY"][n as usize % 8 / 4],
+                t + 0.2,
+            ));
+        }
+    }
+    let summary = |alerts: &[Alert]| -> Vec<String> {
+        alerts
+            .iter()
+            .map(|a| {
+                format!(
+                    "{} {} {} {:?} {}",
+                    a.rule, a.key, a.count, a.ends_at, a.summary
+                )
+            })
+            .collect()
+    };
+    let mut together = RuleSet::new(yamls.iter().map(|y| rule(y)).collect());
+    let mut alone: Vec<YamlRule> = yamls.iter().map(|y| rule(y)).collect();
+    let (mut from_set, mut from_each) = (Vec::new(), Vec::new());
+    for event in &events {
+        let mut out = Vec::new();
+        together.observe(event, &mut out);
+        from_set.extend(summary(&out));
+        for rule in &mut alone {
+            let mut out = Vec::new();
+            rule.observe(event, &mut out);
+            from_each.extend(summary(&out));
+        }
+    }
+    let mut out = Vec::new();
+    together.flush(&mut out);
+    from_set.extend(summary(&out));
+    for rule in &mut alone {
+        let mut out = Vec::new();
+        rule.flush(&mut out);
+        from_each.extend(summary(&out));
+    }
+    // Every rule but `never` fired.
+    for name in [
+        "brute",
+        "two-kinds",
+        "kind-prefix",
+        "no-filter",
+        "spraying",
+        "new-client",
+    ] {
+        assert!(
+            from_set.iter().any(|a| a.starts_with(&format!("{name} "))),
+            "{name}: {from_set:#?}"
+        );
+    }
+    assert!(!from_set.iter().any(|a| a.starts_with("never ")));
+    from_set.sort();
+    from_each.sort();
+    assert_eq!(from_set, from_each);
+}

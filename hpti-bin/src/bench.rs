@@ -23,6 +23,7 @@ mod canary;
 #[cfg(feature = "postgres")]
 mod postgres_bench;
 mod queries;
+mod rule_cost;
 mod rule_memory;
 mod soak;
 mod ssh;
@@ -46,6 +47,9 @@ pub enum BenchCommand {
     /// A frequency rule's memory with many distinct keys (1 M by default), under its
     /// `max_keys` cap and, for comparison, with a cap as large as the key count.
     RuleMemory(rule_memory::RuleMemoryArgs),
+    /// What the rules of a directory cost per event, alone on one thread (and each rule
+    /// alone with `--per-rule`), over the traffic of `bench pipeline`.
+    RuleCost(rule_cost::RuleCostArgs),
     /// The SSH sensor of `bench ssh --spawn-sensor process` (internal).
     #[command(hide = true)]
     SshSensor(ssh::SshSensorArgs),
@@ -161,6 +165,7 @@ pub async fn bench(config: &Config, command: BenchCommand) -> anyhow::Result<()>
         BenchCommand::Ssh(args) => ssh::ssh(config, &args).await,
         BenchCommand::Soak(args) => soak::soak(&args).await,
         BenchCommand::RuleMemory(args) => rule_memory::rule_memory(&args),
+        BenchCommand::RuleCost(args) => rule_cost::rule_cost(&args),
         BenchCommand::SshSensor(args) => ssh::ssh_sensor(config, &args).await,
     }
 }

@@ -575,13 +575,21 @@ impl PipelineBuilder {
             let capacity = config.sink_queue_batches * 4;
             let (sender, receiver) = mpsc::channel(capacity);
             metrics.queue_capacity("alert_rules", capacity);
-            let task = tokio::spawn(run_alert_rules(
+            let rules = run_alert_rules(
                 self.rules,
                 receiver,
                 self.alert_output,
                 metrics.clone(),
                 config.alert_tick,
-            ));
+            );
+            // Rule evaluation is CPU work in runs of a whole chunk: on a thread of its
+            // own it never holds up an async worker that the sinks' tasks need. (A
+            // current-thread runtime has no other worker to protect.)
+            let handle = tokio::runtime::Handle::current();
+            let task = match handle.runtime_flavor() {
+                tokio::runtime::RuntimeFlavor::CurrentThread => tokio::spawn(rules),
+                _ => tokio::task::spawn_blocking(move || handle.block_on(rules)),
+            };
             (
                 Some(RuleFeed {
                     sender,

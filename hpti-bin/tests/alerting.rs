@@ -553,15 +553,7 @@ notify: [hook, hang]
     // An attacker's session: each command must be answered promptly however the
     // notifiers behave.
     const COMMANDS: usize = 100;
-    let mut stream = std::net::TcpStream::connect(&telnet).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_millis(50)))
-        .unwrap();
-    assert!(read_until(&mut stream, "login: "));
-    stream.write_all(b"root\r\n").unwrap();
-    assert!(read_until(&mut stream, "Password: "));
-    stream.write_all(b"vizxv\r\n").unwrap();
-    assert!(read_until(&mut stream, "# "));
+    let mut stream = common::telnet_login(&telnet);
     let started = Instant::now();
     for n in 0..COMMANDS {
         let asked = Instant::now();

@@ -457,20 +457,6 @@ fn terminate(mut child: Child) -> std::process::ExitStatus {
     child.wait().unwrap()
 }
 
-/// Logs in over Telnet; the stream, or None.
-fn telnet_login(addr: &str) -> TcpStream {
-    let mut stream = TcpStream::connect(addr).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_millis(50)))
-        .unwrap();
-    assert!(read_until(&mut stream, "login: "));
-    stream.write_all(b"root\r\n").unwrap();
-    assert!(read_until(&mut stream, "Password: "));
-    stream.write_all(b"vizxv\r\n").unwrap();
-    assert!(read_until(&mut stream, "# "));
-    stream
-}
-
 /// Runs `count` commands; each must be answered within `within`. The markers.
 fn run_commands(
     stream: &mut TcpStream,
@@ -537,7 +523,7 @@ fn full_disk_run(buffer: &str) {
     .unwrap();
     let running = start(&config);
     let metrics = running.metrics.clone().unwrap();
-    let mut stream = telnet_login(&running.telnet);
+    let mut stream = common::telnet_login(&running.telnet);
     let mut answered = run_commands(&mut stream, "before", 20, Duration::from_secs(2));
 
     let ballast = fill(disk.path());

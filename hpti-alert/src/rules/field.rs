@@ -231,15 +231,20 @@ fn data_field<'a>(kind: &'a EventKind, name: &str) -> Option<Single<'a>> {
         (EventKind::LoginAttempt { username, .. }, "username") => text(username),
         (EventKind::LoginAttempt { password, .. }, "password") => maybe(password),
         (EventKind::LoginAttempt { key_type, .. }, "key_type") => maybe(key_type),
-        (EventKind::LoginAttempt { key_fingerprint, .. }, "key_fingerprint") => {
-            maybe(key_fingerprint)
-        }
+        (
+            EventKind::LoginAttempt {
+                key_fingerprint, ..
+            },
+            "key_fingerprint",
+        ) => maybe(key_fingerprint),
         (EventKind::LoginAttempt { method, .. }, "method") => text(method.as_str()),
         (EventKind::LoginAttempt { success, .. }, "success") => flag(*success),
         (EventKind::CommandInput { command }, "command") => text(command),
         (EventKind::FileDownload { url, .. }, "url") => text(url),
         (EventKind::FileDownload { sha256, .. }, "sha256") => maybe(sha256),
-        (EventKind::FileDownload { size, .. }, "size") => size.map_or(Single::None, |n| num(big(n))),
+        (EventKind::FileDownload { size, .. }, "size") => {
+            size.map_or(Single::None, |n| num(big(n)))
+        }
         (EventKind::FileDownload { error, .. }, "error") => maybe(error),
         (EventKind::FileUpload { filename, .. }, "filename") => text(filename),
         (EventKind::FileUpload { sha256, .. }, "sha256") => maybe(sha256),
@@ -562,9 +567,17 @@ mod tests {
         unknown_fields.insert("size".into(), Value::from(3));
         let kinds = vec![
             EventKind::SessionStarted,
-            EventKind::SessionClosed { duration_ms: 1234, recording: Some("r.cast".into()) },
-            EventKind::SessionClosed { duration_ms: 0, recording: None },
-            EventKind::ClientVersion { version: "SSH-2.0-Go".into() },
+            EventKind::SessionClosed {
+                duration_ms: 1234,
+                recording: Some("r.cast".into()),
+            },
+            EventKind::SessionClosed {
+                duration_ms: 0,
+                recording: None,
+            },
+            EventKind::ClientVersion {
+                version: "SSH-2.0-Go".into(),
+            },
             EventKind::ClientFingerprint {
                 method: "hassh".into(),
                 fingerprint: "ab12".into(),
@@ -578,14 +591,20 @@ mod tests {
                 method: AuthMethod::Publickey,
                 success: true,
             },
-            EventKind::CommandInput { command: "uname -a".into() },
+            EventKind::CommandInput {
+                command: "uname -a".into(),
+            },
             EventKind::FileDownload {
                 url: "http://x/y".into(),
                 sha256: Some("ab".into()),
                 size: Some(9_007_199_254_740_993),
                 error: Some("timeout".into()),
             },
-            EventKind::FileUpload { filename: "a.sh".into(), sha256: None, size: Some(5) },
+            EventKind::FileUpload {
+                filename: "a.sh".into(),
+                sha256: None,
+                size: Some(5),
+            },
             EventKind::HttpRequest {
                 method: "GET".into(),
                 uri: "/".into(),
@@ -593,14 +612,43 @@ mod tests {
                 user_agent: None,
                 status: Some(404),
             },
-            EventKind::PortForward { host: "10.0.0.1".into(), port: 25, accepted: false },
-            EventKind::Unknown { original_type: "x.y".into(), fields: unknown_fields },
+            EventKind::PortForward {
+                host: "10.0.0.1".into(),
+                port: 25,
+                accepted: false,
+            },
+            EventKind::Unknown {
+                original_type: "x.y".into(),
+                fields: unknown_fields,
+            },
         ];
         let names = [
-            "duration_ms", "recording", "version", "method", "fingerprint", "algorithms",
-            "username", "password", "key_type", "key_fingerprint", "success", "command", "url",
-            "sha256", "size", "error", "filename", "uri", "host", "user_agent", "status", "port",
-            "accepted", "original_type", "fields", "nothing",
+            "duration_ms",
+            "recording",
+            "version",
+            "method",
+            "fingerprint",
+            "algorithms",
+            "username",
+            "password",
+            "key_type",
+            "key_fingerprint",
+            "success",
+            "command",
+            "url",
+            "sha256",
+            "size",
+            "error",
+            "filename",
+            "uri",
+            "host",
+            "user_agent",
+            "status",
+            "port",
+            "accepted",
+            "original_type",
+            "fields",
+            "nothing",
         ];
         for kind in kinds {
             let event = Event::new("s", Protocol::Ssh, "192.0.2.1".parse().unwrap(), kind);
@@ -612,7 +660,12 @@ mod tests {
                 if let Some(v) = json.get("data").and_then(|d| d.get(name)) {
                     push_scalars(v, &mut expected);
                 }
-                assert_eq!(path.values(&view), expected, "data.{name} of {}", event.kind.name());
+                assert_eq!(
+                    path.values(&view),
+                    expected,
+                    "data.{name} of {}",
+                    event.kind.name()
+                );
             }
         }
     }

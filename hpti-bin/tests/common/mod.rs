@@ -238,3 +238,19 @@ pub fn read_until(stream: &mut std::net::TcpStream, needle: &str) -> bool {
     }
     true
 }
+
+/// Logs in to a Telnet sensor at `addr` as root (a password the emulated shell takes);
+/// the stream, at the prompt, reading with a short timeout.
+pub fn telnet_login(addr: &str) -> std::net::TcpStream {
+    use std::io::Write as _;
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_millis(50)))
+        .unwrap();
+    assert!(read_until(&mut stream, "login: "));
+    stream.write_all(b"root\r\n").unwrap();
+    assert!(read_until(&mut stream, "Password: "));
+    stream.write_all(b"vizxv\r\n").unwrap();
+    assert!(read_until(&mut stream, "# "));
+    stream
+}

@@ -26,6 +26,8 @@ struct Recorder {
     failures: Mutex<Vec<NotifyError>>,
     attempts: Mutex<u32>,
     hang: bool,
+    /// Refuses every delivery until then (a service that is down).
+    down_until: Option<tokio::time::Instant>,
 }
 
 impl Recorder {
@@ -43,6 +45,12 @@ impl Notifier for Recorder {
         *self.attempts.lock().unwrap() += 1;
         if self.hang {
             std::future::pending::<()>().await;
+        }
+        if self
+            .down_until
+            .is_some_and(|until| tokio::time::Instant::now() < until)
+        {
+            return Err(NotifyError::temporary("connection refused", "connect"));
         }
         let failure = {
             let mut failures = self.failures.lock().unwrap();
@@ -84,7 +92,7 @@ impl Setup {
                 .map(|(r, route)| ((*r).to_owned(), route.clone()))
                 .collect(),
             retry: RetryPolicy {
-                max_attempts: 3,
+                retry_for: Duration::from_secs(120),
                 initial_backoff: Duration::from_secs(1),
                 max_backoff: Duration::from_secs(60),
                 attempt_timeout: Duration::from_secs(10),
@@ -427,9 +435,10 @@ async fn a_hanging_notifier_delays_only_itself() {
     assert_eq!(fast.sent().len(), 49);
     drop(alerts);
     let stats = handle.finish().await;
-    // Three attempts of 10 s each per group, then dead-lettered.
+    // Per group, attempts of 10 s each with backoff (1, 2, 4, 8, 16 s) until the next
+    // wait (32 s) would pass the 120 s of retries: six, then dead-lettered.
     assert_eq!(stats.failed, 49);
-    assert_eq!(*stuck.attempts.lock().unwrap(), 49 * 3);
+    assert_eq!(*stuck.attempts.lock().unwrap(), 49 * 6);
 }
 
 #[tokio::test(start_paused = true)]
@@ -488,4 +497,94 @@ async fn a_stop_waits_its_grace_then_dead_letters_what_is_in_flight() {
             .iter()
             .all(|r| r.receiver == "fast")
     );
+}
+
+/// A notifier down for a minute, then back: every alert raised meanwhile reaches it after,
+/// nothing is dead-lettered, and its state shows in `/health`'s report and the metrics
+/// while it is down. One down for longer than `retry_for` has its delivery dead-lettered.
+#[tokio::test(start_paused = true)]
+async fn a_notifier_down_for_a_minute_loses_nothing_and_shows_as_failing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut setup = Setup::new(&[("a", route(&["oncall"], &[])), ("b", route(&["gone"], &[]))]);
+    setup.config.dead_letter_path = Some(dir.path().join("dead.jsonl"));
+    let metrics = setup.config.metrics.clone();
+    let start = tokio::time::Instant::now();
+    let oncall = setup.notifier(
+        "oncall",
+        Recorder {
+            down_until: Some(start + Duration::from_secs(60)),
+            ..Recorder::default()
+        },
+    );
+    let gone = setup.notifier(
+        "gone",
+        Recorder {
+            down_until: Some(start + Duration::from_secs(3600)),
+            ..Recorder::default()
+        },
+    );
+    let (alerts, handle) = setup.start();
+    alerts
+        .send(alert("a", "203.0.113.1", Severity::High))
+        .await
+        .unwrap();
+    alerts
+        .send(alert("b", "203.0.113.1", Severity::High))
+        .await
+        .unwrap();
+    sleep(Duration::from_secs(20)).await;
+    alerts
+        .send(alert("a", "203.0.113.2", Severity::High))
+        .await
+        .unwrap();
+    sleep(Duration::from_secs(25)).await;
+    alerts
+        .send(alert("a", "203.0.113.3", Severity::High))
+        .await
+        .unwrap();
+
+    // t = 45 s: the first deliveries have failed and are being retried.
+    let report = metrics.health().report();
+    assert_eq!(report.status, hpti_core::health::Status::Degraded);
+    let state = |id: &str| {
+        metrics
+            .health()
+            .report()
+            .components
+            .into_iter()
+            .find(|c| c.kind == "notifier" && c.component == id)
+            .unwrap()
+    };
+    assert_eq!(state("oncall").status, hpti_core::health::Status::Failing);
+    assert_eq!(state("oncall").error.as_deref(), Some("connection refused"));
+    assert!(oncall.sent().is_empty());
+    assert!(metrics.notifications("oncall", "retried") >= 3);
+
+    sleep(Duration::from_secs(60)).await;
+    // t = 105 s: back for 45 s; all three delivered, once each.
+    let mut keys: Vec<String> = oncall
+        .sent()
+        .iter()
+        .flat_map(|g| g.alerts.iter().map(|a| a.key.clone()))
+        .collect();
+    keys.sort();
+    assert_eq!(keys, ["203.0.113.1", "203.0.113.2", "203.0.113.3"]);
+    assert_eq!(state("oncall").status, hpti_core::health::Status::Ok);
+    assert_eq!(metrics.notifications("oncall", "delivered"), 3);
+    assert_eq!(metrics.notifications("oncall", "dead_lettered"), 0);
+
+    // `gone` stays down past the 120 s of retries of this setup.
+    sleep(Duration::from_secs(120)).await;
+    assert!(gone.sent().is_empty());
+    assert_eq!(metrics.notifications("gone", "dead_lettered"), 1);
+    assert_eq!(state("gone").status, hpti_core::health::Status::Failing);
+    drop(alerts);
+    let stats = handle.finish().await;
+    assert_eq!((stats.delivered, stats.failed), (3, 1));
+    let dead = std::fs::read_to_string(dir.path().join("dead.jsonl")).unwrap();
+    assert_eq!(dead.lines().count(), 1, "{dead}");
+    let line: serde_json::Value = serde_json::from_str(dead.lines().next().unwrap()).unwrap();
+    assert_eq!(line["notifier"], "gone");
+    let reason = line["reason"].as_str().unwrap();
+    assert!(reason.starts_with("connection refused (after "), "{reason}");
 }

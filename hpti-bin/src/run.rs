@@ -4,6 +4,7 @@ use hpti_alert::rules::ClockMode;
 use std::sync::Arc;
 
 use anyhow::Context as _;
+use hpti_core::health::Health;
 use hpti_core::metrics::PipelineMetrics;
 use hpti_core::pipeline::Pipeline;
 use prometheus_client::registry::Registry;
@@ -15,7 +16,7 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
     let mut shutdown = std::pin::pin!(telemetry::shutdown_signal());
     // A start that waits on something slow (a backend, a remote database) still obeys
     // SIGTERM and Ctrl-C: nothing has been captured yet, so stopping loses nothing.
-    let (pipeline, registry, sinks, alerts) = tokio::select! {
+    let (pipeline, registry, health, sinks, alerts) = tokio::select! {
         started = start(config) => started?,
         () = &mut shutdown => {
             tracing::warn!("stopped while starting");
@@ -24,8 +25,8 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
     };
     let metrics_server = if config.metrics.enabled {
         let (addr, task) =
-            telemetry::serve_metrics(config.metrics.listen, Arc::new(registry)).await?;
-        tracing::info!("metrics at http://{addr}/metrics");
+            telemetry::serve_metrics(config.metrics.listen, Arc::new(registry), health).await?;
+        tracing::info!("metrics at http://{addr}/metrics, state at http://{addr}/health");
         Some(task)
     } else {
         None
@@ -47,12 +48,13 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
 }
 
 /// Builds and starts the pipeline and its sources: the running pipeline, the metrics
-/// registry and the sinks' ids.
+/// registry, the components' states and the sinks' ids.
 async fn start(
     config: &Config,
 ) -> anyhow::Result<(
     Pipeline,
     Registry,
+    Health,
     Vec<String>,
     Option<hpti_alert::manager::ManagerHandle>,
 )> {
@@ -80,5 +82,5 @@ async fn start(
         .iter()
         .map(|id| id.as_str().to_owned())
         .collect();
-    Ok((pipeline, registry, sinks, alerts))
+    Ok((pipeline, registry, metrics.health().clone(), sinks, alerts))
 }

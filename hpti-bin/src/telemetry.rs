@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use axum::response::IntoResponse as _;
+use hpti_core::health::{Health, Status};
 use prometheus_client::registry::Registry;
 use tracing_subscriber::EnvFilter;
 
@@ -24,39 +25,62 @@ pub fn init_logging(config: &LogConfig) -> anyhow::Result<()> {
     result.map_err(|e| anyhow::anyhow!("cannot install the logger: {e}"))
 }
 
-/// Serves `GET /metrics` in the Prometheus text format until the process ends.
+/// Serves `GET /metrics` in the Prometheus text format, and `GET /health` (each
+/// component's state as JSON: 200 when all work, 503 while one fails), until the process
+/// ends.
 pub async fn serve_metrics(
     listen: SocketAddr,
     registry: Arc<Registry>,
+    health: Health,
 ) -> anyhow::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("metrics.listen: cannot listen on {listen}"))?;
     let bound = listener.local_addr()?;
-    let app = axum::Router::new().route(
-        "/metrics",
-        axum::routing::get(move || {
-            let registry = registry.clone();
-            async move {
-                let mut body = String::new();
-                match prometheus_client::encoding::text::encode(&mut body, &registry) {
-                    Ok(()) => (
-                        [(
-                            axum::http::header::CONTENT_TYPE,
-                            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-                        )],
+    let app = axum::Router::new()
+        .route(
+            "/metrics",
+            axum::routing::get(move || {
+                let registry = registry.clone();
+                async move {
+                    let mut body = String::new();
+                    match prometheus_client::encoding::text::encode(&mut body, &registry) {
+                        Ok(()) => (
+                            [(
+                                axum::http::header::CONTENT_TYPE,
+                                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                            )],
+                            body,
+                        )
+                            .into_response(),
+                        Err(_) => (
+                            [(axum::http::header::CONTENT_TYPE, "text/plain")],
+                            "encoding failed".to_owned(),
+                        )
+                            .into_response(),
+                    }
+                }
+            }),
+        )
+        .route(
+            "/health",
+            axum::routing::get(move || {
+                let report = health.report();
+                async move {
+                    let code = match report.status {
+                        Status::Ok => axum::http::StatusCode::OK,
+                        _ => axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                    };
+                    let body = serde_json::to_string(&report).unwrap_or_default();
+                    (
+                        code,
+                        [(axum::http::header::CONTENT_TYPE, "application/json")],
                         body,
                     )
-                        .into_response(),
-                    Err(_) => (
-                        [(axum::http::header::CONTENT_TYPE, "text/plain")],
-                        "encoding failed".to_owned(),
-                    )
-                        .into_response(),
+                        .into_response()
                 }
-            }
-        }),
-    );
+            }),
+        );
     let task = tokio::spawn(async move {
         if let Err(err) = axum::serve(listener, app).await {
             tracing::error!(error = %err, "metrics server stopped");

@@ -102,6 +102,13 @@ fn elasticsearch_down_for_a_minute_then_back_loses_nothing_and_hpti_stays_up() {
     );
     let retries = metric(&metrics, "hpti_sink_retries_total{component=\"es\"}");
     assert!(retries > 0, "the sink retried while the cluster was away");
+    let (code, report) = common::health(&metrics);
+    assert_eq!(code, 503, "{report}");
+    assert_eq!(
+        common::component_state(&report, "sink", "es"),
+        "failing",
+        "{report}"
+    );
 
     // Back: everything that waited is stored, once, and new events flow again.
     proxy.set_up(true);
@@ -117,6 +124,12 @@ fn elasticsearch_down_for_a_minute_then_back_loses_nothing_and_hpti_stays_up() {
     assert_eq!(wait_for(written, Duration::from_secs(60)), written);
     assert_eq!(series("failed"), 0, "nothing given up on");
     assert_eq!(series("rejected"), 0);
+    let (code, report) = common::health(&metrics);
+    assert_eq!(
+        (code, common::component_state(&report, "sink", "es")),
+        (200, "ok".into()),
+        "{report}"
+    );
 
     stop_cleanly(child, drain);
     assert_eq!(cluster.count(), written, "nothing stored twice or lost");

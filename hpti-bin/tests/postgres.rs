@@ -483,6 +483,26 @@ fn postgres_down_for_a_minute_then_back_loses_nothing_and_hpti_stays_up() {
         during, 1_000,
         "nothing reached the database while it was down"
     );
+    // `/health` says which component is failing, and why.
+    let (code, report) = common::health(&metrics);
+    let _ = writeln!(
+        std::io::stderr(),
+        "GET /health during the outage: {code} {report}"
+    );
+    assert_eq!(code, 503, "{report}");
+    assert_eq!(report["status"], "degraded");
+    assert_eq!(
+        common::component_state(&report, "sink", "pg"),
+        "failing",
+        "{report}"
+    );
+    assert_eq!(
+        metric(
+            &metrics,
+            "hpti_component_up{kind=\"sink\",component=\"pg\"}"
+        ),
+        0
+    );
 
     // Back: everything that waited is stored, once, and new events flow again.
     proxy.set_up(true);
@@ -507,6 +527,12 @@ fn postgres_down_for_a_minute_then_back_loses_nothing_and_hpti_stays_up() {
         "hpti_events_total{stage=\"sink\",component=\"pg\",outcome=\"failed\"}",
     );
     assert_eq!(failed, 0, "nothing given up on");
+    let (code, report) = common::health(&metrics);
+    assert_eq!(
+        (code, common::component_state(&report, "sink", "pg")),
+        (200, "ok".into()),
+        "{report}"
+    );
 
     stop_cleanly(child, drain);
     let _ = writeln!(

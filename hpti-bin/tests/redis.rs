@@ -406,6 +406,18 @@ fn redis_down_then_back_counts_its_drops_and_never_stalls_the_durable_sink() {
         state()
     );
     assert_eq!(series("failed", "main"), 0);
+    let (code, report) = common::health(&metrics);
+    assert_eq!(code, 503, "{report}");
+    assert_eq!(
+        common::component_state(&report, "sink", "live"),
+        "failing",
+        "{report}"
+    );
+    assert_eq!(
+        common::component_state(&report, "sink", "main"),
+        "ok",
+        "{report}"
+    );
 
     // Back: what waited in its queue is published (within the 10 s longest backoff),
     // and new events flow again; nothing more is dropped.
@@ -439,6 +451,12 @@ fn redis_down_then_back_counts_its_drops_and_never_stalls_the_durable_sink() {
         series("delivered", "main"),
         written,
         "the durable sink lost nothing"
+    );
+    let (code, report) = common::health(&metrics);
+    assert_eq!(
+        (code, common::component_state(&report, "sink", "live")),
+        (200, "ok".into()),
+        "{report}"
     );
 
     stop_cleanly(child, drain);

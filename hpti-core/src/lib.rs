@@ -31,6 +31,8 @@ pub mod buffer;
 #[cfg(feature = "runtime")]
 pub mod collect;
 #[cfg(feature = "runtime")]
+pub mod health;
+#[cfg(feature = "runtime")]
 pub mod metrics;
 #[cfg(feature = "runtime")]
 pub mod pipeline;

@@ -10,6 +10,7 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 use crate::dead_letter::DeadLetterStage;
+use crate::health::Health;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct EventLabels {
@@ -26,6 +27,12 @@ struct QueueLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct SinkLabels {
     component: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct NotifyLabels {
+    component: String,
+    outcome: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -48,6 +55,8 @@ pub struct PipelineMetrics {
     alerts: Family<RuleLabels, Counter>,
     rule_keys: Family<RuleLabels, Gauge>,
     rule_evictions: Family<RuleLabels, Counter>,
+    notifications: Family<NotifyLabels, Counter>,
+    health: Health,
 }
 
 impl Default for PipelineMetrics {
@@ -68,6 +77,8 @@ impl PipelineMetrics {
             alerts: Family::default(),
             rule_keys: Family::default(),
             rule_evictions: Family::default(),
+            notifications: Family::default(),
+            health: Health::default(),
         };
         let hpti = registry.sub_registry_with_prefix("hpti");
         hpti.register(
@@ -106,7 +117,38 @@ impl PipelineMetrics {
             "Keys an alert rule dropped to stay under its cap (max_keys, max_terms)",
             metrics.rule_evictions.clone(),
         );
+        hpti.register(
+            "notifications",
+            "Notification attempts per notifier, by outcome (delivered, retried, dead_lettered)",
+            metrics.notifications.clone(),
+        );
+        metrics.health.register(hpti);
         metrics
+    }
+
+    /// The components' states (`GET /health`, `hpti_component_up`).
+    pub fn health(&self) -> &Health {
+        &self.health
+    }
+
+    /// Reads `hpti_notifications_total{component, outcome}` (for reports and tests).
+    pub fn notifications(&self, notifier: &str, outcome: &str) -> u64 {
+        self.notifications
+            .get_or_create(&NotifyLabels {
+                component: notifier.to_owned(),
+                outcome: outcome.to_owned(),
+            })
+            .get()
+    }
+
+    /// Adds one to `hpti_notifications_total{component, outcome}`.
+    pub fn notification(&self, notifier: &str, outcome: &str) {
+        self.notifications
+            .get_or_create(&NotifyLabels {
+                component: notifier.to_owned(),
+                outcome: outcome.to_owned(),
+            })
+            .inc();
     }
 
     /// Adds `n` to `hpti_events_total{stage, component, outcome}`.

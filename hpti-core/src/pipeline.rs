@@ -1221,6 +1221,14 @@ impl SinkDriver {
             let result = self.sink.write(&events).await;
             drop(events);
             self.metrics.sink_write(id, started.elapsed().as_secs_f64());
+            match &result {
+                Ok(_) => self.metrics.health().ok("sink", id),
+                Err(err) => {
+                    self.metrics
+                        .health()
+                        .failing("sink", id, &crate::health::error_chain(err))
+                }
+            }
             let report = match result {
                 Ok(report) => report,
                 Err(err) if err.class().is_retryable() && self.may_retry(attempt) => {

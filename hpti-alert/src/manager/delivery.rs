@@ -10,16 +10,19 @@ use std::time::Duration;
 use hpti_core::alert_store::NotificationRecord;
 use hpti_core::error::ErrorClass;
 use hpti_core::event::Timestamp;
+use hpti_core::metrics::PipelineMetrics;
 use hpti_core::notify::{AlertGroup, Notifier};
 
-/// How a failed delivery is retried.
+/// How a failed delivery is retried: with exponential backoff until `retry_for` has
+/// passed since the first attempt, so an outage of the receiving service shorter than
+/// that loses nothing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RetryPolicy {
-    /// Attempts in all (the first included).
-    pub max_attempts: u32,
+    /// How long a delivery keeps being retried before it is dead-lettered.
+    pub retry_for: Duration,
     /// The first backoff; doubled after each failure.
     pub initial_backoff: Duration,
-    /// The longest backoff (and the longest `Retry-After` honoured; a longer one gives up).
+    /// The longest backoff between two attempts.
     pub max_backoff: Duration,
     /// One attempt's time limit: a notifier that hangs fails this attempt.
     pub attempt_timeout: Duration,
@@ -28,9 +31,9 @@ pub struct RetryPolicy {
 impl Default for RetryPolicy {
     fn default() -> Self {
         Self {
-            max_attempts: 6,
+            retry_for: Duration::from_secs(600),
             initial_backoff: Duration::from_secs(1),
-            max_backoff: Duration::from_secs(300),
+            max_backoff: Duration::from_secs(60),
             attempt_timeout: Duration::from_secs(30),
         }
     }
@@ -51,42 +54,61 @@ pub(super) async fn deliver(
     group: AlertGroup,
     record: NotificationRecord,
     policy: RetryPolicy,
+    metrics: PipelineMetrics,
 ) -> Outcome {
+    let started = tokio::time::Instant::now();
     let mut backoff = policy.initial_backoff;
     let mut attempt = 1;
+    let health = metrics.health();
     let result = loop {
         let error =
             match tokio::time::timeout(policy.attempt_timeout, notifier.notify(&group)).await {
-                Ok(Ok(())) => break Ok(()),
+                Ok(Ok(())) => {
+                    health.ok("notifier", &receiver);
+                    metrics.notification(&receiver, "delivered");
+                    break Ok(());
+                }
                 Ok(Err(err)) => err,
                 Err(_) => hpti_core::notify::NotifyError::temporary(
                     format!("no answer within {:?}", policy.attempt_timeout),
                     "timeout",
                 ),
             };
+        health.failing("notifier", &receiver, &error.to_string());
+        let left = policy.retry_for.saturating_sub(started.elapsed());
         let wait = match error.class() {
             ErrorClass::Permanent => break Err(error.to_string()),
             ErrorClass::RateLimited {
                 retry_after: Some(after),
             } => {
-                if after > policy.max_backoff {
+                if after > left {
                     break Err(format!(
-                        "{error} (asked to wait {after:?}, more than the {:?} allowed)",
-                        policy.max_backoff
+                        "{error} (asked to wait {after:?}, beyond the {:?} of retries)",
+                        policy.retry_for
                     ));
                 }
                 after
             }
             _ => backoff,
         };
-        if attempt >= policy.max_attempts {
-            break Err(format!("{error} (after {attempt} attempts)"));
+        if wait > left {
+            break Err(format!(
+                "{error} (after {attempt} attempts over {:?})",
+                started.elapsed()
+            ));
         }
-        tracing::debug!(notifier = %receiver, attempt, error = %error, wait = ?wait, "notification failed; retrying");
+        metrics.notification(&receiver, "retried");
+        // Loud at first, then every tenth attempt: an outage is not a line a second.
+        if attempt <= 2 || attempt % 10 == 0 {
+            tracing::warn!(notifier = %receiver, attempt, error = %error, wait = ?wait, "notification failed; retrying");
+        }
         tokio::time::sleep(wait).await;
         backoff = (backoff * 2).min(policy.max_backoff);
         attempt += 1;
     };
+    if result.is_err() {
+        metrics.notification(&receiver, "dead_lettered");
+    }
     Outcome {
         receiver,
         group,

@@ -21,6 +21,7 @@ use std::time::Duration;
 use hpti_core::alert::{Alert, Fingerprint, Severity};
 use hpti_core::alert_store::{AlertStore, NotificationRecord, Silence, StoredAlert};
 use hpti_core::event::Timestamp;
+use hpti_core::metrics::PipelineMetrics;
 use hpti_core::notify::{AlertGroup, Notifier};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
@@ -81,6 +82,9 @@ pub struct ManagerConfig {
     /// How long the input's end waits for deliveries in flight before dead-lettering
     /// them (`hpti run`'s stop); `None` waits for each to succeed or fail for good.
     pub shutdown_grace: Option<Duration>,
+    /// Where deliveries are counted (`hpti_notifications_total`) and each notifier's
+    /// state is shown (`GET /health`, `hpti_component_up{kind="notifier"}`).
+    pub metrics: PipelineMetrics,
 }
 
 impl Default for ManagerConfig {
@@ -95,6 +99,7 @@ impl Default for ManagerConfig {
             dead_letter_path: None,
             refresh_interval: Duration::from_secs(5),
             shutdown_grace: None,
+            metrics: PipelineMetrics::default(),
         }
     }
 }
@@ -339,6 +344,7 @@ impl Runtime {
         self.deliveries.abort_all();
         for ((key, receiver), group) in std::mem::take(&mut self.in_flight) {
             self.stats.failed += 1;
+            self.config.metrics.notification(&receiver, "dead_lettered");
             tracing::warn!(notifier = %receiver, group = %key, "notification not delivered before shutdown; dead-lettered, and sent again at the next start");
             self.dead_letters.write(
                 &receiver,
@@ -620,6 +626,7 @@ impl Runtime {
                 payload,
                 record,
                 self.config.retry.clone(),
+                self.config.metrics.clone(),
             ));
             sent_any = true;
             all_told_resolved = false;
@@ -802,6 +809,7 @@ impl Runtime {
                     payload,
                     record,
                     self.config.retry.clone(),
+                    self.config.metrics.clone(),
                 ));
             }
         }

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use std::collections::BTreeMap;
 
-use hpti_alert::manager::{AlertManager, ManagerConfig, Route};
+use hpti_alert::manager::{AlertManager, ManagerConfig, RetryPolicy as NotifyRetry, Route};
 use hpti_alert::rules::{ClockMode, RuleOptions, RuleSet, RuleSpec, YamlRule, load_rules};
 use hpti_core::alert_store::AlertStore;
 use hpti_core::buffer::{BufferConfig, DiskBufferConfig, WhenFull};
@@ -303,6 +303,11 @@ impl Config {
                     .join("notifications.dead.jsonl"),
             ),
             shutdown_grace: (clock == ClockMode::Live).then_some(SHUTDOWN_GRACE),
+            retry: NotifyRetry {
+                retry_for: self.alerting.retry_for,
+                ..NotifyRetry::default()
+            },
+            metrics: metrics.clone(),
             ..ManagerConfig::default()
         };
         Ok(AlertManager::new(config, notifiers, store))

@@ -102,6 +102,10 @@ pub struct AlertingSection {
     pub repeat_interval: Duration,
     /// A critical alert mutes lower-severity alerts with the same values of these labels.
     pub inhibit_equal: Vec<String>,
+    /// How long a failed notification keeps being retried (with backoff) before it is
+    /// dead-lettered: a notifier's outage shorter than this loses nothing.
+    #[serde(with = "humantime_serde")]
+    pub retry_for: Duration,
 }
 
 impl Default for AlertingSection {
@@ -112,6 +116,7 @@ impl Default for AlertingSection {
             group_interval: Duration::from_secs(300),
             repeat_interval: Duration::from_secs(4 * 3600),
             inhibit_equal: vec!["src_ip".into()],
+            retry_for: Duration::from_secs(600),
         }
     }
 }

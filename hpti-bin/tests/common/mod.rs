@@ -146,6 +146,32 @@ pub fn metric(addr: &str, series: &str) -> u64 {
         .map_or(0, |n| n.trim().parse().unwrap())
 }
 
+/// `GET /health` of a metrics listener: the status code and the JSON report.
+pub fn health(addr: &str) -> (u16, serde_json::Value) {
+    use std::io::Read as _;
+    use std::io::Write as _;
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .write_all(b"GET /health HTTP/1.0\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut text = String::new();
+    stream.read_to_string(&mut text).unwrap();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    let code = head.split(' ').nth(1).unwrap().parse().unwrap();
+    (code, serde_json::from_str(body).unwrap())
+}
+
+/// The state `GET /health` reports for one component (`sink`, `pg`).
+pub fn component_state(report: &serde_json::Value, kind: &str, id: &str) -> String {
+    report["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["kind"] == kind && c["component"] == id)
+        .map(|c| c["status"].as_str().unwrap().to_owned())
+        .unwrap_or_default()
+}
+
 /// A child process killed if the test panics before stopping it.
 pub struct KillOnDrop(pub std::process::Child);
 

@@ -533,6 +533,14 @@ fn postgres_down_for_a_minute_then_back_loses_nothing_and_hpti_stays_up() {
         (200, "ok".into()),
         "{report}"
     );
+    // (0 during the outage means something only if the series exists: it reads 1 now.)
+    assert_eq!(
+        metric(
+            &metrics,
+            "hpti_component_up{kind=\"sink\",component=\"pg\"}"
+        ),
+        1
+    );
 
     stop_cleanly(child, drain);
     let _ = writeln!(

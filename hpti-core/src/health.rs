@@ -99,13 +99,14 @@ impl Health {
     }
 
     fn set(&self, kind: &str, component: &str, error: Option<&str>) {
+        // The gauge is set under the lock, so that it and the report never disagree.
+        let mut states = self.states.lock().unwrap_or_else(PoisonError::into_inner);
         self.up
             .get_or_create(&ComponentLabels {
                 kind: kind.to_owned(),
                 component: component.to_owned(),
             })
             .set(i64::from(error.is_none()));
-        let mut states = self.states.lock().unwrap_or_else(PoisonError::into_inner);
         let key = (kind.to_owned(), component.to_owned());
         let status = if error.is_some() {
             Status::Failing

@@ -11,6 +11,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
@@ -573,26 +574,23 @@ impl PipelineBuilder {
             (None, None)
         } else {
             let capacity = config.sink_queue_batches * 4;
-            let (sender, receiver) = mpsc::channel(capacity);
+            let (sender, receiver) = std::sync::mpsc::sync_channel(capacity);
+            let depth = Arc::new(AtomicUsize::new(0));
             metrics.queue_capacity("alert_rules", capacity);
-            let rules = run_alert_rules(
+            let task = spawn_alert_rules(
                 self.rules,
-                receiver,
+                RuleInput {
+                    receiver,
+                    depth: depth.clone(),
+                },
                 self.alert_output,
                 metrics.clone(),
                 config.alert_tick,
             );
-            // Rule evaluation is CPU work in runs of a whole chunk: on a thread of its
-            // own it never holds up an async worker that the sinks' tasks need. (A
-            // current-thread runtime has no other worker to protect.)
-            let handle = tokio::runtime::Handle::current();
-            let task = match handle.runtime_flavor() {
-                tokio::runtime::RuntimeFlavor::CurrentThread => tokio::spawn(rules),
-                _ => tokio::task::spawn_blocking(move || handle.block_on(rules)),
-            };
             (
                 Some(RuleFeed {
                     sender,
+                    depth,
                     dropped: rule_events_dropped.clone(),
                 }),
                 Some(task),
@@ -1093,10 +1091,19 @@ async fn sleep_until_deadline(deadline: Option<tokio::time::Instant>) {
 }
 
 /// Where one durable sink passes on what it stored, for the alert rules.
+/// The sinks' side of the rules' bounded queue.
 #[derive(Clone)]
 struct RuleFeed {
-    sender: mpsc::Sender<Vec<Arc<Envelope>>>,
+    sender: std::sync::mpsc::SyncSender<Vec<Arc<Envelope>>>,
+    /// Chunks queued (the queue's depth, for `hpti_queue_depth`).
+    depth: Arc<AtomicUsize>,
     dropped: Counter,
+}
+
+/// The rules' side of their queue.
+struct RuleInput {
+    receiver: std::sync::mpsc::Receiver<Vec<Arc<Envelope>>>,
+    depth: Arc<AtomicUsize>,
 }
 
 struct SinkDriver {
@@ -1303,10 +1310,13 @@ impl SinkDriver {
                 .iter()
                 .map(|&i| batch[i].envelope.clone())
                 .collect();
+            // Counted before the send: the rules' thread may take it at once.
+            feed.depth.fetch_add(1, Ordering::Relaxed);
             if let Err(err) = feed.sender.try_send(stored) {
+                feed.depth.fetch_sub(1, Ordering::Relaxed);
                 let lost = match err {
-                    mpsc::error::TrySendError::Full(lost)
-                    | mpsc::error::TrySendError::Closed(lost) => lost,
+                    std::sync::mpsc::TrySendError::Full(lost)
+                    | std::sync::mpsc::TrySendError::Disconnected(lost) => lost,
                 };
                 feed.dropped.inc_by(lost.len() as u64);
             }
@@ -1401,45 +1411,87 @@ struct Settled {
     retry_after: Option<Duration>,
 }
 
-async fn run_alert_rules(
-    mut rules: Vec<Box<dyn AlertRule>>,
-    mut receiver: mpsc::Receiver<Vec<Arc<Envelope>>>,
+/// Starts the rules on an OS thread of their own: their work is CPU in runs of a whole
+/// chunk (milliseconds), which must not hold an async worker that the sinks' tasks need.
+/// The thread uses no runtime timer, so a runtime that shuts down under it cannot make it
+/// fail; it ends when the sinks drop their side of the queue. The handle resolves when
+/// it has ended.
+fn spawn_alert_rules(
+    rules: Vec<Box<dyn AlertRule>>,
+    input: RuleInput,
     output: Option<mpsc::Sender<Alert>>,
     metrics: PipelineMetrics,
     tick: Duration,
+) -> JoinHandle<()> {
+    let (done, ended) = tokio::sync::oneshot::channel::<()>();
+    let spawned = std::thread::Builder::new()
+        .name("hpti-rules".into())
+        .spawn(move || {
+            run_alert_rules(rules, input, output, &metrics, tick);
+            let _ = done.send(());
+        });
+    if let Err(err) = spawned {
+        // Without a thread the rules do not run; the sinks are not affected (their
+        // side of the queue fills and counts what the rules missed).
+        tracing::error!(error = %err, "cannot start the alert rules' thread");
+    }
+    tokio::spawn(async move {
+        let _ = ended.await;
+    })
+}
+
+fn run_alert_rules(
+    mut rules: Vec<Box<dyn AlertRule>>,
+    input: RuleInput,
+    output: Option<mpsc::Sender<Alert>>,
+    metrics: &PipelineMetrics,
+    tick: Duration,
 ) {
-    let mut ticker = tokio::time::interval(tick);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut raised = Vec::new();
+    let mut next_tick = Instant::now() + tick;
+    let send = |raised: &mut Vec<Alert>, log: bool| {
+        for alert in raised.drain(..) {
+            metrics.alert(&alert.rule);
+            if log {
+                tracing::info!(rule = %alert.rule, severity = alert.severity.as_str(), key = %alert.key, fingerprint = %alert.fingerprint, summary = %alert.summary, "alert");
+            }
+            // Waits while the manager's queue is full: the rules fall behind (and their
+            // own queue sheds, counted), never the sinks.
+            if let Some(output) = &output
+                && output.blocking_send(alert).is_err()
+            {
+                tracing::warn!("alert receiver is gone");
+            }
+        }
+    };
     loop {
-        tokio::select! {
-            chunk = receiver.recv() => {
-                let Some(chunk) = chunk else { break };
-                metrics.queue_depth("alert_rules", receiver.len());
+        let wait = next_tick.saturating_duration_since(Instant::now());
+        match input.receiver.recv_timeout(wait) {
+            Ok(chunk) => {
+                let depth = input
+                    .depth
+                    .fetch_sub(1, Ordering::Relaxed)
+                    .saturating_sub(1);
+                metrics.queue_depth("alert_rules", depth);
                 for envelope in &chunk {
                     for rule in &mut rules {
                         rule.observe(&envelope.event, &mut raised);
                     }
                 }
             }
-            _ = ticker.tick() => {
-                let now = Timestamp::now();
-                for rule in &mut rules {
-                    rule.on_tick(now, &mut raised);
-                    metrics.rule_keys(rule.name(), rule.state_keys());
-                    metrics.rule_evictions(rule.name(), rule.state_evictions());
-                }
-            }
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
         }
-        for alert in raised.drain(..) {
-            metrics.alert(&alert.rule);
-            tracing::info!(rule = %alert.rule, severity = alert.severity.as_str(), key = %alert.key, fingerprint = %alert.fingerprint, summary = %alert.summary, "alert");
-            if let Some(output) = &output
-                && output.send(alert).await.is_err()
-            {
-                tracing::warn!("alert receiver is gone");
+        if Instant::now() >= next_tick {
+            let now = Timestamp::now();
+            for rule in &mut rules {
+                rule.on_tick(now, &mut raised);
+                metrics.rule_keys(rule.name(), rule.state_keys());
+                metrics.rule_evictions(rule.name(), rule.state_evictions());
             }
+            next_tick = Instant::now() + tick;
         }
+        send(&mut raised, true);
     }
     // The input is over (shutdown): windows close one last time.
     let now = Timestamp::now();
@@ -1449,12 +1501,7 @@ async fn run_alert_rules(
         metrics.rule_keys(rule.name(), rule.state_keys());
         metrics.rule_evictions(rule.name(), rule.state_evictions());
     }
-    for alert in raised.drain(..) {
-        metrics.alert(&alert.rule);
-        if let Some(output) = &output {
-            let _ = output.send(alert).await;
-        }
-    }
+    send(&mut raised, false);
 }
 
 #[cfg(test)]

@@ -89,9 +89,11 @@ pub(super) async fn deliver(
                 }
                 after
             }
-            _ => backoff,
+            // The last wait is cut to the budget, so that the last attempt is made at
+            // its end: an outage shorter than `retry_for` loses nothing.
+            _ => backoff.min(left),
         };
-        if wait > left {
+        if left.is_zero() {
             break Err(format!(
                 "{error} (after {attempt} attempts over {:?})",
                 started.elapsed()

@@ -323,6 +323,11 @@ impl Runtime {
                     match tokio::time::timeout_at(deadline, self.deliveries.join_next()).await {
                         Ok(next) => next,
                         Err(_) => {
+                            // Deliveries that ended meanwhile are settled first: they
+                            // are not in flight any more.
+                            while let Some(done) = self.deliveries.try_join_next() {
+                                self.delivered(done).await;
+                            }
                             self.abandon();
                             break;
                         }

@@ -134,8 +134,8 @@ impl Buckets {
 
 /// Distinct values with when each was last seen, oldest first.
 ///
-/// Held by a 64-bit digest of the value (keyed per window, so attackers cannot aim
-/// collisions): dropping the oldest then costs no hashing of its text, which mattered
+/// Held by a 64-bit digest of the value (seeded per window, so collisions cannot be
+/// prepared in advance; one would only count two values as one): dropping the oldest then costs no hashing of its text, which mattered
 /// at one insert and one drop per event.
 #[derive(Debug, Default)]
 struct Distinct {
@@ -366,9 +366,9 @@ impl YamlRule {
             }
             TypeState::Frequency(windows) => {
                 let needed = usize::try_from(self.spec.num_events).unwrap_or(usize::MAX);
-                // Sized for the count up front (bounded): growing it event by event
-                // showed in profiles.
-                let window = windows.entry(&*key, || VecDeque::with_capacity(needed.min(64) + 1));
+                // Starts empty and grows: most keys (addresses) are seen once or twice,
+                // and their memory is what `max_keys` bounds.
+                let window = windows.entry(&*key, VecDeque::new);
                 window.push_back((event.time, event.id));
                 let cutoff = event.time.saturating_add_micros(-timeframe);
                 while window.len() > needed || window.front().is_some_and(|(t, _)| *t <= cutoff) {

@@ -1,6 +1,6 @@
-//! Many rules as one [`AlertRule`]: each event is viewed once (its JSON form and its Sigma
-//! fields built at most once, for all rules) and shown only to the rules whose filter can
-//! match its kind.
+//! Many rules as one [`AlertRule`]: each event is viewed once (its texts and JSON parts
+//! built at most once, for all rules) and shown only to the rules whose filter can match
+//! its kind.
 
 use std::collections::HashMap;
 

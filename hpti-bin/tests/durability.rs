@@ -20,7 +20,7 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::net::{IpAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -417,13 +417,7 @@ fn kill_9_under_ssh_telnet_and_log_load_loses_nothing_and_duplicates_nothing() {
 
 /// The text a running hpti's `/metrics` endpoint serves.
 fn metrics_text(metrics: &str) -> String {
-    let mut stream = TcpStream::connect(metrics).unwrap();
-    stream
-        .write_all(b"GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n")
-        .unwrap();
-    let mut text = String::new();
-    stream.read_to_string(&mut text).unwrap();
-    text
+    common::http_get(metrics, "/metrics")
 }
 
 /// The value of one series (its name and labels exactly as exposed), 0 when absent.

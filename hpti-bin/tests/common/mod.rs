@@ -132,30 +132,29 @@ impl Outage {
 
 /// One series of `hpti run`'s Prometheus endpoint at `addr` (0 when absent).
 pub fn metric(addr: &str, series: &str) -> u64 {
-    use std::io::Read as _;
-    use std::io::Write as _;
-    let mut stream = std::net::TcpStream::connect(addr).unwrap();
-    stream
-        .write_all(b"GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n")
-        .unwrap();
-    let mut text = String::new();
-    stream.read_to_string(&mut text).unwrap();
+    let text = http_get(addr, "/metrics");
     let prefix = format!("{series} ");
     text.lines()
         .find_map(|l| l.strip_prefix(&prefix))
         .map_or(0, |n| n.trim().parse().unwrap())
 }
 
-/// `GET /health` of a metrics listener: the status code and the JSON report.
-pub fn health(addr: &str) -> (u16, serde_json::Value) {
+/// The whole HTTP/1.0 response (head and body) to `GET path` at `addr`.
+pub fn http_get(addr: &str, path: &str) -> String {
     use std::io::Read as _;
     use std::io::Write as _;
     let mut stream = std::net::TcpStream::connect(addr).unwrap();
     stream
-        .write_all(b"GET /health HTTP/1.0\r\nHost: x\r\n\r\n")
+        .write_all(format!("GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").as_bytes())
         .unwrap();
     let mut text = String::new();
     stream.read_to_string(&mut text).unwrap();
+    text
+}
+
+/// `GET /health` of a metrics listener: the status code and the JSON report.
+pub fn health(addr: &str) -> (u16, serde_json::Value) {
+    let text = http_get(addr, "/health");
     let (head, body) = text.split_once("\r\n\r\n").unwrap();
     let code = head.split(' ').nth(1).unwrap().parse().unwrap();
     (code, serde_json::from_str(body).unwrap())

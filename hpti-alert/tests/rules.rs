@@ -551,3 +551,97 @@ fn a_rule_set_raises_what_its_rules_raise_alone() {
     from_each.sort();
     assert_eq!(from_set, from_each);
 }
+
+/// Cardinality rules that differ only in their thresholds share one set of windows in a
+/// rule set; each still raises and resolves exactly what it raises alone, including a
+/// threshold above and below the sample size, a `min_cardinality` rule, and windows
+/// that empty out and fill again.
+#[test]
+fn cardinality_rules_sharing_windows_raise_what_each_raises_alone() {
+    use hpti_alert::rules::RuleSet;
+    let spraying = |name: &str, threshold: &str| {
+        format!(
+            "name: {name}\ntype: cardinality\nfilter: {{ kind: login.attempt }}\nquery_key: data.password\ncardinality_field: src_ip\n{threshold}\ntimeframe: 1m\n"
+        )
+    };
+    let yamls = [
+        spraying("low", "max_cardinality: 2"),
+        spraying("mid", "max_cardinality: 7"),
+        spraying("high", "max_cardinality: 25"),
+        spraying("never", "max_cardinality: 1000"),
+        spraying("quiet", "min_cardinality: 3"),
+        spraying("quiet-too", "min_cardinality: 5"),
+        // Another field: windows of its own.
+        "name: users\ntype: cardinality\nfilter: { kind: login.attempt }\nquery_key: data.password\ncardinality_field: data.username\nmax_cardinality: 2\ntimeframe: 1m\n".to_owned(),
+    ];
+    let mut events = Vec::new();
+    let mut t = 0.0;
+    // Two bursts of spraying a minute and more apart, with quiet in between.
+    for burst in 0..2u32 {
+        // Ten addresses per password, then forty.
+        for n in 0..60 * (burst + 1) {
+            let password = ["Winter2026!", "123456", "admin"][(n % 3) as usize];
+            let src = if burst == 0 { ip(n % 10) } else { ip(1000 + n) };
+            let user = ["root", "admin", "ubnt", "pi"][(n % 4) as usize];
+            events.push(login(src, user, password, false, t));
+            t += 0.5;
+        }
+        t += 90.0;
+        events.push(login(ip(200), "root", "other", false, t));
+        t += 0.5;
+    }
+    let summary = |alerts: &[Alert]| -> Vec<String> {
+        alerts
+            .iter()
+            .map(|a| {
+                format!(
+                    "{} {} {} {:?} {:?} {}",
+                    a.rule, a.key, a.count, a.ends_at, a.annotations, a.summary
+                )
+            })
+            .collect()
+    };
+    let mut together = RuleSet::new(yamls.iter().map(|y| rule(y)).collect());
+    let mut alone: Vec<YamlRule> = yamls.iter().map(|y| rule(y)).collect();
+    let (mut from_set, mut from_each) = (Vec::new(), Vec::new());
+    for event in &events {
+        let mut out = Vec::new();
+        together.observe(event, &mut out);
+        together.on_tick(Timestamp::now(), &mut out);
+        from_set.extend(summary(&out));
+        for rule in &mut alone {
+            let mut out = Vec::new();
+            rule.observe(event, &mut out);
+            rule.on_tick(Timestamp::now(), &mut out);
+            from_each.extend(summary(&out));
+        }
+    }
+    for name in ["low ", "mid ", "high ", "quiet ", "quiet-too ", "users "] {
+        assert!(
+            from_set.iter().any(|a| a.starts_with(name)),
+            "{name}: {from_set:#?}"
+        );
+    }
+    // The first burst's alerts resolve when its windows empty: at the quiet event, for
+    // every sharing rule (not when the next burst refills them).
+    for name in ["low", "mid"] {
+        for password in ["Winter2026!", "123456", "admin"] {
+            let resolved = format!("{name} {password} ");
+            let at_quiet = format!("Some({:?})", at(120.0));
+            assert!(
+                from_set
+                    .iter()
+                    .any(|a| a.starts_with(&resolved) && a.contains(&at_quiet)),
+                "{resolved}resolved at 120 s: {from_set:#?}"
+            );
+        }
+    }
+    assert!(!from_set.iter().any(|a| a.starts_with("never ")));
+    from_set.sort();
+    from_each.sort();
+    assert_eq!(from_set, from_each);
+    // The six spraying rules hold one set of windows between them.
+    let shared_keys = together.state_keys();
+    let alone_keys: usize = alone.iter().map(AlertRule::state_keys).sum();
+    assert!(shared_keys < alone_keys, "{shared_keys} vs {alone_keys}");
+}

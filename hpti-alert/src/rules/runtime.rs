@@ -5,6 +5,7 @@ use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use hpti_core::Event;
 use hpti_core::alert::{Alert, AlertRule, MAX_ALERT_EVENTS};
@@ -53,7 +54,11 @@ enum TypeState {
         last_bucket: Option<i64>,
     },
     NewTerm(TermStore),
-    Cardinality(Keyed<String, Distinct>),
+    Cardinality {
+        windows: SharedWindows,
+        /// Whether this rule reports the windows' size (once for all rules sharing them).
+        primary: bool,
+    },
     Change(Keyed<String, String>),
     #[cfg(feature = "sigma")]
     Sigma(Box<super::sigma::SigmaRules>),
@@ -130,6 +135,39 @@ impl Buckets {
     fn watched(&self, windows: i64) -> bool {
         self.newest - self.since >= windows * BUCKETS
     }
+}
+
+/// The cardinality windows of one or more rules, one per query key.
+///
+/// Rules that differ only in their thresholds (a `medium` rule at 50 addresses per
+/// password and a `high` one at 500, say) watch the same values: they share one set of
+/// windows, which records each event once ([`RuleSet`](super::RuleSet) joins them).
+#[derive(Debug)]
+pub(crate) struct CardinalityWindows {
+    keys: Keyed<String, Distinct>,
+    /// Values kept per key: the largest any sharing rule needs (each counts up to its own).
+    limit: usize,
+    /// The event recorded last, so that the second rule shown it does not record it again.
+    last: Option<EventId>,
+}
+
+type SharedWindows = Arc<Mutex<CardinalityWindows>>;
+
+/// Locks shared windows (a panic elsewhere does not make their counts wrong).
+fn lock(windows: &SharedWindows) -> MutexGuard<'_, CardinalityWindows> {
+    windows
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Values a cardinality rule needs to hold per key: one more than its threshold.
+fn cardinality_limit(spec: &RuleSpec) -> usize {
+    let limit = spec
+        .max_cardinality
+        .unwrap_or(0)
+        .max(spec.min_cardinality.unwrap_or(0))
+        .saturating_add(1);
+    usize::try_from(limit).unwrap_or(usize::MAX)
 }
 
 /// Distinct values with when each was last seen, oldest first.
@@ -226,7 +264,14 @@ impl YamlRule {
                 });
                 TypeState::NewTerm(TermStore::open(path, spec.max_terms))
             }
-            RuleType::Cardinality => TypeState::Cardinality(Keyed::new(max_keys)),
+            RuleType::Cardinality => TypeState::Cardinality {
+                windows: Arc::new(Mutex::new(CardinalityWindows {
+                    keys: Keyed::new(max_keys),
+                    limit: cardinality_limit(&spec),
+                    last: None,
+                })),
+                primary: true,
+            },
             RuleType::Change => TypeState::Change(Keyed::new(max_keys)),
         };
         let resolve_after = match spec.rule_type {
@@ -448,28 +493,29 @@ impl YamlRule {
                     self.firing.raise(alert, false, out);
                 }
             }
-            TypeState::Cardinality(keys) => {
+            TypeState::Cardinality { windows, .. } => {
                 let Some(field) = &self.spec.cardinality_field else {
                     return;
                 };
-                let limit = self
-                    .spec
-                    .max_cardinality
-                    .unwrap_or(0)
-                    .max(self.spec.min_cardinality.unwrap_or(0))
-                    .saturating_add(1) as usize;
-                let values = field.values(view);
-                let distinct = keys.entry(&*key, Distinct::default);
-                distinct.since.get_or_insert(event.time);
-                for value in values {
-                    distinct.see(&value.to_text(), event.time);
+                let own_limit = cardinality_limit(&self.spec);
+                let mut windows = lock(windows);
+                let fresh = windows.last != Some(event.id);
+                windows.last = Some(event.id);
+                let limit = windows.limit;
+                let distinct = windows.keys.entry(&*key, Distinct::default);
+                if fresh {
+                    distinct.since.get_or_insert(event.time);
+                    for value in field.values(view) {
+                        distinct.see(&value.to_text(), event.time);
+                    }
+                    prune_distinct(
+                        distinct,
+                        event.time.saturating_add_micros(-timeframe),
+                        limit,
+                    );
                 }
-                prune_distinct(
-                    distinct,
-                    event.time.saturating_add_micros(-timeframe),
-                    limit,
-                );
-                let count = distinct.values.len() as u64;
+                // The newest `own_limit` values are what this rule alone would hold.
+                let count = distinct.values.len().min(own_limit) as u64;
                 if let Some(max) = self.spec.max_cardinality
                     && count > max
                     && !self.firing.is_firing(&key)
@@ -478,15 +524,17 @@ impl YamlRule {
                         .values
                         .values()
                         .rev()
-                        .take(20)
+                        .take(20.min(own_limit))
                         .map(|s| s.text.to_string())
                         .collect();
+                    let since = distinct.since.unwrap_or(event.time);
+                    drop(windows);
                     let alert = make_alert(
                         &self.spec,
                         &key,
                         &labels(),
                         now,
-                        distinct.since.unwrap_or(event.time),
+                        since,
                         count,
                         [event.id],
                         &[
@@ -689,17 +737,16 @@ impl YamlRule {
                     self.firing.raise(alert, false, out);
                 }
             }
-            TypeState::Cardinality(keys) => {
+            TypeState::Cardinality { windows, .. } => {
                 let cutoff = now.saturating_add_micros(-timeframe);
-                let limit = usize::MAX;
-                let mut below_max = Vec::new();
+                let own_limit = cardinality_limit(&self.spec);
+                let count_of = |distinct: &Distinct| distinct.values.len().min(own_limit) as u64;
+                let mut windows = lock(windows);
                 let mut below_min = Vec::new();
-                keys.retain(|key, distinct| {
-                    prune_distinct(distinct, cutoff, limit);
-                    let count = distinct.values.len() as u64;
-                    if self.spec.max_cardinality.is_some_and(|max| count <= max) {
-                        below_max.push(key.clone());
-                    }
+                // Rules sharing the windows prune them alike: the second finds nothing to do.
+                windows.keys.retain(|key, distinct| {
+                    prune_distinct(distinct, cutoff, usize::MAX);
+                    let count = count_of(distinct);
                     if let Some(min) = self.spec.min_cardinality
                         && count < min
                         && distinct.since.is_some_and(|s| s <= cutoff)
@@ -708,13 +755,22 @@ impl YamlRule {
                     }
                     count > 0 || self.spec.min_cardinality.is_some()
                 });
-                if self.spec.min_cardinality.is_none() {
-                    for key in below_max {
-                        if self.firing.is_firing(&key) {
-                            self.firing.resolve(&key, now, out);
-                        }
+                if self.spec.min_cardinality.is_none()
+                    && let Some(max) = self.spec.max_cardinality
+                {
+                    // Every firing key is checked, gone from the windows (no value left,
+                    // or evicted) or not.
+                    let ended: Vec<String> = self
+                        .firing
+                        .keys()
+                        .filter(|key| windows.keys.get(key.as_str()).map_or(0, count_of) <= max)
+                        .cloned()
+                        .collect();
+                    for key in ended {
+                        self.firing.resolve(&key, now, out);
                     }
                 }
+                drop(windows);
                 for (key, count) in below_min {
                     if self.firing.is_firing(&key) {
                         continue;
@@ -769,6 +825,44 @@ impl YamlRule {
                 .zip(key.split(", "))
                 .map(|(f, v)| (f.as_str().to_owned(), v.to_owned()))
                 .collect(),
+        }
+    }
+
+    /// What tells a cardinality rule's windows apart: rules with the same signature
+    /// watch the same values and may share them (`None`: not a cardinality rule).
+    pub(crate) fn windows_signature(&self) -> Option<String> {
+        if !matches!(self.state, TypeState::Cardinality { .. }) {
+            return None;
+        }
+        let spec = &self.spec;
+        Some(format!(
+            "{:?}|{:?}|{:?}|{:?}|{}|{}",
+            spec.filter,
+            spec.query_key,
+            spec.cardinality_field,
+            spec.timeframe,
+            spec.max_keys,
+            spec.min_cardinality.is_some(),
+        ))
+    }
+
+    /// Makes this cardinality rule record into `other`'s windows instead of its own
+    /// (both having the same [`YamlRule::windows_signature`]).
+    pub(crate) fn share_windows_of(&mut self, other: &YamlRule) {
+        let own_limit = cardinality_limit(&self.spec);
+        if let (
+            TypeState::Cardinality { windows, primary },
+            TypeState::Cardinality {
+                windows: theirs, ..
+            },
+        ) = (&mut self.state, &other.state)
+        {
+            {
+                let mut shared = lock(theirs);
+                shared.limit = shared.limit.max(own_limit);
+            }
+            *windows = Arc::clone(theirs);
+            *primary = false;
         }
     }
 
@@ -861,7 +955,13 @@ impl AlertRule for YamlRule {
             TypeState::Spike(k) => k.len(),
             TypeState::Flatline { keys, .. } => keys.len(),
             TypeState::NewTerm(store) => store.len(),
-            TypeState::Cardinality(k) => k.len(),
+            TypeState::Cardinality { windows, primary } => {
+                if *primary {
+                    lock(windows).keys.len()
+                } else {
+                    0
+                }
+            }
             TypeState::Change(k) => k.len(),
             #[cfg(feature = "sigma")]
             TypeState::Sigma(_) => 0,
@@ -876,7 +976,13 @@ impl AlertRule for YamlRule {
             TypeState::Spike(k) => k.evicted(),
             TypeState::Flatline { keys, .. } => keys.evicted(),
             TypeState::NewTerm(store) => store.evicted(),
-            TypeState::Cardinality(k) => k.evicted(),
+            TypeState::Cardinality { windows, primary } => {
+                if *primary {
+                    lock(windows).keys.evicted()
+                } else {
+                    0
+                }
+            }
             TypeState::Change(k) => k.evicted(),
             #[cfg(feature = "sigma")]
             TypeState::Sigma(_) => 0,

@@ -22,7 +22,25 @@ pub struct RuleSet {
 
 impl RuleSet {
     /// The rules, indexed.
-    pub fn new(rules: Vec<YamlRule>) -> Self {
+    pub fn new(mut rules: Vec<YamlRule>) -> Self {
+        // Cardinality rules watching the same values (thresholds apart) share windows.
+        let mut first_with: HashMap<String, usize> = HashMap::new();
+        for i in 0..rules.len() {
+            let Some(signature) = rules.get(i).and_then(YamlRule::windows_signature) else {
+                continue;
+            };
+            match first_with.get(&signature) {
+                Some(&first) => {
+                    let (head, tail) = rules.split_at_mut(i);
+                    if let (Some(owner), Some(rule)) = (head.get(first), tail.first_mut()) {
+                        rule.share_windows_of(owner);
+                    }
+                }
+                None => {
+                    first_with.insert(signature, i);
+                }
+            }
+        }
         let mut by_kind: HashMap<String, Vec<usize>> = HashMap::new();
         let mut any_kind = Vec::new();
         for (i, rule) in rules.iter().enumerate() {

@@ -351,6 +351,11 @@ impl Firing {
         }
     }
 
+    /// The keys of the alerts firing.
+    pub fn keys(&self) -> impl Iterator<Item = &String> {
+        self.alerts.iter().map(|(key, _)| key)
+    }
+
     /// Alerts firing.
     pub fn len(&self) -> usize {
         self.alerts.len()

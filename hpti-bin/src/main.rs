@@ -1,6 +1,7 @@
 //! `hpti`: the honeypot and threat-intelligence platform's command line.
 
 mod alert;
+mod api;
 mod bench;
 mod config;
 mod dlq;
@@ -80,6 +81,9 @@ enum Command {
     /// Work with alert rules.
     #[command(subcommand)]
     Alert(alert::AlertCommand),
+    /// The analyst API's tokens (`hpti api token create --role viewer`).
+    #[command(subcommand)]
+    Api(api::ApiCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -160,6 +164,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             Command::Alert(command) => alert::alert(&config, command)
                 .await
                 .map(|()| ExitCode::SUCCESS),
+            Command::Api(command) => api::api(&config, command).map(|()| ExitCode::SUCCESS),
             Command::Config(_) => Ok(ExitCode::SUCCESS),
         }
     })

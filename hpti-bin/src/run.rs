@@ -23,6 +23,7 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
             return Ok(());
         }
     };
+    let health_for_api = health.clone();
     let metrics_server = if config.metrics.enabled {
         let (addr, task) =
             telemetry::serve_metrics(config.metrics.listen, Arc::new(registry), health).await?;
@@ -30,6 +31,15 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
         Some(task)
     } else {
         None
+    };
+    let api_server = match crate::api::serve(config, health_for_api).await? {
+        Some((addr, task)) => {
+            tracing::info!(
+                "analyst API at http://{addr}/api/v1/ (tokens: `hpti api token create --role viewer`)"
+            );
+            Some(task)
+        }
+        None => None,
     };
     tracing::info!(
         sinks = ?sinks,
@@ -41,6 +51,9 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
     pipeline.shutdown().await;
     crate::config::finish_alerts(alerts).await;
     if let Some(task) = metrics_server {
+        task.abort();
+    }
+    if let Some(task) = api_server {
         task.abort();
     }
     tracing::info!("stopped");

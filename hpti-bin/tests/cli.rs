@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 
 use hpti_core::event::{AuthMethod, Event, EventKind, Protocol, Timestamp};
 
+mod common;
+
 fn hpti() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_hpti"));
     command.env_remove("HPTI_CONFIG").env("HPTI_LOG", "warn");
@@ -1539,4 +1541,98 @@ fn bench_queries_spreads_the_events_over_the_span_and_times_every_query() {
     );
     // Timing the same data again does not fill it twice.
     assert_eq!(bench(&["--reuse"])["filled"], false);
+}
+
+/// `hpti run` with `[api]`: tokens made by `hpti api token create` let `curl` read what
+/// `hpti ingest` stored; no token, a bad one or a revoked one gets a 401.
+#[test]
+fn the_api_serves_the_store_to_token_holders_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("api.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[data]\ndir = {:?}\n\n[metrics]\nenabled = false\n\n[api]\nlisten = \"127.0.0.1:0\"\n\n[sensors.ssh]\ntype = \"ssh\"\nlisten = \"127.0.0.1:0\"\n",
+            dir.path().join("data"),
+        ),
+    )
+    .unwrap();
+    let ingest = run(hpti()
+        .arg("--config")
+        .arg(&config)
+        .args(["ingest", "--format", "cowrie"])
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/cowrie/cowrie.json")));
+    assert!(ingest.status.success(), "{}", stderr(&ingest));
+    let create = run(hpti().arg("--config").arg(&config).args([
+        "api", "token", "create", "--role", "viewer", "--name", "analyst",
+    ]));
+    assert!(create.status.success(), "{}", stderr(&create));
+    let token = stdout(&create).trim().to_owned();
+    assert!(token.starts_with("hpti_"), "{token:?}");
+    let list = stdout(&run(hpti()
+        .arg("--config")
+        .arg(&config)
+        .args(["api", "token", "list"])));
+    assert!(list.starts_with("analyst\tviewer\t"), "{list}");
+    assert!(!list.contains(&token[5..]), "the list never shows a token");
+
+    let (child, mut log) = common::spawn_run(&config);
+    let addr = loop {
+        let line = log
+            .next()
+            .expect("hpti run logs the API's address")
+            .unwrap();
+        if let Some(rest) = line.split("analyst API at http://").nth(1) {
+            break rest.split('/').next().unwrap().to_owned();
+        }
+    };
+    let panics = common::panics_in(log);
+    let curl = |token: Option<&str>, path: &str| -> (u16, serde_json::Value) {
+        let mut command = Command::new("curl");
+        command.args(["-sS", "-w", "\n%{http_code}"]);
+        if let Some(token) = token {
+            command.args(["-H", &format!("Authorization: Bearer {token}")]);
+        }
+        let output = run(command.arg(format!("http://{addr}{path}")));
+        assert!(output.status.success(), "curl: {}", stderr(&output));
+        let text = stdout(&output);
+        let (body, status) = text.rsplit_once('\n').unwrap();
+        (status.parse().unwrap(), serde_json::from_str(body).unwrap())
+    };
+    let (status, body) = curl(Some(&token), "/api/v1/downloads?limit=100");
+    assert_eq!(status, 200, "{body}");
+    let hashes = |rows: &serde_json::Value| -> Vec<String> {
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["sha256"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    // What `hpti query` says is stored, and not nothing.
+    let query = run(hpti().arg("--config").arg(&config).args([
+        "query",
+        "downloads",
+        "--format",
+        "json",
+        "--limit",
+        "100",
+    ]));
+    let stored: serde_json::Value = serde_json::from_str(&stdout(&query)).unwrap();
+    assert!(!hashes(&stored).is_empty());
+    assert_eq!(hashes(&body["items"]), hashes(&stored), "{body}");
+    let (status, body) = curl(Some(&token), "/api/v1/sessions?limit=3");
+    assert_eq!(
+        (status, body["items"].as_array().map(Vec::len)),
+        (200, Some(3))
+    );
+    assert_eq!(curl(None, "/api/v1/downloads").0, 401);
+    assert_eq!(curl(Some("hpti_guess"), "/api/v1/downloads").0, 401);
+    let revoke = run(hpti()
+        .arg("--config")
+        .arg(&config)
+        .args(["api", "token", "revoke", "analyst"]));
+    assert!(revoke.status.success(), "{}", stderr(&revoke));
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(curl(Some(&token), "/api/v1/downloads").0, 401, "revoked");
+    common::stop_cleanly(child, panics);
 }

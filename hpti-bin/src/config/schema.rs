@@ -30,6 +30,8 @@ pub struct Config {
     pub query: QuerySection,
     /// The alert rules.
     pub alerting: AlertingSection,
+    /// The analyst API (served by `hpti run` when present).
+    pub api: Option<ApiSection>,
     /// The fake host the SSH and Telnet sensors show, and its rules.
     pub honeypot: HoneypotSection,
     // The component kinds: tables keyed by id, each with a `type`. Checked to be tables
@@ -59,6 +61,12 @@ pub struct Config {
 pub type HoneypotSection = hpti_sensors::honeypot::HoneypotConfig;
 #[cfg(fuzzing)]
 pub type HoneypotSection = Option<toml::Value>;
+
+// The API's schema lives in hpti-api (see `HoneypotSection`).
+#[cfg(not(fuzzing))]
+pub type ApiSection = hpti_api::ApiConfig;
+#[cfg(fuzzing)]
+pub type ApiSection = toml::Value;
 
 /// The component kinds, in the order they are built.
 pub const KINDS: &[&str] = &["sinks", "enrichers", "sources", "sensors", "notifiers"];

@@ -1,0 +1,24 @@
+//! `[api]`.
+
+use std::net::SocketAddr;
+
+use serde::Deserialize;
+
+/// `[api]`: where the API listens and how it treats callers.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiConfig {
+    /// Where to listen (`127.0.0.1:8080`).
+    pub listen: SocketAddr,
+    /// Requests per second each token may make, with bursts of twice that (0: no limit).
+    pub rate_limit: u32,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            rate_limit: 100,
+        }
+    }
+}

@@ -1,0 +1,109 @@
+//! The analyst API: hpti's store over authenticated HTTP (axum), read through
+//! [`EventQueries`], with an OpenAPI 3.1 description generated from the code.
+//!
+//! A crate of its own because it is one job with its own dependencies (an HTTP server,
+//! tokens, OpenAPI) that neither the store nor the binary should carry: `hpti run` serves
+//! it under `[api]`, and a tool embedding hpti can mount [`router`] in its own server.
+//!
+//! ```no_run
+//! # async fn demo(queries: std::sync::Arc<dyn hpti_store::EventQueries>) -> std::io::Result<()> {
+//! use hpti_api::{ApiConfig, ApiState, TokenStore};
+//! let state = ApiState::new(queries, TokenStore::open(std::path::Path::new("data")), &ApiConfig::default());
+//! let (addr, server) = hpti_api::serve(ApiConfig::default().listen, hpti_api::router(state)).await?;
+//! println!("API at http://{addr}/api/v1/");
+//! # server.abort(); Ok(()) }
+//! ```
+
+pub mod auth;
+mod config;
+mod error;
+mod openapi;
+mod params;
+mod routes;
+
+use std::net::SocketAddr;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+
+use axum::Router;
+use hpti_core::health::Health;
+use hpti_store::EventQueries;
+
+pub use auth::{Caller, Role, TokenError, TokenInfo, TokenStore};
+pub use config::ApiConfig;
+pub use error::{ApiError, ErrorBody};
+pub use openapi::openapi;
+
+/// What the handlers share.
+#[derive(Clone)]
+pub struct ApiState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    queries: Arc<dyn EventQueries>,
+    tokens: TokenStore,
+    health: Option<Health>,
+    data_dir: Option<std::path::PathBuf>,
+    limiter: Option<governor::DefaultKeyedRateLimiter<String>>,
+}
+
+impl ApiState {
+    /// The API over `queries`, letting in the holders of `tokens`.
+    pub fn new(queries: Arc<dyn EventQueries>, tokens: TokenStore, config: &ApiConfig) -> Self {
+        let limiter = NonZeroU32::new(config.rate_limit).map(|rate| {
+            let burst = rate.saturating_mul(NonZeroU32::MIN.saturating_add(1));
+            governor::RateLimiter::keyed(governor::Quota::per_second(rate).allow_burst(burst))
+        });
+        Self {
+            inner: Arc::new(Inner {
+                queries,
+                tokens,
+                health: None,
+                data_dir: None,
+                limiter,
+            }),
+        }
+    }
+
+    /// Answers `/health` with the running pipeline's components.
+    pub fn with_health(mut self, health: Health) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.health = Some(health);
+        }
+        self
+    }
+
+    /// Serves session recordings from `dir` (the data directory they are relative to).
+    pub fn with_data_dir(mut self, dir: impl Into<std::path::PathBuf>) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.data_dir = Some(dir.into());
+        }
+        self
+    }
+
+    fn queries(&self) -> &dyn EventQueries {
+        self.inner.queries.as_ref()
+    }
+}
+
+/// The API's routes, all under `/api/v1/` and all behind a token.
+pub fn router(state: ApiState) -> Router {
+    routes::router(state)
+}
+
+/// Serves `router` on `listen` until the task is aborted: the address bound (port 0
+/// picks one) and the server's task.
+pub async fn serve(
+    listen: SocketAddr,
+    router: Router,
+) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+    let listener = tokio::net::TcpListener::bind(listen).await?;
+    let addr = listener.local_addr()?;
+    let task = tokio::spawn(async move {
+        if let Err(err) = axum::serve(listener, router).await {
+            tracing::error!(error = %err, "API server stopped");
+        }
+    });
+    Ok((addr, task))
+}

@@ -1,0 +1,473 @@
+//! The routes under `/api/v1/`, the token check in front of them, and the request log.
+
+use std::net::IpAddr;
+use std::path::{Component, Path};
+use std::time::Instant;
+
+use axum::Json;
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{RawQuery, Request, State};
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use hpti_core::Event;
+use hpti_core::event::EventKind;
+use hpti_store::query::MAX_LIMIT;
+use hpti_store::{
+    AttackerDetail, AttackerSummary, CommandCount, CredentialCount, Cursor, DownloadSummary,
+    EventFilter, SessionDetail, SessionSummary, Window,
+};
+use serde::Serialize;
+
+use crate::ApiState;
+use crate::error::ApiError;
+use crate::params::Params;
+
+/// The parameters of the ranked lists.
+const WINDOW_PARAMS: &[&str] = &["since", "until", "limit"];
+/// The parameters of `/events`.
+const EVENT_PARAMS: &[&str] = &[
+    "since", "until", "limit", "cursor", "src_ip", "session", "sensor", "protocol", "kind",
+];
+/// The media type of the streamed export.
+pub(crate) const NDJSON: &str = "application/x-ndjson";
+
+pub(crate) fn router(state: ApiState) -> Router {
+    let api = Router::new()
+        .route("/events", get(events))
+        .route("/sessions", get(sessions))
+        .route("/sessions/{id}", get(session))
+        .route("/sessions/{id}/recording", get(recording))
+        .route("/attackers", get(attackers))
+        .route("/attackers/{ip}", get(attacker))
+        .route("/credentials", get(credentials))
+        .route("/commands", get(commands))
+        .route("/downloads", get(downloads))
+        .route("/health", get(health))
+        .route("/openapi.json", get(openapi_json))
+        .fallback(not_found)
+        .layer(middleware::from_fn_with_state(state.clone(), authenticate))
+        .with_state(state);
+    Router::new().nest("/api/v1", api).fallback(not_found)
+}
+
+/// Lets in requests with a valid bearer token (401 otherwise, with no detail), applies
+/// the token's rate limit, and logs every request with its token, status and duration.
+async fn authenticate(State(state): State<ApiState>, mut request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let caller = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .and_then(|token| state.inner.tokens.verify(token.trim()));
+    let (name, response) = match caller {
+        None => ("-".to_owned(), ApiError::unauthorized().into_response()),
+        Some(caller) => {
+            let limited = state
+                .inner
+                .limiter
+                .as_ref()
+                .is_some_and(|limiter| limiter.check_key(&caller.name).is_err());
+            let name = caller.name.clone();
+            if limited {
+                (name, ApiError::too_many_requests().into_response())
+            } else {
+                request.extensions_mut().insert(caller);
+                (name, next.run(request).await)
+            }
+        }
+    };
+    tracing::info!(
+        token = %name,
+        %method,
+        %path,
+        status = response.status().as_u16(),
+        duration_ms = started.elapsed().as_secs_f64() * 1000.0,
+        "API request"
+    );
+    response
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("no such endpoint: see /api/v1/openapi.json")
+}
+
+/// A list of rows.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct Items<T> {
+    /// The rows, most significant first.
+    pub items: Vec<T>,
+}
+
+/// A page of events.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct EventsPage {
+    /// The events, newest first (each as in `docs/events.md`).
+    #[schema(value_type = Vec<Object>)]
+    pub events: Vec<Event>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
+}
+
+/// Events in a window, newest first, a page at a time; or, with `Accept:
+/// application/x-ndjson`, all of them (or `limit`) streamed one per line.
+#[utoipa::path(
+    get,
+    path = "/api/v1/events",
+    params(
+        ("since" = Option<String>, Query, description = "RFC 3339 time, or a duration before now (24h)"),
+        ("until" = Option<String>, Query, description = "RFC 3339 time, or a duration before now"),
+        ("limit" = Option<u32>, Query, description = "Events per page, 1 to 10000 (default 100); with NDJSON, events in all"),
+        ("cursor" = Option<String>, Query, description = "The `next` of the previous page"),
+        ("src_ip" = Option<String>, Query, description = "Only events from this address"),
+        ("session" = Option<String>, Query, description = "Only events of this session"),
+        ("sensor" = Option<String>, Query, description = "Only events of this sensor or source"),
+        ("protocol" = Option<String>, Query, description = "Only events of this protocol (ssh, telnet, ...)"),
+        ("kind" = Option<String>, Query, description = "Only events of this kind (login.attempt, ...)"),
+    ),
+    responses(
+        (status = 200, description = "A page of events", body = EventsPage,
+            content((EventsPage = "application/json"), (String = "application/x-ndjson"))),
+        (status = 400, description = "A bad parameter, named", body = crate::error::ErrorBody),
+        (status = 401, description = "No token, or a bad one", body = crate::error::ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub(crate) async fn events(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    let params = Params::parse(query.as_deref(), EVENT_PARAMS)?;
+    let window = params.window()?;
+    let filter = params.event_filter()?;
+    let cursor = params.get("cursor").map(Cursor::from_string);
+    if let Some(cursor) = &cursor {
+        cursor
+            .position()
+            .map_err(|_| ApiError::bad_parameter("cursor", "not a cursor this API made"))?;
+    }
+    if accepts_ndjson(&headers) {
+        let total = params.get("limit").map(|_| u64::from(window.limit));
+        return Ok(export(state, window, filter, cursor, total));
+    }
+    let page = state
+        .queries()
+        .events(window, &filter, cursor.as_ref())
+        .await?;
+    Ok(Json(EventsPage {
+        events: page.events,
+        next: page.next.map(|c| c.as_str().to_owned()),
+    })
+    .into_response())
+}
+
+fn accepts_ndjson(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|v| v.split(';').next().is_some_and(|t| t.trim() == NDJSON))
+}
+
+/// Streams the window's events as NDJSON, a store page at a time: memory holds one page
+/// whatever the export's size. A store error mid-way ends the body abruptly, so the
+/// client sees a broken transfer, not a short export that looks whole.
+fn export(
+    state: ApiState,
+    window: Window,
+    filter: EventFilter,
+    cursor: Option<Cursor>,
+    total: Option<u64>,
+) -> Response {
+    struct Export {
+        state: ApiState,
+        window: Window,
+        filter: EventFilter,
+        cursor: Option<Cursor>,
+        left: Option<u64>,
+        done: bool,
+    }
+    let start = Export {
+        state,
+        window,
+        filter,
+        cursor,
+        left: total,
+        done: false,
+    };
+    let stream = futures::stream::unfold(start, |mut at| async move {
+        if at.done || at.left == Some(0) {
+            return None;
+        }
+        let page_size = at
+            .left
+            .map_or(MAX_LIMIT, |left| left.min(u64::from(MAX_LIMIT)) as u32);
+        let window = at.window.limit(page_size);
+        let page = match at
+            .state
+            .queries()
+            .events(window, &at.filter, at.cursor.as_ref())
+            .await
+        {
+            Ok(page) => page,
+            Err(err) => {
+                tracing::error!(error = %err, "NDJSON export failed mid-way");
+                at.done = true;
+                return Some((Err(std::io::Error::other(err.to_string())), at));
+            }
+        };
+        let mut lines = Vec::with_capacity(page.events.len() * 512);
+        for event in &page.events {
+            if serde_json::to_writer(&mut lines, event).is_ok() {
+                lines.push(b'\n');
+            }
+        }
+        if let Some(left) = &mut at.left {
+            *left = left.saturating_sub(page.events.len() as u64);
+        }
+        at.done = page.next.is_none();
+        at.cursor = page.next;
+        Some((Ok(Bytes::from(lines)), at))
+    });
+    let mut response = Body::from_stream(stream).into_response();
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(NDJSON));
+    response
+}
+
+/// Sessions with activity in the window, the most recently opened first.
+#[utoipa::path(get, path = "/api/v1/sessions", params(WindowParams),
+    responses((status = 200, body = Items<Object>), (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn sessions(
+    State(state): State<ApiState>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Items<SessionSummary>>, ApiError> {
+    let window = Params::parse(query.as_deref(), WINDOW_PARAMS)?.window()?;
+    Ok(Json(Items {
+        items: state.queries().sessions(window).await?,
+    }))
+}
+
+/// Source addresses ranked by events in the window.
+#[utoipa::path(get, path = "/api/v1/attackers", params(WindowParams),
+    responses((status = 200, body = Items<Object>), (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn attackers(
+    State(state): State<ApiState>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Items<AttackerSummary>>, ApiError> {
+    let window = Params::parse(query.as_deref(), WINDOW_PARAMS)?.window()?;
+    Ok(Json(Items {
+        items: state.queries().attackers(window).await?,
+    }))
+}
+
+/// User name and password pairs ranked by attempts in the window.
+#[utoipa::path(get, path = "/api/v1/credentials", params(WindowParams),
+    responses((status = 200, body = Items<Object>), (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn credentials(
+    State(state): State<ApiState>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Items<CredentialCount>>, ApiError> {
+    let window = Params::parse(query.as_deref(), WINDOW_PARAMS)?.window()?;
+    Ok(Json(Items {
+        items: state.queries().credentials(window).await?,
+    }))
+}
+
+/// Command lines ranked by count in the window.
+#[utoipa::path(get, path = "/api/v1/commands", params(WindowParams),
+    responses((status = 200, body = Items<Object>), (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn commands(
+    State(state): State<ApiState>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Items<CommandCount>>, ApiError> {
+    let window = Params::parse(query.as_deref(), WINDOW_PARAMS)?.window()?;
+    Ok(Json(Items {
+        items: state.queries().commands(window).await?,
+    }))
+}
+
+/// Captured files ranked by downloads in the window.
+#[utoipa::path(get, path = "/api/v1/downloads", params(WindowParams),
+    responses((status = 200, body = Items<Object>), (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn downloads(
+    State(state): State<ApiState>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Items<DownloadSummary>>, ApiError> {
+    let window = Params::parse(query.as_deref(), WINDOW_PARAMS)?.window()?;
+    Ok(Json(Items {
+        items: state.queries().downloads(window).await?,
+    }))
+}
+
+/// The window parameters of the ranked lists.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // describes the query string for OpenAPI; parsed by `Params`
+pub(crate) struct WindowParams {
+    /// RFC 3339 time, or a duration before now (24h).
+    since: Option<String>,
+    /// RFC 3339 time, or a duration before now.
+    until: Option<String>,
+    /// Rows, 1 to 10000 (default 100).
+    limit: Option<u32>,
+}
+
+/// One session: its summary, its events in order, and where its recording is.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct SessionView {
+    #[serde(flatten)]
+    #[schema(value_type = Object)]
+    detail: SessionDetail,
+    /// The path of its terminal recording (asciicast), if it has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    recording_url: Option<String>,
+}
+
+/// One session with its timeline.
+#[utoipa::path(get, path = "/api/v1/sessions/{id}",
+    params(("id" = String, Path, description = "The session id")),
+    responses((status = 200, body = SessionView), (status = 404, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn session(
+    State(state): State<ApiState>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<SessionView>, ApiError> {
+    Params::parse(query.as_deref(), &[])?;
+    check_text("id", &id)?;
+    let detail = state.queries().session(&id).await?;
+    let recording_url = recording_of(&detail).map(|_| {
+        format!(
+            "/api/v1/sessions/{}/recording",
+            url::form_urlencoded::byte_serialize(id.as_bytes()).collect::<String>()
+        )
+    });
+    Ok(Json(SessionView {
+        detail,
+        recording_url,
+    }))
+}
+
+/// The recording a session's close names, relative to the data directory.
+fn recording_of(detail: &SessionDetail) -> Option<&str> {
+    detail.events.iter().rev().find_map(|e| match &e.kind {
+        EventKind::SessionClosed {
+            recording: Some(path),
+            ..
+        } => Some(path.as_str()),
+        _ => None,
+    })
+}
+
+/// A session's terminal recording (asciicast v2).
+#[utoipa::path(get, path = "/api/v1/sessions/{id}/recording",
+    params(("id" = String, Path, description = "The session id")),
+    responses((status = 200, description = "asciicast v2", content_type = "application/x-asciicast"), (status = 404, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn recording(
+    State(state): State<ApiState>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    Params::parse(query.as_deref(), &[])?;
+    check_text("id", &id)?;
+    let detail = state.queries().session(&id).await?;
+    let no_recording = || ApiError::not_found(format!("session {id:?} has no recording"));
+    let relative = recording_of(&detail).ok_or_else(no_recording)?;
+    let data_dir = state.inner.data_dir.as_deref().ok_or_else(no_recording)?;
+    // The path came from an event (a log may have been forged): only plain components
+    // below the data directory are followed.
+    let relative = Path::new(relative);
+    if !relative
+        .components()
+        .all(|c| matches!(c, Component::Normal(_)))
+    {
+        return Err(no_recording());
+    }
+    let bytes = tokio::fs::read(data_dir.join(relative))
+        .await
+        .map_err(|_| no_recording())?;
+    let mut response = Body::from(bytes).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/x-asciicast"),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    Ok(response)
+}
+
+/// Everything known about one address.
+#[utoipa::path(get, path = "/api/v1/attackers/{ip}",
+    params(("ip" = String, Path, description = "The address")),
+    responses((status = 200, body = Object), (status = 400, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn attacker(
+    State(state): State<ApiState>,
+    axum::extract::Path(ip): axum::extract::Path<String>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<AttackerDetail>, ApiError> {
+    Params::parse(query.as_deref(), &[])?;
+    let ip: IpAddr = ip
+        .parse()
+        .map_err(|_| ApiError::bad_parameter("ip", "not an IP address"))?;
+    Ok(Json(state.queries().attacker(ip).await?))
+}
+
+/// The running components' state: `ok`, or `degraded` (503) when one is failing.
+#[utoipa::path(get, path = "/api/v1/health",
+    responses((status = 200, body = Object), (status = 503, body = Object), (status = 401, body = crate::error::ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn health(
+    State(state): State<ApiState>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    Params::parse(query.as_deref(), &[])?;
+    let report = state.inner.health.as_ref().map_or_else(
+        || hpti_core::health::Health::default().report(),
+        hpti_core::health::Health::report,
+    );
+    let status = if report.status == hpti_core::health::Status::Ok {
+        axum::http::StatusCode::OK
+    } else {
+        axum::http::StatusCode::SERVICE_UNAVAILABLE
+    };
+    Ok((status, Json(report)).into_response())
+}
+
+/// This API's OpenAPI 3.1 description.
+#[utoipa::path(get, path = "/api/v1/openapi.json",
+    responses((status = 200, body = Object), (status = 401, body = crate::error::ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn openapi_json() -> Response {
+    Json(crate::openapi()).into_response()
+}
+
+/// Refuses a path segment no store key can be.
+fn check_text(name: &str, value: &str) -> Result<(), ApiError> {
+    if value.is_empty() || value.len() > 256 || value.chars().any(char::is_control) {
+        return Err(ApiError::bad_parameter(
+            name,
+            "must be 1 to 256 printable characters",
+        ));
+    }
+    Ok(())
+}

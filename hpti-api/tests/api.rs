@@ -1,0 +1,371 @@
+//! The API over a real SQLite store holding the query suite's fixture, through HTTP.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests panic on failure by design
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use hpti_api::{ApiConfig, ApiState, Role, TokenStore};
+use hpti_core::Event;
+use hpti_core::sink::Sink as _;
+use hpti_store::testing::{ADDRESS_A, fixture};
+use hpti_store::{EventQueries, SqliteOptions, SqliteStore, Window};
+use serde_json::Value;
+
+struct Api {
+    base: String,
+    viewer: String,
+    admin: String,
+    store: Arc<SqliteStore>,
+    client: reqwest::Client,
+    _dir: tempfile::TempDir,
+}
+
+impl Api {
+    async fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(
+            SqliteStore::open(SqliteOptions::new(dir.path().join("db/hpti.db")))
+                .await
+                .unwrap(),
+        );
+        let events = fixture();
+        let refs: Vec<&Event> = events.iter().collect();
+        store.write(&refs).await.unwrap();
+        let tokens = TokenStore::open(dir.path());
+        let viewer = tokens.create("analyst", Role::Viewer).unwrap();
+        let admin = tokens.create("ops", Role::Admin).unwrap();
+        let config = ApiConfig {
+            rate_limit: 0,
+            ..ApiConfig::default()
+        };
+        let state = ApiState::new(store.clone(), tokens, &config).with_data_dir(dir.path());
+        let (addr, _server) = hpti_api::serve(
+            std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+            hpti_api::router(state),
+        )
+        .await
+        .unwrap();
+        Self {
+            base: format!("http://{addr}"),
+            viewer,
+            admin,
+            store,
+            client: reqwest::Client::new(),
+            _dir: dir,
+        }
+    }
+
+    async fn get_as(&self, token: Option<&str>, path: &str) -> (u16, Value) {
+        let mut request = self.client.get(format!("{}{path}", self.base));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let body = response.text().await.unwrap();
+        let json = serde_json::from_str(&body)
+            .unwrap_or_else(|e| panic!("{path}: {status} not JSON ({e}): {body:?}"));
+        (status, json)
+    }
+
+    async fn get(&self, path: &str) -> (u16, Value) {
+        self.get_as(Some(&self.viewer.clone()), path).await
+    }
+}
+
+/// Every route the API serves (paths fixed: scripts rely on them).
+const ROUTES: &[&str] = &[
+    "/api/v1/events",
+    "/api/v1/sessions",
+    "/api/v1/sessions/{id}",
+    "/api/v1/sessions/{id}/recording",
+    "/api/v1/attackers",
+    "/api/v1/attackers/{ip}",
+    "/api/v1/credentials",
+    "/api/v1/commands",
+    "/api/v1/downloads",
+    "/api/v1/health",
+    "/api/v1/openapi.json",
+];
+
+#[tokio::test]
+async fn without_a_valid_token_every_route_is_401_with_no_detail() {
+    let api = Api::start().await;
+    for route in ROUTES {
+        let path = route.replace("{id}", "a1").replace("{ip}", ADDRESS_A);
+        for token in [None, Some("hpti_not-a-token"), Some("")] {
+            let (status, body) = api.get_as(token, &path).await;
+            assert_eq!(status, 401, "{path} with {token:?}");
+            assert_eq!(body, serde_json::json!({"error": "unauthorized"}), "{path}");
+        }
+    }
+    // Unknown paths too: nothing tells a stranger what is served.
+    let (status, _) = api.get_as(None, "/api/v1/secret").await;
+    assert_eq!(status, 401);
+    let response = api
+        .client
+        .get(format!("{}/api/v1/events", api.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["www-authenticate"], "Bearer");
+    // The admin token works as well as the viewer's.
+    let (status, _) = api.get_as(Some(&api.admin.clone()), "/api/v1/events").await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn lists_answer_what_the_store_answers() {
+    let api = Api::start().await;
+    let window = Window::default().limit(100);
+    let as_json = |v: &dyn erased::Json| v.json();
+    let store = api.store.as_ref();
+    let expected = [
+        ("sessions", as_json(&store.sessions(window).await.unwrap())),
+        (
+            "attackers",
+            as_json(&store.attackers(window).await.unwrap()),
+        ),
+        (
+            "credentials",
+            as_json(&store.credentials(window).await.unwrap()),
+        ),
+        ("commands", as_json(&store.commands(window).await.unwrap())),
+        (
+            "downloads",
+            as_json(&store.downloads(window).await.unwrap()),
+        ),
+    ];
+    for (list, rows) in expected {
+        assert!(
+            rows.as_array().is_some_and(|r| !r.is_empty()),
+            "{list}: the fixture has rows"
+        );
+        let (status, body) = api.get(&format!("/api/v1/{list}")).await;
+        assert_eq!(status, 200, "{list}: {body}");
+        assert_eq!(body["items"], rows, "{list}");
+        let (status, body) = api.get(&format!("/api/v1/{list}?limit=1")).await;
+        assert_eq!(status, 200);
+        assert_eq!(body["items"].as_array().unwrap().len(), 1, "{list}");
+    }
+    let (status, body) = api.get(&format!("/api/v1/attackers/{ADDRESS_A}")).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        body,
+        serde_json::to_value(store.attacker(ADDRESS_A.parse().unwrap()).await.unwrap()).unwrap()
+    );
+    let (status, body) = api.get("/api/v1/sessions/a1").await;
+    assert_eq!(status, 200);
+    assert_eq!(body["summary"]["session"], "a1");
+    assert!(body["events"].as_array().is_some_and(|e| !e.is_empty()));
+    let (status, body) = api.get("/api/v1/sessions/no-such-session").await;
+    assert_eq!((status, body["error"].as_str()), (404, Some("not_found")));
+    let (status, _) = api.get("/api/v1/sessions/a1/recording").await;
+    assert_eq!(status, 404, "the fixture's sessions have no recording");
+    let (status, body) = api.get("/api/v1/health").await;
+    assert_eq!((status, body["status"].as_str()), (200, Some("ok")));
+}
+
+mod erased {
+    pub trait Json {
+        fn json(&self) -> serde_json::Value;
+    }
+    impl<T: serde::Serialize> Json for T {
+        fn json(&self) -> serde_json::Value {
+            serde_json::to_value(self).unwrap()
+        }
+    }
+}
+
+#[tokio::test]
+async fn events_page_by_cursor_and_stream_as_ndjson() {
+    let api = Api::start().await;
+    let all: BTreeSet<String> = fixture().iter().map(|e| e.id.to_string()).collect();
+    // Two at a time, following `next`, in order, each once.
+    let mut seen = Vec::new();
+    let mut path = "/api/v1/events?limit=2".to_owned();
+    loop {
+        let (status, body) = api.get(&path).await;
+        assert_eq!(status, 200, "{body}");
+        let events = body["events"].as_array().unwrap();
+        assert!(events.len() <= 2);
+        seen.extend(events.iter().map(|e| {
+            serde_json::from_value::<Event>(e.clone())
+                .unwrap()
+                .id
+                .to_string()
+        }));
+        match body["next"].as_str() {
+            Some(next) => path = format!("/api/v1/events?limit=2&cursor={next}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), all.len(), "each event once");
+    assert_eq!(seen.iter().cloned().collect::<BTreeSet<_>>(), all);
+    // Filters.
+    let (_, body) = api
+        .get(&format!(
+            "/api/v1/events?src_ip={ADDRESS_A}&kind=login.attempt"
+        ))
+        .await;
+    let events = body["events"].as_array().unwrap();
+    assert!(!events.is_empty());
+    for event in events {
+        assert_eq!(event["src_ip"], ADDRESS_A);
+        assert_eq!(event["kind"], "login.attempt");
+    }
+    // The export: every event, one per line, whole.
+    let response = api
+        .client
+        .get(format!("{}/api/v1/events", api.base))
+        .bearer_auth(&api.viewer)
+        .header("accept", "application/x-ndjson")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "application/x-ndjson");
+    let text = response.text().await.unwrap();
+    let exported: BTreeSet<String> = text
+        .lines()
+        .map(|line| serde_json::from_str::<Event>(line).unwrap().id.to_string())
+        .collect();
+    assert_eq!(exported, all);
+    assert_eq!(text.lines().count(), all.len());
+}
+
+#[tokio::test]
+async fn bad_parameters_are_400s_that_name_them() {
+    let api = Api::start().await;
+    for (path, parameter) in [
+        ("/api/v1/events?limit=0", "limit"),
+        ("/api/v1/events?limit=10001", "limit"),
+        ("/api/v1/events?since=last-tuesday", "since"),
+        ("/api/v1/events?src_ip=999.1.1.1", "src_ip"),
+        ("/api/v1/events?kind=login", "kind"),
+        ("/api/v1/events?cursor=abc", "cursor"),
+        ("/api/v1/sessions?colour=red", "colour"),
+        ("/api/v1/attackers/not-an-address", "ip"),
+        ("/api/v1/downloads?since=1h&until=2h", "until"),
+    ] {
+        let (status, body) = api.get(path).await;
+        assert_eq!(status, 400, "{path}: {body}");
+        assert_eq!(body["error"], "bad_request");
+        let detail = body["detail"].as_str().unwrap();
+        assert!(
+            detail.starts_with(&format!("{parameter}:")),
+            "{path}: {detail}"
+        );
+    }
+    let (status, body) = api.get("/api/v1/nothing-here").await;
+    assert_eq!((status, body["error"].as_str()), (404, Some("not_found")));
+}
+
+#[tokio::test]
+async fn the_openapi_document_is_3_1_and_has_every_route() {
+    let api = Api::start().await;
+    let (status, doc) = api.get("/api/v1/openapi.json").await;
+    assert_eq!(status, 200);
+    assert!(
+        doc["openapi"].as_str().unwrap().starts_with("3.1"),
+        "{}",
+        doc["openapi"]
+    );
+    let paths: BTreeSet<&str> = doc["paths"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(paths, ROUTES.iter().copied().collect());
+    assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+}
+
+/// Arbitrary query strings and path segments at every endpoint: a 200, 400 or 404,
+/// always JSON, never a 500.
+#[test]
+fn arbitrary_query_strings_never_get_a_500() {
+    use proptest::prelude::*;
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let api = runtime.block_on(Api::start());
+    let config = ProptestConfig {
+        cases: 256,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    };
+    let names = prop::sample::select(vec![
+        "since",
+        "until",
+        "limit",
+        "cursor",
+        "src_ip",
+        "session",
+        "sensor",
+        "protocol",
+        "kind",
+        "x",
+        "",
+        "%00",
+        "limit%5B%5D",
+    ]);
+    let value = prop_oneof![
+        ".{0,40}",
+        Just("24h".to_owned()),
+        Just("2026-12-01T00:00:00Z".to_owned()),
+        Just("-1".to_owned()),
+        Just("18446744073709551616".to_owned()),
+        Just("%ff%fe".to_owned()),
+        Just("1.2.3.4".to_owned()),
+    ];
+    let query = prop::collection::vec((names, value), 0..4);
+    let route = prop::sample::select(ROUTES.to_vec());
+    let segment = ".{0,30}";
+    proptest!(config, |(route in route, query in query, segment in segment)| {
+        let segment: String = url::form_urlencoded::byte_serialize(segment.as_bytes()).collect();
+        let path = route.replace("{id}", &segment).replace("{ip}", &segment);
+        let query: Vec<String> = query
+            .iter()
+            .map(|(n, v)| format!("{n}={}", url::form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>()))
+            .collect();
+        let path = format!("{path}?{}", query.join("&"));
+        let (status, _) = runtime.block_on(api.get(&path));
+        prop_assert!(matches!(status, 200 | 400 | 404), "{} -> {}", path, status);
+    });
+}
+
+/// The OpenAPI document passes PyPI's `openapi-spec-validator` (OpenAPI 3.1 rules).
+#[test]
+fn the_openapi_document_passes_a_real_validator() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("openapi.json");
+    std::fs::write(&file, serde_json::to_vec(&hpti_api::openapi()).unwrap()).unwrap();
+    let script = "import sys\nfrom openapi_spec_validator import validate\nfrom openapi_spec_validator.readers import read_from_filename\nspec, _ = read_from_filename(sys.argv[1])\nvalidate(spec)\nprint('valid', spec['openapi'])\n";
+    let present = std::process::Command::new("python3")
+        .args(["-c", "import openapi_spec_validator"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !present {
+        assert_ne!(
+            std::env::var("HPTI_REQUIRE_SERVICES").as_deref(),
+            Ok("1"),
+            "openapi-spec-validator is required (pip install openapi-spec-validator)"
+        );
+        eprintln!(
+            "\n*** SKIPPED: no openapi-spec-validator (pip install openapi-spec-validator) ***\n"
+        );
+        return;
+    }
+    let output = std::process::Command::new("python3")
+        .args(["-c", script])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(said.starts_with("valid 3.1"), "{said}");
+}

@@ -397,12 +397,7 @@ impl<'e> EventView<'e> {
     /// when `raw`.
     #[cfg(feature = "sigma")]
     pub fn sigma(&self, raw: bool) -> super::sigma::SigmaEvent<'_> {
-        super::sigma::SigmaEvent::new(
-            self.event,
-            self.src_ip_text(),
-            self.dst_ip_text(),
-            raw.then(|| self.json()),
-        )
+        super::sigma::SigmaEvent::from_view(self, raw.then(|| self.json()))
     }
 
     /// The event's Sigma logsource, built once.
@@ -444,11 +439,11 @@ impl<'e> EventView<'e> {
         self.time.get_or_init(|| self.event.time.to_string())
     }
 
-    fn src_ip_text(&self) -> &str {
+    pub(crate) fn src_ip_text(&self) -> &str {
         self.src_ip.get_or_init(|| self.event.src_ip.to_string())
     }
 
-    fn dst_ip_text(&self) -> Option<&str> {
+    pub(crate) fn dst_ip_text(&self) -> Option<&str> {
         self.dst_ip
             .get_or_init(|| self.event.dst_ip.map(|ip| ip.to_string()))
             .as_deref()

@@ -82,12 +82,19 @@ impl<K: Hash + Eq + Clone, V> Keyed<K, V> {
 
     /// Inserts or replaces (now the most recently used).
     pub fn insert(&mut self, key: K, value: V) {
+        self.insert_evicting(key, value, |_, _| {});
+    }
+
+    /// [`Keyed::insert`], handing each key evicted to make room to `evicted`.
+    pub fn insert_evicting(&mut self, key: K, value: V, mut evicted: impl FnMut(K, V)) {
         if let Some(held) = self.map.to_back(&key) {
             *held = value;
             return;
         }
         while self.map.len() >= self.max_keys {
-            self.map.pop_front();
+            if let Some((old_key, old_value)) = self.map.pop_front() {
+                evicted(old_key, old_value);
+            }
             self.evicted += 1;
         }
         self.map.insert(key, value);
@@ -299,12 +306,20 @@ impl Firing {
         if due {
             out.push(alert.clone());
         }
-        self.alerts.insert(
+        // An alert dropped to stay under the cap is resolved, not left firing in the
+        // store for ever; its annotation says why.
+        self.alerts.insert_evicting(
             key,
             Tracked {
                 alert,
                 sent_at: if due { now } else { sent_at.unwrap_or(now) },
                 held: !due,
+            },
+            |_, dropped| {
+                out.push(dropped.alert.resolved_at(now).with_annotation(
+                    "resolved_because",
+                    "evicted: the rule tracks at most max_keys firing alerts",
+                ));
             },
         );
     }
@@ -366,7 +381,7 @@ impl Firing {
         self.alerts.is_empty()
     }
 
-    /// Alerts dropped to stay under the cap (never resolved).
+    /// Alerts dropped to stay under the cap (each sent on resolved as it was dropped).
     pub fn evicted(&self) -> u64 {
         self.alerts.evicted()
     }
@@ -392,6 +407,32 @@ mod tests {
         }
         assert_eq!(state.len(), 2);
         assert_eq!(state.evicted(), 991);
+    }
+
+    /// An alert dropped to stay under the cap leaves as resolved, saying why: a store
+    /// never keeps it firing for ever.
+    #[test]
+    fn a_firing_alert_dropped_at_the_cap_is_sent_on_resolved() {
+        use hpti_core::alert::Severity;
+        let mut firing = Firing::new(2, None, Duration::ZERO);
+        let alert = |key: &str, at: i64| {
+            Alert::new("r", Severity::High, key, "s", Timestamp::from_micros(at))
+        };
+        let mut out = Vec::new();
+        firing.raise(alert("a", 1), false, &mut out);
+        firing.raise(alert("b", 2), false, &mut out);
+        assert_eq!(out.len(), 2);
+        assert!(out.iter().all(|a| a.ends_at.is_none()));
+        out.clear();
+        firing.raise(alert("c", 3), false, &mut out);
+        assert_eq!(firing.evicted(), 1);
+        let resolved: Vec<&Alert> = out.iter().filter(|a| a.ends_at.is_some()).collect();
+        assert_eq!(resolved.len(), 1, "{out:#?}");
+        assert_eq!(resolved[0].key, "a");
+        assert_eq!(resolved[0].ends_at, Some(Timestamp::from_micros(3)));
+        assert!(resolved[0].annotations["resolved_because"].starts_with("evicted"));
+        assert!(out.iter().any(|a| a.key == "c" && a.ends_at.is_none()));
+        assert!(!firing.is_firing("a"));
     }
 
     #[test]

@@ -44,6 +44,7 @@ struct Inner {
     queries: Arc<dyn EventQueries>,
     tokens: TokenStore,
     health: Option<Health>,
+    alerts: Option<Arc<dyn hpti_core::alert_store::AlertStore>>,
     data_dir: Option<std::path::PathBuf>,
     limiter: Option<governor::DefaultKeyedRateLimiter<String>>,
 }
@@ -60,6 +61,7 @@ impl ApiState {
                 queries,
                 tokens,
                 health: None,
+                alerts: None,
                 data_dir: None,
                 limiter,
             }),
@@ -70,6 +72,14 @@ impl ApiState {
     pub fn with_health(mut self, health: Health) -> Self {
         if let Some(inner) = Arc::get_mut(&mut self.inner) {
             inner.health = Some(health);
+        }
+        self
+    }
+
+    /// Answers `/alerts` from the alert manager's store.
+    pub fn with_alerts(mut self, alerts: Arc<dyn hpti_core::alert_store::AlertStore>) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.alerts = Some(alerts);
         }
         self
     }

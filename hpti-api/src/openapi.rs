@@ -22,6 +22,7 @@ use crate::routes;
         routes::credentials,
         routes::commands,
         routes::downloads,
+        routes::alerts,
         routes::health,
         routes::openapi_json,
     ),

@@ -45,6 +45,7 @@ pub(crate) fn router(state: ApiState) -> Router {
         .route("/credentials", get(credentials))
         .route("/commands", get(commands))
         .route("/downloads", get(downloads))
+        .route("/alerts", get(alerts))
         .route("/health", get(health))
         .route("/openapi.json", get(openapi_json))
         .fallback(not_found)
@@ -430,6 +431,38 @@ pub(crate) async fn attacker(
         .parse()
         .map_err(|_| ApiError::bad_parameter("ip", "not an IP address"))?;
     Ok(Json(state.queries().attacker(ip).await?))
+}
+
+/// Alerts, most recently updated first: `state=firing` (the default) or `state=all`
+/// (resolved ones too), with their acknowledgements.
+#[utoipa::path(get, path = "/api/v1/alerts",
+    params(
+        ("state" = Option<String>, Query, description = "`firing` (default) or `all`"),
+        ("limit" = Option<u32>, Query, description = "Rows, 1 to 10000 (default 100)"),
+    ),
+    responses((status = 200, body = Items<Object>), (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn alerts(
+    State(state): State<ApiState>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Items<hpti_core::alert_store::StoredAlert>>, ApiError> {
+    let params = Params::parse(query.as_deref(), &["state", "limit"])?;
+    let firing_only = match params.get("state") {
+        None | Some("firing") => true,
+        Some("all") => false,
+        Some(_) => return Err(ApiError::bad_parameter("state", "must be firing or all")),
+    };
+    let limit = params.limit()?;
+    let store = state
+        .inner
+        .alerts
+        .as_ref()
+        .ok_or_else(|| ApiError::not_found("alerting is not configured here"))?;
+    let items = store
+        .alerts(firing_only, limit as usize)
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(Json(Items { items }))
 }
 
 /// The running components' state: `ok`, or `degraded` (503) when one is failing.

@@ -23,6 +23,11 @@ struct Api {
 
 impl Api {
     async fn start() -> Self {
+        Self::start_limited(0).await
+    }
+
+    /// With a rate limit of `rate_limit` requests per second per token (0: none).
+    async fn start_limited(rate_limit: u32) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(
             SqliteStore::open(SqliteOptions::new(dir.path().join("db/hpti.db")))
@@ -36,10 +41,34 @@ impl Api {
         let viewer = tokens.create("analyst", Role::Viewer).unwrap();
         let admin = tokens.create("ops", Role::Admin).unwrap();
         let config = ApiConfig {
-            rate_limit: 0,
+            rate_limit,
             ..ApiConfig::default()
         };
-        let state = ApiState::new(store.clone(), tokens, &config).with_data_dir(dir.path());
+        // Two alerts: one firing, one resolved.
+        let alerts = hpti_store::SqliteAlertStore::open(&dir.path().join("db/hpti-alerts.db"))
+            .await
+            .unwrap();
+        let now = hpti_core::event::Timestamp::now();
+        for (key, resolved) in [("203.0.113.10", false), ("198.51.100.20", true)] {
+            let mut alert = hpti_core::alert::Alert::new(
+                "ssh-brute-force",
+                hpti_core::alert::Severity::High,
+                key,
+                format!("{key} tried 50 logins in 1m"),
+                now,
+            );
+            if resolved {
+                alert = alert.resolved_at(now);
+            }
+            use hpti_core::alert_store::AlertStore as _;
+            alerts
+                .save_alert(&hpti_core::alert_store::StoredAlert::new(alert, now))
+                .await
+                .unwrap();
+        }
+        let state = ApiState::new(store.clone(), tokens, &config)
+            .with_data_dir(dir.path())
+            .with_alerts(Arc::new(alerts));
         let (addr, _server) = hpti_api::serve(
             std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
             hpti_api::router(state),
@@ -85,6 +114,7 @@ const ROUTES: &[&str] = &[
     "/api/v1/credentials",
     "/api/v1/commands",
     "/api/v1/downloads",
+    "/api/v1/alerts",
     "/api/v1/health",
     "/api/v1/openapi.json",
 ];
@@ -165,6 +195,24 @@ async fn lists_answer_what_the_store_answers() {
     assert_eq!(status, 404, "the fixture's sessions have no recording");
     let (status, body) = api.get("/api/v1/health").await;
     assert_eq!((status, body["status"].as_str()), (200, Some("ok")));
+    let keys = |body: &Value| -> Vec<String> {
+        body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["alert"]["key"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let (status, body) = api.get("/api/v1/alerts").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(keys(&body), ["203.0.113.10"], "firing only by default");
+    let (_, body) = api.get("/api/v1/alerts?state=all").await;
+    let mut all = keys(&body);
+    all.sort();
+    assert_eq!(all, ["198.51.100.20", "203.0.113.10"]);
+    let (status, body) = api.get("/api/v1/alerts?state=open").await;
+    assert_eq!(status, 400);
+    assert!(body["detail"].as_str().unwrap().starts_with("state:"));
 }
 
 mod erased {
@@ -368,4 +416,23 @@ fn the_openapi_document_passes_a_real_validator() {
         String::from_utf8_lossy(&output.stderr)
     );
     assert!(said.starts_with("valid 3.1"), "{said}");
+}
+
+/// Each token has its own rate limit: over it, 429; another token is not held back.
+#[tokio::test]
+async fn a_token_over_its_rate_limit_gets_429_and_others_do_not() {
+    let api = Api::start_limited(1).await; // 1 a second, bursts of 2
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        statuses.push(api.get("/api/v1/health").await.0);
+    }
+    assert_eq!(&statuses[..2], [200, 200], "{statuses:?}");
+    assert!(statuses[2..].contains(&429), "{statuses:?}");
+    let (status, body) = api.get("/api/v1/health").await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (429, Some("too_many_requests"))
+    );
+    let (status, _) = api.get_as(Some(&api.admin.clone()), "/api/v1/health").await;
+    assert_eq!(status, 200, "the admin token has its own allowance");
 }

@@ -89,9 +89,15 @@ pub async fn serve(
         .open_queries()
         .await
         .context("[api] reads the query store")?;
-    let state = ApiState::new(queries, tokens(config), api)
+    let mut state = ApiState::new(queries, tokens(config), api)
         .with_health(health)
         .with_data_dir(&config.data.dir);
+    // Alerts are kept beside the query store when that store can keep them.
+    let components = config.components()?;
+    match config.open_alert_store(&components).await {
+        Ok(alerts) => state = state.with_alerts(alerts),
+        Err(err) => tracing::info!(error = %format!("{err:#}"), "the API has no /alerts"),
+    }
     let served = hpti_api::serve(api.listen, hpti_api::router(state))
         .await
         .with_context(|| format!("[api] listen = \"{}\": cannot listen", api.listen))?;

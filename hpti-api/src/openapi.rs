@@ -23,10 +23,11 @@ use crate::routes;
         routes::commands,
         routes::downloads,
         routes::alerts,
+        routes::timeseries,
         routes::health,
         routes::openapi_json,
     ),
-    components(schemas(crate::error::ErrorBody, routes::EventsPage, routes::SessionView)),
+    components(schemas(crate::error::ErrorBody, routes::EventsPage, routes::SessionView, routes::Timeseries)),
     modifiers(&Bearer)
 )]
 struct ApiDoc;

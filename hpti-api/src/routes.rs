@@ -46,6 +46,7 @@ pub(crate) fn router(state: ApiState) -> Router {
         .route("/commands", get(commands))
         .route("/downloads", get(downloads))
         .route("/alerts", get(alerts))
+        .route("/stats/timeseries", get(timeseries))
         .route("/health", get(health))
         .route("/openapi.json", get(openapi_json))
         .fallback(not_found)
@@ -431,6 +432,62 @@ pub(crate) async fn attacker(
         .parse()
         .map_err(|_| ApiError::bad_parameter("ip", "not an IP address"))?;
     Ok(Json(state.queries().attacker(ip).await?))
+}
+
+/// Event counts per time bucket and kind.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct Timeseries {
+    /// The bucket width, as asked (`1h`).
+    pub interval: String,
+    /// One row per bucket and kind with events, oldest first (empty buckets absent).
+    #[schema(value_type = Vec<Object>)]
+    pub items: Vec<hpti_store::TimeBucket>,
+}
+
+/// Events per `interval` (default `1h`) and kind over the window (default: the last 24
+/// hours), for charts; only of `kind` when given. At most 10,000 buckets.
+#[utoipa::path(get, path = "/api/v1/stats/timeseries",
+    params(
+        ("interval" = Option<String>, Query, description = "Bucket width, at least 1s (default 1h)"),
+        ("kind" = Option<String>, Query, description = "Only events of this kind"),
+        ("since" = Option<String>, Query, description = "RFC 3339 time, or a duration before now (default 24h)"),
+        ("until" = Option<String>, Query, description = "RFC 3339 time, or a duration before now"),
+    ),
+    responses((status = 200, body = Timeseries), (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn timeseries(
+    State(state): State<ApiState>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Timeseries>, ApiError> {
+    let params = Params::parse(query.as_deref(), &["interval", "kind", "since", "until"])?;
+    let interval = params.get("interval").unwrap_or("1h");
+    let micros = humantime::parse_duration(interval)
+        .ok()
+        .and_then(|d| i64::try_from(d.as_micros()).ok())
+        .filter(|m| *m >= 1_000_000)
+        .ok_or_else(|| {
+            ApiError::bad_parameter("interval", "must be a duration of at least 1s (1h, 5m)")
+        })?;
+    let mut window = params.window()?.limit(1);
+    if window.since.is_none() {
+        window =
+            window.since(hpti_core::event::Timestamp::now().saturating_add_micros(-86_400_000_000));
+    }
+    let kind = params.event_filter()?.kind;
+    let items = state
+        .queries()
+        .timeseries(window, micros, kind.as_deref())
+        .await
+        .map_err(|err| match err {
+            hpti_store::StoreError::InvalidInput(detail) if detail.contains("bucket") => {
+                ApiError::bad_parameter("interval", detail)
+            }
+            other => ApiError::from(other),
+        })?;
+    Ok(Json(Timeseries {
+        interval: interval.to_owned(),
+        items,
+    }))
 }
 
 /// Alerts, most recently updated first: `state=firing` (the default) or `state=all`

@@ -115,6 +115,7 @@ const ROUTES: &[&str] = &[
     "/api/v1/commands",
     "/api/v1/downloads",
     "/api/v1/alerts",
+    "/api/v1/stats/timeseries",
     "/api/v1/health",
     "/api/v1/openapi.json",
 ];
@@ -195,6 +196,29 @@ async fn lists_answer_what_the_store_answers() {
     assert_eq!(status, 404, "the fixture's sessions have no recording");
     let (status, body) = api.get("/api/v1/health").await;
     assert_eq!((status, body["status"].as_str()), (200, Some("ok")));
+    // The timeseries over the fixture's time, as the store answers it.
+    let events = fixture();
+    let first = events.iter().map(|e| e.time).min().unwrap();
+    let since = first.to_string();
+    let window = Window::default().since(first).limit(1);
+    let expected = store.timeseries(window, 86_400_000_000, None).await.unwrap();
+    assert!(!expected.is_empty());
+    let (status, body) = api
+        .get(&format!(
+            "/api/v1/stats/timeseries?interval=1d&since={since}"
+        ))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["interval"], "1d");
+    assert_eq!(body["items"], serde_json::to_value(&expected).unwrap());
+    let (status, body) = api
+        .get("/api/v1/stats/timeseries?interval=1s&since=2000-01-01T00:00:00Z")
+        .await;
+    assert_eq!(status, 400);
+    assert!(
+        body["detail"].as_str().unwrap().starts_with("interval:"),
+        "{body}"
+    );
     let keys = |body: &Value| -> Vec<String> {
         body["items"]
             .as_array()

@@ -36,7 +36,7 @@ pub use postgres::{PostgresAlertStore, PostgresOptions, PostgresSinkConfig, Post
 pub use query::{
     AttackerDetail, AttackerSummary, Backup, CommandCount, CredentialCount, Cursor,
     DownloadSummary, EventFilter, EventPage, EventQueries, MAX_LIST, PartitionStats,
-    QueryStoreConfig, RetentionPlan, SessionDetail, SessionSummary, StoreStats, Window,
+    QueryStoreConfig, RetentionPlan, SessionDetail, SessionSummary, StoreStats, TimeBucket, Window,
 };
 #[cfg(feature = "redis")]
 pub use redis::{RedisOptions, RedisSink, RedisSinkConfig};

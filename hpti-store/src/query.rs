@@ -491,6 +491,50 @@ pub struct DownloadSummary {
     pub urls: Vec<String>,
 }
 
+/// Events of one kind in one time bucket ([`EventQueries::timeseries`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimeBucket {
+    /// The bucket's start: a multiple of the interval since the Unix epoch.
+    pub start: Timestamp,
+    /// The events' kind.
+    pub kind: String,
+    /// Events of that kind in `[start, start + interval)`.
+    pub count: u64,
+}
+
+/// Most buckets one [`EventQueries::timeseries`] window may span.
+pub const MAX_BUCKETS: i64 = 10_000;
+
+/// Checks a timeseries question: `since` given, `interval` at least a second, at most
+/// [`MAX_BUCKETS`] buckets. Every backend calls this first.
+pub fn check_timeseries(window: &Window, interval_micros: i64) -> Result<(), StoreError> {
+    window.check()?;
+    if interval_micros < 1_000_000 {
+        return Err(StoreError::InvalidInput(
+            "interval must be at least 1s".into(),
+        ));
+    }
+    let Some(since) = window.since else {
+        return Err(StoreError::InvalidInput(
+            "a timeseries needs a start (since)".into(),
+        ));
+    };
+    let until = window.until.unwrap_or_else(Timestamp::now);
+    let span = until.as_micros().saturating_sub(since.as_micros());
+    if span / interval_micros > MAX_BUCKETS {
+        return Err(StoreError::InvalidInput(format!(
+            "at most {MAX_BUCKETS} buckets: a longer interval or a shorter window"
+        )));
+    }
+    Ok(())
+}
+
+/// The start of the bucket of `time` (floored to a multiple of `interval` since the
+/// epoch, negative times included).
+pub fn bucket_start(time_micros: i64, interval_micros: i64) -> i64 {
+    time_micros - time_micros.rem_euclid(interval_micros.max(1))
+}
+
 /// Most addresses and URLs one [`DownloadSummary`] lists: a sample fetched by a botnet
 /// comes from thousands of addresses, and a ranking row must stay small.
 pub const MAX_LIST: usize = 100;
@@ -567,6 +611,21 @@ pub trait EventQueries: Send + Sync {
     async fn session(&self, session: &str) -> Result<SessionDetail, StoreError>;
     /// Everything known about one address.
     async fn attacker(&self, ip: IpAddr) -> Result<AttackerDetail, StoreError>;
+
+    /// Events per `interval_micros` bucket and kind in the window (only of `kind` when
+    /// given), ordered by bucket then kind; empty buckets are absent. See
+    /// [`check_timeseries`] for what is refused. Stores that cannot answer keep this
+    /// default, which says so.
+    async fn timeseries(
+        &self,
+        _window: Window,
+        _interval_micros: i64,
+        _kind: Option<&str>,
+    ) -> Result<Vec<TimeBucket>, StoreError> {
+        Err(StoreError::InvalidInput(
+            "this store has no timeseries".into(),
+        ))
+    }
 }
 
 /// A sink config whose sink also answers [`EventQueries`] (`[query] store = "<id>"`

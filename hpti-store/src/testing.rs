@@ -777,6 +777,82 @@ where
         ),
         "an unknown kind is refused, not answered with nothing"
     );
+    timeseries_conformance(store, &events).await;
+}
+
+/// Timeseries: every bucket of the fixture, by kind, at three intervals, with and
+/// without a kind, and the questions every backend refuses.
+async fn timeseries_conformance<Q: EventQueries + ?Sized>(store: &Q, events: &[Event]) {
+    use std::collections::BTreeMap;
+    let first = events
+        .iter()
+        .map(|e| e.time)
+        .min()
+        .unwrap_or_else(Timestamp::now);
+    let last = events
+        .iter()
+        .map(|e| e.time)
+        .max()
+        .unwrap_or_else(Timestamp::now);
+    let window = Window::default()
+        .since(first)
+        .until(last.saturating_add_micros(1));
+    for interval in [1_000_000, 60_000_000, 3_600_000_000] {
+        for kind in [None, Some("login.attempt"), Some("file.download")] {
+            let mut expected: BTreeMap<(i64, String), u64> = BTreeMap::new();
+            for event in events {
+                if kind.is_some_and(|k| k != event.kind.name()) {
+                    continue;
+                }
+                let start = crate::query::bucket_start(event.time.as_micros(), interval);
+                *expected
+                    .entry((start, event.kind.name().to_owned()))
+                    .or_default() += 1;
+            }
+            let expected: Vec<crate::query::TimeBucket> = expected
+                .into_iter()
+                .map(|((start, kind), count)| crate::query::TimeBucket {
+                    start: Timestamp::from_micros(start),
+                    kind,
+                    count,
+                })
+                .collect();
+            assert!(!expected.is_empty());
+            let got = store.timeseries(window, interval, kind).await;
+            assert_eq!(
+                got.as_ref().ok(),
+                Some(&expected),
+                "timeseries every {interval} us of {kind:?}: {got:?}"
+            );
+        }
+    }
+    let is_invalid = |r: Result<Vec<crate::query::TimeBucket>, StoreError>| {
+        matches!(r, Err(StoreError::InvalidInput(_)))
+    };
+    assert!(
+        is_invalid(store.timeseries(Window::default(), 60_000_000, None).await),
+        "no since"
+    );
+    assert!(
+        is_invalid(store.timeseries(window, 999_999, None).await),
+        "under a second"
+    );
+    assert!(
+        is_invalid(
+            store
+                .timeseries(
+                    Window::default().since(Timestamp::from_micros(0)),
+                    1_000_000,
+                    None
+                )
+                .await
+        ),
+        "too many buckets"
+    );
+    assert!(
+        is_invalid(store.timeseries(window, 60_000_000, Some("logins")).await),
+        "bad kind"
+    );
 }
 
 /// A PostgreSQL database of its own for one test, created on the server at

@@ -17,7 +17,7 @@ use crate::error::StoreError;
 use crate::query::{
     AttackerDetail, AttackerSummary, CommandCount, CredentialCount, Cursor, DownloadSummary,
     EventFilter, EventPage, EventQueries, MAX_DETAIL_ROWS, MAX_LIST, MAX_TIMELINE_EVENTS,
-    SessionDetail, SessionSummary, Span, Window,
+    SessionDetail, SessionSummary, Span, TimeBucket, Window,
 };
 
 /// Moves a batch from the temporary table into the events (skipping those already
@@ -924,6 +924,59 @@ impl EventQueries for PostgresStore {
             .map(event_from_row)
             .collect::<Result<Vec<_>, _>>()?;
         Ok(EventPage::from_overfetch(events, window.limit))
+    }
+
+    async fn timeseries(
+        &self,
+        window: Window,
+        interval_micros: i64,
+        kind: Option<&str>,
+    ) -> Result<Vec<TimeBucket>, StoreError> {
+        crate::query::check_timeseries(&window, interval_micros)?;
+        if let Some(kind) = kind {
+            EventFilter::default().kind(kind).check()?;
+        }
+        // Microseconds since the epoch, floored as `bucket_start` does (`date_bin` would
+        // need its origin and interval as PostgreSQL intervals, months aside).
+        let mut sql = QueryBuilder::<Postgres>::new("SELECT b.us - (((b.us % ");
+        sql.push_bind(interval_micros)
+            .push(") + ")
+            .push_bind(interval_micros)
+            .push(") % ")
+            .push_bind(interval_micros)
+            .push(
+                ") AS bucket, b.kind, COUNT(*) AS n FROM (SELECT (EXTRACT(EPOCH FROM e.ts) * 1000000)::bigint AS us, e.kind FROM events e WHERE e.ts >= ",
+            )
+            .push_bind(since(&window))
+            .push(" AND e.ts < ")
+            .push_bind(until(&window));
+        if let Some(kind) = kind {
+            sql.push(" AND e.kind = ").push_bind(kind.to_owned());
+        }
+        sql.push(") b GROUP BY bucket, b.kind");
+        let mut c = self.read().await?;
+        let rows = sql
+            .build()
+            .persistent(self.options.prepared_statements)
+            .fetch_all(&mut *c)
+            .await
+            .map_err(database_error)?;
+        c.commit().await.map_err(database_error)?;
+        let mut buckets = rows
+            .iter()
+            .map(|row| {
+                let start: i64 = row.try_get("bucket").map_err(decode_error)?;
+                let n: i64 = row.try_get("n").map_err(decode_error)?;
+                Ok(TimeBucket {
+                    start: Timestamp::from_micros(start),
+                    kind: row.try_get("kind").map_err(decode_error)?,
+                    count: u64::try_from(n).unwrap_or(0),
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        // Byte order, as every backend (PostgreSQL's collation would order kinds its way).
+        buckets.sort_by(|a, b| (a.start, &a.kind).cmp(&(b.start, &b.kind)));
+        Ok(buckets)
     }
 
     async fn event(&self, id: EventId) -> Result<Event, StoreError> {

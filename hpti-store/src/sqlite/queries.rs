@@ -13,7 +13,7 @@ use crate::error::StoreError;
 use crate::query::{
     AttackerDetail, AttackerSummary, CommandCount, CredentialCount, Cursor, DownloadSummary,
     EventFilter, EventPage, EventQueries, MAX_DETAIL_ROWS, MAX_LIST, MAX_TIMELINE_EVENTS,
-    SessionDetail, SessionSummary, Span, Window,
+    SessionDetail, SessionSummary, Span, TimeBucket, Window,
 };
 
 /// Rebuilds an event from the columns `id, ts, observed, sensor, protocol, session, src_ip,
@@ -723,6 +723,51 @@ impl EventQueries for SqliteStore {
             .map(event_from_row)
             .collect::<Result<Vec<_>, _>>()?;
         Ok(EventPage::from_overfetch(events, window.limit))
+    }
+
+    async fn timeseries(
+        &self,
+        window: Window,
+        interval_micros: i64,
+        kind: Option<&str>,
+    ) -> Result<Vec<TimeBucket>, StoreError> {
+        crate::query::check_timeseries(&window, interval_micros)?;
+        if let Some(kind) = kind {
+            EventFilter::default().kind(kind).check()?;
+        }
+        // Floored to the interval (for times before 1970 too), as `bucket_start` does.
+        let mut sql = QueryBuilder::<Sqlite>::new("SELECT e.ts - (((e.ts % ");
+        sql.push_bind(interval_micros)
+            .push(") + ")
+            .push_bind(interval_micros)
+            .push(") % ")
+            .push_bind(interval_micros)
+            .push(") AS bucket, e.kind, COUNT(*) AS n FROM events e WHERE e.ts >= ")
+            .push_bind(window.since_micros())
+            .push(" AND e.ts < ")
+            .push_bind(window.until_micros());
+        if let Some(kind) = kind {
+            sql.push(" AND e.kind = ").push_bind(kind.to_owned());
+        }
+        sql.push(" GROUP BY bucket, e.kind");
+        let rows = sql
+            .build()
+            .fetch_all(&self.pool)
+            .await
+            .map_err(database_error)?;
+        let mut buckets = rows
+            .iter()
+            .map(|row| {
+                let start: i64 = row.try_get("bucket").map_err(decode_error)?;
+                Ok(TimeBucket {
+                    start: Timestamp::from_micros(start),
+                    kind: row.try_get("kind").map_err(decode_error)?,
+                    count: count(row, "n")?,
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        buckets.sort_by(|a, b| (a.start, &a.kind).cmp(&(b.start, &b.kind)));
+        Ok(buckets)
     }
 
     async fn event(&self, id: EventId) -> Result<Event, StoreError> {

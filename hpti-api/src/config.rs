@@ -12,6 +12,10 @@ pub struct ApiConfig {
     pub listen: SocketAddr,
     /// Requests per second each token may make, with bursts of twice that (0: no limit).
     pub rate_limit: u32,
+    /// How long the aggregates (downloads, attackers, ...) are kept server-side; new
+    /// events make them computed again within a second. `0s`: no cache.
+    #[serde(with = "humantime_serde")]
+    pub cache_ttl: std::time::Duration,
 }
 
 impl Default for ApiConfig {
@@ -19,6 +23,7 @@ impl Default for ApiConfig {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             rate_limit: 100,
+            cache_ttl: std::time::Duration::from_secs(60),
         }
     }
 }

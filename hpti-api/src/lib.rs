@@ -15,6 +15,7 @@
 //! ```
 
 pub mod auth;
+mod cache;
 mod config;
 mod error;
 mod openapi;
@@ -47,6 +48,7 @@ struct Inner {
     alerts: Option<Arc<dyn hpti_core::alert_store::AlertStore>>,
     data_dir: Option<std::path::PathBuf>,
     limiter: Option<governor::DefaultKeyedRateLimiter<String>>,
+    cache: cache::ResponseCache,
 }
 
 impl ApiState {
@@ -64,6 +66,7 @@ impl ApiState {
                 alerts: None,
                 data_dir: None,
                 limiter,
+                cache: cache::ResponseCache::new(config.cache_ttl),
             }),
         }
     }
@@ -94,6 +97,21 @@ impl ApiState {
 
     fn queries(&self) -> &dyn EventQueries {
         self.inner.queries.as_ref()
+    }
+
+    /// The answer of `rows` for this request, through the cache.
+    async fn cached<T: serde::Serialize>(
+        &self,
+        caller: &Caller,
+        uri: &axum::http::Uri,
+        headers: &axum::http::HeaderMap,
+        rows: impl std::future::Future<Output = Result<T, ApiError>>,
+    ) -> Result<axum::response::Response, ApiError> {
+        let key = uri.path_and_query().map_or(uri.path(), |pq| pq.as_str());
+        self.inner
+            .cache
+            .answer(self.queries(), caller.role, key, headers, rows)
+            .await
     }
 }
 

@@ -53,6 +53,26 @@ impl Params {
 
     /// `since`, `until` and `limit` as a store window.
     pub fn window(&self) -> Result<Window, ApiError> {
+        let limit = self.limit()?;
+        self.window_of(limit)
+    }
+
+    /// `limit` of an export: any number of events from 1 on, all when absent.
+    pub fn export_limit(&self) -> Result<Option<u64>, ApiError> {
+        match self.get("limit") {
+            None => Ok(None),
+            Some(text) => match text.parse::<u64>() {
+                Ok(n) if n >= 1 => Ok(Some(n)),
+                _ => Err(ApiError::bad_parameter(
+                    "limit",
+                    "must be a whole number of events from 1 on",
+                )),
+            },
+        }
+    }
+
+    /// `since` and `until` as a window of pages of `limit` rows.
+    pub fn window_of(&self, limit: u32) -> Result<Window, ApiError> {
         let since = self.time("since")?;
         let until = self.time("until")?;
         if let (Some(since), Some(until)) = (since, until)
@@ -63,7 +83,7 @@ impl Params {
         Ok(Window::default()
             .since_opt(since)
             .until_opt(until)
-            .limit(self.limit()?))
+            .limit(limit))
     }
 
     /// `limit`: 1 to [`MAX_LIMIT`], [`DEFAULT_LIMIT`] when absent.

@@ -4,10 +4,12 @@ use std::net::IpAddr;
 use std::path::{Component, Path};
 use std::time::Instant;
 
+use axum::Extension;
 use axum::Json;
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{RawQuery, Request, State};
+use axum::http::Uri;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -22,6 +24,7 @@ use hpti_store::{
 use serde::Serialize;
 
 use crate::ApiState;
+use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::params::Params;
 
@@ -125,7 +128,7 @@ pub(crate) struct EventsPage {
     params(
         ("since" = Option<String>, Query, description = "RFC 3339 time, or a duration before now (24h)"),
         ("until" = Option<String>, Query, description = "RFC 3339 time, or a duration before now"),
-        ("limit" = Option<u32>, Query, description = "Events per page, 1 to 10000 (default 100); with NDJSON, events in all"),
+        ("limit" = Option<u64>, Query, description = "Events per page, 1 to 10000 (default 100); with NDJSON, events in all (default: every one)"),
         ("cursor" = Option<String>, Query, description = "The `next` of the previous page"),
         ("src_ip" = Option<String>, Query, description = "Only events from this address"),
         ("session" = Option<String>, Query, description = "Only events of this session"),
@@ -147,7 +150,12 @@ pub(crate) async fn events(
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
     let params = Params::parse(query.as_deref(), EVENT_PARAMS)?;
-    let window = params.window()?;
+    let ndjson = accepts_ndjson(&headers);
+    let (window, total) = if ndjson {
+        (params.window_of(MAX_LIMIT)?, params.export_limit()?)
+    } else {
+        (params.window()?, None)
+    };
     let filter = params.event_filter()?;
     let cursor = params.get("cursor").map(Cursor::from_string);
     if let Some(cursor) = &cursor {
@@ -155,8 +163,7 @@ pub(crate) async fn events(
             .position()
             .map_err(|_| ApiError::bad_parameter("cursor", "not a cursor this API made"))?;
     }
-    if accepts_ndjson(&headers) {
-        let total = params.get("limit").map(|_| u64::from(window.limit));
+    if ndjson {
         return Ok(export(state, window, filter, cursor, total));
     }
     let page = state
@@ -252,12 +259,19 @@ fn export(
     security(("bearer" = [])))]
 pub(crate) async fn sessions(
     State(state): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+    uri: Uri,
+    headers: HeaderMap,
     RawQuery(query): RawQuery,
-) -> Result<Json<Items<SessionSummary>>, ApiError> {
+) -> Result<Response, ApiError> {
     let window = Params::parse(query.as_deref(), WINDOW_PARAMS)?.window()?;
-    Ok(Json(Items {
-        items: state.queries().sessions(window).await?,
-    }))
+    let queries = state.queries();
+    let rows = async {
+        Ok(Items::<SessionSummary> {
+            items: queries.sessions(window).await?,
+        })
+    };
+    state.cached(&caller, &uri, &headers, rows).await
 }
 
 /// Source addresses ranked by events in the window.
@@ -266,12 +280,19 @@ pub(crate) async fn sessions(
     security(("bearer" = [])))]
 pub(crate) async fn attackers(
     State(state): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+    uri: Uri,
+    headers: HeaderMap,
     RawQuery(query): RawQuery,
-) -> Result<Json<Items<AttackerSummary>>, ApiError> {
+) -> Result<Response, ApiError> {
     let window = Params::parse(query.as_deref(), WINDOW_PARAMS)?.window()?;
-    Ok(Json(Items {
-        items: state.queries().attackers(window).await?,
-    }))
+    let queries = state.queries();
+    let rows = async {
+        Ok(Items::<AttackerSummary> {
+            items: queries.attackers(window).await?,
+        })
+    };
+    state.cached(&caller, &uri, &headers, rows).await
 }
 
 /// User name and password pairs ranked by attempts in the window.
@@ -280,12 +301,19 @@ pub(crate) async fn attackers(
     security(("bearer" = [])))]
 pub(crate) async fn credentials(
     State(state): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+    uri: Uri,
+    headers: HeaderMap,
     RawQuery(query): RawQuery,
-) -> Result<Json<Items<CredentialCount>>, ApiError> {
+) -> Result<Response, ApiError> {
     let window = Params::parse(query.as_deref(), WINDOW_PARAMS)?.window()?;
-    Ok(Json(Items {
-        items: state.queries().credentials(window).await?,
-    }))
+    let queries = state.queries();
+    let rows = async {
+        Ok(Items::<CredentialCount> {
+            items: queries.credentials(window).await?,
+        })
+    };
+    state.cached(&caller, &uri, &headers, rows).await
 }
 
 /// Command lines ranked by count in the window.
@@ -294,12 +322,19 @@ pub(crate) async fn credentials(
     security(("bearer" = [])))]
 pub(crate) async fn commands(
     State(state): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+    uri: Uri,
+    headers: HeaderMap,
     RawQuery(query): RawQuery,
-) -> Result<Json<Items<CommandCount>>, ApiError> {
+) -> Result<Response, ApiError> {
     let window = Params::parse(query.as_deref(), WINDOW_PARAMS)?.window()?;
-    Ok(Json(Items {
-        items: state.queries().commands(window).await?,
-    }))
+    let queries = state.queries();
+    let rows = async {
+        Ok(Items::<CommandCount> {
+            items: queries.commands(window).await?,
+        })
+    };
+    state.cached(&caller, &uri, &headers, rows).await
 }
 
 /// Captured files ranked by downloads in the window.
@@ -308,12 +343,19 @@ pub(crate) async fn commands(
     security(("bearer" = [])))]
 pub(crate) async fn downloads(
     State(state): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+    uri: Uri,
+    headers: HeaderMap,
     RawQuery(query): RawQuery,
-) -> Result<Json<Items<DownloadSummary>>, ApiError> {
+) -> Result<Response, ApiError> {
     let window = Params::parse(query.as_deref(), WINDOW_PARAMS)?.window()?;
-    Ok(Json(Items {
-        items: state.queries().downloads(window).await?,
-    }))
+    let queries = state.queries();
+    let rows = async {
+        Ok(Items::<DownloadSummary> {
+            items: queries.downloads(window).await?,
+        })
+    };
+    state.cached(&caller, &uri, &headers, rows).await
 }
 
 /// The window parameters of the ranked lists.
@@ -457,8 +499,11 @@ pub(crate) struct Timeseries {
     security(("bearer" = [])))]
 pub(crate) async fn timeseries(
     State(state): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+    uri: Uri,
+    headers: HeaderMap,
     RawQuery(query): RawQuery,
-) -> Result<Json<Timeseries>, ApiError> {
+) -> Result<Response, ApiError> {
     let params = Params::parse(query.as_deref(), &["interval", "kind", "since", "until"])?;
     let interval = params.get("interval").unwrap_or("1h");
     let micros = humantime::parse_duration(interval)
@@ -474,20 +519,23 @@ pub(crate) async fn timeseries(
             window.since(hpti_core::event::Timestamp::now().saturating_add_micros(-86_400_000_000));
     }
     let kind = params.event_filter()?.kind;
-    let items = state
-        .queries()
-        .timeseries(window, micros, kind.as_deref())
-        .await
-        .map_err(|err| match err {
-            hpti_store::StoreError::InvalidInput(detail) if detail.contains("bucket") => {
-                ApiError::bad_parameter("interval", detail)
-            }
-            other => ApiError::from(other),
-        })?;
-    Ok(Json(Timeseries {
-        interval: interval.to_owned(),
-        items,
-    }))
+    let queries = state.queries();
+    let rows = async {
+        let items = queries
+            .timeseries(window, micros, kind.as_deref())
+            .await
+            .map_err(|err| match err {
+                hpti_store::StoreError::InvalidInput(detail) if detail.contains("bucket") => {
+                    ApiError::bad_parameter("interval", detail)
+                }
+                other => ApiError::from(other),
+            })?;
+        Ok(Timeseries {
+            interval: interval.to_owned(),
+            items,
+        })
+    };
+    state.cached(&caller, &uri, &headers, rows).await
 }
 
 /// Alerts, most recently updated first: `state=firing` (the default) or `state=all`

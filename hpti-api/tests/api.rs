@@ -201,7 +201,10 @@ async fn lists_answer_what_the_store_answers() {
     let first = events.iter().map(|e| e.time).min().unwrap();
     let since = first.to_string();
     let window = Window::default().since(first).limit(1);
-    let expected = store.timeseries(window, 86_400_000_000, None).await.unwrap();
+    let expected = store
+        .timeseries(window, 86_400_000_000, None)
+        .await
+        .unwrap();
     assert!(!expected.is_empty());
     let (status, body) = api
         .get(&format!(
@@ -305,6 +308,21 @@ async fn events_page_by_cursor_and_stream_as_ndjson() {
         .collect();
     assert_eq!(exported, all);
     assert_eq!(text.lines().count(), all.len());
+    // An export's limit counts events in all, and may pass a page's 10,000.
+    for (limit, lines) in [("3", Some(3)), ("20000", Some(all.len())), ("0", None)] {
+        let response = api
+            .client
+            .get(format!("{}/api/v1/events?limit={limit}", api.base))
+            .bearer_auth(&api.viewer)
+            .header("accept", "application/x-ndjson")
+            .send()
+            .await
+            .unwrap();
+        match lines {
+            Some(lines) => assert_eq!(response.text().await.unwrap().lines().count(), lines),
+            None => assert_eq!(response.status(), 400),
+        }
+    }
 }
 
 #[tokio::test]
@@ -459,4 +477,69 @@ async fn a_token_over_its_rate_limit_gets_429_and_others_do_not() {
     );
     let (status, _) = api.get_as(Some(&api.admin.clone()), "/api/v1/health").await;
     assert_eq!(status, 200, "the admin token has its own allowance");
+}
+
+/// Aggregates carry an ETag (a 304 when the client has it) and come from the cache until
+/// new events are stored: then the next request (a second later at most) has them.
+#[tokio::test]
+async fn aggregates_revalidate_by_etag_and_follow_new_events() {
+    let api = Api::start().await;
+    let url = format!("{}/api/v1/downloads", api.base);
+    let first = api
+        .client
+        .get(&url)
+        .bearer_auth(&api.viewer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(first.status(), 200);
+    let etag = first.headers()["etag"].clone();
+    assert_eq!(first.headers()["cache-control"], "private, no-cache");
+    let body: Value = first.json().await.unwrap();
+    let again = api
+        .client
+        .get(&url)
+        .bearer_auth(&api.viewer)
+        .header("if-none-match", etag.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 304);
+    assert_eq!(again.headers()["etag"], etag);
+    // A new download of a new file.
+    let sha = "f".repeat(64);
+    let event = Event::new(
+        "ssh",
+        hpti_core::event::Protocol::Ssh,
+        ADDRESS_A.parse().unwrap(),
+        hpti_core::event::EventKind::FileDownload {
+            url: "http://203.0.113.99/x".into(),
+            sha256: Some(sha.clone()),
+            size: Some(10),
+            error: None,
+        },
+    );
+    api.store.write(&[&event]).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let fresh = api
+        .client
+        .get(&url)
+        .bearer_auth(&api.viewer)
+        .header("if-none-match", etag.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(fresh.status(), 200, "the stored event changes the answer");
+    assert_ne!(fresh.headers()["etag"], etag);
+    let fresh: Value = fresh.json().await.unwrap();
+    let hashes = |v: &Value| -> Vec<String> {
+        v["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["sha256"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert!(!hashes(&body).contains(&sha));
+    assert!(hashes(&fresh).contains(&sha), "{fresh}");
 }

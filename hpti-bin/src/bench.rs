@@ -19,6 +19,7 @@ use tokio::sync::mpsc;
 
 use crate::config::Config;
 
+mod api_load;
 mod canary;
 #[cfg(feature = "postgres")]
 mod postgres_bench;

@@ -612,6 +612,13 @@ pub trait EventQueries: Send + Sync {
     /// Everything known about one address.
     async fn attacker(&self, ip: IpAddr) -> Result<AttackerDetail, StoreError>;
 
+    /// Where the store is: a number that grows with every event stored (the newest
+    /// event's sequence number), cheap to ask; caches key on it. `None` (the default):
+    /// the store cannot say.
+    async fn position(&self) -> Result<Option<u64>, StoreError> {
+        Ok(None)
+    }
+
     /// Events per `interval_micros` bucket and kind in the window (only of `kind` when
     /// given), ordered by bucket then kind; empty buckets are absent. See
     /// [`check_timeseries`] for what is refused. Stores that cannot answer keep this

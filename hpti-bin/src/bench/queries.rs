@@ -56,6 +56,19 @@ pub struct QueriesArgs {
     /// Seed of the synthetic traffic.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Then serve the analyst API over the store and load each endpoint with
+    /// `--api-clients` concurrent clients for `--api-seconds`, and time the NDJSON export.
+    #[arg(long)]
+    api: bool,
+    /// Concurrent clients of `--api`.
+    #[arg(long, default_value_t = 32)]
+    api_clients: usize,
+    /// Seconds each endpoint is loaded with `--api`.
+    #[arg(long, default_value_t = 5.0)]
+    api_seconds: f64,
+    /// Events the NDJSON export of `--api` streams.
+    #[arg(long, default_value_t = 1_000_000)]
+    api_export: u64,
 }
 
 #[derive(Debug, Serialize)]
@@ -82,6 +95,8 @@ struct QueriesResult {
     runs: usize,
     limit: u32,
     queries: Vec<QueryTiming>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    api: Option<super::api_load::ApiLoad>,
 }
 
 /// Events written per `Sink::write` while filling.
@@ -145,6 +160,20 @@ pub async fn queries(_config: &Config, args: &QueriesArgs) -> anyhow::Result<()>
             );
         }
     }
+    let api = if args.api {
+        Some(
+            super::api_load::load(
+                queries.clone(),
+                args.api_clients,
+                args.api_seconds,
+                args.limit,
+                args.api_export,
+            )
+            .await?,
+        )
+    } else {
+        None
+    };
     let result = QueriesResult {
         bench: "queries",
         sink: args.sink,
@@ -161,6 +190,7 @@ pub async fn queries(_config: &Config, args: &QueriesArgs) -> anyhow::Result<()>
         runs: args.runs,
         limit: args.limit,
         queries: timings,
+        api,
     };
     drop(sink);
     drop(queries);

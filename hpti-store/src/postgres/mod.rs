@@ -155,6 +155,8 @@ const MAINTENANCE_INTERVAL: Duration = Duration::from_secs(3600);
 /// events of a step, so bigger steps cost less per event; the step bounds the memory of
 /// its grouping.
 const FOLD_STEP: i64 = 16_384;
+/// The advisory lock that makes folds of one database take turns ("hptifold").
+const FOLD_LOCK: i64 = 0x6870_7469_666f_6c64;
 /// How often the background folder looks for queued events.
 const FOLD_INTERVAL: Duration = Duration::from_millis(200);
 
@@ -458,6 +460,15 @@ impl PostgresStore {
             // In a transaction: behind PgBouncer in transaction mode, a statement's parse
             // and execution outside one may reach different server connections.
             let mut tx = self.pool.begin().await.map_err(database_error)?;
+            // One fold at a time: FOLD skips the queue rows another fold holds, so a
+            // read folding alongside the background fold would answer without the rows
+            // that one has claimed and not yet committed. Held to the commit.
+            sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                .persistent(self.options.prepared_statements)
+                .bind(FOLD_LOCK)
+                .execute(&mut *tx)
+                .await
+                .map_err(database_error)?;
             let folded: i64 = sqlx::query_scalar(queries::FOLD)
                 .persistent(self.options.prepared_statements)
                 .bind(FOLD_STEP)

@@ -901,7 +901,10 @@ impl EventQueries for PostgresStore {
         }
         if let Some((time, id)) = after {
             let time = pg_time(time.as_micros());
-            sql.push(" AND (e.ts < ")
+            // The plain bound first, for the index (and partition pruning).
+            sql.push(" AND e.ts <= ")
+                .push_bind(time)
+                .push(" AND (e.ts < ")
                 .push_bind(time)
                 .push(" OR (e.ts = ")
                 .push_bind(time)

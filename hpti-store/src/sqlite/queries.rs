@@ -703,7 +703,12 @@ impl EventQueries for SqliteStore {
             }
         }
         if let Some((time, id)) = after {
-            sql.push(" AND (e.ts < ")
+            // The plain bound first: SQLite seeks the (ts) index to it. Behind an OR
+            // alone it scanned from the newest event on every page, and an export of
+            // N events took N²/page rows.
+            sql.push(" AND e.ts <= ")
+                .push_bind(time.as_micros())
+                .push(" AND (e.ts < ")
                 .push_bind(time.as_micros())
                 .push(" OR (e.ts = ")
                 .push_bind(time.as_micros())
@@ -723,6 +728,15 @@ impl EventQueries for SqliteStore {
             .map(event_from_row)
             .collect::<Result<Vec<_>, _>>()?;
         Ok(EventPage::from_overfetch(events, window.limit))
+    }
+
+    async fn position(&self) -> Result<Option<u64>, StoreError> {
+        // The rowid's b-tree answers max() from its last page.
+        let newest: Option<i64> = sqlx::query_scalar("SELECT max(seq) FROM events")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(database_error)?;
+        Ok(newest.and_then(|n| u64::try_from(n).ok()))
     }
 
     async fn timeseries(

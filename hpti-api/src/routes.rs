@@ -4,7 +4,6 @@ use std::net::IpAddr;
 use std::path::{Component, Path};
 use std::time::Instant;
 
-use axum::Extension;
 use axum::Json;
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -17,10 +16,7 @@ use axum::routing::get;
 use hpti_core::Event;
 use hpti_core::event::EventKind;
 use hpti_store::query::MAX_LIMIT;
-use hpti_store::{
-    AttackerDetail, AttackerSummary, CommandCount, CredentialCount, Cursor, DownloadSummary,
-    EventFilter, SessionDetail, SessionSummary, Window,
-};
+use hpti_store::{AttackerDetail, Cursor, EventFilter, EventQueries, SessionDetail, Window};
 use serde::Serialize;
 
 use crate::ApiState;
@@ -100,6 +96,73 @@ async fn authenticate(State(state): State<ApiState>, mut request: Request, next:
 
 async fn not_found() -> ApiError {
     ApiError::not_found("no such endpoint: see /api/v1/openapi.json")
+}
+
+/// A request for a cached aggregate: who asks, for what, and with which validators.
+pub(crate) struct Aggregate {
+    state: ApiState,
+    caller: Caller,
+    uri: Uri,
+    headers: HeaderMap,
+}
+
+impl axum::extract::FromRequestParts<ApiState> for Aggregate {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &ApiState,
+    ) -> Result<Self, ApiError> {
+        // Set by `authenticate`, which every route sits behind.
+        let caller = parts
+            .extensions
+            .get::<Caller>()
+            .cloned()
+            .ok_or_else(ApiError::unauthorized)?;
+        Ok(Self {
+            state: state.clone(),
+            caller,
+            uri: parts.uri.clone(),
+            headers: parts.headers.clone(),
+        })
+    }
+}
+
+impl Aggregate {
+    /// The query string, refusing names outside `allowed`.
+    fn params(&self, allowed: &[&str]) -> Result<Params, ApiError> {
+        Params::parse(self.uri.query(), allowed)
+    }
+
+    /// `rows` as the answer, through the cache.
+    async fn answer<T: Serialize>(
+        &self,
+        rows: impl std::future::Future<Output = Result<T, ApiError>>,
+    ) -> Result<Response, ApiError> {
+        self.state
+            .cached(&self.caller, &self.uri, &self.headers, rows)
+            .await
+    }
+
+    /// A ranked list of the window (`since`, `until`, `limit`) as `{"items": [...]}`.
+    async fn ranked<T, F>(&self, rows: F) -> Result<Response, ApiError>
+    where
+        T: Serialize,
+        F: for<'q> FnOnce(
+            &'q dyn EventQueries,
+            Window,
+        )
+            -> futures::future::BoxFuture<'q, Result<Vec<T>, hpti_store::StoreError>>,
+    {
+        let window = self.params(WINDOW_PARAMS)?.window()?;
+        let queries = self.state.queries();
+        self.answer(async move {
+            Ok(Items {
+                items: rows(queries, window).await?,
+            })
+        })
+        .await
+    }
 }
 
 /// A list of rows.
@@ -257,105 +320,50 @@ fn export(
 #[utoipa::path(get, path = "/api/v1/sessions", params(WindowParams),
     responses((status = 200, body = Items<Object>), (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody)),
     security(("bearer" = [])))]
-pub(crate) async fn sessions(
-    State(state): State<ApiState>,
-    Extension(caller): Extension<Caller>,
-    uri: Uri,
-    headers: HeaderMap,
-    RawQuery(query): RawQuery,
-) -> Result<Response, ApiError> {
-    let window = Params::parse(query.as_deref(), WINDOW_PARAMS)?.window()?;
-    let queries = state.queries();
-    let rows = async {
-        Ok(Items::<SessionSummary> {
-            items: queries.sessions(window).await?,
-        })
-    };
-    state.cached(&caller, &uri, &headers, rows).await
+pub(crate) async fn sessions(request: Aggregate) -> Result<Response, ApiError> {
+    request
+        .ranked(|queries: &dyn EventQueries, window| queries.sessions(window))
+        .await
 }
 
 /// Source addresses ranked by events in the window.
 #[utoipa::path(get, path = "/api/v1/attackers", params(WindowParams),
     responses((status = 200, body = Items<Object>), (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody)),
     security(("bearer" = [])))]
-pub(crate) async fn attackers(
-    State(state): State<ApiState>,
-    Extension(caller): Extension<Caller>,
-    uri: Uri,
-    headers: HeaderMap,
-    RawQuery(query): RawQuery,
-) -> Result<Response, ApiError> {
-    let window = Params::parse(query.as_deref(), WINDOW_PARAMS)?.window()?;
-    let queries = state.queries();
-    let rows = async {
-        Ok(Items::<AttackerSummary> {
-            items: queries.attackers(window).await?,
-        })
-    };
-    state.cached(&caller, &uri, &headers, rows).await
+pub(crate) async fn attackers(request: Aggregate) -> Result<Response, ApiError> {
+    request
+        .ranked(|queries: &dyn EventQueries, window| queries.attackers(window))
+        .await
 }
 
 /// User name and password pairs ranked by attempts in the window.
 #[utoipa::path(get, path = "/api/v1/credentials", params(WindowParams),
     responses((status = 200, body = Items<Object>), (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody)),
     security(("bearer" = [])))]
-pub(crate) async fn credentials(
-    State(state): State<ApiState>,
-    Extension(caller): Extension<Caller>,
-    uri: Uri,
-    headers: HeaderMap,
-    RawQuery(query): RawQuery,
-) -> Result<Response, ApiError> {
-    let window = Params::parse(query.as_deref(), WINDOW_PARAMS)?.window()?;
-    let queries = state.queries();
-    let rows = async {
-        Ok(Items::<CredentialCount> {
-            items: queries.credentials(window).await?,
-        })
-    };
-    state.cached(&caller, &uri, &headers, rows).await
+pub(crate) async fn credentials(request: Aggregate) -> Result<Response, ApiError> {
+    request
+        .ranked(|queries: &dyn EventQueries, window| queries.credentials(window))
+        .await
 }
 
 /// Command lines ranked by count in the window.
 #[utoipa::path(get, path = "/api/v1/commands", params(WindowParams),
     responses((status = 200, body = Items<Object>), (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody)),
     security(("bearer" = [])))]
-pub(crate) async fn commands(
-    State(state): State<ApiState>,
-    Extension(caller): Extension<Caller>,
-    uri: Uri,
-    headers: HeaderMap,
-    RawQuery(query): RawQuery,
-) -> Result<Response, ApiError> {
-    let window = Params::parse(query.as_deref(), WINDOW_PARAMS)?.window()?;
-    let queries = state.queries();
-    let rows = async {
-        Ok(Items::<CommandCount> {
-            items: queries.commands(window).await?,
-        })
-    };
-    state.cached(&caller, &uri, &headers, rows).await
+pub(crate) async fn commands(request: Aggregate) -> Result<Response, ApiError> {
+    request
+        .ranked(|queries: &dyn EventQueries, window| queries.commands(window))
+        .await
 }
 
 /// Captured files ranked by downloads in the window.
 #[utoipa::path(get, path = "/api/v1/downloads", params(WindowParams),
     responses((status = 200, body = Items<Object>), (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody)),
     security(("bearer" = [])))]
-pub(crate) async fn downloads(
-    State(state): State<ApiState>,
-    Extension(caller): Extension<Caller>,
-    uri: Uri,
-    headers: HeaderMap,
-    RawQuery(query): RawQuery,
-) -> Result<Response, ApiError> {
-    let window = Params::parse(query.as_deref(), WINDOW_PARAMS)?.window()?;
-    let queries = state.queries();
-    let rows = async {
-        Ok(Items::<DownloadSummary> {
-            items: queries.downloads(window).await?,
-        })
-    };
-    state.cached(&caller, &uri, &headers, rows).await
+pub(crate) async fn downloads(request: Aggregate) -> Result<Response, ApiError> {
+    request
+        .ranked(|queries: &dyn EventQueries, window| queries.downloads(window))
+        .await
 }
 
 /// The window parameters of the ranked lists.
@@ -497,14 +505,8 @@ pub(crate) struct Timeseries {
     ),
     responses((status = 200, body = Timeseries), (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody)),
     security(("bearer" = [])))]
-pub(crate) async fn timeseries(
-    State(state): State<ApiState>,
-    Extension(caller): Extension<Caller>,
-    uri: Uri,
-    headers: HeaderMap,
-    RawQuery(query): RawQuery,
-) -> Result<Response, ApiError> {
-    let params = Params::parse(query.as_deref(), &["interval", "kind", "since", "until"])?;
+pub(crate) async fn timeseries(request: Aggregate) -> Result<Response, ApiError> {
+    let params = request.params(&["interval", "kind", "since", "until"])?;
     let interval = params.get("interval").unwrap_or("1h");
     let micros = humantime::parse_duration(interval)
         .ok()
@@ -519,7 +521,7 @@ pub(crate) async fn timeseries(
             window.since(hpti_core::event::Timestamp::now().saturating_add_micros(-86_400_000_000));
     }
     let kind = params.event_filter()?.kind;
-    let queries = state.queries();
+    let queries = request.state.queries();
     let rows = async {
         let items = queries
             .timeseries(window, micros, kind.as_deref())
@@ -535,7 +537,7 @@ pub(crate) async fn timeseries(
             items,
         })
     };
-    state.cached(&caller, &uri, &headers, rows).await
+    request.answer(rows).await
 }
 
 /// Alerts, most recently updated first: `state=firing` (the default) or `state=all`

@@ -517,6 +517,9 @@ pub struct Enrichment {
     /// Names of enrichers that failed or timed out for this event.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub failed: Vec<String>,
+    /// What the event's captured file is (file events whose content hpti holds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<crate::file::FileAnalysis>,
 }
 
 impl Enrichment {
@@ -528,6 +531,7 @@ impl Enrichment {
             && self.reputation.is_empty()
             && self.tags.is_empty()
             && self.failed.is_empty()
+            && self.file.is_none()
     }
 }
 

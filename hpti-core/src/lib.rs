@@ -17,6 +17,7 @@ pub mod dead_letter;
 pub mod enricher;
 pub mod error;
 pub mod event;
+pub mod file;
 pub mod notify;
 pub mod parser;
 pub mod parsers;

@@ -307,6 +307,7 @@ pub fn enriched_event(base: Timestamp) -> Event {
         }],
         tags: vec!["tor".into(), "known-scanner".into()],
         failed: vec!["virustotal".into()],
+        file: None,
     };
     event
 }

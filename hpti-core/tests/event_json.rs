@@ -69,6 +69,7 @@ fn enrichment_has_a_stable_json_form() {
         }],
         tags: vec!["tor".into()],
         failed: vec!["virustotal".into()],
+        file: None,
     };
     event.observed = Some(Timestamp::from_micros(1_767_225_601_000_000));
     event.raw = Some(r#"{"eventid":"cowrie.login.failed"}"#.into());

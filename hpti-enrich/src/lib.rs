@@ -7,6 +7,7 @@
 pub mod abuseipdb;
 pub mod cached;
 pub mod component;
+pub mod file;
 #[cfg(feature = "geoip")]
 pub mod geoip;
 #[cfg(any(feature = "abuseipdb", feature = "virustotal", feature = "rdap"))]

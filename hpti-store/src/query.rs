@@ -489,6 +489,44 @@ pub struct DownloadSummary {
     pub url_count: u64,
     /// The most recently seen of them (at most [`MAX_LIST`]; ties by URL), sorted.
     pub urls: Vec<String>,
+    /// Session of the latest download in the window (rankings only; `None` in an
+    /// attacker's detail, and for downloads folded before hpti kept it).
+    #[serde(default)]
+    pub session: Option<String>,
+    /// Address of the latest download in the window (rankings only).
+    #[serde(default)]
+    pub src_ip: Option<String>,
+    /// URL of the latest download in the window (rankings only).
+    #[serde(default)]
+    pub url: Option<String>,
+    /// What the file is and what VirusTotal says of it (rankings only).
+    #[serde(default, flatten)]
+    pub file: FileFacts,
+}
+
+/// What is known of a captured file itself, whoever downloaded it: the latest analysis of
+/// its bytes ([`hpti_core::file::FileAnalysis`]) and the latest VirusTotal file report.
+/// Every field is empty until the analysis or the report has been stored.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileFacts {
+    /// `file(1)`-style description (`ELF 32-bit LSB executable, ARM`).
+    pub file_type: Option<String>,
+    /// Media type.
+    pub mime: Option<String>,
+    /// `executable`, `script`, `archive`, `document`, `media`, `text` or `data`.
+    pub file_category: Option<String>,
+    /// CPU architecture of an executable.
+    pub arch: Option<String>,
+    /// Text small enough to preview.
+    pub is_previewable: bool,
+    /// YARA rules that matched, sorted.
+    pub yara_matches: Vec<String>,
+    /// VirusTotal engines that call it malicious.
+    pub vt_detections: Option<u32>,
+    /// VirusTotal engines that gave a verdict.
+    pub vt_total: Option<u32>,
+    /// VirusTotal's suggested threat label (`trojan.mirai/gafgyt`).
+    pub vt_threat_label: Option<String>,
 }
 
 /// Events of one kind in one time bucket ([`EventQueries::timeseries`]).
@@ -533,6 +571,25 @@ pub fn check_timeseries(window: &Window, interval_micros: i64) -> Result<(), Sto
 /// epoch, negative times included).
 pub fn bucket_start(time_micros: i64, interval_micros: i64) -> i64 {
     time_micros - time_micros.rem_euclid(interval_micros.max(1))
+}
+
+/// An address's enrichments without what file events add about their file (its analysis,
+/// VirusTotal's file report), each distinct one once, in the order given: an attacker's
+/// detail describes the address, and a file's facts are in the downloads view.
+pub(crate) fn address_enrichments(
+    enrichments: impl IntoIterator<Item = Enrichment>,
+) -> Vec<Enrichment> {
+    let mut distinct: Vec<Enrichment> = Vec::new();
+    for mut enrichment in enrichments {
+        enrichment.file = None;
+        enrichment
+            .reputation
+            .retain(|r| r.details.get("type").and_then(|t| t.as_str()) != Some("file"));
+        if !enrichment.is_empty() && !distinct.contains(&enrichment) {
+            distinct.push(enrichment);
+        }
+    }
+    distinct
 }
 
 /// Most addresses and URLs one [`DownloadSummary`] lists: a sample fetched by a botnet
@@ -595,6 +652,30 @@ pub trait EventQueries: Send + Sync {
     async fn commands(&self, window: Window) -> Result<Vec<CommandCount>, StoreError>;
     /// Captured files ranked by downloads in the window.
     async fn downloads(&self, window: Window) -> Result<Vec<DownloadSummary>, StoreError>;
+    /// One captured file by SHA-256 (lower-case hex), over all time: the row
+    /// [`downloads`](Self::downloads) ranks, found or [`StoreError::NotFound`]. The
+    /// default pages through the all-time ranking; a backend answers it with one lookup.
+    async fn download(&self, sha256: &str) -> Result<DownloadSummary, StoreError> {
+        self.downloads(Window::default().limit(MAX_LIMIT))
+            .await?
+            .into_iter()
+            .find(|d| d.sha256 == sha256)
+            .ok_or_else(|| StoreError::NotFound(format!("file {sha256}")))
+    }
+    /// Records the analysis of a file's bytes made at `analysed` (`hpti analysis
+    /// rescan`); an analysis older than the stored one is ignored. Stores that keep no
+    /// file facts refuse with [`StoreError::InvalidInput`].
+    async fn record_file_analysis(
+        &self,
+        sha256: &str,
+        analysis: &hpti_core::file::FileAnalysis,
+        analysed: Timestamp,
+    ) -> Result<(), StoreError> {
+        let _ = (sha256, analysis, analysed);
+        Err(StoreError::InvalidInput(
+            "this store keeps no file analyses".into(),
+        ))
+    }
     /// All events stored.
     async fn count_events(&self) -> Result<u64, StoreError>;
     /// Events in the window that match `filter`, newest first, `window.limit` at a time;

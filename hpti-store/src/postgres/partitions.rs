@@ -343,10 +343,15 @@ async fn trim_summaries(
              SELECT h.command, SUM(h.count),
                     (SELECT COUNT(*) FROM command_sources s WHERE s.command = h.command)
              FROM commands_hourly h GROUP BY 1;
-         DELETE FROM downloads_total;
-         INSERT INTO downloads_total
-             SELECT sha256, SUM(count), MIN(first_seen), MAX(last_seen), MAX(size)
-             FROM downloads_hourly GROUP BY 1",
+         DELETE FROM downloads_total t
+             WHERE NOT EXISTS (SELECT 1 FROM downloads_hourly h WHERE h.sha256 = t.sha256);
+         -- Updated, not rebuilt: the latest download (last_*) outlives the retention.
+         UPDATE downloads_total t SET count = h.count, first_seen = h.first_seen,
+                last_seen = h.last_seen, size = h.size
+             FROM (SELECT sha256, SUM(count) AS count, MIN(first_seen) AS first_seen,
+                          MAX(last_seen) AS last_seen, MAX(size) AS size
+                   FROM downloads_hourly GROUP BY 1) AS h
+             WHERE t.sha256 = h.sha256",
     )
     .await
     .map_err(database_error)?;

@@ -16,8 +16,8 @@ use super::{PostgresStore, database_error};
 use crate::error::StoreError;
 use crate::query::{
     AttackerDetail, AttackerSummary, CommandCount, CredentialCount, Cursor, DownloadSummary,
-    EventFilter, EventPage, EventQueries, MAX_DETAIL_ROWS, MAX_LIST, MAX_TIMELINE_EVENTS,
-    SessionDetail, SessionSummary, Span, TimeBucket, Window,
+    EventFilter, EventPage, EventQueries, FileFacts, MAX_DETAIL_ROWS, MAX_LIST,
+    MAX_TIMELINE_EVENTS, SessionDetail, SessionSummary, Span, TimeBucket, Window,
 };
 
 /// Moves a batch from the temporary table into the events (skipping those already
@@ -28,7 +28,8 @@ WITH new AS (
     INSERT INTO events SELECT * FROM hpti_incoming ON CONFLICT DO NOTHING
     RETURNING ts, sensor, protocol, session, src_ip, src_port, dst_ip, dst_port, kind,
               username, password, success, command, url, sha256, size, country, asn,
-              duration_ms, client_version
+              duration_ms, client_version,
+              CASE WHEN sha256 IS NOT NULL THEN enrichment_id END
 )
 INSERT INTO fold_queue SELECT * FROM new";
 
@@ -42,7 +43,7 @@ WITH new AS (
     WHERE ctid = ANY(ARRAY(SELECT ctid FROM fold_queue LIMIT $1 FOR UPDATE SKIP LOCKED))
     RETURNING ts, sensor, protocol, session, src_ip, src_port, dst_ip, dst_port, kind,
               success, country, asn, duration_ms, client_version, username, password,
-              command, url, sha256, size,
+              command, url, sha256, size, enrichment_id,
               date_bin('1 hour', ts, TIMESTAMPTZ '2000-01-01 00:00:00+00') AS hour
 ), folded_sessions AS (
     INSERT INTO sessions AS s (session, sensor, protocol, src_ip, src_port, dst_ip, dst_port,
@@ -176,7 +177,7 @@ WITH new AS (
         count = t.count + EXCLUDED.count,
         sources = t.sources + EXCLUDED.sources
 ), downloads AS (
-    SELECT hour, ts, src_ip, sha256, url, size
+    SELECT hour, ts, src_ip, sha256, url, size, session
     FROM new WHERE kind = 'file.download' AND sha256 IS NOT NULL
 ), folded_downloads_hourly AS (
     INSERT INTO downloads_hourly AS h (hour, sha256, count, first_seen, last_seen, size)
@@ -188,14 +189,78 @@ WITH new AS (
         last_seen = GREATEST(h.last_seen, EXCLUDED.last_seen),
         size = GREATEST(h.size, EXCLUDED.size)
 ), folded_downloads_total AS (
-    INSERT INTO downloads_total AS t (sha256, count, first_seen, last_seen, size)
-    SELECT sha256, COUNT(*), MIN(ts), MAX(ts), MAX(size) FROM downloads
-    GROUP BY 1 ORDER BY 1
+    INSERT INTO downloads_total AS t (sha256, count, first_seen, last_seen, size,
+                                      last_session, last_src_ip, last_url)
+    SELECT a.sha256, a.count, a.first_seen, a.last_seen, a.size,
+           l.session, l.src_ip, l.url
+    FROM (SELECT sha256, COUNT(*) AS count, MIN(ts) AS first_seen, MAX(ts) AS last_seen,
+                 MAX(size) AS size
+          FROM downloads GROUP BY 1) AS a
+    JOIN (SELECT DISTINCT ON (sha256) sha256, session, src_ip, url FROM downloads
+          ORDER BY sha256, ts DESC) AS l USING (sha256)
+    ORDER BY 1
     ON CONFLICT (sha256) DO UPDATE SET
         count = t.count + EXCLUDED.count,
         first_seen = LEAST(t.first_seen, EXCLUDED.first_seen),
         last_seen = GREATEST(t.last_seen, EXCLUDED.last_seen),
-        size = GREATEST(t.size, EXCLUDED.size)
+        size = GREATEST(t.size, EXCLUDED.size),
+        last_session = CASE WHEN EXCLUDED.last_seen >= t.last_seen
+                            THEN EXCLUDED.last_session ELSE t.last_session END,
+        last_src_ip = CASE WHEN EXCLUDED.last_seen >= t.last_seen
+                           THEN EXCLUDED.last_src_ip ELSE t.last_src_ip END,
+        last_url = CASE WHEN EXCLUDED.last_seen >= t.last_seen
+                        THEN EXCLUDED.last_url ELSE t.last_url END
+), file_events AS (
+    SELECT n.sha256, n.ts, en.doc
+    FROM new n JOIN enrichments en ON en.id = n.enrichment_id
+    WHERE n.enrichment_id IS NOT NULL
+), folded_files AS (
+    -- One INSERT for both (a statement may update a row once): each file's latest
+    -- analysis and latest VirusTotal report in the batch, each kept only if newer.
+    INSERT INTO files AS f (sha256, analysed, file_type, mime, file_category, arch,
+                            is_previewable, yara_matches, vt_checked, vt_detections,
+                            vt_total, vt_threat_label)
+    SELECT sha256, a.ts, a.file_type, a.mime, a.file_category, a.arch, a.is_previewable,
+           a.yara_matches, v.ts, v.vt_detections, v.vt_total, v.vt_threat_label
+    FROM (SELECT DISTINCT ON (sha256) sha256, ts, doc->'file'->>'file_type' AS file_type,
+                 doc->'file'->>'mime' AS mime, doc->'file'->>'file_category' AS file_category,
+                 doc->'file'->>'arch' AS arch,
+                 (doc->'file'->>'is_previewable')::boolean AS is_previewable,
+                 COALESCE((doc->'file'->'yara_matches')::text, '[]') AS yara_matches
+          FROM file_events WHERE json_typeof(doc->'file') = 'object'
+          ORDER BY sha256, ts DESC) AS a
+    FULL JOIN
+         (SELECT DISTINCT ON (sha256) sha256, ts, (r->>'malicious')::bigint AS vt_detections,
+                 (r->>'total')::bigint AS vt_total,
+                 r->'details'->>'threat_label' AS vt_threat_label
+          FROM file_events, json_array_elements(
+              CASE WHEN json_typeof(doc->'reputation') = 'array' THEN doc->'reputation' END) AS r
+          WHERE r->>'source' = 'virustotal' AND r->'details'->>'type' = 'file'
+          ORDER BY sha256, ts DESC) AS v USING (sha256)
+    ORDER BY 1
+    ON CONFLICT (sha256) DO UPDATE SET
+        analysed = CASE WHEN EXCLUDED.analysed IS NOT NULL AND (f.analysed IS NULL OR EXCLUDED.analysed >= f.analysed)
+            THEN EXCLUDED.analysed ELSE f.analysed END,
+        file_type = CASE WHEN EXCLUDED.analysed IS NOT NULL AND (f.analysed IS NULL OR EXCLUDED.analysed >= f.analysed)
+            THEN EXCLUDED.file_type ELSE f.file_type END,
+        mime = CASE WHEN EXCLUDED.analysed IS NOT NULL AND (f.analysed IS NULL OR EXCLUDED.analysed >= f.analysed)
+            THEN EXCLUDED.mime ELSE f.mime END,
+        file_category = CASE WHEN EXCLUDED.analysed IS NOT NULL AND (f.analysed IS NULL OR EXCLUDED.analysed >= f.analysed)
+            THEN EXCLUDED.file_category ELSE f.file_category END,
+        arch = CASE WHEN EXCLUDED.analysed IS NOT NULL AND (f.analysed IS NULL OR EXCLUDED.analysed >= f.analysed)
+            THEN EXCLUDED.arch ELSE f.arch END,
+        is_previewable = CASE WHEN EXCLUDED.analysed IS NOT NULL AND (f.analysed IS NULL OR EXCLUDED.analysed >= f.analysed)
+            THEN EXCLUDED.is_previewable ELSE f.is_previewable END,
+        yara_matches = CASE WHEN EXCLUDED.analysed IS NOT NULL AND (f.analysed IS NULL OR EXCLUDED.analysed >= f.analysed)
+            THEN EXCLUDED.yara_matches ELSE f.yara_matches END,
+        vt_checked = CASE WHEN EXCLUDED.vt_checked IS NOT NULL AND (f.vt_checked IS NULL OR EXCLUDED.vt_checked >= f.vt_checked)
+            THEN EXCLUDED.vt_checked ELSE f.vt_checked END,
+        vt_detections = CASE WHEN EXCLUDED.vt_checked IS NOT NULL AND (f.vt_checked IS NULL OR EXCLUDED.vt_checked >= f.vt_checked)
+            THEN EXCLUDED.vt_detections ELSE f.vt_detections END,
+        vt_total = CASE WHEN EXCLUDED.vt_checked IS NOT NULL AND (f.vt_checked IS NULL OR EXCLUDED.vt_checked >= f.vt_checked)
+            THEN EXCLUDED.vt_total ELSE f.vt_total END,
+        vt_threat_label = CASE WHEN EXCLUDED.vt_checked IS NOT NULL AND (f.vt_checked IS NULL OR EXCLUDED.vt_checked >= f.vt_checked)
+            THEN EXCLUDED.vt_threat_label ELSE f.vt_threat_label END
 ), folded_download_sources AS (
     INSERT INTO download_sources AS p (sha256, src_ip, last_seen)
     SELECT sha256, src_ip, MAX(ts) FROM downloads
@@ -389,8 +454,76 @@ fn download_from_row(row: &PgRow) -> Result<DownloadSummary, StoreError> {
         src_ips: strings(row, "src_ips")?,
         url_count: count(row, "url_count")?,
         urls: strings(row, "urls")?,
+        session: row.try_get("last_session").map_err(decode_error)?,
+        src_ip: row.try_get("last_src_ip").map_err(decode_error)?,
+        url: row.try_get("last_url").map_err(decode_error)?,
+        file: file_facts(row)?,
     })
 }
+
+/// The [`FileFacts`] columns of [`DOWNLOAD_FACTS`].
+fn file_facts(row: &PgRow) -> Result<FileFacts, StoreError> {
+    let optional_count = |column: &str| -> Result<Option<u32>, StoreError> {
+        Ok(row
+            .try_get::<Option<i64>, _>(column)
+            .map_err(decode_error)?
+            .and_then(|n| u32::try_from(n).ok()))
+    };
+    let yara: Option<String> = row.try_get("yara_matches").map_err(decode_error)?;
+    Ok(FileFacts {
+        file_type: row.try_get("file_type").map_err(decode_error)?,
+        mime: row.try_get("mime").map_err(decode_error)?,
+        file_category: row.try_get("file_category").map_err(decode_error)?,
+        arch: row.try_get("arch").map_err(decode_error)?,
+        is_previewable: row
+            .try_get::<Option<bool>, _>("is_previewable")
+            .map_err(decode_error)?
+            .unwrap_or(false),
+        yara_matches: match yara {
+            Some(text) => {
+                let mut names: Vec<String> = serde_json::from_str(&text)
+                    .map_err(|e| StoreError::Decode(format!("column yara_matches: {e}")))?;
+                names.sort();
+                names
+            }
+            None => Vec::new(),
+        },
+        vt_detections: optional_count("vt_detections")?,
+        vt_total: optional_count("vt_total")?,
+        vt_threat_label: row.try_get("vt_threat_label").map_err(decode_error)?,
+    })
+}
+
+/// The downloads view over the rows `top` selects, in one statement: each row's counts
+/// and lists from the pairs last seen at or after `$2`, its latest download and its
+/// file's facts (no per-file follow-up query).
+fn ranked_downloads(top: &str) -> String {
+    format!(
+        "WITH top AS ({top})
+         SELECT top.sha256, top.count, top.first_seen, top.last_seen, top.size,
+                d.last_session, host(d.last_src_ip) AS last_src_ip, d.last_url,
+                {DOWNLOAD_FACTS},
+                (SELECT COUNT(*) FROM download_sources p
+                 WHERE p.sha256 = top.sha256 AND p.last_seen >= $2) AS sources,
+                ARRAY(SELECT host(p.src_ip) FROM download_sources p
+                      WHERE p.sha256 = top.sha256 AND p.last_seen >= $2
+                      ORDER BY p.last_seen DESC, host(p.src_ip) COLLATE \"C\"
+                      LIMIT 100) AS src_ips,
+                (SELECT COUNT(*) FROM download_urls p
+                 WHERE p.sha256 = top.sha256 AND p.last_seen >= $2) AS url_count,
+                ARRAY(SELECT p.url FROM download_urls p
+                      WHERE p.sha256 = top.sha256 AND p.last_seen >= $2
+                      ORDER BY p.last_seen DESC, p.url LIMIT 100) AS urls
+         FROM top
+         LEFT JOIN downloads_total d ON d.sha256 = top.sha256
+         LEFT JOIN files f ON f.sha256 = top.sha256
+         ORDER BY top.count DESC, top.last_seen DESC, top.sha256"
+    )
+}
+
+/// The file's facts of a downloads row (`top` joined to `files f`).
+const DOWNLOAD_FACTS: &str = "f.file_type, f.mime, f.file_category, f.arch, f.is_previewable,
+    f.yara_matches, f.vt_detections, f.vt_total, f.vt_threat_label";
 
 /// A download row of an attacker's detail, from whole lists: the first [`MAX_LIST`] by
 /// text, as the SQLite store gives them.
@@ -410,6 +543,10 @@ fn attacker_download_from_row(row: &PgRow) -> Result<DownloadSummary, StoreError
         src_ips: src_ips.into_iter().take(MAX_LIST).collect(),
         url_count: urls.len() as u64,
         urls: urls.into_iter().take(MAX_LIST).collect(),
+        session: None,
+        src_ip: None,
+        url: None,
+        file: FileFacts::default(),
     })
 }
 
@@ -458,8 +595,18 @@ const DOWNLOADS: &str = "
                  WHERE e.sha256 = top.sha256 AND e.kind = 'file.download'
                    AND e.ts >= $1 AND e.ts < $3 AND e.url IS NOT NULL
                  GROUP BY e.url
-                 ORDER BY MAX(e.ts) DESC, e.url LIMIT 100) AS urls
+                 ORDER BY MAX(e.ts) DESC, e.url LIMIT 100) AS urls,
+           l.last_session, l.last_src_ip, l.last_url,
+           f.file_type, f.mime, f.file_category, f.arch, f.is_previewable,
+           f.yara_matches, f.vt_detections, f.vt_total, f.vt_threat_label
     FROM top
+    LEFT JOIN LATERAL (
+        SELECT e.session AS last_session, host(e.src_ip) AS last_src_ip, e.url AS last_url
+        FROM events e
+        WHERE e.sha256 = top.sha256 AND e.kind = 'file.download'
+          AND e.ts >= $1 AND e.ts < $3
+        ORDER BY e.ts DESC, e.id DESC LIMIT 1) AS l ON true
+    LEFT JOIN files f ON f.sha256 = top.sha256
     ORDER BY count DESC, last_seen DESC, sha256";
 
 /// An attacker's lists, over its events between `$1` and `$2` (its first and last seen)
@@ -829,33 +976,73 @@ impl EventQueries for PostgresStore {
                 first_hour,
             ),
         };
-        // The counts and lists of the top rows only, in the same statement.
-        let rows = sqlx::query(&format!(
-            "WITH top AS ({top})
-             SELECT sha256, count, first_seen, last_seen, size,
-                    (SELECT COUNT(*) FROM download_sources p
-                     WHERE p.sha256 = top.sha256 AND p.last_seen >= $2) AS sources,
-                    ARRAY(SELECT host(p.src_ip) FROM download_sources p
-                          WHERE p.sha256 = top.sha256 AND p.last_seen >= $2
-                          ORDER BY p.last_seen DESC, host(p.src_ip) COLLATE \"C\"
-                          LIMIT 100) AS src_ips,
-                    (SELECT COUNT(*) FROM download_urls p
-                     WHERE p.sha256 = top.sha256 AND p.last_seen >= $2) AS url_count,
-                    ARRAY(SELECT p.url FROM download_urls p
-                          WHERE p.sha256 = top.sha256 AND p.last_seen >= $2
-                          ORDER BY p.last_seen DESC, p.url LIMIT 100) AS urls
-             FROM top
-             ORDER BY count DESC, last_seen DESC, sha256"
+        let rows = sqlx::query(&ranked_downloads(top))
+            .persistent(self.options.prepared_statements)
+            .bind(pg_time(first_hour))
+            .bind(pg_time(since))
+            .bind(limit)
+            .fetch_all(&mut *c)
+            .await
+            .map_err(database_error)?;
+        c.commit().await.map_err(database_error)?;
+        rows.iter().map(download_from_row).collect()
+    }
+
+    async fn download(&self, sha256: &str) -> Result<DownloadSummary, StoreError> {
+        self.refresh_summaries().await?;
+        let mut c = self.read().await?;
+        let row = sqlx::query(&ranked_downloads(
+            "SELECT sha256, count, first_seen, last_seen, size FROM downloads_total
+             WHERE sha256 = $3 AND $1::timestamptz IS NOT NULL",
         ))
         .persistent(self.options.prepared_statements)
-        .bind(pg_time(first_hour))
-        .bind(pg_time(since))
-        .bind(limit)
-        .fetch_all(&mut *c)
+        .bind(pg_time(i64::MIN))
+        .bind(pg_time(i64::MIN))
+        .bind(sha256)
+        .fetch_optional(&mut *c)
         .await
         .map_err(database_error)?;
         c.commit().await.map_err(database_error)?;
-        rows.iter().map(download_from_row).collect()
+        row.as_ref()
+            .map(download_from_row)
+            .transpose()?
+            .ok_or_else(|| StoreError::NotFound(format!("file {sha256}")))
+    }
+
+    async fn record_file_analysis(
+        &self,
+        sha256: &str,
+        analysis: &hpti_core::file::FileAnalysis,
+        analysed: Timestamp,
+    ) -> Result<(), StoreError> {
+        let yara = serde_json::to_string(&analysis.yara_matches)
+            .map_err(|e| StoreError::InvalidInput(e.to_string()))?;
+        let mut tx = self.pool.begin().await.map_err(database_error)?;
+        sqlx::query(
+            "INSERT INTO files AS f (sha256, analysed, file_type, mime, file_category, arch,
+                                     is_previewable, yara_matches)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+             ON CONFLICT (sha256) DO UPDATE SET
+                 analysed = EXCLUDED.analysed, file_type = EXCLUDED.file_type,
+                 mime = EXCLUDED.mime, file_category = EXCLUDED.file_category,
+                 arch = EXCLUDED.arch, is_previewable = EXCLUDED.is_previewable,
+                 yara_matches = EXCLUDED.yara_matches
+             WHERE f.analysed IS NULL OR EXCLUDED.analysed >= f.analysed",
+        )
+        .persistent(self.options.prepared_statements)
+        .bind(sha256)
+        .bind(pg_time(analysed.as_micros()))
+        .bind(&analysis.kind.file_type)
+        .bind(&analysis.kind.mime)
+        .bind(analysis.kind.category.as_str())
+        .bind(&analysis.kind.arch)
+        .bind(analysis.kind.is_previewable)
+        .bind(yara)
+        .execute(&mut *tx)
+        .await
+        .map_err(database_error)?;
+        tx.commit().await.map_err(database_error)?;
+        Ok(())
     }
 
     async fn count_events(&self) -> Result<u64, StoreError> {
@@ -1059,6 +1246,7 @@ impl EventQueries for PostgresStore {
                     .map_err(|e| StoreError::Decode(format!("enrichment of {ip}: {e}")))
             })
             .collect::<Result<Vec<_>, _>>()?;
+        let enrichments = crate::query::address_enrichments(enrichments);
         let credentials = self
             .attacker_rows(&mut c, ATTACKER_CREDENTIALS, &summary)
             .await?

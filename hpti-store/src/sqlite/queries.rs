@@ -10,6 +10,7 @@ use sqlx::{QueryBuilder, Row, Sqlite};
 
 use super::{SqliteStore, database_error};
 use crate::error::StoreError;
+use crate::query::FileFacts;
 use crate::query::{
     AttackerDetail, AttackerSummary, CommandCount, CredentialCount, Cursor, DownloadSummary,
     EventFilter, EventPage, EventQueries, MAX_DETAIL_ROWS, MAX_LIST, MAX_TIMELINE_EVENTS,
@@ -191,7 +192,172 @@ fn download_from_row(row: &SqliteRow) -> Result<DownloadSummary, StoreError> {
         src_ips: Vec::new(),
         url_count: 0,
         urls: Vec::new(),
+        session: None,
+        src_ip: None,
+        url: None,
+        file: FileFacts::default(),
     })
+}
+
+/// A row of [`downloads_statement`]: the ranking's columns, the lists as JSON arrays,
+/// the latest download as a JSON array `[session, src_ip, url]`, and the file's facts.
+fn ranked_download_from_row(row: &SqliteRow) -> Result<DownloadSummary, StoreError> {
+    let mut download = download_from_row(row)?;
+    download.sources = count(row, "sources")?;
+    download.src_ips = json_strings(row, "src_ips")?;
+    download.url_count = count(row, "url_count")?;
+    download.urls = json_strings(row, "urls")?;
+    let latest: Option<String> = row.try_get("latest").map_err(decode_error)?;
+    if let Some(latest) = latest {
+        let [session, src_ip, url]: [Option<String>; 3] = serde_json::from_str(&latest)
+            .map_err(|e| StoreError::Decode(format!("column latest: {e}")))?;
+        download.session = session;
+        download.src_ip = src_ip;
+        download.url = url;
+    }
+    let optional_count = |column: &str| -> Result<Option<u32>, StoreError> {
+        Ok(row
+            .try_get::<Option<i64>, _>(column)
+            .map_err(decode_error)?
+            .and_then(|n| u32::try_from(n).ok()))
+    };
+    let yara: Option<String> = row.try_get("yara_matches").map_err(decode_error)?;
+    download.file = FileFacts {
+        file_type: row.try_get("file_type").map_err(decode_error)?,
+        mime: row.try_get("mime").map_err(decode_error)?,
+        file_category: row.try_get("file_category").map_err(decode_error)?,
+        arch: row.try_get("arch").map_err(decode_error)?,
+        is_previewable: row
+            .try_get::<Option<i64>, _>("is_previewable")
+            .map_err(decode_error)?
+            .is_some_and(|v| v != 0),
+        yara_matches: match yara {
+            Some(text) => {
+                let mut names: Vec<String> = serde_json::from_str(&text)
+                    .map_err(|e| StoreError::Decode(format!("column yara_matches: {e}")))?;
+                names.sort();
+                names
+            }
+            None => Vec::new(),
+        },
+        vt_detections: optional_count("vt_detections")?,
+        vt_total: optional_count("vt_total")?,
+        vt_threat_label: row.try_get("vt_threat_label").map_err(decode_error)?,
+    };
+    Ok(download)
+}
+
+/// Which downloads [`downloads_statement`] ranks.
+enum DownloadsOf<'a> {
+    /// The top `limit` of a window.
+    Window(Span, i64),
+    /// One file, over all time.
+    File(&'a str),
+}
+
+/// The downloads view in one statement (on the summaries connection, the events attached
+/// as `ev`): the ranking, each row's counts and lists, its latest download and its file's
+/// facts, with no per-file follow-up query.
+async fn downloads_statement(
+    summaries: &sqlx::SqlitePool,
+    of: DownloadsOf<'_>,
+) -> Result<Vec<DownloadSummary>, StoreError> {
+    const FACTS: &str = "f.file_type, f.mime, f.file_category, f.arch, f.is_previewable,
+        f.yara_matches, f.vt_detections, f.vt_total, f.vt_threat_label";
+    // Lists and latest download from the pairs and the totals (AllTime, Since: `?1` is
+    // the window's start) or from the window's events (Between: `?1`..`?2`).
+    let from_pairs = |since: &str| {
+        format!(
+            "(SELECT COUNT(*) FROM download_sources p
+              WHERE p.sha256 = top.sha256 AND p.last_seen >= {since}) AS sources,
+             (SELECT json_group_array(src_ip) FROM (
+                SELECT src_ip FROM download_sources p
+                WHERE p.sha256 = top.sha256 AND p.last_seen >= {since}
+                ORDER BY p.last_seen DESC, p.src_ip LIMIT {MAX_LIST})) AS src_ips,
+             (SELECT COUNT(*) FROM download_urls p
+              WHERE p.sha256 = top.sha256 AND p.last_seen >= {since}) AS url_count,
+             (SELECT json_group_array(url) FROM (
+                SELECT url FROM download_urls p
+                WHERE p.sha256 = top.sha256 AND p.last_seen >= {since}
+                ORDER BY p.last_seen DESC, p.url LIMIT {MAX_LIST})) AS urls,
+             (SELECT json_array(d.last_session, d.last_src_ip, d.last_url)
+              FROM downloads_total d WHERE d.sha256 = top.sha256) AS latest"
+        )
+    };
+    const IN_WINDOW: &str = "FROM ev.events e WHERE e.sha256 = top.sha256
+        AND e.kind = 'file.download' AND e.ts >= ?1 AND e.ts < ?2";
+    let (top, lists) = match &of {
+        DownloadsOf::File(_) => (
+            "SELECT sha256, count, first_seen, last_seen, size FROM downloads_total
+             WHERE sha256 = ?1"
+                .to_owned(),
+            from_pairs("-9223372036854775808"),
+        ),
+        DownloadsOf::Window(Span::AllTime, _) => (
+            "SELECT sha256, count, first_seen, last_seen, size FROM downloads_total
+             ORDER BY count DESC, last_seen DESC, sha256 LIMIT ?1"
+                .to_owned(),
+            from_pairs("-9223372036854775808"),
+        ),
+        DownloadsOf::Window(Span::Since { .. }, _) => (
+            // ?1 since, ?2 first whole hour, ?3 limit.
+            "SELECT sha256, SUM(count) AS count, MIN(first_seen) AS first_seen,
+                    MAX(last_seen) AS last_seen, MAX(size) AS size
+             FROM (SELECT sha256, count, first_seen, last_seen, size
+                   FROM downloads_hourly WHERE hour >= ?2
+                   UNION ALL
+                   SELECT sha256, 1, ts, ts, size FROM ev.events
+                   WHERE sha256 IS NOT NULL AND kind = 'file.download'
+                     AND ts >= ?1 AND ts < ?2)
+             GROUP BY sha256
+             ORDER BY count DESC, last_seen DESC, sha256
+             LIMIT ?3"
+                .to_owned(),
+            from_pairs("?1"),
+        ),
+        DownloadsOf::Window(Span::Between { .. }, _) => (
+            // ?1 since, ?2 until, ?3 limit.
+            "SELECT sha256, COUNT(*) AS count, MIN(ts) AS first_seen, MAX(ts) AS last_seen,
+                    MAX(size) AS size
+             FROM ev.events
+             WHERE sha256 IS NOT NULL AND kind = 'file.download' AND ts >= ?1 AND ts < ?2
+             GROUP BY sha256
+             ORDER BY count DESC, last_seen DESC, sha256
+             LIMIT ?3"
+                .to_owned(),
+            format!(
+                "(SELECT COUNT(DISTINCT src_ip) {IN_WINDOW}) AS sources,
+                 (SELECT json_group_array(src_ip) FROM (
+                    SELECT src_ip {IN_WINDOW}
+                    GROUP BY src_ip ORDER BY MAX(ts) DESC, src_ip LIMIT {MAX_LIST})) AS src_ips,
+                 (SELECT COUNT(DISTINCT url) {IN_WINDOW}) AS url_count,
+                 (SELECT json_group_array(url) FROM (
+                    SELECT url {IN_WINDOW} AND e.url IS NOT NULL
+                    GROUP BY url ORDER BY MAX(ts) DESC, url LIMIT {MAX_LIST})) AS urls,
+                 (SELECT json_array(session, src_ip, url) {IN_WINDOW}
+                  ORDER BY e.ts DESC, e.seq DESC LIMIT 1) AS latest"
+            ),
+        ),
+    };
+    let sql = format!(
+        "WITH top AS ({top})
+         SELECT top.sha256, top.count, top.first_seen, top.last_seen, top.size, {lists}, {FACTS}
+         FROM top LEFT JOIN files f ON f.sha256 = top.sha256
+         ORDER BY top.count DESC, top.last_seen DESC, top.sha256"
+    );
+    let query = sqlx::query(&sql);
+    let query = match of {
+        DownloadsOf::File(sha256) => query.bind(sha256.to_owned()),
+        DownloadsOf::Window(Span::AllTime, limit) => query.bind(limit),
+        DownloadsOf::Window(Span::Since { since, first_hour }, limit) => {
+            query.bind(since).bind(first_hour).bind(limit)
+        }
+        DownloadsOf::Window(Span::Between { since, until }, limit) => {
+            query.bind(since).bind(until).bind(limit)
+        }
+    };
+    let rows = query.fetch_all(summaries).await.map_err(database_error)?;
+    rows.iter().map(ranked_download_from_row).collect()
 }
 
 /// A download row of an attacker's detail, with its lists as JSON arrays (one address,
@@ -272,80 +438,6 @@ impl SqliteStore {
             }
         }
         Ok(window.span(oldest, newest))
-    }
-
-    /// Fills a download row's addresses and URLs: how many, and the [`MAX_LIST`] most
-    /// recently seen in the window (from the pairs, or the events of a closed window).
-    async fn download_lists(
-        &self,
-        download: &mut DownloadSummary,
-        span: Span,
-    ) -> Result<(), StoreError> {
-        for (column, pairs) in [("src_ip", "download_sources"), ("url", "download_urls")] {
-            let (count, mut list): (i64, Vec<String>) = match span {
-                Span::AllTime | Span::Since { .. } => {
-                    let since = match span {
-                        Span::Since { since, .. } => since,
-                        _ => i64::MIN,
-                    };
-                    let (count,): (i64,) = sqlx::query_as(&format!(
-                        "SELECT COUNT(*) FROM {pairs} WHERE sha256 = ?1 AND last_seen >= ?2"
-                    ))
-                    .bind(&download.sha256)
-                    .bind(since)
-                    .fetch_one(&self.summaries)
-                    .await
-                    .map_err(database_error)?;
-                    let list: Vec<(String,)> = sqlx::query_as(&format!(
-                        "SELECT {column} FROM {pairs} WHERE sha256 = ?1 AND last_seen >= ?2
-                         ORDER BY last_seen DESC, {column} LIMIT ?3"
-                    ))
-                    .bind(&download.sha256)
-                    .bind(since)
-                    .bind(MAX_LIST as i64)
-                    .fetch_all(&self.summaries)
-                    .await
-                    .map_err(database_error)?;
-                    (count, list.into_iter().map(|(v,)| v).collect())
-                }
-                Span::Between { since, until } => {
-                    let filter = format!(
-                        "FROM events WHERE sha256 = ?1 AND kind = 'file.download'
-                         AND ts >= ?2 AND ts < ?3 AND {column} IS NOT NULL"
-                    );
-                    let (count,): (i64,) =
-                        sqlx::query_as(&format!("SELECT COUNT(DISTINCT {column}) {filter}"))
-                            .bind(&download.sha256)
-                            .bind(since)
-                            .bind(until)
-                            .fetch_one(&self.pool)
-                            .await
-                            .map_err(database_error)?;
-                    let list: Vec<(String,)> = sqlx::query_as(&format!(
-                        "SELECT {column} {filter}
-                         GROUP BY {column} ORDER BY MAX(ts) DESC, {column} LIMIT ?4"
-                    ))
-                    .bind(&download.sha256)
-                    .bind(since)
-                    .bind(until)
-                    .bind(MAX_LIST as i64)
-                    .fetch_all(&self.pool)
-                    .await
-                    .map_err(database_error)?;
-                    (count, list.into_iter().map(|(v,)| v).collect())
-                }
-            };
-            list.sort();
-            let count = u64::try_from(count).unwrap_or(0);
-            if column == "src_ip" {
-                download.sources = count;
-                download.src_ips = list;
-            } else {
-                download.url_count = count;
-                download.urls = list;
-            }
-        }
-        Ok(())
     }
 
     /// Runs one of the `ATTACKER_*` queries.
@@ -606,62 +698,51 @@ impl EventQueries for SqliteStore {
     async fn downloads(&self, window: Window) -> Result<Vec<DownloadSummary>, StoreError> {
         window.check()?;
         let span = self.span(window).await?;
-        let limit = i64::from(window.limit);
-        let rows =
-            match span {
-                Span::Between { since, until } => sqlx::query(
-                    "SELECT sha256, COUNT(*) AS count, MIN(ts) AS first_seen, MAX(ts) AS last_seen,
-                        MAX(size) AS size
-                 FROM events
-                 WHERE sha256 IS NOT NULL AND kind = 'file.download' AND ts >= ?1 AND ts < ?2
-                 GROUP BY sha256
-                 ORDER BY count DESC, last_seen DESC, sha256
-                 LIMIT ?3",
-                )
-                .bind(since)
-                .bind(until)
-                .bind(limit)
-                .fetch_all(&self.pool)
-                .await,
-                Span::AllTime => {
-                    sqlx::query(
-                        "SELECT sha256, count, first_seen, last_seen, size FROM downloads_total
-                 ORDER BY count DESC, last_seen DESC, sha256
-                 LIMIT ?1",
-                    )
-                    .bind(limit)
-                    .fetch_all(&self.summaries)
-                    .await
-                }
-                Span::Since { since, first_hour } => {
-                    sqlx::query(
-                        "SELECT sha256, SUM(count) AS count, MIN(first_seen) AS first_seen,
-                        MAX(last_seen) AS last_seen, MAX(size) AS size
-                 FROM (SELECT sha256, count, first_seen, last_seen, size
-                       FROM downloads_hourly WHERE hour >= ?1
-                       UNION ALL
-                       SELECT sha256, 1, ts, ts, size FROM ev.events
-                       WHERE sha256 IS NOT NULL AND kind = 'file.download'
-                         AND ts >= ?2 AND ts < ?1)
-                 GROUP BY sha256
-                 ORDER BY count DESC, last_seen DESC, sha256
-                 LIMIT ?3",
-                    )
-                    .bind(first_hour)
-                    .bind(since)
-                    .bind(limit)
-                    .fetch_all(&self.summaries)
-                    .await
-                }
-            }
-            .map_err(database_error)?;
-        let mut downloads = Vec::with_capacity(rows.len());
-        for row in &rows {
-            let mut download = download_from_row(row)?;
-            self.download_lists(&mut download, span).await?;
-            downloads.push(download);
-        }
-        Ok(downloads)
+        downloads_statement(
+            &self.summaries,
+            DownloadsOf::Window(span, i64::from(window.limit)),
+        )
+        .await
+    }
+
+    async fn download(&self, sha256: &str) -> Result<DownloadSummary, StoreError> {
+        downloads_statement(&self.summaries, DownloadsOf::File(sha256))
+            .await?
+            .pop()
+            .ok_or_else(|| StoreError::NotFound(format!("file {sha256}")))
+    }
+
+    async fn record_file_analysis(
+        &self,
+        sha256: &str,
+        analysis: &hpti_core::file::FileAnalysis,
+        analysed: Timestamp,
+    ) -> Result<(), StoreError> {
+        let yara = serde_json::to_string(&analysis.yara_matches)
+            .map_err(|e| StoreError::InvalidInput(e.to_string()))?;
+        sqlx::query(
+            "INSERT INTO files (sha256, analysed, file_type, mime, file_category, arch,
+                                is_previewable, yara_matches)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+             ON CONFLICT (sha256) DO UPDATE SET
+                 analysed = excluded.analysed, file_type = excluded.file_type,
+                 mime = excluded.mime, file_category = excluded.file_category,
+                 arch = excluded.arch, is_previewable = excluded.is_previewable,
+                 yara_matches = excluded.yara_matches
+             WHERE analysed IS NULL OR excluded.analysed >= analysed",
+        )
+        .bind(sha256)
+        .bind(analysed.as_micros())
+        .bind(&analysis.kind.file_type)
+        .bind(&analysis.kind.mime)
+        .bind(analysis.kind.category.as_str())
+        .bind(&analysis.kind.arch)
+        .bind(analysis.kind.is_previewable)
+        .bind(yara)
+        .execute(&self.summaries)
+        .await
+        .map_err(database_error)?;
+        Ok(())
     }
 
     async fn count_events(&self) -> Result<u64, StoreError> {
@@ -864,6 +945,7 @@ impl EventQueries for SqliteStore {
                     .map_err(|e| StoreError::Decode(format!("enrichment of {ip}: {e}")))
             })
             .collect::<Result<Vec<_>, _>>()?;
+        let enrichments = crate::query::address_enrichments(enrichments);
         let credentials = self
             .attacker_rows(ATTACKER_CREDENTIALS, &summary)
             .await?

@@ -70,7 +70,8 @@ const STAGE_BATCH: &str = "
            sensor, protocol, session, src_ip, src_port, dst_ip, dst_port, kind,
            username, password, success, command, url, sha256, size, country, asn,
            CASE WHEN kind = 'session.closed' THEN json_extract(doc, '$.data.duration_ms') END,
-           CASE WHEN kind = 'client.version' THEN json_extract(doc, '$.data.version') END
+           CASE WHEN kind = 'client.version' THEN json_extract(doc, '$.data.version') END,
+           CASE WHEN sha256 IS NOT NULL THEN enrichment_id END
     FROM ev.events
     WHERE seq > ?1 AND seq <= ?2";
 
@@ -79,7 +80,10 @@ const CREATE_BATCH: &str = "
         ts INTEGER, hour INTEGER, sensor TEXT, protocol TEXT, session TEXT, src_ip TEXT,
         src_port INTEGER, dst_ip TEXT, dst_port INTEGER, kind TEXT, username TEXT,
         password TEXT, success INTEGER, command TEXT, url TEXT, sha256 TEXT, size INTEGER,
-        country TEXT, asn INTEGER, duration_ms INTEGER, client_version TEXT);
+        country TEXT, asn INTEGER, duration_ms INTEGER, client_version TEXT,
+        enrichment_id INTEGER);
+    CREATE INDEX IF NOT EXISTS temp.fold_batch_sha256 ON fold_batch (sha256)
+        WHERE sha256 IS NOT NULL;
     DELETE FROM fold_batch";
 
 /// The hour of the staged rows.
@@ -187,17 +191,66 @@ const FOLD_DOWNLOADS_HOURLY: &str = concat!(
 );
 
 const FOLD_DOWNLOADS_TOTAL: &str = concat!(
-    "INSERT INTO downloads_total (sha256, count, first_seen, last_seen, size)
-     SELECT sha256, COUNT(*), MIN(ts), MAX(ts), MAX(size)",
+    "INSERT INTO downloads_total (sha256, count, first_seen, last_seen, size,
+                                  last_session, last_src_ip, last_url)
+     SELECT sha256, count, first_seen, last_seen, size, json_extract(latest, '$[0]'),
+            json_extract(latest, '$[1]'), json_extract(latest, '$[2]')
+     FROM (SELECT sha256, COUNT(*) AS count, MIN(ts) AS first_seen, MAX(ts) AS last_seen,
+                  MAX(size) AS size,
+                  -- The batch's latest download of the file (of two at one instant, the
+                  -- one stored last).
+                  (SELECT json_array(x.session, x.src_ip, x.url) FROM fold_batch x
+                   WHERE x.sha256 = e.sha256 AND x.kind = 'file.download'
+                   ORDER BY x.ts DESC, x.rowid DESC LIMIT 1) AS latest",
     batch!("file.download"),
     " AND sha256 IS NOT NULL
-     GROUP BY 1
+     GROUP BY 1)
+     WHERE true
      ON CONFLICT (sha256) DO UPDATE SET
          count = count + excluded.count,
          first_seen = MIN(first_seen, excluded.first_seen),
          last_seen = MAX(last_seen, excluded.last_seen),
-         size = COALESCE(MAX(size, excluded.size), size, excluded.size)"
+         size = COALESCE(MAX(size, excluded.size), size, excluded.size),
+         last_session = CASE WHEN excluded.last_seen >= last_seen
+                             THEN excluded.last_session ELSE last_session END,
+         last_src_ip = CASE WHEN excluded.last_seen >= last_seen
+                            THEN excluded.last_src_ip ELSE last_src_ip END,
+         last_url = CASE WHEN excluded.last_seen >= last_seen
+                         THEN excluded.last_url ELSE last_url END"
 );
+
+/// The latest analysis of each file in the batch (`Enrichment.file` of its events).
+const FOLD_FILE_ANALYSES: &str = "
+    INSERT INTO files (sha256, analysed, file_type, mime, file_category, arch,
+                       is_previewable, yara_matches)
+    SELECT b.sha256, MAX(b.ts), json_extract(n.doc, '$.file.file_type'),
+           json_extract(n.doc, '$.file.mime'), json_extract(n.doc, '$.file.file_category'),
+           json_extract(n.doc, '$.file.arch'), json_extract(n.doc, '$.file.is_previewable'),
+           COALESCE(json_extract(n.doc, '$.file.yara_matches'), '[]')
+    FROM fold_batch b JOIN ev.enrichments n ON n.id = b.enrichment_id
+    WHERE b.enrichment_id IS NOT NULL AND json_extract(n.doc, '$.file') IS NOT NULL
+    GROUP BY b.sha256
+    ON CONFLICT (sha256) DO UPDATE SET
+        analysed = excluded.analysed, file_type = excluded.file_type,
+        mime = excluded.mime, file_category = excluded.file_category, arch = excluded.arch,
+        is_previewable = excluded.is_previewable, yara_matches = excluded.yara_matches
+    WHERE analysed IS NULL OR excluded.analysed >= analysed";
+
+/// The latest VirusTotal file report of each file in the batch.
+const FOLD_FILE_VERDICTS: &str = "
+    INSERT INTO files (sha256, vt_checked, vt_detections, vt_total, vt_threat_label)
+    SELECT b.sha256, MAX(b.ts), json_extract(r.value, '$.malicious'),
+           json_extract(r.value, '$.total'), json_extract(r.value, '$.details.threat_label')
+    FROM fold_batch b JOIN ev.enrichments n ON n.id = b.enrichment_id,
+         json_each(n.doc, '$.reputation') r
+    WHERE b.enrichment_id IS NOT NULL
+      AND json_extract(r.value, '$.source') = 'virustotal'
+      AND json_extract(r.value, '$.details.type') = 'file'
+    GROUP BY b.sha256
+    ON CONFLICT (sha256) DO UPDATE SET
+        vt_checked = excluded.vt_checked, vt_detections = excluded.vt_detections,
+        vt_total = excluded.vt_total, vt_threat_label = excluded.vt_threat_label
+    WHERE vt_checked IS NULL OR excluded.vt_checked >= vt_checked";
 
 const FOLD_DOWNLOAD_SOURCES: &str = concat!(
     "INSERT INTO download_sources (sha256, src_ip, last_seen) SELECT sha256, src_ip, MAX(ts)",
@@ -251,6 +304,8 @@ const FOLDS: &[&str] = &[
     FOLD_DOWNLOADS_TOTAL,
     FOLD_DOWNLOAD_SOURCES,
     FOLD_DOWNLOAD_URLS,
+    FOLD_FILE_ANALYSES,
+    FOLD_FILE_VERDICTS,
 ];
 
 /// Folds every event stored so far into the summaries; returns how many were folded.

@@ -255,10 +255,21 @@ pub fn expected_downloads(events: &[Event], window: &Window) -> Vec<DownloadSumm
                     src_ips: Vec::new(),
                     url_count: 0,
                     urls: Vec::new(),
+                    session: None,
+                    src_ip: None,
+                    url: None,
+                    file: crate::query::FileFacts::default(),
                 },
                 Seen::new(),
                 Seen::new(),
             ));
+            // The latest download (the fixture has no two downloads of one file at the
+            // same instant: which of those a store shows is not defined).
+            if entry.count == 0 || event.time >= entry.last_seen {
+                entry.session = event.session.clone();
+                entry.src_ip = Some(event.src_ip.to_string());
+                entry.url = Some(url.clone());
+            }
             entry.count += 1;
             entry.first_seen = entry.first_seen.min(event.time);
             entry.last_seen = entry.last_seen.max(event.time);

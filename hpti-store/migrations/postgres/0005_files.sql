@@ -1,0 +1,30 @@
+-- What is known about each captured file (as in SQLite's summaries): the latest analysis
+-- of its bytes and the latest VirusTotal file report, folded from the events'
+-- enrichments (or written by `hpti analysis rescan`).
+CREATE TABLE files (
+    sha256          text COLLATE "C" PRIMARY KEY,
+    analysed        timestamptz,
+    file_type       text COLLATE "C",
+    mime            text COLLATE "C",
+    file_category   text COLLATE "C",
+    arch            text COLLATE "C",
+    is_previewable  boolean,
+    yara_matches    text COLLATE "C",      -- JSON array of rule names
+    vt_checked      timestamptz,
+    vt_detections   bigint,
+    vt_total        bigint,
+    vt_threat_label text COLLATE "C"
+);
+
+-- The latest download of each file.
+ALTER TABLE downloads_total ADD COLUMN last_session text COLLATE "C";
+ALTER TABLE downloads_total ADD COLUMN last_src_ip inet;
+ALTER TABLE downloads_total ADD COLUMN last_url text COLLATE "C";
+-- Filled from the events (a file's downloads are found by the sha256 index).
+UPDATE downloads_total t SET (last_session, last_src_ip, last_url) = (
+    SELECT e.session, e.src_ip, e.url FROM events e
+    WHERE e.sha256 = t.sha256 AND e.kind = 'file.download'
+    ORDER BY e.ts DESC, e.id DESC LIMIT 1);
+
+-- The fold reads a file event's enrichment (its analysis and VirusTotal report).
+ALTER TABLE fold_queue ADD COLUMN enrichment_id bigint;

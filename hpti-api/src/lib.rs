@@ -17,6 +17,7 @@
 pub mod auth;
 mod cache;
 mod config;
+mod downloads;
 mod error;
 mod openapi;
 mod params;
@@ -32,6 +33,7 @@ use hpti_store::EventQueries;
 
 pub use auth::{Caller, Role, TokenError, TokenInfo, TokenStore};
 pub use config::ApiConfig;
+pub use downloads::ZIP_PASSWORD;
 pub use error::{ApiError, ErrorBody};
 pub use openapi::openapi;
 
@@ -49,6 +51,8 @@ struct Inner {
     data_dir: Option<std::path::PathBuf>,
     limiter: Option<governor::DefaultKeyedRateLimiter<String>>,
     cache: cache::ResponseCache,
+    /// Bounds the captured files zipped at once.
+    zips: tokio::sync::Semaphore,
 }
 
 impl ApiState {
@@ -67,6 +71,7 @@ impl ApiState {
                 data_dir: None,
                 limiter,
                 cache: cache::ResponseCache::new(config.cache_ttl),
+                zips: downloads::zip_permits(),
             }),
         }
     }
@@ -87,7 +92,8 @@ impl ApiState {
         self
     }
 
-    /// Serves session recordings from `dir` (the data directory they are relative to).
+    /// Serves session recordings and captured files from `dir` (the data directory they
+    /// are relative to; captured files are under `artifacts/`).
     pub fn with_data_dir(mut self, dir: impl Into<std::path::PathBuf>) -> Self {
         if let Some(inner) = Arc::get_mut(&mut self.inner) {
             inner.data_dir = Some(dir.into());

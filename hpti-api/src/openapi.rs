@@ -21,13 +21,15 @@ use crate::routes;
         routes::attacker,
         routes::credentials,
         routes::commands,
-        routes::downloads,
+        crate::downloads::downloads,
+        crate::downloads::download,
+        crate::downloads::content,
         routes::alerts,
         routes::timeseries,
         routes::health,
         routes::openapi_json,
     ),
-    components(schemas(crate::error::ErrorBody, routes::EventsPage, routes::SessionView, routes::Timeseries)),
+    components(schemas(crate::error::ErrorBody, routes::EventsPage, routes::SessionView, routes::Timeseries, crate::downloads::DownloadView)),
     modifiers(&Bearer)
 )]
 struct ApiDoc;

@@ -43,7 +43,12 @@ pub(crate) fn router(state: ApiState) -> Router {
         .route("/attackers/{ip}", get(attacker))
         .route("/credentials", get(credentials))
         .route("/commands", get(commands))
-        .route("/downloads", get(downloads))
+        .route("/downloads", get(crate::downloads::downloads))
+        .route("/downloads/{sha256}", get(crate::downloads::download))
+        .route(
+            "/downloads/{sha256}/content",
+            get(crate::downloads::content),
+        )
         .route("/alerts", get(alerts))
         .route("/stats/timeseries", get(timeseries))
         .route("/health", get(health))
@@ -142,6 +147,30 @@ impl Aggregate {
         self.state
             .cached(&self.caller, &self.uri, &self.headers, rows)
             .await
+    }
+
+    /// The shared state.
+    pub(crate) fn state(&self) -> &ApiState {
+        &self.state
+    }
+
+    /// A ranked list of the window from `rows`, which may reshape the store's rows.
+    pub(crate) async fn ranked_with<T, F>(&self, rows: F) -> Result<Response, ApiError>
+    where
+        T: Serialize,
+        F: for<'q> FnOnce(
+            &'q dyn EventQueries,
+            Window,
+        ) -> futures::future::BoxFuture<'q, Result<Vec<T>, ApiError>>,
+    {
+        let window = self.params(WINDOW_PARAMS)?.window()?;
+        let queries = self.state.queries();
+        self.answer(async move {
+            Ok(Items {
+                items: rows(queries, window).await?,
+            })
+        })
+        .await
     }
 
     /// A ranked list of the window (`since`, `until`, `limit`) as `{"items": [...]}`.
@@ -356,21 +385,11 @@ pub(crate) async fn commands(request: Aggregate) -> Result<Response, ApiError> {
         .await
 }
 
-/// Captured files ranked by downloads in the window.
-#[utoipa::path(get, path = "/api/v1/downloads", params(WindowParams),
-    responses((status = 200, body = Items<Object>), (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody)),
-    security(("bearer" = [])))]
-pub(crate) async fn downloads(request: Aggregate) -> Result<Response, ApiError> {
-    request
-        .ranked(|queries: &dyn EventQueries, window| queries.downloads(window))
-        .await
-}
-
 /// The window parameters of the ranked lists.
 #[derive(utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 #[allow(dead_code)] // describes the query string for OpenAPI; parsed by `Params`
-pub(crate) struct WindowParams {
+pub struct WindowParams {
     /// RFC 3339 time, or a duration before now (24h).
     since: Option<String>,
     /// RFC 3339 time, or a duration before now.

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use hpti_api::{ApiConfig, ApiState, Role, TokenStore};
 use hpti_core::Event;
 use hpti_core::sink::Sink as _;
-use hpti_store::testing::{ADDRESS_A, fixture};
+use hpti_store::testing::{ADDRESS_A, SHA_SECOND, SHA_SHARED, fixture};
 use hpti_store::{EventQueries, SqliteOptions, SqliteStore, Window};
 use serde_json::Value;
 
@@ -114,6 +114,8 @@ const ROUTES: &[&str] = &[
     "/api/v1/credentials",
     "/api/v1/commands",
     "/api/v1/downloads",
+    "/api/v1/downloads/{sha256}",
+    "/api/v1/downloads/{sha256}/content",
     "/api/v1/alerts",
     "/api/v1/stats/timeseries",
     "/api/v1/health",
@@ -124,7 +126,10 @@ const ROUTES: &[&str] = &[
 async fn without_a_valid_token_every_route_is_401_with_no_detail() {
     let api = Api::start().await;
     for route in ROUTES {
-        let path = route.replace("{id}", "a1").replace("{ip}", ADDRESS_A);
+        let path = route
+            .replace("{id}", "a1")
+            .replace("{ip}", ADDRESS_A)
+            .replace("{sha256}", SHA_SHARED);
         for token in [None, Some("hpti_not-a-token"), Some("")] {
             let (status, body) = api.get_as(token, &path).await;
             assert_eq!(status, 401, "{path} with {token:?}");
@@ -173,8 +178,16 @@ async fn lists_answer_what_the_store_answers() {
             rows.as_array().is_some_and(|r| !r.is_empty()),
             "{list}: the fixture has rows"
         );
-        let (status, body) = api.get(&format!("/api/v1/{list}")).await;
+        let (status, mut body) = api.get(&format!("/api/v1/{list}")).await;
         assert_eq!(status, 200, "{list}: {body}");
+        if list == "downloads" {
+            // The store's rows, plus what the artifact store says (tested below).
+            for item in body["items"].as_array_mut().unwrap() {
+                for added in ["shasum", "timestamp", "outfile", "exists", "content_url"] {
+                    item.as_object_mut().unwrap().remove(added);
+                }
+            }
+        }
         assert_eq!(body["items"], rows, "{list}");
         let (status, body) = api.get(&format!("/api/v1/{list}?limit=1")).await;
         assert_eq!(status, 200);
@@ -413,14 +426,19 @@ fn arbitrary_query_strings_never_get_a_500() {
     let segment = ".{0,30}";
     proptest!(config, |(route in route, query in query, segment in segment)| {
         let segment: String = url::form_urlencoded::byte_serialize(segment.as_bytes()).collect();
-        let path = route.replace("{id}", &segment).replace("{ip}", &segment);
+        let path = route
+            .replace("{id}", &segment)
+            .replace("{ip}", &segment)
+            .replace("{sha256}", &segment);
         let query: Vec<String> = query
             .iter()
             .map(|(n, v)| format!("{n}={}", url::form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>()))
             .collect();
         let path = format!("{path}?{}", query.join("&"));
         let (status, _) = runtime.block_on(api.get(&path));
-        prop_assert!(matches!(status, 200 | 400 | 404), "{} -> {}", path, status);
+        // A viewer is refused captured files whatever it asks.
+        let allowed = if route.ends_with("/content") { status == 403 } else { matches!(status, 200 | 400 | 404) };
+        prop_assert!(allowed, "{} -> {}", path, status);
     });
 }
 
@@ -542,4 +560,157 @@ async fn aggregates_revalidate_by_etag_and_follow_new_events() {
     };
     assert!(!hashes(&body).contains(&sha));
     assert!(hashes(&fresh).contains(&sha), "{fresh}");
+}
+
+/// The downloads view: the store's row with Cowrie's names and the artifact store's
+/// answer; one file by hash; its content zipped with the password `infected`, for
+/// admins only.
+#[tokio::test]
+async fn downloads_show_every_field_and_serve_content_to_admins_only() {
+    let api = Api::start().await;
+    // The fixture's shared file is the four bytes "test"; only it is in the store.
+    assert_eq!(hpti_core::file::sha256_hex(b"test"), SHA_SHARED);
+    let artifacts = api._dir.path().join("artifacts");
+    hpti_core::file::put_artifact(&artifacts, SHA_SHARED, b"test").unwrap();
+
+    let (status, body) = api.get("/api/v1/downloads").await;
+    assert_eq!(status, 200, "{body}");
+    let items = body["items"].as_array().unwrap();
+    let shared = &items[0];
+    for field in [
+        "sha256",
+        "shasum",
+        "session",
+        "src_ip",
+        "timestamp",
+        "first_seen",
+        "count",
+        "url",
+        "outfile",
+        "size",
+        "file_type",
+        "file_category",
+        "is_previewable",
+        "vt_detections",
+        "vt_total",
+        "vt_threat_label",
+        "exists",
+        "yara_matches",
+    ] {
+        assert!(shared.get(field).is_some(), "{field} missing from {shared}");
+    }
+    assert_eq!(shared["sha256"], SHA_SHARED);
+    assert_eq!(shared["shasum"], SHA_SHARED);
+    assert_eq!(shared["timestamp"], shared["last_seen"]);
+    assert_eq!(shared["session"], "b2");
+    assert_eq!(shared["url"], "http://203.0.113.99/x.sh");
+    assert_eq!(shared["count"], 2);
+    assert_eq!(shared["file_type"], "POSIX shell script");
+    assert_eq!(shared["file_category"], "script");
+    assert_eq!(shared["is_previewable"], true);
+    assert_eq!(
+        shared["yara_matches"],
+        serde_json::json!(["Mirai_Loader", "shell_dropper"])
+    );
+    assert_eq!(
+        (
+            &shared["vt_detections"],
+            &shared["vt_total"],
+            &shared["vt_threat_label"]
+        ),
+        (
+            &serde_json::json!(31),
+            &serde_json::json!(64),
+            &serde_json::json!("trojan.mirai/shell")
+        )
+    );
+    assert_eq!(shared["exists"], true);
+    assert_eq!(shared["outfile"], format!("artifacts/9f/{SHA_SHARED}"));
+    assert_eq!(
+        shared["content_url"],
+        format!("/api/v1/downloads/{SHA_SHARED}/content")
+    );
+    let second = &items[1];
+    assert_eq!(second["sha256"], SHA_SECOND);
+    assert_eq!(second["exists"], false);
+    assert!(second.get("content_url").is_none());
+    assert_eq!(second["file_type"], Value::Null);
+
+    let (status, one) = api.get(&format!("/api/v1/downloads/{SHA_SHARED}")).await;
+    assert_eq!(status, 200);
+    assert_eq!(&one, shared);
+    let (status, upper) = api
+        .get(&format!(
+            "/api/v1/downloads/{}",
+            SHA_SHARED.to_ascii_uppercase()
+        ))
+        .await;
+    assert_eq!((status, &upper), (200, shared));
+    let (status, body) = api.get("/api/v1/downloads/not-a-hash").await;
+    assert_eq!(status, 400);
+    assert!(
+        body["detail"].as_str().unwrap().starts_with("sha256:"),
+        "{body}"
+    );
+    let (status, _) = api
+        .get(&format!("/api/v1/downloads/{}", "0".repeat(64)))
+        .await;
+    assert_eq!(status, 404);
+
+    // Content: a viewer is refused, an admin gets a zip to save, never to render.
+    let content = format!("/api/v1/downloads/{SHA_SHARED}/content");
+    let (status, body) = api.get(&content).await;
+    assert_eq!((status, body["error"].as_str()), (403, Some("forbidden")));
+    let response = api
+        .client
+        .get(format!("{}{content}", api.base))
+        .bearer_auth(&api.admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let headers = response.headers().clone();
+    assert_eq!(headers["content-type"], "application/zip");
+    assert_eq!(
+        headers["content-disposition"],
+        format!("attachment; filename=\"{SHA_SHARED}.zip\"")
+    );
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+    let zip = response.bytes().await.unwrap();
+    assert!(
+        !zip.windows(4).any(|w| w == b"test"),
+        "the content is encrypted, not stored in the clear"
+    );
+    let path = api._dir.path().join("download.zip");
+    std::fs::write(&path, &zip).unwrap();
+    // Python's zipfile, as an analyst's script would open it.
+    let read = |password: &str| {
+        std::process::Command::new("python3")
+            .arg("-c")
+            .arg(format!(
+                "import sys, zipfile; z = zipfile.ZipFile(sys.argv[1]); \
+                 sys.stdout.write(z.read('{SHA_SHARED}', pwd=b'{password}').decode())"
+            ))
+            .arg(&path)
+            .output()
+            .unwrap()
+    };
+    let opened = read(hpti_api::ZIP_PASSWORD);
+    assert!(
+        opened.status.success(),
+        "{}",
+        String::from_utf8_lossy(&opened.stderr)
+    );
+    assert_eq!(opened.stdout, b"test");
+    assert!(
+        !read("wrong").status.success(),
+        "a wrong password opens nothing"
+    );
+    let (status, _) = api
+        .get_as(
+            Some(&api.admin.clone()),
+            &format!("/api/v1/downloads/{SHA_SECOND}/content"),
+        )
+        .await;
+    assert_eq!(status, 404, "a file the store does not hold");
 }

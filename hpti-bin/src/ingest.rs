@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use hpti_core::collect::{CheckpointStore, CollectorOptions, FileCollector};
+use hpti_core::collect::{CapturedFiles, CheckpointStore, CollectorOptions, FileCollector};
 use hpti_core::metrics::PipelineMetrics;
 use hpti_core::parser;
 use prometheus_client::registry::Registry;
@@ -29,6 +29,11 @@ pub struct IngestArgs {
     /// Keep reading as the files grow (and are rotated), until Ctrl-C.
     #[arg(long)]
     follow: bool,
+    /// The honeypot's directory of captured files named by SHA-256 (Cowrie's
+    /// `var/lib/cowrie/downloads`): each file a record names is copied into the
+    /// artifact store (hash checked), analysed, and served by the API.
+    #[arg(long, value_name = "DIR")]
+    downloads: Option<PathBuf>,
     /// Restore the archive of this sink (`type = "archive"`, local or S3): its objects
     /// are fetched into the data directory, read as `--format hpti`, and removed after.
     /// That sink itself is left out of this run, so nothing is archived twice.
@@ -130,6 +135,11 @@ pub async fn ingest(config: &Config, args: &IngestArgs) -> anyhow::Result<ExitCo
         CollectorOptions {
             sensor: args.sensor.clone(),
             follow: args.follow,
+            captured_files: args.downloads.as_ref().map(|from| CapturedFiles {
+                from: from.clone(),
+                artifacts: config.data.dir.join("artifacts"),
+                max_bytes: hpti_core::collect::MAX_IMPORTED_FILE_BYTES,
+            }),
             ..CollectorOptions::default()
         },
         metrics.clone(),

@@ -1,6 +1,7 @@
 //! `hpti`: the honeypot and threat-intelligence platform's command line.
 
 mod alert;
+mod analysis;
 mod api;
 mod bench;
 mod config;
@@ -84,6 +85,9 @@ enum Command {
     /// The analyst API's tokens (`hpti api token create --role viewer`).
     #[command(subcommand)]
     Api(api::ApiCommand),
+    /// Analyse captured files again (`hpti analysis rescan` after the YARA rules change).
+    #[command(subcommand)]
+    Analysis(analysis::AnalysisCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -165,6 +169,9 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 .await
                 .map(|()| ExitCode::SUCCESS),
             Command::Api(command) => api::api(&config, command).map(|()| ExitCode::SUCCESS),
+            Command::Analysis(command) => analysis::analysis(&config, command)
+                .await
+                .map(|()| ExitCode::SUCCESS),
             Command::Config(_) => Ok(ExitCode::SUCCESS),
         }
     })

@@ -25,7 +25,7 @@ use tokio::sync::mpsc;
 
 use crate::ack::{AckBatch, AckReceiver};
 use crate::dead_letter::{DeadLetter, DeadLetterStage};
-use crate::event::Timestamp;
+use crate::event::{Event, EventKind, Timestamp};
 use crate::metrics::PipelineMetrics;
 use crate::parser::{ParseContext, Parser};
 use crate::pipeline::{Envelope, Origin};
@@ -299,6 +299,21 @@ pub struct CollectorOptions {
     pub follow: bool,
     /// How often a followed file is checked for new data, rotation and truncation.
     pub poll_interval: Duration,
+    /// Where the honeypot that wrote the logs keeps captured files, each named by its
+    /// SHA-256 (Cowrie's `downloads` directory), and the artifact store to copy them into
+    /// as their events are read.
+    pub captured_files: Option<CapturedFiles>,
+}
+
+/// The captured files a log's records refer to, and where hpti keeps its own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CapturedFiles {
+    /// The other honeypot's directory of files named by SHA-256.
+    pub from: PathBuf,
+    /// hpti's artifact store (`<data>/artifacts`).
+    pub artifacts: PathBuf,
+    /// Largest file copied.
+    pub max_bytes: u64,
 }
 
 impl Default for CollectorOptions {
@@ -309,6 +324,7 @@ impl Default for CollectorOptions {
             lines_per_batch: 1024,
             follow: false,
             poll_interval: Duration::from_millis(250),
+            captured_files: None,
         }
     }
 }
@@ -524,6 +540,50 @@ struct GzipLine {
 }
 
 impl FileReader {
+    /// Copies the file `event` captured from the other honeypot's directory into the
+    /// artifact store (counted in `hpti_events_total{stage="artifact_import"}` by outcome).
+    /// A failure is logged and counted, never fatal: the event is kept either way.
+    async fn import_captured_file(&self, files: &CapturedFiles, event: &Event, source: &str) {
+        let sha256 = match &event.kind {
+            EventKind::FileDownload {
+                sha256: Some(sha256),
+                ..
+            }
+            | EventKind::FileUpload {
+                sha256: Some(sha256),
+                ..
+            } => sha256.to_ascii_lowercase(),
+            _ => return,
+        };
+        let job = files.clone();
+        let hash = sha256.clone();
+        let outcome = tokio::task::spawn_blocking(move || {
+            crate::file::import_artifact(&job.artifacts, &job.from, &hash, job.max_bytes)
+        })
+        .await;
+        let label = match outcome {
+            Ok(Ok(imported)) => match imported {
+                crate::file::Imported::Copied => "copied",
+                crate::file::Imported::AlreadyStored => "already_stored",
+                crate::file::Imported::Missing => "missing",
+                crate::file::Imported::TooLarge => "too_large",
+                crate::file::Imported::HashMismatch => "hash_mismatch",
+            },
+            Ok(Err(error)) => {
+                tracing::warn!(%sha256, from = %files.from.display(), %error, "cannot copy a captured file");
+                "error"
+            }
+            Err(error) => {
+                tracing::warn!(%sha256, %error, "the copy of a captured file failed");
+                "error"
+            }
+        };
+        if matches!(label, "too_large" | "hash_mismatch") {
+            tracing::warn!(%sha256, from = %files.from.display(), outcome = label, "captured file not copied");
+        }
+        self.metrics.count("artifact_import", source, label, 1);
+    }
+
     async fn run(self) -> Result<ReadReport, SourceError> {
         let path = &self.path;
         let open_error =
@@ -692,6 +752,9 @@ impl FileReader {
                     Ok(Some(mut event)) => {
                         report.events += 1;
                         parsed.inc();
+                        if let Some(files) = &self.options.captured_files {
+                            self.import_captured_file(files, &event, &source_name).await;
+                        }
                         if event.observed.is_none() && event.raw.is_some() {
                             event.observed = Some(Timestamp::now());
                         }
@@ -1397,7 +1460,15 @@ pub struct FileSourceConfig {
     /// How often followed files are checked for growth (default `250ms`).
     #[serde(default = "default_poll", with = "humantime_serde")]
     pub poll_interval: Duration,
+    /// The honeypot's directory of captured files named by SHA-256 (Cowrie's
+    /// `var/lib/cowrie/downloads`): each file a record names is copied into hpti's
+    /// artifact store (hash checked, at most 64 MiB), so it is analysed and served.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub downloads: Option<PathBuf>,
 }
+
+/// Largest captured file a log source copies into the artifact store.
+pub const MAX_IMPORTED_FILE_BYTES: u64 = 64 * 1024 * 1024;
 
 fn default_follow() -> bool {
     true
@@ -1491,6 +1562,11 @@ impl crate::component::SourceConfig for FileSourceConfig {
                 sensor: self.sensor.clone(),
                 follow: self.follow,
                 poll_interval: self.poll_interval.max(Duration::from_millis(1)),
+                captured_files: self.downloads.as_ref().map(|from| CapturedFiles {
+                    from: cx.data_path(from),
+                    artifacts: cx.data_dir.join("artifacts"),
+                    max_bytes: MAX_IMPORTED_FILE_BYTES,
+                }),
                 ..CollectorOptions::default()
             },
             cx.metrics.clone(),

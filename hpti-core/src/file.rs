@@ -23,7 +23,12 @@
 //! assert!(dropper.is_previewable);
 //! ```
 
+use std::fs;
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 /// Most bytes of a file that [`detect`] looks at to call it text: enough to tell text
 /// from binary without reading a large file twice.
@@ -318,6 +323,145 @@ fn describe(mime: &str, matcher: infer::MatcherType) -> (String, FileCategory) {
     (file_type, category)
 }
 
+/// Lower-case hex SHA-256 of `content`.
+pub fn sha256_hex(content: &[u8]) -> String {
+    use std::fmt::Write as _;
+    let mut hex = String::with_capacity(64);
+    for byte in Sha256::digest(content) {
+        let _ = write!(hex, "{byte:02x}");
+    }
+    hex
+}
+
+/// Where an artifact store rooted at `dir` keeps the content with this hash:
+/// `<dir>/<first two hex digits>/<sha256>`. `None` unless `sha256` is 64 lower-case hex
+/// digits, so no caller can build a path outside the store.
+pub fn artifact_path(dir: &Path, sha256: &str) -> Option<PathBuf> {
+    let valid = sha256.len() == 64
+        && sha256
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    let prefix = sha256.get(..2).filter(|_| valid)?;
+    Some(dir.join(prefix).join(sha256))
+}
+
+/// Creates a directory of the artifact store (and its parents), closed to others.
+pub fn create_artifact_dir(path: &Path) -> io::Result<()> {
+    let mut builder = fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o750);
+    }
+    builder.create(path)
+}
+
+/// Writes a new file readable and writable by the owner only, never executable (these
+/// are attackers' binaries), and syncs it. Fails if `path` exists.
+pub fn write_private(path: &Path, content: &[u8]) -> io::Result<()> {
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    // The mode above is filtered by the umask only downwards; set it explicitly anyway
+    // so the result does not depend on the process's umask at all.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        file.set_permissions(fs::Permissions::from_mode(0o600))?;
+    }
+    file.write_all(content)?;
+    file.sync_data()
+}
+
+/// Puts `content` (whose hash is `sha256`) at its place in the store rooted at `dir`,
+/// unless it is there already: written to a temporary name, then renamed, so a reader
+/// never sees half a file. Returns whether it was written.
+pub fn put_artifact(dir: &Path, sha256: &str, content: &[u8]) -> io::Result<bool> {
+    let path = artifact_path(dir, sha256)
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "not a SHA-256"))?;
+    // Content-addressed: an existing file already holds these very bytes.
+    if fs::symlink_metadata(&path).is_ok_and(|m| m.is_file()) {
+        return Ok(false);
+    }
+    let parent = path.parent().unwrap_or(dir);
+    create_artifact_dir(parent)?;
+    let temp = parent.join(format!(".tmp-{sha256}-{:016x}", temp_suffix()));
+    let written = write_private(&temp, content).and_then(|()| fs::rename(&temp, &path));
+    if let Err(e) = written {
+        let _ = fs::remove_file(&temp);
+        return Err(e);
+    }
+    Ok(true)
+}
+
+/// A suffix that makes concurrent writers' temporary names differ.
+fn temp_suffix() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    (u64::from(std::process::id()) << 32 | u64::from(nanos)) ^ NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+/// What [`import_artifact`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Imported {
+    /// The file was copied into the store.
+    Copied,
+    /// The store already held it.
+    AlreadyStored,
+    /// The other directory has no such file.
+    Missing,
+    /// The file there is larger than the cap: not copied.
+    TooLarge,
+    /// The file there does not have the hash its name claims: not copied.
+    HashMismatch,
+}
+
+/// Copies the file named `sha256` in `from` (another honeypot's downloads directory,
+/// such as Cowrie's `var/lib/cowrie/downloads`) into the store rooted at `dir`, after
+/// checking that its content has that hash; at most `max_bytes` are read.
+pub fn import_artifact(
+    dir: &Path,
+    from: &Path,
+    sha256: &str,
+    max_bytes: u64,
+) -> io::Result<Imported> {
+    let Some(target) = artifact_path(dir, sha256) else {
+        return Ok(Imported::Missing);
+    };
+    if fs::symlink_metadata(&target).is_ok_and(|m| m.is_file()) {
+        return Ok(Imported::AlreadyStored);
+    }
+    let source = from.join(sha256);
+    let file = match fs::File::open(&source) {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Imported::Missing),
+        Err(e) => return Err(e),
+    };
+    if !file.metadata()?.is_file() {
+        return Ok(Imported::Missing);
+    }
+    let mut content = Vec::new();
+    file.take(max_bytes.saturating_add(1))
+        .read_to_end(&mut content)?;
+    if content.len() as u64 > max_bytes {
+        return Ok(Imported::TooLarge);
+    }
+    if sha256_hex(&content) != sha256 {
+        return Ok(Imported::HashMismatch);
+    }
+    put_artifact(dir, sha256, &content)?;
+    Ok(Imported::Copied)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -411,6 +555,41 @@ mod tests {
         let kind = detect_prefix(b"echo hi\n", MAX_PREVIEW_BYTES + 1);
         assert_eq!(kind.category, FileCategory::Text);
         assert!(!kind.is_previewable);
+    }
+
+    #[test]
+    fn importing_checks_the_hash_and_never_leaves_the_store() {
+        let from = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let store = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let content = b"#!/bin/sh\necho hi\n";
+        let sha = sha256_hex(content);
+        let write = |name: &str, bytes: &[u8]| {
+            std::fs::write(from.path().join(name), bytes).unwrap_or_else(|e| panic!("{e}"))
+        };
+        write(&sha, content);
+        let import = |sha: &str, max| {
+            import_artifact(store.path(), from.path(), sha, max).unwrap_or_else(|e| panic!("{e}"))
+        };
+        assert_eq!(import(&sha, 1024), Imported::Copied);
+        assert_eq!(import(&sha, 1024), Imported::AlreadyStored);
+        let stored = artifact_path(store.path(), &sha).unwrap_or_default();
+        assert_eq!(std::fs::read(&stored).ok().as_deref(), Some(&content[..]));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&stored).map(|m| m.permissions().mode() & 0o777);
+            assert_eq!(mode.ok(), Some(0o600), "never executable");
+        }
+        let liar = "ab".repeat(32);
+        write(&liar, b"not what the name says");
+        assert_eq!(import(&liar, 1024), Imported::HashMismatch);
+        assert_eq!(import(&"cd".repeat(32), 1024), Imported::Missing);
+        assert_eq!(import("../../etc/passwd", 1024), Imported::Missing);
+        let big = vec![b'x'; 100];
+        let big_sha = sha256_hex(&big);
+        write(&big_sha, &big);
+        assert_eq!(import(&big_sha, 99), Imported::TooLarge);
+        assert_eq!(import(&big_sha, 100), Imported::Copied);
     }
 
     #[test]

@@ -34,17 +34,7 @@ use hpti_core::event::{Event, EventKind};
 use hpti_core::file::{FileAnalysis, detect_prefix};
 use serde::{Deserialize, Serialize};
 
-/// Where the artifact store keeps content with this hash: `<dir>/<first two hex
-/// digits>/<sha256>`; `None` unless `sha256` is 64 lower-case hex digits, so no caller can
-/// build a path outside the store.
-pub fn artifact_path(dir: &Path, sha256: &str) -> Option<PathBuf> {
-    let valid = sha256.len() == 64
-        && sha256
-            .bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
-    let prefix = sha256.get(..2).filter(|_| valid)?;
-    Some(dir.join(prefix).join(sha256))
-}
+pub use hpti_core::file::artifact_path;
 
 /// The `[analysis]` section.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -187,6 +187,59 @@ impl Config {
         }
     }
 
+    /// The analyzer of captured files that `[analysis]` describes: the artifact store of
+    /// the data directory, and the YARA rules of `yara_rules` (relative to the config
+    /// file's directory; unset: `rules/yara` if it exists, else none).
+    pub fn file_analyzer(&self) -> anyhow::Result<hpti_enrich::file::FileAnalyzer> {
+        use hpti_enrich::file::{DEFAULT_YARA_RULES, FileAnalyzer, YaraRules};
+        let analysis = &self.analysis;
+        let rules_dir = match &analysis.yara_rules {
+            Some(dir) => {
+                let dir = self.config_dir().join(dir);
+                anyhow::ensure!(
+                    dir.is_dir(),
+                    "analysis.yara_rules{}: {} is not a directory",
+                    self.line_of("yara_rules")
+                        .map(|l| format!(" (line {l})"))
+                        .unwrap_or_default(),
+                    dir.display()
+                );
+                Some(dir)
+            }
+            None => Some(self.config_dir().join(DEFAULT_YARA_RULES)).filter(|d| d.is_dir()),
+        };
+        let yara = match rules_dir {
+            Some(dir) => {
+                let rules = YaraRules::load_dir(&dir, analysis.scan_timeout)
+                    .with_context(|| "analysis.yara_rules".to_owned())?;
+                tracing::info!(
+                    dir = %dir.display(), files = rules.files().len(),
+                    "YARA rules loaded for captured files"
+                );
+                Some(Arc::new(rules))
+            }
+            None => None,
+        };
+        Ok(FileAnalyzer::new(
+            &self.data.dir.join("artifacts"),
+            yara,
+            analysis.max_file_size,
+        ))
+    }
+
+    /// The line of the config file where `key` is first set, if it is.
+    fn line_of(&self, key: &str) -> Option<usize> {
+        self.source
+            .0
+            .lines()
+            .position(|line| {
+                line.trim_start()
+                    .strip_prefix(key)
+                    .is_some_and(|rest| rest.trim_start().starts_with('='))
+            })
+            .map(|index| index + 1)
+    }
+
     /// Types every component table (the registry).
     pub fn components(&self) -> Result<Components, ConfigError> {
         Components::read(self, &self.source.0, &self.source.1)
@@ -336,6 +389,12 @@ impl Config {
         metrics: PipelineMetrics,
     ) -> anyhow::Result<PipelineBuilder> {
         let mut builder = PipelineBuilder::new(self.pipeline_config()).metrics(metrics.clone());
+        // First, so that every other enricher (and every sink) sees the file's analysis.
+        let analyzer = self.file_analyzer()?;
+        builder = builder.enricher(
+            ComponentId::new("analysis").context("the analysis enricher's id")?,
+            Arc::new(analyzer),
+        );
         for (id, enricher) in &components.enrichers {
             let built = enricher
                 .build(&self.build_context(id, &metrics))

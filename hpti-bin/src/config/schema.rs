@@ -32,6 +32,8 @@ pub struct Config {
     pub alerting: AlertingSection,
     /// The analyst API (served by `hpti run` when present).
     pub api: Option<ApiSection>,
+    /// Analysis of captured files (type detection, YARA).
+    pub analysis: AnalysisSection,
     /// The fake host the SSH and Telnet sensors show, and its rules.
     pub honeypot: HoneypotSection,
     // The component kinds: tables keyed by id, each with a `type`. Checked to be tables
@@ -67,6 +69,12 @@ pub type HoneypotSection = Option<toml::Value>;
 pub type ApiSection = hpti_api::ApiConfig;
 #[cfg(fuzzing)]
 pub type ApiSection = toml::Value;
+
+// The analysis schema lives in hpti-enrich (see `HoneypotSection`).
+#[cfg(not(fuzzing))]
+pub type AnalysisSection = hpti_enrich::file::AnalysisConfig;
+#[cfg(fuzzing)]
+pub type AnalysisSection = Option<toml::Value>;
 
 /// The component kinds, in the order they are built.
 pub const KINDS: &[&str] = &["sinks", "enrichers", "sources", "sensors", "notifiers"];

@@ -1,14 +1,13 @@
 //! The artifact store: captured files kept by content hash.
 
 use std::fs;
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
 use prometheus_client::metrics::counter::Counter;
-use sha2::{Digest, Sha256};
 
 /// A cap on the bytes a directory may hold, shared by everything writing into it: space
 /// is reserved before a file is written, so concurrent writers cannot overshoot it.
@@ -151,32 +150,13 @@ fn at(path: &Path) -> impl FnOnce(io::Error) -> StoreError + '_ {
 }
 
 /// Hex SHA-256 of `content`.
-pub(crate) fn sha256_hex(content: &[u8]) -> String {
-    let digest = Sha256::digest(content);
-    let mut hex = String::with_capacity(64);
-    for byte in digest {
-        use std::fmt::Write as _;
-        let _ = write!(hex, "{byte:02x}");
-    }
-    hex
-}
-
-fn create_dir(path: &Path) -> io::Result<()> {
-    let mut builder = fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::DirBuilderExt;
-        builder.mode(0o750);
-    }
-    builder.create(path)
-}
+pub(crate) use hpti_core::file::sha256_hex;
 
 impl ArtifactStore {
     /// Opens (creating it if needed) the store at `dir`, without a cap on its size.
     pub fn open(dir: impl AsRef<Path>) -> Result<Self, StoreError> {
         let dir = dir.as_ref();
-        create_dir(dir).map_err(at(dir))?;
+        hpti_core::file::create_artifact_dir(dir).map_err(at(dir))?;
         Ok(Self {
             dir: Arc::new(dir.to_owned()),
             quota: None,
@@ -213,18 +193,7 @@ impl ArtifactStore {
     /// Where content with this hash is (or would be) kept; `None` unless `sha256` is
     /// 64 lower-case hex digits, so no caller can build a path outside the store.
     pub fn path_for(&self, sha256: &str) -> Option<PathBuf> {
-        let valid = sha256.len() == 64
-            && sha256
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
-        let prefix = sha256.get(..2).filter(|_| valid)?;
-        Some(self.dir.join(prefix).join(sha256))
-    }
-
-    fn path_of(&self, sha256: &str) -> PathBuf {
-        self.dir
-            .join(sha256.get(..2).unwrap_or_default())
-            .join(sha256)
+        hpti_core::file::artifact_path(&self.dir, sha256)
     }
 
     /// Stores `content` unless the same content is already there.
@@ -244,7 +213,10 @@ impl ArtifactStore {
 
     fn store_blocking(&self, content: &[u8]) -> Result<StoredArtifact, StoreError> {
         let sha256 = sha256_hex(content);
-        let path = self.path_of(&sha256);
+        let path = self
+            .dir
+            .join(sha256.get(..2).unwrap_or_default())
+            .join(&sha256);
         let artifact = StoredArtifact {
             size: content.len() as u64,
             sha256,
@@ -270,49 +242,12 @@ impl ArtifactStore {
                 ),
             });
         }
-        let release = |store: &Self| {
-            if let Some(quota) = &store.quota {
+        if let Err(source) = hpti_core::file::put_artifact(&self.dir, &artifact.sha256, content) {
+            if let Some(quota) = &self.quota {
                 quota.release(size);
             }
-        };
-        let parent = path.parent().unwrap_or(&self.dir);
-        if let Err(e) = create_dir(parent) {
-            release(self);
-            return Err(at(parent)(e));
-        }
-        let temp = parent.join(format!(
-            ".tmp-{}-{:016x}",
-            artifact.sha256,
-            fastrand::u64(..)
-        ));
-        let written = write_private(&temp, content).and_then(|()| fs::rename(&temp, &path));
-        if let Err(source) = written {
-            let _ = fs::remove_file(&temp);
-            release(self);
             return Err(StoreError { path, source });
         }
         Ok(artifact)
     }
-}
-
-/// Writes a new file readable and writable by the owner only, never executable:
-/// these are attackers' binaries.
-fn write_private(path: &Path, content: &[u8]) -> io::Result<()> {
-    let mut options = fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut file = options.open(path)?;
-    // The mode above is filtered by the umask only downwards; set it explicitly anyway
-    // so the result does not depend on the process's umask at all.
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        file.set_permissions(fs::Permissions::from_mode(0o600))?;
-    }
-    file.write_all(content)?;
-    file.sync_data()
 }

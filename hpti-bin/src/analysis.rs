@@ -60,7 +60,7 @@ fn stored_files(dir: &Path) -> anyhow::Result<Vec<(String, PathBuf)>> {
 
 async fn rescan(config: &Config, args: &RescanArgs) -> anyhow::Result<()> {
     let analyzer = config.file_analyzer()?;
-    let queries = config.open_queries().await?;
+    let queries = config.open_writable_queries().await?;
     let files = stored_files(analyzer.artifacts())?;
     let started = std::time::Instant::now();
     let (mut analysed, mut matched, mut failed) = (0u64, 0u64, 0u64);

@@ -127,6 +127,8 @@ pub fn apply(config: &crate::config::Config, config_file: Option<&Path>) -> anyh
     for (id, source) in components.sources.iter().chain(&components.sensors) {
         read.extend(source.read_paths(&config.build_context(id, &metrics)));
     }
+    // The YARA rules too.
+    read.extend(config.yara_rules_dir()?);
     // The rule files are read (their directories listed) when the pipeline is built.
     if let Ok(rules) = config.alert_rules() {
         for spec in rules {

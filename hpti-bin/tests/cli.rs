@@ -1545,24 +1545,69 @@ fn bench_queries_spreads_the_events_over_the_span_and_times_every_query() {
 
 /// `hpti run` with `[api]`: tokens made by `hpti api token create` let `curl` read what
 /// `hpti ingest` stored; no token, a bad one or a revoked one gets a 401.
+/// A Mirai-like bot: an ARM ELF header and the cleartext strings Mirai builds keep.
+fn mirai_like_elf() -> Vec<u8> {
+    let mut elf = vec![
+        0x7f, b'E', b'L', b'F', 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 0, 40, 0,
+    ];
+    elf.resize(52, 0);
+    elf.extend_from_slice(b"\0/dev/watchdog\0/dev/misc/watchdog\0/bin/busybox MIRAI\0");
+    elf.resize(2048, 0);
+    elf
+}
+
 #[test]
 fn the_api_serves_the_store_to_token_holders_only() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("api.toml");
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    // The shipped rules but Mirai's, added later to try `hpti analysis rescan`.
+    let rules = dir.path().join("yara");
+    std::fs::create_dir(&rules).unwrap();
+    for file in ["droppers.yar", "xmrig.yar"] {
+        std::fs::copy(repo.join("rules/yara").join(file), rules.join(file)).unwrap();
+    }
     std::fs::write(
         &config,
         format!(
-            "[data]\ndir = {:?}\n\n[metrics]\nenabled = false\n\n[api]\nlisten = \"127.0.0.1:0\"\n\n[sensors.ssh]\ntype = \"ssh\"\nlisten = \"127.0.0.1:0\"\n",
+            "[data]\ndir = {:?}\n\n[metrics]\nenabled = false\n\n[analysis]\nyara_rules = {rules:?}\n\n[api]\nlisten = \"127.0.0.1:0\"\n\n[sensors.ssh]\ntype = \"ssh\"\nlisten = \"127.0.0.1:0\"\n",
             dir.path().join("data"),
+        ),
+    )
+    .unwrap();
+    // Cowrie's log and its downloads directory; one more file, a Mirai-like ARM bot that
+    // a second log line says was downloaded.
+    let downloads = dir.path().join("cowrie-downloads");
+    std::fs::create_dir(&downloads).unwrap();
+    for entry in std::fs::read_dir(repo.join("testdata/cowrie/downloads")).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), downloads.join(entry.file_name())).unwrap();
+    }
+    let mirai = mirai_like_elf();
+    let mirai_sha = hpti_core::file::sha256_hex(&mirai);
+    std::fs::write(downloads.join(&mirai_sha), &mirai).unwrap();
+    let extra_log = dir.path().join("cowrie-extra.json");
+    std::fs::write(
+        &extra_log,
+        format!(
+            "{{\"eventid\":\"cowrie.session.file_download\",\"session\":\"m1rai0000001\",\"src_ip\":\"203.0.113.66\",\"url\":\"http://203.0.113.66/bins/arm7\",\"shasum\":\"{mirai_sha}\",\"outfile\":\"var/lib/cowrie/downloads/{mirai_sha}\",\"timestamp\":\"2026-11-21T14:00:00.000000Z\",\"sensor\":\"hpti-fixture-sensor\"}}\n"
         ),
     )
     .unwrap();
     let ingest = run(hpti()
         .arg("--config")
         .arg(&config)
-        .args(["ingest", "--format", "cowrie"])
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/cowrie/cowrie.json")));
+        .args(["ingest", "--format", "cowrie", "--downloads"])
+        .arg(&downloads)
+        .arg(repo.join("testdata/cowrie/cowrie.json"))
+        .arg(&extra_log));
     assert!(ingest.status.success(), "{}", stderr(&ingest));
+    let admin = run(hpti()
+        .arg("--config")
+        .arg(&config)
+        .args(["api", "token", "create", "--role", "admin", "--name", "ops"]));
+    assert!(admin.status.success(), "{}", stderr(&admin));
+    let admin = stdout(&admin).trim().to_owned();
     let create = run(hpti().arg("--config").arg(&config).args([
         "api", "token", "create", "--role", "viewer", "--name", "analyst",
     ]));
@@ -1573,7 +1618,11 @@ fn the_api_serves_the_store_to_token_holders_only() {
         .arg("--config")
         .arg(&config)
         .args(["api", "token", "list"])));
-    assert!(list.starts_with("analyst\tviewer\t"), "{list}");
+    assert!(
+        list.lines().any(|l| l.starts_with("analyst\tviewer\t"))
+            && list.lines().any(|l| l.starts_with("ops\tadmin\t")),
+        "{list}"
+    );
     assert!(!list.contains(&token[5..]), "the list never shows a token");
 
     let (child, mut log) = common::spawn_run(&config);
@@ -1620,6 +1669,105 @@ fn the_api_serves_the_store_to_token_holders_only() {
     let stored: serde_json::Value = serde_json::from_str(&stdout(&query)).unwrap();
     assert!(!hashes(&stored).is_empty());
     assert_eq!(hashes(&body["items"]), hashes(&stored), "{body}");
+    // The fixture's files, with every field of the downloads page.
+    let items = body["items"].as_array().unwrap();
+    let row = |sha: &str| {
+        items
+            .iter()
+            .find(|d| d["sha256"] == sha)
+            .unwrap_or_else(|| panic!("{sha} not in {body}"))
+            .clone()
+    };
+    let elf = row("ba2534450b8656abf087caa55ad5bd9d9ce1a858293c68c01579bf9b5472b199");
+    for field in [
+        "sha256",
+        "shasum",
+        "session",
+        "src_ip",
+        "timestamp",
+        "first_seen",
+        "count",
+        "url",
+        "outfile",
+        "size",
+        "file_type",
+        "file_category",
+        "is_previewable",
+        "vt_detections",
+        "vt_total",
+        "vt_threat_label",
+        "exists",
+        "yara_matches",
+    ] {
+        assert!(elf.get(field).is_some(), "{field} missing from {elf}");
+    }
+    assert_eq!(elf["shasum"], elf["sha256"]);
+    assert_eq!(elf["url"], "http://127.0.0.1:8000/file.bin");
+    assert_eq!(elf["session"], "7fd1ec8e5e88");
+    assert_eq!(elf["src_ip"], "127.0.0.1");
+    assert!(
+        elf["file_type"]
+            .as_str()
+            .unwrap()
+            .starts_with("ELF 64-bit LSB"),
+        "{elf}"
+    );
+    assert_eq!(elf["file_category"], "executable");
+    assert_eq!(elf["exists"], true);
+    let script = row("299001868fb8c02fd431c336c6d058f5558c5dff5b5af5e6fe04b870a6a9cbba");
+    assert_eq!(
+        (
+            &script["file_type"],
+            &script["file_category"],
+            &script["is_previewable"]
+        ),
+        (
+            &serde_json::json!("POSIX shell script"),
+            &serde_json::json!("script"),
+            &serde_json::json!(true)
+        )
+    );
+    let bot = row(&mirai_sha);
+    assert_eq!(bot["file_type"], "ELF 32-bit LSB executable, ARM", "{bot}");
+    assert_eq!(
+        bot["yara_matches"],
+        serde_json::json!([]),
+        "Mirai's rules are not loaded yet"
+    );
+    // Content: 403 for a viewer, a zip for an admin.
+    let content = format!("/api/v1/downloads/{mirai_sha}/content");
+    assert_eq!(curl(Some(&token), &content).0, 403);
+    let zip = dir.path().join("bot.zip");
+    let fetched = run(Command::new("curl")
+        .args(["-sS", "-f", "-o"])
+        .arg(&zip)
+        .args(["-H", &format!("Authorization: Bearer {admin}")])
+        .arg(format!("http://{addr}{content}")));
+    assert!(fetched.status.success(), "curl: {}", stderr(&fetched));
+    let unzip = run(Command::new("python3").arg("-c").arg(format!(
+        "import sys, zipfile; sys.stdout.buffer.write(zipfile.ZipFile(sys.argv[1]).read('{mirai_sha}', pwd=b'infected'))"
+    )).arg(&zip));
+    assert!(unzip.status.success(), "{}", stderr(&unzip));
+    assert_eq!(unzip.stdout, mirai);
+    // New rules: the rescan finds the bot's family.
+    std::fs::copy(repo.join("rules/yara/mirai.yar"), rules.join("mirai.yar")).unwrap();
+    let rescan = run(hpti()
+        .arg("--config")
+        .arg(&config)
+        .args(["analysis", "rescan"]));
+    assert!(rescan.status.success(), "{}", stderr(&rescan));
+    assert!(
+        stdout(&rescan).starts_with("3 of 3 files analysed with 3 rule files, 1 matched"),
+        "{}",
+        stdout(&rescan)
+    );
+    let (status, bot) = curl(Some(&token), &format!("/api/v1/downloads/{mirai_sha}"));
+    assert_eq!(status, 200, "{bot}");
+    assert_eq!(
+        bot["yara_matches"],
+        serde_json::json!(["Mirai_Bot"]),
+        "{bot}"
+    );
     let (status, body) = curl(Some(&token), "/api/v1/sessions?limit=3");
     assert_eq!(
         (status, body["items"].as_array().map(Vec::len)),

@@ -1504,7 +1504,8 @@ fn shared_checkpoints(path: &Path) -> Result<CheckpointStore, CheckpointError> {
 impl crate::component::SourceConfig for FileSourceConfig {
     /// The directory of each pattern, up to its first wildcard: rotated and new files
     /// appear there.
-    fn read_paths(&self, _cx: &crate::component::BuildContext) -> Vec<std::path::PathBuf> {
+    fn read_paths(&self, cx: &crate::component::BuildContext) -> Vec<std::path::PathBuf> {
+        let downloads = self.downloads.as_deref().map(|dir| cx.data_path(dir));
         self.paths
             .iter()
             .map(|pattern| {
@@ -1532,6 +1533,7 @@ impl crate::component::SourceConfig for FileSourceConfig {
                     dir
                 }
             })
+            .chain(downloads)
             .collect()
     }
 

@@ -165,10 +165,8 @@ fn elf(content: &[u8]) -> Option<FileKind> {
         Some(2) => "64-bit",
         _ => "invalid class",
     };
-    let little = match content.get(5) {
-        Some(2) => false,
-        _ => true,
-    };
+    // EI_DATA 2 is big-endian; anything else is read as little-endian.
+    let little = content.get(5) != Some(&2);
     let half = |at: usize| -> Option<u16> {
         let bytes = [*content.get(at)?, *content.get(at + 1)?];
         Some(if little {

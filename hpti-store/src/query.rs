@@ -772,6 +772,16 @@ pub trait QueryStoreConfig: hpti_core::component::SinkConfig {
         cx: &hpti_core::component::BuildContext,
     ) -> Result<std::sync::Arc<dyn EventQueries>, hpti_core::component::BuildError>;
 
+    /// Opens the store for queries and for the writes that are not events (`hpti
+    /// analysis rescan` records file analyses); backends that refuse such writes keep
+    /// this default, the read-only handle.
+    async fn open_writable_queries(
+        &self,
+        cx: &hpti_core::component::BuildContext,
+    ) -> Result<std::sync::Arc<dyn EventQueries>, hpti_core::component::BuildError> {
+        self.open_queries(cx).await
+    }
+
     /// Opens where the alert manager keeps alerts, silences and its notification log
     /// (created if needed; any process may write to it while hpti runs).
     async fn open_alert_store(

@@ -191,23 +191,9 @@ impl Config {
     /// the data directory, and the YARA rules of `yara_rules` (relative to the config
     /// file's directory; unset: `rules/yara` if it exists, else none).
     pub fn file_analyzer(&self) -> anyhow::Result<hpti_enrich::file::FileAnalyzer> {
-        use hpti_enrich::file::{DEFAULT_YARA_RULES, FileAnalyzer, YaraRules};
+        use hpti_enrich::file::{FileAnalyzer, YaraRules};
         let analysis = &self.analysis;
-        let rules_dir = match &analysis.yara_rules {
-            Some(dir) => {
-                let dir = self.config_dir().join(dir);
-                anyhow::ensure!(
-                    dir.is_dir(),
-                    "analysis.yara_rules{}: {} is not a directory",
-                    self.line_of("yara_rules")
-                        .map(|l| format!(" (line {l})"))
-                        .unwrap_or_default(),
-                    dir.display()
-                );
-                Some(dir)
-            }
-            None => Some(self.config_dir().join(DEFAULT_YARA_RULES)).filter(|d| d.is_dir()),
-        };
+        let rules_dir = self.yara_rules_dir()?;
         let yara = match rules_dir {
             Some(dir) => {
                 let rules = YaraRules::load_dir(&dir, analysis.scan_timeout)
@@ -225,6 +211,30 @@ impl Config {
             yara,
             analysis.max_file_size,
         ))
+    }
+
+    /// The YARA rule directory of `[analysis] yara_rules` (relative to the config file's
+    /// directory; unset: `rules/yara` if it exists, else none).
+    pub fn yara_rules_dir(&self) -> anyhow::Result<Option<PathBuf>> {
+        match &self.analysis.yara_rules {
+            Some(dir) => {
+                let dir = self.config_dir().join(dir);
+                anyhow::ensure!(
+                    dir.is_dir(),
+                    "analysis.yara_rules{}: {} is not a directory",
+                    self.line_of("yara_rules")
+                        .map(|l| format!(" (line {l})"))
+                        .unwrap_or_default(),
+                    dir.display()
+                );
+                Ok(Some(dir))
+            }
+            None => Ok(Some(
+                self.config_dir()
+                    .join(hpti_enrich::file::DEFAULT_YARA_RULES),
+            )
+            .filter(|d| d.is_dir())),
+        }
     }
 
     /// The line of the config file where `key` is first set, if it is.
@@ -438,6 +448,19 @@ impl Config {
         let metrics = PipelineMetrics::default();
         store
             .open_queries(&self.build_context(id, &metrics))
+            .await
+            .with_context(|| format!("sinks.{id}"))
+    }
+
+    /// The query store, open for the writes that are not events (file analyses).
+    pub async fn open_writable_queries(&self) -> anyhow::Result<Arc<dyn EventQueries>> {
+        let components = self.components()?;
+        let (id, store) = components
+            .query_store(self.query.store.as_deref())
+            .map_err(anyhow::Error::msg)?;
+        let metrics = PipelineMetrics::default();
+        store
+            .open_writable_queries(&self.build_context(id, &metrics))
             .await
             .with_context(|| format!("sinks.{id}"))
     }

@@ -127,6 +127,13 @@ impl QueryStoreConfig for PostgresSinkConfig {
         Ok(Arc::new(self.open(cx, true).await?))
     }
 
+    async fn open_writable_queries(
+        &self,
+        cx: &BuildContext,
+    ) -> Result<Arc<dyn EventQueries>, BuildError> {
+        Ok(Arc::new(self.open(cx, false).await?))
+    }
+
     async fn open_alert_store(
         &self,
         cx: &BuildContext,

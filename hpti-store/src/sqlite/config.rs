@@ -105,6 +105,17 @@ impl QueryStoreConfig for SqliteSinkConfig {
         Ok(Arc::new(store))
     }
 
+    async fn open_writable_queries(
+        &self,
+        cx: &BuildContext,
+    ) -> Result<Arc<dyn EventQueries>, BuildError> {
+        let options = self.options(cx);
+        let store = SqliteStore::open(options.clone()).await.map_err(|e| {
+            BuildError::new(format!("cannot open {}", options.path.display()), e).at_key("path")
+        })?;
+        Ok(Arc::new(store))
+    }
+
     async fn open_alert_store(
         &self,
         cx: &BuildContext,

@@ -16,6 +16,10 @@ pub struct ApiConfig {
     /// events make them computed again within a second. `0s`: no cache.
     #[serde(with = "humantime_serde")]
     pub cache_ttl: std::time::Duration,
+    /// This instance's name in federated answers (`local`).
+    pub name: String,
+    /// Other instances whose lists this API merges with its own (multi-source mode).
+    pub sources: std::collections::BTreeMap<String, crate::federation::SourceConfig>,
 }
 
 impl Default for ApiConfig {
@@ -24,6 +28,8 @@ impl Default for ApiConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             rate_limit: 100,
             cache_ttl: std::time::Duration::from_secs(60),
+            name: "local".into(),
+            sources: std::collections::BTreeMap::new(),
         }
     }
 }

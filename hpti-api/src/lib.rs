@@ -19,6 +19,7 @@ mod cache;
 mod config;
 mod downloads;
 mod error;
+pub mod federation;
 mod openapi;
 mod params;
 mod routes;
@@ -53,6 +54,8 @@ struct Inner {
     cache: cache::ResponseCache,
     /// Bounds the captured files zipped at once.
     zips: tokio::sync::Semaphore,
+    /// The other instances whose lists are merged with this one's, if any.
+    federation: Option<federation::Federation>,
 }
 
 impl ApiState {
@@ -72,6 +75,7 @@ impl ApiState {
                 limiter,
                 cache: cache::ResponseCache::new(config.cache_ttl),
                 zips: downloads::zip_permits(),
+                federation: None,
             }),
         }
     }
@@ -88,6 +92,14 @@ impl ApiState {
     pub fn with_alerts(mut self, alerts: Arc<dyn hpti_core::alert_store::AlertStore>) -> Self {
         if let Some(inner) = Arc::get_mut(&mut self.inner) {
             inner.alerts = Some(alerts);
+        }
+        self
+    }
+
+    /// Merges the lists with those of `federation`'s instances (multi-source mode).
+    pub fn with_federation(mut self, federation: Option<federation::Federation>) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.federation = federation;
         }
         self
     }

@@ -157,7 +157,7 @@ impl Aggregate {
     /// A ranked list of the window from `rows`, which may reshape the store's rows.
     pub(crate) async fn ranked_with<T, F>(&self, rows: F) -> Result<Response, ApiError>
     where
-        T: Serialize,
+        T: Serialize + Send + 'static,
         F: for<'q> FnOnce(
             &'q dyn EventQueries,
             Window,
@@ -165,30 +165,47 @@ impl Aggregate {
     {
         let window = self.params(WINDOW_PARAMS)?.window()?;
         let queries = self.state.queries();
-        self.answer(async move {
-            Ok(Items {
-                items: rows(queries, window).await?,
-            })
-        })
-        .await
+        match &self.state.inner.federation {
+            None => {
+                self.answer(async move {
+                    Ok(Items {
+                        items: rows(queries, window).await?,
+                    })
+                })
+                .await
+            }
+            Some(federation) => {
+                let list = self.uri.path().rsplit('/').next().unwrap_or_default();
+                let query = self.uri.query();
+                self.answer(async move {
+                    let local = rows(queries, window)
+                        .await?
+                        .iter()
+                        .map(serde_json::to_value)
+                        .collect::<Result<Vec<_>, _>>()
+                        .map_err(ApiError::internal)?;
+                    federation
+                        .merge(list, query, local, window.limit as usize)
+                        .await
+                })
+                .await
+            }
+        }
     }
 
     /// A ranked list of the window (`since`, `until`, `limit`) as `{"items": [...]}`.
     async fn ranked<T, F>(&self, rows: F) -> Result<Response, ApiError>
     where
-        T: Serialize,
+        T: Serialize + Send + 'static,
         F: for<'q> FnOnce(
             &'q dyn EventQueries,
             Window,
         )
             -> futures::future::BoxFuture<'q, Result<Vec<T>, hpti_store::StoreError>>,
     {
-        let window = self.params(WINDOW_PARAMS)?.window()?;
-        let queries = self.state.queries();
-        self.answer(async move {
-            Ok(Items {
-                items: rows(queries, window).await?,
-            })
+        self.ranked_with(move |queries: &dyn EventQueries, window| {
+            let rows = rows(queries, window);
+            Box::pin(async move { rows.await.map_err(ApiError::from) })
         })
         .await
     }

@@ -89,9 +89,14 @@ pub async fn serve(
         .open_queries()
         .await
         .context("[api] reads the query store")?;
+    let federation = hpti_api::federation::Federation::new(&api.name, &api.sources)?;
+    if federation.is_some() {
+        tracing::info!(sources = ?api.sources.keys().collect::<Vec<_>>(), "the API merges other instances' lists");
+    }
     let mut state = ApiState::new(queries, tokens(config), api)
         .with_health(health)
-        .with_data_dir(&config.data.dir);
+        .with_data_dir(&config.data.dir)
+        .with_federation(federation);
     // Alerts are kept beside the query store when that store can keep them.
     let components = config.components()?;
     match config.open_alert_store(&components).await {

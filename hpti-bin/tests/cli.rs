@@ -1784,3 +1784,213 @@ fn the_api_serves_the_store_to_token_holders_only() {
     assert_eq!(curl(Some(&token), "/api/v1/downloads").0, 401, "revoked");
     common::stop_cleanly(child, panics);
 }
+
+/// Multi-source mode: a central `hpti run` merges the lists of two other `hpti run`
+/// processes' APIs with its own, deduplicating downloads by hash, and keeps answering
+/// (saying which source failed) when one of them is down.
+#[test]
+fn a_central_api_merges_two_instances_and_survives_one_going_down() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let write_config = |name: &str, extra: &str| -> std::path::PathBuf {
+        let config = dir.path().join(format!("{name}.toml"));
+        std::fs::write(
+            &config,
+            format!(
+                "[data]\ndir = {:?}\n\n[metrics]\nenabled = false\n\n[sensors.ssh]\ntype = \"ssh\"\nlisten = \"127.0.0.1:0\"\n\n[api]\nlisten = \"127.0.0.1:0\"\ncache_ttl = \"0s\"\n{extra}",
+                dir.path().join(name),
+            ),
+        )
+        .unwrap();
+        config
+    };
+    let ingest = |config: &Path, log: &str, downloads: bool| {
+        let mut command = hpti();
+        command
+            .arg("--config")
+            .arg(config)
+            .args(["ingest", "--format", "cowrie"]);
+        if downloads {
+            command
+                .arg("--downloads")
+                .arg(repo.join("testdata/cowrie/downloads"));
+        }
+        let output = run(command.arg(repo.join("testdata/cowrie").join(log)));
+        assert!(output.status.success(), "{}", stderr(&output));
+    };
+    let token = |config: &Path| -> String {
+        let output = run(hpti().arg("--config").arg(config).args([
+            "api", "token", "create", "--role", "viewer", "--name", "central",
+        ]));
+        assert!(output.status.success(), "{}", stderr(&output));
+        stdout(&output).trim().to_owned()
+    };
+    let api_address = |log: &mut common::LogLines| -> String {
+        loop {
+            let line = log
+                .next()
+                .expect("hpti run logs the API's address")
+                .unwrap();
+            if let Some(rest) = line.split("analyst API at http://").nth(1) {
+                return rest.split('/').next().unwrap().to_owned();
+            }
+        }
+    };
+    // Two edges with the same Cowrie log (one holding the files too).
+    let mut edges = Vec::new();
+    for (name, downloads) in [("edge1", true), ("edge2", false)] {
+        let config = write_config(name, "");
+        ingest(&config, "cowrie.json", downloads);
+        let token = token(&config);
+        let (child, mut log) = common::spawn_run(&config);
+        let addr = api_address(&mut log);
+        edges.push((name, child, common::panics_in(log), addr, token));
+    }
+    let sources: String = edges
+        .iter()
+        .map(|(name, _, _, addr, _)| {
+            format!(
+                "\n[api.sources.{name}]\nurl = \"http://{addr}\"\ntoken_env = \"HPTI_TOKEN_{}\"\ntimeout = \"2s\"\n",
+                name.to_uppercase()
+            )
+        })
+        .collect();
+    let central = write_config("central", &format!("name = \"central\"\n{sources}"));
+    ingest(&central, "hydra.json", false);
+    let central_token = token(&central);
+    let env: Vec<(String, String)> = edges
+        .iter()
+        .map(|(name, _, _, _, token)| {
+            (format!("HPTI_TOKEN_{}", name.to_uppercase()), token.clone())
+        })
+        .collect();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let (central_child, mut log) = common::spawn_run_with_env(&central, &env);
+    let central_addr = api_address(&mut log);
+    let central_panics = common::panics_in(log);
+    let get = |path: &str| -> (u16, serde_json::Value) {
+        let output = run(Command::new("curl")
+            .args(["-sS", "-w", "\n%{http_code}", "-H"])
+            .arg(format!("Authorization: Bearer {central_token}"))
+            .arg(format!("http://{central_addr}{path}")));
+        assert!(output.status.success(), "curl: {}", stderr(&output));
+        let text = stdout(&output);
+        let (body, status) = text.rsplit_once('\n').unwrap();
+        (status.parse().unwrap(), serde_json::from_str(body).unwrap())
+    };
+    // What each instance alone says of its downloads.
+    let downloads_of = |name: &str| -> Vec<serde_json::Value> {
+        let query = run(hpti()
+            .arg("--config")
+            .arg(dir.path().join(format!("{name}.toml")))
+            .args(["query", "downloads", "--format", "json", "--limit", "100"]));
+        let rows: serde_json::Value = serde_json::from_str(&stdout(&query)).unwrap();
+        rows.as_array().unwrap().clone()
+    };
+    let one = downloads_of("edge1");
+    let own = downloads_of("central");
+    assert!(!one.is_empty());
+    let own_count = |sha: &serde_json::Value| -> u64 {
+        own.iter()
+            .find(|r| &r["sha256"] == sha)
+            .map_or(0, |r| r["count"].as_u64().unwrap())
+    };
+    let distinct: std::collections::BTreeSet<&str> = one
+        .iter()
+        .chain(&own)
+        .map(|r| r["sha256"].as_str().unwrap())
+        .collect();
+
+    let (status, body) = get("/api/v1/downloads?limit=100");
+    assert_eq!(status, 200, "{body}");
+    let statuses: Vec<(String, String)> = body["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["id"].as_str().unwrap().to_owned(),
+                s["status"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        statuses,
+        [("central", "ok"), ("edge1", "ok"), ("edge2", "ok")]
+            .map(|(a, b)| (a.to_owned(), b.to_owned()))
+    );
+    let items = body["items"].as_array().unwrap();
+    // Each file once, with every instance's downloads summed.
+    assert_eq!(items.len(), distinct.len(), "{body}");
+    for edge_row in &one {
+        let sha = &edge_row["sha256"];
+        let merged = items
+            .iter()
+            .find(|r| &r["sha256"] == sha)
+            .unwrap_or_else(|| panic!("{sha} missing"));
+        let central_count = own_count(sha);
+        assert_eq!(
+            merged["count"],
+            edge_row["count"].as_u64().unwrap() * 2 + central_count,
+            "{merged}"
+        );
+        let expected: Vec<&str> = if central_count > 0 {
+            vec!["central", "edge1", "edge2"]
+        } else {
+            vec!["edge1", "edge2"]
+        };
+        assert_eq!(merged["honeypots"], serde_json::json!(expected));
+        if central_count == 0 {
+            assert_eq!(merged["first_seen"], edge_row["first_seen"]);
+            assert_eq!(merged["last_seen"], edge_row["last_seen"]);
+        }
+    }
+    let elf = items
+        .iter()
+        .find(|r| r["sha256"] == "ba2534450b8656abf087caa55ad5bd9d9ce1a858293c68c01579bf9b5472b199")
+        .unwrap();
+    assert_eq!(elf["exists"], true, "edge1 holds the file");
+    assert_eq!(elf["file_category"], "executable");
+    // Other lists are joined and labelled.
+    let (status, body) = get("/api/v1/credentials?limit=1000");
+    assert_eq!(status, 200);
+    let labels: std::collections::BTreeSet<&str> = body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["source"].as_str().unwrap())
+        .collect();
+    assert_eq!(labels, ["central", "edge1", "edge2"].into_iter().collect());
+
+    // One edge down: the answer still comes, saying which source failed.
+    let (_, edge2, edge2_panics, _, _) = edges.pop().unwrap();
+    common::stop_cleanly(edge2, edge2_panics);
+    let (status, body) = get("/api/v1/downloads?limit=100");
+    assert_eq!(status, 200, "{body}");
+    let edge2_status = body["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == "edge2")
+        .unwrap();
+    assert_eq!(edge2_status["status"], "error", "{body}");
+    assert!(
+        edge2_status["error"].as_str().unwrap().contains("connect"),
+        "{edge2_status}"
+    );
+    let items = body["items"].as_array().unwrap();
+    assert_eq!(items.len(), distinct.len());
+    for edge_row in &one {
+        let sha = &edge_row["sha256"];
+        let merged = items.iter().find(|r| &r["sha256"] == sha).unwrap();
+        assert_eq!(
+            merged["count"],
+            edge_row["count"].as_u64().unwrap() + own_count(sha),
+            "edge2's downloads are gone from the sum"
+        );
+    }
+    common::stop_cleanly(central_child, central_panics);
+    for (_, child, panics, _, _) in edges {
+        common::stop_cleanly(child, panics);
+    }
+}

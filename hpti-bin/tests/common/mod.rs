@@ -186,10 +186,16 @@ pub type LogLines = std::io::Lines<std::io::BufReader<std::process::ChildStderr>
 
 /// Starts `hpti run` with `config`, logging at info; returns it and its log.
 pub fn spawn_run(config: &Path) -> (KillOnDrop, LogLines) {
+    spawn_run_with_env(config, &[])
+}
+
+/// [`spawn_run`] with more environment variables.
+pub fn spawn_run_with_env(config: &Path, env: &[(&str, &str)]) -> (KillOnDrop, LogLines) {
     use std::io::BufRead as _;
     let mut child = KillOnDrop(
         hpti()
             .env("HPTI_LOG", "info")
+            .envs(env.iter().copied())
             .arg("--config")
             .arg(config)
             .arg("run")

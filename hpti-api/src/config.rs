@@ -18,6 +18,11 @@ pub struct ApiConfig {
     pub cache_ttl: std::time::Duration,
     /// This instance's name in federated answers (`local`).
     pub name: String,
+    /// Serve HTTPS with this certificate and key (PEM files).
+    pub tls: Option<crate::tls::TlsFiles>,
+    /// Web origins allowed to call the API from a browser (CORS); none by default, so
+    /// no other site's page can read it.
+    pub cors_origins: Vec<String>,
     /// Other instances whose lists this API merges with its own (multi-source mode).
     pub sources: std::collections::BTreeMap<String, crate::federation::SourceConfig>,
 }
@@ -29,6 +34,8 @@ impl Default for ApiConfig {
             rate_limit: 100,
             cache_ttl: std::time::Duration::from_secs(60),
             name: "local".into(),
+            tls: None,
+            cors_origins: Vec::new(),
             sources: std::collections::BTreeMap::new(),
         }
     }

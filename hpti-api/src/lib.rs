@@ -20,9 +20,11 @@ mod config;
 mod downloads;
 mod error;
 pub mod federation;
+mod metrics;
 mod openapi;
 mod params;
 mod routes;
+pub mod tls;
 
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
@@ -36,6 +38,7 @@ pub use auth::{Caller, Role, TokenError, TokenInfo, TokenStore};
 pub use config::ApiConfig;
 pub use downloads::ZIP_PASSWORD;
 pub use error::{ApiError, ErrorBody};
+pub use metrics::ApiMetrics;
 pub use openapi::openapi;
 
 /// What the handlers share.
@@ -56,6 +59,9 @@ struct Inner {
     zips: tokio::sync::Semaphore,
     /// The other instances whose lists are merged with this one's, if any.
     federation: Option<federation::Federation>,
+    /// Origins allowed by CORS.
+    cors_origins: Vec<String>,
+    metrics: Option<ApiMetrics>,
 }
 
 impl ApiState {
@@ -76,6 +82,8 @@ impl ApiState {
                 cache: cache::ResponseCache::new(config.cache_ttl),
                 zips: downloads::zip_permits(),
                 federation: None,
+                cors_origins: config.cors_origins.clone(),
+                metrics: None,
             }),
         }
     }
@@ -92,6 +100,14 @@ impl ApiState {
     pub fn with_alerts(mut self, alerts: Arc<dyn hpti_core::alert_store::AlertStore>) -> Self {
         if let Some(inner) = Arc::get_mut(&mut self.inner) {
             inner.alerts = Some(alerts);
+        }
+        self
+    }
+
+    /// Counts requests in `metrics`.
+    pub fn with_metrics(mut self, metrics: ApiMetrics) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.metrics = Some(metrics);
         }
         self
     }
@@ -146,6 +162,24 @@ pub async fn serve(
 ) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
     let listener = tokio::net::TcpListener::bind(listen).await?;
     let addr = listener.local_addr()?;
+    let task = tokio::spawn(async move {
+        if let Err(err) = axum::serve(listener, router).await {
+            tracing::error!(error = %err, "API server stopped");
+        }
+    });
+    Ok((addr, task))
+}
+
+/// Serves `router` over HTTPS (`config` from [`tls::server_config`]) on `listen` until
+/// the task is aborted: the address bound and the server's task.
+pub async fn serve_tls(
+    listen: SocketAddr,
+    router: Router,
+    config: Arc<tokio_rustls::rustls::ServerConfig>,
+) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+    let listener = tokio::net::TcpListener::bind(listen).await?;
+    let listener = tls::TlsListener::new(listener, config)?;
+    let addr = axum::serve::Listener::local_addr(&listener)?;
     let task = tokio::spawn(async move {
         if let Err(err) = axum::serve(listener, router).await {
             tracing::error!(error = %err, "API server stopped");

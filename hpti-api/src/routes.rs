@@ -55,8 +55,33 @@ pub(crate) fn router(state: ApiState) -> Router {
         .route("/openapi.json", get(openapi_json))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), authenticate))
-        .with_state(state);
-    Router::new().nest("/api/v1", api).fallback(not_found)
+        .with_state(state.clone());
+    let router = Router::new().nest("/api/v1", api).fallback(not_found);
+    // Outermost, so a browser's preflight (which carries no token) is answered.
+    match cors(&state.inner.cors_origins) {
+        Some(cors) => router.layer(cors),
+        None => router,
+    }
+}
+
+/// The CORS layer allowing `origins` to read the API with a token; `None` (no CORS
+/// headers at all: browsers keep other sites' pages out) when there are none.
+fn cors(origins: &[String]) -> Option<tower_http::cors::CorsLayer> {
+    if origins.is_empty() {
+        return None;
+    }
+    let origins: Vec<HeaderValue> = origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .collect();
+    Some(
+        tower_http::cors::CorsLayer::new()
+            .allow_origin(origins)
+            .allow_methods([axum::http::Method::GET])
+            .allow_headers([header::AUTHORIZATION, header::IF_NONE_MATCH])
+            .expose_headers([header::ETAG, header::LAST_MODIFIED])
+            .max_age(std::time::Duration::from_secs(600)),
+    )
 }
 
 /// Lets in requests with a valid bearer token (401 otherwise, with no detail), applies
@@ -65,6 +90,10 @@ async fn authenticate(State(state): State<ApiState>, mut request: Request, next:
     let started = Instant::now();
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(|p| p.as_str().to_owned());
     let caller = request
         .headers()
         .get(header::AUTHORIZATION)
@@ -88,14 +117,22 @@ async fn authenticate(State(state): State<ApiState>, mut request: Request, next:
             }
         }
     };
+    let seconds = started.elapsed().as_secs_f64();
     tracing::info!(
         token = %name,
         %method,
         %path,
         status = response.status().as_u16(),
-        duration_ms = started.elapsed().as_secs_f64() * 1000.0,
+        duration_ms = seconds * 1000.0,
         "API request"
     );
+    if let Some(metrics) = &state.inner.metrics {
+        metrics.observe(
+            route.as_deref().unwrap_or("unmatched"),
+            response.status().as_u16(),
+            seconds,
+        );
+    }
     response
 }
 

@@ -28,6 +28,18 @@ impl Api {
 
     /// With a rate limit of `rate_limit` requests per second per token (0: none).
     async fn start_limited(rate_limit: u32) -> Self {
+        Self::start_with(
+            ApiConfig {
+                rate_limit,
+                ..ApiConfig::default()
+            },
+            None,
+        )
+        .await
+    }
+
+    /// With `config`, counting requests in `metrics` if given.
+    async fn start_with(config: ApiConfig, metrics: Option<hpti_api::ApiMetrics>) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(
             SqliteStore::open(SqliteOptions::new(dir.path().join("db/hpti.db")))
@@ -40,10 +52,6 @@ impl Api {
         let tokens = TokenStore::open(dir.path());
         let viewer = tokens.create("analyst", Role::Viewer).unwrap();
         let admin = tokens.create("ops", Role::Admin).unwrap();
-        let config = ApiConfig {
-            rate_limit,
-            ..ApiConfig::default()
-        };
         // Two alerts: one firing, one resolved.
         let alerts = hpti_store::SqliteAlertStore::open(&dir.path().join("db/hpti-alerts.db"))
             .await
@@ -66,9 +74,12 @@ impl Api {
                 .await
                 .unwrap();
         }
-        let state = ApiState::new(store.clone(), tokens, &config)
+        let mut state = ApiState::new(store.clone(), tokens, &config)
             .with_data_dir(dir.path())
             .with_alerts(Arc::new(alerts));
+        if let Some(metrics) = metrics {
+            state = state.with_metrics(metrics);
+        }
         let (addr, _server) = hpti_api::serve(
             std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
             hpti_api::router(state),
@@ -713,4 +724,158 @@ async fn downloads_show_every_field_and_serve_content_to_admins_only() {
         )
         .await;
     assert_eq!(status, 404, "a file the store does not hold");
+}
+
+/// `[api] tls`: HTTPS with the configured certificate; plain HTTP gets nothing; a key
+/// file that is not a key is refused naming it.
+#[tokio::test]
+async fn https_with_the_configured_certificate_and_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let certified = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    let cert = dir.path().join("api.crt");
+    let key = dir.path().join("api.key");
+    std::fs::write(&cert, certified.cert.pem()).unwrap();
+    std::fs::write(&key, certified.signing_key.serialize_pem()).unwrap();
+    let files = hpti_api::tls::TlsFiles {
+        cert: cert.clone(),
+        key,
+    };
+    let tls = hpti_api::tls::server_config(&files).unwrap();
+    let store = Arc::new(
+        SqliteStore::open(SqliteOptions::new(dir.path().join("db/hpti.db")))
+            .await
+            .unwrap(),
+    );
+    let tokens = TokenStore::open(dir.path());
+    let token = tokens.create("analyst", Role::Viewer).unwrap();
+    let state = ApiState::new(store, tokens, &ApiConfig::default());
+    let (addr, _server) = hpti_api::serve_tls(
+        std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+        hpti_api::router(state),
+        tls,
+    )
+    .await
+    .unwrap();
+    // A client that stalls its handshake holds up no one.
+    let _stalled = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let client = reqwest::Client::builder()
+        .add_root_certificate(
+            reqwest::Certificate::from_pem(certified.cert.pem().as_bytes()).unwrap(),
+        )
+        .resolve("localhost", addr)
+        .build()
+        .unwrap();
+    let response = client
+        .get(format!("https://localhost:{}/api/v1/health", addr.port()))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let plain = reqwest::Client::new()
+        .get(format!("http://{addr}/api/v1/health"))
+        .bearer_auth(&token)
+        .timeout(std::time::Duration::from_secs(5))
+        .send()
+        .await;
+    assert!(
+        plain.is_err() || plain.unwrap().status().as_u16() != 200,
+        "no plain HTTP"
+    );
+    let wrong = hpti_api::tls::TlsFiles {
+        cert: cert.clone(),
+        key: cert,
+    };
+    let error = hpti_api::tls::server_config(&wrong)
+        .unwrap_err()
+        .to_string();
+    assert!(error.starts_with("api.tls.key:"), "{error}");
+}
+
+/// CORS is off unless origins are configured; then only those get the headers, and a
+/// preflight (which carries no token) is answered.
+#[tokio::test]
+async fn cors_is_off_by_default_and_allows_only_the_configured_origins() {
+    let acao = |response: &reqwest::Response| {
+        response
+            .headers()
+            .get("access-control-allow-origin")
+            .map(|v| v.to_str().unwrap().to_owned())
+    };
+    let api = Api::start().await;
+    let response = api
+        .client
+        .get(format!("{}/api/v1/commands", api.base))
+        .bearer_auth(&api.viewer)
+        .header("origin", "https://dash.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    assert_eq!(acao(&response), None, "no CORS by default");
+
+    let api = Api::start_with(
+        ApiConfig {
+            cors_origins: vec!["https://dash.example".into()],
+            ..ApiConfig::default()
+        },
+        None,
+    )
+    .await;
+    let preflight = api
+        .client
+        .request(
+            reqwest::Method::OPTIONS,
+            format!("{}/api/v1/commands", api.base),
+        )
+        .header("origin", "https://dash.example")
+        .header("access-control-request-method", "GET")
+        .header("access-control-request-headers", "authorization")
+        .send()
+        .await
+        .unwrap();
+    assert!(preflight.status().is_success(), "{}", preflight.status());
+    assert_eq!(acao(&preflight).as_deref(), Some("https://dash.example"));
+    for (origin, allowed) in [
+        ("https://dash.example", true),
+        ("https://evil.example", false),
+    ] {
+        let response = api
+            .client
+            .get(format!("{}/api/v1/commands", api.base))
+            .bearer_auth(&api.viewer)
+            .header("origin", origin)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 200);
+        assert_eq!(acao(&response).is_some(), allowed, "{origin}");
+    }
+}
+
+/// Requests are counted by route template and status, and timed.
+#[tokio::test]
+async fn requests_are_counted_by_route_template_and_status() {
+    let mut registry = prometheus_client::registry::Registry::default();
+    let metrics = hpti_api::ApiMetrics::register(&mut registry);
+    let api = Api::start_with(ApiConfig::default(), Some(metrics)).await;
+    assert_eq!(api.get("/api/v1/sessions/a1").await.0, 200);
+    assert_eq!(api.get("/api/v1/sessions/b2").await.0, 200);
+    assert_eq!(api.get_as(None, "/api/v1/downloads").await.0, 401);
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+    assert!(
+        text.contains(r#"hpti_api_requests_total{route="/api/v1/sessions/{id}",status="200"} 2"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"hpti_api_requests_total{route="/api/v1/downloads",status="401"} 1"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            r#"hpti_api_request_duration_seconds_count{route="/api/v1/sessions/{id}"} 2"#
+        ),
+        "{text}"
+    );
 }

@@ -81,7 +81,8 @@ pub fn api(config: &Config, command: ApiCommand) -> anyhow::Result<()> {
 pub async fn serve(
     config: &Config,
     health: Health,
-) -> anyhow::Result<Option<(std::net::SocketAddr, tokio::task::JoinHandle<()>)>> {
+    metrics: hpti_api::ApiMetrics,
+) -> anyhow::Result<Option<(String, tokio::task::JoinHandle<()>)>> {
     let Some(api) = &config.api else {
         return Ok(None);
     };
@@ -96,15 +97,40 @@ pub async fn serve(
     let mut state = ApiState::new(queries, tokens(config), api)
         .with_health(health)
         .with_data_dir(&config.data.dir)
-        .with_federation(federation);
+        .with_federation(federation)
+        .with_metrics(metrics);
     // Alerts are kept beside the query store when that store can keep them.
     let components = config.components()?;
     match config.open_alert_store(&components).await {
         Ok(alerts) => state = state.with_alerts(alerts),
         Err(err) => tracing::info!(error = %format!("{err:#}"), "the API has no /alerts"),
     }
-    let served = hpti_api::serve(api.listen, hpti_api::router(state))
-        .await
-        .with_context(|| format!("[api] listen = \"{}\": cannot listen", api.listen))?;
+    let router = hpti_api::router(state);
+    let cannot_listen = || format!("[api] listen = \"{}\": cannot listen", api.listen);
+    let served = match tls_files(config) {
+        Some(files) => {
+            let tls = hpti_api::tls::server_config(&files)?;
+            let (addr, task) = hpti_api::serve_tls(api.listen, router, tls)
+                .await
+                .with_context(cannot_listen)?;
+            (format!("https://{addr}"), task)
+        }
+        None => {
+            let (addr, task) = hpti_api::serve(api.listen, router)
+                .await
+                .with_context(cannot_listen)?;
+            (format!("http://{addr}"), task)
+        }
+    };
     Ok(Some(served))
+}
+
+/// `[api] tls` with its files resolved against the config file's directory.
+pub fn tls_files(config: &Config) -> Option<hpti_api::tls::TlsFiles> {
+    let tls = config.api.as_ref()?.tls.as_ref()?;
+    let dir = config.config_dir();
+    Some(hpti_api::tls::TlsFiles {
+        cert: dir.join(&tls.cert),
+        key: dir.join(&tls.key),
+    })
 }

@@ -16,7 +16,7 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
     let mut shutdown = std::pin::pin!(telemetry::shutdown_signal());
     // A start that waits on something slow (a backend, a remote database) still obeys
     // SIGTERM and Ctrl-C: nothing has been captured yet, so stopping loses nothing.
-    let (pipeline, registry, health, sinks, alerts) = tokio::select! {
+    let (pipeline, mut registry, health, sinks, alerts) = tokio::select! {
         started = start(config) => started?,
         () = &mut shutdown => {
             tracing::warn!("stopped while starting");
@@ -24,6 +24,7 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
         }
     };
     let health_for_api = health.clone();
+    let api_metrics = hpti_api::ApiMetrics::register(&mut registry);
     let metrics_server = if config.metrics.enabled {
         let (addr, task) =
             telemetry::serve_metrics(config.metrics.listen, Arc::new(registry), health).await?;
@@ -32,10 +33,10 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
     } else {
         None
     };
-    let api_server = match crate::api::serve(config, health_for_api).await? {
-        Some((addr, task)) => {
+    let api_server = match crate::api::serve(config, health_for_api, api_metrics).await? {
+        Some((base, task)) => {
             tracing::info!(
-                "analyst API at http://{addr}/api/v1/ (tokens: `hpti api token create --role viewer`)"
+                "analyst API at {base}/api/v1/ (tokens: `hpti api token create --role viewer`)"
             );
             Some(task)
         }

@@ -127,8 +127,11 @@ pub fn apply(config: &crate::config::Config, config_file: Option<&Path>) -> anyh
     for (id, source) in components.sources.iter().chain(&components.sensors) {
         read.extend(source.read_paths(&config.build_context(id, &metrics)));
     }
-    // The YARA rules too.
+    // The YARA rules and the API's certificate too.
     read.extend(config.yara_rules_dir()?);
+    if let Some(tls) = crate::api::tls_files(config) {
+        read.extend([tls.cert, tls.key]);
+    }
     // The rule files are read (their directories listed) when the pipeline is built.
     if let Ok(rules) = config.alert_rules() {
         for spec in rules {

@@ -342,55 +342,61 @@ fn export(
     cursor: Option<Cursor>,
     total: Option<u64>,
 ) -> Response {
+    /// The page being fetched while the previous one is sent.
+    type Fetching = tokio::task::JoinHandle<Result<hpti_store::NdjsonPage, hpti_store::StoreError>>;
     struct Export {
         state: ApiState,
         window: Window,
         filter: EventFilter,
+        left: Option<u64>,
+        next: Option<Fetching>,
+    }
+    /// Starts fetching the page after `cursor` (at most `left` events).
+    fn fetch(
+        state: &ApiState,
+        window: Window,
+        filter: &EventFilter,
         cursor: Option<Cursor>,
         left: Option<u64>,
-        done: bool,
+    ) -> Fetching {
+        let page_size = left.map_or(MAX_LIMIT, |left| left.min(u64::from(MAX_LIMIT)) as u32);
+        let (state, filter) = (state.clone(), filter.clone());
+        tokio::spawn(async move {
+            state
+                .queries()
+                .events_ndjson(window.limit(page_size), &filter, cursor.as_ref())
+                .await
+        })
     }
+    let first = (total != Some(0)).then(|| fetch(&state, window, &filter, cursor, total));
     let start = Export {
         state,
         window,
         filter,
-        cursor,
         left: total,
-        done: false,
+        next: first,
     };
     let stream = futures::stream::unfold(start, |mut at| async move {
-        if at.done || at.left == Some(0) {
-            return None;
-        }
-        let page_size = at
-            .left
-            .map_or(MAX_LIMIT, |left| left.min(u64::from(MAX_LIMIT)) as u32);
-        let window = at.window.limit(page_size);
-        let page = match at
-            .state
-            .queries()
-            .events(window, &at.filter, at.cursor.as_ref())
-            .await
-        {
-            Ok(page) => page,
+        let fetching = at.next.take()?;
+        let page = match fetching.await {
+            Ok(Ok(page)) => page,
+            Ok(Err(err)) => {
+                tracing::error!(error = %err, "NDJSON export failed mid-way");
+                return Some((Err(std::io::Error::other(err.to_string())), at));
+            }
             Err(err) => {
                 tracing::error!(error = %err, "NDJSON export failed mid-way");
-                at.done = true;
                 return Some((Err(std::io::Error::other(err.to_string())), at));
             }
         };
-        let mut lines = Vec::with_capacity(page.events.len() * 512);
-        for event in &page.events {
-            if serde_json::to_writer(&mut lines, event).is_ok() {
-                lines.push(b'\n');
-            }
-        }
         if let Some(left) = &mut at.left {
-            *left = left.saturating_sub(page.events.len() as u64);
+            *left = left.saturating_sub(page.count as u64);
         }
-        at.done = page.next.is_none();
-        at.cursor = page.next;
-        Some((Ok(Bytes::from(lines)), at))
+        // The next page is read while this one is sent.
+        if page.next.is_some() && at.left != Some(0) {
+            at.next = Some(fetch(&at.state, at.window, &at.filter, page.next, at.left));
+        }
+        Some((Ok(Bytes::from(page.lines)), at))
     });
     let mut response = Body::from_stream(stream).into_response();
     response

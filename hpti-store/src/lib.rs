@@ -35,8 +35,9 @@ pub use error::StoreError;
 pub use postgres::{PostgresAlertStore, PostgresOptions, PostgresSinkConfig, PostgresStore};
 pub use query::{
     AttackerDetail, AttackerSummary, Backup, CommandCount, CredentialCount, Cursor,
-    DownloadSummary, EventFilter, EventPage, EventQueries, MAX_LIST, PartitionStats,
-    QueryStoreConfig, RetentionPlan, SessionDetail, SessionSummary, StoreStats, TimeBucket, Window,
+    DownloadSummary, EventFilter, EventPage, EventQueries, FileFacts, MAX_LIST, NdjsonPage,
+    PartitionStats, QueryStoreConfig, RetentionPlan, SessionDetail, SessionSummary, StoreStats,
+    TimeBucket, Window,
 };
 #[cfg(feature = "redis")]
 pub use redis::{RedisOptions, RedisSink, RedisSinkConfig};

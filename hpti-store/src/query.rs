@@ -263,6 +263,11 @@ impl Cursor {
         ))
     }
 
+    /// The cursor that continues after the event at `time` with `id`.
+    pub fn at(time: Timestamp, id: EventId) -> Self {
+        Self(format!("{}.{}", time.as_micros(), id.as_uuid().simple()))
+    }
+
     /// A cursor a caller handed back (not yet checked).
     pub fn from_string(text: impl Into<String>) -> Self {
         Self(text.into())
@@ -316,6 +321,17 @@ impl EventPage {
         };
         Self { events, next }
     }
+}
+
+/// A page of events as JSON lines ([`EventQueries::events_ndjson`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NdjsonPage {
+    /// One event's JSON per line, each line ended by `\n`, newest first.
+    pub lines: Vec<u8>,
+    /// Events in `lines`.
+    pub count: usize,
+    /// Where the next page starts; `None` when this page is the last.
+    pub next: Option<Cursor>,
 }
 
 /// Most events of one session's timeline ([`SessionDetail::events`]).
@@ -692,6 +708,29 @@ pub trait EventQueries: Send + Sync {
     async fn session(&self, session: &str) -> Result<SessionDetail, StoreError>;
     /// Everything known about one address.
     async fn attacker(&self, ip: IpAddr) -> Result<AttackerDetail, StoreError>;
+
+    /// The page [`events`](Self::events) would give, as JSON lines (an export). The
+    /// default serializes that page; a backend may write the stored documents out
+    /// without rebuilding each event.
+    async fn events_ndjson(
+        &self,
+        window: Window,
+        filter: &EventFilter,
+        after: Option<&Cursor>,
+    ) -> Result<NdjsonPage, StoreError> {
+        let page = self.events(window, filter, after).await?;
+        let mut lines = Vec::with_capacity(page.events.len() * 512);
+        for event in &page.events {
+            serde_json::to_writer(&mut lines, event)
+                .map_err(|e| StoreError::Decode(format!("event {}: {e}", event.id)))?;
+            lines.push(b'\n');
+        }
+        Ok(NdjsonPage {
+            lines,
+            count: page.events.len(),
+            next: page.next,
+        })
+    }
 
     /// Where the store is: a number that grows with every event stored (the newest
     /// event's sequence number), cheap to ask; caches key on it. `None` (the default):

@@ -875,7 +875,47 @@ where
         "an unknown kind is refused, not answered with nothing"
     );
     timeseries_conformance(store, &events).await;
+    ndjson_conformance(store).await;
     file_analysis_conformance(store).await;
+}
+
+/// The export pages: the same events, pages and cursors as [`EventQueries::events`],
+/// each line the event's JSON.
+async fn ndjson_conformance<Q: EventQueries + ?Sized>(store: &Q) {
+    for filter in [
+        EventFilter::default(),
+        EventFilter::default().kind("file.download"),
+    ] {
+        let window = Window::default().limit(3);
+        let (mut cursor, mut pages) = (None, 0);
+        loop {
+            let page = store.events(window, &filter, cursor.as_ref()).await;
+            let lines = store.events_ndjson(window, &filter, cursor.as_ref()).await;
+            let (Ok(page), Ok(lines)) = (page, lines) else {
+                panic!("events and events_ndjson answer the same questions");
+            };
+            let parsed: Vec<serde_json::Value> = lines
+                .lines
+                .split(|b| *b == b'\n')
+                .filter(|line| !line.is_empty())
+                .map(|line| serde_json::from_slice(line).unwrap_or_default())
+                .collect();
+            let expected: Vec<serde_json::Value> = page
+                .events
+                .iter()
+                .map(|e| serde_json::to_value(e).unwrap_or_default())
+                .collect();
+            assert_eq!(parsed, expected, "NDJSON page {pages} of {filter:?}");
+            assert_eq!(lines.count, page.events.len());
+            assert_eq!(lines.next, page.next, "the same cursor");
+            pages += 1;
+            match page.next {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+        }
+        assert!(pages >= 1);
+    }
 }
 
 /// `hpti analysis rescan`: a newer analysis of a file replaces the one its events

@@ -10,12 +10,12 @@ use sqlx::{QueryBuilder, Row, Sqlite};
 
 use super::{SqliteStore, database_error};
 use crate::error::StoreError;
-use crate::query::FileFacts;
 use crate::query::{
     AttackerDetail, AttackerSummary, CommandCount, CredentialCount, Cursor, DownloadSummary,
     EventFilter, EventPage, EventQueries, MAX_DETAIL_ROWS, MAX_LIST, MAX_TIMELINE_EVENTS,
     SessionDetail, SessionSummary, Span, TimeBucket, Window,
 };
+use crate::query::{FileFacts, NdjsonPage};
 
 /// Rebuilds an event from the columns `id, ts, observed, sensor, protocol, session, src_ip,
 /// src_port, dst_ip, dst_port, doc, enrichment` (the last the joined enrichment document,
@@ -59,6 +59,69 @@ pub(super) fn event_from_row(row: &SqliteRow) -> Result<Event, StoreError> {
         .map_err(|e| StoreError::Decode(format!("event {id}: {e}")))
 }
 
+/// Writes the event of an [`EVENT_SELECT`] row as JSON, as [`event_from_row`] and
+/// serde would, without rebuilding it: the typed columns, the joined enrichment, then
+/// the members of the stored `doc` spliced in as they are. A row whose `doc` is not a
+/// JSON object (never written by hpti) goes the long way.
+fn write_event_json(row: &SqliteRow, out: &mut Vec<u8>) -> Result<(), StoreError> {
+    use std::io::Write as _;
+    let doc: &str = row.try_get("doc").map_err(decode_error)?;
+    // Documents written since enrichments got their own table start with the schema
+    // version (`StoredDoc`); older ones hold whole events and go the long way.
+    let members = doc
+        .trim()
+        .strip_prefix("{\"v\":")
+        .and_then(|d| d.strip_suffix('}'))
+        .map(|d| (d, "\"v\":"));
+    let Some(members) = members else {
+        let event = event_from_row(row)?;
+        return serde_json::to_writer(&mut *out, &event)
+            .map_err(|e| StoreError::Decode(format!("event {}: {e}", event.id)));
+    };
+    let id: Vec<u8> = row.try_get("id").map_err(decode_error)?;
+    let id = uuid_from(&id)?;
+    let text = |out: &mut Vec<u8>, key: &str, value: &str| {
+        out.extend_from_slice(b",\"");
+        out.extend_from_slice(key.as_bytes());
+        out.extend_from_slice(b"\":");
+        // Addresses, names and times: serde_json escapes what needs escaping.
+        let _ = serde_json::to_writer(&mut *out, value);
+    };
+    let _ = write!(out, "{{\"id\":\"{id}\"");
+    text(out, "time", &timestamp(row, "ts")?.to_string());
+    let observed: Option<i64> = row.try_get("observed").map_err(decode_error)?;
+    if let Some(observed) = observed {
+        text(
+            out,
+            "observed",
+            &Timestamp::from_micros(observed).to_string(),
+        );
+    }
+    for column in ["sensor", "protocol", "session", "src_ip", "dst_ip"] {
+        let value: Option<&str> = row.try_get(column).map_err(decode_error)?;
+        if let Some(value) = value {
+            text(out, column, value);
+        }
+    }
+    for column in ["src_port", "dst_port"] {
+        let port: Option<i64> = row.try_get(column).map_err(decode_error)?;
+        if let Some(port) = port {
+            let _ = write!(out, ",\"{column}\":{port}");
+        }
+    }
+    let enrichment: Option<&str> = row.try_get("enrichment").map_err(decode_error)?;
+    if let Some(enrichment) = enrichment {
+        out.extend_from_slice(b",\"enrichment\":");
+        out.extend_from_slice(enrichment.trim().as_bytes());
+    }
+    let (members, first_key) = members;
+    out.push(b',');
+    out.extend_from_slice(first_key.as_bytes());
+    out.extend_from_slice(members.as_bytes());
+    out.push(b'}');
+    Ok(())
+}
+
 fn uuid_from(bytes: &[u8]) -> Result<EventId, StoreError> {
     let bytes: [u8; 16] = bytes
         .try_into()
@@ -85,6 +148,57 @@ async fn windowed(
         .fetch_all(pool)
         .await
         .map_err(database_error)
+}
+
+/// The page query of [`EventQueries::events`]: the window's events that match `filter`
+/// after `after`, newest first, one more than the window's limit (to know whether another
+/// page follows).
+fn events_page_query<'a>(
+    window: Window,
+    filter: &EventFilter,
+    after: Option<&Cursor>,
+) -> Result<QueryBuilder<'a, Sqlite>, StoreError> {
+    window.check()?;
+    filter.check()?;
+    let after = after.map(Cursor::position).transpose()?;
+    // Only the conditions asked for, so that SQLite picks the index that fits
+    // ((kind, ts) for a kind, (ts) otherwise) instead of scanning for `? IS NULL`.
+    let mut sql = QueryBuilder::<Sqlite>::new(EVENT_SELECT);
+    sql.push(" WHERE e.ts >= ")
+        .push_bind(window.since_micros())
+        .push(" AND e.ts < ")
+        .push_bind(window.until_micros());
+    if let Some(ip) = filter.src_ip {
+        sql.push(" AND e.src_ip = ").push_bind(ip.to_string());
+    }
+    for (column, value) in [
+        ("e.session", &filter.session),
+        ("e.sensor", &filter.sensor),
+        ("e.protocol", &filter.protocol),
+        ("e.kind", &filter.kind),
+    ] {
+        if let Some(value) = value {
+            sql.push(format!(" AND {column} = "))
+                .push_bind(value.clone());
+        }
+    }
+    if let Some((time, id)) = after {
+        // The plain bound first: SQLite seeks the (ts) index to it. Behind an OR alone
+        // it scanned from the newest event on every page, and an export of N events
+        // took N²/page rows.
+        sql.push(" AND e.ts <= ")
+            .push_bind(time.as_micros())
+            .push(" AND (e.ts < ")
+            .push_bind(time.as_micros())
+            .push(" OR (e.ts = ")
+            .push_bind(time.as_micros())
+            .push(" AND e.id < ")
+            .push_bind(id.as_bytes().to_vec())
+            .push("))");
+    }
+    sql.push(" ORDER BY e.ts DESC, e.id DESC LIMIT ")
+        .push_bind(i64::from(window.limit) + 1);
+    Ok(sql)
 }
 
 /// The columns [`event_from_row`] reads, from `events e` joined to `enrichments en`.
@@ -759,47 +873,7 @@ impl EventQueries for SqliteStore {
         filter: &EventFilter,
         after: Option<&Cursor>,
     ) -> Result<EventPage, StoreError> {
-        window.check()?;
-        filter.check()?;
-        let after = after.map(Cursor::position).transpose()?;
-        // Only the conditions asked for, so that SQLite picks the index that fits
-        // ((kind, ts) for a kind, (ts) otherwise) instead of scanning for `? IS NULL`.
-        let mut sql = QueryBuilder::<Sqlite>::new(EVENT_SELECT);
-        sql.push(" WHERE e.ts >= ")
-            .push_bind(window.since_micros())
-            .push(" AND e.ts < ")
-            .push_bind(window.until_micros());
-        if let Some(ip) = filter.src_ip {
-            sql.push(" AND e.src_ip = ").push_bind(ip.to_string());
-        }
-        for (column, value) in [
-            ("e.session", &filter.session),
-            ("e.sensor", &filter.sensor),
-            ("e.protocol", &filter.protocol),
-            ("e.kind", &filter.kind),
-        ] {
-            if let Some(value) = value {
-                sql.push(format!(" AND {column} = "))
-                    .push_bind(value.clone());
-            }
-        }
-        if let Some((time, id)) = after {
-            // The plain bound first: SQLite seeks the (ts) index to it. Behind an OR
-            // alone it scanned from the newest event on every page, and an export of
-            // N events took N²/page rows.
-            sql.push(" AND e.ts <= ")
-                .push_bind(time.as_micros())
-                .push(" AND (e.ts < ")
-                .push_bind(time.as_micros())
-                .push(" OR (e.ts = ")
-                .push_bind(time.as_micros())
-                .push(" AND e.id < ")
-                .push_bind(id.as_bytes().to_vec())
-                .push("))");
-        }
-        sql.push(" ORDER BY e.ts DESC, e.id DESC LIMIT ")
-            .push_bind(i64::from(window.limit) + 1);
-        let rows = sql
+        let rows = events_page_query(window, filter, after)?
             .build()
             .fetch_all(&self.pool)
             .await
@@ -809,6 +883,36 @@ impl EventQueries for SqliteStore {
             .map(event_from_row)
             .collect::<Result<Vec<_>, _>>()?;
         Ok(EventPage::from_overfetch(events, window.limit))
+    }
+
+    async fn events_ndjson(
+        &self,
+        window: Window,
+        filter: &EventFilter,
+        after: Option<&Cursor>,
+    ) -> Result<NdjsonPage, StoreError> {
+        let rows = events_page_query(window, filter, after)?
+            .build()
+            .fetch_all(&self.pool)
+            .await
+            .map_err(database_error)?;
+        let limit = window.limit as usize;
+        let mut page = NdjsonPage {
+            lines: Vec::with_capacity(rows.len().min(limit) * 600),
+            ..NdjsonPage::default()
+        };
+        for row in rows.iter().take(limit) {
+            write_event_json(row, &mut page.lines)?;
+            page.lines.push(b'\n');
+            page.count += 1;
+        }
+        if rows.len() > limit {
+            if let Some(last) = rows.get(limit - 1) {
+                let id: Vec<u8> = last.try_get("id").map_err(decode_error)?;
+                page.next = Some(Cursor::at(timestamp(last, "ts")?, uuid_from(&id)?));
+            }
+        }
+        Ok(page)
     }
 
     async fn position(&self) -> Result<Option<u64>, StoreError> {

@@ -589,9 +589,22 @@ pub fn bucket_start(time_micros: i64, interval_micros: i64) -> i64 {
     time_micros - time_micros.rem_euclid(interval_micros.max(1))
 }
 
+/// The YARA rule names of a `files.yara_matches` column (a JSON array), sorted.
+#[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
+pub(crate) fn yara_names(text: Option<String>) -> Result<Vec<String>, StoreError> {
+    let Some(text) = text else {
+        return Ok(Vec::new());
+    };
+    let mut names: Vec<String> = serde_json::from_str(&text)
+        .map_err(|e| StoreError::Decode(format!("column yara_matches: {e}")))?;
+    names.sort();
+    Ok(names)
+}
+
 /// An address's enrichments without what file events add about their file (its analysis,
 /// VirusTotal's file report), each distinct one once, in the order given: an attacker's
 /// detail describes the address, and a file's facts are in the downloads view.
+#[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
 pub(crate) fn address_enrichments(
     enrichments: impl IntoIterator<Item = Enrichment>,
 ) -> Vec<Enrichment> {

@@ -50,12 +50,14 @@ pub async fn load(
     seconds: f64,
     limit: u32,
     export_events: u64,
+    cache_ttl: Duration,
 ) -> anyhow::Result<ApiLoad> {
     let dir = super::tempdir_for_bench()?;
     let tokens = TokenStore::open(&dir);
     let token = tokens.create("bench", Role::Viewer)?;
     let config = ApiConfig {
         rate_limit: 0,
+        cache_ttl,
         ..ApiConfig::default()
     };
     let state = ApiState::new(queries, tokens, &config);

@@ -69,6 +69,9 @@ pub struct QueriesArgs {
     /// Events the NDJSON export of `--api` streams.
     #[arg(long, default_value_t = 1_000_000)]
     api_export: u64,
+    /// The API's `cache_ttl` under `--api` (`0s`: every request computes its answer).
+    #[arg(long, default_value = "60s")]
+    api_cache_ttl: humantime::Duration,
 }
 
 #[derive(Debug, Serialize)]
@@ -168,6 +171,7 @@ pub async fn queries(_config: &Config, args: &QueriesArgs) -> anyhow::Result<()>
                 args.api_seconds,
                 args.limit,
                 args.api_export,
+                args.api_cache_ttl.into(),
             )
             .await?,
         )

@@ -441,28 +441,27 @@ impl Config {
 
     /// Opens the query store read-only (`[query] store`, or the only queryable sink).
     pub async fn open_queries(&self) -> anyhow::Result<Arc<dyn EventQueries>> {
-        let components = self.components()?;
-        let (id, store) = components
-            .query_store(self.query.store.as_deref())
-            .map_err(anyhow::Error::msg)?;
-        let metrics = PipelineMetrics::default();
-        store
-            .open_queries(&self.build_context(id, &metrics))
-            .await
-            .with_context(|| format!("sinks.{id}"))
+        self.open_query_store(false).await
     }
 
     /// The query store, open for the writes that are not events (file analyses).
     pub async fn open_writable_queries(&self) -> anyhow::Result<Arc<dyn EventQueries>> {
+        self.open_query_store(true).await
+    }
+
+    async fn open_query_store(&self, writable: bool) -> anyhow::Result<Arc<dyn EventQueries>> {
         let components = self.components()?;
         let (id, store) = components
             .query_store(self.query.store.as_deref())
             .map_err(anyhow::Error::msg)?;
         let metrics = PipelineMetrics::default();
-        store
-            .open_writable_queries(&self.build_context(id, &metrics))
-            .await
-            .with_context(|| format!("sinks.{id}"))
+        let cx = self.build_context(id, &metrics);
+        let opened = if writable {
+            store.open_writable_queries(&cx).await
+        } else {
+            store.open_queries(&cx).await
+        };
+        opened.with_context(|| format!("sinks.{id}"))
     }
 
     /// A path from the config, resolved against the data directory.

@@ -22,12 +22,28 @@ CREATE TABLE files (
 ALTER TABLE downloads_total ADD COLUMN last_session TEXT;
 ALTER TABLE downloads_total ADD COLUMN last_src_ip TEXT;
 ALTER TABLE downloads_total ADD COLUMN last_url TEXT;
--- Stores folded before this migration: the address and URL last seen (the session is not
--- kept in the summaries, so it stays unknown until the file is downloaded again).
-UPDATE downloads_total SET
-    last_src_ip = (SELECT src_ip FROM download_sources p
-                   WHERE p.sha256 = downloads_total.sha256
-                   ORDER BY p.last_seen DESC, p.src_ip LIMIT 1),
-    last_url = (SELECT url FROM download_urls p
-                WHERE p.sha256 = downloads_total.sha256
-                ORDER BY p.last_seen DESC, p.url LIMIT 1);
+-- Events per hour and kind, for the timeseries (`/api/v1/stats/timeseries`): a chart of
+-- a day reads 24 rows a kind instead of the day's events.
+CREATE TABLE kinds_hourly (
+    hour   INTEGER NOT NULL,
+    kind   TEXT    NOT NULL,
+    count  INTEGER NOT NULL,
+    PRIMARY KEY (hour, kind)
+) WITHOUT ROWID;
+
+-- The new columns and tables start empty: fold everything again (the summaries are
+-- derived data; queries answer from the events until the fold has caught up).
+DELETE FROM sessions;
+DELETE FROM attackers;
+DELETE FROM attackers_hourly;
+DELETE FROM credentials_hourly;
+DELETE FROM credentials_total;
+DELETE FROM credential_sources;
+DELETE FROM commands_hourly;
+DELETE FROM commands_total;
+DELETE FROM command_sources;
+DELETE FROM downloads_hourly;
+DELETE FROM downloads_total;
+DELETE FROM download_sources;
+DELETE FROM download_urls;
+UPDATE fold_cursor SET folded_seq = 0;

@@ -479,15 +479,7 @@ fn file_facts(row: &PgRow) -> Result<FileFacts, StoreError> {
             .try_get::<Option<bool>, _>("is_previewable")
             .map_err(decode_error)?
             .unwrap_or(false),
-        yara_matches: match yara {
-            Some(text) => {
-                let mut names: Vec<String> = serde_json::from_str(&text)
-                    .map_err(|e| StoreError::Decode(format!("column yara_matches: {e}")))?;
-                names.sort();
-                names
-            }
-            None => Vec::new(),
-        },
+        yara_matches: crate::query::yara_names(yara)?,
         vt_detections: optional_count("vt_detections")?,
         vt_total: optional_count("vt_total")?,
         vt_threat_label: row.try_get("vt_threat_label").map_err(decode_error)?,

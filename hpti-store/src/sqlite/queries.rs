@@ -345,15 +345,7 @@ fn ranked_download_from_row(row: &SqliteRow) -> Result<DownloadSummary, StoreErr
             .try_get::<Option<i64>, _>("is_previewable")
             .map_err(decode_error)?
             .is_some_and(|v| v != 0),
-        yara_matches: match yara {
-            Some(text) => {
-                let mut names: Vec<String> = serde_json::from_str(&text)
-                    .map_err(|e| StoreError::Decode(format!("column yara_matches: {e}")))?;
-                names.sort();
-                names
-            }
-            None => Vec::new(),
-        },
+        yara_matches: crate::query::yara_names(yara)?,
         vt_detections: optional_count("vt_detections")?,
         vt_total: optional_count("vt_total")?,
         vt_threat_label: row.try_get("vt_threat_label").map_err(decode_error)?,
@@ -552,6 +544,51 @@ impl SqliteStore {
             }
         }
         Ok(window.span(oldest, newest))
+    }
+
+    /// The timeseries of the events at or after `since`: whole hours from `first_hour`
+    /// on from `kinds_hourly`, `[since, first_hour)` from the events; buckets of
+    /// `interval` (a whole number of hours, so each hour falls in one bucket).
+    async fn timeseries_from_rollup(
+        &self,
+        since: i64,
+        first_hour: i64,
+        interval: i64,
+        kind: Option<&str>,
+    ) -> Result<Vec<TimeBucket>, StoreError> {
+        let kind_filter = if kind.is_some() { " AND kind = ?4" } else { "" };
+        // Floored to the interval (for times before 1970 too), as `bucket_start` does.
+        let sql = format!(
+            "SELECT t - (((t % ?3) + ?3) % ?3) AS bucket, kind, SUM(n) AS n
+             FROM (SELECT hour AS t, kind, count AS n FROM kinds_hourly
+                   WHERE hour >= ?2{kind_filter}
+                   UNION ALL
+                   SELECT ts, kind, 1 FROM ev.events
+                   WHERE ts >= ?1 AND ts < ?2{kind_filter})
+             GROUP BY bucket, kind
+             ORDER BY bucket, kind"
+        );
+        let mut query = sqlx::query(&sql)
+            .bind(since)
+            .bind(first_hour)
+            .bind(interval);
+        if let Some(kind) = kind {
+            query = query.bind(kind.to_owned());
+        }
+        let rows = query
+            .fetch_all(&self.summaries)
+            .await
+            .map_err(database_error)?;
+        rows.iter()
+            .map(|row| {
+                let start: i64 = row.try_get("bucket").map_err(decode_error)?;
+                Ok(TimeBucket {
+                    start: Timestamp::from_micros(start),
+                    kind: row.try_get("kind").map_err(decode_error)?,
+                    count: count(row, "n")?,
+                })
+            })
+            .collect()
     }
 
     /// Runs one of the `ATTACKER_*` queries.
@@ -933,6 +970,21 @@ impl EventQueries for SqliteStore {
         crate::query::check_timeseries(&window, interval_micros)?;
         if let Some(kind) = kind {
             EventFilter::default().kind(kind).check()?;
+        }
+        // Whole hours from the hourly rollup when the buckets are made of whole hours
+        // and the window is open at its end; the rest from the events.
+        if interval_micros % crate::query::HOUR_MICROS == 0 {
+            let span = self.span(window).await?;
+            let since = match span {
+                Span::AllTime => Some((i64::MIN, i64::MIN)),
+                Span::Since { since, first_hour } => Some((since, first_hour)),
+                Span::Between { .. } => None,
+            };
+            if let Some((since, first_hour)) = since {
+                return self
+                    .timeseries_from_rollup(since, first_hour, interval_micros, kind)
+                    .await;
+            }
         }
         // Floored to the interval (for times before 1970 too), as `bucket_start` does.
         let mut sql = QueryBuilder::<Sqlite>::new("SELECT e.ts - (((e.ts % ");

@@ -289,6 +289,14 @@ const FOLD_ATTACKERS_HOURLY: &str = concat!(
          asn = COALESCE(MAX(asn, excluded.asn), asn, excluded.asn)"
 );
 
+const FOLD_KINDS_HOURLY: &str = concat!(
+    "INSERT INTO kinds_hourly (hour, kind, count) SELECT ",
+    hour_of_ts!(),
+    ", kind, COUNT(*) FROM fold_batch
+     GROUP BY 1, 2
+     ON CONFLICT (hour, kind) DO UPDATE SET count = count + excluded.count"
+);
+
 /// Every fold of one step, in order (a total before its pairs).
 const FOLDS: &[&str] = &[
     FOLD_SESSIONS,
@@ -306,6 +314,7 @@ const FOLDS: &[&str] = &[
     FOLD_DOWNLOAD_URLS,
     FOLD_FILE_ANALYSES,
     FOLD_FILE_VERDICTS,
+    FOLD_KINDS_HOURLY,
 ];
 
 /// Folds every event stored so far into the summaries; returns how many were folded.

@@ -11,6 +11,7 @@ use hpti_core::event::{AuthMethod, Event, EventKind, Protocol, Timestamp};
 use hpti_core::sink::Sink;
 
 use super::FIXTURE_BASE_MICROS;
+use crate::error::StoreError;
 use crate::query::{
     AttackerSummary, CommandCount, CredentialCount, DownloadSummary, EventQueries, MAX_LIST, Window,
 };
@@ -444,7 +445,53 @@ where
                 "attackers, {name}, limit {limit}, after {n} events"
             );
         }
+        // The timeseries, in buckets of whole hours (from the hourly rollup where the
+        // window allows) and of a few minutes (from the events).
+        for interval in [HOUR, 3 * HOUR, 24 * HOUR, 7 * MINUTE] {
+            for kind in [None, Some("login.attempt")] {
+                let answer = store.timeseries(window, interval, kind).await;
+                if crate::query::check_timeseries(&window, interval).is_err() {
+                    // No start, or too many buckets up to now: refused by every backend.
+                    assert!(
+                        matches!(answer, Err(StoreError::InvalidInput(_))),
+                        "timeseries, {name}, every {interval} us: {answer:?}"
+                    );
+                    continue;
+                }
+                assert_eq!(
+                    answer.ok(),
+                    Some(expected_timeseries(events, &window, interval, kind)),
+                    "timeseries, {name}, every {interval} us, {kind:?}"
+                );
+            }
+        }
     }
+}
+
+/// The timeseries computed from the events themselves.
+pub fn expected_timeseries(
+    events: &[Event],
+    window: &Window,
+    interval: i64,
+    kind: Option<&str>,
+) -> Vec<crate::query::TimeBucket> {
+    let mut buckets: BTreeMap<(i64, String), u64> = BTreeMap::new();
+    for event in events.iter().filter(|e| in_window(window, e)) {
+        let name = event.kind.name();
+        if kind.is_some_and(|k| k != name) {
+            continue;
+        }
+        let start = crate::query::bucket_start(event.time.as_micros(), interval);
+        *buckets.entry((start, name.to_owned())).or_default() += 1;
+    }
+    buckets
+        .into_iter()
+        .map(|((start, kind), count)| crate::query::TimeBucket {
+            start: Timestamp::from_micros(start),
+            kind,
+            count,
+        })
+        .collect()
 }
 
 /// Writes [`rollup_fixture`] to an empty `store` in three batches (the last two reaching

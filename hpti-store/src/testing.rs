@@ -471,6 +471,7 @@ where
     );
     let events = fixture();
     let refs: Vec<&Event> = events.iter().collect();
+    let before = store.position().await.ok().flatten();
     let report = store.write(&refs).await;
     assert!(
         matches!(&report, Ok(r) if r.rejected.is_empty() && r.retry.is_empty()),
@@ -478,6 +479,15 @@ where
     );
     settle().await;
     assert_eq!(store.count_events().await.ok(), Some(events.len() as u64));
+    // A store that says its position moves it when events are stored, not when read.
+    if let Some(before) = before {
+        let after = store.position().await.ok().flatten();
+        assert!(
+            after.is_some_and(|after| after > before),
+            "{before} -> {after:?}"
+        );
+        assert_eq!(store.position().await.ok().flatten(), after);
+    }
 
     let all = Window::default().limit(100);
     // Half-open: from the first Telnet login to just before the last download.

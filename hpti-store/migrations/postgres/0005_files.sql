@@ -28,3 +28,7 @@ UPDATE downloads_total t SET (last_session, last_src_ip, last_url) = (
 
 -- The fold reads a file event's enrichment (its analysis and VirusTotal report).
 ALTER TABLE fold_queue ADD COLUMN enrichment_id bigint;
+
+-- The store's position for the API's cache: advanced once per stored batch (a sequence:
+-- no row lock for concurrent writers to queue on), read with `last_value`.
+CREATE SEQUENCE hpti_position;

@@ -393,6 +393,12 @@ impl PostgresStore {
             .execute(&mut *tx)
             .await
             .map_err(database_error)?;
+        // The API's caches key on this: it moves whenever a batch may have stored events.
+        sqlx::query("SELECT nextval('hpti_position')")
+            .persistent(self.options.prepared_statements)
+            .execute(&mut *tx)
+            .await
+            .map_err(database_error)?;
         tx.commit().await.map_err(database_error)?;
         Ok(())
     }

@@ -1037,6 +1037,22 @@ impl EventQueries for PostgresStore {
         Ok(())
     }
 
+    async fn position(&self) -> Result<Option<u64>, StoreError> {
+        let mut c = self.read().await?;
+        let (position, called): (i64, bool) =
+            sqlx::query_as("SELECT last_value, is_called FROM hpti_position")
+                .persistent(self.options.prepared_statements)
+                .fetch_one(&mut *c)
+                .await
+                .map_err(database_error)?;
+        c.commit().await.map_err(database_error)?;
+        Ok(Some(if called {
+            u64::try_from(position).unwrap_or(0)
+        } else {
+            0
+        }))
+    }
+
     async fn count_events(&self) -> Result<u64, StoreError> {
         let mut c = self.read().await?;
         let row = sqlx::query("SELECT COUNT(*) AS n FROM events")

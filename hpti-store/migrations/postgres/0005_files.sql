@@ -32,3 +32,23 @@ ALTER TABLE fold_queue ADD COLUMN enrichment_id bigint;
 -- The store's position for the API's cache: advanced once per stored batch (a sequence:
 -- no row lock for concurrent writers to queue on), read with `last_value`.
 CREATE SEQUENCE hpti_position;
+
+-- Events per hour and kind, for the timeseries: a chart of a day reads 24 rows a kind.
+-- Filled from the events stored so far, less those still queued for the fold (which will
+-- add them).
+CREATE TABLE kinds_hourly (
+    hour   timestamptz      NOT NULL,
+    kind   text COLLATE "C" NOT NULL,
+    count  bigint           NOT NULL,
+    PRIMARY KEY (hour, kind)
+);
+INSERT INTO kinds_hourly (hour, kind, count)
+SELECT hour, kind, SUM(n) FROM (
+    SELECT date_bin('1 hour', ts, TIMESTAMPTZ '2000-01-01 00:00:00+00') AS hour, kind,
+           COUNT(*) AS n
+    FROM events GROUP BY 1, 2
+    UNION ALL
+    SELECT date_bin('1 hour', ts, TIMESTAMPTZ '2000-01-01 00:00:00+00'), kind, -COUNT(*)
+    FROM fold_queue GROUP BY 1, 2) AS counted
+GROUP BY 1, 2
+HAVING SUM(n) > 0;

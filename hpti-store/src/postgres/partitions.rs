@@ -296,7 +296,7 @@ async fn trim_summaries(
         "LOCK TABLE sessions, attackers, attackers_hourly, credentials_hourly,
                     credentials_total, credential_sources, commands_hourly, commands_total,
                     command_sources, downloads_hourly, downloads_total, download_sources,
-                    download_urls, fold_queue
+                    download_urls, kinds_hourly, fold_queue
          IN SHARE ROW EXCLUSIVE MODE",
     )
     .await
@@ -309,6 +309,7 @@ async fn trim_summaries(
         "DELETE FROM credentials_hourly WHERE hour < $1",
         "DELETE FROM commands_hourly WHERE hour < $1",
         "DELETE FROM downloads_hourly WHERE hour < $1",
+        "DELETE FROM kinds_hourly WHERE hour < $1",
         "DELETE FROM credential_sources WHERE last_seen < $1",
         "DELETE FROM command_sources WHERE last_seen < $1",
         "DELETE FROM download_sources WHERE last_seen < $1",

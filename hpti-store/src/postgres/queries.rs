@@ -210,6 +210,11 @@ WITH new AS (
                            THEN EXCLUDED.last_src_ip ELSE t.last_src_ip END,
         last_url = CASE WHEN EXCLUDED.last_seen >= t.last_seen
                         THEN EXCLUDED.last_url ELSE t.last_url END
+), folded_kinds_hourly AS (
+    INSERT INTO kinds_hourly AS k (hour, kind, count)
+    SELECT hour, kind, COUNT(*) FROM new
+    GROUP BY 1, 2 ORDER BY 1, 2
+    ON CONFLICT (hour, kind) DO UPDATE SET count = k.count + EXCLUDED.count
 ), file_events AS (
     SELECT n.sha256, n.ts, en.doc
     FROM new n JOIN enrichments en ON en.id = n.enrichment_id
@@ -511,6 +516,25 @@ fn ranked_downloads(top: &str) -> String {
          LEFT JOIN files f ON f.sha256 = top.sha256
          ORDER BY top.count DESC, top.last_seen DESC, top.sha256"
     )
+}
+
+/// Timeseries rows (`bucket`, `kind`, `n`), in byte order of their kinds as every
+/// backend gives them (PostgreSQL's collation would order kinds its way).
+fn buckets_from_rows(rows: &[PgRow]) -> Result<Vec<TimeBucket>, StoreError> {
+    let mut buckets = rows
+        .iter()
+        .map(|row| {
+            let start: i64 = row.try_get("bucket").map_err(decode_error)?;
+            let n: i64 = row.try_get("n").map_err(decode_error)?;
+            Ok(TimeBucket {
+                start: Timestamp::from_micros(start),
+                kind: row.try_get("kind").map_err(decode_error)?,
+                count: u64::try_from(n).unwrap_or(0),
+            })
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    buckets.sort_by(|a, b| (a.start, &a.kind).cmp(&(b.start, &b.kind)));
+    Ok(buckets)
 }
 
 /// The file's facts of a downloads row (`top` joined to `files f`).
@@ -1134,6 +1158,42 @@ impl EventQueries for PostgresStore {
         if let Some(kind) = kind {
             EventFilter::default().kind(kind).check()?;
         }
+        // Whole hours from the hourly rollup when the buckets are made of whole hours
+        // and the window is open at its end; the rest from the events.
+        if interval_micros % crate::query::HOUR_MICROS == 0 {
+            self.refresh_summaries().await?;
+            let mut c = self.read().await?;
+            let from = match self.span(&mut c, window).await? {
+                Span::AllTime => Some((i64::MIN, i64::MIN)),
+                Span::Since { since, first_hour } => Some((since, first_hour)),
+                Span::Between { .. } => None,
+            };
+            if let Some((since, first_hour)) = from {
+                let kind_filter = if kind.is_some() { " AND kind = $4" } else { "" };
+                let sql = format!(
+                    "SELECT t - (((t % $3) + $3) % $3) AS bucket, kind, SUM(n)::bigint AS n
+                     FROM (SELECT (EXTRACT(EPOCH FROM hour) * 1000000)::bigint AS t, kind,
+                                  count AS n
+                           FROM kinds_hourly WHERE hour >= $2{kind_filter}
+                           UNION ALL
+                           SELECT (EXTRACT(EPOCH FROM ts) * 1000000)::bigint, kind, 1
+                           FROM events WHERE ts >= $1 AND ts < $2{kind_filter}) AS r
+                     GROUP BY bucket, kind"
+                );
+                let mut query = sqlx::query(&sql)
+                    .persistent(self.options.prepared_statements)
+                    .bind(pg_time(since))
+                    .bind(pg_time(first_hour))
+                    .bind(interval_micros);
+                if let Some(kind) = kind {
+                    query = query.bind(kind.to_owned());
+                }
+                let rows = query.fetch_all(&mut *c).await.map_err(database_error)?;
+                c.commit().await.map_err(database_error)?;
+                return buckets_from_rows(&rows);
+            }
+            c.commit().await.map_err(database_error)?;
+        }
         // Microseconds since the epoch, floored as `bucket_start` does (`date_bin` would
         // need its origin and interval as PostgreSQL intervals, months aside).
         let mut sql = QueryBuilder::<Postgres>::new("SELECT b.us - (((b.us % ");
@@ -1160,21 +1220,7 @@ impl EventQueries for PostgresStore {
             .await
             .map_err(database_error)?;
         c.commit().await.map_err(database_error)?;
-        let mut buckets = rows
-            .iter()
-            .map(|row| {
-                let start: i64 = row.try_get("bucket").map_err(decode_error)?;
-                let n: i64 = row.try_get("n").map_err(decode_error)?;
-                Ok(TimeBucket {
-                    start: Timestamp::from_micros(start),
-                    kind: row.try_get("kind").map_err(decode_error)?,
-                    count: u64::try_from(n).unwrap_or(0),
-                })
-            })
-            .collect::<Result<Vec<_>, StoreError>>()?;
-        // Byte order, as every backend (PostgreSQL's collation would order kinds its way).
-        buckets.sort_by(|a, b| (a.start, &a.kind).cmp(&(b.start, &b.kind)));
-        Ok(buckets)
+        buckets_from_rows(&rows)
     }
 
     async fn event(&self, id: EventId) -> Result<Event, StoreError> {

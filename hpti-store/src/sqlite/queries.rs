@@ -928,32 +928,26 @@ impl EventQueries for SqliteStore {
         filter: &EventFilter,
         after: Option<&Cursor>,
     ) -> Result<NdjsonPage, StoreError> {
-        use futures::TryStreamExt as _;
-        let mut query = events_page_query(window, filter, after)?;
-        // Streamed: SQLite's worker steps through the rows while they are written out.
-        let mut rows = query.build().fetch(&self.pool);
+        let rows = events_page_query(window, filter, after)?
+            .build()
+            .fetch_all(&self.pool)
+            .await
+            .map_err(database_error)?;
         let limit = window.limit as usize;
         let mut page = NdjsonPage {
-            lines: Vec::with_capacity(limit.min(1024) * 600),
+            lines: Vec::with_capacity(rows.len().min(limit) * 600),
             ..NdjsonPage::default()
         };
-        // The time and id of the last row written: where the next page starts.
-        let mut last: Option<(i64, Vec<u8>)> = None;
-        while let Some(row) = rows.try_next().await.map_err(database_error)? {
-            if page.count == limit {
-                // The one row fetched past the page: another page follows.
-                if let Some((time, id)) = last.take() {
-                    page.next = Some(Cursor::at(Timestamp::from_micros(time), uuid_from(&id)?));
-                }
-                break;
-            }
-            write_event_json(&row, &mut page.lines)?;
+        for row in rows.iter().take(limit) {
+            write_event_json(row, &mut page.lines)?;
             page.lines.push(b'\n');
             page.count += 1;
-            last = Some((
-                row.try_get("ts").map_err(decode_error)?,
-                row.try_get("id").map_err(decode_error)?,
-            ));
+        }
+        if rows.len() > limit {
+            if let Some(last) = rows.get(limit - 1) {
+                let id: Vec<u8> = last.try_get("id").map_err(decode_error)?;
+                page.next = Some(Cursor::at(timestamp(last, "ts")?, uuid_from(&id)?));
+            }
         }
         Ok(page)
     }

@@ -591,6 +591,20 @@ impl SqliteStore {
             .collect()
     }
 
+    /// The rows of one page of [`EventQueries::events`] (one more than the limit).
+    async fn event_page_rows(
+        &self,
+        window: Window,
+        filter: &EventFilter,
+        after: Option<&Cursor>,
+    ) -> Result<Vec<SqliteRow>, StoreError> {
+        events_page_query(window, filter, after)?
+            .build()
+            .fetch_all(&self.pool)
+            .await
+            .map_err(database_error)
+    }
+
     /// Runs one of the `ATTACKER_*` queries.
     async fn attacker_rows(
         &self,
@@ -910,11 +924,7 @@ impl EventQueries for SqliteStore {
         filter: &EventFilter,
         after: Option<&Cursor>,
     ) -> Result<EventPage, StoreError> {
-        let rows = events_page_query(window, filter, after)?
-            .build()
-            .fetch_all(&self.pool)
-            .await
-            .map_err(database_error)?;
+        let rows = self.event_page_rows(window, filter, after).await?;
         let events = rows
             .iter()
             .map(event_from_row)
@@ -928,11 +938,7 @@ impl EventQueries for SqliteStore {
         filter: &EventFilter,
         after: Option<&Cursor>,
     ) -> Result<NdjsonPage, StoreError> {
-        let rows = events_page_query(window, filter, after)?
-            .build()
-            .fetch_all(&self.pool)
-            .await
-            .map_err(database_error)?;
+        let rows = self.event_page_rows(window, filter, after).await?;
         let limit = window.limit as usize;
         let mut page = NdjsonPage {
             lines: Vec::with_capacity(rows.len().min(limit) * 600),

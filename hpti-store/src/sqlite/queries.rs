@@ -59,49 +59,68 @@ pub(super) fn event_from_row(row: &SqliteRow) -> Result<Event, StoreError> {
         .map_err(|e| StoreError::Decode(format!("event {id}: {e}")))
 }
 
-/// An event's time as serde writes it (`%Y-%m-%dT%H:%M:%S%.6fZ`), for times from 1970 to
-/// 9999 (NULL otherwise, and the line with it).
-macro_rules! json_time {
-    ($column:literal) => {
-        concat!(
-            "CASE WHEN ",
-            $column,
-            " >= 0 AND ",
-            $column,
-            " < 253402300800000000 THEN '\"' || strftime('%Y-%m-%dT%H:%M:%S', ",
-            $column,
-            " / 1000000, 'unixepoch') || '.' || printf('%06d', ",
-            $column,
-            " % 1000000) || 'Z\"' END"
-        )
+/// Writes the event of an [`EVENT_SELECT`] row as JSON, as [`event_from_row`] and
+/// serde would, without rebuilding it: the typed columns, the joined enrichment, then
+/// the members of the stored `doc` spliced in as they are. A row whose `doc` is not a
+/// JSON object (never written by hpti) goes the long way.
+fn write_event_json(row: &SqliteRow, out: &mut Vec<u8>) -> Result<(), StoreError> {
+    use std::io::Write as _;
+    let doc: &str = row.try_get("doc").map_err(decode_error)?;
+    // Documents written since enrichments got their own table start with the schema
+    // version (`StoredDoc`); older ones hold whole events and go the long way.
+    let members = doc
+        .trim()
+        .strip_prefix("{\"v\":")
+        .and_then(|d| d.strip_suffix('}'))
+        .map(|d| (d, "\"v\":"));
+    let Some(members) = members else {
+        let event = event_from_row(row)?;
+        return serde_json::to_writer(&mut *out, &event)
+            .map_err(|e| StoreError::Decode(format!("event {}: {e}", event.id)));
     };
+    let id: Vec<u8> = row.try_get("id").map_err(decode_error)?;
+    let id = uuid_from(&id)?;
+    let text = |out: &mut Vec<u8>, key: &str, value: &str| {
+        out.extend_from_slice(b",\"");
+        out.extend_from_slice(key.as_bytes());
+        out.extend_from_slice(b"\":");
+        // Addresses, names and times: serde_json escapes what needs escaping.
+        let _ = serde_json::to_writer(&mut *out, value);
+    };
+    let _ = write!(out, "{{\"id\":\"{id}\"");
+    text(out, "time", &timestamp(row, "ts")?.to_string());
+    let observed: Option<i64> = row.try_get("observed").map_err(decode_error)?;
+    if let Some(observed) = observed {
+        text(
+            out,
+            "observed",
+            &Timestamp::from_micros(observed).to_string(),
+        );
+    }
+    for column in ["sensor", "protocol", "session", "src_ip", "dst_ip"] {
+        let value: Option<&str> = row.try_get(column).map_err(decode_error)?;
+        if let Some(value) = value {
+            text(out, column, value);
+        }
+    }
+    for column in ["src_port", "dst_port"] {
+        let port: Option<i64> = row.try_get(column).map_err(decode_error)?;
+        if let Some(port) = port {
+            let _ = write!(out, ",\"{column}\":{port}");
+        }
+    }
+    let enrichment: Option<&str> = row.try_get("enrichment").map_err(decode_error)?;
+    if let Some(enrichment) = enrichment {
+        out.extend_from_slice(b",\"enrichment\":");
+        out.extend_from_slice(enrichment.trim().as_bytes());
+    }
+    let (members, first_key) = members;
+    out.push(b',');
+    out.extend_from_slice(first_key.as_bytes());
+    out.extend_from_slice(members.as_bytes());
+    out.push(b'}');
+    Ok(())
 }
-
-/// Each event of a page as its JSON line, written by SQLite (one text value a row for
-/// sqlx to decode instead of twelve): the typed columns, the joined enrichment, then the
-/// members of the stored `doc` spliced in as they are. NULL when SQLite cannot write it
-/// (a document from before enrichments had their own table, a time outside 1970–9999):
-/// that event goes the long way. `ts` and `id` for the page's cursor.
-const EVENT_LINE_SELECT: &str = concat!(
-    "SELECT e.ts, e.id, CASE WHEN substr(e.doc, 1, 5) = '{\"v\":' THEN
-        '{\"id\":\"' || lower(substr(hex(e.id), 1, 8) || '-' || substr(hex(e.id), 9, 4) || '-'
-            || substr(hex(e.id), 13, 4) || '-' || substr(hex(e.id), 17, 4) || '-'
-            || substr(hex(e.id), 21, 12)) || '\",\"time\":' || ",
-    json_time!("e.ts"),
-    " || CASE WHEN e.observed IS NULL THEN '' ELSE ',\"observed\":' || ",
-    json_time!("e.observed"),
-    " END
-        || ',\"sensor\":' || json_quote(e.sensor) || ',\"protocol\":' || json_quote(e.protocol)
-        || CASE WHEN e.session IS NULL THEN '' ELSE ',\"session\":' || json_quote(e.session) END
-        || ',\"src_ip\":' || json_quote(e.src_ip)
-        || CASE WHEN e.dst_ip IS NULL THEN '' ELSE ',\"dst_ip\":' || json_quote(e.dst_ip) END
-        || CASE WHEN e.src_port IS NULL THEN '' ELSE ',\"src_port\":' || e.src_port END
-        || CASE WHEN e.dst_port IS NULL THEN '' ELSE ',\"dst_port\":' || e.dst_port END
-        || CASE WHEN en.doc IS NULL THEN '' ELSE ',\"enrichment\":' || en.doc END
-        || ',' || substr(e.doc, 2)
-     END AS line
-     FROM events e LEFT JOIN enrichments en ON en.id = e.enrichment_id"
-);
 
 fn uuid_from(bytes: &[u8]) -> Result<EventId, StoreError> {
     let bytes: [u8; 16] = bytes
@@ -139,23 +158,12 @@ fn events_page_query<'a>(
     filter: &EventFilter,
     after: Option<&Cursor>,
 ) -> Result<QueryBuilder<'a, Sqlite>, StoreError> {
-    events_page_query_with(EVENT_SELECT, window, filter, after)
-}
-
-/// [`events_page_query`] with other columns (`select`, over `events e` joined to
-/// `enrichments en`).
-fn events_page_query_with<'a>(
-    select: &str,
-    window: Window,
-    filter: &EventFilter,
-    after: Option<&Cursor>,
-) -> Result<QueryBuilder<'a, Sqlite>, StoreError> {
     window.check()?;
     filter.check()?;
     let after = after.map(Cursor::position).transpose()?;
     // Only the conditions asked for, so that SQLite picks the index that fits
     // ((kind, ts) for a kind, (ts) otherwise) instead of scanning for `? IS NULL`.
-    let mut sql = QueryBuilder::<Sqlite>::new(select);
+    let mut sql = QueryBuilder::<Sqlite>::new(EVENT_SELECT);
     sql.push(" WHERE e.ts >= ")
         .push_bind(window.since_micros())
         .push(" AND e.ts < ")
@@ -930,32 +938,14 @@ impl EventQueries for SqliteStore {
         filter: &EventFilter,
         after: Option<&Cursor>,
     ) -> Result<NdjsonPage, StoreError> {
-        let rows = events_page_query_with(EVENT_LINE_SELECT, window, filter, after)?
-            .build()
-            .fetch_all(&self.pool)
-            .await
-            .map_err(database_error)?;
+        let rows = self.event_page_rows(window, filter, after).await?;
         let limit = window.limit as usize;
         let mut page = NdjsonPage {
             lines: Vec::with_capacity(rows.len().min(limit) * 600),
             ..NdjsonPage::default()
         };
         for row in rows.iter().take(limit) {
-            let line: Option<&str> = row.try_get("line").map_err(decode_error)?;
-            match line {
-                Some(line) => page.lines.extend_from_slice(line.as_bytes()),
-                None => {
-                    // SQLite could not write this one (an old document, a time out of
-                    // its calendar): the long way.
-                    let id: Vec<u8> = row.try_get("id").map_err(decode_error)?;
-                    let event = self
-                        .find_event(uuid_from(&id)?)
-                        .await?
-                        .ok_or_else(|| StoreError::NotFound("an event of the page".into()))?;
-                    serde_json::to_writer(&mut page.lines, &event)
-                        .map_err(|e| StoreError::Decode(format!("event {}: {e}", event.id)))?;
-                }
-            }
+            write_event_json(row, &mut page.lines)?;
             page.lines.push(b'\n');
             page.count += 1;
         }

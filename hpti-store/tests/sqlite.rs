@@ -600,3 +600,69 @@ async fn keeps_alerts_silences_and_the_notification_log() {
     assert_eq!(again.alerts(false, 10).await.unwrap().len(), 2);
     assert_eq!(again.silences().await.unwrap().len(), 2);
 }
+
+/// The export's lines, written by SQLite, read back as the events `events` rebuilds: odd
+/// strings (quotes, backslashes, control characters, non-ASCII), a time before 1970 (which
+/// takes the long way), sample and hostile events.
+#[tokio::test]
+async fn ndjson_lines_are_the_events_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir).await;
+    let mut events = sample_events(at(0));
+    events.extend(hpti_core::testing::hostile_events(at(100)));
+    let odd = Event::new(
+        "sensor \"one\"\\\u{1}",
+        Protocol::Ssh,
+        "2001:db8::7".parse().unwrap(),
+        EventKind::CommandInput {
+            command: "echo \u{7f}\u{2028}é\t\"x\"".into(),
+        },
+    )
+    .with_session("s\n\"é\"")
+    .with_time(at(200));
+    let before_1970 = Event::new(
+        "old",
+        Protocol::Telnet,
+        "198.51.100.1".parse().unwrap(),
+        EventKind::SessionStarted,
+    )
+    .with_time(Timestamp::from_micros(-1_500_000));
+    events.extend([odd, before_1970]);
+    let refs: Vec<&Event> = events.iter().collect();
+    let report = store.write(&refs).await.unwrap();
+    assert!(report.rejected.is_empty(), "{report:?}");
+    let window = Window::default()
+        .since(Timestamp::from_micros(-10_000_000))
+        .limit(7);
+    let filter = hpti_store::EventFilter::default();
+    let (mut cursor, mut seen) = (None, 0);
+    loop {
+        let page = store
+            .events(window, &filter, cursor.as_ref())
+            .await
+            .unwrap();
+        let lines = store
+            .events_ndjson(window, &filter, cursor.as_ref())
+            .await
+            .unwrap();
+        let parsed: Vec<serde_json::Value> = lines
+            .lines
+            .split(|b| *b == b'\n')
+            .filter(|l| !l.is_empty())
+            .map(|l| serde_json::from_slice(l).unwrap())
+            .collect();
+        let expected: Vec<serde_json::Value> = page
+            .events
+            .iter()
+            .map(|e| serde_json::to_value(e).unwrap())
+            .collect();
+        assert_eq!(parsed, expected);
+        assert_eq!(lines.next, page.next);
+        seen += lines.count;
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(seen, events.len());
+}

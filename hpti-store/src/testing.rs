@@ -892,15 +892,29 @@ where
 /// The export pages: the same events, pages and cursors as [`EventQueries::events`],
 /// each line the event's JSON.
 async fn ndjson_conformance<Q: EventQueries + ?Sized>(store: &Q) {
-    for filter in [
+    let windows = [
+        Window::default(),
+        // Pages whose cursor lies inside a window that ends before the newest event.
+        Window::default().since(at(3)).until(at(12)),
+    ];
+    let filters = [
         EventFilter::default(),
         EventFilter::default().kind("file.download"),
-    ] {
-        let window = Window::default().limit(3);
+    ];
+    for (whole, filter) in windows
+        .iter()
+        .flat_map(|w| filters.iter().map(move |f| (*w, f)))
+    {
+        let Ok(all) = store.events(whole.limit(10_000), filter, None).await else {
+            panic!("the window's events in one page");
+        };
+        assert!(all.next.is_none());
+        let window = whole.limit(3);
         let (mut cursor, mut pages) = (None, 0);
+        let mut paged = Vec::new();
         loop {
-            let page = store.events(window, &filter, cursor.as_ref()).await;
-            let lines = store.events_ndjson(window, &filter, cursor.as_ref()).await;
+            let page = store.events(window, filter, cursor.as_ref()).await;
+            let lines = store.events_ndjson(window, filter, cursor.as_ref()).await;
             let (Ok(page), Ok(lines)) = (page, lines) else {
                 panic!("events and events_ndjson answer the same questions");
             };
@@ -918,6 +932,7 @@ async fn ndjson_conformance<Q: EventQueries + ?Sized>(store: &Q) {
             assert_eq!(parsed, expected, "NDJSON page {pages} of {filter:?}");
             assert_eq!(lines.count, page.events.len());
             assert_eq!(lines.next, page.next, "the same cursor");
+            paged.extend(page.events.iter().map(|e| e.id));
             pages += 1;
             match page.next {
                 Some(next) => cursor = Some(next),
@@ -925,6 +940,17 @@ async fn ndjson_conformance<Q: EventQueries + ?Sized>(store: &Q) {
             }
         }
         assert!(pages >= 1);
+        let expected: Vec<_> = all.events.iter().map(|e| e.id).collect();
+        assert_eq!(
+            paged, expected,
+            "pages of 3 in {whole:?} of {filter:?} are the window's events, once each, in order"
+        );
+        if filter.kind.is_none() {
+            assert!(
+                pages > 1,
+                "the fixture fills more than one page of {whole:?}"
+            );
+        }
     }
 }
 

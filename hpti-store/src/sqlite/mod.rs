@@ -8,6 +8,7 @@
 
 mod alerts;
 mod config;
+mod export;
 mod insert;
 mod queries;
 mod summaries;
@@ -160,6 +161,8 @@ pub struct SqliteStore {
     writer: SqlitePool,
     /// The summaries database (with the events attached as `ev`): one connection.
     summaries: SqlitePool,
+    /// Reads the NDJSON export's pages (rusqlite: see `export.rs`).
+    export: Arc<export::ExportReader>,
     /// Row ids of recently written enrichment documents.
     enrichment_ids: Arc<Mutex<EnrichmentIds>>,
     path: PathBuf,
@@ -259,6 +262,11 @@ impl SqliteStore {
             pool,
             writer,
             summaries,
+            export: export::ExportReader::new(
+                options.path.clone(),
+                options.busy_timeout,
+                options.cache_kib,
+            ),
             enrichment_ids: Arc::default(),
             path: options.path,
             read_only: false,
@@ -300,6 +308,11 @@ impl SqliteStore {
             writer: pool.clone(),
             pool,
             summaries,
+            export: export::ExportReader::new(
+                options.path.clone(),
+                options.busy_timeout,
+                options.cache_kib,
+            ),
             enrichment_ids: Arc::default(),
             path: options.path,
             read_only: true,

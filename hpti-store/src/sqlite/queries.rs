@@ -17,43 +17,77 @@ use crate::query::{
 };
 use crate::query::{FileFacts, NdjsonPage};
 
+/// The columns of an [`EVENT_SELECT`] row, whichever driver read it: sqlx for pages of
+/// events, rusqlite for the NDJSON export (`export.rs`).
+pub(super) trait EventColumns {
+    /// An integer column, `None` when NULL.
+    fn int(&self, column: &str) -> Result<Option<i64>, StoreError>;
+    /// A text column, `None` when NULL.
+    fn text(&self, column: &str) -> Result<Option<&str>, StoreError>;
+    /// A blob column, `None` when NULL.
+    fn blob(&self, column: &str) -> Result<Option<&[u8]>, StoreError>;
+}
+
+impl EventColumns for SqliteRow {
+    fn int(&self, column: &str) -> Result<Option<i64>, StoreError> {
+        self.try_get(column).map_err(decode_error)
+    }
+    fn text(&self, column: &str) -> Result<Option<&str>, StoreError> {
+        self.try_get(column).map_err(decode_error)
+    }
+    fn blob(&self, column: &str) -> Result<Option<&[u8]>, StoreError> {
+        self.try_get(column).map_err(decode_error)
+    }
+}
+
+fn required<T>(value: Option<T>, column: &str) -> Result<T, StoreError> {
+    value.ok_or_else(|| StoreError::Decode(format!("column {column} is NULL")))
+}
+
+pub(super) fn event_id<R: EventColumns + ?Sized>(row: &R) -> Result<EventId, StoreError> {
+    uuid_from(required(row.blob("id")?, "id")?)
+}
+
+pub(super) fn event_time<R: EventColumns + ?Sized>(row: &R) -> Result<Timestamp, StoreError> {
+    Ok(Timestamp::from_micros(required(row.int("ts")?, "ts")?))
+}
+
 /// Rebuilds an event from the columns `id, ts, observed, sensor, protocol, session, src_ip,
 /// src_port, dst_ip, dst_port, doc, enrichment` (the last the joined enrichment document,
 /// NULL for events without one or stored with it inside `doc`).
-pub(super) fn event_from_row(row: &SqliteRow) -> Result<Event, StoreError> {
+pub(super) fn event_from_row<R: EventColumns + ?Sized>(row: &R) -> Result<Event, StoreError> {
     use serde_json::{Map, Value};
-    let id: Vec<u8> = row.try_get("id").map_err(decode_error)?;
-    let id = uuid_from(&id)?;
-    let doc: String = row.try_get("doc").map_err(decode_error)?;
+    let id = event_id(row)?;
+    let doc = required(row.text("doc")?, "doc")?;
     let mut object: Map<String, Value> =
-        serde_json::from_str(&doc).map_err(|e| StoreError::Decode(format!("doc of {id}: {e}")))?;
+        serde_json::from_str(doc).map_err(|e| StoreError::Decode(format!("doc of {id}: {e}")))?;
     let mut put = |key: &str, value: Value| {
         if !value.is_null() {
             object.insert(key.to_owned(), value);
         }
     };
-    let enrichment: Option<String> = row.try_get("enrichment").map_err(decode_error)?;
-    if let Some(enrichment) = enrichment {
-        let value: Value = serde_json::from_str(&enrichment)
+    if let Some(enrichment) = row.text("enrichment")? {
+        let value: Value = serde_json::from_str(enrichment)
             .map_err(|e| StoreError::Decode(format!("enrichment of {id}: {e}")))?;
         put("enrichment", value);
     }
     put("id", Value::String(id.to_string()));
-    put("time", Value::String(timestamp(row, "ts")?.to_string()));
-    let observed: Option<i64> = row.try_get("observed").map_err(decode_error)?;
+    put("time", Value::String(event_time(row)?.to_string()));
     put(
         "observed",
-        observed.map_or(Value::Null, |t| {
+        row.int("observed")?.map_or(Value::Null, |t| {
             Value::String(Timestamp::from_micros(t).to_string())
         }),
     );
     for column in ["sensor", "protocol", "session", "src_ip", "dst_ip"] {
-        let text: Option<String> = row.try_get(column).map_err(decode_error)?;
-        put(column, text.map_or(Value::Null, Value::String));
+        put(
+            column,
+            row.text(column)?
+                .map_or(Value::Null, |t| Value::String(t.to_owned())),
+        );
     }
     for column in ["src_port", "dst_port"] {
-        let port: Option<i64> = row.try_get(column).map_err(decode_error)?;
-        put(column, port.map_or(Value::Null, Value::from));
+        put(column, row.int(column)?.map_or(Value::Null, Value::from));
     }
     serde_json::from_value(Value::Object(object))
         .map_err(|e| StoreError::Decode(format!("event {id}: {e}")))
@@ -63,9 +97,12 @@ pub(super) fn event_from_row(row: &SqliteRow) -> Result<Event, StoreError> {
 /// serde would, without rebuilding it: the typed columns, the joined enrichment, then
 /// the members of the stored `doc` spliced in as they are. A row whose `doc` is not a
 /// JSON object (never written by hpti) goes the long way.
-fn write_event_json(row: &SqliteRow, out: &mut Vec<u8>) -> Result<(), StoreError> {
+pub(super) fn write_event_json<R: EventColumns + ?Sized>(
+    row: &R,
+    out: &mut Vec<u8>,
+) -> Result<(), StoreError> {
     use std::io::Write as _;
-    let doc: &str = row.try_get("doc").map_err(decode_error)?;
+    let doc = required(row.text("doc")?, "doc")?;
     // Documents written since enrichments got their own table start with the schema
     // version (`StoredDoc`); older ones hold whole events and go the long way.
     let members = doc
@@ -78,8 +115,7 @@ fn write_event_json(row: &SqliteRow, out: &mut Vec<u8>) -> Result<(), StoreError
         return serde_json::to_writer(&mut *out, &event)
             .map_err(|e| StoreError::Decode(format!("event {}: {e}", event.id)));
     };
-    let id: Vec<u8> = row.try_get("id").map_err(decode_error)?;
-    let id = uuid_from(&id)?;
+    let id = event_id(row)?;
     let text = |out: &mut Vec<u8>, key: &str, value: &str| {
         out.extend_from_slice(b",\"");
         out.extend_from_slice(key.as_bytes());
@@ -88,9 +124,8 @@ fn write_event_json(row: &SqliteRow, out: &mut Vec<u8>) -> Result<(), StoreError
         let _ = serde_json::to_writer(&mut *out, value);
     };
     let _ = write!(out, "{{\"id\":\"{id}\"");
-    text(out, "time", &timestamp(row, "ts")?.to_string());
-    let observed: Option<i64> = row.try_get("observed").map_err(decode_error)?;
-    if let Some(observed) = observed {
+    text(out, "time", &event_time(row)?.to_string());
+    if let Some(observed) = row.int("observed")? {
         text(
             out,
             "observed",
@@ -98,19 +133,16 @@ fn write_event_json(row: &SqliteRow, out: &mut Vec<u8>) -> Result<(), StoreError
         );
     }
     for column in ["sensor", "protocol", "session", "src_ip", "dst_ip"] {
-        let value: Option<&str> = row.try_get(column).map_err(decode_error)?;
-        if let Some(value) = value {
+        if let Some(value) = row.text(column)? {
             text(out, column, value);
         }
     }
     for column in ["src_port", "dst_port"] {
-        let port: Option<i64> = row.try_get(column).map_err(decode_error)?;
-        if let Some(port) = port {
+        if let Some(port) = row.int(column)? {
             let _ = write!(out, ",\"{column}\":{port}");
         }
     }
-    let enrichment: Option<&str> = row.try_get("enrichment").map_err(decode_error)?;
-    if let Some(enrichment) = enrichment {
+    if let Some(enrichment) = row.text("enrichment")? {
         out.extend_from_slice(b",\"enrichment\":");
         out.extend_from_slice(enrichment.trim().as_bytes());
     }
@@ -150,55 +182,95 @@ async fn windowed(
         .map_err(database_error)
 }
 
-/// The page query of [`EventQueries::events`]: the window's events that match `filter`
-/// after `after`, newest first, one more than the window's limit (to know whether another
-/// page follows).
-fn events_page_query<'a>(
-    window: Window,
-    filter: &EventFilter,
-    after: Option<&Cursor>,
-) -> Result<QueryBuilder<'a, Sqlite>, StoreError> {
-    window.check()?;
-    filter.check()?;
-    let after = after.map(Cursor::position).transpose()?;
-    // Only the conditions asked for, so that SQLite picks the index that fits
-    // ((kind, ts) for a kind, (ts) otherwise) instead of scanning for `? IS NULL`.
-    let mut sql = QueryBuilder::<Sqlite>::new(EVENT_SELECT);
-    sql.push(" WHERE e.ts >= ")
-        .push_bind(window.since_micros())
-        .push(" AND e.ts < ")
-        .push_bind(window.until_micros());
-    if let Some(ip) = filter.src_ip {
-        sql.push(" AND e.src_ip = ").push_bind(ip.to_string());
-    }
-    for (column, value) in [
-        ("e.session", &filter.session),
-        ("e.sensor", &filter.sensor),
-        ("e.protocol", &filter.protocol),
-        ("e.kind", &filter.kind),
-    ] {
-        if let Some(value) = value {
-            sql.push(format!(" AND {column} = "))
-                .push_bind(value.clone());
+/// A value bound to a `?` of a [`PageQuery`].
+#[derive(Debug, Clone)]
+pub(super) enum Param {
+    Int(i64),
+    Text(String),
+    Blob(Vec<u8>),
+}
+
+/// The page query of [`EventQueries::events`] and the export: the window's events that
+/// match `filter` after `after`, newest first, one more than the window's limit (to know
+/// whether another page follows). Plain SQL and its values, so either driver can run it.
+#[derive(Debug, Clone)]
+pub(super) struct PageQuery {
+    pub(super) sql: String,
+    pub(super) params: Vec<Param>,
+}
+
+impl PageQuery {
+    pub(super) fn new(
+        window: Window,
+        filter: &EventFilter,
+        after: Option<&Cursor>,
+    ) -> Result<Self, StoreError> {
+        window.check()?;
+        filter.check()?;
+        let after = after.map(Cursor::position).transpose()?;
+        let mut sql = String::from(EVENT_SELECT);
+        let mut params = Vec::new();
+        // Only the conditions asked for, so that SQLite picks the index that fits
+        // ((kind, ts) for a kind, (ts) otherwise) instead of scanning for `? IS NULL`.
+        sql.push_str(" WHERE e.ts >= ?");
+        params.push(Param::Int(window.since_micros()));
+        // One upper bound on the time, the tighter: given two, SQLite seeks the (ts)
+        // index to the window's end and steps over every newer event on each page, so
+        // page N of an export took N times longer than the first.
+        match after {
+            Some((time, _)) if time.as_micros() < window.until_micros() => {
+                sql.push_str(" AND e.ts <= ?");
+                params.push(Param::Int(time.as_micros()));
+            }
+            _ => {
+                sql.push_str(" AND e.ts < ?");
+                params.push(Param::Int(window.until_micros()));
+            }
         }
+        if let Some(ip) = filter.src_ip {
+            sql.push_str(" AND e.src_ip = ?");
+            params.push(Param::Text(ip.to_string()));
+        }
+        for (column, value) in [
+            ("e.session", &filter.session),
+            ("e.sensor", &filter.sensor),
+            ("e.protocol", &filter.protocol),
+            ("e.kind", &filter.kind),
+        ] {
+            if let Some(value) = value {
+                sql.push_str(" AND ");
+                sql.push_str(column);
+                sql.push_str(" = ?");
+                params.push(Param::Text(value.clone()));
+            }
+        }
+        if let Some((time, id)) = after {
+            // The cursor's time bounds the index seek above (behind an OR alone SQLite
+            // scanned from the newest event on every page); this orders the ties.
+            sql.push_str(" AND (e.ts < ? OR (e.ts = ? AND e.id < ?))");
+            params.extend([
+                Param::Int(time.as_micros()),
+                Param::Int(time.as_micros()),
+                Param::Blob(id.as_bytes().to_vec()),
+            ]);
+        }
+        sql.push_str(" ORDER BY e.ts DESC, e.id DESC LIMIT ?");
+        params.push(Param::Int(i64::from(window.limit) + 1));
+        Ok(Self { sql, params })
     }
-    if let Some((time, id)) = after {
-        // The plain bound first: SQLite seeks the (ts) index to it. Behind an OR alone
-        // it scanned from the newest event on every page, and an export of N events
-        // took N²/page rows.
-        sql.push(" AND e.ts <= ")
-            .push_bind(time.as_micros())
-            .push(" AND (e.ts < ")
-            .push_bind(time.as_micros())
-            .push(" OR (e.ts = ")
-            .push_bind(time.as_micros())
-            .push(" AND e.id < ")
-            .push_bind(id.as_bytes().to_vec())
-            .push("))");
+
+    /// Runs it through sqlx.
+    async fn fetch_all(&self, pool: &sqlx::SqlitePool) -> Result<Vec<SqliteRow>, StoreError> {
+        let mut query = sqlx::query(&self.sql);
+        for param in &self.params {
+            query = match param {
+                Param::Int(value) => query.bind(*value),
+                Param::Text(value) => query.bind(value.as_str()),
+                Param::Blob(value) => query.bind(value.as_slice()),
+            };
+        }
+        query.fetch_all(pool).await.map_err(database_error)
     }
-    sql.push(" ORDER BY e.ts DESC, e.id DESC LIMIT ")
-        .push_bind(i64::from(window.limit) + 1);
-    Ok(sql)
 }
 
 /// The columns [`event_from_row`] reads, from `events e` joined to `enrichments en`.
@@ -598,11 +670,9 @@ impl SqliteStore {
         filter: &EventFilter,
         after: Option<&Cursor>,
     ) -> Result<Vec<SqliteRow>, StoreError> {
-        events_page_query(window, filter, after)?
-            .build()
+        PageQuery::new(window, filter, after)?
             .fetch_all(&self.pool)
             .await
-            .map_err(database_error)
     }
 
     /// Runs one of the `ATTACKER_*` queries.
@@ -938,24 +1008,8 @@ impl EventQueries for SqliteStore {
         filter: &EventFilter,
         after: Option<&Cursor>,
     ) -> Result<NdjsonPage, StoreError> {
-        let rows = self.event_page_rows(window, filter, after).await?;
-        let limit = window.limit as usize;
-        let mut page = NdjsonPage {
-            lines: Vec::with_capacity(rows.len().min(limit) * 600),
-            ..NdjsonPage::default()
-        };
-        for row in rows.iter().take(limit) {
-            write_event_json(row, &mut page.lines)?;
-            page.lines.push(b'\n');
-            page.count += 1;
-        }
-        if rows.len() > limit {
-            if let Some(last) = rows.get(limit - 1) {
-                let id: Vec<u8> = last.try_get("id").map_err(decode_error)?;
-                page.next = Some(Cursor::at(timestamp(last, "ts")?, uuid_from(&id)?));
-            }
-        }
-        Ok(page)
+        let query = PageQuery::new(window, filter, after)?;
+        self.export.page(query, window.limit).await
     }
 
     async fn position(&self) -> Result<Option<u64>, StoreError> {

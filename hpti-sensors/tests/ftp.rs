@@ -632,3 +632,80 @@ async fn nmap_names_it_vsftpd_3_0_3() {
     }
     harness.stop().await;
 }
+
+/// THC-Hydra's `ftp` module finds the password, and every attempt it made is one
+/// `login.attempt` event.
+#[tokio::test]
+async fn hydra_ftp_finds_the_password_and_each_attempt_is_logged_once() {
+    if std::process::Command::new("hydra").output().is_err() {
+        return tool_missing("hydra");
+    }
+    let harness = Harness::start(|_| {}).await;
+    let work = tempfile::tempdir().unwrap();
+    let passwords = ["123456", "admin", "password", "toor", "hunter2", "qwerty"];
+    std::fs::write(work.path().join("pw.txt"), passwords.join("\n") + "\n").unwrap();
+    let port = harness.addr.port().to_string();
+    let list = work.path().join("pw.txt");
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("hydra")
+            .args(["-l", "root", "-P"])
+            .arg(&list)
+            .args(["-t", "2", "-s", &port, "-I", "127.0.0.1", "ftp"])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        stdout.contains("login: root   password: hunter2"),
+        "hydra found it: {stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let events = harness
+        .wait_for("hydra's sessions to close", |events| {
+            let opened = events
+                .iter()
+                .filter(|e| matches!(e.kind, EventKind::SessionStarted))
+                .count();
+            let closed = events
+                .iter()
+                .filter(|e| matches!(e.kind, EventKind::SessionClosed { .. }))
+                .count();
+            opened > 0 && opened == closed
+        })
+        .await;
+    let mut attempts: Vec<(String, bool)> = events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::LoginAttempt {
+                username,
+                password,
+                success,
+                ..
+            } => {
+                assert_eq!(username, "root");
+                Some((password.clone().unwrap_or_default(), *success))
+            }
+            _ => None,
+        })
+        .collect();
+    attempts.sort();
+    let before = attempts.len();
+    attempts.dedup();
+    assert_eq!(
+        attempts.len(),
+        before,
+        "no attempt logged twice: {attempts:?}"
+    );
+    assert!(
+        attempts.contains(&("hunter2".to_owned(), true)),
+        "{attempts:?}"
+    );
+    assert!(
+        attempts
+            .iter()
+            .all(|(p, ok)| passwords.contains(&p.as_str()) && (*ok == (p == "hunter2")))
+    );
+    harness.stop().await;
+}

@@ -21,6 +21,7 @@ use crate::config::Config;
 
 mod api_load;
 mod canary;
+mod ftp;
 #[cfg(feature = "postgres")]
 mod postgres_bench;
 mod queries;
@@ -41,6 +42,9 @@ pub enum BenchCommand {
     /// SSH load: connections/s and latency of key exchange + login (+ a command), or the
     /// memory of idle sessions; against `--addr` or a sensor it starts (`--spawn-sensor`).
     Ssh(ssh::SshArgs),
+    /// FTP load: sessions/s and latency of login + passive LIST + QUIT, against `--addr`
+    /// or a sensor it starts (`--spawn-sensor`).
+    Ftp(ftp::FtpArgs),
     /// Hostile traffic (SSH, SCP floods, Telnet, slowloris, garbage) against a child
     /// `hpti run` for minutes or hours: its memory and open files over time, and what
     /// its log and counters show.
@@ -164,6 +168,7 @@ pub async fn bench(config: &Config, command: BenchCommand) -> anyhow::Result<()>
         }
         BenchCommand::Queries(args) => queries::queries(config, &args).await,
         BenchCommand::Ssh(args) => ssh::ssh(config, &args).await,
+        BenchCommand::Ftp(args) => ftp::ftp(config, &args).await,
         BenchCommand::Soak(args) => soak::soak(&args).await,
         BenchCommand::RuleMemory(args) => rule_memory::rule_memory(&args),
         BenchCommand::RuleCost(args) => rule_cost::rule_cost(&args),

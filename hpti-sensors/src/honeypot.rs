@@ -415,6 +415,23 @@ pub(crate) async fn accept_loop<F, Fut>(
     F: Fn(tokio::net::TcpStream, std::net::SocketAddr) -> Fut,
     Fut: std::future::Future<Output = ()> + Send + 'static,
 {
+    accept_loop_refusing(honeypot, listener, shutdown, |_| None, serve).await;
+}
+
+/// [`accept_loop`], telling a refused client why first when `refusal` has words for it
+/// (vsftpd's `421 There are too many connections from your internet address.`). The
+/// words are written without waiting (a client that does not read gets nothing), so a
+/// flood of refused connections costs no task and no buffer.
+pub(crate) async fn accept_loop_refusing<F, Fut>(
+    honeypot: &Arc<Honeypot>,
+    listener: tokio::net::TcpListener,
+    shutdown: &tokio_util::sync::CancellationToken,
+    refusal: fn(Refusal) -> Option<&'static [u8]>,
+    serve: F,
+) where
+    F: Fn(tokio::net::TcpStream, std::net::SocketAddr) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
     let connections = tokio_util::task::TaskTracker::new();
     loop {
         let accepted = tokio::select! {
@@ -430,9 +447,15 @@ pub(crate) async fn accept_loop<F, Fut>(
                 continue;
             }
         };
-        let Ok(slot) = honeypot.admit(peer.ip()) else {
-            drop(stream);
-            continue;
+        let slot = match honeypot.admit(peer.ip()) {
+            Ok(slot) => slot,
+            Err(refused) => {
+                if let Some(words) = refusal(refused) {
+                    let _ = stream.try_write(words);
+                }
+                drop(stream);
+                continue;
+            }
         };
         // `map`, not `async move { served.await; drop(slot) }`: an async block keeps its
         // captured future and the one it awaits in separate fields, doubling the memory

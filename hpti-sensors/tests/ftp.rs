@@ -32,6 +32,13 @@ struct Harness {
 
 impl Harness {
     async fn start(ftp: impl FnOnce(&mut FtpConfig)) -> Self {
+        Self::start_with(|_| {}, ftp).await
+    }
+
+    async fn start_with(
+        configure: impl FnOnce(&mut HoneypotConfig),
+        ftp: impl FnOnce(&mut FtpConfig),
+    ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let mut persona = Persona::generate();
         persona.seed >>= 1;
@@ -54,6 +61,7 @@ impl Harness {
         honeypot.auth.userdb = vec!["root:x:hunter2".into()];
         honeypot.fetch.enabled = false;
         honeypot.limits.max_sessions_per_ip = 1000;
+        configure(&mut honeypot);
         let mut config = FtpConfig {
             listen: "127.0.0.1:0".parse().unwrap(),
             login_failure_delay: Duration::from_millis(10),
@@ -707,5 +715,23 @@ async fn hydra_ftp_finds_the_password_and_each_attempt_is_logged_once() {
             .iter()
             .all(|(p, ok)| passwords.contains(&p.as_str()) && (*ok == (p == "hunter2")))
     );
+    harness.stop().await;
+}
+
+/// Past the per-address limit, vsftpd's words instead of the greeting, then the close.
+#[tokio::test]
+async fn past_the_per_address_limit_a_client_gets_vsftpds_421() {
+    let harness = Harness::start_with(|h| h.limits.max_sessions_per_ip = 2, |_| {}).await;
+    let mut first = Control::connect(harness.addr).await;
+    let mut second = Control::connect(harness.addr).await;
+    assert_eq!(first.reply().await, vec!["220 (vsFTPd 3.0.3)"]);
+    assert_eq!(second.reply().await, vec!["220 (vsFTPd 3.0.3)"]);
+    let mut third = Control::connect(harness.addr).await;
+    let expected = "421 There are too many connections from your internet address.";
+    assert_eq!(third.reply().await, vec![expected]);
+    assert!(third.closed().await);
+    assert!(captured("limits.txt").contains(&format!("S: {expected}")));
+    first.send("QUIT").await;
+    second.send("QUIT").await;
     harness.stop().await;
 }

@@ -29,7 +29,11 @@ use crate::config::Config;
 #[derive(Debug, Clone, clap::Args)]
 pub struct FtpArgs {
     /// The FTP server to load (`host:port`); omit with `--spawn-sensor`.
-    #[arg(long, required_unless_present = "spawn_sensor", conflicts_with = "spawn_sensor")]
+    #[arg(
+        long,
+        required_unless_present = "spawn_sensor",
+        conflicts_with = "spawn_sensor"
+    )]
     addr: Option<SocketAddr>,
     /// Start an FTP sensor in this process on 127.0.0.1, with a temporary data directory
     /// and SQLite store.

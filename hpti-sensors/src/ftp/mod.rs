@@ -44,7 +44,8 @@
 //! - Bounded: 4096-byte command lines (longer: `500 Input line too long.` and close,
 //!   as vsftpd), the idle timeout (`421 Timeout.`), data timeouts, uploads per
 //!   connection (`limits.max_upload_bytes`) and held in memory by the sensor
-//!   (`limits.max_upload_memory`), connections per address.
+//!   (`limits.max_upload_memory`), connections per address and in all (refused with
+//!   vsftpd's `421` words instead of the greeting).
 //!
 //! Not built yet: explicit FTPS (`AUTH TLS`, answered `500 Unknown command.` as a
 //! vsftpd without `ssl_enable`), a ProFTPD persona.
@@ -66,7 +67,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::{Instant, timeout};
 
-use crate::honeypot::{Honeypot, HoneypotConfig, accept_loop, take_listener};
+use crate::honeypot::{Honeypot, HoneypotConfig, Refusal, accept_loop_refusing, take_listener};
 use crate::policy::Credential;
 use crate::session::Session;
 use crate::shell::fs::{self, FileSystem, Kind, Node};
@@ -201,18 +202,34 @@ impl Source for FtpSensor {
     async fn run(&self, ctx: SourceContext) -> Result<(), SourceError> {
         let listener = take_listener(&self.listener, &self.name)?;
         tracing::info!(sensor = %self.name, addr = %self.local, "FTP sensor listening");
-        accept_loop(&self.honeypot, listener, &ctx.shutdown, |stream, peer| {
-            serve(
-                self.honeypot.clone(),
-                self.config.clone(),
-                ctx.clone(),
-                stream,
-                peer,
-            )
-        })
+        accept_loop_refusing(
+            &self.honeypot,
+            listener,
+            &ctx.shutdown,
+            refusal,
+            |stream, peer| {
+                serve(
+                    self.honeypot.clone(),
+                    self.config.clone(),
+                    ctx.clone(),
+                    stream,
+                    peer,
+                )
+            },
+        )
         .await;
         Ok(())
     }
+}
+
+/// vsftpd's words past `max_per_ip` and `max_clients`, sent instead of the greeting.
+fn refusal(refused: Refusal) -> Option<&'static [u8]> {
+    Some(match refused {
+        Refusal::PerAddress => {
+            b"421 There are too many connections from your internet address.\r\n"
+        }
+        Refusal::Capacity => b"421 There are too many connected users, please try later.\r\n",
+    })
 }
 
 async fn serve(

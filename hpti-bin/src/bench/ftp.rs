@@ -13,12 +13,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use hdrhistogram::Histogram;
-use hpti_core::metrics::PipelineMetrics;
 use hpti_core::pipeline::Pipeline;
 use hpti_sensors::ftp::{FtpConfig, FtpSensor};
 use hpti_sensors::honeypot::HoneypotConfig;
 use hpti_store::{EventQueries, SqliteStore};
-use prometheus_client::registry::Registry;
 use serde::Serialize;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
@@ -212,23 +210,7 @@ struct FtpHost {
 
 impl FtpHost {
     async fn start(config: &Config, dir: &Path) -> anyhow::Result<Self> {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-        let store = SqliteStore::open(hpti_store::SqliteOptions::new(dir.join("bench.db")))
-            .await
-            .context("cannot create the bench database")?;
-        let mut config = config.clone();
-        config.pipeline.dead_letter_file = dir.join("dead-letters.jsonl");
-        let mut registry = Registry::default();
-        let metrics = PipelineMetrics::new(&mut registry);
-        let components = config.components()?;
-        let mut pipeline = config
-            .enriched(&components, metrics.clone())
-            .await?
-            .sink(
-                hpti_core::component::ComponentId::new("main")?,
-                Arc::new(store.clone()),
-            )
-            .start()?;
+        let (mut pipeline, store, metrics) = super::ssh::sensor_pipeline(config, dir).await?;
         let mut honeypot = HoneypotConfig::default();
         honeypot.fetch.enabled = false;
         honeypot.limits.max_sessions = 1_000_000;

@@ -911,6 +911,32 @@ pub(super) fn proc_status_mb(pid: Option<u32>, key: &str) -> Option<f64> {
         .map(|kib| kib / 1024.0)
 }
 
+/// The pipeline of a sensor the bench starts in this process: the configured enrichers
+/// and a fresh SQLite store `dir/bench.db`, as in production.
+pub(super) async fn sensor_pipeline(
+    config: &Config,
+    dir: &Path,
+) -> anyhow::Result<(Pipeline, SqliteStore, PipelineMetrics)> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let store = SqliteStore::open(hpti_store::SqliteOptions::new(dir.join("bench.db")))
+        .await
+        .context("cannot create the bench database")?;
+    let mut config = config.clone();
+    config.pipeline.dead_letter_file = dir.join("dead-letters.jsonl");
+    let mut registry = Registry::default();
+    let metrics = PipelineMetrics::new(&mut registry);
+    let components = config.components()?;
+    let pipeline = config
+        .enriched(&components, metrics.clone())
+        .await?
+        .sink(
+            hpti_core::component::ComponentId::new("main")?,
+            Arc::new(store.clone()),
+        )
+        .start()?;
+    Ok((pipeline, store, metrics))
+}
+
 /// An SSH sensor with its pipeline and SQLite store, in this process.
 struct SensorHost {
     addr: SocketAddr,
@@ -923,23 +949,7 @@ impl SensorHost {
     /// Starts a sensor on 127.0.0.1 (random port) with its data in `dir`, the configured
     /// pipeline, and a fresh SQLite store `dir/bench.db`.
     async fn start(config: &Config, dir: &Path, recording: bool) -> anyhow::Result<Self> {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-        let store = SqliteStore::open(hpti_store::SqliteOptions::new(dir.join("bench.db")))
-            .await
-            .context("cannot create the bench database")?;
-        let mut config = config.clone();
-        config.pipeline.dead_letter_file = dir.join("dead-letters.jsonl");
-        let mut registry = Registry::default();
-        let metrics = PipelineMetrics::new(&mut registry);
-        let components = config.components()?;
-        let mut pipeline = config
-            .enriched(&components, metrics.clone())
-            .await?
-            .sink(
-                hpti_core::component::ComponentId::new("main")?,
-                Arc::new(store.clone()),
-            )
-            .start()?;
+        let (mut pipeline, store, metrics) = sensor_pipeline(config, dir).await?;
         let mut honeypot = HoneypotConfig::default();
         honeypot.fetch.enabled = false;
         honeypot.recording.enabled = recording;

@@ -735,3 +735,37 @@ async fn past_the_per_address_limit_a_client_gets_vsftpds_421() {
     second.send("QUIT").await;
     harness.stop().await;
 }
+
+/// The port of a `227 Entering Passive Mode (h1,h2,h3,h4,p1,p2).` reply.
+fn passive_port(reply: &str) -> u16 {
+    let inner = reply.split_once('(').unwrap().1.split_once(')').unwrap().0;
+    let numbers: Vec<u16> = inner.split(',').map(|n| n.parse().unwrap()).collect();
+    numbers[4] * 256 + numbers[5]
+}
+
+/// `REST` with an offset far past the end, then `STOR`: written at the end, nothing
+/// allocated for the gap (a hostile offset must not make the sensor allocate terabytes).
+#[tokio::test]
+async fn a_huge_restart_offset_allocates_nothing() {
+    let harness = Harness::start(|_| {}).await;
+    let mut ftp = Control::connect(harness.addr).await;
+    ftp.reply().await;
+    ftp.send("USER root").await;
+    ftp.send("PASS hunter2").await;
+    ftp.send("TYPE I").await;
+    assert_eq!(
+        ftp.send("REST 999999999999999").await,
+        vec!["350 Restart position accepted (999999999999999)."]
+    );
+    let pasv = ftp.send("PASV").await;
+    let mut data = TcpStream::connect(("127.0.0.1", passive_port(&pasv[0])))
+        .await
+        .unwrap();
+    assert_eq!(ftp.send("STOR /tmp/x").await, vec!["150 Ok to send data."]);
+    data.write_all(b"payload").await.unwrap();
+    drop(data);
+    assert_eq!(ftp.reply().await, vec!["226 Transfer complete."]);
+    assert_eq!(ftp.send("SIZE /tmp/x").await, vec!["213 7"]);
+    ftp.send("QUIT").await;
+    harness.stop().await;
+}

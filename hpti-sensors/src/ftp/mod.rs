@@ -74,8 +74,10 @@ use crate::shell::fs::{self, FileSystem, Kind, Node};
 use crate::uploads::Held;
 use command::{Command, Framed, Target};
 
-/// Longest file served by `RETR` (fake binaries are generated up to this size).
-const MAX_RETR_BYTES: usize = 64 * 1024 * 1024;
+/// Most bytes of one file `RETR` serves or `APPE` extends (the fake host's binaries and
+/// devices are generated up to this size when read): per connection, so that many
+/// connections reading `/dev/zero` cannot make the sensor hold gigabytes.
+const MAX_RETR_BYTES: usize = 4 * 1024 * 1024;
 /// Bytes read from a data connection at once.
 const DATA_CHUNK: usize = 64 * 1024;
 /// Names `STOU` tries before giving up.
@@ -1028,19 +1030,20 @@ impl Connection {
             }
             _ => Vec::new(),
         };
+        // A `REST` past the end writes at the end: zero-filling up to an offset the
+        // client chose would let one command allocate without bound.
         let mut whole = old;
-        if rest > 0 && whole.len() < usize::try_from(rest).unwrap_or(0) {
-            whole.resize(usize::try_from(rest).unwrap_or(0), 0);
-        }
         whole.extend_from_slice(&received);
         let (uid, gid) = self.login.as_ref().map_or((0, 0), |l| (l.uid, l.gid));
-        let kept = self
-            .fs
-            .put(
-                &real,
-                Node::file(Arc::from(whole.as_slice()), 0o644, uid, gid, now),
-            )
-            .is_ok();
+        // Larger than a session's fake disk: not copied into it (the put would fail).
+        let kept = whole.len() as u64 <= fs::DEFAULT_OVERLAY_BYTES
+            && self
+                .fs
+                .put(
+                    &real,
+                    Node::file(Arc::from(whole.as_slice()), 0o644, uid, gid, now),
+                )
+                .is_ok();
         // The bytes the attacker sent are captured even when the fake disk is full.
         if !received.is_empty() || verb != "APPE" {
             self.session.core().upload(&visible, whole).await;

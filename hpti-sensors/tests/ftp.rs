@@ -769,3 +769,156 @@ async fn a_huge_restart_offset_allocates_nothing() {
     ftp.send("QUIT").await;
     harness.stop().await;
 }
+
+/// The same conversation with Debian's real vsftpd and with the sensor: every reply
+/// line equal (the commands whose answers depend on neither the files, the time, the
+/// client count nor PAM's delays).
+#[tokio::test]
+async fn replies_match_a_real_vsftpd_line_by_line() {
+    let Some(vsftpd) = ["/usr/sbin/vsftpd", "/sbin/vsftpd"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+    else {
+        return tool_missing("vsftpd (Debian's package)");
+    };
+    let work = tempfile::tempdir().unwrap();
+    let anon = work.path().join("anon");
+    std::fs::create_dir(&anon).unwrap();
+    let empty = work.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    for dir in [&anon, &empty] {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let port = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap().port()
+    };
+    let conf = work.path().join("vsftpd.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "listen=YES\nlisten_ipv6=NO\nlisten_address=127.0.0.1\nlisten_port={port}\n\
+             background=NO\nanonymous_enable=YES\nanon_root={}\nlocal_enable=NO\n\
+             write_enable=NO\nconnect_from_port_20=NO\npasv_min_port=42000\n\
+             pasv_max_port=42100\nsecure_chroot_dir={}\nseccomp_sandbox=NO\n\
+             xferlog_enable=NO\nssl_enable=NO\n",
+            anon.display(),
+            empty.display()
+        ),
+    )
+    .unwrap();
+    /// Kills the real server however the test ends.
+    struct Server(std::process::Child);
+    impl Drop for Server {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut real = Server(
+        std::process::Command::new(vsftpd)
+            .arg(&conf)
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let real_addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let mut up = false;
+    for _ in 0..100 {
+        if TcpStream::connect(real_addr).await.is_ok() {
+            up = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    if !up {
+        let _ = real.0.kill();
+        let mut stderr = String::new();
+        if let Some(mut err) = real.0.stderr.take() {
+            let _ = std::io::Read::read_to_string(&mut err, &mut stderr);
+        }
+        panic!("vsftpd did not start (it needs root and the `ftp` user): {stderr}");
+    }
+    let harness = Harness::start(|_| {}).await;
+    let script = [
+        "SYST",
+        "HELP",
+        "FEAT",
+        "OPTS UTF8 ON",
+        "OPTS MODE Z",
+        "PASS early",
+        "NOOP",
+        "USER anonymous",
+        "PASS IEUser@",
+        "SYST",
+        "PWD",
+        "XPWD",
+        "CWD /nonexistent",
+        "CDUP",
+        "CWD /",
+        "TYPE I",
+        "TYPE A",
+        "TYPE X",
+        "MODE S",
+        "MODE B",
+        "STRU F",
+        "STRU R",
+        "SIZE missing",
+        "MDTM missing",
+        "RETR missing",
+        "LIST",
+        "NLST",
+        "STOR x",
+        "APPE x",
+        "STOU",
+        "DELE x",
+        "MKD x",
+        "RMD x",
+        "RNFR x",
+        "RNTO y",
+        "SITE HELP",
+        "REST 100",
+        "REST",
+        "ABOR",
+        "ALLO 100",
+        "ACCT x",
+        "REIN",
+        "SMNT x",
+        "HELP",
+        "HELP LIST",
+        "NOOP",
+        "EPSV 2",
+        "EPSV 3",
+        "PORT 10,1,2,3,4,5",
+        "PORT 127,0,0,1,0,21",
+        "PORT garbage",
+        "EPRT |1|10.1.2.3|4000|",
+        "EPRT |2|::1|4000|",
+        "EPRT 127.0.0.1",
+        "FOO",
+        "MLSD",
+        "MLST x",
+        "AUTH TLS",
+        "USER other",
+        "PASS again",
+        "QUIT",
+    ];
+    let mut conversations = Vec::new();
+    for addr in [real_addr, harness.addr] {
+        let mut ftp = Control::connect(addr).await;
+        let mut replies = vec![ftp.reply().await];
+        for line in script {
+            replies.push(ftp.send(line).await);
+        }
+        conversations.push(replies);
+    }
+    drop(real);
+    let (real, sensor) = (&conversations[0], &conversations[1]);
+    for (i, (want, got)) in real.iter().zip(sensor).enumerate() {
+        let command = if i == 0 { "(greeting)" } else { script[i - 1] };
+        assert_eq!(got, want, "the reply to {command}");
+    }
+    assert_eq!(real.len(), sensor.len());
+    harness.stop().await;
+}

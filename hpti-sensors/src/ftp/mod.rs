@@ -923,6 +923,10 @@ impl Connection {
     }
 
     async fn retrieve(&mut self, arg: &str) -> Result<(), End> {
+        // vsftpd checks the data connection first (`data_transfer_checks_ok`).
+        if self.data.is_none() {
+            return self.send("425 Use PORT or PASV first.").await;
+        }
         let rest = std::mem::take(&mut self.rest);
         if rest > 0 && !self.binary {
             return self
@@ -964,6 +968,9 @@ impl Connection {
     }
 
     async fn store(&mut self, verb: &str, arg: Option<&str>) -> Result<(), End> {
+        if self.data.is_none() {
+            return self.send("425 Use PORT or PASV first.").await;
+        }
         let rest = std::mem::take(&mut self.rest);
         let (real, visible) = match (verb, arg) {
             ("STOU", _) => match self.unique_name(arg.unwrap_or("STOU")) {

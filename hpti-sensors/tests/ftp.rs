@@ -771,8 +771,9 @@ async fn a_huge_restart_offset_allocates_nothing() {
 }
 
 /// The same conversation with Debian's real vsftpd and with the sensor: every reply
-/// line equal (the commands whose answers depend on neither the files, the time, the
-/// client count nor PAM's delays).
+/// line equal (the commands whose answers depend on neither the files, the time nor
+/// PAM's delays). `STAT`'s client count is masked: vsftpd counts the start-up probe's
+/// connection until it has reaped its process.
 #[tokio::test]
 async fn replies_match_a_real_vsftpd_line_by_line() {
     let Some(vsftpd) = ["/usr/sbin/vsftpd", "/sbin/vsftpd"]
@@ -852,6 +853,7 @@ async fn replies_match_a_real_vsftpd_line_by_line() {
         "USER anonymous",
         "PASS IEUser@",
         "SYST",
+        "STAT",
         "PWD",
         "XPWD",
         "CWD /nonexistent",
@@ -914,7 +916,21 @@ async fn replies_match_a_real_vsftpd_line_by_line() {
         conversations.push(replies);
     }
     drop(real);
-    let (real, sensor) = (&conversations[0], &conversations[1]);
+    let mask = |replies: &Vec<Vec<String>>| -> Vec<Vec<String>> {
+        replies
+            .iter()
+            .map(|reply| {
+                reply
+                    .iter()
+                    .map(|line| match line.split_once("client count was ") {
+                        Some((head, _)) => format!("{head}client count was N"),
+                        None => line.clone(),
+                    })
+                    .collect()
+            })
+            .collect()
+    };
+    let (real, sensor) = (&mask(&conversations[0]), &mask(&conversations[1]));
     for (i, (want, got)) in real.iter().zip(sensor).enumerate() {
         let command = if i == 0 { "(greeting)" } else { script[i - 1] };
         assert_eq!(got, want, "the reply to {command}");

@@ -404,6 +404,14 @@ async fn a_line_without_lf_in_4096_bytes_is_refused_and_closed() {
     harness.stop().await;
 }
 
+/// Runs a client program to completion off the runtime's threads (the sensor under test
+/// runs on them).
+async fn run_client(mut command: std::process::Command) -> std::process::Output {
+    tokio::task::spawn_blocking(move || command.output().unwrap())
+        .await
+        .unwrap()
+}
+
 fn python_ftplib_available() -> bool {
     std::process::Command::new("python3")
         .args(["-c", "import ftplib"])
@@ -453,14 +461,11 @@ print("SIZE", ftp.size("bot.sh"))
 print("QUIT", ftp.quit())
 "##;
     let port = harness.addr.port().to_string();
-    let output = tokio::task::spawn_blocking(move || {
-        std::process::Command::new("python3")
-            .args(["-c", script, "127.0.0.1", &port])
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
+    let output = {
+        let mut python = std::process::Command::new("python3");
+        python.args(["-c", script, "127.0.0.1", &port]);
+        run_client(python).await
+    };
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     assert!(
         output.status.success(),
@@ -565,15 +570,11 @@ async fn lftp_puts_lists_and_gets() {
         harness.addr.port()
     );
     let cwd = work.path().to_owned();
-    let output = tokio::task::spawn_blocking(move || {
-        std::process::Command::new("lftp")
-            .args(["-c", &commands])
-            .current_dir(cwd)
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
+    let output = {
+        let mut lftp = std::process::Command::new("lftp");
+        lftp.args(["-c", &commands]).current_dir(cwd);
+        run_client(lftp).await
+    };
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     assert!(
         output.status.success(),
@@ -609,14 +610,11 @@ async fn nmap_names_it_vsftpd_3_0_3() {
     }
     let harness = Harness::start(|_| {}).await;
     let port = harness.addr.port().to_string();
-    let output = tokio::task::spawn_blocking(move || {
-        std::process::Command::new("nmap")
-            .args(["-sV", "-sC", "-Pn", "-n", "-p", &port, "127.0.0.1"])
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
+    let output = {
+        let mut nmap = std::process::Command::new("nmap");
+        nmap.args(["-sV", "-sC", "-Pn", "-n", "-p", &port, "127.0.0.1"]);
+        run_client(nmap).await
+    };
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     let real = captured("nmap.txt");
     for expected in [
@@ -654,16 +652,19 @@ async fn hydra_ftp_finds_the_password_and_each_attempt_is_logged_once() {
     std::fs::write(work.path().join("pw.txt"), passwords.join("\n") + "\n").unwrap();
     let port = harness.addr.port().to_string();
     let list = work.path().join("pw.txt");
-    let output = tokio::task::spawn_blocking(move || {
-        std::process::Command::new("hydra")
-            .args(["-l", "root", "-P"])
-            .arg(&list)
-            .args(["-t", "2", "-s", &port, "-I", "127.0.0.1", "ftp"])
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
+    let output = {
+        let mut hydra = std::process::Command::new("hydra");
+        hydra.args(["-l", "root", "-P"]).arg(&list).args([
+            "-t",
+            "2",
+            "-s",
+            &port,
+            "-I",
+            "127.0.0.1",
+            "ftp",
+        ]);
+        run_client(hydra).await
+    };
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     assert!(
         stdout.contains("login: root   password: hunter2"),

@@ -381,6 +381,14 @@ pub enum EventKind {
         /// The status code the sensor answered with.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         status: Option<u16>,
+        /// What the request attempts, from the sensor's classifier (`sqli`, `log4shell`,
+        /// `cve-2021-41773`, `scanner:sqlmap`, ...), sorted.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        labels: Vec<String>,
+        /// The rest of the request and answer, when a sensor captured it (a foreign log
+        /// usually has only the fields above).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        detail: Option<Box<HttpDetail>>,
     },
     /// A port-forwarding (SSH direct-tcpip) request.
     #[serde(rename = "port_forward.request")]
@@ -401,6 +409,68 @@ pub enum EventKind {
         #[serde(default)]
         fields: serde_json::Map<String, serde_json::Value>,
     },
+}
+
+/// What an HTTP sensor captured of a request beyond its line, host and agent.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct HttpDetail {
+    /// The protocol version of the request line (`HTTP/1.1`; `HTTP/0.9` for a bare
+    /// `GET /`).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub version: String,
+    /// Header fields as sent, in order (bounded by the sensor).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub headers: Vec<(String, String)>,
+    /// The start of the body (bounded; bytes that are not UTF-8 replaced).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+    /// Size of the whole body in bytes.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub body_size: u64,
+    /// SHA-256 (lower-case hex) of the whole body.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body_sha256: Option<String>,
+    /// Bytes of the answer (status line, headers and body).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_size: Option<u64>,
+    /// The persona (application) that answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app: Option<String>,
+    /// The TLS server name the client asked for (HTTPS).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_sni: Option<String>,
+    /// The JA4 fingerprint of the client's TLS hello (HTTPS).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ja4: Option<String>,
+}
+
+impl HttpDetail {
+    /// An empty detail (fields are set one by one; the struct is non-exhaustive).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Bytes of its text, for size estimates.
+    pub fn text_len(&self) -> usize {
+        let opt = |s: &Option<String>| s.as_ref().map_or(0, String::len);
+        self.version.len()
+            + self
+                .headers
+                .iter()
+                .map(|(n, v)| n.len() + v.len() + 8)
+                .sum::<usize>()
+            + opt(&self.body)
+            + opt(&self.body_sha256)
+            + opt(&self.app)
+            + opt(&self.tls_sni)
+            + opt(&self.ja4)
+            + 48
+    }
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl EventKind {
@@ -755,8 +825,18 @@ impl Event {
                 uri,
                 host,
                 user_agent,
+                labels,
+                detail,
                 ..
-            } => method.len() + uri.len() + opt(host) + opt(user_agent) + 24,
+            } => {
+                method.len()
+                    + uri.len()
+                    + opt(host)
+                    + opt(user_agent)
+                    + labels.iter().map(|l| l.len() + 4).sum::<usize>()
+                    + detail.as_ref().map_or(0, |d| d.text_len())
+                    + 24
+            }
             EventKind::PortForward { host, .. } => host.len() + 24,
             // Foreign records are rare and arbitrary: measure them.
             EventKind::Unknown {

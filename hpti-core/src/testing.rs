@@ -200,6 +200,8 @@ pub fn sample_events(base: Timestamp) -> Vec<Event> {
             host: Some("203.0.113.1".into()),
             user_agent: Some("Mozilla/5.0".into()),
             status: Some(404),
+            labels: Vec::new(),
+            detail: None,
         },
         EventKind::PortForward {
             host: "198.51.100.25".into(),

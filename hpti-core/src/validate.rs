@@ -241,13 +241,29 @@ impl Validator {
                 uri,
                 host,
                 user_agent,
+                labels,
+                detail,
                 ..
             } => {
                 non_empty("method", method)?;
                 self.short("method", method)?;
                 self.long("uri", uri)?;
                 opt(host, |h| self.short("host", h))?;
-                opt(user_agent, |u| self.long("user_agent", u))
+                opt(user_agent, |u| self.long("user_agent", u))?;
+                if labels.len() > MAX_HTTP_LABELS {
+                    return Err(ValidationError::TooLong {
+                        field: "labels",
+                        len: labels.len(),
+                        max: MAX_HTTP_LABELS,
+                    });
+                }
+                for label in labels {
+                    self.short("labels", label)?;
+                }
+                match detail {
+                    Some(detail) => self.http_detail(detail),
+                    None => Ok(()),
+                }
             }
             EventKind::PortForward { host, .. } => {
                 non_empty("host", host)?;
@@ -281,7 +297,43 @@ impl Validator {
     fn long(&self, field: &'static str, value: &str) -> Result<(), ValidationError> {
         check_len(field, value, self.limits.max_long_field)
     }
+
+    /// Headers: at most [`MAX_HTTP_HEADERS`], names short, values long, and all of them
+    /// within the raw-record limit; the body within the long-field limit.
+    fn http_detail(&self, detail: &crate::event::HttpDetail) -> Result<(), ValidationError> {
+        if detail.headers.len() > MAX_HTTP_HEADERS {
+            return Err(ValidationError::TooLong {
+                field: "headers",
+                len: detail.headers.len(),
+                max: MAX_HTTP_HEADERS,
+            });
+        }
+        let mut total = 0;
+        for (name, value) in &detail.headers {
+            self.short("headers", name)?;
+            self.long("headers", value)?;
+            total += name.len() + value.len();
+        }
+        if total > self.limits.max_raw {
+            return Err(ValidationError::TooLong {
+                field: "headers",
+                len: total,
+                max: self.limits.max_raw,
+            });
+        }
+        opt(&detail.body, |b| self.long("body", b))?;
+        opt(&detail.body_sha256, |s| sha256_hex("body_sha256", s))?;
+        self.short("version", &detail.version)?;
+        opt(&detail.app, |a| self.short("app", a))?;
+        opt(&detail.tls_sni, |s| self.short("tls_sni", s))?;
+        opt(&detail.ja4, |j| self.short("ja4", j))
+    }
 }
+
+/// Most labels an `http.request` event may carry.
+pub const MAX_HTTP_LABELS: usize = 64;
+/// Most header fields an `http.request` event may carry.
+pub const MAX_HTTP_HEADERS: usize = 256;
 
 fn opt<T>(
     value: &Option<T>,

@@ -163,6 +163,8 @@ fn kind() -> impl Strategy<Value = EventKind> {
                 host: None,
                 user_agent: None,
                 status,
+                labels: Vec::new(),
+                detail: None,
             }
         }),
         (text(), any::<u16>(), any::<bool>()).prop_map(|(host, port, accepted)| {

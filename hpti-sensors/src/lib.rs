@@ -11,6 +11,7 @@
 //! - `ssh` (feature `ssh`): the SSH honeypot.
 //! - `telnet` (feature `telnet`): the Telnet honeypot.
 //! - `ftp` (feature `ftp`): the FTP honeypot (vsftpd 3.0.3).
+//! - `http` (feature `http`): the HTTP honeypot (web application personas).
 //! - [`component`]: both as components of the pipeline (`[sensors.<id>] type = ...`).
 
 pub mod component;
@@ -18,6 +19,8 @@ pub mod fetch;
 #[cfg(feature = "ftp")]
 pub mod ftp;
 pub mod honeypot;
+#[cfg(feature = "http")]
+pub mod http;
 pub mod policy;
 pub mod recording;
 pub mod session;

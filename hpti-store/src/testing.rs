@@ -205,6 +205,8 @@ pub fn fixture() -> Vec<Event> {
                 host: Some("192.0.2.1".into()),
                 user_agent: Some("curl/8.5.0".into()),
                 status: Some(404),
+                labels: Vec::new(),
+                detail: None,
             },
         )
         .with_time(at(30)),

@@ -256,6 +256,8 @@ fn data_field<'a>(kind: &'a EventKind, name: &str) -> Option<Single<'a>> {
         (EventKind::HttpRequest { status, .. }, "status") => {
             status.map_or(Single::None, |n| num(f64::from(n)))
         }
+        // Lists and nested fields: their JSON form answers (`labels` matches an element).
+        (EventKind::HttpRequest { .. }, "labels" | "detail") => return None,
         (EventKind::PortForward { host, .. }, "host") => text(host),
         (EventKind::PortForward { port, .. }, "port") => num(f64::from(*port)),
         (EventKind::PortForward { accepted, .. }, "accepted") => flag(*accepted),
@@ -606,6 +608,8 @@ mod tests {
                 host: Some("h".into()),
                 user_agent: None,
                 status: Some(404),
+                labels: Vec::new(),
+                detail: None,
             },
             EventKind::PortForward {
                 host: "10.0.0.1".into(),

@@ -223,6 +223,8 @@ fn map_kind(logtype: u64, record: &Object) -> Result<Option<EventKind>, ParseErr
                     .filter(|u| !u.is_empty() && *u != NOT_SUPPLIED)
                     .map(str::to_owned),
                 status: None,
+                labels: Vec::new(),
+                detail: None,
             }
         }
         4000 | 6002 | 9003 => EventKind::SessionStarted,

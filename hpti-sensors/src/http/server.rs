@@ -1,0 +1,739 @@
+//! The web servers a persona runs on: what each writes around an application's answer
+//! — header order, `Server`, dates, ETags, keep-alive headers, error pages — copied
+//! from Debian 12's Apache 2.4, nginx 1.22 and Tomcat 10.1 (`testdata/http/NOTES.md`).
+
+use std::fmt::Write as _;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+/// Which server a persona runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ServerKind {
+    /// Apache httpd 2.4 as Debian ships it.
+    Apache,
+    /// nginx as Debian ships it.
+    Nginx,
+    /// Apache Tomcat 10.1 as Debian ships it.
+    Tomcat,
+}
+
+/// A server and its version strings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Server {
+    /// Which server.
+    pub kind: ServerKind,
+    /// The `Server` header (`Apache/2.4.71 (Debian)`); Tomcat sends none.
+    pub banner: String,
+    /// The name in error-page signatures when the request has no usable `Host`
+    /// (Apache's `ServerName`, else the machine's address).
+    pub server_name: String,
+    /// Seconds an idle keep-alive connection is kept (5, 65, 20).
+    pub keepalive_timeout: Duration,
+    /// Requests one connection may make (100, 1000, 100).
+    pub max_keepalive_requests: u32,
+}
+
+impl Server {
+    /// The stock server of `kind` with its captured version.
+    pub fn stock(kind: ServerKind) -> Self {
+        let (banner, timeout, max) = match kind {
+            ServerKind::Apache => ("Apache/2.4.71 (Debian)", 5, 100),
+            ServerKind::Nginx => ("nginx/1.22.1", 65, 1000),
+            ServerKind::Tomcat => ("Apache Tomcat/10.1.60 (Debian)", 20, 100),
+        };
+        Self {
+            kind,
+            banner: banner.to_owned(),
+            server_name: "127.0.0.1".to_owned(),
+            keepalive_timeout: Duration::from_secs(timeout),
+            max_keepalive_requests: max,
+        }
+    }
+
+    /// The status line's reason phrase (Tomcat sends none; nginx says `Not Allowed`).
+    pub fn reason(&self, status: u16) -> &'static str {
+        match (self.kind, status) {
+            (ServerKind::Tomcat, _) => "",
+            (ServerKind::Nginx, 405) => "Not Allowed",
+            (ServerKind::Nginx, 414) => "Request-URI Too Large",
+            (ServerKind::Apache, 414) => "Request-URI Too Long",
+            (_, s) => reason_phrase(s),
+        }
+    }
+}
+
+/// The standard reason phrase.
+pub fn reason_phrase(status: u16) -> &'static str {
+    match status {
+        100 => "Continue",
+        200 => "OK",
+        201 => "Created",
+        204 => "No Content",
+        206 => "Partial Content",
+        301 => "Moved Permanently",
+        302 => "Found",
+        303 => "See Other",
+        304 => "Not Modified",
+        307 => "Temporary Redirect",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        408 => "Request Timeout",
+        411 => "Length Required",
+        413 => "Request Entity Too Large",
+        414 => "Request-URI Too Long",
+        416 => "Requested Range Not Satisfiable",
+        417 => "Expectation Failed",
+        500 => "Internal Server Error",
+        501 => "Not Implemented",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        505 => "HTTP Version Not Supported",
+        _ => "Unknown",
+    }
+}
+
+/// What kind of answer a reply is: servers order headers differently for each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplyKind {
+    /// A file served by the server itself (Last-Modified, ETag, Accept-Ranges).
+    Static {
+        /// The file's modification time.
+        modified: SystemTime,
+    },
+    /// Output of an application (PHP, a servlet).
+    Dynamic,
+    /// An error page of the server.
+    Error,
+}
+
+/// An answer before the server's framing.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    /// Status code.
+    pub status: u16,
+    /// The application's headers, in order (`X-Powered-By`, `Set-Cookie`, `Location`,
+    /// `WWW-Authenticate`, `Allow`, ...).
+    pub headers: Vec<(String, String)>,
+    /// `Content-Type`, if any.
+    pub content_type: Option<String>,
+    /// The body.
+    pub body: bytes::Bytes,
+    /// Static, dynamic or an error page.
+    pub kind: ReplyKind,
+    /// Close the connection after this answer.
+    pub close: bool,
+    /// HEAD on this answer sends no `Content-Length` (Apache's error pages).
+    pub head_without_length: bool,
+    /// The body goes out chunked (one chunk and the last), without `Content-Length`.
+    pub chunked: bool,
+}
+
+impl Reply {
+    /// A reply with a body and content type.
+    pub fn new(status: u16, kind: ReplyKind, content_type: Option<String>, body: bytes::Bytes) -> Self {
+        Self {
+            status,
+            headers: Vec::new(),
+            content_type,
+            body,
+            kind,
+            close: false,
+            head_without_length: false,
+            chunked: false,
+        }
+    }
+
+    /// Adds an application header.
+    pub fn header(mut self, name: &str, value: impl Into<String>) -> Self {
+        self.headers.push((name.to_owned(), value.into()));
+        self
+    }
+}
+
+/// The request facts the framing depends on.
+#[derive(Debug, Clone, Copy)]
+pub struct Exchange {
+    /// Request version.
+    pub version: (u8, u8),
+    /// The request said `Connection: keep-alive`.
+    pub asked_keepalive: bool,
+    /// The request said `Connection: close`.
+    pub asked_close: bool,
+    /// A HEAD request.
+    pub head: bool,
+    /// Requests left on this connection after this one (`max` of Apache's header).
+    pub requests_left: u32,
+}
+
+impl Exchange {
+    /// Whether the connection stays open after `reply`.
+    pub fn keeps_open(&self, server: &Server, reply: &Reply) -> bool {
+        if reply.close || self.asked_close || self.requests_left == 0 {
+            return false;
+        }
+        let persistent = match self.version {
+            (1, 0) => self.asked_keepalive,
+            (0, _) => false,
+            _ => true,
+        };
+        // nginx answers everything past HTTP/1.1 with 505 and closes.
+        persistent && !(server.kind == ServerKind::Nginx && self.version.0 > 1)
+    }
+}
+
+/// Writes the status line, headers and (unless HEAD) body of `reply` as `server` would.
+/// Returns whether the connection stays open.
+pub fn write_reply(
+    server: &Server,
+    reply: &Reply,
+    exchange: &Exchange,
+    now: SystemTime,
+    out: &mut Vec<u8>,
+) -> bool {
+    let app_closes = reply
+        .headers
+        .iter()
+        .any(|(n, v)| n.eq_ignore_ascii_case("connection") && v.eq_ignore_ascii_case("close"));
+    let date = http_date(now);
+    let length = reply.body.len();
+    // Apache's content-length filter buffers 8000 bytes of generated output: a longer
+    // body goes out chunked, or unframed until close to an HTTP/1.0 client.
+    let dynamic_apache = server.kind == ServerKind::Apache && reply.kind == ReplyKind::Dynamic;
+    let framing = if reply.chunked {
+        BodyFraming::Chunked
+    } else if dynamic_apache && exchange.head {
+        BodyFraming::Unstated
+    } else if dynamic_apache && length > APACHE_BUFFERED_OUTPUT {
+        if exchange.version.0 == 1 && exchange.version.1 == 0 {
+            BodyFraming::UntilClose
+        } else {
+            BodyFraming::Chunked
+        }
+    } else if exchange.head && reply.head_without_length {
+        BodyFraming::Unstated
+    } else {
+        BodyFraming::Length
+    };
+    let open = exchange.keeps_open(server, reply) && !app_closes && framing != BodyFraming::UntilClose;
+    let chunked = framing == BodyFraming::Chunked;
+    let mut h = String::with_capacity(256);
+    let _ = write!(h, "HTTP/1.1 {} {}\r\n", reply.status, server.reason(reply.status));
+    let app = |h: &mut String| {
+        for (name, value) in &reply.headers {
+            let _ = write!(h, "{name}: {value}\r\n");
+        }
+    };
+    let content_type = |h: &mut String| {
+        if let Some(ct) = &reply.content_type {
+            let _ = write!(h, "Content-Type: {ct}\r\n");
+        }
+    };
+    let length_header = |h: &mut String| match framing {
+        BodyFraming::Length => {
+            let _ = write!(h, "Content-Length: {length}\r\n");
+        }
+        BodyFraming::Chunked => h.push_str("Transfer-Encoding: chunked\r\n"),
+        BodyFraming::Unstated | BodyFraming::UntilClose => {}
+    };
+    match server.kind {
+        ServerKind::Apache => {
+            let _ = write!(h, "Date: {date}\r\nServer: {}\r\n", server.banner);
+            let connection = |h: &mut String| {
+                if app_closes {
+                } else if open && exchange.asked_keepalive {
+                    let _ = write!(
+                        h,
+                        "Keep-Alive: timeout={}, max={}\r\nConnection: Keep-Alive\r\n",
+                        server.keepalive_timeout.as_secs(),
+                        exchange.requests_left
+                    );
+                } else if !open {
+                    h.push_str("Connection: close\r\n");
+                }
+            };
+            match reply.kind {
+                ReplyKind::Static { modified } => {
+                    let _ = write!(
+                        h,
+                        "Last-Modified: {}\r\nETag: \"{}\"\r\nAccept-Ranges: bytes\r\n",
+                        http_date(modified),
+                        apache_etag(length, modified)
+                    );
+                    app(&mut h);
+                    length_header(&mut h);
+                    if length > 0 && deflatable(reply.content_type.as_deref()) {
+                        h.push_str("Vary: Accept-Encoding\r\n");
+                    }
+                    connection(&mut h);
+                }
+                ReplyKind::Dynamic => {
+                    app(&mut h);
+                    // mod_deflate's Vary: on 200s of compressible types it saw a body of.
+                    if reply.status == 200
+                        && length > 0
+                        && !exchange.head
+                        && deflatable(reply.content_type.as_deref())
+                    {
+                        h.push_str("Vary: Accept-Encoding\r\n");
+                    }
+                    connection(&mut h);
+                    length_header(&mut h);
+                }
+                ReplyKind::Error => {
+                    app(&mut h);
+                    length_header(&mut h);
+                    connection(&mut h);
+                }
+            }
+            content_type(&mut h);
+        }
+        ServerKind::Nginx => {
+            let _ = write!(h, "Server: {}\r\nDate: {date}\r\n", server.banner);
+            content_type(&mut h);
+            length_header(&mut h);
+            let connection = if open { "keep-alive" } else { "close" };
+            if let ReplyKind::Static { modified } = reply.kind {
+                let _ = write!(
+                    h,
+                    "Last-Modified: {}\r\nConnection: {connection}\r\nETag: \"{}\"\r\n\
+                     Accept-Ranges: bytes\r\n",
+                    http_date(modified),
+                    nginx_etag(length, modified)
+                );
+                app(&mut h);
+            } else if reply.kind == ReplyKind::Error {
+                app(&mut h);
+                let _ = write!(h, "Connection: {connection}\r\n");
+            } else {
+                let _ = write!(h, "Connection: {connection}\r\n");
+                app(&mut h);
+            }
+        }
+        ServerKind::Tomcat => {
+            if let ReplyKind::Static { modified } = reply.kind {
+                let _ = write!(
+                    h,
+                    "Accept-Ranges: bytes\r\nETag: W/\"{}\"\r\nLast-Modified: {}\r\n",
+                    tomcat_etag(length, modified),
+                    http_date(modified)
+                );
+            }
+            app(&mut h);
+            content_type(&mut h);
+            if reply.kind == ReplyKind::Error {
+                h.push_str("Content-Language: en\r\n");
+            }
+            length_header(&mut h);
+            let _ = write!(h, "Date: {date}\r\n");
+            if open && exchange.asked_keepalive {
+                let _ = write!(
+                    h,
+                    "Keep-Alive: timeout={}\r\nConnection: keep-alive\r\n",
+                    server.keepalive_timeout.as_secs()
+                );
+            } else if !open {
+                h.push_str("Connection: close\r\n");
+            }
+        }
+    }
+    h.push_str("\r\n");
+    out.extend_from_slice(h.as_bytes());
+    if !exchange.head {
+        if chunked {
+            if !reply.body.is_empty() {
+                out.extend_from_slice(format!("{:x}\r\n", reply.body.len()).as_bytes());
+                out.extend_from_slice(&reply.body);
+                out.extend_from_slice(b"\r\n");
+            }
+            out.extend_from_slice(b"0\r\n\r\n");
+        } else {
+            out.extend_from_slice(&reply.body);
+        }
+    }
+    open
+}
+
+/// Bytes of generated output Apache buffers before it must choose chunking.
+const APACHE_BUFFERED_OUTPUT: usize = 8000;
+
+/// How a body is delimited on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BodyFraming {
+    Length,
+    Chunked,
+    /// No framing header (HEAD of generated output).
+    Unstated,
+    /// No framing header; the connection closes after the body.
+    UntilClose,
+}
+
+/// Types mod_deflate compresses on Debian (`AddOutputFilterByType DEFLATE ...`).
+fn deflatable(content_type: Option<&str>) -> bool {
+    let Some(ct) = content_type else {
+        return false;
+    };
+    let mime = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    matches!(
+        mime.as_str(),
+        "text/html"
+            | "text/plain"
+            | "text/xml"
+            | "text/css"
+            | "text/javascript"
+            | "application/javascript"
+            | "application/x-javascript"
+            | "application/rss+xml"
+            | "application/xml"
+    )
+}
+
+/// Why the server itself answers with an error page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCause {
+    /// Not found (404).
+    NotFound,
+    /// Forbidden (403).
+    Forbidden,
+    /// A malformed request (400).
+    BadRequest,
+    /// A header field over the limit (400).
+    FieldTooLong,
+    /// Too many header fields (400).
+    TooManyFields,
+    /// Request line over the limit (414).
+    UriTooLong,
+    /// The method is not allowed here (405).
+    MethodNotAllowed,
+    /// An unknown method (501).
+    NotImplemented,
+    /// A body over the limit (413).
+    BodyTooLarge,
+    /// An unsupported protocol version (nginx's 505).
+    VersionNotSupported,
+    /// A directory without its slash: redirect (301) to this location.
+    MovedPermanently,
+}
+
+/// Where a request was addressed, for signatures and redirects.
+#[derive(Debug, Clone)]
+pub struct Addressed<'a> {
+    /// Host from the `Host` header without its port; `None` when the request failed
+    /// before the header was read or had none.
+    pub host: Option<&'a str>,
+    /// The port the client connected to (or named in `Host`).
+    pub port: u16,
+    /// The method.
+    pub method: &'a str,
+    /// The request path (for Tomcat's message; escaped here).
+    pub path: &'a str,
+    /// The redirect target for [`ErrorCause::MovedPermanently`].
+    pub location: Option<&'a str>,
+}
+
+/// The server's own error page for `cause`.
+pub fn error_reply(server: &Server, cause: ErrorCause, at: &Addressed<'_>) -> Reply {
+    let status = match cause {
+        ErrorCause::NotFound => 404,
+        ErrorCause::Forbidden => 403,
+        ErrorCause::BadRequest | ErrorCause::FieldTooLong | ErrorCause::TooManyFields => 400,
+        ErrorCause::UriTooLong => 414,
+        ErrorCause::MethodNotAllowed => 405,
+        ErrorCause::NotImplemented => 501,
+        ErrorCause::BodyTooLarge => 413,
+        ErrorCause::VersionNotSupported => 505,
+        ErrorCause::MovedPermanently => 301,
+    };
+    let close = matches!(
+        cause,
+        ErrorCause::BadRequest
+            | ErrorCause::FieldTooLong
+            | ErrorCause::TooManyFields
+            | ErrorCause::UriTooLong
+            | ErrorCause::NotImplemented
+            | ErrorCause::BodyTooLarge
+            | ErrorCause::VersionNotSupported
+    );
+    let mut reply = match server.kind {
+        ServerKind::Apache => apache_error(server, status, cause, at),
+        ServerKind::Nginx => nginx_error(server, status, cause, at),
+        ServerKind::Tomcat => tomcat_error(server, status, cause, at),
+    };
+    reply.close = close
+        || (server.kind == ServerKind::Nginx && at.method == "TRACE")
+        || (server.kind == ServerKind::Tomcat && status == 400);
+    reply
+}
+
+fn apache_error(server: &Server, status: u16, cause: ErrorCause, at: &Addressed<'_>) -> Reply {
+    let method = html_escape(at.method);
+    let location = at.location.map(html_escape).unwrap_or_default();
+    let message = match cause {
+        ErrorCause::NotFound => "The requested URL was not found on this server.".to_owned(),
+        ErrorCause::Forbidden => "You don't have permission to access this resource.".to_owned(),
+        ErrorCause::BadRequest => {
+            "Your browser sent a request that this server could not understand.<br />\n".to_owned()
+        }
+        ErrorCause::FieldTooLong => "Your browser sent a request that this server could not \
+                                     understand.<br />\nSize of a request header field exceeds \
+                                     server limit."
+            .to_owned(),
+        ErrorCause::TooManyFields => "Your browser sent a request that this server could not \
+                                      understand.<br />\nThe number of request header fields \
+                                      exceeds this server's limit."
+            .to_owned(),
+        ErrorCause::UriTooLong => {
+            "The requested URL's length exceeds the capacity\nlimit for this server.<br />\n"
+                .to_owned()
+        }
+        ErrorCause::MethodNotAllowed => {
+            format!("The requested method {method} is not allowed for this URL.")
+        }
+        ErrorCause::NotImplemented => format!("{method} not supported for current URL.<br />\n"),
+        ErrorCause::BodyTooLarge => format!(
+            "The requested resource does not allow request data with {method} requests, or the \
+             amount of data provided in\nthe request exceeds the capacity limit."
+        ),
+        ErrorCause::VersionNotSupported => {
+            "Your browser sent a request that this server could not understand.<br />\n".to_owned()
+        }
+        ErrorCause::MovedPermanently => {
+            format!("The document has moved <a href=\"{location}\">here</a>.")
+        }
+    };
+    let reason = reason_phrase(status);
+    let reason = if status == 414 {
+        "Request-URI Too Long"
+    } else {
+        reason
+    };
+    let host = at.host.map_or_else(|| server.server_name.clone(), html_escape);
+    let body = format!(
+        "<!DOCTYPE HTML PUBLIC \"-//W3C//DTD HTML 4.01//EN\" \"http://www.w3.org/TR/html4/strict.dtd\">\n\
+         <html><head>\n<title>{status} {reason}</title>\n</head><body>\n<h1>{reason}</h1>\n\
+         <p>{message}</p>\n<hr>\n<address>{} Server at {host} Port {}</address>\n</body></html>\n",
+        server.banner, at.port
+    );
+    let mut reply = Reply::new(
+        status,
+        ReplyKind::Error,
+        Some("text/html; charset=iso-8859-1".to_owned()),
+        body.into(),
+    );
+    reply.head_without_length = true;
+    match cause {
+        ErrorCause::MethodNotAllowed => {
+            let allow = if at.method == "TRACE" {
+                ""
+            } else {
+                "OPTIONS,HEAD,GET,POST"
+            };
+            reply = reply.header("Allow", allow);
+        }
+        ErrorCause::NotImplemented => reply = reply.header("Allow", "OPTIONS,HEAD,GET,POST"),
+        ErrorCause::MovedPermanently => {
+            reply = reply.header("Location", at.location.unwrap_or("/"));
+        }
+        _ => {}
+    }
+    reply
+}
+
+fn nginx_error(server: &Server, status: u16, cause: ErrorCause, at: &Addressed<'_>) -> Reply {
+    let reason = server.reason(status);
+    let (title, extra) = match cause {
+        ErrorCause::FieldTooLong | ErrorCause::TooManyFields => (
+            "400 Request Header Or Cookie Too Large".to_owned(),
+            "<center>Request Header Or Cookie Too Large</center>\r\n",
+        ),
+        _ => (format!("{status} {reason}"), ""),
+    };
+    let body = format!(
+        "<html>\r\n<head><title>{title}</title></head>\r\n<body>\r\n<center><h1>{status} {reason}\
+         </h1></center>\r\n{extra}<hr><center>{}</center>\r\n</body>\r\n</html>\r\n",
+        server.banner
+    );
+    let mut reply = Reply::new(status, ReplyKind::Error, Some("text/html".to_owned()), body.into());
+    if cause == ErrorCause::MovedPermanently {
+        reply = reply.header("Location", at.location.unwrap_or("/"));
+    }
+    reply
+}
+
+fn tomcat_error(server: &Server, status: u16, cause: ErrorCause, at: &Addressed<'_>) -> Reply {
+    let (message, description) = match cause {
+        ErrorCause::NotFound => (
+            format!(
+                "The requested resource [{}] is not available",
+                tomcat_escape(at.path)
+            ),
+            "The origin server did not find a current representation for the target resource \
+             or is not willing to disclose that one exists.",
+        ),
+        ErrorCause::Forbidden => (
+            "Access to the specified resource has been forbidden.".to_owned(),
+            "The server understood the request but refuses to authorize it.",
+        ),
+        ErrorCause::MethodNotAllowed => (
+            format!("{} method is not allowed", tomcat_escape(at.method)),
+            "The method received in the request-line is known by the origin server but not \
+             supported by the target resource.",
+        ),
+        ErrorCause::NotImplemented => (
+            format!(
+                "Method [{}] is not implemented by this Servlet for this URI",
+                tomcat_escape(at.method)
+            ),
+            "The server does not support the functionality required to fulfill the request.",
+        ),
+        _ => (
+            "Invalid URI".to_owned(),
+            "The server cannot or will not process the request due to something that is \
+             perceived to be a client error (e.g., malformed request syntax, invalid request \
+             message framing, or deceptive request routing).",
+        ),
+    };
+    let reason = reason_phrase(status);
+    let body = format!(
+        "<!doctype html><html lang=\"en\"><head><title>HTTP Status {status} \u{2013} {reason}\
+         </title><style type=\"text/css\">body {{font-family:Tahoma,Arial,sans-serif;}} h1, h2, \
+         h3, b {{color:white;background-color:#525D76;}} h1 {{font-size:22px;}} h2 \
+         {{font-size:16px;}} h3 {{font-size:14px;}} p {{font-size:12px;}} a {{color:black;}} \
+         .line {{height:1px;background-color:#525D76;border:none;}}</style></head><body><h1>HTTP \
+         Status {status} \u{2013} {reason}</h1><hr class=\"line\" /><p><b>Type</b> Status \
+         Report</p><p><b>Message</b> {message}</p><p><b>Description</b> {description}</p><hr \
+         class=\"line\" /><h3>{}</h3></body></html>",
+        server.banner
+    );
+    let mut reply = Reply::new(
+        status,
+        ReplyKind::Error,
+        Some("text/html;charset=utf-8".to_owned()),
+        body.into(),
+    );
+    if cause == ErrorCause::MovedPermanently {
+        reply = reply.header("Location", at.location.unwrap_or("/"));
+    }
+    reply
+}
+
+/// Tomcat's escaping of the path in its messages (`/` becomes `&#47;`).
+fn tomcat_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '/' => out.push_str("&#47;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// HTML-escapes attacker-controlled text shown in a page.
+pub fn html_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// IMF-fixdate (`Sun, 06 Dec 2026 20:59:34 GMT`).
+pub fn http_date(time: SystemTime) -> String {
+    let secs = time
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0));
+    chrono::DateTime::from_timestamp(secs, 0)
+        .unwrap_or_default()
+        .format("%a, %d %b %Y %H:%M:%S GMT")
+        .to_string()
+}
+
+fn since_epoch(time: SystemTime) -> Duration {
+    time.duration_since(UNIX_EPOCH).unwrap_or_default()
+}
+
+/// Apache's `FileETag MTime Size`: `size-hex "-" mtime-µs-hex`.
+fn apache_etag(size: usize, modified: SystemTime) -> String {
+    format!("{size:x}-{:x}", since_epoch(modified).as_micros())
+}
+
+/// nginx: `mtime-s-hex "-" size-hex`.
+fn nginx_etag(size: usize, modified: SystemTime) -> String {
+    format!("{:x}-{size:x}", since_epoch(modified).as_secs())
+}
+
+/// Tomcat (weak): `size "-" mtime-ms`, decimal.
+fn tomcat_etag(size: usize, modified: SystemTime) -> String {
+    format!("{size}-{}", since_epoch(modified).as_millis())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn exchange() -> Exchange {
+        Exchange {
+            version: (1, 1),
+            asked_keepalive: false,
+            asked_close: false,
+            head: false,
+            requests_left: 99,
+        }
+    }
+
+    #[test]
+    fn etags_match_the_captures() {
+        // get-root.http of each capture.
+        let apache = UNIX_EPOCH + Duration::from_micros(0x661f_d5ca_09044);
+        assert_eq!(apache_etag(10701, apache), "29cd-661fd5ca09044");
+        let nginx = UNIX_EPOCH + Duration::from_secs(0x6b15_cc4b);
+        assert_eq!(nginx_etag(615, nginx), "6b15cc4b-267");
+        let tomcat = UNIX_EPOCH + Duration::from_millis(1_796_591_032_766);
+        assert_eq!(tomcat_etag(1905, tomcat), "1905-1796591032766");
+    }
+
+    #[test]
+    fn apache_404_is_the_captured_page() {
+        let server = Server::stock(ServerKind::Apache);
+        let at = Addressed {
+            host: Some("localhost"),
+            port: 8181,
+            method: "GET",
+            path: "/nonexistent",
+            location: None,
+        };
+        let reply = error_reply(&server, ErrorCause::NotFound, &at);
+        let mut out = Vec::new();
+        let now = UNIX_EPOCH + Duration::from_secs(1_796_590_958);
+        assert!(write_reply(&server, &reply, &exchange(), now, &mut out));
+        let captured = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../testdata/http/apache-2.4-debian/get-nonexistent.http"
+        ))
+        .unwrap();
+        assert_eq!(String::from_utf8_lossy(&out), String::from_utf8_lossy(&captured));
+    }
+
+    #[test]
+    fn escaping() {
+        assert_eq!(html_escape("<a href='x'>&"), "&lt;a href=&#39;x&#39;&gt;&amp;");
+        assert_eq!(tomcat_escape("/a<b"), "&#47;a&lt;b");
+    }
+}

@@ -22,6 +22,7 @@ use crate::config::Config;
 mod api_load;
 mod canary;
 mod ftp;
+mod http;
 #[cfg(feature = "postgres")]
 mod postgres_bench;
 mod queries;
@@ -45,6 +46,10 @@ pub enum BenchCommand {
     /// FTP load: sessions/s and latency of login + passive LIST + QUIT, against `--addr`
     /// or a sensor it starts (`--spawn-sensor`).
     Ftp(ftp::FtpArgs),
+    /// HTTP load: requests/s and latency over keep-alive connections, against `--addr`
+    /// (OpenCanary, a real server) or a sensor it starts (`--spawn-sensor`) that stores
+    /// every request.
+    Http(http::HttpArgs),
     /// Hostile traffic (SSH, SCP floods, Telnet, slowloris, garbage) against a child
     /// `hpti run` for minutes or hours: its memory and open files over time, and what
     /// its log and counters show.
@@ -169,6 +174,7 @@ pub async fn bench(config: &Config, command: BenchCommand) -> anyhow::Result<()>
         BenchCommand::Queries(args) => queries::queries(config, &args).await,
         BenchCommand::Ssh(args) => ssh::ssh(config, &args).await,
         BenchCommand::Ftp(args) => ftp::ftp(config, &args).await,
+        BenchCommand::Http(args) => http::http(config, &args).await,
         BenchCommand::Soak(args) => soak::soak(&args).await,
         BenchCommand::RuleMemory(args) => rule_memory::rule_memory(&args),
         BenchCommand::RuleCost(args) => rule_cost::rule_cost(&args),

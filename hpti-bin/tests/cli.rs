@@ -914,6 +914,14 @@ fn config_check_refuses_what_run_refuses_naming_the_key_and_line() {
     let dir = tempfile::tempdir().unwrap();
     let garbage = dir.path().join("garbage.mmdb");
     std::fs::write(&garbage, "not a MaxMind database\n".repeat(100)).unwrap();
+    // An HTTP persona of the user's with a misspelt key.
+    let personas = dir.path().join("personas");
+    std::fs::create_dir_all(personas.join("shop")).unwrap();
+    std::fs::write(
+        personas.join("shop/routes.yaml"),
+        "server: nginx\nroutes:\n  - path: /\n    bodyy: hello\n",
+    )
+    .unwrap();
     let sensor = "[sensors.ssh]\ntype = \"ssh\"\nlisten = \"127.0.0.1:0\"\n";
     let cases = [
         (
@@ -940,6 +948,19 @@ fn config_check_refuses_what_run_refuses_naming_the_key_and_line() {
             format!("{sensor}\n[sensors.ssh.persona]\nhostname = \"x\"\n"),
             "sensors.ssh.persona",
             11,
+        ),
+        (
+            "[sensors.web]\ntype = \"http\"\nlisten = \"127.0.0.1:0\"\napp = \"no-such-app\"\n"
+                .to_owned(),
+            "sensors.web.app",
+            10,
+        ),
+        (
+            format!(
+                "[sensors.web]\ntype = \"http\"\nlisten = \"127.0.0.1:0\"\npersona_dir = {personas:?}\napp = \"shop\"\n"
+            ),
+            "sensors.web.persona_dir",
+            10,
         ),
     ];
     for (extra, key, line) in cases {

@@ -257,6 +257,12 @@ pub trait SourceConfig: fmt::Debug + Send + Sync {
     /// Binds listeners, opens files; the source runs when the pipeline spawns it.
     async fn build(&self, cx: &BuildContext) -> Result<Box<dyn Source>, BuildError>;
 
+    /// Checks what `build` would refuse without binding or starting anything (for
+    /// `hpti config check`): files it would load, their syntax.
+    fn check(&self, _cx: &BuildContext) -> Result<(), BuildError> {
+        Ok(())
+    }
+
     /// Files and directories outside the data directory that the built source reads
     /// (log files, their directories): what a self-sandbox must leave readable.
     fn read_paths(&self, _cx: &BuildContext) -> Vec<std::path::PathBuf> {

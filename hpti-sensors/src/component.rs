@@ -1,4 +1,5 @@
-//! The sensors as components: `[sensors.<id>] type = "ssh"` / `"telnet"` / `"ftp"`.
+//! The sensors as components: `[sensors.<id>] type = "ssh"` / `"telnet"` / `"ftp"` /
+//! `"http"`.
 //!
 //! A sensor's table holds its own keys ([`SshConfig`](crate::ssh::SshConfig),
 //! [`TelnetConfig`](crate::telnet::TelnetConfig)); the fake host they show and its
@@ -93,5 +94,42 @@ impl SourceConfig for HoneypotSensorConfig<crate::ftp::FtpConfig> {
         .map_err(|e| BuildError::new("cannot start the FTP sensor", e))?;
         tracing::info!(sensor = %cx.id, "FTP honeypot listening on {}", sensor.local_addr());
         Ok(Box::new(sensor))
+    }
+}
+
+#[cfg(feature = "http")]
+#[async_trait]
+impl SourceConfig for HoneypotSensorConfig<crate::http::HttpConfig> {
+    async fn build(&self, cx: &BuildContext) -> Result<Box<dyn Source>, BuildError> {
+        let sensor = crate::http::HttpSensor::bind(
+            cx.id.as_str(),
+            &cx.data_dir,
+            self.sensor.clone(),
+            &self.honeypot,
+            &cx.metrics,
+        )
+        .await
+        .map_err(|e| BuildError::new("cannot start the HTTP sensor", e))?;
+        tracing::info!(sensor = %cx.id, "HTTP honeypot listening on {}", sensor.local_addr());
+        Ok(Box::new(sensor))
+    }
+
+    fn check(&self, cx: &BuildContext) -> Result<(), BuildError> {
+        crate::http::check_personas(&self.sensor, &cx.data_dir).map_err(|e| {
+            let key = if self.sensor.persona_dir.is_some() {
+                "persona_dir"
+            } else {
+                "app"
+            };
+            BuildError::new("persona", e).at_key(key)
+        })
+    }
+
+    fn read_paths(&self, cx: &BuildContext) -> Vec<std::path::PathBuf> {
+        self.sensor
+            .persona_dir
+            .iter()
+            .map(|d| cx.data_dir.join(d))
+            .collect()
     }
 }

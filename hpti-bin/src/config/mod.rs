@@ -98,6 +98,19 @@ impl Config {
                 .map_err(|(key, message)| error(key, message))?;
         }
         let metrics = PipelineMetrics::default();
+        for (kind, list) in [("sensors", &components.sensors), ("sources", &components.sources)] {
+            for (id, source) in list {
+                source
+                    .check(&self.build_context(id, &metrics))
+                    .map_err(|e| {
+                        let key = match e.key.as_deref() {
+                            Some(k) => format!("{kind}.{id}.{k}"),
+                            None => format!("{kind}.{id}"),
+                        };
+                        error(&key, format!("{:#}", anyhow::Error::from(e)))
+                    })?;
+            }
+        }
         for (id, enricher) in &components.enrichers {
             enricher
                 .build(&self.build_context(id, &metrics))
@@ -561,7 +574,7 @@ mod component_tests {
                 .map(|(id, _)| id.to_string())
                 .collect::<Vec<_>>()
         };
-        assert_eq!(ids(&c.sensors), vec!["ssh", "telnet", "ftp"]);
+        assert_eq!(ids(&c.sensors), vec!["ssh", "telnet", "ftp", "http"]);
         assert_eq!(c.sinks.len(), 1);
         assert_eq!(c.sinks[0].0.as_str(), "main");
     }

@@ -140,6 +140,10 @@ fn sensors() -> Vec<(&'static str, SourceDecoder)> {
             let ftp = de::<hpti_sensors::ftp::FtpConfig>(t)?;
             Ok(Box::new(HoneypotSensorConfig::new(ftp, &c.honeypot)))
         }),
+        ("http", |t, c| {
+            let http = de::<hpti_sensors::http::HttpConfig>(t)?;
+            Ok(Box::new(HoneypotSensorConfig::new(http, &c.honeypot)))
+        }),
     ]
 }
 
@@ -238,7 +242,7 @@ fn decode<T>(
 impl Components {
     /// Types every component of `config` (parsed from `text`, named `file` in errors).
     /// A kind the file does not name keeps its defaults: the SQLite sink `main` and the
-    /// sensors `ssh`, `telnet` and `ftp`.
+    /// sensors `ssh`, `telnet`, `ftp` and `http`.
     pub fn read(config: &Config, text: &str, file: &str) -> Result<Self, ConfigError> {
         let mut components = Self::default();
         for raw in &config.components {
@@ -299,6 +303,13 @@ impl Components {
                 default_id("ftp")?,
                 Box::new(HoneypotSensorConfig::new(
                     hpti_sensors::ftp::FtpConfig::default(),
+                    &config.honeypot,
+                )),
+            ));
+            components.sensors.push((
+                default_id("http")?,
+                Box::new(HoneypotSensorConfig::new(
+                    hpti_sensors::http::HttpConfig::default(),
                     &config.honeypot,
                 )),
             ));

@@ -529,6 +529,7 @@ fn suggested_type(kind: &str, id: &str) -> &'static str {
     match (kind, id) {
         ("sensors", "telnet") => "telnet",
         ("sensors", "ftp") => "ftp",
+        ("sensors", "http" | "web") => "http",
         ("sensors", _) => "ssh",
         ("sinks", _) => "sqlite",
         ("sources", _) => "file",

@@ -34,7 +34,6 @@
 //! address are paced to [`HttpLimits::requests_per_second`] (answers slow down, as an
 //! overloaded server's do: no distinctive refusal).
 
-#[path = "classify_stub.rs"]
 pub mod classify;
 mod login;
 pub mod persona;
@@ -251,7 +250,7 @@ impl HttpSensor {
             + Duration::from_secs(1_700_000_000 + seed % 50_000_000)
             + Duration::from_micros(seed % 1_000_000);
         let request_limits =
-            RequestLimits::for_server(site.default.server.kind, config.limits.max_body_bytes);
+            request_limits_for(site.default.server.kind, config.limits.max_body_bytes);
         let shared = Shared {
             honeypot,
             site,
@@ -950,7 +949,8 @@ impl Connection {
             method: &head.method,
             target: &head.target,
             headers: &head.headers,
-            body: &body.kept,
+            // Bounded: a crafted 64 KiB body costs the regexes milliseconds.
+            body: &body.kept[..body.kept.len().min(shared.limits.body_keep_bytes)],
         };
         labels.extend(shared.classifier.classify(&parts).into_iter().map(str::to_owned));
         labels.sort_unstable();
@@ -982,6 +982,24 @@ impl Connection {
                 detail: Some(Box::new(detail)),
             })
             .await;
+    }
+}
+
+/// The request limits of `server`'s stock configuration.
+fn request_limits_for(server: ServerKind, max_body_bytes: u64) -> RequestLimits {
+    match server {
+        // large_client_header_buffers 4 8k: no count, only the size.
+        ServerKind::Nginx => RequestLimits {
+            max_line_bytes: 8192,
+            max_headers: 1000,
+            max_head_bytes: 32 * 1024,
+            max_body_bytes,
+            ignore_invalid_headers: true,
+        },
+        _ => RequestLimits {
+            max_body_bytes,
+            ..RequestLimits::default()
+        },
     }
 }
 
@@ -1082,7 +1100,7 @@ fn path_of(target: &str, kind: ServerKind) -> TargetPath {
     let decoded_bytes = percent_decode(raw_path.as_bytes());
     let decoded = String::from_utf8_lossy(&decoded_bytes).into_owned();
     let normalised = if !raw_path.starts_with('/') {
-        Err(ErrorCause::BadRequest)
+        Err(ErrorCause::InvalidUri)
     } else if decoded_bytes.contains(&0) {
         // A NUL is never in a file name: Apache looks and finds nothing, nginx refuses.
         Err(match kind {
@@ -1113,7 +1131,7 @@ fn normalise(path: &str) -> Result<String, ErrorCause> {
             "." => {}
             ".." => {
                 if segments.pop().is_none() {
-                    return Err(ErrorCause::BadRequest);
+                    return Err(ErrorCause::InvalidUri);
                 }
             }
             s => segments.push(s),
@@ -1207,8 +1225,8 @@ mod tests {
     fn paths_normalise_like_apache() {
         assert_eq!(normalise("/a/./b/../c").unwrap(), "/a/c");
         assert_eq!(normalise("/a//b/").unwrap(), "/a/b/");
-        assert_eq!(normalise("/../etc/passwd"), Err(ErrorCause::BadRequest));
-        assert_eq!(normalise("/icons/../../x"), Err(ErrorCause::BadRequest));
+        assert_eq!(normalise("/../etc/passwd"), Err(ErrorCause::InvalidUri));
+        assert_eq!(normalise("/icons/../../x"), Err(ErrorCause::InvalidUri));
         assert!(path_of("/%2e%2e/%2e%2e/etc/passwd", ServerKind::Apache).normalised.is_err());
         assert_eq!(path_of("/a%2fb", ServerKind::Apache).normalised, Err(ErrorCause::NotFound));
         assert_eq!(path_of("http://example.com/x?y=1", ServerKind::Apache).decoded, "/x");

@@ -414,6 +414,8 @@ pub fn load(name: &str, user_dir: Option<&Path>) -> Result<App, PersonaError> {
         }
     });
     env.set_undefined_behavior(minijinja::UndefinedBehavior::Lenient);
+    // A template is a copy of a real page: its last newline is part of it.
+    env.set_keep_trailing_newline(true);
     let mut seen = Vec::new();
     let mut routes = Vec::new();
     let mut vars = BTreeMap::new();

@@ -17,6 +17,9 @@ pub struct RequestLimits {
     pub max_line_bytes: usize,
     /// Most header fields (Apache's 100).
     pub max_headers: usize,
+    /// Longest whole head (request line and fields): what one connection may make the
+    /// sensor buffer before a body.
+    pub max_head_bytes: usize,
     /// Largest body accepted; a longer one is refused with 413 and the connection closed.
     pub max_body_bytes: u64,
     /// Header lines without a colon or with a bad name are skipped rather than refused
@@ -24,30 +27,12 @@ pub struct RequestLimits {
     pub ignore_invalid_headers: bool,
 }
 
-impl RequestLimits {
-    /// The limits of `server`'s stock configuration.
-    pub fn for_server(server: super::server::ServerKind, max_body_bytes: u64) -> Self {
-        match server {
-            // large_client_header_buffers 4 8k: no count, only the size.
-            super::server::ServerKind::Nginx => Self {
-                max_line_bytes: 8192,
-                max_headers: 1000,
-                max_body_bytes,
-                ignore_invalid_headers: true,
-            },
-            _ => Self {
-                max_body_bytes,
-                ..Self::default()
-            },
-        }
-    }
-}
-
 impl Default for RequestLimits {
     fn default() -> Self {
         Self {
             max_line_bytes: 8190,
             max_headers: 100,
+            max_head_bytes: 128 * 1024,
             max_body_bytes: 8 * 1024 * 1024,
             ignore_invalid_headers: false,
         }
@@ -174,6 +159,15 @@ pub enum Parsed {
 /// Parses a request head at the start of `buf`. Leading empty lines are skipped (as
 /// Apache and nginx skip them: a client sending only blank lines gets no answer).
 pub fn parse_head(buf: &[u8], limits: &RequestLimits) -> Result<Parsed, HeadError> {
+    let parsed = parse_head_unbounded(buf, limits)?;
+    match &parsed {
+        Parsed::Complete(_, used) if *used > limits.max_head_bytes => Err(HeadError::FieldTooLong),
+        Parsed::Partial if buf.len() > limits.max_head_bytes => Err(HeadError::FieldTooLong),
+        _ => Ok(parsed),
+    }
+}
+
+fn parse_head_unbounded(buf: &[u8], limits: &RequestLimits) -> Result<Parsed, HeadError> {
     let mut pos = 0;
     // Blank lines before the request line.
     loop {
@@ -533,6 +527,13 @@ mod tests {
         assert_eq!(parse(&field), Err(HeadError::FieldTooLong));
         let many = format!("GET / HTTP/1.1\r\n{}\r\n", "X: y\r\n".repeat(101));
         assert_eq!(parse(&many), Err(HeadError::TooManyFields));
+        let lenient = RequestLimits {
+            max_headers: 10_000,
+            max_head_bytes: 4096,
+            ..RequestLimits::default()
+        };
+        let big = format!("GET / HTTP/1.1\r\n{}", "X: yyyyyyyyyyyy\r\n".repeat(400));
+        assert_eq!(parse_head(big.as_bytes(), &lenient), Err(HeadError::FieldTooLong));
         assert_eq!(
             parse("GET / HTTP/1.1\r\nNoColon\r\n\r\n"),
             Err(HeadError::BadRequest)

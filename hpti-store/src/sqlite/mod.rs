@@ -519,6 +519,16 @@ impl SqliteStore {
         Ok(u64::try_from(count).unwrap_or(0))
     }
 
+    /// The number of stored events of one kind (`http.request`).
+    pub async fn count_kind(&self, kind: &str) -> Result<u64, StoreError> {
+        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM events WHERE kind = ?1")
+            .bind(kind)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(database_error)?;
+        Ok(u64::try_from(count).unwrap_or(0))
+    }
+
     /// One stored event, rebuilt from its columns and document.
     pub async fn find_event(&self, id: EventId) -> Result<Option<Event>, StoreError> {
         let row = sqlx::query(

@@ -145,6 +145,74 @@ pub fn from_xmlrpc(body: &Body) -> Vec<Attempt> {
     out
 }
 
+/// The request's cookies, values percent-decoded (the first of a name wins, as in
+/// PHP's `$_COOKIE`).
+pub fn cookies(head: &Head) -> std::collections::BTreeMap<String, String> {
+    let mut out = std::collections::BTreeMap::new();
+    for (_, value) in head
+        .headers
+        .iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case("cookie"))
+    {
+        for pair in value.split(';').take(64) {
+            let Some((name, value)) = pair.split_once('=') else {
+                continue;
+            };
+            let name = name.trim();
+            if name.is_empty() {
+                continue;
+            }
+            let decoded: String = url::form_urlencoded::parse(format!("v={}", value.trim()).as_bytes())
+                .next()
+                .map(|(_, v)| v.into_owned())
+                .unwrap_or_default();
+            out.entry(name.to_owned()).or_insert(decoded);
+        }
+    }
+    out
+}
+
+/// What an XML-RPC body asks for, for templates: `method` (the `<methodName>` of a
+/// well-formed `<methodCall>`, or none) and `calls` (the `methodName` of each call of a
+/// `system.multicall`, in order).
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct XmlrpcCalls {
+    /// The outer method.
+    pub method: Option<String>,
+    /// The calls of a multicall.
+    pub calls: Vec<String>,
+}
+
+/// The [`XmlrpcCalls`] of a body.
+pub fn xmlrpc_calls(body: &Body) -> XmlrpcCalls {
+    static METHOD: std::sync::LazyLock<Option<regex::Regex>> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"(?s)^\s*(?:<\?xml[^>]*\?>\s*)?<methodCall>\s*<methodName>\s*([^<]*?)\s*</methodName>.*</methodCall>\s*$").ok()
+    });
+    static MEMBER: std::sync::LazyLock<Option<regex::Regex>> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"(?s)<name>\s*methodName\s*</name>\s*<value>\s*(?:<string>)?\s*([^<]*?)\s*(?:</string>)?\s*</value>").ok()
+    });
+    let text = String::from_utf8_lossy(&body.kept);
+    let method = METHOD
+        .as_ref()
+        .and_then(|re| re.captures(&text))
+        .and_then(|c| c.get(1))
+        .map(|m| xml_unescape(m.as_str()));
+    let calls = if method.as_deref() == Some("system.multicall") {
+        MEMBER
+            .as_ref()
+            .map(|re| {
+                re.captures_iter(&text)
+                    .filter_map(|c| c.get(1).map(|m| xml_unescape(m.as_str())))
+                    .take(MAX_ATTEMPTS_PER_REQUEST)
+                    .collect()
+            })
+            .unwrap_or_default()
+    } else {
+        Vec::new()
+    };
+    XmlrpcCalls { method, calls }
+}
+
 /// The scalar values of a call's parameters, in order (`<string>`, or a bare `<value>`).
 fn values_of(call: &str) -> Vec<String> {
     let mut values = Vec::new();

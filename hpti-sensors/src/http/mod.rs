@@ -765,14 +765,27 @@ impl Connection {
             Err(cause) => return (server::error_reply(server, *cause, &at), Vec::new()),
         };
         let relative = path.strip_prefix(mount).unwrap_or(&path);
+        if relative.is_empty() && !mount.is_empty() {
+            // The mount's own directory without its slash (Apache's `Alias /phpmyadmin`).
+            let location = self.redirect_location(server, head, host, mount, "/", &target);
+            let at = Addressed {
+                location: Some(&location),
+                ..at
+            };
+            return (
+                server::error_reply(server, ErrorCause::MovedPermanently, &at),
+                Vec::new(),
+            );
+        }
         let relative = if relative.is_empty() { "/" } else { relative };
+        let query = target.query.as_deref().unwrap_or("");
         let route = app
             .routes
             .iter()
-            .find(|r| r.matches(relative) && r.allows(&head.method));
+            .find(|r| r.matches_query(relative, query) && r.allows(&head.method));
         let Some(route) = route else {
             // A known path with another method.
-            if app.routes.iter().any(|r| r.matches(relative)) {
+            if app.routes.iter().any(|r| r.matches_query(relative, query)) {
                 let cause = match (server.kind, head.method.as_str()) {
                     (ServerKind::Apache, "GET" | "HEAD" | "POST") => None,
                     _ => Some(ErrorCause::MethodNotAllowed),
@@ -882,7 +895,13 @@ impl Connection {
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect();
+        let cookies = login::cookies(head);
+        let xmlrpc = login::xmlrpc_calls(body);
         let context = minijinja::context! {
+            cookies => cookies,
+            xmlrpc => xmlrpc,
+            sid => [php_session_id(), php_session_id()],
+            flush => FLUSH,
             request => minijinja::context! {
                 method => &head.method,
                 target => &head.target,
@@ -901,8 +920,8 @@ impl Connection {
                 port => self.port_for(head),
             },
             vars => &app.vars,
-            nonce => random_hex(10),
-            token => random_hex(32),
+            nonce => wordpress_nonce(self.shared.honeypot.persona().seed),
+            token => pma_token(),
             now => server::http_date(SystemTime::now()),
             ..minijinja::Value::from_serialize(&app.vars)
         };
@@ -915,20 +934,52 @@ impl Connection {
                     String::new()
                 })
         };
+        let mut flushes = Vec::new();
         let body_bytes = match &answer.content {
             Content::File(bytes) => bytes.clone(),
-            Content::Template(key) => Bytes::from(render(key)),
+            Content::Template(key) => {
+                let text = render(key);
+                if text.contains(FLUSH) {
+                    let mut cut = String::with_capacity(text.len());
+                    for (i, part) in text.split(FLUSH).enumerate() {
+                        if i > 0 {
+                            flushes.push(cut.len());
+                        }
+                        cut.push_str(part);
+                    }
+                    Bytes::from(cut)
+                } else {
+                    Bytes::from(text)
+                }
+            }
             Content::Empty | Content::Error(_) => Bytes::new(),
         };
         let mut reply = Reply::new(answer.status, kind, answer.content_type.clone(), body_bytes);
         reply.chunked = answer.chunked;
-        if kind == ReplyKind::Dynamic {
-            for (name, key) in &app.headers {
-                reply.headers.push((name.clone(), header_value(&render(key))));
-            }
+        reply.flushes = flushes;
+        reply.status_http10 = match answer.status_protocol {
+            Some(persona::StatusProtocol::Http10) => true,
+            Some(persona::StatusProtocol::Request) => head.version == (1, 0),
+            None => false,
+        };
+        // Apache drops the connection after an application's 400 or 5xx.
+        if app.server.kind == ServerKind::Apache
+            && kind == ReplyKind::Dynamic
+            && (answer.status == 400 || answer.status >= 500)
+        {
+            reply.close = true;
         }
-        for (name, key) in &answer.headers {
-            reply.headers.push((name.clone(), header_value(&render(key))));
+        let app_headers = if kind == ReplyKind::Dynamic {
+            &app.headers[..]
+        } else {
+            &[]
+        };
+        for (name, key) in app_headers.iter().chain(&answer.headers) {
+            // A header that renders to nothing is not sent (a template's condition).
+            let value = header_value(&render(key));
+            if !value.is_empty() {
+                reply.headers.push((name.clone(), value));
+            }
         }
         reply
     }
@@ -1211,11 +1262,35 @@ fn cut(text: &str, max: usize) -> String {
     text[..end].to_owned()
 }
 
-fn random_hex(len: usize) -> String {
-    (0..len)
-        .map(|_| char::from_digit(fastrand::u32(0..16), 16).unwrap_or('0'))
+/// What a template writes where the application flushed its output (a control
+/// character no request value can carry into a template: values are escaped).
+const FLUSH: &str = "\u{1}";
+
+/// A PHP session id (`session.sid_bits_per_character = 5`: 26 of `[0-9a-v]`).
+fn php_session_id() -> String {
+    (0..26)
+        .map(|_| char::from_digit(fastrand::u32(0..32), 32).unwrap_or('0'))
         .collect()
 }
+
+/// phpMyAdmin's token: the hex of 16 random printable bytes (0x21-0x7e).
+fn pma_token() -> String {
+    (0..16)
+        .map(|_| format!("{:02x}", fastrand::u8(0x21..=0x7e)))
+        .collect()
+}
+
+/// A WordPress nonce: the same for everyone for a 12-hour tick (as `wp_create_nonce`
+/// is for visitors), different per install (from the persona's seed).
+fn wordpress_nonce(seed: u64) -> String {
+    use sha2::Digest as _;
+    let tick = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() / 43_200);
+    let digest = sha2::Sha256::digest(format!("{seed}:{tick}"));
+    digest.iter().take(5).map(|b| format!("{b:02x}")).collect()
+}
+
 
 #[cfg(test)]
 mod tests {

@@ -153,6 +153,9 @@ struct RouteSpec {
     /// A regular expression over the whole (decoded, normalised) path.
     #[serde(default)]
     pattern: Option<String>,
+    /// A regular expression the raw query string (without `?`) must match.
+    #[serde(default)]
+    query: Option<String>,
     #[serde(default)]
     methods: Vec<String>,
     #[serde(default)]
@@ -190,6 +193,22 @@ struct AnswerSpec {
     /// Send the body chunked (as the product does for generated output).
     #[serde(default)]
     chunked: bool,
+    /// The status line's protocol when the application sets its own status line (PHP's
+    /// `header("HTTP/1.0 404 ...")`, WordPress's `status_header()`): `request` answers
+    /// an HTTP/1.0 request with `HTTP/1.0`, `"1.0"` always.
+    #[serde(default)]
+    status_protocol: Option<StatusProtocol>,
+}
+
+/// The protocol of an application's own status line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum StatusProtocol {
+    /// The request's (HTTP/1.0 for an HTTP/1.0 request, else HTTP/1.1).
+    #[serde(rename = "request")]
+    Request,
+    /// Always HTTP/1.0.
+    #[serde(rename = "1.0")]
+    Http10,
 }
 
 /// The server error pages a route can answer with.
@@ -239,6 +258,8 @@ pub struct Route {
     pub prefix: bool,
     /// A pattern instead of `path`.
     pub pattern: Option<regex::Regex>,
+    /// A pattern the query must match.
+    pub query: Option<regex::Regex>,
     /// Methods (upper-case); empty: GET, HEAD and POST.
     pub methods: Vec<String>,
     /// Logins taken here.
@@ -264,9 +285,17 @@ pub struct Answer {
     pub headers: Vec<(String, String)>,
     /// Send chunked.
     pub chunked: bool,
+    /// The status line's protocol, when the application sets it.
+    pub status_protocol: Option<StatusProtocol>,
 }
 
 impl Route {
+    /// Whether the route answers `path` (decoded, normalised, relative to the mount)
+    /// with `query` (raw, without `?`; empty when there is none).
+    pub fn matches_query(&self, path: &str, query: &str) -> bool {
+        self.query.as_ref().is_none_or(|q| q.is_match(query)) && self.matches(path)
+    }
+
     /// Whether the route answers `path` (decoded, normalised, relative to the mount).
     pub fn matches(&self, path: &str) -> bool {
         if let Some(pattern) = &self.pattern {
@@ -416,6 +445,17 @@ pub fn load(name: &str, user_dir: Option<&Path>) -> Result<App, PersonaError> {
     env.set_undefined_behavior(minijinja::UndefinedBehavior::Lenient);
     // A template is a copy of a real page: its last newline is part of it.
     env.set_keep_trailing_newline(true);
+    // `http_date(seconds)`: the HTTP date that many seconds from now (cookie expiries,
+    // `Expires`).
+    env.add_function("http_date", |seconds: i64| {
+        let now = std::time::SystemTime::now();
+        let at = if seconds >= 0 {
+            now + std::time::Duration::from_secs(seconds.unsigned_abs())
+        } else {
+            now - std::time::Duration::from_secs(seconds.unsigned_abs())
+        };
+        super::server::http_date(at)
+    });
     let mut seen = Vec::new();
     let mut routes = Vec::new();
     let mut vars = BTreeMap::new();
@@ -496,7 +536,7 @@ fn load_into(
         vars.entry(key.clone()).or_insert_with(|| value.clone());
     }
     let origin: Arc<str> = Arc::from(name);
-    for route in &spec.routes {
+    for (index, route) in spec.routes.iter().enumerate() {
         let (path, prefix, pattern) = match (&route.path, &route.prefix, &route.pattern) {
             (Some(p), None, None) => (p.clone(), false, None),
             (None, Some(p), None) => (p.clone(), true, None),
@@ -528,7 +568,15 @@ fn load_into(
             methods.push("PUT".to_owned());
         }
         routes.push(Route {
-            answer: answer(sources, env, name, &path, &route.answer)?,
+            answer: answer(sources, env, name, &format!("{path}#{index}"), &route.answer)?,
+            query: match &route.query {
+                Some(q) => Some(regex::Regex::new(q).map_err(|e| PersonaError::Route {
+                    name: name.to_owned(),
+                    route: path.clone(),
+                    message: format!("bad query pattern: {e}"),
+                })?),
+                None => None,
+            },
             path,
             prefix,
             pattern,
@@ -615,6 +663,7 @@ fn answer(
         content_type: spec.content_type.clone(),
         headers: header_templates(env, name, route, &spec.headers)?,
         chunked: spec.chunked,
+        status_protocol: spec.status_protocol,
     })
 }
 
@@ -627,7 +676,11 @@ fn header_templates(
     let mut out = Vec::new();
     for (i, map) in headers.iter().enumerate() {
         for (header, value) in map {
-            if header.is_empty() || !header.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+            if header.is_empty()
+                || !header
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            {
                 return Err(PersonaError::Route {
                     name: name.to_owned(),
                     route: route.to_owned(),

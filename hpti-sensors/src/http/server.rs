@@ -83,6 +83,8 @@ pub fn reason_phrase(status: u16) -> &'static str {
         404 => "Not Found",
         405 => "Method Not Allowed",
         408 => "Request Timeout",
+        409 => "Conflict",
+        410 => "Gone",
         411 => "Length Required",
         413 => "Request Entity Too Large",
         414 => "Request-URI Too Long",
@@ -131,6 +133,11 @@ pub struct Reply {
     pub head_without_length: bool,
     /// The body goes out chunked (one chunk and the last), without `Content-Length`.
     pub chunked: bool,
+    /// Where the application flushed its output (offsets into `body`): a generated
+    /// body with flushes goes out chunked, one chunk per flush, as mod_php sends it.
+    pub flushes: Vec<usize>,
+    /// The status line says `HTTP/1.0` (the application set its own status line).
+    pub status_http10: bool,
 }
 
 impl Reply {
@@ -145,6 +152,8 @@ impl Reply {
             close: false,
             head_without_length: false,
             chunked: false,
+            flushes: Vec::new(),
+            status_http10: false,
         }
     }
 
@@ -208,7 +217,7 @@ pub fn write_reply(
         BodyFraming::Chunked
     } else if dynamic_apache && exchange.head {
         BodyFraming::Unstated
-    } else if dynamic_apache && length > APACHE_BUFFERED_OUTPUT {
+    } else if dynamic_apache && (length > APACHE_BUFFERED_OUTPUT || !reply.flushes.is_empty()) {
         if exchange.version.0 == 1 && exchange.version.1 == 0 {
             BodyFraming::UntilClose
         } else {
@@ -222,7 +231,13 @@ pub fn write_reply(
     let open = exchange.keeps_open(server, reply) && !app_closes && framing != BodyFraming::UntilClose;
     let chunked = framing == BodyFraming::Chunked;
     let mut h = String::with_capacity(256);
-    let _ = write!(h, "HTTP/1.1 {} {}\r\n", reply.status, server.reason(reply.status));
+    let protocol = if reply.status_http10 { "1.0" } else { "1.1" };
+    let _ = write!(
+        h,
+        "HTTP/{protocol} {} {}\r\n",
+        reply.status,
+        server.reason(reply.status)
+    );
     let app = |h: &mut String| {
         for (name, value) in &reply.headers {
             let _ = write!(h, "{name}: {value}\r\n");
@@ -281,8 +296,15 @@ pub fn write_reply(
                     {
                         h.push_str("Vary: Accept-Encoding\r\n");
                     }
-                    connection(&mut h);
-                    length_header(&mut h);
+                    // Connection headers come after a Content-Length (Apache adds them
+                    // once the length is known) and before Transfer-Encoding.
+                    if framing == BodyFraming::Length {
+                        length_header(&mut h);
+                        connection(&mut h);
+                    } else {
+                        connection(&mut h);
+                        length_header(&mut h);
+                    }
                 }
                 ReplyKind::Error => {
                     app(&mut h);
@@ -345,10 +367,20 @@ pub fn write_reply(
     out.extend_from_slice(h.as_bytes());
     if !exchange.head {
         if chunked {
-            if !reply.body.is_empty() {
-                out.extend_from_slice(format!("{:x}\r\n", reply.body.len()).as_bytes());
-                out.extend_from_slice(&reply.body);
-                out.extend_from_slice(b"\r\n");
+            let mut start = 0;
+            let ends = reply
+                .flushes
+                .iter()
+                .copied()
+                .filter(|&end| end <= reply.body.len())
+                .chain(std::iter::once(reply.body.len()));
+            for end in ends {
+                if end > start {
+                    out.extend_from_slice(format!("{:x}\r\n", end - start).as_bytes());
+                    out.extend_from_slice(&reply.body[start..end]);
+                    out.extend_from_slice(b"\r\n");
+                    start = end;
+                }
             }
             out.extend_from_slice(b"0\r\n\r\n");
         } else {

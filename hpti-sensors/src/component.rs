@@ -7,8 +7,11 @@
 //! [`HoneypotSensorConfig::new`]. The sensor's id names its events' `sensor` field, its
 //! metrics and its logs.
 
+#[cfg(any(feature = "ssh", feature = "telnet", feature = "ftp", feature = "http"))]
 use async_trait::async_trait;
+#[cfg(any(feature = "ssh", feature = "telnet", feature = "ftp", feature = "http"))]
 use hpti_core::component::{BuildContext, BuildError, SourceConfig};
+#[cfg(any(feature = "ssh", feature = "telnet", feature = "ftp", feature = "http"))]
 use hpti_core::source::Source;
 
 use crate::honeypot::HoneypotConfig;
@@ -122,7 +125,15 @@ impl SourceConfig for HoneypotSensorConfig<crate::http::HttpConfig> {
                 "app"
             };
             BuildError::new("persona", e).at_key(key)
-        })
+        })?;
+        // Given files are loaded; a self-signed certificate is only made by `run`.
+        if let Some(tls) = &self.sensor.tls
+            && (tls.cert.is_some() || tls.key.is_some())
+        {
+            crate::http::tls::server_config(tls, &cx.data_dir, cx.id.as_str(), "localhost")
+                .map_err(|e| BuildError::new("tls", e).at_key("tls"))?;
+        }
+        Ok(())
     }
 
     fn read_paths(&self, cx: &BuildContext) -> Vec<std::path::PathBuf> {

@@ -208,7 +208,8 @@ impl Client {
             head.lines()
                 .find_map(|l| l.strip_prefix(name).map(|v| v.trim().to_owned()))
         };
-        let close = header("connection:").is_some_and(|v| v == "close") || head.starts_with("http/1.0");
+        let close =
+            header("connection:").is_some_and(|v| v == "close") || head.starts_with("http/1.0");
         if let Some(length) = header("content-length:") {
             let length: usize = length.parse().context("bad Content-Length")?;
             while self.buf.len() < head_end + length {
@@ -225,8 +226,9 @@ impl Client {
                     self.more().await?;
                 };
                 let size_text = String::from_utf8_lossy(&self.buf[..line_end]).into_owned();
-                let size = usize::from_str_radix(size_text.split(';').next().unwrap_or("").trim(), 16)
-                    .context("bad chunk size")?;
+                let size =
+                    usize::from_str_radix(size_text.split(';').next().unwrap_or("").trim(), 16)
+                        .context("bad chunk size")?;
                 let need = line_end + 2 + size + 2;
                 while self.buf.len() < need {
                     self.more().await?;

@@ -98,7 +98,10 @@ impl Config {
                 .map_err(|(key, message)| error(key, message))?;
         }
         let metrics = PipelineMetrics::default();
-        for (kind, list) in [("sensors", &components.sensors), ("sources", &components.sources)] {
+        for (kind, list) in [
+            ("sensors", &components.sensors),
+            ("sources", &components.sources),
+        ] {
             for (id, source) in list {
                 source
                     .check(&self.build_context(id, &metrics))

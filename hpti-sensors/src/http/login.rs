@@ -126,7 +126,10 @@ pub fn from_xmlrpc(body: &Body) -> Vec<Attempt> {
         let values = values_of(&text[*end..next]);
         let (user, pass) = match method.as_str() {
             "wp.getUsersBlogs" => (values.first(), values.get(1)),
-            m if m.starts_with("wp.") || m.starts_with("metaWeblog.") || m.starts_with("blogger.") => {
+            m if m.starts_with("wp.")
+                || m.starts_with("metaWeblog.")
+                || m.starts_with("blogger.") =>
+            {
                 (values.get(1), values.get(2))
             }
             _ => (None, None),
@@ -162,10 +165,11 @@ pub fn cookies(head: &Head) -> std::collections::BTreeMap<String, String> {
             if name.is_empty() {
                 continue;
             }
-            let decoded: String = url::form_urlencoded::parse(format!("v={}", value.trim()).as_bytes())
-                .next()
-                .map(|(_, v)| v.into_owned())
-                .unwrap_or_default();
+            let decoded: String =
+                url::form_urlencoded::parse(format!("v={}", value.trim()).as_bytes())
+                    .next()
+                    .map(|(_, v)| v.into_owned())
+                    .unwrap_or_default();
             out.entry(name.to_owned()).or_insert(decoded);
         }
     }
@@ -315,7 +319,10 @@ mod tests {
             }]
         );
         let h = head(
-            &[("Authorization", r#"Digest username="root", realm="x", nonce="n""#)],
+            &[(
+                "Authorization",
+                r#"Digest username="root", realm="x", nonce="n""#,
+            )],
             "/",
         );
         assert_eq!(from_authorization(&h)[0].username, "root");
@@ -325,8 +332,16 @@ mod tests {
 
     #[test]
     fn forms() {
-        let h = head(&[("Content-Type", "application/x-www-form-urlencoded")], "/wp-login.php");
-        let got = from_form(&h, &body("log=admin&pwd=p%40ss+w&wp-submit=Log+In"), "log", "pwd");
+        let h = head(
+            &[("Content-Type", "application/x-www-form-urlencoded")],
+            "/wp-login.php",
+        );
+        let got = from_form(
+            &h,
+            &body("log=admin&pwd=p%40ss+w&wp-submit=Log+In"),
+            "log",
+            "pwd",
+        );
         assert_eq!(got[0].username, "admin");
         assert_eq!(got[0].password.as_deref(), Some("p@ss w"));
         assert!(from_form(&h, &body("x=1"), "log", "pwd").is_empty());
@@ -339,7 +354,10 @@ mod tests {
 <value><struct><member><name>methodName</name><value><string>wp.getUsersBlogs</string></value></member><member><name>params</name><value><array><data><value><string>admin</string></value><value><string>p&amp;2</string></value></data></array></value></member></struct></value>
 </data></array></value></param></params></methodCall>"#;
         let got = from_xmlrpc(&body(call));
-        let got: Vec<_> = got.iter().map(|a| (a.username.as_str(), a.password.as_deref())).collect();
+        let got: Vec<_> = got
+            .iter()
+            .map(|a| (a.username.as_str(), a.password.as_deref()))
+            .collect();
         assert_eq!(got, vec![("admin", Some("pass1")), ("admin", Some("p&2"))]);
 
         let single = "<methodCall><methodName>wp.getUsersBlogs</methodName><params><param><value>\
@@ -356,6 +374,12 @@ mod tests {
                     Content-Disposition: form-data; name=\"f\"; filename=\"shell.php\"\r\n\
                     Content-Type: application/octet-stream\r\n\r\n<?php system($_GET[1]); ?>\r\n--XyZ--\r\n";
         let files = multipart_files("multipart/form-data; boundary=XyZ", body.as_bytes()).await;
-        assert_eq!(files, vec![("shell.php".to_owned(), b"<?php system($_GET[1]); ?>".to_vec())]);
+        assert_eq!(
+            files,
+            vec![(
+                "shell.php".to_owned(),
+                b"<?php system($_GET[1]); ?>".to_vec()
+            )]
+        );
     }
 }

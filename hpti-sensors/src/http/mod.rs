@@ -39,6 +39,7 @@ mod login;
 pub mod persona;
 pub mod request;
 pub mod server;
+pub mod tls;
 
 use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
@@ -85,6 +86,10 @@ pub struct HttpConfig {
     /// The `Server` banner instead of the persona's (`Apache/2.4.62 (Debian)`): a
     /// version that matches what the host pretends to run.
     pub banner: Option<String>,
+    /// HTTPS: `tls = {}` for a self-signed certificate made once for the persona's host
+    /// name, or `tls = { cert = "...", key = "..." }` (PEM files, relative to the data
+    /// directory). The client's server name and JA4 fingerprint are captured.
+    pub tls: Option<tls::TlsConfig>,
     /// Bounds against hostile clients.
     pub limits: HttpLimits,
 }
@@ -98,6 +103,7 @@ impl Default for HttpConfig {
             persona_dir: None,
             server_name: None,
             banner: None,
+            tls: None,
             limits: HttpLimits::default(),
         }
     }
@@ -173,6 +179,8 @@ struct Shared {
     /// When the persona's files were "installed": stable per install, different
     /// between installs (Last-Modified and ETags would otherwise be a signature).
     installed: SystemTime,
+    /// HTTPS, when configured.
+    tls: Option<tokio_rustls::TlsAcceptor>,
 }
 
 /// The HTTP honeypot sensor.
@@ -229,7 +237,9 @@ impl HttpSensor {
             .server_name
             .clone()
             .unwrap_or_else(|| local.ip().to_string());
-        for app in std::iter::once(&mut site.default).chain(site.mounts.iter_mut().map(|m| &mut m.app)) {
+        for app in
+            std::iter::once(&mut site.default).chain(site.mounts.iter_mut().map(|m| &mut m.app))
+        {
             if let Some(app) = Arc::get_mut(app) {
                 app.server.server_name = server_name.clone();
                 if let Some(banner) = &config.banner {
@@ -237,13 +247,12 @@ impl HttpSensor {
                 }
             }
         }
-        let per_second = NonZeroU32::new(config.limits.requests_per_second.max(1))
-            .unwrap_or(NonZeroU32::MIN);
-        let rate = governor::RateLimiter::dashmap(
-            governor::Quota::per_second(per_second).allow_burst(per_second.saturating_mul(
-                NonZeroU32::new(2).unwrap_or(NonZeroU32::MIN),
-            )),
-        );
+        let per_second =
+            NonZeroU32::new(config.limits.requests_per_second.max(1)).unwrap_or(NonZeroU32::MIN);
+        let rate =
+            governor::RateLimiter::dashmap(governor::Quota::per_second(per_second).allow_burst(
+                per_second.saturating_mul(NonZeroU32::new(2).unwrap_or(NonZeroU32::MIN)),
+            ));
         // A year and a bit before the persona's seed says: same on every restart.
         let seed = honeypot.persona().seed;
         let installed = UNIX_EPOCH
@@ -251,6 +260,13 @@ impl HttpSensor {
             + Duration::from_micros(seed % 1_000_000);
         let request_limits =
             request_limits_for(site.default.server.kind, config.limits.max_body_bytes);
+        let tls = match &config.tls {
+            Some(tls_config) => Some(tokio_rustls::TlsAcceptor::from(
+                tls::server_config(tls_config, data_dir, name, &honeypot.persona().hostname)
+                    .map_err(|e| SourceError::new(format!("{name}: tls"), e))?,
+            )),
+            None => None,
+        };
         let shared = Shared {
             honeypot,
             site,
@@ -263,6 +279,7 @@ impl HttpSensor {
                 .build(),
             limits: config.limits,
             installed,
+            tls,
         };
         Ok(Self {
             name: name.to_owned(),
@@ -327,10 +344,16 @@ enum ReadEnd {
     Shutdown,
 }
 
+/// A connection's byte stream: plain TCP, or TLS over it.
+trait ByteStream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + Sync {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + Sync> ByteStream for T {}
+
 struct Connection {
     shared: Arc<Shared>,
     session: Session,
-    stream: TcpStream,
+    stream: Box<dyn ByteStream>,
+    /// The TLS client hello's facts (HTTPS).
+    hello: Option<tls::HelloFacts>,
     buf: BytesMut,
     peer: SocketAddr,
     local: SocketAddr,
@@ -347,10 +370,28 @@ async fn serve(shared: Arc<Shared>, ctx: SourceContext, stream: TcpStream, peer:
     let session = Session::new(shared.honeypot.clone(), ctx.events.clone(), peer, local);
     let core = session.core().clone();
     core.start().await;
+    let (stream, hello): (Box<dyn ByteStream>, _) = match &shared.tls {
+        None => (Box::new(stream), None),
+        Some(acceptor) => match handshake(&shared, acceptor, stream).await {
+            Ok(pair) => pair,
+            Err(hello) => {
+                shared.honeypot.counters.bad_handshake.inc();
+                if let Some(hello) = hello {
+                    session.emit(fingerprint_event(&hello)).await;
+                }
+                core.close(None).await;
+                return;
+            }
+        },
+    };
+    if let Some(hello) = &hello {
+        session.emit(fingerprint_event(hello)).await;
+    }
     let mut connection = Connection {
         shared,
         session,
         stream,
+        hello,
         buf: BytesMut::with_capacity(4096),
         peer,
         local,
@@ -367,6 +408,34 @@ async fn serve(shared: Arc<Shared>, ctx: SourceContext, stream: TcpStream, peer:
     }
     let _ = timeout(Duration::from_secs(1), connection.stream.shutdown()).await;
     core.close(None).await;
+}
+
+/// Reads the client's hello (its facts), then completes the TLS handshake with it
+/// replayed; on failure, the facts if the hello parsed.
+async fn handshake(
+    shared: &Shared,
+    acceptor: &tokio_rustls::TlsAcceptor,
+    mut stream: TcpStream,
+) -> Result<(Box<dyn ByteStream>, Option<tls::HelloFacts>), Option<tls::HelloFacts>> {
+    let wait = shared.limits.header_timeout;
+    let (raw, hello) = match timeout(wait, tls::read_client_hello(&mut stream)).await {
+        Ok(Ok(read)) => read,
+        _ => return Err(None),
+    };
+    let prefixed = tls::Prefixed::new(raw, stream);
+    match timeout(wait, acceptor.accept(prefixed)).await {
+        Ok(Ok(tls_stream)) => Ok((Box::new(tls_stream), hello)),
+        _ => Err(hello),
+    }
+}
+
+/// The `client.fingerprint` event of a TLS hello (JA4).
+fn fingerprint_event(hello: &tls::HelloFacts) -> EventKind {
+    EventKind::ClientFingerprint {
+        method: "ja4".to_owned(),
+        fingerprint: hello.ja4.clone(),
+        algorithms: hello.sni.as_ref().map(|sni| format!("sni={sni}")),
+    }
 }
 
 impl Connection {
@@ -392,7 +461,7 @@ impl Connection {
                     return;
                 }
             };
-            let _ = bytes::Buf::advance(&mut self.buf, used);
+            bytes::Buf::advance(&mut self.buf, used);
             // Pacing per address: a flood is slowed down, not answered differently.
             while self.shared.rate.check_key(&self.peer.ip()).is_err() {
                 tokio::select! {
@@ -416,7 +485,9 @@ impl Connection {
         let deadline = Instant::now() + wait;
         loop {
             if self.discard > 0 {
-                let skip = usize::try_from(self.discard).unwrap_or(usize::MAX).min(self.buf.len());
+                let skip = usize::try_from(self.discard)
+                    .unwrap_or(usize::MAX)
+                    .min(self.buf.len());
                 bytes::Buf::advance(&mut self.buf, skip);
                 self.discard -= skip as u64;
             }
@@ -438,7 +509,9 @@ impl Connection {
             match read {
                 Ok(Ok(0)) | Ok(Err(_)) => return Err(ReadEnd::Closed),
                 Ok(Ok(_)) => {}
-                Err(_) if self.buf.iter().all(|b| matches!(b, b'\r' | b'\n')) && self.served > 0 => {
+                Err(_)
+                    if self.buf.iter().all(|b| matches!(b, b'\r' | b'\n')) && self.served > 0 =>
+                {
                     return Err(ReadEnd::Closed);
                 }
                 Err(_) => return Err(ReadEnd::Timeout),
@@ -497,7 +570,11 @@ impl Connection {
     }
 
     /// Reads the body, answers one request and records it; whether to go on.
-    async fn exchange(&mut self, head: Head, shutdown: &tokio_util::sync::CancellationToken) -> bool {
+    async fn exchange(
+        &mut self,
+        head: Head,
+        shutdown: &tokio_util::sync::CancellationToken,
+    ) -> bool {
         let shared = self.shared.clone();
         let host_header = head.header("host").map(str::to_owned);
         let host = host_header.as_deref().map(host_without_port);
@@ -510,7 +587,8 @@ impl Connection {
         // HTTP/0.9: the page itself, without status line or headers, then close.
         if head.version == (0, 9) {
             let body = if head.method == "GET" {
-                let (reply, _) = self.answer(&app, &mount, &head, &Body::default(), host.as_deref());
+                let (reply, _) =
+                    self.answer(&app, &mount, &head, &Body::default(), host.as_deref());
                 Some(reply.body)
             } else {
                 None
@@ -533,7 +611,8 @@ impl Connection {
             }
             let _ = timeout(Duration::from_secs(30), self.stream.write_all(&self.out)).await;
             let status = if body.is_some() { 200 } else { 400 };
-            self.record(&head, &app, &Body::default(), status, Vec::new()).await;
+            self.record(&head, &app, &Body::default(), status, Vec::new())
+                .await;
             return false;
         }
 
@@ -555,7 +634,10 @@ impl Connection {
                             return self.answer_early(&head, &app, reply, framing).await;
                         }
                     }
-                    let _ = self.stream.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").await;
+                    let _ = self
+                        .stream
+                        .write_all(b"HTTP/1.1 100 Continue\r\n\r\n")
+                        .await;
                 }
                 let keep = if multipart {
                     // Files are captured whole, within the upload bounds.
@@ -583,11 +665,19 @@ impl Connection {
         let (mut reply, logins, body) = match body {
             None => {
                 let at = self.addressed(&head, host.as_deref(), &target_path.decoded);
-                (server::error_reply(server, ErrorCause::BadRequest, &at), Vec::new(), Body::default())
+                (
+                    server::error_reply(server, ErrorCause::BadRequest, &at),
+                    Vec::new(),
+                    Body::default(),
+                )
             }
             Some(Err(())) => {
                 let at = self.addressed(&head, host.as_deref(), &target_path.decoded);
-                (server::error_reply(server, ErrorCause::BodyTooLarge, &at), Vec::new(), Body::default())
+                (
+                    server::error_reply(server, ErrorCause::BodyTooLarge, &at),
+                    Vec::new(),
+                    Body::default(),
+                )
             }
             Some(Ok(body)) => {
                 let (reply, logins) = self.answer(&app, &mount, &head, &body, host.as_deref());
@@ -603,7 +693,8 @@ impl Connection {
             let count = shared
                 .logins
                 .get_with(self.peer.ip(), || Arc::new(AtomicU32::new(0)));
-            let n = count.fetch_add(attempts.len() as u32, Ordering::Relaxed) + attempts.len() as u32;
+            let n =
+                count.fetch_add(attempts.len() as u32, Ordering::Relaxed) + attempts.len() as u32;
             if n > shared.limits.stuffing_threshold {
                 labels.push("credential-stuffing".to_owned());
             }
@@ -654,7 +745,13 @@ impl Connection {
     }
 
     /// Answers before the body (which is then skipped as it arrives) and records it.
-    async fn answer_early(&mut self, head: &Head, app: &Arc<App>, reply: Reply, framing: Framing) -> bool {
+    async fn answer_early(
+        &mut self,
+        head: &Head,
+        app: &Arc<App>,
+        reply: Reply,
+        framing: Framing,
+    ) -> bool {
         let server = &app.server;
         let exchange = Exchange {
             version: head.version,
@@ -664,13 +761,15 @@ impl Connection {
             requests_left: server.max_keepalive_requests.saturating_sub(self.served),
         };
         self.out.clear();
-        let mut open = server::write_reply(server, &reply, &exchange, SystemTime::now(), &mut self.out);
+        let mut open =
+            server::write_reply(server, &reply, &exchange, SystemTime::now(), &mut self.out);
         match framing {
             Framing::Length(n) => self.discard = n,
             _ => open = false,
         }
         let wrote = timeout(Duration::from_secs(60), self.stream.write_all(&self.out)).await;
-        self.record(head, app, &Body::default(), reply.status, Vec::new()).await;
+        self.record(head, app, &Body::default(), reply.status, Vec::new())
+            .await;
         open && matches!(wrote, Ok(Ok(())))
     }
 
@@ -693,10 +792,12 @@ impl Connection {
         let max = self.shared.limits.max_body_bytes;
         let mut sink = BodySink::new(keep);
         match framing {
-            Framing::None => return Ok(sink.finish()),
-            Framing::Length(n) if n > max => return Err(BodyError::TooLarge),
+            Framing::None => Ok(sink.finish()),
+            Framing::Length(n) if n > max => Err(BodyError::TooLarge),
             Framing::Length(mut left) => loop {
-                let take = usize::try_from(left).unwrap_or(usize::MAX).min(self.buf.len());
+                let take = usize::try_from(left)
+                    .unwrap_or(usize::MAX)
+                    .min(self.buf.len());
                 sink.push(&self.buf[..take]);
                 bytes::Buf::advance(&mut self.buf, take);
                 left -= take as u64;
@@ -724,7 +825,10 @@ impl Connection {
     }
 
     /// Reads more bytes into the buffer (which the body decoder has emptied).
-    async fn fill(&mut self, shutdown: &tokio_util::sync::CancellationToken) -> Result<(), BodyError> {
+    async fn fill(
+        &mut self,
+        shutdown: &tokio_util::sync::CancellationToken,
+    ) -> Result<(), BodyError> {
         if self.buf.capacity() - self.buf.len() < 4096 {
             self.buf.reserve(64 * 1024);
         }
@@ -804,14 +908,29 @@ impl Connection {
                     location: Some(&location),
                     ..at
                 };
-                return (server::error_reply(server, ErrorCause::MovedPermanently, &at), Vec::new());
+                return (
+                    server::error_reply(server, ErrorCause::MovedPermanently, &at),
+                    Vec::new(),
+                );
             }
             return match &app.not_found {
                 Some(answer) => (
-                    self.render(app, mount, head, body, host, answer, ReplyKind::Dynamic, None),
+                    self.render(
+                        app,
+                        mount,
+                        head,
+                        body,
+                        host,
+                        answer,
+                        ReplyKind::Dynamic,
+                        None,
+                    ),
                     Vec::new(),
                 ),
-                None => (server::error_reply(server, ErrorCause::NotFound, &at), Vec::new()),
+                None => (
+                    server::error_reply(server, ErrorCause::NotFound, &at),
+                    Vec::new(),
+                ),
             };
         };
         let logins = match &route.login {
@@ -828,7 +947,16 @@ impl Connection {
             },
             _ => ReplyKind::Dynamic,
         };
-        let reply = self.render(app, mount, head, body, host, &route.answer, kind, Some(&form));
+        let reply = self.render(
+            app,
+            mount,
+            head,
+            body,
+            host,
+            &route.answer,
+            kind,
+            Some(&form),
+        );
         (reply, logins)
     }
 
@@ -994,7 +1122,14 @@ impl Connection {
     }
 
     /// Emits the request's `http.request` event.
-    async fn record(&self, head: &Head, app: &App, body: &Body, status: u16, mut labels: Vec<String>) {
+    async fn record(
+        &self,
+        head: &Head,
+        app: &App,
+        body: &Body,
+        status: u16,
+        mut labels: Vec<String>,
+    ) {
         let shared = &self.shared;
         let parts = classify::RequestParts {
             method: &head.method,
@@ -1003,7 +1138,13 @@ impl Connection {
             // Bounded: a crafted 64 KiB body costs the regexes milliseconds.
             body: &body.kept[..body.kept.len().min(shared.limits.body_keep_bytes)],
         };
-        labels.extend(shared.classifier.classify(&parts).into_iter().map(str::to_owned));
+        labels.extend(
+            shared
+                .classifier
+                .classify(&parts)
+                .into_iter()
+                .map(str::to_owned),
+        );
         labels.sort_unstable();
         labels.dedup();
         let mut detail = HttpDetail::new();
@@ -1022,6 +1163,10 @@ impl Connection {
         detail.body_sha256 = body.sha256.clone();
         detail.response_size = Some(self.out.len() as u64);
         detail.app = Some(app.name.to_string());
+        if let Some(hello) = &self.hello {
+            detail.tls_sni = hello.sni.as_deref().map(|s| cut(s, 255));
+            detail.ja4 = Some(hello.ja4.clone());
+        }
         self.session
             .emit(EventKind::HttpRequest {
                 method: cut(&head.method, 64),
@@ -1066,8 +1211,22 @@ fn method_reply(server: &Server, head: &Head, at: &Addressed<'_>) -> Option<Repl
     let method = head.method.as_str();
     let known = matches!(
         method,
-        "GET" | "HEAD" | "POST" | "PUT" | "DELETE" | "CONNECT" | "OPTIONS" | "TRACE" | "PATCH"
-            | "PROPFIND" | "PROPPATCH" | "MKCOL" | "COPY" | "MOVE" | "LOCK" | "UNLOCK"
+        "GET"
+            | "HEAD"
+            | "POST"
+            | "PUT"
+            | "DELETE"
+            | "CONNECT"
+            | "OPTIONS"
+            | "TRACE"
+            | "PATCH"
+            | "PROPFIND"
+            | "PROPPATCH"
+            | "MKCOL"
+            | "COPY"
+            | "MOVE"
+            | "LOCK"
+            | "UNLOCK"
     );
     let error = |cause| Some(server::error_reply(server, cause, at));
     match server.kind {
@@ -1075,7 +1234,10 @@ fn method_reply(server: &Server, head: &Head, at: &Addressed<'_>) -> Option<Repl
             if head.version.0 > 1 {
                 return error(ErrorCause::VersionNotSupported);
             }
-            if !method.bytes().all(|b| b.is_ascii_uppercase() || b == b'_' || b == b'-') {
+            if !method
+                .bytes()
+                .all(|b| b.is_ascii_uppercase() || b == b'_' || b == b'-')
+            {
                 return error(ErrorCause::BadRequest);
             }
             if method == "CONNECT" || head.target == "*" {
@@ -1116,7 +1278,9 @@ fn method_reply(server: &Server, head: &Head, at: &Addressed<'_>) -> Option<Repl
                 } else {
                     "OPTIONS, GET, HEAD, POST"
                 };
-                return Some(Reply::new(200, ReplyKind::Dynamic, None, Bytes::new()).header("Allow", allow));
+                return Some(
+                    Reply::new(200, ReplyKind::Dynamic, None, Bytes::new()).header("Allow", allow),
+                );
             }
         }
     }
@@ -1291,7 +1455,6 @@ fn wordpress_nonce(seed: u64) -> String {
     digest.iter().take(5).map(|b| format!("{b:02x}")).collect()
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1302,10 +1465,23 @@ mod tests {
         assert_eq!(normalise("/a//b/").unwrap(), "/a/b/");
         assert_eq!(normalise("/../etc/passwd"), Err(ErrorCause::InvalidUri));
         assert_eq!(normalise("/icons/../../x"), Err(ErrorCause::InvalidUri));
-        assert!(path_of("/%2e%2e/%2e%2e/etc/passwd", ServerKind::Apache).normalised.is_err());
-        assert_eq!(path_of("/a%2fb", ServerKind::Apache).normalised, Err(ErrorCause::NotFound));
-        assert_eq!(path_of("http://example.com/x?y=1", ServerKind::Apache).decoded, "/x");
-        assert_eq!(path_of("/x?y=1", ServerKind::Apache).query.as_deref(), Some("y=1"));
+        assert!(
+            path_of("/%2e%2e/%2e%2e/etc/passwd", ServerKind::Apache)
+                .normalised
+                .is_err()
+        );
+        assert_eq!(
+            path_of("/a%2fb", ServerKind::Apache).normalised,
+            Err(ErrorCause::NotFound)
+        );
+        assert_eq!(
+            path_of("http://example.com/x?y=1", ServerKind::Apache).decoded,
+            "/x"
+        );
+        assert_eq!(
+            path_of("/x?y=1", ServerKind::Apache).query.as_deref(),
+            Some("y=1")
+        );
     }
 
     #[test]

@@ -563,12 +563,22 @@ fn load_into(
                 });
             }
         };
-        let mut methods: Vec<String> = route.methods.iter().map(|m| m.to_ascii_uppercase()).collect();
+        let mut methods: Vec<String> = route
+            .methods
+            .iter()
+            .map(|m| m.to_ascii_uppercase())
+            .collect();
         if route.upload && !methods.is_empty() && !methods.iter().any(|m| m == "PUT") {
             methods.push("PUT".to_owned());
         }
         routes.push(Route {
-            answer: answer(sources, env, name, &format!("{path}#{index}"), &route.answer)?,
+            answer: answer(
+                sources,
+                env,
+                name,
+                &format!("{path}#{index}"),
+                &route.answer,
+            )?,
             query: match &route.query {
                 Some(q) => Some(regex::Regex::new(q).map_err(|e| PersonaError::Route {
                     name: name.to_owned(),
@@ -622,11 +632,13 @@ fn answer(
             return Err(bad("`error` takes no `file`, `template` or `body`"));
         }
         (Some(file), None, None) => {
-            let bytes = sources.read(name, file)?.ok_or_else(|| PersonaError::MissingFile {
-                name: name.to_owned(),
-                route: route.to_owned(),
-                file: file.clone(),
-            })?;
+            let bytes = sources
+                .read(name, file)?
+                .ok_or_else(|| PersonaError::MissingFile {
+                    name: name.to_owned(),
+                    route: route.to_owned(),
+                    file: file.clone(),
+                })?;
             Content::File(Bytes::from(bytes))
         }
         (None, Some(template), None) => {

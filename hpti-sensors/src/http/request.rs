@@ -492,12 +492,18 @@ mod tests {
         assert_eq!(head.target, "/a?b=1");
         assert_eq!(head.version, (1, 1));
         assert_eq!(head.header("user-agent"), Some("curl/8"));
-        assert_eq!(used, "GET /a?b=1 HTTP/1.1\r\nHost: x\r\nUser-Agent:  curl/8 \r\n\r\n".len());
+        assert_eq!(
+            used,
+            "GET /a?b=1 HTTP/1.1\r\nHost: x\r\nUser-Agent:  curl/8 \r\n\r\n".len()
+        );
     }
 
     #[test]
     fn partial_until_the_blank_line() {
-        assert_eq!(parse("GET / HTTP/1.1\r\nHost: x\r\n").unwrap(), Parsed::Partial);
+        assert_eq!(
+            parse("GET / HTTP/1.1\r\nHost: x\r\n").unwrap(),
+            Parsed::Partial
+        );
         assert_eq!(parse("\r\n\r\n").unwrap(), Parsed::Partial);
         assert_eq!(parse("GET / HT").unwrap(), Parsed::Partial);
     }
@@ -512,7 +518,10 @@ mod tests {
             panic!()
         };
         assert_eq!(head.version, (9, 9));
-        assert_eq!(parse("GET / HTTP/1.1 extra\r\n\r\n"), Err(HeadError::BadRequest));
+        assert_eq!(
+            parse("GET / HTTP/1.1 extra\r\n\r\n"),
+            Err(HeadError::BadRequest)
+        );
         assert_eq!(parse("GARBAGE\r\n\r\n"), Err(HeadError::BadRequest));
         assert_eq!(parse("GET / HTTP/1.10\r\n\r\n"), Err(HeadError::BadRequest));
     }
@@ -533,7 +542,10 @@ mod tests {
             ..RequestLimits::default()
         };
         let big = format!("GET / HTTP/1.1\r\n{}", "X: yyyyyyyyyyyy\r\n".repeat(400));
-        assert_eq!(parse_head(big.as_bytes(), &lenient), Err(HeadError::FieldTooLong));
+        assert_eq!(
+            parse_head(big.as_bytes(), &lenient),
+            Err(HeadError::FieldTooLong)
+        );
         assert_eq!(
             parse("GET / HTTP/1.1\r\nNoColon\r\n\r\n"),
             Err(HeadError::BadRequest)
@@ -553,7 +565,10 @@ mod tests {
             };
             head
         };
-        assert_eq!(head("Content-Length: 5\r\n").body_framing(), Ok(Framing::Length(5)));
+        assert_eq!(
+            head("Content-Length: 5\r\n").body_framing(),
+            Ok(Framing::Length(5))
+        );
         assert_eq!(
             head("Transfer-Encoding: chunked\r\nContent-Length: 5\r\n").body_framing(),
             Ok(Framing::Chunked)

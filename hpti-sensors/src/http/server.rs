@@ -142,7 +142,12 @@ pub struct Reply {
 
 impl Reply {
     /// A reply with a body and content type.
-    pub fn new(status: u16, kind: ReplyKind, content_type: Option<String>, body: bytes::Bytes) -> Self {
+    pub fn new(
+        status: u16,
+        kind: ReplyKind,
+        content_type: Option<String>,
+        body: bytes::Bytes,
+    ) -> Self {
         Self {
             status,
             headers: Vec::new(),
@@ -228,7 +233,8 @@ pub fn write_reply(
     } else {
         BodyFraming::Length
     };
-    let open = exchange.keeps_open(server, reply) && !app_closes && framing != BodyFraming::UntilClose;
+    let open =
+        exchange.keeps_open(server, reply) && !app_closes && framing != BodyFraming::UntilClose;
     let chunked = framing == BodyFraming::Chunked;
     let mut h = String::with_capacity(256);
     let protocol = if reply.status_http10 { "1.0" } else { "1.1" };
@@ -409,7 +415,12 @@ fn deflatable(content_type: Option<&str>) -> bool {
     let Some(ct) = content_type else {
         return false;
     };
-    let mime = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let mime = ct
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     matches!(
         mime.as_str(),
         "text/html"
@@ -549,7 +560,9 @@ fn apache_error(server: &Server, status: u16, cause: ErrorCause, at: &Addressed<
     } else {
         reason
     };
-    let host = at.host.map_or_else(|| server.server_name.clone(), html_escape);
+    let host = at
+        .host
+        .map_or_else(|| server.server_name.clone(), html_escape);
     let body = format!(
         "<!DOCTYPE HTML PUBLIC \"-//W3C//DTD HTML 4.01//EN\" \"http://www.w3.org/TR/html4/strict.dtd\">\n\
          <html><head>\n<title>{status} {reason}</title>\n</head><body>\n<h1>{reason}</h1>\n\
@@ -595,7 +608,12 @@ fn nginx_error(server: &Server, status: u16, cause: ErrorCause, at: &Addressed<'
          </h1></center>\r\n{extra}<hr><center>{}</center>\r\n</body>\r\n</html>\r\n",
         server.banner
     );
-    let mut reply = Reply::new(status, ReplyKind::Error, Some("text/html".to_owned()), body.into());
+    let mut reply = Reply::new(
+        status,
+        ReplyKind::Error,
+        Some("text/html".to_owned()),
+        body.into(),
+    );
     if cause == ErrorCause::MovedPermanently {
         reply = reply.header("Location", at.location.unwrap_or("/"));
     }
@@ -753,7 +771,7 @@ mod tests {
     #[test]
     fn etags_match_the_captures() {
         // get-root.http of each capture.
-        let apache = UNIX_EPOCH + Duration::from_micros(0x661f_d5ca_09044);
+        let apache = UNIX_EPOCH + Duration::from_micros(0x0006_61fd_5ca0_9044);
         assert_eq!(apache_etag(10701, apache), "29cd-661fd5ca09044");
         let nginx = UNIX_EPOCH + Duration::from_secs(0x6b15_cc4b);
         assert_eq!(nginx_etag(615, nginx), "6b15cc4b-267");
@@ -780,12 +798,18 @@ mod tests {
             "/../testdata/http/apache-2.4-debian/get-nonexistent.http"
         ))
         .unwrap();
-        assert_eq!(String::from_utf8_lossy(&out), String::from_utf8_lossy(&captured));
+        assert_eq!(
+            String::from_utf8_lossy(&out),
+            String::from_utf8_lossy(&captured)
+        );
     }
 
     #[test]
     fn escaping() {
-        assert_eq!(html_escape("<a href='x'>&"), "&lt;a href=&#39;x&#39;&gt;&amp;");
+        assert_eq!(
+            html_escape("<a href='x'>&"),
+            "&lt;a href=&#39;x&#39;&gt;&amp;"
+        );
         assert_eq!(tomcat_escape("/a<b"), "&#47;a&lt;b");
     }
 }

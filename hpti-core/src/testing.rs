@@ -149,6 +149,28 @@ impl Sink for MemorySink {
     }
 }
 
+/// A started pipeline whose one sink (`main`) is a fresh [`MemorySink`], dead letters in
+/// `dir/dlq.jsonl`, batches lingering 5 ms: what a sensor's or source's test runs its
+/// component in.
+///
+/// # Panics
+/// When the pipeline cannot start (a test helper: the test fails).
+#[allow(clippy::expect_used)]
+pub fn collecting_pipeline(dir: &std::path::Path) -> (crate::pipeline::Pipeline, MemorySink) {
+    use crate::pipeline::{Pipeline, PipelineConfig};
+    let events = MemorySink::new();
+    let mut config = PipelineConfig::with_dead_letter_path(dir.join("dlq.jsonl"));
+    config.batch.linger = std::time::Duration::from_millis(5);
+    let pipeline = Pipeline::builder(config)
+        .sink(
+            crate::component::ComponentId::new("main").expect("a valid id"),
+            Arc::new(events.clone()),
+        )
+        .start()
+        .expect("the pipeline starts");
+    (pipeline, events)
+}
+
 /// One event of every kind, with the fields a real sensor would fill, at `base` onwards.
 pub fn sample_events(base: Timestamp) -> Vec<Event> {
     let ip: IpAddr = "203.0.113.50"

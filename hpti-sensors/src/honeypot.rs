@@ -392,6 +392,20 @@ impl Honeypot {
     }
 }
 
+/// Binds a sensor's listening socket; the error names the sensor and the address.
+pub(crate) async fn bind_listener(
+    sensor: &str,
+    listen: std::net::SocketAddr,
+) -> Result<(tokio::net::TcpListener, std::net::SocketAddr), SourceError> {
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|e| SourceError::new(format!("{sensor}: cannot listen on {listen}"), e))?;
+    let local = listener
+        .local_addr()
+        .map_err(|e| SourceError::new(format!("{sensor}: local address"), e))?;
+    Ok((listener, local))
+}
+
 /// The listener a sensor's `run` takes (once: a sensor runs once).
 pub(crate) fn take_listener(
     slot: &Mutex<Option<tokio::net::TcpListener>>,

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hpti_core::event::{Event, EventKind};
-use hpti_core::pipeline::{Pipeline, PipelineConfig};
+use hpti_core::pipeline::Pipeline;
 use hpti_core::testing::MemorySink;
 use hpti_sensors::ftp::{FtpConfig, FtpSensor};
 use hpti_sensors::honeypot::HoneypotConfig;
@@ -47,16 +47,7 @@ impl Harness {
             toml::to_string_pretty(&persona).unwrap(),
         )
         .unwrap();
-        let events = MemorySink::new();
-        let mut config = PipelineConfig::with_dead_letter_path(dir.path().join("dlq.jsonl"));
-        config.batch.linger = Duration::from_millis(5);
-        let mut pipeline = Pipeline::builder(config)
-            .sink(
-                hpti_core::component::ComponentId::new("main").unwrap(),
-                Arc::new(events.clone()),
-            )
-            .start()
-            .unwrap();
+        let (mut pipeline, events) = hpti_core::testing::collecting_pipeline(dir.path());
         let mut honeypot = HoneypotConfig::default();
         honeypot.auth.userdb = vec!["root:x:hunter2".into()];
         honeypot.fetch.enabled = false;

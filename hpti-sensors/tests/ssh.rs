@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hpti_core::event::{Event, EventKind};
-use hpti_core::pipeline::{Pipeline, PipelineConfig};
+use hpti_core::pipeline::Pipeline;
 use hpti_core::testing::{MemorySink, require_tool};
 use hpti_sensors::honeypot::HoneypotConfig;
 use hpti_sensors::ssh::{SshConfig, SshSensor};
@@ -30,16 +30,7 @@ struct Harness {
 impl Harness {
     async fn start(configure: impl FnOnce(&mut HoneypotConfig)) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let events = MemorySink::new();
-        let mut config = PipelineConfig::with_dead_letter_path(dir.path().join("dlq.jsonl"));
-        config.batch.linger = Duration::from_millis(5);
-        let mut pipeline = Pipeline::builder(config)
-            .sink(
-                hpti_core::component::ComponentId::new("main").unwrap(),
-                Arc::new(events.clone()),
-            )
-            .start()
-            .unwrap();
+        let (mut pipeline, events) = hpti_core::testing::collecting_pipeline(dir.path());
         let mut honeypot = HoneypotConfig::default();
         honeypot.auth.userdb = vec!["root:x:!root".into(), "root:x:*".into()];
         honeypot.fetch.allow = vec!["127.0.0.1/32".into()];

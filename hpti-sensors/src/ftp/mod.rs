@@ -169,12 +169,7 @@ impl FtpSensor {
             )));
         }
         let honeypot = Honeypot::open(name, Protocol::Ftp, data_dir, honeypot, metrics)?;
-        let listener = TcpListener::bind(config.listen).await.map_err(|e| {
-            SourceError::new(format!("{name}: cannot listen on {}", config.listen), e)
-        })?;
-        let local = listener
-            .local_addr()
-            .map_err(|e| SourceError::new(format!("{name}: local address"), e))?;
+        let (listener, local) = crate::honeypot::bind_listener(name, config.listen).await?;
         Ok(Self {
             name: name.to_owned(),
             listener: std::sync::Mutex::new(Some(listener)),

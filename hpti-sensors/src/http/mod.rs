@@ -227,12 +227,7 @@ impl HttpSensor {
         let honeypot = Honeypot::open(name, Protocol::Http, data_dir, honeypot, metrics)?;
         let mut site = load_site(&config, data_dir)
             .map_err(|e| SourceError::new(format!("{name}: persona"), e))?;
-        let listener = TcpListener::bind(config.listen).await.map_err(|e| {
-            SourceError::new(format!("{name}: cannot listen on {}", config.listen), e)
-        })?;
-        let local = listener
-            .local_addr()
-            .map_err(|e| SourceError::new(format!("{name}: local address"), e))?;
+        let (listener, local) = crate::honeypot::bind_listener(name, config.listen).await?;
         let server_name = config
             .server_name
             .clone()

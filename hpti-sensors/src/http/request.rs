@@ -219,8 +219,12 @@ fn parse_head_unbounded(buf: &[u8], limits: &RequestLimits) -> Result<Parsed, He
             let Some((_, value)) = head.headers.last_mut() else {
                 return Err(HeadError::BadRequest);
             };
+            let more = trim_ows(line);
+            if more.iter().any(|&b| b == 0 || b == b'\r') {
+                return Err(HeadError::BadRequest);
+            }
             value.push(' ');
-            value.push_str(&String::from_utf8_lossy(trim_ows(line)));
+            value.push_str(&String::from_utf8_lossy(more));
             continue;
         }
         if head.headers.len() >= limits.max_headers {
@@ -552,6 +556,11 @@ mod tests {
         );
         assert_eq!(
             parse("GET / HTTP/1.1\r\nBad Name: x\r\n\r\n"),
+            Err(HeadError::BadRequest)
+        );
+        // A NUL smuggled into a folded line (found by fuzzing).
+        assert_eq!(
+            parse("GET / HTTP/1.1\r\nX: a\r\n  b\0c\r\n\r\n"),
             Err(HeadError::BadRequest)
         );
     }

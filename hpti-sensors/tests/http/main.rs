@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hpti_core::event::{AuthMethod, Event, EventKind};
-use hpti_core::pipeline::{Pipeline, PipelineConfig};
+use hpti_core::pipeline::Pipeline;
 use hpti_core::testing::MemorySink;
 use hpti_sensors::honeypot::HoneypotConfig;
 use hpti_sensors::http::{AppMount, HttpConfig, HttpSensor};
@@ -41,16 +41,7 @@ impl Harness {
             toml::to_string_pretty(&persona).unwrap(),
         )
         .unwrap();
-        let events = MemorySink::new();
-        let mut config = PipelineConfig::with_dead_letter_path(dir.path().join("dlq.jsonl"));
-        config.batch.linger = Duration::from_millis(5);
-        let mut pipeline = Pipeline::builder(config)
-            .sink(
-                hpti_core::component::ComponentId::new("main").unwrap(),
-                Arc::new(events.clone()),
-            )
-            .start()
-            .unwrap();
+        let (mut pipeline, events) = hpti_core::testing::collecting_pipeline(dir.path());
         let mut honeypot = HoneypotConfig::default();
         honeypot.fetch.enabled = false;
         honeypot.limits.max_sessions_per_ip = 1000;

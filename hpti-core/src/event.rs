@@ -490,6 +490,45 @@ impl EventKind {
             Self::Unknown { .. } => "unknown",
         }
     }
+
+    /// What the attacker tried to have the honeypot run, as the commands views rank it:
+    /// a command line, or an HTTP request that the classifier labelled as an attack, as
+    /// `METHOD target`. A request labelled only with who sent it (`scanner:`, `tool:`)
+    /// attempts nothing and is not a command.
+    ///
+    /// ```
+    /// use hpti_core::event::EventKind;
+    /// let request = EventKind::HttpRequest {
+    ///     method: "GET".into(),
+    ///     uri: "/?id=1' OR '1'='1".into(),
+    ///     host: None,
+    ///     user_agent: None,
+    ///     status: Some(200),
+    ///     labels: vec!["scanner:sqlmap".into(), "sqli".into()],
+    ///     detail: None,
+    /// };
+    /// assert_eq!(request.attempted_command().as_deref(), Some("GET /?id=1' OR '1'='1"));
+    /// ```
+    pub fn attempted_command(&self) -> Option<std::borrow::Cow<'_, str>> {
+        match self {
+            Self::CommandInput { command } => Some(std::borrow::Cow::Borrowed(command)),
+            Self::HttpRequest {
+                method,
+                uri,
+                labels,
+                ..
+            } if labels.iter().any(|l| is_attack_label(l)) => {
+                Some(std::borrow::Cow::Owned(format!("{method} {uri}")))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Whether a classifier label names an attack (`sqli`, `log4shell`, `cve-2021-41773`)
+/// rather than only the client that sent it (`scanner:nikto`, `tool:curl`).
+pub fn is_attack_label(label: &str) -> bool {
+    !(label.starts_with("scanner:") || label.starts_with("tool:"))
 }
 
 /// Where an address is, from a GeoIP database.

@@ -1,6 +1,8 @@
 //! What every relational backend keeps of an event: typed columns for the queries, and a
 //! document for the rest.
 
+use std::borrow::Cow;
+
 use hpti_core::event::{Event, EventKind, Truncation};
 
 /// The part of an event the typed columns and the enrichments table do not hold: its kind
@@ -29,12 +31,13 @@ impl<'a> StoredDoc<'a> {
 }
 
 /// The typed columns of one event's kind, borrowed from it.
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Default, Clone)]
 pub(crate) struct TypedColumns<'a> {
     pub(crate) username: Option<&'a str>,
     pub(crate) password: Option<&'a str>,
     pub(crate) success: Option<bool>,
-    pub(crate) command: Option<&'a str>,
+    /// [`EventKind::attempted_command`]: a command line, or an HTTP attack request.
+    pub(crate) command: Option<Cow<'a, str>>,
     pub(crate) url: Option<&'a str>,
     /// The name an uploaded file was given (uploads have no URL).
     pub(crate) filename: Option<&'a str>,
@@ -62,7 +65,7 @@ impl<'a> TypedColumns<'a> {
                 row.password = password.as_deref();
                 row.success = Some(*success);
             }
-            EventKind::CommandInput { command } => row.command = Some(command),
+            EventKind::CommandInput { .. } => row.command = event.kind.attempted_command(),
             EventKind::FileDownload {
                 url, sha256, size, ..
             } => {
@@ -79,7 +82,10 @@ impl<'a> TypedColumns<'a> {
                 row.sha256 = sha256.as_deref();
                 row.size = size.and_then(|s| i64::try_from(s).ok());
             }
-            EventKind::HttpRequest { uri, .. } => row.url = Some(uri),
+            EventKind::HttpRequest { uri, .. } => {
+                row.url = Some(uri);
+                row.command = event.kind.attempted_command();
+            }
             EventKind::SessionClosed { duration_ms, .. } => {
                 row.duration_ms = i64::try_from(*duration_ms).ok();
             }

@@ -482,15 +482,25 @@ pub struct CommandCount {
     pub count: u64,
     /// Distinct source addresses.
     pub sources: u64,
+    /// What the HTTP classifier said of the requests behind this line (`sqli`,
+    /// `log4shell`, `scanner:sqlmap`): the most recently seen (at most [`MAX_LIST`]),
+    /// sorted; empty for shell and FTP command lines.
+    #[serde(default)]
+    pub labels: Vec<String>,
 }
 
-/// A captured file (by SHA-256) and everything known about how it arrived.
+/// A captured file (by SHA-256) and everything known about how it arrived: fetched by
+/// the attacker (`file.download`, with a URL) or sent to the honeypot (`file.upload`,
+/// with the name it was given).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DownloadSummary {
     /// SHA-256, lower-case hex.
     pub sha256: String,
-    /// Download events with this hash.
+    /// Download and upload events with this hash.
     pub count: u64,
+    /// Of which uploads.
+    #[serde(default)]
+    pub uploads: u64,
     /// First download.
     pub first_seen: Timestamp,
     /// Last download.
@@ -505,6 +515,10 @@ pub struct DownloadSummary {
     pub url_count: u64,
     /// The most recently seen of them (at most [`MAX_LIST`]; ties by URL), sorted.
     pub urls: Vec<String>,
+    /// The names uploads gave it, the most recently seen (at most [`MAX_LIST`]; ties by
+    /// name), sorted.
+    #[serde(default)]
+    pub filenames: Vec<String>,
     /// Session of the latest download in the window (rankings only; `None` in an
     /// attacker's detail, and for downloads folded before hpti kept it).
     #[serde(default)]
@@ -619,6 +633,28 @@ pub(crate) fn address_enrichments(
         }
     }
     distinct
+}
+
+/// Fills each command's [`CommandCount::labels`] from `(command, label, last seen)`
+/// rows: the [`MAX_LIST`] most recently seen labels of each (ties by label), sorted.
+pub(crate) fn attach_labels(
+    commands: &mut [CommandCount],
+    rows: impl IntoIterator<Item = (String, String, i64)>,
+) {
+    let mut seen: std::collections::HashMap<String, Vec<(i64, String)>> =
+        std::collections::HashMap::new();
+    for (command, label, last_seen) in rows {
+        seen.entry(command).or_default().push((last_seen, label));
+    }
+    for command in commands {
+        if let Some(mut labels) = seen.remove(&command.command) {
+            labels.sort_by(|(a_seen, a), (b_seen, b)| b_seen.cmp(a_seen).then_with(|| a.cmp(b)));
+            labels.truncate(MAX_LIST);
+            let mut labels: Vec<String> = labels.into_iter().map(|(_, label)| label).collect();
+            labels.sort();
+            command.labels = labels;
+        }
+    }
 }
 
 /// Most addresses and URLs one [`DownloadSummary`] lists: a sample fetched by a botnet

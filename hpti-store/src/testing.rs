@@ -286,6 +286,7 @@ fn command_count(line: &str, count: u64, sources: u64) -> CommandCount {
         command: line.into(),
         count,
         sources,
+        labels: Vec::new(),
     }
 }
 
@@ -301,6 +302,7 @@ fn download_summary(
     DownloadSummary {
         sha256: sha256.into(),
         count,
+        uploads: 0,
         first_seen: at(first),
         last_seen: at(last),
         size: Some(size),
@@ -308,6 +310,7 @@ fn download_summary(
         src_ips: src_ips.iter().map(|s| (*s).to_owned()).collect(),
         url_count: urls.len() as u64,
         urls: urls.iter().map(|s| (*s).to_owned()).collect(),
+        filenames: Vec::new(),
         session: None,
         src_ip: None,
         url: None,

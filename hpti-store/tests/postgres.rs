@@ -103,11 +103,11 @@ async fn the_rollups_migration_fills_them_from_the_events_already_stored() {
         "DROP TABLE credentials_hourly, credentials_total, credential_sources,
                     commands_hourly, commands_total, command_sources, downloads_hourly,
                     downloads_total, download_sources, download_urls, attackers_hourly,
-                    fold_queue, files, kinds_hourly;
+                    fold_queue, files, kinds_hourly, upload_names, command_labels;
          DROP SEQUENCE hpti_position;
          DROP INDEX sessions_src_ip_seen, attackers_rank;
          CREATE INDEX sessions_src_ip ON sessions (src_ip);
-         DELETE FROM hpti_migrations WHERE version IN (2, 5)",
+         DELETE FROM hpti_migrations WHERE version IN (2, 5, 6)",
     )
     .execute(&pool)
     .await

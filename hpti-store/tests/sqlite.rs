@@ -530,17 +530,29 @@ async fn an_upload_keeps_its_filename_out_of_the_url_column() {
             ),
         ]
     );
-    // The upload still round-trips, and `hpti query downloads` lists downloads by URL.
+    // The upload still round-trips, and `hpti query downloads` lists both captured files:
+    // the download by its URL, the upload by the name it was given (no URL).
     assert_eq!(
         store.find_event(upload.id).await.unwrap().as_ref(),
         Some(&upload)
     );
     let downloads = store.downloads(Window::default()).await.unwrap();
-    assert_eq!(downloads.len(), 1);
+    let by_hash = |c: char| {
+        downloads
+            .iter()
+            .find(|d| d.sha256 == c.to_string().repeat(64))
+            .unwrap()
+    };
+    assert_eq!(downloads.len(), 2);
     assert_eq!(
-        downloads[0].urls,
+        by_hash('a').urls,
         vec!["http://198.51.100.1/a.sh".to_string()]
     );
+    assert_eq!((by_hash('a').count, by_hash('a').uploads), (1, 0));
+    assert!(by_hash('a').filenames.is_empty());
+    assert_eq!((by_hash('b').count, by_hash('b').uploads), (1, 1));
+    assert_eq!(by_hash('b').filenames, vec!["/tmp/.x/bot".to_string()]);
+    assert!(by_hash('b').urls.is_empty() && by_hash('b').url.is_none());
 }
 
 #[tokio::test]
@@ -665,4 +677,99 @@ async fn ndjson_lines_are_the_events_json() {
         }
     }
     assert_eq!(seen, events.len());
+}
+
+/// The upgrade to web commands and uploads in the views: requests stored before it get
+/// their command, and the summaries are folded again, so `hpti query commands` and
+/// `downloads` show what was stored before as they show what is stored after.
+#[tokio::test]
+async fn the_upgrade_makes_stored_web_attacks_commands_and_uploads_downloads() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir).await;
+    let request = |uri: &str, labels: &[&str], seconds: i64| {
+        Event::new(
+            "web",
+            Protocol::Http,
+            "198.51.100.7".parse().unwrap(),
+            EventKind::HttpRequest {
+                method: "GET".into(),
+                uri: uri.into(),
+                host: None,
+                user_agent: None,
+                status: Some(404),
+                labels: labels.iter().map(|l| (*l).to_owned()).collect(),
+                detail: None,
+            },
+        )
+        .with_time(Timestamp::from_micros(
+            1_767_225_600_000_000 + seconds * 1_000_000,
+        ))
+    };
+    let upload = Event::new(
+        "ftp",
+        Protocol::Ftp,
+        "198.51.100.8".parse().unwrap(),
+        EventKind::FileUpload {
+            filename: "/root/x".into(),
+            sha256: Some("c".repeat(64)),
+            size: Some(3),
+        },
+    )
+    .with_session("f1")
+    .with_time(Timestamp::from_micros(1_767_225_600_000_000));
+    let events = [
+        request("/../../etc/passwd", &["lfi", "scanner:nikto"], 1),
+        request("/", &["scanner:zgrab"], 2),
+        request("/favicon.ico", &[], 3),
+        upload,
+    ];
+    store
+        .write(&events.iter().collect::<Vec<_>>())
+        .await
+        .unwrap();
+    store.close().await;
+
+    // Back to before the upgrade: no command column for requests, neither migration run.
+    let events_db = sqlx::SqlitePool::connect(&format!(
+        "sqlite://{}",
+        dir.path().join("db/hpti.db").display()
+    ))
+    .await
+    .unwrap();
+    sqlx::raw_sql(
+        "UPDATE events SET command = NULL WHERE kind = 'http.request';
+         DELETE FROM _sqlx_migrations WHERE version = 4",
+    )
+    .execute(&events_db)
+    .await
+    .unwrap();
+    events_db.close().await;
+    let summaries = sqlx::SqlitePool::connect(&format!(
+        "sqlite://{}",
+        dir.path().join("db/hpti-summaries.db").display()
+    ))
+    .await
+    .unwrap();
+    sqlx::raw_sql(
+        "DROP TABLE upload_names; DROP TABLE command_labels;
+         ALTER TABLE downloads_hourly DROP COLUMN uploads;
+         ALTER TABLE downloads_total DROP COLUMN uploads;
+         DELETE FROM commands_total; DELETE FROM downloads_total;
+         DELETE FROM _sqlx_migrations WHERE version = 4",
+    )
+    .execute(&summaries)
+    .await
+    .unwrap();
+    summaries.close().await;
+
+    let store = open(&dir).await;
+    let commands = store.commands(Window::default()).await.unwrap();
+    assert_eq!(commands.len(), 1, "{commands:?}");
+    assert_eq!(commands[0].command, "GET /../../etc/passwd");
+    assert_eq!(commands[0].labels, ["lfi", "scanner:nikto"]);
+    let downloads = store.downloads(Window::default()).await.unwrap();
+    assert_eq!(downloads.len(), 1, "{downloads:?}");
+    assert_eq!((downloads[0].count, downloads[0].uploads), (1, 1));
+    assert_eq!(downloads[0].filenames, ["/root/x"]);
+    store.close().await;
 }

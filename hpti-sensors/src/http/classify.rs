@@ -758,7 +758,7 @@ mod tests {
             let attacks: Vec<&str> = classifier
                 .classify(&case.parts())
                 .into_iter()
-                .filter(|l| !l.starts_with("tool:") && !l.starts_with("scanner:"))
+                .filter(|l| hpti_core::event::is_attack_label(l))
                 .collect();
             if !attacks.is_empty() {
                 flagged.push(format!(

@@ -115,7 +115,7 @@ impl CopyBuffer {
         self.tab();
         self.display(typed.success.map(|s| if s { 't' } else { 'f' }));
         self.tab();
-        self.text(typed.command);
+        self.text(typed.command.as_deref());
         self.tab();
         self.text(typed.url);
         self.tab();

@@ -35,6 +35,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "files",
         include_str!("../../migrations/postgres/0005_files.sql"),
     ),
+    (
+        6,
+        "uploads_and_web_commands",
+        include_str!("../../migrations/postgres/0006_uploads_and_web_commands.sql"),
+    ),
 ];
 
 /// Applies the migrations the database lacks; returns how many.

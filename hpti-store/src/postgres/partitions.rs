@@ -296,7 +296,7 @@ async fn trim_summaries(
         "LOCK TABLE sessions, attackers, attackers_hourly, credentials_hourly,
                     credentials_total, credential_sources, commands_hourly, commands_total,
                     command_sources, downloads_hourly, downloads_total, download_sources,
-                    download_urls, kinds_hourly, fold_queue
+                    download_urls, upload_names, command_labels, kinds_hourly, fold_queue
          IN SHARE ROW EXCLUSIVE MODE",
     )
     .await
@@ -314,6 +314,8 @@ async fn trim_summaries(
         "DELETE FROM command_sources WHERE last_seen < $1",
         "DELETE FROM download_sources WHERE last_seen < $1",
         "DELETE FROM download_urls WHERE last_seen < $1",
+        "DELETE FROM upload_names WHERE last_seen < $1",
+        "DELETE FROM command_labels WHERE last_seen < $1",
         "DELETE FROM sessions WHERE last_seen < $1",
         "DELETE FROM attackers WHERE last_seen < $1",
         "UPDATE attackers a SET events = h.events, login_attempts = h.login_attempts,
@@ -347,9 +349,10 @@ async fn trim_summaries(
          DELETE FROM downloads_total t
              WHERE NOT EXISTS (SELECT 1 FROM downloads_hourly h WHERE h.sha256 = t.sha256);
          -- Updated, not rebuilt: the latest download (last_*) outlives the retention.
-         UPDATE downloads_total t SET count = h.count, first_seen = h.first_seen,
-                last_seen = h.last_seen, size = h.size
-             FROM (SELECT sha256, SUM(count) AS count, MIN(first_seen) AS first_seen,
+         UPDATE downloads_total t SET count = h.count, uploads = h.uploads,
+                first_seen = h.first_seen, last_seen = h.last_seen, size = h.size
+             FROM (SELECT sha256, SUM(count) AS count, SUM(uploads) AS uploads,
+                          MIN(first_seen) AS first_seen,
                           MAX(last_seen) AS last_seen, MAX(size) AS size
                    FROM downloads_hourly GROUP BY 1) AS h
              WHERE t.sha256 = h.sha256",

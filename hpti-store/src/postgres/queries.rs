@@ -17,7 +17,7 @@ use crate::error::StoreError;
 use crate::query::{
     AttackerDetail, AttackerSummary, CommandCount, CredentialCount, Cursor, DownloadSummary,
     EventFilter, EventPage, EventQueries, FileFacts, MAX_DETAIL_ROWS, MAX_LIST,
-    MAX_TIMELINE_EVENTS, SessionDetail, SessionSummary, Span, TimeBucket, Window,
+    MAX_TIMELINE_EVENTS, SessionDetail, SessionSummary, Span, TimeBucket, Window, attach_labels,
 };
 
 /// Moves a batch from the temporary table into the events (skipping those already
@@ -29,7 +29,9 @@ WITH new AS (
     RETURNING ts, sensor, protocol, session, src_ip, src_port, dst_ip, dst_port, kind,
               username, password, success, command, url, sha256, size, country, asn,
               duration_ms, client_version,
-              CASE WHEN sha256 IS NOT NULL THEN enrichment_id END
+              CASE WHEN sha256 IS NOT NULL THEN enrichment_id END, filename,
+              CASE WHEN kind = 'http.request' AND command IS NOT NULL
+                   THEN doc->'data'->'labels' END
 )
 INSERT INTO fold_queue SELECT * FROM new";
 
@@ -43,7 +45,7 @@ WITH new AS (
     WHERE ctid = ANY(ARRAY(SELECT ctid FROM fold_queue LIMIT $1 FOR UPDATE SKIP LOCKED))
     RETURNING ts, sensor, protocol, session, src_ip, src_port, dst_ip, dst_port, kind,
               success, country, asn, duration_ms, client_version, username, password,
-              command, url, sha256, size, enrichment_id,
+              command, url, sha256, size, enrichment_id, filename, labels,
               date_bin('1 hour', ts, TIMESTAMPTZ '2000-01-01 00:00:00+00') AS hour
 ), folded_sessions AS (
     INSERT INTO sessions AS s (session, sensor, protocol, src_ip, src_port, dst_ip, dst_port,
@@ -152,8 +154,18 @@ WITH new AS (
         successes = t.successes + EXCLUDED.successes,
         sources = t.sources + EXCLUDED.sources
 ), commands AS (
-    SELECT hour, ts, src_ip, command
-    FROM new WHERE kind = 'command.input' AND command IS NOT NULL
+    -- Command lines and HTTP attack requests (the column holds `attempted_command`).
+    SELECT hour, ts, src_ip, command, labels
+    FROM new WHERE command IS NOT NULL
+), folded_command_labels AS (
+    INSERT INTO command_labels AS p (command, label, last_seen)
+    SELECT c.command, l.label, MAX(c.ts)
+    FROM commands c, json_array_elements_text(
+        CASE WHEN json_typeof(c.labels) = 'array' THEN c.labels END) AS l(label)
+    WHERE c.labels IS NOT NULL
+    GROUP BY 1, 2 ORDER BY 1, 2
+    ON CONFLICT (command, label) DO UPDATE SET last_seen = EXCLUDED.last_seen
+        WHERE p.last_seen < EXCLUDED.last_seen
 ), folded_commands_hourly AS (
     INSERT INTO commands_hourly AS h (hour, command, count)
     SELECT hour, command, COUNT(*) FROM commands
@@ -177,30 +189,36 @@ WITH new AS (
         count = t.count + EXCLUDED.count,
         sources = t.sources + EXCLUDED.sources
 ), downloads AS (
-    SELECT hour, ts, src_ip, sha256, url, size, session
-    FROM new WHERE kind = 'file.download' AND sha256 IS NOT NULL
+    -- Captured files: downloads and uploads.
+    SELECT hour, ts, src_ip, sha256, url, size, session, kind, filename
+    FROM new WHERE kind IN ('file.download', 'file.upload') AND sha256 IS NOT NULL
 ), folded_downloads_hourly AS (
-    INSERT INTO downloads_hourly AS h (hour, sha256, count, first_seen, last_seen, size)
-    SELECT hour, sha256, COUNT(*), MIN(ts), MAX(ts), MAX(size) FROM downloads
+    INSERT INTO downloads_hourly AS h (hour, sha256, count, uploads, first_seen, last_seen,
+                                       size)
+    SELECT hour, sha256, COUNT(*), COUNT(*) FILTER (WHERE kind = 'file.upload'), MIN(ts),
+           MAX(ts), MAX(size)
+    FROM downloads
     GROUP BY 1, 2 ORDER BY 1, 2
     ON CONFLICT (hour, sha256) DO UPDATE SET
         count = h.count + EXCLUDED.count,
+        uploads = h.uploads + EXCLUDED.uploads,
         first_seen = LEAST(h.first_seen, EXCLUDED.first_seen),
         last_seen = GREATEST(h.last_seen, EXCLUDED.last_seen),
         size = GREATEST(h.size, EXCLUDED.size)
 ), folded_downloads_total AS (
-    INSERT INTO downloads_total AS t (sha256, count, first_seen, last_seen, size,
+    INSERT INTO downloads_total AS t (sha256, count, uploads, first_seen, last_seen, size,
                                       last_session, last_src_ip, last_url)
-    SELECT a.sha256, a.count, a.first_seen, a.last_seen, a.size,
+    SELECT a.sha256, a.count, a.uploads, a.first_seen, a.last_seen, a.size,
            l.session, l.src_ip, l.url
-    FROM (SELECT sha256, COUNT(*) AS count, MIN(ts) AS first_seen, MAX(ts) AS last_seen,
-                 MAX(size) AS size
+    FROM (SELECT sha256, COUNT(*) AS count, COUNT(*) FILTER (WHERE kind = 'file.upload')
+                 AS uploads, MIN(ts) AS first_seen, MAX(ts) AS last_seen, MAX(size) AS size
           FROM downloads GROUP BY 1) AS a
     JOIN (SELECT DISTINCT ON (sha256) sha256, session, src_ip, url FROM downloads
           ORDER BY sha256, ts DESC) AS l USING (sha256)
     ORDER BY 1
     ON CONFLICT (sha256) DO UPDATE SET
         count = t.count + EXCLUDED.count,
+        uploads = t.uploads + EXCLUDED.uploads,
         first_seen = LEAST(t.first_seen, EXCLUDED.first_seen),
         last_seen = GREATEST(t.last_seen, EXCLUDED.last_seen),
         size = GREATEST(t.size, EXCLUDED.size),
@@ -277,6 +295,13 @@ WITH new AS (
     SELECT sha256, url, MAX(ts) FROM downloads WHERE url IS NOT NULL
     GROUP BY 1, 2 ORDER BY 1, 2
     ON CONFLICT (sha256, url) DO UPDATE SET last_seen = EXCLUDED.last_seen
+        WHERE p.last_seen < EXCLUDED.last_seen
+), folded_upload_names AS (
+    INSERT INTO upload_names AS p (sha256, filename, last_seen)
+    SELECT sha256, filename, MAX(ts) FROM downloads
+    WHERE kind = 'file.upload' AND filename IS NOT NULL
+    GROUP BY 1, 2 ORDER BY 1, 2
+    ON CONFLICT (sha256, filename) DO UPDATE SET last_seen = EXCLUDED.last_seen
         WHERE p.last_seen < EXCLUDED.last_seen
 )
 SELECT (SELECT COUNT(*) FROM new) AS folded,
@@ -441,6 +466,7 @@ fn command_from_row(row: &PgRow) -> Result<CommandCount, StoreError> {
         command: row.try_get("command").map_err(decode_error)?,
         count: count(row, "count")?,
         sources: count(row, "sources")?,
+        labels: Vec::new(),
     })
 }
 
@@ -449,6 +475,7 @@ fn download_from_row(row: &PgRow) -> Result<DownloadSummary, StoreError> {
     Ok(DownloadSummary {
         sha256: row.try_get("sha256").map_err(decode_error)?,
         count: count(row, "count")?,
+        uploads: count(row, "uploads")?,
         first_seen: timestamp(row, "first_seen")?,
         last_seen: timestamp(row, "last_seen")?,
         size: row
@@ -459,6 +486,7 @@ fn download_from_row(row: &PgRow) -> Result<DownloadSummary, StoreError> {
         src_ips: strings(row, "src_ips")?,
         url_count: count(row, "url_count")?,
         urls: strings(row, "urls")?,
+        filenames: strings(row, "filenames")?,
         session: row.try_get("last_session").map_err(decode_error)?,
         src_ip: row.try_get("last_src_ip").map_err(decode_error)?,
         url: row.try_get("last_url").map_err(decode_error)?,
@@ -497,7 +525,7 @@ fn file_facts(row: &PgRow) -> Result<FileFacts, StoreError> {
 fn ranked_downloads(top: &str) -> String {
     format!(
         "WITH top AS ({top})
-         SELECT top.sha256, top.count, top.first_seen, top.last_seen, top.size,
+         SELECT top.sha256, top.count, top.uploads, top.first_seen, top.last_seen, top.size,
                 d.last_session, host(d.last_src_ip) AS last_src_ip, d.last_url,
                 {DOWNLOAD_FACTS},
                 (SELECT COUNT(*) FROM download_sources p
@@ -510,7 +538,10 @@ fn ranked_downloads(top: &str) -> String {
                  WHERE p.sha256 = top.sha256 AND p.last_seen >= $2) AS url_count,
                 ARRAY(SELECT p.url FROM download_urls p
                       WHERE p.sha256 = top.sha256 AND p.last_seen >= $2
-                      ORDER BY p.last_seen DESC, p.url LIMIT 100) AS urls
+                      ORDER BY p.last_seen DESC, p.url LIMIT 100) AS urls,
+                ARRAY(SELECT p.filename FROM upload_names p
+                      WHERE p.sha256 = top.sha256 AND p.last_seen >= $2
+                      ORDER BY p.last_seen DESC, p.filename LIMIT 100) AS filenames
          FROM top
          LEFT JOIN downloads_total d ON d.sha256 = top.sha256
          LEFT JOIN files f ON f.sha256 = top.sha256
@@ -546,9 +577,11 @@ const DOWNLOAD_FACTS: &str = "f.file_type, f.mime, f.file_category, f.arch, f.is
 fn attacker_download_from_row(row: &PgRow) -> Result<DownloadSummary, StoreError> {
     let src_ips = strings(row, "src_ips")?;
     let urls = strings(row, "urls")?;
+    let filenames = strings(row, "filenames")?;
     Ok(DownloadSummary {
         sha256: row.try_get("sha256").map_err(decode_error)?,
         count: count(row, "count")?,
+        uploads: count(row, "uploads")?,
         first_seen: timestamp(row, "first_seen")?,
         last_seen: timestamp(row, "last_seen")?,
         size: row
@@ -559,6 +592,7 @@ fn attacker_download_from_row(row: &PgRow) -> Result<DownloadSummary, StoreError
         src_ips: src_ips.into_iter().take(MAX_LIST).collect(),
         url_count: urls.len() as u64,
         urls: urls.into_iter().take(MAX_LIST).collect(),
+        filenames: filenames.into_iter().take(MAX_LIST).collect(),
         session: None,
         src_ip: None,
         url: None,
@@ -578,40 +612,68 @@ const CREDENTIALS: &str = "
 const COMMANDS: &str = "
     SELECT command, COUNT(*) AS count, COUNT(DISTINCT src_ip) AS sources
     FROM events
-    WHERE kind = 'command.input' AND ts >= $1 AND ts < $3
+    WHERE kind IN ('command.input', 'http.request') AND command IS NOT NULL
+      AND ts >= $1 AND ts < $3
     GROUP BY command
     ORDER BY count DESC, command NULLS FIRST
     LIMIT $2";
 const _: () = assert!(MAX_LIST == 100, "the download queries list 100");
 
+/// The labels of the commands `$3` among the HTTP requests in `[$1, $2)`.
+const COMMAND_LABELS_BETWEEN: &str = "
+    SELECT e.command, l.label, MAX(e.ts)
+    FROM events e, json_array_elements_text(CASE WHEN json_typeof(e.doc->'data'->'labels') = 'array'
+                                           THEN e.doc->'data'->'labels' END) AS l(label)
+    WHERE e.kind = 'http.request' AND e.command = ANY($3) AND e.ts >= $1 AND e.ts < $2
+    GROUP BY 1, 2";
+
+/// The command lines of `commands`, bound to a `= ANY($n)`.
+fn command_list(commands: &[CommandCount]) -> Vec<String> {
+    commands.iter().map(|c| c.command.clone()).collect()
+}
+
+/// `(command, label, last seen)` rows with the time in microseconds.
+fn labels_micros(
+    rows: Vec<(String, String, DateTime<Utc>)>,
+) -> impl Iterator<Item = (String, String, i64)> {
+    rows.into_iter()
+        .map(|(command, label, seen)| (command, label, seen.timestamp_micros()))
+}
+
 /// The downloads of a closed window, from its events, with each top row's counts and
 /// its [`MAX_LIST`] most recently seen addresses and URLs.
 const DOWNLOADS: &str = "
     WITH top AS (
-        SELECT sha256, COUNT(*) AS count, MIN(ts) AS first_seen, MAX(ts) AS last_seen,
-               MAX(size) AS size
+        SELECT sha256, COUNT(*) AS count, COUNT(*) FILTER (WHERE kind = 'file.upload')
+               AS uploads, MIN(ts) AS first_seen, MAX(ts) AS last_seen, MAX(size) AS size
         FROM events
-        WHERE sha256 IS NOT NULL AND kind = 'file.download' AND ts >= $1 AND ts < $3
+        WHERE sha256 IS NOT NULL AND kind IN ('file.download', 'file.upload')
+          AND ts >= $1 AND ts < $3
         GROUP BY sha256
         ORDER BY count DESC, last_seen DESC, sha256
         LIMIT $2)
     SELECT top.*,
            (SELECT COUNT(DISTINCT src_ip) FROM events e
-            WHERE e.sha256 = top.sha256 AND e.kind = 'file.download'
+            WHERE e.sha256 = top.sha256 AND e.kind IN ('file.download', 'file.upload')
               AND e.ts >= $1 AND e.ts < $3) AS sources,
            ARRAY(SELECT host(e.src_ip) FROM events e
-                 WHERE e.sha256 = top.sha256 AND e.kind = 'file.download'
+                 WHERE e.sha256 = top.sha256 AND e.kind IN ('file.download', 'file.upload')
                    AND e.ts >= $1 AND e.ts < $3
                  GROUP BY e.src_ip
                  ORDER BY MAX(e.ts) DESC, host(e.src_ip) COLLATE \"C\" LIMIT 100) AS src_ips,
            (SELECT COUNT(DISTINCT url) FROM events e
-            WHERE e.sha256 = top.sha256 AND e.kind = 'file.download'
+            WHERE e.sha256 = top.sha256 AND e.kind IN ('file.download', 'file.upload')
               AND e.ts >= $1 AND e.ts < $3) AS url_count,
            ARRAY(SELECT e.url FROM events e
-                 WHERE e.sha256 = top.sha256 AND e.kind = 'file.download'
+                 WHERE e.sha256 = top.sha256 AND e.kind IN ('file.download', 'file.upload')
                    AND e.ts >= $1 AND e.ts < $3 AND e.url IS NOT NULL
                  GROUP BY e.url
                  ORDER BY MAX(e.ts) DESC, e.url LIMIT 100) AS urls,
+           ARRAY(SELECT e.filename FROM events e
+                 WHERE e.sha256 = top.sha256 AND e.kind = 'file.upload'
+                   AND e.ts >= $1 AND e.ts < $3 AND e.filename IS NOT NULL
+                 GROUP BY e.filename
+                 ORDER BY MAX(e.ts) DESC, e.filename LIMIT 100) AS filenames,
            l.last_session, l.last_src_ip, l.last_url,
            f.file_type, f.mime, f.file_category, f.arch, f.is_previewable,
            f.yara_matches, f.vt_detections, f.vt_total, f.vt_threat_label
@@ -619,7 +681,7 @@ const DOWNLOADS: &str = "
     LEFT JOIN LATERAL (
         SELECT e.session AS last_session, host(e.src_ip) AS last_src_ip, e.url AS last_url
         FROM events e
-        WHERE e.sha256 = top.sha256 AND e.kind = 'file.download'
+        WHERE e.sha256 = top.sha256 AND e.kind IN ('file.download', 'file.upload')
           AND e.ts >= $1 AND e.ts < $3
         ORDER BY e.ts DESC, e.id DESC LIMIT 1) AS l ON true
     LEFT JOIN files f ON f.sha256 = top.sha256
@@ -639,17 +701,20 @@ const ATTACKER_CREDENTIALS: &str = "
 const ATTACKER_COMMANDS: &str = "
     SELECT command, COUNT(*) AS count, COUNT(DISTINCT src_ip) AS sources
     FROM events
-    WHERE kind = 'command.input' AND ts >= $1 AND ts <= $2 AND src_ip = $3::inet
+    WHERE kind IN ('command.input', 'http.request') AND command IS NOT NULL
+      AND ts >= $1 AND ts <= $2 AND src_ip = $3::inet
     GROUP BY command
     ORDER BY count DESC, command NULLS FIRST
     LIMIT $4";
 const ATTACKER_DOWNLOADS: &str = "
-    SELECT sha256, COUNT(*) AS count, MIN(ts) AS first_seen, MAX(ts) AS last_seen,
-           MAX(size) AS size,
+    SELECT sha256, COUNT(*) AS count, COUNT(*) FILTER (WHERE kind = 'file.upload') AS uploads,
+           MIN(ts) AS first_seen, MAX(ts) AS last_seen, MAX(size) AS size,
            array_agg(DISTINCT host(src_ip)) AS src_ips,
-           array_agg(DISTINCT url) AS urls
+           array_agg(DISTINCT url) AS urls,
+           array_agg(DISTINCT filename) AS filenames
     FROM events
-    WHERE sha256 IS NOT NULL AND kind = 'file.download' AND ts >= $1 AND ts <= $2
+    WHERE sha256 IS NOT NULL AND kind IN ('file.download', 'file.upload')
+      AND ts >= $1 AND ts <= $2
       AND src_ip = $3::inet
     GROUP BY sha256
     ORDER BY count DESC, last_seen DESC, sha256
@@ -724,6 +789,27 @@ impl PostgresStore {
             .fetch_all(&mut *c)
             .await
             .map_err(database_error)
+    }
+
+    /// Fills the labels of `commands` seen at or after `since` from the folded pairs.
+    async fn labels_since(
+        &self,
+        c: &mut PgConnection,
+        commands: &mut [CommandCount],
+        since: i64,
+    ) -> Result<(), StoreError> {
+        let labels = sqlx::query_as(
+            "SELECT command, label, last_seen FROM command_labels
+             WHERE command = ANY($1) AND last_seen >= $2",
+        )
+        .persistent(self.options.prepared_statements)
+        .bind(command_list(commands))
+        .bind(pg_time(since))
+        .fetch_all(&mut *c)
+        .await
+        .map_err(database_error)?;
+        attach_labels(commands, labels_micros(labels));
+        Ok(())
     }
 
     async fn attacker_rows(
@@ -913,8 +999,21 @@ impl EventQueries for PostgresStore {
         let (since, first_hour) = match self.span(&mut c, window).await? {
             Span::Between { since, until } => {
                 let rows = self.between(&mut c, COMMANDS, since, until, limit).await?;
+                let mut commands = rows
+                    .iter()
+                    .map(command_from_row)
+                    .collect::<Result<Vec<_>, _>>()?;
+                let labels = sqlx::query_as(COMMAND_LABELS_BETWEEN)
+                    .persistent(self.options.prepared_statements)
+                    .bind(pg_time(since))
+                    .bind(pg_time(until))
+                    .bind(command_list(&commands))
+                    .fetch_all(&mut *c)
+                    .await
+                    .map_err(database_error)?;
                 c.commit().await.map_err(database_error)?;
-                return rows.iter().map(command_from_row).collect();
+                attach_labels(&mut commands, labels_micros(labels));
+                return Ok(commands);
             }
             Span::AllTime => {
                 let rows = sqlx::query(
@@ -926,8 +1025,13 @@ impl EventQueries for PostgresStore {
                 .fetch_all(&mut *c)
                 .await
                 .map_err(database_error)?;
+                let mut commands = rows
+                    .iter()
+                    .map(command_from_row)
+                    .collect::<Result<Vec<_>, _>>()?;
+                self.labels_since(&mut c, &mut commands, i64::MIN).await?;
                 c.commit().await.map_err(database_error)?;
-                return rows.iter().map(command_from_row).collect();
+                return Ok(commands);
             }
             Span::Since { since, first_hour } => (since, first_hour),
         };
@@ -937,7 +1041,7 @@ impl EventQueries for PostgresStore {
                  FROM (SELECT command, count FROM commands_hourly WHERE hour >= $1
                        UNION ALL
                        SELECT command, 1 FROM events
-                       WHERE kind = 'command.input' AND command IS NOT NULL
+                       WHERE kind IN ('command.input', 'http.request') AND command IS NOT NULL
                          AND ts >= $2 AND ts < $1) AS r
                  GROUP BY command
                  ORDER BY count DESC, command
@@ -955,8 +1059,13 @@ impl EventQueries for PostgresStore {
         .fetch_all(&mut *c)
         .await
         .map_err(database_error)?;
+        let mut commands = rows
+            .iter()
+            .map(command_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        self.labels_since(&mut c, &mut commands, since).await?;
         c.commit().await.map_err(database_error)?;
-        rows.iter().map(command_from_row).collect()
+        Ok(commands)
     }
 
     async fn downloads(&self, window: Window) -> Result<Vec<DownloadSummary>, StoreError> {
@@ -971,19 +1080,20 @@ impl EventQueries for PostgresStore {
                 return rows.iter().map(download_from_row).collect();
             }
             Span::AllTime => (
-                "SELECT sha256, count, first_seen, last_seen, size FROM downloads_total
+                "SELECT sha256, count, uploads, first_seen, last_seen, size FROM downloads_total
                  ORDER BY count DESC, last_seen DESC, sha256 LIMIT $3",
                 i64::MIN,
                 i64::MIN,
             ),
             Span::Since { since, first_hour } => (
-                "SELECT sha256, SUM(count)::bigint AS count, MIN(first_seen) AS first_seen,
-                        MAX(last_seen) AS last_seen, MAX(size) AS size
-                 FROM (SELECT sha256, count, first_seen, last_seen, size
+                "SELECT sha256, SUM(count)::bigint AS count, SUM(uploads)::bigint AS uploads,
+                        MIN(first_seen) AS first_seen, MAX(last_seen) AS last_seen,
+                        MAX(size) AS size
+                 FROM (SELECT sha256, count, uploads, first_seen, last_seen, size
                        FROM downloads_hourly WHERE hour >= $1
                        UNION ALL
-                       SELECT sha256, 1, ts, ts, size FROM events
-                       WHERE sha256 IS NOT NULL AND kind = 'file.download'
+                       SELECT sha256, 1, (kind = 'file.upload')::int, ts, ts, size FROM events
+                       WHERE sha256 IS NOT NULL AND kind IN ('file.download', 'file.upload')
                          AND ts >= $2 AND ts < $1) AS r
                  GROUP BY sha256
                  ORDER BY count DESC, last_seen DESC, sha256
@@ -1008,7 +1118,7 @@ impl EventQueries for PostgresStore {
         self.refresh_summaries().await?;
         let mut c = self.read().await?;
         let row = sqlx::query(&ranked_downloads(
-            "SELECT sha256, count, first_seen, last_seen, size FROM downloads_total
+            "SELECT sha256, count, uploads, first_seen, last_seen, size FROM downloads_total
              WHERE sha256 = $3 AND $1::timestamptz IS NOT NULL",
         ))
         .persistent(self.options.prepared_statements)
@@ -1307,12 +1417,29 @@ impl EventQueries for PostgresStore {
             .iter()
             .map(credential_from_row)
             .collect::<Result<Vec<_>, _>>()?;
-        let commands = self
+        let mut commands = self
             .attacker_rows(&mut c, ATTACKER_COMMANDS, &summary)
             .await?
             .iter()
             .map(command_from_row)
             .collect::<Result<Vec<_>, _>>()?;
+        let labels = sqlx::query_as(
+            "SELECT e.command, l.label, MAX(e.ts)
+             FROM events e, json_array_elements_text(CASE WHEN json_typeof(e.doc->'data'->'labels') = 'array'
+                                           THEN e.doc->'data'->'labels' END) AS l(label)
+             WHERE e.kind = 'http.request' AND e.ts >= $1 AND e.ts <= $2
+               AND e.src_ip = $3::inet AND e.command = ANY($4)
+                      GROUP BY 1, 2",
+        )
+        .persistent(self.options.prepared_statements)
+        .bind(pg_time(summary.first_seen.as_micros()))
+        .bind(pg_time(summary.last_seen.as_micros()))
+        .bind(summary.src_ip.to_string())
+        .bind(command_list(&commands))
+        .fetch_all(&mut *c)
+        .await
+        .map_err(database_error)?;
+        attach_labels(&mut commands, labels_micros(labels));
         let downloads = self
             .attacker_rows(&mut c, ATTACKER_DOWNLOADS, &summary)
             .await?

@@ -16,7 +16,7 @@
 //! | `hpti:counts:minute:YYYYMMDDHHMM` | hash | `total`, `kind:<kind>`, `sensor:<sensor>` |
 //! | `hpti:sources:hour:YYYYMMDDHH` | HyperLogLog | distinct source addresses |
 //! | `hpti:sources:day:YYYYMMDD` | HyperLogLog | distinct source addresses |
-//! | `hpti:top:<board>:YYYYMMDD` | sorted set | `attackers` (source address, every event), `credentials` (JSON `[user, password]`, login attempts), `commands`, `countries` (ISO code), `asns` (number) |
+//! | `hpti:top:<board>:YYYYMMDD` | sorted set | `attackers` (source address, every event), `credentials` (JSON `[user, password]`, login attempts), `commands` (command lines and HTTP attack requests, as `hpti query commands`), `countries` (ISO code), `asns` (number) |
 //!
 //! Every key but the stream expires `retention` after its last write.
 
@@ -205,10 +205,12 @@ impl Tally {
                         ),
                     );
                 }
-                EventKind::CommandInput { command } => {
-                    bump(2, cut(command, max_member).to_owned());
+                // Command lines and HTTP attack requests, as the stores' commands view.
+                kind => {
+                    if let Some(command) = kind.attempted_command() {
+                        bump(2, cut(&command, max_member).to_owned());
+                    }
                 }
-                _ => {}
             }
             if let Some(country) = event
                 .enrichment

@@ -141,7 +141,7 @@ impl<'a> EventRow<'a> {
             .bind(self.typed.username)
             .bind(self.typed.password)
             .bind(self.typed.success)
-            .bind(self.typed.command)
+            .bind(self.typed.command.as_deref())
             .bind(self.typed.url)
             .bind(self.typed.filename)
             .bind(self.typed.sha256)

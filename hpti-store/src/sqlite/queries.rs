@@ -15,7 +15,7 @@ use crate::query::{
     EventFilter, EventPage, EventQueries, MAX_DETAIL_ROWS, MAX_LIST, MAX_TIMELINE_EVENTS,
     SessionDetail, SessionSummary, Span, TimeBucket, Window,
 };
-use crate::query::{FileFacts, NdjsonPage};
+use crate::query::{FileFacts, NdjsonPage, attach_labels};
 
 /// The columns of an [`EVENT_SELECT`] row, whichever driver read it: sqlx for pages of
 /// events, rusqlite for the NDJSON export (`export.rs`).
@@ -360,7 +360,14 @@ fn command_from_row(row: &SqliteRow) -> Result<CommandCount, StoreError> {
         command: row.try_get("command").map_err(decode_error)?,
         count: count(row, "count")?,
         sources: count(row, "sources")?,
+        labels: Vec::new(),
     })
+}
+
+/// The command lines of `commands` as a JSON array (bound to a `json_each(?)`).
+fn command_list(commands: &[CommandCount]) -> Result<String, StoreError> {
+    serde_json::to_string(&commands.iter().map(|c| &c.command).collect::<Vec<_>>())
+        .map_err(|e| StoreError::InvalidInput(e.to_string()))
 }
 
 /// A download row without its lists (see [`SqliteStore::download_lists`]).
@@ -368,6 +375,7 @@ fn download_from_row(row: &SqliteRow) -> Result<DownloadSummary, StoreError> {
     Ok(DownloadSummary {
         sha256: row.try_get("sha256").map_err(decode_error)?,
         count: count(row, "count")?,
+        uploads: 0,
         first_seen: timestamp(row, "first_seen")?,
         last_seen: timestamp(row, "last_seen")?,
         size: row
@@ -378,6 +386,7 @@ fn download_from_row(row: &SqliteRow) -> Result<DownloadSummary, StoreError> {
         src_ips: Vec::new(),
         url_count: 0,
         urls: Vec::new(),
+        filenames: Vec::new(),
         session: None,
         src_ip: None,
         url: None,
@@ -393,6 +402,8 @@ fn ranked_download_from_row(row: &SqliteRow) -> Result<DownloadSummary, StoreErr
     download.src_ips = json_strings(row, "src_ips")?;
     download.url_count = count(row, "url_count")?;
     download.urls = json_strings(row, "urls")?;
+    download.uploads = count(row, "uploads")?;
+    download.filenames = json_strings(row, "filenames")?;
     let latest: Option<String> = row.try_get("latest").map_err(decode_error)?;
     if let Some(latest) = latest {
         let [session, src_ip, url]: [Option<String>; 3] = serde_json::from_str(&latest)
@@ -458,34 +469,39 @@ async fn downloads_statement(
                 SELECT url FROM download_urls p
                 WHERE p.sha256 = top.sha256 AND p.last_seen >= {since}
                 ORDER BY p.last_seen DESC, p.url LIMIT {MAX_LIST})) AS urls,
+             (SELECT json_group_array(filename) FROM (
+                SELECT filename FROM upload_names p
+                WHERE p.sha256 = top.sha256 AND p.last_seen >= {since}
+                ORDER BY p.last_seen DESC, p.filename LIMIT {MAX_LIST})) AS filenames,
              (SELECT json_array(d.last_session, d.last_src_ip, d.last_url)
               FROM downloads_total d WHERE d.sha256 = top.sha256) AS latest"
         )
     };
     const IN_WINDOW: &str = "FROM ev.events e WHERE e.sha256 = top.sha256
-        AND e.kind = 'file.download' AND e.ts >= ?1 AND e.ts < ?2";
+        AND e.kind IN ('file.download', 'file.upload') AND e.ts >= ?1 AND e.ts < ?2";
     let (top, lists) = match &of {
         DownloadsOf::File(_) => (
-            "SELECT sha256, count, first_seen, last_seen, size FROM downloads_total
+            "SELECT sha256, count, uploads, first_seen, last_seen, size FROM downloads_total
              WHERE sha256 = ?1"
                 .to_owned(),
             from_pairs("-9223372036854775808"),
         ),
         DownloadsOf::Window(Span::AllTime, _) => (
-            "SELECT sha256, count, first_seen, last_seen, size FROM downloads_total
+            "SELECT sha256, count, uploads, first_seen, last_seen, size FROM downloads_total
              ORDER BY count DESC, last_seen DESC, sha256 LIMIT ?1"
                 .to_owned(),
             from_pairs("-9223372036854775808"),
         ),
         DownloadsOf::Window(Span::Since { .. }, _) => (
             // ?1 since, ?2 first whole hour, ?3 limit.
-            "SELECT sha256, SUM(count) AS count, MIN(first_seen) AS first_seen,
-                    MAX(last_seen) AS last_seen, MAX(size) AS size
-             FROM (SELECT sha256, count, first_seen, last_seen, size
+            "SELECT sha256, SUM(count) AS count, SUM(uploads) AS uploads,
+                    MIN(first_seen) AS first_seen, MAX(last_seen) AS last_seen,
+                    MAX(size) AS size
+             FROM (SELECT sha256, count, uploads, first_seen, last_seen, size
                    FROM downloads_hourly WHERE hour >= ?2
                    UNION ALL
-                   SELECT sha256, 1, ts, ts, size FROM ev.events
-                   WHERE sha256 IS NOT NULL AND kind = 'file.download'
+                   SELECT sha256, 1, kind = 'file.upload', ts, ts, size FROM ev.events
+                   WHERE sha256 IS NOT NULL AND kind IN ('file.download', 'file.upload')
                      AND ts >= ?1 AND ts < ?2)
              GROUP BY sha256
              ORDER BY count DESC, last_seen DESC, sha256
@@ -495,10 +511,11 @@ async fn downloads_statement(
         ),
         DownloadsOf::Window(Span::Between { .. }, _) => (
             // ?1 since, ?2 until, ?3 limit.
-            "SELECT sha256, COUNT(*) AS count, MIN(ts) AS first_seen, MAX(ts) AS last_seen,
-                    MAX(size) AS size
+            "SELECT sha256, COUNT(*) AS count, SUM(kind = 'file.upload') AS uploads,
+                    MIN(ts) AS first_seen, MAX(ts) AS last_seen, MAX(size) AS size
              FROM ev.events
-             WHERE sha256 IS NOT NULL AND kind = 'file.download' AND ts >= ?1 AND ts < ?2
+             WHERE sha256 IS NOT NULL AND kind IN ('file.download', 'file.upload')
+               AND ts >= ?1 AND ts < ?2
              GROUP BY sha256
              ORDER BY count DESC, last_seen DESC, sha256
              LIMIT ?3"
@@ -512,6 +529,10 @@ async fn downloads_statement(
                  (SELECT json_group_array(url) FROM (
                     SELECT url {IN_WINDOW} AND e.url IS NOT NULL
                     GROUP BY url ORDER BY MAX(ts) DESC, url LIMIT {MAX_LIST})) AS urls,
+                 (SELECT json_group_array(filename) FROM (
+                    SELECT filename {IN_WINDOW} AND e.filename IS NOT NULL
+                    GROUP BY filename ORDER BY MAX(ts) DESC, filename LIMIT {MAX_LIST}))
+                    AS filenames,
                  (SELECT json_array(session, src_ip, url) {IN_WINDOW}
                   ORDER BY e.ts DESC, e.seq DESC LIMIT 1) AS latest"
             ),
@@ -519,7 +540,8 @@ async fn downloads_statement(
     };
     let sql = format!(
         "WITH top AS ({top})
-         SELECT top.sha256, top.count, top.first_seen, top.last_seen, top.size, {lists}, {FACTS}
+         SELECT top.sha256, top.count, top.uploads, top.first_seen, top.last_seen, top.size,
+                {lists}, {FACTS}
          FROM top LEFT JOIN files f ON f.sha256 = top.sha256
          ORDER BY top.count DESC, top.last_seen DESC, top.sha256"
     );
@@ -544,6 +566,9 @@ fn attacker_download_from_row(row: &SqliteRow) -> Result<DownloadSummary, StoreE
     let mut download = download_from_row(row)?;
     download.src_ips = json_strings(row, "src_ips")?;
     download.urls = json_strings(row, "urls")?;
+    download.uploads = count(row, "uploads")?;
+    download.filenames = json_strings(row, "filenames")?;
+    download.filenames.truncate(MAX_LIST);
     download.sources = download.src_ips.len() as u64;
     download.url_count = download.urls.len() as u64;
     download.src_ips.truncate(MAX_LIST);
@@ -564,17 +589,20 @@ const ATTACKER_CREDENTIALS: &str = "
 const ATTACKER_COMMANDS: &str = "
     SELECT command, COUNT(*) AS count, COUNT(DISTINCT src_ip) AS sources
     FROM events
-    WHERE kind = 'command.input' AND ts >= ?1 AND ts <= ?2 AND src_ip = ?3
+    WHERE kind IN ('command.input', 'http.request') AND command IS NOT NULL
+      AND ts >= ?1 AND ts <= ?2 AND src_ip = ?3
     GROUP BY command
     ORDER BY count DESC, command
     LIMIT ?4";
 const ATTACKER_DOWNLOADS: &str = "
-    SELECT sha256, COUNT(*) AS count, MIN(ts) AS first_seen, MAX(ts) AS last_seen,
-           MAX(size) AS size,
+    SELECT sha256, COUNT(*) AS count, SUM(kind = 'file.upload') AS uploads,
+           MIN(ts) AS first_seen, MAX(ts) AS last_seen, MAX(size) AS size,
            json_group_array(DISTINCT src_ip) AS src_ips,
-           json_group_array(DISTINCT url) AS urls
+           json_group_array(DISTINCT url) AS urls,
+           json_group_array(DISTINCT filename) AS filenames
     FROM events
-    WHERE sha256 IS NOT NULL AND kind = 'file.download' AND ts >= ?1 AND ts <= ?2 AND src_ip = ?3
+    WHERE sha256 IS NOT NULL AND kind IN ('file.download', 'file.upload')
+      AND ts >= ?1 AND ts <= ?2 AND src_ip = ?3
     GROUP BY sha256
     ORDER BY count DESC, last_seen DESC, sha256
     LIMIT ?4";
@@ -673,6 +701,25 @@ impl SqliteStore {
         PageQuery::new(window, filter, after)?
             .fetch_all(&self.pool)
             .await
+    }
+
+    /// Fills the labels of `commands` seen at or after `since` from the folded pairs.
+    async fn labels_since(
+        &self,
+        commands: &mut [CommandCount],
+        since: i64,
+    ) -> Result<(), StoreError> {
+        let labels = sqlx::query_as(
+            "SELECT command, label, last_seen FROM command_labels
+             WHERE command IN (SELECT value FROM json_each(?1)) AND last_seen >= ?2",
+        )
+        .bind(command_list(commands)?)
+        .bind(since)
+        .fetch_all(&self.summaries)
+        .await
+        .map_err(database_error)?;
+        attach_labels(commands, labels);
+        Ok(())
     }
 
     /// Runs one of the `ATTACKER_*` queries.
@@ -875,13 +922,32 @@ impl EventQueries for SqliteStore {
                         .until(Timestamp::from_micros(until)),
                     "SELECT command, COUNT(*) AS count, COUNT(DISTINCT src_ip) AS sources
                      FROM events
-                     WHERE kind = 'command.input' AND ts >= ?1 AND ts < ?3
+                     WHERE kind IN ('command.input', 'http.request') AND command IS NOT NULL
+                       AND ts >= ?1 AND ts < ?3
                      GROUP BY command
                      ORDER BY count DESC, command
                      LIMIT ?2",
                 )
                 .await?;
-                return rows.iter().map(command_from_row).collect();
+                let mut commands = rows
+                    .iter()
+                    .map(command_from_row)
+                    .collect::<Result<Vec<_>, _>>()?;
+                let labels = sqlx::query_as(
+                    "SELECT e.command, l.value, MAX(e.ts)
+                     FROM events e, json_each(e.doc, '$.data.labels') l
+                     WHERE e.kind = 'http.request' AND e.command IN (SELECT value FROM json_each(?3))
+                       AND e.ts >= ?1 AND e.ts < ?2
+                     GROUP BY 1, 2",
+                )
+                .bind(since)
+                .bind(until)
+                .bind(command_list(&commands)?)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(database_error)?;
+                attach_labels(&mut commands, labels);
+                return Ok(commands);
             }
             Span::AllTime => {
                 let rows = sqlx::query(
@@ -892,7 +958,12 @@ impl EventQueries for SqliteStore {
                 .fetch_all(&self.summaries)
                 .await
                 .map_err(database_error)?;
-                return rows.iter().map(command_from_row).collect();
+                let mut commands = rows
+                    .iter()
+                    .map(command_from_row)
+                    .collect::<Result<Vec<_>, _>>()?;
+                self.labels_since(&mut commands, i64::MIN).await?;
+                return Ok(commands);
             }
             Span::Since { since, first_hour } => (since, first_hour),
         };
@@ -901,7 +972,7 @@ impl EventQueries for SqliteStore {
              FROM (SELECT command, count FROM commands_hourly WHERE hour >= ?1
                    UNION ALL
                    SELECT command, 1 FROM ev.events
-                   WHERE kind = 'command.input' AND command IS NOT NULL
+                   WHERE kind IN ('command.input', 'http.request') AND command IS NOT NULL
                      AND ts >= ?2 AND ts < ?1)
              GROUP BY command
              ORDER BY count DESC, command
@@ -927,6 +998,7 @@ impl EventQueries for SqliteStore {
             command.sources = u64::try_from(sources).unwrap_or(0);
             commands.push(command);
         }
+        self.labels_since(&mut commands, since).await?;
         Ok(commands)
     }
 
@@ -1168,12 +1240,27 @@ impl EventQueries for SqliteStore {
             .iter()
             .map(credential_from_row)
             .collect::<Result<Vec<_>, _>>()?;
-        let commands = self
+        let mut commands = self
             .attacker_rows(ATTACKER_COMMANDS, &summary)
             .await?
             .iter()
             .map(command_from_row)
             .collect::<Result<Vec<_>, _>>()?;
+        let labels = sqlx::query_as(
+            "SELECT e.command, l.value, MAX(e.ts)
+             FROM events e, json_each(e.doc, '$.data.labels') l
+             WHERE e.kind = 'http.request' AND e.ts >= ?1 AND e.ts <= ?2 AND e.src_ip = ?3
+               AND e.command IN (SELECT value FROM json_each(?4))
+             GROUP BY 1, 2",
+        )
+        .bind(summary.first_seen.as_micros())
+        .bind(summary.last_seen.as_micros())
+        .bind(summary.src_ip.to_string())
+        .bind(command_list(&commands)?)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(database_error)?;
+        attach_labels(&mut commands, labels);
         let downloads = self
             .attacker_rows(ATTACKER_DOWNLOADS, &summary)
             .await?

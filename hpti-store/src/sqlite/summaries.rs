@@ -71,7 +71,10 @@ const STAGE_BATCH: &str = "
            username, password, success, command, url, sha256, size, country, asn,
            CASE WHEN kind = 'session.closed' THEN json_extract(doc, '$.data.duration_ms') END,
            CASE WHEN kind = 'client.version' THEN json_extract(doc, '$.data.version') END,
-           CASE WHEN sha256 IS NOT NULL THEN enrichment_id END
+           CASE WHEN sha256 IS NOT NULL THEN enrichment_id END,
+           filename,
+           CASE WHEN kind = 'http.request' AND command IS NOT NULL
+                THEN json_extract(doc, '$.data.labels') END
     FROM ev.events
     WHERE seq > ?1 AND seq <= ?2";
 
@@ -81,7 +84,7 @@ const CREATE_BATCH: &str = "
         src_port INTEGER, dst_ip TEXT, dst_port INTEGER, kind TEXT, username TEXT,
         password TEXT, success INTEGER, command TEXT, url TEXT, sha256 TEXT, size INTEGER,
         country TEXT, asn INTEGER, duration_ms INTEGER, client_version TEXT,
-        enrichment_id INTEGER);
+        enrichment_id INTEGER, filename TEXT, labels TEXT);
     CREATE INDEX IF NOT EXISTS temp.fold_batch_sha256 ON fold_batch (sha256)
         WHERE sha256 IS NOT NULL;
     DELETE FROM fold_batch";
@@ -97,6 +100,21 @@ macro_rules! hour_of_ts {
 macro_rules! batch {
     ($kind:literal) => {
         concat!(" FROM fold_batch e WHERE kind = '", $kind, "'")
+    };
+}
+
+/// The staged commands: command lines and HTTP attack requests (the `command` column holds
+/// [`hpti_core::event::EventKind::attempted_command`]).
+macro_rules! commands {
+    () => {
+        " FROM fold_batch e WHERE command IS NOT NULL"
+    };
+}
+
+/// The staged captured files: downloads and uploads.
+macro_rules! captures {
+    () => {
+        " FROM fold_batch e WHERE kind IN ('file.download', 'file.upload') AND sha256 IS NOT NULL"
     };
 }
 
@@ -146,8 +164,8 @@ const FOLD_COMMANDS_HOURLY: &str = concat!(
     "INSERT INTO commands_hourly (hour, command, count) SELECT ",
     hour_of_ts!(),
     ", command, COUNT(*)",
-    batch!("command.input"),
-    " AND command IS NOT NULL
+    commands!(),
+    "
      GROUP BY 1, 2
      ON CONFLICT (hour, command) DO UPDATE SET count = count + excluded.count"
 );
@@ -159,8 +177,8 @@ const FOLD_COMMANDS_TOTAL: &str = concat!(
                 SELECT 1 FROM command_sources p
                 WHERE p.command = e.command AND p.src_ip = e.src_ip)
             THEN src_ip END)",
-    batch!("command.input"),
-    " AND command IS NOT NULL
+    commands!(),
+    "
      GROUP BY 1
      ON CONFLICT (command) DO UPDATE SET
          count = count + excluded.count,
@@ -169,45 +187,58 @@ const FOLD_COMMANDS_TOTAL: &str = concat!(
 
 const FOLD_COMMAND_SOURCES: &str = concat!(
     "INSERT INTO command_sources (command, src_ip, last_seen) SELECT command, src_ip, MAX(ts)",
-    batch!("command.input"),
-    " AND command IS NOT NULL
+    commands!(),
+    "
      GROUP BY 1, 2
      ON CONFLICT (command, src_ip) DO UPDATE SET last_seen = excluded.last_seen
          WHERE excluded.last_seen > last_seen"
 );
 
+/// The classifier's labels of the HTTP attack requests among the commands.
+const FOLD_COMMAND_LABELS: &str = "
+    INSERT INTO command_labels (command, label, last_seen)
+    SELECT e.command, l.value, MAX(e.ts)
+    FROM fold_batch e, json_each(e.labels) l
+    WHERE e.labels IS NOT NULL AND e.command IS NOT NULL
+    GROUP BY 1, 2
+    ON CONFLICT (command, label) DO UPDATE SET last_seen = excluded.last_seen
+        WHERE excluded.last_seen > last_seen";
+
 const FOLD_DOWNLOADS_HOURLY: &str = concat!(
-    "INSERT INTO downloads_hourly (hour, sha256, count, first_seen, last_seen, size) SELECT ",
+    "INSERT INTO downloads_hourly (hour, sha256, count, uploads, first_seen, last_seen, size)
+     SELECT ",
     hour_of_ts!(),
-    ", sha256, COUNT(*), MIN(ts), MAX(ts), MAX(size)",
-    batch!("file.download"),
-    " AND sha256 IS NOT NULL
+    ", sha256, COUNT(*), SUM(kind = 'file.upload'), MIN(ts), MAX(ts), MAX(size)",
+    captures!(),
+    "
      GROUP BY 1, 2
      ON CONFLICT (hour, sha256) DO UPDATE SET
          count = count + excluded.count,
+         uploads = uploads + excluded.uploads,
          first_seen = MIN(first_seen, excluded.first_seen),
          last_seen = MAX(last_seen, excluded.last_seen),
          size = COALESCE(MAX(size, excluded.size), size, excluded.size)"
 );
 
 const FOLD_DOWNLOADS_TOTAL: &str = concat!(
-    "INSERT INTO downloads_total (sha256, count, first_seen, last_seen, size,
+    "INSERT INTO downloads_total (sha256, count, uploads, first_seen, last_seen, size,
                                   last_session, last_src_ip, last_url)
-     SELECT sha256, count, first_seen, last_seen, size, json_extract(latest, '$[0]'),
+     SELECT sha256, count, uploads, first_seen, last_seen, size, json_extract(latest, '$[0]'),
             json_extract(latest, '$[1]'), json_extract(latest, '$[2]')
-     FROM (SELECT sha256, COUNT(*) AS count, MIN(ts) AS first_seen, MAX(ts) AS last_seen,
-                  MAX(size) AS size,
-                  -- The batch's latest download of the file (of two at one instant, the
+     FROM (SELECT sha256, COUNT(*) AS count, SUM(kind = 'file.upload') AS uploads,
+                  MIN(ts) AS first_seen, MAX(ts) AS last_seen, MAX(size) AS size,
+                  -- The batch's latest capture of the file (of two at one instant, the
                   -- one stored last).
                   (SELECT json_array(x.session, x.src_ip, x.url) FROM fold_batch x
-                   WHERE x.sha256 = e.sha256 AND x.kind = 'file.download'
+                   WHERE x.sha256 = e.sha256 AND x.kind IN ('file.download', 'file.upload')
                    ORDER BY x.ts DESC, x.rowid DESC LIMIT 1) AS latest",
-    batch!("file.download"),
-    " AND sha256 IS NOT NULL
+    captures!(),
+    "
      GROUP BY 1)
      WHERE true
      ON CONFLICT (sha256) DO UPDATE SET
          count = count + excluded.count,
+         uploads = uploads + excluded.uploads,
          first_seen = MIN(first_seen, excluded.first_seen),
          last_seen = MAX(last_seen, excluded.last_seen),
          size = COALESCE(MAX(size, excluded.size), size, excluded.size),
@@ -254,8 +285,8 @@ const FOLD_FILE_VERDICTS: &str = "
 
 const FOLD_DOWNLOAD_SOURCES: &str = concat!(
     "INSERT INTO download_sources (sha256, src_ip, last_seen) SELECT sha256, src_ip, MAX(ts)",
-    batch!("file.download"),
-    " AND sha256 IS NOT NULL
+    captures!(),
+    "
      GROUP BY 1, 2
      ON CONFLICT (sha256, src_ip) DO UPDATE SET last_seen = excluded.last_seen
          WHERE excluded.last_seen > last_seen"
@@ -267,6 +298,15 @@ const FOLD_DOWNLOAD_URLS: &str = concat!(
     " AND sha256 IS NOT NULL AND url IS NOT NULL
      GROUP BY 1, 2
      ON CONFLICT (sha256, url) DO UPDATE SET last_seen = excluded.last_seen
+         WHERE excluded.last_seen > last_seen"
+);
+
+const FOLD_UPLOAD_NAMES: &str = concat!(
+    "INSERT INTO upload_names (sha256, filename, last_seen) SELECT sha256, filename, MAX(ts)",
+    batch!("file.upload"),
+    " AND sha256 IS NOT NULL AND filename IS NOT NULL
+     GROUP BY 1, 2
+     ON CONFLICT (sha256, filename) DO UPDATE SET last_seen = excluded.last_seen
          WHERE excluded.last_seen > last_seen"
 );
 
@@ -308,10 +348,12 @@ const FOLDS: &[&str] = &[
     FOLD_COMMANDS_HOURLY,
     FOLD_COMMANDS_TOTAL,
     FOLD_COMMAND_SOURCES,
+    FOLD_COMMAND_LABELS,
     FOLD_DOWNLOADS_HOURLY,
     FOLD_DOWNLOADS_TOTAL,
     FOLD_DOWNLOAD_SOURCES,
     FOLD_DOWNLOAD_URLS,
+    FOLD_UPLOAD_NAMES,
     FOLD_FILE_ANALYSES,
     FOLD_FILE_VERDICTS,
     FOLD_KINDS_HOURLY,

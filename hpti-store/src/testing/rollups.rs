@@ -121,6 +121,54 @@ pub fn rollup_fixture() -> Vec<Event> {
             0,
         );
     }
+    // Web requests, some of them attacks (the commands views rank those), and FTP uploads
+    // of the same samples the sessions download. Half a second off the sessions' whole
+    // seconds, so no upload shares an instant with another capture of its file.
+    for i in 0..80_i64 {
+        let ip = addresses[rng.below(addresses.len() as u64) as usize];
+        let time = FIXTURE_BASE_MICROS - 30 * MINUTE
+            + rng.below(7 * 60) as i64 * MINUTE
+            + 500_000
+            + i * 1000;
+        let kind = if i % 4 == 3 {
+            let sample = rng.below(3);
+            EventKind::FileUpload {
+                filename: rng.pick(&["bins.sh", "x", "a b.txt"]).into(),
+                sha256: Some(format!("{sample:064x}")),
+                size: (sample != 2).then_some(1000 * (sample + 1)),
+            }
+        } else {
+            let labels: &[&str] = match rng.below(5) {
+                0 => &[],
+                1 => &["scanner:nikto"],
+                2 => &["scanner:sqlmap", "sqli"],
+                3 => &["log4shell"],
+                _ => &["lfi", "tool:curl"],
+            };
+            EventKind::HttpRequest {
+                method: rng.pick(&["GET", "POST"]).into(),
+                uri: rng
+                    .pick(&["/", "/index.php?id=1%27", "/cgi-bin/.%2e/etc/passwd"])
+                    .into(),
+                host: None,
+                user_agent: None,
+                status: Some(200),
+                labels: labels.iter().map(|l| (*l).to_owned()).collect(),
+                detail: None,
+            }
+        };
+        let (sensor, protocol) = if i % 4 == 3 {
+            ("ftp", Protocol::Ftp)
+        } else {
+            ("http", Protocol::Http)
+        };
+        let mut event =
+            Event::new(sensor, protocol, ip, kind).with_time(Timestamp::from_micros(time));
+        if i % 4 == 3 {
+            event = event.with_session(format!("f{i}"));
+        }
+        events.push(event);
+    }
     // One sample fetched from more addresses and URLs than a row lists, some at the same
     // instant (ties at the cut are broken by text), over three hours.
     for i in 0..(MAX_LIST as u64 + 50) {
@@ -141,6 +189,22 @@ pub fn rollup_fixture() -> Vec<Event> {
             .with_time(Timestamp::from_micros(time)),
         );
     }
+    // Its latest download alone at its instant: of captures at one instant, which a
+    // store calls the latest is not defined.
+    events.push(
+        Event::new(
+            "http",
+            Protocol::Http,
+            IpAddr::from([198, 18, 9, 9]),
+            EventKind::FileDownload {
+                url: "http://198.51.100.9/bot-last".into(),
+                sha256: Some("f".repeat(64)),
+                size: Some(777),
+                error: None,
+            },
+        )
+        .with_time(Timestamp::from_micros(FIXTURE_BASE_MICROS + 4 * HOUR)),
+    );
     events
 }
 
@@ -193,22 +257,31 @@ pub fn expected_credentials(events: &[Event], window: &Window) -> Vec<Credential
     rows
 }
 
-/// The commands ranking computed from the events themselves.
+/// The commands ranking computed from the events themselves: command lines and HTTP
+/// attack requests ([`EventKind::attempted_command`]).
 pub fn expected_commands(events: &[Event], window: &Window) -> Vec<CommandCount> {
-    let mut keys: BTreeMap<String, (u64, BTreeSet<IpAddr>)> = BTreeMap::new();
+    type Seen = BTreeMap<String, Timestamp>;
+    let mut keys: BTreeMap<String, (u64, BTreeSet<IpAddr>, Seen)> = BTreeMap::new();
     for event in events.iter().filter(|e| in_window(window, e)) {
-        if let EventKind::CommandInput { command } = &event.kind {
-            let entry = keys.entry(command.clone()).or_default();
+        if let Some(command) = event.kind.attempted_command() {
+            let entry = keys.entry(command.into_owned()).or_default();
             entry.0 += 1;
             entry.1.insert(event.src_ip);
+            if let EventKind::HttpRequest { labels, .. } = &event.kind {
+                for label in labels {
+                    let last = entry.2.entry(label.clone()).or_insert(event.time);
+                    *last = (*last).max(event.time);
+                }
+            }
         }
     }
     let mut rows: Vec<CommandCount> = keys
         .into_iter()
-        .map(|(command, (count, sources))| CommandCount {
+        .map(|(command, (count, sources, labels))| CommandCount {
             command,
             count,
             sources: sources.len() as u64,
+            labels: most_recent(&labels),
         })
         .collect();
     rows.sort_by(|a, b| {
@@ -233,64 +306,79 @@ fn most_recent(last_seen: &BTreeMap<String, Timestamp>) -> Vec<String> {
     list
 }
 
-/// The downloads ranking computed from the events themselves.
+/// The downloads ranking computed from the events themselves: downloads and uploads.
 pub fn expected_downloads(events: &[Event], window: &Window) -> Vec<DownloadSummary> {
     type Seen = BTreeMap<String, Timestamp>;
-    let mut keys: BTreeMap<String, (DownloadSummary, Seen, Seen)> = BTreeMap::new();
+    let mut keys: BTreeMap<String, (DownloadSummary, Seen, Seen, Seen)> = BTreeMap::new();
     for event in events.iter().filter(|e| in_window(window, e)) {
-        if let EventKind::FileDownload {
-            url,
-            sha256: Some(sha256),
-            size,
-            ..
-        } = &event.kind
-        {
-            let (entry, sources, urls) = keys.entry(sha256.clone()).or_insert((
-                DownloadSummary {
-                    sha256: sha256.clone(),
-                    count: 0,
-                    first_seen: event.time,
-                    last_seen: event.time,
-                    size: None,
-                    sources: 0,
-                    src_ips: Vec::new(),
-                    url_count: 0,
-                    urls: Vec::new(),
-                    session: None,
-                    src_ip: None,
-                    url: None,
-                    file: crate::query::FileFacts::default(),
-                },
-                Seen::new(),
-                Seen::new(),
-            ));
-            // The latest download (the fixture has no two downloads of one file at the
-            // same instant: which of those a store shows is not defined).
-            if entry.count == 0 || event.time >= entry.last_seen {
-                entry.session = event.session.clone();
-                entry.src_ip = Some(event.src_ip.to_string());
-                entry.url = Some(url.clone());
-            }
-            entry.count += 1;
-            entry.first_seen = entry.first_seen.min(event.time);
-            entry.last_seen = entry.last_seen.max(event.time);
-            entry.size = entry.size.max(*size);
-            for (seen, key) in [
-                (&mut *sources, event.src_ip.to_string()),
-                (&mut *urls, url.clone()),
-            ] {
-                let last = seen.entry(key).or_insert(event.time);
-                *last = (*last).max(event.time);
-            }
+        let (sha256, size, url, filename) = match &event.kind {
+            EventKind::FileDownload {
+                url,
+                sha256: Some(sha256),
+                size,
+                ..
+            } => (sha256, size, Some(url), None),
+            EventKind::FileUpload {
+                filename,
+                sha256: Some(sha256),
+                size,
+            } => (sha256, size, None, Some(filename)),
+            _ => continue,
+        };
+        let (entry, sources, urls, filenames) = keys.entry(sha256.clone()).or_insert((
+            DownloadSummary {
+                sha256: sha256.clone(),
+                count: 0,
+                uploads: 0,
+                first_seen: event.time,
+                last_seen: event.time,
+                size: None,
+                sources: 0,
+                src_ips: Vec::new(),
+                url_count: 0,
+                urls: Vec::new(),
+                filenames: Vec::new(),
+                session: None,
+                src_ip: None,
+                url: None,
+                file: crate::query::FileFacts::default(),
+            },
+            Seen::new(),
+            Seen::new(),
+            Seen::new(),
+        ));
+        // The latest capture (the fixture has no two captures of one file at the same
+        // instant: which of those a store shows is not defined).
+        if entry.count == 0 || event.time >= entry.last_seen {
+            entry.session = event.session.clone();
+            entry.src_ip = Some(event.src_ip.to_string());
+            entry.url = url.cloned();
+        }
+        entry.count += 1;
+        entry.uploads += u64::from(filename.is_some());
+        entry.first_seen = entry.first_seen.min(event.time);
+        entry.last_seen = entry.last_seen.max(event.time);
+        entry.size = entry.size.max(*size);
+        let seen = |seen: &mut Seen, key: String| {
+            let last = seen.entry(key).or_insert(event.time);
+            *last = (*last).max(event.time);
+        };
+        seen(sources, event.src_ip.to_string());
+        if let Some(url) = url {
+            seen(urls, url.clone());
+        }
+        if let Some(filename) = filename {
+            seen(filenames, filename.clone());
         }
     }
     let mut rows: Vec<DownloadSummary> = keys
         .into_values()
-        .map(|(mut row, sources, urls)| {
+        .map(|(mut row, sources, urls, filenames)| {
             row.sources = sources.len() as u64;
             row.src_ips = most_recent(&sources);
             row.url_count = urls.len() as u64;
             row.urls = most_recent(&urls);
+            row.filenames = most_recent(&filenames);
             row
         })
         .collect();
@@ -531,4 +619,29 @@ where
         assert_rankings_match(store, &written).await;
     }
     assert_eq!(store.count_events().await.ok(), Some(events.len() as u64));
+    // Each address's detail lists its commands (with their labels) and captured files
+    // (downloads and uploads) as the rankings of its events alone would.
+    let addresses: BTreeSet<IpAddr> = events.iter().map(|e| e.src_ip).collect();
+    for ip in addresses {
+        let own: Vec<Event> = events.iter().filter(|e| e.src_ip == ip).cloned().collect();
+        let all = Window::default().limit(crate::query::MAX_DETAIL_ROWS);
+        let detail = store.attacker(ip).await;
+        let Ok(detail) = detail else {
+            panic!("the detail of {ip}: {detail:?}");
+        };
+        assert_eq!(
+            detail.commands,
+            expected_commands(&own, &all),
+            "{ip}'s commands"
+        );
+        let downloads: Vec<DownloadSummary> = expected_downloads(&own, &all)
+            .into_iter()
+            .map(|mut row| {
+                // An address's detail leaves the latest capture out.
+                (row.session, row.src_ip, row.url) = (None, None, None);
+                row
+            })
+            .collect();
+        assert_eq!(detail.downloads, downloads, "{ip}'s downloads");
+    }
 }

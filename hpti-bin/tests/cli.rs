@@ -962,6 +962,13 @@ fn config_check_refuses_what_run_refuses_naming_the_key_and_line() {
             "sensors.web.persona_dir",
             10,
         ),
+        (
+            "[sensors.ftp]\ntype = \"ftp\"\nlisten = \"127.0.0.1:0\"\n\
+             tls = { cert = \"/nonexistent/ftp.pem\", key = \"/nonexistent/ftp.key\" }\n"
+                .to_owned(),
+            "sensors.ftp.tls",
+            10,
+        ),
     ];
     for (extra, key, line) in cases {
         let config = write_config(dir.path(), &extra);

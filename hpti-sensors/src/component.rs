@@ -98,6 +98,17 @@ impl SourceConfig for HoneypotSensorConfig<crate::ftp::FtpConfig> {
         tracing::info!(sensor = %cx.id, "FTP honeypot listening on {}", sensor.local_addr());
         Ok(Box::new(sensor))
     }
+
+    fn check(&self, cx: &BuildContext) -> Result<(), BuildError> {
+        // Given files are loaded; a self-signed certificate is only made by `run`.
+        if let Some(tls) = &self.sensor.tls
+            && (tls.cert.is_some() || tls.key.is_some())
+        {
+            crate::tls::server_config(tls, &cx.data_dir, cx.id.as_str(), "localhost", &[])
+                .map_err(|e| BuildError::new("tls", e).at_key("tls"))?;
+        }
+        Ok(())
+    }
 }
 
 #[cfg(feature = "http")]
@@ -130,7 +141,7 @@ impl SourceConfig for HoneypotSensorConfig<crate::http::HttpConfig> {
         if let Some(tls) = &self.sensor.tls
             && (tls.cert.is_some() || tls.key.is_some())
         {
-            crate::http::tls::server_config(tls, &cx.data_dir, cx.id.as_str(), "localhost")
+            crate::tls::server_config(tls, &cx.data_dir, cx.id.as_str(), "localhost", &[])
                 .map_err(|e| BuildError::new("tls", e).at_key("tls"))?;
         }
         Ok(())

@@ -12,6 +12,7 @@
 //! - `telnet` (feature `telnet`): the Telnet honeypot.
 //! - `ftp` (feature `ftp`): the FTP honeypot (vsftpd 3.0.3).
 //! - `http` (feature `http`): the HTTP honeypot (web application personas).
+//! - `tls` (with `http` or `ftp`): certificates, and the client hello's JA4.
 //! - [`component`]: both as components of the pipeline (`[sensors.<id>] type = ...`).
 
 pub mod component;
@@ -29,4 +30,6 @@ pub mod shell;
 pub mod ssh;
 #[cfg(feature = "telnet")]
 pub mod telnet;
+#[cfg(feature = "tls")]
+pub mod tls;
 mod uploads;

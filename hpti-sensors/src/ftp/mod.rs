@@ -47,8 +47,13 @@
 //!   (`limits.max_upload_memory`), connections per address and in all (refused with
 //!   vsftpd's `421` words instead of the greeting).
 //!
-//! Not built yet: explicit FTPS (`AUTH TLS`, answered `500 Unknown command.` as a
-//! vsftpd without `ssl_enable`), a ProFTPD persona.
+//! - Explicit FTPS with [`FtpConfig::tls`], as a vsftpd with `ssl_enable=YES` that
+//!   does not force it (`testdata/ftp/vsftpd-3.0.3/NOTES.md`, "Explicit FTPS"): `AUTH
+//!   TLS` (or `SSL`, `TLS-C`, `TLS-P`) before a login, `PBSZ`, `PROT C|P`, TLS data
+//!   connections that must resume the control connection's session, vsftpd's `500
+//!   OOPS:` lines when a handshake fails. The client hello's JA4 is recorded.
+//!
+//! Not built yet: a ProFTPD persona.
 
 pub mod command;
 mod listing;
@@ -63,7 +68,11 @@ use hpti_core::event::{AuthMethod, EventKind, Protocol};
 use hpti_core::metrics::PipelineMetrics;
 use hpti_core::source::{Source, SourceContext, SourceError};
 use serde::{Deserialize, Serialize};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::{Instant, timeout};
 
@@ -116,6 +125,12 @@ pub struct FtpConfig {
     /// `data_connection_timeout`).
     #[serde(with = "humantime_serde")]
     pub data_timeout: Duration,
+    /// Explicit FTPS (`AUTH TLS`, then `PBSZ`/`PROT` for the data connections), as a
+    /// vsftpd with `ssl_enable=YES` that does not force it: `tls = {}` for a
+    /// self-signed certificate made once for the persona's host name, or
+    /// `tls = { cert = "...", key = "..." }` (PEM, relative to the data directory).
+    /// Without it (the default, as Debian's vsftpd.conf) `AUTH` is an unknown command.
+    pub tls: Option<crate::tls::TlsConfig>,
 }
 
 impl Default for FtpConfig {
@@ -130,6 +145,7 @@ impl Default for FtpConfig {
             max_login_fails: 3,
             accept_timeout: Duration::from_secs(60),
             data_timeout: Duration::from_secs(300),
+            tls: None,
         }
     }
 }
@@ -141,6 +157,7 @@ pub struct FtpSensor {
     local: SocketAddr,
     config: Arc<FtpConfig>,
     honeypot: Arc<Honeypot>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
 }
 
 impl std::fmt::Debug for FtpSensor {
@@ -169,6 +186,20 @@ impl FtpSensor {
             )));
         }
         let honeypot = Honeypot::open(name, Protocol::Ftp, data_dir, honeypot, metrics)?;
+        let tls = match &config.tls {
+            Some(tls) => Some(tokio_rustls::TlsAcceptor::from(
+                crate::tls::server_config_with(
+                    tls,
+                    data_dir,
+                    name,
+                    &honeypot.persona().hostname,
+                    &[],
+                    crate::tls::vsftpd_provider(),
+                )
+                .map_err(|e| SourceError::new(format!("{name}: tls"), e))?,
+            )),
+            None => None,
+        };
         let (listener, local) = crate::honeypot::bind_listener(name, config.listen).await?;
         Ok(Self {
             name: name.to_owned(),
@@ -176,6 +207,7 @@ impl FtpSensor {
             local,
             config: Arc::new(config),
             honeypot,
+            tls,
         })
     }
 
@@ -208,6 +240,7 @@ impl Source for FtpSensor {
                 serve(
                     self.honeypot.clone(),
                     self.config.clone(),
+                    self.tls.clone(),
                     ctx.clone(),
                     stream,
                     peer,
@@ -232,6 +265,7 @@ fn refusal(refused: Refusal) -> Option<&'static [u8]> {
 async fn serve(
     honeypot: Arc<Honeypot>,
     config: Arc<FtpConfig>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     ctx: SourceContext,
     stream: TcpStream,
     peer: SocketAddr,
@@ -249,7 +283,9 @@ async fn serve(
         honeypot,
         config,
         session,
-        stream,
+        stream: Control::Plain(stream),
+        tls,
+        private_data: false,
         buf: Vec::with_capacity(512),
         peer,
         local,
@@ -314,6 +350,70 @@ struct Login {
     gid: u32,
 }
 
+/// A stream a connection reads and writes: plain TCP or TLS over it.
+trait ByteStream: AsyncRead + AsyncWrite + Unpin + Send + Sync {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send + Sync> ByteStream for T {}
+
+/// The control connection: plain until `AUTH TLS`, TLS after.
+enum Control {
+    Plain(TcpStream),
+    Tls(Box<tokio_rustls::server::TlsStream<crate::tls::Prefixed<TcpStream>>>),
+    /// While the handshake owns the socket (a failed one leaves this: closed).
+    Gone,
+}
+
+impl Control {
+    fn gone() -> io::Error {
+        io::Error::new(io::ErrorKind::NotConnected, "the TLS handshake failed")
+    }
+}
+
+impl AsyncRead for Control {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Self::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Self::Tls(s) => Pin::new(s).poll_read(cx, buf),
+            Self::Gone => Poll::Ready(Err(Self::gone())),
+        }
+    }
+}
+
+impl AsyncWrite for Control {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Self::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Self::Tls(s) => Pin::new(s).poll_write(cx, buf),
+            Self::Gone => Poll::Ready(Err(Self::gone())),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Self::Plain(s) => Pin::new(s).poll_flush(cx),
+            Self::Tls(s) => Pin::new(s).poll_flush(cx),
+            Self::Gone => Poll::Ready(Ok(())),
+        }
+    }
+
+    /// vsftpd closes a TLS control connection without a close_notify (captured): so
+    /// does this, closing the TCP connection under it.
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Self::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Self::Tls(s) => Pin::new(s.get_mut().0.inner_mut()).poll_shutdown(cx),
+            Self::Gone => Poll::Ready(Ok(())),
+        }
+    }
+}
+
 /// How the next transfer gets its data connection.
 enum DataPlan {
     Passive(TcpListener),
@@ -324,7 +424,11 @@ struct Connection {
     honeypot: Arc<Honeypot>,
     config: Arc<FtpConfig>,
     session: Session,
-    stream: TcpStream,
+    stream: Control,
+    /// `AUTH TLS`'s certificate, when the sensor offers TLS.
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    /// `PROT P`: data connections are TLS too.
+    private_data: bool,
     buf: Vec<u8>,
     peer: SocketAddr,
     local: SocketAddr,
@@ -439,6 +543,14 @@ impl Connection {
                 let _ = self.send("221 Goodbye.").await;
                 return Err(End::Quit);
             }
+            "FEAT" if self.tls.is_some() => {
+                return self
+                    .send(
+                        "211-Features:\r\n AUTH TLS\r\n EPRT\r\n EPSV\r\n MDTM\r\n PASV\r\n \
+                         PBSZ\r\n PROT\r\n REST STREAM\r\n SIZE\r\n TVFS\r\n211 End",
+                    )
+                    .await;
+            }
             "FEAT" => {
                 return self
                     .send(
@@ -447,6 +559,23 @@ impl Connection {
                     )
                     .await;
             }
+            // With TLS offered (vsftpd's ssl_enable), before the login check: PBSZ and
+            // PROT work in every state, AUTH only before a login on a plain connection.
+            "AUTH" if self.tls.is_some() && self.login.is_none() && !self.encrypted() => {
+                return self.auth(arg).await;
+            }
+            "AUTH" if self.tls.is_some() && self.login.is_some() => {
+                return self.send("500 Unknown command.").await;
+            }
+            "PBSZ" if self.tls.is_some() => {
+                let reply = if self.encrypted() {
+                    "200 PBSZ set to 0."
+                } else {
+                    "503 PBSZ needs a secure connection."
+                };
+                return self.send(reply).await;
+            }
+            "PROT" if self.tls.is_some() => return self.protection(arg).await,
             "OPTS" => {
                 let reply = if arg.is_some_and(|a| a.eq_ignore_ascii_case("UTF8 ON")) {
                     "200 Always in UTF8 mode."
@@ -461,6 +590,114 @@ impl Connection {
             return self.send("530 Please login with USER and PASS.").await;
         }
         self.logged_in(&verb, arg).await
+    }
+
+    /// Whether data connections are TLS (`PROT P` on a TLS control connection).
+    fn data_is_private(&self) -> bool {
+        self.tls.is_some() && self.private_data && self.encrypted()
+    }
+
+    /// Whether the control connection is TLS.
+    fn encrypted(&self) -> bool {
+        matches!(self.stream, Control::Tls(_))
+    }
+
+    /// `AUTH`: the types vsftpd takes (`SSL` and `TLS-P` also make the data private).
+    async fn auth(&mut self, arg: Option<&str>) -> Result<(), End> {
+        let kind = arg.unwrap_or_default().to_ascii_uppercase();
+        if !matches!(kind.as_str(), "TLS" | "TLS-C" | "SSL" | "TLS-P") {
+            return self.send("504 Unknown AUTH type.").await;
+        }
+        self.send("234 Proceed with negotiation.").await?;
+        self.start_tls().await?;
+        if kind == "SSL" || kind == "TLS-P" {
+            self.private_data = true;
+        }
+        Ok(())
+    }
+
+    /// The server side of the handshake after `234`. A client that does not complete
+    /// it gets vsftpd's words (OpenSSL's error, in plain text) and the close.
+    async fn start_tls(&mut self) -> Result<(), End> {
+        let Some(acceptor) = self.tls.clone() else {
+            return Err(End::Closed);
+        };
+        let Control::Plain(tcp) = std::mem::replace(&mut self.stream, Control::Gone) else {
+            return Err(End::Closed);
+        };
+        // Bytes the client sent after AUTH are the start of its hello.
+        let mut early = crate::tls::Prefixed::new(std::mem::take(&mut self.buf), tcp);
+        let wait = self
+            .honeypot
+            .limits
+            .idle_timeout
+            .min(self.deadline.saturating_duration_since(Instant::now()));
+        let (raw, hello) = match timeout(wait, crate::tls::read_client_hello(&mut early)).await {
+            Ok(Ok(read)) => read,
+            Ok(Err(_)) => return Err(End::Closed),
+            Err(_) => {
+                let (_, mut tcp) = early.into_parts();
+                oops(&mut tcp, "error:00000000:lib(0)::reason(0)").await;
+                return Err(End::Idle);
+            }
+        };
+        let (unread, mut tcp) = early.into_parts();
+        let Some(hello) = hello else {
+            let error = if raw.is_empty() {
+                "error:0A000126:SSL routines::unexpected eof while reading"
+            } else {
+                "error:0A00010B:SSL routines::wrong version number"
+            };
+            oops(&mut tcp, error).await;
+            return Err(End::Closed);
+        };
+        self.session
+            .emit(EventKind::ClientFingerprint {
+                method: "ja4".to_owned(),
+                fingerprint: hello.ja4.clone(),
+                algorithms: hello.sni.as_ref().map(|sni| format!("sni={sni}")),
+            })
+            .await;
+        let mut replay = raw;
+        replay.extend_from_slice(&unread);
+        let accept = acceptor
+            .accept(crate::tls::Prefixed::new(replay, tcp))
+            .into_fallible();
+        match timeout(wait, accept).await {
+            Ok(Ok(stream)) => {
+                self.stream = Control::Tls(Box::new(stream));
+                Ok(())
+            }
+            Ok(Err((_, mut prefixed))) => {
+                oops(
+                    prefixed.inner_mut(),
+                    "error:0A0000C1:SSL routines::no shared cipher",
+                )
+                .await;
+                Err(End::Closed)
+            }
+            Err(_) => Err(End::Idle),
+        }
+    }
+
+    /// `PROT` on a TLS connection: `C`lear or `P`rivate data connections.
+    async fn protection(&mut self, arg: Option<&str>) -> Result<(), End> {
+        if !self.encrypted() {
+            return self.send("503 PROT needs a secure connection.").await;
+        }
+        let reply = match arg.unwrap_or_default().to_ascii_uppercase().as_str() {
+            "C" => {
+                self.private_data = false;
+                "200 PROT now Clear."
+            }
+            "P" => {
+                self.private_data = true;
+                "200 PROT now Private."
+            }
+            "S" | "E" => "536 PROT not supported.",
+            _ => "504 PROT not recognized.",
+        };
+        self.send(reply).await
     }
 
     async fn user(&mut self, arg: Option<&str>) -> Result<(), End> {
@@ -719,12 +956,22 @@ impl Connection {
             let reply = format!(
                 "211-FTP server status:\r\n     Connected to {}\r\n     Logged in as {login}\r\n     \
                  TYPE: {}\r\n     No session bandwidth limit\r\n     Session timeout in seconds is \
-                 {}\r\n     Control connection is plain text\r\n     Data connections will be \
-                 plain text\r\n     At session startup, client count was {}\r\n     vsFTPd 3.0.3 \
+                 {}\r\n     Control connection is {}\r\n     Data connections will be \
+                 {}\r\n     At session startup, client count was {}\r\n     vsFTPd 3.0.3 \
                  - secure, fast, stable\r\n211 End of status",
                 self.peer.ip(),
                 if self.binary { "BINARY" } else { "ASCII" },
                 self.honeypot.limits.idle_timeout.as_secs(),
+                if self.encrypted() {
+                    "encrypted"
+                } else {
+                    "plain text"
+                },
+                if self.private_data && self.encrypted() {
+                    "encrypted"
+                } else {
+                    "plain text"
+                },
                 self.clients.max(1),
             );
             return self.send(&reply).await;
@@ -872,6 +1119,44 @@ impl Connection {
 
     /// The data connection of the next transfer, or the reply that refuses it.
     async fn open_data(&mut self) -> Result<TcpStream, &'static str> {
+        self.open_data_tcp().await
+    }
+
+    /// A data connection after its `150`: under `PROT P` the client starts TLS on it
+    /// now, and (vsftpd's `require_ssl_reuse`) its handshake must resume a session of
+    /// this server, as lftp and curl do; one that does not gets `522` and the whole
+    /// connection is closed.
+    async fn secure(&mut self, stream: TcpStream) -> Result<Box<dyn ByteStream>, End> {
+        let acceptor = match (&self.tls, self.data_is_private()) {
+            (Some(acceptor), true) => acceptor.clone(),
+            _ => return Ok(Box::new(stream)),
+        };
+        match timeout(self.config.data_timeout, acceptor.accept(stream)).await {
+            Ok(Ok(mut tls)) => {
+                let resumed = tls.get_ref().1.handshake_kind()
+                    == Some(tokio_rustls::rustls::HandshakeKind::Resumed);
+                if resumed {
+                    return Ok(Box::new(tls));
+                }
+                let _ = timeout(Duration::from_secs(5), tls.shutdown()).await;
+                let _ = self
+                    .send("522 SSL connection failed: session reuse required")
+                    .await;
+                Err(End::Closed)
+            }
+            Ok(Err(_)) => {
+                let _ = self.send("425 Failed to establish connection.").await;
+                Err(End::Closed)
+            }
+            Err(_) => {
+                let _ = self.send("421 Data timeout. Reconnect. Sorry.").await;
+                Err(End::Idle)
+            }
+        }
+    }
+
+    /// The TCP connection of the next transfer.
+    async fn open_data_tcp(&mut self) -> Result<TcpStream, &'static str> {
         match self.data.take() {
             None => Err("425 Use PORT or PASV first."),
             Some(DataPlan::Passive(listener)) => {
@@ -900,15 +1185,17 @@ impl Connection {
 
     async fn list(&mut self, long: bool, arg: Option<&str>) -> Result<(), End> {
         let lines = self.listing(arg.unwrap_or_default(), long, false);
-        let mut data = match self.open_data().await {
+        let private = self.data_is_private();
+        let data = match self.open_data().await {
             Ok(data) => data,
             Err(reply) => return self.send(reply).await,
         };
         self.send("150 Here comes the directory listing.").await?;
+        let mut data = self.secure(data).await?;
         let body: String = lines.concat();
         let sent = timeout(self.config.data_timeout, async {
             data.write_all(body.as_bytes()).await?;
-            data.shutdown().await
+            finish_sending(&mut data, private).await
         })
         .await;
         match sent {
@@ -939,7 +1226,8 @@ impl Connection {
         let Some(content) = content else {
             return self.send("550 Failed to open file.").await;
         };
-        let mut data = match self.open_data().await {
+        let private = self.data_is_private();
+        let data = match self.open_data().await {
             Ok(data) => data,
             Err(reply) => return self.send(reply).await,
         };
@@ -948,12 +1236,13 @@ impl Connection {
             content.len()
         );
         self.send(&reply).await?;
+        let mut data = self.secure(data).await?;
         let from = usize::try_from(rest)
             .unwrap_or(usize::MAX)
             .min(content.len());
         let sent = timeout(self.config.data_timeout, async {
             data.write_all(&content[from..]).await?;
-            data.shutdown().await
+            finish_sending(&mut data, private).await
         })
         .await;
         match sent {
@@ -983,7 +1272,7 @@ impl Connection {
         if !parent_is_dir || existing.as_ref().is_some_and(|n| n.kind != Kind::File) {
             return self.send("553 Could not create file.").await;
         }
-        let mut data = match self.open_data().await {
+        let data = match self.open_data().await {
             Ok(data) => data,
             Err(reply) => return self.send(reply).await,
         };
@@ -993,11 +1282,13 @@ impl Connection {
             "150 Ok to send data.".to_owned()
         };
         self.send(&opening).await?;
+        let mut data = self.secure(data).await?;
         let mut held = Held::none(&self.honeypot.upload_memory);
         let mut received = Vec::new();
         let mut chunk = vec![0u8; DATA_CHUNK];
         let mut refused = false;
         let mut stalled = false;
+        let mut broken = false;
         loop {
             match timeout(self.config.data_timeout, data.read(&mut chunk)).await {
                 Ok(Ok(0)) => break,
@@ -1008,12 +1299,21 @@ impl Connection {
                     }
                     received.extend_from_slice(&chunk[..n]);
                 }
-                Ok(Err(_)) => break,
+                // A reset, or TLS ended without its close_notify (vsftpd: "Integrity of
+                // upload cannot be asserted").
+                Ok(Err(_)) => {
+                    broken = true;
+                    break;
+                }
                 Err(_) => {
                     stalled = true;
                     break;
                 }
             }
+        }
+        if !broken && !stalled {
+            // TLS: answer the client's close_notify with ours, as OpenSSL does.
+            let _ = timeout(Duration::from_secs(5), data.shutdown()).await;
         }
         drop(data);
         let now = chrono::Utc::now().timestamp();
@@ -1057,6 +1357,9 @@ impl Connection {
         }
         if refused || !kept {
             return self.send("451 Failure writing to local file.").await;
+        }
+        if broken {
+            return self.send("426 Failure reading network stream.").await;
         }
         self.send("226 Transfer complete.").await
     }
@@ -1162,6 +1465,26 @@ impl Connection {
             _ => self.send("500 Unknown SITE command.").await,
         }
     }
+}
+
+/// Ends a download's data connection: plain, by closing it; TLS, with a close_notify
+/// and then (as vsftpd over OpenSSL) waiting for the client's before the `226`.
+async fn finish_sending(data: &mut Box<dyn ByteStream>, tls: bool) -> io::Result<()> {
+    data.shutdown().await?;
+    if !tls {
+        return Ok(());
+    }
+    let mut rest = [0u8; 512];
+    // The client's close_notify or its FIN; what else it sends is not read as data.
+    while data.read(&mut rest).await.unwrap_or(0) > 0 {}
+    Ok(())
+}
+
+/// What vsftpd writes when its TLS layer fails: OpenSSL's error, in plain text (even on
+/// a connection the client thinks is TLS), before it closes.
+async fn oops<S: AsyncWrite + Unpin>(stream: &mut S, error: &str) {
+    let line = format!("500 OOPS: {error}\r\n");
+    let _ = timeout(Duration::from_secs(5), stream.write_all(line.as_bytes())).await;
 }
 
 /// An address as IPv4 when it is an IPv4-mapped IPv6 one.

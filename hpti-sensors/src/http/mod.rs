@@ -39,7 +39,8 @@ mod login;
 pub mod persona;
 pub mod request;
 pub mod server;
-pub mod tls;
+/// HTTPS: the sensors' TLS (kept here too, where it was first).
+pub use crate::tls;
 
 use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
@@ -257,8 +258,14 @@ impl HttpSensor {
             request_limits_for(site.default.server.kind, config.limits.max_body_bytes);
         let tls = match &config.tls {
             Some(tls_config) => Some(tokio_rustls::TlsAcceptor::from(
-                tls::server_config(tls_config, data_dir, name, &honeypot.persona().hostname)
-                    .map_err(|e| SourceError::new(format!("{name}: tls"), e))?,
+                tls::server_config(
+                    tls_config,
+                    data_dir,
+                    name,
+                    &honeypot.persona().hostname,
+                    &[b"http/1.1"],
+                )
+                .map_err(|e| SourceError::new(format!("{name}: tls"), e))?,
             )),
             None => None,
         };

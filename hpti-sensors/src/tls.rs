@@ -1,4 +1,5 @@
-//! HTTPS for the HTTP sensor: the client's hello is read first (its server name and
+//! TLS for the sensors (HTTPS, FTP's `AUTH TLS`): the certificate (given, or a
+//! self-signed one made once), and the client's hello read first (its server name and
 //! its JA4 fingerprint are taken from the raw bytes), then replayed into rustls.
 //!
 //! JA4 (FoxIO's, the successor of JA3) as specified in
@@ -33,7 +34,7 @@ pub struct TlsConfig {
     pub key: Option<PathBuf>,
 }
 
-/// Why HTTPS cannot be set up.
+/// Why TLS cannot be set up.
 #[derive(Debug, thiserror::Error)]
 pub enum TlsSetupError {
     /// Only one of `cert` and `key` is given.
@@ -57,13 +58,54 @@ pub enum TlsSetupError {
     Config(String),
 }
 
-/// The rustls configuration of `config` (TLS 1.2 and 1.3, ALPN `http/1.1`, as a stock
-/// Apache without mod_http2).
+/// The rustls configuration of `config`: TLS 1.2 and 1.3, the ALPN protocols `alpn`
+/// (`http/1.1` for a stock Apache without mod_http2; none for vsftpd).
 pub fn server_config(
     config: &TlsConfig,
     data_dir: &Path,
     sensor: &str,
     hostname: &str,
+    alpn: &[&[u8]],
+) -> Result<Arc<rustls::ServerConfig>, TlsSetupError> {
+    server_config_with(
+        config,
+        data_dir,
+        sensor,
+        hostname,
+        alpn,
+        rustls::crypto::ring::default_provider(),
+    )
+}
+
+/// What Debian's vsftpd (OpenSSL 3.0 with vsftpd's built-in cipher list) accepts, as
+/// captured (`testdata/ftp/vsftpd-3.0.3/NOTES.md`): TLS 1.3's three suites, the one
+/// TLS 1.2 suite `ECDHE-RSA-AES256-GCM-SHA384` (its ECDSA twin for the self-signed
+/// certificate, whose key is ECDSA: ring makes no RSA keys), and only the P-256 group,
+/// so that a client offering X25519 first is asked again (a HelloRetryRequest) as
+/// vsftpd asks it.
+pub fn vsftpd_provider() -> rustls::crypto::CryptoProvider {
+    use rustls::crypto::ring::{cipher_suite, default_provider, kx_group};
+    rustls::crypto::CryptoProvider {
+        cipher_suites: vec![
+            cipher_suite::TLS13_AES_256_GCM_SHA384,
+            cipher_suite::TLS13_CHACHA20_POLY1305_SHA256,
+            cipher_suite::TLS13_AES_128_GCM_SHA256,
+            cipher_suite::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+            cipher_suite::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+        ],
+        kx_groups: vec![kx_group::SECP256R1],
+        ..default_provider()
+    }
+}
+
+/// [`server_config`] with the cipher suites and groups of `provider`.
+pub fn server_config_with(
+    config: &TlsConfig,
+    data_dir: &Path,
+    sensor: &str,
+    hostname: &str,
+    alpn: &[&[u8]],
+    provider: rustls::crypto::CryptoProvider,
 ) -> Result<Arc<rustls::ServerConfig>, TlsSetupError> {
     use rustls::pki_types::pem::PemObject as _;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -89,14 +131,19 @@ pub fn server_config(
     }
     let key = PrivateKeyDer::from_pem_file(&key_path)
         .map_err(|e| file_error("key", &key_path, e.to_string()))?;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = Arc::new(provider);
     let mut server = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| TlsSetupError::Config(e.to_string()))?
         .with_no_client_auth()
         .with_single_cert(certs, key)
         .map_err(|e| TlsSetupError::Config(e.to_string()))?;
-    server.alpn_protocols = vec![b"http/1.1".to_vec()];
+    server.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    // Stateless session tickets, as OpenSSL servers (Apache's mod_ssl, vsftpd) issue
+    // them: a client may resume with one ticket more than once, as lftp does for each
+    // FTP data connection (rustls' own cache hands out single-use TLS 1.3 tickets).
+    server.ticketer =
+        rustls::crypto::ring::Ticketer::new().map_err(|e| TlsSetupError::Config(e.to_string()))?;
     Ok(Arc::new(server))
 }
 
@@ -391,6 +438,17 @@ impl<S> Prefixed<S> {
             at: 0,
             inner,
         }
+    }
+
+    /// The bytes of the prefix not read yet, and the inner stream.
+    pub fn into_parts(mut self) -> (Vec<u8>, S) {
+        let unread = self.prefix.split_off(self.at.min(self.prefix.len()));
+        (unread, self.inner)
+    }
+
+    /// The inner stream (a write to it bypasses nothing: the prefix is only read).
+    pub fn inner_mut(&mut self) -> &mut S {
+        &mut self.inner
     }
 }
 

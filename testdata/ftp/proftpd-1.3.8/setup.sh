@@ -36,13 +36,18 @@ up)
   printf 'This is pub/.message (DisplayChdir test).\n' > $A/pub/.message
   chown -R root:root $A/README.txt $A/incoming $A/pub
   touch -d '2021-11-02 09:00' $A/incoming
+  # date-format boundary files (listed by local-user.txt as "LIST /tmp/proftpd-dates")
+  D=/tmp/proftpd-dates; rm -rf $D; mkdir -p $D
+  for d in 150 179 181 183 185 200; do printf 'x\n' > $D/past-${d}d; touch -d "$d days ago" $D/past-${d}d; done
+  for d in 1 150 179 181 183 200 400; do printf 'x\n' > $D/future-${d}d; touch -d "$d days" $D/future-${d}d; done
+  printf 'x\n' > $D/future-1h; touch -d "1 hour" $D/future-1h
   ip netns add ftpcap 2>/dev/null || true
   ip netns exec ftpcap ip link set lo up
   mkdir -p /tmp/proftpd-cap /tmp/proftpd-cap-limits
   ;;
 down)
   userdel -r ftptest 2>/dev/null || true
-  rm -rf /srv/ftp/README.txt /srv/ftp/incoming /srv/ftp/pub
+  rm -rf /srv/ftp/README.txt /srv/ftp/incoming /srv/ftp/pub /tmp/proftpd-dates
   ip netns del ftpcap 2>/dev/null || true
   ;;
 *) echo "usage: $0 up|down" >&2; exit 2;;

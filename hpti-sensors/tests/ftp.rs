@@ -13,7 +13,7 @@ use std::time::Duration;
 use hpti_core::event::{Event, EventKind};
 use hpti_core::pipeline::Pipeline;
 use hpti_core::testing::MemorySink;
-use hpti_sensors::ftp::{FtpConfig, FtpSensor};
+use hpti_sensors::ftp::{FtpConfig, FtpSensor, FtpServer};
 use hpti_sensors::honeypot::HoneypotConfig;
 use hpti_sensors::shell::Persona;
 use sha2::{Digest, Sha256};
@@ -39,9 +39,44 @@ impl Harness {
         configure: impl FnOnce(&mut HoneypotConfig),
         ftp: impl FnOnce(&mut FtpConfig),
     ) -> Self {
+        Self::start_full(|_| {}, configure, ftp).await
+    }
+
+    /// A ProFTPD persona on a host like the captures' one: its name resolves to
+    /// `localhost`, and it has the account `ftptest` (password `ftptest`).
+    async fn start_proftpd(ftp: impl FnOnce(&mut FtpConfig)) -> Self {
+        Self::start_full(
+            |persona| {
+                persona.hostname = "localhost".to_owned();
+                persona.users.push(hpti_sensors::shell::PersonaUser {
+                    name: "ftptest".to_owned(),
+                    uid: 1001,
+                    full_name: "FTP test".to_owned(),
+                    sudo: false,
+                });
+            },
+            |honeypot| {
+                honeypot.auth.userdb.push("ftptest:x:ftptest".into());
+                // The captures' anonymous root is laid out by earlier sessions.
+                honeypot.keep_filesystem.enabled = true;
+            },
+            |config| {
+                config.server = FtpServer::Proftpd;
+                ftp(config);
+            },
+        )
+        .await
+    }
+
+    async fn start_full(
+        persona_of: impl FnOnce(&mut Persona),
+        configure: impl FnOnce(&mut HoneypotConfig),
+        ftp: impl FnOnce(&mut FtpConfig),
+    ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let mut persona = Persona::generate();
         persona.seed >>= 1;
+        persona_of(&mut persona);
         std::fs::write(
             dir.path().join("persona.toml"),
             toml::to_string_pretty(&persona).unwrap(),
@@ -1386,4 +1421,488 @@ async fn nmap_names_the_ftps_sensor_vsftpd_and_reads_its_certificate() {
         "{text}"
     );
     harness.stop().await;
+}
+
+// ---------------------------------------------------------------------------------
+// The ProFTPD persona, against a real ProFTPD 1.3.8's captures
+// (`testdata/ftp/proftpd-1.3.8/`).
+
+fn proftpd_capture(file: &str) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../testdata/ftp/proftpd-1.3.8")
+        .join(file);
+    std::fs::read_to_string(path).unwrap()
+}
+
+/// A Python bytes literal as `raw-replies.json` holds them (`b'...'` or `b"..."`).
+fn python_bytes(literal: &str) -> Vec<u8> {
+    let body = &literal[2..literal.len() - 1];
+    let bytes = body.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] != b'\\' {
+            out.push(bytes[i]);
+            i += 1;
+            continue;
+        }
+        match bytes[i + 1] {
+            b'n' => out.push(b'\n'),
+            b'r' => out.push(b'\r'),
+            b't' => out.push(b'\t'),
+            b'x' => {
+                let hex = std::str::from_utf8(&bytes[i + 2..i + 4]).unwrap();
+                out.push(u8::from_str_radix(hex, 16).unwrap());
+                i += 2;
+            }
+            other => out.push(other),
+        }
+        i += 2;
+    }
+    out
+}
+
+/// What a raw read of the control connection found.
+#[derive(Debug, PartialEq)]
+enum Heard {
+    Line(Vec<u8>),
+    Closed,
+    Silence,
+}
+
+/// A control connection read as bytes (ProFTPD echoes what it is sent, 8-bit included).
+struct RawControl {
+    reader: BufReader<tokio::net::tcp::OwnedReadHalf>,
+    writer: tokio::net::tcp::OwnedWriteHalf,
+}
+
+impl RawControl {
+    async fn connect(addr: SocketAddr) -> Self {
+        let (read, writer) = TcpStream::connect(addr).await.unwrap().into_split();
+        Self {
+            reader: BufReader::new(read),
+            writer,
+        }
+    }
+
+    async fn hear(&mut self, wait: Duration) -> Heard {
+        let mut line = Vec::new();
+        match tokio::time::timeout(wait, self.reader.read_until(b'\n', &mut line)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => Heard::Closed,
+            Ok(Ok(_)) => Heard::Line(line),
+            Err(_) => Heard::Silence,
+        }
+    }
+
+    async fn send(&mut self, bytes: &[u8]) {
+        self.writer.write_all(bytes).await.unwrap();
+    }
+}
+
+/// The variable part of a captured line: the local time of the welcome message.
+fn masked(line: &[u8]) -> Vec<u8> {
+    match line.windows(19).position(|w| w == b"The local time is: ") {
+        Some(at) => line[..at + 19].to_vec(),
+        None => line.to_vec(),
+    }
+}
+
+/// Replays one section of `raw-replies.json` (each `b''` greeting opens a connection)
+/// byte for byte and compares every line the sensor sends with the real server's.
+/// `skip` leaves out a connection (by its exchanges) that a replay cannot reproduce.
+async fn replay_raw(
+    addr: SocketAddr,
+    section: &str,
+    skip: impl Fn(&[serde_json::Value]) -> bool,
+) -> usize {
+    let json: serde_json::Value =
+        serde_json::from_str(&proftpd_capture("raw-replies.json")).unwrap();
+    let exchanges = json[section].as_array().unwrap();
+    let mut connections: Vec<Vec<serde_json::Value>> = Vec::new();
+    for exchange in exchanges {
+        let greeting = exchange["sent"] == "b''" && exchange["reply"][0].is_string();
+        if greeting {
+            connections.push(Vec::new());
+        }
+        if let Some(connection) = connections.last_mut() {
+            connection.push(exchange.clone());
+        }
+    }
+    let mut compared = 0;
+    for connection in connections.iter().filter(|c| !skip(c)) {
+        let mut control = RawControl::connect(addr).await;
+        for exchange in connection {
+            let sent = python_bytes(exchange["sent"].as_str().unwrap());
+            control.send(&sent).await;
+            let shown: String = String::from_utf8_lossy(&sent).chars().take(60).collect();
+            let what = format!("{section}: after sending {} bytes {shown:?}", sent.len());
+            for reply in exchange["reply"].as_array().unwrap() {
+                match reply {
+                    // Nothing within the capture's wait.
+                    serde_json::Value::Null => {
+                        if !sent.is_empty() {
+                            let heard = control.hear(Duration::from_millis(600)).await;
+                            assert!(
+                                !matches!(heard, Heard::Line(_)),
+                                "{what}: the real server said nothing, the sensor {heard:?}"
+                            );
+                        }
+                    }
+                    // The server closed the connection.
+                    serde_json::Value::Bool(false) => {
+                        let heard = control.hear(Duration::from_secs(5)).await;
+                        assert_eq!(heard, Heard::Closed, "{what}: the real server closed");
+                    }
+                    line => {
+                        let want = python_bytes(line.as_str().unwrap());
+                        let heard = control.hear(Duration::from_secs(5)).await;
+                        let Heard::Line(got) = heard else {
+                            panic!(
+                                "{what}: wanted {:?}, heard {heard:?}",
+                                String::from_utf8_lossy(&want)
+                                    .chars()
+                                    .take(200)
+                                    .collect::<String>()
+                            );
+                        };
+                        assert!(
+                            masked(&got) == masked(&want),
+                            "{what}: wanted {:?}, got {:?}",
+                            String::from_utf8_lossy(&want)
+                                .chars()
+                                .take(200)
+                                .collect::<String>(),
+                            String::from_utf8_lossy(&got)
+                                .chars()
+                                .take(200)
+                                .collect::<String>(),
+                        );
+                        compared += 1;
+                    }
+                }
+            }
+        }
+    }
+    compared
+}
+
+/// Uploads `content` as `name` over a passive data connection of a logged-in control
+/// connection.
+async fn put_file(ftp: &mut Control, name: &str, content: &[u8]) {
+    let pasv = ftp.send("PASV").await;
+    let port = passive_port(&pasv[0]);
+    let stor = format!("STOR {name}");
+    ftp.writer
+        .write_all(format!("{stor}\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut data = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let opening = ftp.reply().await;
+    assert!(opening[0].starts_with("150 "), "{stor}: {opening:?}");
+    data.write_all(content).await.unwrap();
+    drop(data);
+    let done = ftp.reply().await;
+    assert_eq!(done, ["226 Transfer complete"], "{stor}");
+}
+
+/// The anonymous root of the captures (`anonymous.txt`'s header), made by a first
+/// anonymous login (which creates `/srv/ftp` as Debian's package does) and uploads of
+/// `root` into it: same names and sizes.
+async fn lay_out_anonymous_root(harness: &Harness) {
+    let addr = harness.addr;
+    let mut ftp = Control::connect(addr).await;
+    ftp.reply().await;
+    ftp.send("USER anonymous").await;
+    assert_eq!(
+        ftp.send("PASS x@").await.last().unwrap(),
+        "230 Anonymous access granted, restrictions apply"
+    );
+    ftp.send("QUIT").await;
+    // The session's view of the host is kept for the address when it has ended.
+    harness.wait_closed(1).await;
+    let mut ftp = Control::connect(addr).await;
+    ftp.reply().await;
+    ftp.send("USER root").await;
+    assert_eq!(ftp.send("PASS hunter2").await, ["230 User root logged in"]);
+    ftp.send("TYPE I").await;
+    ftp.send("CWD /srv/ftp").await;
+    for dir in ["incoming", "pub"] {
+        let made = ftp.send(&format!("MKD {dir}")).await;
+        assert!(made[0].starts_with("257 "), "{made:?}");
+    }
+    put_file(
+        &mut ftp,
+        "README.txt",
+        b"Welcome to the FTP archive.\nThis is a test file.\n",
+    )
+    .await;
+    put_file(
+        &mut ftp,
+        "pub/.message",
+        b"This is pub/.message (DisplayChdir test).\n",
+    )
+    .await;
+    put_file(&mut ftp, "pub/data.bin", &[7u8; 6756]).await;
+    put_file(&mut ftp, "pub/hello.txt", b"hello world\n").await;
+    put_file(&mut ftp, "pub/old-release.tar.gz", &[0u8; 18]).await;
+    // The capture's times (`LIST -t` sorts by them).
+    for (time, path) in [
+        ("20261207023809", "README.txt"),
+        ("20261207020451", "pub"),
+        ("20211102090000", "incoming"),
+        ("20260413205132", "welcome.msg"),
+        ("20190314100000", "pub/old-release.tar.gz"),
+    ] {
+        let set = ftp.send(&format!("MFMT {time} {path}")).await;
+        assert_eq!(set, [format!("213 Modify={time}; {path}")]);
+    }
+    ftp.send("QUIT").await;
+    harness.wait_closed(2).await;
+}
+
+/// Every byte the real ProFTPD sent before a login, on long and strange lines, and
+/// around failed logins (`raw-replies.json`), sent again to the sensor.
+#[tokio::test]
+async fn proftpd_replies_match_the_captures_byte_for_byte() {
+    let harness = Harness::start_proftpd(|_| {}).await;
+    lay_out_anonymous_root(&harness).await;
+    let mut compared = replay_raw(harness.addr, "pre-login", |_| false).await;
+    // The connection that split CR and LF over two TCP segments: the JSON keeps the
+    // bytes, not the segments (the split is tested below).
+    let segmented = |connection: &[serde_json::Value]| {
+        connection
+            .iter()
+            .any(|e| e["sent"] == "b'NOOP\\r\\n'" && e["reply"][0].is_null())
+    };
+    compared += replay_raw(harness.addr, "line-length", segmented).await;
+    compared += replay_raw(harness.addr, "failed-login", |_| false).await;
+    assert!(compared > 250, "{compared} lines compared");
+    harness.stop().await;
+}
+
+/// A CR that ends one TCP segment does not end a line when the LF comes in the next
+/// (`line-length.txt`, "a command split over several TCP segments").
+#[tokio::test]
+async fn proftpd_needs_cr_and_lf_in_one_segment() {
+    let harness = Harness::start_proftpd(|_| {}).await;
+    let mut control = RawControl::connect(harness.addr).await;
+    control.hear(PATIENCE).await;
+    control.send(b"NO").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    control.send(b"OP\r\n").await;
+    assert_eq!(
+        control.hear(PATIENCE).await,
+        Heard::Line(b"200 NOOP command successful\r\n".to_vec())
+    );
+    control.send(b"NOOP\r").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    control.send(b"\n").await;
+    assert_eq!(
+        control.hear(Duration::from_millis(800)).await,
+        Heard::Silence
+    );
+    control.send(b"SYST\r\n").await;
+    assert_eq!(
+        control.hear(PATIENCE).await,
+        Heard::Line(b"200 NOOP command successful\r\n".to_vec()),
+        "the SYST is swallowed into the NOOP line"
+    );
+    harness.stop().await;
+}
+
+/// Lines of the sensor and of the capture with what differs between two hosts masked:
+/// dates and times, passive ports, `modify=`/`unique=` facts, the welcome's clock.
+fn mask_anonymous(line: &str) -> String {
+    let mut out = line.to_owned();
+    if let Some(at) = out.find("The local time is: ") {
+        out.truncate(at + 19);
+    }
+    if out.starts_with("227 Entering Passive Mode") || out.starts_with("229 Entering") {
+        return out[..out.find('(').unwrap()].to_owned();
+    }
+    // STOU's random `ftpXXXXXX`.
+    if out.starts_with("550 ftp") && out[4..].find(':') == Some(9) {
+        out.replace_range(7..13, "XXXXXX");
+    }
+    if out.starts_with("213 20") || out.starts_with("213 19") {
+        return "213 <time>".to_owned();
+    }
+    for fact in ["modify=", "unique="] {
+        while let Some(at) = out.find(fact) {
+            let end = out[at..].find(';').map_or(out.len(), |e| at + e);
+            out.replace_range(at..end, &format!("<{}>", &fact[..fact.len() - 1]));
+        }
+    }
+    // `Dec  7 02:38` or `Nov  2  2021` in a listing line.
+    let bytes = out.as_bytes();
+    for at in 0..bytes.len().saturating_sub(12) {
+        let month = &out[at..at + 3];
+        let months = [
+            "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+        ];
+        if months.contains(&month) && bytes[at + 3] == b' ' && out.len() >= at + 12 {
+            let tail = &out[at + 7..at + 12];
+            let time = tail.as_bytes()[0] == b' ' || tail.as_bytes()[2] == b':';
+            if time {
+                out.replace_range(at..at + 12, "<date>");
+                break;
+            }
+        }
+    }
+    out
+}
+
+/// The whole anonymous session of `anonymous.txt` (every command of the issue, the
+/// refusals, listings on the control connection, MLST) replayed against the sensor
+/// over an anonymous root laid out like the capture's: every reply line equal but for
+/// dates, passive ports and inode numbers.
+#[tokio::test]
+async fn proftpd_anonymous_session_matches_the_capture() {
+    let harness = Harness::start_proftpd(|_| {}).await;
+    lay_out_anonymous_root(&harness).await;
+    let text = proftpd_capture("anonymous.txt");
+    let pairs = capture_section_of(&text, "# connect");
+    let listings = capture_data_lines(&text);
+    let mut ftp = Control::connect(harness.addr).await;
+    let greeting = ftp.reply().await;
+    assert_eq!(greeting, pairs[0].1, "the greeting");
+    let mut compared = 0;
+    let mut data: Option<tokio::task::JoinHandle<Vec<u8>>> = None;
+    for (i, (command, want)) in pairs.iter().enumerate().skip(1) {
+        let mut command = command.clone();
+        // An active-mode transfer the capture's client received: listen for it here.
+        let transfer_follows = pairs
+            .get(i + 1)
+            .is_some_and(|(_, reply)| reply.first().is_some_and(|r| r.starts_with("150 ")));
+        let local_port =
+            command.starts_with("PORT 127,0,0,1,") || command.starts_with("EPRT |1|127.0.0.1|");
+        if transfer_follows && local_port && want[0].starts_with("200 ") {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let port = listener.local_addr().unwrap().port();
+            command = if command.starts_with("PORT") {
+                format!("PORT 127,0,0,1,{},{}", port >> 8, port & 0xff)
+            } else {
+                format!("EPRT |1|127.0.0.1|{port}|")
+            };
+            if let Some(old) = data.take() {
+                old.abort();
+            }
+            data = Some(tokio::spawn(async move {
+                let mut bytes = Vec::new();
+                if let Ok((mut stream, _)) = listener.accept().await {
+                    let _ = stream.read_to_end(&mut bytes).await;
+                }
+                bytes
+            }));
+        }
+        ftp.writer
+            .write_all(format!("{command}\r\n").as_bytes())
+            .await
+            .unwrap();
+        let mut got = ftp.reply().await;
+        if got[0].starts_with("227 ") || got[0].starts_with("229 ") {
+            // Read whatever the next transfer sends, as the capture's client did.
+            let port = if got[0].starts_with("227 ") {
+                passive_port(&got[0])
+            } else {
+                got[0].split('|').nth(3).unwrap().parse().unwrap()
+            };
+            if let Some(old) = data.take() {
+                old.abort();
+            }
+            data = Some(tokio::spawn(async move {
+                let mut bytes = Vec::new();
+                if let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)).await {
+                    let _ = stream.read_to_end(&mut bytes).await;
+                }
+                bytes
+            }));
+        }
+        if got[0].starts_with("150 ") {
+            got.extend(ftp.reply().await);
+        }
+        let want: Vec<String> = want.iter().map(|l| mask_anonymous(l)).collect();
+        let got_lines: Vec<String> = got.iter().map(|l| mask_anonymous(l)).collect();
+        assert_eq!(got_lines, want, "the reply to {command}");
+        compared += want.len();
+        // What came over the data connection, where the capture shows it.
+        let wanted_data = &listings[i];
+        if got.last().is_some_and(|l| l.starts_with("226 ")) && !wanted_data.is_empty() {
+            let bytes = data.take().unwrap().await.unwrap();
+            let text = String::from_utf8(bytes).unwrap();
+            let listing = ["LIST", "NLST", "MLSD"]
+                .iter()
+                .any(|l| command.starts_with(l));
+            let ascii_retr = got[0].contains("ASCII mode") && text.contains('\n');
+            if listing || ascii_retr {
+                assert!(
+                    text.ends_with("\r\n"),
+                    "{command}: CRLF line ends: {text:?}"
+                );
+            }
+            let mut got: Vec<String> = text
+                .lines()
+                .map(|l| mask_anonymous(l.trim_end_matches('\r')))
+                .collect();
+            let mut want: Vec<String> = wanted_data.iter().map(|l| mask_anonymous(l)).collect();
+            // NLST and MLSD send the directory's order, which is the real disk's.
+            if command.starts_with("NLST") || command.starts_with("MLSD") {
+                got.sort();
+                want.sort();
+            }
+            assert_eq!(got, want, "the data of {command}");
+            compared += want.len();
+        }
+    }
+    assert!(compared > 300, "{compared} lines compared");
+    harness.stop().await;
+}
+
+/// For each `(command, replies)` pair of [`capture_section_of`] (`# connect` on), the
+/// data-connection lines (`D:`) the capture shows for it.
+fn capture_data_lines(text: &str) -> Vec<Vec<String>> {
+    let mut out: Vec<Vec<String>> = Vec::new();
+    let mut inside = false;
+    for line in text.lines() {
+        if line.starts_with("# connect") {
+            inside = true;
+            continue;
+        }
+        if !inside {
+            continue;
+        }
+        if line.starts_with("C: ") || (line.starts_with("S: ") && out.is_empty()) {
+            out.push(Vec::new());
+        } else if let Some(data) = line.strip_prefix("D: ") {
+            if let Some(last) = out.last_mut() {
+                last.push(data.to_owned());
+            }
+        }
+    }
+    out
+}
+
+/// `capture_section` over a text: the `(command, reply lines)` pairs from the line
+/// starting with `start` on, `# ---` lines included (one session).
+fn capture_section_of(text: &str, start: &str) -> Vec<(String, Vec<String>)> {
+    let mut pairs: Vec<(String, Vec<String>)> = Vec::new();
+    let mut inside = false;
+    for line in text.lines() {
+        if line.starts_with(start) {
+            inside = true;
+            continue;
+        }
+        if !inside {
+            continue;
+        }
+        if let Some(command) = line.strip_prefix("C: ") {
+            pairs.push((command.to_owned(), Vec::new()));
+        } else if let Some(reply) = line.strip_prefix("S: ") {
+            match pairs.last_mut() {
+                Some((_, lines)) => lines.push(reply.to_owned()),
+                None => pairs.push((String::new(), vec![reply.to_owned()])),
+            }
+        }
+    }
+    pairs
 }

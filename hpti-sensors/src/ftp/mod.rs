@@ -57,6 +57,7 @@
 
 pub mod command;
 mod listing;
+mod proftpd;
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -96,12 +97,26 @@ const MAX_LISTING: usize = 10_000;
 /// The anonymous users' root on the fake host (Debian's `ftp` user's home).
 const ANONYMOUS_ROOT: &str = "/srv/ftp";
 
+/// Which real FTP server the sensor imitates.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FtpServer {
+    /// Debian 12's vsftpd 3.0.3 with its stock configuration and anonymous access.
+    #[default]
+    Vsftpd,
+    /// Debian 12's ProFTPD 1.3.8 (`proftpd-basic`) with its stock configuration and
+    /// the `<Anonymous ~ftp>` block it ships commented out turned on.
+    Proftpd,
+}
+
 /// The FTP sensor's own settings (the fake host's are in [`HoneypotConfig`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct FtpConfig {
     /// This sensor's persona file, instead of `[honeypot] persona`.
     pub persona: Option<PathBuf>,
+    /// The server imitated: `"vsftpd"` (default) or `"proftpd"`.
+    pub server: FtpServer,
     /// Where to listen (default `127.0.0.1:2121`; `0.0.0.0:21` in production).
     pub listen: SocketAddr,
     /// Whether `anonymous` and `ftp` log in (read-only) with any password (default
@@ -131,12 +146,21 @@ pub struct FtpConfig {
     /// `tls = { cert = "...", key = "..." }` (PEM, relative to the data directory).
     /// Without it (the default, as Debian's vsftpd.conf) `AUTH` is an unknown command.
     pub tls: Option<crate::tls::TlsConfig>,
+    /// ProFTPD only: `TimeoutLogin`, the time from connecting to a login (not reset by
+    /// commands; default 300 s, ProFTPD's default, which Debian keeps).
+    #[serde(with = "humantime_serde")]
+    pub login_timeout: Duration,
+    /// ProFTPD only: `TimeoutNoTransfer`, the time a logged-in client may go without a
+    /// transfer (default 600 s, Debian's `proftpd.conf`).
+    #[serde(with = "humantime_serde")]
+    pub no_transfer_timeout: Duration,
 }
 
 impl Default for FtpConfig {
     fn default() -> Self {
         Self {
             persona: None,
+            server: FtpServer::default(),
             listen: SocketAddr::from(([127, 0, 0, 1], 2121)),
             anonymous: true,
             passive_ports: [40000, 40100],
@@ -146,6 +170,8 @@ impl Default for FtpConfig {
             accept_timeout: Duration::from_secs(60),
             data_timeout: Duration::from_secs(300),
             tls: None,
+            login_timeout: Duration::from_secs(300),
+            no_transfer_timeout: Duration::from_secs(600),
         }
     }
 }
@@ -183,6 +209,13 @@ impl FtpSensor {
             return Err(SourceError::msg(format!(
                 "{name}: passive_ports must be [first, last] with 0 < first <= last, not \
                  [{first}, {last}]"
+            )));
+        }
+        if config.server == FtpServer::Proftpd && config.tls.is_some() {
+            // Debian's proftpd does not load mod_tls; no FTPS of it was captured.
+            return Err(SourceError::msg(format!(
+                "{name}: tls: the proftpd persona has no FTPS (Debian's proftpd.conf does not \
+                 load mod_tls); remove `tls` or use server = \"vsftpd\""
             )));
         }
         let honeypot = Honeypot::open(name, Protocol::Ftp, data_dir, honeypot, metrics)?;
@@ -235,7 +268,11 @@ impl Source for FtpSensor {
             &self.honeypot,
             listener,
             &ctx.shutdown,
-            refusal,
+            match self.config.server {
+                FtpServer::Vsftpd => refusal,
+                // ProFTPD past MaxInstances closes without a byte (captured).
+                FtpServer::Proftpd => |_| None,
+            },
             |stream, peer| {
                 serve(
                     self.honeypot.clone(),
@@ -414,6 +451,17 @@ impl AsyncWrite for Control {
     }
 }
 
+/// Why a data connection could not be opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum DataFailure {
+    /// No `PASV`/`PORT` before the transfer.
+    NoPlan,
+    /// The connection failed (refused, reset).
+    Failed,
+    /// Nobody connected to the passive port in time.
+    NobodyCame,
+}
+
 /// How the next transfer gets its data connection.
 enum DataPlan {
     Passive(TcpListener),
@@ -452,6 +500,9 @@ struct Connection {
 
 impl Connection {
     async fn converse(&mut self, shutdown: &tokio_util::sync::CancellationToken) -> End {
+        if self.config.server == FtpServer::Proftpd {
+            return proftpd::converse(self, shutdown).await;
+        }
         if self.send("220 (vsFTPd 3.0.3)").await.is_err() {
             return End::Closed;
         }
@@ -1117,9 +1168,12 @@ impl Connection {
         self.send(reply).await
     }
 
-    /// The data connection of the next transfer, or the reply that refuses it.
+    /// The data connection of the next transfer, or vsftpd's reply that refuses it.
     async fn open_data(&mut self) -> Result<TcpStream, &'static str> {
-        self.open_data_tcp().await
+        self.open_data_tcp().await.map_err(|failure| match failure {
+            DataFailure::NoPlan => "425 Use PORT or PASV first.",
+            DataFailure::Failed | DataFailure::NobodyCame => "425 Failed to establish connection.",
+        })
     }
 
     /// A data connection after its `150`: under `PROT P` the client starts TLS on it
@@ -1156,9 +1210,9 @@ impl Connection {
     }
 
     /// The TCP connection of the next transfer.
-    async fn open_data_tcp(&mut self) -> Result<TcpStream, &'static str> {
+    async fn open_data_tcp(&mut self) -> Result<TcpStream, DataFailure> {
         match self.data.take() {
-            None => Err("425 Use PORT or PASV first."),
+            None => Err(DataFailure::NoPlan),
             Some(DataPlan::Passive(listener)) => {
                 let deadline = Instant::now() + self.config.accept_timeout;
                 loop {
@@ -1170,14 +1224,15 @@ impl Connection {
                         }
                         // Someone else: dropped unanswered, as pasv_promiscuous=NO.
                         Ok(Ok(_)) => {}
-                        Ok(Err(_)) | Err(_) => return Err("425 Failed to establish connection."),
+                        Ok(Err(_)) => return Err(DataFailure::Failed),
+                        Err(_) => return Err(DataFailure::NobodyCame),
                     }
                 }
             }
             Some(DataPlan::Active(address)) => {
                 match timeout(self.config.accept_timeout, TcpStream::connect(address)).await {
                     Ok(Ok(stream)) => Ok(stream),
-                    _ => Err("425 Failed to establish connection."),
+                    _ => Err(DataFailure::Failed),
                 }
             }
         }
@@ -1283,38 +1338,13 @@ impl Connection {
         };
         self.send(&opening).await?;
         let mut data = self.secure(data).await?;
-        let mut held = Held::none(&self.honeypot.upload_memory);
-        let mut received = Vec::new();
-        let mut chunk = vec![0u8; DATA_CHUNK];
-        let mut refused = false;
-        let mut stalled = false;
-        let mut broken = false;
-        loop {
-            match timeout(self.config.data_timeout, data.read(&mut chunk)).await {
-                Ok(Ok(0)) => break,
-                Ok(Ok(n)) => {
-                    if !self.session.core().take_upload(&mut held, n as u64) {
-                        refused = true;
-                        break;
-                    }
-                    received.extend_from_slice(&chunk[..n]);
-                }
-                // A reset, or TLS ended without its close_notify (vsftpd: "Integrity of
-                // upload cannot be asserted").
-                Ok(Err(_)) => {
-                    broken = true;
-                    break;
-                }
-                Err(_) => {
-                    stalled = true;
-                    break;
-                }
-            }
-        }
-        if !broken && !stalled {
-            // TLS: answer the client's close_notify with ours, as OpenSSL does.
-            let _ = timeout(Duration::from_secs(5), data.shutdown()).await;
-        }
+        let Received {
+            bytes: received,
+            held,
+            refused,
+            stalled,
+            broken,
+        } = self.receive(&mut data).await;
         drop(data);
         let now = chrono::Utc::now().timestamp();
         let old = match (verb, &existing) {
@@ -1362,6 +1392,50 @@ impl Connection {
             return self.send("426 Failure reading network stream.").await;
         }
         self.send("226 Transfer complete.").await
+    }
+
+    /// Reads an upload's data connection to its end, within the per-connection and
+    /// sensor-wide upload caps.
+    async fn receive(&mut self, data: &mut Box<dyn ByteStream>) -> Received {
+        let mut received = Received {
+            bytes: Vec::new(),
+            held: Held::none(&self.honeypot.upload_memory),
+            refused: false,
+            stalled: false,
+            broken: false,
+        };
+        let mut chunk = vec![0u8; DATA_CHUNK];
+        loop {
+            match timeout(self.config.data_timeout, data.read(&mut chunk)).await {
+                Ok(Ok(0)) => break,
+                Ok(Ok(n)) => {
+                    if !self
+                        .session
+                        .core()
+                        .take_upload(&mut received.held, n as u64)
+                    {
+                        received.refused = true;
+                        break;
+                    }
+                    received.bytes.extend_from_slice(&chunk[..n]);
+                }
+                // A reset, or TLS ended without its close_notify (vsftpd: "Integrity of
+                // upload cannot be asserted").
+                Ok(Err(_)) => {
+                    received.broken = true;
+                    break;
+                }
+                Err(_) => {
+                    received.stalled = true;
+                    break;
+                }
+            }
+        }
+        if !received.broken && !received.stalled {
+            // TLS: answer the client's close_notify with ours, as OpenSSL does.
+            let _ = timeout(Duration::from_secs(5), data.shutdown()).await;
+        }
+        received
     }
 
     /// `STOU`'s name: `name.1`, `name.2`, … the first that does not exist.
@@ -1465,6 +1539,19 @@ impl Connection {
             _ => self.send("500 Unknown SITE command.").await,
         }
     }
+}
+
+/// What an upload's data connection brought.
+struct Received {
+    bytes: Vec<u8>,
+    /// The sensor-wide upload memory those bytes hold until they are stored.
+    held: Held,
+    /// A cap stopped it.
+    refused: bool,
+    /// No bytes for `data_timeout`.
+    stalled: bool,
+    /// Reset, or TLS without its close_notify.
+    broken: bool,
 }
 
 /// Ends a download's data connection: plain, by closing it; TLS, with a close_notify

@@ -1724,6 +1724,9 @@ fn mask_anonymous(line: &str) -> String {
     if out.starts_with("550 ftp") && out[4..].find(':') == Some(9) {
         out.replace_range(7..13, "XXXXXX");
     }
+    if out.starts_with("150 FILE: ftp") && out.len() == 19 {
+        out.replace_range(13.., "XXXXXX");
+    }
     if out.starts_with("213 20") || out.starts_with("213 19") {
         return "213 <time>".to_owned();
     }
@@ -1752,68 +1755,131 @@ fn mask_anonymous(line: &str) -> String {
     out
 }
 
-/// The whole anonymous session of `anonymous.txt` (every command of the issue, the
-/// refusals, listings on the control connection, MLST) replayed against the sensor
-/// over an anonymous root laid out like the capture's: every reply line equal but for
-/// dates, passive ports and inode numbers.
-#[tokio::test]
-async fn proftpd_anonymous_session_matches_the_capture() {
-    let harness = Harness::start_proftpd(|_| {}).await;
-    lay_out_anonymous_root(&harness).await;
-    let text = proftpd_capture("anonymous.txt");
-    let pairs = capture_section_of(&text, "# connect");
-    let listings = capture_data_lines(&text);
-    let mut ftp = Control::connect(harness.addr).await;
-    let greeting = ftp.reply().await;
-    assert_eq!(greeting, pairs[0].1, "the greeting");
+/// One command of a capture, what the server answered, what came over the data
+/// connection (`D:` lines) and how many bytes the client sent on it.
+struct Step {
+    command: String,
+    replies: Vec<String>,
+    data: Vec<String>,
+    client_sent: Option<usize>,
+}
+
+/// The steps of a capture from the line starting with `start` to the one starting with
+/// `end` (the greeting, if inside, is a step without a command).
+fn capture_steps(text: &str, start: &str, end: Option<&str>) -> Vec<Step> {
+    let mut steps: Vec<Step> = Vec::new();
+    let mut inside = false;
+    for line in text.lines() {
+        if !inside {
+            inside = line.starts_with(start);
+            continue;
+        }
+        if end.is_some_and(|end| line.starts_with(end)) {
+            break;
+        }
+        let new_step = |command: &str| Step {
+            command: command.to_owned(),
+            replies: Vec::new(),
+            data: Vec::new(),
+            client_sent: None,
+        };
+        if let Some(command) = line.strip_prefix("C: ") {
+            steps.push(new_step(command));
+            continue;
+        }
+        if steps.is_empty() && line.starts_with("S: ") {
+            steps.push(new_step(""));
+        }
+        let Some(step) = steps.last_mut() else {
+            continue;
+        };
+        if let Some(reply) = line.strip_prefix("S: ") {
+            step.replies.push(reply.to_owned());
+        } else if let Some(data) = line.strip_prefix("D: ") {
+            step.data.push(data.to_owned());
+        } else if let Some(rest) = line.strip_prefix("# (client sent ") {
+            step.client_sent = rest.split(' ').next().and_then(|n| n.parse().ok());
+        }
+    }
+    steps
+}
+
+/// Sends each step's command and compares the replies and the data-connection lines
+/// with the capture's, masked ([`mask_anonymous`]). Passive and active data
+/// connections are made as the capture's client made them; an upload sends
+/// `payload(command, bytes the capture's client sent)`. Returns the lines compared.
+async fn replay_steps(
+    ftp: &mut Control,
+    steps: &[Step],
+    payload: impl Fn(&str, usize) -> Vec<u8>,
+) -> usize {
     let mut compared = 0;
     let mut data: Option<tokio::task::JoinHandle<Vec<u8>>> = None;
-    for (i, (command, want)) in pairs.iter().enumerate().skip(1) {
-        let mut command = command.clone();
-        // An active-mode transfer the capture's client received: listen for it here.
-        let transfer_follows = pairs
-            .get(i + 1)
-            .is_some_and(|(_, reply)| reply.first().is_some_and(|r| r.starts_with("150 ")));
+    for (i, step) in steps.iter().enumerate() {
+        let mut command = step.command.clone();
+        let next = steps.get(i + 1);
+        let transfer_follows =
+            next.is_some_and(|n| n.replies.first().is_some_and(|r| r.starts_with("150 ")));
+        let upload = next.filter(|_| transfer_follows).and_then(|n| {
+            ["STOR", "STOU", "APPE"]
+                .iter()
+                .any(|v| n.command.starts_with(v))
+                .then(|| match n.data.is_empty() {
+                    true => payload(&n.command, n.client_sent.unwrap_or(0)),
+                    // What the capture's client sent, line by line.
+                    false => n
+                        .data
+                        .iter()
+                        .flat_map(|l| [l.as_bytes(), b"\r\n"])
+                        .flatten()
+                        .copied()
+                        .collect(),
+                })
+        });
         let local_port =
             command.starts_with("PORT 127,0,0,1,") || command.starts_with("EPRT |1|127.0.0.1|");
-        if transfer_follows && local_port && want[0].starts_with("200 ") {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            let port = listener.local_addr().unwrap().port();
+        let active = transfer_follows && local_port && step.replies[0].starts_with("200 ");
+        let mut listener = None;
+        if active {
+            let bound = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let port = bound.local_addr().unwrap().port();
             command = if command.starts_with("PORT") {
                 format!("PORT 127,0,0,1,{},{}", port >> 8, port & 0xff)
             } else {
                 format!("EPRT |1|127.0.0.1|{port}|")
             };
-            if let Some(old) = data.take() {
-                old.abort();
-            }
-            data = Some(tokio::spawn(async move {
-                let mut bytes = Vec::new();
-                if let Ok((mut stream, _)) = listener.accept().await {
-                    let _ = stream.read_to_end(&mut bytes).await;
-                }
-                bytes
-            }));
+            listener = Some(bound);
         }
         ftp.writer
             .write_all(format!("{command}\r\n").as_bytes())
             .await
             .unwrap();
         let mut got = ftp.reply().await;
-        if got[0].starts_with("227 ") || got[0].starts_with("229 ") {
-            // Read whatever the next transfer sends, as the capture's client did.
-            let port = if got[0].starts_with("227 ") {
-                passive_port(&got[0])
-            } else {
-                got[0].split('|').nth(3).unwrap().parse().unwrap()
+        let passive = got[0].starts_with("227 ") || got[0].starts_with("229 ");
+        if passive || listener.is_some() {
+            let port = match got[0].get(..4) {
+                Some("227 ") => passive_port(&got[0]),
+                Some("229 ") => got[0].split('|').nth(3).unwrap().parse().unwrap(),
+                _ => 0,
             };
             if let Some(old) = data.take() {
                 old.abort();
             }
             data = Some(tokio::spawn(async move {
+                let stream = match listener {
+                    Some(listener) => listener.accept().await.ok().map(|(s, _)| s),
+                    None => TcpStream::connect(("127.0.0.1", port)).await.ok(),
+                };
                 let mut bytes = Vec::new();
-                if let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)).await {
-                    let _ = stream.read_to_end(&mut bytes).await;
+                if let Some(mut stream) = stream {
+                    match upload {
+                        Some(upload) => {
+                            let _ = stream.write_all(&upload).await;
+                        }
+                        None => {
+                            let _ = stream.read_to_end(&mut bytes).await;
+                        }
+                    }
                 }
                 bytes
             }));
@@ -1821,13 +1887,15 @@ async fn proftpd_anonymous_session_matches_the_capture() {
         if got[0].starts_with("150 ") {
             got.extend(ftp.reply().await);
         }
-        let want: Vec<String> = want.iter().map(|l| mask_anonymous(l)).collect();
+        let want: Vec<String> = step.replies.iter().map(|l| mask_anonymous(l)).collect();
         let got_lines: Vec<String> = got.iter().map(|l| mask_anonymous(l)).collect();
         assert_eq!(got_lines, want, "the reply to {command}");
         compared += want.len();
         // What came over the data connection, where the capture shows it.
-        let wanted_data = &listings[i];
-        if got.last().is_some_and(|l| l.starts_with("226 ")) && !wanted_data.is_empty() {
+        let uploaded = ["STOR", "STOU", "APPE"]
+            .iter()
+            .any(|v| command.starts_with(v));
+        if got.last().is_some_and(|l| l.starts_with("226 ")) && !step.data.is_empty() && !uploaded {
             let bytes = data.take().unwrap().await.unwrap();
             let text = String::from_utf8(bytes).unwrap();
             let listing = ["LIST", "NLST", "MLSD"]
@@ -1844,7 +1912,7 @@ async fn proftpd_anonymous_session_matches_the_capture() {
                 .lines()
                 .map(|l| mask_anonymous(l.trim_end_matches('\r')))
                 .collect();
-            let mut want: Vec<String> = wanted_data.iter().map(|l| mask_anonymous(l)).collect();
+            let mut want: Vec<String> = step.data.iter().map(|l| mask_anonymous(l)).collect();
             // NLST and MLSD send the directory's order, which is the real disk's.
             if command.starts_with("NLST") || command.starts_with("MLSD") {
                 got.sort();
@@ -1854,55 +1922,77 @@ async fn proftpd_anonymous_session_matches_the_capture() {
             compared += want.len();
         }
     }
+    compared
+}
+
+/// The whole anonymous session of `anonymous.txt` (every command of the issue, the
+/// refusals, listings on both connections, MLSD/MLST, STAT) replayed against the
+/// sensor over an anonymous root laid out like the capture's: every reply and listing
+/// line equal but for dates, passive ports and inode numbers.
+#[tokio::test]
+async fn proftpd_anonymous_session_matches_the_capture() {
+    let harness = Harness::start_proftpd(|_| {}).await;
+    lay_out_anonymous_root(&harness).await;
+    let text = proftpd_capture("anonymous.txt");
+    let steps = capture_steps(&text, "# connect", None);
+    let mut ftp = Control::connect(harness.addr).await;
+    assert_eq!(ftp.reply().await, steps[0].replies, "the greeting");
+    let compared = replay_steps(&mut ftp, &steps[1..], |_, n| vec![b'x'; n]).await;
     assert!(compared > 300, "{compared} lines compared");
+    // `HELP <command>` for every command, `SITE HELP <command>`, before and after a
+    // login (`help.txt`).
+    let text = proftpd_capture("help.txt");
+    let steps = capture_steps(&text, "# connect", None);
+    let mut ftp = Control::connect(harness.addr).await;
+    assert_eq!(ftp.reply().await, steps[0].replies, "the greeting");
+    let compared = replay_steps(&mut ftp, &steps[1..], |_, n| vec![b'x'; n]).await;
+    assert!(compared > 150, "{compared} lines compared");
     harness.stop().await;
 }
 
-/// For each `(command, replies)` pair of [`capture_section_of`] (`# connect` on), the
-/// data-connection lines (`D:`) the capture shows for it.
-fn capture_data_lines(text: &str) -> Vec<Vec<String>> {
-    let mut out: Vec<Vec<String>> = Vec::new();
-    let mut inside = false;
-    for line in text.lines() {
-        if line.starts_with("# connect") {
-            inside = true;
-            continue;
-        }
-        if !inside {
-            continue;
-        }
-        if line.starts_with("C: ") || (line.starts_with("S: ") && out.is_empty()) {
-            out.push(Vec::new());
-        } else if let Some(data) = line.strip_prefix("D: ") {
-            if let Some(last) = out.last_mut() {
-                last.push(data.to_owned());
-            }
-        }
-    }
-    out
-}
-
-/// `capture_section` over a text: the `(command, reply lines)` pairs from the line
-/// starting with `start` on, `# ---` lines included (one session).
-fn capture_section_of(text: &str, start: &str) -> Vec<(String, Vec<String>)> {
-    let mut pairs: Vec<(String, Vec<String>)> = Vec::new();
-    let mut inside = false;
-    for line in text.lines() {
-        if line.starts_with(start) {
-            inside = true;
-            continue;
-        }
-        if !inside {
-            continue;
-        }
-        if let Some(command) = line.strip_prefix("C: ") {
-            pairs.push((command.to_owned(), Vec::new()));
-        } else if let Some(reply) = line.strip_prefix("S: ") {
-            match pairs.last_mut() {
-                Some((_, lines)) => lines.push(reply.to_owned()),
-                None => pairs.push((String::new(), vec![reply.to_owned()])),
-            }
-        }
-    }
-    pairs
+/// A local user's uploads, directory operations, renames and every SITE command of
+/// `local-user.txt`, replayed in one session as there: same replies (TYPE A uploads
+/// lose their CRs, APPE and REST+STOR are refused, `/etc` is not writable, mod_copy
+/// copies `/etc/passwd`).
+#[tokio::test]
+async fn proftpd_local_user_session_matches_the_capture() {
+    let harness = Harness::start_proftpd(|_| {}).await;
+    let mut ftp = Control::connect(harness.addr).await;
+    ftp.reply().await;
+    ftp.send("USER ftptest").await;
+    assert_eq!(
+        ftp.send("PASS ftptest").await,
+        ["230 User ftptest logged in"]
+    );
+    assert_eq!(
+        ftp.send("PWD").await,
+        ["257 \"/home/ftptest\" is the current directory"]
+    );
+    // The capture's home: `docs/` and `notes.txt` are what these sections touch.
+    assert!(ftp.send("MKD docs").await[0].starts_with("257 "));
+    ftp.send("TYPE I").await;
+    put_file(&mut ftp, "notes.txt", b"notes\n").await;
+    ftp.send("QUIT").await;
+    // A new session (`SITE RATIO` counts its own files), on the host as left.
+    harness.wait_closed(1).await;
+    let mut ftp = Control::connect(harness.addr).await;
+    ftp.reply().await;
+    ftp.send("USER ftptest").await;
+    ftp.send("PASS ftptest").await;
+    // As the capture's session had left it.
+    ftp.send("TYPE I").await;
+    let text = proftpd_capture("local-user.txt");
+    let steps = capture_steps(&text, "# --- uploads ---", Some("# --- listings after"));
+    // Uploads send the capture's data lines, with CRLFs (TYPE A stores them as LFs).
+    let compared = replay_steps(&mut ftp, &steps, |_, n| vec![b'x'; n]).await;
+    assert!(compared > 100, "{compared} lines compared");
+    let events = harness.events.events_by_time();
+    assert!(
+        events.iter().any(|e| matches!(
+            &e.kind,
+            EventKind::FileUpload { filename, .. } if filename == "/home/ftptest/ascii.txt"
+        )),
+        "uploads are captured"
+    );
+    harness.stop().await;
 }

@@ -427,6 +427,12 @@ impl Proftpd<'_> {
                 return Err(End::Quit);
             }
             "SYST" => return self.say("215 UNIX Type: L8").await,
+            // A local user's FEAT lists MFMT twice (captured, `local-user.txt`).
+            "FEAT" if self.c.login.as_ref().is_some_and(|l| !l.anonymous) => {
+                return self
+                    .say(&FEAT.replace(" MFMT\r\n", " MFMT\r\n MFMT\r\n"))
+                    .await;
+            }
             "FEAT" => return self.say(FEAT).await,
             "HELP" => return self.help(&words).await,
             "NOOP" => return self.say("200 NOOP command successful").await,
@@ -1772,7 +1778,11 @@ impl Proftpd<'_> {
         drop(data);
         self.transfer_done();
         self.transferred += bytes.len() as u64;
-        self.files_in += 1;
+        // SITE RATIO does not count STOU's files (captured: `+4` after 4 STORs and 3
+        // STOUs).
+        if verb != "STOU" {
+            self.files_in += 1;
+        }
         let stored = if self.ascii { from_crlf(&bytes) } else { bytes };
         let now = chrono::Utc::now().timestamp();
         let (uid, gid) = self.ids();
@@ -2046,19 +2056,11 @@ impl Proftpd<'_> {
                 self.say(&format!("550 {target}: Operation not permitted"))
                     .await
             }
+            // mod_site_misc: MKDIR makes the missing parents too, RMDIR removes a tree.
             "MKDIR" => {
                 let path = args.join(" ");
                 let (real, _) = self.c.locate(&path);
-                let (uid, gid) = self.ids();
-                let now = chrono::Utc::now().timestamp();
-                if self.may_write_parent(&real)
-                    && !self.c.fs.exists("/", &real)
-                    && self
-                        .c
-                        .fs
-                        .put(&real, Node::dir(0o755, uid, gid, now))
-                        .is_ok()
-                {
+                if self.make_parents(&real) {
                     self.say("200 SITE MKDIR command successful").await
                 } else {
                     self.say(&format!("550 {path}: Permission denied")).await
@@ -2067,10 +2069,8 @@ impl Proftpd<'_> {
             "RMDIR" => {
                 let path = args.join(" ");
                 let (real, _) = self.c.locate(&path);
-                let empty_dir = self.c.fs.lstat("/", &real).is_ok_and(|(_, n)| n.is_dir())
-                    && self.c.fs.list(&real).is_empty();
-                if empty_dir && self.may_write_parent(&real) && self.c.fs.remove_tree(&real).is_ok()
-                {
+                let dir = self.c.fs.lstat("/", &real).is_ok_and(|(_, n)| n.is_dir());
+                if dir && self.may_write_parent(&real) && self.c.fs.remove_tree(&real).is_ok() {
                     self.say("200 SITE RMDIR command successful").await
                 } else {
                     self.say(&format!("550 {path}: Permission denied")).await
@@ -2151,6 +2151,31 @@ impl Proftpd<'_> {
             }
             _ => self.say(&format!("500 'SITE {sub}' not understood")).await,
         }
+    }
+
+    /// Makes `real` and the directories above it that are missing, each where the
+    /// session may write.
+    fn make_parents(&mut self, real: &str) -> bool {
+        const MAX_PARTS: usize = 32;
+        let mut missing = Vec::new();
+        let mut at = real.to_owned();
+        while !self.c.fs.exists("/", &at) {
+            if missing.len() >= MAX_PARTS || at == "/" {
+                return false;
+            }
+            missing.push(at.clone());
+            at = fs::parent(&at).to_owned();
+        }
+        let (uid, gid) = self.ids();
+        let now = chrono::Utc::now().timestamp();
+        for dir in missing.iter().rev() {
+            if !self.may_write_parent(dir)
+                || self.c.fs.put(dir, Node::dir(0o755, uid, gid, now)).is_err()
+            {
+                return false;
+            }
+        }
+        !missing.is_empty()
     }
 
     /// mod_copy: copies a file of the fake host (any readable one, as the real module

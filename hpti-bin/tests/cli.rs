@@ -969,6 +969,18 @@ fn config_check_refuses_what_run_refuses_naming_the_key_and_line() {
             "sensors.ftp.tls",
             10,
         ),
+        (
+            "[sensors.ftp]\ntype = \"ftp\"\nlisten = \"127.0.0.1:0\"\nserver = \"proftpd\"\ntls = {}\n"
+                .to_owned(),
+            "sensors.ftp.tls",
+            11,
+        ),
+        (
+            "[sensors.ftp]\ntype = \"ftp\"\nlisten = \"127.0.0.1:0\"\nserver = \"proftp\"\n"
+                .to_owned(),
+            "sensors.ftp.server",
+            10,
+        ),
     ];
     for (extra, key, line) in cases {
         let config = write_config(dir.path(), &extra);

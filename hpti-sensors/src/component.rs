@@ -85,6 +85,7 @@ impl SourceConfig for HoneypotSensorConfig<crate::telnet::TelnetConfig> {
 #[async_trait]
 impl SourceConfig for HoneypotSensorConfig<crate::ftp::FtpConfig> {
     async fn build(&self, cx: &BuildContext) -> Result<Box<dyn Source>, BuildError> {
+        proftpd_without_tls(&self.sensor)?;
         let honeypot = self.honeypot_with(self.sensor.persona.as_ref());
         let sensor = crate::ftp::FtpSensor::bind(
             cx.id.as_str(),
@@ -100,6 +101,7 @@ impl SourceConfig for HoneypotSensorConfig<crate::ftp::FtpConfig> {
     }
 
     fn check(&self, cx: &BuildContext) -> Result<(), BuildError> {
+        proftpd_without_tls(&self.sensor)?;
         // Given files are loaded; a self-signed certificate is only made by `run`.
         if let Some(tls) = &self.sensor.tls
             && (tls.cert.is_some() || tls.key.is_some())
@@ -109,6 +111,20 @@ impl SourceConfig for HoneypotSensorConfig<crate::ftp::FtpConfig> {
         }
         Ok(())
     }
+}
+
+/// Debian's proftpd does not load mod_tls and no FTPS of it was captured: `tls` is for
+/// the vsftpd persona only.
+#[cfg(feature = "ftp")]
+fn proftpd_without_tls(config: &crate::ftp::FtpConfig) -> Result<(), BuildError> {
+    if config.server == crate::ftp::FtpServer::Proftpd && config.tls.is_some() {
+        return Err(BuildError::msg(
+            "the proftpd persona has no FTPS (Debian's proftpd.conf does not load mod_tls); \
+             remove `tls` or use server = \"vsftpd\"",
+        )
+        .at_key("tls"));
+    }
+    Ok(())
 }
 
 #[cfg(feature = "http")]

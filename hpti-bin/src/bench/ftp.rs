@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use hdrhistogram::Histogram;
 use hpti_core::pipeline::Pipeline;
-use hpti_sensors::ftp::{FtpConfig, FtpSensor};
+use hpti_sensors::ftp::{FtpConfig, FtpSensor, FtpServer};
 use hpti_sensors::honeypot::HoneypotConfig;
 use hpti_store::{EventQueries, SqliteStore};
 use serde::Serialize;
@@ -50,6 +50,9 @@ pub struct FtpArgs {
     /// rejected one costs the 3 s failure delay).
     #[arg(long, default_value = "hpti-bench")]
     password: String,
+    /// The persona of the spawned sensor: `vsftpd` or `proftpd`.
+    #[arg(long, default_value = "vsftpd", value_parser = ["vsftpd", "proftpd"])]
+    server: String,
     /// Longest one session may take before it counts as failed.
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
     timeout: Duration,
@@ -85,7 +88,11 @@ pub async fn ftp(config: &Config, args: &FtpArgs) -> anyhow::Result<()> {
 
 async fn run(config: &Config, args: &FtpArgs, tempdir: &Path) -> anyhow::Result<FtpResult> {
     let host = if args.spawn_sensor {
-        Some(FtpHost::start(config, &tempdir.join("sensor")).await?)
+        let server = match args.server.as_str() {
+            "proftpd" => FtpServer::Proftpd,
+            _ => FtpServer::Vsftpd,
+        };
+        Some(FtpHost::start(config, &tempdir.join("sensor"), server).await?)
     } else {
         None
     };
@@ -209,7 +216,7 @@ struct FtpHost {
 }
 
 impl FtpHost {
-    async fn start(config: &Config, dir: &Path) -> anyhow::Result<Self> {
+    async fn start(config: &Config, dir: &Path, server: FtpServer) -> anyhow::Result<Self> {
         let (mut pipeline, store, metrics) = super::ssh::sensor_pipeline(config, dir).await?;
         let mut honeypot = HoneypotConfig::default();
         honeypot.fetch.enabled = false;
@@ -218,6 +225,7 @@ impl FtpHost {
         let ftp = FtpConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             passive_ports: [20000, 60000],
+            server,
             ..FtpConfig::default()
         };
         let sensor = FtpSensor::bind("ftp-bench", dir, ftp, &honeypot, &metrics)

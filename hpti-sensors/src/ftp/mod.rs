@@ -1,5 +1,5 @@
-//! The FTP honeypot: answers as Debian 12's vsftpd 3.0.3 does, byte for byte where it
-//! was captured (`testdata/ftp/vsftpd-3.0.3/`), over the same fake filesystem the
+//! The FTP honeypot: answers as Debian 12's vsftpd 3.0.3 (or ProFTPD 1.3.8) does, byte
+//! for byte where it was captured (`testdata/ftp/`), over the same fake filesystem the
 //! shells show; captures logins and every upload.
 //!
 //! ```no_run
@@ -22,7 +22,7 @@
 //! # }
 //! ```
 //!
-//! # What a client sees
+//! # What a client of the vsftpd persona sees
 //!
 //! - `220 (vsFTPd 3.0.3)` at once; before a login only `USER`, `PASS`, `QUIT`, `FEAT`
 //!   and `OPTS` are answered, everything else gets `530 Please login with USER and
@@ -53,7 +53,8 @@
 //!   connections that must resume the control connection's session, vsftpd's `500
 //!   OOPS:` lines when a handshake fails. The client hello's JA4 is recorded.
 //!
-//! Not built yet: a ProFTPD persona.
+//! With [`FtpConfig::server`] = [`FtpServer::Proftpd`] the sensor answers as Debian
+//! 12's ProFTPD 1.3.8 instead (`proftpd.rs`, `testdata/ftp/proftpd-1.3.8/`).
 
 pub mod command;
 mod listing;

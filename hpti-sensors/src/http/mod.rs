@@ -959,7 +959,15 @@ impl Connection {
             kind,
             Some(&form),
         );
-        (reply, logins)
+        let asked = server::Preconditions {
+            if_none_match: head.header("if-none-match"),
+            if_modified_since: head.header("if-modified-since"),
+            range: head.header("range"),
+            if_range: head.header("if-range"),
+            accept_encoding: head.header("accept-encoding"),
+            head: head.method == "HEAD",
+        };
+        (server::deliver(server, reply, &asked, &at), logins)
     }
 
     fn redirect_location(

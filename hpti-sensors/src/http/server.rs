@@ -138,6 +138,199 @@ pub struct Reply {
     pub flushes: Vec<usize>,
     /// The status line says `HTTP/1.0` (the application set its own status line).
     pub status_http10: bool,
+    /// How a static file goes out (see [`deliver`]).
+    pub form: StaticForm,
+}
+
+/// How a static file's reply goes out: each has its own headers on each server.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum StaticForm {
+    /// The whole file.
+    #[default]
+    Whole,
+    /// `304 Not Modified`: the validators matched (the file has `total` bytes).
+    NotModified {
+        /// The file's length.
+        total: usize,
+    },
+    /// `206 Partial Content`: bytes `start..=end` of `total`.
+    Partial {
+        /// First byte sent.
+        start: usize,
+        /// Last byte sent.
+        end: usize,
+        /// The file's length.
+        total: usize,
+    },
+    /// Compressed with gzip; the ETag is still made from the `original` length.
+    Gzip {
+        /// The file's length before compression.
+        original: usize,
+    },
+}
+
+/// The request headers that change how a static file is served, as sent.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Preconditions<'a> {
+    /// `If-None-Match`.
+    pub if_none_match: Option<&'a str>,
+    /// `If-Modified-Since`.
+    pub if_modified_since: Option<&'a str>,
+    /// `Range`.
+    pub range: Option<&'a str>,
+    /// `If-Range`.
+    pub if_range: Option<&'a str>,
+    /// `Accept-Encoding`.
+    pub accept_encoding: Option<&'a str>,
+    /// A HEAD request (never compressed or cut).
+    pub head: bool,
+}
+
+/// Serves a static file as Apache's and nginx's core do (`testdata/http/*/NOTES.md`):
+/// `304` when `If-None-Match` names its ETag (or, without it, `If-Modified-Since` is
+/// not older than the file), `206` for one satisfiable byte range (after `If-Range`),
+/// `416` for one that is not, gzip when the client takes it and the server compresses
+/// the type (Apache's mod_deflate at zlib's level 6 for Debian's types, nginx's `gzip on`
+/// at level 1 for `text/html`). Tomcat's static files and other replies are unchanged.
+pub fn deliver(
+    server: &Server,
+    mut reply: Reply,
+    asked: &Preconditions<'_>,
+    at: &Addressed<'_>,
+) -> Reply {
+    let ReplyKind::Static { modified } = reply.kind else {
+        return reply;
+    };
+    if reply.status != 200 || server.kind == ServerKind::Tomcat {
+        return reply;
+    }
+    let total = reply.body.len();
+    let etag = match server.kind {
+        ServerKind::Apache => format!("\"{}\"", apache_etag(total, modified)),
+        _ => format!("\"{}\"", nginx_etag(total, modified)),
+    };
+    let not_modified = match asked.if_none_match {
+        Some(list) => list
+            .split(',')
+            .map(|tag| tag.trim().trim_start_matches("W/"))
+            .any(|tag| tag == "*" || tag == etag),
+        None => asked
+            .if_modified_since
+            .and_then(parse_http_date)
+            .is_some_and(|since| since >= since_epoch(modified).as_secs()),
+    };
+    if not_modified {
+        reply.status = 304;
+        reply.body = bytes::Bytes::new();
+        reply.form = StaticForm::NotModified { total };
+        return reply;
+    }
+    let range_applies = match asked.if_range {
+        None => true,
+        Some(validator) if validator.starts_with('"') => validator.trim() == etag,
+        Some(date) => parse_http_date(date) == Some(since_epoch(modified).as_secs()),
+    };
+    if let Some(range) = asked.range.filter(|_| range_applies && !asked.head) {
+        match byte_range(range, total) {
+            Some(Ok((start, end))) => {
+                reply.status = 206;
+                reply.body = reply.body.slice(start..=end);
+                reply.form = StaticForm::Partial { start, end, total };
+                return reply;
+            }
+            Some(Err(())) => {
+                let mut refused = error_reply(server, ErrorCause::RangeNotSatisfiable, at);
+                if server.kind == ServerKind::Nginx {
+                    refused = refused.header("Content-Range", format!("bytes */{total}"));
+                }
+                return refused;
+            }
+            None => {}
+        }
+    }
+    let (level, compresses) = match server.kind {
+        ServerKind::Apache => (6, deflatable(reply.content_type.as_deref())),
+        _ => (
+            1,
+            reply
+                .content_type
+                .as_deref()
+                .is_some_and(|ct| ct.split(';').next().unwrap_or("").trim() == "text/html")
+                && total >= 20,
+        ),
+    };
+    let takes_gzip = asked.accept_encoding.is_some_and(|list| {
+        list.split(',').any(|coding| {
+            let mut parts = coding.split(';');
+            let name = parts.next().unwrap_or("").trim();
+            let refused = parts.any(|p| matches!(p.trim(), "q=0" | "q=0.0" | "q=0.00" | "q=0.000"));
+            name.eq_ignore_ascii_case("gzip") && !refused
+        })
+    });
+    if takes_gzip && compresses && total > 0 && !asked.head {
+        if let Some(compressed) = gzip(&reply.body, level) {
+            reply.body = compressed.into();
+            reply.form = StaticForm::Gzip { original: total };
+            if server.kind == ServerKind::Nginx {
+                reply.chunked = true;
+            }
+        }
+    }
+    reply
+}
+
+/// One `bytes=` range of a `total`-byte file: `Some(Ok((first, last)))`, `Some(Err(()))`
+/// when it cannot be satisfied, `None` when the header is not one byte range (then the
+/// whole file is sent).
+fn byte_range(header: &str, total: usize) -> Option<Result<(usize, usize), ()>> {
+    let spec = header.trim().strip_prefix("bytes=")?;
+    if spec.contains(',') {
+        return None;
+    }
+    let (first, last) = spec.trim().split_once('-')?;
+    let range = match (first.trim(), last.trim()) {
+        ("", suffix) => {
+            let n: usize = suffix.parse().ok()?;
+            if n == 0 || total == 0 {
+                return Some(Err(()));
+            }
+            (total - n.min(total), total - 1)
+        }
+        (first, last) => {
+            let first: usize = first.parse().ok()?;
+            let last = if last.is_empty() {
+                usize::MAX
+            } else {
+                last.parse().ok()?
+            };
+            if last < first {
+                return None;
+            }
+            if first >= total {
+                return Some(Err(()));
+            }
+            (first, last.min(total - 1))
+        }
+    };
+    Some(Ok(range))
+}
+
+/// gzip as the servers write it: no name or time, OS `3` (Unix).
+fn gzip(body: &[u8], level: u32) -> Option<Vec<u8>> {
+    use std::io::Write as _;
+    let mut encoder = flate2::GzBuilder::new().operating_system(3).write(
+        Vec::with_capacity(body.len() / 3),
+        flate2::Compression::new(level),
+    );
+    encoder.write_all(body).ok()?;
+    encoder.finish().ok()
+}
+
+/// An HTTP date (`Sun, 06 Dec 2026 20:57:48 GMT`) as unix seconds.
+fn parse_http_date(text: &str) -> Option<u64> {
+    chrono::DateTime::parse_from_rfc2822(text.trim())
+        .ok()
+        .and_then(|t| u64::try_from(t.timestamp()).ok())
 }
 
 impl Reply {
@@ -159,6 +352,7 @@ impl Reply {
             chunked: false,
             flushes: Vec::new(),
             status_http10: false,
+            form: StaticForm::Whole,
         }
     }
 
@@ -218,7 +412,9 @@ pub fn write_reply(
     // Apache's content-length filter buffers 8000 bytes of generated output: a longer
     // body goes out chunked, or unframed until close to an HTTP/1.0 client.
     let dynamic_apache = server.kind == ServerKind::Apache && reply.kind == ReplyKind::Dynamic;
-    let framing = if reply.chunked {
+    let framing = if matches!(reply.form, StaticForm::NotModified { .. }) {
+        BodyFraming::Unstated
+    } else if reply.chunked {
         BodyFraming::Chunked
     } else if dynamic_apache && exchange.head {
         BodyFraming::Unstated
@@ -279,16 +475,40 @@ pub fn write_reply(
             };
             match reply.kind {
                 ReplyKind::Static { modified } => {
+                    let (size, suffix) = match reply.form {
+                        StaticForm::Partial { total, .. } | StaticForm::NotModified { total } => {
+                            (total, "")
+                        }
+                        StaticForm::Gzip { original } => (original, "-gzip"),
+                        StaticForm::Whole => (length, ""),
+                    };
                     let _ = write!(
                         h,
-                        "Last-Modified: {}\r\nETag: \"{}\"\r\nAccept-Ranges: bytes\r\n",
+                        "Last-Modified: {}\r\nETag: \"{}{suffix}\"\r\nAccept-Ranges: bytes\r\n",
                         http_date(modified),
-                        apache_etag(length, modified)
+                        apache_etag(size, modified)
                     );
                     app(&mut h);
-                    length_header(&mut h);
-                    if length > 0 && deflatable(reply.content_type.as_deref()) {
-                        h.push_str("Vary: Accept-Encoding\r\n");
+                    let vary = size > 0 && deflatable(reply.content_type.as_deref());
+                    match reply.form {
+                        StaticForm::NotModified { .. } => {}
+                        StaticForm::Gzip { .. } => {
+                            h.push_str("Vary: Accept-Encoding\r\nContent-Encoding: gzip\r\n");
+                            length_header(&mut h);
+                        }
+                        StaticForm::Partial { start, end, total } => {
+                            length_header(&mut h);
+                            if vary {
+                                h.push_str("Vary: Accept-Encoding\r\n");
+                            }
+                            let _ = write!(h, "Content-Range: bytes {start}-{end}/{total}\r\n");
+                        }
+                        StaticForm::Whole => {
+                            length_header(&mut h);
+                            if vary {
+                                h.push_str("Vary: Accept-Encoding\r\n");
+                            }
+                        }
                     }
                     connection(&mut h);
                 }
@@ -318,14 +538,50 @@ pub fn write_reply(
                     connection(&mut h);
                 }
             }
-            content_type(&mut h);
+            if !matches!(reply.form, StaticForm::NotModified { .. }) {
+                content_type(&mut h);
+            }
         }
         ServerKind::Nginx => {
             let _ = write!(h, "Server: {}\r\nDate: {date}\r\n", server.banner);
-            content_type(&mut h);
-            length_header(&mut h);
             let connection = if open { "keep-alive" } else { "close" };
-            if let ReplyKind::Static { modified } = reply.kind {
+            if let (ReplyKind::Static { modified }, StaticForm::NotModified { total }) =
+                (reply.kind, reply.form)
+            {
+                let _ = write!(
+                    h,
+                    "Last-Modified: {}\r\nConnection: {connection}\r\nETag: \"{}\"\r\n",
+                    http_date(modified),
+                    nginx_etag(total, modified)
+                );
+            } else if let (ReplyKind::Static { modified }, StaticForm::Gzip { original }) =
+                (reply.kind, reply.form)
+            {
+                content_type(&mut h);
+                let _ = write!(h, "Last-Modified: {}\r\n", http_date(modified));
+                length_header(&mut h);
+                let _ = write!(
+                    h,
+                    "Connection: {connection}\r\nETag: W/\"{}\"\r\nContent-Encoding: gzip\r\n",
+                    nginx_etag(original, modified)
+                );
+            } else if let (
+                ReplyKind::Static { modified },
+                StaticForm::Partial { start, end, total },
+            ) = (reply.kind, reply.form)
+            {
+                content_type(&mut h);
+                length_header(&mut h);
+                let _ = write!(
+                    h,
+                    "Last-Modified: {}\r\nConnection: {connection}\r\nETag: \"{}\"\r\n\
+                     Content-Range: bytes {start}-{end}/{total}\r\n",
+                    http_date(modified),
+                    nginx_etag(total, modified)
+                );
+            } else if let ReplyKind::Static { modified } = reply.kind {
+                content_type(&mut h);
+                length_header(&mut h);
                 let _ = write!(
                     h,
                     "Last-Modified: {}\r\nConnection: {connection}\r\nETag: \"{}\"\r\n\
@@ -335,9 +591,22 @@ pub fn write_reply(
                 );
                 app(&mut h);
             } else if reply.kind == ReplyKind::Error {
-                app(&mut h);
+                content_type(&mut h);
+                length_header(&mut h);
+                // 416's Content-Range follows Connection (captured); a 301's Location
+                // precedes it.
+                for (name, value) in &reply.headers {
+                    if name != "Content-Range" {
+                        let _ = write!(h, "{name}: {value}\r\n");
+                    }
+                }
                 let _ = write!(h, "Connection: {connection}\r\n");
+                for (name, value) in reply.headers.iter().filter(|(n, _)| n == "Content-Range") {
+                    let _ = write!(h, "{name}: {value}\r\n");
+                }
             } else {
+                content_type(&mut h);
+                length_header(&mut h);
                 let _ = write!(h, "Connection: {connection}\r\n");
                 app(&mut h);
             }
@@ -462,6 +731,8 @@ pub enum ErrorCause {
     VersionNotSupported,
     /// A directory without its slash: redirect (301) to this location.
     MovedPermanently,
+    /// A byte range past the end of the file (416).
+    RangeNotSatisfiable,
 }
 
 /// Where a request was addressed, for signatures and redirects.
@@ -495,6 +766,7 @@ pub fn error_reply(server: &Server, cause: ErrorCause, at: &Addressed<'_>) -> Re
         ErrorCause::BodyTooLarge => 413,
         ErrorCause::VersionNotSupported => 505,
         ErrorCause::MovedPermanently => 301,
+        ErrorCause::RangeNotSatisfiable => 416,
     };
     let close = matches!(
         cause,
@@ -553,6 +825,10 @@ fn apache_error(server: &Server, status: u16, cause: ErrorCause, at: &Addressed<
         ErrorCause::MovedPermanently => {
             format!("The document has moved <a href=\"{location}\">here</a>.")
         }
+        ErrorCause::RangeNotSatisfiable => "None of the range-specifier values in the \
+                                            Range\nrequest-header field overlap the current \
+                                            extent\nof the selected resource."
+            .to_owned(),
     };
     let reason = reason_phrase(status);
     let reason = if status == 414 {
@@ -589,6 +865,8 @@ fn apache_error(server: &Server, status: u16, cause: ErrorCause, at: &Addressed<
         ErrorCause::MovedPermanently => {
             reply = reply.header("Location", at.location.unwrap_or("/"));
         }
+        // Apache's byterange filter answers 416 chunked (captured).
+        ErrorCause::RangeNotSatisfiable => reply.chunked = true,
         _ => {}
     }
     reply
@@ -766,6 +1044,25 @@ mod tests {
             head: false,
             requests_left: 99,
         }
+    }
+
+    #[test]
+    fn byte_ranges() {
+        assert_eq!(byte_range("bytes=0-10", 100), Some(Ok((0, 10))));
+        assert_eq!(byte_range("bytes=-5", 100), Some(Ok((95, 99))));
+        assert_eq!(byte_range("bytes=-500", 100), Some(Ok((0, 99))));
+        assert_eq!(byte_range("bytes=99-", 100), Some(Ok((99, 99))));
+        assert_eq!(byte_range("bytes=90-1000", 100), Some(Ok((90, 99))));
+        assert_eq!(byte_range("bytes=100-", 100), Some(Err(())));
+        assert_eq!(byte_range("bytes=-0", 100), Some(Err(())));
+        assert_eq!(byte_range("bytes=5-2", 100), None);
+        assert_eq!(byte_range("bytes=0-1,3-4", 100), None);
+        assert_eq!(byte_range("items=0-1", 100), None);
+        assert_eq!(byte_range("bytes=x-1", 100), None);
+        assert_eq!(
+            parse_http_date("Sun, 06 Dec 2026 20:57:48 GMT"),
+            Some(1_796_590_668)
+        );
     }
 
     #[test]

@@ -139,12 +139,12 @@ pub struct Reply {
     /// The status line says `HTTP/1.0` (the application set its own status line).
     pub status_http10: bool,
     /// How a static file goes out (see [`deliver`]).
-    pub form: StaticForm,
+    pub form: BodyForm,
 }
 
 /// How a static file's reply goes out: each has its own headers on each server.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum StaticForm {
+pub enum BodyForm {
     /// The whole file.
     #[default]
     Whole,
@@ -198,6 +198,9 @@ pub fn deliver(
     asked: &Preconditions<'_>,
     at: &Addressed<'_>,
 ) -> Reply {
+    if reply.kind == ReplyKind::Dynamic {
+        return compress_dynamic(server, reply, asked);
+    }
     let ReplyKind::Static { modified } = reply.kind else {
         return reply;
     };
@@ -222,7 +225,7 @@ pub fn deliver(
     if not_modified {
         reply.status = 304;
         reply.body = bytes::Bytes::new();
-        reply.form = StaticForm::NotModified { total };
+        reply.form = BodyForm::NotModified { total };
         return reply;
     }
     let range_applies = match asked.if_range {
@@ -235,7 +238,7 @@ pub fn deliver(
             Some(Ok((start, end))) => {
                 reply.status = 206;
                 reply.body = reply.body.slice(start..=end);
-                reply.form = StaticForm::Partial { start, end, total };
+                reply.form = BodyForm::Partial { start, end, total };
                 return reply;
             }
             Some(Err(())) => {
@@ -259,22 +262,59 @@ pub fn deliver(
                 && total >= 20,
         ),
     };
-    let takes_gzip = asked.accept_encoding.is_some_and(|list| {
+    if takes_gzip(asked) && compresses && total > 0 && !asked.head {
+        if let Some(compressed) = gzip(&reply.body, level) {
+            reply.body = compressed.into();
+            reply.form = BodyForm::Gzip { original: total };
+            if server.kind == ServerKind::Nginx {
+                reply.chunked = true;
+            }
+        }
+    }
+    reply
+}
+
+/// Whether the client takes gzip (`Accept-Encoding`, without `q=0`).
+fn takes_gzip(asked: &Preconditions<'_>) -> bool {
+    asked.accept_encoding.is_some_and(|list| {
         list.split(',').any(|coding| {
             let mut parts = coding.split(';');
             let name = parts.next().unwrap_or("").trim();
             let refused = parts.any(|p| matches!(p.trim(), "q=0" | "q=0.0" | "q=0.00" | "q=0.000"));
             name.eq_ignore_ascii_case("gzip") && !refused
         })
-    });
-    if takes_gzip && compresses && total > 0 && !asked.head {
-        if let Some(compressed) = gzip(&reply.body, level) {
-            reply.body = compressed.into();
-            reply.form = StaticForm::Gzip { original: total };
-            if server.kind == ServerKind::Nginx {
-                reply.chunked = true;
-            }
-        }
+    })
+}
+
+/// An application's 200 on Apache, compressed as Debian's mod_deflate does for its
+/// types (`NOTES-php.md`, "gzip"); phpMyAdmin compresses its own output
+/// (`X-ob_mode`, PHP's ob_gzhandler), which puts `Content-Encoding` among its headers.
+fn compress_dynamic(server: &Server, mut reply: Reply, asked: &Preconditions<'_>) -> Reply {
+    let compresses = server.kind == ServerKind::Apache
+        && reply.status == 200
+        && deflatable(reply.content_type.as_deref())
+        && !reply.body.is_empty()
+        && !asked.head
+        && takes_gzip(asked);
+    if !compresses {
+        return reply;
+    }
+    let Some(compressed) = gzip(&reply.body, 6) else {
+        return reply;
+    };
+    let original = reply.body.len();
+    reply.body = compressed.into();
+    reply.flushes.clear();
+    reply.chunked = false;
+    reply.form = BodyForm::Gzip { original };
+    if reply
+        .headers
+        .iter()
+        .any(|(n, _)| n.eq_ignore_ascii_case("x-ob_mode"))
+    {
+        reply
+            .headers
+            .push(("Content-Encoding".to_owned(), "gzip".to_owned()));
     }
     reply
 }
@@ -352,7 +392,7 @@ impl Reply {
             chunked: false,
             flushes: Vec::new(),
             status_http10: false,
-            form: StaticForm::Whole,
+            form: BodyForm::Whole,
         }
     }
 
@@ -412,12 +452,15 @@ pub fn write_reply(
     // Apache's content-length filter buffers 8000 bytes of generated output: a longer
     // body goes out chunked, or unframed until close to an HTTP/1.0 client.
     let dynamic_apache = server.kind == ServerKind::Apache && reply.kind == ReplyKind::Dynamic;
-    let framing = if matches!(reply.form, StaticForm::NotModified { .. }) {
+    let framing = if matches!(reply.form, BodyForm::NotModified { .. }) {
         BodyFraming::Unstated
     } else if reply.chunked {
         BodyFraming::Chunked
     } else if dynamic_apache && exchange.head {
         BodyFraming::Unstated
+    } else if matches!(reply.form, BodyForm::Gzip { .. }) && dynamic_apache {
+        // mod_deflate hands the content-length filter the whole compressed body.
+        BodyFraming::Length
     } else if dynamic_apache && (length > APACHE_BUFFERED_OUTPUT || !reply.flushes.is_empty()) {
         if exchange.version.0 == 1 && exchange.version.1 == 0 {
             BodyFraming::UntilClose
@@ -476,11 +519,11 @@ pub fn write_reply(
             match reply.kind {
                 ReplyKind::Static { modified } => {
                     let (size, suffix) = match reply.form {
-                        StaticForm::Partial { total, .. } | StaticForm::NotModified { total } => {
+                        BodyForm::Partial { total, .. } | BodyForm::NotModified { total } => {
                             (total, "")
                         }
-                        StaticForm::Gzip { original } => (original, "-gzip"),
-                        StaticForm::Whole => (length, ""),
+                        BodyForm::Gzip { original } => (original, "-gzip"),
+                        BodyForm::Whole => (length, ""),
                     };
                     let _ = write!(
                         h,
@@ -491,19 +534,19 @@ pub fn write_reply(
                     app(&mut h);
                     let vary = size > 0 && deflatable(reply.content_type.as_deref());
                     match reply.form {
-                        StaticForm::NotModified { .. } => {}
-                        StaticForm::Gzip { .. } => {
+                        BodyForm::NotModified { .. } => {}
+                        BodyForm::Gzip { .. } => {
                             h.push_str("Vary: Accept-Encoding\r\nContent-Encoding: gzip\r\n");
                             length_header(&mut h);
                         }
-                        StaticForm::Partial { start, end, total } => {
+                        BodyForm::Partial { start, end, total } => {
                             length_header(&mut h);
                             if vary {
                                 h.push_str("Vary: Accept-Encoding\r\n");
                             }
                             let _ = write!(h, "Content-Range: bytes {start}-{end}/{total}\r\n");
                         }
-                        StaticForm::Whole => {
+                        BodyForm::Whole => {
                             length_header(&mut h);
                             if vary {
                                 h.push_str("Vary: Accept-Encoding\r\n");
@@ -522,6 +565,15 @@ pub fn write_reply(
                     {
                         h.push_str("Vary: Accept-Encoding\r\n");
                     }
+                    // mod_deflate names its coding after Vary; PHP's ob_gzhandler set
+                    // its own among the application's headers.
+                    let app_coded = reply
+                        .headers
+                        .iter()
+                        .any(|(n, _)| n.eq_ignore_ascii_case("content-encoding"));
+                    if matches!(reply.form, BodyForm::Gzip { .. }) && !app_coded {
+                        h.push_str("Content-Encoding: gzip\r\n");
+                    }
                     // Connection headers come after a Content-Length (Apache adds them
                     // once the length is known) and before Transfer-Encoding.
                     if framing == BodyFraming::Length {
@@ -538,14 +590,14 @@ pub fn write_reply(
                     connection(&mut h);
                 }
             }
-            if !matches!(reply.form, StaticForm::NotModified { .. }) {
+            if !matches!(reply.form, BodyForm::NotModified { .. }) {
                 content_type(&mut h);
             }
         }
         ServerKind::Nginx => {
             let _ = write!(h, "Server: {}\r\nDate: {date}\r\n", server.banner);
             let connection = if open { "keep-alive" } else { "close" };
-            if let (ReplyKind::Static { modified }, StaticForm::NotModified { total }) =
+            if let (ReplyKind::Static { modified }, BodyForm::NotModified { total }) =
                 (reply.kind, reply.form)
             {
                 let _ = write!(
@@ -554,7 +606,7 @@ pub fn write_reply(
                     http_date(modified),
                     nginx_etag(total, modified)
                 );
-            } else if let (ReplyKind::Static { modified }, StaticForm::Gzip { original }) =
+            } else if let (ReplyKind::Static { modified }, BodyForm::Gzip { original }) =
                 (reply.kind, reply.form)
             {
                 content_type(&mut h);
@@ -567,7 +619,7 @@ pub fn write_reply(
                 );
             } else if let (
                 ReplyKind::Static { modified },
-                StaticForm::Partial { start, end, total },
+                BodyForm::Partial { start, end, total },
             ) = (reply.kind, reply.form)
             {
                 content_type(&mut h);

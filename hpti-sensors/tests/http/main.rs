@@ -858,6 +858,56 @@ fn split_response(response: &[u8]) -> (String, Vec<u8>) {
     (head, body)
 }
 
+/// Compares a gzip answer with a capture's: the head with `Content-Length`'s value
+/// aside (zlib's bytes are not reproduced bit for bit), the gzip header, and the
+/// decompressed body, both normalised with `masks`.
+pub(crate) async fn compare_gzip_capture(
+    harness: &Harness,
+    product: &str,
+    case: &str,
+    masks: &[(&str, &str)],
+) {
+    let dir = testdata().join(product);
+    let request = std::fs::read(dir.join(format!("{case}.request"))).unwrap();
+    let got = raw_exchange(harness.addr, &request).await;
+    let want = std::fs::read(dir.join(format!("{case}.http"))).unwrap();
+    let (got_head, got_body) = split_response(&got);
+    let (want_head, want_body) = split_response(&want);
+    let head = |text: &str| {
+        let lengthless = regex::Regex::new(r"(?m)^Content-Length: [0-9]+")
+            .unwrap()
+            .replace_all(text, "Content-Length: <n>")
+            .into_owned();
+        normalise(lengthless.as_bytes(), masks)
+    };
+    assert_eq!(
+        head(&got_head),
+        head(&want_head),
+        "{product}/{case}: the head"
+    );
+    assert_eq!(
+        got_body[..10],
+        want_body[..10],
+        "{product}/{case}: the gzip header"
+    );
+    let inflate = |bytes: &[u8]| {
+        let mut out = Vec::new();
+        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(bytes), &mut out).unwrap();
+        out
+    };
+    let got_page = String::from_utf8_lossy(&inflate(&got_body))
+        .replace(
+            &format!("127.0.0.1:{}", harness.addr.port()),
+            "127.0.0.1:8181",
+        )
+        .into_bytes();
+    assert_eq!(
+        normalise(&got_page, masks),
+        normalise(&inflate(&want_body), masks),
+        "{product}/{case}: the page, decompressed"
+    );
+}
+
 /// Conditional requests, byte ranges and gzip on a static file, as Debian's Apache and
 /// nginx answer them (`if-modified-since`, `if-none-match`, `if-range-match`,
 /// `range-0-10`, `range-unsatisfiable`, `get-root-gzip` of both captures). The

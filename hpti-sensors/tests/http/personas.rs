@@ -6,7 +6,7 @@
 
 use super::AppMount;
 
-use super::{Harness, compare_captures, raw_exchange};
+use super::{Harness, compare_captures, compare_gzip_capture, raw_exchange};
 
 async fn wordpress_host() -> Harness {
     Harness::start(|c| {
@@ -70,7 +70,7 @@ const PHPMYADMIN_MASKS: &[(&str, &str)] = &[
 
 /// Every WordPress capture but these (features the sensor lacks, or what a remote
 /// client cannot see):
-/// * `get-root-gzip`: no gzip;
+/// * `get-root-gzip`: compared by `compare_gzip_capture` (zlib's bytes are not copied);
 /// * `get-root-host-ip`, `get-root-http10-nohost`: Debian's wp-config.php answers
 ///   `HTTP/1.0 404` ("Neither /etc/wordpress/config-<host>.php nor ...") to a Host it has
 ///   no config file for;
@@ -185,7 +185,7 @@ const WORDPRESS_CASES: &[&str] = &[
 ];
 
 /// Every phpMyAdmin capture but these:
-/// * `get-pma-root-gzip`: no gzip;
+/// * `get-pma-root-gzip`: compared by `compare_gzip_capture`;
 /// * `head-pma-root`: phpMyAdmin's HEAD keeps `Vary: Accept-Encoding` (the sensor sends
 ///   no Vary on a HEAD of a PHP page, as WordPress's HEAD answers have none);
 /// * `get-pma-robots`: Apache sends no `Vary` with a 26-byte static text file (too small
@@ -248,6 +248,13 @@ async fn the_wordpress_persona_answers_as_debians_wordpress() {
         &[WORDPRESS_MASKS, PHPMYADMIN_MASKS].concat(),
     )
     .await;
+    compare_gzip_capture(
+        &harness,
+        "wordpress-debian",
+        "get-root-gzip",
+        &[WORDPRESS_MASKS, PHPMYADMIN_MASKS].concat(),
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -257,6 +264,13 @@ async fn the_phpmyadmin_persona_answers_as_debians_phpmyadmin() {
         &harness,
         "phpmyadmin-debian",
         PHPMYADMIN_CASES,
+        PHPMYADMIN_MASKS,
+    )
+    .await;
+    compare_gzip_capture(
+        &harness,
+        "phpmyadmin-debian",
+        "get-pma-root-gzip",
         PHPMYADMIN_MASKS,
     )
     .await;

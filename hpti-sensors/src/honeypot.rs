@@ -62,6 +62,9 @@ impl HoneypotConfig {
     }
 }
 
+/// Source addresses whose upload budgets are remembered at once.
+const MAX_UPLOAD_ADDRESSES: u64 = 100_000;
+
 /// Bounds that keep the sensor up under hostile clients.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -83,11 +86,19 @@ pub struct SessionLimits {
     pub max_session_time: Duration,
     /// Longest input line (longer input is cut).
     pub max_line_bytes: usize,
-    /// Bytes one connection may upload over SFTP and SCP, all its files and channels
-    /// together: past it writes fail as on a full disk (and are counted as
+    /// Bytes one connection may upload (SFTP, SCP, FTP, HTTP), all its files and
+    /// channels together: past it writes fail as on a full disk (and are counted as
     /// `upload_refused`), so a client opening many handles or channels cannot make the
     /// sensor hold more than this per connection.
     pub max_upload_bytes: u64,
+    /// Bytes one source address may upload to the sensor within `upload_window`, all
+    /// its connections together: past it the same refusal, so reconnecting does not
+    /// reset the budget (the artifact store grows by at most this per address and
+    /// window).
+    pub max_upload_bytes_per_ip: u64,
+    /// The window of `max_upload_bytes_per_ip`, from an address's first upload.
+    #[serde(with = "humantime_serde")]
+    pub upload_window: Duration,
     /// Bytes of uploads in progress held in memory by all connections of the sensor
     /// together; past it writes fail as on a full disk (`upload_refused`).
     pub max_upload_memory: u64,
@@ -116,6 +127,8 @@ impl Default for SessionLimits {
             max_session_time: Duration::from_secs(3600),
             max_line_bytes: 8192,
             max_upload_bytes: 64 * 1024 * 1024,
+            max_upload_bytes_per_ip: 256 * 1024 * 1024,
+            upload_window: Duration::from_secs(24 * 3600),
             max_upload_memory: 256 * 1024 * 1024,
             max_channels: 10,
             max_forward_requests: 32,
@@ -220,6 +233,9 @@ pub struct Honeypot {
     pub(crate) counters: SensorCounters,
     connections: Mutex<Connections>,
     kept: Option<moka::sync::Cache<IpAddr, FileSystem>>,
+    /// Bytes each source address uploaded in its current window (bounded: the least
+    /// recently used addresses are forgotten first).
+    uploaded_by_ip: moka::sync::Cache<IpAddr, Arc<std::sync::atomic::AtomicU64>>,
     keep_max_bytes: u64,
 }
 
@@ -332,6 +348,10 @@ impl Honeypot {
             connections: Mutex::new(Connections::default()),
             kept,
             keep_max_bytes: keep.max_bytes_per_ip,
+            uploaded_by_ip: moka::sync::Cache::builder()
+                .max_capacity(MAX_UPLOAD_ADDRESSES)
+                .time_to_live(config.limits.upload_window.max(Duration::from_secs(1)))
+                .build(),
         }))
     }
 
@@ -369,6 +389,31 @@ impl Honeypot {
     /// Connections open now.
     pub fn open_connections(&self) -> usize {
         self.connections.lock().map(|c| c.total).unwrap_or(0)
+    }
+
+    /// Room for `bytes` more uploaded by `ip` within `max_upload_bytes_per_ip`; taken
+    /// when there is.
+    pub(crate) fn admit_ip_upload(&self, ip: IpAddr, bytes: u64) -> bool {
+        use std::sync::atomic::Ordering;
+        let used = self
+            .uploaded_by_ip
+            .get_with(ip, || Arc::new(std::sync::atomic::AtomicU64::new(0)));
+        let cap = self.limits.max_upload_bytes_per_ip;
+        used.fetch_update(Ordering::AcqRel, Ordering::Acquire, |now| {
+            now.checked_add(bytes).filter(|after| *after <= cap)
+        })
+        .is_ok()
+    }
+
+    /// Gives back what [`Honeypot::admit_ip_upload`] took for a write that failed.
+    pub(crate) fn undo_ip_upload(&self, ip: IpAddr, bytes: u64) {
+        if let Some(used) = self.uploaded_by_ip.get(&ip) {
+            let _ = used.fetch_update(
+                std::sync::atomic::Ordering::AcqRel,
+                std::sync::atomic::Ordering::Acquire,
+                |now| Some(now.saturating_sub(bytes)),
+            );
+        }
     }
 
     /// A filesystem for a new session of `ip`: the one kept from its last session, or

@@ -262,13 +262,20 @@ impl SessionCore {
     }
 
     /// Room for `bytes` more of an upload in progress, held by `held`: within the
-    /// connection's `max_upload_bytes` and the sensor's `max_upload_memory`. A refusal
-    /// is counted (`upload_refused`).
+    /// connection's `max_upload_bytes`, the address's `max_upload_bytes_per_ip` and the
+    /// sensor's `max_upload_memory`. A refusal is counted (`upload_refused`).
     pub(crate) fn take_upload(&self, held: &mut Held, bytes: u64) -> bool {
         let limits = &self.honeypot.limits;
+        let ip = self.peer.ip();
         let taken = if self.uploads.admit(bytes, limits.max_upload_bytes) {
-            held.grow(bytes) || {
+            if !self.honeypot.admit_ip_upload(ip, bytes) {
                 self.uploads.undo(bytes);
+                false
+            } else if held.grow(bytes) {
+                true
+            } else {
+                self.uploads.undo(bytes);
+                self.honeypot.undo_ip_upload(ip, bytes);
                 false
             }
         } else {
@@ -279,10 +286,17 @@ impl SessionCore {
             tracing::debug!(
                 session = %self.id, bytes, uploaded = self.uploads.total(),
                 held_by_sensor = self.honeypot.upload_memory.held(),
-                "upload refused (over the connection's or the sensor's bound)"
+                "upload refused (over the connection's, the address's or the sensor's bound)"
             );
         }
         taken
+    }
+
+    /// Gives back the part of a [`SessionCore::take_upload`] reservation an upload did
+    /// not use (an HTTP body reserved at its limit that turned out shorter).
+    pub(crate) fn give_back_upload(&self, bytes: u64) {
+        self.uploads.undo(bytes);
+        self.honeypot.undo_ip_upload(self.peer.ip(), bytes);
     }
 
     /// Stores a file the attacker pushed (SFTP, SCP, a file written in the shell) by

@@ -2297,3 +2297,51 @@ async fn hydra_ftp_against_proftpd_finds_the_password() {
     assert!(attempts.contains(&"ftptest".to_owned()), "{attempts:?}");
     harness.stop().await;
 }
+
+/// The per-address upload budget (`limits.max_upload_bytes_per_ip`): a new connection
+/// from the same address does not reset it; past it the upload is refused as on a full
+/// disk, what arrived is still captured, and the refusal is counted.
+#[tokio::test]
+async fn uploads_are_bounded_per_address_across_connections() {
+    let harness = Harness::start_with(
+        |honeypot| honeypot.limits.max_upload_bytes_per_ip = 1000,
+        |_| {},
+    )
+    .await;
+    let mut replies = Vec::new();
+    for name in ["first.bin", "second.bin"] {
+        let mut ftp = Control::connect(harness.addr).await;
+        ftp.reply().await;
+        ftp.send("USER root").await;
+        assert_eq!(ftp.send("PASS hunter2").await, ["230 Login successful."]);
+        ftp.send("TYPE I").await;
+        let pasv = ftp.send("PASV").await;
+        let port = passive_port(&pasv[0]);
+        ftp.writer
+            .write_all(format!("STOR {name}\r\n").as_bytes())
+            .await
+            .unwrap();
+        let mut data = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        assert_eq!(ftp.reply().await, ["150 Ok to send data."]);
+        let _ = data.write_all(&[b'x'; 800]).await;
+        drop(data);
+        replies.push(ftp.reply().await);
+        ftp.send("QUIT").await;
+    }
+    assert_eq!(replies[0], ["226 Transfer complete."]);
+    assert_eq!(replies[1], ["451 Failure writing to local file."]);
+    let events = harness.wait_closed(2).await;
+    let uploads: Vec<&str> = events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::FileUpload { filename, .. } => Some(filename.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        uploads.len(),
+        2,
+        "both are captured as far as they came: {uploads:?}"
+    );
+    harness.stop().await;
+}

@@ -641,6 +641,7 @@ impl Connection {
                         .write_all(b"HTTP/1.1 100 Continue\r\n\r\n")
                         .await;
                 }
+                let mut reserved = 0;
                 let keep = if multipart {
                     // Files are captured whole, within the upload bounds.
                     let want = match framing {
@@ -649,6 +650,7 @@ impl Connection {
                     }
                     .min(shared.limits.max_body_bytes);
                     if self.session.take_upload(&mut held, want) {
+                        reserved = want;
                         usize::try_from(want).unwrap_or(usize::MAX)
                     } else {
                         shared.limits.body_keep_bytes
@@ -656,7 +658,14 @@ impl Connection {
                 } else {
                     shared.limits.body_keep_bytes.max(64 * 1024)
                 };
-                match self.read_body(framing, keep, shutdown).await {
+                let read = self.read_body(framing, keep, shutdown).await;
+                let used = read.as_ref().map_or(0, |body| body.kept.len() as u64);
+                if reserved > used {
+                    // A chunked body was reserved at the limit: the rest goes back to
+                    // the connection's and the address's budgets.
+                    self.session.core().give_back_upload(reserved - used);
+                }
+                match read {
                     Ok(body) => Some(Ok(body)),
                     Err(BodyError::TooLarge) => Some(Err(())),
                     Err(BodyError::Closed) => return false,

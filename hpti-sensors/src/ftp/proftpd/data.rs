@@ -383,7 +383,8 @@ impl Proftpd<'_> {
                 .await;
         }
         if refused || !kept {
-            return self.refuse(raw, "No space left on device").await;
+            // A failed write: ProFTPD's 451 with strerror(ENOSPC).
+            return self.refuse_with(451, raw, "No space left on device").await;
         }
         self.say("226 Transfer complete").await
     }

@@ -162,6 +162,14 @@ pub enum BodyForm {
         /// The file's length.
         total: usize,
     },
+    /// `206` with several ranges: a `multipart/byteranges` body of a `total`-byte file
+    /// (`vary`: the file's own type is one the server compresses).
+    Multipart {
+        /// The file's length.
+        total: usize,
+        /// Whether the file's type gets `Vary: Accept-Encoding`.
+        vary: bool,
+    },
     /// Compressed with gzip; the ETag is still made from the `original` length.
     Gzip {
         /// The file's length before compression.
@@ -234,13 +242,15 @@ pub fn deliver(
         Some(date) => parse_http_date(date) == Some(since_epoch(modified).as_secs()),
     };
     if let Some(range) = asked.range.filter(|_| range_applies && !asked.head) {
-        match byte_range(range, total) {
-            Some(Ok((start, end))) => {
+        match byte_ranges(range, total) {
+            Some(Ok(ranges)) if ranges.len() == 1 => {
+                let (start, end) = ranges[0];
                 reply.status = 206;
                 reply.body = reply.body.slice(start..=end);
                 reply.form = BodyForm::Partial { start, end, total };
                 return reply;
             }
+            Some(Ok(ranges)) => return multipart(server, reply, &ranges, total),
             Some(Err(())) => {
                 let mut refused = error_reply(server, ErrorCause::RangeNotSatisfiable, at);
                 if server.kind == ServerKind::Nginx {
@@ -316,6 +326,67 @@ fn compress_dynamic(server: &Server, mut reply: Reply, asked: &Preconditions<'_>
             .headers
             .push(("Content-Encoding".to_owned(), "gzip".to_owned()));
     }
+    reply
+}
+
+/// Most ranges served from one request (Apache's `MaxRanges` default); more get the
+/// whole file.
+const MAX_RANGES: usize = 200;
+
+/// The `bytes=` ranges of a `total`-byte file that can be satisfied, in the order asked:
+/// `Some(Err(()))` when none can, `None` when the header is not a byte-range list (then
+/// the whole file is sent).
+fn byte_ranges(header: &str, total: usize) -> Option<Result<Vec<(usize, usize)>, ()>> {
+    let specs = header.trim().strip_prefix("bytes=")?;
+    let mut ranges = Vec::new();
+    for (i, spec) in specs.split(',').enumerate() {
+        if i >= MAX_RANGES {
+            return None;
+        }
+        let range = byte_range(&format!("bytes={}", spec.trim()), total)?;
+        if let Ok(range) = range {
+            ranges.push(range);
+        }
+    }
+    if ranges.is_empty() {
+        return Some(Err(()));
+    }
+    Some(Ok(ranges))
+}
+
+/// `206` with a `multipart/byteranges` body, framed as each server frames it (Apache:
+/// a random 16-hex boundary and lower-case part headers; nginx: a counter of 20 digits).
+fn multipart(server: &Server, mut reply: Reply, ranges: &[(usize, usize)], total: usize) -> Reply {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NGINX_BOUNDARY: AtomicU64 = AtomicU64::new(1);
+    let part_type = reply.content_type.clone().unwrap_or_default();
+    let (boundary, type_header, range_header) = match server.kind {
+        ServerKind::Apache => (
+            format!("{:016x}", fastrand::u64(..)),
+            "Content-type",
+            "Content-range",
+        ),
+        _ => (
+            format!("{:020}", NGINX_BOUNDARY.fetch_add(1, Ordering::Relaxed)),
+            "Content-Type",
+            "Content-Range",
+        ),
+    };
+    let mut body = Vec::new();
+    for &(start, end) in ranges {
+        let head = format!(
+            "\r\n--{boundary}\r\n{type_header}: {part_type}\r\n{range_header}: bytes \
+             {start}-{end}/{total}\r\n\r\n"
+        );
+        body.extend_from_slice(head.as_bytes());
+        body.extend_from_slice(&reply.body[start..=end]);
+    }
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    let vary = deflatable(reply.content_type.as_deref());
+    reply.status = 206;
+    reply.body = body.into();
+    reply.content_type = Some(format!("multipart/byteranges; boundary={boundary}"));
+    reply.form = BodyForm::Multipart { total, vary };
     reply
 }
 
@@ -519,9 +590,9 @@ pub fn write_reply(
             match reply.kind {
                 ReplyKind::Static { modified } => {
                     let (size, suffix) = match reply.form {
-                        BodyForm::Partial { total, .. } | BodyForm::NotModified { total } => {
-                            (total, "")
-                        }
+                        BodyForm::Partial { total, .. }
+                        | BodyForm::NotModified { total }
+                        | BodyForm::Multipart { total, .. } => (total, ""),
                         BodyForm::Gzip { original } => (original, "-gzip"),
                         BodyForm::Whole => (length, ""),
                     };
@@ -532,7 +603,10 @@ pub fn write_reply(
                         apache_etag(size, modified)
                     );
                     app(&mut h);
-                    let vary = size > 0 && deflatable(reply.content_type.as_deref());
+                    let vary = match reply.form {
+                        BodyForm::Multipart { vary, .. } => vary,
+                        _ => size > 0 && deflatable(reply.content_type.as_deref()),
+                    };
                     match reply.form {
                         BodyForm::NotModified { .. } => {}
                         BodyForm::Gzip { .. } => {
@@ -546,7 +620,7 @@ pub fn write_reply(
                             }
                             let _ = write!(h, "Content-Range: bytes {start}-{end}/{total}\r\n");
                         }
-                        BodyForm::Whole => {
+                        BodyForm::Whole | BodyForm::Multipart { .. } => {
                             length_header(&mut h);
                             if vary {
                                 h.push_str("Vary: Accept-Encoding\r\n");
@@ -616,6 +690,17 @@ pub fn write_reply(
                     h,
                     "Connection: {connection}\r\nETag: W/\"{}\"\r\nContent-Encoding: gzip\r\n",
                     nginx_etag(original, modified)
+                );
+            } else if let (ReplyKind::Static { modified }, BodyForm::Multipart { total, .. }) =
+                (reply.kind, reply.form)
+            {
+                content_type(&mut h);
+                length_header(&mut h);
+                let _ = write!(
+                    h,
+                    "Last-Modified: {}\r\nConnection: {connection}\r\nETag: \"{}\"\r\n",
+                    http_date(modified),
+                    nginx_etag(total, modified)
                 );
             } else if let (
                 ReplyKind::Static { modified },
@@ -1099,7 +1184,7 @@ mod tests {
     }
 
     #[test]
-    fn byte_ranges() {
+    fn ranges_of_a_file() {
         assert_eq!(byte_range("bytes=0-10", 100), Some(Ok((0, 10))));
         assert_eq!(byte_range("bytes=-5", 100), Some(Ok((95, 99))));
         assert_eq!(byte_range("bytes=-500", 100), Some(Ok((0, 99))));
@@ -1109,6 +1194,12 @@ mod tests {
         assert_eq!(byte_range("bytes=-0", 100), Some(Err(())));
         assert_eq!(byte_range("bytes=5-2", 100), None);
         assert_eq!(byte_range("bytes=0-1,3-4", 100), None);
+        assert_eq!(
+            byte_ranges("bytes=0-1, 5-6,200-", 100),
+            Some(Ok(vec![(0, 1), (5, 6)]))
+        );
+        assert_eq!(byte_ranges("bytes=200-,300-", 100), Some(Err(())));
+        assert_eq!(byte_ranges("bytes=0-1,x", 100), None);
         assert_eq!(byte_range("items=0-1", 100), None);
         assert_eq!(byte_range("bytes=x-1", 100), None);
         assert_eq!(

@@ -212,13 +212,15 @@ pub fn deliver(
     let ReplyKind::Static { modified } = reply.kind else {
         return reply;
     };
-    if reply.status != 200 || server.kind == ServerKind::Tomcat {
+    if reply.status != 200 {
         return reply;
     }
     let total = reply.body.len();
     let etag = match server.kind {
         ServerKind::Apache => format!("\"{}\"", apache_etag(total, modified)),
-        _ => format!("\"{}\"", nginx_etag(total, modified)),
+        ServerKind::Nginx => format!("\"{}\"", nginx_etag(total, modified)),
+        // Tomcat's ETag is weak (`W/"..."`): it matches If-None-Match, never If-Range.
+        ServerKind::Tomcat => format!("\"{}\"", tomcat_etag(total, modified)),
     };
     let not_modified = match asked.if_none_match {
         Some(list) => list
@@ -234,6 +236,10 @@ pub fn deliver(
         reply.status = 304;
         reply.body = bytes::Bytes::new();
         reply.form = BodyForm::NotModified { total };
+        return reply;
+    }
+    if server.kind == ServerKind::Tomcat {
+        // Tomcat's ranges and compression were not captured: the whole file.
         return reply;
     }
     let range_applies = match asked.if_range {
@@ -746,6 +752,21 @@ pub fn write_reply(
                 length_header(&mut h);
                 let _ = write!(h, "Connection: {connection}\r\n");
                 app(&mut h);
+            }
+        }
+        ServerKind::Tomcat if matches!(reply.form, BodyForm::NotModified { .. }) => {
+            if let (ReplyKind::Static { modified }, BodyForm::NotModified { total }) =
+                (reply.kind, reply.form)
+            {
+                let _ = write!(h, "ETag: W/\"{}\"\r\n", tomcat_etag(total, modified));
+            }
+            let _ = write!(h, "Date: {date}\r\n");
+            if open && exchange.asked_keepalive {
+                let _ = write!(
+                    h,
+                    "Keep-Alive: timeout={}\r\nConnection: keep-alive\r\n",
+                    server.keepalive_timeout.as_secs()
+                );
             }
         }
         ServerKind::Tomcat => {

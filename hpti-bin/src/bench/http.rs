@@ -54,6 +54,10 @@ pub struct HttpArgs {
     /// Longest one request may take before it counts as failed.
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
     timeout: Duration,
+    /// Send `Accept-Encoding: gzip, deflate`, as browsers do (the answers then come
+    /// compressed where the server compresses).
+    #[arg(long)]
+    gzip: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -99,8 +103,13 @@ async fn run(config: &Config, args: &HttpArgs, tempdir: &Path) -> anyhow::Result
     };
     let request = Arc::new(
         format!(
-            "GET {} HTTP/1.1\r\nHost: {addr}\r\nUser-Agent: hpti-bench\r\nAccept: */*\r\n\r\n",
-            args.path
+            "GET {} HTTP/1.1\r\nHost: {addr}\r\nUser-Agent: hpti-bench\r\nAccept: */*\r\n{}\r\n",
+            args.path,
+            if args.gzip {
+                "Accept-Encoding: gzip, deflate\r\n"
+            } else {
+                ""
+            }
         )
         .into_bytes(),
     );

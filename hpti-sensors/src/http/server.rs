@@ -279,8 +279,8 @@ pub fn deliver(
         ),
     };
     if takes_gzip(asked) && compresses && total > 0 && !asked.head {
-        if let Some(compressed) = gzip(&reply.body, level) {
-            reply.body = compressed.into();
+        if let Some(compressed) = gzip_static(&reply.body, level) {
+            reply.body = compressed;
             reply.form = BodyForm::Gzip { original: total };
             if server.kind == ServerKind::Nginx {
                 reply.chunked = true;
@@ -430,6 +430,34 @@ fn byte_range(header: &str, total: usize) -> Option<Result<(usize, usize), ()>> 
         }
     };
     Some(Ok(range))
+}
+
+/// Compressed static files: a persona's file is compressed once, not per request
+/// (compressing the 10.7 KB default page costs about as much as serving 16 requests).
+/// Keyed by the file's allocation; the entry holds the original `Bytes`, so that
+/// allocation cannot be freed and reused for other content while the entry lives.
+type GzipCache = moka::sync::Cache<(usize, usize, u32), (bytes::Bytes, bytes::Bytes)>;
+
+/// Bytes of compressed files kept (the least recently used go first).
+const GZIP_CACHE_BYTES: u64 = 64 * 1024 * 1024;
+
+fn gzip_static(body: &bytes::Bytes, level: u32) -> Option<bytes::Bytes> {
+    static CACHE: std::sync::OnceLock<GzipCache> = std::sync::OnceLock::new();
+    let cache = CACHE.get_or_init(|| {
+        moka::sync::Cache::builder()
+            .weigher(|_, (original, compressed): &(bytes::Bytes, bytes::Bytes)| {
+                u32::try_from(original.len() + compressed.len()).unwrap_or(u32::MAX)
+            })
+            .max_capacity(GZIP_CACHE_BYTES)
+            .build()
+    });
+    let key = (body.as_ptr() as usize, body.len(), level);
+    if let Some((_, compressed)) = cache.get(&key) {
+        return Some(compressed);
+    }
+    let compressed = bytes::Bytes::from(gzip(body, level)?);
+    cache.insert(key, (body.clone(), compressed.clone()));
+    Some(compressed)
 }
 
 /// gzip as the servers write it: no name or time, OS `3` (Unix).

@@ -669,22 +669,22 @@ async fn nmap_names_it_vsftpd_3_0_3() {
     harness.stop().await;
 }
 
-/// THC-Hydra's `ftp` module finds the password, and every attempt it made is one
-/// `login.attempt` event.
-#[tokio::test]
-async fn hydra_ftp_finds_the_password_and_each_attempt_is_logged_once() {
-    if std::process::Command::new("hydra").output().is_err() {
-        return tool_missing("hydra");
-    }
-    let harness = Harness::start(|_| {}).await;
+/// Runs THC-Hydra's `ftp` module with `user` and `passwords` against the harness until
+/// it reports the password, and returns every `login.attempt` it caused as
+/// `(user, password, success)`, after checking that none was logged twice.
+async fn hydra_ftp_attempts(
+    harness: &Harness,
+    user: &str,
+    passwords: &[&str],
+    found: &str,
+) -> Vec<(String, String, bool)> {
     let work = tempfile::tempdir().unwrap();
-    let passwords = ["123456", "admin", "password", "toor", "hunter2", "qwerty"];
     std::fs::write(work.path().join("pw.txt"), passwords.join("\n") + "\n").unwrap();
     let port = harness.addr.port().to_string();
     let list = work.path().join("pw.txt");
     let output = {
         let mut hydra = std::process::Command::new("hydra");
-        hydra.args(["-l", "root", "-P"]).arg(&list).args([
+        hydra.args(["-l", user, "-P"]).arg(&list).args([
             "-t",
             "2",
             "-s",
@@ -697,7 +697,7 @@ async fn hydra_ftp_finds_the_password_and_each_attempt_is_logged_once() {
     };
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     assert!(
-        stdout.contains("login: root   password: hunter2"),
+        stdout.contains(&format!("login: {user}   password: {found}")),
         "hydra found it: {stdout}\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
@@ -714,7 +714,7 @@ async fn hydra_ftp_finds_the_password_and_each_attempt_is_logged_once() {
             opened > 0 && opened == closed
         })
         .await;
-    let mut attempts: Vec<(String, bool)> = events
+    let mut attempts: Vec<(String, String, bool)> = events
         .iter()
         .filter_map(|e| match &e.kind {
             EventKind::LoginAttempt {
@@ -722,10 +722,11 @@ async fn hydra_ftp_finds_the_password_and_each_attempt_is_logged_once() {
                 password,
                 success,
                 ..
-            } => {
-                assert_eq!(username, "root");
-                Some((password.clone().unwrap_or_default(), *success))
-            }
+            } => Some((
+                username.clone(),
+                password.clone().unwrap_or_default(),
+                *success,
+            )),
             _ => None,
         })
         .collect();
@@ -737,15 +738,26 @@ async fn hydra_ftp_finds_the_password_and_each_attempt_is_logged_once() {
         before,
         "no attempt logged twice: {attempts:?}"
     );
+    attempts
+}
+
+/// THC-Hydra's `ftp` module finds the password, and every attempt it made is one
+/// `login.attempt` event.
+#[tokio::test]
+async fn hydra_ftp_finds_the_password_and_each_attempt_is_logged_once() {
+    if std::process::Command::new("hydra").output().is_err() {
+        return tool_missing("hydra");
+    }
+    let harness = Harness::start(|_| {}).await;
+    let passwords = ["123456", "admin", "password", "toor", "hunter2", "qwerty"];
+    let attempts = hydra_ftp_attempts(&harness, "root", &passwords, "hunter2").await;
     assert!(
-        attempts.contains(&("hunter2".to_owned(), true)),
+        attempts.contains(&("root".to_owned(), "hunter2".to_owned(), true)),
         "{attempts:?}"
     );
-    assert!(
-        attempts
-            .iter()
-            .all(|(p, ok)| passwords.contains(&p.as_str()) && (*ok == (p == "hunter2")))
-    );
+    assert!(attempts.iter().all(|(user, p, ok)| user == "root"
+        && passwords.contains(&p.as_str())
+        && (*ok == (p == "hunter2"))));
     harness.stop().await;
 }
 
@@ -2242,59 +2254,15 @@ async fn hydra_ftp_against_proftpd_finds_the_password() {
         return tool_missing("hydra");
     }
     let harness = Harness::start_proftpd(|_| {}).await;
-    let work = tempfile::tempdir().unwrap();
     let passwords = ["123456", "admin", "password", "ftptest", "qwerty"];
-    std::fs::write(work.path().join("pw.txt"), passwords.join("\n") + "\n").unwrap();
-    let port = harness.addr.port().to_string();
-    let list = work.path().join("pw.txt");
-    let output = {
-        let mut hydra = std::process::Command::new("hydra");
-        hydra.args(["-l", "ftptest", "-P"]).arg(&list).args([
-            "-t",
-            "2",
-            "-s",
-            &port,
-            "-I",
-            "127.0.0.1",
-            "ftp",
-        ]);
-        run_client(hydra).await
-    };
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let attempts = hydra_ftp_attempts(&harness, "ftptest", &passwords, "ftptest").await;
     assert!(
-        stdout.contains("login: ftptest   password: ftptest"),
-        "hydra found it: {stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
+        attempts.contains(&("ftptest".to_owned(), "ftptest".to_owned(), true)),
+        "{attempts:?}"
     );
-    let events = harness
-        .wait_for("hydra's sessions to close", |events| {
-            let opened = events
-                .iter()
-                .filter(|e| matches!(e.kind, EventKind::SessionStarted))
-                .count();
-            let closed = events
-                .iter()
-                .filter(|e| matches!(e.kind, EventKind::SessionClosed { .. }))
-                .count();
-            opened > 0 && opened == closed
-        })
-        .await;
-    let mut attempts: Vec<String> = events
-        .iter()
-        .filter_map(|e| match &e.kind {
-            EventKind::LoginAttempt { password, .. } => password.clone(),
-            _ => None,
-        })
-        .collect();
-    attempts.sort();
-    let before = attempts.len();
-    attempts.dedup();
-    assert_eq!(
-        attempts.len(),
-        before,
-        "no attempt logged twice: {attempts:?}"
-    );
-    assert!(attempts.contains(&"ftptest".to_owned()), "{attempts:?}");
+    assert!(attempts.iter().all(|(user, p, ok)| user == "ftptest"
+        && passwords.contains(&p.as_str())
+        && (*ok == (p == "ftptest"))));
     harness.stop().await;
 }
 

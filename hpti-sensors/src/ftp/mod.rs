@@ -775,17 +775,7 @@ impl Connection {
         let password = arg.unwrap_or_default();
         let anonymous = user.eq_ignore_ascii_case("anonymous") || user.eq_ignore_ascii_case("ftp");
         let success = if anonymous && self.config.anonymous {
-            self.session.auth_attempts += 1;
-            self.session
-                .emit(EventKind::LoginAttempt {
-                    username: user.clone(),
-                    password: Some(password.to_owned()),
-                    key_type: None,
-                    key_fingerprint: None,
-                    method: AuthMethod::Password,
-                    success: true,
-                })
-                .await;
+            self.record_anonymous_login(&user, password).await;
             true
         } else {
             self.session
@@ -805,6 +795,22 @@ impl Connection {
             return Err(End::TooManyAuth);
         }
         Ok(())
+    }
+
+    /// An anonymous login: accepted whatever the password, recorded as a successful
+    /// `login.attempt` (the credential policy is not asked).
+    async fn record_anonymous_login(&mut self, user: &str, password: &str) {
+        self.session.auth_attempts += 1;
+        self.session
+            .emit(EventKind::LoginAttempt {
+                username: user.to_owned(),
+                password: Some(password.to_owned()),
+                key_type: None,
+                key_fingerprint: None,
+                method: AuthMethod::Password,
+                success: true,
+            })
+            .await;
     }
 
     fn login_for(&mut self, user: &str, anonymous: bool) -> Login {

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use hpti_core::event::{AuthMethod, EventKind};
+use hpti_core::event::AuthMethod;
 use tokio::time::Instant;
 
 use super::*;
@@ -69,18 +69,7 @@ impl Proftpd<'_> {
         };
         let typed = std::mem::take(&mut self.typed_user);
         if self.anonymous_name(&typed) {
-            self.c.session.auth_attempts += 1;
-            self.c
-                .session
-                .emit(EventKind::LoginAttempt {
-                    username: user.clone(),
-                    password: Some(password.to_owned()),
-                    key_type: None,
-                    key_fingerprint: None,
-                    method: AuthMethod::Password,
-                    success: true,
-                })
-                .await;
+            self.c.record_anonymous_login(&user, password).await;
             self.login_anonymous();
             return self.welcome(&typed).await;
         }

@@ -412,7 +412,7 @@ impl Proftpd<'_> {
             "HELP" => return self.help(&words).await,
             "NOOP" => return self.say("200 NOOP command successful").await,
             "TYPE" => return self.set_type(&words).await,
-            "OPTS" => return self.opts(&words, &arg).await,
+            "OPTS" => return self.opts(&words).await,
             "CLNT" => return self.say("200 OK").await,
             "LANG" => return self.lang(&words).await,
             "HOST" => return self.host(&words).await,
@@ -421,7 +421,7 @@ impl Proftpd<'_> {
                     .say(&format!("502 {verb_text} command not implemented"))
                     .await;
             }
-            "SITE" if self.c.login.is_none() => return self.site_before_login(&raw, &words).await,
+            "SITE" if self.c.login.is_none() => return self.site_before_login(&words).await,
             _ => {}
         }
         if !KNOWN.contains(&verb_text.as_str()) {
@@ -487,7 +487,7 @@ impl Proftpd<'_> {
         }
     }
 
-    async fn opts(&mut self, words: &[&str], arg: &str) -> Result<(), End> {
+    async fn opts(&mut self, words: &[&str]) -> Result<(), End> {
         let Some(option) = words.first() else {
             return self.say("501 Invalid number of parameters").await;
         };
@@ -516,7 +516,6 @@ impl Proftpd<'_> {
                 }
             }
             _ => {
-                let _ = arg;
                 self.say(&format!(
                     "500 OPTS {} not understood",
                     option.to_ascii_uppercase()

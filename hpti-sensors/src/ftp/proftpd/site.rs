@@ -9,11 +9,7 @@ use crate::ftp::{End, MAX_RETR_BYTES};
 use crate::shell::fs::{self, Kind, Node};
 
 impl Proftpd<'_> {
-    pub(super) async fn site_before_login(
-        &mut self,
-        raw: &[u8],
-        words: &[&str],
-    ) -> Result<(), End> {
+    pub(super) async fn site_before_login(&mut self, words: &[&str]) -> Result<(), End> {
         let Some(sub) = words.first().map(|w| w.to_ascii_uppercase()) else {
             return self.say("500 'SITE' requires parameters").await;
         };
@@ -30,10 +26,7 @@ impl Proftpd<'_> {
             }
             "CHMOD" | "CHGRP" | "CPFR" | "COPY" | "MKDIR" | "RMDIR" | "SYMLINK" | "UTIME"
             | "QUOTA" => self.say("530 Please login with USER and PASS").await,
-            _ => {
-                let _ = raw;
-                self.say(&format!("500 'SITE {sub}' not understood")).await
-            }
+            _ => self.say(&format!("500 'SITE {sub}' not understood")).await,
         }
     }
 

@@ -14,6 +14,23 @@ use subtle::ConstantTimeEq as _;
 /// The file of the data directory the tokens are kept in.
 pub const TOKENS_FILE: &str = "api-tokens.json";
 
+/// The cookie a browser that logged in to the dashboard keeps its token in (HttpOnly,
+/// SameSite=Strict, Secure).
+pub const SESSION_COOKIE: &str = "hpti_session";
+
+/// The token in a request's [`SESSION_COOKIE`], if it has one.
+pub fn session_token(headers: &axum::http::HeaderMap) -> Option<&str> {
+    headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == SESSION_COOKIE)
+        .map(|(_, value)| value.trim())
+        .filter(|value| !value.is_empty())
+}
+
 /// What a token may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -25,6 +25,8 @@ pub struct ApiConfig {
     pub cors_origins: Vec<String>,
     /// Other instances whose lists this API merges with its own (multi-source mode).
     pub sources: std::collections::BTreeMap<String, crate::federation::SourceConfig>,
+    /// Serve the web dashboard at `/` beside the API (on by default).
+    pub dashboard: bool,
 }
 
 impl Default for ApiConfig {
@@ -37,6 +39,7 @@ impl Default for ApiConfig {
             tls: None,
             cors_origins: Vec::new(),
             sources: std::collections::BTreeMap::new(),
+            dashboard: true,
         }
     }
 }

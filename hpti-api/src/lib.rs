@@ -34,7 +34,7 @@ use axum::Router;
 use hpti_core::health::Health;
 use hpti_store::EventQueries;
 
-pub use auth::{Caller, Role, TokenError, TokenInfo, TokenStore};
+pub use auth::{Caller, Role, SESSION_COOKIE, TokenError, TokenInfo, TokenStore, session_token};
 pub use config::ApiConfig;
 pub use downloads::ZIP_PASSWORD;
 pub use error::{ApiError, ErrorBody};
@@ -131,6 +131,31 @@ impl ApiState {
 
     fn queries(&self) -> &dyn EventQueries {
         self.inner.queries.as_ref()
+    }
+
+    /// The store the API reads (the dashboard's pages read the same).
+    pub fn event_queries(&self) -> &Arc<dyn EventQueries> {
+        &self.inner.queries
+    }
+
+    /// The tokens the API lets in.
+    pub fn tokens(&self) -> &TokenStore {
+        &self.inner.tokens
+    }
+
+    /// The alert manager's store, if the API answers `/alerts`.
+    pub fn alert_store(&self) -> Option<&Arc<dyn hpti_core::alert_store::AlertStore>> {
+        self.inner.alerts.as_ref()
+    }
+
+    /// The data directory recordings and captured files are read from, if any.
+    pub fn data_dir(&self) -> Option<&std::path::Path> {
+        self.inner.data_dir.as_deref()
+    }
+
+    /// The running pipeline's health, if known.
+    pub fn health(&self) -> Option<&Health> {
+        self.inner.health.as_ref()
     }
 
     /// The answer of `rows` for this request, through the cache.

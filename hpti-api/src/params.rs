@@ -119,7 +119,7 @@ impl Params {
         ))
     }
 
-    /// The event filter: `src_ip`, `session`, `sensor`, `protocol`, `kind`.
+    /// The event filter: `src_ip`, `session`, `sensor`, `protocol`, `kind`, `command`.
     pub fn event_filter(&self) -> Result<EventFilter, ApiError> {
         let mut filter = EventFilter::default();
         if let Some(ip) = self.get("src_ip") {
@@ -133,18 +133,22 @@ impl Params {
             ("sensor", self.get("sensor")),
             ("protocol", self.get("protocol")),
             ("kind", self.get("kind")),
+            ("command", self.get("command")),
         ] {
             let Some(value) = value else { continue };
-            if value.is_empty() || value.len() > 256 || value.chars().any(char::is_control) {
+            // Command lines are as long as attackers make them (the store keeps 64 KiB).
+            let most = if name == "command" { 65_536 } else { 256 };
+            if value.is_empty() || value.len() > most || value.chars().any(char::is_control) {
                 return Err(ApiError::bad_parameter(
                     name,
-                    "must be 1 to 256 printable characters",
+                    format!("must be 1 to {most} printable characters"),
                 ));
             }
             filter = match name {
                 "session" => filter.session(value),
                 "sensor" => filter.sensor(value),
                 "protocol" => filter.protocol(value),
+                "command" => filter.command(value),
                 _ => filter.kind(value),
             };
         }

@@ -29,6 +29,7 @@ const WINDOW_PARAMS: &[&str] = &["since", "until", "limit"];
 /// The parameters of `/events`.
 const EVENT_PARAMS: &[&str] = &[
     "since", "until", "limit", "cursor", "src_ip", "session", "sensor", "protocol", "kind",
+    "command",
 ];
 /// The media type of the streamed export.
 pub(crate) const NDJSON: &str = "application/x-ndjson";
@@ -94,12 +95,23 @@ async fn authenticate(State(state): State<ApiState>, mut request: Request, next:
         .extensions()
         .get::<axum::extract::MatchedPath>()
         .map(|p| p.as_str().to_owned());
-    let caller = request
+    let bearer = request
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.strip_prefix("Bearer "))
-        .and_then(|token| state.inner.tokens.verify(token.trim()));
+        .and_then(|value| value.strip_prefix("Bearer "));
+    // The dashboard's pages read the API with the login cookie. Every route here only
+    // reads (GET), and the cookie is SameSite=Strict, so another site cannot use it.
+    let reads = matches!(
+        *request.method(),
+        axum::http::Method::GET | axum::http::Method::HEAD
+    );
+    let caller = match bearer {
+        Some(token) => state.inner.tokens.verify(token.trim()),
+        None if reads => crate::auth::session_token(request.headers())
+            .and_then(|token| state.inner.tokens.verify(token)),
+        None => None,
+    };
     let (name, response) = match caller {
         None => ("-".to_owned(), ApiError::unauthorized().into_response()),
         Some(caller) => {
@@ -281,6 +293,7 @@ pub(crate) struct EventsPage {
         ("sensor" = Option<String>, Query, description = "Only events of this sensor or source"),
         ("protocol" = Option<String>, Query, description = "Only events of this protocol (ssh, telnet, ...)"),
         ("kind" = Option<String>, Query, description = "Only events of this kind (login.attempt, ...)"),
+        ("command" = Option<String>, Query, description = "Only events whose command line is exactly this (as /commands ranks them)"),
     ),
     responses(
         (status = 200, description = "A page of events", body = EventsPage,

@@ -105,7 +105,10 @@ pub async fn serve(
         Ok(alerts) => state = state.with_alerts(alerts),
         Err(err) => tracing::info!(error = %format!("{err:#}"), "the API has no /alerts"),
     }
-    let router = hpti_api::router(state);
+    let mut router = hpti_api::router(state.clone());
+    if api.dashboard {
+        router = router.merge(hpti_dashboard::router(state));
+    }
     let cannot_listen = || format!("[api] listen = \"{}\": cannot listen", api.listen);
     let served = match tls_files(config) {
         Some(files) => {

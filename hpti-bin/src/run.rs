@@ -38,6 +38,9 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
             tracing::info!(
                 "analyst API at {base}/api/v1/ (tokens: `hpti api token create --role viewer`)"
             );
+            if config.api.as_ref().is_some_and(|api| api.dashboard) {
+                tracing::info!("dashboard at {base}/ (log in with a token)");
+            }
             Some(task)
         }
         None => None,

@@ -184,6 +184,11 @@ pub struct EventFilter {
     /// Only events of this kind (`login.attempt`, ...; see `docs/events.md`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kind: Option<String>,
+    /// Only events whose command line is exactly this: a shell or FTP command, or an
+    /// attack request as the commands ranking shows it (`GET /?id=1'`); see
+    /// [`EventKind::attempted_command`](hpti_core::event::EventKind::attempted_command).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<String>,
 }
 
 /// Every kind name an event can have, for checking [`EventFilter::kind`].
@@ -229,6 +234,12 @@ impl EventFilter {
     /// Only events of `kind`.
     pub fn kind(mut self, kind: impl Into<String>) -> Self {
         self.kind = Some(kind.into());
+        self
+    }
+
+    /// Only events whose command line is `command`.
+    pub fn command(mut self, command: impl Into<String>) -> Self {
+        self.command = Some(command.into());
         self
     }
 

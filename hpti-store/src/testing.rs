@@ -612,6 +612,13 @@ where
         EventFilter,
         Box<dyn Fn(&Event) -> bool>,
     );
+    // A command line of the fixture (entered more than once, by more than one session).
+    let Some(fixture_command) = events.iter().find_map(|e| match &e.kind {
+        EventKind::CommandInput { command } => Some(command.clone()),
+        _ => None,
+    }) else {
+        panic!("the fixture has command lines");
+    };
     let cases: Vec<Case> = vec![
         ("all", all, EventFilter::default(), Box::new(|_| true)),
         (
@@ -659,6 +666,15 @@ where
                     && e.src_ip == b
                     && e.time >= at(10)
                     && e.time < at(24)
+            }),
+        ),
+        (
+            "command",
+            all,
+            EventFilter::default().command(fixture_command.clone()),
+            Box::new({
+                let command = fixture_command.clone();
+                move |e| e.kind.attempted_command().as_deref() == Some(command.as_str())
             }),
         ),
         (

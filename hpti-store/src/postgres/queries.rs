@@ -1222,6 +1222,7 @@ impl EventQueries for PostgresStore {
             ("e.sensor", &filter.sensor),
             ("e.protocol", &filter.protocol),
             ("e.kind", &filter.kind),
+            ("e.command", &filter.command),
         ] {
             if let Some(value) = value {
                 sql.push(format!(" AND {column} = "))

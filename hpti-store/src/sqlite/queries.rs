@@ -236,6 +236,7 @@ impl PageQuery {
             ("e.sensor", &filter.sensor),
             ("e.protocol", &filter.protocol),
             ("e.kind", &filter.kind),
+            ("e.command", &filter.command),
         ] {
             if let Some(value) = value {
                 sql.push_str(" AND ");

@@ -8,8 +8,10 @@ use axum::middleware::Next;
 use axum::response::Response;
 
 /// The policy: scripts, styles, images, fonts and fetches from this origin only; no
-/// plugins, no frames, no `<base>`, forms posting only here.
-pub(crate) const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; \
+/// plugins, no frames, no `<base>`, forms posting only here. `'wasm-unsafe-eval'` lets
+/// the asciinema player compile its terminal emulator (WebAssembly shipped inside its own
+/// script); it allows no inline script and no JavaScript `eval`.
+pub(crate) const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; \
      style-src 'self'; img-src 'self' data:; font-src 'self' data:; connect-src 'self'; \
      form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 

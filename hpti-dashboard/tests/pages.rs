@@ -186,7 +186,9 @@ impl Dash {
         assert_eq!(status, StatusCode::OK, "{path}: {body}");
         let csp = csp.unwrap_or_else(|| panic!("{path} has no Content-Security-Policy"));
         assert!(
-            csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"),
+            csp.contains("script-src 'self'")
+                && !csp.contains("unsafe-inline")
+                && !csp.contains("'unsafe-eval'"),
             "{csp}"
         );
         body

@@ -12,6 +12,7 @@ mod ingest;
 mod live;
 mod privileges;
 mod query;
+mod report;
 mod run;
 mod sandbox;
 mod store;
@@ -85,6 +86,8 @@ enum Command {
     /// The analyst API's tokens (`hpti api token create --role viewer`).
     #[command(subcommand)]
     Api(api::ApiCommand),
+    /// Make a daily or weekly report (HTML, PDF or Markdown), or send a `[reports.<id>]`.
+    Report(report::ReportArgs),
     /// Analyse captured files again (`hpti analysis rescan` after the YARA rules change).
     #[command(subcommand)]
     Analysis(analysis::AnalysisCommand),
@@ -170,6 +173,9 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 .map(|()| ExitCode::SUCCESS),
             Command::Api(command) => api::api(&config, command).map(|()| ExitCode::SUCCESS),
             Command::Analysis(command) => analysis::analysis(&config, command)
+                .await
+                .map(|()| ExitCode::SUCCESS),
+            Command::Report(args) => report::report(&config, &args)
                 .await
                 .map(|()| ExitCode::SUCCESS),
             Command::Config(_) => Ok(ExitCode::SUCCESS),

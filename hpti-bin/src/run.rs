@@ -45,12 +45,16 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
         }
         None => None,
     };
+    let reports = crate::report::schedule_all(Arc::new(config.clone())).await?;
     tracing::info!(
         sinks = ?sinks,
         dead_letters = %config.dead_letter_path().display(),
         "hpti is running; stop with Ctrl-C"
     );
     shutdown.await;
+    for task in reports {
+        task.abort();
+    }
     tracing::info!("shutting down: draining queues and flushing sinks");
     pipeline.shutdown().await;
     crate::config::finish_alerts(alerts).await;

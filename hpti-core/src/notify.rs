@@ -51,6 +51,49 @@ impl AlertGroup {
     }
 }
 
+/// A report to deliver: its subject, a plain-text (Markdown) body, an HTML body, and
+/// files to attach (the PDF).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ReportMessage {
+    /// One line (`hpti daily report: ...`).
+    pub subject: String,
+    /// The report as Markdown.
+    pub text: String,
+    /// The report as one self-contained HTML document.
+    pub html: String,
+    /// Attachments: (file name, media type, bytes).
+    pub attachments: Vec<(String, String, Vec<u8>)>,
+}
+
+impl ReportMessage {
+    /// A report with no attachment.
+    pub fn new(
+        subject: impl Into<String>,
+        text: impl Into<String>,
+        html: impl Into<String>,
+    ) -> Self {
+        Self {
+            subject: subject.into(),
+            text: text.into(),
+            html: html.into(),
+            attachments: Vec::new(),
+        }
+    }
+
+    /// Attaches a file.
+    pub fn attach(
+        mut self,
+        name: impl Into<String>,
+        media_type: impl Into<String>,
+        bytes: Vec<u8>,
+    ) -> Self {
+        self.attachments
+            .push((name.into(), media_type.into(), bytes));
+        self
+    }
+}
+
 /// A failed delivery, classified so the engine knows whether to retry.
 #[derive(Debug, thiserror::Error)]
 #[error("{message}")]
@@ -122,6 +165,16 @@ pub trait Notifier: Send + Sync {
 
     /// Delivers one group; an error says whether retrying may help.
     async fn notify(&self, group: &AlertGroup) -> Result<(), NotifyError>;
+
+    /// Delivers a scheduled report (`[reports.<id>] notify`). Notifiers that cannot carry
+    /// one keep this default, which refuses (permanently).
+    async fn send_report(&self, report: &ReportMessage) -> Result<(), NotifyError> {
+        let _ = report;
+        Err(NotifyError::permanent(format!(
+            "the {} notifier cannot deliver reports",
+            self.name()
+        )))
+    }
 }
 
 #[async_trait]
@@ -131,5 +184,8 @@ impl<N: Notifier + ?Sized> Notifier for std::sync::Arc<N> {
     }
     async fn notify(&self, group: &AlertGroup) -> Result<(), NotifyError> {
         (**self).notify(group).await
+    }
+    async fn send_report(&self, report: &ReportMessage) -> Result<(), NotifyError> {
+        (**self).send_report(report).await
     }
 }

@@ -13,7 +13,7 @@ const CHART_WIDTH: f64 = 1000.0;
 const CHART_HEIGHT: f64 = 200.0;
 
 /// One coloured part of a bar.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub(crate) struct Segment {
     y: f64,
     height: f64,
@@ -24,7 +24,7 @@ pub(crate) struct Segment {
 }
 
 /// One bucket's bar.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub(crate) struct Bar {
     x: f64,
     width: f64,
@@ -32,7 +32,7 @@ pub(crate) struct Bar {
 }
 
 /// The events-over-time chart.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub(crate) struct TimeChart {
     bars: Vec<Bar>,
     /// The kinds shown, for the legend: (name, class, total).

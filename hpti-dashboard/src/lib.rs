@@ -22,6 +22,7 @@ mod charts;
 mod error;
 mod pages;
 mod render;
+pub mod report;
 mod security;
 mod session;
 mod table;

@@ -18,9 +18,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use hpti_core::component::{BuildContext, BuildError, NotifierConfig};
-use hpti_core::notify::{AlertGroup, Notifier, NotifyError};
+use hpti_core::notify::{AlertGroup, Notifier, NotifyError, ReportMessage};
 use hpti_core::secret::Secret;
-use lettre::message::{Mailbox, MultiPart};
+use lettre::message::header::ContentType;
+use lettre::message::{Attachment, Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport as _, Message, Tokio1Executor};
@@ -212,6 +213,38 @@ impl Notifier for EmailNotifier {
                 html(group),
             ))
             .map_err(|e| NotifyError::permanent(format!("email: cannot build the message: {e}")))?;
+        self.send(message).await
+    }
+
+    /// The report as text and HTML alternatives, with its attachments (the PDF).
+    async fn send_report(&self, report: &ReportMessage) -> Result<(), NotifyError> {
+        let mut builder = Message::builder()
+            .from(self.from.clone())
+            .subject(truncate_chars(
+                &report.subject.replace(['\r', '\n'], " "),
+                200,
+            ));
+        for to in &self.to {
+            builder = builder.to(to.clone());
+        }
+        let mut body = MultiPart::mixed().multipart(MultiPart::alternative_plain_html(
+            report.text.clone(),
+            report.html.clone(),
+        ));
+        for (name, media_type, bytes) in &report.attachments {
+            let content_type = ContentType::parse(media_type)
+                .map_err(|e| NotifyError::permanent(format!("email: attachment {name:?}: {e}")))?;
+            body = body.singlepart(Attachment::new(name.clone()).body(bytes.clone(), content_type));
+        }
+        let message = builder
+            .multipart(body)
+            .map_err(|e| NotifyError::permanent(format!("email: cannot build the message: {e}")))?;
+        self.send(message).await
+    }
+}
+
+impl EmailNotifier {
+    async fn send(&self, message: Message) -> Result<(), NotifyError> {
         match self.transport.send(message).await {
             Ok(_) => Ok(()),
             Err(err) if err.is_permanent() => Err(NotifyError::permanent(format!("email: {err}"))),

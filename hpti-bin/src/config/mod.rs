@@ -155,6 +155,40 @@ impl Config {
                 }
             }
         }
+        for (id, report) in &self.reports {
+            if !matches!(report.period.as_str(), "daily" | "weekly") {
+                return Err(error(
+                    &format!("reports.{id}.period"),
+                    format!("{:?}: use daily or weekly", report.period),
+                )
+                .into());
+            }
+            report
+                .time_of_day()
+                .map_err(|m| error(&format!("reports.{id}.at"), m))?;
+            report
+                .weekday_index()
+                .map_err(|m| error(&format!("reports.{id}.weekday"), m))?;
+            if report.notify.is_empty() {
+                return Err(error(
+                    &format!("reports.{id}.notify"),
+                    "name at least one notifier".into(),
+                )
+                .into());
+            }
+            if let Some(missing) = report.notify.iter().find(|n| {
+                !components
+                    .notifiers
+                    .iter()
+                    .any(|(c, _)| c.as_str() == n.as_str())
+            }) {
+                return Err(error(
+                    &format!("reports.{id}.notify"),
+                    format!("no notifier `{missing}` (add [notifiers.{missing}])"),
+                )
+                .into());
+            }
+        }
         if let Some(user) = self.privileges.user.as_deref() {
             nix::unistd::User::from_name(user)
                 .ok()

@@ -30,6 +30,8 @@ pub struct Config {
     pub query: QuerySection,
     /// The alert rules.
     pub alerting: AlertingSection,
+    /// Reports made and sent on a schedule (`[reports.<id>]`).
+    pub reports: std::collections::BTreeMap<String, ReportSchedule>,
     /// The analyst API (served by `hpti run` when present).
     pub api: Option<ApiSection>,
     /// Analysis of captured files (type detection, YARA).
@@ -98,6 +100,65 @@ pub struct RawComponent {
 pub struct QuerySection {
     /// The sink `hpti query` reads; by default the only sink that answers queries.
     pub store: Option<String>,
+}
+
+/// `[reports.<id>]`: a daily or weekly report made at `at` (UTC) and sent through the
+/// notifiers of `notify` (e-mail: HTML and text, with the PDF attached).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportSchedule {
+    /// `daily` (the 24 hours before `at`) or `weekly` (the 7 days before).
+    pub period: String,
+    /// When, `HH:MM` in UTC.
+    #[serde(default = "default_report_at")]
+    pub at: String,
+    /// The day of a weekly report (`monday`, the default, to `sunday`).
+    #[serde(default)]
+    pub weekday: Option<String>,
+    /// The notifiers it is sent through (`[notifiers.<id>]`).
+    pub notify: Vec<String>,
+    /// Attach the PDF (printed by headless Chromium, when installed).
+    #[serde(default = "default_report_pdf")]
+    pub pdf: bool,
+}
+
+fn default_report_at() -> String {
+    "07:00".into()
+}
+
+fn default_report_pdf() -> bool {
+    true
+}
+
+impl ReportSchedule {
+    /// `at` as (hour, minute), or why not.
+    pub fn time_of_day(&self) -> Result<(u32, u32), String> {
+        let bad = || format!("{:?} is not a time of day (HH:MM, UTC)", self.at);
+        let (h, m) = self.at.split_once(':').ok_or_else(bad)?;
+        let (h, m): (u32, u32) = (h.parse().map_err(|_| bad())?, m.parse().map_err(|_| bad())?);
+        if h > 23 || m > 59 || self.at.len() != 5 {
+            return Err(bad());
+        }
+        Ok((h, m))
+    }
+
+    /// The weekday of a weekly report, 0 for Monday to 6 for Sunday, or why not.
+    pub fn weekday_index(&self) -> Result<u32, String> {
+        const DAYS: [&str; 7] = [
+            "monday",
+            "tuesday",
+            "wednesday",
+            "thursday",
+            "friday",
+            "saturday",
+            "sunday",
+        ];
+        let day = self.weekday.as_deref().unwrap_or("monday");
+        DAYS.iter()
+            .position(|d| d.eq_ignore_ascii_case(day))
+            .map(|i| i as u32)
+            .ok_or_else(|| format!("{day:?} is not a day of the week (monday to sunday)"))
+    }
 }
 
 /// `[alerting]`.

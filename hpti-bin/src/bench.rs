@@ -21,6 +21,7 @@ use crate::config::Config;
 
 mod api_load;
 mod canary;
+mod dashboard_load;
 mod ftp;
 mod http;
 #[cfg(feature = "postgres")]

@@ -72,6 +72,14 @@ pub struct QueriesArgs {
     /// The API's `cache_ttl` under `--api` (`0s`: every request computes its answer).
     #[arg(long, default_value = "60s")]
     api_cache_ttl: humantime::Duration,
+    /// Then serve the dashboard over the store and time each page's HTML (`--runs`
+    /// sequential requests each).
+    #[arg(long)]
+    dashboard: bool,
+    /// With `--dashboard`, also time the downloads page fully rendered in headless
+    /// Chromium (needs chromium and chromedriver).
+    #[arg(long, requires = "dashboard")]
+    dashboard_browser: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -100,6 +108,8 @@ struct QueriesResult {
     queries: Vec<QueryTiming>,
     #[serde(skip_serializing_if = "Option::is_none")]
     api: Option<super::api_load::ApiLoad>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dashboard: Option<super::dashboard_load::DashboardLoad>,
 }
 
 /// Events written per `Sink::write` while filling.
@@ -178,6 +188,11 @@ pub async fn queries(_config: &Config, args: &QueriesArgs) -> anyhow::Result<()>
     } else {
         None
     };
+    let dashboard = if args.dashboard {
+        Some(super::dashboard_load::load(queries.clone(), args.runs, args.dashboard_browser).await?)
+    } else {
+        None
+    };
     let result = QueriesResult {
         bench: "queries",
         sink: args.sink,
@@ -195,6 +210,7 @@ pub async fn queries(_config: &Config, args: &QueriesArgs) -> anyhow::Result<()>
         limit: args.limit,
         queries: timings,
         api,
+        dashboard,
     };
     drop(sink);
     drop(queries);

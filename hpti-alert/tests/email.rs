@@ -3,9 +3,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests panic on failure by design
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::path::Path;
+use std::process::Command;
 
 use hpti_alert::notifiers::email::EmailNotifierConfig;
 use hpti_core::alert::{Alert, Severity};
@@ -13,60 +12,11 @@ use hpti_core::component::{BuildContext, ComponentId, NotifierConfig};
 use hpti_core::event::Timestamp;
 use hpti_core::metrics::PipelineMetrics;
 use hpti_core::notify::AlertGroup;
-
-struct Smtp {
-    child: Child,
-    port: u16,
-    maildir: PathBuf,
-}
-
-impl Drop for Smtp {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use hpti_core::testing::SmtpServer;
 
 /// aiosmtpd on a free port delivering into `dir/maildir`; `None` (loudly) without it.
-fn smtp(dir: &Path) -> Option<Smtp> {
-    let present = Command::new("python3")
-        .args(["-c", "import aiosmtpd"])
-        .status()
-        .is_ok_and(|s| s.success());
-    if !present {
-        if std::env::var("HPTI_REQUIRE_SERVICES").as_deref() == Ok("1") {
-            panic!("aiosmtpd is required (HPTI_REQUIRE_SERVICES=1): pip install aiosmtpd");
-        }
-        eprintln!("\n*** SKIPPED: aiosmtpd is not installed (pip install aiosmtpd) ***\n");
-        return None;
-    }
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let maildir = dir.join("maildir");
-    let child = Command::new("python3")
-        .args(["-m", "aiosmtpd", "-n", "-c", "aiosmtpd.handlers.Mailbox"])
-        .arg(&maildir)
-        .args(["-l", &format!("127.0.0.1:{port}")])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    // Owned first, so that it is killed and reaped on every path.
-    let server = Smtp {
-        child,
-        port,
-        maildir,
-    };
-    for _ in 0..100 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return Some(server);
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("aiosmtpd did not start");
+fn smtp(dir: &Path) -> Option<SmtpServer> {
+    SmtpServer::start(dir)
 }
 
 /// The delivered messages, parsed by Python's own e-mail package.

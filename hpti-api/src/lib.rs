@@ -55,6 +55,8 @@ struct Inner {
     data_dir: Option<std::path::PathBuf>,
     limiter: Option<governor::DefaultKeyedRateLimiter<String>>,
     cache: cache::ResponseCache,
+    /// How long aggregates may be kept (`[api] cache_ttl`).
+    cache_ttl: std::time::Duration,
     /// Bounds the captured files zipped at once.
     zips: tokio::sync::Semaphore,
     /// The other instances whose lists are merged with this one's, if any.
@@ -80,6 +82,7 @@ impl ApiState {
                 data_dir: None,
                 limiter,
                 cache: cache::ResponseCache::new(config.cache_ttl),
+                cache_ttl: config.cache_ttl,
                 zips: downloads::zip_permits(),
                 federation: None,
                 cors_origins: config.cors_origins.clone(),
@@ -151,6 +154,11 @@ impl ApiState {
     /// The data directory recordings and captured files are read from, if any.
     pub fn data_dir(&self) -> Option<&std::path::Path> {
         self.inner.data_dir.as_deref()
+    }
+
+    /// How long aggregates may be kept server-side (`[api] cache_ttl`; zero: not at all).
+    pub fn cache_ttl(&self) -> std::time::Duration {
+        self.inner.cache_ttl
     }
 
     /// The running pipeline's health, if known.

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Args;
-use hpti_core::event::{Event, EventKind};
+use hpti_core::event::Event;
 use hpti_core::metrics::PipelineMetrics;
 
 use crate::config::Config;
@@ -105,64 +105,7 @@ fn summary(event: &Event) -> String {
         Some(port) => format!("{}:{port}", event.src_ip),
         None => event.src_ip.to_string(),
     };
-    let detail = match &event.kind {
-        EventKind::SessionStarted => String::new(),
-        EventKind::SessionClosed { duration_ms, .. } => {
-            format!("after {:.1} s", *duration_ms as f64 / 1000.0)
-        }
-        EventKind::ClientVersion { version } => version.clone(),
-        EventKind::ClientFingerprint {
-            method,
-            fingerprint,
-            ..
-        } => format!("{method} {fingerprint}"),
-        EventKind::LoginAttempt {
-            username,
-            password,
-            key_fingerprint,
-            success,
-            ..
-        } => {
-            let secret = password
-                .as_deref()
-                .or(key_fingerprint.as_deref())
-                .unwrap_or("");
-            let outcome = if *success { "accepted" } else { "refused" };
-            format!("{username} / {secret} {outcome}")
-        }
-        EventKind::CommandInput { command } => command.clone(),
-        EventKind::FileDownload { url, sha256, .. } => {
-            format!("{url} {}", sha256.as_deref().unwrap_or("-"))
-        }
-        EventKind::FileUpload {
-            filename, sha256, ..
-        } => format!("{filename} {}", sha256.as_deref().unwrap_or("-")),
-        EventKind::HttpRequest {
-            method,
-            uri,
-            status,
-            labels,
-            ..
-        } => {
-            let status = status.map_or_else(|| "-".into(), |s| s.to_string());
-            if labels.is_empty() {
-                format!("{method} {uri} {status}")
-            } else {
-                format!("{method} {uri} {status} [{}]", labels.join(","))
-            }
-        }
-        EventKind::PortForward {
-            host,
-            port,
-            accepted,
-        } => format!(
-            "{host}:{port} {}",
-            if *accepted { "accepted" } else { "refused" }
-        ),
-        EventKind::Unknown { original_type, .. } => original_type.clone(),
-        // Kinds added later print their name only, until they get a summary here.
-        _ => String::new(),
-    };
+    let detail = event.kind.detail();
     let line = format!(
         "{}  {}  {source}  {}  {detail}",
         event.time,

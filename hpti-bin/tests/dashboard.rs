@@ -297,6 +297,17 @@ async fn screenshot(client: &Client, name: &str) {
     std::fs::write(screenshots_dir().join(format!("{name}.png")), png).unwrap();
 }
 
+/// Clicks the element `css` selects.
+async fn click(client: &Client, css: &str) {
+    client
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"))
+        .click()
+        .await
+        .unwrap();
+}
+
 /// Waits until `script` (a JavaScript expression) is true in the page.
 async fn wait_for(client: &Client, script: &str, what: &str) {
     eprintln!("dashboard test: waiting for {what}");
@@ -414,13 +425,7 @@ fn the_dashboard_in_chromium() {
         screenshot(&client, "login").await;
         let field = client.find(Locator::Css("input[name=token]")).await.unwrap();
         field.send_keys(&token).await.unwrap();
-        client
-            .find(Locator::Css("form[action='/login'] button"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        click(&client, "form[action='/login'] button").await;
         wait_for(&client, "document.querySelector('[data-stat=events]')", "the overview").await;
         // The cookie is out of scripts' reach.
         let cookies = client.execute("return document.cookie;", vec![]).await.unwrap();
@@ -465,13 +470,7 @@ fn the_dashboard_in_chromium() {
         wait_for(&client, "document.querySelector('svg.map path[data-country=GB].c5')", "GB shaded").await;
         // The window picker reloads the content, not the page.
         client.execute("window.__still_here = 42;", vec![]).await.unwrap();
-        client
-            .find(Locator::Css(".picker a[href*='window=7d']"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        click(&client, ".picker a[href*='window=7d']").await;
         wait_for(&client, "location.search.includes('window=7d') && document.querySelector('.picker a.active').textContent === '7d'", "the 7d window").await;
         let kept = client.execute("return window.__still_here;", vec![]).await.unwrap();
         assert_eq!(kept, json!(42), "no full page load");
@@ -505,13 +504,7 @@ fn the_dashboard_in_chromium() {
         let id = recorded["session"].as_str().unwrap();
         client.goto(&format!("{base}/sessions/{id}")).await.unwrap();
         wait_for(&client, "document.querySelector('.ap-player')", "the player").await;
-        client
-            .find(Locator::Css(".ap-overlay-start"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        click(&client, ".ap-overlay-start").await;
         // `uname -a`'s output, which the typed command does not contain.
         wait_for(
             &client,
@@ -525,13 +518,7 @@ fn the_dashboard_in_chromium() {
         client.goto(&format!("{base}/credentials?{FIXTURE_WINDOW}")).await.unwrap();
         screenshot(&client, "credentials").await;
         client.goto(&format!("{base}/commands?{FIXTURE_WINDOW}")).await.unwrap();
-        client
-            .find(Locator::Css("table[data-table=commands] tbody tr td a"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        click(&client, "table[data-table=commands] tbody tr td a").await;
         wait_for(&client, "document.querySelector('table[data-table=runs] tbody tr td a')", "the sessions of a command").await;
         screenshot(&client, "commands").await;
 
@@ -554,13 +541,7 @@ fn the_dashboard_in_chromium() {
         let wanted = files[1]["sha256"].as_str().unwrap();
         let search = client.find(Locator::Css("form.filters input[name=q]")).await.unwrap();
         search.send_keys(&wanted[..12]).await.unwrap();
-        client
-            .find(Locator::Css("form.filters button"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        click(&client, "form.filters button").await;
         wait_for(
             &client,
             "location.search.includes('q=') && document.querySelectorAll('table[data-table=downloads] tbody tr:not(.sub)').length === 1",

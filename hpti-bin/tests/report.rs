@@ -7,8 +7,7 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::process::Command;
 
 use common::{fixture, hpti, run, stderr, stdout};
 use hpti_core::event::{Event, EventKind, Protocol, Timestamp};
@@ -169,63 +168,10 @@ fn a_daily_report_prints_to_a_pdf_that_is_not_blank() {
     assert!(inked * 100 > total, "{inked} of {total} pixels inked");
 }
 
-struct Smtp {
-    child: Child,
-    port: u16,
-    maildir: PathBuf,
-}
-
-impl Drop for Smtp {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn smtp(dir: &Path) -> Option<Smtp> {
-    let present = Command::new("python3")
-        .args(["-c", "import aiosmtpd"])
-        .status()
-        .is_ok_and(|s| s.success());
-    if !present {
-        if std::env::var("HPTI_REQUIRE_SERVICES").as_deref() == Ok("1") {
-            panic!("aiosmtpd is required (HPTI_REQUIRE_SERVICES=1): pip install aiosmtpd");
-        }
-        eprintln!("\n*** SKIPPED: aiosmtpd is not installed (pip install aiosmtpd) ***\n");
-        return None;
-    }
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let maildir = dir.join("maildir");
-    let child = Command::new("python3")
-        .args(["-m", "aiosmtpd", "-n", "-c", "aiosmtpd.handlers.Mailbox"])
-        .arg(&maildir)
-        .args(["-l", &format!("127.0.0.1:{port}")])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let server = Smtp {
-        child,
-        port,
-        maildir,
-    };
-    for _ in 0..100 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return Some(server);
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("aiosmtpd did not start");
-}
-
 #[test]
 fn a_scheduled_report_is_mailed_with_its_pdf() {
     let dir = tempfile::tempdir().unwrap();
-    let Some(server) = smtp(dir.path()) else {
+    let Some(server) = hpti_core::testing::SmtpServer::start(dir.path()) else {
         return;
     };
     let with_pdf = which("chromium");

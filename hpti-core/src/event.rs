@@ -491,6 +491,78 @@ impl EventKind {
         }
     }
 
+    /// What matters of the event in one line, as `hpti live` and the dashboard's tables
+    /// show it: the credentials and whether they worked, the command line, the URL and
+    /// hash, the request... Attacker-controlled text is included as is: escape it for
+    /// where it is shown.
+    ///
+    /// ```
+    /// use hpti_core::event::EventKind;
+    /// let kind = EventKind::CommandInput { command: "uname -a".into() };
+    /// assert_eq!(kind.detail(), "uname -a");
+    /// ```
+    pub fn detail(&self) -> String {
+        match self {
+            Self::SessionStarted => String::new(),
+            Self::SessionClosed { duration_ms, .. } => {
+                format!("after {:.1} s", *duration_ms as f64 / 1000.0)
+            }
+            Self::ClientVersion { version } => version.clone(),
+            Self::ClientFingerprint {
+                method,
+                fingerprint,
+                ..
+            } => format!("{method} {fingerprint}"),
+            Self::LoginAttempt {
+                username,
+                password,
+                key_fingerprint,
+                success,
+                ..
+            } => {
+                let secret = password
+                    .as_deref()
+                    .or(key_fingerprint.as_deref())
+                    .unwrap_or("");
+                let outcome = if *success { "accepted" } else { "refused" };
+                format!("{username} / {secret} {outcome}")
+            }
+            Self::CommandInput { command } => command.clone(),
+            Self::FileDownload {
+                url, sha256, error, ..
+            } => match (sha256, error) {
+                (None, Some(error)) => format!("{url} failed: {error}"),
+                _ => format!("{url} {}", sha256.as_deref().unwrap_or("-")),
+            },
+            Self::FileUpload {
+                filename, sha256, ..
+            } => format!("{filename} {}", sha256.as_deref().unwrap_or("-")),
+            Self::HttpRequest {
+                method,
+                uri,
+                status,
+                labels,
+                ..
+            } => {
+                let status = status.map_or_else(|| "-".into(), |s| s.to_string());
+                if labels.is_empty() {
+                    format!("{method} {uri} {status}")
+                } else {
+                    format!("{method} {uri} {status} [{}]", labels.join(","))
+                }
+            }
+            Self::PortForward {
+                host,
+                port,
+                accepted,
+            } => format!(
+                "{host}:{port} {}",
+                if *accepted { "accepted" } else { "refused" }
+            ),
+            Self::Unknown { original_type, .. } => original_type.clone(),
+        }
+    }
+
     /// What the attacker tried to have the honeypot run, as the commands views rank it:
     /// a command line, or an HTTP request that the classifier labelled as an attack, as
     /// `METHOD target`. A request labelled only with who sent it (`scanner:`, `tool:`)

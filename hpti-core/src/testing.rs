@@ -40,6 +40,72 @@ pub fn require_tool(name: &str) -> bool {
     found
 }
 
+/// A real SMTP server for a test: PyPI's aiosmtpd on a free loopback port, delivering
+/// into a maildir the test reads back. Stopped when dropped.
+#[derive(Debug)]
+pub struct SmtpServer {
+    child: std::process::Child,
+    /// Its port on 127.0.0.1.
+    pub port: u16,
+    /// Where it delivers (`mailbox.Maildir` in Python reads it).
+    pub maildir: std::path::PathBuf,
+}
+
+impl SmtpServer {
+    /// Starts one delivering under `dir`; `None` (said loudly) without aiosmtpd.
+    ///
+    /// # Panics
+    ///
+    /// When aiosmtpd is missing and `HPTI_REQUIRE_SERVICES=1`, or does not start.
+    pub fn start(dir: &std::path::Path) -> Option<Self> {
+        use std::process::{Command, Stdio};
+        let present = Command::new("python3")
+            .args(["-c", "import aiosmtpd"])
+            .status()
+            .is_ok_and(|s| s.success());
+        if !present {
+            if std::env::var("HPTI_REQUIRE_SERVICES").as_deref() == Ok("1") {
+                panic!("aiosmtpd is required (HPTI_REQUIRE_SERVICES=1): pip install aiosmtpd");
+            }
+            eprintln!("\n*** SKIPPED: aiosmtpd is not installed (pip install aiosmtpd) ***\n");
+            return None;
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .unwrap_or_else(|e| panic!("no free port: {e}"));
+        let maildir = dir.join("maildir");
+        let child = Command::new("python3")
+            .args(["-m", "aiosmtpd", "-n", "-c", "aiosmtpd.handlers.Mailbox"])
+            .arg(&maildir)
+            .args(["-l", &format!("127.0.0.1:{port}")])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start aiosmtpd: {e}"));
+        // Owned first, so that it is killed and reaped on every path.
+        let server = Self {
+            child,
+            port,
+            maildir,
+        };
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return Some(server);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        panic!("aiosmtpd did not start");
+    }
+}
+
+impl Drop for SmtpServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// A size-limited tmpfs mounted for a test's lifetime: the small disk that full-disk
 /// tests fill. Unmounted when dropped.
 #[derive(Debug)]

@@ -18,6 +18,7 @@
 //! ```
 
 mod assets;
+mod cache;
 mod charts;
 mod error;
 mod pages;
@@ -43,9 +44,29 @@ pub(crate) struct Dashboard {
     /// Keys the CSRF tokens (per process: a restart asks forms to be reloaded).
     csrf_key: Arc<[u8; 32]>,
     templates: Arc<minijinja::Environment<'static>>,
+    /// The store's answers, kept for `[api] cache_ttl`.
+    rows: cache::RowsCache,
 }
 
 impl Dashboard {
+    /// The store's rows of `kind` for `picked`'s window (at most `limit`), through the cache.
+    async fn ranked<T, F>(
+        &self,
+        kind: &str,
+        picked: &window::Picked,
+        limit: u32,
+        load: F,
+    ) -> Result<Arc<T>, hpti_store::StoreError>
+    where
+        T: Send + Sync + 'static,
+        F: std::future::Future<Output = Result<T, hpti_store::StoreError>>,
+    {
+        let key = format!("{kind}:{}:{limit}", picked.cache_key());
+        self.rows
+            .get(self.api.event_queries().as_ref(), key, load)
+            .await
+    }
+
     fn new(api: ApiState) -> Self {
         let mut csrf_key = [0u8; 32];
         if getrandom::fill(&mut csrf_key).is_err() {
@@ -58,6 +79,7 @@ impl Dashboard {
             .into();
         }
         Self {
+            rows: cache::RowsCache::new(api.cache_ttl()),
             api,
             csrf_key: Arc::new(csrf_key),
             templates: Arc::new(render::environment()),

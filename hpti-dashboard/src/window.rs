@@ -69,6 +69,17 @@ impl Picked {
         }
     }
 
+    /// What identifies this window in the dashboard's cache: a preset by its name (its
+    /// answers are kept for the cache's TTL while "now" moves on), a custom range by
+    /// its times.
+    pub fn cache_key(&self) -> String {
+        if self.open_ended {
+            self.name.clone()
+        } else {
+            format!("{}-{}", self.since.as_micros(), self.until.as_micros())
+        }
+    }
+
     /// The query-string pairs that select this window (for permalinks).
     pub fn pairs(&self) -> Vec<(String, String)> {
         if self.name == "custom" {

@@ -37,18 +37,21 @@ fn quantiles(mut samples: Vec<f64>) -> (f64, f64, f64) {
     (at(0.5), at(0.95), at(1.0))
 }
 
-/// Serves the API and the dashboard over `queries` in this process and times every page
-/// `runs` times; with `browser`, also the downloads page in Chromium.
+/// Serves the API and the dashboard over `queries` in this process (answers kept for
+/// `cache_ttl`, as `[api] cache_ttl`) and times every page `runs` times; with `browser`,
+/// also the downloads page in Chromium.
 pub async fn load(
     queries: Arc<dyn EventQueries>,
     runs: usize,
     browser: bool,
+    cache_ttl: Duration,
 ) -> anyhow::Result<DashboardLoad> {
     let dir = super::tempdir_for_bench()?;
     let tokens = TokenStore::open(&dir);
     let token = tokens.create("bench", Role::Admin)?;
     let config = ApiConfig {
         rate_limit: 0,
+        cache_ttl,
         ..ApiConfig::default()
     };
     let state = ApiState::new(queries.clone(), tokens, &config).with_data_dir(&dir);

@@ -69,7 +69,8 @@ pub struct QueriesArgs {
     /// Events the NDJSON export of `--api` streams.
     #[arg(long, default_value_t = 1_000_000)]
     api_export: u64,
-    /// The API's `cache_ttl` under `--api` (`0s`: every request computes its answer).
+    /// The API's `cache_ttl` under `--api` and `--dashboard` (`0s`: every request
+    /// computes its answer).
     #[arg(long, default_value = "60s")]
     api_cache_ttl: humantime::Duration,
     /// Then serve the dashboard over the store and time each page's HTML (`--runs`
@@ -189,7 +190,15 @@ pub async fn queries(_config: &Config, args: &QueriesArgs) -> anyhow::Result<()>
         None
     };
     let dashboard = if args.dashboard {
-        Some(super::dashboard_load::load(queries.clone(), args.runs, args.dashboard_browser).await?)
+        Some(
+            super::dashboard_load::load(
+                queries.clone(),
+                args.runs,
+                args.dashboard_browser,
+                args.api_cache_ttl.into(),
+            )
+            .await?,
+        )
     } else {
         None
     };

@@ -3,7 +3,7 @@
 use std::net::IpAddr;
 
 use axum::Extension;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use hpti_store::query::MAX_LIMIT;
@@ -82,15 +82,22 @@ pub(crate) async fn list(
     State(dashboard): State<Dashboard>,
     Extension(login): Extension<Login>,
     headers: HeaderMap,
-    RawQuery(raw): RawQuery,
+    super::Listing {
+        query,
+        picked,
+        picker,
+    }: super::Listing,
 ) -> Result<Response, PageError> {
-    let query = super::query(raw);
-    let (picked, picker) = super::window("/attackers", &query)?;
+    let store = dashboard.api.event_queries().clone();
     let rows = dashboard
-        .api
-        .event_queries()
-        .attackers(picked.window(MAX_LIMIT))
+        .ranked(
+            "attackers",
+            &picked,
+            MAX_LIMIT,
+            store.attackers(picked.window(MAX_LIMIT)),
+        )
         .await?;
+    let rows = (*rows).clone();
     let q = query.get("q").unwrap_or("").to_owned();
     let country = query.get("country").map(str::to_ascii_uppercase);
     let asn = match query.get("asn") {
@@ -153,11 +160,7 @@ pub(crate) async fn detail(
         .country
         .as_deref()
         .and_then(charts::country_name);
-    let events: Vec<_> = timeline
-        .events
-        .iter()
-        .map(|event| super::live::row(event))
-        .collect();
+    let events: Vec<_> = timeline.events.iter().map(super::live::row).collect();
     let context = minijinja::context! {
         title => format!("Attacker {address}"),
         nav => "attackers",

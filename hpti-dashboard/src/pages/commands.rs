@@ -1,7 +1,7 @@
 //! Command lines ranked by count, and the sessions that ran one of them.
 
 use axum::Extension;
-use axum::extract::{RawQuery, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
 use hpti_store::query::MAX_LIMIT;
@@ -55,12 +55,22 @@ pub(crate) async fn list(
     State(dashboard): State<Dashboard>,
     Extension(login): Extension<Login>,
     headers: HeaderMap,
-    RawQuery(raw): RawQuery,
+    super::Listing {
+        query,
+        picked,
+        picker,
+    }: super::Listing,
 ) -> Result<Response, PageError> {
-    let query = super::query(raw);
-    let (picked, picker) = super::window("/commands", &query)?;
     let store = dashboard.api.event_queries().clone();
-    let rows = store.commands(picked.window(MAX_LIMIT)).await?;
+    let rows = dashboard
+        .ranked(
+            "commands",
+            &picked,
+            MAX_LIMIT,
+            store.commands(picked.window(MAX_LIMIT)),
+        )
+        .await?;
+    let rows = (*rows).clone();
     let q = query.get("q").unwrap_or("").to_owned();
     let show = query.get("show").map(str::to_owned);
     let mut runs: Vec<Run> = Vec::new();

@@ -1,7 +1,7 @@
 //! Credential pairs ranked by attempts.
 
 use axum::Extension;
-use axum::extract::{RawQuery, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
 use hpti_store::CredentialCount;
@@ -52,15 +52,22 @@ pub(crate) async fn list(
     State(dashboard): State<Dashboard>,
     Extension(login): Extension<Login>,
     headers: HeaderMap,
-    RawQuery(raw): RawQuery,
+    super::Listing {
+        query,
+        picked,
+        picker,
+    }: super::Listing,
 ) -> Result<Response, PageError> {
-    let query = super::query(raw);
-    let (picked, picker) = super::window("/credentials", &query)?;
+    let store = dashboard.api.event_queries().clone();
     let rows = dashboard
-        .api
-        .event_queries()
-        .credentials(picked.window(MAX_LIMIT))
+        .ranked(
+            "credentials",
+            &picked,
+            MAX_LIMIT,
+            store.credentials(picked.window(MAX_LIMIT)),
+        )
         .await?;
+    let rows = (*rows).clone();
     let username = query.get("username").unwrap_or("").to_owned();
     let password = query.get("password").unwrap_or("").to_owned();
     let accepted = query.get("accepted") == Some("yes");

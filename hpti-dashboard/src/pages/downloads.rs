@@ -6,7 +6,7 @@ use std::io::Read as _;
 use std::path::PathBuf;
 
 use axum::Extension;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use hpti_store::DownloadSummary;
@@ -85,15 +85,22 @@ pub(crate) async fn list(
     State(dashboard): State<Dashboard>,
     Extension(login): Extension<Login>,
     headers: HeaderMap,
-    RawQuery(raw): RawQuery,
+    super::Listing {
+        query,
+        picked,
+        picker,
+    }: super::Listing,
 ) -> Result<Response, PageError> {
-    let query = super::query(raw);
-    let (picked, picker) = super::window("/downloads", &query)?;
+    let store = dashboard.api.event_queries().clone();
     let rows = dashboard
-        .api
-        .event_queries()
-        .downloads(picked.window(MAX_LIMIT))
+        .ranked(
+            "downloads",
+            &picked,
+            MAX_LIMIT,
+            store.downloads(picked.window(MAX_LIMIT)),
+        )
         .await?;
+    let rows = (*rows).clone();
     let mut categories: Vec<String> = rows
         .iter()
         .filter_map(|r| r.file.file_category.clone())

@@ -12,7 +12,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use hpti_core::Event;
-use hpti_core::event::{EventKind, Timestamp};
+use hpti_core::event::Timestamp;
 use hpti_store::{EventFilter, EventQueries, Window};
 use serde::Serialize;
 
@@ -47,71 +47,7 @@ pub(crate) struct EventRow {
 
 /// What one event says, in a line.
 pub(crate) fn row(event: &Event) -> EventRow {
-    let summary = match &event.kind {
-        EventKind::SessionStarted => String::new(),
-        EventKind::SessionClosed { duration_ms, .. } => {
-            format!("after {:.1} s", *duration_ms as f64 / 1000.0)
-        }
-        EventKind::ClientVersion { version } => version.clone(),
-        EventKind::ClientFingerprint {
-            method,
-            fingerprint,
-            ..
-        } => format!("{method} {fingerprint}"),
-        EventKind::LoginAttempt {
-            username,
-            password,
-            key_fingerprint,
-            success,
-            ..
-        } => {
-            let secret = password
-                .as_deref()
-                .or(key_fingerprint.as_deref())
-                .unwrap_or("");
-            let verdict = if *success { "accepted" } else { "refused" };
-            format!("{username} / {secret} ({verdict})")
-        }
-        EventKind::CommandInput { command } => command.clone(),
-        EventKind::FileDownload {
-            url, sha256, error, ..
-        } => match (sha256, error) {
-            (Some(sha), _) => format!("{url} → {sha}"),
-            (None, Some(err)) => format!("{url} ({err})"),
-            (None, None) => url.clone(),
-        },
-        EventKind::FileUpload {
-            filename, sha256, ..
-        } => {
-            format!("{filename} → {}", sha256.as_deref().unwrap_or("?"))
-        }
-        EventKind::HttpRequest {
-            method,
-            uri,
-            status,
-            labels,
-            ..
-        } => {
-            let status = status.map(|s| s.to_string()).unwrap_or_default();
-            if labels.is_empty() {
-                format!("{method} {uri} {status}")
-            } else {
-                format!("{method} {uri} {status} [{}]", labels.join(", "))
-            }
-        }
-        EventKind::PortForward {
-            host,
-            port,
-            accepted,
-        } => {
-            format!(
-                "{host}:{port} ({})",
-                if *accepted { "accepted" } else { "refused" }
-            )
-        }
-        EventKind::Unknown { original_type, .. } => original_type.clone(),
-        _ => String::new(),
-    };
+    let summary = event.kind.detail();
     EventRow {
         id: event.id.to_string(),
         time: serde_json::to_value(event.time)

@@ -88,6 +88,31 @@ pub(crate) fn query(raw: Option<String>) -> Query {
     Query::parse(raw.as_deref())
 }
 
+/// What a list page reads from its request: the query (kept for links) and the window
+/// it asks for, with the picker that changes it.
+pub(crate) struct Listing {
+    pub query: Query,
+    pub picked: Picked,
+    pub picker: Picker,
+}
+
+impl axum::extract::FromRequestParts<crate::Dashboard> for Listing {
+    type Rejection = PageError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &crate::Dashboard,
+    ) -> Result<Self, PageError> {
+        let query = Query::parse(parts.uri.query());
+        let (picked, picker) = window(parts.uri.path(), &query)?;
+        Ok(Self {
+            query,
+            picked,
+            picker,
+        })
+    }
+}
+
 /// `text` percent-encoded for one path segment (only unreserved characters kept).
 pub(crate) fn path_segment(text: &str) -> String {
     let mut out = String::with_capacity(text.len());

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use axum::Extension;
-use axum::extract::{RawQuery, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
 use hpti_store::query::MAX_LIMIT;
@@ -33,19 +33,28 @@ pub(crate) async fn page(
     State(dashboard): State<Dashboard>,
     Extension(login): Extension<Login>,
     headers: HeaderMap,
-    RawQuery(raw): RawQuery,
+    super::Listing {
+        query: _,
+        picked,
+        picker,
+    }: super::Listing,
 ) -> Result<Response, PageError> {
-    let query = super::query(raw);
-    let (picked, picker) = super::window("/", &query)?;
     let store = dashboard.api.event_queries().clone();
     let window = picked.window(MAX_LIMIT);
     let top = picked.window(TOP as u32);
+    // The same keys as the lists' pages: a click from here to a list reuses the rows.
+    let series_key = format!("series{}", picked.bucket_micros);
     let (series, attackers, sessions, credentials, commands) = futures::join!(
-        store.timeseries(picked.window(1), picked.bucket_micros, None),
-        store.attackers(window),
-        store.sessions(window),
-        store.credentials(top),
-        store.commands(top),
+        dashboard.ranked(
+            &series_key,
+            &picked,
+            1,
+            store.timeseries(picked.window(1), picked.bucket_micros, None),
+        ),
+        dashboard.ranked("attackers", &picked, MAX_LIMIT, store.attackers(window)),
+        dashboard.ranked("sessions", &picked, MAX_LIMIT, store.sessions(window)),
+        dashboard.ranked("credentials", &picked, TOP as u32, store.credentials(top)),
+        dashboard.ranked("commands", &picked, TOP as u32, store.commands(top)),
     );
     let series = series?;
     let attackers = attackers?;
@@ -67,7 +76,7 @@ pub(crate) async fn page(
 
     let mut by_country: HashMap<String, (u64, u64)> = HashMap::new();
     let mut by_asn: HashMap<u32, (u64, u64)> = HashMap::new();
-    for attacker in &attackers {
+    for attacker in attackers.iter() {
         if let Some(country) = &attacker.country {
             let entry = by_country.entry(country.clone()).or_default();
             entry.0 += 1;
@@ -114,7 +123,7 @@ pub(crate) async fn page(
         events: e,
     }));
     let mut by_version: HashMap<&str, u64> = HashMap::new();
-    for session in &sessions {
+    for session in sessions.iter() {
         if let Some(version) = &session.client_version {
             *by_version.entry(version.as_str()).or_default() += 1;
         }
@@ -146,8 +155,8 @@ pub(crate) async fn page(
         countries,
         asns,
         versions,
-        credentials => credentials?,
-        commands => commands?,
+        credentials => credentials?.as_ref(),
+        commands => commands?.as_ref(),
         attackers => attackers.iter().take(TOP).collect::<Vec<_>>(),
         window_query => crate::table::Query::default().link("", &window_pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect::<Vec<_>>()),
     };

@@ -2,7 +2,7 @@
 //! in the page (the vendored asciinema player reads the API's recording route).
 
 use axum::Extension;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use hpti_core::event::EventKind;
@@ -79,15 +79,22 @@ pub(crate) async fn list(
     State(dashboard): State<Dashboard>,
     Extension(login): Extension<Login>,
     headers: HeaderMap,
-    RawQuery(raw): RawQuery,
+    super::Listing {
+        query,
+        picked,
+        picker,
+    }: super::Listing,
 ) -> Result<Response, PageError> {
-    let query = super::query(raw);
-    let (picked, picker) = super::window("/sessions", &query)?;
+    let store = dashboard.api.event_queries().clone();
     let rows = dashboard
-        .api
-        .event_queries()
-        .sessions(picked.window(MAX_LIMIT))
+        .ranked(
+            "sessions",
+            &picked,
+            MAX_LIMIT,
+            store.sessions(picked.window(MAX_LIMIT)),
+        )
         .await?;
+    let rows = (*rows).clone();
     let mut protocols: Vec<String> = rows.iter().map(|r| r.protocol.clone()).collect();
     protocols.sort();
     protocols.dedup();

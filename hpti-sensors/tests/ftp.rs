@@ -2002,14 +2002,17 @@ async fn proftpd_local_user_session_matches_the_capture() {
     // Uploads send the capture's data lines, with CRLFs (TYPE A stores them as LFs).
     let compared = replay_steps(&mut ftp, &steps, |_, n| vec![b'x'; n]).await;
     assert!(compared > 100, "{compared} lines compared");
-    let events = harness.events.events_by_time();
-    assert!(
-        events.iter().any(|e| matches!(
-            &e.kind,
-            EventKind::FileUpload { filename, .. } if filename == "/home/ftptest/ascii.txt"
-        )),
-        "uploads are captured"
-    );
+    // The upload's event reaches the sink after its reply (waited for, not raced).
+    harness
+        .wait_for("the upload of ascii.txt", |events| {
+            events.iter().any(|e| {
+                matches!(
+                    &e.kind,
+                    EventKind::FileUpload { filename, .. } if filename == "/home/ftptest/ascii.txt"
+                )
+            })
+        })
+        .await;
     harness.stop().await;
 }
 

@@ -125,19 +125,20 @@ pub(crate) struct Table<R> {
 }
 
 /// Sorts `rows` by the query's `sort`/`dir` (or `default` descending), keeps those
-/// `keep` accepts, and cuts the query's `page`; `map` turns the kept rows into what the
-/// template shows.
-pub(crate) fn build<T, R>(
+/// `keep` accepts, and cuts the query's `page`; `map` turns the page's rows into what the
+/// template shows. The rows are borrowed (they are the cache's): only references are
+/// sorted, and only a page's rows are mapped.
+pub(crate) fn build<'a, T, R>(
     path: &str,
     query: &Query,
-    mut rows: Vec<T>,
+    rows: &'a [T],
     columns: &[Column<T>],
     default: &str,
     keep: impl Fn(&T) -> bool,
-    map: impl Fn(T) -> R,
+    map: impl Fn(&'a T) -> R,
 ) -> Table<R> {
     let capped = rows.len() >= MAX_LIMIT as usize;
-    rows.retain(|row| keep(row));
+    let mut rows: Vec<&'a T> = rows.iter().filter(|row| keep(row)).collect();
     let sort = query
         .get("sort")
         .and_then(|name| columns.iter().find(|c| c.name == name))
@@ -194,7 +195,7 @@ pub(crate) fn build<T, R>(
         .into_iter()
         .skip((page - 1) * PAGE_SIZE)
         .take(PAGE_SIZE)
-        .map(map)
+        .map(&map)
         .collect();
     Table {
         rows,
@@ -245,10 +246,11 @@ mod tests {
     #[test]
     fn sorts_filters_and_pages_with_links_that_keep_the_rest() {
         let query = Query::parse(Some("window=7d&sort=name&dir=desc&q=row1&page=2"));
+        let rows = rows(200);
         let table = build(
             "/t",
             &query,
-            rows(200),
+            &rows,
             &columns(),
             "count",
             |r| contains(&r.0, "ROW1"),
@@ -277,7 +279,8 @@ mod tests {
     #[test]
     fn out_of_range_pages_clamp_and_hostile_parameters_are_only_text() {
         let query = Query::parse(Some("page=999999999999999999999&sort=%3Cscript%3E"));
-        let table = build("/t", &query, rows(10), &columns(), "count", |_| true, |r| r);
+        let rows = rows(10);
+        let table = build("/t", &query, &rows, &columns(), "count", |_| true, |r| r);
         assert_eq!((table.page, table.pages, table.total), (1, 1, 10));
         assert!(table.headers[0].href.contains("sort=name"));
         assert!(!table.headers[0].href.contains('<'));

@@ -335,6 +335,10 @@ async fn the_overview_shows_what_the_store_answers() {
     assert_eq!(stat(&html, "logins"), count("login.attempt").to_string());
     assert_eq!(stat(&html, "commands"), count("command.input").to_string());
     assert_eq!(stat(&html, "downloads"), count("file.download").to_string());
+    assert_eq!(
+        stat(&html, "sessions"),
+        count("session.started").to_string()
+    );
     // The fixture: 6 logins (5 + 1 hostile), 5 command lines (4 + 1), 4 downloads (3 + 1).
     assert_eq!(
         (

@@ -37,7 +37,7 @@ pub use query::{
     AttackerDetail, AttackerSummary, Backup, CommandCount, CredentialCount, Cursor,
     DownloadSummary, EventFilter, EventPage, EventQueries, FileFacts, MAX_LIST, NdjsonPage,
     PartitionStats, QueryStoreConfig, RetentionPlan, SessionDetail, SessionSummary, StoreStats,
-    TimeBucket, Window,
+    TimeBucket, Window, WindowOverview,
 };
 #[cfg(feature = "redis")]
 pub use redis::{RedisOptions, RedisSink, RedisSinkConfig};

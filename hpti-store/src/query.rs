@@ -446,6 +446,37 @@ pub struct SessionSummary {
     pub downloads: u64,
 }
 
+/// Who attacked in a window, in aggregate ([`EventQueries::overview`]): how many
+/// distinct addresses, how they spread over countries and networks, and which client
+/// versions announced themselves. Each list is ranked (most first, ties by name) and
+/// holds at most the window's limit of rows.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct WindowOverview {
+    /// Distinct source addresses with an event in the window.
+    pub addresses: u64,
+    /// Addresses per country code (ISO 3166-1 alpha-2); addresses without one are not
+    /// counted.
+    pub countries: Vec<(String, u64)>,
+    /// Addresses per autonomous system number.
+    pub asns: Vec<(u32, u64)>,
+    /// `client.version` events in the window per version: the sessions that announced it.
+    pub client_versions: Vec<(String, u64)>,
+}
+
+impl WindowOverview {
+    /// Ranks `counts` (most first, ties by key) and keeps the first `limit`.
+    pub fn ranked<K: Ord>(counts: impl IntoIterator<Item = (K, u64)>, limit: u32) -> Vec<(K, u64)> {
+        let mut rows: Vec<(K, u64)> = counts.into_iter().collect();
+        rows.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+        rows
+    }
+}
+
+/// Most `client.version` events the default [`EventQueries::overview`] reads.
+const OVERVIEW_MAX_VERSION_EVENTS: u32 = 100_000;
+
 /// One attacking address, ranked by activity.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AttackerSummary {
@@ -799,6 +830,13 @@ pub trait EventQueries: Send + Sync {
         Ok(None)
     }
 
+    /// The window's attackers in aggregate. The default derives it from
+    /// [`attackers`](Self::attackers) (up to [`MAX_LIMIT`] addresses) and the window's
+    /// `client.version` events (up to 100,000); stores with rollups answer from them.
+    async fn overview(&self, window: Window) -> Result<WindowOverview, StoreError> {
+        derived_overview(self, window).await
+    }
+
     /// Events per `interval_micros` bucket and kind in the window (only of `kind` when
     /// given), ordered by bucket then kind; empty buckets are absent. See
     /// [`check_timeseries`] for what is refused. Stores that cannot answer keep this
@@ -813,6 +851,51 @@ pub trait EventQueries: Send + Sync {
             "this store has no timeseries".into(),
         ))
     }
+}
+
+/// [`EventQueries::overview`] derived from a store's lists: its default, and what a store
+/// with rollups falls back to for a window they cannot answer.
+pub async fn derived_overview<Q: EventQueries + ?Sized>(
+    store: &Q,
+    window: Window,
+) -> Result<WindowOverview, StoreError> {
+    window.check()?;
+    let attackers = store.attackers(window.limit(MAX_LIMIT)).await?;
+    let mut countries: std::collections::HashMap<String, u64> = Default::default();
+    let mut asns: std::collections::HashMap<u32, u64> = Default::default();
+    for attacker in &attackers {
+        if let Some(country) = &attacker.country {
+            *countries.entry(country.clone()).or_default() += 1;
+        }
+        if let Some(asn) = attacker.asn {
+            *asns.entry(asn).or_default() += 1;
+        }
+    }
+    let mut versions: std::collections::HashMap<String, u64> = Default::default();
+    let filter = EventFilter::default().kind("client.version");
+    let mut after: Option<Cursor> = None;
+    let mut read = 0u32;
+    while read < OVERVIEW_MAX_VERSION_EVENTS {
+        let page = store
+            .events(window.limit(MAX_LIMIT), &filter, after.as_ref())
+            .await?;
+        for event in &page.events {
+            if let hpti_core::event::EventKind::ClientVersion { version } = &event.kind {
+                *versions.entry(version.clone()).or_default() += 1;
+            }
+        }
+        read = read.saturating_add(u32::try_from(page.events.len()).unwrap_or(u32::MAX));
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    Ok(WindowOverview {
+        addresses: u64::try_from(attackers.len()).unwrap_or(u64::MAX),
+        countries: WindowOverview::ranked(countries, window.limit),
+        asns: WindowOverview::ranked(asns, window.limit),
+        client_versions: WindowOverview::ranked(versions, window.limit),
+    })
 }
 
 /// A sink config whose sink also answers [`EventQueries`] (`[query] store = "<id>"`

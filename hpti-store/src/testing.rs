@@ -33,7 +33,7 @@ pub use alerts::alert_store_conformance;
 pub use fake_es::{EsState, FakeEs, fake_es};
 pub use rollups::{
     assert_rankings_match, expected_attackers, expected_commands, expected_credentials,
-    expected_downloads, rollup_conformance, rollup_fixture, rollup_windows,
+    expected_downloads, expected_overview, rollup_conformance, rollup_fixture, rollup_windows,
 };
 
 /// 2026-01-01T00:00:00Z: the fixture's events are at fixed times, so expected rows
@@ -906,8 +906,33 @@ where
         "an unknown kind is refused, not answered with nothing"
     );
     timeseries_conformance(store, &events).await;
+    overview_conformance(store, &events).await;
     ndjson_conformance(store).await;
     file_analysis_conformance(store).await;
+}
+
+/// The overview of a window: its distinct addresses, their countries and networks, and
+/// the client versions announced, as counted from the fixture itself.
+async fn overview_conformance<Q: EventQueries + ?Sized>(store: &Q, events: &[Event]) {
+    let windows = [
+        ("all time", Window::default()),
+        ("since", Window::default().since(at(10))),
+        ("since, limit 1", Window::default().since(at(1)).limit(1)),
+        ("between", Window::default().since(at(10)).until(at(24))),
+        ("nothing", Window::default().since(at(100_000))),
+    ];
+    for (name, window) in windows {
+        let expected = rollups::expected_overview(events, &window);
+        assert!(
+            name == "nothing" || expected.addresses > 0,
+            "the window {name} has addresses"
+        );
+        assert_eq!(
+            store.overview(window).await.ok(),
+            Some(expected),
+            "the overview, {name}"
+        );
+    }
 }
 
 /// The export pages: the same events, pages and cursors as [`EventQueries::events`],

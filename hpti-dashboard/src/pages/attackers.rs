@@ -97,7 +97,6 @@ pub(crate) async fn list(
             store.attackers(picked.window(MAX_LIMIT)),
         )
         .await?;
-    let rows = (*rows).clone();
     let q = query.get("q").unwrap_or("").to_owned();
     let country = query.get("country").map(str::to_ascii_uppercase);
     let asn = match query.get("asn") {
@@ -109,7 +108,7 @@ pub(crate) async fn list(
     let table = table::build(
         "/attackers",
         &query,
-        rows,
+        &rows,
         &columns(),
         "events",
         |r| {

@@ -70,7 +70,6 @@ pub(crate) async fn list(
             store.commands(picked.window(MAX_LIMIT)),
         )
         .await?;
-    let rows = (*rows).clone();
     let q = query.get("q").unwrap_or("").to_owned();
     let show = query.get("show").map(str::to_owned);
     let mut runs: Vec<Run> = Vec::new();
@@ -101,7 +100,7 @@ pub(crate) async fn list(
     let table = table::build(
         path,
         &query,
-        rows,
+        &rows,
         &columns(),
         "count",
         |r| table::contains(&r.command, &q),

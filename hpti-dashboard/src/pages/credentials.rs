@@ -67,14 +67,13 @@ pub(crate) async fn list(
             store.credentials(picked.window(MAX_LIMIT)),
         )
         .await?;
-    let rows = (*rows).clone();
     let username = query.get("username").unwrap_or("").to_owned();
     let password = query.get("password").unwrap_or("").to_owned();
     let accepted = query.get("accepted") == Some("yes");
     let table = table::build(
         "/credentials",
         &query,
-        rows,
+        &rows,
         &columns(),
         "attempts",
         |r| {

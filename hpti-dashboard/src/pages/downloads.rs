@@ -100,7 +100,6 @@ pub(crate) async fn list(
             store.downloads(picked.window(MAX_LIMIT)),
         )
         .await?;
-    let rows = (*rows).clone();
     let mut categories: Vec<String> = rows
         .iter()
         .filter_map(|r| r.file.file_category.clone())
@@ -114,7 +113,7 @@ pub(crate) async fn list(
     let table = table::build(
         "/downloads",
         &query,
-        rows,
+        &rows,
         &columns(),
         "count",
         |r| {

@@ -94,7 +94,6 @@ pub(crate) async fn list(
             store.sessions(picked.window(MAX_LIMIT)),
         )
         .await?;
-    let rows = (*rows).clone();
     let mut protocols: Vec<String> = rows.iter().map(|r| r.protocol.clone()).collect();
     protocols.sort();
     protocols.dedup();
@@ -120,7 +119,7 @@ pub(crate) async fn list(
     let table = table::build(
         "/sessions",
         &query,
-        rows,
+        &rows,
         &columns(),
         "started",
         |r| {

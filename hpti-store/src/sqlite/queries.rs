@@ -12,10 +12,10 @@ use super::{SqliteStore, database_error};
 use crate::error::StoreError;
 use crate::query::{
     AttackerDetail, AttackerSummary, CommandCount, CredentialCount, Cursor, DownloadSummary,
-    EventFilter, EventPage, EventQueries, MAX_DETAIL_ROWS, MAX_LIST, MAX_TIMELINE_EVENTS,
-    SessionDetail, SessionSummary, Span, TimeBucket, Window,
+    EventFilter, EventPage, EventQueries, HOUR_MICROS, MAX_DETAIL_ROWS, MAX_LIST,
+    MAX_TIMELINE_EVENTS, SessionDetail, SessionSummary, Span, TimeBucket, Window,
 };
-use crate::query::{FileFacts, NdjsonPage, attach_labels};
+use crate::query::{FileFacts, NdjsonPage, WindowOverview, attach_labels};
 
 /// The columns of an [`EVENT_SELECT`] row, whichever driver read it: sqlx for pages of
 /// events, rusqlite for the NDJSON export (`export.rs`).
@@ -205,11 +205,47 @@ impl PageQuery {
         filter: &EventFilter,
         after: Option<&Cursor>,
     ) -> Result<Self, StoreError> {
+        Self::build(EVENT_SELECT, Vec::new(), window, filter, after)
+    }
+
+    /// The same page for a filter with an address, run on the summaries database: the
+    /// address's events of the hours `[first_hour, last_hour]` from `address_events`
+    /// (the address's folded span, clipped to the window), and those the fold has not
+    /// reached yet from the events after its cursor.
+    pub(super) fn by_address(
+        window: Window,
+        filter: &EventFilter,
+        after: Option<&Cursor>,
+        address: IpAddr,
+        (first_hour, last_hour): (i64, i64),
+    ) -> Result<Self, StoreError> {
+        let address = address.to_string();
+        let params = vec![
+            Param::Int(last_hour),
+            Param::Int(last_hour),
+            Param::Int(first_hour),
+            Param::Int(first_hour),
+            Param::Text(address.clone()),
+            Param::Int(window.since_micros()),
+            Param::Int(window.until_micros()),
+            Param::Text(address),
+            Param::Int(window.since_micros()),
+            Param::Int(window.until_micros()),
+        ];
+        Self::build(EVENT_SELECT_BY_ADDRESS, params, window, filter, after)
+    }
+
+    fn build(
+        select: &str,
+        mut params: Vec<Param>,
+        window: Window,
+        filter: &EventFilter,
+        after: Option<&Cursor>,
+    ) -> Result<Self, StoreError> {
         window.check()?;
         filter.check()?;
         let after = after.map(Cursor::position).transpose()?;
-        let mut sql = String::from(EVENT_SELECT);
-        let mut params = Vec::new();
+        let mut sql = String::from(select);
         // Only the conditions asked for, so that SQLite picks the index that fits
         // ((kind, ts) for a kind, (ts) otherwise) instead of scanning for `? IS NULL`.
         sql.push_str(" WHERE e.ts >= ?");
@@ -279,6 +315,24 @@ const EVENT_SELECT: &str =
     "SELECT e.id, e.ts, e.observed, e.sensor, e.protocol, e.session, e.src_ip,
             e.src_port, e.dst_ip, e.dst_port, e.doc, en.doc AS enrichment
      FROM events e LEFT JOIN enrichments en ON en.id = e.enrichment_id";
+
+/// [`EVENT_SELECT`] over one address's events, from the summaries database: one seek
+/// of `address_events` per hour from the last hour to the first (a recursive list of
+/// the hours), and the events the fold has not reached yet.
+const EVENT_SELECT_BY_ADDRESS: &str = "WITH RECURSIVE hours(h) AS (
+         SELECT ? WHERE ? >= ?
+         UNION ALL
+         SELECT h - 3600000000 FROM hours WHERE h - 3600000000 >= ?)
+     SELECT e.id, e.ts, e.observed, e.sensor, e.protocol, e.session, e.src_ip,
+            e.src_port, e.dst_ip, e.dst_port, e.doc, en.doc AS enrichment
+     FROM (SELECT a.seq FROM hours JOIN address_events a ON a.hour = hours.h
+           WHERE a.src_ip = ? AND a.ts >= ? AND a.ts < ?
+           UNION ALL
+           SELECT seq FROM ev.events
+           WHERE seq > (SELECT folded_seq FROM fold_cursor WHERE id = 1)
+             AND src_ip = ? AND ts >= ? AND ts < ?) AS a
+     JOIN ev.events e ON e.seq = a.seq
+     LEFT JOIN ev.enrichments en ON en.id = e.enrichment_id";
 
 fn count(row: &SqliteRow, column: &str) -> Result<u64, StoreError> {
     let value: Option<i64> = row.try_get(column).map_err(decode_error)?;
@@ -577,44 +631,40 @@ fn attacker_download_from_row(row: &SqliteRow) -> Result<DownloadSummary, StoreE
     Ok(download)
 }
 
-/// The per-address lists of an attacker's detail, each over its events between
-/// `?1` and `?2` (its first and last seen: the time index bounds the scan) from `?3`.
+/// The per-address lists of an attacker's detail, from the summaries (`?1` the address,
+/// `?2` the row limit): what the fold keeps per address, so that the detail of an
+/// address seen over the whole store reads its own rows, not every event in between.
 const ATTACKER_CREDENTIALS: &str = "
-    SELECT username, password, COUNT(*) AS attempts, SUM(success = 1) AS successes,
-           COUNT(DISTINCT src_ip) AS sources
-    FROM events
-    WHERE kind = 'login.attempt' AND ts >= ?1 AND ts <= ?2 AND src_ip = ?3
-    GROUP BY username, password
-    ORDER BY attempts DESC, username, password
-    LIMIT ?4";
+    SELECT username, CASE WHEN no_password THEN NULL ELSE password END AS password,
+           attempts, successes, 1 AS sources
+    FROM credential_sources
+    WHERE src_ip = ?1
+    ORDER BY attempts DESC, username, no_password DESC, password
+    LIMIT ?2";
 const ATTACKER_COMMANDS: &str = "
-    SELECT command, COUNT(*) AS count, COUNT(DISTINCT src_ip) AS sources
-    FROM events
-    WHERE kind IN ('command.input', 'http.request') AND command IS NOT NULL
-      AND ts >= ?1 AND ts <= ?2 AND src_ip = ?3
-    GROUP BY command
+    SELECT command, count, 1 AS sources
+    FROM command_sources
+    WHERE src_ip = ?1
     ORDER BY count DESC, command
-    LIMIT ?4";
+    LIMIT ?2";
 const ATTACKER_DOWNLOADS: &str = "
-    SELECT sha256, COUNT(*) AS count, SUM(kind = 'file.upload') AS uploads,
-           MIN(ts) AS first_seen, MAX(ts) AS last_seen, MAX(size) AS size,
-           json_group_array(DISTINCT src_ip) AS src_ips,
-           json_group_array(DISTINCT url) AS urls,
-           json_group_array(DISTINCT filename) AS filenames
-    FROM events
-    WHERE sha256 IS NOT NULL AND kind IN ('file.download', 'file.upload')
-      AND ts >= ?1 AND ts <= ?2 AND src_ip = ?3
-    GROUP BY sha256
-    ORDER BY count DESC, last_seen DESC, sha256
-    LIMIT ?4";
+    SELECT e.sha256, COUNT(*) AS count, SUM(e.kind = 'file.upload') AS uploads,
+           MIN(e.ts) AS first_seen, MAX(e.ts) AS last_seen, MAX(e.size) AS size,
+           json_group_array(DISTINCT e.src_ip) AS src_ips,
+           json_group_array(DISTINCT e.url) AS urls,
+           json_group_array(DISTINCT e.filename) AS filenames
+    FROM address_captures c JOIN ev.events e ON e.seq = c.seq
+    WHERE c.src_ip = ?1
+    GROUP BY e.sha256
+    ORDER BY count DESC, last_seen DESC, e.sha256
+    LIMIT ?2";
 // Events stored before enrichments had a table of their own keep theirs inside `doc`.
 const ATTACKER_ENRICHMENTS: &str = "
-    SELECT COALESCE(en.doc, json_extract(e.doc, '$.enrichment')) AS enrichment
-    FROM events e LEFT JOIN enrichments en ON en.id = e.enrichment_id
-    WHERE e.ts >= ?1 AND e.ts <= ?2 AND e.src_ip = ?3 AND enrichment IS NOT NULL
-    GROUP BY enrichment
-    ORDER BY MAX(e.ts) DESC, enrichment
-    LIMIT ?4";
+    SELECT COALESCE(en.doc, NULLIF(a.legacy_doc, '')) AS enrichment
+    FROM address_enrichments a LEFT JOIN ev.enrichments en ON en.id = a.enrichment_id
+    WHERE a.src_ip = ?1 AND enrichment IS NOT NULL
+    ORDER BY a.last_seen DESC, enrichment
+    LIMIT ?2";
 
 impl SqliteStore {
     /// How to answer `window` ([`Window::span`]), after folding what is new into the
@@ -699,9 +749,35 @@ impl SqliteStore {
         filter: &EventFilter,
         after: Option<&Cursor>,
     ) -> Result<Vec<SqliteRow>, StoreError> {
-        PageQuery::new(window, filter, after)?
-            .fetch_all(&self.pool)
-            .await
+        match filter.src_ip {
+            Some(address) => {
+                window.check()?;
+                let span: Option<(i64, i64)> =
+                    sqlx::query_as("SELECT first_seen, last_seen FROM attackers WHERE src_ip = ?1")
+                        .bind(address.to_string())
+                        .fetch_optional(&self.summaries)
+                        .await
+                        .map_err(database_error)?;
+                // The hours of the address's folded events inside the window (none:
+                // an empty range, only the unfolded events are read).
+                let hour = |t: i64| t.div_euclid(HOUR_MICROS) * HOUR_MICROS;
+                let hours = match span {
+                    Some((first, last)) => (
+                        hour(first.max(window.since_micros())),
+                        hour(last.min(window.until_micros().saturating_sub(1))),
+                    ),
+                    None => (0, -1),
+                };
+                PageQuery::by_address(window, filter, after, address, hours)?
+                    .fetch_all(&self.summaries)
+                    .await
+            }
+            None => {
+                PageQuery::new(window, filter, after)?
+                    .fetch_all(&self.pool)
+                    .await
+            }
+        }
     }
 
     /// Fills the labels of `commands` seen at or after `since` from the folded pairs.
@@ -730,11 +806,9 @@ impl SqliteStore {
         summary: &AttackerSummary,
     ) -> Result<Vec<SqliteRow>, StoreError> {
         sqlx::query(sql)
-            .bind(summary.first_seen.as_micros())
-            .bind(summary.last_seen.as_micros())
             .bind(summary.src_ip.to_string())
             .bind(i64::from(MAX_DETAIL_ROWS))
-            .fetch_all(&self.pool)
+            .fetch_all(&self.summaries)
             .await
             .map_err(database_error)
     }
@@ -756,6 +830,73 @@ impl EventQueries for SqliteStore {
         )
         .await?;
         rows.iter().map(session_from_row).collect()
+    }
+
+    async fn overview(&self, window: Window) -> Result<WindowOverview, StoreError> {
+        window.check()?;
+        let (since, first_hour) = match self.span(window).await? {
+            Span::Between { .. } => return crate::query::derived_overview(self, window).await,
+            Span::AllTime => (i64::MIN, i64::MIN),
+            Span::Since { since, first_hour } => (since, first_hour),
+        };
+        let limit = i64::from(window.limit);
+        let (addresses,): (i64,) =
+            sqlx::query_as("SELECT COUNT(*) FROM attackers WHERE last_seen >= ?1")
+                .bind(since)
+                .fetch_one(&self.summaries)
+                .await
+                .map_err(database_error)?;
+        let countries: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT country, COUNT(*) AS n FROM attackers
+             WHERE last_seen >= ?1 AND country IS NOT NULL
+             GROUP BY country ORDER BY n DESC, country LIMIT ?2",
+        )
+        .bind(since)
+        .bind(limit)
+        .fetch_all(&self.summaries)
+        .await
+        .map_err(database_error)?;
+        let asns: Vec<(i64, i64)> = sqlx::query_as(
+            "SELECT asn, COUNT(*) AS n FROM attackers
+             WHERE last_seen >= ?1 AND asn IS NOT NULL
+             GROUP BY asn ORDER BY n DESC, asn LIMIT ?2",
+        )
+        .bind(since)
+        .bind(limit)
+        .fetch_all(&self.summaries)
+        .await
+        .map_err(database_error)?;
+        let versions: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT version, SUM(n) AS n
+             FROM (SELECT version, sessions AS n FROM client_versions_hourly WHERE hour >= ?1
+                   UNION ALL
+                   SELECT json_extract(doc, '$.data.version'), 1 FROM ev.events
+                   WHERE kind = 'client.version' AND ts >= ?2 AND ts < ?1)
+             WHERE version IS NOT NULL
+             GROUP BY version ORDER BY n DESC, version LIMIT ?3",
+        )
+        .bind(first_hour)
+        .bind(since)
+        .bind(limit)
+        .fetch_all(&self.summaries)
+        .await
+        .map_err(database_error)?;
+        let unsigned = |n: i64| u64::try_from(n).unwrap_or(0);
+        Ok(WindowOverview {
+            addresses: unsigned(addresses),
+            countries: countries
+                .into_iter()
+                .map(|(c, n)| (c, unsigned(n)))
+                .collect(),
+            asns: asns
+                .into_iter()
+                .filter_map(|(asn, n)| Some((u32::try_from(asn).ok()?, unsigned(n))))
+                .collect(),
+            client_versions: versions
+                .into_iter()
+                .map(|(v, n)| (v, unsigned(n)))
+                .collect(),
+        })
     }
 
     async fn attackers(&self, window: Window) -> Result<Vec<AttackerSummary>, StoreError> {
@@ -1248,17 +1389,12 @@ impl EventQueries for SqliteStore {
             .map(command_from_row)
             .collect::<Result<Vec<_>, _>>()?;
         let labels = sqlx::query_as(
-            "SELECT e.command, l.value, MAX(e.ts)
-             FROM events e, json_each(e.doc, '$.data.labels') l
-             WHERE e.kind = 'http.request' AND e.ts >= ?1 AND e.ts <= ?2 AND e.src_ip = ?3
-               AND e.command IN (SELECT value FROM json_each(?4))
-             GROUP BY 1, 2",
+            "SELECT command, label, last_seen FROM address_command_labels
+             WHERE src_ip = ?1 AND command IN (SELECT value FROM json_each(?2))",
         )
-        .bind(summary.first_seen.as_micros())
-        .bind(summary.last_seen.as_micros())
         .bind(summary.src_ip.to_string())
         .bind(command_list(&commands)?)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.summaries)
         .await
         .map_err(database_error)?;
         attach_labels(&mut commands, labels);

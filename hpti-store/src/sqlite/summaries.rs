@@ -74,7 +74,11 @@ const STAGE_BATCH: &str = "
            CASE WHEN sha256 IS NOT NULL THEN enrichment_id END,
            filename,
            CASE WHEN kind = 'http.request' AND command IS NOT NULL
-                THEN json_extract(doc, '$.data.labels') END
+                THEN json_extract(doc, '$.data.labels') END,
+           seq, enrichment_id,
+           -- `instr` first: parsing every unenriched event's doc would double the step.
+           CASE WHEN enrichment_id IS NULL AND instr(doc, '\"enrichment\"') > 0
+                THEN json_extract(doc, '$.enrichment') END
     FROM ev.events
     WHERE seq > ?1 AND seq <= ?2";
 
@@ -84,7 +88,8 @@ const CREATE_BATCH: &str = "
         src_port INTEGER, dst_ip TEXT, dst_port INTEGER, kind TEXT, username TEXT,
         password TEXT, success INTEGER, command TEXT, url TEXT, sha256 TEXT, size INTEGER,
         country TEXT, asn INTEGER, duration_ms INTEGER, client_version TEXT,
-        enrichment_id INTEGER, filename TEXT, labels TEXT);
+        enrichment_id INTEGER, filename TEXT, labels TEXT, seq INTEGER,
+        address_enrichment_id INTEGER, legacy_enrichment TEXT);
     CREATE INDEX IF NOT EXISTS temp.fold_batch_sha256 ON fold_batch (sha256)
         WHERE sha256 IS NOT NULL;
     DELETE FROM fold_batch";
@@ -151,13 +156,17 @@ const FOLD_CREDENTIALS_TOTAL: &str = concat!(
 );
 
 const FOLD_CREDENTIAL_SOURCES: &str = concat!(
-    "INSERT INTO credential_sources (username, password, no_password, src_ip, last_seen)
-     SELECT username, COALESCE(password, ''), password IS NULL, src_ip, MAX(ts)",
+    "INSERT INTO credential_sources (username, password, no_password, src_ip, last_seen,
+                                     attempts, successes)
+     SELECT username, COALESCE(password, ''), password IS NULL, src_ip, MAX(ts), COUNT(*),
+            SUM(success IS 1)",
     batch!("login.attempt"),
     " AND username IS NOT NULL
      GROUP BY 1, 2, 3, 4
      ON CONFLICT (username, password, no_password, src_ip) DO UPDATE SET
-         last_seen = excluded.last_seen WHERE excluded.last_seen > last_seen"
+         last_seen = MAX(last_seen, excluded.last_seen),
+         attempts = attempts + excluded.attempts,
+         successes = successes + excluded.successes"
 );
 
 const FOLD_COMMANDS_HOURLY: &str = concat!(
@@ -186,13 +195,54 @@ const FOLD_COMMANDS_TOTAL: &str = concat!(
 );
 
 const FOLD_COMMAND_SOURCES: &str = concat!(
-    "INSERT INTO command_sources (command, src_ip, last_seen) SELECT command, src_ip, MAX(ts)",
+    "INSERT INTO command_sources (command, src_ip, last_seen, count)
+     SELECT command, src_ip, MAX(ts), COUNT(*)",
     commands!(),
     "
      GROUP BY 1, 2
-     ON CONFLICT (command, src_ip) DO UPDATE SET last_seen = excluded.last_seen
-         WHERE excluded.last_seen > last_seen"
+     ON CONFLICT (command, src_ip) DO UPDATE SET
+         last_seen = MAX(last_seen, excluded.last_seen),
+         count = count + excluded.count"
 );
+
+const FOLD_CLIENT_VERSIONS_HOURLY: &str = concat!(
+    "INSERT INTO client_versions_hourly (hour, version, sessions)
+     SELECT hour, client_version, COUNT(*)",
+    batch!("client.version"),
+    " AND client_version IS NOT NULL
+     GROUP BY 1, 2
+     ON CONFLICT (hour, version) DO UPDATE SET sessions = sessions + excluded.sessions"
+);
+
+/// Each event's hour, address and time (an address's events in time order). `OR IGNORE`
+/// (here and for the captures): a migration that folds everything again from the start
+/// need not know these tables.
+const FOLD_ADDRESS_EVENTS: &str = "INSERT OR IGNORE INTO address_events (hour, src_ip, ts, seq)
+     SELECT hour, src_ip, ts, seq FROM fold_batch";
+
+const FOLD_ADDRESS_CAPTURES: &str = concat!(
+    "INSERT OR IGNORE INTO address_captures (src_ip, seq) SELECT src_ip, seq",
+    captures!()
+);
+
+/// The classifier's labels of each address's HTTP attack requests.
+const FOLD_ADDRESS_COMMAND_LABELS: &str = "
+    INSERT INTO address_command_labels (src_ip, command, label, last_seen)
+    SELECT e.src_ip, e.command, l.value, MAX(e.ts)
+    FROM fold_batch e, json_each(e.labels) l
+    WHERE e.labels IS NOT NULL AND e.command IS NOT NULL
+    GROUP BY 1, 2, 3
+    ON CONFLICT (src_ip, command, label) DO UPDATE SET
+        last_seen = MAX(last_seen, excluded.last_seen)";
+
+const FOLD_ADDRESS_ENRICHMENTS: &str = "
+    INSERT INTO address_enrichments (src_ip, enrichment_id, legacy_doc, last_seen)
+    SELECT src_ip, COALESCE(address_enrichment_id, 0), COALESCE(legacy_enrichment, ''), MAX(ts)
+    FROM fold_batch
+    WHERE address_enrichment_id IS NOT NULL OR legacy_enrichment IS NOT NULL
+    GROUP BY 1, 2, 3
+    ON CONFLICT (src_ip, enrichment_id, legacy_doc) DO UPDATE SET
+        last_seen = MAX(last_seen, excluded.last_seen)";
 
 /// The classifier's labels of the HTTP attack requests among the commands.
 const FOLD_COMMAND_LABELS: &str = "
@@ -357,6 +407,11 @@ const FOLDS: &[&str] = &[
     FOLD_FILE_ANALYSES,
     FOLD_FILE_VERDICTS,
     FOLD_KINDS_HOURLY,
+    FOLD_CLIENT_VERSIONS_HOURLY,
+    FOLD_ADDRESS_EVENTS,
+    FOLD_ADDRESS_CAPTURES,
+    FOLD_ADDRESS_COMMAND_LABELS,
+    FOLD_ADDRESS_ENRICHMENTS,
 ];
 
 /// Folds every event stored so far into the summaries; returns how many were folded.

@@ -13,7 +13,8 @@ use hpti_core::sink::Sink;
 use super::FIXTURE_BASE_MICROS;
 use crate::error::StoreError;
 use crate::query::{
-    AttackerSummary, CommandCount, CredentialCount, DownloadSummary, EventQueries, MAX_LIST, Window,
+    AttackerSummary, CommandCount, CredentialCount, DownloadSummary, EventQueries, MAX_LIST,
+    Window, WindowOverview,
 };
 
 const HOUR: i64 = 3_600_000_000;
@@ -433,6 +434,42 @@ pub fn expected_attackers(events: &[Event], window: &Window) -> Vec<AttackerSumm
     rows.into_iter().map(|(_, row)| row).collect()
 }
 
+/// The overview computed from the events themselves: distinct addresses, and per
+/// country and network (an address's enrichment) the addresses, and `client.version`
+/// events per version.
+pub fn expected_overview(events: &[Event], window: &Window) -> WindowOverview {
+    let mut addresses: BTreeSet<IpAddr> = BTreeSet::new();
+    let mut versions: BTreeMap<String, u64> = BTreeMap::new();
+    for event in events.iter().filter(|e| in_window(window, e)) {
+        addresses.insert(event.src_ip);
+        if let EventKind::ClientVersion { version } = &event.kind {
+            *versions.entry(version.clone()).or_default() += 1;
+        }
+    }
+    let mut countries: BTreeMap<String, u64> = BTreeMap::new();
+    let mut asns: BTreeMap<u32, u64> = BTreeMap::new();
+    for address in &addresses {
+        let of_address = || events.iter().filter(|e| e.src_ip == *address);
+        if let Some(code) = of_address().find_map(|e| {
+            e.enrichment
+                .geo
+                .as_ref()
+                .and_then(|g| g.country_code.clone())
+        }) {
+            *countries.entry(code).or_default() += 1;
+        }
+        if let Some(asn) = of_address().find_map(|e| e.enrichment.asn.as_ref()) {
+            *asns.entry(asn.number).or_default() += 1;
+        }
+    }
+    WindowOverview {
+        addresses: addresses.len() as u64,
+        countries: WindowOverview::ranked(countries, window.limit),
+        asns: WindowOverview::ranked(asns, window.limit),
+        client_versions: WindowOverview::ranked(versions, window.limit),
+    }
+}
+
 /// The windows the suite asks about, with a name for the failure message.
 pub fn rollup_windows(events: &[Event]) -> Vec<(String, Window)> {
     let base = FIXTURE_BASE_MICROS;
@@ -531,6 +568,11 @@ where
                 store.attackers(window).await.ok(),
                 Some(expected_attackers(events, &window)),
                 "attackers, {name}, limit {limit}, after {n} events"
+            );
+            assert_eq!(
+                store.overview(window).await.ok(),
+                Some(expected_overview(events, &window)),
+                "overview, {name}, limit {limit}, after {n} events"
             );
         }
         // The timeseries, in buckets of whole hours (from the hourly rollup where the
@@ -643,5 +685,37 @@ where
             })
             .collect();
         assert_eq!(detail.downloads, downloads, "{ip}'s downloads");
+        assert_eq!(
+            detail.credentials,
+            expected_credentials(&own, &all),
+            "{ip}'s credentials"
+        );
+        // Its events, newest first, across the batches that reached back into hours
+        // already folded, in pages of 7 and over every window.
+        for (name, window) in rollup_windows(&events) {
+            let mut expected: Vec<&Event> = own.iter().filter(|e| in_window(&window, e)).collect();
+            expected.sort_by(|a, b| b.time.cmp(&a.time).then_with(|| b.id.cmp(&a.id)));
+            let mut got: Vec<hpti_core::event::EventId> = Vec::new();
+            let mut after: Option<crate::query::Cursor> = None;
+            loop {
+                let page = store
+                    .events(
+                        window.limit(7),
+                        &crate::query::EventFilter::default().src_ip(ip),
+                        after.as_ref(),
+                    )
+                    .await;
+                let Ok(page) = page else {
+                    panic!("{ip}'s events, {name}: {page:?}");
+                };
+                got.extend(page.events.iter().map(|e| e.id));
+                match page.next {
+                    Some(next) => after = Some(next),
+                    None => break,
+                }
+            }
+            let expected: Vec<_> = expected.iter().map(|e| e.id).collect();
+            assert_eq!(got, expected, "{ip}'s events, {name}");
+        }
     }
 }

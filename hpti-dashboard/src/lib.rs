@@ -50,7 +50,8 @@ pub(crate) struct Dashboard {
 
 impl Dashboard {
     /// The store's rows of `kind` for `picked`'s window (at most `limit`), through the cache.
-    async fn ranked<T, F>(
+    /// `load` gets the store (owned: a stale answer's refresh runs after the request).
+    async fn ranked<T, F, Fut>(
         &self,
         kind: &str,
         picked: &window::Picked,
@@ -59,12 +60,12 @@ impl Dashboard {
     ) -> Result<Arc<T>, hpti_store::StoreError>
     where
         T: Send + Sync + 'static,
-        F: std::future::Future<Output = Result<T, hpti_store::StoreError>>,
+        F: FnOnce(Arc<dyn hpti_store::EventQueries>) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = Result<T, hpti_store::StoreError>> + Send + 'static,
     {
         let key = format!("{kind}:{}:{limit}", picked.cache_key());
-        self.rows
-            .get(self.api.event_queries().as_ref(), key, load)
-            .await
+        let load: cache::Load<T> = Box::new(move |store| Box::pin(load(store)));
+        self.rows.get(self.api.event_queries(), key, load).await
     }
 
     fn new(api: ApiState) -> Self {

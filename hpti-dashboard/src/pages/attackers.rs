@@ -88,14 +88,11 @@ pub(crate) async fn list(
         picker,
     }: super::Listing,
 ) -> Result<Response, PageError> {
-    let store = dashboard.api.event_queries().clone();
     let rows = dashboard
-        .ranked(
-            "attackers",
-            &picked,
-            MAX_LIMIT,
-            store.attackers(picked.window(MAX_LIMIT)),
-        )
+        .ranked("attackers", &picked, MAX_LIMIT, {
+            let window = picked.window(MAX_LIMIT);
+            move |store| async move { store.attackers(window).await }
+        })
         .await?;
     let q = query.get("q").unwrap_or("").to_owned();
     let country = query.get("country").map(str::to_ascii_uppercase);

@@ -63,12 +63,10 @@ pub(crate) async fn list(
 ) -> Result<Response, PageError> {
     let store = dashboard.api.event_queries().clone();
     let rows = dashboard
-        .ranked(
-            "commands",
-            &picked,
-            MAX_LIMIT,
-            store.commands(picked.window(MAX_LIMIT)),
-        )
+        .ranked("commands", &picked, MAX_LIMIT, {
+            let window = picked.window(MAX_LIMIT);
+            move |store| async move { store.commands(window).await }
+        })
         .await?;
     let q = query.get("q").unwrap_or("").to_owned();
     let show = query.get("show").map(str::to_owned);

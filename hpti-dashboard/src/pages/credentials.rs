@@ -58,14 +58,11 @@ pub(crate) async fn list(
         picker,
     }: super::Listing,
 ) -> Result<Response, PageError> {
-    let store = dashboard.api.event_queries().clone();
     let rows = dashboard
-        .ranked(
-            "credentials",
-            &picked,
-            MAX_LIMIT,
-            store.credentials(picked.window(MAX_LIMIT)),
-        )
+        .ranked("credentials", &picked, MAX_LIMIT, {
+            let window = picked.window(MAX_LIMIT);
+            move |store| async move { store.credentials(window).await }
+        })
         .await?;
     let username = query.get("username").unwrap_or("").to_owned();
     let password = query.get("password").unwrap_or("").to_owned();

@@ -91,14 +91,11 @@ pub(crate) async fn list(
         picker,
     }: super::Listing,
 ) -> Result<Response, PageError> {
-    let store = dashboard.api.event_queries().clone();
     let rows = dashboard
-        .ranked(
-            "downloads",
-            &picked,
-            MAX_LIMIT,
-            store.downloads(picked.window(MAX_LIMIT)),
-        )
+        .ranked("downloads", &picked, MAX_LIMIT, {
+            let window = picked.window(MAX_LIMIT);
+            move |store| async move { store.downloads(window).await }
+        })
         .await?;
     let mut categories: Vec<String> = rows
         .iter()

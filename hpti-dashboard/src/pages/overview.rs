@@ -39,25 +39,29 @@ pub(crate) async fn page(
         picker,
     }: super::Listing,
 ) -> Result<Response, PageError> {
-    let store = dashboard.api.event_queries().clone();
     let top = picked.window(TOP as u32);
     let series_key = format!("series{}", picked.bucket_micros);
     let (series, spread, attackers, credentials, commands) = futures::join!(
+        dashboard.ranked(&series_key, &picked, 1, {
+            let (window, bucket) = (picked.window(1), picked.bucket_micros);
+            move |store| async move { store.timeseries(window, bucket, None).await }
+        },),
+        dashboard.ranked("overview", &picked, MAP_COUNTRIES, {
+            let window = picked.window(MAP_COUNTRIES);
+            move |store| async move { store.overview(window).await }
+        },),
+        dashboard.ranked("attackers", &picked, TOP as u32, move |store| async move {
+            store.attackers(top).await
+        }),
         dashboard.ranked(
-            &series_key,
+            "credentials",
             &picked,
-            1,
-            store.timeseries(picked.window(1), picked.bucket_micros, None),
+            TOP as u32,
+            move |store| async move { store.credentials(top).await }
         ),
-        dashboard.ranked(
-            "overview",
-            &picked,
-            MAP_COUNTRIES,
-            store.overview(picked.window(MAP_COUNTRIES)),
-        ),
-        dashboard.ranked("attackers", &picked, TOP as u32, store.attackers(top)),
-        dashboard.ranked("credentials", &picked, TOP as u32, store.credentials(top)),
-        dashboard.ranked("commands", &picked, TOP as u32, store.commands(top)),
+        dashboard.ranked("commands", &picked, TOP as u32, move |store| async move {
+            store.commands(top).await
+        }),
     );
     let series = series?;
     let spread = spread?;

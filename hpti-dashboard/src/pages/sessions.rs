@@ -85,14 +85,11 @@ pub(crate) async fn list(
         picker,
     }: super::Listing,
 ) -> Result<Response, PageError> {
-    let store = dashboard.api.event_queries().clone();
     let rows = dashboard
-        .ranked(
-            "sessions",
-            &picked,
-            MAX_LIMIT,
-            store.sessions(picked.window(MAX_LIMIT)),
-        )
+        .ranked("sessions", &picked, MAX_LIMIT, {
+            let window = picked.window(MAX_LIMIT);
+            move |store| async move { store.sessions(window).await }
+        })
         .await?;
     let mut protocols: Vec<String> = rows.iter().map(|r| r.protocol.clone()).collect();
     protocols.sort();

@@ -318,7 +318,9 @@ const EVENT_SELECT: &str =
 
 /// [`EVENT_SELECT`] over one address's events, from the summaries database: one seek
 /// of `address_events` per hour from the last hour to the first (a recursive list of
-/// the hours), and the events the fold has not reached yet.
+/// the hours), and the events the fold has not reached yet (by `seq`: the `+` keeps
+/// SQLite off the time index, which it otherwise picked and walked over every event;
+/// `CROSS JOIN` keeps the address's rows the outer loop).
 const EVENT_SELECT_BY_ADDRESS: &str = "WITH RECURSIVE hours(h) AS (
          SELECT ? WHERE ? >= ?
          UNION ALL
@@ -330,8 +332,8 @@ const EVENT_SELECT_BY_ADDRESS: &str = "WITH RECURSIVE hours(h) AS (
            UNION ALL
            SELECT seq FROM ev.events
            WHERE seq > (SELECT folded_seq FROM fold_cursor WHERE id = 1)
-             AND src_ip = ? AND ts >= ? AND ts < ?) AS a
-     JOIN ev.events e ON e.seq = a.seq
+             AND src_ip = ? AND +ts >= ? AND +ts < ?) AS a
+     CROSS JOIN ev.events e ON e.seq = a.seq
      LEFT JOIN ev.enrichments en ON en.id = e.enrichment_id";
 
 fn count(row: &SqliteRow, column: &str) -> Result<u64, StoreError> {

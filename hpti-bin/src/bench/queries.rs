@@ -81,6 +81,11 @@ pub struct QueriesArgs {
     /// Chromium (needs chromium and chromedriver).
     #[arg(long, requires = "dashboard")]
     dashboard_browser: bool,
+    /// With `--dashboard`, store this many new events a second (the bench's traffic, at
+    /// the present) while the pages are timed, as a honeypot under attack does: the
+    /// store's position moves, so a cache keyed on it alone would compute every view.
+    #[arg(long, default_value_t = 0, requires = "dashboard")]
+    dashboard_ingest: u64,
 }
 
 #[derive(Debug, Serialize)]
@@ -190,15 +195,17 @@ pub async fn queries(_config: &Config, args: &QueriesArgs) -> anyhow::Result<()>
         None
     };
     let dashboard = if args.dashboard {
-        Some(
-            super::dashboard_load::load(
-                queries.clone(),
-                args.runs,
-                args.dashboard_browser,
-                args.api_cache_ttl.into(),
-            )
-            .await?,
-        )
+        let load = super::dashboard_load::load(
+            queries.clone(),
+            args.runs,
+            args.dashboard_browser,
+            args.api_cache_ttl.into(),
+        );
+        let ingest = ingest_while_timing(sink.as_ref(), args);
+        tokio::select! {
+            load = load => Some(load?),
+            failed = ingest => return Err(failed),
+        }
     } else {
         None
     };
@@ -330,6 +337,25 @@ async fn open(args: &QueriesArgs, tempdir: &std::path::Path) -> anyhow::Result<O
 
 /// Writes `--events` synthetic events spread evenly over `--span` ending now, straight
 /// into the sink in batches; returns the seconds it took.
+/// Stores `--dashboard-ingest` events a second, in tenths, until dropped; returns only
+/// when the store fails.
+async fn ingest_while_timing(sink: &dyn Sink, args: &QueriesArgs) -> anyhow::Error {
+    if args.dashboard_ingest == 0 {
+        return std::future::pending().await;
+    }
+    let mut traffic = Traffic::new(args.seed.wrapping_add(1), SessionIds::TimeOrdered);
+    let per_tick = (args.dashboard_ingest / 10).max(1);
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(100));
+    loop {
+        tick.tick().await;
+        let batch: Vec<Event> = (0..per_tick).map(|_| traffic.next_event()).collect();
+        let refs: Vec<&Event> = batch.iter().collect();
+        if let Err(err) = sink.write(&refs).await {
+            return anyhow::anyhow!("storing events while timing the dashboard: {err}");
+        }
+    }
+}
+
 async fn fill_store(sink: &dyn Sink, args: &QueriesArgs) -> anyhow::Result<f64> {
     let span = i64::try_from(args.span.as_micros()).unwrap_or(i64::MAX);
     let step = (span / i64::try_from(args.events.max(1)).unwrap_or(i64::MAX)).max(1);

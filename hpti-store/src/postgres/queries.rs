@@ -17,7 +17,8 @@ use crate::error::StoreError;
 use crate::query::{
     AttackerDetail, AttackerSummary, CommandCount, CredentialCount, Cursor, DownloadSummary,
     EventFilter, EventPage, EventQueries, FileFacts, MAX_DETAIL_ROWS, MAX_LIST,
-    MAX_TIMELINE_EVENTS, SessionDetail, SessionSummary, Span, TimeBucket, Window, attach_labels,
+    MAX_TIMELINE_EVENTS, SessionDetail, SessionSummary, Span, TimeBucket, Window, WindowOverview,
+    attach_labels,
 };
 
 /// Moves a batch from the temporary table into the events (skipping those already
@@ -845,6 +846,80 @@ impl EventQueries for PostgresStore {
             )
             .await?;
         rows.iter().map(session_from_row).collect()
+    }
+
+    async fn overview(&self, window: Window) -> Result<WindowOverview, StoreError> {
+        self.refresh_summaries().await?;
+        window.check()?;
+        let mut c = self.read().await?;
+        let since = match self.span(&mut c, window).await? {
+            Span::Between { .. } => {
+                drop(c);
+                return crate::query::derived_overview(self, window).await;
+            }
+            Span::AllTime => i64::MIN,
+            Span::Since { since, .. } => since,
+        };
+        let limit = i64::from(window.limit);
+        let addresses: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM attackers WHERE last_seen >= $1")
+                .persistent(self.options.prepared_statements)
+                .bind(pg_time(since))
+                .fetch_one(&mut *c)
+                .await
+                .map_err(database_error)?;
+        let countries: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT country, COUNT(*) AS n FROM attackers
+             WHERE last_seen >= $1 AND country IS NOT NULL
+             GROUP BY country ORDER BY n DESC, country COLLATE \"C\" LIMIT $2",
+        )
+        .persistent(self.options.prepared_statements)
+        .bind(pg_time(since))
+        .bind(limit)
+        .fetch_all(&mut *c)
+        .await
+        .map_err(database_error)?;
+        let asns: Vec<(i64, i64)> = sqlx::query_as(
+            "SELECT asn, COUNT(*) AS n FROM attackers
+             WHERE last_seen >= $1 AND asn IS NOT NULL
+             GROUP BY asn ORDER BY n DESC, asn LIMIT $2",
+        )
+        .persistent(self.options.prepared_statements)
+        .bind(pg_time(since))
+        .bind(limit)
+        .fetch_all(&mut *c)
+        .await
+        .map_err(database_error)?;
+        // The (kind, ts) index: a window's client versions are a few percent of its events.
+        let versions: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT doc->'data'->>'version' AS version, COUNT(*) AS n FROM events
+             WHERE kind = 'client.version' AND ts >= $1 AND ts < $2
+               AND doc->'data'->>'version' IS NOT NULL
+             GROUP BY 1 ORDER BY n DESC, 1 COLLATE \"C\" LIMIT $3",
+        )
+        .persistent(self.options.prepared_statements)
+        .bind(pg_time(window.since_micros()))
+        .bind(pg_time(window.until_micros()))
+        .bind(limit)
+        .fetch_all(&mut *c)
+        .await
+        .map_err(database_error)?;
+        let unsigned = |n: i64| u64::try_from(n).unwrap_or(0);
+        Ok(WindowOverview {
+            addresses: unsigned(addresses),
+            countries: countries
+                .into_iter()
+                .map(|(c, n)| (c, unsigned(n)))
+                .collect(),
+            asns: asns
+                .into_iter()
+                .filter_map(|(asn, n)| Some((u32::try_from(asn).ok()?, unsigned(n))))
+                .collect(),
+            client_versions: versions
+                .into_iter()
+                .map(|(v, n)| (v, unsigned(n)))
+                .collect(),
+        })
     }
 
     async fn attackers(&self, window: Window) -> Result<Vec<AttackerSummary>, StoreError> {

@@ -474,6 +474,36 @@ impl WindowOverview {
     }
 }
 
+impl WindowOverview {
+    /// From a backend's rows: the address count, `(what, key, addresses)` rows where
+    /// `what` is `country` or `asn` (the number as text), and `(version, events)`.
+    pub(crate) fn from_rows(
+        addresses: i64,
+        spread: Vec<(String, String, i64)>,
+        versions: Vec<(String, i64)>,
+        limit: u32,
+    ) -> Self {
+        let unsigned = |n: i64| u64::try_from(n).unwrap_or(0);
+        let mut countries = Vec::new();
+        let mut asns = Vec::new();
+        for (what, key, n) in spread {
+            match what.as_str() {
+                "country" => countries.push((key, unsigned(n))),
+                _ => asns.extend(key.parse::<u32>().ok().map(|asn| (asn, unsigned(n)))),
+            }
+        }
+        Self {
+            addresses: unsigned(addresses),
+            countries: Self::ranked(countries, limit),
+            asns: Self::ranked(asns, limit),
+            client_versions: Self::ranked(
+                versions.into_iter().map(|(v, n)| (v, unsigned(n))),
+                limit,
+            ),
+        }
+    }
+}
+
 /// Most `client.version` events the default [`EventQueries::overview`] reads.
 const OVERVIEW_MAX_VERSION_EVENTS: u32 = 100_000;
 

@@ -868,21 +868,15 @@ impl EventQueries for PostgresStore {
                 .fetch_one(&mut *c)
                 .await
                 .map_err(database_error)?;
-        let countries: Vec<(String, i64)> = sqlx::query_as(
-            "SELECT country, COUNT(*) AS n FROM attackers
-             WHERE last_seen >= $1 AND country IS NOT NULL
-             GROUP BY country ORDER BY n DESC, country COLLATE \"C\" LIMIT $2",
-        )
-        .persistent(self.options.prepared_statements)
-        .bind(pg_time(since))
-        .bind(limit)
-        .fetch_all(&mut *c)
-        .await
-        .map_err(database_error)?;
-        let asns: Vec<(i64, i64)> = sqlx::query_as(
-            "SELECT asn, COUNT(*) AS n FROM attackers
-             WHERE last_seen >= $1 AND asn IS NOT NULL
-             GROUP BY asn ORDER BY n DESC, asn LIMIT $2",
+        // The top countries and networks of the addresses active since `since`.
+        let spread: Vec<(String, String, i64)> = sqlx::query_as(
+            "(SELECT 'country', country, COUNT(*) AS n FROM attackers
+              WHERE last_seen >= $1 AND country IS NOT NULL
+              GROUP BY country ORDER BY n DESC, country LIMIT $2)
+             UNION ALL
+             (SELECT 'asn', asn::text, COUNT(*) AS n FROM attackers
+              WHERE last_seen >= $1 AND asn IS NOT NULL
+              GROUP BY asn ORDER BY n DESC, asn LIMIT $2)",
         )
         .persistent(self.options.prepared_statements)
         .bind(pg_time(since))
@@ -892,10 +886,11 @@ impl EventQueries for PostgresStore {
         .map_err(database_error)?;
         // The (kind, ts) index: a window's client versions are a few percent of its events.
         let versions: Vec<(String, i64)> = sqlx::query_as(
-            "SELECT doc->'data'->>'version' AS version, COUNT(*) AS n FROM events
-             WHERE kind = 'client.version' AND ts >= $1 AND ts < $2
-               AND doc->'data'->>'version' IS NOT NULL
-             GROUP BY 1 ORDER BY n DESC, 1 COLLATE \"C\" LIMIT $3",
+            "SELECT version, COUNT(*) AS n
+             FROM (SELECT doc->'data'->>'version' AS version FROM events
+                   WHERE kind = 'client.version' AND ts >= $1 AND ts < $2) AS v
+             WHERE version IS NOT NULL
+             GROUP BY version ORDER BY n DESC, version COLLATE \"C\" LIMIT $3",
         )
         .persistent(self.options.prepared_statements)
         .bind(pg_time(window.since_micros()))
@@ -904,22 +899,12 @@ impl EventQueries for PostgresStore {
         .fetch_all(&mut *c)
         .await
         .map_err(database_error)?;
-        let unsigned = |n: i64| u64::try_from(n).unwrap_or(0);
-        Ok(WindowOverview {
-            addresses: unsigned(addresses),
-            countries: countries
-                .into_iter()
-                .map(|(c, n)| (c, unsigned(n)))
-                .collect(),
-            asns: asns
-                .into_iter()
-                .filter_map(|(asn, n)| Some((u32::try_from(asn).ok()?, unsigned(n))))
-                .collect(),
-            client_versions: versions
-                .into_iter()
-                .map(|(v, n)| (v, unsigned(n)))
-                .collect(),
-        })
+        Ok(WindowOverview::from_rows(
+            addresses,
+            spread,
+            versions,
+            window.limit,
+        ))
     }
 
     async fn attackers(&self, window: Window) -> Result<Vec<AttackerSummary>, StoreError> {

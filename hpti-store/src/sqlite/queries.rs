@@ -848,20 +848,15 @@ impl EventQueries for SqliteStore {
                 .fetch_one(&self.summaries)
                 .await
                 .map_err(database_error)?;
-        let countries: Vec<(String, i64)> = sqlx::query_as(
-            "SELECT country, COUNT(*) AS n FROM attackers
-             WHERE last_seen >= ?1 AND country IS NOT NULL
-             GROUP BY country ORDER BY n DESC, country LIMIT ?2",
-        )
-        .bind(since)
-        .bind(limit)
-        .fetch_all(&self.summaries)
-        .await
-        .map_err(database_error)?;
-        let asns: Vec<(i64, i64)> = sqlx::query_as(
-            "SELECT asn, COUNT(*) AS n FROM attackers
-             WHERE last_seen >= ?1 AND asn IS NOT NULL
-             GROUP BY asn ORDER BY n DESC, asn LIMIT ?2",
+        // The top countries and networks of the addresses active since `since`.
+        let spread: Vec<(String, String, i64)> = sqlx::query_as(
+            "SELECT * FROM (SELECT 'country', country, COUNT(*) AS n FROM attackers
+                            WHERE last_seen >= ?1 AND country IS NOT NULL
+                            GROUP BY 2 ORDER BY n DESC, 2 LIMIT ?2)
+             UNION ALL
+             SELECT * FROM (SELECT 'asn', CAST(asn AS TEXT), COUNT(*) AS n FROM attackers
+                            WHERE last_seen >= ?1 AND asn IS NOT NULL
+                            GROUP BY asn ORDER BY n DESC, asn LIMIT ?2)",
         )
         .bind(since)
         .bind(limit)
@@ -883,22 +878,12 @@ impl EventQueries for SqliteStore {
         .fetch_all(&self.summaries)
         .await
         .map_err(database_error)?;
-        let unsigned = |n: i64| u64::try_from(n).unwrap_or(0);
-        Ok(WindowOverview {
-            addresses: unsigned(addresses),
-            countries: countries
-                .into_iter()
-                .map(|(c, n)| (c, unsigned(n)))
-                .collect(),
-            asns: asns
-                .into_iter()
-                .filter_map(|(asn, n)| Some((u32::try_from(asn).ok()?, unsigned(n))))
-                .collect(),
-            client_versions: versions
-                .into_iter()
-                .map(|(v, n)| (v, unsigned(n)))
-                .collect(),
-        })
+        Ok(WindowOverview::from_rows(
+            addresses,
+            spread,
+            versions,
+            window.limit,
+        ))
     }
 
     async fn attackers(&self, window: Window) -> Result<Vec<AttackerSummary>, StoreError> {

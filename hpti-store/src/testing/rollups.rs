@@ -569,11 +569,14 @@ where
                 Some(expected_attackers(events, &window)),
                 "attackers, {name}, limit {limit}, after {n} events"
             );
-            assert_eq!(
-                store.overview(window).await.ok(),
-                Some(expected_overview(events, &window)),
-                "overview, {name}, limit {limit}, after {n} events"
-            );
+            match store.overview(window).await {
+                Ok(overview) => assert_eq!(
+                    overview,
+                    expected_overview(events, &window),
+                    "overview, {name}, limit {limit}, after {n} events"
+                ),
+                Err(err) => panic!("overview, {name}, limit {limit}: {err}"),
+            }
         }
         // The timeseries, in buckets of whole hours (from the hourly rollup where the
         // window allows) and of a few minutes (from the events).

@@ -9,9 +9,8 @@
 -- * `address_events`: every event's (hour, address, time, seq): an address's events of
 --   an hour are one index seek, and its events in time order one seek per hour of its
 --   first-to-last-seen span. The hour leads the key so that a fold step writes the
---   pages of an hour or two; keyed by address first, each step dirtied a page per
---   address (5,000 pages a step in the bench) and the fold ran at a third of its rate.
---   About 40 bytes an event, against ~500 for the event itself.
+--   pages of an hour or two, not a page per address it saw. About 40 bytes an event,
+--   against ~500 for the event itself.
 -- * `address_captures`: the seq of each captured file's event, per address.
 -- * `address_command_labels`: the classifier's labels of each address's HTTP requests.
 -- * `address_enrichments`: each distinct enrichment an address's events carried, with

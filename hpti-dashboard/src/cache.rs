@@ -8,6 +8,11 @@
 //! than the TTL, is computed while the request waits. On a honeypot that stores events
 //! every second, a 30-day ranking (seconds to compute at 10 million events) would
 //! otherwise be computed again on every page view.
+//!
+//! A kept answer is refreshed at most once per ten times what it cost to compute (at
+//! least a second apart, at most half the TTL): under a steady flood of events and
+//! views, refreshing a ranking that took 200 ms keeps at most a tenth of a core busy,
+//! and its answer is never more than a few seconds behind.
 
 use std::any::Any;
 use std::collections::HashSet;
@@ -23,7 +28,27 @@ type Value = Arc<dyn Any + Send + Sync>;
 struct Entry {
     position: Option<u64>,
     computed: Instant,
+    /// How long computing it took.
+    cost: Duration,
     value: Value,
+}
+
+impl Entry {
+    /// Computes `load` at `position`, timing it.
+    async fn load<T: Send + Sync + 'static>(
+        load: Load<T>,
+        store: Arc<dyn EventQueries>,
+        position: Option<u64>,
+    ) -> Result<Self, StoreError> {
+        let started = Instant::now();
+        let value = load(store).await?;
+        Ok(Self {
+            position,
+            computed: Instant::now(),
+            cost: started.elapsed(),
+            value: Arc::new(value) as Value,
+        })
+    }
 }
 
 /// Answers by key; nothing is kept when the TTL is zero.
@@ -35,8 +60,14 @@ pub(crate) struct RowsCache {
     refreshing: Arc<Mutex<HashSet<String>>>,
 }
 
-/// Most answers kept (each a window's rows, at most a few MB).
-const CAPACITY: u64 = 64;
+/// Most answers kept (each a window's rows, at most a few MB): the warmed pages' answers
+/// for every preset window (six pages, ten answers, four windows) and room for more.
+const CAPACITY: u64 = 128;
+
+/// A stale answer is refreshed at most this many times its cost apart...
+const REFRESH_COST_FACTOR: u32 = 10;
+/// ... and never more often than this.
+const MIN_REFRESH_AGE: Duration = Duration::from_secs(1);
 
 /// The store's answer to a question, computed from an owned handle (so that it can run
 /// after the request that asked has been answered).
@@ -82,27 +113,58 @@ impl RowsCache {
         let position = store.position().await?;
         if let Some(entry) = cache.get(&key).await {
             let current = position.is_some() && entry.position == position;
-            if current || entry.computed.elapsed() < self.ttl {
-                if !current {
+            let age = entry.computed.elapsed();
+            if current || age < self.ttl {
+                if !current && age >= self.refresh_after(entry.cost) {
                     self.refresh(cache, store, key, position, load);
                 }
                 return downcast(entry.value);
             }
             cache.invalidate(&key).await;
         }
-        let store = store.clone();
         let entry = cache
-            .try_get_with(key, async move {
-                let value = load(store).await?;
-                Ok::<_, StoreError>(Entry {
-                    position,
-                    computed: Instant::now(),
-                    value: Arc::new(value) as Value,
-                })
-            })
+            .try_get_with(key, Entry::load(load, store.clone(), position))
             .await
             .map_err(unshare)?;
         downcast(entry.value)
+    }
+
+    /// Makes sure `key` has an answer younger than half the TTL, computing it here (not
+    /// in the background) when it has none, or an older one that no refresh is already
+    /// replacing: what the warming loop asks, one answer at a time, so that it never
+    /// computes several answers at once beside the pages being viewed.
+    pub async fn warm<T>(
+        &self,
+        store: &Arc<dyn EventQueries>,
+        key: String,
+        load: Load<T>,
+    ) -> Result<Arc<T>, StoreError>
+    where
+        T: Send + Sync + 'static,
+    {
+        let Some(cache) = &self.cache else {
+            return load(store.clone()).await.map(Arc::new);
+        };
+        if let Some(entry) = cache.get(&key).await {
+            let refreshing = self
+                .refreshing
+                .lock()
+                .map_or(true, |refreshing| refreshing.contains(&key));
+            if refreshing || entry.computed.elapsed() < self.ttl / 2 {
+                return downcast(entry.value);
+            }
+        }
+        let position = store.position().await?;
+        let entry = Entry::load(load, store.clone(), position).await?;
+        cache.insert(key, entry.clone()).await;
+        downcast(entry.value)
+    }
+
+    /// How old a stale answer that cost `cost` must be before it is refreshed.
+    fn refresh_after(&self, cost: Duration) -> Duration {
+        cost.saturating_mul(REFRESH_COST_FACTOR)
+            .max(MIN_REFRESH_AGE)
+            .min(self.ttl / 2)
     }
 
     /// Recomputes `key` in the background with `load` (the request's own, which it no
@@ -127,15 +189,8 @@ impl RowsCache {
         }
         let (cache, store, refreshing) = (cache.clone(), store.clone(), self.refreshing.clone());
         tokio::spawn(async move {
-            match load(store).await {
-                Ok(value) => {
-                    let entry = Entry {
-                        position,
-                        computed: Instant::now(),
-                        value: Arc::new(value) as Value,
-                    };
-                    cache.insert(key.clone(), entry).await;
-                }
+            match Entry::load(load, store, position).await {
+                Ok(entry) => cache.insert(key.clone(), entry).await,
                 Err(err) => {
                     tracing::warn!(error = %err, key, "dashboard: refreshing an answer failed");
                 }
@@ -164,65 +219,10 @@ fn unshare(err: Arc<StoreError>) -> StoreError {
 mod tests {
     #![allow(clippy::unwrap_used)]
 
-    use std::net::IpAddr;
     use std::sync::atomic::{AtomicU64, Ordering};
 
-    use async_trait::async_trait;
-    use hpti_core::event::{Event, EventId};
-    use hpti_store::{
-        AttackerDetail, AttackerSummary, CommandCount, CredentialCount, Cursor, DownloadSummary,
-        EventFilter, EventPage, SessionDetail, SessionSummary, Window,
-    };
-
     use super::*;
-
-    /// A store whose position the test moves; it answers nothing else.
-    #[derive(Default)]
-    struct Moving {
-        position: AtomicU64,
-    }
-
-    #[async_trait]
-    impl EventQueries for Moving {
-        async fn sessions(&self, _: Window) -> Result<Vec<SessionSummary>, StoreError> {
-            Ok(vec![])
-        }
-        async fn attackers(&self, _: Window) -> Result<Vec<AttackerSummary>, StoreError> {
-            Ok(vec![])
-        }
-        async fn credentials(&self, _: Window) -> Result<Vec<CredentialCount>, StoreError> {
-            Ok(vec![])
-        }
-        async fn commands(&self, _: Window) -> Result<Vec<CommandCount>, StoreError> {
-            Ok(vec![])
-        }
-        async fn downloads(&self, _: Window) -> Result<Vec<DownloadSummary>, StoreError> {
-            Ok(vec![])
-        }
-        async fn count_events(&self) -> Result<u64, StoreError> {
-            Ok(0)
-        }
-        async fn events(
-            &self,
-            window: Window,
-            _: &EventFilter,
-            _: Option<&Cursor>,
-        ) -> Result<EventPage, StoreError> {
-            Ok(EventPage::from_overfetch(vec![], window.limit))
-        }
-        async fn event(&self, id: EventId) -> Result<Event, StoreError> {
-            Err(StoreError::NotFound(id.to_string()))
-        }
-        async fn session(&self, session: &str) -> Result<SessionDetail, StoreError> {
-            Err(StoreError::NotFound(session.into()))
-        }
-        async fn attacker(&self, ip: IpAddr) -> Result<AttackerDetail, StoreError> {
-            Err(StoreError::NotFound(ip.to_string()))
-        }
-        async fn position(&self) -> Result<Option<u64>, StoreError> {
-            Ok(Some(self.position.load(Ordering::SeqCst)))
-        }
-    }
+    use crate::stub::Moving;
 
     /// A loader that answers how many times a loader of `loads` has run, this one included.
     fn counting(loads: &Arc<AtomicU64>) -> Load<u64> {
@@ -240,10 +240,17 @@ mod tests {
 
         assert_eq!(*get().await.unwrap(), 1);
         assert_eq!(*get().await.unwrap(), 1, "the same position: kept");
-        // New events: the kept answer once more, and a refresh behind it.
+        // New events: the kept answer, not refreshed while younger than the refresh age
+        // (half the TTL here, under the one-second floor).
         moving.position.store(1, Ordering::SeqCst);
         assert_eq!(*get().await.unwrap(), 1, "stale but young: served");
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(*get().await.unwrap(), 1);
+        assert_eq!(loads.load(Ordering::SeqCst), 1, "too young to refresh");
+        // Older than the refresh age: served once more, and a refresh behind it.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(*get().await.unwrap(), 1, "stale: served while refreshed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
         assert_eq!(*get().await.unwrap(), 2, "the refreshed answer");
         assert_eq!(
             loads.load(Ordering::SeqCst),
@@ -252,8 +259,32 @@ mod tests {
         );
         // Older than the TTL: computed while the request waits.
         moving.position.store(2, Ordering::SeqCst);
-        tokio::time::sleep(Duration::from_millis(450)).await;
+        tokio::time::sleep(Duration::from_millis(420)).await;
         assert_eq!(*get().await.unwrap(), 3, "too old to serve");
+    }
+
+    #[tokio::test]
+    async fn warming_computes_in_line_only_what_is_missing_or_half_the_ttl_old() {
+        let moving = Arc::new(Moving::default());
+        let store: Arc<dyn EventQueries> = moving.clone();
+        let loads = Arc::new(AtomicU64::new(0));
+        let cache = RowsCache::new(Duration::from_millis(400));
+        let warm = || cache.warm(&store, "k".to_owned(), counting(&loads));
+
+        assert_eq!(*warm().await.unwrap(), 1, "missing: computed");
+        moving.position.store(1, Ordering::SeqCst);
+        assert_eq!(*warm().await.unwrap(), 1, "stale but young: kept");
+        tokio::time::sleep(Duration::from_millis(220)).await;
+        assert_eq!(
+            *warm().await.unwrap(),
+            2,
+            "half the TTL old: computed in line"
+        );
+        assert_eq!(loads.load(Ordering::SeqCst), 2);
+        // A view then finds it current.
+        let got = cache.get(&store, "k".to_owned(), counting(&loads)).await;
+        assert_eq!(*got.unwrap(), 2);
+        assert_eq!(loads.load(Ordering::SeqCst), 2);
     }
 
     #[tokio::test]

@@ -26,7 +26,10 @@ mod render;
 pub mod report;
 mod security;
 mod session;
+#[cfg(test)]
+mod stub;
 mod table;
+mod warm;
 mod window;
 
 use std::sync::Arc;
@@ -46,6 +49,11 @@ pub(crate) struct Dashboard {
     templates: Arc<minijinja::Environment<'static>>,
     /// The store's answers, kept for `[api] cache_ttl`.
     rows: cache::RowsCache,
+    /// Keeps the pages viewed lately answered for every preset window.
+    warmer: Arc<warm::Warmer>,
+    /// This handle is the warming loop's: answers are computed in line, one at a time
+    /// ([`cache::RowsCache::warm`]).
+    warming: bool,
 }
 
 impl Dashboard {
@@ -65,7 +73,11 @@ impl Dashboard {
     {
         let key = format!("{kind}:{}:{limit}", picked.cache_key());
         let load: cache::Load<T> = Box::new(move |store| Box::pin(load(store)));
-        self.rows.get(self.api.event_queries(), key, load).await
+        if self.warming {
+            self.rows.warm(self.api.event_queries(), key, load).await
+        } else {
+            self.rows.get(self.api.event_queries(), key, load).await
+        }
     }
 
     fn new(api: ApiState) -> Self {
@@ -84,6 +96,8 @@ impl Dashboard {
             api,
             csrf_key: Arc::new(csrf_key),
             templates: Arc::new(render::environment()),
+            warmer: Arc::default(),
+            warming: false,
         }
     }
 }

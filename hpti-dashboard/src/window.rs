@@ -94,7 +94,20 @@ impl Picked {
     }
 }
 
+/// The preset windows' names (`1h`, `24h`, `7d`, `30d`).
+pub(crate) fn preset_names() -> impl Iterator<Item = &'static str> {
+    PRESETS.iter().map(|p| p.0)
+}
+
 impl WindowParams {
+    /// The preset window `name`.
+    pub fn preset(name: &str) -> Self {
+        Self {
+            window: Some(name.to_owned()),
+            ..Self::default()
+        }
+    }
+
     /// Resolves the window at `now`.
     pub fn pick(&self, now: Timestamp) -> Result<Picked, PageError> {
         let name = self.window.as_deref().unwrap_or(DEFAULT);

@@ -108,6 +108,21 @@ impl Window {
 /// An hour in microseconds: the rollups' granularity.
 pub(crate) const HOUR_MICROS: i64 = 3_600_000_000;
 
+/// A day in microseconds: the daily rollups' granularity (UTC days).
+pub(crate) const DAY_MICROS: i64 = 24 * HOUR_MICROS;
+
+/// The first whole UTC day at or after `first_hour` (an hour's start): a window reads its
+/// days from `first_whole_day` on from the daily rollups and the hours before it from the
+/// hourly ones.
+pub(crate) fn first_whole_day(first_hour: i64) -> i64 {
+    let floor = first_hour.div_euclid(DAY_MICROS) * DAY_MICROS;
+    if floor == first_hour {
+        first_hour
+    } else {
+        floor.saturating_add(DAY_MICROS)
+    }
+}
+
 /// How a backend with rollups answers a window's rankings ([`Window::span`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Span {

@@ -44,6 +44,52 @@ async fn rollups_answer_what_the_events_say_for_every_window() {
 }
 
 #[tokio::test]
+async fn the_upgrade_to_daily_rollups_fills_them_from_the_hourly_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir).await;
+    let events = hpti_store::testing::rollup_fixture();
+    store
+        .write(&events.iter().collect::<Vec<_>>())
+        .await
+        .unwrap();
+    // Folded (a query folds first), then back to before summaries migration 6.
+    store.attackers(Window::default()).await.unwrap();
+    store.close().await;
+    let summaries = sqlx::SqlitePool::connect(&format!(
+        "sqlite://{}",
+        dir.path().join("db/hpti-summaries.db").display()
+    ))
+    .await
+    .unwrap();
+    sqlx::raw_sql(
+        "DROP TABLE attackers_daily; DROP TABLE credentials_daily; DROP TABLE commands_daily;
+         DELETE FROM _sqlx_migrations WHERE version = 6",
+    )
+    .execute(&summaries)
+    .await
+    .unwrap();
+    summaries.close().await;
+    let store = open(&dir).await;
+    let summaries = sqlx::SqlitePool::connect(&format!(
+        "sqlite://{}",
+        dir.path().join("db/hpti-summaries.db").display()
+    ))
+    .await
+    .unwrap();
+    let (folded, days): (i64, i64) = sqlx::query_as(
+        "SELECT (SELECT folded_seq FROM fold_cursor), (SELECT COUNT(*) FROM attackers_daily)",
+    )
+    .fetch_one(&summaries)
+    .await
+    .unwrap();
+    summaries.close().await;
+    assert!(folded > 0, "the migration keeps the fold cursor");
+    assert!(days > 0, "the migration filled the days from the hours");
+    hpti_store::testing::assert_rankings_match(&store, &events).await;
+    store.close().await;
+}
+
+#[tokio::test]
 async fn a_reader_answers_from_the_events_while_the_writer_folds_far_behind() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(&dir).await;
@@ -62,9 +108,10 @@ async fn a_reader_answers_from_the_events_while_the_writer_folds_far_behind() {
     sqlx::raw_sql(
         "UPDATE fold_cursor SET folded_seq = -100000;
          DELETE FROM credentials_total; DELETE FROM credentials_hourly;
-         DELETE FROM commands_total; DELETE FROM commands_hourly;
+         DELETE FROM credentials_daily;
+         DELETE FROM commands_total; DELETE FROM commands_hourly; DELETE FROM commands_daily;
          DELETE FROM downloads_total; DELETE FROM downloads_hourly;
-         DELETE FROM attackers_hourly;",
+         DELETE FROM attackers_hourly; DELETE FROM attackers_daily;",
     )
     .execute(&summaries)
     .await

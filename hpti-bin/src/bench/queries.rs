@@ -86,6 +86,11 @@ pub struct QueriesArgs {
     /// store's position moves, so a cache keyed on it alone would compute every view.
     #[arg(long, default_value_t = 0, requires = "dashboard")]
     dashboard_ingest: u64,
+    /// With `--dashboard`, wait this long before each page's first request, as an analyst
+    /// reads a page before clicking the next (the cache warms other windows meanwhile);
+    /// each page's first view is reported apart (`first_ms`).
+    #[arg(long, default_value = "0s", requires = "dashboard")]
+    dashboard_think: humantime::Duration,
 }
 
 #[derive(Debug, Serialize)]
@@ -200,6 +205,7 @@ pub async fn queries(_config: &Config, args: &QueriesArgs) -> anyhow::Result<()>
             args.runs,
             args.dashboard_browser,
             args.api_cache_ttl.into(),
+            args.dashboard_think.into(),
         );
         let ingest = ingest_while_timing(sink.as_ref(), args);
         tokio::select! {

@@ -88,12 +88,8 @@ pub(crate) async fn list(
         picker,
     }: super::Listing,
 ) -> Result<Response, PageError> {
-    let rows = dashboard
-        .ranked("attackers", &picked, MAX_LIMIT, {
-            let window = picked.window(MAX_LIMIT);
-            move |store| async move { store.attackers(window).await }
-        })
-        .await?;
+    dashboard.viewed(crate::warm::Page::Attackers);
+    let rows = rows(&dashboard, &picked).await?;
     let q = query.get("q").unwrap_or("").to_owned();
     let country = query.get("country").map(str::to_ascii_uppercase);
     let asn = match query.get("asn") {
@@ -167,4 +163,18 @@ pub(crate) async fn detail(
         timeline_limit => TIMELINE,
     };
     crate::render::view(&dashboard, "attacker.html", context, &login, &headers)
+}
+
+/// The page's rows for `picked` (every row the window has, up to the store's limit),
+/// through the cache.
+pub(crate) async fn rows(
+    dashboard: &Dashboard,
+    picked: &crate::window::Picked,
+) -> Result<std::sync::Arc<Vec<AttackerSummary>>, hpti_store::StoreError> {
+    dashboard
+        .ranked("attackers", picked, MAX_LIMIT, {
+            let window = picked.window(MAX_LIMIT);
+            move |store| async move { store.attackers(window).await }
+        })
+        .await
 }

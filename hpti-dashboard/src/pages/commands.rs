@@ -62,12 +62,8 @@ pub(crate) async fn list(
     }: super::Listing,
 ) -> Result<Response, PageError> {
     let store = dashboard.api.event_queries().clone();
-    let rows = dashboard
-        .ranked("commands", &picked, MAX_LIMIT, {
-            let window = picked.window(MAX_LIMIT);
-            move |store| async move { store.commands(window).await }
-        })
-        .await?;
+    dashboard.viewed(crate::warm::Page::Commands);
+    let rows = rows(&dashboard, &picked).await?;
     let q = query.get("q").unwrap_or("").to_owned();
     let show = query.get("show").map(str::to_owned);
     let mut runs: Vec<Run> = Vec::new();
@@ -120,4 +116,18 @@ pub(crate) async fn list(
         hide => query.link(path, &[("show", "")]),
     };
     crate::render::view(&dashboard, "commands.html", context, &login, &headers)
+}
+
+/// The page's rows for `picked` (every row the window has, up to the store's limit),
+/// through the cache.
+pub(crate) async fn rows(
+    dashboard: &Dashboard,
+    picked: &crate::window::Picked,
+) -> Result<std::sync::Arc<Vec<CommandCount>>, hpti_store::StoreError> {
+    dashboard
+        .ranked("commands", picked, MAX_LIMIT, {
+            let window = picked.window(MAX_LIMIT);
+            move |store| async move { store.commands(window).await }
+        })
+        .await
 }

@@ -58,12 +58,8 @@ pub(crate) async fn list(
         picker,
     }: super::Listing,
 ) -> Result<Response, PageError> {
-    let rows = dashboard
-        .ranked("credentials", &picked, MAX_LIMIT, {
-            let window = picked.window(MAX_LIMIT);
-            move |store| async move { store.credentials(window).await }
-        })
-        .await?;
+    dashboard.viewed(crate::warm::Page::Credentials);
+    let rows = rows(&dashboard, &picked).await?;
     let username = query.get("username").unwrap_or("").to_owned();
     let password = query.get("password").unwrap_or("").to_owned();
     let accepted = query.get("accepted") == Some("yes");
@@ -90,4 +86,18 @@ pub(crate) async fn list(
         accepted,
     };
     crate::render::view(&dashboard, "credentials.html", context, &login, &headers)
+}
+
+/// The page's rows for `picked` (every row the window has, up to the store's limit),
+/// through the cache.
+pub(crate) async fn rows(
+    dashboard: &Dashboard,
+    picked: &crate::window::Picked,
+) -> Result<std::sync::Arc<Vec<CredentialCount>>, hpti_store::StoreError> {
+    dashboard
+        .ranked("credentials", picked, MAX_LIMIT, {
+            let window = picked.window(MAX_LIMIT);
+            move |store| async move { store.credentials(window).await }
+        })
+        .await
 }

@@ -91,12 +91,8 @@ pub(crate) async fn list(
         picker,
     }: super::Listing,
 ) -> Result<Response, PageError> {
-    let rows = dashboard
-        .ranked("downloads", &picked, MAX_LIMIT, {
-            let window = picked.window(MAX_LIMIT);
-            move |store| async move { store.downloads(window).await }
-        })
-        .await?;
+    dashboard.viewed(crate::warm::Page::Downloads);
+    let rows = rows(&dashboard, &picked).await?;
     let mut categories: Vec<String> = rows
         .iter()
         .filter_map(|r| r.file.file_category.clone())
@@ -206,4 +202,18 @@ fn read_preview(path: &std::path::Path, previewable: bool) -> (bool, Option<(Str
             size > PREVIEW_BYTES,
         )),
     )
+}
+
+/// The page's rows for `picked` (every row the window has, up to the store's limit),
+/// through the cache.
+pub(crate) async fn rows(
+    dashboard: &Dashboard,
+    picked: &crate::window::Picked,
+) -> Result<std::sync::Arc<Vec<DownloadSummary>>, hpti_store::StoreError> {
+    dashboard
+        .ranked("downloads", picked, MAX_LIMIT, {
+            let window = picked.window(MAX_LIMIT);
+            move |store| async move { store.downloads(window).await }
+        })
+        .await
 }

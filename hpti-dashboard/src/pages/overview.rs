@@ -1,5 +1,6 @@
-//! The overview: events over time by kind, the window's totals, the world map, and the
-//! top addresses' countries and networks, credentials, commands and client versions.
+//! The overview: events over time by kind, the window's totals, the world map, the
+//! countries and networks of the window's addresses, and the top addresses, credentials,
+//! commands and client versions.
 
 use axum::Extension;
 use axum::extract::State;
@@ -7,10 +8,17 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use serde::Serialize;
 
+use std::sync::Arc;
+
+use hpti_store::{
+    AttackerSummary, CommandCount, CredentialCount, StoreError, TimeBucket, WindowOverview,
+};
+
 use crate::Dashboard;
 use crate::charts;
 use crate::error::PageError;
 use crate::session::Login;
+use crate::window::Picked;
 
 /// Rows of each top list.
 const TOP: usize = 10;
@@ -39,30 +47,8 @@ pub(crate) async fn page(
         picker,
     }: super::Listing,
 ) -> Result<Response, PageError> {
-    let top = picked.window(TOP as u32);
-    let series_key = format!("series{}", picked.bucket_micros);
-    let (series, spread, attackers, credentials, commands) = futures::join!(
-        dashboard.ranked(&series_key, &picked, 1, {
-            let (window, bucket) = (picked.window(1), picked.bucket_micros);
-            move |store| async move { store.timeseries(window, bucket, None).await }
-        },),
-        dashboard.ranked("overview", &picked, MAP_COUNTRIES, {
-            let window = picked.window(MAP_COUNTRIES);
-            move |store| async move { store.overview(window).await }
-        },),
-        dashboard.ranked("attackers", &picked, TOP as u32, move |store| async move {
-            store.attackers(top).await
-        }),
-        dashboard.ranked(
-            "credentials",
-            &picked,
-            TOP as u32,
-            move |store| async move { store.credentials(top).await }
-        ),
-        dashboard.ranked("commands", &picked, TOP as u32, move |store| async move {
-            store.commands(top).await
-        }),
-    );
+    dashboard.viewed(crate::warm::Page::Overview);
+    let (series, spread, attackers, credentials, commands) = gather(&dashboard, &picked).await;
     let series = series?;
     let spread = spread?;
     let attackers = attackers?;
@@ -148,4 +134,39 @@ pub(crate) async fn page(
         window_query => crate::table::Query::default().link("", &window_pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect::<Vec<_>>()),
     };
     crate::render::view(&dashboard, "overview.html", context, &login, &headers)
+}
+
+/// The overview's answers for `picked`, each through the cache (one may fail alone).
+#[allow(clippy::type_complexity)]
+pub(crate) async fn gather(
+    dashboard: &Dashboard,
+    picked: &Picked,
+) -> (
+    Result<Arc<Vec<TimeBucket>>, StoreError>,
+    Result<Arc<WindowOverview>, StoreError>,
+    Result<Arc<Vec<AttackerSummary>>, StoreError>,
+    Result<Arc<Vec<CredentialCount>>, StoreError>,
+    Result<Arc<Vec<CommandCount>>, StoreError>,
+) {
+    let top = picked.window(TOP as u32);
+    let series_key = format!("series{}", picked.bucket_micros);
+    futures::join!(
+        dashboard.ranked(&series_key, picked, 1, {
+            let (window, bucket) = (picked.window(1), picked.bucket_micros);
+            move |store| async move { store.timeseries(window, bucket, None).await }
+        },),
+        dashboard.ranked("overview", picked, MAP_COUNTRIES, {
+            let window = picked.window(MAP_COUNTRIES);
+            move |store| async move { store.overview(window).await }
+        },),
+        dashboard.ranked("attackers", picked, TOP as u32, move |store| async move {
+            store.attackers(top).await
+        }),
+        dashboard.ranked("credentials", picked, TOP as u32, move |store| async move {
+            store.credentials(top).await
+        }),
+        dashboard.ranked("commands", picked, TOP as u32, move |store| async move {
+            store.commands(top).await
+        }),
+    )
 }

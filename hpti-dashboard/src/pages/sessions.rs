@@ -85,12 +85,8 @@ pub(crate) async fn list(
         picker,
     }: super::Listing,
 ) -> Result<Response, PageError> {
-    let rows = dashboard
-        .ranked("sessions", &picked, MAX_LIMIT, {
-            let window = picked.window(MAX_LIMIT);
-            move |store| async move { store.sessions(window).await }
-        })
-        .await?;
+    dashboard.viewed(crate::warm::Page::Sessions);
+    let rows = rows(&dashboard, &picked).await?;
     let mut protocols: Vec<String> = rows.iter().map(|r| r.protocol.clone()).collect();
     protocols.sort();
     protocols.dedup();
@@ -180,4 +176,18 @@ pub(crate) async fn detail(
         recording,
     };
     crate::render::view(&dashboard, "session.html", context, &login, &headers)
+}
+
+/// The page's rows for `picked` (every row the window has, up to the store's limit),
+/// through the cache.
+pub(crate) async fn rows(
+    dashboard: &Dashboard,
+    picked: &crate::window::Picked,
+) -> Result<std::sync::Arc<Vec<SessionSummary>>, hpti_store::StoreError> {
+    dashboard
+        .ranked("sessions", picked, MAX_LIMIT, {
+            let window = picked.window(MAX_LIMIT);
+            move |store| async move { store.sessions(window).await }
+        })
+        .await
 }

@@ -13,7 +13,7 @@ use crate::error::StoreError;
 use crate::query::{
     AttackerDetail, AttackerSummary, CommandCount, CredentialCount, Cursor, DownloadSummary,
     EventFilter, EventPage, EventQueries, HOUR_MICROS, MAX_DETAIL_ROWS, MAX_LIST,
-    MAX_TIMELINE_EVENTS, SessionDetail, SessionSummary, Span, TimeBucket, Window,
+    MAX_TIMELINE_EVENTS, SessionDetail, SessionSummary, Span, TimeBucket, Window, first_whole_day,
 };
 use crate::query::{FileFacts, NdjsonPage, WindowOverview, attach_labels};
 
@@ -917,7 +917,11 @@ impl EventQueries for SqliteStore {
                               MAX(country) AS country, MAX(asn) AS asn
                        FROM (SELECT src_ip, events, login_attempts, commands, first_seen,
                                     last_seen, country, asn
-                             FROM attackers_hourly WHERE hour >= ?1
+                             FROM attackers_daily WHERE day >= ?4
+                             UNION ALL
+                             SELECT src_ip, events, login_attempts, commands, first_seen,
+                                    last_seen, country, asn
+                             FROM attackers_hourly WHERE hour >= ?1 AND hour < ?4
                              UNION ALL
                              SELECT src_ip, 1, kind = 'login.attempt', kind = 'command.input',
                                     ts, ts, country, asn
@@ -930,6 +934,7 @@ impl EventQueries for SqliteStore {
                 .bind(first_hour)
                 .bind(since)
                 .bind(limit)
+                .bind(first_whole_day(first_hour))
                 .fetch_all(&self.summaries)
                 .await
             }
@@ -1000,7 +1005,10 @@ impl EventQueries for SqliteStore {
                     password AS password_key, no_password,
                     SUM(attempts) AS attempts, SUM(successes) AS successes, 0 AS sources
              FROM (SELECT username, password, no_password, attempts, successes
-                   FROM credentials_hourly WHERE hour >= ?1
+                   FROM credentials_daily WHERE day >= ?4
+                   UNION ALL
+                   SELECT username, password, no_password, attempts, successes
+                   FROM credentials_hourly WHERE hour >= ?1 AND hour < ?4
                    UNION ALL
                    SELECT username, COALESCE(password, ''), password IS NULL, 1, success IS 1
                    FROM ev.events
@@ -1013,6 +1021,7 @@ impl EventQueries for SqliteStore {
         .bind(first_hour)
         .bind(since)
         .bind(limit)
+        .bind(first_whole_day(first_hour))
         .fetch_all(&self.summaries)
         .await
         .map_err(database_error)?;
@@ -1098,7 +1107,9 @@ impl EventQueries for SqliteStore {
         };
         let rows = sqlx::query(
             "SELECT command, SUM(count) AS count, 0 AS sources
-             FROM (SELECT command, count FROM commands_hourly WHERE hour >= ?1
+             FROM (SELECT command, count FROM commands_daily WHERE day >= ?4
+                   UNION ALL
+                   SELECT command, count FROM commands_hourly WHERE hour >= ?1 AND hour < ?4
                    UNION ALL
                    SELECT command, 1 FROM ev.events
                    WHERE kind IN ('command.input', 'http.request') AND command IS NOT NULL
@@ -1110,6 +1121,7 @@ impl EventQueries for SqliteStore {
         .bind(first_hour)
         .bind(since)
         .bind(limit)
+        .bind(first_whole_day(first_hour))
         .fetch_all(&self.summaries)
         .await
         .map_err(database_error)?;

@@ -101,6 +101,13 @@ macro_rules! hour_of_ts {
     };
 }
 
+/// The UTC day of the staged rows (floored, for times before 1970 too).
+macro_rules! day_of_ts {
+    () => {
+        "(hour - ((hour % 86400000000) + 86400000000) % 86400000000)"
+    };
+}
+
 /// The staged rows of one kind.
 macro_rules! batch {
     ($kind:literal) => {
@@ -132,6 +139,19 @@ const FOLD_CREDENTIALS_HOURLY: &str = concat!(
     " AND username IS NOT NULL
      GROUP BY 1, 2, 3, 4
      ON CONFLICT (hour, username, password, no_password) DO UPDATE SET
+         attempts = attempts + excluded.attempts,
+         successes = successes + excluded.successes"
+);
+
+const FOLD_CREDENTIALS_DAILY: &str = concat!(
+    "INSERT INTO credentials_daily (day, username, password, no_password, attempts, successes)
+     SELECT ",
+    day_of_ts!(),
+    ", username, COALESCE(password, ''), password IS NULL, COUNT(*), SUM(success IS 1)",
+    batch!("login.attempt"),
+    " AND username IS NOT NULL
+     GROUP BY 1, 2, 3, 4
+     ON CONFLICT (day, username, password, no_password) DO UPDATE SET
          attempts = attempts + excluded.attempts,
          successes = successes + excluded.successes"
 );
@@ -177,6 +197,16 @@ const FOLD_COMMANDS_HOURLY: &str = concat!(
     "
      GROUP BY 1, 2
      ON CONFLICT (hour, command) DO UPDATE SET count = count + excluded.count"
+);
+
+const FOLD_COMMANDS_DAILY: &str = concat!(
+    "INSERT INTO commands_daily (day, command, count) SELECT ",
+    day_of_ts!(),
+    ", command, COUNT(*)",
+    commands!(),
+    "
+     GROUP BY 1, 2
+     ON CONFLICT (day, command) DO UPDATE SET count = count + excluded.count"
 );
 
 const FOLD_COMMANDS_TOTAL: &str = concat!(
@@ -379,6 +409,25 @@ const FOLD_ATTACKERS_HOURLY: &str = concat!(
          asn = COALESCE(MAX(asn, excluded.asn), asn, excluded.asn)"
 );
 
+const FOLD_ATTACKERS_DAILY: &str = concat!(
+    "INSERT INTO attackers_daily (day, src_ip, events, login_attempts, commands, first_seen,
+                                  last_seen, country, asn)
+     SELECT ",
+    day_of_ts!(),
+    ", src_ip, COUNT(*), SUM(kind = 'login.attempt'), SUM(kind = 'command.input'),
+            MIN(ts), MAX(ts), MAX(country), MAX(asn)
+     FROM fold_batch
+     GROUP BY 1, 2
+     ON CONFLICT (day, src_ip) DO UPDATE SET
+         events = events + excluded.events,
+         login_attempts = login_attempts + excluded.login_attempts,
+         commands = commands + excluded.commands,
+         first_seen = MIN(first_seen, excluded.first_seen),
+         last_seen = MAX(last_seen, excluded.last_seen),
+         country = COALESCE(MAX(country, excluded.country), country, excluded.country),
+         asn = COALESCE(MAX(asn, excluded.asn), asn, excluded.asn)"
+);
+
 const FOLD_KINDS_HOURLY: &str = concat!(
     "INSERT INTO kinds_hourly (hour, kind, count) SELECT ",
     hour_of_ts!(),
@@ -392,10 +441,13 @@ const FOLDS: &[&str] = &[
     FOLD_SESSIONS,
     FOLD_ATTACKERS,
     FOLD_ATTACKERS_HOURLY,
+    FOLD_ATTACKERS_DAILY,
     FOLD_CREDENTIALS_HOURLY,
+    FOLD_CREDENTIALS_DAILY,
     FOLD_CREDENTIALS_TOTAL,
     FOLD_CREDENTIAL_SOURCES,
     FOLD_COMMANDS_HOURLY,
+    FOLD_COMMANDS_DAILY,
     FOLD_COMMANDS_TOTAL,
     FOLD_COMMAND_SOURCES,
     FOLD_COMMAND_LABELS,

@@ -1,6 +1,6 @@
-//! The rollup conformance suite: rankings read from hourly rollups, all-time totals and
+//! The rollup conformance suite: rankings read from hourly and daily rollups, all-time totals and
 //! first/last-seen pairs must equal what the events alone say, for every shape of window
-//! (all time, open-ended from an hour boundary or from inside an hour, closed, ending
+//! (all time, open-ended from a day or hour boundary or from inside an hour, closed, ending
 //! after the newest event) and for events that arrive late, into hours already folded.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -37,8 +37,8 @@ impl Lcg {
     }
 }
 
-/// Sessions over seven hours (from half an hour before the base on), each from one of
-/// eight addresses: logins (one key-based), commands and downloads.
+/// Sessions over seven hours (from half an hour before the base on) and, one in six, over
+/// the 60 hours before, each from one of eight addresses: logins (one key-based), commands and downloads.
 pub fn rollup_fixture() -> Vec<Event> {
     let mut rng = Lcg(0x5eed);
     let addresses: Vec<IpAddr> = [
@@ -58,6 +58,11 @@ pub fn rollup_fixture() -> Vec<Event> {
     for session in 0..120 {
         let ip = addresses[rng.below(addresses.len() as u64) as usize];
         let mut time = FIXTURE_BASE_MICROS - 30 * MINUTE + rng.below(7 * 60) as i64 * MINUTE;
+        // One session in six in the 60 hours before: windows of days, read from the daily
+        // rollups, the hourly ones and the events together.
+        if session % 6 == 5 {
+            time -= (1 + rng.below(60)) as i64 * HOUR;
+        }
         let id = format!("r{session}");
         let mut push = |kind: EventKind, step: i64| {
             events.push(
@@ -492,7 +497,12 @@ pub fn rollup_windows(events: &[Event]) -> Vec<(String, Window)> {
         ("since before the oldest", oldest - HOUR),
         ("since the oldest", oldest),
         ("since after the newest", newest + 1),
-        ("since inside the first hour", base - 20 * MINUTE),
+        ("since inside the hour before midnight", base - 20 * MINUTE),
+        ("since a day boundary", base - 24 * HOUR),
+        (
+            "since inside an hour two days back",
+            base - 47 * HOUR - 13 * MINUTE - 7,
+        ),
     ] {
         windows.push((name.to_owned(), Window::default().since(t(since))));
     }

@@ -129,9 +129,9 @@ impl RowsCache {
         downcast(entry.value)
     }
 
-    /// Makes sure `key` has an answer younger than half the TTL, computing it here (not
-    /// in the background) when it has none, or an older one that no refresh is already
-    /// replacing: what the warming loop asks, one answer at a time, so that it never
+    /// Makes sure `key` has an answer that is current or younger than half the TTL,
+    /// computing it here (not in the background) when it has none, or a stale older one
+    /// that no refresh is already replacing: what the warming loop asks, one answer at a time, so that it never
     /// computes several answers at once beside the pages being viewed.
     pub async fn warm<T>(
         &self,
@@ -145,16 +145,17 @@ impl RowsCache {
         let Some(cache) = &self.cache else {
             return load(store.clone()).await.map(Arc::new);
         };
+        let position = store.position().await?;
         if let Some(entry) = cache.get(&key).await {
+            let current = position.is_some() && entry.position == position;
             let refreshing = self
                 .refreshing
                 .lock()
                 .map_or(true, |refreshing| refreshing.contains(&key));
-            if refreshing || entry.computed.elapsed() < self.ttl / 2 {
+            if current || refreshing || entry.computed.elapsed() < self.ttl / 2 {
                 return downcast(entry.value);
             }
         }
-        let position = store.position().await?;
         let entry = Entry::load(load, store.clone(), position).await?;
         cache.insert(key, entry.clone()).await;
         downcast(entry.value)
@@ -264,7 +265,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn warming_computes_in_line_only_what_is_missing_or_half_the_ttl_old() {
+    async fn warming_computes_in_line_only_what_is_missing_or_stale_and_half_the_ttl_old() {
         let moving = Arc::new(Moving::default());
         let store: Arc<dyn EventQueries> = moving.clone();
         let loads = Arc::new(AtomicU64::new(0));
@@ -272,16 +273,19 @@ mod tests {
         let warm = || cache.warm(&store, "k".to_owned(), counting(&loads));
 
         assert_eq!(*warm().await.unwrap(), 1, "missing: computed");
-        moving.position.store(1, Ordering::SeqCst);
-        assert_eq!(*warm().await.unwrap(), 1, "stale but young: kept");
         tokio::time::sleep(Duration::from_millis(220)).await;
+        assert_eq!(*warm().await.unwrap(), 1, "old but current: kept");
+        moving.position.store(1, Ordering::SeqCst);
         assert_eq!(
             *warm().await.unwrap(),
             2,
-            "half the TTL old: computed in line"
+            "stale and half the TTL old: computed"
         );
+        assert_eq!(*warm().await.unwrap(), 2, "current again: kept");
+        moving.position.store(2, Ordering::SeqCst);
+        assert_eq!(*warm().await.unwrap(), 2, "stale but young: kept");
         assert_eq!(loads.load(Ordering::SeqCst), 2);
-        // A view then finds it current.
+        // A view of the stale answer gets it (young: no refresh before the refresh age).
         let got = cache.get(&store, "k".to_owned(), counting(&loads)).await;
         assert_eq!(*got.unwrap(), 2);
         assert_eq!(loads.load(Ordering::SeqCst), 2);

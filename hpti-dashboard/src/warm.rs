@@ -4,9 +4,9 @@
 //! hundred milliseconds on two cores).
 //!
 //! Only pages viewed in the last [`WARM_FOR`] are warmed, only while the cache is on,
-//! and one answer at a time: a kept answer younger than half the TTL costs a lookup; a
-//! missing or older one is computed by the loop itself, never several at once beside the
-//! pages being viewed.
+//! and one answer at a time: a kept answer that is current (no new events) or younger
+//! than half the TTL costs a lookup; a missing one, or a stale older one, is computed by
+//! the loop itself, never several at once beside the pages being viewed.
 //! The loop ends when nothing has been viewed for [`WARM_FOR`], and starts again with the
 //! next view.
 

@@ -15,6 +15,16 @@ async fn open(dir: &tempfile::TempDir) -> SqliteStore {
         .unwrap()
 }
 
+/// A connection of its own to one of the store's database files (`hpti`, `hpti-summaries`).
+async fn connect(dir: &tempfile::TempDir, name: &str) -> sqlx::SqlitePool {
+    sqlx::SqlitePool::connect(&format!(
+        "sqlite://{}",
+        dir.path().join(format!("db/{name}.db")).display()
+    ))
+    .await
+    .unwrap()
+}
+
 #[tokio::test]
 async fn passes_the_sink_conformance_suite() {
     let dir = tempfile::tempdir().unwrap();
@@ -44,7 +54,7 @@ async fn rollups_answer_what_the_events_say_for_every_window() {
 }
 
 #[tokio::test]
-async fn the_upgrade_to_daily_rollups_fills_them_from_the_hourly_ones() {
+async fn the_upgrade_to_daily_rollups_fills_them_from_the_hourly_rows_and_the_sessions() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(&dir).await;
     let events = hpti_store::testing::rollup_fixture();
@@ -52,32 +62,24 @@ async fn the_upgrade_to_daily_rollups_fills_them_from_the_hourly_ones() {
         .write(&events.iter().collect::<Vec<_>>())
         .await
         .unwrap();
-    // Folded (a query folds first), then back to before summaries migration 6.
+    // Folded (a query folds first), then back to before summaries migrations 6 and 7.
     store.attackers(Window::default()).await.unwrap();
     store.close().await;
-    let summaries = sqlx::SqlitePool::connect(&format!(
-        "sqlite://{}",
-        dir.path().join("db/hpti-summaries.db").display()
-    ))
-    .await
-    .unwrap();
+    let summaries = connect(&dir, "hpti-summaries").await;
     sqlx::raw_sql(
         "DROP TABLE attackers_daily; DROP TABLE credentials_daily; DROP TABLE commands_daily;
-         DELETE FROM _sqlx_migrations WHERE version = 6",
+         DROP TABLE address_sessions_daily;
+         DELETE FROM _sqlx_migrations WHERE version IN (6, 7)",
     )
     .execute(&summaries)
     .await
     .unwrap();
     summaries.close().await;
     let store = open(&dir).await;
-    let summaries = sqlx::SqlitePool::connect(&format!(
-        "sqlite://{}",
-        dir.path().join("db/hpti-summaries.db").display()
-    ))
-    .await
-    .unwrap();
-    let (folded, days): (i64, i64) = sqlx::query_as(
-        "SELECT (SELECT folded_seq FROM fold_cursor), (SELECT COUNT(*) FROM attackers_daily)",
+    let summaries = connect(&dir, "hpti-summaries").await;
+    let (folded, days, session_days): (i64, i64, i64) = sqlx::query_as(
+        "SELECT (SELECT folded_seq FROM fold_cursor), (SELECT COUNT(*) FROM attackers_daily),
+                (SELECT COUNT(*) FROM address_sessions_daily)",
     )
     .fetch_one(&summaries)
     .await
@@ -85,6 +87,7 @@ async fn the_upgrade_to_daily_rollups_fills_them_from_the_hourly_ones() {
     summaries.close().await;
     assert!(folded > 0, "the migration keeps the fold cursor");
     assert!(days > 0, "the migration filled the days from the hours");
+    assert!(session_days > 0, "and the sessions' days from the sessions");
     hpti_store::testing::assert_rankings_match(&store, &events).await;
     store.close().await;
 }
@@ -99,12 +102,7 @@ async fn a_reader_answers_from_the_events_while_the_writer_folds_far_behind() {
     store.close().await;
     // As after an upgrade: the rollups are being folded again from the start, and have
     // only got this far (a cursor far behind the newest event, the tables empty).
-    let summaries = sqlx::SqlitePool::connect(&format!(
-        "sqlite://{}",
-        dir.path().join("db/hpti-summaries.db").display()
-    ))
-    .await
-    .unwrap();
+    let summaries = connect(&dir, "hpti-summaries").await;
     sqlx::raw_sql(
         "UPDATE fold_cursor SET folded_seq = -100000;
          DELETE FROM credentials_total; DELETE FROM credentials_hourly;
@@ -777,12 +775,7 @@ async fn the_upgrade_makes_stored_web_attacks_commands_and_uploads_downloads() {
     store.close().await;
 
     // Back to before the upgrade: no command column for requests, neither migration run.
-    let events_db = sqlx::SqlitePool::connect(&format!(
-        "sqlite://{}",
-        dir.path().join("db/hpti.db").display()
-    ))
-    .await
-    .unwrap();
+    let events_db = connect(&dir, "hpti").await;
     sqlx::raw_sql(
         "UPDATE events SET command = NULL WHERE kind = 'http.request';
          DELETE FROM _sqlx_migrations WHERE version = 4",
@@ -791,12 +784,7 @@ async fn the_upgrade_makes_stored_web_attacks_commands_and_uploads_downloads() {
     .await
     .unwrap();
     events_db.close().await;
-    let summaries = sqlx::SqlitePool::connect(&format!(
-        "sqlite://{}",
-        dir.path().join("db/hpti-summaries.db").display()
-    ))
-    .await
-    .unwrap();
+    let summaries = connect(&dir, "hpti-summaries").await;
     sqlx::raw_sql(
         "DROP TABLE upload_names; DROP TABLE command_labels;
          ALTER TABLE downloads_hourly DROP COLUMN uploads;

@@ -905,12 +905,16 @@ impl EventQueries for SqliteStore {
                 .fetch_all(&self.summaries)
                 .await
             }
-            // Sessions counted for the top rows only, after the limit.
+            // Sessions counted for the top rows only, after the limit: whole days from
+            // `address_sessions_daily`, the rest from the sessions' (src_ip, last_seen).
             Span::Since { since, first_hour } => {
                 sqlx::query(
                     "SELECT top.*,
-                        (SELECT COUNT(*) FROM sessions s
-                         WHERE s.src_ip = top.src_ip AND s.last_seen >= ?2) AS sessions
+                        (SELECT COALESCE(SUM(d.sessions), 0) FROM address_sessions_daily d
+                         WHERE d.src_ip = top.src_ip AND d.day >= ?4)
+                        + (SELECT COUNT(*) FROM sessions s
+                           WHERE s.src_ip = top.src_ip AND s.last_seen >= ?2
+                             AND s.last_seen < ?4) AS sessions
                  FROM (SELECT src_ip, SUM(events) AS events,
                               SUM(login_attempts) AS login_attempts, SUM(commands) AS commands,
                               MIN(first_seen) AS first_seen, MAX(last_seen) AS last_seen,

@@ -45,6 +45,51 @@ const FOLD_SESSIONS: &str = "
         commands = commands + excluded.commands,
         downloads = downloads + excluded.downloads";
 
+/// The UTC day of the timestamp expression `$ts` (floored, for times before 1970 too).
+macro_rules! day_of {
+    ($ts:literal) => {
+        concat!(
+            "(",
+            $ts,
+            " - ((",
+            $ts,
+            " % 86400000000) + 86400000000) % 86400000000)"
+        )
+    };
+}
+
+/// Before the sessions are folded: each of the step's sessions with the day of its last
+/// event before (`NULL` for a new session) and after the step, for
+/// `address_sessions_daily`.
+const STAGE_SESSION_MOVES: &str = concat!(
+    "INSERT INTO fold_session_moves (src_ip, old_day, new_day)
+     SELECT COALESCE(s.src_ip, b.src_ip), ",
+    day_of!("s.last_seen"),
+    ", ",
+    day_of!("MAX(b.last_ts, COALESCE(s.last_seen, b.last_ts))"),
+    "
+     FROM (SELECT session, MIN(src_ip) AS src_ip, MAX(ts) AS last_ts FROM fold_batch
+           WHERE session IS NOT NULL GROUP BY session) AS b
+     LEFT JOIN sessions s ON s.session = b.session"
+);
+
+/// New sessions, and sessions whose last event moved to a later day, counted on that day.
+const FOLD_ADDRESS_SESSIONS_ARRIVED: &str = "
+    INSERT INTO address_sessions_daily (src_ip, day, sessions)
+    SELECT src_ip, new_day, COUNT(*) FROM fold_session_moves
+    WHERE old_day IS NULL OR old_day <> new_day
+    GROUP BY 1, 2
+    ON CONFLICT (src_ip, day) DO UPDATE SET sessions = sessions + excluded.sessions";
+
+/// ... and taken off the day they were last seen on before.
+const FOLD_ADDRESS_SESSIONS_LEFT: &str = "
+    UPDATE address_sessions_daily SET sessions = sessions - moved.n
+    FROM (SELECT src_ip, old_day, COUNT(*) AS n FROM fold_session_moves
+          WHERE old_day IS NOT NULL AND old_day <> new_day
+          GROUP BY 1, 2) AS moved
+    WHERE address_sessions_daily.src_ip = moved.src_ip
+      AND address_sessions_daily.day = moved.old_day";
+
 const FOLD_ATTACKERS: &str = "
     INSERT INTO attackers (src_ip, events, login_attempts, commands, first_seen, last_seen, country, asn)
     SELECT src_ip, COUNT(*), SUM(kind = 'login.attempt'), SUM(kind = 'command.input'),
@@ -92,7 +137,10 @@ const CREATE_BATCH: &str = "
         address_enrichment_id INTEGER, legacy_enrichment TEXT);
     CREATE INDEX IF NOT EXISTS temp.fold_batch_sha256 ON fold_batch (sha256)
         WHERE sha256 IS NOT NULL;
-    DELETE FROM fold_batch";
+    DELETE FROM fold_batch;
+    CREATE TEMP TABLE IF NOT EXISTS fold_session_moves (
+        src_ip TEXT, old_day INTEGER, new_day INTEGER);
+    DELETE FROM fold_session_moves";
 
 /// The hour of the staged rows.
 macro_rules! hour_of_ts {
@@ -130,31 +178,28 @@ macro_rules! captures {
     };
 }
 
-const FOLD_CREDENTIALS_HOURLY: &str = concat!(
-    "INSERT INTO credentials_hourly (hour, username, password, no_password, attempts, successes)
-     SELECT ",
-    hour_of_ts!(),
-    ", username, COALESCE(password, ''), password IS NULL, COUNT(*), SUM(success IS 1)",
-    batch!("login.attempt"),
-    " AND username IS NOT NULL
-     GROUP BY 1, 2, 3, 4
-     ON CONFLICT (hour, username, password, no_password) DO UPDATE SET
-         attempts = attempts + excluded.attempts,
-         successes = successes + excluded.successes"
-);
+/// The upsert of a credentials rollup per `$period` (`hour` or `day`), whose bucket of
+/// the staged rows is `$bucket`.
+macro_rules! fold_credentials_by {
+    ($table:literal, $period:literal, $($bucket:tt)*) => {
+        concat!(
+            "INSERT INTO ", $table, " (", $period,
+            ", username, password, no_password, attempts, successes) SELECT ",
+            $($bucket)*,
+            ", username, COALESCE(password, ''), password IS NULL, COUNT(*), SUM(success IS 1)",
+            batch!("login.attempt"),
+            " AND username IS NOT NULL
+             GROUP BY 1, 2, 3, 4
+             ON CONFLICT (", $period, ", username, password, no_password) DO UPDATE SET
+                 attempts = attempts + excluded.attempts,
+                 successes = successes + excluded.successes"
+        )
+    };
+}
 
-const FOLD_CREDENTIALS_DAILY: &str = concat!(
-    "INSERT INTO credentials_daily (day, username, password, no_password, attempts, successes)
-     SELECT ",
-    day_of_ts!(),
-    ", username, COALESCE(password, ''), password IS NULL, COUNT(*), SUM(success IS 1)",
-    batch!("login.attempt"),
-    " AND username IS NOT NULL
-     GROUP BY 1, 2, 3, 4
-     ON CONFLICT (day, username, password, no_password) DO UPDATE SET
-         attempts = attempts + excluded.attempts,
-         successes = successes + excluded.successes"
-);
+const FOLD_CREDENTIALS_HOURLY: &str =
+    fold_credentials_by!("credentials_hourly", "hour", hour_of_ts!());
+const FOLD_CREDENTIALS_DAILY: &str = fold_credentials_by!("credentials_daily", "day", day_of_ts!());
 
 // Before the pairs: an address counts as a new source of a credential when its pair is
 // not there yet (one folder at a time holds the summaries' write lock).
@@ -189,25 +234,22 @@ const FOLD_CREDENTIAL_SOURCES: &str = concat!(
          successes = successes + excluded.successes"
 );
 
-const FOLD_COMMANDS_HOURLY: &str = concat!(
-    "INSERT INTO commands_hourly (hour, command, count) SELECT ",
-    hour_of_ts!(),
-    ", command, COUNT(*)",
-    commands!(),
-    "
-     GROUP BY 1, 2
-     ON CONFLICT (hour, command) DO UPDATE SET count = count + excluded.count"
-);
+/// The upsert of a commands rollup per `$period`, as `fold_credentials_by`.
+macro_rules! fold_commands_by {
+    ($table:literal, $period:literal, $($bucket:tt)*) => {
+        concat!(
+            "INSERT INTO ", $table, " (", $period, ", command, count) SELECT ",
+            $($bucket)*,
+            ", command, COUNT(*)",
+            commands!(),
+            " GROUP BY 1, 2
+             ON CONFLICT (", $period, ", command) DO UPDATE SET count = count + excluded.count"
+        )
+    };
+}
 
-const FOLD_COMMANDS_DAILY: &str = concat!(
-    "INSERT INTO commands_daily (day, command, count) SELECT ",
-    day_of_ts!(),
-    ", command, COUNT(*)",
-    commands!(),
-    "
-     GROUP BY 1, 2
-     ON CONFLICT (day, command) DO UPDATE SET count = count + excluded.count"
-);
+const FOLD_COMMANDS_HOURLY: &str = fold_commands_by!("commands_hourly", "hour", hour_of_ts!());
+const FOLD_COMMANDS_DAILY: &str = fold_commands_by!("commands_daily", "day", day_of_ts!());
 
 const FOLD_COMMANDS_TOTAL: &str = concat!(
     "INSERT INTO commands_total (command, count, sources)
@@ -390,43 +432,32 @@ const FOLD_UPLOAD_NAMES: &str = concat!(
          WHERE excluded.last_seen > last_seen"
 );
 
-const FOLD_ATTACKERS_HOURLY: &str = concat!(
-    "INSERT INTO attackers_hourly (hour, src_ip, events, login_attempts, commands, first_seen,
-                                   last_seen, country, asn)
-     SELECT ",
-    hour_of_ts!(),
-    ", src_ip, COUNT(*), SUM(kind = 'login.attempt'), SUM(kind = 'command.input'),
-            MIN(ts), MAX(ts), MAX(country), MAX(asn)
-     FROM fold_batch
-     GROUP BY 1, 2
-     ON CONFLICT (hour, src_ip) DO UPDATE SET
-         events = events + excluded.events,
-         login_attempts = login_attempts + excluded.login_attempts,
-         commands = commands + excluded.commands,
-         first_seen = MIN(first_seen, excluded.first_seen),
-         last_seen = MAX(last_seen, excluded.last_seen),
-         country = COALESCE(MAX(country, excluded.country), country, excluded.country),
-         asn = COALESCE(MAX(asn, excluded.asn), asn, excluded.asn)"
-);
+/// The upsert of an attackers rollup per `$period`, as `fold_credentials_by`.
+macro_rules! fold_attackers_by {
+    ($table:literal, $period:literal, $($bucket:tt)*) => {
+        concat!(
+            "INSERT INTO ", $table, " (", $period,
+            ", src_ip, events, login_attempts, commands, first_seen, last_seen, country, asn)
+             SELECT ",
+            $($bucket)*,
+            ", src_ip, COUNT(*), SUM(kind = 'login.attempt'), SUM(kind = 'command.input'),
+                    MIN(ts), MAX(ts), MAX(country), MAX(asn)
+             FROM fold_batch
+             GROUP BY 1, 2
+             ON CONFLICT (", $period, ", src_ip) DO UPDATE SET
+                 events = events + excluded.events,
+                 login_attempts = login_attempts + excluded.login_attempts,
+                 commands = commands + excluded.commands,
+                 first_seen = MIN(first_seen, excluded.first_seen),
+                 last_seen = MAX(last_seen, excluded.last_seen),
+                 country = COALESCE(MAX(country, excluded.country), country, excluded.country),
+                 asn = COALESCE(MAX(asn, excluded.asn), asn, excluded.asn)"
+        )
+    };
+}
 
-const FOLD_ATTACKERS_DAILY: &str = concat!(
-    "INSERT INTO attackers_daily (day, src_ip, events, login_attempts, commands, first_seen,
-                                  last_seen, country, asn)
-     SELECT ",
-    day_of_ts!(),
-    ", src_ip, COUNT(*), SUM(kind = 'login.attempt'), SUM(kind = 'command.input'),
-            MIN(ts), MAX(ts), MAX(country), MAX(asn)
-     FROM fold_batch
-     GROUP BY 1, 2
-     ON CONFLICT (day, src_ip) DO UPDATE SET
-         events = events + excluded.events,
-         login_attempts = login_attempts + excluded.login_attempts,
-         commands = commands + excluded.commands,
-         first_seen = MIN(first_seen, excluded.first_seen),
-         last_seen = MAX(last_seen, excluded.last_seen),
-         country = COALESCE(MAX(country, excluded.country), country, excluded.country),
-         asn = COALESCE(MAX(asn, excluded.asn), asn, excluded.asn)"
-);
+const FOLD_ATTACKERS_HOURLY: &str = fold_attackers_by!("attackers_hourly", "hour", hour_of_ts!());
+const FOLD_ATTACKERS_DAILY: &str = fold_attackers_by!("attackers_daily", "day", day_of_ts!());
 
 const FOLD_KINDS_HOURLY: &str = concat!(
     "INSERT INTO kinds_hourly (hour, kind, count) SELECT ",
@@ -436,9 +467,13 @@ const FOLD_KINDS_HOURLY: &str = concat!(
      ON CONFLICT (hour, kind) DO UPDATE SET count = count + excluded.count"
 );
 
-/// Every fold of one step, in order (a total before its pairs).
+/// Every fold of one step, in order (a total before its pairs, the sessions' moves
+/// before the sessions).
 const FOLDS: &[&str] = &[
+    STAGE_SESSION_MOVES,
     FOLD_SESSIONS,
+    FOLD_ADDRESS_SESSIONS_ARRIVED,
+    FOLD_ADDRESS_SESSIONS_LEFT,
     FOLD_ATTACKERS,
     FOLD_ATTACKERS_HOURLY,
     FOLD_ATTACKERS_DAILY,

@@ -654,7 +654,8 @@ where
     );
     let events = rollup_fixture();
     let mut written: Vec<Event> = Vec::new();
-    // By session parity and time: the later batches land in hours already folded.
+    // By session parity and time: the later batches land in hours already folded, and
+    // the last batch moves sessions' last events past midnight (the base).
     let (late, early): (Vec<&Event>, Vec<&Event>) = events.iter().partition(|e| {
         e.session
             .as_deref()
@@ -663,7 +664,11 @@ where
     let (later, late): (Vec<&Event>, Vec<&Event>) = late
         .into_iter()
         .partition(|e| e.time.as_micros() < FIXTURE_BASE_MICROS + 2 * HOUR);
-    for batch in [early, late, later] {
+    let (early, past_midnight): (Vec<&Event>, Vec<&Event>) = early
+        .into_iter()
+        .partition(|e| e.time.as_micros() < FIXTURE_BASE_MICROS);
+    let first: Vec<&Event> = early.into_iter().chain(late).collect();
+    for batch in [first, later, past_midnight] {
         let report = store.write(&batch).await;
         assert!(
             matches!(&report, Ok(r) if r.rejected.is_empty() && r.retry.is_empty()),

@@ -49,6 +49,11 @@ impl Entry {
             value: Arc::new(value) as Value,
         })
     }
+
+    /// Computed at the store's `position`: no event has arrived since.
+    fn is_current(&self, position: Option<u64>) -> bool {
+        position.is_some() && self.position == position
+    }
 }
 
 /// Answers by key; nothing is kept when the TTL is zero.
@@ -112,7 +117,7 @@ impl RowsCache {
         };
         let position = store.position().await?;
         if let Some(entry) = cache.get(&key).await {
-            let current = position.is_some() && entry.position == position;
+            let current = entry.is_current(position);
             let age = entry.computed.elapsed();
             if current || age < self.ttl {
                 if !current && age >= self.refresh_after(entry.cost) {
@@ -131,8 +136,8 @@ impl RowsCache {
 
     /// Makes sure `key` has an answer that is current or younger than half the TTL,
     /// computing it here (not in the background) when it has none, or a stale older one
-    /// that no refresh is already replacing: what the warming loop asks, one answer at a time, so that it never
-    /// computes several answers at once beside the pages being viewed.
+    /// that no refresh is already replacing: what the warming loop asks, one answer at a
+    /// time, so that it never computes several answers at once beside the pages viewed.
     pub async fn warm<T>(
         &self,
         store: &Arc<dyn EventQueries>,
@@ -147,18 +152,23 @@ impl RowsCache {
         };
         let position = store.position().await?;
         if let Some(entry) = cache.get(&key).await {
-            let current = position.is_some() && entry.position == position;
-            let refreshing = self
-                .refreshing
-                .lock()
-                .map_or(true, |refreshing| refreshing.contains(&key));
-            if current || refreshing || entry.computed.elapsed() < self.ttl / 2 {
+            if entry.is_current(position)
+                || self.is_refreshing(&key)
+                || entry.computed.elapsed() < self.ttl / 2
+            {
                 return downcast(entry.value);
             }
         }
         let entry = Entry::load(load, store.clone(), position).await?;
         cache.insert(key, entry.clone()).await;
         downcast(entry.value)
+    }
+
+    /// Whether a background refresh of `key` runs (when the set cannot be read: assume so).
+    fn is_refreshing(&self, key: &str) -> bool {
+        self.refreshing
+            .lock()
+            .map_or(true, |refreshing| refreshing.contains(key))
     }
 
     /// How old a stale answer that cost `cost` must be before it is refreshed.

@@ -86,7 +86,7 @@ pub async fn ingest(config: &Config, args: &IngestArgs) -> anyhow::Result<ExitCo
     // Ingestion is crash-safe without the disk buffer: a checkpoint only moves past
     // what every durable sink stored, so a crash re-reads the rest (and idempotent sinks
     // store it once). The buffer directory stays `hpti run`'s alone.
-    config.pipeline.buffer = crate::config::BufferKind::Memory;
+    config.pipeline.buffer = Some(crate::config::BufferKind::Memory);
     if !args.follow {
         // A one-shot run reports a failing store instead of waiting it out.
         config.pipeline.max_retries.0 = config.pipeline.max_retries.0.min(ONE_SHOT_RETRIES);

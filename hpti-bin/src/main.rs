@@ -10,6 +10,8 @@ mod enrich;
 mod ingest;
 #[cfg(feature = "redis")]
 mod live;
+#[cfg(feature = "nats")]
+mod nats;
 mod privileges;
 mod query;
 mod report;
@@ -88,6 +90,14 @@ enum Command {
     Api(api::ApiCommand),
     /// Make a daily or weekly report (HTML, PDF or Markdown), or send a `[reports.<id>]`.
     Report(report::ReportArgs),
+    /// Distributed mode: create or check the JetStream stream and consumer.
+    #[cfg(feature = "nats")]
+    #[command(subcommand)]
+    Nats(nats::NatsCommand),
+    /// The edges a center has heard from, flagging those silent for longer than
+    /// `fleet.silent_after` (exit status 1 when one is).
+    #[cfg(feature = "nats")]
+    Fleet(nats::FleetArgs),
     /// Analyse captured files again (`hpti analysis rescan` after the YARA rules change).
     #[command(subcommand)]
     Analysis(analysis::AnalysisCommand),
@@ -178,6 +188,10 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             Command::Report(args) => report::report(&config, &args)
                 .await
                 .map(|()| ExitCode::SUCCESS),
+            #[cfg(feature = "nats")]
+            Command::Nats(command) => nats::nats(&config, command).await,
+            #[cfg(feature = "nats")]
+            Command::Fleet(args) => nats::fleet(&config, &args),
             Command::Config(_) => Ok(ExitCode::SUCCESS),
         }
     })

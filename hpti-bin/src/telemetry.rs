@@ -15,6 +15,13 @@ pub fn init_logging(config: &LogConfig) -> anyhow::Result<()> {
     let filter = EnvFilter::try_from_env("HPTI_LOG")
         .or_else(|_| EnvFilter::try_new(&config.level))
         .with_context(|| format!("log.level {:?} is not a valid filter", config.level))?;
+    // The NATS client logs every (re)connection at info, which hpti_nats already says
+    // once in its own words; a filter that names async_nats keeps its own choice.
+    let filter = if filter.to_string().contains("async_nats") {
+        filter
+    } else {
+        filter.add_directive("async_nats=warn".parse()?)
+    };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

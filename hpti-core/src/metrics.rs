@@ -200,6 +200,16 @@ impl PipelineMetrics {
             .set(i64::try_from(depth).unwrap_or(i64::MAX));
     }
 
+    /// The last value of `hpti_queue_depth{queue}` (0 before it was first set): what a
+    /// fleet heartbeat reports as the outbox depth (`buffer_bytes`).
+    pub fn queue_depth_now(&self, queue: &str) -> i64 {
+        self.queue_depth
+            .get(&QueueLabels {
+                queue: queue.to_owned(),
+            })
+            .map_or(0, |gauge| gauge.get())
+    }
+
     pub(crate) fn queue_capacity(&self, queue: &str, capacity: usize) {
         self.queue_capacity
             .get_or_create(&QueueLabels {

@@ -1,7 +1,7 @@
 //! The configuration: its schema (`schema.rs`), the registry of component types
 //! (`registry.rs`), and the wiring of built components into a pipeline.
 
-mod registry;
+pub(crate) mod registry;
 mod schema;
 
 use std::path::{Path, PathBuf};
@@ -545,7 +545,7 @@ impl Config {
         config.dead_letter_max_bytes = p.dead_letter_max_bytes;
         config.alert_tick = p.alert_tick;
         config.shutdown_grace = p.shutdown_grace;
-        config.buffer = match p.buffer {
+        config.buffer = match p.buffer.unwrap_or(self.default_buffer()) {
             schema::BufferKind::Memory => BufferConfig::Memory,
             schema::BufferKind::Disk => BufferConfig::Disk(
                 DiskBufferConfig::new(self.data.dir.join("buffer"), p.buffer_max_bytes).when_full(
@@ -557,6 +557,20 @@ impl Config {
             ),
         };
         config
+    }
+
+    /// An edge that sends its events to NATS keeps them on disk until JetStream has
+    /// them (its outbox); any other config queues in memory unless told otherwise.
+    fn default_buffer(&self) -> schema::BufferKind {
+        let edge = self
+            .components
+            .iter()
+            .any(|c| c.kind == "sinks" && c.type_name == "nats");
+        if edge {
+            schema::BufferKind::Disk
+        } else {
+            schema::BufferKind::Memory
+        }
     }
 
     pub fn dead_letter_path(&self) -> PathBuf {

@@ -19,7 +19,7 @@ pub struct DeError {
     pub path: String,
 }
 
-fn de<T: DeserializeOwned>(table: &toml_edit::Value) -> Result<T, DeError> {
+pub(crate) fn de<T: DeserializeOwned>(table: &toml_edit::Value) -> Result<T, DeError> {
     serde_path_to_error::deserialize(table.clone().into_deserializer()).map_err(|e| {
         let path = e.path().to_string();
         DeError {
@@ -33,7 +33,10 @@ fn de<T: DeserializeOwned>(table: &toml_edit::Value) -> Result<T, DeError> {
 #[derive(Debug)]
 pub enum SinkComponent {
     /// Stores only (Elasticsearch).
-    #[cfg_attr(not(feature = "elasticsearch"), allow(dead_code))]
+    #[cfg_attr(
+        not(any(feature = "elasticsearch", feature = "nats")),
+        allow(dead_code)
+    )]
     Plain(Box<dyn SinkConfig>),
     /// Stores and answers `hpti query`.
     Queryable(Box<dyn QueryStoreConfig>),
@@ -116,6 +119,18 @@ fn sinks() -> Vec<(&'static str, SinkDecoder)> {
                 hpti_store::ArchiveSinkConfig,
             >(t)?)))
         }),
+        #[cfg(feature = "nats")]
+        ("nats", |t, c| {
+            let mut nats = de::<hpti_nats::NatsSinkConfig>(t)?;
+            // The heartbeat lists the edge's sensors and sources.
+            nats.sensors = c
+                .components
+                .iter()
+                .filter(|raw| matches!(raw.kind, "sensors" | "sources"))
+                .map(|raw| raw.id.clone())
+                .collect();
+            Ok(SinkComponent::Plain(Box::new(nats)))
+        }),
         #[cfg(feature = "redis")]
         ("redis", |t, _| {
             Ok(SinkComponent::Live(Box::new(de::<
@@ -148,9 +163,15 @@ fn sensors() -> Vec<(&'static str, SourceDecoder)> {
 }
 
 fn sources() -> Vec<(&'static str, SourceDecoder)> {
-    vec![("file", |t, _| {
-        Ok(Box::new(de::<hpti_core::collect::FileSourceConfig>(t)?))
-    })]
+    vec![
+        ("file", |t, _| {
+            Ok(Box::new(de::<hpti_core::collect::FileSourceConfig>(t)?))
+        }),
+        #[cfg(feature = "nats")]
+        ("nats", |t, _| {
+            Ok(Box::new(de::<hpti_nats::NatsSourceConfig>(t)?))
+        }),
+    ]
 }
 
 fn enrichers() -> Vec<(&'static str, EnricherDecoder)> {

@@ -38,6 +38,8 @@ pub struct Config {
     pub analysis: AnalysisSection,
     /// The fake host the SSH and Telnet sensors show, and its rules.
     pub honeypot: HoneypotSection,
+    /// The center's view of its edges (`hpti fleet`).
+    pub fleet: FleetSection,
     // The component kinds: tables keyed by id, each with a `type`. Checked to be tables
     // here, read by the registry (`registry.rs`) with their spans.
     sensors: Option<toml::Value>,
@@ -92,6 +94,23 @@ pub struct RawComponent {
     pub line: usize,
     /// The rest of the table, with its spans into the file.
     pub table: toml_edit::Value,
+}
+
+/// `[fleet]`: when `hpti fleet` flags an edge as silent.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FleetSection {
+    /// An edge whose last heartbeat is older than this is flagged silent.
+    #[serde(with = "humantime_serde")]
+    pub silent_after: Duration,
+}
+
+impl Default for FleetSection {
+    fn default() -> Self {
+        Self {
+            silent_after: Duration::from_secs(60),
+        }
+    }
 }
 
 /// `[query]`.
@@ -301,7 +320,8 @@ pub struct PipelineSection {
     pub dead_letter_max_bytes: u64,
     #[serde(with = "humantime_serde")]
     pub alert_tick: Duration,
-    pub buffer: BufferKind,
+    /// Unset: `disk` when a sink is `nats` (the edge's outbox), else `memory`.
+    pub buffer: Option<BufferKind>,
     pub buffer_max_bytes: u64,
     pub buffer_when_full: BufferWhenFull,
     #[serde(with = "humantime_serde")]
@@ -369,7 +389,7 @@ impl Default for PipelineSection {
             dead_letter_file: PathBuf::from("dead-letters.jsonl"),
             dead_letter_max_bytes: 1024 * 1024 * 1024,
             alert_tick: Duration::from_secs(1),
-            buffer: BufferKind::Memory,
+            buffer: None,
             buffer_max_bytes: 1024 * 1024 * 1024,
             buffer_when_full: BufferWhenFull::Block,
             shutdown_grace: Duration::from_secs(30),

@@ -44,8 +44,9 @@ fn decode<T: serde::de::DeserializeOwned>(
         .filter(|raw| raw.kind == kind && raw.type_name == "nats")
         .map(|raw| {
             let id = ComponentId::new(&raw.id)?;
-            let value = de::<T>(&raw.table)
-                .map_err(|e| anyhow::anyhow!("[{kind}.{}] key `{}`: {}", raw.id, e.path, e.error))?;
+            let value = de::<T>(&raw.table).map_err(|e| {
+                anyhow::anyhow!("[{kind}.{}] key `{}`: {}", raw.id, e.path, e.error)
+            })?;
             Ok((id, value))
         })
         .collect()
@@ -128,7 +129,9 @@ pub async fn nats(config: &Config, command: NatsCommand) -> anyhow::Result<ExitC
     })
 }
 
-fn async_nats_context(client: hpti_nats::async_nats::Client) -> hpti_nats::async_nats::jetstream::Context {
+fn async_nats_context(
+    client: hpti_nats::async_nats::Client,
+) -> hpti_nats::async_nats::jetstream::Context {
     hpti_nats::async_nats::jetstream::new(client)
 }
 
@@ -150,10 +153,19 @@ pub fn fleet(config: &Config, args: &FleetArgs) -> anyhow::Result<ExitCode> {
         }
     } else {
         let mut table = comfy_table::Table::new();
-        table.load_preset(comfy_table::presets::NOTHING).set_header([
-            "edge", "status", "last seen", "sensors", "version", "uptime", "events/s",
-            "outbox", "refused",
-        ]);
+        table
+            .load_preset(comfy_table::presets::NOTHING)
+            .set_header([
+                "edge",
+                "status",
+                "last seen",
+                "sensors",
+                "version",
+                "uptime",
+                "events/s",
+                "outbox",
+                "refused",
+            ]);
         for edge in record.edges.values() {
             let silent = is_silent(edge, now, silent_after);
             any_silent |= silent;

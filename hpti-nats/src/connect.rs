@@ -147,9 +147,7 @@ impl NatsConnect {
             .at_key("auth"));
         }
         if a.user.is_some() != a.password.is_some() {
-            return Err(
-                BuildError::msg("user and password go together").at_key("auth.password")
-            );
+            return Err(BuildError::msg("user and password go together").at_key("auth.password"));
         }
         if let Some(path) = &a.nkey_seed_file {
             read_private(&cx.data_path(path)).map_err(|e| e.at_key("auth.nkey_seed_file"))?;
@@ -193,8 +191,8 @@ impl NatsConnect {
             options = options.token(token.expose().to_owned());
         }
         if let Some(path) = &a.nkey_seed_file {
-            let seed = read_private(&cx.data_path(path))
-                .map_err(|e| e.at_key("auth.nkey_seed_file"))?;
+            let seed =
+                read_private(&cx.data_path(path)).map_err(|e| e.at_key("auth.nkey_seed_file"))?;
             options = options.nkey(seed.expose().to_owned());
         }
         if let Some(path) = &a.creds_file {
@@ -228,8 +226,12 @@ impl NatsConnect {
                 let shown = shown.clone();
                 async move {
                     match event {
-                        async_nats::Event::Connected => tracing::info!(server = %shown, "NATS connected"),
-                        async_nats::Event::Disconnected => tracing::warn!(server = %shown, "NATS disconnected; reconnecting"),
+                        async_nats::Event::Connected => {
+                            tracing::info!(server = %shown, "NATS connected")
+                        }
+                        async_nats::Event::Disconnected => {
+                            tracing::warn!(server = %shown, "NATS disconnected; reconnecting")
+                        }
                         other => tracing::debug!(server = %shown, event = %other, "NATS"),
                     }
                 }
@@ -244,12 +246,11 @@ impl NatsConnect {
             .iter()
             .map(|s| s.parse::<async_nats::ServerAddr>())
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| {
-                BuildError::msg(format!("{}: {e}", self.display_url())).at_key("url")
-            })?;
-        options.connect(addrs).await.map_err(|e| {
-            BuildError::msg(format!("NATS {}: {e}", self.display_url())).at_key("url")
-        })
+            .map_err(|e| BuildError::msg(format!("{}: {e}", self.display_url())).at_key("url"))?;
+        options
+            .connect(addrs)
+            .await
+            .map_err(|e| BuildError::msg(format!("NATS {}: {e}", self.display_url())).at_key("url"))
     }
 }
 
@@ -288,7 +289,10 @@ mod tests {
     fn urls_are_shown_without_credentials() {
         let c = NatsConnect::new("nats://edge:s3cret@nats.example:4222, tls://a@b:4443");
         assert_eq!(c.display_url(), "nats://nats.example:4222,tls://b:4443");
-        assert_eq!(NatsConnect::new("127.0.0.1:4222").display_url(), "127.0.0.1:4222");
+        assert_eq!(
+            NatsConnect::new("127.0.0.1:4222").display_url(),
+            "127.0.0.1:4222"
+        );
     }
 
     #[test]
@@ -315,10 +319,17 @@ mod tests {
 
         let mut c = NatsConnect::new("nats://127.0.0.1:4222");
         c.auth.user = Some("u".into());
-        assert_eq!(c.check(&cx).unwrap_err().key.as_deref(), Some("auth.password"));
+        assert_eq!(
+            c.check(&cx).unwrap_err().key.as_deref(),
+            Some("auth.password")
+        );
 
         let seed = dir.path().join("edge.nk");
-        std::fs::write(&seed, "SUAGMJH5XLGZKQQWAWKRZJIGMOU4HPFUYLXJMXOO5NLFEO2OOQJ5LPRDPM\n").unwrap();
+        std::fs::write(
+            &seed,
+            "SUAGMJH5XLGZKQQWAWKRZJIGMOU4HPFUYLXJMXOO5NLFEO2OOQJ5LPRDPM\n",
+        )
+        .unwrap();
         use std::os::unix::fs::PermissionsExt as _;
         std::fs::set_permissions(&seed, std::fs::Permissions::from_mode(0o644)).unwrap();
         let mut c = NatsConnect::new("nats://127.0.0.1:4222");

@@ -75,7 +75,10 @@ pub(crate) async fn publish_heartbeats(
 ) {
     let started = Instant::now();
     let subject = format!("{FLEET_SUBJECT_PREFIX}{}", source.host);
-    let mut last = (Instant::now(), crate::sink::sink_delivered(&source.metrics, &source.sink_id));
+    let mut last = (
+        Instant::now(),
+        crate::sink::sink_delivered(&source.metrics, &source.sink_id),
+    );
     let mut ticks = tokio::time::interval(every);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -150,10 +153,9 @@ impl FleetRecord {
     pub fn load(data_dir: &Path) -> Result<Self, FleetError> {
         let path = Self::path(data_dir);
         match std::fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|source| FleetError::Format {
-                path,
-                source,
-            }),
+            Ok(bytes) => {
+                serde_json::from_slice(&bytes).map_err(|source| FleetError::Format { path, source })
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
             Err(source) => Err(FleetError::Io { path, source }),
         }
@@ -310,7 +312,10 @@ mod tests {
             assert!(fleet.record(beat(&format!("e{i}")), Timestamp::now()));
         }
         assert!(!fleet.record(beat("one-too-many"), Timestamp::now()));
-        assert!(fleet.record(beat("e1"), Timestamp::now()), "known edges update");
+        assert!(
+            fleet.record(beat("e1"), Timestamp::now()),
+            "known edges update"
+        );
         fleet.save(dir.path()).unwrap();
         assert_eq!(FleetRecord::load(dir.path()).unwrap(), fleet);
         assert_eq!(

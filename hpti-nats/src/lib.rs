@@ -28,7 +28,7 @@ pub mod setup;
 pub mod sink;
 pub mod source;
 
+pub use async_nats;
 pub use connect::{NatsAuth, NatsConnect, NatsTls};
 pub use sink::NatsSinkConfig;
 pub use source::NatsSourceConfig;
-pub use async_nats;

@@ -35,13 +35,14 @@ pub struct StreamSettings {
 }
 
 impl StreamSettings {
-    /// The defaults for a stream `name` of `subjects`: 10 GiB, 2 minutes of duplicate
-    /// detection (JetStream's default), 1 MiB messages, one replica.
+    /// The defaults for a stream `name` of `subjects`: 1 GiB (JetStream reserves a
+    /// stream's `max_bytes` out of the server's storage when the stream is created), 2
+    /// minutes of duplicate detection (JetStream's default), 1 MiB messages, one replica.
     pub fn new(name: impl Into<String>, subjects: Vec<String>) -> Self {
         Self {
             name: name.into(),
             subjects,
-            max_bytes: 10 * 1024 * 1024 * 1024,
+            max_bytes: 1024 * 1024 * 1024,
             duplicate_window: Duration::from_secs(120),
             max_message_size: 1024 * 1024,
             replicas: 1,
@@ -125,9 +126,9 @@ pub struct SetupError(pub String);
 pub fn check_stream_name(name: &str) -> Result<(), BuildError> {
     let bad = name.is_empty()
         || name.len() > 255
-        || name
-            .chars()
-            .any(|c| matches!(c, '.' | '*' | '>' | '/' | '\\') || c.is_whitespace() || c.is_control());
+        || name.chars().any(|c| {
+            matches!(c, '.' | '*' | '>' | '/' | '\\') || c.is_whitespace() || c.is_control()
+        });
     if bad {
         Err(BuildError::msg(format!(
             "{name:?} is not a stream name (no `.`, `*`, `>`, `/` or spaces)"
@@ -152,14 +153,14 @@ fn stream_differences(have: &stream::Config, want: &StreamSettings) -> (Vec<Stri
     }
     for subject in &want.subjects {
         if !have.subjects.contains(subject) {
-            lines.push(format!(
-                "subjects {:?} lack {subject:?}",
-                have.subjects
-            ));
+            lines.push(format!("subjects {:?} lack {subject:?}", have.subjects));
         }
     }
     if have.max_bytes != want.max_bytes {
-        lines.push(format!("max_bytes is {}, want {}", have.max_bytes, want.max_bytes));
+        lines.push(format!(
+            "max_bytes is {}, want {}",
+            have.max_bytes, want.max_bytes
+        ));
     }
     if have.duplicate_window != want.duplicate_window {
         lines.push(format!(
@@ -240,7 +241,10 @@ pub async fn ensure_consumer(
                 return Ok(SetupOutcome::Differs(lines));
             }
             if have.ack_wait != want.ack_wait {
-                lines.push(format!("ack_wait is {:?}, want {:?}", have.ack_wait, want.ack_wait));
+                lines.push(format!(
+                    "ack_wait is {:?}, want {:?}",
+                    have.ack_wait, want.ack_wait
+                ));
             }
             if have.max_ack_pending != want.max_ack_pending {
                 lines.push(format!(

@@ -23,8 +23,8 @@ use hpti_core::component::{BuildContext, BuildError, BuiltSink, SinkConfig};
 use hpti_core::event::Event;
 use hpti_core::metrics::PipelineMetrics;
 use hpti_core::pipeline::BatchConfig;
-use prometheus_client::metrics::counter::Counter;
 use hpti_core::sink::{Sink, SinkCapabilities, SinkError, WriteReport};
+use prometheus_client::metrics::counter::Counter;
 use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 
@@ -132,7 +132,12 @@ impl NatsSinkConfig {
 
     /// The edge's name for the fleet view.
     pub fn host_name(&self) -> String {
-        subject_token(&self.host.clone().unwrap_or_else(crate::fleet::local_host_name))
+        subject_token(
+            &self
+                .host
+                .clone()
+                .unwrap_or_else(crate::fleet::local_host_name),
+        )
     }
 }
 
@@ -202,7 +207,9 @@ impl SubjectTemplate {
             return Err(bad("must be 1 to 200 characters"));
         }
         if subject.contains(['*', '>', ' ', '\t', '\r', '\n']) {
-            return Err(bad("a subject to publish to cannot hold wildcards or spaces"));
+            return Err(bad(
+                "a subject to publish to cannot hold wildcards or spaces",
+            ));
         }
         let template = match subject.split_once("{sensor}") {
             None => Self {

@@ -336,7 +336,9 @@ impl Source for NatsSource {
                 let next = async {
                     match deadline {
                         None => Some(stream.next().await),
-                        Some(deadline) => tokio::time::timeout_at(deadline, stream.next()).await.ok(),
+                        Some(deadline) => {
+                            tokio::time::timeout_at(deadline, stream.next()).await.ok()
+                        }
                     }
                 };
                 let message = tokio::select! {
@@ -400,7 +402,10 @@ impl Source for NatsSource {
                         let letter = DeadLetter::for_line(
                             DeadLetterStage::Parse,
                             self.id.clone(),
-                            format!("message {sequence} on {} is not an hpti event: {e}", message.subject),
+                            format!(
+                                "message {sequence} on {} is not an hpti event: {e}",
+                                message.subject
+                            ),
                             &message.payload,
                         )
                         .with_origin(&*origin_name, sequence);
@@ -435,7 +440,8 @@ impl Source for NatsSource {
         // delivered again after ack_wait, never lost.
         drop(events);
         let all = u32::try_from(self.config.max_batches_in_flight).unwrap_or(u32::MAX);
-        let drained = tokio::time::timeout(Duration::from_secs(10), in_flight.acquire_many(all)).await;
+        let drained =
+            tokio::time::timeout(Duration::from_secs(10), in_flight.acquire_many(all)).await;
         if drained.is_err() {
             tracing::warn!(source = %self.id, "batches still unacknowledged at shutdown; JetStream will deliver them again");
         }

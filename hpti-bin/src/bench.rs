@@ -24,6 +24,8 @@ mod canary;
 mod dashboard_load;
 mod ftp;
 mod http;
+#[cfg(feature = "nats")]
+mod nats;
 #[cfg(feature = "postgres")]
 mod postgres_bench;
 mod queries;
@@ -64,6 +66,14 @@ pub enum BenchCommand {
     /// The SSH sensor of `bench ssh --spawn-sensor process` (internal).
     #[command(hide = true)]
     SshSensor(ssh::SshSensorArgs),
+    /// Distributed mode: edge (outbox, `nats` sink) → JetStream → center processes
+    /// (`nats` source, the configured enrichers, SQLite); throughput, edge-to-durable
+    /// latency (`--rate`), the outbox's drain (`--backlog`), `--centers 2` against 1.
+    #[cfg(feature = "nats")]
+    Nats(nats::NatsArgs),
+    #[cfg(feature = "nats")]
+    #[command(hide = true)]
+    NatsCenter(nats::NatsCenterArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -180,6 +190,10 @@ pub async fn bench(config: &Config, command: BenchCommand) -> anyhow::Result<()>
         BenchCommand::RuleMemory(args) => rule_memory::rule_memory(&args),
         BenchCommand::RuleCost(args) => rule_cost::rule_cost(&args),
         BenchCommand::SshSensor(args) => ssh::ssh_sensor(config, &args).await,
+        #[cfg(feature = "nats")]
+        BenchCommand::Nats(args) => nats::nats(config, &args).await,
+        #[cfg(feature = "nats")]
+        BenchCommand::NatsCenter(args) => nats::nats_center(config, &args).await,
     }
 }
 

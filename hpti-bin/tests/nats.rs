@@ -95,6 +95,11 @@ impl OwnNats {
     }
 
     fn up(&mut self) {
+        self.up_with(&[]);
+    }
+
+    /// Starts it with more arguments (credentials, TLS).
+    fn up_with(&mut self, extra: &[&str]) {
         let child = Command::new("nats-server")
             .args([
                 "-a",
@@ -105,6 +110,7 @@ impl OwnNats {
                 "-sd",
             ])
             .arg(&self.store)
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -739,9 +745,8 @@ fn the_center_killed_mid_stream_and_restarted_loses_and_duplicates_nothing() {
     let mut redelivered = 0;
     for round in 0..3 {
         std::thread::sleep(Duration::from_millis(1_500 + 500 * round));
-        let received = center.metric(&format!(
-            "hpti_events_total{{stage=\"nats\",component=\"edge\",outcome=\"received\"}}"
-        ));
+        let received = center
+            .metric("hpti_events_total{stage=\"nats\",component=\"edge\",outcome=\"received\"}");
         let before = counts(&center_db, "kind", "").values().sum::<i64>();
         center.kill9();
         report(format!(
@@ -1112,4 +1117,291 @@ fn a_full_outbox_refuses_an_exact_count_and_loses_nothing_else_in_flat_memory() 
     assert_eq!(stored() + refused(), emitted());
     assert!(edge.panics().is_empty() && center.panics().is_empty());
     center.stop();
+}
+
+/// `hpti nats setup` with a config whose sink has `auth_and_tls` (TOML lines).
+fn setup_with(dir: &Path, url: &str, auth_and_tls: &str) -> std::process::Output {
+    std::fs::create_dir_all(dir).unwrap();
+    let config = dir.join("edge.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[data]\ndir = {dir:?}\n\n[sensors]\n\n[sinks.up]\ntype = \"nats\"\nurl = \"{url}\"\n\
+             stream = \"AUTH\"\nsubject = \"auth.events.{{sensor}}\"\n{auth_and_tls}\n"
+        ),
+    )
+    .unwrap();
+    common::run(
+        common::hpti()
+            .env("HPTI_LOG", "warn")
+            .arg("--config")
+            .arg(&config)
+            .args(["nats", "setup"]),
+    )
+}
+
+#[test]
+fn credentials_and_tls_reach_a_server_that_requires_them_and_secrets_stay_out_of_the_output() {
+    let dir = tempfile::tempdir().unwrap();
+    if !require_tool("openssl") {
+        return;
+    }
+    // A CA and a server certificate for 127.0.0.1, made with OpenSSL.
+    let pki = dir.path().join("pki");
+    std::fs::create_dir_all(&pki).unwrap();
+    let openssl = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .current_dir(&pki)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=hpti test CA",
+    ]);
+    openssl(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=127.0.0.1",
+    ]);
+    std::fs::write(pki.join("san.ext"), "subjectAltName=IP:127.0.0.1\n").unwrap();
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "san.ext",
+    ]);
+
+    let Some(mut nats) = OwnNats::start(&dir.path().join("nats")) else {
+        return;
+    };
+    nats.down();
+    let token = "s3cret-token-for-the-test";
+    let cert = pki.join("server.pem");
+    let key = pki.join("server.key");
+    nats.up_with(&[
+        "--auth",
+        token,
+        "--tls",
+        "--tlscert",
+        cert.to_str().unwrap(),
+        "--tlskey",
+        key.to_str().unwrap(),
+    ]);
+    let url = nats.url();
+    let ca = pki.join("ca.pem");
+
+    // Token and TLS with the test CA: the stream is created.
+    let good = setup_with(
+        &dir.path().join("good"),
+        &url,
+        &format!("auth.token = \"{token}\"\ntls.ca_file = {ca:?}\n"),
+    );
+    assert!(
+        good.status.success(),
+        "{}{}",
+        common::stdout(&good),
+        common::stderr(&good)
+    );
+    assert!(
+        common::stdout(&good).contains("stream AUTH: created"),
+        "{}",
+        common::stdout(&good)
+    );
+
+    // A wrong token is refused, and neither token shows in what hpti prints.
+    let wrong = setup_with(
+        &dir.path().join("wrong"),
+        &url,
+        &format!("auth.token = \"wrong-{token}\"\ntls.ca_file = {ca:?}\n"),
+    );
+    assert!(!wrong.status.success());
+    let printed = format!("{}{}", common::stdout(&wrong), common::stderr(&wrong));
+    assert!(!printed.contains(token), "{printed}");
+
+    // Without the CA the server's certificate is not trusted.
+    let untrusted = setup_with(
+        &dir.path().join("untrusted"),
+        &url,
+        &format!("auth.token = \"{token}\"\ntls.required = true\n"),
+    );
+    assert!(
+        !untrusted.status.success(),
+        "{}",
+        common::stdout(&untrusted)
+    );
+
+    // Two ways of authenticating at once is a config error naming the key.
+    let both = setup_with(
+        &dir.path().join("both"),
+        &url,
+        &format!("auth.token = \"{token}\"\nauth.user = \"u\"\nauth.password = \"p\"\n"),
+    );
+    assert!(!both.status.success());
+    assert!(
+        common::stderr(&both).contains("auth"),
+        "{}",
+        common::stderr(&both)
+    );
+}
+
+#[test]
+fn two_centers_share_one_consumer_and_one_killed_mid_stream_leaves_every_event_stored_once() {
+    let Some(url) = shared_nats() else { return };
+    let Some(db) = common::runtime().block_on(hpti_store::testing::TestDatabase::create()) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let names = Names::new("two", Some(&url));
+    let pg = format!("[sinks.pg]\ntype = \"postgres\"\nurl = {:?}\n", db.url);
+    let mut first = Hpti::start(&center_config(
+        &dir.path().join("center-1"),
+        &url,
+        &names,
+        &pg,
+    ));
+    let second = Hpti::start(&center_config(
+        &dir.path().join("center-2"),
+        &url,
+        &names,
+        &pg,
+    ));
+    let edge_dir = dir.path().join("edge");
+    std::fs::create_dir_all(&edge_dir).unwrap();
+    let edge = Hpti::start(&edge_config(
+        &edge_dir,
+        &url,
+        &names,
+        &names.tag,
+        &feed_source(&edge_dir),
+        "",
+    ));
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let (dir, stop) = (edge_dir.clone(), Arc::clone(&stop));
+        std::thread::spawn(move || feed_writer(dir, 2_000, stop))
+    };
+    std::thread::sleep(Duration::from_secs(3));
+    let received = |center: &Hpti| {
+        center.metric("hpti_events_total{stage=\"nats\",component=\"edge\",outcome=\"received\"}")
+    };
+    let (one, two) = (received(&first), received(&second));
+    report(format!(
+        "two centers: received {one} and {two} before one is killed"
+    ));
+    assert!(
+        one > 0 && two > 0,
+        "both centers take work from the one consumer: {one}, {two}"
+    );
+    first.kill9();
+    std::thread::sleep(Duration::from_secs(2));
+    stop.store(true, Ordering::SeqCst);
+    let written = writer.join().unwrap();
+    let stored = || -> (i64, i64) {
+        common::runtime().block_on(async {
+            let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+            let counts = sqlx::query_as(
+                "SELECT COUNT(*), COUNT(DISTINCT command) FROM events WHERE kind = 'command.input'",
+            )
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+            pool.close().await;
+            counts
+        })
+    };
+    // The killed center's unacknowledged messages go to the other after ack_wait.
+    let complete = eventually(Duration::from_secs(60), || stored().1 as u64 == written);
+    let (rows, distinct) = stored();
+    assert!(
+        complete && rows == distinct,
+        "written {written}; PostgreSQL holds {rows} command rows, {distinct} distinct\n{}",
+        second.counters()
+    );
+    assert!(edge.panics().is_empty() && second.panics().is_empty());
+}
+
+#[test]
+fn config_check_names_the_nats_key_at_fault_and_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    for (table, key, line) in [
+        (
+            "[sinks.up]\ntype = \"nats\"\nsubject = \"hpti.>\"\n",
+            "sinks.up.subject",
+            6,
+        ),
+        (
+            "[sinks.up]\ntype = \"nats\"\nstream = \"a.b\"\n",
+            "sinks.up.stream",
+            6,
+        ),
+        (
+            "[sources.edge]\ntype = \"nats\"\nconsumer = \"\"\n",
+            "sources.edge.consumer",
+            6,
+        ),
+        (
+            "[sources.edge]\ntype = \"nats\"\nauth.user = \"u\"\n",
+            "sources.edge.auth.user",
+            6,
+        ),
+        (
+            "[fleet]\nsilent_after = \"soon\"\n",
+            "fleet.silent_after",
+            5,
+        ),
+    ] {
+        let config = dir.path().join("bad.toml");
+        std::fs::write(
+            &config,
+            format!("[data]\ndir = {:?}\n\n{table}", dir.path()),
+        )
+        .unwrap();
+        let output = common::run(common::hpti().args(["config", "check"]).arg(&config));
+        let stderr = common::stderr(&output);
+        assert!(!output.status.success(), "{table}");
+        assert!(
+            stderr.contains(&format!("key `{key}`")),
+            "{table}: {stderr}"
+        );
+        assert!(
+            stderr.contains(&format!("bad.toml:{line}")),
+            "{table}: {stderr}"
+        );
+    }
 }

@@ -220,6 +220,12 @@ pub trait SinkConfig: fmt::Debug + Send + Sync {
     /// Opens the sink (connections, files, migrations).
     async fn build(&self, cx: &BuildContext) -> Result<BuiltSink, BuildError>;
 
+    /// Checks what `build` would refuse without connecting or opening anything (for
+    /// `hpti config check`).
+    fn check(&self, _cx: &BuildContext) -> Result<(), BuildError> {
+        Ok(())
+    }
+
     /// Directories outside the data directory that the built sink writes (a database
     /// file elsewhere, a local archive): what a self-sandbox must leave writable.
     fn write_paths(&self, _cx: &BuildContext) -> Vec<std::path::PathBuf> {

@@ -146,8 +146,14 @@ impl NatsConnect {
             )
             .at_key("auth"));
         }
-        if a.user.is_some() != a.password.is_some() {
-            return Err(BuildError::msg("user and password go together").at_key("auth.password"));
+        match (&a.user, &a.password) {
+            (Some(_), None) => {
+                return Err(BuildError::msg("needs auth.password").at_key("auth.user"));
+            }
+            (None, Some(_)) => {
+                return Err(BuildError::msg("needs auth.user").at_key("auth.password"));
+            }
+            _ => {}
         }
         if let Some(path) = &a.nkey_seed_file {
             read_private(&cx.data_path(path)).map_err(|e| e.at_key("auth.nkey_seed_file"))?;
@@ -216,6 +222,9 @@ impl NatsConnect {
             .name(&self.name)
             .connection_timeout(self.connect_timeout)
             .retry_on_initial_connect()
+            // A stalled link (no RST, nothing flowing) is found by two missed pings: 20 s,
+            // not the client's default 2 minutes, before the client reconnects.
+            .ping_interval(Duration::from_secs(10))
             .max_reconnects(None)
             // Reconnect quickly at first, then every 2 s at most: an edge that was cut
             // off should drain its outbox soon after the link returns.
@@ -319,10 +328,7 @@ mod tests {
 
         let mut c = NatsConnect::new("nats://127.0.0.1:4222");
         c.auth.user = Some("u".into());
-        assert_eq!(
-            c.check(&cx).unwrap_err().key.as_deref(),
-            Some("auth.password")
-        );
+        assert_eq!(c.check(&cx).unwrap_err().key.as_deref(), Some("auth.user"));
 
         let seed = dir.path().join("edge.nk");
         std::fs::write(

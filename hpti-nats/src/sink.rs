@@ -112,7 +112,7 @@ impl NatsSinkConfig {
     }
 
     /// Checks the keys without connecting.
-    pub fn check(&self, cx: &BuildContext) -> Result<(), BuildError> {
+    pub fn check_keys(&self, cx: &BuildContext) -> Result<(), BuildError> {
         self.connect(cx).check(cx)?;
         crate::setup::check_stream_name(&self.stream).map_err(|e| e.at_key("stream"))?;
         SubjectTemplate::parse(&self.subject)?;
@@ -143,8 +143,12 @@ impl NatsSinkConfig {
 
 #[async_trait]
 impl SinkConfig for NatsSinkConfig {
+    fn check(&self, cx: &BuildContext) -> Result<(), BuildError> {
+        self.check_keys(cx)
+    }
+
     async fn build(&self, cx: &BuildContext) -> Result<BuiltSink, BuildError> {
-        self.check(cx)?;
+        self.check_keys(cx)?;
         let client = self.connect(cx).connect(cx).await?;
         let js = jetstream::context::ContextBuilder::new()
             .timeout(self.timeout)

@@ -110,9 +110,26 @@ impl Config {
                             Some(k) => format!("{kind}.{id}.{k}"),
                             None => format!("{kind}.{id}"),
                         };
-                        error(&key, format!("{:#}", anyhow::Error::from(e)))
+                        error(
+                            &key,
+                            without_key_prefix(&format!("{:#}", anyhow::Error::from(e))),
+                        )
                     })?;
             }
+        }
+        for (id, sink) in &components.sinks {
+            sink.config()
+                .check(&self.build_context(id, &metrics))
+                .map_err(|e| {
+                    let key = match e.key.as_deref() {
+                        Some(k) => format!("sinks.{id}.{k}"),
+                        None => format!("sinks.{id}"),
+                    };
+                    error(
+                        &key,
+                        without_key_prefix(&format!("{:#}", anyhow::Error::from(e))),
+                    )
+                })?;
         }
         for (id, enricher) in &components.enrichers {
             enricher
@@ -708,4 +725,13 @@ mod component_tests {
         let c = components("").unwrap();
         assert_eq!(c.query_store(None).unwrap().0.as_str(), "main");
     }
+}
+
+/// A component's error without its own "key `x`: " prefix, which the file's error
+/// replaces with the full key and the line.
+fn without_key_prefix(shown: &str) -> String {
+    shown
+        .split_once("`: ")
+        .filter(|(head, _)| head.starts_with("key `"))
+        .map_or(shown.to_owned(), |(_, rest)| rest.to_owned())
 }

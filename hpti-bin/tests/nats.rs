@@ -468,6 +468,43 @@ fn feed_writer(dir: PathBuf, per_second: u64, stop: Arc<AtomicBool>) -> u64 {
     n
 }
 
+/// A thread appending to the feed of the edge under `dir/edge` at `per_second`.
+struct Feed {
+    stop: Arc<AtomicBool>,
+    writer: std::thread::JoinHandle<u64>,
+}
+
+impl Feed {
+    fn start(dir: &Path, per_second: u64) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let writer = {
+            let (dir, stop) = (dir.join("edge"), Arc::clone(&stop));
+            std::thread::spawn(move || feed_writer(dir, per_second, stop))
+        };
+        Self { stop, writer }
+    }
+
+    /// Stops writing; the number of lines written.
+    fn finish(self) -> u64 {
+        self.stop.store(true, Ordering::SeqCst);
+        self.writer.join().unwrap()
+    }
+}
+
+/// An edge under `dir/edge` that reads the feed there.
+fn feed_edge(dir: &Path, url: &str, names: &Names) -> Hpti {
+    let edge_dir = dir.join("edge");
+    std::fs::create_dir_all(&edge_dir).unwrap();
+    Hpti::start(&edge_config(
+        &edge_dir,
+        url,
+        names,
+        &names.tag,
+        &feed_source(&edge_dir),
+        "",
+    ))
+}
+
 /// The edge's source: the feed in `dir`.
 fn feed_source(dir: &Path) -> String {
     format!(
@@ -726,21 +763,8 @@ fn the_center_killed_mid_stream_and_restarted_loses_and_duplicates_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let names = Names::new("ckill", Some(&url));
     let mut center = Hpti::start(&center_config(&dir.path().join("center"), &url, &names, ""));
-    let edge_dir = dir.path().join("edge");
-    std::fs::create_dir_all(&edge_dir).unwrap();
-    let edge = Hpti::start(&edge_config(
-        &edge_dir,
-        &url,
-        &names,
-        &names.tag,
-        &feed_source(&edge_dir),
-        "",
-    ));
-    let stop = Arc::new(AtomicBool::new(false));
-    let writer = {
-        let (dir, stop) = (edge_dir.clone(), Arc::clone(&stop));
-        std::thread::spawn(move || feed_writer(dir, 3_000, stop))
-    };
+    let edge = feed_edge(dir.path(), &url, &names);
+    let feed = Feed::start(dir.path(), 3_000);
     let center_db = dir.path().join("center/hpti.db");
     let mut redelivered = 0;
     for round in 0..3 {
@@ -757,8 +781,7 @@ fn the_center_killed_mid_stream_and_restarted_loses_and_duplicates_nothing() {
         redelivered += 1;
     }
     std::thread::sleep(Duration::from_secs(1));
-    stop.store(true, Ordering::SeqCst);
-    let written = writer.join().unwrap();
+    let written = feed.finish();
     report(format!(
         "center kills: {written} lines written, {redelivered} restarts"
     ));
@@ -782,21 +805,8 @@ fn nats_stopped_while_an_edge_keeps_producing_loses_and_duplicates_nothing() {
     let names = Names::new("outage", None);
     let url = nats.url();
     let mut center = Hpti::start(&center_config(&dir.path().join("center"), &url, &names, ""));
-    let edge_dir = dir.path().join("edge");
-    std::fs::create_dir_all(&edge_dir).unwrap();
-    let edge = Hpti::start(&edge_config(
-        &edge_dir,
-        &url,
-        &names,
-        &names.tag,
-        &feed_source(&edge_dir),
-        "",
-    ));
-    let stop = Arc::new(AtomicBool::new(false));
-    let writer = {
-        let (dir, stop) = (edge_dir.clone(), Arc::clone(&stop));
-        std::thread::spawn(move || feed_writer(dir, 1_000, stop))
-    };
+    let edge = feed_edge(dir.path(), &url, &names);
+    let feed = Feed::start(dir.path(), 1_000);
     std::thread::sleep(Duration::from_secs(2));
     let outage = std::env::var("HPTI_NATS_OUTAGE_SECS")
         .ok()
@@ -816,8 +826,7 @@ fn nats_stopped_while_an_edge_keeps_producing_loses_and_duplicates_nothing() {
     );
     nats.up();
     std::thread::sleep(Duration::from_secs(2));
-    stop.store(true, Ordering::SeqCst);
-    let written = writer.join().unwrap();
+    let written = feed.finish();
     assert_feed_stored_once(
         &dir.path().join("center/hpti.db"),
         written,
@@ -837,21 +846,8 @@ fn an_edge_killed_with_a_full_outbox_and_restarted_loses_and_duplicates_nothing(
     let names = Names::new("ekill", None);
     let url = nats.url();
     let mut center = Hpti::start(&center_config(&dir.path().join("center"), &url, &names, ""));
-    let edge_dir = dir.path().join("edge");
-    std::fs::create_dir_all(&edge_dir).unwrap();
-    let mut edge = Hpti::start(&edge_config(
-        &edge_dir,
-        &url,
-        &names,
-        &names.tag,
-        &feed_source(&edge_dir),
-        "",
-    ));
-    let stop = Arc::new(AtomicBool::new(false));
-    let writer = {
-        let (dir, stop) = (edge_dir.clone(), Arc::clone(&stop));
-        std::thread::spawn(move || feed_writer(dir, 2_000, stop))
-    };
+    let mut edge = feed_edge(dir.path(), &url, &names);
+    let feed = Feed::start(dir.path(), 2_000);
     std::thread::sleep(Duration::from_secs(1));
     nats.down();
     std::thread::sleep(Duration::from_secs(4));
@@ -866,8 +862,7 @@ fn an_edge_killed_with_a_full_outbox_and_restarted_loses_and_duplicates_nothing(
     std::thread::sleep(Duration::from_millis(500));
     edge.restart();
     std::thread::sleep(Duration::from_secs(2));
-    stop.store(true, Ordering::SeqCst);
-    let written = writer.join().unwrap();
+    let written = feed.finish();
     assert_feed_stored_once(
         &dir.path().join("center/hpti.db"),
         written,
@@ -993,22 +988,9 @@ fn a_cut_and_stalled_link_between_an_edge_and_nats_loses_and_duplicates_nothing(
     let dir = tempfile::tempdir().unwrap();
     let names = Names::new("link", Some(&url));
     let mut center = Hpti::start(&center_config(&dir.path().join("center"), &url, &names, ""));
-    let edge_dir = dir.path().join("edge");
-    std::fs::create_dir_all(&edge_dir).unwrap();
     let edge_url = format!("nats://127.0.0.1:{}", link.port);
-    let edge = Hpti::start(&edge_config(
-        &edge_dir,
-        &edge_url,
-        &names,
-        &names.tag,
-        &feed_source(&edge_dir),
-        "",
-    ));
-    let stop = Arc::new(AtomicBool::new(false));
-    let writer = {
-        let (dir, stop) = (edge_dir.clone(), Arc::clone(&stop));
-        std::thread::spawn(move || feed_writer(dir, 2_000, stop))
-    };
+    let edge = feed_edge(dir.path(), &edge_url, &names);
+    let feed = Feed::start(dir.path(), 2_000);
     for (state, secs) in [
         (UP, 2),
         (CUT, 4),
@@ -1022,8 +1004,7 @@ fn a_cut_and_stalled_link_between_an_edge_and_nats_loses_and_duplicates_nothing(
         link.set(state);
         std::thread::sleep(Duration::from_secs(secs));
     }
-    stop.store(true, Ordering::SeqCst);
-    let written = writer.join().unwrap();
+    let written = feed.finish();
     assert_feed_stored_once(
         &dir.path().join("center/hpti.db"),
         written,
@@ -1301,21 +1282,8 @@ fn two_centers_share_one_consumer_and_one_killed_mid_stream_leaves_every_event_s
         &names,
         &pg,
     ));
-    let edge_dir = dir.path().join("edge");
-    std::fs::create_dir_all(&edge_dir).unwrap();
-    let edge = Hpti::start(&edge_config(
-        &edge_dir,
-        &url,
-        &names,
-        &names.tag,
-        &feed_source(&edge_dir),
-        "",
-    ));
-    let stop = Arc::new(AtomicBool::new(false));
-    let writer = {
-        let (dir, stop) = (edge_dir.clone(), Arc::clone(&stop));
-        std::thread::spawn(move || feed_writer(dir, 2_000, stop))
-    };
+    let edge = feed_edge(dir.path(), &url, &names);
+    let feed = Feed::start(dir.path(), 2_000);
     std::thread::sleep(Duration::from_secs(3));
     let received = |center: &Hpti| {
         center.metric("hpti_events_total{stage=\"nats\",component=\"edge\",outcome=\"received\"}")
@@ -1330,8 +1298,7 @@ fn two_centers_share_one_consumer_and_one_killed_mid_stream_leaves_every_event_s
     );
     first.kill9();
     std::thread::sleep(Duration::from_secs(2));
-    stop.store(true, Ordering::SeqCst);
-    let written = writer.join().unwrap();
+    let written = feed.finish();
     let stored = || -> (i64, i64) {
         common::runtime().block_on(async {
             let pool = sqlx::PgPool::connect(&db.url).await.unwrap();

@@ -95,6 +95,17 @@ impl NatsConnect {
         }
     }
 
+    /// The connection of component `cx.id` (named `hpti-<id>` in the server's
+    /// monitoring) with its `url`, `auth.*` and `tls.*` keys.
+    pub fn for_component(url: &str, auth: &NatsAuth, tls: &NatsTls, cx: &BuildContext) -> Self {
+        Self {
+            auth: auth.clone(),
+            tls: tls.clone(),
+            name: format!("hpti-{}", cx.id),
+            ..Self::new(url)
+        }
+    }
+
     /// `url` without any user information, for logs and errors.
     pub fn display_url(&self) -> String {
         self.url

@@ -103,12 +103,7 @@ impl Default for NatsSinkConfig {
 impl NatsSinkConfig {
     /// The connection settings.
     pub fn connect(&self, cx: &BuildContext) -> NatsConnect {
-        NatsConnect {
-            auth: self.auth.clone(),
-            tls: self.tls.clone(),
-            name: format!("hpti-{}", cx.id),
-            ..NatsConnect::new(self.url.clone())
-        }
+        NatsConnect::for_component(&self.url, &self.auth, &self.tls, cx)
     }
 
     /// Checks the keys without connecting.

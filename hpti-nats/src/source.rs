@@ -106,12 +106,7 @@ impl Default for NatsSourceConfig {
 impl NatsSourceConfig {
     /// The connection settings.
     pub fn connect(&self, cx: &BuildContext) -> NatsConnect {
-        NatsConnect {
-            auth: self.auth.clone(),
-            tls: self.tls.clone(),
-            name: format!("hpti-{}", cx.id),
-            ..NatsConnect::new(self.url.clone())
-        }
+        NatsConnect::for_component(&self.url, &self.auth, &self.tls, cx)
     }
 
     /// The stream as configured.

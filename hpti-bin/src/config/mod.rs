@@ -106,14 +106,8 @@ impl Config {
                 source
                     .check(&self.build_context(id, &metrics))
                     .map_err(|e| {
-                        let key = match e.key.as_deref() {
-                            Some(k) => format!("{kind}.{id}.{k}"),
-                            None => format!("{kind}.{id}"),
-                        };
-                        error(
-                            &key,
-                            without_key_prefix(&format!("{:#}", anyhow::Error::from(e))),
-                        )
+                        let (key, message) = component_error(kind, id, e);
+                        error(&key, message)
                     })?;
             }
         }
@@ -121,14 +115,8 @@ impl Config {
             sink.config()
                 .check(&self.build_context(id, &metrics))
                 .map_err(|e| {
-                    let key = match e.key.as_deref() {
-                        Some(k) => format!("sinks.{id}.{k}"),
-                        None => format!("sinks.{id}"),
-                    };
-                    error(
-                        &key,
-                        without_key_prefix(&format!("{:#}", anyhow::Error::from(e))),
-                    )
+                    let (key, message) = component_error("sinks", id, e);
+                    error(&key, message)
                 })?;
         }
         for (id, enricher) in &components.enrichers {
@@ -727,11 +715,22 @@ mod component_tests {
     }
 }
 
-/// A component's error without its own "key `x`: " prefix, which the file's error
-/// replaces with the full key and the line.
-fn without_key_prefix(shown: &str) -> String {
-    shown
+/// A component's check error as the file's key (`sinks.up.subject`) and a message
+/// without the component's own "key `subject`: " prefix, which the file's error replaces
+/// with the full key and its line.
+fn component_error(
+    kind: &str,
+    id: &ComponentId,
+    e: hpti_core::component::BuildError,
+) -> (String, String) {
+    let key = match e.key.as_deref() {
+        Some(k) => format!("{kind}.{id}.{k}"),
+        None => format!("{kind}.{id}"),
+    };
+    let shown = format!("{:#}", anyhow::Error::from(e));
+    let message = shown
         .split_once("`: ")
         .filter(|(head, _)| head.starts_with("key `"))
-        .map_or(shown.to_owned(), |(_, rest)| rest.to_owned())
+        .map_or(shown.clone(), |(_, rest)| rest.to_owned());
+    (key, message)
 }

@@ -335,6 +335,85 @@ severity: medium
     assert_eq!(resolved(&after)[0].key, "edge-b");
 }
 
+/// What the center of a distributed install shows its rules for an edge's heartbeat
+/// (`hpti_nats::fleet::heartbeat_event`).
+fn heartbeat(host: &str, t: f64) -> Event {
+    let mut fields = serde_json::Map::new();
+    fields.insert("host".into(), host.into());
+    Event::new(
+        host,
+        Protocol::Other("nats".into()),
+        IpAddr::from([0, 0, 0, 0]),
+        EventKind::Unknown {
+            original_type: "hpti.heartbeat".into(),
+            fields,
+        },
+    )
+    .with_time(at(t))
+}
+
+fn shipped_rule(file: &str) -> YamlRule {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../rules")
+        .join(file);
+    let text = std::fs::read_to_string(&path).unwrap();
+    let spec = RuleSpec::parse(&text, &path).unwrap();
+    YamlRule::new(
+        spec,
+        &RuleOptions {
+            clock: ClockMode::EventTime,
+            state_dir: None,
+        },
+    )
+}
+
+#[test]
+fn the_shipped_edge_silent_rule_fires_for_the_edge_whose_heartbeats_stop_and_sensor_quiet_ignores_them()
+ {
+    let mut edge_silent = shipped_rule("edge-silent.yml");
+    let mut sensor_quiet = shipped_rule("sensor-quiet.yml");
+    let mut events = Vec::new();
+    // Heartbeats every 10 s for an hour; edge-b stops after 10 minutes. The sensor of
+    // edge-a keeps reporting attacks.
+    for i in 0..360 {
+        let t = f64::from(i) * 10.0;
+        events.push(heartbeat("edge-a", t));
+        events.push(version("ssh-a", ip(1), "SSH-2.0-Go", t + 1.0));
+        if t < 600.0 {
+            events.push(heartbeat("edge-b", t + 2.0));
+        }
+    }
+    let mut alerts = Vec::new();
+    let mut fired_at = None;
+    for event in &events {
+        alerts.extend(run(&mut edge_silent, std::slice::from_ref(event)));
+        if fired_at.is_none() && !alerts.is_empty() {
+            fired_at = Some(event.time);
+        }
+    }
+    let fired = firing(&alerts);
+    assert_eq!(fired.len(), 1, "{alerts:#?}");
+    assert_eq!(fired[0].key, "edge-b");
+    assert_eq!(fired[0].severity, Severity::High);
+    // Noticed about its 2-minute timeframe after the last heartbeat (592 s), not before.
+    let after = fired_at.unwrap().as_micros() - at(592.0).as_micros();
+    assert!(
+        (110_000_000..=150_000_000).contains(&after),
+        "fired {after} µs after the last heartbeat"
+    );
+    // sensor-quiet watches sensors only: no key of an edge, and ssh-a is busy.
+    let quiet = run(&mut sensor_quiet, &events);
+    assert!(firing(&quiet).is_empty(), "{quiet:#?}");
+    assert_eq!(sensor_quiet.state_keys(), 1, "only ssh-a is watched");
+    // edge-b beats again: resolved.
+    let back: Vec<Event> = (0..3)
+        .map(|i| heartbeat("edge-b", 3600.0 + f64::from(i) * 10.0))
+        .collect();
+    let resolved_alerts = run(&mut edge_silent, &back);
+    assert_eq!(resolved(&resolved_alerts).len(), 1, "{resolved_alerts:#?}");
+    assert_eq!(resolved(&resolved_alerts)[0].key, "edge-b");
+}
+
 #[test]
 fn new_term_fires_once_per_value_and_remembers_across_restarts() {
     let dir = tempfile::tempdir().unwrap();

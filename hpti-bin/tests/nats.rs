@@ -579,11 +579,21 @@ fn three_edges_and_a_center_store_every_event_exactly_once_and_the_fleet_flags_a
     }
     let dir = tempfile::tempdir().unwrap();
     let names = Names::new("three", Some(&url));
+    // The shipped edge-silent rule, its timeframe cut to the test's pace.
+    let rules = dir.path().join("center/rules");
+    std::fs::create_dir_all(&rules).unwrap();
+    let shipped = std::fs::read_to_string(common::fixture("rules/edge-silent.yml")).unwrap();
+    assert!(shipped.contains("timeframe: 2m\n"));
+    std::fs::write(
+        rules.join("edge-silent.yml"),
+        shipped.replace("timeframe: 2m\n", "timeframe: 3s\n"),
+    )
+    .unwrap();
     let center_cfg = center_config(
         &dir.path().join("center"),
         &url,
         &names,
-        "[fleet]\nsilent_after = \"3s\"\n",
+        "[fleet]\nsilent_after = \"3s\"\n\n[alerting]\nrules = [\"rules/*.yml\"]\n",
     );
     let setup = common::run(
         common::hpti()
@@ -735,6 +745,34 @@ fn three_edges_and_a_center_store_every_event_exactly_once_and_the_fleet_flags_a
         .map(|e| e["heartbeat"]["host"].as_str().unwrap().to_owned())
         .collect();
     assert_eq!(silent, [host("c")]);
+    // The flatline rule over heartbeats alerts on edge C, and on no other edge.
+    let firing_keys = || -> Vec<String> {
+        let list = common::run(
+            common::hpti()
+                .arg("--config")
+                .arg(&center_cfg)
+                .args(["alert", "list", "--format", "json"]),
+        );
+        common::stdout(&list)
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|a| a["alert"]["rule"] == "edge-silent")
+            .map(|a| a["alert"]["key"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    };
+    assert!(
+        eventually(Duration::from_secs(20), || !firing_keys().is_empty()),
+        "edge-silent did not fire; raised: {}; `hpti alert list --all`:\n{}",
+        center.metric("hpti_alerts_total{rule=\"edge-silent\"}"),
+        common::stdout(&common::run(
+            common::hpti()
+                .arg("--config")
+                .arg(&center_cfg)
+                .args(["alert", "list", "--all"])
+        ))
+    );
+    assert_eq!(firing_keys(), [host("c")]);
+    assert!(center.metric("hpti_alerts_total{rule=\"edge-silent\"}") >= 1);
     let table = common::stdout(&common::run(
         common::hpti().arg("--config").arg(&center_cfg).arg("fleet"),
     ));

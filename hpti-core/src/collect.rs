@@ -1186,6 +1186,7 @@ mod tests {
                 events: pipeline.emitter(),
                 dead_letters: pipeline.dead_letters(),
                 shutdown: pipeline.shutdown_token(),
+                rules: pipeline.rule_observer(),
             },
         };
         let report = tokio::time::timeout(Duration::from_secs(5), reader.run())

@@ -640,7 +640,9 @@ impl PipelineBuilder {
                 dropped: counters.dropped,
             });
         }
-        drop(rule_feed);
+        let rule_observer = RuleObserver {
+            feed: Arc::new(std::sync::Mutex::new(rule_feed)),
+        };
 
         let (sender, receiver) = mpsc::channel(config.queue_capacity);
         metrics.queue_capacity("events", config.queue_capacity);
@@ -694,6 +696,7 @@ impl PipelineBuilder {
         Ok(Pipeline {
             emitter: Some(emitter),
             dead_letters: Some(dead_letters),
+            rule_observer,
             shutdown: CancellationToken::new(),
             sources: JoinSet::new(),
             processor,
@@ -758,6 +761,7 @@ struct StatsHandles {
 pub struct Pipeline {
     emitter: Option<EventEmitter>,
     dead_letters: Option<DeadLetterSender>,
+    rule_observer: RuleObserver,
     shutdown: CancellationToken,
     sources: JoinSet<(String, Result<(), SourceError>)>,
     processor: JoinHandle<()>,
@@ -792,6 +796,11 @@ impl Pipeline {
             Some(sender) => sender.clone(),
             None => unreachable_dead_letters(),
         }
+    }
+
+    /// A handle to show the alert rules events that no sink stores.
+    pub fn rule_observer(&self) -> RuleObserver {
+        self.rule_observer.clone()
     }
 
     /// The pipeline's metrics.
@@ -829,6 +838,7 @@ impl Pipeline {
             events: self.emitter(),
             dead_letters: self.dead_letters(),
             shutdown: self.shutdown.child_token(),
+            rules: self.rule_observer(),
         };
         let id = id.to_string();
         self.sources.spawn(async move {
@@ -879,6 +889,7 @@ impl Pipeline {
         });
         drop(self.emitter.take());
         drop(self.dead_letters.take());
+        self.rule_observer.close();
         if let Err(err) = (&mut self.processor).await {
             tracing::error!(error = %err, "processor task failed");
         }
@@ -1090,14 +1101,63 @@ async fn sleep_until_deadline(deadline: Option<tokio::time::Instant>) {
     }
 }
 
-/// Where one durable sink passes on what it stored, for the alert rules.
-/// The sinks' side of the rules' bounded queue.
+/// The sinks' side of the rules' bounded queue: where one durable sink passes on what
+/// it stored.
 #[derive(Clone)]
 struct RuleFeed {
     sender: std::sync::mpsc::SyncSender<Vec<Arc<Envelope>>>,
     /// Chunks queued (the queue's depth, for `hpti_queue_depth`).
     depth: Arc<AtomicUsize>,
     dropped: Counter,
+}
+
+/// A source's way to show the alert rules an event that no sink stores: an edge's
+/// heartbeat, which a `flatline` rule watches to notice a silent edge.
+///
+/// Observations share the rules' bounded queue with what the sinks stored; one that
+/// finds it full is dropped and counted (`hpti_events_total{stage="alert",
+/// outcome="dropped"}`). Without rules, or once the sources have stopped, it does
+/// nothing, so a handle kept too long cannot hold the rules' thread open.
+#[derive(Clone, Default)]
+pub struct RuleObserver {
+    feed: Arc<std::sync::Mutex<Option<RuleFeed>>>,
+}
+
+impl RuleObserver {
+    /// An observer that shows nothing to anyone (a pipeline without rules, tests).
+    pub fn none() -> Self {
+        Self::default()
+    }
+
+    /// Shows `event` to the alert rules. False when it was not shown (no rules, the
+    /// queue full, or the pipeline stopping).
+    pub fn observe(&self, event: Event) -> bool {
+        let feed = self.feed.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(feed) = feed.as_ref() else {
+            return false;
+        };
+        feed.depth.fetch_add(1, Ordering::Relaxed);
+        match feed.sender.try_send(vec![Arc::new(Envelope::new(event))]) {
+            Ok(()) => true,
+            Err(_) => {
+                feed.depth.fetch_sub(1, Ordering::Relaxed);
+                feed.dropped.inc();
+                false
+            }
+        }
+    }
+
+    /// Stops showing anything (the rules' thread can then end with the sinks).
+    fn close(&self) {
+        self.feed.lock().unwrap_or_else(|e| e.into_inner()).take();
+    }
+}
+
+impl std::fmt::Debug for RuleObserver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let open = self.feed.lock().map(|feed| feed.is_some()).unwrap_or(false);
+        f.debug_struct("RuleObserver").field("open", &open).finish()
+    }
 }
 
 /// The rules' side of their queue.

@@ -6,7 +6,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::dead_letter::DeadLetterSender;
 use crate::error::BoxError;
-use crate::pipeline::EventEmitter;
+use crate::pipeline::{EventEmitter, RuleObserver};
 
 /// What a running sensor gets from the pipeline.
 #[derive(Debug, Clone)]
@@ -17,6 +17,8 @@ pub struct SourceContext {
     pub dead_letters: DeadLetterSender,
     /// Cancelled when the sensor must stop.
     pub shutdown: CancellationToken,
+    /// Shows the alert rules events that no sink stores (an edge's heartbeats).
+    pub rules: RuleObserver,
 }
 
 /// A sensor failed to start or stopped with an error.

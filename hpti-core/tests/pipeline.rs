@@ -464,6 +464,43 @@ async fn alert_rules_see_every_event_in_order() {
 }
 
 #[tokio::test]
+async fn observed_events_reach_the_rules_without_being_stored_and_stop_with_the_sources() {
+    let dir = tempfile::tempdir().unwrap();
+    let sink = Arc::new(RecordingSink::default());
+    let (alerts_tx, mut alerts_rx) = mpsc::channel(16);
+    let pipeline = Pipeline::builder(config(&dir))
+        .sink(id("main"), sink.clone())
+        .rule(Box::new(EveryThird(0)))
+        .alerts_to(alerts_tx)
+        .start()
+        .unwrap();
+    let observer = pipeline.rule_observer();
+    let observed: Vec<Event> = (0..3).map(command).collect();
+    let third = observed[2].id;
+    for event in observed {
+        assert!(observer.observe(event));
+    }
+    // The rules' thread takes them in order with what the sinks store.
+    let alert = tokio::time::timeout(Duration::from_secs(5), alerts_rx.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(alert.event_ids, [third]);
+    pipeline.shutdown().await;
+    assert!(sink.stored().is_empty(), "observations are not stored");
+    // A handle kept past shutdown shows nothing (and did not keep the rules running).
+    assert!(!observer.observe(command(9)));
+    // Without rules there is nothing to show.
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = Pipeline::builder(config(&dir))
+        .sink(id("main"), Arc::new(RecordingSink::default()))
+        .start()
+        .unwrap();
+    assert!(!pipeline.rule_observer().observe(command(1)));
+    pipeline.shutdown().await;
+}
+
+#[tokio::test]
 async fn a_pipeline_without_sinks_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     assert!(Pipeline::builder(config(&dir)).start().is_err());

@@ -4,6 +4,10 @@
 //!
 //! Heartbeats are plain NATS messages, not JetStream ones: only the latest matters, and
 //! an edge that cannot reach NATS is exactly what its silence should show.
+//!
+//! The center also shows each heartbeat to its alert rules, as an event no sink stores
+//! ([`heartbeat_event`]), so that a `flatline` rule alerts on an edge gone silent
+//! (`rules/edge-silent.yml`).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -11,8 +15,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt as _;
-use hpti_core::event::Timestamp;
+use hpti_core::event::{Event, EventKind, Protocol, Timestamp};
 use hpti_core::metrics::PipelineMetrics;
+use hpti_core::pipeline::RuleObserver;
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
@@ -21,6 +26,9 @@ pub const FLEET_SUBJECT_PREFIX: &str = "hpti.fleet.";
 
 /// Most edges the center remembers; heartbeats of more are dropped and counted.
 pub const MAX_EDGES: usize = 10_000;
+
+/// The `data.original_type` of the events that show heartbeats to the alert rules.
+pub const HEARTBEAT_EVENT_TYPE: &str = "hpti.heartbeat";
 
 /// Largest heartbeat the center reads, in bytes.
 const MAX_HEARTBEAT_BYTES: usize = 64 * 1024;
@@ -193,18 +201,42 @@ impl FleetRecord {
     }
 }
 
+/// The event that shows an edge's heartbeat to the alert rules (no sink stores it):
+/// `sensor` is the edge's host name, `time` when the center received it, `kind` is
+/// `unknown` with `data.original_type` = [`HEARTBEAT_EVENT_TYPE`] and the heartbeat's
+/// fields under `data.fields`. The center does not know the edge's address: `src_ip` is
+/// `0.0.0.0`.
+pub fn heartbeat_event(beat: &Heartbeat, received: Timestamp) -> Event {
+    let fields = match serde_json::to_value(beat) {
+        Ok(serde_json::Value::Object(fields)) => fields,
+        _ => serde_json::Map::new(),
+    };
+    Event::new(
+        beat.host.clone(),
+        Protocol::Other("nats".into()),
+        std::net::IpAddr::from([0, 0, 0, 0]),
+        EventKind::Unknown {
+            original_type: HEARTBEAT_EVENT_TYPE.into(),
+            fields,
+        },
+    )
+    .with_time(received)
+}
+
 /// Whether an edge has been silent for longer than `silent_after` at `now`.
 pub fn is_silent(edge: &EdgeRecord, now: Timestamp, silent_after: Duration) -> bool {
     let silent_us = now.as_micros().saturating_sub(edge.last_seen.as_micros());
     u128::try_from(silent_us).unwrap_or(0) > silent_after.as_micros()
 }
 
-/// Records heartbeats from `hpti.fleet.*` into `<data_dir>/fleet.json` until `stop`.
+/// Records heartbeats from `hpti.fleet.*` into `<data_dir>/fleet.json` and shows them
+/// to the alert rules until `stop`.
 pub(crate) async fn record_heartbeats(
     client: async_nats::Client,
     data_dir: PathBuf,
     metrics: PipelineMetrics,
     component: String,
+    rules: RuleObserver,
     stop: CancellationToken,
 ) {
     let mut subscription = match client.subscribe(format!("{FLEET_SUBJECT_PREFIX}*")).await {
@@ -221,6 +253,11 @@ pub(crate) async fn record_heartbeats(
             FleetRecord::default()
         }
     };
+    // The edges known before a restart are shown as last heard of, so that a `flatline`
+    // rule still notices one that went silent while the center was down.
+    for edge in fleet.edges.values() {
+        rules.observe(heartbeat_event(&edge.heartbeat, edge.last_seen));
+    }
     let counter = |outcome| metrics.counter("fleet", &component, outcome);
     let (recorded, refused) = (counter("recorded"), counter("refused"));
     let mut dirty = false;
@@ -248,7 +285,10 @@ pub(crate) async fn record_heartbeats(
                     Some(mut beat) if !host.is_empty() => {
                         beat.host = host.to_owned();
                         beat.sensors.truncate(256);
-                        if fleet.record(beat, Timestamp::now()) {
+                        let now = Timestamp::now();
+                        let event = heartbeat_event(&beat, now);
+                        if fleet.record(beat, now) {
+                            rules.observe(event);
                             recorded.inc();
                             dirty = true;
                         } else {
@@ -302,6 +342,19 @@ mod tests {
             .collect();
         assert_eq!(silent, ["a"]);
         assert!(fleet.silent(now, Duration::from_secs(71)).is_empty());
+    }
+
+    #[test]
+    fn a_heartbeat_event_carries_the_edge_and_its_fields_where_rules_find_them() {
+        let received = Timestamp::from_micros(1_700_000_000_000_000);
+        let event = heartbeat_event(&beat("edge-7"), received);
+        assert_eq!(event.sensor, "edge-7");
+        assert_eq!(event.time, received);
+        let json = serde_json::to_value(&event).unwrap();
+        assert_eq!(json["kind"], "unknown");
+        assert_eq!(json["data"]["original_type"], HEARTBEAT_EVENT_TYPE);
+        assert_eq!(json["data"]["fields"]["host"], "edge-7");
+        assert_eq!(json["data"]["fields"]["delivered"], 10);
     }
 
     #[test]

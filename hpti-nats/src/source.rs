@@ -268,7 +268,7 @@ impl Source for NatsSource {
             events,
             dead_letters,
             shutdown,
-            ..
+            rules,
         } = ctx;
         let stop_fleet = shutdown.child_token();
         if self.config.fleet {
@@ -277,6 +277,7 @@ impl Source for NatsSource {
                 self.data_dir.clone(),
                 self.metrics.clone(),
                 self.id.clone(),
+                rules,
                 stop_fleet.clone(),
             ));
         }

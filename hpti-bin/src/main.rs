@@ -7,6 +7,7 @@ mod bench;
 mod config;
 mod dlq;
 mod enrich;
+mod export;
 mod ingest;
 #[cfg(feature = "redis")]
 mod live;
@@ -101,6 +102,10 @@ enum Command {
     /// Analyse captured files again (`hpti analysis rescan` after the YARA rules change).
     #[command(subcommand)]
     Analysis(analysis::AnalysisCommand),
+    /// Export threat intelligence: STIX 2.1 bundles, blocklists (`--since`, `--until`,
+    /// `--out`).
+    #[command(subcommand)]
+    Export(export::ExportCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -186,6 +191,9 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 .await
                 .map(|()| ExitCode::SUCCESS),
             Command::Report(args) => report::report(&config, &args)
+                .await
+                .map(|()| ExitCode::SUCCESS),
+            Command::Export(command) => export::export(&config, &command)
                 .await
                 .map(|()| ExitCode::SUCCESS),
             #[cfg(feature = "nats")]

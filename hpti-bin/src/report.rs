@@ -93,7 +93,7 @@ fn browser(given: Option<PathBuf>) -> anyhow::Result<PathBuf> {
     }
 }
 
-fn parse_since(text: &str) -> anyhow::Result<Timestamp> {
+pub(crate) fn parse_since(text: &str) -> anyhow::Result<Timestamp> {
     if let Ok(time) = Timestamp::parse_rfc3339(text) {
         return Ok(time);
     }

@@ -40,6 +40,8 @@ pub struct Config {
     pub honeypot: HoneypotSection,
     /// The center's view of its edges (`hpti fleet`).
     pub fleet: FleetSection,
+    /// What the intelligence exports (`hpti export`) leave out and how they mark it.
+    pub intel: IntelSection,
     // The component kinds: tables keyed by id, each with a `type`. Checked to be tables
     // here, read by the registry (`registry.rs`) with their spans.
     sensors: Option<toml::Value>,
@@ -79,6 +81,12 @@ pub type ApiSection = toml::Value;
 pub type AnalysisSection = hpti_enrich::file::AnalysisConfig;
 #[cfg(fuzzing)]
 pub type AnalysisSection = Option<toml::Value>;
+
+// The intelligence exports' schema lives in hpti-intel (see `HoneypotSection`).
+#[cfg(not(fuzzing))]
+pub type IntelSection = hpti_intel::IntelConfig;
+#[cfg(fuzzing)]
+pub type IntelSection = Option<toml::Value>;
 
 /// The component kinds, in the order they are built.
 pub const KINDS: &[&str] = &["sinks", "enrichers", "sources", "sensors", "notifiers"];

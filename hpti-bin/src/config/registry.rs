@@ -131,6 +131,11 @@ fn sinks() -> Vec<(&'static str, SinkDecoder)> {
                 .collect();
             Ok(SinkComponent::Plain(Box::new(nats)))
         }),
+        ("cowrie-json", |t, _| {
+            Ok(SinkComponent::Plain(Box::new(de::<
+                hpti_intel::cowrie::CowrieJsonSinkConfig,
+            >(t)?)))
+        }),
         #[cfg(feature = "redis")]
         ("redis", |t, _| {
             Ok(SinkComponent::Live(Box::new(de::<

@@ -285,3 +285,32 @@ pub fn telnet_login(addr: &str) -> std::net::TcpStream {
     assert!(read_until(&mut stream, "# "));
     stream
 }
+
+/// Every event of the SQLite store at `db`, newest first.
+pub fn all_events(db: &Path) -> Vec<hpti_core::event::Event> {
+    runtime().block_on(async {
+        use hpti_store::EventQueries as _;
+        let mut options = hpti_store::SqliteOptions::new(db);
+        options.read_only = true;
+        let store = hpti_store::SqliteStore::open(options).await.unwrap();
+        let mut events = Vec::new();
+        let mut cursor: Option<hpti_store::Cursor> = None;
+        loop {
+            let page = store
+                .events(
+                    hpti_store::Window::default().limit(500),
+                    &hpti_store::EventFilter::default(),
+                    cursor.as_ref(),
+                )
+                .await
+                .unwrap();
+            events.extend(page.events);
+            match page.next {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+        }
+        store.close().await;
+        events
+    })
+}

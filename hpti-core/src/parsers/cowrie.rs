@@ -39,7 +39,9 @@ use serde::Deserialize;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 use super::{NoZone, excerpt, parse_datetime, peer_ip, prepare};
-use crate::event::{AuthMethod, Enrichment, Event, EventId, EventKind, Protocol, SCHEMA_VERSION};
+use crate::event::{
+    AuthMethod, Enrichment, Event, EventId, EventKind, Protocol, SCHEMA_VERSION, Truncation,
+};
 use crate::parser::{ParseContext, ParseError, Parser};
 
 /// How many sessions the protocol map remembers by default.
@@ -317,6 +319,16 @@ struct Raw<'a> {
     destfile: Field<'a>,
     #[serde(borrow, default)]
     outfile: Field<'a>,
+    // What hpti's own Cowrie output (hpti-intel) adds so that its lines come back exactly:
+    // the event id, what Cowrie's shapes cannot say, and the fields cut at capture.
+    #[serde(borrow, default)]
+    hpti_id: Field<'a>,
+    #[serde(borrow, default)]
+    hpti_method: Field<'a>,
+    #[serde(borrow, default)]
+    hpti_recording: Field<'a>,
+    #[serde(default)]
+    hpti_truncated: Option<Vec<Truncation>>,
 }
 
 impl Parser for CowrieParser {
@@ -344,7 +356,9 @@ impl Parser for CowrieParser {
         let session = raw.session.opt_str("session")?.filter(|s| !s.is_empty());
         let src_ip = peer_ip("src_ip", raw.src_ip.str("src_ip")?)?;
         let src_port = raw.src_port.opt_port("src_port")?;
-        let dst_ip = match raw.dst_ip.opt_str("dst_ip")? {
+        let forwarding = eventid.starts_with("cowrie.direct-tcpip.");
+        // A forward's `dst_ip` is its target as the client sent it: often a host name.
+        let dst_ip = match raw.dst_ip.opt_str("dst_ip")?.filter(|_| !forwarding) {
             Some(text) => Some(
                 text.parse::<IpAddr>()
                     .map_err(|_| ParseError::InvalidField {
@@ -356,8 +370,6 @@ impl Parser for CowrieParser {
         };
         let dst_port = raw.dst_port.opt_port("dst_port")?;
         let line_protocol = raw.protocol.opt_str("protocol")?.filter(|p| !p.is_empty());
-
-        let forwarding = eventid.starts_with("cowrie.direct-tcpip.");
         let line_destination = match (dst_ip, dst_port) {
             (Some(ip), Some(port)) if !ip.is_unspecified() && !ip.is_multicast() => {
                 Some((ip, port))
@@ -369,7 +381,10 @@ impl Parser for CowrieParser {
             "cowrie.session.connect" => EventKind::SessionStarted,
             "cowrie.session.closed" => EventKind::SessionClosed {
                 duration_ms: duration_ms(&raw)?,
-                recording: None,
+                recording: raw
+                    .hpti_recording
+                    .opt_str("hpti_recording")?
+                    .map(str::to_owned),
             },
             "cowrie.client.version" => EventKind::ClientVersion {
                 version: raw.version.str("version")?.to_owned(),
@@ -489,9 +504,17 @@ impl Parser for CowrieParser {
             }
         }
 
+        // hpti's own output names the event's id: ingesting it again stores nothing twice.
+        let id = match raw.hpti_id.opt_str("hpti_id")? {
+            Some(id) => id.parse().map_err(|_| ParseError::InvalidField {
+                field: "hpti_id",
+                reason: format!("not an event id: {:?}", excerpt(id)),
+            })?,
+            None => EventId::derived(time, &[b"cowrie", text.as_bytes()]),
+        };
         Ok(Some(Event {
             schema_version: SCHEMA_VERSION,
-            id: EventId::derived(time, &[b"cowrie", text.as_bytes()]),
+            id,
             time,
             observed: None,
             sensor: sensor.to_owned(),
@@ -504,7 +527,7 @@ impl Parser for CowrieParser {
             kind,
             enrichment: Enrichment::default(),
             raw: Some(text.to_owned()),
-            truncated: Vec::new(),
+            truncated: raw.hpti_truncated.unwrap_or_default(),
         }))
     }
 }
@@ -551,6 +574,13 @@ fn login(raw: &Raw<'_>, eventid: &str) -> Result<EventKind, ParseError> {
             key_type.map(str::to_owned),
             None,
         ),
+    };
+    // hpti's output says when the method is not the one Cowrie's shape implies
+    // (keyboard-interactive is written like a password).
+    let method = match raw.hpti_method.opt_str("hpti_method")? {
+        Some("keyboard-interactive") => AuthMethod::KeyboardInteractive,
+        Some("other") => AuthMethod::Other,
+        _ => method,
     };
     Ok(EventKind::LoginAttempt {
         username,

@@ -23,6 +23,15 @@ pub enum ExportCommand {
         #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=100))]
         min_confidence: u8,
     },
+    /// MISP events, one per UTC day or per session, as MISP exports several:
+    /// `{"response": [{"Event": ...}, ...]}`.
+    Misp {
+        #[command(flatten)]
+        window: ExportWindow,
+        /// One MISP event per `day` or per `session`.
+        #[arg(long, default_value = "day")]
+        per: hpti_intel::misp::Grouping,
+    },
     /// Cowrie 3.x JSON lines (`cowrie.json`), oldest first, for Cowrie's tools.
     Cowrie {
         #[command(flatten)]
@@ -124,6 +133,35 @@ pub async fn export(config: &Config, command: &ExportCommand) -> anyhow::Result<
             let bundle =
                 hpti_intel::stix::bundle(&report, &config.intel.stix_options(*min_confidence));
             let mut bytes = serde_json::to_vec_pretty(&bundle)?;
+            bytes.push(b'\n');
+            window.write(&bytes)
+        }
+        ExportCommand::Misp { window, per } => {
+            let queries = config
+                .open_queries()
+                .await
+                .context("the export reads the query store")?;
+            let options = hpti_intel::misp::MispOptions {
+                identity: config.intel.identity.clone(),
+                tlp: config.intel.tlp,
+                grouping: *per,
+            };
+            let (events, dropped) = hpti_intel::misp::export_misp(
+                queries.as_ref(),
+                window.window()?,
+                options,
+                config.intel.ioc_options(),
+                Some(&config.data.dir.join("artifacts")),
+            )
+            .await?;
+            if dropped > 0 {
+                tracing::warn!(
+                    dropped,
+                    "more MISP events than one export makes ({}): narrow the window",
+                    hpti_intel::misp::MAX_EVENTS
+                );
+            }
+            let mut bytes = serde_json::to_vec_pretty(&events)?;
             bytes.push(b'\n');
             window.write(&bytes)
         }

@@ -599,3 +599,122 @@ fn events_of_the_ssh_and_telnet_sensors_written_as_cowrie_json_come_back_exactly
     let exported = export(&config, &["cowrie", "--since", "2000-01-01"]);
     assert_eq!(stdout(&exported), text);
 }
+
+/// Whether PyMISP can be imported (a loud skip, or a failure under
+/// `HPTI_REQUIRE_SERVICES=1`, when it cannot).
+fn have_pymisp() -> bool {
+    let found = Command::new("python3")
+        .args(["-c", "import pymisp"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !found {
+        assert!(
+            std::env::var("HPTI_REQUIRE_SERVICES").as_deref() != Ok("1"),
+            "PyMISP is required: python3 -m pip install pymisp"
+        );
+        eprintln!("\n*** SKIPPED: PyMISP is not installed ***\n");
+    }
+    found
+}
+
+#[test]
+fn misp_events_per_day_and_per_session_are_loaded_strictly_by_pymisp() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path(), "include_private = true\ntlp = \"clear\"");
+    common::ingest_fixtures(&config);
+    let checker = fixture("hpti-bin/tests/python/check_misp.py");
+    for per in ["day", "session"] {
+        let out = dir.path().join(format!("misp-{per}.json"));
+        export(
+            &config,
+            &[
+                "misp",
+                "--since",
+                "2000-01-01",
+                "--per",
+                per,
+                "--out",
+                out.to_str().unwrap(),
+            ],
+        );
+        let again = export(&config, &["misp", "--since", "2000-01-01", "--per", per]);
+        assert_eq!(
+            again.stdout,
+            std::fs::read(&out).unwrap(),
+            "a re-export is the same (uuids from the content)"
+        );
+        let document: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+        let events = document["response"].as_array().unwrap();
+        let attributes: Vec<&serde_json::Value> = events
+            .iter()
+            .flat_map(|e| e["Event"]["Attribute"].as_array().unwrap())
+            .collect();
+        let values = |kind: &str| -> BTreeSet<String> {
+            attributes
+                .iter()
+                .filter(|a| a["type"] == kind)
+                .map(|a| a["value"].as_str().unwrap().to_owned())
+                .collect()
+        };
+        for sha in downloaded_in_cowrie_log() {
+            assert!(values("sha256").contains(&sha), "{per}: no sha256 {sha}");
+        }
+        assert!(values("ip-src").contains("127.0.0.1"), "{per}");
+        assert!(values("url").iter().any(|u| u.starts_with("http")), "{per}");
+        assert!(!values("text").is_empty(), "{per}: commands");
+        assert!(!values("hassh-md5").is_empty(), "{per}: HASSH");
+        let tags: Vec<&str> = events[0]["Event"]["Tag"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["name"].as_str().unwrap())
+            .collect();
+        assert!(tags.contains(&"tlp:clear"), "{tags:?}");
+        assert!(
+            tags.iter().any(|t| t.starts_with("honeypot-basic:")),
+            "{tags:?}"
+        );
+        let sessions = events
+            .iter()
+            .flat_map(|e| e["Event"]["Object"].as_array().unwrap())
+            .filter(|o| o["name"] == "cowrie")
+            .count();
+        match per {
+            // The fixtures: one day, and every session of the three logs.
+            "day" => assert!(
+                events.len() >= 1 && sessions > 10,
+                "{} events, {sessions} sessions",
+                events.len()
+            ),
+            _ => assert_eq!(
+                events.len(),
+                sessions,
+                "one cowrie object per session event"
+            ),
+        }
+        // Addresses and files seen more than once carry a sighting.
+        assert!(
+            attributes
+                .iter()
+                .any(|a| a["type"] == "ip-src" && a["Sighting"].is_array()),
+            "{per}"
+        );
+        if have_pymisp() {
+            let check = run(Command::new("python3").arg(&checker).arg(&out));
+            assert!(
+                check.status.success(),
+                "PyMISP refused the {per} export: {}{}",
+                stdout(&check),
+                stderr(&check)
+            );
+            assert_eq!(
+                stdout(&check)
+                    .lines()
+                    .filter(|l| l.starts_with("ok "))
+                    .count(),
+                events.len()
+            );
+        }
+    }
+}

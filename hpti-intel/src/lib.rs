@@ -2,6 +2,7 @@
 //!
 //! - [`ioc`]: indicator extraction from stored events, the one source of every export;
 //! - [`stix`]: STIX 2.1 bundles (indicators, observed data, sightings, malware);
+//! - [`misp`]: MISP events (attributes, `cowrie` objects, TLP and `honeypot-basic` tags);
 //! - [`blocklist`]: address lists for firewalls (plain, CSV, nftables, ipset);
 //! - [`cowrie`]: Cowrie 3.x JSON lines, as a sink (`type = "cowrie-json"`) and an export.
 //!
@@ -12,6 +13,7 @@ pub mod config;
 pub mod cowrie;
 mod error;
 pub mod ioc;
+pub mod misp;
 pub mod stix;
 
 pub use config::IntelConfig;

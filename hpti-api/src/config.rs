@@ -27,6 +27,12 @@ pub struct ApiConfig {
     pub sources: std::collections::BTreeMap<String, crate::federation::SourceConfig>,
     /// Serve the web dashboard at `/` beside the API (on by default).
     pub dashboard: bool,
+    /// Serve a TAXII 2.1 server at `/taxii2/` (collections `hpti-indicators` and
+    /// `hpti-sightings`), behind the same tokens.
+    pub taxii: bool,
+    /// How far back the TAXII collections reach.
+    #[serde(with = "humantime_serde")]
+    pub taxii_window: std::time::Duration,
 }
 
 impl Default for ApiConfig {
@@ -40,6 +46,8 @@ impl Default for ApiConfig {
             cors_origins: Vec::new(),
             sources: std::collections::BTreeMap::new(),
             dashboard: true,
+            taxii: false,
+            taxii_window: std::time::Duration::from_secs(30 * 86_400),
         }
     }
 }

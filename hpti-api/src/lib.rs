@@ -24,6 +24,7 @@ mod metrics;
 mod openapi;
 mod params;
 mod routes;
+mod taxii;
 pub mod tls;
 
 use std::net::SocketAddr;
@@ -64,6 +65,10 @@ struct Inner {
     /// Origins allowed by CORS.
     cors_origins: Vec<String>,
     metrics: Option<ApiMetrics>,
+    taxii_enabled: bool,
+    taxii_window: std::time::Duration,
+    taxii: taxii::SnapshotCache,
+    intel: hpti_intel::IntelConfig,
 }
 
 impl ApiState {
@@ -87,6 +92,10 @@ impl ApiState {
                 federation: None,
                 cors_origins: config.cors_origins.clone(),
                 metrics: None,
+                taxii_enabled: config.taxii,
+                taxii_window: config.taxii_window,
+                taxii: taxii::SnapshotCache::default(),
+                intel: hpti_intel::IntelConfig::default(),
             }),
         }
     }
@@ -119,6 +128,15 @@ impl ApiState {
     pub fn with_federation(mut self, federation: Option<federation::Federation>) -> Self {
         if let Some(inner) = Arc::get_mut(&mut self.inner) {
             inner.federation = federation;
+        }
+        self
+    }
+
+    /// What the TAXII collections leave out and how they mark what they share
+    /// (`[intel]`).
+    pub fn with_intel(mut self, intel: hpti_intel::IntelConfig) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.intel = intel;
         }
         self
     }

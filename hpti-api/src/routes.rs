@@ -57,7 +57,14 @@ pub(crate) fn router(state: ApiState) -> Router {
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), authenticate))
         .with_state(state.clone());
-    let router = Router::new().nest("/api/v1", api).fallback(not_found);
+    let mut router = Router::new().nest("/api/v1", api).fallback(not_found);
+    if state.inner.taxii_enabled {
+        router = router.merge(
+            crate::taxii::router()
+                .layer(middleware::from_fn_with_state(state.clone(), authenticate))
+                .with_state(state.clone()),
+        );
+    }
     // Outermost, so a browser's preflight (which carries no token) is answered.
     match cors(&state.inner.cors_origins) {
         Some(cors) => router.layer(cors),

@@ -97,6 +97,7 @@ pub async fn serve(
     let mut state = ApiState::new(queries, tokens(config), api)
         .with_health(health)
         .with_data_dir(&config.data.dir)
+        .with_intel(config.intel.clone())
         .with_federation(federation)
         .with_metrics(metrics);
     // Alerts are kept beside the query store when that store can keep them.

@@ -1585,17 +1585,6 @@ fn bench_queries_spreads_the_events_over_the_span_and_times_every_query() {
 
 /// `hpti run` with `[api]`: tokens made by `hpti api token create` let `curl` read what
 /// `hpti ingest` stored; no token, a bad one or a revoked one gets a 401.
-/// A Mirai-like bot: an ARM ELF header and the cleartext strings Mirai builds keep.
-fn mirai_like_elf() -> Vec<u8> {
-    let mut elf = vec![
-        0x7f, b'E', b'L', b'F', 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 0, 40, 0,
-    ];
-    elf.resize(52, 0);
-    elf.extend_from_slice(b"\0/dev/watchdog\0/dev/misc/watchdog\0/bin/busybox MIRAI\0");
-    elf.resize(2048, 0);
-    elf
-}
-
 #[test]
 fn the_api_serves_the_store_to_token_holders_only() {
     let dir = tempfile::tempdir().unwrap();
@@ -1623,7 +1612,7 @@ fn the_api_serves_the_store_to_token_holders_only() {
         let entry = entry.unwrap();
         std::fs::copy(entry.path(), downloads.join(entry.file_name())).unwrap();
     }
-    let mirai = mirai_like_elf();
+    let mirai = common::mirai_like_elf();
     let mirai_sha = hpti_core::file::sha256_hex(&mirai);
     std::fs::write(downloads.join(&mirai_sha), &mirai).unwrap();
     let extra_log = dir.path().join("cowrie-extra.json");

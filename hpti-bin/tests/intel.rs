@@ -312,16 +312,6 @@ fn cowrie_fields(eventid: &str) -> &'static [&'static str] {
     }
 }
 
-/// A child process killed if the test fails before stopping it.
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// Reads from a Telnet session until `needle` (or a timeout).
 fn read_until(stream: &mut std::net::TcpStream, needle: &str) {
     use std::io::Read as _;
@@ -387,7 +377,7 @@ fn events_of_the_ssh_and_telnet_sensors_written_as_cowrie_json_come_back_exactly
         ),
     )
     .unwrap();
-    let mut child = KillOnDrop(
+    let mut child = common::KillOnDrop(
         hpti()
             .arg("--config")
             .arg(&config)
@@ -717,4 +707,240 @@ fn misp_events_per_day_and_per_session_are_loaded_strictly_by_pymisp() {
             );
         }
     }
+}
+
+/// `hpti ingest`s the Cowrie fixture with its downloads and a Mirai-like bot that a
+/// second log says was fetched, under the shipped YARA rules: a flagged file with a
+/// family. Returns the config (with `extra` appended).
+fn store_with_malware(dir: &Path, extra: &str) -> PathBuf {
+    let repo = fixture("");
+    let config = dir.join("hpti.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[data]\ndir = {:?}\n\n[metrics]\nenabled = false\n\n[analysis]\nyara_rules = {:?}\n\n[intel]\ninclude_private = true\n\n[sensors]\n\n{extra}",
+            dir.join("data"),
+            repo.join("rules/yara"),
+        ),
+    )
+    .unwrap();
+    let downloads = dir.join("downloads");
+    std::fs::create_dir(&downloads).unwrap();
+    for entry in std::fs::read_dir(repo.join("testdata/cowrie/downloads")).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), downloads.join(entry.file_name())).unwrap();
+    }
+    let mirai = common::mirai_like_elf();
+    let mirai_sha = hpti_core::file::sha256_hex(&mirai);
+    std::fs::write(downloads.join(&mirai_sha), &mirai).unwrap();
+    let extra_log = dir.join("cowrie-extra.json");
+    std::fs::write(
+        &extra_log,
+        format!(
+            "{{\"eventid\":\"cowrie.session.file_download\",\"session\":\"m1rai0000001\",\"src_ip\":\"203.0.113.66\",\"url\":\"http://203.0.113.66/bins/arm7\",\"shasum\":\"{mirai_sha}\",\"outfile\":\"var/lib/cowrie/downloads/{mirai_sha}\",\"timestamp\":\"2026-11-21T14:00:00.000000Z\",\"sensor\":\"hpti-fixture-sensor\"}}\n"
+        ),
+    )
+    .unwrap();
+    let ingest = run(hpti()
+        .arg("--config")
+        .arg(&config)
+        .args(["ingest", "--format", "cowrie", "--downloads"])
+        .arg(&downloads)
+        .arg(repo.join("testdata/cowrie/cowrie.json"))
+        .arg(&extra_log));
+    assert!(ingest.status.success(), "{}", stderr(&ingest));
+    config
+}
+
+#[test]
+fn taxii2_client_pages_through_both_collections_and_what_it_reads_is_valid_stix() {
+    if !require_tool("curl") {
+        return;
+    }
+    let have_client = Command::new("python3")
+        .args(["-c", "import taxii2client"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !have_client {
+        assert!(
+            std::env::var("HPTI_REQUIRE_SERVICES").as_deref() != Ok("1"),
+            "taxii2-client is required: python3 -m pip install taxii2-client"
+        );
+        eprintln!("\n*** SKIPPED: taxii2-client is not installed ***\n");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let config = store_with_malware(
+        dir.path(),
+        "[api]\nlisten = \"127.0.0.1:0\"\ntaxii = true\ntaxii_window = \"100000d\"\n",
+    );
+    // The export has the family YARA named, and its relationships, and is valid.
+    let bundle_path = dir.path().join("export.json");
+    export(
+        &config,
+        &[
+            "stix",
+            "--since",
+            "2000-01-01",
+            "--out",
+            bundle_path.to_str().unwrap(),
+        ],
+    );
+    validate(&bundle_path);
+    let bundle: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&bundle_path).unwrap()).unwrap();
+    let objects = bundle["objects"].as_array().unwrap();
+    let malware: Vec<&serde_json::Value> =
+        objects.iter().filter(|o| o["type"] == "malware").collect();
+    assert_eq!(malware.len(), 1, "{malware:#?}");
+    assert_eq!(malware[0]["name"], "Mirai_Bot");
+    assert_eq!(malware[0]["malware_types"][0], "bot");
+    let indicates: Vec<&serde_json::Value> = objects
+        .iter()
+        .filter(|o| o["type"] == "relationship" && o["target_ref"] == malware[0]["id"])
+        .collect();
+    assert_eq!(
+        indicates.len(),
+        2,
+        "the file's and the URL's indicators: {indicates:#?}"
+    );
+
+    let token = run(hpti().arg("--config").arg(&config).args([
+        "api", "token", "create", "--role", "viewer", "--name", "cti",
+    ]));
+    assert!(token.status.success(), "{}", stderr(&token));
+    let token = stdout(&token).trim().to_owned();
+    let (child, mut log) = common::spawn_run(&config);
+    let addr = loop {
+        let line = log
+            .next()
+            .expect("hpti run logs the API's address")
+            .unwrap();
+        if let Some(rest) = line.split("analyst API at http://").nth(1) {
+            break rest.split('/').next().unwrap().to_owned();
+        }
+    };
+    let panics = common::panics_in(log);
+    let discovery = format!("http://{addr}/taxii2/");
+    let poll = |added_after: Option<&str>| -> (String, PathBuf) {
+        let out = dir
+            .path()
+            .join(format!("taxii-{}.json", added_after.is_some()));
+        let mut command = Command::new("timeout");
+        command
+            .args(["120", "python3"])
+            .arg(fixture("hpti-bin/tests/python/taxii_poll.py"))
+            .args([&discovery, &token, "3"])
+            .arg(&out);
+        if let Some(after) = added_after {
+            command.arg(after);
+        }
+        let output = run(&mut command);
+        assert!(
+            output.status.success(),
+            "taxii2-client: {}{}",
+            stdout(&output),
+            stderr(&output)
+        );
+        (stdout(&output), out)
+    };
+    let (report, read) = poll(None);
+    let collection = |alias: &str| -> Vec<u64> {
+        report
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("collection {alias} ")))
+            .unwrap_or_else(|| panic!("no {alias} in {report}"))
+            .split(' ')
+            .map(|n| n.parse().unwrap())
+            .collect()
+    };
+    let indicators = collection("hpti-indicators");
+    let sightings = collection("hpti-sightings");
+    // Every object of the export is in one of the collections (the identity and the
+    // marking in both), read over several pages of 3, and the manifest lists the same.
+    let count = |types: &[&str]| {
+        objects
+            .iter()
+            .filter(|o| types.contains(&o["type"].as_str().unwrap()))
+            .count() as u64
+    };
+    assert_eq!(
+        indicators[0],
+        count(&[
+            "indicator",
+            "malware",
+            "relationship",
+            "identity",
+            "marking-definition"
+        ])
+    );
+    assert_eq!(indicators[0], indicators[2], "objects and manifest agree");
+    assert!(
+        indicators[1] >= indicators[0].div_ceil(3),
+        "paged: {indicators:?}"
+    );
+    assert_eq!(sightings[0], objects.len() as u64 - indicators[0] + 2);
+    assert!(sightings[1] > 1);
+    // What the client read is one valid STIX whole (every reference resolves).
+    validate(&read);
+    // Polling again from the newest date added gives nothing new.
+    let newest = objects
+        .iter()
+        .filter_map(|o| o["modified"].as_str())
+        .max()
+        .unwrap()
+        .to_owned();
+    let (again, _) = poll(Some(&newest));
+    assert!(again.contains("total 0"), "{again}");
+    // The TAXII headers and media types, a wrong Accept, no token.
+    let curl = |args: &[&str]| -> String {
+        // -g: `match[type]` is TAXII's, not a curl glob.
+        let output = run(Command::new("curl").args(["-s", "-g", "-i"]).args(args));
+        stdout(&output)
+    };
+    let page = curl(&[
+        "-H",
+        &format!("Authorization: Bearer {token}"),
+        "-H",
+        "Accept: application/taxii+json;version=2.1",
+        &format!(
+            "http://{addr}/taxii2/hpti/collections/hpti-sightings/objects/?limit=2&match[type]=sighting"
+        ),
+    ]);
+    assert!(page.starts_with("HTTP/1.1 200"), "{page}");
+    let lower = page.to_ascii_lowercase();
+    assert!(
+        lower.contains("content-type: application/taxii+json;version=2.1"),
+        "{page}"
+    );
+    assert!(lower.contains("x-taxii-date-added-first: "), "{page}");
+    assert!(lower.contains("x-taxii-date-added-last: "), "{page}");
+    let body: serde_json::Value =
+        serde_json::from_str(page.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+    assert_eq!(body["more"], true, "{body}");
+    assert!(body["next"].as_str().is_some_and(|n| !n.is_empty()));
+    assert!(
+        body["objects"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|o| o["type"] == "sighting")
+    );
+    let wrong_accept = curl(&[
+        "-H",
+        &format!("Authorization: Bearer {token}"),
+        "-H",
+        "Accept: application/json",
+        &format!("http://{addr}/taxii2/"),
+    ]);
+    assert!(wrong_accept.starts_with("HTTP/1.1 406"), "{wrong_accept}");
+    let anonymous = curl(&[&format!("http://{addr}/taxii2/hpti/collections/")]);
+    assert!(anonymous.starts_with("HTTP/1.1 401"), "{anonymous}");
+    let bad_next = curl(&[
+        "-H",
+        &format!("Authorization: Bearer {token}"),
+        &format!("http://{addr}/taxii2/hpti/collections/hpti-indicators/objects/?next=nonsense"),
+    ]);
+    assert!(bad_next.starts_with("HTTP/1.1 400"), "{bad_next}");
+    common::stop_cleanly(child, panics);
 }

@@ -314,3 +314,14 @@ pub fn all_events(db: &Path) -> Vec<hpti_core::event::Event> {
         events
     })
 }
+
+/// A Mirai-like bot: an ARM ELF header and the cleartext strings Mirai builds keep.
+pub fn mirai_like_elf() -> Vec<u8> {
+    let mut elf = vec![
+        0x7f, b'E', b'L', b'F', 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 0, 40, 0,
+    ];
+    elf.resize(52, 0);
+    elf.extend_from_slice(b"\0/dev/watchdog\0/dev/misc/watchdog\0/bin/busybox MIRAI\0");
+    elf.resize(2048, 0);
+    elf
+}

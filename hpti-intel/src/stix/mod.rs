@@ -359,7 +359,12 @@ impl Builder<'_> {
             common: Self::sco(sco_id("file", &contributing)),
             hashes,
             size: file.size,
-            mime_type: file.mime.clone(),
+            // STIX wants an IANA-registered media type: the unregistered `x-` ones that
+            // content sniffing gives (`application/x-executable`) are left out.
+            mime_type: file.mime.clone().filter(|m| {
+                m.split_once('/')
+                    .is_some_and(|(_, sub)| !sub.starts_with("x-"))
+            }),
         };
         let mut description = format!("Captured by the honeypot {} times", file.count);
         if let Some(kind) = &file.file_type {

@@ -15,6 +15,7 @@
 //! ```
 
 pub mod auth;
+mod blocklist;
 mod cache;
 mod config;
 mod downloads;
@@ -139,6 +140,11 @@ impl ApiState {
             inner.intel = intel;
         }
         self
+    }
+
+    /// The `[intel]` settings the exports of the API follow.
+    pub fn intel(&self) -> &hpti_intel::IntelConfig {
+        &self.inner.intel
     }
 
     /// Serves session recordings and captured files from `dir` (the data directory they

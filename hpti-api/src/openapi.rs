@@ -25,6 +25,7 @@ use crate::routes;
         crate::downloads::download,
         crate::downloads::content,
         routes::alerts,
+        crate::blocklist::blocklist,
         routes::timeseries,
         routes::health,
         routes::openapi_json,

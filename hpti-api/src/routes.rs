@@ -51,6 +51,7 @@ pub(crate) fn router(state: ApiState) -> Router {
             get(crate::downloads::content),
         )
         .route("/alerts", get(alerts))
+        .route("/blocklist", get(crate::blocklist::blocklist))
         .route("/stats/timeseries", get(timeseries))
         .route("/health", get(health))
         .route("/openapi.json", get(openapi_json))
@@ -191,7 +192,7 @@ impl axum::extract::FromRequestParts<ApiState> for Aggregate {
 
 impl Aggregate {
     /// The query string, refusing names outside `allowed`.
-    fn params(&self, allowed: &[&str]) -> Result<Params, ApiError> {
+    pub(crate) fn params(&self, allowed: &[&str]) -> Result<Params, ApiError> {
         Params::parse(self.uri.query(), allowed)
     }
 
@@ -208,6 +209,11 @@ impl Aggregate {
     /// The shared state.
     pub(crate) fn state(&self) -> &ApiState {
         &self.state
+    }
+
+    /// The request's headers.
+    pub(crate) fn headers(&self) -> &HeaderMap {
+        &self.headers
     }
 
     /// A ranked list of the window from `rows`, which may reshape the store's rows.

@@ -78,10 +78,13 @@ pub(crate) struct Snapshot {
     collections: BTreeMap<&'static str, Vec<Entry>>,
 }
 
-/// The cached snapshot: when it was made, at which position.
+/// A snapshot, when it was made and at which store position.
+type Made = (Instant, Option<u64>, Arc<Snapshot>);
+
+/// The cached snapshot.
 #[derive(Default)]
 pub(crate) struct SnapshotCache {
-    held: tokio::sync::Mutex<Option<(Instant, Option<u64>, Arc<Snapshot>)>>,
+    held: tokio::sync::Mutex<Option<Made>>,
 }
 
 fn parse_stix_time(text: &str) -> Option<i64> {

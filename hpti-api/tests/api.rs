@@ -103,7 +103,17 @@ impl Api {
         }
         let response = request.send().await.unwrap();
         let status = response.status().as_u16();
+        // The blocklist is text for firewalls; everything else is JSON.
+        let text = status == 200
+            && response
+                .headers()
+                .get("content-type")
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.starts_with("text/plain") || v.starts_with("text/csv"));
         let body = response.text().await.unwrap();
+        if text && path.starts_with("/api/v1/blocklist") {
+            return (status, Value::String(body));
+        }
         let json = serde_json::from_str(&body)
             .unwrap_or_else(|e| panic!("{path}: {status} not JSON ({e}): {body:?}"));
         (status, json)
@@ -128,6 +138,7 @@ const ROUTES: &[&str] = &[
     "/api/v1/downloads/{sha256}",
     "/api/v1/downloads/{sha256}/content",
     "/api/v1/alerts",
+    "/api/v1/blocklist",
     "/api/v1/stats/timeseries",
     "/api/v1/health",
     "/api/v1/openapi.json",

@@ -102,6 +102,28 @@ pub enum SecretFileError {
     Empty(std::path::PathBuf),
 }
 
+/// The secret of a key given inline (`key`) or by environment variable (`key_env`):
+/// one of them, not both; `None` when neither. Errors name the key at fault.
+#[cfg(feature = "runtime")]
+pub fn secret_from(
+    inline: Option<&Secret>,
+    env: Option<&str>,
+    key: &str,
+) -> Result<Option<Secret>, crate::component::BuildError> {
+    use crate::component::BuildError;
+    match (inline, env) {
+        (Some(_), Some(_)) => {
+            Err(BuildError::msg(format!("give `{key}` or `{key}_env`, not both")).at_key(key))
+        }
+        (Some(secret), None) => Ok(Some(secret.clone())),
+        (None, Some(var)) => match std::env::var(var) {
+            Ok(value) if !value.trim().is_empty() => Ok(Some(Secret::new(value.trim()))),
+            _ => Err(BuildError::msg(format!("{var} is not set")).at_key(format!("{key}_env"))),
+        },
+        (None, None) => Ok(None),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -19,7 +19,6 @@ use std::time::{Duration, SystemTime};
 
 use hpti_core::alert::Alert;
 use hpti_core::notify::{AlertGroup, NotifyError};
-use hpti_core::secret::Secret;
 use reqwest::header::{HeaderMap, RETRY_AFTER};
 use reqwest::{Client, StatusCode};
 
@@ -122,25 +121,7 @@ pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     Some(at.duration_since(SystemTime::now()).unwrap_or_default())
 }
 
-/// A secret from the config: given inline, or named by an environment variable.
-pub(crate) fn secret_from(
-    inline: Option<&Secret>,
-    env: Option<&str>,
-    key: &str,
-) -> Result<Option<Secret>, hpti_core::component::BuildError> {
-    use hpti_core::component::BuildError;
-    match (inline, env) {
-        (Some(_), Some(_)) => {
-            Err(BuildError::msg(format!("give `{key}` or `{key}_env`, not both")).at_key(key))
-        }
-        (Some(secret), None) => Ok(Some(secret.clone())),
-        (None, Some(var)) => match std::env::var(var) {
-            Ok(value) if !value.trim().is_empty() => Ok(Some(Secret::new(value.trim()))),
-            _ => Err(BuildError::msg(format!("{var} is not set")).at_key(format!("{key}_env"))),
-        },
-        (None, None) => Ok(None),
-    }
-}
+pub(crate) use hpti_core::secret::secret_from;
 
 /// `"firing"` while any alert of the group fires, else `"resolved"`.
 pub fn status(group: &AlertGroup) -> &'static str {

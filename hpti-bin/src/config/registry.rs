@@ -131,6 +131,13 @@ fn sinks() -> Vec<(&'static str, SinkDecoder)> {
                 .collect();
             Ok(SinkComponent::Plain(Box::new(nats)))
         }),
+        #[cfg(feature = "misp")]
+        ("misp", |t, c| {
+            let mut misp = de::<hpti_intel::misp::MispSinkConfig>(t)?;
+            // What is never shared, and how it is marked, is `[intel]`'s.
+            misp.intel = c.intel.clone();
+            Ok(SinkComponent::Plain(Box::new(misp)))
+        }),
         ("cowrie-json", |t, _| {
             Ok(SinkComponent::Plain(Box::new(de::<
                 hpti_intel::cowrie::CowrieJsonSinkConfig,

@@ -37,6 +37,11 @@ use uuid::Uuid;
 use crate::ioc::{ClientKind, Extractor, IocOptions, IocReport};
 use crate::stix::Tlp;
 
+#[cfg(feature = "misp")]
+mod sink;
+#[cfg(feature = "misp")]
+pub use sink::{MispSink, MispSinkConfig};
+
 /// The namespace of hpti's MISP uuids.
 const MISP_NAMESPACE: Uuid = Uuid::from_u128(0x9d3e_41b7_6c2a_5f08_b1e4_7a90_c35d_2e61);
 

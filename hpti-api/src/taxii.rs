@@ -478,25 +478,61 @@ const LIST_PARAMS: &[&str] = &[
     "match[spec_version]",
 ];
 
+/// The entries of the collection `id` in the current snapshot, with the request's
+/// filters (`allowed` parameters; `only` restricts to one object, which must exist).
+async fn select(
+    state: &ApiState,
+    id: &str,
+    query: Option<&str>,
+    allowed: &[&str],
+    only: Option<String>,
+) -> Result<(Arc<Snapshot>, &'static str, Filters), TaxiiError> {
+    let index = find_collection(id)?;
+    let mut filters = Filters::parse(query, allowed)?;
+    let snapshot = state.taxii_snapshot().await?;
+    let collection = COLLECTIONS[index].0;
+    if let Some(object) = only {
+        let known = snapshot
+            .collections
+            .get(collection)
+            .is_some_and(|entries| entries.iter().any(|e| e.id == object));
+        if !known {
+            return Err(TaxiiError::not_found(format!(
+                "no object {object:?} in this collection"
+            )));
+        }
+        filters.ids = vec![object];
+    }
+    Ok((snapshot, collection, filters))
+}
+
+/// The page of a selection as an envelope whose `key` lists `item` of each entry.
+fn answer(
+    snapshot: &Snapshot,
+    collection: &str,
+    filters: &Filters,
+    key: &str,
+    item: impl Fn(&Entry) -> Value,
+) -> Response {
+    let entries = snapshot
+        .collections
+        .get(collection)
+        .map_or(&[][..], Vec::as_slice);
+    let (page, more, headers) = page(entries, filters);
+    let items = page.iter().map(|e| item(e)).collect();
+    taxii_json(StatusCode::OK, &envelope(key, items, &page, more), headers)
+}
+
 async fn objects(
     State(state): State<ApiState>,
     Path(id): Path<String>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, TaxiiError> {
-    let index = find_collection(&id)?;
-    let filters = Filters::parse(query.as_deref(), LIST_PARAMS)?;
-    let snapshot = state.taxii_snapshot().await?;
-    let entries = snapshot
-        .collections
-        .get(COLLECTIONS[index].0)
-        .map_or(&[][..], Vec::as_slice);
-    let (page, more, headers) = page(entries, &filters);
-    let items = page.iter().map(|e| (*e.object).clone()).collect();
-    Ok(taxii_json(
-        StatusCode::OK,
-        &envelope("objects", items, &page, more),
-        headers,
-    ))
+    let (snapshot, collection, filters) =
+        select(&state, &id, query.as_deref(), LIST_PARAMS, None).await?;
+    Ok(answer(&snapshot, collection, &filters, "objects", |e| {
+        (*e.object).clone()
+    }))
 }
 
 async fn manifest(
@@ -504,30 +540,16 @@ async fn manifest(
     Path(id): Path<String>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, TaxiiError> {
-    let index = find_collection(&id)?;
-    let filters = Filters::parse(query.as_deref(), LIST_PARAMS)?;
-    let snapshot = state.taxii_snapshot().await?;
-    let entries = snapshot
-        .collections
-        .get(COLLECTIONS[index].0)
-        .map_or(&[][..], Vec::as_slice);
-    let (page, more, headers) = page(entries, &filters);
-    let items = page
-        .iter()
-        .map(|e| {
-            json!({
-                "id": e.id,
-                "date_added": added_text(e.added),
-                "version": e.version,
-                "media_type": STIX_MEDIA_TYPE,
-            })
+    let (snapshot, collection, filters) =
+        select(&state, &id, query.as_deref(), LIST_PARAMS, None).await?;
+    Ok(answer(&snapshot, collection, &filters, "objects", |e| {
+        json!({
+            "id": e.id,
+            "date_added": added_text(e.added),
+            "version": e.version,
+            "media_type": STIX_MEDIA_TYPE,
         })
-        .collect();
-    Ok(taxii_json(
-        StatusCode::OK,
-        &envelope("objects", items, &page, more),
-        headers,
-    ))
+    }))
 }
 
 async fn object(
@@ -535,35 +557,18 @@ async fn object(
     Path((id, object)): Path<(String, String)>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, TaxiiError> {
-    let index = find_collection(&id)?;
-    let mut filters = Filters::parse(
-        query.as_deref(),
-        &[
-            "added_after",
-            "limit",
-            "next",
-            "match[version]",
-            "match[spec_version]",
-        ],
-    )?;
-    filters.ids = vec![object.clone()];
-    let snapshot = state.taxii_snapshot().await?;
-    let entries = snapshot
-        .collections
-        .get(COLLECTIONS[index].0)
-        .map_or(&[][..], Vec::as_slice);
-    if !entries.iter().any(|e| e.id == object) {
-        return Err(TaxiiError::not_found(format!(
-            "no object {object:?} in this collection"
-        )));
-    }
-    let (page, more, headers) = page(entries, &filters);
-    let items = page.iter().map(|e| (*e.object).clone()).collect();
-    Ok(taxii_json(
-        StatusCode::OK,
-        &envelope("objects", items, &page, more),
-        headers,
-    ))
+    const PARAMS: &[&str] = &[
+        "added_after",
+        "limit",
+        "next",
+        "match[version]",
+        "match[spec_version]",
+    ];
+    let (snapshot, collection, filters) =
+        select(&state, &id, query.as_deref(), PARAMS, Some(object)).await?;
+    Ok(answer(&snapshot, collection, &filters, "objects", |e| {
+        (*e.object).clone()
+    }))
 }
 
 async fn versions(
@@ -571,30 +576,10 @@ async fn versions(
     Path((id, object)): Path<(String, String)>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, TaxiiError> {
-    let index = find_collection(&id)?;
-    let mut filters = Filters::parse(
-        query.as_deref(),
-        &["added_after", "limit", "next", "match[spec_version]"],
-    )?;
-    filters.ids = vec![object.clone()];
-    let snapshot = state.taxii_snapshot().await?;
-    let entries = snapshot
-        .collections
-        .get(COLLECTIONS[index].0)
-        .map_or(&[][..], Vec::as_slice);
-    if !entries.iter().any(|e| e.id == object) {
-        return Err(TaxiiError::not_found(format!(
-            "no object {object:?} in this collection"
-        )));
-    }
-    let (page, more, headers) = page(entries, &filters);
-    let items = page
-        .iter()
-        .map(|e| Value::from(e.version.clone()))
-        .collect();
-    Ok(taxii_json(
-        StatusCode::OK,
-        &envelope("versions", items, &page, more),
-        headers,
-    ))
+    const PARAMS: &[&str] = &["added_after", "limit", "next", "match[spec_version]"];
+    let (snapshot, collection, filters) =
+        select(&state, &id, query.as_deref(), PARAMS, Some(object)).await?;
+    Ok(answer(&snapshot, collection, &filters, "versions", |e| {
+        Value::from(e.version.clone())
+    }))
 }

@@ -1604,33 +1604,7 @@ fn the_api_serves_the_store_to_token_holders_only() {
         ),
     )
     .unwrap();
-    // Cowrie's log and its downloads directory; one more file, a Mirai-like ARM bot that
-    // a second log line says was downloaded.
-    let downloads = dir.path().join("cowrie-downloads");
-    std::fs::create_dir(&downloads).unwrap();
-    for entry in std::fs::read_dir(repo.join("testdata/cowrie/downloads")).unwrap() {
-        let entry = entry.unwrap();
-        std::fs::copy(entry.path(), downloads.join(entry.file_name())).unwrap();
-    }
-    let mirai = common::mirai_like_elf();
-    let mirai_sha = hpti_core::file::sha256_hex(&mirai);
-    std::fs::write(downloads.join(&mirai_sha), &mirai).unwrap();
-    let extra_log = dir.path().join("cowrie-extra.json");
-    std::fs::write(
-        &extra_log,
-        format!(
-            "{{\"eventid\":\"cowrie.session.file_download\",\"session\":\"m1rai0000001\",\"src_ip\":\"203.0.113.66\",\"url\":\"http://203.0.113.66/bins/arm7\",\"shasum\":\"{mirai_sha}\",\"outfile\":\"var/lib/cowrie/downloads/{mirai_sha}\",\"timestamp\":\"2026-11-21T14:00:00.000000Z\",\"sensor\":\"hpti-fixture-sensor\"}}\n"
-        ),
-    )
-    .unwrap();
-    let ingest = run(hpti()
-        .arg("--config")
-        .arg(&config)
-        .args(["ingest", "--format", "cowrie", "--downloads"])
-        .arg(&downloads)
-        .arg(repo.join("testdata/cowrie/cowrie.json"))
-        .arg(&extra_log));
-    assert!(ingest.status.success(), "{}", stderr(&ingest));
+    let mirai_sha = common::ingest_cowrie_with_mirai(&config, dir.path());
     let admin = run(hpti()
         .arg("--config")
         .arg(&config)
@@ -1655,15 +1629,7 @@ fn the_api_serves_the_store_to_token_holders_only() {
     assert!(!list.contains(&token[5..]), "the list never shows a token");
 
     let (child, mut log) = common::spawn_run(&config);
-    let addr = loop {
-        let line = log
-            .next()
-            .expect("hpti run logs the API's address")
-            .unwrap();
-        if let Some(rest) = line.split("analyst API at http://").nth(1) {
-            break rest.split('/').next().unwrap().to_owned();
-        }
-    };
+    let addr = common::api_address(&mut log);
     let panics = common::panics_in(log);
     let curl = |token: Option<&str>, path: &str| -> (u16, serde_json::Value) {
         let mut command = Command::new("curl");
@@ -1777,7 +1743,7 @@ fn the_api_serves_the_store_to_token_holders_only() {
         "import sys, zipfile; sys.stdout.buffer.write(zipfile.ZipFile(sys.argv[1]).read('{mirai_sha}', pwd=b'infected'))"
     )).arg(&zip));
     assert!(unzip.status.success(), "{}", stderr(&unzip));
-    assert_eq!(unzip.stdout, mirai);
+    assert_eq!(unzip.stdout, common::mirai_like_elf());
     // New rules: the rescan finds the bot's family.
     std::fs::copy(repo.join("rules/yara/mirai.yar"), rules.join("mirai.yar")).unwrap();
     let rescan = run(hpti()
@@ -1854,17 +1820,7 @@ fn a_central_api_merges_two_instances_and_survives_one_going_down() {
         assert!(output.status.success(), "{}", stderr(&output));
         stdout(&output).trim().to_owned()
     };
-    let api_address = |log: &mut common::LogLines| -> String {
-        loop {
-            let line = log
-                .next()
-                .expect("hpti run logs the API's address")
-                .unwrap();
-            if let Some(rest) = line.split("analyst API at http://").nth(1) {
-                return rest.split('/').next().unwrap().to_owned();
-            }
-        }
-    };
+    let api_address = common::api_address;
     // Two edges with the same Cowrie log (one holding the files too).
     let mut edges = Vec::new();
     for (name, downloads) in [("edge1", true), ("edge2", false)] {

@@ -298,15 +298,7 @@ fn blocklists_hold_public_attackers_only_in_every_format_and_nft_accepts_them() 
     assert!(token.status.success(), "{}", stderr(&token));
     let token = stdout(&token).trim().to_owned();
     let (child, mut log) = common::spawn_run(&config);
-    let addr = loop {
-        let line = log
-            .next()
-            .expect("hpti run logs the API's address")
-            .unwrap();
-        if let Some(rest) = line.split("analyst API at http://").nth(1) {
-            break rest.split('/').next().unwrap().to_owned();
-        }
-    };
+    let addr = common::api_address(&mut log);
     let panics = common::panics_in(log);
     let get = |path: &str, etag: Option<&str>| -> String {
         let mut command = Command::new("curl");
@@ -391,9 +383,8 @@ fn comparable(event: &Event) -> serde_json::Value {
 
 #[test]
 fn events_of_the_ssh_and_telnet_sensors_written_as_cowrie_json_come_back_exactly() {
-    use std::io::{BufRead as _, BufReader, Write as _};
+    use std::io::Write as _;
     use std::net::TcpStream;
-    use std::process::Stdio;
     use std::time::Duration;
 
     if !require_tool("ssh") || !require_tool("sshpass") || !require_tool("scp") {
@@ -430,33 +421,10 @@ fn events_of_the_ssh_and_telnet_sensors_written_as_cowrie_json_come_back_exactly
         ),
     )
     .unwrap();
-    let mut child = common::KillOnDrop(
-        hpti()
-            .arg("--config")
-            .arg(&config)
-            .arg("run")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
-    let mut log = BufReader::new(child.0.stderr.take().unwrap()).lines();
-    let (mut ssh, mut telnet) = (None, None);
-    while ssh.is_none() || telnet.is_none() {
-        let line = log.next().expect("hpti run logs its listeners").unwrap();
-        let addr = || {
-            line.split("listening on ")
-                .nth(1)
-                .map(|rest| rest.split_whitespace().next().unwrap().to_owned())
-        };
-        if line.contains("SSH honeypot listening") {
-            ssh = addr();
-        } else if line.contains("Telnet honeypot listening") {
-            telnet = addr();
-        }
-    }
+    let (mut child, mut log) = common::spawn_run(&config);
+    let (ssh, telnet) = common::ssh_and_telnet(&mut log);
     let drain = std::thread::spawn(move || log.map_while(Result::ok).count());
-    let ssh_port = ssh.unwrap().rsplit(':').next().unwrap().to_owned();
+    let ssh_port = ssh.rsplit(':').next().unwrap().to_owned();
     let ssh_options = |password: &str| -> Command {
         let mut command = Command::new("sshpass");
         command.args(["-p", password]);
@@ -514,7 +482,7 @@ fn events_of_the_ssh_and_telnet_sensors_written_as_cowrie_json_come_back_exactly
             "root@127.0.0.1",
         ]));
     // Telnet, as a bot.
-    let mut stream = TcpStream::connect(telnet.unwrap()).unwrap();
+    let mut stream = TcpStream::connect(telnet).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(5)))
         .unwrap();
@@ -777,31 +745,7 @@ fn store_with_malware(dir: &Path, extra: &str) -> PathBuf {
         ),
     )
     .unwrap();
-    let downloads = dir.join("downloads");
-    std::fs::create_dir(&downloads).unwrap();
-    for entry in std::fs::read_dir(repo.join("testdata/cowrie/downloads")).unwrap() {
-        let entry = entry.unwrap();
-        std::fs::copy(entry.path(), downloads.join(entry.file_name())).unwrap();
-    }
-    let mirai = common::mirai_like_elf();
-    let mirai_sha = hpti_core::file::sha256_hex(&mirai);
-    std::fs::write(downloads.join(&mirai_sha), &mirai).unwrap();
-    let extra_log = dir.join("cowrie-extra.json");
-    std::fs::write(
-        &extra_log,
-        format!(
-            "{{\"eventid\":\"cowrie.session.file_download\",\"session\":\"m1rai0000001\",\"src_ip\":\"203.0.113.66\",\"url\":\"http://203.0.113.66/bins/arm7\",\"shasum\":\"{mirai_sha}\",\"outfile\":\"var/lib/cowrie/downloads/{mirai_sha}\",\"timestamp\":\"2026-11-21T14:00:00.000000Z\",\"sensor\":\"hpti-fixture-sensor\"}}\n"
-        ),
-    )
-    .unwrap();
-    let ingest = run(hpti()
-        .arg("--config")
-        .arg(&config)
-        .args(["ingest", "--format", "cowrie", "--downloads"])
-        .arg(&downloads)
-        .arg(repo.join("testdata/cowrie/cowrie.json"))
-        .arg(&extra_log));
-    assert!(ingest.status.success(), "{}", stderr(&ingest));
+    common::ingest_cowrie_with_mirai(&config, dir);
     config
 }
 
@@ -864,15 +808,7 @@ fn taxii2_client_pages_through_both_collections_and_what_it_reads_is_valid_stix(
     assert!(token.status.success(), "{}", stderr(&token));
     let token = stdout(&token).trim().to_owned();
     let (child, mut log) = common::spawn_run(&config);
-    let addr = loop {
-        let line = log
-            .next()
-            .expect("hpti run logs the API's address")
-            .unwrap();
-        if let Some(rest) = line.split("analyst API at http://").nth(1) {
-            break rest.split('/').next().unwrap().to_owned();
-        }
-    };
+    let addr = common::api_address(&mut log);
     let panics = common::panics_in(log);
     let discovery = format!("http://{addr}/taxii2/");
     let poll = |added_after: Option<&str>| -> (String, PathBuf) {

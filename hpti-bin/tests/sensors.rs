@@ -5,6 +5,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests panic on failure by design
 
+mod common;
+
 use hpti_core::testing::require_tool;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -98,21 +100,7 @@ fn run_then_ssh_and_telnet_then_query_shows_what_was_done() {
         .spawn()
         .unwrap();
     let mut log = BufReader::new(child.stderr.take().unwrap()).lines();
-    let (mut ssh, mut telnet) = (None, None);
-    while ssh.is_none() || telnet.is_none() {
-        let line = log.next().expect("hpti run logs its listeners").unwrap();
-        let addr = || {
-            line.split("listening on ")
-                .nth(1)
-                .map(|rest| rest.split_whitespace().next().unwrap().to_owned())
-        };
-        if line.contains("SSH honeypot listening") {
-            ssh = addr();
-        } else if line.contains("Telnet honeypot listening") {
-            telnet = addr();
-        }
-    }
-    let (ssh, telnet) = (ssh.unwrap(), telnet.unwrap());
+    let (ssh, telnet) = common::ssh_and_telnet(&mut log);
     // Keep draining the log so the child never blocks on a full pipe.
     let drain = std::thread::spawn(move || log.map_while(Result::ok).count());
     let ssh_port = ssh.rsplit(':').next().unwrap().to_owned();

@@ -4,6 +4,19 @@
 //! [`Sink`](hpti_core::sink::Sink); the ones that can be queried also implement
 //! [`EventQueries`]. SQLite is the embedded default.
 
+// Without a backend (a crate that only reads through `EventQueries`, as hpti-intel
+// does), the helpers the backends share have no user.
+#![cfg_attr(
+    not(any(
+        feature = "sqlite",
+        feature = "postgres",
+        feature = "elasticsearch",
+        feature = "redis",
+        feature = "archive"
+    )),
+    allow(dead_code)
+)]
+
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod alert_rows;

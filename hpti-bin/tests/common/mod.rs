@@ -208,6 +208,26 @@ pub fn spawn_run_with_env(config: &Path, env: &[(&str, &str)]) -> (KillOnDrop, L
     (child, log)
 }
 
+/// Reads `log` until `hpti run` has said where its SSH and Telnet honeypots listen;
+/// returns their addresses (`host:port`).
+pub fn ssh_and_telnet(log: &mut LogLines) -> (String, String) {
+    let (mut ssh, mut telnet) = (None, None);
+    while ssh.is_none() || telnet.is_none() {
+        let line = log.next().expect("hpti run logs its listeners").unwrap();
+        let addr = || {
+            line.split("listening on ")
+                .nth(1)
+                .map(|rest| rest.split_whitespace().next().unwrap().to_owned())
+        };
+        if line.contains("SSH honeypot listening") {
+            ssh = addr();
+        } else if line.contains("Telnet honeypot listening") {
+            telnet = addr();
+        }
+    }
+    (ssh.unwrap(), telnet.unwrap())
+}
+
 /// Reads `log` until `hpti run` says where its metrics are; returns that address.
 pub fn metrics_address(log: &mut LogLines) -> String {
     loop {
@@ -324,4 +344,59 @@ pub fn mirai_like_elf() -> Vec<u8> {
     elf.extend_from_slice(b"\0/dev/watchdog\0/dev/misc/watchdog\0/bin/busybox MIRAI\0");
     elf.resize(2048, 0);
     elf
+}
+
+/// `hpti ingest`s Cowrie's fixture log with its downloads directory, and one more file,
+/// a Mirai-like ARM bot ([`mirai_like_elf`]) that a second log line says `203.0.113.66`
+/// downloaded. Returns the bot's SHA-256.
+pub fn ingest_cowrie_with_mirai(config: &Path, dir: &Path) -> String {
+    let downloads = dir.join("cowrie-downloads");
+    std::fs::create_dir(&downloads).unwrap();
+    for entry in std::fs::read_dir(fixture("testdata/cowrie/downloads")).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), downloads.join(entry.file_name())).unwrap();
+    }
+    let mirai = mirai_like_elf();
+    let mirai_sha = hpti_core::file::sha256_hex(&mirai);
+    std::fs::write(downloads.join(&mirai_sha), &mirai).unwrap();
+    let extra_log = dir.join("cowrie-extra.json");
+    std::fs::write(
+        &extra_log,
+        format!(
+            "{{\"eventid\":\"cowrie.session.file_download\",\"session\":\"m1rai0000001\",\"src_ip\":\"203.0.113.66\",\"url\":\"http://203.0.113.66/bins/arm7\",\"shasum\":\"{mirai_sha}\",\"outfile\":\"var/lib/cowrie/downloads/{mirai_sha}\",\"timestamp\":\"2026-11-21T14:00:00.000000Z\",\"sensor\":\"hpti-fixture-sensor\"}}\n"
+        ),
+    )
+    .unwrap();
+    let ingest = run(hpti()
+        .arg("--config")
+        .arg(config)
+        .args(["ingest", "--format", "cowrie", "--downloads"])
+        .arg(&downloads)
+        .arg(fixture("testdata/cowrie/cowrie.json"))
+        .arg(&extra_log));
+    assert!(ingest.status.success(), "{}", stderr(&ingest));
+    mirai_sha
+}
+
+/// A new API token (`hpti api token create`) of `role`, named `name`.
+pub fn api_token(config: &Path, role: &str, name: &str) -> String {
+    let output = run(hpti()
+        .arg("--config")
+        .arg(config)
+        .args(["api", "token", "create", "--role", role, "--name", name]));
+    assert!(output.status.success(), "{}", stderr(&output));
+    stdout(&output).trim().to_owned()
+}
+
+/// Reads `hpti run`'s log until the API says where it listens (`host:port`).
+pub fn api_address(log: &mut LogLines) -> String {
+    loop {
+        let line = log
+            .next()
+            .expect("hpti run logs the API's address")
+            .unwrap();
+        if let Some(rest) = line.split("analyst API at http://").nth(1) {
+            return rest.split('/').next().unwrap().to_owned();
+        }
+    }
 }

@@ -13,7 +13,7 @@
 //! that did not come from Cowrie. [`to_cowrie`] says so with `None`.
 //!
 //! ```
-//! use hpti_core::event::{AuthMethod, Event, EventKind};
+//! use hpti_core::event::{AuthMethod, Event, EventKind, Protocol};
 //! use hpti_intel::cowrie::to_cowrie;
 //!
 //! let login = Event::new("ssh-1", Protocol::Ssh, "198.51.100.7".parse().unwrap(), EventKind::LoginAttempt {

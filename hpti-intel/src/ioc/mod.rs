@@ -877,6 +877,28 @@ fn hex(bytes: &[u8]) -> String {
         })
 }
 
+/// Calls `observe` with every event stored in `window` (its `limit` is ignored: the
+/// store is read a page at a time), newest first.
+pub(crate) async fn each_event(
+    store: &dyn EventQueries,
+    window: Window,
+    mut observe: impl FnMut(&Event),
+) -> Result<(), StoreError> {
+    let window = window.limit(MAX_LIMIT);
+    let filter = EventFilter::default();
+    let mut after = None;
+    loop {
+        let page = store.events(window, &filter, after.as_ref()).await?;
+        for event in &page.events {
+            observe(event);
+        }
+        match page.next {
+            Some(next) => after = Some(next),
+            None => return Ok(()),
+        }
+    }
+}
+
 /// Extracts the indicators of the events stored in `window` (its `limit` is ignored:
 /// every event is read, a page at a time), with the files' facts and digests.
 pub async fn extract(
@@ -886,19 +908,7 @@ pub async fn extract(
     artifacts: Option<&Path>,
 ) -> Result<IocReport, StoreError> {
     let mut extractor = Extractor::new(options);
-    let window = window.limit(MAX_LIMIT);
-    let filter = EventFilter::default();
-    let mut after = None;
-    loop {
-        let page = store.events(window, &filter, after.as_ref()).await?;
-        for event in &page.events {
-            extractor.observe(event);
-        }
-        match page.next {
-            Some(next) => after = Some(next),
-            None => break,
-        }
-    }
+    each_event(store, window, |event| extractor.observe(event)).await?;
     extractor.add_file_facts(store, artifacts).await?;
     Ok(extractor.finish())
 }

@@ -28,8 +28,7 @@ use std::net::IpAddr;
 use std::path::Path;
 
 use hpti_core::event::{Event, EventKind, Timestamp};
-use hpti_store::query::MAX_LIMIT;
-use hpti_store::{EventFilter, EventQueries, StoreError, Window};
+use hpti_store::{EventQueries, StoreError, Window};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -579,19 +578,7 @@ pub async fn export_misp(
     artifacts: Option<&Path>,
 ) -> Result<(Value, u64), StoreError> {
     let mut builder = MispBuilder::new(options, ioc);
-    let window = window.limit(MAX_LIMIT);
-    let filter = EventFilter::default();
-    let mut after = None;
-    loop {
-        let page = store.events(window, &filter, after.as_ref()).await?;
-        for event in &page.events {
-            builder.observe(event);
-        }
-        match page.next {
-            Some(next) => after = Some(next),
-            None => break,
-        }
-    }
+    crate::ioc::each_event(store, window, |event| builder.observe(event)).await?;
     builder.add_file_facts(store, artifacts).await?;
     let dropped = builder.dropped;
     Ok((json!({ "response": builder.finish() }), dropped))

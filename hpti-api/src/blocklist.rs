@@ -55,12 +55,12 @@ pub(crate) async fn blocklist(request: Aggregate) -> Result<Response, ApiError> 
         .map_err(|e: String| ApiError::bad_parameter("format", e))?;
     let state = request.state();
     let intel = state.intel();
-    let artifacts = state.data_dir().map(|d| d.join("artifacts"));
+    // Addresses only: no captured file is read for a blocklist.
     let report = hpti_intel::ioc::extract(
         state.event_queries().as_ref(),
         window,
         intel.ioc_options(),
-        artifacts.as_deref(),
+        None,
     )
     .await
     .map_err(ApiError::from)?;
@@ -75,7 +75,9 @@ pub(crate) async fn blocklist(request: Aggregate) -> Result<Response, ApiError> 
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .any(|tag| tag.trim() == etag || tag.trim() == "*");
+        // A compressing proxy may have made it weak (`W/"..."`): the list is the same.
+        .map(|tag| tag.trim().trim_start_matches("W/"))
+        .any(|tag| tag == etag || tag == "*");
     let mut headers = HeaderMap::new();
     if let Ok(value) = HeaderValue::from_str(&etag) {
         headers.insert(header::ETAG, value);

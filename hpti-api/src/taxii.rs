@@ -7,9 +7,9 @@
 //! last `taxii_window` of events, recomputed when the store has new events (at most
 //! every few seconds).
 //!
-//! An object's `date_added` is the time of its version (`modified`; for an observable,
-//! that of the observed data naming it): a polling client that passes `added_after`
-//! gets every object seen again since. Pages are cut by `limit` (at most 1,000) with an
+//! An object's `date_added` is when this server first served that version of it (after
+//! a restart, everything is new again): a polling client that passes `added_after` gets
+//! every new version, however late the events behind it were stored. Pages are cut by `limit` (at most 1,000) with an
 //! opaque `next` that stays valid while the collection changes, and carry
 //! `X-TAXII-Date-Added-First`/`-Last`.
 
@@ -24,7 +24,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use hpti_core::event::Timestamp;
-use hpti_intel::stix::{StixObject, stix_time};
+use hpti_intel::stix::StixObject;
 use hpti_store::Window;
 use serde_json::{Value, json};
 
@@ -93,7 +93,22 @@ fn parse_stix_time(text: &str) -> Option<i64> {
         .map(Timestamp::as_micros)
 }
 
-fn snapshot_of(objects: Vec<StixObject>) -> Snapshot {
+/// The collections of `objects`. A version already in `previous` keeps its `date_added`;
+/// a new one is added at `now` (and always after everything added before), so a client
+/// polling with `added_after` sees every new version, however late its events were
+/// stored.
+fn snapshot_of(objects: Vec<StixObject>, previous: Option<&Snapshot>, now: i64) -> Snapshot {
+    let mut known: BTreeMap<(&str, &str), i64> = BTreeMap::new();
+    let mut latest = i64::MIN;
+    for entry in previous
+        .iter()
+        .flat_map(|p| p.collections.values())
+        .flatten()
+    {
+        known.insert((entry.id.as_str(), entry.version.as_str()), entry.added);
+        latest = latest.max(entry.added);
+    }
+    let added_now = now.max(latest.saturating_add(1));
     // Observables have no version: they are added with the observed data naming them.
     let mut observed_at: BTreeMap<String, String> = BTreeMap::new();
     for object in &objects {
@@ -126,8 +141,12 @@ fn snapshot_of(objects: Vec<StixObject>) -> Snapshot {
         let Ok(value) = serde_json::to_value(&object) else {
             continue;
         };
+        let added = known
+            .get(&(id.as_str(), version.as_str()))
+            .copied()
+            .unwrap_or(added_now);
         let entry = Entry {
-            added: parse_stix_time(&version).unwrap_or(0),
+            added,
             id,
             version,
             object: Arc::new(value),
@@ -184,7 +203,12 @@ impl ApiState {
             )
         })?;
         let bundle = hpti_intel::stix::bundle(&report, &intel.stix_options(0));
-        let snapshot = Arc::new(snapshot_of(bundle.objects));
+        let previous = held.as_ref().map(|(_, _, snapshot)| Arc::clone(snapshot));
+        let snapshot = Arc::new(snapshot_of(
+            bundle.objects,
+            previous.as_deref(),
+            Timestamp::now().as_micros(),
+        ));
         *held = Some((Instant::now(), position, Arc::clone(&snapshot)));
         Ok(snapshot)
     }
@@ -454,8 +478,9 @@ fn page<'a>(entries: &'a [Entry], filters: &Filters) -> (Vec<&'a Entry>, bool, H
     (page, more, headers)
 }
 
+/// A `date_added`, to the microsecond (what `added_after` is compared with).
 fn added_text(micros: i64) -> String {
-    stix_time(Timestamp::from_micros(micros))
+    Timestamp::from_micros(micros).to_string()
 }
 
 /// The envelope (or manifest) of a page, with `more` and `next`.
@@ -582,4 +607,71 @@ async fn versions(
     Ok(answer(&snapshot, collection, &filters, "versions", |e| {
         Value::from(e.version.clone())
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use hpti_core::event::{Event, EventKind, Protocol};
+    use hpti_intel::ioc::{Extractor, IocOptions};
+
+    fn objects(events: &[(&str, i64)]) -> Vec<StixObject> {
+        let mut extractor = Extractor::new(IocOptions {
+            include_private: true,
+            ..IocOptions::default()
+        });
+        for (ip, seconds) in events {
+            extractor.observe(
+                &Event::new(
+                    "ssh",
+                    Protocol::Ssh,
+                    ip.parse().unwrap(),
+                    EventKind::SessionStarted,
+                )
+                .with_time(Timestamp::from_micros(
+                    1_780_000_000_000_000 + seconds * 1_000_000,
+                )),
+            );
+        }
+        hpti_intel::stix::bundle(&extractor.finish(), &Default::default()).objects
+    }
+
+    #[test]
+    fn date_added_moves_forward_for_new_versions_only_even_for_late_events() {
+        let first = snapshot_of(
+            objects(&[("198.51.100.1", 0), ("198.51.100.2", 0)]),
+            None,
+            5_000,
+        );
+        let of = |snapshot: &Snapshot, id_part: &str| -> Vec<i64> {
+            snapshot.collections[COLLECTIONS[0].0]
+                .iter()
+                .filter(|e| {
+                    e.object["pattern"]
+                        .as_str()
+                        .is_some_and(|p| p.contains(id_part))
+                })
+                .map(|e| e.added)
+                .collect()
+        };
+        assert_eq!(of(&first, "198.51.100.1"), [5_000]);
+        // Later: .1 seen again (a new version), but by an event older than the first
+        // snapshot's time (stored late); .2 unchanged.
+        let second = snapshot_of(
+            objects(&[
+                ("198.51.100.1", 0),
+                ("198.51.100.1", 1),
+                ("198.51.100.2", 0),
+            ]),
+            Some(&first),
+            4_000,
+        );
+        assert_eq!(of(&second, "198.51.100.2"), [5_000], "unchanged: kept");
+        assert_eq!(
+            of(&second, "198.51.100.1"),
+            [5_001],
+            "after everything added before"
+        );
+    }
 }

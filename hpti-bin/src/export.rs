@@ -91,7 +91,13 @@ impl ExportWindow {
     }
 }
 
-async fn extract(config: &Config, window: &ExportWindow) -> anyhow::Result<IocReport> {
+/// The window's indicators; `with_files`: with the captured files' digests (read from
+/// the artifact store).
+async fn extract(
+    config: &Config,
+    window: &ExportWindow,
+    with_files: bool,
+) -> anyhow::Result<IocReport> {
     let queries = config
         .open_queries()
         .await
@@ -101,7 +107,9 @@ async fn extract(config: &Config, window: &ExportWindow) -> anyhow::Result<IocRe
         queries.as_ref(),
         window.window()?,
         config.intel.ioc_options(),
-        Some(&config.data.dir.join("artifacts")),
+        with_files
+            .then(|| config.data.dir.join("artifacts"))
+            .as_deref(),
     )
     .await?;
     tracing::info!(
@@ -129,7 +137,7 @@ pub async fn export(config: &Config, command: &ExportCommand) -> anyhow::Result<
             window,
             min_confidence,
         } => {
-            let report = extract(config, window).await?;
+            let report = extract(config, window, true).await?;
             let bundle =
                 hpti_intel::stix::bundle(&report, &config.intel.stix_options(*min_confidence));
             let mut bytes = serde_json::to_vec_pretty(&bundle)?;
@@ -201,7 +209,7 @@ pub async fn export(config: &Config, command: &ExportCommand) -> anyhow::Result<
             min_events,
             format,
         } => {
-            let report = extract(config, window).await?;
+            let report = extract(config, window, false).await?;
             let list = Blocklist::from_report(&report, *min_events, &config.intel.allow);
             window.write(list.render(*format).as_bytes())
         }

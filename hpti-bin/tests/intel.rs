@@ -270,8 +270,9 @@ fn blocklists_hold_public_attackers_only_in_every_format_and_nft_accepts_them() 
         &config,
         &["blocklist", "--since", "2000-01-01", "--format", "ipset"],
     );
-    assert!(stdout(&ipset).contains("add hpti-blocklist 45.33.32.156 -exist\n"));
-    assert!(stdout(&ipset).contains("add hpti-blocklist6 2606:4700::6810:1 -exist\n"));
+    assert!(stdout(&ipset).contains("add hpti-blocklist-new 45.33.32.156 -exist\n"));
+    assert!(stdout(&ipset).contains("add hpti-blocklist6-new 2606:4700::6810:1 -exist\n"));
+    assert!(stdout(&ipset).contains("swap hpti-blocklist-new hpti-blocklist\n"));
     // A bad format is refused, naming the choices.
     let bad =
         run(hpti()
@@ -675,6 +676,15 @@ fn misp_events_per_day_and_per_session_are_loaded_strictly_by_pymisp() {
         assert!(values("url").iter().any(|u| u.starts_with("http")), "{per}");
         assert!(!values("text").is_empty(), "{per}: commands");
         assert!(!values("hassh-md5").is_empty(), "{per}: HASSH");
+        assert!(
+            attributes.iter().any(|a| a["type"] == "text"
+                && a["value"] == "SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u10"
+                && a["comment"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("SSH client version")),
+            "{per}: the client's version"
+        );
         let tags: Vec<&str> = events[0]["Event"]["Tag"]
             .as_array()
             .unwrap()
@@ -801,6 +811,24 @@ fn taxii2_client_pages_through_both_collections_and_what_it_reads_is_valid_stix(
         2,
         "the file's and the URL's indicators: {indicates:#?}"
     );
+    // MD5 and SHA-1 are computed from the bytes in the artifact store.
+    let bot = dir.path().join("bot.bin");
+    std::fs::write(&bot, common::mirai_like_elf()).unwrap();
+    let digest = |tool: &str| -> String {
+        let output = run(Command::new(tool).arg(&bot));
+        stdout(&output)
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .to_owned()
+    };
+    let mirai_file = objects
+        .iter()
+        .find(|o| o["type"] == "file" && o["hashes"]["SHA-256"] == digest("sha256sum").as_str())
+        .expect("the bot's file object");
+    assert_eq!(mirai_file["hashes"]["MD5"], digest("md5sum").as_str());
+    assert_eq!(mirai_file["hashes"]["SHA-1"], digest("sha1sum").as_str());
+    assert_eq!(mirai_file["size"], 2048);
 
     let token = run(hpti().arg("--config").arg(&config).args([
         "api", "token", "create", "--role", "viewer", "--name", "cti",
@@ -873,12 +901,12 @@ fn taxii2_client_pages_through_both_collections_and_what_it_reads_is_valid_stix(
     // What the client read is one valid STIX whole (every reference resolves).
     validate(&read);
     // Polling again from the newest date added gives nothing new.
-    let newest = objects
-        .iter()
-        .filter_map(|o| o["modified"].as_str())
-        .max()
+    let newest = report
+        .lines()
+        .find_map(|l| l.strip_prefix("last "))
         .unwrap()
         .to_owned();
+    assert!(newest.ends_with('Z'), "{report}");
     let (again, _) = poll(Some(&newest));
     assert!(again.contains("total 0"), "{again}");
     // The TAXII headers and media types, a wrong Accept, no token.

@@ -1132,16 +1132,30 @@ impl RuleObserver {
     /// Shows `event` to the alert rules. False when it was not shown (no rules, the
     /// queue full, or the pipeline stopping).
     pub fn observe(&self, event: Event) -> bool {
+        self.observe_all(vec![event])
+    }
+
+    /// Shows `events` to the alert rules as one chunk of their queue (a replay of many
+    /// takes one place, not one each). False when they were not shown.
+    pub fn observe_all(&self, events: Vec<Event>) -> bool {
+        if events.is_empty() {
+            return true;
+        }
         let feed = self.feed.lock().unwrap_or_else(|e| e.into_inner());
         let Some(feed) = feed.as_ref() else {
             return false;
         };
+        let count = events.len() as u64;
+        let chunk = events
+            .into_iter()
+            .map(|event| Arc::new(Envelope::new(event)))
+            .collect();
         feed.depth.fetch_add(1, Ordering::Relaxed);
-        match feed.sender.try_send(vec![Arc::new(Envelope::new(event))]) {
+        match feed.sender.try_send(chunk) {
             Ok(()) => true,
             Err(_) => {
                 feed.depth.fetch_sub(1, Ordering::Relaxed);
-                feed.dropped.inc();
+                feed.dropped.inc_by(count);
                 false
             }
         }

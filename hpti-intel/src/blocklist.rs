@@ -35,7 +35,8 @@ pub enum Format {
     /// An `nft -f` script: table `inet hpti`, sets `blocklist_v4` and `blocklist_v6`,
     /// flushed and refilled.
     Nftables,
-    /// An `ipset restore` script: sets `hpti-blocklist` and `hpti-blocklist6`.
+    /// An `ipset restore` script: sets `hpti-blocklist` and `hpti-blocklist6`, refilled
+    /// beside and swapped in.
     Ipset,
 }
 
@@ -145,15 +146,27 @@ impl Blocklist {
                 }
             }
             Format::Ipset => {
+                // Filled beside the live set, then swapped in: the firewall never sees a
+                // half-filled list, and `maxelem` fits the list (ipset's default is 65,536).
                 for (set, family, ips) in [
                     ("hpti-blocklist", "inet", &v4),
                     ("hpti-blocklist6", "inet6", &v6),
                 ] {
-                    let _ = writeln!(out, "create {set} hash:ip family {family} -exist");
-                    let _ = writeln!(out, "flush {set}");
+                    let maxelem = ips.len().max(65_536).next_power_of_two();
+                    let _ = writeln!(
+                        out,
+                        "create {set} hash:ip family {family} maxelem {maxelem} -exist"
+                    );
+                    let _ = writeln!(
+                        out,
+                        "create {set}-new hash:ip family {family} maxelem {maxelem} -exist"
+                    );
+                    let _ = writeln!(out, "flush {set}-new");
                     for ip in ips {
-                        let _ = writeln!(out, "add {set} {ip} -exist");
+                        let _ = writeln!(out, "add {set}-new {ip} -exist");
                     }
+                    let _ = writeln!(out, "swap {set}-new {set}");
+                    let _ = writeln!(out, "destroy {set}-new");
                 }
             }
         }

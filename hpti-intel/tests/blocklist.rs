@@ -106,7 +106,8 @@ proptest! {
             for _ in 0..*n {
                 extractor.observe(&Event::new("ssh", Protocol::Ssh, *ip, EventKind::SessionStarted));
             }
-            *events.entry(*ip).or_default() += n;
+            // A dual-stack listener's `::ffff:a.b.c.d` is the IPv4 address a.b.c.d.
+            *events.entry(ip.to_canonical()).or_default() += n;
         }
         // The blocklist is given only the config's allow-list, as `hpti export` does; the
         // extraction may have included private addresses.
@@ -128,7 +129,7 @@ proptest! {
         for ip in &expected {
             let text = ip.to_string();
             prop_assert!(list.render(Format::Nftables).contains(&text));
-            let in_ipset = format!(" {text} ");
+            let in_ipset = format!("-new {text} -exist");
             let in_csv = format!("{text},");
             prop_assert!(list.render(Format::Ipset).contains(&in_ipset));
             prop_assert!(list.render(Format::Csv).contains(&in_csv));

@@ -352,3 +352,54 @@ async fn misp_errors_are_classified_as_it_documents_them() {
         .await;
     sink.write(&refs).await.unwrap();
 }
+
+#[tokio::test]
+async fn an_attribute_whose_detection_changes_is_sent_again() {
+    let server = MockServer::start().await;
+    mount_misp(&server, 200).await;
+    let sink = sink(&server).await;
+    // First only a connection (a scanner: not for detection), then a login from it.
+    let knock = Event::new(
+        "ssh",
+        Protocol::Ssh,
+        "198.51.100.9".parse().unwrap(),
+        EventKind::SessionStarted,
+    )
+    .with_session("k1")
+    .with_time(at(0));
+    sink.write(&[&knock]).await.unwrap();
+    let login = session("198.51.100.9", "k2", 60, &[]);
+    let refs: Vec<&Event> = login.iter().collect();
+    sink.write(&refs).await.unwrap();
+    let requests = received(&server).await;
+    let ip = |body: &Value| -> Vec<bool> {
+        body["Event"]["Attribute"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|a| a["type"] == "ip-src")
+            .map(|a| a["to_ids"].as_bool().unwrap())
+            .collect()
+    };
+    assert_eq!(requests[0].0, "/events/add");
+    assert_eq!(ip(&requests[0].1), [false]);
+    assert!(
+        requests[1].0.starts_with("/events/edit/"),
+        "{:?}",
+        requests[1].0
+    );
+    assert_eq!(ip(&requests[1].1), [true], "sent again, now for detection");
+    assert_eq!(
+        attribute_uuids(&requests[0].1)
+            .intersection(&attribute_uuids(&requests[1].1))
+            .count(),
+        1,
+        "the same attribute"
+    );
+    // The address was pushed before: its value is sighted too.
+    let sighting = requests
+        .iter()
+        .find(|(p, _)| p == "/sightings/add")
+        .unwrap();
+    assert_eq!(sighting.1["values"], json!(["198.51.100.9"]));
+}

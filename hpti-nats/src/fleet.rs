@@ -255,9 +255,13 @@ pub(crate) async fn record_heartbeats(
     };
     // The edges known before a restart are shown as last heard of, so that a `flatline`
     // rule still notices one that went silent while the center was down.
-    for edge in fleet.edges.values() {
-        rules.observe(heartbeat_event(&edge.heartbeat, edge.last_seen));
-    }
+    rules.observe_all(
+        fleet
+            .edges
+            .values()
+            .map(|edge| heartbeat_event(&edge.heartbeat, edge.last_seen))
+            .collect(),
+    );
     let counter = |outcome| metrics.counter("fleet", &component, outcome);
     let (recorded, refused) = (counter("recorded"), counter("refused"));
     let mut dirty = false;

@@ -4,7 +4,8 @@ Usage: python3 taxii_poll.py DISCOVERY_URL TOKEN PER_REQUEST OUT_BUNDLE [ADDED_A
 Lists the API roots and collections, pages through every readable collection with
 `as_pages` (per_request objects a request), checks that no object comes twice, and
 writes everything read as one STIX bundle to OUT_BUNDLE (for the OASIS validator).
-Prints "collection <alias> <objects> <pages>" per collection and "total <n>".
+Prints "collection <alias> <objects> <pages> <manifest entries>" per collection, "last
+<newest date_added>" and "total <n>".
 """
 import json
 import sys
@@ -29,6 +30,7 @@ def main(url, token, per_request, out, added_after=None):
     print("root", root.title, ",".join(root.versions), root.max_content_length)
     objects = {}
     total = 0
+    last = ""
     for collection in root.collections:
         if not collection.can_read:
             continue
@@ -42,11 +44,15 @@ def main(url, token, per_request, out, added_after=None):
                 objects[obj["id"]] = obj
         if len(ids) != len(set(ids)):
             raise SystemExit(f"{collection.alias}: an object came twice")
-        manifest = collection.get_manifest()
-        print("collection", collection.alias, len(ids), pages, len(manifest.get("objects", [])))
+        entries = []
+        for envelope in as_pages(collection.get_manifest, per_request=per_request, **filters):
+            entries += envelope.get("objects", [])
+        last = max([last] + [e["date_added"] for e in entries])
+        print("collection", collection.alias, len(ids), pages, len(entries))
         total += len(ids)
     with open(out, "w") as f:
         json.dump({"type": "bundle", "id": "bundle--6b0f6d39-3d4b-4a6e-9a57-2f8d1c0e5a11", "objects": list(objects.values())}, f)
+    print("last", last)
     print("total", total)
 
 

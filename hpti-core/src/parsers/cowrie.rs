@@ -527,7 +527,12 @@ impl Parser for CowrieParser {
             kind,
             enrichment: Enrichment::default(),
             raw: Some(text.to_owned()),
-            truncated: raw.hpti_truncated.unwrap_or_default(),
+            truncated: {
+                // Only ever a few fields are cut; a line claiming more is not believed.
+                let mut cut = raw.hpti_truncated.unwrap_or_default();
+                cut.truncate(16);
+                cut
+            },
         }))
     }
 }

@@ -170,7 +170,9 @@ pub fn to_cowrie(event: &Event) -> Option<String> {
                     if let Some(fingerprint) = key_fingerprint {
                         line.push("fingerprint", fingerprint.as_str());
                     }
-                    line.push("type", key_type.as_deref().unwrap_or(""));
+                    if let Some(key_type) = key_type {
+                        line.push("type", key_type.as_str());
+                    }
                     format!("public key login attempt for [{username}] {outcome}")
                 }
                 (_, Some(password)) => {

@@ -217,7 +217,11 @@ impl RotatingFile {
             Some(open) => open,
             None => guard.insert(self.open_file()?),
         };
-        self.rotate_if_due(open)?;
+        if let Err(e) = self.rotate_if_due(open) {
+            // Reopened on the next write, whatever the rotation left.
+            *guard = None;
+            return Err(e);
+        }
         // One write of whole lines, then fdatasync: acknowledged means on disk. A failed
         // write leaves the file to be reopened (and a partial line is only ever the
         // last, which Cowrie's readers skip).

@@ -38,7 +38,7 @@ mod c2;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use hpti_core::event::{Event, EventKind, Timestamp};
 use hpti_store::query::MAX_LIMIT;
@@ -52,6 +52,8 @@ pub use c2::{CommandTarget, command_targets};
 pub const MAX_ADDRESSES: usize = 200_000;
 /// Most URLs, hosts, files, clients and sockets one extraction keeps, each.
 pub const MAX_OTHER: usize = 100_000;
+/// Bytes of command lines one extraction keeps, all together.
+pub const MAX_COMMAND_BYTES: usize = 64 << 20;
 /// Most credential pairs kept per address.
 pub const MAX_CREDENTIALS: usize = 20;
 /// Most distinct values kept in one indicator's lists (services, sources, names).
@@ -86,6 +88,8 @@ impl IocOptions {
     /// Whether `ip` may become an indicator (not allow-listed, routable unless
     /// private ones are included).
     pub fn exports(&self, ip: IpAddr) -> bool {
+        // `::ffff:a.b.c.d` (a dual-stack listener's IPv4 peer) is judged as a.b.c.d.
+        let ip = ip.to_canonical();
         !self.allow.iter().any(|net| net.contains(&ip))
             && (self.include_private || is_global(ip))
             && !ip.is_unspecified()
@@ -385,6 +389,7 @@ pub struct Extractor {
     files: HashMap<String, FileIoc>,
     clients: HashMap<(ClientKind, String), ClientIoc>,
     commands: HashMap<String, CommandIoc>,
+    command_bytes: usize,
     events: u64,
     excluded: u64,
     dropped: u64,
@@ -417,6 +422,7 @@ impl Extractor {
             files: HashMap::new(),
             clients: HashMap::new(),
             commands: HashMap::new(),
+            command_bytes: 0,
             events: 0,
             excluded: 0,
             dropped: 0,
@@ -441,7 +447,7 @@ impl Extractor {
             return;
         }
         let time = event.time;
-        let src = event.src_ip;
+        let src = event.src_ip.to_canonical();
         if !self.addresses.contains_key(&src) && self.addresses.len() >= MAX_ADDRESSES {
             self.dropped += 1;
             return;
@@ -507,25 +513,29 @@ impl Extractor {
             }
             EventKind::CommandInput { command } => {
                 address.commands += 1;
-                let targets = command_targets(command);
-                address.c2_references += targets.len() as u64;
                 self.command(command, time);
-                for target in targets {
-                    match target {
+                // Only targets that become indicators (not a private mirror) count.
+                let mut named = 0u64;
+                for target in command_targets(command) {
+                    let counted = match target {
                         CommandTarget::Url(url) => {
                             self.url(&url, UrlSeen::Command, None, src, time)
                         }
                         CommandTarget::Socket { host, port } => {
-                            self.host(&host, Some(port), 75, src, time);
+                            self.host(&host, Some(port), 75, src, time)
                         }
-                    }
+                    };
+                    named += u64::from(counted);
+                }
+                if let Some(address) = self.addresses.get_mut(&src) {
+                    address.c2_references += named;
                 }
             }
             EventKind::FileDownload {
                 url, sha256, size, ..
             } => {
                 address.files += u64::from(sha256.is_some());
-                self.url(url, UrlSeen::Download, sha256.as_deref(), src, time);
+                let _ = self.url(url, UrlSeen::Download, sha256.as_deref(), src, time);
                 if let Some(sha256) = sha256 {
                     let name = url::Url::parse(url).ok().and_then(|u| {
                         u.path_segments()
@@ -561,7 +571,10 @@ impl Extractor {
         if let Some(known) = self.commands.get_mut(command) {
             known.count += 1;
             widen(&mut known.first_seen, &mut known.last_seen, time);
-        } else if self.commands.len() < MAX_OTHER {
+        } else if self.commands.len() < MAX_OTHER
+            && self.command_bytes + command.len() <= MAX_COMMAND_BYTES
+        {
+            self.command_bytes += command.len();
             self.commands.insert(
                 command.to_owned(),
                 CommandIoc {
@@ -583,21 +596,21 @@ impl Extractor {
         sha256: Option<&str>,
         src: IpAddr,
         time: Timestamp,
-    ) {
+    ) -> bool {
         let Ok(parsed) = url::Url::parse(url) else {
-            return;
+            return false;
         };
         let Some(host) = parsed
             .host_str()
             .map(|h| h.trim_matches(['[', ']']).to_owned())
         else {
-            return;
+            return false;
         };
         // A URL on an allow-listed or private address is not an indicator either.
         if let Ok(ip) = host.parse::<IpAddr>()
             && !self.options.exports(ip)
         {
-            return;
+            return false;
         }
         let confidence = match seen {
             UrlSeen::Command => 60,
@@ -605,7 +618,7 @@ impl Extractor {
         };
         if !self.urls.contains_key(url) && self.urls.len() >= MAX_OTHER {
             self.dropped += 1;
-            return;
+            return false;
         }
         let entry = self.urls.entry(url.to_owned()).or_insert_with(|| UrlIoc {
             url: url.to_owned(),
@@ -624,9 +637,10 @@ impl Extractor {
         widen(&mut entry.first_seen, &mut entry.last_seen, time);
         add_capped(&mut entry.sources, src);
         if let Some(sha256) = sha256 {
-            add_capped(&mut entry.sha256, sha256.to_owned());
+            add_capped(&mut entry.sha256, sha256.to_ascii_lowercase());
         }
-        self.host(&host, parsed.port(), confidence, src, time);
+        let _ = self.host(&host, parsed.port(), confidence, src, time);
+        true
     }
 
     fn host(
@@ -636,15 +650,15 @@ impl Extractor {
         confidence: u8,
         src: IpAddr,
         time: Timestamp,
-    ) {
+    ) -> bool {
         let host = host.trim_matches(['[', ']']).to_ascii_lowercase();
         let ip = host.parse::<IpAddr>().ok();
         if ip.is_some_and(|ip| !self.options.exports(ip)) {
-            return;
+            return false;
         }
         if !self.hosts.contains_key(&host) && self.hosts.len() >= MAX_OTHER {
             self.dropped += 1;
-            return;
+            return false;
         }
         let entry = self.hosts.entry(host.clone()).or_insert_with(|| HostIoc {
             host,
@@ -663,6 +677,7 @@ impl Extractor {
         if let Some(port) = port {
             add_capped(&mut entry.ports, port);
         }
+        true
     }
 
     fn file(
@@ -771,10 +786,17 @@ impl Extractor {
                 Err(StoreError::NotFound(_) | StoreError::InvalidInput(_)) => {}
                 Err(e) => return Err(e),
             }
-            if let Some(dir) = artifacts
-                && let Some(path) = hpti_core::file::artifact_path(dir, &file.sha256)
-                && let Ok(Some((md5, sha1, size))) = digests(&path)
-            {
+            let path = artifacts.and_then(|dir| hpti_core::file::artifact_path(dir, &file.sha256));
+            // Hashing reads the whole file: off the async workers.
+            let digested = match path {
+                Some(path) => tokio::task::spawn_blocking(move || digests(&path))
+                    .await
+                    .ok()
+                    .and_then(Result::ok)
+                    .flatten(),
+                None => None,
+            };
+            if let Some((md5, sha1, size)) = digested {
                 file.md5 = Some(md5);
                 file.sha1 = Some(sha1);
                 file.size = Some(size);
@@ -806,14 +828,16 @@ impl Extractor {
             bad_sources.extend(file.sources.iter().copied());
         }
         urls.sort_by(|a, b| a.url.cmp(&b.url));
+        let mut best_of_host: HashMap<String, u8> = HashMap::new();
+        for url in &urls {
+            let best = best_of_host
+                .entry(url.host.to_ascii_lowercase())
+                .or_insert(0);
+            *best = (*best).max(url.confidence);
+        }
         let mut hosts: Vec<HostIoc> = self.hosts.into_values().collect();
         for host in &mut hosts {
-            let best = urls
-                .iter()
-                .filter(|u| u.host.eq_ignore_ascii_case(&host.host))
-                .map(|u| u.confidence)
-                .max()
-                .unwrap_or(0);
+            let best = best_of_host.get(&host.host).copied().unwrap_or(0);
             host.confidence = host.confidence.max(best);
         }
         hosts.sort_by(|a, b| a.host.cmp(&b.host));
@@ -842,7 +866,7 @@ impl Extractor {
 }
 
 /// MD5, SHA-1 and size of a stored artifact; `None` when it is not there.
-fn digests(path: &PathBuf) -> std::io::Result<Option<(String, String, u64)>> {
+fn digests(path: &Path) -> std::io::Result<Option<(String, String, u64)>> {
     use md5::Digest as _;
     use std::io::Read as _;
     let mut file = match std::fs::File::open(path) {

@@ -1,6 +1,6 @@
 //! MISP events from stored events: one per UTC day or per session, with `ip-src`, `url`,
 //! `domain`, `ip-dst`, `sha256`, `md5`, `sha1`, `filename`, `hassh-md5` and `text`
-//! (commands) attributes, a `cowrie` object per session (MISP's template, version 3),
+//! (commands, SSH client versions) attributes, a `cowrie` object per session (MISP's template, version 3),
 //! TLP and `honeypot-basic` tags, and a sighting on what was seen more than once.
 //!
 //! The events are MISP's own JSON (what `/events/add` takes and `MISPEvent().load()`
@@ -299,6 +299,26 @@ impl Attributes<'_> {
         last: Timestamp,
         count: u64,
     ) {
+        self.add_in(
+            kind,
+            category_of(kind),
+            value,
+            to_ids,
+            comment,
+            (first, last, count),
+        );
+    }
+
+    /// An attribute in `category` (one `describeTypes` allows for `kind`).
+    fn add_in(
+        &mut self,
+        kind: &str,
+        category: &str,
+        value: &str,
+        to_ids: bool,
+        comment: String,
+        (first, last, count): (Timestamp, Timestamp, u64),
+    ) {
         if value.is_empty() || !self.seen.insert((kind.to_owned(), value.to_owned())) {
             return;
         }
@@ -306,7 +326,7 @@ impl Attributes<'_> {
         let mut attribute = json!({
             "uuid": uuid.to_string(),
             "type": kind,
-            "category": category_of(kind),
+            "category": category,
             "value": value,
             "to_ids": to_ids,
             "comment": comment,
@@ -515,6 +535,21 @@ fn misp_event(
             client.first_seen,
             client.last_seen,
             client.count,
+        );
+    }
+    // MISP has no type for an SSH client's version string: `text`, said so.
+    for client in report
+        .clients
+        .iter()
+        .filter(|c| c.kind == ClientKind::Version)
+    {
+        attributes.add_in(
+            "text",
+            "Network activity",
+            &client.value,
+            false,
+            format!("SSH client version, of {} addresses", client.sources.len()),
+            (client.first_seen, client.last_seen, client.count),
         );
     }
     for command in report.commands.iter().take(MAX_COMMANDS_PER_EVENT) {

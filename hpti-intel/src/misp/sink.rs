@@ -5,15 +5,17 @@
 //! Each batch of stored events becomes the day events [`MispBuilder`] makes. Their
 //! attributes and `cowrie` objects not pushed yet go to `POST /events/add` (or
 //! `/events/edit/<uuid>` once the event exists: MISP answers an add of a known uuid with
-//! a `404` "already exists"); values pushed before get one `POST /sightings/add`. Every
-//! uuid is derived from the content, so a push repeated after a restart (which forgets
-//! what was pushed) updates the same attributes in MISP rather than duplicating them.
+//! a `404` "already exists"), and so does one whose content changed (an address now for
+//! detection, a session object with its login); indicator values pushed before get one
+//! `POST /sightings/add`. Every uuid is derived from the content, so a push repeated after
+//! a restart (which forgets what was pushed) updates the same attributes in MISP rather
+//! than duplicating them; sightings are at least once (a retried batch sights again).
 //!
 //! Failures are classified as MISP documents them: a `403` (bad key, no permission) is
 //! permanent, a `429` is retried after its `Retry-After`, `5xx` and timeouts are
 //! retried.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -34,6 +36,8 @@ use crate::IntelConfig;
 /// Uuids of pushed attributes and objects remembered (the oldest are forgotten first:
 /// pushing one again is an update, not a duplicate).
 const MAX_REMEMBERED: usize = 200_000;
+/// The most of an answer read.
+const MAX_BODY: usize = 64 << 10;
 /// The most of MISP's error text kept in an error message.
 const MAX_DETAIL: usize = 300;
 
@@ -136,30 +140,80 @@ impl SinkConfig for MispSinkConfig {
     }
 }
 
-/// What was pushed: event uuids known to exist, attribute and object uuids with their
-/// values, first in first out.
+/// What was pushed: event uuids known to exist, and each attribute's and object's
+/// content (a hash of what MISP should hold), first in first out.
 #[derive(Default)]
 struct Remembered {
     events: HashSet<String>,
-    uuids: HashSet<String>,
+    content: HashMap<String, u64>,
     order: VecDeque<String>,
 }
 
 impl Remembered {
-    fn insert(&mut self, uuid: String) {
-        if self.uuids.insert(uuid.clone()) {
+    fn insert(&mut self, uuid: String, hash: u64) {
+        if self.content.insert(uuid.clone(), hash).is_none() {
             self.order.push_back(uuid);
         }
         while self.order.len() > MAX_REMEMBERED {
             if let Some(old) = self.order.pop_front() {
-                self.uuids.remove(&old);
+                self.content.remove(&old);
             }
         }
         if self.events.len() > MAX_REMEMBERED {
             self.events.clear();
         }
     }
+
+    /// Whether MISP already holds this content under `uuid`.
+    fn holds(&self, uuid: &str, hash: u64) -> bool {
+        self.content.get(uuid) == Some(&hash)
+    }
+
+    /// Whether `uuid` was pushed, whatever its content then.
+    fn knows(&self, uuid: &str) -> bool {
+        self.content.contains_key(uuid)
+    }
 }
+
+/// What of an attribute MISP should be told again when it changes: what it is and
+/// whether it is for detection (per-batch counts and times are not).
+fn attribute_hash(attribute: &Value) -> u64 {
+    use std::hash::{Hash as _, Hasher as _};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    for key in ["type", "category", "value", "to_ids"] {
+        attribute[key].to_string().hash(&mut hasher);
+    }
+    hasher.finish()
+}
+
+/// An object's attributes, in order.
+fn object_hash(object: &Value) -> u64 {
+    use std::hash::{Hash as _, Hasher as _};
+    let mut parts: Vec<String> = object["Attribute"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|a| format!("{}={}", a["object_relation"], a["value"]))
+        .collect();
+    parts.sort();
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    parts.hash(&mut hasher);
+    hasher.finish()
+}
+
+/// Types whose value means the same wherever MISP holds it: these are sighted by value.
+/// A command line, a file name or a password is not sighted (it would mark every
+/// attribute of any event with that text).
+const SIGHTED_TYPES: &[&str] = &[
+    "ip-src",
+    "ip-dst",
+    "url",
+    "domain",
+    "sha256",
+    "md5",
+    "sha1",
+    "hassh-md5",
+];
 
 struct MispCounters {
     attributes: Counter,
@@ -223,8 +277,18 @@ impl MispSink {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok())
             .map(Duration::from_secs);
-        let text = response.text().await.unwrap_or_default();
-        let body: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        // MISP answers an add or an edit with the whole event: only its start is read
+        // (enough for an error's message).
+        let mut response = response;
+        let mut bytes = Vec::new();
+        while let Ok(Some(chunk)) = response.chunk().await {
+            let room = MAX_BODY.saturating_sub(bytes.len());
+            bytes.extend_from_slice(chunk.get(..room.min(chunk.len())).unwrap_or_default());
+            if bytes.len() >= MAX_BODY {
+                break;
+            }
+        }
+        let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
         match status {
             s if s.is_success() => Ok(Answer { status, body }),
             StatusCode::NOT_FOUND => Ok(Answer { status, body }),
@@ -250,13 +314,27 @@ impl MispSink {
         } else {
             ("events/add".to_owned(), format!("events/edit/{uuid}"))
         };
-        let answer = self.post(&first, event).await?;
+        // An edit does not lower the threat level an earlier batch set (3 is "low").
+        let mut edit = event.clone();
+        if edit["Event"]["threat_level_id"] == "3"
+            && let Some(fields) = edit["Event"].as_object_mut()
+        {
+            fields.remove("threat_level_id");
+        }
+        let body = |path: &str| {
+            if path.starts_with("events/edit") {
+                &edit
+            } else {
+                event
+            }
+        };
+        let answer = self.post(&first, body(&first)).await?;
         if answer.status.is_success() {
             return Ok(());
         }
         // 404: an add of a uuid MISP has ("already exists"), or an edit of one it does
         // not (deleted there): the other way round.
-        let again = self.post(&second, event).await?;
+        let again = self.post(&second, body(&second)).await?;
         if again.status.is_success() {
             Ok(())
         } else {
@@ -279,14 +357,17 @@ impl MispSink {
             let mut known_values = Vec::new();
             for attribute in event["Event"]["Attribute"].as_array().into_iter().flatten() {
                 let id = attribute["uuid"].as_str().unwrap_or_default();
-                if pushed.uuids.contains(id) {
-                    if let Some(value) = attribute["value"].as_str() {
+                if pushed.knows(id) {
+                    let sighted = SIGHTED_TYPES.contains(&attribute["type"].as_str().unwrap_or(""));
+                    if sighted && let Some(value) = attribute["value"].as_str() {
                         known_values.push(value.to_owned());
                     }
-                } else {
+                }
+                if !pushed.holds(id, attribute_hash(attribute)) {
+                    // Changed (now for detection, say) or new: sent. MISP skips an
+                    // attribute whose timestamp is not newer than its copy: it stamps
+                    // them itself.
                     let mut attribute = attribute.clone();
-                    // MISP skips an attribute whose timestamp is not newer than its copy:
-                    // it stamps them itself.
                     if let Some(fields) = attribute.as_object_mut() {
                         fields.remove("timestamp");
                     }
@@ -297,11 +378,7 @@ impl MispSink {
                 .as_array()
                 .into_iter()
                 .flatten()
-                .filter(|o| {
-                    !pushed
-                        .uuids
-                        .contains(o["uuid"].as_str().unwrap_or_default())
-                })
+                .filter(|o| !pushed.holds(o["uuid"].as_str().unwrap_or_default(), object_hash(o)))
                 .cloned()
                 .collect();
             (
@@ -312,10 +389,11 @@ impl MispSink {
             )
         };
         if !new_attributes.is_empty() || !new_objects.is_empty() {
-            let uuids: Vec<String> = new_attributes
+            let contents: Vec<(String, u64)> = new_attributes
                 .iter()
-                .chain(&new_objects)
-                .filter_map(|v| v["uuid"].as_str().map(str::to_owned))
+                .map(|a| (a, attribute_hash(a)))
+                .chain(new_objects.iter().map(|o| (o, object_hash(o))))
+                .filter_map(|(v, hash)| v["uuid"].as_str().map(|id| (id.to_owned(), hash)))
                 .collect();
             let count = new_attributes.len() as u64;
             if let Some(fields) = event["Event"].as_object_mut() {
@@ -328,8 +406,8 @@ impl MispSink {
             self.counters.attributes.inc_by(count);
             let mut pushed = self.pushed.lock().unwrap_or_else(|e| e.into_inner());
             pushed.events.insert(uuid);
-            for id in uuids {
-                pushed.insert(id);
+            for (id, hash) in contents {
+                pushed.insert(id, hash);
             }
         }
         if !known_values.is_empty() {
@@ -364,8 +442,9 @@ impl Sink for MispSink {
     }
 
     fn capabilities(&self) -> SinkCapabilities {
-        // Uuids from the content: a repeated push updates, it does not duplicate.
-        SinkCapabilities::DURABLE_IDEMPOTENT
+        // Attributes and events are idempotent (uuids from the content), but a batch
+        // retried after its sightings were sent sights its values again.
+        SinkCapabilities::DURABLE
     }
 
     async fn write(&self, events: &[&Event]) -> Result<WriteReport, SinkError> {

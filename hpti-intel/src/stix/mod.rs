@@ -497,6 +497,12 @@ pub fn bundle(report: &IocReport, options: &StixOptions) -> Bundle {
             builder.indicates(&indicator, family, url.first_seen, url.last_seen);
         }
     }
+    let attacker_ips: std::collections::HashSet<IpAddr> = report
+        .addresses
+        .iter()
+        .filter(|a| wanted(a.confidence))
+        .map(|a| a.ip)
+        .collect();
     for host in report.hosts.iter().filter(|h| wanted(h.confidence)) {
         let (observable, kind) = match host.host.parse::<IpAddr>() {
             Ok(ip) => Builder::address_observable(ip),
@@ -512,11 +518,10 @@ pub fn bundle(report: &IocReport, options: &StixOptions) -> Bundle {
             }
         };
         // An address both attacked and served files: one indicator, the attacker's.
-        if host.is_ip
-            && report
-                .addresses
-                .iter()
-                .any(|a| a.ip.to_string() == host.host && wanted(a.confidence))
+        if host
+            .host
+            .parse::<IpAddr>()
+            .is_ok_and(|ip| attacker_ips.contains(&ip))
         {
             continue;
         }

@@ -92,6 +92,7 @@ pub async fn ingest(config: &Config, args: &IngestArgs) -> anyhow::Result<ExitCo
         config.pipeline.max_retries.0 = config.pipeline.max_retries.0.min(ONE_SHOT_RETRIES);
     }
     let config = &config;
+    #[cfg_attr(not(feature = "archive"), allow(unused_mut))]
     let mut components = config.components()?;
     #[cfg(feature = "archive")]
     let restore = match &args.from_archive {

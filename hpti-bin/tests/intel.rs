@@ -10,7 +10,7 @@ use std::process::Command;
 
 use common::{fixture, hpti, run, stderr, stdout};
 use hpti_core::event::{AuthMethod, Event, EventKind, Protocol, Timestamp};
-use hpti_core::testing::require_tool;
+use hpti_core::testing::{require_python_module, require_tool};
 
 fn config(dir: &Path, intel: &str) -> PathBuf {
     let config = dir.join("hpti.toml");
@@ -391,22 +391,7 @@ fn events_of_the_ssh_and_telnet_sensors_written_as_cowrie_json_come_back_exactly
     if !require_tool("ssh") || !require_tool("sshpass") || !require_tool("scp") {
         return;
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let server = runtime.block_on(async {
-        let server = wiremock::MockServer::start().await;
-        wiremock::Mock::given(wiremock::matchers::path("/bins/x86.sh"))
-            .respond_with(
-                wiremock::ResponseTemplate::new(200)
-                    .set_body_bytes(b"#!/bin/sh\necho hi\n".to_vec()),
-            )
-            .mount(&server)
-            .await;
-        server
-    });
+    let (_runtime, server) = common::file_server("/bins/x86.sh", b"#!/bin/sh\necho hi\n".to_vec());
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("hpti.toml");
     std::fs::write(
@@ -612,23 +597,6 @@ fn events_of_the_ssh_and_telnet_sensors_written_as_cowrie_json_come_back_exactly
     assert_eq!(stdout(&exported), text);
 }
 
-/// Whether PyMISP can be imported (a loud skip, or a failure under
-/// `HPTI_REQUIRE_SERVICES=1`, when it cannot).
-fn have_pymisp() -> bool {
-    let found = Command::new("python3")
-        .args(["-c", "import pymisp"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !found {
-        assert!(
-            std::env::var("HPTI_REQUIRE_SERVICES").as_deref() != Ok("1"),
-            "PyMISP is required: python3 -m pip install pymisp"
-        );
-        eprintln!("\n*** SKIPPED: PyMISP is not installed ***\n");
-    }
-    found
-}
-
 #[test]
 fn misp_events_per_day_and_per_session_are_loaded_strictly_by_pymisp() {
     let dir = tempfile::tempdir().unwrap();
@@ -721,7 +689,7 @@ fn misp_events_per_day_and_per_session_are_loaded_strictly_by_pymisp() {
                 .any(|a| a["type"] == "ip-src" && a["Sighting"].is_array()),
             "{per}"
         );
-        if have_pymisp() {
+        if require_python_module("pymisp", "pymisp") {
             let check = run(Command::new("python3").arg(&checker).arg(&out));
             assert!(
                 check.status.success(),
@@ -764,16 +732,7 @@ fn taxii2_client_pages_through_both_collections_and_what_it_reads_is_valid_stix(
     if !require_tool("curl") {
         return;
     }
-    let have_client = Command::new("python3")
-        .args(["-c", "import taxii2client"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !have_client {
-        assert!(
-            std::env::var("HPTI_REQUIRE_SERVICES").as_deref() != Ok("1"),
-            "taxii2-client is required: python3 -m pip install taxii2-client"
-        );
-        eprintln!("\n*** SKIPPED: taxii2-client is not installed ***\n");
+    if !require_python_module("taxii2client", "taxii2-client") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();

@@ -64,20 +64,8 @@ fn run_then_ssh_and_telnet_then_query_shows_what_was_done() {
     if !require_tool("ssh") || !require_tool("sshpass") {
         return;
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
     let payload = b"#!/bin/sh\necho fetched-by-the-honeypot\n".to_vec();
-    let server = runtime.block_on(async {
-        let server = wiremock::MockServer::start().await;
-        wiremock::Mock::given(wiremock::matchers::path("/x86.sh"))
-            .respond_with(wiremock::ResponseTemplate::new(200).set_body_bytes(payload.clone()))
-            .mount(&server)
-            .await;
-        server
-    });
+    let (_runtime, server) = common::file_server("/x86.sh", payload.clone());
 
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("hpti.toml");

@@ -40,6 +40,31 @@ pub fn require_tool(name: &str) -> bool {
     found
 }
 
+/// Whether Python 3 can import `module` (a real tool a test runs: PyMISP, the OASIS
+/// validators, a TAXII client), installed from PyPI as `package`. Skips loudly without
+/// it, and fails under `HPTI_REQUIRE_SERVICES=1`, as [`require_tool`] does.
+///
+/// # Panics
+///
+/// When the module is missing and `HPTI_REQUIRE_SERVICES=1`.
+pub fn require_python_module(module: &str, package: &str) -> bool {
+    let found = std::process::Command::new("python3")
+        .args(["-c", &format!("import {module}")])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !found {
+        if std::env::var("HPTI_REQUIRE_SERVICES").as_deref() == Ok("1") {
+            panic!(
+                "{package} is required (HPTI_REQUIRE_SERVICES=1): python3 -m pip install {package}"
+            );
+        }
+        eprintln!(
+            "\n*** SKIPPED: {package} is not installed (python3 -m pip install {package}) ***\n"
+        );
+    }
+    found
+}
+
 /// A real SMTP server for a test: PyPI's aiosmtpd on a free loopback port, delivering
 /// into a maildir the test reads back. Stopped when dropped.
 #[derive(Debug)]

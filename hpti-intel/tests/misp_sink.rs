@@ -167,16 +167,7 @@ fn attribute_uuids(body: &Value) -> BTreeSet<String> {
 
 /// Loads every pushed event with PyMISP, strictly (hpti-bin/tests/python/check_misp.py).
 fn pymisp_accepts(events: &[&Value]) {
-    let present = std::process::Command::new("python3")
-        .args(["-c", "import pymisp"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !present {
-        assert!(
-            std::env::var("HPTI_REQUIRE_SERVICES").as_deref() != Ok("1"),
-            "PyMISP is required: python3 -m pip install pymisp"
-        );
-        eprintln!("\n*** SKIPPED: PyMISP is not installed ***\n");
+    if !hpti_core::testing::require_python_module("pymisp", "pymisp") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();

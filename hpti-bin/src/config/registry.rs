@@ -69,6 +69,7 @@ impl SinkComponent {
     }
 
     /// Its live feed, if it publishes one.
+    #[cfg(feature = "redis")]
     pub fn feed(&self) -> Option<&dyn LiveFeedConfig> {
         match self {
             Self::Live(config) => Some(config.as_ref()),

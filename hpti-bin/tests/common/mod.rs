@@ -400,3 +400,22 @@ pub fn api_address(log: &mut LogLines) -> String {
         }
     }
 }
+
+/// A web server with one file, for a sensor to fetch from (what an attacker's `wget`
+/// asks for), on its own runtime: keep the runtime as long as the server.
+pub fn file_server(path: &str, body: Vec<u8>) -> (tokio::runtime::Runtime, wiremock::MockServer) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let server = runtime.block_on(async {
+        let server = wiremock::MockServer::start().await;
+        wiremock::Mock::given(wiremock::matchers::path(path))
+            .respond_with(wiremock::ResponseTemplate::new(200).set_body_bytes(body))
+            .mount(&server)
+            .await;
+        server
+    });
+    (runtime, server)
+}

@@ -293,11 +293,7 @@ fn blocklists_hold_public_attackers_only_in_every_format_and_nft_accepts_them() 
     let mut text = std::fs::read_to_string(&config).unwrap();
     text.push_str("\n[metrics]\nenabled = false\n\n[sensors]\n\n[api]\nlisten = \"127.0.0.1:0\"\n");
     std::fs::write(&config, text).unwrap();
-    let token = run(hpti().arg("--config").arg(&config).args([
-        "api", "token", "create", "--role", "viewer", "--name", "firewall",
-    ]));
-    assert!(token.status.success(), "{}", stderr(&token));
-    let token = stdout(&token).trim().to_owned();
+    let token = common::api_token(&config, "viewer", "firewall");
     let (child, mut log) = common::spawn_run(&config);
     let addr = common::api_address(&mut log);
     let panics = common::panics_in(log);
@@ -789,11 +785,7 @@ fn taxii2_client_pages_through_both_collections_and_what_it_reads_is_valid_stix(
     assert_eq!(mirai_file["hashes"]["SHA-1"], digest("sha1sum").as_str());
     assert_eq!(mirai_file["size"], 2048);
 
-    let token = run(hpti().arg("--config").arg(&config).args([
-        "api", "token", "create", "--role", "viewer", "--name", "cti",
-    ]));
-    assert!(token.status.success(), "{}", stderr(&token));
-    let token = stdout(&token).trim().to_owned();
+    let token = common::api_token(&config, "viewer", "cti");
     let (child, mut log) = common::spawn_run(&config);
     let addr = common::api_address(&mut log);
     let panics = common::panics_in(log);

@@ -846,24 +846,52 @@ fn nats_stopped_while_an_edge_keeps_producing_loses_and_duplicates_nothing() {
     let edge = feed_edge(dir.path(), &url, &names);
     let feed = Feed::start(dir.path(), 1_000);
     std::thread::sleep(Duration::from_secs(2));
+    // Issue 20's dead-backend drill: a minute down (shorter runs by hand with the
+    // variable).
     let outage = std::env::var("HPTI_NATS_OUTAGE_SECS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(30);
+        .unwrap_or(60);
     nats.down();
     let rss_at_start = edge.rss_kib();
     std::thread::sleep(Duration::from_secs(outage));
     let rss_at_end = edge.rss_kib();
     let outbox = edge.metric("hpti_queue_depth{queue=\"buffer_bytes\"}");
+    let (code, health) = common::health(&edge.metrics);
     report(format!(
-        "NATS down {outage} s: edge outbox {outbox} bytes, RSS {rss_at_start} -> {rss_at_end} KiB"
+        "NATS down {outage} s: edge outbox {outbox} bytes, RSS {rss_at_start} -> {rss_at_end} KiB, GET /health {code} {health}"
     ));
     assert!(
         outbox > 100_000,
         "the edge kept producing into its outbox: {outbox} bytes"
     );
+    assert_eq!(
+        (code, common::component_state(&health, "sink", "up")),
+        (503, "failing".into()),
+        "the edge's /health shows its NATS sink failing: {health}"
+    );
+    assert_eq!(
+        edge.metric("hpti_component_up{kind=\"sink\",component=\"up\"}"),
+        0
+    );
     nats.up();
-    std::thread::sleep(Duration::from_secs(2));
+    assert!(
+        eventually(Duration::from_secs(60), || {
+            let (code, health) = common::health(&edge.metrics);
+            code == 200 && common::component_state(&health, "sink", "up") == "ok"
+        }),
+        "the edge's /health shows its NATS sink ok again: {:?}",
+        common::health(&edge.metrics)
+    );
+    assert_eq!(
+        edge.metric("hpti_component_up{kind=\"sink\",component=\"up\"}"),
+        1
+    );
+    assert!(
+        edge.metric("hpti_sink_retries_total{component=\"up\"}") > 0,
+        "the NATS sink retried during the outage:\n{}",
+        edge.counters()
+    );
     let written = feed.finish();
     assert_feed_stored_once(
         &dir.path().join("center/hpti.db"),

@@ -2,17 +2,29 @@
 //! sampling its memory and open files. The question is whether anything grows without
 //! bound and whether the log shows anything but counted, expected refusals.
 //!
-//! The server is a child `hpti run` (its own data directory, SSH and Telnet sensors on
-//! loopback, metrics on, the per-address cap lifted: all the traffic comes from one
-//! address), so its resident memory and descriptors are read from `/proc` apart from
-//! the generator's. The traffic, all at once:
+//! The server is a child `hpti run` (its own data directory, SSH, Telnet, HTTP and FTP
+//! sensors on loopback, metrics on, the per-address caps on connections, request rate
+//! and upload bytes lifted: all the traffic comes from one address), so its resident
+//! memory and descriptors are read from `/proc` apart from the generator's. The
+//! traffic, all at once:
 //!
 //! - SSH sessions: login, one exec command, its output;
 //! - SSH brute force: three refused passwords per connection;
 //! - SCP upload floods: 40 MiB files (past the 32 MiB file cap: refused) and 4 MiB ones;
 //! - Telnet sessions: login, commands, one line of 100 KiB;
-//! - slowloris: connections that send one byte every 10 s until closed, then reconnect;
-//! - garbage: random bytes to both ports.
+//! - HTTP requests: pages, form logins, scanner paths, a 100 KiB header field (refused
+//!   as Apache refuses it) and a 9 MiB body (past the 8 MiB cap: 413);
+//! - FTP sessions: login, a passive `LIST`, a 256 KiB `STOR`;
+//! - FTP upload floods: 4 MiB `STOR`s, every fourth one 80 MiB (past the 64 MiB
+//!   per-connection cap: `451`);
+//! - slowloris: connections that send one byte every 10 s until closed, then reconnect,
+//!   spread over the four sensors;
+//! - idle connections (`--idle`): connections that send nothing, held until the
+//!   honeypot closes them, then reopened, spread over the four sensors;
+//! - garbage: random bytes to every port.
+//!
+//! Each successful run's duration is recorded per kind (p50, p99, max), so "logins are
+//! still served within 1 s under load" is read off the result.
 
 use std::collections::BTreeMap;
 use std::io::BufRead as _;
@@ -45,24 +57,64 @@ pub struct SoakArgs {
     /// Slowloris connections held open at once (half SSH, half Telnet).
     #[arg(long, default_value_t = 200)]
     slowloris: usize,
-    /// Workers of each other kind of traffic (SSH sessions, brute force, Telnet).
+    /// Workers of each other kind of traffic (SSH sessions, brute force, Telnet, HTTP,
+    /// FTP).
     #[arg(long, default_value_t = 8)]
     workers: usize,
+    /// Idle connections held open at once, spread over the four sensors (each sensor's
+    /// `max_sessions` is raised to fit them; the open-file limit must too).
+    #[arg(long, default_value_t = 0)]
+    idle: usize,
 }
 
-/// What each kind of traffic did: completed runs and failures.
-#[derive(Default)]
+/// What each kind of traffic did: completed runs, failures, and how long the completed
+/// ones took.
 struct Tally {
     done: AtomicU64,
     failed: AtomicU64,
+    /// Durations of completed runs, microseconds.
+    latency: std::sync::Mutex<hdrhistogram::Histogram<u64>>,
 }
 
 impl Tally {
-    fn count(&self, ok: bool) {
+    fn new() -> anyhow::Result<Self> {
+        Ok(Self {
+            done: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
+            latency: std::sync::Mutex::new(hdrhistogram::Histogram::new_with_bounds(
+                1,
+                3_600_000_000,
+                3,
+            )?),
+        })
+    }
+
+    fn count(&self, ok: bool, took: Duration) {
         if ok {
             self.done.fetch_add(1, Ordering::Relaxed);
+            if let Ok(mut latency) = self.latency.lock() {
+                latency.saturating_record(u64::try_from(took.as_micros()).unwrap_or(u64::MAX));
+            }
         } else {
             self.failed.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn result(&self) -> TrafficDone {
+        let (p50_ms, p99_ms, max_ms) = self.latency.lock().map_or((0.0, 0.0, 0.0), |h| {
+            let ms = |us: u64| us as f64 / 1000.0;
+            (
+                ms(h.value_at_quantile(0.5)),
+                ms(h.value_at_quantile(0.99)),
+                ms(h.max()),
+            )
+        });
+        TrafficDone {
+            done: self.done.load(Ordering::Relaxed),
+            failed: self.failed.load(Ordering::Relaxed),
+            p50_ms,
+            p99_ms,
+            max_ms,
         }
     }
 }
@@ -78,6 +130,10 @@ struct Sample {
 struct TrafficDone {
     done: u64,
     failed: u64,
+    /// Duration of a completed run (connect to close): median, 99th percentile, most.
+    p50_ms: f64,
+    p99_ms: f64,
+    max_ms: f64,
 }
 
 #[derive(Serialize)]
@@ -85,6 +141,7 @@ struct SoakResult {
     bench: &'static str,
     minutes: f64,
     buffer: String,
+    idle: usize,
     samples: Vec<Sample>,
     rss_first_mb: f64,
     rss_max_mb: f64,
@@ -103,22 +160,31 @@ struct Server {
     child: std::process::Child,
     ssh: SocketAddr,
     telnet: SocketAddr,
+    http: SocketAddr,
+    ftp: SocketAddr,
     metrics: SocketAddr,
     log: std::thread::JoinHandle<BTreeMap<String, u64>>,
 }
 
 impl Server {
-    fn start(dir: &Path, buffer: &str) -> anyhow::Result<Self> {
+    fn start(dir: &Path, buffer: &str, idle: usize) -> anyhow::Result<Self> {
         let config = dir.join("hpti.toml");
+        // Every sensor takes its share of the idle connections besides the traffic.
+        let max_sessions = 10_000 + idle.div_ceil(4);
         std::fs::write(
             &config,
             format!(
                 "[data]\ndir = {:?}\n\n[log]\nformat = \"json\"\n\n[metrics]\nenabled = true\nlisten = \"127.0.0.1:0\"\n\n\
                  [pipeline]\nbuffer = {buffer:?}\n\n\
-                 [honeypot.limits]\nmax_sessions_per_ip = 100000\n\n\
+                 [honeypot.limits]\nmax_sessions = {max_sessions}\nmax_sessions_per_ip = 100000\n\
+                 max_upload_bytes_per_ip = {}\n\n\
                  [sensors.ssh]\ntype = \"ssh\"\nlisten = \"127.0.0.1:0\"\n\n\
-                 [sensors.telnet]\ntype = \"telnet\"\nlisten = \"127.0.0.1:0\"\nlogin_failure_delay = \"100ms\"\n",
-                dir.join("data")
+                 [sensors.telnet]\ntype = \"telnet\"\nlisten = \"127.0.0.1:0\"\nlogin_failure_delay = \"100ms\"\n\n\
+                 [sensors.http]\ntype = \"http\"\nlisten = \"127.0.0.1:0\"\napp = \"wordpress\"\n\n\
+                 [sensors.http.limits]\nrequests_per_second = 1000000\n\n\
+                 [sensors.ftp]\ntype = \"ftp\"\nlisten = \"127.0.0.1:0\"\npassive_ports = [20000, 60000]\nlogin_failure_delay = \"100ms\"\n",
+                dir.join("data"),
+                1u64 << 50,
             ),
         )?;
         let exe = std::env::current_exe().context("cannot find the hpti executable")?;
@@ -134,8 +200,13 @@ impl Server {
             .context("cannot start hpti run")?;
         let stderr = child.stderr.take().context("no stderr")?;
         let mut lines = std::io::BufReader::new(stderr).lines();
-        let (mut ssh, mut telnet, mut metrics) = (None, None, None);
-        while ssh.is_none() || telnet.is_none() || metrics.is_none() {
+        let (mut ssh, mut telnet, mut http, mut ftp, mut metrics) = (None, None, None, None, None);
+        while ssh.is_none()
+            || telnet.is_none()
+            || http.is_none()
+            || ftp.is_none()
+            || metrics.is_none()
+        {
             let Some(Ok(line)) = lines.next() else {
                 let _ = child.kill();
                 anyhow::bail!("hpti run stopped before it listened");
@@ -152,6 +223,10 @@ impl Server {
                 ssh = addr();
             } else if message.contains("Telnet honeypot listening") {
                 telnet = addr();
+            } else if message.contains("HTTP honeypot listening") {
+                http = addr();
+            } else if message.contains("FTP honeypot listening") {
+                ftp = addr();
             } else if let Some(rest) = message.split("metrics at http://").nth(1) {
                 metrics = rest.split('/').next().and_then(|a| a.parse().ok());
             }
@@ -173,6 +248,8 @@ impl Server {
             child,
             ssh: ssh.context("no SSH address")?,
             telnet: telnet.context("no Telnet address")?,
+            http: http.context("no HTTP address")?,
+            ftp: ftp.context("no FTP address")?,
             metrics: metrics.context("no metrics address")?,
             log,
         })
@@ -212,28 +289,35 @@ pub async fn soak(args: &SoakArgs) -> anyhow::Result<()> {
 }
 
 async fn run(args: &SoakArgs, dir: &Path) -> anyhow::Result<SoakResult> {
-    let mut server = Server::start(dir, &args.buffer)?;
+    let mut server = Server::start(dir, &args.buffer, args.idle)?;
     let pid = server.child.id();
     let deadline = Instant::now() + Duration::from_secs_f64(args.minutes * 60.0);
     let client = Arc::new(client_config());
-    let kinds: [&'static str; 6] = [
+    let kinds: [&'static str; 10] = [
         "ssh_session",
         "ssh_bruteforce",
         "scp_upload",
         "telnet_session",
+        "http_request",
+        "ftp_session",
+        "ftp_upload",
         "slowloris",
+        "idle",
         "garbage",
     ];
-    let tallies: BTreeMap<&'static str, Arc<Tally>> =
-        kinds.iter().map(|k| (*k, Arc::default())).collect();
+    let tallies: BTreeMap<&'static str, Arc<Tally>> = kinds
+        .iter()
+        .map(|k| Ok((*k, Arc::new(Tally::new()?))))
+        .collect::<anyhow::Result<_>>()?;
     let mut tasks = tokio::task::JoinSet::new();
     let spawn_loop = |tasks: &mut tokio::task::JoinSet<()>, kind: &'static str, work: Work| {
         let tally = tallies[kind].clone();
         tasks.spawn(async move {
             let mut n = 0u64;
             while Instant::now() < deadline {
+                let started = Instant::now();
                 let ok = work(n).await;
-                tally.count(ok);
+                tally.count(ok, started.elapsed());
                 n += 1;
                 if !ok {
                     tokio::time::sleep(Duration::from_millis(50)).await;
@@ -241,7 +325,8 @@ async fn run(args: &SoakArgs, dir: &Path) -> anyhow::Result<SoakResult> {
             }
         });
     };
-    let (ssh, telnet) = (server.ssh, server.telnet);
+    let (ssh, telnet, http, ftp) = (server.ssh, server.telnet, server.http, server.ftp);
+    let sensors = [ssh, telnet, http, ftp];
     for _ in 0..args.workers {
         let c = client.clone();
         spawn_loop(
@@ -260,6 +345,16 @@ async fn run(args: &SoakArgs, dir: &Path) -> anyhow::Result<SoakResult> {
             "telnet_session",
             Arc::new(move |n| Box::pin(telnet_session(telnet, n))),
         );
+        spawn_loop(
+            &mut tasks,
+            "http_request",
+            Arc::new(move |n| Box::pin(http_request(http, n))),
+        );
+        spawn_loop(
+            &mut tasks,
+            "ftp_session",
+            Arc::new(move |n| Box::pin(ftp_session(ftp, n, 256 << 10))),
+        );
     }
     for _ in 0..2 {
         let c = client.clone();
@@ -270,16 +365,32 @@ async fn run(args: &SoakArgs, dir: &Path) -> anyhow::Result<SoakResult> {
         );
         spawn_loop(
             &mut tasks,
+            "ftp_upload",
+            Arc::new(move |n| {
+                let size = if n % 4 == 3 { 80 << 20 } else { 4 << 20 };
+                Box::pin(ftp_session(ftp, n, size))
+            }),
+        );
+        spawn_loop(
+            &mut tasks,
             "garbage",
-            Arc::new(move |n| Box::pin(garbage(if n % 2 == 0 { ssh } else { telnet }, n))),
+            Arc::new(move |n| Box::pin(garbage(sensors[n as usize % sensors.len()], n))),
         );
     }
     for k in 0..args.slowloris {
-        let target = if k % 2 == 0 { ssh } else { telnet };
+        let target = sensors[k % sensors.len()];
         spawn_loop(
             &mut tasks,
             "slowloris",
-            Arc::new(move |_| Box::pin(slowloris(target, deadline))),
+            Arc::new(move |_| Box::pin(hold_open(target, deadline, true))),
+        );
+    }
+    for k in 0..args.idle {
+        let target = sensors[k % sensors.len()];
+        spawn_loop(
+            &mut tasks,
+            "idle",
+            Arc::new(move |_| Box::pin(hold_open(target, deadline, false))),
         );
     }
 
@@ -313,6 +424,7 @@ async fn run(args: &SoakArgs, dir: &Path) -> anyhow::Result<SoakResult> {
         bench: "soak",
         minutes: args.minutes,
         buffer: args.buffer.clone(),
+        idle: args.idle,
         rss_first_mb: rss.first().copied().unwrap_or(0.0),
         rss_max_mb: rss.iter().copied().fold(0.0, f64::max),
         rss_last_mb: rss.last().copied().unwrap_or(0.0),
@@ -320,15 +432,7 @@ async fn run(args: &SoakArgs, dir: &Path) -> anyhow::Result<SoakResult> {
         samples,
         traffic: tallies
             .iter()
-            .map(|(kind, tally)| {
-                (
-                    *kind,
-                    TrafficDone {
-                        done: tally.done.load(Ordering::Relaxed),
-                        failed: tally.failed.load(Ordering::Relaxed),
-                    },
-                )
-            })
+            .map(|(kind, tally)| (*kind, tally.result()))
             .collect(),
         counters,
         log_warnings,
@@ -356,6 +460,8 @@ async fn scrape(metrics: SocketAddr) -> anyhow::Result<BTreeMap<String, u64>> {
             let (labels, value) = line.rsplit_once("} ")?;
             Some((labels.to_owned(), value.trim().parse().ok()?))
         })
+        // Only the counters that moved.
+        .filter(|(_, value)| *value > 0)
         .collect())
 }
 
@@ -527,10 +633,11 @@ async fn telnet_session(addr: SocketAddr, n: u64) -> bool {
     ok
 }
 
-/// Holds a connection open sending one byte every 10 s, until the honeypot closes it
-/// (login timeout) or the soak ends. Success is being closed by the honeypot, after a
-/// while (a connection refused at once, by a cap, counts as a failure).
-async fn slowloris(addr: SocketAddr, deadline: Instant) -> bool {
+/// Holds a connection open, sending one byte every 10 s (`trickle`, slowloris) or
+/// nothing, until the honeypot closes it (login, header or idle timeout) or the soak
+/// ends. Success is being closed by the honeypot after a while (a connection refused
+/// at once, by a cap, counts as a failure).
+async fn hold_open(addr: SocketAddr, deadline: Instant, trickle: bool) -> bool {
     let Ok(mut stream) = TcpStream::connect(addr).await else {
         return false;
     };
@@ -540,7 +647,9 @@ async fn slowloris(addr: SocketAddr, deadline: Instant) -> bool {
         if Instant::now() >= deadline {
             return true;
         }
-        let _ = stream.write_all(b"a").await;
+        if trickle {
+            let _ = stream.write_all(b"a").await;
+        }
         let read = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut buffer)).await;
         if let Ok(Ok(0) | Err(_)) = read {
             return opened.elapsed() > Duration::from_secs(1);
@@ -576,4 +685,196 @@ async fn garbage(addr: SocketAddr, n: u64) -> bool {
     tokio::time::timeout(Duration::from_secs(60), drained)
         .await
         .unwrap_or(false)
+}
+
+/// One HTTP request on its own connection, by `n`: a page, a form login, a scanner
+/// path, a 100 KiB header field (Apache's 400), a body announced past the 8 MiB cap
+/// (413 before any of it is read), or a 6 MiB body (read and hashed, not kept).
+async fn http_request(addr: SocketAddr, n: u64) -> bool {
+    let Ok(mut stream) = TcpStream::connect(addr).await else {
+        return false;
+    };
+    let host = "Host: soak.example\r\nConnection: close\r\n";
+    let (request, body_bytes, expect): (String, usize, &[u8]) = match n % 6 {
+        0 => (format!("GET / HTTP/1.1\r\n{host}\r\n"), 0, b"HTTP/1.1 "),
+        1 => {
+            let form = format!("log=admin&pwd=guess-{n}&wp-submit=Log+In");
+            (
+                format!(
+                    "POST /wp-login.php HTTP/1.1\r\n{host}Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{form}",
+                    form.len()
+                ),
+                0,
+                b"HTTP/1.1 ",
+            )
+        }
+        2 => (
+            format!("GET /.env?soak={n} HTTP/1.1\r\n{host}\r\n"),
+            0,
+            b"HTTP/1.1 ",
+        ),
+        3 => (
+            format!(
+                "GET / HTTP/1.1\r\n{host}X-Junk: {}\r\n\r\n",
+                "A".repeat(100 * 1024)
+            ),
+            0,
+            b"HTTP/1.1 400 ",
+        ),
+        4 => (
+            format!(
+                "POST /xmlrpc.php HTTP/1.1\r\n{host}Content-Type: text/xml\r\nContent-Length: {}\r\n\r\n",
+                9 << 20
+            ),
+            0,
+            b"HTTP/1.1 413 ",
+        ),
+        _ => (
+            format!(
+                "POST /upload.php HTTP/1.1\r\n{host}Content-Type: application/octet-stream\r\nContent-Length: {}\r\n\r\n",
+                6 << 20
+            ),
+            6 << 20,
+            b"HTTP/1.1 ",
+        ),
+    };
+    let exchange = async {
+        stream.write_all(request.as_bytes()).await.ok()?;
+        let chunk = vec![0x43u8; 64 * 1024];
+        let mut left = body_bytes;
+        while left > 0 {
+            let take = left.min(chunk.len());
+            stream.write_all(&chunk[..take]).await.ok()?;
+            left -= take;
+        }
+        let mut reply = Vec::new();
+        let mut buffer = [0u8; 16 * 1024];
+        // The status line is all that is judged; the rest is read to the close.
+        loop {
+            match stream.read(&mut buffer).await {
+                Ok(0) | Err(_) => break,
+                Ok(read) if reply.len() < 4096 => reply.extend_from_slice(&buffer[..read]),
+                Ok(_) => {}
+            }
+        }
+        Some(reply)
+    };
+    tokio::time::timeout(Duration::from_secs(60), exchange)
+        .await
+        .ok()
+        .flatten()
+        .is_some_and(|reply| reply.starts_with(expect))
+}
+
+/// One FTP reply (all its lines); its first line.
+async fn ftp_reply<R: tokio::io::AsyncBufRead + Unpin>(read: &mut R) -> Option<String> {
+    use tokio::io::AsyncBufReadExt as _;
+    let mut first = String::new();
+    if read.read_line(&mut first).await.ok()? == 0 {
+        return None;
+    }
+    if first.as_bytes().get(3) == Some(&b'-') {
+        let code = first.get(..3)?.to_owned();
+        loop {
+            let mut line = String::new();
+            if read.read_line(&mut line).await.ok()? == 0 {
+                return None;
+            }
+            if line.starts_with(&code) && line.as_bytes().get(3) == Some(&b' ') {
+                break;
+            }
+        }
+    }
+    Some(first)
+}
+
+/// The data address of a `227 Entering Passive Mode (h1,h2,h3,h4,p1,p2).` reply.
+fn ftp_passive(reply: &str, control: SocketAddr) -> Option<SocketAddr> {
+    let inner = reply.split_once('(')?.1.split_once(')')?.0;
+    let numbers: Vec<u16> = inner
+        .split(',')
+        .map(|n| n.trim().parse().ok())
+        .collect::<Option<_>>()?;
+    let [_, _, _, _, high, low] = numbers.as_slice() else {
+        return None;
+    };
+    Some(SocketAddr::new(control.ip(), high * 256 + low))
+}
+
+/// One FTP session: login, a passive `LIST`, a `STOR` of `size` bytes (past the
+/// per-connection upload cap the honeypot must answer `451` as on a full disk), `QUIT`.
+async fn ftp_session(addr: SocketAddr, n: u64, size: usize) -> bool {
+    let session = async {
+        let stream = TcpStream::connect(addr).await.ok()?;
+        let (read, mut write) = stream.into_split();
+        let mut read = tokio::io::BufReader::new(read);
+        let mut say = async |line: &str, read: &mut tokio::io::BufReader<_>| {
+            write
+                .write_all(format!("{line}\r\n").as_bytes())
+                .await
+                .ok()?;
+            ftp_reply(read).await
+        };
+        ftp_reply(&mut read)
+            .await?
+            .starts_with("220")
+            .then_some(())?;
+        say("USER ubuntu", &mut read)
+            .await?
+            .starts_with("331")
+            .then_some(())?;
+        say("PASS hpti-bench", &mut read)
+            .await?
+            .starts_with("230")
+            .then_some(())?;
+        say("TYPE I", &mut read)
+            .await?
+            .starts_with("200")
+            .then_some(())?;
+        let pasv = say("PASV", &mut read).await?;
+        let mut data = TcpStream::connect(ftp_passive(&pasv, addr)?).await.ok()?;
+        say("LIST", &mut read)
+            .await?
+            .starts_with("150")
+            .then_some(())?;
+        let mut listing = Vec::new();
+        data.read_to_end(&mut listing).await.ok()?;
+        ftp_reply(&mut read)
+            .await?
+            .starts_with("226")
+            .then_some(())?;
+        let pasv = say("PASV", &mut read).await?;
+        let mut data = TcpStream::connect(ftp_passive(&pasv, addr)?).await.ok()?;
+        say(&format!("STOR soak-{n}.bin"), &mut read)
+            .await?
+            .starts_with("150")
+            .then_some(())?;
+        // The same bytes each time: stored once by digest, so the flood measures the
+        // upload path, not the disk. Past the cap the honeypot stops reading and drops
+        // the data connection: the failed writes are expected.
+        let chunk = vec![0x46u8; 256 * 1024];
+        let mut left = size;
+        while left > 0 {
+            let take = left.min(chunk.len());
+            if data.write_all(&chunk[..take]).await.is_err() {
+                break;
+            }
+            left -= take;
+        }
+        let _ = data.shutdown().await;
+        drop(data);
+        let stored = ftp_reply(&mut read).await?;
+        let cap = 64usize << 20;
+        let expected = if size > cap { "451" } else { "226" };
+        stored.starts_with(expected).then_some(())?;
+        say("QUIT", &mut read)
+            .await?
+            .starts_with("221")
+            .then_some(())
+    };
+    tokio::time::timeout(Duration::from_secs(120), session)
+        .await
+        .ok()
+        .flatten()
+        .is_some()
 }

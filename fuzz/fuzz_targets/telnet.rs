@@ -14,8 +14,9 @@ use libfuzzer_sys::fuzz_target;
 mod protocol;
 
 use protocol::{
-    DO, DONT, IAC, OPT_ECHO, OPT_LFLOW, OPT_NAWS, OPT_NEW_ENVIRON, OPT_SGA, OPT_STATUS, OPT_TSPEED,
-    OPT_TTYPE, OPT_XDISPLOC, SE, Telnet, WILL, WONT, encode,
+    DO, DONT, IAC, OPT_AUTHENTICATION, OPT_BINARY, OPT_ECHO, OPT_ENCRYPT, OPT_LFLOW, OPT_LINEMODE,
+    OPT_NAWS, OPT_NEW_ENVIRON, OPT_OLD_ENVIRON, OPT_SGA, OPT_STATUS, OPT_TM, OPT_TSPEED, OPT_TTYPE,
+    OPT_XDISPLOC, SE, Telnet, WILL, WONT, encode,
 };
 
 /// The answer to `IAC AYT`, at most `MAX_AYT` times per connection.
@@ -24,18 +25,29 @@ const MAX_AYT: usize = 16;
 /// Negotiation commands kept in the trace (MAX_TRACE).
 const MAX_TRACE: usize = 64;
 
-/// The opening negotiation of telnet/mod.rs (`negotiate`), minus the waits.
+/// The opening negotiation of telnet/mod.rs (`negotiate`, inetutils telnetd's), minus
+/// the waits and the subnegotiation requests.
 fn open(t: &mut Telnet) -> Vec<u8> {
-    let mut out = Vec::new();
-    for option in [OPT_TTYPE, OPT_TSPEED, OPT_XDISPLOC, OPT_NEW_ENVIRON] {
+    let mut out = t.offer_will(OPT_AUTHENTICATION);
+    out.extend(t.offer_will(OPT_ENCRYPT));
+    for option in [
+        OPT_TTYPE,
+        OPT_TSPEED,
+        OPT_XDISPLOC,
+        OPT_NEW_ENVIRON,
+        OPT_OLD_ENVIRON,
+    ] {
         out.extend(t.ask_do(option));
     }
     out.extend(t.offer_will(OPT_SGA));
     out.extend(t.ask_do(OPT_ECHO));
+    out.extend(t.ask_do(OPT_LINEMODE));
     out.extend(t.ask_do(OPT_NAWS));
     out.extend(t.offer_will(OPT_STATUS));
     out.extend(t.ask_do(OPT_LFLOW));
     out.extend(t.offer_will(OPT_ECHO));
+    out.extend(t.ask_do(OPT_TM));
+    out.extend(t.ask_do(OPT_BINARY));
     out
 }
 
@@ -61,9 +73,10 @@ fn check_reply(reply: &[u8]) -> usize {
     ayt
 }
 
-/// Options the client may enable on its side (`accept_his`).
-fn accepted_his(option: u8) -> bool {
-    matches!(option, 0 | 3 | 24 | 31 | 32 | 33 | 35 | 39)
+/// Options the client may enable on its side: `accept_his`, and ECHO once the opening
+/// asked for it (telnetd's probe, taken and turned off later).
+fn accepted_his(option: u8, opened: bool) -> bool {
+    matches!(option, 0 | 3 | 6 | 24 | 31 | 32 | 33 | 34 | 35 | 36 | 39) || (opened && option == 1)
 }
 
 /// The two connections are in the same state, as far as it shows (comparing their
@@ -189,7 +202,10 @@ fuzz_target!(|data: &[u8]| {
     }
     for option in 0..=255u8 {
         // The client can never turn on an option we do not accept.
-        assert!(!t.his(option) || accepted_his(option), "option {option}");
+        assert!(
+            !t.his(option) || accepted_his(option, flags & 1 != 0),
+            "option {option}"
+        );
     }
     if let Some(user) = t.take_env_user() {
         assert!(

@@ -465,16 +465,10 @@ fn postgres_down_for_a_minute_then_back_loses_nothing_and_hpti_stays_up() {
     session
         .set_read_timeout(Some(Duration::from_secs(5)))
         .unwrap();
-    let mut seen = Vec::new();
-    let mut buf = [0u8; 256];
-    while !String::from_utf8_lossy(&seen).contains("login: ") {
-        use std::io::Read as _;
-        let n = session
-            .read(&mut buf)
-            .expect("the Telnet sensor answers during the outage");
-        assert!(n > 0, "the Telnet sensor closed the connection");
-        seen.extend_from_slice(&buf[..n]);
-    }
+    assert!(
+        common::read_until(&mut session, "login: "),
+        "the Telnet sensor answers during the outage"
+    );
     drop(session);
     let during = pg_count_or_zero(&db.url, "kill-test") as u64;
     let retries = metric(&metrics, "hpti_sink_retries_total{component=\"pg\"}");

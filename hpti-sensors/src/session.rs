@@ -313,8 +313,12 @@ impl SessionCore {
                 .await;
             }
             Err(e) => {
-                self.honeypot.counters.artifact_failed.inc();
-                tracing::warn!(session = %self.id, error = %e, "cannot store an uploaded file");
+                if crate::fetch::is_quota_refusal(&e) {
+                    tracing::debug!(session = %self.id, error = %e, "uploaded file refused by the artifact quota");
+                } else {
+                    self.honeypot.counters.artifact_failed.inc();
+                    tracing::warn!(session = %self.id, error = %e, "cannot store an uploaded file");
+                }
                 self.emit(EventKind::FileUpload {
                     filename: filename.to_owned(),
                     sha256: None,

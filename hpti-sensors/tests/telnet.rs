@@ -60,7 +60,6 @@ impl Harness {
         let mut config = TelnetConfig {
             listen: "127.0.0.1:0".parse().unwrap(),
             login_failure_delay: Duration::from_millis(10),
-            negotiation_timeout: Duration::from_millis(300),
             ..TelnetConfig::default()
         };
         telnet(&mut config);
@@ -242,6 +241,15 @@ impl Client {
         self.stream.write_all(bytes).await.unwrap();
     }
 
+    /// At the login prompt: the name, then the password once login asks for it (as
+    /// bots do: login flushes a password sent ahead), then up to `until`.
+    async fn log_in(&mut self, user: &str, password: &str, until: &str) -> String {
+        self.send(format!("{user}\r\n").as_bytes()).await;
+        self.read_until("Password: ").await;
+        self.send(format!("{password}\r\n").as_bytes()).await;
+        self.read_until(until).await
+    }
+
     /// Reads once; false at end of stream.
     async fn read_some(&mut self) -> bool {
         let mut buf = [0u8; 4096];
@@ -411,46 +419,38 @@ async fn linux_client_logs_in_and_runs_commands() {
     let mut c = Client::connect(h.addr, Mode::Linux).await;
 
     let opening = c.read_until(&format!("{host} login: ")).await;
-    // netkit telnetd's opening, byte for byte.
-    assert_eq!(
-        &c.raw[..12],
-        &[
-            IAC,
-            DO,
-            TTYPE,
-            IAC,
-            DO,
-            32,
-            IAC,
-            DO,
-            35,
-            IAC,
-            DO,
-            NEW_ENVIRON
-        ]
-    );
+    // inetutils telnetd's opening, byte for byte (testdata/deception/telnet).
+    assert_eq!(&c.raw[..21], OPENING);
     let verbs: Vec<(u8, u8)> = c.commands.clone();
     assert_eq!(
         verbs,
         [
+            (WILL, 37),
+            (WILL, 38),
             (DO, TTYPE),
             (DO, 32),
             (DO, 35),
             (DO, NEW_ENVIRON),
+            (DO, 36),
             (SB, TTYPE),
             (WILL, SGA),
             (DO, ECHO),
+            (DO, 34),
             (DO, NAWS),
             (WILL, 5),
             (DO, 33),
             (WILL, ECHO),
+            (DO, 6),
+            (DO, 0),
         ]
     );
-    let os = h.honeypot.persona().os;
-    let issue = hpti_sensors::telnet::default_banner(os);
+    let persona = h.honeypot.persona();
     assert_eq!(
         opening,
-        format!("{}{host} login: ", issue.replace('\n', "\r\n"))
+        format!(
+            "\r\nLinux {} ({host}) (pts/0)\r\n\r\n{host} login: ",
+            persona.kernel_release
+        )
     );
 
     // A failed login first.
@@ -506,7 +506,7 @@ async fn linux_client_logs_in_and_runs_commands() {
     assert!(
         fingerprint
             .1
-            .starts_with("WILL 24,WONT 32,WONT 35,WONT 39,SB 24")
+            .starts_with("DONT 37,DONT 38,WILL 24,WONT 32,WONT 35,WONT 39,WONT 36,SB 24")
     );
     assert!(fingerprint.1.ends_with(";ttype=xterm"), "{}", fingerprint.1);
 
@@ -519,15 +519,23 @@ async fn linux_client_logs_in_and_runs_commands() {
     h.stop().await;
 }
 
-/// Sends a bot's whole conversation in one write and checks nothing is lost.
-async fn bot_in_one_write(mode: Mode, wait_for_prompt: bool) {
+/// inetutils telnetd's first segment (WILL AUTHENTICATION, WILL ENCRYPT, DO TTYPE,
+/// TSPEED, XDISPLOC, NEW-ENVIRON, OLD-ENVIRON).
+const OPENING: &[u8] = &[
+    IAC, WILL, 37, IAC, WILL, 38, IAC, DO, 24, IAC, DO, 32, IAC, DO, 35, IAC, DO, 39, IAC, DO, 36,
+];
+
+/// A Mirai-like bot: its name at the prompt, its password when asked, then its whole
+/// command list in one write; nothing of it is lost.
+#[tokio::test]
+async fn mirai_like_bot_sends_its_commands_in_one_write() {
     let h = Harness::start(|_| {}, |_| {}).await;
     let host = h.hostname();
-    let mut c = Client::connect(h.addr, mode).await;
-    if wait_for_prompt {
-        c.read_until("login: ").await;
-    }
-    c.send(b"root\r\nhunter2\r\nenable\r\nsystem\r\nshell\r\nsh\r\n/bin/busybox ECCHI\r\n")
+    let mut c = Client::connect(h.addr, Mode::Mirai).await;
+    c.read_until("login: ").await;
+    c.send(b"root\r\n").await;
+    c.read_until("Password: ").await;
+    c.send(b"hunter2\r\nenable\r\nsystem\r\nshell\r\nsh\r\n/bin/busybox ECCHI\r\n")
         .await;
     let out = c.read_until("ECCHI: applet not found").await;
     assert!(out.contains(&format!("root@{host}:~# ")), "{out:?}");
@@ -545,21 +553,79 @@ async fn bot_in_one_write(mode: Mode, wait_for_prompt: bool) {
     h.stop().await;
 }
 
+/// As telnetd: a client that never answers the opening gets nothing more, whatever it
+/// sends (the fixed-delay `WILL ECHO` and prompt of fake telnetds is a signature).
 #[tokio::test]
-async fn silent_bot_sending_everything_before_any_prompt() {
-    bot_in_one_write(Mode::Silent, false).await;
+async fn a_client_that_does_not_negotiate_gets_nothing_beyond_the_opening() {
+    let h = Harness::start(|_| {}, |_| {}).await;
+    let mut c = Client::connect(h.addr, Mode::Silent).await;
+    c.send(b"root\r\nhunter2\r\nuname -a\r\n").await;
+    let mut buf = [0u8; 256];
+    let mut got = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(2500);
+    while let Ok(Ok(n)) = tokio::time::timeout_at(deadline, c.stream.read(&mut buf)).await {
+        assert!(n > 0, "closed: {got:?}");
+        got.extend_from_slice(&buf[..n]);
+    }
+    assert_eq!(got, OPENING);
+    drop(c);
+    let events = h.wait_closed(1).await;
+    assert!(logins(&events).is_empty());
+    h.stop().await;
 }
 
+/// With `negotiation_timeout` set, such a client reaches the prompt (the operator's
+/// choice: more bots, a known signature).
 #[tokio::test]
-async fn mirai_like_bot_after_the_prompt() {
-    bot_in_one_write(Mode::Mirai, true).await;
+async fn negotiation_timeout_lets_a_silent_bot_reach_the_prompt() {
+    let h = Harness::start(
+        |_| {},
+        |t| t.negotiation_timeout = Some(Duration::from_millis(200)),
+    )
+    .await;
+    let host = h.hostname();
+    let mut c = Client::connect(h.addr, Mode::Silent).await;
+    c.read_until("login: ").await;
+    c.log_in("root", "hunter2", &format!("root@{host}:~# "))
+        .await;
+    drop(c);
+    let events = h.wait_closed(1).await;
+    assert_eq!(
+        logins(&events),
+        [("root".into(), Some("hunter2".into()), true)]
+    );
+    h.stop().await;
+}
+
+/// login turns echo off with TCSAFLUSH: a password sent with the name is lost, and the
+/// client sees `Password: ` and silence until it sends it again.
+#[tokio::test]
+async fn a_password_sent_ahead_of_its_prompt_is_flushed() {
+    let h = Harness::start(|_| {}, |_| {}).await;
+    let host = h.hostname();
+    let mut c = Client::connect(h.addr, Mode::Mirai).await;
+    c.read_until("login: ").await;
+    c.send(b"root\r\nhunter2\r\n").await;
+    c.read_until("Password: ").await;
+    let mut buf = [0u8; 256];
+    let quiet = tokio::time::timeout(Duration::from_millis(500), c.stream.read(&mut buf)).await;
+    assert!(quiet.is_err(), "nothing after Password: {quiet:?}");
+    c.send(b"hunter2\r\n").await;
+    c.read_until(&format!("root@{host}:~# ")).await;
+    drop(c);
+    let events = h.wait_closed(1).await;
+    assert_eq!(
+        logins(&events),
+        [("root".into(), Some("hunter2".into()), true)]
+    );
+    h.stop().await;
 }
 
 #[tokio::test]
 async fn line_endings_cr_nul_and_bare_lf() {
     let h = Harness::start(|_| {}, |_| {}).await;
     let host = h.hostname();
-    let mut c = Client::connect(h.addr, Mode::Silent).await;
+    let mut c = Client::connect(h.addr, Mode::Mirai).await;
     c.read_until("login: ").await;
     // CR NUL after the name, bare LF after the password, CR LF split over writes.
     c.send(b"root\r\0").await;
@@ -585,9 +651,8 @@ async fn iac_sequences_inside_data_and_escaped_ff() {
     let host = h.hostname();
     let mut c = Client::connect(h.addr, Mode::Mirai).await;
     c.read_until("login: ").await;
-    c.send(b"root\r\nhunter2\r\n").await;
     let prompt = format!("root@{host}:~# ");
-    c.read_until(&prompt).await;
+    c.log_in("root", "hunter2", &prompt).await;
 
     // Negotiation, NOP, a window change and an unknown option in the middle of a
     // command, split over writes; an escaped 0xFF data byte.
@@ -617,16 +682,17 @@ async fn iac_sequences_inside_data_and_escaped_ff() {
     h.stop().await;
 }
 
+/// inetutils telnetd ignores a `USER` sent through NEW-ENVIRON (`telnet -l`): login
+/// asks for the name as usual.
 #[tokio::test]
-async fn telnet_l_user_skips_the_name_prompt() {
+async fn telnet_l_user_is_ignored() {
     let h = Harness::start(|_| {}, |_| {}).await;
     let host = h.hostname();
     let mut c = Client::connect(h.addr, Mode::Linux).await;
     c.user = Some("root".into());
-    let first = c.read_until("Password: ").await;
-    assert!(!first.contains("login:"), "{first:?}");
-    c.send(b"hunter2\r\n").await;
-    c.read_until(&format!("root@{host}:~# ")).await;
+    c.read_until(&format!("{host} login: ")).await;
+    c.log_in("root", "hunter2", &format!("root@{host}:~# "))
+        .await;
     c.send(b"exit\r\n").await;
     c.read_to_end().await;
     let events = h.wait_closed(1).await;
@@ -638,34 +704,101 @@ async fn telnet_l_user_skips_the_name_prompt() {
 }
 
 #[tokio::test]
-async fn too_many_failed_logins_disconnect() {
-    let h = Harness::start(|hp| hp.limits.max_auth_attempts = 3, |_| {}).await;
+async fn too_many_failed_logins_disconnect_as_shadow_login_does() {
+    let h = Harness::start(|_| {}, |_| {}).await;
+    let host = h.hostname();
     let mut c = Client::connect(h.addr, Mode::Mirai).await;
     c.read_until("login: ").await;
-    for password in ["a", "b", "c"] {
-        c.send(format!("root\r\n{password}\r\n").as_bytes()).await;
-        c.read_until("Login incorrect\r\n").await;
+    for (n, password) in ["a", "b", "c", "d", "e"].into_iter().enumerate() {
+        let answer = c.log_in("root", password, "Login incorrect\r\n").await;
+        assert_eq!(answer, "\r\n\r\nLogin incorrect\r\n", "try {n}");
+        if n < 4 {
+            assert_eq!(c.read_until("login: ").await, format!("{host} login: "));
+        }
     }
     let rest = c.read_to_end().await;
-    assert_eq!(rest, "", "nothing after the last failure");
+    assert_eq!(rest, "Maximum number of tries exceeded (5)\r\n");
     let events = h.wait_closed(1).await;
-    assert_eq!(logins(&events).len(), 3);
+    assert_eq!(logins(&events).len(), 5);
     assert!(logins(&events).iter().all(|l| !l.2));
     assert_eq!(h.counter("too_many_auth"), 1);
     h.stop().await;
 }
 
+/// libpam randomises the failure delay (× 0.5-1.5): a constant one is a tell.
 #[tokio::test]
-async fn login_timeout_disconnects() {
+async fn failure_delays_vary_as_pam_faildelay() {
     let h = Harness::start(
-        |hp| hp.limits.login_timeout = Duration::from_millis(300),
         |_| {},
+        |t| t.login_failure_delay = Duration::from_millis(200),
     )
     .await;
+    let mut delays = Vec::new();
+    for _ in 0..2 {
+        let mut c = Client::connect(h.addr, Mode::Mirai).await;
+        c.read_until("login: ").await;
+        for _ in 0..4 {
+            c.send(b"root\r\n").await;
+            c.read_until("Password: ").await;
+            c.send(b"nope\r\n").await;
+            c.read_until("\r\n").await;
+            let started = std::time::Instant::now();
+            c.read_until("Login incorrect").await;
+            delays.push(started.elapsed());
+            c.read_until("login: ").await;
+        }
+    }
+    let (min, max) = (delays.iter().min().unwrap(), delays.iter().max().unwrap());
+    assert!(*min >= Duration::from_millis(95), "{delays:?}");
+    assert!(*max <= Duration::from_millis(400), "{delays:?}");
+    assert!(
+        *max - *min >= Duration::from_millis(10),
+        "not constant: {delays:?}"
+    );
+    h.wait_closed(2).await;
+    h.stop().await;
+}
+
+/// `^C` at the prompt: `IAC DM ^C`, the line discarded, no new prompt; `^D` is a failed
+/// try; an empty name still asks for a password.
+#[tokio::test]
+async fn interrupt_eof_and_empty_name_at_the_prompt() {
+    let h = Harness::start(|_| {}, |_| {}).await;
+    let host = h.hostname();
+    let mut c = Client::connect(h.addr, Mode::Mirai).await;
+    c.read_until("login: ").await;
+    let before = c.raw.len();
+    c.send(b"ro\x03").await;
+    c.read_until("^C").await;
+    assert!(find(&c.raw[before..], &[IAC, 242, b'^', b'C']).is_some());
+    c.send(b"\x04").await;
+    assert_eq!(
+        c.read_until("login: ").await,
+        format!("\r\n\r\nLogin incorrect\r\n{host} login: ")
+    );
+    c.send(b"\r\n").await;
+    assert_eq!(c.read_until("Password: ").await, "\r\nPassword: ");
+    c.send(b"x\r\n").await;
+    c.read_until("Login incorrect").await;
+    c.read_until("login: ").await;
+    c.log_in("root", "hunter2", &format!("root@{host}:~# "))
+        .await;
+    drop(c);
+    let events = h.wait_closed(1).await;
+    assert_eq!(
+        logins(&events).last(),
+        Some(&("root".into(), Some("hunter2".into()), true))
+    );
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn login_timeout_disconnects() {
+    let h = Harness::start(|_| {}, |t| t.login_timeout = Duration::from_millis(300)).await;
     let mut c = Client::connect(h.addr, Mode::Linux).await;
     c.read_until("login: ").await;
     let rest = c.read_to_end().await;
-    assert!(rest.contains("Login timed out"), "{rest:?}");
+    assert_eq!(rest, "\r\nLogin timed out after 0 seconds.\r\n");
     h.wait_closed(1).await;
     assert_eq!(h.counter("login_timeout"), 1);
     h.stop().await;
@@ -681,7 +814,9 @@ async fn idle_shell_is_closed_and_recorded() {
     let host = h.hostname();
     let mut c = Client::connect(h.addr, Mode::Mirai).await;
     c.read_until("login: ").await;
-    c.send(b"root\r\nhunter2\r\nid\r\n").await;
+    c.log_in("root", "hunter2", &format!("root@{host}:~# "))
+        .await;
+    c.send(b"id\r\n").await;
     c.read_until(&format!("root@{host}:~# ")).await;
     c.read_to_end().await;
     let events = h.wait_closed(1).await;
@@ -697,8 +832,8 @@ async fn shutdown_closes_open_sessions() {
     let host = h.hostname();
     let mut c = Client::connect(h.addr, Mode::Mirai).await;
     c.read_until("login: ").await;
-    c.send(b"root\r\nhunter2\r\n").await;
-    c.read_until(&format!("root@{host}:~# ")).await;
+    c.log_in("root", "hunter2", &format!("root@{host}:~# "))
+        .await;
     let mut h = h;
     let pipeline = h.pipeline.take().unwrap();
     // Shutdown waits for the connection to end, so the events are all there after.
@@ -739,14 +874,14 @@ async fn hostile_input_is_bounded_and_the_sensor_survives() {
     }
 
     // A 1 MiB name without a line end: cut at max_line_bytes, never buffered whole.
-    let mut c = Client::connect(h.addr, Mode::Silent).await;
+    let mut c = Client::connect(h.addr, Mode::Mirai).await;
     c.read_until("login: ").await;
     let flood = vec![b'A'; 1 << 20];
     let writer = {
         let (mut read, mut write) = c.stream.into_split();
         let writer = tokio::spawn(async move {
             write.write_all(&flood).await.unwrap();
-            write.write_all(b"\r\nx\r\n").await.unwrap();
+            write.write_all(b"\r\n").await.unwrap();
             write
         });
         // Drain the echo while writing.
@@ -762,7 +897,10 @@ async fn hostile_input_is_bounded_and_the_sensor_survives() {
         }
         let echoed_as = echoed.iter().filter(|&&b| b == b'A').count();
         assert_eq!(echoed_as, 1024, "the echo stops at max_line_bytes");
-        (writer.await.unwrap(), read)
+        let mut write = writer.await.unwrap();
+        // The password once asked for (login flushes what came ahead of its prompt).
+        write.write_all(b"x\r\n").await.unwrap();
+        (write, read)
     };
     drop(writer);
 
@@ -783,7 +921,9 @@ async fn hostile_input_is_bounded_and_the_sensor_survives() {
     let host = h.hostname();
     let mut c = Client::connect(h.addr, Mode::Mirai).await;
     c.read_until("login: ").await;
-    c.send(b"root\r\nhunter2\r\necho alive\r\n").await;
+    c.log_in("root", "hunter2", &format!("root@{host}:~# "))
+        .await;
+    c.send(b"echo alive\r\n").await;
     let out = c.read_until(&format!("alive\r\nroot@{host}:~# ")).await;
     assert!(out.contains("echo alive"));
     drop(c);
@@ -879,9 +1019,8 @@ async fn max_session_time_ends_a_busy_session() {
     let host = h.hostname();
     let mut c = Client::connect(h.addr, Mode::Mirai).await;
     c.read_until("login: ").await;
-    c.send(b"root\r\nhunter2\r\n").await;
     let prompt = format!("root@{host}:~# ");
-    c.read_until(&prompt).await;
+    c.log_in("root", "hunter2", &prompt).await;
     // Keep typing: idleness is not what ends it.
     loop {
         if c.stream.write_all(b"echo busy\r\n").await.is_err() || !c.read_some().await {
@@ -905,9 +1044,136 @@ fn config_defaults_and_unknown_fields() {
     assert_eq!(config.listen, "0.0.0.0:23".parse().unwrap());
     assert_eq!(config.login_failure_delay, Duration::from_secs(2));
     assert_eq!(config.password_prompt, "Password: ");
-    assert_eq!(
-        config.negotiation_timeout,
-        TelnetConfig::default().negotiation_timeout
-    );
+    assert_eq!(config.negotiation_timeout, None);
+    assert_eq!(config.login_retries, 5);
+    assert_eq!(config.login_timeout, Duration::from_secs(60));
     assert!(toml::from_str::<TelnetConfig>("lisen = \"0.0.0.0:23\"").is_err());
+}
+
+/// One direction's bytes of a capture of the real Debian 12 telnetd
+/// (`testdata/deception/telnet/inetutils-telnetd/<name>.jsonl`), in order.
+fn capture(name: &str) -> Vec<(bool, Vec<u8>)> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../testdata/deception/telnet/inetutils-telnetd")
+        .join(format!("{name}.jsonl"));
+    let text = std::fs::read_to_string(&path).unwrap();
+    text.lines()
+        .filter_map(|line| {
+            let value: serde_json::Value = serde_json::from_str(line).unwrap();
+            let server = match value["dir"].as_str()? {
+                "s2c" => true,
+                "c2s" => false,
+                _ => return None,
+            };
+            let hex = value["hex"].as_str()?;
+            let bytes = (0..hex.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+                .collect();
+            Some((server, bytes))
+        })
+        .collect()
+}
+
+fn replace_bytes(haystack: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < haystack.len() {
+        if haystack[i..].starts_with(from) {
+            out.extend_from_slice(to);
+            i += from.len();
+        } else {
+            out.push(haystack[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+/// Replays the client's side of a capture up to the first login prompt and compares
+/// every byte the sensor sends with what the real telnetd sent (its host name, kernel
+/// release and pty replaced by the persona's).
+async fn replay_opening(name: &str) {
+    let h = Harness::start(|_| {}, |_| {}).await;
+    let host = h.hostname();
+    let release = h.honeypot.persona().kernel_release.clone();
+    let mut steps = Vec::new();
+    for (server, bytes) in capture(name) {
+        let bytes = replace_bytes(
+            &bytes,
+            b"Linux 6.18.44-fc-v1300 (localhost)",
+            format!("Linux {release} ({host})").as_bytes(),
+        );
+        let bytes = replace_bytes(&bytes, b"vm login: ", format!("{host} login: ").as_bytes());
+        // Other connections were open during some captures.
+        let bytes = replace_bytes(&bytes, b"(pts/1)", b"(pts/0)");
+        let done = server && find(&bytes, b" login: ").is_some();
+        steps.push((server, bytes));
+        if done {
+            break;
+        }
+    }
+    let expected: Vec<u8> = steps
+        .iter()
+        .filter(|(server, _)| *server)
+        .flat_map(|(_, b)| b.clone())
+        .collect();
+    let mut stream = TcpStream::connect(h.addr).await.unwrap();
+    let mut got = Vec::new();
+    let mut owed = 0;
+    for (server, bytes) in &steps {
+        if *server {
+            owed += bytes.len();
+            continue;
+        }
+        // The client answers once the server said what it answered.
+        while got.len() < owed {
+            let mut buf = [0u8; 1024];
+            let n = tokio::time::timeout(PATIENCE, stream.read(&mut buf))
+                .await
+                .unwrap_or_else(|_| panic!("{name}: stalled at {got:02x?}"))
+                .unwrap();
+            assert!(n > 0, "{name}: closed after {got:02x?}");
+            got.extend_from_slice(&buf[..n]);
+        }
+        stream.write_all(bytes).await.unwrap();
+    }
+    while got.len() < expected.len() {
+        let mut buf = [0u8; 1024];
+        let n = tokio::time::timeout(PATIENCE, stream.read(&mut buf))
+            .await
+            .unwrap_or_else(|_| panic!("{name}: stalled at {got:02x?}"))
+            .unwrap();
+        assert!(n > 0, "{name}: closed after {got:02x?}");
+        got.extend_from_slice(&buf[..n]);
+    }
+    assert_eq!(
+        String::from_utf8_lossy(&got),
+        String::from_utf8_lossy(&expected),
+        "{name}: {got:02x?}\n!=\n{expected:02x?}"
+    );
+    assert_eq!(got, expected, "{name}");
+    drop(stream);
+    h.wait_closed(1).await;
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn opening_equals_debian_12_telnetd_for_a_refusing_client() {
+    replay_opening("c_refuse").await;
+}
+
+#[tokio::test]
+async fn opening_equals_debian_12_telnetd_for_mirai() {
+    replay_opening("l_mirai").await;
+}
+
+#[tokio::test]
+async fn opening_equals_debian_12_telnetd_for_busybox_telnet() {
+    replay_opening("d_busybox").await;
+}
+
+#[tokio::test]
+async fn opening_equals_debian_12_telnetd_for_a_client_that_agrees_without_authentication() {
+    replay_opening("k_accept_noauth").await;
 }

@@ -582,15 +582,21 @@ async fn scp_upload(addr: SocketAddr, config: Arc<client::Config>, n: u64) -> bo
     })
 }
 
+/// Reads until `needle`, answering Telnet negotiation as a bot does (the honeypot,
+/// like telnetd, prompts only a client that answers).
 async fn read_until(stream: &mut TcpStream, needle: &[u8]) -> bool {
     let mut seen = Vec::new();
     let mut buffer = [0u8; 4096];
+    let mut telnet = hpti_sensors::telnet::BotAnswers::default();
     let read = async {
         loop {
             match stream.read(&mut buffer).await {
                 Ok(0) | Err(_) => return false,
                 Ok(n) => {
-                    seen.extend_from_slice(&buffer[..n]);
+                    let answer = telnet.feed(&buffer[..n], &mut seen);
+                    if !answer.is_empty() && stream.write_all(&answer).await.is_err() {
+                        return false;
+                    }
                     if seen.windows(needle.len()).any(|w| w == needle) {
                         return true;
                     }

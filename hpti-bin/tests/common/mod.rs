@@ -270,17 +270,23 @@ pub fn stop_cleanly(mut child: KillOnDrop, panics: std::thread::JoinHandle<Vec<S
 /// Reads from `stream` until `needle` shows up; false on a closed or failed connection,
 /// or after 10 s. The stream should have a short read timeout.
 pub fn read_until(stream: &mut std::net::TcpStream, needle: &str) -> bool {
-    use std::io::Read as _;
+    use std::io::{Read as _, Write as _};
     let mut seen = Vec::new();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     let mut buffer = [0u8; 4096];
+    let mut telnet = hpti_sensors::telnet::BotAnswers::default();
     while !String::from_utf8_lossy(&seen).contains(needle) {
         if std::time::Instant::now() > deadline {
             return false;
         }
         match stream.read(&mut buffer) {
             Ok(0) => return false,
-            Ok(n) => seen.extend_from_slice(&buffer[..n]),
+            Ok(n) => {
+                let answer = telnet.feed(&buffer[..n], &mut seen);
+                if !answer.is_empty() && stream.write_all(&answer).is_err() {
+                    return false;
+                }
+            }
             Err(e)
                 if e.kind() == std::io::ErrorKind::WouldBlock
                     || e.kind() == std::io::ErrorKind::TimedOut => {}

@@ -16,6 +16,7 @@
 mod ftp;
 mod guard;
 mod store;
+pub(crate) use store::is_quota_refusal;
 mod tftp;
 
 use std::error::Error as _;

@@ -90,6 +90,25 @@ impl DiskQuota {
     }
 }
 
+/// Whether a full-store warning may be logged now: at most one a minute per process.
+fn quota_warning_due() -> bool {
+    static LAST: AtomicU64 = AtomicU64::new(0);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let last = LAST.load(Ordering::Relaxed);
+    (last == 0 || now >= last.saturating_add(60))
+        && LAST
+            .compare_exchange(last, now.max(1), Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+}
+
+/// Whether `error` is a refusal by the store's quota (already counted as
+/// `artifact_quota`), not a failure.
+pub(crate) fn is_quota_refusal(error: &StoreError) -> bool {
+    error.source.kind() == io::ErrorKind::StorageFull
+}
+
 /// Bytes of the regular files under `dir` (symlinks not followed, errors skipped).
 fn dir_size(dir: &Path) -> u64 {
     let mut total = 0u64;
@@ -230,10 +249,17 @@ impl ArtifactStore {
         if let Some(quota) = &self.quota
             && !quota.try_reserve(size)
         {
-            tracing::warn!(
-                sha256 = %artifact.sha256, size, used = quota.used(), max = quota.max(),
-                "artifact store is full; capture refused"
-            );
+            // Counted per refusal; said once a minute at most (an attacker filling the
+            // store would otherwise fill the log too).
+            if quota_warning_due() {
+                tracing::warn!(
+                    used = quota.used(),
+                    max = quota.max(),
+                    "artifact store is full; captures are refused and counted (outcome=\"artifact_quota\")"
+                );
+            } else {
+                tracing::debug!(sha256 = %artifact.sha256, size, "artifact store is full; capture refused");
+            }
             return Err(StoreError {
                 path,
                 source: io::Error::new(

@@ -1,5 +1,5 @@
-//! The Telnet honeypot: looks like a Debian/Ubuntu host running the stock Linux
-//! telnetd (netkit `in.telnetd` started by inetd) in front of util-linux `login`,
+//! The Telnet honeypot: looks like a Debian host running its stock telnetd (GNU
+//! inetutils, started by inetd) in front of shadow's `login`,
 //! captures every login attempt and leads logins into the emulated shell.
 //!
 //! ```no_run
@@ -24,28 +24,39 @@
 //!
 //! # What the client sees
 //!
-//! Honeypots are fingerprinted by their first bytes (Cowrie's fixed
-//! `IAC WILL ECHO IAC WILL SGA ...` opening is a known tell), so the sensor replays
-//! netkit telnetd's own negotiation, in its order and its pauses (`telnetd.c`,
-//! `getterminaltype()` then `telnet()`):
+//! Debian 12's telnetd is GNU inetutils 2.4 (`apt install telnetd` installs it; netkit's
+//! `in.telnetd` left with Debian 11) in front of shadow's `login` and PAM. The sensor
+//! replays that pair as captured from the real packages
+//! (`testdata/deception/telnet/`), because honeypots are fingerprinted by their first
+//! bytes and by what they do when a client does not answer (a fake telnetd that sends
+//! `IAC WILL ECHO` and a prompt after a fixed second of silence is a known signature):
 //!
-//! 1. `FF FD 18  FF FD 20  FF FD 23  FF FD 27`: DO TERMINAL-TYPE, DO TERMINAL-SPEED,
-//!    DO X-DISPLAY-LOCATION, DO NEW-ENVIRON; then it waits for the four answers.
-//! 2. For each option the client agreed to, in telnetd's order TSPEED, XDISPLOC,
-//!    NEW-ENVIRON, TTYPE: `FF FA xx 01 FF F0` (SB option SEND SE), and it waits for
-//!    the replies.
-//! 3. `FF FB 03  FF FD 01  FF FD 1F  FF FB 05  FF FD 21`: WILL SUPPRESS-GO-AHEAD,
-//!    DO ECHO (telnetd's 4.2BSD-client probe), DO NAWS, WILL STATUS, DO
-//!    REMOTE-FLOW-CONTROL; then it waits for the NAWS answer.
-//! 4. `FF FB 01`: WILL ECHO (the pty echoes; the client must not).
-//! 5. `/etc/issue.net` (`Debian GNU/Linux 12`, `Ubuntu 22.04.4 LTS`) and login's
-//!    `<hostname> login: `.
+//! 1. `FF FB 25 FF FB 26 FF FD 18 FF FD 20 FF FD 23 FF FD 27 FF FD 24`: WILL
+//!    AUTHENTICATION, WILL ENCRYPT, DO TERMINAL-TYPE, TERMINAL-SPEED,
+//!    X-DISPLAY-LOCATION, NEW-ENVIRON, OLD-ENVIRON; then it waits for the five answers
+//!    with no time limit, discarding data: a client that never negotiates (a raw TCP
+//!    script) gets nothing more, as from the real daemon.
+//! 2. For each option the client agreed to, in the order TSPEED, XDISPLOC, NEW-ENVIRON
+//!    (or OLD-ENVIRON), TTYPE: `FF FA xx 01 FF F0` (SB option SEND SE), all at once,
+//!    and it waits for the replies (a client that agreed to both environment options
+//!    is also waited on for OLD-ENVIRON, which telnetd never asks for: it hangs).
+//! 3. `FF FB 03 FF FD 01 FF FD 22 FF FD 1F FF FB 05 FF FD 21`: WILL SGA, DO ECHO, DO
+//!    LINEMODE, DO NAWS, WILL STATUS, DO TOGGLE-FLOW-CONTROL; it waits for the NAWS,
+//!    LINEMODE and ECHO answers.
+//! 4. A client that refused LINEMODE gets `FF FB 01 FF FD 06 FF FD 00` (WILL ECHO, DO
+//!    TIMING-MARK, DO BINARY); one that accepted it gets telnetd's LINEMODE exchange
+//!    (MODE, flow control, each followed by a stray NUL, then DONT LINEMODE): the
+//!    session runs in character mode either way.
+//! 5. The banner `\r\nLinux <kernel release> (<host>) (pts/<n>)\r\n\r\n` (inetutils
+//!    does not read `/etc/issue.net`), and about 42 ms later, as login starts,
+//!    `<hostname> login: `, preceded by a new offer of SGA and ECHO when the client
+//!    refused them.
 //!
-//! A client that never answers (a raw TCP script) would hang a real telnetd; the
-//! sensor waits at most [`TelnetConfig::negotiation_timeout`] in all, and stops
-//! waiting as soon as the client sends data. The client's answers are emitted as a
-//! `client.fingerprint` event (method `telnet-options`): bots differ in how they
-//! answer (Mirai refuses every DO but NAWS and accepts every WILL).
+//! The client's answers are emitted as a `client.fingerprint` event (method
+//! `telnet-options`): bots differ in how they answer (Mirai refuses every DO but NAWS
+//! and accepts every WILL). [`TelnetConfig::negotiation_timeout`] can bound the waits
+//! (so that bots which never negotiate still reach a prompt), at the price of the
+//! signature above; by default there is none.
 //!
 //! Options asked later are answered by RFC 1143's rule (only a change of state is
 //! answered, refusals are capped), so two implementations cannot loop. Input commands
@@ -53,13 +64,16 @@
 //! `AYT` gets `[Yes]`. Output has `0xFF` doubled and a bare CR sent as CR NUL, as
 //! telnetd does outside binary mode.
 //!
-//! `login` then behaves like util-linux's: the name is echoed, the password is not
-//! (the client sees `Password: ` and a line end), a failure is answered after
-//! [`TelnetConfig::login_failure_delay`] (PAM's `pam_faildelay`, 3 s on Debian) with
-//! `Login incorrect` and a new prompt, and the connection is closed after
-//! `max_auth_attempts` failures. A `USER` sent through NEW-ENVIRON (`telnet -l`)
-//! skips the first name prompt, as with telnetd's `login -p -h host user`. Input sent
-//! ahead (bots send `user\r\npass\r\nenable\r\nsh\r\n` at once) is kept for the shell.
+//! `login` then behaves like shadow's on Debian 12: the name is echoed (by the pty,
+//! whatever the client said about ECHO), input sent ahead of `Password: ` is flushed
+//! (login turns echo off with `TCSAFLUSH`), an empty name still asks for a password, a
+//! failure is answered after [`TelnetConfig::login_failure_delay`] randomised as
+//! libpam does (× 0.5–1.5, the mean of three uniform draws) with `Login incorrect`,
+//! `^C` at a prompt gets `IAC DM ^C` and discards the line, `^D` counts as a failed
+//! try, after [`TelnetConfig::login_retries`] failures login says `Maximum number of
+//! tries exceeded (5)` and the connection closes, and [`TelnetConfig::login_timeout`]
+//! after the first prompt it says `Login timed out after 60 seconds.`. A `USER` sent
+//! through NEW-ENVIRON (`telnet -l`) is ignored, as inetutils ignores it.
 
 mod protocol;
 
@@ -81,10 +95,11 @@ use tokio_util::sync::CancellationToken;
 use crate::honeypot::{Honeypot, HoneypotConfig, accept_loop, take_listener};
 use crate::policy::Credential;
 use crate::session::{Session, Terminal, crlf};
-use crate::shell::{EditorEvent, LineEditor, OsFlavor};
+use crate::shell::{EditorEvent, LineEditor};
 use protocol::{
-    IAC, OPT_ECHO, OPT_LFLOW, OPT_NAWS, OPT_NEW_ENVIRON, OPT_SGA, OPT_STATUS, OPT_TSPEED,
-    OPT_TTYPE, OPT_XDISPLOC, QUAL_SEND, SB, SE, Telnet, encode,
+    DM, IAC, LM_MODE, OPT_AUTHENTICATION, OPT_BINARY, OPT_ECHO, OPT_ENCRYPT, OPT_LFLOW,
+    OPT_LINEMODE, OPT_NAWS, OPT_NEW_ENVIRON, OPT_OLD_ENVIRON, OPT_SGA, OPT_STATUS, OPT_TM,
+    OPT_TSPEED, OPT_TTYPE, OPT_XDISPLOC, QUAL_SEND, SB, SE, Telnet, encode,
 };
 
 /// Longest configured banner or prompt.
@@ -93,6 +108,60 @@ const MAX_TEXT: usize = 16 * 1024;
 const READ_CHUNK: usize = 4096;
 /// Time given to a last message and the close once a connection is ending.
 const FAREWELL_TIMEOUT: Duration = Duration::from_secs(1);
+/// telnetd's answer to the special line characters of a LINEMODE client (the Linux
+/// pty's: `^C`, `^O`, `^Z`, DEL, `^U`, `^W`, `^R`, `^V`, `^Q`, `^S`), as captured
+/// from inetutils telnetd answering Debian's `telnet` client.
+const LINEMODE_SLC_ANSWER: &[u8] = &[
+    IAC,
+    SB,
+    OPT_LINEMODE,
+    3,
+    0x03,
+    0xe2,
+    0x03,
+    0x04,
+    0x82,
+    0x0f,
+    0x07,
+    0xe2,
+    0x1c,
+    0x08,
+    0x82,
+    0x04,
+    0x09,
+    0xc2,
+    0x1a,
+    0x0a,
+    0x82,
+    0x7f,
+    0x0b,
+    0x82,
+    0x15,
+    0x0c,
+    0x82,
+    0x17,
+    0x0d,
+    0x82,
+    0x12,
+    0x0e,
+    0x82,
+    0x16,
+    0x0f,
+    0x82,
+    0x11,
+    0x10,
+    0x82,
+    0x13,
+    IAC,
+    SE,
+];
+
+/// libpam's randomised failure delay: `base` × (0.5 + the mean of three uniform
+/// draws), so 0.5-1.5 × `base`, most often near `base` (`pam_delay.c`).
+fn pam_fail_delay(base: Duration) -> Duration {
+    let mean = (fastrand::f64() + fastrand::f64() + fastrand::f64()) / 3.0;
+    base.mul_f64(0.5 + mean)
+}
 
 /// The Telnet sensor's own settings (the fake host's are in [`HoneypotConfig`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -103,9 +172,9 @@ pub struct TelnetConfig {
     pub persona: Option<PathBuf>,
     /// Where to listen (default `127.0.0.1:2323`; `0.0.0.0:23` in production).
     pub listen: SocketAddr,
-    /// What is shown before the first prompt, as `/etc/issue.net` (`\n` is sent as
-    /// `\r\n`; empty for nothing). Default: the persona's distribution's
-    /// `issue.net`, e.g. `Debian GNU/Linux 12\n`.
+    /// What is shown before the first prompt (`\n` is sent as `\r\n`; empty for
+    /// nothing; `{n}` is replaced by the session's pty number). Default: inetutils
+    /// telnetd's `\nLinux <kernel release> (<hostname>) (pts/{n})\n\n`.
     pub banner: Option<String>,
     /// The login prompt; `{hostname}` is replaced by the persona's host name.
     /// Default `{hostname} login: `.
@@ -113,12 +182,23 @@ pub struct TelnetConfig {
     /// The password prompt (default `Password: `).
     pub password_prompt: String,
     /// Delay before a failed login is answered (default 3 s, Debian's
-    /// `pam_faildelay`). A fast rejection is a tell and helps brute-forcers.
+    /// `pam_faildelay`), randomised × 0.5–1.5 as libpam does. A fast or constant
+    /// rejection is a tell and helps brute-forcers.
     #[serde(with = "humantime_serde")]
     pub login_failure_delay: Duration,
-    /// Longest wait for the client's answers to the opening negotiation (default 1 s).
+    /// Failed logins before login gives up and the connection closes (default 5,
+    /// `LOGIN_RETRIES` of Debian's `/etc/login.defs`).
+    pub login_retries: usize,
+    /// Time from the first login prompt to log in (default 60 s, `LOGIN_TIMEOUT`).
     #[serde(with = "humantime_serde")]
-    pub negotiation_timeout: Duration,
+    pub login_timeout: Duration,
+    /// Longest wait for each of the client's answers to the opening negotiation.
+    /// Default: none, as telnetd (a client that never answers gets no prompt, and is
+    /// closed after `[honeypot.limits] idle_timeout`). A limit lets bots that never
+    /// negotiate reach the prompt, but a prompt after a fixed silence is a known
+    /// honeypot signature.
+    #[serde(with = "humantime_serde")]
+    pub negotiation_timeout: Option<Duration>,
 }
 
 impl Default for TelnetConfig {
@@ -130,28 +210,99 @@ impl Default for TelnetConfig {
             login_prompt: None,
             password_prompt: "Password: ".to_owned(),
             login_failure_delay: Duration::from_secs(3),
-            negotiation_timeout: Duration::from_secs(1),
+            login_retries: 5,
+            login_timeout: Duration::from_secs(60),
+            negotiation_timeout: None,
         }
     }
 }
 
-/// `/etc/issue.net` of each distribution (the emulated shell's file says the same).
-pub fn default_banner(os: OsFlavor) -> String {
-    let name = match os {
-        OsFlavor::Debian12 => "Debian GNU/Linux 12",
-        other => other.pretty_name(),
-    };
-    format!("{name}\n")
+/// The client side of option negotiation as Mirai's scanner answers it (every `DO`
+/// refused but NAWS, sent as 80x24; every `WILL` accepted), for load generators and
+/// tests: a real telnetd, like the sensor, shows no prompt to a client that does not
+/// answer. Bytes that are not negotiation are data.
+///
+/// ```
+/// let mut answers = hpti_sensors::telnet::BotAnswers::default();
+/// let mut data = Vec::new();
+/// let reply = answers.feed(b"\xff\xfd\x18hi", &mut data);
+/// assert_eq!(reply, [255, 252, 24]);
+/// assert_eq!(data, b"hi");
+/// ```
+#[derive(Debug, Default)]
+pub struct BotAnswers {
+    state: BotState,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+enum BotState {
+    #[default]
+    Data,
+    Iac,
+    Verb(u8),
+    Sb,
+    SbIac,
+}
+
+impl BotAnswers {
+    /// Appends the data bytes of `input` to `data`; returns the answers to send.
+    pub fn feed(&mut self, input: &[u8], data: &mut Vec<u8>) -> Vec<u8> {
+        use protocol::{DO, DONT, WILL, WONT};
+        let mut answer = Vec::new();
+        for &byte in input {
+            self.state = match (self.state, byte) {
+                (BotState::Data, IAC) => BotState::Iac,
+                (BotState::Data, _) => {
+                    data.push(byte);
+                    BotState::Data
+                }
+                (BotState::Iac, IAC) => {
+                    data.push(IAC);
+                    BotState::Data
+                }
+                (BotState::Iac, WILL | WONT | DO | DONT) => BotState::Verb(byte),
+                (BotState::Iac, SB) => BotState::Sb,
+                (BotState::Iac, _) => BotState::Data,
+                (BotState::Verb(verb), option) => {
+                    match (verb, option) {
+                        (DO, OPT_NAWS) => answer.extend_from_slice(&[
+                            IAC, WILL, OPT_NAWS, IAC, SB, OPT_NAWS, 0, 80, 0, 24, IAC, SE,
+                        ]),
+                        (DO, _) => answer.extend_from_slice(&[IAC, WONT, option]),
+                        (WILL, _) => answer.extend_from_slice(&[IAC, DO, option]),
+                        _ => {}
+                    }
+                    BotState::Data
+                }
+                (BotState::Sb, IAC) => BotState::SbIac,
+                (BotState::Sb, _) => BotState::Sb,
+                (BotState::SbIac, SE) => BotState::Data,
+                (BotState::SbIac, _) => BotState::Sb,
+            };
+        }
+        answer
+    }
+}
+
+/// What inetutils telnetd prints before login: the kernel release and the host's
+/// name, and the pty (`{n}`, filled in per session).
+pub fn default_banner(persona: &crate::shell::Persona) -> String {
+    format!(
+        "\nLinux {} ({}) (pts/{{n}})\n\n",
+        persona.kernel_release, persona.hostname
+    )
 }
 
 /// What every connection of a sensor sends, resolved once.
 #[derive(Debug)]
 struct Settings {
-    banner: Vec<u8>,
+    banner: String,
     login_prompt: Vec<u8>,
     password_prompt: Vec<u8>,
     failure_delay: Duration,
-    negotiation_timeout: Duration,
+    login_retries: usize,
+    login_timeout: Duration,
+    negotiation_timeout: Option<Duration>,
 }
 
 /// The Telnet honeypot sensor.
@@ -186,7 +337,7 @@ impl TelnetSensor {
         let banner = config
             .banner
             .clone()
-            .unwrap_or_else(|| default_banner(persona.os));
+            .unwrap_or_else(|| default_banner(persona));
         let login_prompt = config
             .login_prompt
             .clone()
@@ -203,11 +354,18 @@ impl TelnetSensor {
                 )));
             }
         }
+        if config.login_retries == 0 {
+            return Err(SourceError::msg(format!(
+                "{name}: login_retries must be at least 1"
+            )));
+        }
         let settings = Settings {
-            banner: crlf(banner.as_bytes()),
+            banner,
             login_prompt: crlf(login_prompt.as_bytes()),
             password_prompt: crlf(config.password_prompt.as_bytes()),
             failure_delay: config.login_failure_delay,
+            login_retries: config.login_retries,
+            login_timeout: config.login_timeout,
             negotiation_timeout: config.negotiation_timeout,
         };
         let (listener, local) = crate::honeypot::bind_listener(name, config.listen).await?;
@@ -301,7 +459,8 @@ impl Connection {
             buf: vec![0; READ_CHUNK],
             shutdown: self.ctx.shutdown.clone(),
             session_deadline: now + limits.max_session_time,
-            login_deadline: Some(now + limits.login_timeout),
+            // login's own timer starts with its first prompt; before it telnetd has none.
+            login_deadline: None,
             idle: limits.idle_timeout,
             line_ended_with_cr: false,
             skip_lf: false,
@@ -322,7 +481,7 @@ impl Connection {
                 counters.login_timeout.inc();
                 let text = format!(
                     "\r\nLogin timed out after {} seconds.\r\n",
-                    limits.login_timeout.as_secs()
+                    self.settings.login_timeout.as_secs()
                 );
                 wire.farewell(text.as_bytes()).await;
             }
@@ -370,84 +529,177 @@ impl Connection {
         end
     }
 
-    /// The opening negotiation of netkit telnetd (see the module documentation).
+    /// The opening negotiation of inetutils telnetd (see the module documentation).
     async fn negotiate(&self, wire: &mut Wire) -> Result<(), End> {
-        let deadline = Instant::now() + self.settings.negotiation_timeout;
-        let asked = [OPT_TTYPE, OPT_TSPEED, OPT_XDISPLOC, OPT_NEW_ENVIRON];
-        let mut out = Vec::new();
+        let limit = self.settings.negotiation_timeout;
+        let mut out = wire.telnet.offer_will(OPT_AUTHENTICATION);
+        out.extend(wire.telnet.offer_will(OPT_ENCRYPT));
+        let asked = [
+            OPT_TTYPE,
+            OPT_TSPEED,
+            OPT_XDISPLOC,
+            OPT_NEW_ENVIRON,
+            OPT_OLD_ENVIRON,
+        ];
         for option in asked {
             out.extend(wire.telnet.ask_do(option));
         }
         wire.send_raw(&out).await?;
-        wire.wait(deadline, |t| asked.iter().all(|&o| t.his_settled(o)))
+        wire.wait(limit, |t| asked.iter().all(|&o| t.his_settled(o)))
             .await?;
 
         let mut out = Vec::new();
-        let mut requested = Vec::new();
-        for option in [OPT_TSPEED, OPT_XDISPLOC, OPT_NEW_ENVIRON, OPT_TTYPE] {
+        let mut awaited = Vec::new();
+        let environ = if wire.telnet.his(OPT_NEW_ENVIRON) {
+            Some(OPT_NEW_ENVIRON)
+        } else if wire.telnet.his(OPT_OLD_ENVIRON) {
+            Some(OPT_OLD_ENVIRON)
+        } else {
+            None
+        };
+        for option in [
+            Some(OPT_TSPEED),
+            Some(OPT_XDISPLOC),
+            environ,
+            Some(OPT_TTYPE),
+        ]
+        .into_iter()
+        .flatten()
+        {
             if wire.telnet.his(option) {
                 out.extend_from_slice(&[IAC, SB, option, QUAL_SEND, IAC, SE]);
-                requested.push(option);
+                awaited.push(option);
             }
+        }
+        // telnetd waits for OLD-ENVIRON's reply as well when the client agreed to both,
+        // though it asked only for NEW-ENVIRON.
+        if environ == Some(OPT_NEW_ENVIRON) && wire.telnet.his(OPT_OLD_ENVIRON) {
+            awaited.push(OPT_OLD_ENVIRON);
         }
         if !out.is_empty() {
             wire.send_raw(&out).await?;
-            wire.wait(deadline, |t| {
-                requested.iter().all(|&o| t.sub_seen(o) || !t.his(o))
+            wire.wait(limit, |t| {
+                awaited.iter().all(|&o| t.sub_seen(o) || !t.his(o))
             })
             .await?;
         }
 
         let mut out = wire.telnet.offer_will(OPT_SGA);
         out.extend(wire.telnet.ask_do(OPT_ECHO));
+        out.extend(wire.telnet.ask_do(OPT_LINEMODE));
         out.extend(wire.telnet.ask_do(OPT_NAWS));
         out.extend(wire.telnet.offer_will(OPT_STATUS));
         out.extend(wire.telnet.ask_do(OPT_LFLOW));
         wire.send_raw(&out).await?;
-        wire.wait(deadline, |t| t.his_settled(OPT_NAWS)).await?;
+        wire.wait(limit, |t| {
+            t.his_settled(OPT_NAWS) && t.his_settled(OPT_LINEMODE) && t.his_settled(OPT_ECHO)
+        })
+        .await?;
+        // login starts now: its prompt comes after the time it takes to exec and start
+        // PAM (41-48 ms measured), whatever telnetd still sends meanwhile.
+        let login_starts = Instant::now() + Duration::from_micros(fastrand::u64(41_000..48_000));
 
-        let out = wire.telnet.offer_will(OPT_ECHO);
-        wire.send_raw(&out).await?;
-        wire.send(&self.settings.banner).await
+        if wire.telnet.his(OPT_LINEMODE) {
+            // telnetd's LINEMODE exchange, stray NULs included; it then turns
+            // LINEMODE off again (the session runs in character mode).
+            wire.send_raw(&[IAC, SB, OPT_LINEMODE, LM_MODE, 3, IAC, SE, 0])
+                .await?;
+            let modes = Instant::now() + Duration::from_millis(44);
+            wire.wait_until(modes, |t| t.sub_seen(OPT_LINEMODE)).await?;
+            let mut out = vec![IAC, SB, OPT_LFLOW, 3, IAC, SE, 0];
+            out.extend(wire.telnet.ask_dont(OPT_ECHO));
+            out.extend(wire.telnet.offer_will(OPT_ECHO));
+            out.extend(wire.telnet.ask_do(OPT_BINARY));
+            out.extend(wire.telnet.ask_dont(OPT_LINEMODE));
+            if wire.telnet.linemode_slc() {
+                out.extend_from_slice(LINEMODE_SLC_ANSWER);
+            }
+            wire.send_raw(&out).await?;
+        } else {
+            let mut out = wire.telnet.ask_dont(OPT_ECHO);
+            out.extend(wire.telnet.offer_will(OPT_ECHO));
+            out.extend(wire.telnet.ask_do(OPT_TM));
+            out.extend(wire.telnet.ask_do(OPT_BINARY));
+            wire.send_raw(&out).await?;
+        }
+        let pty = self.honeypot.open_connections().saturating_sub(1);
+        let banner = self.settings.banner.replace("{n}", &pty.to_string());
+        wire.send(&crlf(banner.as_bytes())).await?;
+        wire.discard_until(login_starts).await?;
+        // login resets the terminal: telnetd offers again what the client refused.
+        let mut out = Vec::new();
+        for option in [OPT_SGA, OPT_ECHO] {
+            if wire.telnet.refused_mine(option) {
+                out.extend(wire.telnet.offer_will_again(option));
+            }
+        }
+        wire.send_raw(&out).await
     }
 
-    /// util-linux `login`: prompts until a login succeeds; returns the user.
+    /// shadow's `login` (see the module documentation): prompts until a login
+    /// succeeds; returns the user.
     async fn login(&self, wire: &mut Wire, session: &mut Session) -> Result<String, End> {
         let limits = &self.honeypot.limits;
         let mut editor = LineEditor::new(limits.max_line_bytes);
-        let mut env_user = wire.telnet.take_env_user();
+        // Kept for the fingerprint only: inetutils ignores it.
+        let _ = wire.telnet.take_env_user();
+        wire.login_deadline = Some(Instant::now() + self.settings.login_timeout);
+        let mut failures = 0;
+        let mut prompt = true;
         loop {
-            let user = match env_user.take() {
-                Some(user) => user,
-                None => {
-                    wire.send(&self.settings.login_prompt).await?;
-                    match wire.login_line(&mut editor, true).await? {
-                        LoginLine::Line(user) => user,
-                        LoginLine::Interrupt => continue,
-                        LoginLine::Eof => return Err(End::Closed),
+            if std::mem::take(&mut prompt) {
+                wire.send(&self.settings.login_prompt).await?;
+            }
+            // `^C` discards the line and login reads on at the same prompt.
+            let user = match wire.login_line(&mut editor, true).await? {
+                LoginLine::Line(user) => Some(user),
+                LoginLine::Interrupt => continue,
+                LoginLine::Eof => None,
+            };
+            let password = match user {
+                Some(_) => {
+                    // login turns echo off with TCSAFLUSH: input sent ahead is lost.
+                    wire.pending.clear();
+                    wire.send(&self.settings.password_prompt).await?;
+                    loop {
+                        match wire.login_line(&mut editor, false).await? {
+                            LoginLine::Line(password) => break Some(password),
+                            LoginLine::Interrupt => {}
+                            LoginLine::Eof => break None,
+                        }
                     }
                 }
+                None => None,
             };
-            if user.is_empty() {
-                continue;
+            if password.is_none() {
+                // `^D`: the end of the line, and a failed try.
+                wire.send(b"\r\n").await?;
             }
-            wire.send(&self.settings.password_prompt).await?;
-            let password = match wire.login_line(&mut editor, false).await? {
-                LoginLine::Line(password) => password,
-                LoginLine::Interrupt => continue,
-                LoginLine::Eof => return Err(End::Closed),
-            };
-            if session
-                .login(&user, Credential::Password(&password), AuthMethod::Password)
-                .await
+            let user = user.unwrap_or_default();
+            if let Some(password) = &password
+                && session
+                    .login(&user, Credential::Password(password), AuthMethod::Password)
+                    .await
             {
                 return Ok(user);
             }
-            wire.pause(self.settings.failure_delay).await?;
+            failures += 1;
+            wire.pause(pam_fail_delay(self.settings.failure_delay))
+                .await?;
             wire.send(b"\r\nLogin incorrect\r\n").await?;
+            if failures >= self.settings.login_retries {
+                let text = format!(
+                    "Maximum number of tries exceeded ({})\r\n",
+                    self.settings.login_retries
+                );
+                wire.farewell(text.as_bytes()).await;
+                return Err(End::TooManyAuth);
+            }
+            // The sensor's own cap on attempts per connection ends it silently.
             if session.auth_attempts >= limits.max_auth_attempts {
                 return Err(End::TooManyAuth);
             }
+            prompt = true;
         }
     }
 
@@ -539,12 +791,46 @@ impl Wire {
         Ok(true)
     }
 
-    /// Reads until `done` holds, data arrives or `deadline` passes.
-    async fn wait(&mut self, deadline: Instant, done: impl Fn(&Telnet) -> bool) -> Result<(), End> {
-        while !done(&self.telnet) && self.pending.is_empty() {
-            if !self.fill(Some(deadline)).await? {
+    /// Reads until `done` holds, or `limit` passes (no limit: telnetd waits as long as
+    /// the connection lasts). Data received meanwhile is discarded, as telnetd does
+    /// before login has a terminal to read it.
+    async fn wait(
+        &mut self,
+        limit: Option<Duration>,
+        done: impl Fn(&Telnet) -> bool,
+    ) -> Result<(), End> {
+        let deadline = limit.map(|limit| Instant::now() + limit);
+        while !done(&self.telnet) {
+            let read = self.fill(deadline).await?;
+            self.pending.clear();
+            if !read {
                 break;
             }
+        }
+        Ok(())
+    }
+
+    /// Reads until `done` holds or `deadline` passes, discarding data.
+    async fn wait_until(
+        &mut self,
+        deadline: Instant,
+        done: impl Fn(&Telnet) -> bool,
+    ) -> Result<(), End> {
+        while !done(&self.telnet) {
+            let read = self.fill(Some(deadline)).await?;
+            self.pending.clear();
+            if !read {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Answers negotiation until `deadline`, discarding data (login is not reading
+    /// yet).
+    async fn discard_until(&mut self, deadline: Instant) -> Result<(), End> {
+        while self.fill(Some(deadline)).await? {
+            self.pending.clear();
         }
         Ok(())
     }
@@ -560,8 +846,19 @@ impl Wire {
                     .position(|&b| matches!(b, b'\r' | b'\n' | 0x03 | 0x04))
                     .map_or(self.pending.len(), |i| i + 1);
                 let chunk: Vec<u8> = self.pending.drain(..cut).collect();
-                editor.set_echo(echo && self.telnet.echo());
-                let out = editor.feed(&chunk);
+                // The pty echoes whatever the client said about ECHO.
+                editor.set_echo(echo);
+                let mut out = editor.feed(&chunk);
+                if out.events.first() == Some(&EditorEvent::Interrupt) {
+                    // login's terminal answers `^C` with telnetd's data mark and the
+                    // echo, without a line end: the line is discarded.
+                    if out.echo.ends_with(b"^C\r\n") {
+                        out.echo.truncate(out.echo.len() - 4);
+                    }
+                    self.send(&out.echo).await?;
+                    self.send_raw(&[IAC, DM, b'^', b'C']).await?;
+                    return Ok(LoginLine::Interrupt);
+                }
                 self.send(&out.echo).await?;
                 if let Some(event) = out.events.into_iter().next() {
                     return Ok(match event {

@@ -27,6 +27,8 @@ const AYT: u8 = 246;
 const IP: u8 = 244;
 /// Subnegotiation end.
 pub const SE: u8 = 240;
+/// Data mark (the end of urgent data: telnetd's answer to an interrupt).
+pub const DM: u8 = 242;
 /// Abort process (RFC 1184).
 const ABORT: u8 = 238;
 /// End of file (RFC 1184).
@@ -52,8 +54,21 @@ pub const OPT_TSPEED: u8 = 32;
 pub const OPT_LFLOW: u8 = 33;
 /// X display location.
 pub const OPT_XDISPLOC: u8 = 35;
+/// Line mode (RFC 1184).
+pub const OPT_LINEMODE: u8 = 34;
+/// The environment option before RFC 1572 (RFC 1408).
+pub const OPT_OLD_ENVIRON: u8 = 36;
+/// Authentication (RFC 2941).
+pub const OPT_AUTHENTICATION: u8 = 37;
+/// Encryption (RFC 2946).
+pub const OPT_ENCRYPT: u8 = 38;
 /// New environment option (RFC 1572).
 pub const OPT_NEW_ENVIRON: u8 = 39;
+
+/// `MODE` in a LINEMODE subnegotiation.
+pub const LM_MODE: u8 = 1;
+/// `SLC` (special line characters) in a LINEMODE subnegotiation.
+const LM_SLC: u8 = 3;
 
 /// `IS` in a subnegotiation.
 const QUAL_IS: u8 = 0;
@@ -89,11 +104,14 @@ fn accept_his(option: u8) -> bool {
         option,
         OPT_BINARY
             | OPT_SGA
+            | OPT_TM
             | OPT_TTYPE
             | OPT_NAWS
             | OPT_TSPEED
             | OPT_LFLOW
+            | OPT_LINEMODE
             | OPT_XDISPLOC
+            | OPT_OLD_ENVIRON
             | OPT_NEW_ENVIRON
     )
 }
@@ -147,6 +165,7 @@ pub struct Telnet {
     trace: Vec<(u8, u8)>,
     echo_refused: bool,
     ayt_answers: u8,
+    linemode_slc: bool,
 }
 
 impl Default for Telnet {
@@ -171,7 +190,43 @@ impl Telnet {
             trace: Vec::new(),
             echo_refused: false,
             ayt_answers: 0,
+            linemode_slc: false,
         }
+    }
+
+    /// Asks the client to disable `option` on its side (`IAC DONT option`) when it is
+    /// on; returns the bytes to send.
+    pub fn ask_dont(&mut self, option: u8) -> Vec<u8> {
+        let state = &mut self.options[usize::from(option)];
+        if !state.him || state.him_pending {
+            return Vec::new();
+        }
+        state.him = false;
+        state.him_pending = true;
+        vec![IAC, DONT, option]
+    }
+
+    /// Whether the client refused (or turned off) `option` on our side after we offered
+    /// it.
+    pub fn refused_mine(&self, option: u8) -> bool {
+        let state = &self.options[usize::from(option)];
+        !state.us && !state.us_pending
+    }
+
+    /// Offers `option` on our side again even though the client refused it before, as
+    /// telnetd does when login resets the terminal; returns the bytes to send.
+    pub fn offer_will_again(&mut self, option: u8) -> Vec<u8> {
+        let state = &mut self.options[usize::from(option)];
+        if state.us {
+            return Vec::new();
+        }
+        state.us_pending = true;
+        vec![IAC, WILL, option]
+    }
+
+    /// Whether the client sent its special line characters (LINEMODE SLC).
+    pub fn linemode_slc(&self) -> bool {
+        self.linemode_slc
     }
 
     /// Asks the client to enable `option` on its side (`IAC DO option`), unless it is
@@ -361,13 +416,10 @@ impl Telnet {
             WILL => {
                 state.him_answered = true;
                 if state.him_pending {
+                    // What we asked for is taken (telnetd's DO ECHO probe included: it
+                    // turns it off later itself).
                     state.him_pending = false;
-                    if accept_his(option) {
-                        state.him = true;
-                    } else {
-                        // We asked for something we then cannot use: should not happen.
-                        reply.extend_from_slice(&[IAC, DONT, option]);
-                    }
+                    state.him = true;
                 } else if !state.him {
                     if accept_his(option) {
                         state.him = true;
@@ -457,6 +509,7 @@ impl Telnet {
                     self.terminal_type = Some(name);
                 }
             }
+            OPT_LINEMODE if self.sb.first() == Some(&LM_SLC) => self.linemode_slc = true,
             OPT_NEW_ENVIRON if matches!(self.sb.first(), Some(&QUAL_IS) | Some(&ENV_INFO)) => {
                 if let Some(user) = environ_user(&self.sb[1..]) {
                     self.env_user = Some(user);

@@ -32,6 +32,8 @@ use self::none::NoMacAlgorithm;
 mod crypto;
 mod crypto_etm;
 mod none;
+// hpti patch: UMAC-64 and UMAC-128.
+mod umac;
 
 pub(crate) trait MacAlgorithm {
     fn key_len(&self) -> usize;
@@ -83,6 +85,15 @@ pub const HMAC_SHA1_ETM: Name = Name("hmac-sha1-etm@openssh.com");
 pub const HMAC_SHA256_ETM: Name = Name("hmac-sha2-256-etm@openssh.com");
 /// `hmac-sha2-512-etm@openssh.com`
 pub const HMAC_SHA512_ETM: Name = Name("hmac-sha2-512-etm@openssh.com");
+// hpti patch: OpenSSH's UMAC MACs (src/mac/umac.rs).
+/// `umac-64@openssh.com`
+pub const UMAC_64: Name = Name("umac-64@openssh.com");
+/// `umac-128@openssh.com`
+pub const UMAC_128: Name = Name("umac-128@openssh.com");
+/// `umac-64-etm@openssh.com`
+pub const UMAC_64_ETM: Name = Name("umac-64-etm@openssh.com");
+/// `umac-128-etm@openssh.com`
+pub const UMAC_128_ETM: Name = Name("umac-128-etm@openssh.com");
 
 pub(crate) static _NONE: NoMacAlgorithm = NoMacAlgorithm {};
 pub(crate) static _HMAC_SHA1: CryptoMacAlgorithm<Hmac<Sha1>, U20> =
@@ -98,6 +109,20 @@ pub(crate) static _HMAC_SHA256_ETM: CryptoEtmMacAlgorithm<Hmac<Sha256>, U32> =
 pub(crate) static _HMAC_SHA512_ETM: CryptoEtmMacAlgorithm<Hmac<Sha512>, U64> =
     CryptoEtmMacAlgorithm(PhantomData, PhantomData);
 
+/// hpti patch: the UMAC tag (RFC 4418, AES-128; 8 or 16 bytes, the length of `tag`) of
+/// `message` under the 8-byte `nonce`. Public so that the RFC's test vectors can be
+/// checked from outside: this vendored copy's own tests need russh's dev-dependencies.
+#[doc(hidden)]
+pub fn umac(key: &[u8; 16], nonce: &[u8; 8], message: &[u8], tag: &mut [u8]) {
+    umac::Umac::new(key, tag.len()).tag(message, nonce, tag)
+}
+
+// hpti patch
+pub(crate) static _UMAC_64: umac::UmacAlgorithm = umac::UmacAlgorithm { tag_len: 8, etm: false };
+pub(crate) static _UMAC_128: umac::UmacAlgorithm = umac::UmacAlgorithm { tag_len: 16, etm: false };
+pub(crate) static _UMAC_64_ETM: umac::UmacAlgorithm = umac::UmacAlgorithm { tag_len: 8, etm: true };
+pub(crate) static _UMAC_128_ETM: umac::UmacAlgorithm = umac::UmacAlgorithm { tag_len: 16, etm: true };
+
 pub const ALL_MAC_ALGORITHMS: &[&Name] = &[
     &NONE,
     &HMAC_SHA1,
@@ -106,6 +131,11 @@ pub const ALL_MAC_ALGORITHMS: &[&Name] = &[
     &HMAC_SHA1_ETM,
     &HMAC_SHA256_ETM,
     &HMAC_SHA512_ETM,
+    // hpti patch
+    &UMAC_64,
+    &UMAC_128,
+    &UMAC_64_ETM,
+    &UMAC_128_ETM,
 ];
 
 pub(crate) static MACS: LazyLock<HashMap<&'static Name, &(dyn MacAlgorithm + Send + Sync)>> =
@@ -118,6 +148,11 @@ pub(crate) static MACS: LazyLock<HashMap<&'static Name, &(dyn MacAlgorithm + Sen
         h.insert(&HMAC_SHA1_ETM, &_HMAC_SHA1_ETM);
         h.insert(&HMAC_SHA256_ETM, &_HMAC_SHA256_ETM);
         h.insert(&HMAC_SHA512_ETM, &_HMAC_SHA512_ETM);
+        // hpti patch
+        h.insert(&UMAC_64, &_UMAC_64);
+        h.insert(&UMAC_128, &_UMAC_128);
+        h.insert(&UMAC_64_ETM, &_UMAC_64_ETM);
+        h.insert(&UMAC_128_ETM, &_UMAC_128_ETM);
         assert_eq!(h.len(), ALL_MAC_ALGORITHMS.len());
         h
     });

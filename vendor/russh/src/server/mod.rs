@@ -99,6 +99,10 @@ pub struct Config {
     pub keepalive_max: usize,
     /// If active, invoke `set_nodelay(true)` on client sockets; disabled by default (i.e. Nagle's algorithm is active).
     pub nodelay: bool,
+    /// hpti patch: the extensions of the server's `SSH_MSG_EXT_INFO`, in order, as
+    /// (name, value). `None`: russh's own (`server-sig-algs` = `preferred.key`).
+    /// OpenSSH's list is not its host key list and it sends more than one extension.
+    pub ext_info: Option<Vec<(String, String)>>,
 }
 
 impl Default for Config {
@@ -126,6 +130,8 @@ impl Default for Config {
             keepalive_interval: None,
             keepalive_max: 3,
             nodelay: false,
+            // hpti patch
+            ext_info: None,
         }
     }
 }

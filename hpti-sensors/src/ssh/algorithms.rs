@@ -152,7 +152,13 @@ mod tests {
     /// a reordering shows here before it shows in a fingerprint.
     #[test]
     fn kex_lists_match_the_releases() {
-        let names = |os| kex(os).iter().map(|n| n.as_ref()).collect::<Vec<_>>().join(",");
+        let names = |os| {
+            kex(os)
+                .iter()
+                .map(|n| n.as_ref())
+                .collect::<Vec<_>>()
+                .join(",")
+        };
         assert_eq!(
             names(OsFlavor::Debian12),
             "sntrup761x25519-sha512,sntrup761x25519-sha512@openssh.com,curve25519-sha256,curve25519-sha256@libssh.org,ecdh-sha2-nistp256,ecdh-sha2-nistp384,ecdh-sha2-nistp521,diffie-hellman-group-exchange-sha256,diffie-hellman-group16-sha512,diffie-hellman-group18-sha512,diffie-hellman-group14-sha256,kex-strict-s-v00@openssh.com"

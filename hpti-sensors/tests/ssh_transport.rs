@@ -177,6 +177,84 @@ async fn openssh_logs_in_through_every_added_algorithm() {
     }
 }
 
+/// The first EXT_INFO as OpenSSH's client logs it: the release's own `server-sig-algs`
+/// (not the host key list) and `publickey-hostbound@openssh.com`, plus 9.6's `ping`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ext_info_is_the_releases() {
+    if !require_tool("ssh") || !require_tool("sshpass") {
+        return;
+    }
+    let cases = [
+        (
+            OsFlavor::Debian12,
+            "ssh-ed25519,sk-ssh-ed25519@openssh.com,ecdsa-sha2-nistp256,ecdsa-sha2-nistp384,ecdsa-sha2-nistp521,sk-ecdsa-sha2-nistp256@openssh.com,webauthn-sk-ecdsa-sha2-nistp256@openssh.com,ssh-dss,ssh-rsa,rsa-sha2-256,rsa-sha2-512",
+            false,
+        ),
+        (
+            OsFlavor::Ubuntu2204,
+            "ssh-ed25519,sk-ssh-ed25519@openssh.com,ssh-rsa,rsa-sha2-256,rsa-sha2-512,ssh-dss,ecdsa-sha2-nistp256,ecdsa-sha2-nistp384,ecdsa-sha2-nistp521,sk-ecdsa-sha2-nistp256@openssh.com,webauthn-sk-ecdsa-sha2-nistp256@openssh.com",
+            false,
+        ),
+        (
+            OsFlavor::Ubuntu2404,
+            "ssh-ed25519,ecdsa-sha2-nistp256,ecdsa-sha2-nistp384,ecdsa-sha2-nistp521,sk-ssh-ed25519@openssh.com,sk-ecdsa-sha2-nistp256@openssh.com,rsa-sha2-512,rsa-sha2-256",
+            true,
+        ),
+    ];
+    for (os, sig_algs, ping) in cases {
+        let (addr, _pipeline, _dir) = start(os).await;
+        let args: Vec<String> = [
+            "-p",
+            "s3cret-pass",
+            "ssh",
+            "-v",
+            "-o",
+            "StrictHostKeyChecking=no",
+            "-o",
+            "UserKnownHostsFile=/dev/null",
+            "-o",
+            "PubkeyAuthentication=no",
+            "-o",
+            "PreferredAuthentications=password",
+            "-p",
+            &addr.port().to_string(),
+            "root@127.0.0.1",
+            "echo ok",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let output = tokio::task::spawn_blocking(move || {
+            Command::new("sshpass").args(&args).output().unwrap()
+        })
+        .await
+        .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let ext: Vec<&str> = stderr
+            .lines()
+            .filter_map(|l| l.split_once("kex_input_ext_info: ").map(|(_, v)| v))
+            .collect();
+        assert_eq!(
+            ext.first().copied(),
+            Some(format!("server-sig-algs=<{sig_algs}>").as_str()),
+            "{os:?}: {stderr}"
+        );
+        assert_eq!(
+            ext.get(1).copied(),
+            Some("publickey-hostbound@openssh.com=<0>"),
+            "{os:?}"
+        );
+        assert_eq!(
+            ext.get(2)
+                .is_some_and(|l| l.starts_with("ping@openssh.com")),
+            ping,
+            "{os:?}: {ext:?}"
+        );
+        assert_eq!(ext.len(), if ping { 3 } else { 2 }, "{os:?}: {ext:?}");
+        assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), "ok");
+    }
+}
+
 /// RFC 4418's appendix (key `abcdefghijklmnop`, nonce `bcdefghi`): the 64-bit column,
 /// and the 96-bit column as the first 12 bytes of UMAC-128, with the full 128-bit tags
 /// of Krovetz's reference code for the short messages. The `'a' * 2^25` row needs

@@ -191,8 +191,11 @@ impl<C> CommonSession<C> {
             extension_info_awaiters: HashMap::new(),
         });
         self.remote_to_local = newkeys.cipher.remote_to_local;
-        self.packet_writer
-            .set_cipher(newkeys.cipher.local_to_remote);
+        // hpti patch
+        if !newkeys.sealing_installed {
+            self.packet_writer
+                .set_cipher(newkeys.cipher.local_to_remote);
+        }
         self.strict_kex = strict_kex;
 
         // For non-deferred compression (RFC 4253 "zlib"), activate immediately
@@ -830,6 +833,9 @@ pub(crate) struct NewKeys {
     pub key: usize,
     pub cipher: cipher::CipherPair,
     pub session_id: CryptoVec,
+    /// hpti patch: the server installed `cipher.local_to_remote` already, right after
+    /// its NEWKEYS (to send EXT_INFO there, as sshd does); it must not be installed again.
+    pub sealing_installed: bool,
 }
 
 #[derive(Debug)]

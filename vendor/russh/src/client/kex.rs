@@ -489,6 +489,8 @@ fn compute_keys(
         key: 0,
         cipher: c,
         session_id: session_id_cv,
+        // hpti patch
+        sealing_installed: false,
     })
 }
 

@@ -385,7 +385,37 @@ impl ServerKex {
                     self.cause.session_id(),
                 )?;
 
-                let reset_seqn = newkeys.names.strict_kex() || self.cause.is_strict_rekey();
+                let mut newkeys = newkeys;
+                let mut reset_seqn = newkeys.names.strict_kex() || self.cause.is_strict_rekey();
+
+                // hpti patch: sshd sends EXT_INFO right after its own NEWKEYS, as its
+                // first encrypted packet, without waiting for the client's NEWKEYS.
+                // With configured extensions, do the same: the sending key (and the
+                // strict-KEX sequence number reset) take effect now, not then.
+                if let (KexCause::Initial, Some(extensions)) = (&self.cause, &self.config.ext_info)
+                {
+                    if client_offers_ext_info(&self.exchange) {
+                        if reset_seqn {
+                            output.reset_seqn();
+                            reset_seqn = false;
+                        }
+                        let sealing = std::mem::replace(
+                            &mut newkeys.cipher.local_to_remote,
+                            Box::new(crate::cipher::clear::Key),
+                        );
+                        output.set_cipher(sealing);
+                        newkeys.sealing_installed = true;
+                        output.write_packet(|w| {
+                            msg::EXT_INFO.encode(w)?;
+                            (extensions.len() as u32).encode(w)?;
+                            for (name, value) in extensions {
+                                name.as_str().encode(w)?;
+                                value.as_str().encode(w)?;
+                            }
+                            Ok(())
+                        })?;
+                    }
+                }
 
                 self.state = ServerKexState::WaitingForNewKeys { newkeys };
 
@@ -457,7 +487,23 @@ fn compute_keys(
         key: 0,
         cipher: c,
         session_id: session_id_cv,
+        // hpti patch
+        sealing_installed: false,
     })
+}
+
+/// hpti patch: whether the client's KEXINIT lists `ext-info-c`.
+fn client_offers_ext_info(exchange: &Exchange) -> bool {
+    let Some(mut r) = exchange.client_kex_init.get(17..) else {
+        return false;
+    };
+    let Ok(kex_list) = <crate::helpers::NameList as ssh_encoding::Decode>::decode(&mut r) else {
+        return false;
+    };
+    kex_list
+        .0
+        .iter()
+        .any(|n| n == crate::kex::EXTENSION_SUPPORT_AS_CLIENT.as_ref())
 }
 
 #[cfg(test)]

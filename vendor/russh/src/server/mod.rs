@@ -1286,6 +1286,8 @@ async fn reply<H: Handler + Send>(
                         session.flush()?;
                     } else {
                         // This is the initial kex
+                        // hpti patch: EXT_INFO already went out after our NEWKEYS.
+                        let ext_info_sent = newkeys.sealing_installed;
 
                         session.common.encrypted(
                             EncryptedState::WaitingAuthServiceRequest {
@@ -1295,7 +1297,9 @@ async fn reply<H: Handler + Send>(
                             newkeys,
                         );
 
-                        session.maybe_send_ext_info()?;
+                        if !ext_info_sent {
+                            session.maybe_send_ext_info()?;
+                        }
                     }
 
                     session.kex = SessionKexState::Idle;

@@ -56,7 +56,7 @@ fn kexinit_script() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/deception/ssh/kexinit.py")
 }
 
-/// The lists of README §1 and the published HASSHServer of each release.
+/// The lists and framing of README §1 and the published HASSHServer of each release.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kexinit_equals_the_real_release() {
     if !require_tool("python3") {
@@ -68,20 +68,23 @@ async fn kexinit_equals_the_real_release() {
         (
             OsFlavor::Debian12,
             "425d29fe50d8e4f5e37efb6e24bcf660",
+            (1132, 11),
             "sntrup761x25519-sha512,sntrup761x25519-sha512@openssh.com,curve25519-sha256,curve25519-sha256@libssh.org,ecdh-sha2-nistp256,ecdh-sha2-nistp384,ecdh-sha2-nistp521,diffie-hellman-group-exchange-sha256,diffie-hellman-group16-sha512,diffie-hellman-group18-sha512,diffie-hellman-group14-sha256,kex-strict-s-v00@openssh.com",
         ),
         (
             OsFlavor::Ubuntu2204,
             "41ff3ecd1458b0bf86e1b4891636213e",
+            (1108, 10),
             "curve25519-sha256,curve25519-sha256@libssh.org,ecdh-sha2-nistp256,ecdh-sha2-nistp384,ecdh-sha2-nistp521,sntrup761x25519-sha512@openssh.com,diffie-hellman-group-exchange-sha256,diffie-hellman-group16-sha512,diffie-hellman-group18-sha512,diffie-hellman-group14-sha256,kex-strict-s-v00@openssh.com",
         ),
         (
             OsFlavor::Ubuntu2404,
             "e42184b06d45385a906f0803d04c83da",
+            (1116, 7),
             "sntrup761x25519-sha512@openssh.com,curve25519-sha256,curve25519-sha256@libssh.org,ecdh-sha2-nistp256,ecdh-sha2-nistp384,ecdh-sha2-nistp521,diffie-hellman-group-exchange-sha256,diffie-hellman-group16-sha512,diffie-hellman-group18-sha512,diffie-hellman-group14-sha256,ext-info-s,kex-strict-s-v00@openssh.com",
         ),
     ];
-    for (os, hassh, kex) in cases {
+    for (os, hassh, (packet_length, padding_length), kex) in cases {
         let (addr, _pipeline, _dir) = start(os).await;
         let script = kexinit_script();
         let port = addr.port().to_string();
@@ -120,6 +123,11 @@ async fn kexinit_equals_the_real_release() {
             );
         }
         assert_eq!(json["hasshServer"], hassh, "{os:?}: {json}");
+        // sshd's framing of the unencrypted KEXINIT (README §1): zero padding, block 8.
+        assert_eq!(json["packet_length"], packet_length, "{os:?}");
+        assert_eq!(json["padding_length"], padding_length, "{os:?}");
+        assert_eq!(json["padding_all_zero"], true, "{os:?}");
+        assert_eq!(json["first_kex_packet_follows"], false, "{os:?}");
     }
 }
 

@@ -22,6 +22,7 @@
 //! # }
 //! ```
 
+pub mod algorithms;
 mod handler;
 pub mod handshake;
 mod keys;
@@ -39,7 +40,7 @@ use async_trait::async_trait;
 use hpti_core::event::{EventKind, Protocol};
 use hpti_core::metrics::PipelineMetrics;
 use hpti_core::source::{Source, SourceContext, SourceError};
-use russh::{Disconnect, Preferred, SshId};
+use russh::{Disconnect, SshId};
 use serde::{Deserialize, Serialize};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -82,58 +83,6 @@ pub fn default_banner(os: OsFlavor) -> &'static str {
         OsFlavor::Debian12 => "SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u7",
         OsFlavor::Ubuntu2204 => "SSH-2.0-OpenSSH_8.9p1 Ubuntu-3ubuntu0.13",
         OsFlavor::Ubuntu2404 => "SSH-2.0-OpenSSH_9.6p1 Ubuntu-3ubuntu13.14",
-    }
-}
-
-/// OpenSSH 8.9–9.6's server proposal, in its order, less what russh lacks
-/// (`sntrup761x25519-sha512@openssh.com`, the `umac-*` MACs): see `docs/sensors.md`.
-fn openssh_preferred() -> Preferred {
-    use russh::keys::{Algorithm, EcdsaCurve, HashAlg};
-    use russh::{cipher, compression, kex, mac};
-    Preferred {
-        kex: Cow::Borrowed(&[
-            kex::CURVE25519,
-            kex::CURVE25519_PRE_RFC_8731,
-            kex::ECDH_SHA2_NISTP256,
-            kex::ECDH_SHA2_NISTP384,
-            kex::ECDH_SHA2_NISTP521,
-            kex::DH_GEX_SHA256,
-            kex::DH_G16_SHA512,
-            kex::DH_G18_SHA512,
-            kex::DH_G14_SHA256,
-            kex::EXTENSION_SUPPORT_AS_SERVER,
-            kex::EXTENSION_OPENSSH_STRICT_KEX_AS_SERVER,
-        ]),
-        key: Cow::Owned(vec![
-            Algorithm::Rsa {
-                hash: Some(HashAlg::Sha512),
-            },
-            Algorithm::Rsa {
-                hash: Some(HashAlg::Sha256),
-            },
-            Algorithm::Ecdsa {
-                curve: EcdsaCurve::NistP256,
-            },
-            Algorithm::Ed25519,
-        ]),
-        cipher: Cow::Borrowed(&[
-            cipher::CHACHA20_POLY1305,
-            cipher::AES_128_CTR,
-            cipher::AES_192_CTR,
-            cipher::AES_256_CTR,
-            cipher::AES_128_GCM,
-            cipher::AES_256_GCM,
-        ]),
-        mac: Cow::Borrowed(&[
-            mac::HMAC_SHA256_ETM,
-            mac::HMAC_SHA512_ETM,
-            mac::HMAC_SHA1_ETM,
-            mac::HMAC_SHA256,
-            mac::HMAC_SHA512,
-            mac::HMAC_SHA1,
-        ]),
-        compression: Cow::Borrowed(&[compression::NONE, compression::ZLIB_LEGACY]),
-        ..Preferred::default()
     }
 }
 
@@ -186,7 +135,8 @@ impl SshSensor {
             auth_rejection_time: Duration::from_millis(1500),
             auth_rejection_time_initial: Some(Duration::ZERO),
             keys,
-            preferred: openssh_preferred(),
+            preferred: algorithms::preferred(honeypot.persona().os),
+            ext_info: Some(algorithms::ext_info(honeypot.persona().os)),
             // A backstop only: the handler ends the connection at the limit, after
             // recording the attempt (russh also counts "none" and key probes).
             max_auth_attempts: limits.max_auth_attempts.saturating_add(4),

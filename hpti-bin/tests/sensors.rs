@@ -21,11 +21,14 @@ fn hpti() -> Command {
     command
 }
 
-/// Reads from `stream` until `needle` shows up (bounded).
+/// Reads from `stream` until `needle` shows up (bounded), answering Telnet option
+/// negotiation as a bot does (telnetd, like the sensor, prompts only a client that
+/// answers).
 fn read_until(stream: &mut TcpStream, needle: &str) -> String {
     let mut seen = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(20);
     let mut buffer = [0u8; 4096];
+    let mut telnet = hpti_sensors::telnet::BotAnswers::default();
     while !String::from_utf8_lossy(&seen).contains(needle) {
         assert!(
             Instant::now() < deadline,
@@ -34,7 +37,12 @@ fn read_until(stream: &mut TcpStream, needle: &str) -> String {
         );
         match stream.read(&mut buffer) {
             Ok(0) => break,
-            Ok(n) => seen.extend_from_slice(&buffer[..n]),
+            Ok(n) => {
+                let answer = telnet.feed(&buffer[..n], &mut seen);
+                if !answer.is_empty() {
+                    stream.write_all(&answer).unwrap();
+                }
+            }
             Err(e)
                 if e.kind() == std::io::ErrorKind::WouldBlock
                     || e.kind() == std::io::ErrorKind::TimedOut => {}
@@ -128,7 +136,7 @@ fn run_then_ssh_and_telnet_then_query_shows_what_was_done() {
         "the fetched script runs in the emulated shell: {stdout}"
     );
 
-    // Telnet, as a busybox-style bot: raw socket, IAC bytes ignored.
+    // Telnet, as a Mirai-style bot: raw socket, options refused but NAWS.
     let mut stream = TcpStream::connect(&telnet).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_millis(200)))
